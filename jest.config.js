@@ -1,0 +1,25 @@
+// Two projects: fast pure unit specs beside the code, and e2e specs over HTTP against a real
+// database (embedded PGlite started once in globalSetup, or DATABASE_URL).
+const transform = { '^.+\\.(t|j)s$': ['@swc/jest'] };
+// NestJS 12 and PGlite ship ES modules only: let swc turn them into CommonJS for jest.
+const transformIgnorePatterns = ['/node_modules/(?!(@nestjs|file-type|load-esm|@electric-sql|jose|filtrex|standardwebhooks)/)'];
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      transform,
+      transformIgnorePatterns,
+      testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/bench/**/*.spec.ts'],
+    },
+    {
+      displayName: 'e2e',
+      testEnvironment: 'node',
+      transform,
+      transformIgnorePatterns,
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+    },
+  ],
+};

@@ -1,0 +1,37 @@
+import { applyDecorators, createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
+import type { Principal, Role } from './principal';
+
+export const IS_PUBLIC = 'auth:public';
+export const ROLES_KEY = 'auth:roles';
+/** The roles of an operation in the OpenAPI document (its description lists them). */
+export const ROLES_EXTENSION = 'x-roles';
+
+/** No bearer token needed: health, docs, inbound webhooks (they prove themselves otherwise). */
+export const Public = () => SetMetadata(IS_PUBLIC, true);
+
+/**
+ * The roles that may call a route. Every non-public route must declare them: the guard denies
+ * routes that do not, and a spec fails when one is missing.
+ */
+export const Roles = (...roles: Role[]) => applyDecorators(SetMetadata(ROLES_KEY, roles), ApiExtension(ROLES_EXTENSION, roles));
+
+export const NO_SIDE_EFFECTS = 'auth:no-side-effects';
+
+/**
+ * A POST that changes nothing (previews): read-only roles may call it like a GET.
+ */
+export const NoSideEffects = () => SetMetadata(NO_SIDE_EFFECTS, true);
+
+/** Read routes: every role may read (global_admin for support, sync_service for syncing). */
+export const READ_ROLES: Role[] = ['org_admin', 'global_admin', 'sync_service'];
+
+export interface AuthenticatedRequest {
+  principal?: Principal;
+}
+
+export const CurrentPrincipal = createParamDecorator((_data: unknown, context: ExecutionContext): Principal => {
+  const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
+  if (!principal) throw new Error('CurrentPrincipal used on a public route');
+  return principal;
+});

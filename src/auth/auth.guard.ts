@@ -1,0 +1,47 @@
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { RuleViolation } from '../common/rule-violation';
+import { IS_PUBLIC, ROLES_KEY, type AuthenticatedRequest } from './auth.decorators';
+import type { Role } from './principal';
+import { TokenRejected, TokenVerifier } from './token-verifier';
+
+// Tokens belong in the Authorization header only: in a URL they end up in logs and histories.
+const TOKEN_QUERY_PARAMETERS = ['access_token', 'token', 'jwt', 'id_token', 'bearer', 'authorization'];
+
+/** Global guard, deny by default: a route is public, or needs a valid token and a listed role. */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly verifier: TokenVerifier,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
+
+    const request = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    const queryKeys = Object.keys(request.query ?? {}).map((k) => k.toLowerCase());
+    if (queryKeys.some((k) => TOKEN_QUERY_PARAMETERS.includes(k))) {
+      throw RuleViolation.unauthorized('Tokens are accepted only in the Authorization header, never in the query string.');
+    }
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim()) : null;
+    if (!match) throw RuleViolation.unauthorized('A bearer token is required: Authorization: Bearer <JWT>.');
+    try {
+      request.principal = await this.verifier.verify(match[1]);
+    } catch (error) {
+      if (error instanceof TokenRejected) throw RuleViolation.unauthorized(`The bearer token was refused: ${error.message}.`);
+      throw error;
+    }
+
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
+    // A route that forgot to declare its roles is closed, not open.
+    if (!roles || roles.length === 0) throw RuleViolation.forbidden('This route is not open to any role.');
+    if (!roles.includes(request.principal.role)) {
+      throw RuleViolation.forbidden(`The role ${request.principal.role} may not do this.`);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,28 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { Role } from './principal';
+
+export interface IssueTokenOptions {
+  secret: string;
+  role: Role;
+  orgId?: string | null;
+  sub?: string;
+  /** Lifetime in seconds (default one hour). */
+  expiresIn?: number;
+  issuer?: string;
+  audience?: string;
+}
+
+/** Signs an HS256 development token the service accepts (npm run token, tests). */
+export async function issueToken(options: IssueTokenOptions): Promise<string> {
+  const claims: Record<string, unknown> = { role: options.role };
+  if (options.orgId) claims['org_id'] = options.orgId;
+  let jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(options.sub ?? randomUUID())
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + (options.expiresIn ?? 3600));
+  if (options.issuer) jwt = jwt.setIssuer(options.issuer);
+  if (options.audience) jwt = jwt.setAudience(options.audience);
+  return jwt.sign(new TextEncoder().encode(options.secret));
+}

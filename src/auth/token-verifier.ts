@@ -1,0 +1,77 @@
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { ROLES, UUID_PATTERN, type Principal, type Role } from './principal';
+
+export interface TokenVerifierOptions {
+  /** HS256 secret; used unless `jwksUrl` is set. */
+  secret?: string;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+/** The token was refused; `reason` is safe to show (it never echoes the token). */
+export class TokenRejected extends Error {
+  override name = 'TokenRejected';
+}
+
+const CLOCK_SKEW_SECONDS = 60;
+
+/**
+ * Verifies bearer JWTs: the algorithm is pinned (HS256, or RS256/ES256 with a JWKS), `exp` is
+ * required, `nbf`/`iat` get at most 60 s of skew, `iss`/`aud` are checked when configured.
+ */
+export class TokenVerifier {
+  private readonly key: Uint8Array | JWTVerifyGetKey;
+  private readonly algorithms: string[];
+
+  constructor(private readonly options: TokenVerifierOptions) {
+    if (options.jwksUrl) {
+      this.key = createRemoteJWKSet(new URL(options.jwksUrl));
+      this.algorithms = ['RS256', 'ES256'];
+    } else {
+      if (!options.secret) throw new Error('TokenVerifier needs a secret or a JWKS URL');
+      this.key = new TextEncoder().encode(options.secret);
+      this.algorithms = ['HS256'];
+    }
+  }
+
+  async verify(token: string): Promise<Principal> {
+    let payload: JWTPayload;
+    try {
+      const result = await jwtVerify(token, this.key as Uint8Array, {
+        algorithms: this.algorithms,
+        requiredClaims: ['exp'],
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+      });
+      payload = result.payload;
+    } catch (error) {
+      throw new TokenRejected(describeJoseError(error));
+    }
+    return principalFromClaims(payload);
+  }
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'the token has expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `the token's "${error.claim}" claim is not acceptable`;
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm that is not accepted';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature is invalid';
+  return 'the token is malformed or not verifiable';
+}
+
+export function principalFromClaims(payload: JWTPayload): Principal {
+  const role = payload['role'];
+  if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) {
+    throw new TokenRejected('the token has no known "role" claim');
+  }
+  if (typeof payload.sub !== 'string' || !UUID_PATTERN.test(payload.sub)) {
+    throw new TokenRejected('the token "sub" claim must be a UUID');
+  }
+  const orgId = payload['org_id'];
+  if (role === 'org_admin' && (typeof orgId !== 'string' || !UUID_PATTERN.test(orgId))) {
+    throw new TokenRejected('an org_admin token needs an "org_id" claim that is a UUID');
+  }
+  return { sub: payload.sub.toLowerCase(), role: role as Role, orgId: role === 'org_admin' ? (orgId as string).toLowerCase() : null };
+}

@@ -1,0 +1,41 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { rule } from './validation';
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 200;
+const CURSOR = /^[A-Za-z0-9_-]{1,64}$/;
+/** Cursors are opaque base64url tokens. */
+export const CURSOR_SCHEMA = { type: String, pattern: CURSOR.source, maxLength: 64 };
+
+/** `?limit=&cursor=` of the growing lists (API.md "Conventions"). */
+export class PageQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
+  @IsOptional() @Type(() => Number)
+  @IsInt(rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
+  @Min(1, rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
+  @Max(MAX_PAGE_SIZE, rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
+  limit?: number;
+
+  @ApiPropertyOptional({ ...CURSOR_SCHEMA, description: 'The next_cursor of the previous page' })
+  @IsOptional() @Matches(CURSOR, rule('cursor_must_be_valid', 'cursor must be a next_cursor returned by this list'))
+  cursor?: string;
+}
+
+/** Keyset cursors over a monotonically increasing bigint `seq`: opaque to clients. */
+export function encodeSeqCursor(seq: string): string {
+  return Buffer.from(`s:${seq}`).toString('base64url');
+}
+
+export function decodeSeqCursor(cursor: string | undefined): string | null {
+  if (!cursor) return null;
+  const decoded = Buffer.from(cursor, 'base64url').toString();
+  return /^s:\d{1,19}$/.test(decoded) ? decoded.slice(2) : null;
+}
+
+/** Takes `limit + 1` rows newest first and turns them into a page. */
+export function toPage<T extends { seq: string }, R>(rows: T[], limit: number, map: (row: T) => R): { items: R[]; next_cursor: string | null } {
+  const page = rows.slice(0, limit);
+  return { items: page.map(map), next_cursor: rows.length > limit ? encodeSeqCursor(page[page.length - 1].seq) : null };
+}

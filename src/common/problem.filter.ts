@@ -1,0 +1,91 @@
+import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { QueryFailedError } from 'typeorm';
+import { ruleForConstraint } from './constraint-rules';
+import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from './problem';
+import { RuleViolation } from './rule-violation';
+
+/** PostgreSQL SQLSTATEs that mean "the database itself is unreachable or going away". */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
+const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/**
+ * The one place an exception becomes an HTTP answer: always problem+json, never a stack, SQL,
+ * parameter value or secret.
+ */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ProblemFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const request = host.switchToHttp().getRequest<Request>();
+    const body = this.toProblem(exception, request);
+    if (body.status === 401 || body.status === 403) this.auditRefusal(body, request);
+    if (response.headersSent) return;
+    response.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+  }
+
+  toProblem(exception: unknown, request?: Request): ProblemDetails {
+    if (exception instanceof RuleViolation) {
+      return problem(exception.status, exception.rule, exception.detail, exception.errors);
+    }
+    if (exception instanceof HttpException) return this.httpProblem(exception);
+    if (exception instanceof QueryFailedError) {
+      const driverError = exception.driverError as { code?: string; constraint?: string } | undefined;
+      const mapped = ruleForConstraint(driverError?.constraint);
+      if (mapped && ['23505', '23503', '23514'].includes(driverError?.code ?? '')) {
+        const errors = [{ field: mapped.field ?? 'body', rule: mapped.rule, message: mapped.message }];
+        // A validation rule is reported as validation_failed, like every other 400.
+        return problem(mapped.status, mapped.status === 400 ? 'validation_failed' : mapped.rule, mapped.message, errors);
+      }
+    }
+    if (this.isDatabaseUnavailable(exception)) {
+      this.logger.error({ err: summarizeError(exception), path: request?.path }, 'database unavailable');
+      return problem(503, 'service_unavailable', 'The database is unavailable; retry shortly.');
+    }
+    this.logger.error({ err: summarizeError(exception), path: request?.path }, 'unexpected error');
+    return problem(500, 'internal_error', 'An unexpected error occurred. It has been logged.');
+  }
+
+  /** Every refused authentication or authorization is an audit event: who, where, which rule. */
+  private auditRefusal(body: ProblemDetails, request: Request): void {
+    const principal = (request as Request & { principal?: { sub: string; role: string; orgId: string | null } }).principal;
+    this.logger.warn({
+      event: body.status === 401 ? 'authentication_refused' : 'authorization_refused',
+      code: body.code,
+      method: request.method,
+      path: request.path,
+      org_id: request.params?.['org_id'] ?? null,
+      config_id: request.params?.['id'] ?? request.params?.['integration_id'] ?? null,
+      actor: principal ? { sub: principal.sub, role: principal.role, org_id: principal.orgId } : null,
+      ip: request.ip,
+    });
+  }
+
+  private httpProblem(exception: HttpException): ProblemDetails {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    const message = typeof response === 'string' ? response : (response as { message?: unknown }).message;
+    const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : exception.message;
+    const code = codeForStatus(status);
+    if (status === 400) {
+      return problem(400, code, detail, [{ field: 'request', rule: 'bad_request', message: detail }]);
+    }
+    return problem(status, code, status >= 500 ? 'An unexpected error occurred.' : detail);
+  }
+
+  private isDatabaseUnavailable(exception: unknown): boolean {
+    const error = exception as { code?: string; driverError?: { code?: string }; message?: string } | undefined;
+    const code = error?.driverError?.code ?? error?.code;
+    if (code && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
+    return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error?.message ?? '');
+  }
+}
+
+/** What may be logged of an error: never a QueryFailedError's query or parameters. */
+export function summarizeError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const driverCode = (error as { driverError?: { code?: string } }).driverError?.code;
+  return { name: error.name, message: error instanceof QueryFailedError ? 'query failed' : error.message, code: driverCode ?? (error as { code?: string }).code, stack: error.stack };
+}

@@ -1,0 +1,35 @@
+import type { FieldError } from './problem';
+
+/**
+ * A refusal a service throws: the rule (or generic code) that refused the request, its HTTP
+ * status and the fields concerned. The problem filter turns it into problem+json.
+ */
+export class RuleViolation extends Error {
+  override name = 'RuleViolation';
+
+  constructor(
+    readonly rule: string,
+    readonly status: number,
+    readonly detail: string,
+    readonly errors: FieldError[] = [],
+  ) {
+    super(detail);
+  }
+
+  static validation(errors: FieldError[], detail?: string): RuleViolation {
+    const summary = detail ?? `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation: ${[...new Set(errors.map((e) => e.field))].join(', ')}`;
+    return new RuleViolation('validation_failed', 400, summary, errors);
+  }
+
+  static notFound(what: string): RuleViolation {
+    return new RuleViolation('not_found', 404, `${what} not found`);
+  }
+
+  static forbidden(detail: string, rule = 'forbidden'): RuleViolation {
+    return new RuleViolation(rule, 403, detail);
+  }
+
+  static unauthorized(detail: string): RuleViolation {
+    return new RuleViolation('unauthorized', 401, detail);
+  }
+}

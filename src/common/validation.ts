@@ -1,0 +1,50 @@
+import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import type { ValidationOptions } from 'class-validator';
+import type { FieldError } from './problem';
+import { RuleViolation } from './rule-violation';
+
+/**
+ * Options for a class-validator decorator that reports the data dictionary's rule name:
+ * `@IsIn(TYPES, rule('integration_type_must_be_known_value', 'integration_type is not a known type'))`.
+ */
+export function rule(name: string, message?: string, extra: ValidationOptions = {}): ValidationOptions {
+  return { ...extra, context: { rule: name }, ...(message ? { message } : {}) };
+}
+
+export const UNKNOWN_FIELD_RULE = 'unknown_field';
+
+const snake = (key: string) => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+
+function joinField(prefix: string, property: string): string {
+  if (/^\d+$/.test(property)) return `${prefix}[${property}]`;
+  return prefix ? `${prefix}.${property}` : property;
+}
+
+/** Every failing field of a nested class-validator result, flattened, with its rule name. */
+export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldError[] {
+  const out: FieldError[] = [];
+  for (const error of errors) {
+    const field = joinField(prefix, error.property);
+    for (const [key, message] of Object.entries(error.constraints ?? {})) {
+      const contextRule = (error.contexts?.[key] as { rule?: string } | undefined)?.rule;
+      const ruleName = key === 'whitelistValidation' ? UNKNOWN_FIELD_RULE : (contextRule ?? snake(key));
+      const text = key === 'whitelistValidation' ? `${field} is not a known field` : message;
+      out.push({ field, rule: ruleName, message: text });
+    }
+    if (error.children?.length) out.push(...flattenValidationErrors(error.children, field));
+  }
+  return out;
+}
+
+/** The global pipe: strict bodies (unknown fields refused), every failing field at once. */
+export function createValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    // Report every field, not only the first constraint of the first one.
+    stopAtFirstError: false,
+    validationError: { target: false, value: false },
+    exceptionFactory: (errors) => RuleViolation.validation(flattenValidationErrors(errors)),
+  });
+}

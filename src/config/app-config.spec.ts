@@ -1,0 +1,81 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, DEV_SECRETS_FILE, loadAppConfig } from './app-config';
+
+const KEYS = 'k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=';
+const SECRET = 'a-production-secret-of-at-least-32-bytes';
+
+describe('configuration', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'meander-config-'));
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('applies the documented defaults', () => {
+    const config = loadAppConfig({ DATA_DIR: dataDir }, () => undefined);
+    expect(config.port).toBe(3000);
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.dataDir).toBe(dataDir);
+    expect(config).toMatchObject({ webhookRateLimitBurst: 100, webhookRateLimitPerSecond: 10, rateLimitReadsPerMinute: 3000, rateLimitWritesPerMinute: 300, rateLimitPublicPerMinute: 1200, trustProxy: false, corsOrigins: [] });
+  });
+
+  it('reads rate limits and the proxy setting, and refuses nonsense', () => {
+    const load = (env: Record<string, string>) => loadAppConfig({ DATA_DIR: dataDir, ...env }, () => undefined);
+    expect(load({ RATE_LIMIT_WRITES_PER_MINUTE: '20', RATE_LIMIT_PUBLIC_PER_MINUTE: '40', TRUST_PROXY: '2' })).toMatchObject({ rateLimitWritesPerMinute: 20, rateLimitPublicPerMinute: 40, trustProxy: 2 });
+    expect(load({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(load({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(() => load({ RATE_LIMIT_WRITES_PER_MINUTE: '0' })).toThrow(ConfigError);
+    expect(() => load({ RATE_LIMIT_PUBLIC_PER_MINUTE: 'lots' })).toThrow(ConfigError);
+    expect(() => load({ TRUST_PROXY: 'everyone; rm -rf' })).toThrow(/TRUST_PROXY/);
+    expect(load({ CORS_ORIGINS: 'https://admin.example, http://localhost:5173' }).corsOrigins).toEqual(['https://admin.example', 'http://localhost:5173']);
+    expect(load({}).corsOrigins).toEqual([]);
+    expect(() => load({ CORS_ORIGINS: '*' })).toThrow(/CORS_ORIGINS/);
+    expect(() => load({ CORS_ORIGINS: 'https://admin.example/path' })).toThrow(/CORS_ORIGINS/);
+  });
+
+  it('refuses production start-up without AUTH_JWT_SECRET or ENCRYPTION_KEYS, in one line, generating nothing', () => {
+    const attempt = (env: Record<string, string>) => () => loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...env }, () => undefined);
+    expect(attempt({ ENCRYPTION_KEYS: KEYS })).toThrow(new ConfigError('AUTH_JWT_SECRET must be set when NODE_ENV=production'));
+    expect(attempt({ AUTH_JWT_SECRET: SECRET })).toThrow(new ConfigError('ENCRYPTION_KEYS must be set when NODE_ENV=production'));
+    expect(attempt({})).toThrow(/^AUTH_JWT_SECRET and ENCRYPTION_KEYS must be set/);
+    expect(existsSync(join(dataDir, DEV_SECRETS_FILE))).toBe(false);
+    expect(attempt({ AUTH_JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS })()).toMatchObject({ nodeEnv: 'production' });
+  });
+
+  it('refuses malformed values without echoing them', () => {
+    const short = 'too-short-secret';
+    const run = () => loadAppConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: short, ENCRYPTION_KEYS: KEYS, PORT: 'eighty' }, () => undefined);
+    expect(run).toThrow(ConfigError);
+    try {
+      run();
+    } catch (error) {
+      expect((error as Error).message).toMatch(/AUTH_JWT_SECRET must be at least 32 bytes/);
+      expect((error as Error).message).toMatch(/PORT/);
+      expect((error as Error).message).not.toContain(short);
+      expect((error as Error).message.split('\n')).toHaveLength(1);
+    }
+    expect(() => loadAppConfig({ DATABASE_URL: 'mysql://x', DATA_DIR: dataDir }, () => undefined)).toThrow(/DATABASE_URL/);
+  });
+
+  it('in development generates secrets once into DATA_DIR with a warning, then reuses them', () => {
+    const warnings: string[] = [];
+    const first = loadAppConfig({ DATA_DIR: dataDir }, (line) => warnings.push(line));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/generated development AUTH_JWT_SECRET and ENCRYPTION_KEYS/);
+    const file = join(dataDir, DEV_SECRETS_FILE);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).toContain(first.jwtSecret);
+    const second = loadAppConfig({ DATA_DIR: dataDir }, (line) => warnings.push(line));
+    expect(warnings).toHaveLength(1);
+    expect(second.jwtSecret).toBe(first.jwtSecret);
+    expect(second.encryptionKeys).toBe(first.encryptionKeys);
+  });
+
+  it('never prints secrets through JSON', () => {
+    const config = loadAppConfig({ AUTH_JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS, DATA_DIR: dataDir }, () => undefined);
+    expect(JSON.stringify(config)).not.toContain(SECRET);
+    expect(JSON.stringify(config)).not.toContain(KEYS.split(':')[1]);
+  });
+});

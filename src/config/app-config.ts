@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+
+/** Start-up refused: the message is one line, safe to print (it never contains a secret). */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** The environment, as read: every variable of API.md "Running and configuration". */
+class EnvironmentSchema {
+  @IsOptional() @IsIn(['development', 'production', 'test'])
+  NODE_ENV?: string;
+
+  @IsOptional() @IsInt() @Min(0) @Max(65535)
+  PORT?: number;
+
+  @IsOptional() @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL?: string;
+
+  @IsOptional() @IsString()
+  DATA_DIR?: string;
+
+  @IsOptional() @IsString() @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 bytes' })
+  AUTH_JWT_SECRET?: string;
+
+  @IsOptional() @IsString()
+  AUTH_JWT_ISSUER?: string;
+
+  @IsOptional() @IsString()
+  AUTH_JWT_AUDIENCE?: string;
+
+  @IsOptional() @IsUrl({ protocols: ['https'], require_tld: false }, { message: 'AUTH_JWKS_URL must be an https URL' })
+  AUTH_JWKS_URL?: string;
+
+  @IsOptional() @IsString()
+  ENCRYPTION_KEYS?: string;
+
+  @IsOptional() @IsString()
+  ENCRYPTION_ACTIVE_KEY_ID?: string;
+
+  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL?: string;
+
+  @IsOptional() @IsInt() @Min(1) @Max(100)
+  DATABASE_POOL_SIZE?: number;
+
+  @IsOptional() @IsInt() @Min(1) @Max(1_000_000)
+  WEBHOOK_RATE_LIMIT_BURST?: number;
+
+  @IsOptional() @IsInt() @Min(1) @Max(1_000_000)
+  WEBHOOK_RATE_LIMIT_PER_SECOND?: number;
+
+  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  RATE_LIMIT_READS_PER_MINUTE?: number;
+
+  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  RATE_LIMIT_WRITES_PER_MINUTE?: number;
+
+  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  RATE_LIMIT_PUBLIC_PER_MINUTE?: number;
+
+  @IsOptional() @Matches(/^(https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)(\s*,\s*https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)*$/, {
+    message: 'CORS_ORIGINS must be comma-separated origins (scheme://host[:port], no path)',
+  })
+  CORS_ORIGINS?: string;
+
+  @IsOptional() @Matches(/^(true|false|\d{1,2}|(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*)$/, {
+    message: 'TRUST_PROXY must be true, false, a hop count, loopback/linklocal/uniquelocal or a list of addresses',
+  })
+  TRUST_PROXY?: string;
+}
+
+export type AppConfigValues = { -readonly [K in keyof AppConfig as AppConfig[K] extends (...args: never[]) => unknown ? never : K]: AppConfig[K] };
+
+/** Typed, validated configuration; the single place the process environment is read. */
+export class AppConfig {
+  readonly nodeEnv: 'development' | 'production' | 'test';
+  readonly port: number;
+  /** Unset: the embedded PostgreSQL in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly databasePoolSize: number;
+  readonly jwtSecret: string;
+  readonly jwtIssuer: string | undefined;
+  readonly jwtAudience: string | undefined;
+  readonly jwksUrl: string | undefined;
+  readonly encryptionKeys: string;
+  readonly encryptionActiveKeyId: string | undefined;
+  readonly logLevel: string;
+  /** Inbound webhook deliveries per integration: a burst, then a steady rate per second. */
+  readonly webhookRateLimitBurst: number;
+  readonly webhookRateLimitPerSecond: number;
+  /** Reads (GET) allowed per bearer token per minute. */
+  readonly rateLimitReadsPerMinute: number;
+  /** Writes (POST/PUT/PATCH/DELETE) allowed per bearer token per minute. */
+  readonly rateLimitWritesPerMinute: number;
+  /** Requests to unauthenticated routes (inbound webhooks) allowed per client IP per minute. */
+  readonly rateLimitPublicPerMinute: number;
+  /** Browser origins allowed to call the API cross-origin; empty: none (no CORS headers at all). */
+  readonly corsOrigins: string[];
+  /** Express `trust proxy`: which proxies' X-Forwarded-For decides the client IP. */
+  readonly trustProxy: boolean | number | string;
+
+  constructor(values: AppConfigValues) {
+    Object.assign(this, values);
+  }
+
+  /** The same configuration on another database (the embedded one, once started). */
+  withDatabaseUrl(databaseUrl: string): AppConfig {
+    return new AppConfig({ ...this, databaseUrl });
+  }
+
+  /** Never print secrets, even by accident. */
+  toJSON(): object {
+    return { ...this, jwtSecret: '[redacted]', encryptionKeys: '[redacted]' };
+  }
+}
+
+interface DevSecrets {
+  AUTH_JWT_SECRET: string;
+  ENCRYPTION_KEYS: string;
+}
+
+export const DEV_SECRETS_FILE = 'dev-secrets.json';
+
+/**
+ * Development convenience: secrets generated once into DATA_DIR, so data encrypted yesterday
+ * still decrypts today. Never used in production.
+ */
+function loadOrCreateDevSecrets(dataDir: string, warn: (line: string) => void): DevSecrets {
+  const file = join(dataDir, DEV_SECRETS_FILE);
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
+  mkdirSync(dataDir, { recursive: true });
+  const secrets: DevSecrets = {
+    AUTH_JWT_SECRET: randomBytes(48).toString('base64url'),
+    ENCRYPTION_KEYS: `dev1:${randomBytes(32).toString('base64')}`,
+  };
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600, flag: 'wx' });
+  warn(`generated development AUTH_JWT_SECRET and ENCRYPTION_KEYS into ${file}; set them explicitly in production`);
+  return secrets;
+}
+
+const INTEGER_VARIABLES = ['PORT', 'DATABASE_POOL_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'WEBHOOK_RATE_LIMIT_PER_SECOND', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE'] as const;
+
+export function loadAppConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (line: string) => void = (line) => console.warn(`warning: ${line}`),
+): AppConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') raw[key] = value;
+  for (const key of INTEGER_VARIABLES) {
+    if (raw[key] !== undefined) raw[key] = /^\d+$/.test(String(raw[key])) ? Number(raw[key]) : raw[key];
+  }
+  const parsed = plainToInstance(EnvironmentSchema, raw);
+  const errors = validateSync(parsed, { whitelist: false, skipMissingProperties: false });
+  if (errors.length > 0) {
+    // Only the variable names and the rule: the values may be secrets.
+    const problems = errors.map((e) => Object.values(e.constraints ?? {}).join(', ') || `${e.property} is invalid`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+
+  const nodeEnv = (parsed.NODE_ENV ?? 'development') as AppConfig['nodeEnv'];
+  const dataDir = resolve(parsed.DATA_DIR ?? './.data');
+  let jwtSecret = parsed.AUTH_JWT_SECRET;
+  let encryptionKeys = parsed.ENCRYPTION_KEYS;
+
+  if (nodeEnv === 'production') {
+    const missing = [!jwtSecret && !parsed.AUTH_JWKS_URL && 'AUTH_JWT_SECRET', !encryptionKeys && 'ENCRYPTION_KEYS'].filter(Boolean);
+    if (missing.length > 0) throw new ConfigError(`${missing.join(' and ')} must be set when NODE_ENV=production`);
+  } else if (!jwtSecret || !encryptionKeys) {
+    const dev = loadOrCreateDevSecrets(dataDir, warn);
+    jwtSecret ??= dev.AUTH_JWT_SECRET;
+    encryptionKeys ??= dev.ENCRYPTION_KEYS;
+  }
+
+  return new AppConfig({
+    nodeEnv,
+    port: parsed.PORT ?? 3000,
+    databaseUrl: parsed.DATABASE_URL,
+    dataDir,
+    // PGlite runs one query at a time; a small pool matched to its socket server is enough.
+    databasePoolSize: parsed.DATABASE_POOL_SIZE ?? 10,
+    jwtSecret: jwtSecret ?? '',
+    jwtIssuer: parsed.AUTH_JWT_ISSUER,
+    jwtAudience: parsed.AUTH_JWT_AUDIENCE,
+    jwksUrl: parsed.AUTH_JWKS_URL,
+    encryptionKeys: encryptionKeys ?? '',
+    encryptionActiveKeyId: parsed.ENCRYPTION_ACTIVE_KEY_ID,
+    logLevel: parsed.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+    webhookRateLimitBurst: parsed.WEBHOOK_RATE_LIMIT_BURST ?? 100,
+    webhookRateLimitPerSecond: parsed.WEBHOOK_RATE_LIMIT_PER_SECOND ?? 10,
+    rateLimitReadsPerMinute: parsed.RATE_LIMIT_READS_PER_MINUTE ?? 3000,
+    rateLimitWritesPerMinute: parsed.RATE_LIMIT_WRITES_PER_MINUTE ?? 300,
+    // Generous: one provider delivers the webhooks of many organizations from few addresses.
+    rateLimitPublicPerMinute: parsed.RATE_LIMIT_PUBLIC_PER_MINUTE ?? 1200,
+    corsOrigins: (parsed.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
+  });
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  return /^\d+$/.test(value) ? Number(value) : value;
+}

@@ -1,0 +1,15 @@
+import { Global, Module } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { Keyring } from './keyring';
+import { SecretCipher } from './secret-cipher';
+
+/** The keyring from ENCRYPTION_KEYS / ENCRYPTION_ACTIVE_KEY_ID and the cipher built on it. */
+@Global()
+@Module({
+  providers: [
+    { provide: Keyring, inject: [AppConfig], useFactory: (config: AppConfig) => Keyring.parse(config.encryptionKeys, config.encryptionActiveKeyId) },
+    { provide: SecretCipher, inject: [Keyring], useFactory: (keyring: Keyring) => new SecretCipher(keyring) },
+  ],
+  exports: [SecretCipher, Keyring],
+})
+export class CryptoModule {}

@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
+import { ExportRunController } from '../export-runs/export-run.controller';
+import { ExportRunModule } from '../export-runs/export-run.module';
+import { FieldMappingController } from '../field-mapping/field-mapping.controller';
+import { FieldMappingModule } from '../field-mapping/field-mapping.module';
+import { IntegrationConfigController } from '../integration-config/integration-config.controller';
+import { IntegrationConfigModule } from '../integration-config/integration-config.module';
+import { IntegrationTypesController } from '../integration-types/integration-types.controller';
+import { InboundWebhooksController, WebhookEventsController } from '../webhooks/webhooks.controller';
+import { WebhooksModule } from '../webhooks/webhooks.module';
+
+/**
+ * The REST API over the feature services. Separate from them so that an internal service can
+ * import the services without any route (IntegrationsModule.forRoot({ http: false })).
+ */
+@Module({
+  imports: [AuthModule, IntegrationConfigModule, FieldMappingModule, ExportRunModule, WebhooksModule],
+  controllers: [IntegrationTypesController, IntegrationConfigController, FieldMappingController, ExportRunController, InboundWebhooksController, WebhookEventsController],
+  exports: [AuthModule],
+})
+export class HttpApiModule {}

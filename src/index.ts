@@ -1,0 +1,14 @@
+// The public API for internal services that import the integrations service as a module.
+export { IntegrationsModule, type IntegrationsModuleOptions } from './integrations.module';
+export { AppConfig, ConfigError, loadAppConfig } from './config/app-config';
+export { startEmbeddedPostgres, type EmbeddedPostgres } from './database/embedded-postgres';
+export { IntegrationConfigService } from './integration-config/integration-config.service';
+export { FieldMappingService } from './field-mapping/field-mapping.service';
+export { ExportRunService } from './export-runs/export-run.service';
+export { WebhooksService } from './webhooks/webhooks.service';
+export { SyncService, type DueConfig, type IntegrationCredentials, type SyncAttempt, type SyncOutcome } from './sync/sync.service';
+export { IntegrationTypeRegistry } from './integration-types/integration-type.registry';
+export type { IntegrationTypeDefinition, SourceFieldDefinition } from './integration-types/integration-type';
+export type { Principal, Role } from './auth/principal';
+export { RuleViolation } from './common/rule-violation';
+export { compileMappings, coverage, type CompiledMapping, type MappingSpec } from './export';

@@ -1,0 +1,33 @@
+import { REDACTED, redactDeep, redactText, safeUrl } from './redact';
+
+describe('log redaction', () => {
+  it('redacts secret-named keys at any depth', () => {
+    const out = redactDeep({
+      body: { api_key: 'k', nested: { client_secret: 's', webhook_secret_encrypted: 'enc' } },
+      headers: { authorization: 'Bearer x' },
+      display_name: 'visible',
+    }) as Record<string, any>;
+    expect(out.body.api_key).toBe(REDACTED);
+    expect(out.body.nested.client_secret).toBe(REDACTED);
+    expect(out.body.nested.webhook_secret_encrypted).toBe(REDACTED);
+    expect(out.headers.authorization).toBe(REDACTED);
+    expect(out.display_name).toBe('visible');
+  });
+
+  it('redacts secret shapes inside free text', () => {
+    const text = redactText('failed: api_key=sk_live_123 token: abc Bearer eyJa.eyJb.sig enc:v1:k1:AAAA:BBBB:CCCC whsec_QUJDRA==');
+    for (const leaked of ['sk_live_123', 'abc', 'eyJa.eyJb.sig', 'enc:v1:k1', 'whsec_QUJDRA']) expect(text).not.toContain(leaked);
+    expect(text).toContain('failed:');
+  });
+
+  it('redacts error messages and stacks', () => {
+    const out = redactDeep({ err: new Error('password=hunter2 rejected') }) as Record<string, any>;
+    expect(out.err.message).not.toContain('hunter2');
+    expect(out.err.stack).not.toContain('hunter2');
+  });
+
+  it('keeps only query parameter names', () => {
+    expect(safeUrl('/v1/x?access_token=abc&limit=5')).toBe(`/v1/x?access_token=${REDACTED}&limit=${REDACTED}`);
+    expect(safeUrl('/v1/x')).toBe('/v1/x');
+  });
+});

@@ -1,0 +1,52 @@
+// Log redaction: no secret, credential or ciphertext reaches a log line. Pure: no Nest imports.
+
+export const REDACTED = '[redacted]';
+
+/** Keys whose values are never logged, at any depth. */
+export const SECRET_KEY_PATTERN = /(secret|password|passwd|api[_-]?key|token|authorization|cookie|signature|_encrypted$|^encrypted|private[_-]?key|credential)/i;
+
+// Secret shapes inside free text (error messages, stacks): envelopes, webhook secrets, bearer
+// tokens, and `key=value` pairs whose key names a secret.
+const SECRET_TEXT_PATTERNS: [RegExp, string][] = [
+  [/enc:v\d+:[A-Za-z0-9_:-]+/g, REDACTED],
+  [/whsec_[A-Za-z0-9+/=_-]+/g, REDACTED],
+  [/Bearer\s+[A-Za-z0-9._~+/-]+=*/gi, `Bearer ${REDACTED}`],
+  [/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED],
+  [/((?:secret|password|api[_-]?key|token)[A-Za-z_]*["']?\s*[=:]\s*["']?)[^\s"',;&]+/gi, `$1${REDACTED}`],
+];
+
+export function redactText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_TEXT_PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+/** A copy of `value` with every secret-named key's value replaced; bounded depth and size. */
+export function redactDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactText(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 8) return '[depth limit]';
+  if (Array.isArray(value)) return value.slice(0, 50).map((item) => redactDeep(item, depth + 1));
+  const proto = Object.getPrototypeOf(value);
+  // Errors and plain objects are walked; anything else (streams, requests) is left to serializers.
+  if (proto !== Object.prototype && proto !== null && !(value instanceof Error)) return value;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    out[key] = SECRET_KEY_PATTERN.test(key) ? REDACTED : redactDeep((value as Record<string, unknown>)[key], depth + 1);
+  }
+  if (value instanceof Error) {
+    out['name'] = value.name;
+    out['message'] = redactText(value.message);
+    if (value.stack) out['stack'] = redactText(value.stack);
+  }
+  return out;
+}
+
+/** Path and the names (not values) of the query parameters: values may be tokens. */
+export function safeUrl(url: string | undefined): string {
+  if (!url) return '';
+  const [path, query] = url.split('?', 2);
+  if (!query) return path;
+  const keys = query.split('&').map((pair) => decodeURIComponent(pair.split('=')[0] ?? '')).filter(Boolean);
+  return `${path}?${keys.map((k) => `${k}=${REDACTED}`).join('&')}`;
+}

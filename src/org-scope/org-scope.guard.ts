@@ -1,0 +1,38 @@
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { IS_PUBLIC, NO_SIDE_EFFECTS, type AuthenticatedRequest } from '../auth/auth.decorators';
+import { UUID_PATTERN } from '../auth/principal';
+import { RuleViolation } from '../common/rule-violation';
+
+export const ORG_SCOPED_ACCESS_ONLY = 'org_scoped_access_only';
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The organization of a tenant route comes from the path (`:org_id`) and is checked against the
+ * token here, once, for every such route: an org_admin only reaches its own organization; a
+ * global_admin reads every organization and writes none.
+ */
+@Injectable()
+export class OrgScopeGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
+    const request = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    const principal = request.principal;
+    if (!principal) throw RuleViolation.unauthorized('A bearer token is required.');
+
+    const readOnly = READ_METHODS.has(request.method) || this.reflector.getAllAndOverride<boolean>(NO_SIDE_EFFECTS, [context.getHandler(), context.getClass()]);
+    if (principal.role === 'global_admin' && !readOnly) {
+      throw RuleViolation.forbidden('Global admins have read-only access for support: no write of any kind.');
+    }
+    const orgId = request.params?.['org_id'];
+    if (typeof orgId !== 'string') return true;
+    if (principal.role === 'org_admin' && orgId.toLowerCase() !== principal.orgId) {
+      throw RuleViolation.forbidden('Organization admins may only access their own organization.', ORG_SCOPED_ACCESS_ONLY);
+    }
+    if (!UUID_PATTERN.test(orgId)) throw RuleViolation.notFound('Organization');
+    return true;
+  }
+}

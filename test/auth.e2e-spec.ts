@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { newOrgId, startTestApp, TEST_JWT_SECRET, type TestApp } from './support/test-app';
+import { ProbeModule } from './support/probe.module';
+
+const secret = new TextEncoder().encode(TEST_JWT_SECRET);
+const now = () => Math.floor(Date.now() / 1000);
+
+function sign(claims: Record<string, unknown>, options: { alg?: string; exp?: number | null; nbf?: number; key?: Uint8Array } = {}) {
+  let jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' }).setSubject(randomUUID()).setIssuedAt();
+  if (options.exp !== null) jwt = jwt.setExpirationTime(options.exp ?? now() + 600);
+  if (options.nbf !== undefined) jwt = jwt.setNotBefore(options.nbf);
+  return jwt.sign(options.key ?? secret);
+}
+
+describe('authentication and organization scope (HTTP, real guards)', () => {
+  let t: TestApp;
+  const orgA = newOrgId();
+  const orgB = newOrgId();
+
+  beforeAll(async () => {
+    t = await startTestApp({ imports: [ProbeModule], captureLogs: true });
+  });
+  afterAll(() => t.close());
+
+  const probe = (org: string) => `/v1/organizations/${org}/probe`;
+  const expectUnauthorized = async (headers: Record<string, string>, path = probe(orgA)) => {
+    const res = await t.http.get(path).set(headers);
+    expect(res.status).toBe(401);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body.code).toBe('unauthorized');
+    return res;
+  };
+
+  it('accepts a valid org_admin token for its own organization', async () => {
+    const res = await t.http.get(probe(orgA)).set('Authorization', `Bearer ${await t.token('org_admin', orgA)}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ org_id: orgA, role: 'org_admin' });
+  });
+
+  it('refuses a request without a token', () => expectUnauthorized({}));
+  it('refuses a malformed Authorization header', () => expectUnauthorized({ Authorization: 'Basic abc' }));
+  it('refuses garbage in place of a JWT', () => expectUnauthorized({ Authorization: 'Bearer not.a.jwt' }));
+
+  it('refuses alg: none', async () => {
+    const token = new UnsecuredJWT({ role: 'org_admin', org_id: orgA }).setSubject(randomUUID()).setExpirationTime('10m').encode();
+    await expectUnauthorized({ Authorization: `Bearer ${token}` });
+  });
+
+  it('refuses another algorithm (HS512) even with the right secret', async () => {
+    const token = await sign({ role: 'org_admin', org_id: orgA }, { alg: 'HS512' });
+    const res = await expectUnauthorized({ Authorization: `Bearer ${token}` });
+    expect(res.body.detail).toMatch(/algorithm/);
+  });
+
+  it('refuses a bad signature', async () => {
+    const token = await sign({ role: 'org_admin', org_id: orgA }, { key: new TextEncoder().encode('another-secret-of-at-least-32-bytes!!') });
+    await expectUnauthorized({ Authorization: `Bearer ${token}` });
+  });
+
+  it('refuses an expired token beyond the 60 s skew, accepts one within it', async () => {
+    const expired = await sign({ role: 'org_admin', org_id: orgA }, { exp: now() - 120 });
+    const res = await expectUnauthorized({ Authorization: `Bearer ${expired}` });
+    expect(res.body.detail).toMatch(/expired/);
+    const withinSkew = await sign({ role: 'org_admin', org_id: orgA }, { exp: now() - 20 });
+    expect((await t.http.get(probe(orgA)).set('Authorization', `Bearer ${withinSkew}`)).status).toBe(200);
+  });
+
+  it('refuses a token without exp', async () => {
+    await expectUnauthorized({ Authorization: `Bearer ${await sign({ role: 'org_admin', org_id: orgA }, { exp: null })}` });
+  });
+
+  it('refuses a token that is not yet valid (nbf beyond the skew)', async () => {
+    await expectUnauthorized({ Authorization: `Bearer ${await sign({ role: 'org_admin', org_id: orgA }, { nbf: now() + 300 })}` });
+  });
+
+  it('refuses unknown roles and org_admin tokens without a UUID org_id', async () => {
+    await expectUnauthorized({ Authorization: `Bearer ${await sign({ role: 'superuser', org_id: orgA })}` });
+    await expectUnauthorized({ Authorization: `Bearer ${await sign({ role: 'org_admin' })}` });
+    await expectUnauthorized({ Authorization: `Bearer ${await sign({ role: 'org_admin', org_id: 'acme' })}` });
+  });
+
+  it('refuses a token in the query string, even a valid one', async () => {
+    const token = await t.token('org_admin', orgA);
+    const res = await t.http.get(`${probe(orgA)}?access_token=${token}`).set('Authorization', `Bearer ${token}`);
+    expect(res.status).toBe(401);
+    expect(res.body.detail).toMatch(/query string/);
+  });
+
+  it('gives an org_admin 403 org_scoped_access_only under another organization', async () => {
+    const token = await t.token('org_admin', orgA);
+    for (const req of [t.http.get(probe(orgB)), t.http.post(probe(orgB)).send({ display_name: 'x', sync_frequency: 'manual' })]) {
+      const res = await req.set('Authorization', `Bearer ${token}`);
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe('org_scoped_access_only');
+    }
+  });
+
+  it('lets global_admin read any organization but never write', async () => {
+    const token = await t.token('global_admin');
+    const read = await t.http.get(probe(orgB)).set('Authorization', `Bearer ${token}`);
+    expect(read.status).toBe(200);
+    // The route lists global_admin among its roles: the org-scope guard still refuses the write.
+    const write = await t.http.post(probe(orgB)).set('Authorization', `Bearer ${token}`).send({ display_name: 'x', sync_frequency: 'manual' });
+    expect(write.status).toBe(403);
+    expect(write.body.code).toBe('forbidden');
+  });
+
+  it('lets sync_service reach any organization and only the routes that list it', async () => {
+    const token = await t.token('sync_service');
+    expect((await t.http.get(probe(orgB)).set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    expect((await t.http.post('/v1/probe/sync-only').set('Authorization', `Bearer ${token}`)).status).toBe(201);
+    const adminTry = await t.http.post('/v1/probe/sync-only').set('Authorization', `Bearer ${await t.token('org_admin', orgA)}`);
+    expect(adminTry.status).toBe(403);
+  });
+
+  it('denies by default a route that declares no roles', async () => {
+    const res = await t.http.get('/v1/probe/undeclared').set('Authorization', `Bearer ${await t.token('org_admin', orgA)}`);
+    expect(res.status).toBe(403);
+    expect(res.body.reached).toBeUndefined();
+  });
+
+  it('answers 404 for a malformed organization id (global_admin)', async () => {
+    const res = await t.http.get(probe('not-a-uuid')).set('Authorization', `Bearer ${await t.token('global_admin')}`);
+    expect(res.status).toBe(404);
+  });
+
+  it('audits every refusal as a structured event, without the token', async () => {
+    const bad = await sign({ role: 'org_admin', org_id: orgA }, { alg: 'HS512' });
+    await t.http.get(probe(orgA)).set('Authorization', `Bearer ${bad}`);
+    const token = await t.token('org_admin', orgA);
+    await t.http.get(probe(orgB)).set('Authorization', `Bearer ${token}`);
+    const events = t.logs.map((line) => JSON.parse(line)).filter((line) => line.event === 'authentication_refused' || line.event === 'authorization_refused');
+    expect(events).toEqual(expect.arrayContaining([
+      expect.objectContaining({ event: 'authentication_refused', code: 'unauthorized', path: `/v1/organizations/${orgA}/probe`, actor: null }),
+      expect.objectContaining({ event: 'authorization_refused', code: 'org_scoped_access_only', org_id: orgB, actor: expect.objectContaining({ role: 'org_admin', org_id: orgA }) }),
+    ]));
+    const all = t.logs.join('\n');
+    expect(all).not.toContain(bad);
+    expect(all).not.toContain(token);
+  });
+
+  it('health and docs need no token', async () => {
+    expect((await t.http.get('/health/live')).status).toBe(200);
+    expect((await t.http.get('/docs-json')).status).toBe(200);
+  });
+});
+
+describe('issuer and audience, when configured', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ imports: [ProbeModule], env: { AUTH_JWT_ISSUER: 'https://id.meander.example', AUTH_JWT_AUDIENCE: 'integrations' } });
+  });
+  afterAll(() => t.close());
+
+  it('accepts the configured iss/aud and refuses others', async () => {
+    const org = newOrgId();
+    const good = await t.token('org_admin', org);
+    expect((await t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${good}`)).status).toBe(200);
+    const noIss = await sign({ role: 'org_admin', org_id: org, aud: 'integrations' });
+    expect((await t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${noIss}`)).status).toBe(401);
+    const wrongAud = await sign({ role: 'org_admin', org_id: org, iss: 'https://id.meander.example', aud: 'billing' });
+    expect((await t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${wrongAud}`)).status).toBe(401);
+  });
+});

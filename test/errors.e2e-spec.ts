@@ -1,0 +1,131 @@
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+import { PROBE_CHECK_CONSTRAINT, PROBE_FK_CONSTRAINT, PROBE_UNIQUE_CONSTRAINT, ProbeModule } from './support/probe.module';
+
+describe('errors are problem+json (HTTP, real pipe and filter)', () => {
+  let t: TestApp;
+  let token: string;
+  const org = newOrgId();
+
+  beforeAll(async () => {
+    t = await startTestApp({ imports: [ProbeModule], captureLogs: true });
+    token = await t.token('org_admin', org);
+    await t.dataSource.query(`CREATE TABLE IF NOT EXISTS probe_uniques (name text NOT NULL, CONSTRAINT ${PROBE_UNIQUE_CONSTRAINT} UNIQUE (name), CONSTRAINT ${PROBE_CHECK_CONSTRAINT} CHECK (length(name) < 60))`);
+    await t.dataSource.query(`CREATE TABLE IF NOT EXISTS probe_children (parent text NOT NULL CONSTRAINT ${PROBE_FK_CONSTRAINT} REFERENCES probe_uniques (name))`);
+  });
+  afterAll(async () => {
+    await t.dataSource.query(`DROP TABLE IF EXISTS probe_children`);
+    await t.dataSource.query(`DROP TABLE IF EXISTS probe_uniques`);
+    await t.close();
+  });
+
+  const post = (body: unknown) => t.http.post(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).send(body as object);
+
+  it('reports every failing field at once with the rule names', async () => {
+    const res = await post({ display_name: '   ', sync_frequency: 'yearly', sort_order: -1, items: [{ source_field: 'ok_field' }, { source_field: 'BadField' }] });
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({
+      type: 'https://docs.meander.example/problems/validation_failed',
+      title: 'Validation failed',
+      status: 400,
+      code: 'validation_failed',
+    });
+    const pairs = res.body.errors.map((e: { field: string; rule: string }) => `${e.field}:${e.rule}`);
+    expect(pairs).toEqual(
+      expect.arrayContaining([
+        'display_name:display_name_not_empty',
+        'sync_frequency:sync_frequency_must_be_known_value',
+        'sort_order:sort_order_non_negative',
+        'items[1].source_field:source_field_snake_case',
+      ]),
+    );
+    expect(pairs).not.toContain('items[0].source_field:source_field_snake_case');
+  });
+
+  it('refuses unknown fields instead of dropping them', async () => {
+    const res = await post({ display_name: 'ok', sync_frequency: 'daily', surprise: 1 });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ field: 'surprise', rule: 'unknown_field', message: 'surprise is not a known field' }]);
+  });
+
+  it('bounds the problem body: at most 100 errors, long field names clipped', async () => {
+    const body: Record<string, unknown> = { display_name: 'ok', sync_frequency: 'daily' };
+    for (let i = 0; i < 5000; i += 1) body[`unknown_${i}_${'x'.repeat(i === 0 ? 5000 : 10)}`] = i;
+    const res = await post(body);
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toHaveLength(100);
+    expect(res.body.errors.every((e: { rule: string }) => e.rule === 'unknown_field')).toBe(true);
+    expect(Math.max(...res.body.errors.map((e: { field: string }) => e.field.length))).toBeLessThanOrEqual(300);
+    expect(res.body.detail.length).toBeLessThanOrEqual(2000);
+    expect(res.text.length).toBeLessThan(100_000);
+  });
+
+  it('accepts a valid body', async () => {
+    const res = await post({ display_name: 'ok', sync_frequency: 'daily', items: [{ source_field: 'expense_amount' }] });
+    expect(res.status).toBe(201);
+  });
+
+  it('answers malformed JSON with 400 and a rule', async () => {
+    const res = await t.http.post(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send('{"display_name": ');
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body.errors[0].rule).toBe('body_must_be_valid_json');
+  });
+
+  it('answers a body over 1 MiB with 413 payload_too_large', async () => {
+    const res = await post({ display_name: 'x'.repeat(1024 * 1024 + 10), sync_frequency: 'daily' });
+    expect(res.status).toBe(413);
+    expect(res.body.code).toBe('payload_too_large');
+  });
+
+  it('answers unknown routes with 404 not_found', async () => {
+    const res = await t.http.get('/v1/no-such-route');
+    expect(res.status).toBe(404);
+    expect(res.body.code).toBe('not_found');
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('maps a unique violation to the rule its constraint enforces (409)', async () => {
+    const name = `n-${org}`;
+    const first = await t.http.post('/v1/probe/unique').set('Authorization', `Bearer ${token}`).send({ name });
+    expect(first.status).toBe(201);
+    const second = await t.http.post('/v1/probe/unique').set('Authorization', `Bearer ${token}`).send({ name });
+    expect(second.status).toBe(409);
+    expect(second.body.code).toBe('probe_name_unique');
+  });
+
+  it('maps a foreign key violation (23503) and a check violation (23514) to their rules', async () => {
+    const orphan = await t.http.post('/v1/probe/child').set('Authorization', `Bearer ${token}`).send({ parent: `missing-${org}` });
+    expect(orphan.status).toBe(422);
+    expect(orphan.body).toMatchObject({ code: 'probe_parent_must_exist', errors: [{ field: 'parent', rule: 'probe_parent_must_exist' }] });
+    const long = await t.http.post('/v1/probe/unique').set('Authorization', `Bearer ${token}`).send({ name: 'x'.repeat(80) });
+    expect(long.status).toBe(400);
+    expect(long.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'name', rule: 'probe_name_short' }] });
+    expect(long.text).not.toMatch(/INSERT|probe_uniques/);
+  });
+
+  it('answers an unexpected error with 500 internal_error and no stack, SQL or secret', async () => {
+    for (const res of [
+      await t.http.get('/v1/probe/boom').set('Authorization', `Bearer ${token}`),
+      await t.http.post('/v1/probe/bad-sql').set('Authorization', `Bearer ${token}`),
+    ]) {
+      expect(res.status).toBe(500);
+      expect(res.body.code).toBe('internal_error');
+      expect(res.text).not.toMatch(/sk_live|kaboom|no_such_table|SELECT|at .*\.ts/);
+    }
+    // The error is logged for operators, but never the SQL parameters.
+    expect(t.logs.some((line) => line.includes('unexpected error'))).toBe(true);
+    expect(t.logs.join('\n')).not.toContain('sk_live_SHOULD_NOT_LEAK');
+    expect(t.logs.join('\n')).not.toMatch(/"parameters"/);
+  });
+
+  it('never logs the bearer token and tags every request with a request id', async () => {
+    const res = await t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-12345');
+    expect(res.headers['x-request-id']).toBe('req-12345');
+    const all = t.logs.join('\n');
+    expect(all).not.toContain(token);
+    expect(all).not.toContain(token.split('.')[2]);
+    const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.req?.id === 'req-12345');
+    expect(line).toMatchObject({ req: { method: 'GET' }, res: { status: 200 } });
+  });
+});

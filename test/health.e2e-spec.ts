@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnEmbeddedPostgres } from './support/child-processes';
+import { startTestApp, type TestApp } from './support/test-app';
+
+describe('health', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('live and ready answer 200 without a token', async () => {
+    expect((await t.http.get('/health/live')).body).toEqual({ status: 'ok' });
+    expect((await t.http.get('/health/ready')).body).toEqual({ status: 'ok', database: 'up' });
+  });
+
+  it('sends security headers (helmet) and no x-powered-by', async () => {
+    const res = await t.http.get('/health/live');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.headers['strict-transport-security']).toBeDefined();
+    expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('bounds how long a client may take to send a request', () => {
+    const server = t.app.getHttpServer();
+    expect(server.requestTimeout).toBe(60_000);
+    expect(server.headersTimeout).toBe(20_000);
+  });
+});
+
+describe('readiness when the database goes away', () => {
+  // A database of its own, so stopping it does not disturb the other specs.
+  let db: { url: string; stop(): Promise<void> };
+  let t: TestApp;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'meander-health-'));
+    db = await spawnEmbeddedPostgres(dataDir);
+    t = await startTestApp({ env: { DATABASE_URL: db.url } });
+  }, 60_000);
+  afterAll(async () => {
+    await t.close().catch(() => undefined);
+    await db.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 problem+json when the database is down, while live stays 200', async () => {
+    expect((await t.http.get('/health/ready')).status).toBe(200);
+    await db.stop();
+    const res = await t.http.get('/health/ready');
+    expect(res.status).toBe(503);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body.code).toBe('service_unavailable');
+    expect((await t.http.get('/health/live')).status).toBe(200);
+  });
+});

@@ -1,0 +1,115 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { issueToken } from '../src/auth/issue-token';
+import { TokenVerifier } from '../src/auth/token-verifier';
+import { loadAppConfig } from '../src/config/app-config';
+import { freePort, killAllChildren, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
+
+jest.setTimeout(120_000);
+
+// The service as `npm start` runs it: a real process, its own embedded database, real signals.
+describe('the service process', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'meander-process-'));
+  });
+  afterEach(() => {
+    killAllChildren();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('refuses to start in production without secrets: one clear line, nothing generated', async () => {
+    const child = spawnTs('src/main.ts', [], { NODE_ENV: 'production', DATA_DIR: dataDir, AUTH_JWT_SECRET: '', ENCRYPTION_KEYS: '', DATABASE_URL: '' });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await waitForExit(child)).toBe(1);
+    expect(stderr.trim()).toBe('start-up refused: AUTH_JWT_SECRET and ENCRYPTION_KEYS must be set when NODE_ENV=production');
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+
+  it('refuses a malformed ENCRYPTION_KEYS in production with one line that does not echo it', async () => {
+    const badKeys = 'k1:c2hvcnQ=';
+    const child = spawnTs('src/main.ts', [], {
+      NODE_ENV: 'production', DATA_DIR: dataDir, AUTH_JWT_SECRET: 'x'.repeat(40), ENCRYPTION_KEYS: badKeys, DATABASE_URL: 'postgres://127.0.0.1:1/none',
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await waitForExit(child)).toBe(1);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/^start-up refused: .*k1/);
+    expect(stderr).not.toContain('c2hvcnQ');
+  });
+
+  it('starts on the embedded database, refuses a second process on the same DATA_DIR, stops on SIGTERM and restarts', async () => {
+    const port = await freePort();
+    const env = { DATA_DIR: dataDir, PORT: String(port), NODE_ENV: 'development', DATABASE_URL: '', AUTH_JWT_SECRET: '', ENCRYPTION_KEYS: '', LOG_LEVEL: 'info' };
+    const first = spawnTs('src/main.ts', [], env);
+    await waitForOutput(first, /listening on port/);
+    expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
+    expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(true);
+
+    const second = spawnTs('src/main.ts', [], { ...env, PORT: String(await freePort()) });
+    const refused = waitForOutput(second, /start-up refused: .*in use by process/);
+    await expect(refused).resolves.toBeTruthy();
+    expect(await waitForExit(second)).toBe(1);
+
+    // npm run token signs with the secret the server generated into DATA_DIR.
+    const tokenCli = spawnTs('src/cli/token.ts', ['--org', '0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b', '--role', 'org_admin'], env);
+    const [token] = await waitForOutput(tokenCli, /eyJ[\w-]+\.[\w-]+\.[\w-]+/);
+    const config = loadAppConfig({ DATA_DIR: dataDir }, () => undefined);
+    await expect(new TokenVerifier({ secret: config.jwtSecret }).verify(token)).resolves.toMatchObject({ role: 'org_admin', orgId: '0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b' });
+
+    first.kill('SIGTERM');
+    expect(await waitForExit(first)).toBe(0);
+    expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(false);
+
+    const again = spawnTs('src/main.ts', [], env);
+    await waitForOutput(again, /listening on port/);
+    expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
+    again.kill('SIGTERM');
+    expect(await waitForExit(again)).toBe(0);
+  });
+
+  it('drains an export in flight on SIGTERM: the run is answered and recorded, then the process exits 0', async () => {
+    const port = await freePort();
+    const env = { DATA_DIR: dataDir, PORT: String(port), NODE_ENV: 'development', DATABASE_URL: '', AUTH_JWT_SECRET: '', ENCRYPTION_KEYS: '', LOG_LEVEL: 'info' };
+    const service = spawnTs('src/main.ts', [], env);
+    await waitForOutput(service, /listening on port/);
+    const org = '0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b';
+    const token = await issueToken({ secret: loadAppConfig({ DATA_DIR: dataDir }, () => undefined).jwtSecret, role: 'org_admin', orgId: org });
+    const base = `http://127.0.0.1:${port}/v1/organizations/${org}/integrations`;
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const config = await call('POST', '', { integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'k', enabled: true });
+    expect(config.status).toBe(201);
+    const mapped = await call('POST', `/${config.body.id}/field-mappings/bulk`, {
+      items: [
+        { source_field: 'expense_amount', target_field: 'Amount', transform_type: 'format', transform_config: { format: '0.00' } },
+        { source_field: 'expense_date', target_field: 'TransactionDate', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' } },
+        { source_field: 'accounting_code', target_field: 'AccountCode', default_value: '4999' },
+      ],
+    });
+    expect(mapped.status).toBe(201);
+
+    const records = Array.from({ length: 10_000 }, (_, i) => ({ claim_id: `c${i}`, expense_type: 'travel_km', expense_amount: i, expense_date: '2026-11-20' }));
+    const inFlight = call('POST', `/${config.body.id}/exports`, { records });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    service.kill('SIGTERM');
+    const answered = await inFlight;
+    expect(answered.status).toBe(201);
+    expect(answered.body.row_count).toBe(10_000);
+    expect(await waitForExit(service)).toBe(0);
+
+    const again = spawnTs('src/main.ts', [], env);
+    await waitForOutput(again, /listening on port/);
+    const runs = await call('GET', `/${config.body.id}/exports`);
+    expect(runs.body.items).toEqual([expect.objectContaining({ id: answered.body.id, row_count: 10_000 })]);
+    const mappings = await call('GET', `/${config.body.id}/field-mappings`);
+    expect(mappings.body.items.every((m: { used_in_export: boolean }) => m.used_in_export)).toBe(true);
+    again.kill('SIGTERM');
+    expect(await waitForExit(again)).toBe(0);
+  });
+});

@@ -1,0 +1,43 @@
+import type { Response } from 'supertest';
+import type { TestApp } from './test-app';
+
+export interface ApiCall {
+  method: string;
+  path: string;
+  status: number;
+  text: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * A small JSON client over the test app that remembers every response, so a suite can assert
+ * things about all of them at once (no secret in any response).
+ */
+export function apiClient(t: TestApp) {
+  const seen: ApiCall[] = [];
+  const call = async (method: 'get' | 'post' | 'patch' | 'put' | 'delete', path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}): Promise<Response> => {
+    let req = t.http[method](path);
+    if (token) req = req.set('Authorization', `Bearer ${token}`);
+    for (const [name, value] of Object.entries(headers)) req = req.set(name, value);
+    const res = body === undefined ? await req : await req.send(body as object);
+    seen.push({ method, path, status: res.status, text: res.text ?? '', headers: res.headers as Record<string, string> });
+    return res;
+  };
+  return {
+    seen,
+    get: (path: string, token: string | null, headers?: Record<string, string>) => call('get', path, token, undefined, headers),
+    post: (path: string, token: string | null, body?: unknown, headers?: Record<string, string>) => call('post', path, token, body ?? {}, headers),
+    patch: (path: string, token: string | null, body: unknown, headers?: Record<string, string>) => call('patch', path, token, body, headers),
+    put: (path: string, token: string | null, body: unknown, headers?: Record<string, string>) => call('put', path, token, body, headers),
+    delete: (path: string, token: string | null, headers?: Record<string, string>) => call('delete', path, token, undefined, headers),
+  };
+}
+
+export type ApiClient = ReturnType<typeof apiClient>;
+
+export function expectProblem(res: Response, status: number, code: string): void {
+  expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+}
+
+export const rulesOf = (res: Response): string[] => (res.body.errors ?? []).map((e: { field: string; rule: string }) => `${e.field}:${e.rule}`);

@@ -1,0 +1,29 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../../src/database/data-source-options';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/database/embedded-postgres';
+
+declare global {
+  var __EMBEDDED_POSTGRES__: EmbeddedPostgres | undefined;
+}
+
+/**
+ * One database for the whole run: the embedded PostgreSQL in a fresh directory, or the server
+ * in DATABASE_URL (CI gives a fresh database). Specs isolate themselves by organization ids.
+ */
+export default async function globalSetup(): Promise<void> {
+  let url = process.env.DATABASE_URL;
+  if (!url) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'meander-test-'));
+    globalThis.__EMBEDDED_POSTGRES__ = await startEmbeddedPostgres({ dataDir, maxConnections: 40 });
+    url = globalThis.__EMBEDDED_POSTGRES__.url;
+    process.env.TEST_DATA_DIR = dataDir;
+  }
+  process.env.TEST_DATABASE_URL = url;
+  const dataSource = new DataSource(dataSourceOptions(url, 2));
+  await dataSource.initialize();
+  await dataSource.runMigrations({ transaction: 'each' });
+  await dataSource.destroy();
+}

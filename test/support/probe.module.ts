@@ -1,0 +1,98 @@
+// Test-only routes that exercise the foundation (guards, validation, error mapping) before the
+// feature modules exist. Never part of the service.
+import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
+import { Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
+import { DataSource } from 'typeorm';
+import { CurrentPrincipal, READ_ROLES, Roles } from '../../src/auth/auth.decorators';
+import type { Principal } from '../../src/auth/principal';
+import { registerConstraintRule } from '../../src/common/constraint-rules';
+import { rule } from '../../src/common/validation';
+import { OrgId } from '../../src/org-scope/org-id.decorator';
+
+class ProbeItemDto {
+  @Matches(/^[a-z][a-z0-9_]*$/, rule('source_field_snake_case', 'source_field must be snake_case'))
+  source_field: string;
+}
+
+export class ProbeDto {
+  @IsString(rule('display_name_not_empty')) @Matches(/\S/, rule('display_name_not_empty', 'display_name must not be empty'))
+  display_name: string;
+
+  @IsIn(['manual', 'daily'], rule('sync_frequency_must_be_known_value', 'sync_frequency is not a known value'))
+  sync_frequency: string;
+
+  @IsOptional() @IsBoolean()
+  enabled?: boolean;
+
+  @IsOptional() @IsInt(rule('sort_order_non_negative')) @Min(0, rule('sort_order_non_negative', 'sort_order must be >= 0'))
+  sort_order?: number;
+
+  @IsOptional() @ValidateNested({ each: true }) @Type(() => ProbeItemDto)
+  items?: ProbeItemDto[];
+}
+
+export const PROBE_UNIQUE_CONSTRAINT = 'uq_probe_uniques_name';
+registerConstraintRule(PROBE_UNIQUE_CONSTRAINT, { rule: 'probe_name_unique', status: 409, message: 'a probe with this name exists' });
+export const PROBE_FK_CONSTRAINT = 'fk_probe_children_parent';
+registerConstraintRule(PROBE_FK_CONSTRAINT, { rule: 'probe_parent_must_exist', status: 422, field: 'parent', message: 'the parent does not exist' });
+export const PROBE_CHECK_CONSTRAINT = 'chk_probe_uniques_name_short';
+registerConstraintRule(PROBE_CHECK_CONSTRAINT, { rule: 'probe_name_short', status: 400, field: 'name', message: 'the name is too long' });
+
+@Controller('v1')
+class ProbeController {
+  constructor(private readonly dataSource: DataSource) {}
+
+  @Get('organizations/:org_id/probe')
+  @Roles(...READ_ROLES)
+  read(@OrgId() orgId: string, @CurrentPrincipal() principal: Principal) {
+    return { org_id: orgId, role: principal.role };
+  }
+
+  @Post('organizations/:org_id/probe')
+  @Roles('org_admin', 'global_admin', 'sync_service')
+  @HttpCode(201)
+  write(@OrgId() orgId: string, @Body() body: ProbeDto) {
+    return { org_id: orgId, body };
+  }
+
+  @Post('probe/sync-only')
+  @Roles('sync_service')
+  syncOnly() {
+    return { ok: true };
+  }
+
+  @Get('probe/undeclared')
+  undeclared() {
+    return { reached: true };
+  }
+
+  @Get('probe/boom')
+  @Roles(...READ_ROLES)
+  boom() {
+    throw new Error('kaboom with api_key=sk_live_SHOULD_NOT_LEAK');
+  }
+
+  @Post('probe/unique')
+  @Roles('org_admin')
+  async unique(@Body() body: { name: string }) {
+    await this.dataSource.query(`INSERT INTO probe_uniques (name) VALUES ($1)`, [body.name]);
+    return { ok: true };
+  }
+
+  @Post('probe/child')
+  @Roles('org_admin')
+  async child(@Body() body: { parent: string }) {
+    await this.dataSource.query(`INSERT INTO probe_children (parent) VALUES ($1)`, [body.parent]);
+    return { ok: true };
+  }
+
+  @Post('probe/bad-sql')
+  @Roles('org_admin')
+  async badSql() {
+    await this.dataSource.query(`SELECT * FROM no_such_table WHERE secret = $1`, ['sk_live_SHOULD_NOT_LEAK']);
+  }
+}
+
+@Module({ controllers: [ProbeController] })
+export class ProbeModule {}

@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import type { DynamicModule, Type } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import type TestAgent from 'supertest/lib/agent';
+import { DataSource } from 'typeorm';
+import { createApp } from '../../src/app.factory';
+import { issueToken } from '../../src/auth/issue-token';
+import type { Role } from '../../src/auth/principal';
+import { loadAppConfig, type AppConfig } from '../../src/config/app-config';
+
+// Test-only credentials: never used outside this suite.
+export const TEST_JWT_SECRET = 'test-only-jwt-secret-0123456789-abcdefghij';
+export const TEST_ENCRYPTION_KEYS = 'test1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=';
+
+export function testConfig(overrides: Record<string, string> = {}): AppConfig {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error('TEST_DATABASE_URL is not set: run the e2e specs through jest (globalSetup)');
+  return loadAppConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: url,
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    LOG_LEVEL: 'silent',
+    DATABASE_POOL_SIZE: '5',
+    // Suites send thousands of requests; test/rate-limits.e2e-spec.ts sets real limits.
+    RATE_LIMIT_READS_PER_MINUTE: '10000000',
+    RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
+    RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
+    ...overrides,
+  });
+}
+
+export interface TestApp {
+  app: NestExpressApplication;
+  http: TestAgent;
+  config: AppConfig;
+  dataSource: DataSource;
+  /** Every log line the app wrote (when started with captureLogs). */
+  logs: string[];
+  token(role: Role, orgId?: string | null, extra?: { sub?: string; expiresIn?: number }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  captureLogs?: boolean;
+  /** Extra modules (test-only probe controllers). */
+  imports?: (Type | DynamicModule)[];
+}
+
+/** The real application (pipes, guards, filters, body limits) on a real port and database. */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const logs: string[] = [];
+  const config = testConfig({ ...(options.captureLogs ? { LOG_LEVEL: 'trace' } : {}), ...options.env });
+  const app = await createApp({
+    config,
+    logStream: options.captureLogs ? { write: (line: string) => void logs.push(line) } : undefined,
+    extraImports: options.imports,
+  });
+  await app.listen(0, '127.0.0.1');
+  const http = request.agent(app.getHttpServer());
+  return {
+    app,
+    http,
+    config,
+    dataSource: app.get(DataSource),
+    logs,
+    token: (role, orgId, extra = {}) =>
+      issueToken({ secret: TEST_JWT_SECRET, role, orgId: role === 'org_admin' ? (orgId ?? randomUUID()) : null, issuer: config.jwtIssuer, audience: config.jwtAudience, ...extra }),
+    close: () => app.close(),
+  };
+}
+
+export const newOrgId = (): string => randomUUID();
