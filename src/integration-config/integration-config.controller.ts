@@ -1,0 +1,145 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { CurrentPrincipal, READ_ROLES, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/principal';
+import { etagFor } from '../common/if-match';
+import { PageQueryDto } from '../common/pagination';
+import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
+import { ApiProblemResponses } from '../http/api-problem';
+import { BEARER_AUTH } from '../http/swagger';
+import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
+import { CreateIntegrationConfigDto, RULES, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
+import { IntegrationConfigListResponse, IntegrationConfigResponse, WebhookSecretResponse } from './dto/integration-config-response.dto';
+import { RecordSyncRunDto, SyncRunListResponse, SyncRunResponse } from './dto/sync-run.dto';
+import { IntegrationConfigService } from './integration-config.service';
+import { CREDENTIALS_REQUIRED_BEFORE_ENABLE, DISABLED_MUST_NOT_SYNC, ONE_CONFIG_PER_TYPE, WEBHOOK_SECRET_REQUIRED } from './integration-config.rules';
+
+const VALIDATION_RULES = [
+  RULES.baseUrl, RULES.jsonObject, RULES.displayName, 'integration_type_must_be_known_value', RULES.plaintext, RULES.syncFrequency, RULES.webhookSecret, 'unknown_field',
+];
+const IF_MATCH = ApiHeader({ name: 'If-Match', required: false, description: 'The ETag ("<revision>") you read; a stale one gets 412', schema: { type: 'string', maxLength: 1024, example: '"3"' } });
+const ID = ApiParam({ name: 'id', format: 'uuid', description: 'Integration config id' });
+const ETAG_HEADER = { ETag: { description: 'The revision, quoted: send it back in If-Match', schema: { type: 'string', pattern: '^"[0-9]{1,18}"$', maxLength: 20 } } };
+
+@ApiTags('Integration configs')
+@ApiBearerAuth(BEARER_AUTH)
+@ApiOrgIdParam()
+@ApiProblemResponses(401, { status: 403, rules: ['forbidden', 'org_scoped_access_only'] })
+@Controller('v1/organizations/:org_id/integrations')
+export class IntegrationConfigController {
+  constructor(private readonly configs: IntegrationConfigService) {}
+
+  @Post()
+  @Roles('org_admin')
+  @ApiOperation({ summary: 'Create a config (one per integration type per organization)' })
+  @ApiBody({
+    type: CreateIntegrationConfigDto,
+    examples: {
+      xledger: { value: { integration_type: 'xledger', display_name: 'Xledger production', base_url: 'https://api.xledger.example/graphql', api_key: 'xl-secret-api-key', sync_frequency: 'daily', accounting_code_mappings: { travel_km: '4001' } } },
+    },
+  })
+  @ApiCreatedResponse({ type: IntegrationConfigResponse, headers: ETAG_HEADER })
+  @ApiProblemResponses(
+    { status: 400, rules: VALIDATION_RULES },
+    { status: 409, rules: [ONE_CONFIG_PER_TYPE] },
+    { status: 422, rules: [CREDENTIALS_REQUIRED_BEFORE_ENABLE, WEBHOOK_SECRET_REQUIRED, 'source_field_must_exist_in_internal_schema'] },
+  )
+  async create(@OrgId() orgId: string, @Body() body: CreateIntegrationConfigDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: Response) {
+    const config = await this.configs.create(orgId, body, principal);
+    res.setHeader('ETag', etagFor(config.revision));
+    return config;
+  }
+
+  @Get()
+  @Roles(...READ_ROLES)
+  @ApiOperation({ summary: "List the organization's configs" })
+  @ApiOkResponse({ type: IntegrationConfigListResponse })
+  async list(@OrgId() orgId: string): Promise<IntegrationConfigListResponse> {
+    return { items: await this.configs.list(orgId), next_cursor: null };
+  }
+
+  @Get(':id')
+  @Roles(...READ_ROLES)
+  @ID
+  @ApiOperation({ summary: 'Read one config' })
+  @ApiOkResponse({ type: IntegrationConfigResponse, headers: ETAG_HEADER })
+  @ApiProblemResponses(404)
+  async get(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Res({ passthrough: true }) res: Response) {
+    const config = await this.configs.get(orgId, id);
+    res.setHeader('ETag', etagFor(config.revision));
+    return config;
+  }
+
+  @Patch(':id')
+  @Roles('org_admin')
+  @ID
+  @IF_MATCH
+  @ApiOperation({ summary: 'Update a config; secrets: a string sets or rotates, null clears, absence keeps' })
+  @ApiOkResponse({ type: IntegrationConfigResponse })
+  @ApiProblemResponses(
+    { status: 400, rules: [...VALIDATION_RULES, 'integration_type_cannot_change'] },
+    404,
+    412,
+    { status: 409, rules: ['immutable_after_export_use', 'unique_source_field_per_integration'] },
+    { status: 422, rules: [CREDENTIALS_REQUIRED_BEFORE_ENABLE, WEBHOOK_SECRET_REQUIRED, 'source_field_must_exist_in_internal_schema'] },
+  )
+  async update(
+    @OrgId() orgId: string,
+    @Param('id', ParseResourceIdPipe) id: string,
+    @Body() body: UpdateIntegrationConfigDto,
+    @CurrentPrincipal() principal: Principal,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const config = await this.configs.update(orgId, id, body, principal, ifMatch);
+    res.setHeader('ETag', etagFor(config.revision));
+    return config;
+  }
+
+  @Delete(':id')
+  @Roles('org_admin')
+  @HttpCode(204)
+  @ID
+  @IF_MATCH
+  @ApiOperation({ summary: 'Delete a config with its field mappings, sync runs and exports (cascade)' })
+  @ApiNoContentResponse()
+  @ApiProblemResponses(404, 412)
+  async remove(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @CurrentPrincipal() principal: Principal, @Headers('if-match') ifMatch: string | undefined) {
+    await this.configs.remove(orgId, id, principal, ifMatch);
+  }
+
+  @Post(':id/webhook-secret')
+  @Roles('org_admin')
+  @ID
+  @ApiOperation({ summary: 'Generate a new webhook secret: shown once; the previous one keeps verifying for 24 hours' })
+  @ApiCreatedResponse({ type: WebhookSecretResponse })
+  @ApiProblemResponses(404)
+  async rotateWebhookSecret(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @CurrentPrincipal() principal: Principal): Promise<WebhookSecretResponse> {
+    return { webhook_secret: await this.configs.rotateWebhookSecret(orgId, id, principal) };
+  }
+
+  @Post(':id/sync-runs')
+  @Roles('org_admin', 'sync_service')
+  @ID
+  @ApiOperation({ summary: "Record one sync attempt; updates the config's last_sync_* in the same transaction" })
+  @ApiCreatedResponse({ type: SyncRunResponse })
+  @ApiProblemResponses(
+    { status: 400, rules: ['sync_status_must_be_known_value', 'timestamp_must_be_iso8601', 'error_required_unless_success', 'record_count_non_negative', 'finished_at_not_before_started_at'] },
+    404,
+    { status: 409, rules: [DISABLED_MUST_NOT_SYNC] },
+  )
+  recordSyncRun(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Body() body: RecordSyncRunDto, @CurrentPrincipal() principal: Principal) {
+    return this.configs.recordSyncRun(orgId, id, body, principal);
+  }
+
+  @Get(':id/sync-runs')
+  @Roles(...READ_ROLES)
+  @ID
+  @ApiOperation({ summary: 'Sync history, newest first, paginated' })
+  @ApiOkResponse({ type: SyncRunListResponse })
+  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] }, 404)
+  listSyncRuns(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Query() page: PageQueryDto) {
+    return this.configs.listSyncRuns(orgId, id, page);
+  }
+}

@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { ExportRunModule } from '../export-runs/export-run.module';
+import { IntegrationConfigModule } from '../integration-config/integration-config.module';
+import { SyncService } from './sync.service';
+
+@Module({
+  imports: [IntegrationConfigModule, ExportRunModule],
+  providers: [SyncService],
+  exports: [SyncService],
+})
+export class SyncModule {}

@@ -1,0 +1,108 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { Webhook } from 'standardwebhooks';
+import { signStandardWebhook, verifyStandardWebhook, verifyXledgerWebhook } from './signatures';
+
+const secret = `whsec_${randomBytes(32).toString('base64')}`;
+const now = Math.floor(Date.now() / 1000);
+
+/** Headers as the reference library produces them. */
+function referenceHeaders(id: string, timestamp: number, payload: string, key = secret) {
+  const signature = new Webhook(key).sign(id, new Date(timestamp * 1000), payload);
+  return { 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature };
+}
+
+describe('Standard Webhooks verification', () => {
+  it('accepts what the reference library signs, for any UTF-8 body', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 200 }), fc.stringMatching(/^msg_[A-Za-z0-9]{1,30}$/), (payload, id) => {
+        const headers = referenceHeaders(id, now, payload);
+        expect(verifyStandardWebhook(Buffer.from(payload, 'utf8'), headers, [secret], now)).toEqual({ ok: true, webhookId: id, scheme: 'standard_webhooks' });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('signs what the reference library verifies', () => {
+    const payload = '{"type":"expense.approved","amount":120.5,"text":"Tromsø ✈"}';
+    const signature = `v1,${signStandardWebhook(secret, 'msg_1', now, Buffer.from(payload))}`;
+    expect(() => new Webhook(secret).verify(payload, { 'webhook-id': 'msg_1', 'webhook-timestamp': String(now), 'webhook-signature': signature })).not.toThrow();
+  });
+
+  it('matches the specification test vector', () => {
+    // The Standard Webhooks specification's published example.
+    const vectorSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    const body = Buffer.from('{"test": 2432232314}');
+    expect(signStandardWebhook(vectorSecret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, body)).toBe('g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+    const headers = { 'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek', 'webhook-timestamp': '1614265330', 'webhook-signature': 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' };
+    expect(verifyStandardWebhook(body, headers, [vectorSecret], 1614265330).ok).toBe(true);
+  });
+
+  it('verifies the raw bytes, also when they are not UTF-8', () => {
+    const body = Buffer.from([0xff, 0xfe, 0x00, 0x41]);
+    const headers = { 'webhook-id': 'msg_bin', 'webhook-timestamp': String(now), 'webhook-signature': `v1,${signStandardWebhook(secret, 'msg_bin', now, body)}` };
+    expect(verifyStandardWebhook(body, headers, [secret], now).ok).toBe(true);
+    expect(verifyStandardWebhook(Buffer.from(body.toString('utf8')), headers, [secret], now).ok).toBe(false);
+  });
+
+  it('accepts one valid signature among several, and the previous secret', () => {
+    const payload = '{"a":1}';
+    const valid = referenceHeaders('msg_2', now, payload)['webhook-signature'];
+    const headers = { 'webhook-id': 'msg_2', 'webhook-timestamp': String(now), 'webhook-signature': `v1,${randomBytes(32).toString('base64')} v2,abc ${valid}` };
+    expect(verifyStandardWebhook(Buffer.from(payload), headers, [secret], now).ok).toBe(true);
+    const previous = `whsec_${randomBytes(24).toString('base64')}`;
+    const oldHeaders = referenceHeaders('msg_3', now, payload, previous);
+    expect(verifyStandardWebhook(Buffer.from(payload), oldHeaders, [secret, previous], now).ok).toBe(true);
+    expect(verifyStandardWebhook(Buffer.from(payload), oldHeaders, [secret], now)).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('refuses missing headers, stale or future timestamps, tampering, and no secret', () => {
+    const payload = '{"a":1}';
+    const headers = referenceHeaders('msg_4', now, payload);
+    const body = Buffer.from(payload);
+    for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature']) {
+      const partial: Record<string, string> = { ...headers };
+      delete partial[name];
+      expect(verifyStandardWebhook(body, partial, [secret], now)).toEqual({ ok: false, reason: 'missing_headers' });
+    }
+    expect(verifyStandardWebhook(body, headers, [secret], now + 301).ok).toBe(false);
+    expect(verifyStandardWebhook(body, headers, [secret], now - 301).ok).toBe(false);
+    expect(verifyStandardWebhook(body, headers, [secret], now + 299).ok).toBe(true);
+    expect(verifyStandardWebhook(body, { ...headers, 'webhook-timestamp': `${now}abc` }, [secret], now).ok).toBe(false);
+    expect(verifyStandardWebhook(body, { ...headers, 'webhook-id': 'msg_other' }, [secret], now).ok).toBe(false);
+    expect(verifyStandardWebhook(body, headers, [], now)).toEqual({ ok: false, reason: 'no_webhook_secret' });
+    fc.assert(
+      fc.property(fc.nat({ max: body.length * 8 - 1 }), (bit) => {
+        const tampered = Buffer.from(body);
+        tampered[bit >> 3] ^= 1 << (bit & 7);
+        expect(verifyStandardWebhook(tampered, headers, [secret], now).ok).toBe(false);
+      }),
+    );
+  });
+});
+
+describe('Xledger webhook verification', () => {
+  // Vectors computed straight from the published algorithm (xledger/graphql-samples,
+  // ProjectSyncer.ValidSignature), independently of the implementation under test.
+  const apiToken = randomBytes(32).toString('base64url');
+  const dateHeader = new Date().toUTCString();
+  const dateSeconds = Math.floor(Date.parse(dateHeader) / 1000);
+  const body = '{"data":{"projects":{"edges":[{"node":{"dbId":1}}]}}}';
+  const vector = createHmac('sha256', Buffer.from(apiToken, 'base64url')).update(`${dateSeconds}.${body}`, 'utf8').digest('base64url');
+
+  it('accepts the published scheme with the API token', () => {
+    const result = verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken);
+    expect(result).toMatchObject({ ok: true, scheme: 'xledger', webhookId: expect.stringMatching(/^xl_[0-9a-f]{48}$/) });
+  });
+
+  it('refuses another token, another body, an old Date, and missing headers', () => {
+    const other = randomBytes(32).toString('base64url');
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, other).ok).toBe(false);
+    expect(verifyXledgerWebhook(Buffer.from(`${body} `), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken).ok).toBe(false);
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken, Date.now() + 16 * 60_000).ok).toBe(false);
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken, Date.now() + 14 * 60_000).ok).toBe(true);
+    expect(verifyXledgerWebhook(Buffer.from(body), { date: dateHeader }, apiToken).ok).toBe(false);
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector }, apiToken).ok).toBe(false);
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, null)).toEqual({ ok: false, reason: 'no_api_key' });
+  });
+});

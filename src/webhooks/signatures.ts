@@ -1,0 +1,94 @@
+// Inbound webhook signatures, verified over the raw body bytes. Pure: no Nest imports.
+//
+// Standard Webhooks (https://www.standardwebhooks.com, the scheme Svix uses): the reference
+// `standardwebhooks` package decodes the body to a string before signing (not byte-exact for
+// non-UTF-8 bodies) and JSON-parses it by default, so the same algorithm is written here over
+// the bytes; the tests check it against that package as an independent implementation.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+
+export const STANDARD_TOLERANCE_SECONDS = 300;
+/** Xledger's window (xledger/graphql-samples, Webhooks-CSharp/GraphQL/ProjectSyncer.cs, ValidSignature). */
+export const XLEDGER_TOLERANCE_SECONDS = 15 * 60;
+const MAX_SIGNATURES = 10;
+
+export type Verification =
+  | { ok: true; webhookId: string; scheme: 'standard_webhooks' | 'xledger' }
+  | { ok: false; reason: string };
+
+type Headers = Record<string, string | string[] | undefined>;
+const header = (headers: Headers, name: string): string | undefined => {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/** The key bytes of a `whsec_` secret. */
+export function webhookSecretKey(secret: string): Buffer {
+  return Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
+}
+
+export function signStandardWebhook(secret: string, webhookId: string, timestamp: number, body: Buffer): string {
+  const mac = createHmac('sha256', webhookSecretKey(secret));
+  mac.update(`${webhookId}.${timestamp}.`);
+  mac.update(body);
+  return mac.digest('base64');
+}
+
+function constantTimeEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * `webhook-id`, `webhook-timestamp` (Unix seconds, ±300 s), `webhook-signature` (space-separated
+ * `v1,<base64>`; one valid one suffices), tried against every candidate secret (the current one,
+ * and the previous one during a rotation overlap).
+ */
+export function verifyStandardWebhook(body: Buffer, headers: Headers, secrets: string[], nowSeconds = Math.floor(Date.now() / 1000)): Verification {
+  const id = header(headers, 'webhook-id');
+  const timestampText = header(headers, 'webhook-timestamp');
+  const signatureHeader = header(headers, 'webhook-signature');
+  if (!id || !timestampText || !signatureHeader) return { ok: false, reason: 'missing_headers' };
+  if (id.length > 255) return { ok: false, reason: 'invalid_webhook_id' };
+  if (!/^\d{1,12}$/.test(timestampText)) return { ok: false, reason: 'invalid_timestamp' };
+  const timestamp = Number(timestampText);
+  if (Math.abs(nowSeconds - timestamp) > STANDARD_TOLERANCE_SECONDS) return { ok: false, reason: 'timestamp_out_of_tolerance' };
+  if (secrets.length === 0) return { ok: false, reason: 'no_webhook_secret' };
+
+  const offered = signatureHeader
+    .split(' ')
+    .slice(0, MAX_SIGNATURES)
+    .map((part) => part.split(','))
+    .filter(([version, value]) => version === 'v1' && !!value)
+    .map(([, value]) => Buffer.from(value, 'base64'));
+  for (const secret of secrets) {
+    const expected = Buffer.from(signStandardWebhook(secret, id, timestamp, body), 'base64');
+    if (offered.some((candidate) => constantTimeEqual(candidate, expected))) return { ok: true, webhookId: id, scheme: 'standard_webhooks' };
+  }
+  return { ok: false, reason: 'bad_signature' };
+}
+
+const fromBase64Url = (text: string) => Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+
+/** Xledger's signature: base64url HMAC-SHA256, keyed by the base64url-decoded API token, over `{Unix seconds of Date}.{body}`. */
+export function signXledgerWebhook(apiToken: string, dateSeconds: number, body: Buffer): string {
+  const mac = createHmac('sha256', fromBase64Url(apiToken));
+  mac.update(`${dateSeconds}.`);
+  mac.update(body);
+  return mac.digest('base64url');
+}
+
+/**
+ * `X-XL-Webhook-Signature` with the request's `Date` header, within 15 minutes. Xledger sends no
+ * delivery id: the idempotency key is derived from the signature (unique per Date and body).
+ */
+export function verifyXledgerWebhook(body: Buffer, headers: Headers, apiToken: string | null, nowMs = Date.now()): Verification {
+  const signature = header(headers, 'x-xl-webhook-signature');
+  const date = header(headers, 'date');
+  if (!signature || !date) return { ok: false, reason: 'missing_headers' };
+  const dateMs = Date.parse(date);
+  if (Number.isNaN(dateMs)) return { ok: false, reason: 'invalid_date' };
+  if (Math.abs(nowMs - dateMs) > XLEDGER_TOLERANCE_SECONDS * 1000) return { ok: false, reason: 'timestamp_out_of_tolerance' };
+  if (!apiToken) return { ok: false, reason: 'no_api_key' };
+  const expected = Buffer.from(signXledgerWebhook(apiToken, Math.floor(dateMs / 1000), body), 'base64url');
+  if (!constantTimeEqual(fromBase64Url(signature), expected)) return { ok: false, reason: 'bad_signature' };
+  return { ok: true, webhookId: `xl_${createHash('sha256').update(expected).digest('hex').slice(0, 48)}`, scheme: 'xledger' };
+}

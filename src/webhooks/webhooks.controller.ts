@@ -1,0 +1,93 @@
+import { Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { Public, READ_ROLES, Roles } from '../auth/auth.decorators';
+import { CURSOR_SCHEMA, MAX_PAGE_SIZE, PageQueryDto } from '../common/pagination';
+import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
+import { ApiProblemResponses } from '../http/api-problem';
+import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagger';
+import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
+import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
+import { WebhooksService } from './webhooks.service';
+
+class WebhookReceiptResponse {
+  @ApiProperty({ format: 'uuid', required: false, description: 'The stored event (new deliveries)' }) id?: string;
+  @ApiProperty({ description: 'true when this webhook-id was already received for the integration' }) duplicate: boolean;
+}
+
+class WebhookEventResponse {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ example: 'msg_2Lh9KcxkfbW3c4Y7d6Z', maxLength: 255 }) webhook_id: string;
+  @ApiProperty({ format: 'date-time' }) received_at: string;
+  @ApiProperty({ enum: ['standard_webhooks', 'xledger'] }) signature_scheme: string;
+  @ApiProperty({ description: 'The body exactly as received (at most 1 MiB)', maxLength: 1_048_576 }) payload: string;
+}
+
+class WebhookEventListResponse {
+  @ApiProperty({ type: [WebhookEventResponse], maxItems: MAX_PAGE_SIZE }) items: WebhookEventResponse[];
+  @ApiProperty({ ...CURSOR_SCHEMA, nullable: true }) next_cursor: string | null;
+}
+
+const SCHEMES = `Two signature schemes are accepted.
+
+**Standard Webhooks** (Svix and others): headers \`webhook-id\`, \`webhook-timestamp\` (Unix seconds, within 300 s of now) and \`webhook-signature\`: space-separated \`v1,<base64>\` values, one of which must be base64(HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>")), key = the base64-decoded part of the config's \`whsec_\` secret after the prefix. During the 24 hours after \`POST …/webhook-secret\`, the previous secret verifies too.
+
+**Xledger** (\`integration_type = xledger\` only): header \`X-XL-Webhook-Signature\` = base64url(HMAC-SHA256(key, "<Unix seconds of the Date header>.<raw body>")), key = the base64url-decoded API token (the config's \`api_key\`); the \`Date\` header must be within 15 minutes of now. Deliveries are de-duplicated by their signature.
+
+Rate limit: a burst of 100 deliveries per integration, then 10 per second (429 with Retry-After). A refused delivery writes nothing.`;
+
+@ApiTags('Inbound webhooks')
+@Controller('v1/webhooks')
+export class InboundWebhooksController {
+  constructor(private readonly webhooks: WebhooksService) {}
+
+  @Post(':integration_id')
+  @Public()
+  @ApiOperation({ summary: 'Receive a signed webhook delivery (no bearer token)', description: SCHEMES })
+  @ApiParam({ name: 'integration_id', format: 'uuid' })
+  @ApiSecurity(WEBHOOK_SIGNATURE) @ApiSecurity(XLEDGER_SIGNATURE)
+  @ApiHeader({ name: 'webhook-id', required: false, description: 'Standard Webhooks: the delivery id (idempotency key)', schema: { type: 'string', minLength: 1, maxLength: 255 } })
+  @ApiHeader({ name: 'webhook-timestamp', required: false, description: 'Standard Webhooks: Unix seconds, within 300 s of now', schema: { type: 'string', pattern: '^[0-9]{1,12}$', maxLength: 12 } })
+  @ApiHeader({ name: 'Date', required: false, description: 'Xledger: HTTP date, within 15 minutes of now', schema: { type: 'string', maxLength: 64, example: 'Sun, 22 Nov 2026 12:00:00 GMT' } })
+  @ApiBody({ description: 'Any content; stored byte for byte', schema: { type: 'string', maxLength: 1_048_576, example: '{"type":"expense.approved","data":{}}' } })
+  @ApiAcceptedResponse({ type: WebhookReceiptResponse, description: 'New delivery stored' })
+  @ApiOkResponse({ type: WebhookReceiptResponse, description: 'Duplicate webhook-id: nothing stored' })
+  @ApiProblemResponses(
+    { status: 401, description: 'Missing headers, bad signature, stale or future timestamp, or no webhook secret configured' },
+    404,
+    { status: 409, rules: [DISABLED_MUST_NOT_SYNC] },
+    { status: 413, rules: ['payload_too_large'], description: 'Body over 1 MiB' },
+    { status: 429, rules: ['rate_limited'] },
+  )
+  @HttpCode(202)
+  async receive(@Param('integration_id') integrationId: string, @Req() req: Request, @Headers() headers: Record<string, string>, @Res({ passthrough: true }) res: Response) {
+    try {
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const receipt = await this.webhooks.receive(integrationId, body, headers);
+      res.status(receipt.status);
+      return receipt.body;
+    } catch (error) {
+      const retryAfter = (error as { retryAfter?: number }).retryAfter;
+      if (retryAfter) res.setHeader('Retry-After', String(retryAfter));
+      throw error;
+    }
+  }
+}
+
+@ApiTags('Inbound webhooks')
+@ApiBearerAuth(BEARER_AUTH)
+@ApiOrgIdParam()
+@Controller('v1/organizations/:org_id/integrations/:id/webhook-events')
+export class WebhookEventsController {
+  constructor(private readonly webhooks: WebhooksService) {}
+
+  @Get()
+  @Roles(...READ_ROLES)
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiOperation({ summary: 'Stored inbound webhook events, newest first, paginated' })
+  @ApiOkResponse({ type: WebhookEventListResponse })
+  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] }, 401, { status: 403, rules: ['forbidden', 'org_scoped_access_only'] }, 404)
+  list(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Query() page: PageQueryDto) {
+    return this.webhooks.listEvents(orgId, id, page);
+  }
+}

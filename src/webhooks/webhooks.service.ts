@@ -1,0 +1,116 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { UUID_PATTERN } from '../auth/principal';
+import { decodeSeqCursor, DEFAULT_PAGE_SIZE, toPage, type PageQueryDto } from '../common/pagination';
+import { RuleViolation } from '../common/rule-violation';
+import { AppConfig } from '../config/app-config';
+import { SecretCipher } from '../crypto/secret-cipher';
+import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
+import { IntegrationConfigService } from '../integration-config/integration-config.service';
+import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
+import { TokenBucketLimiter } from '../common/rate-limiter';
+import { verifyStandardWebhook, verifyXledgerWebhook, type Verification } from './signatures';
+import { WebhookEventEntity } from './webhook-event.entity';
+
+export interface WebhookReceipt {
+  status: 200 | 202;
+  body: { id: string; duplicate: false } | { duplicate: true };
+}
+
+export interface WebhookEventResponseItem {
+  id: string;
+  webhook_id: string;
+  received_at: string;
+  signature_scheme: string;
+  payload: string;
+}
+
+
+/** Inbound webhooks: verified over the raw bytes, stored once per webhook-id. */
+@Injectable()
+export class WebhooksService {
+  private readonly logger = new Logger('Webhooks');
+  /** Per integration (WEBHOOK_RATE_LIMIT_BURST, then _PER_SECOND). Checked before any database read. */
+  private readonly limiter: TokenBucketLimiter;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly cipher: SecretCipher,
+    private readonly configs: IntegrationConfigService,
+    config: AppConfig,
+  ) {
+    this.limiter = new TokenBucketLimiter({ capacity: config.webhookRateLimitBurst, refillPerSecond: config.webhookRateLimitPerSecond, maxKeys: 10_000 });
+  }
+
+  async receive(integrationId: string, body: Buffer, headers: Record<string, string | string[] | undefined>): Promise<WebhookReceipt> {
+    const retryAfter = this.limiter.take(integrationId);
+    if (retryAfter > 0) {
+      throw Object.assign(new RuleViolation('rate_limited', 429, `Too many deliveries for this integration: retry in ${retryAfter} s.`), { retryAfter });
+    }
+    if (!UUID_PATTERN.test(integrationId)) throw RuleViolation.notFound('Integration');
+    // One plain read, only the columns verification needs (the hot path of inbound traffic).
+    const [config]: IntegrationConfigEntity[] = await this.dataSource.query(
+      `SELECT id, organization_id, integration_type, enabled, api_key_encrypted, webhook_secret_encrypted,
+              previous_webhook_secret_encrypted, previous_webhook_secret_expires_at
+       FROM ${INTEGRATION_CONFIGS_TABLE} WHERE id = $1`,
+      [integrationId.toLowerCase()],
+    );
+    if (!config) throw RuleViolation.notFound('Integration');
+
+    const verification = this.verify(config, body, headers);
+    if (!verification.ok) {
+      // Nothing is written for a refused delivery; the reason is logged, never the signature.
+      this.logger.warn({ event: 'webhook_refused', integration_id: config.id, org_id: config.organization_id, reason: verification.reason });
+      throw RuleViolation.unauthorized('The webhook signature could not be verified.');
+    }
+    // Verified first, so an unauthenticated caller learns nothing about the config's state.
+    if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: its webhooks are not accepted.');
+
+    const contentType = headers['content-type'];
+    const inserted: { id: string }[] = await this.dataSource.query(
+      `INSERT INTO webhook_events (organization_id, integration_id, webhook_id, signature_scheme, payload, content_type)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (integration_id, webhook_id) DO NOTHING RETURNING id`,
+      [config.organization_id, config.id, verification.webhookId, verification.scheme, body, typeof contentType === 'string' ? contentType.slice(0, 255) : null],
+    );
+    return inserted.length > 0 ? { status: 202, body: { id: inserted[0].id, duplicate: false } } : { status: 200, body: { duplicate: true } };
+  }
+
+  async listEvents(orgId: string, integrationId: string, page: PageQueryDto) {
+    await this.configs.findOrFail(this.dataSource.manager, orgId, integrationId);
+    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
+    const after = decodeSeqCursor(page.cursor);
+    if (page.cursor && after === null) {
+      throw RuleViolation.validation([{ field: 'cursor', rule: 'cursor_must_be_valid', message: 'cursor must be a next_cursor returned by this list' }]);
+    }
+    const query = this.dataSource
+      .getRepository(WebhookEventEntity)
+      .createQueryBuilder('event')
+      .where('event.organization_id = :orgId AND event.integration_id = :integrationId', { orgId, integrationId })
+      .orderBy('event.seq', 'DESC')
+      .limit(limit + 1);
+    if (after) query.andWhere('event.seq < :after', { after });
+    return toPage(await query.getMany(), limit, (event): WebhookEventResponseItem => ({
+      id: event.id,
+      webhook_id: event.webhook_id,
+      received_at: event.received_at.toISOString(),
+      signature_scheme: event.signature_scheme,
+      payload: event.payload.toString('utf8'),
+    }));
+  }
+
+  private verify(config: IntegrationConfigEntity, body: Buffer, headers: Record<string, string | string[] | undefined>): Verification {
+    if (config.integration_type === 'xledger' && headers['x-xl-webhook-signature'] !== undefined) {
+      return verifyXledgerWebhook(body, headers, this.decrypt(config, 'api_key_encrypted'));
+    }
+    const secrets = [this.decrypt(config, 'webhook_secret_encrypted')];
+    if (config.previous_webhook_secret_expires_at && config.previous_webhook_secret_expires_at.getTime() > Date.now()) {
+      secrets.push(this.decrypt(config, 'previous_webhook_secret_encrypted'));
+    }
+    return verifyStandardWebhook(body, headers, secrets.filter((s): s is string => s !== null));
+  }
+
+  private decrypt(config: IntegrationConfigEntity, column: SecretColumn): string | null {
+    const envelope = config[column];
+    return envelope ? this.cipher.decrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: config.id }) : null;
+  }
+}

@@ -1,0 +1,488 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Global, Module } from '@nestjs/common';
+import { SecretCipher } from '../src/crypto/secret-cipher';
+import { EXTRA_INTEGRATION_TYPES } from '../src/integration-types/integration-type.registry';
+import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
+import { apiClient, expectProblem, rulesOf, type ApiClient } from './support/api';
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+
+const API_KEY = `xl-api-key-${randomBytes(8).toString('hex')}`;
+const CLIENT_SECRET = `dyn-client-secret-${randomBytes(8).toString('hex')}`;
+const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+const PLAINTEXTS = [API_KEY, CLIENT_SECRET, WEBHOOK_SECRET];
+
+// An importing service registers one more type (the registry is extensible).
+@Global()
+@Module({
+  providers: [{
+    provide: EXTRA_INTEGRATION_TYPES,
+    useValue: [{ integration_type: 'visma_net', display_name: 'Visma.net', required_credentials: ['api_key'], required_target_fields: ['Amount'], source_fields: [...EXPENSE_CLAIM_SOURCE_FIELDS] }],
+  }],
+  exports: [EXTRA_INTEGRATION_TYPES],
+})
+class ExtraTypesModule {}
+
+describe('integration configs (HTTP, real database)', () => {
+  let t: TestApp;
+  let api: ApiClient;
+  const orgA = newOrgId();
+  const orgB = newOrgId();
+  let adminA: string;
+  let adminB: string;
+  let globalAdmin: string;
+  let syncService: string;
+  const base = (org: string) => `/v1/organizations/${org}/integrations`;
+  const xledger = { integration_type: 'xledger', display_name: 'Xledger production', base_url: 'https://api.xledger.example/graphql', api_key: API_KEY };
+
+  beforeAll(async () => {
+    t = await startTestApp({ captureLogs: true, imports: [ExtraTypesModule] });
+    api = apiClient(t);
+    [adminA, adminB, globalAdmin, syncService] = await Promise.all([t.token('org_admin', orgA), t.token('org_admin', orgB), t.token('global_admin'), t.token('sync_service')]);
+  });
+  afterAll(() => t.close());
+
+  async function createConfig(org: string, token: string, body: Record<string, unknown>) {
+    const res = await api.post(base(org), token, body);
+    expect(res.status).toBe(201);
+    return res.body as { id: string; revision: number } & Record<string, unknown>;
+  }
+
+  describe('registry', () => {
+    it('lists the built-in types exactly as API.md, plus registered ones', async () => {
+      const res = await api.get('/v1/integration-types', syncService);
+      expect(res.status).toBe(200);
+      const byType = Object.fromEntries(res.body.items.map((i: { integration_type: string }) => [i.integration_type, i]));
+      expect(byType.xledger).toMatchObject({ required_credentials: ['api_key'], required_target_fields: ['Amount', 'TransactionDate', 'AccountCode'] });
+      expect(byType.dynamics).toMatchObject({ required_credentials: ['client_id', 'client_secret', 'tenant_id'], required_target_fields: ['ExpenseAmount', 'ExpenseDate', 'ContactId'] });
+      expect(byType.hlf_portal).toMatchObject({ required_credentials: ['client_id', 'client_secret'], required_target_fields: ['ActivityDate', 'PeerMentorId'] });
+      expect(byType.visma_net).toBeDefined();
+      const fields = byType.xledger.source_fields;
+      expect(fields).toHaveLength(20);
+      expect(fields[0]).toEqual({ name: 'claim_id', type: 'uuid', non_null: true, path: null });
+      expect(fields.find((f: { name: string }) => f.name === 'km_distance')).toEqual({ name: 'km_distance', type: 'number', non_null: false, path: 'expense_line.km_distance' });
+      expect(fields.find((f: { name: string }) => f.name === 'passenger_count')).toEqual({ name: 'passenger_count', type: 'integer', non_null: false, path: 'expense_line.passenger_count' });
+    });
+
+    it('accepts a config of a registered type (the database knows it too)', async () => {
+      const org = newOrgId();
+      await createConfig(org, await t.token('org_admin', org), { integration_type: 'visma_net', display_name: 'Visma' });
+    });
+  });
+
+  describe('create and read', () => {
+    it('creates a config: 201, ETag, write-only secrets shown as has_*', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const res = await api.post(base(org), token, { ...xledger, accounting_code_mappings: { travel_km: '4001', toll: '4002' }, extra_config: { company_code: '1001' }, sync_frequency: 'daily' });
+      expect(res.status).toBe(201);
+      expect(res.headers.etag).toBe('"1"');
+      expect(res.body).toMatchObject({
+        organization_id: org, integration_type: 'xledger', display_name: 'Xledger production', enabled: false,
+        base_url: 'https://api.xledger.example/graphql', client_id: null, tenant_id: null,
+        has_api_key: true, has_client_secret: false, has_webhook_secret: false,
+        field_mappings: {}, accounting_code_mappings: { travel_km: '4001', toll: '4002' }, sync_frequency: 'daily',
+        last_sync_at: null, last_sync_status: null, last_sync_error: null, last_success_at: null,
+        webhook_url: null, extra_config: { company_code: '1001' }, revision: 1, updated_by: null,
+      });
+      expect(res.body).not.toHaveProperty('api_key');
+      expect(res.body).not.toHaveProperty('api_key_encrypted');
+      expect(Object.keys(res.body).sort()).toEqual([
+        'accounting_code_mappings', 'base_url', 'client_id', 'created_at', 'created_by', 'display_name', 'enabled', 'extra_config', 'field_mappings',
+        'has_api_key', 'has_client_secret', 'has_webhook_secret', 'id', 'integration_type', 'last_success_at', 'last_sync_at', 'last_sync_error',
+        'last_sync_status', 'organization_id', 'revision', 'sync_frequency', 'tenant_id', 'updated_at', 'updated_by', 'webhook_url',
+      ]);
+      const read = await api.get(`${base(org)}/${res.body.id}`, token);
+      expect(read.status).toBe(200);
+      expect(read.headers.etag).toBe('"1"');
+      expect(read.body).toEqual(res.body);
+      const list = await api.get(base(org), token);
+      expect(list.body).toEqual({ items: [res.body], next_cursor: null });
+    });
+
+    it('stores secrets only as AES-256-GCM envelopes bound to the row and column', async () => {
+      const org = newOrgId();
+      const config = await createConfig(org, await t.token('org_admin', org), xledger);
+      const [row] = await t.dataSource.query(`SELECT api_key_encrypted FROM integration_configs WHERE organization_id = $1 AND id = $2`, [org, config.id]);
+      expect(row.api_key_encrypted).toMatch(/^enc:v1:test1:/);
+      expect(row.api_key_encrypted).not.toContain(API_KEY);
+      const cipher = t.app.get(SecretCipher);
+      expect(cipher.decrypt(row.api_key_encrypted, { table: 'integration_configs', column: 'api_key_encrypted', rowId: config.id })).toBe(API_KEY);
+      expect(() => cipher.decrypt(row.api_key_encrypted, { table: 'integration_configs', column: 'client_secret_encrypted', rowId: config.id })).toThrow();
+    });
+
+    it('has the database refuse plaintext in a *_encrypted column', async () => {
+      const org = newOrgId();
+      const config = await createConfig(org, await t.token('org_admin', org), xledger);
+      for (const column of ['api_key_encrypted', 'client_secret_encrypted', 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted']) {
+        await expect(t.dataSource.query(`UPDATE integration_configs SET ${column} = 'plaintext' WHERE id = $1`, [config.id])).rejects.toMatchObject({ driverError: { code: '23514' } });
+      }
+    });
+  });
+
+  describe('validation rules (400, every failing field at once)', () => {
+    it('reports each seed rule by name', async () => {
+      const res = await api.post(base(orgA), adminA, {
+        integration_type: 'sap', display_name: '   ', base_url: 'http://insecure.example', webhook_url: 'ftp://x',
+        field_mappings: ['expense_amount'], accounting_code_mappings: { 'Travel-Km': '4001' }, extra_config: 'nope',
+        sync_frequency: 'hourlyish', webhook_secret: 'whsec_dG9vc2hvcnQ=',
+        api_key_encrypted: 'enc:v1:x', client_secret_encrypted: 'x', webhook_secret_encrypted: 'x',
+      });
+      expectProblem(res, 400, 'validation_failed');
+      expect(rulesOf(res).sort()).toEqual([
+        'accounting_code_mappings:field_mappings_must_be_valid_json_object',
+        'api_key_encrypted:encrypted_fields_must_not_be_stored_in_plaintext',
+        'base_url:base_url_must_be_https',
+        'client_secret_encrypted:encrypted_fields_must_not_be_stored_in_plaintext',
+        'display_name:display_name_not_empty',
+        'extra_config:field_mappings_must_be_valid_json_object',
+        'field_mappings:field_mappings_must_be_valid_json_object',
+        'integration_type:integration_type_must_be_known_value',
+        'sync_frequency:sync_frequency_must_be_known_value',
+        'webhook_secret:webhook_secret_format',
+        'webhook_secret_encrypted:encrypted_fields_must_not_be_stored_in_plaintext',
+        'webhook_url:base_url_must_be_https',
+      ]);
+    });
+
+    it('checks the edges of each rule', async () => {
+      const cases: [Record<string, unknown>, string][] = [
+        [{ display_name: 'x'.repeat(201) }, 'display_name:display_name_not_empty'],
+        [{ field_mappings: { expense_amount: '' } }, 'field_mappings:field_mappings_must_be_valid_json_object'],
+        [{ field_mappings: { expense_amount: 7 } }, 'field_mappings:field_mappings_must_be_valid_json_object'],
+        [{ field_mappings: null }, 'field_mappings:field_mappings_must_be_valid_json_object'],
+        [{ extra_config: [1, 2] }, 'extra_config:field_mappings_must_be_valid_json_object'],
+        [{ webhook_secret: `whsec_${randomBytes(16).toString('base64')}` }, 'webhook_secret:webhook_secret_format'],
+        [{ webhook_secret: `whsec_${randomBytes(65).toString('base64')}` }, 'webhook_secret:webhook_secret_format'],
+        [{ webhook_secret: randomBytes(32).toString('base64') }, 'webhook_secret:webhook_secret_format'],
+        [{ base_url: 'https://user:pw@host.example' }, 'base_url:base_url_must_be_https'],
+        [{ base_url: 'not a url' }, 'base_url:base_url_must_be_https'],
+        [{ surprise: true }, 'surprise:unknown_field'],
+      ];
+      for (const [extra, expected] of cases) {
+        const res = await api.post(base(orgA), adminA, { integration_type: 'hlf_portal', display_name: 'HLF', ...extra });
+        expect({ body: extra, status: res.status, rules: rulesOf(res) }).toEqual({ body: extra, status: 400, rules: [expected] });
+      }
+    });
+
+    it('refuses integration_type on PATCH and null for required fields', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, { integration_type: 'hlf_portal', display_name: 'HLF' });
+      const res = await api.patch(`${base(org)}/${config.id}`, token, { integration_type: 'xledger', display_name: null, sync_frequency: null });
+      expectProblem(res, 400, 'validation_failed');
+      expect(rulesOf(res).sort()).toEqual(['display_name:display_name_not_empty', 'integration_type:integration_type_cannot_change', 'sync_frequency:sync_frequency_must_be_known_value']);
+    });
+  });
+
+  describe('one_config_per_integration_type_per_org', () => {
+    it('refuses a second config of a type with 409 naming the existing id; other orgs and types are free', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const first = await createConfig(org, token, xledger);
+      const second = await api.post(base(org), token, { ...xledger, display_name: 'again' });
+      expectProblem(second, 409, 'one_config_per_integration_type_per_org');
+      expect(second.body.detail).toContain(first.id);
+      await createConfig(org, token, { integration_type: 'dynamics', display_name: 'D365' });
+      const otherOrg = newOrgId();
+      await createConfig(otherOrg, await t.token('org_admin', otherOrg), xledger);
+    });
+
+    it('lets exactly one of 20 concurrent creates win', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => api.post(base(org), token, { ...xledger, display_name: `racer ${i}` })));
+      const created = results.filter((r) => r.status === 201);
+      expect(created).toHaveLength(1);
+      const refused = results.filter((r) => r.status === 409);
+      expect(refused).toHaveLength(19);
+      for (const r of refused) {
+        expect(r.body.code).toBe('one_config_per_integration_type_per_org');
+        expect(r.body.detail).toContain(created[0].body.id);
+      }
+      const [{ count }] = await t.dataSource.query(`SELECT count(*)::int AS count FROM integration_configs WHERE organization_id = $1`, [org]);
+      expect(count).toBe(1);
+    });
+  });
+
+  describe('credentials_required_before_enable', () => {
+    it('lists every missing credential of the type (and base_url)', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const res = await api.post(base(org), token, { integration_type: 'dynamics', display_name: 'D365', enabled: true, client_id: 'abc' });
+      expectProblem(res, 422, 'credentials_required_before_enable');
+      expect(rulesOf(res).sort()).toEqual(['base_url:credentials_required_before_enable', 'client_secret:credentials_required_before_enable', 'tenant_id:credentials_required_before_enable']);
+      const ok = await api.post(base(org), token, { integration_type: 'dynamics', display_name: 'D365', enabled: true, client_id: 'abc', client_secret: CLIENT_SECRET, tenant_id: 't', base_url: 'https://d365.example' });
+      expect(ok.status).toBe(201);
+      expect(ok.body).toMatchObject({ enabled: true, has_client_secret: true });
+    });
+
+    it('refuses enabling by PATCH, and clearing a required credential or base_url of an enabled config', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const bare = await createConfig(org, token, { integration_type: 'xledger', display_name: 'X' });
+      const enable = await api.patch(`${base(org)}/${bare.id}`, token, { enabled: true });
+      expectProblem(enable, 422, 'credentials_required_before_enable');
+      expect(rulesOf(enable).sort()).toEqual(['api_key:credentials_required_before_enable', 'base_url:credentials_required_before_enable']);
+
+      const enabled = await api.patch(`${base(org)}/${bare.id}`, token, { enabled: true, api_key: API_KEY, base_url: 'https://x.example' });
+      expect(enabled.status).toBe(200);
+      for (const clear of [{ api_key: null }, { base_url: null }]) {
+        const res = await api.patch(`${base(org)}/${bare.id}`, token, clear);
+        expectProblem(res, 422, 'credentials_required_before_enable');
+      }
+      // Disabling and clearing together is fine.
+      const cleared = await api.patch(`${base(org)}/${bare.id}`, token, { enabled: false, api_key: null });
+      expect(cleared.status).toBe(200);
+      expect(cleared.body).toMatchObject({ enabled: false, has_api_key: false });
+    });
+  });
+
+  describe('webhook secrets', () => {
+    it('webhook_secret_required_for_inbound_webhooks: a webhook_url needs a secret, which cannot then be cleared', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const refused = await api.post(base(org), token, { ...xledger, webhook_url: 'https://hooks.example/in' });
+      expectProblem(refused, 422, 'webhook_secret_required_for_inbound_webhooks');
+      const config = await createConfig(org, token, { ...xledger, webhook_url: 'https://hooks.example/in', webhook_secret: WEBHOOK_SECRET });
+      expect(config.has_webhook_secret).toBe(true);
+      const clear = await api.patch(`${base(org)}/${config.id}`, token, { webhook_secret: null });
+      expectProblem(clear, 422, 'webhook_secret_required_for_inbound_webhooks');
+      const both = await api.patch(`${base(org)}/${config.id}`, token, { webhook_secret: null, webhook_url: null });
+      expect(both.status).toBe(200);
+      expect(both.body).toMatchObject({ has_webhook_secret: false, webhook_url: null });
+    });
+
+    it('POST /webhook-secret returns a fresh secret once and keeps the previous one for 24 hours, encrypted', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, { ...xledger, webhook_secret: WEBHOOK_SECRET });
+      const before = Date.now();
+      const res = await api.post(`${base(org)}/${config.id}/webhook-secret`, token);
+      expect(res.status).toBe(201);
+      expect(Object.keys(res.body)).toEqual(['webhook_secret']);
+      const fresh: string = res.body.webhook_secret;
+      expect(fresh).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
+      expect(Buffer.from(fresh.slice(6), 'base64')).toHaveLength(32);
+      expect(fresh).not.toBe(WEBHOOK_SECRET);
+
+      const [row] = await t.dataSource.query(
+        `SELECT webhook_secret_encrypted, previous_webhook_secret_encrypted, previous_webhook_secret_expires_at FROM integration_configs WHERE id = $1`, [config.id]);
+      const cipher = t.app.get(SecretCipher);
+      const at = (column: string) => ({ table: 'integration_configs', column, rowId: config.id });
+      expect(cipher.decrypt(row.webhook_secret_encrypted, at('webhook_secret_encrypted'))).toBe(fresh);
+      expect(cipher.decrypt(row.previous_webhook_secret_encrypted, at('previous_webhook_secret_encrypted'))).toBe(WEBHOOK_SECRET);
+      const expires = new Date(row.previous_webhook_secret_expires_at).getTime();
+      expect(expires).toBeGreaterThanOrEqual(before + 24 * 3600_000 - 1000);
+      expect(expires).toBeLessThanOrEqual(Date.now() + 24 * 3600_000 + 1000);
+
+      const read = await api.get(`${base(org)}/${config.id}`, token);
+      expect(read.body).toMatchObject({ has_webhook_secret: true, revision: 2 });
+      expect(read.text).not.toContain(fresh);
+    });
+  });
+
+  describe('revisions and If-Match', () => {
+    it('bumps the revision on every change and refuses a stale If-Match with 412', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, xledger);
+      const first = await api.patch(`${base(org)}/${config.id}`, token, { display_name: 'Renamed' }, { 'If-Match': '"1"' });
+      expect(first.status).toBe(200);
+      expect(first.headers.etag).toBe('"2"');
+      expect(first.body).toMatchObject({ display_name: 'Renamed', revision: 2 });
+      expect(first.body.updated_by).not.toBeNull();
+      const stale = await api.patch(`${base(org)}/${config.id}`, token, { display_name: 'Stale' }, { 'If-Match': '"1"' });
+      expectProblem(stale, 412, 'precondition_failed');
+      expect((await api.get(`${base(org)}/${config.id}`, token)).body.display_name).toBe('Renamed');
+      const weak = await api.patch(`${base(org)}/${config.id}`, token, { sync_frequency: 'weekly' }, { 'If-Match': 'W/"2"' });
+      expect(weak.status).toBe(200);
+      const staleDelete = await api.delete(`${base(org)}/${config.id}`, token, { 'If-Match': '"1"' });
+      expectProblem(staleDelete, 412, 'precondition_failed');
+    });
+
+    it('lets exactly one of two concurrent PATCHes with the same If-Match win', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, xledger);
+      const results = await Promise.all(['A', 'B'].map((name) => api.patch(`${base(org)}/${config.id}`, token, { display_name: name }, { 'If-Match': '"1"' })));
+      expect(results.map((r) => r.status).sort()).toEqual([200, 412]);
+      const read = await api.get(`${base(org)}/${config.id}`, token);
+      expect(read.body.revision).toBe(2);
+      expect(read.body.display_name).toBe(results.find((r) => r.status === 200)!.body.display_name);
+    });
+  });
+
+  describe('sync runs', () => {
+    async function enabledConfig() {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, { ...xledger, enabled: true });
+      return { org, token, config };
+    }
+
+    it('disabled_integration_must_not_sync: a disabled config refuses with 409 and records nothing', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, xledger);
+      const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'success', started_at: new Date().toISOString() });
+      expectProblem(res, 409, 'disabled_integration_must_not_sync');
+      const [{ count }] = await t.dataSource.query(`SELECT count(*)::int AS count FROM sync_runs WHERE integration_id = $1`, [config.id]);
+      expect(count).toBe(0);
+    });
+
+    it('sync_status_updated_after_every_attempt: failure, then success', async () => {
+      const { org, token, config } = await enabledConfig();
+      const failed = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, {
+        status: 'failed', started_at: '2026-11-22T10:00:00.000Z', finished_at: '2026-11-22T10:01:00.000Z', error: 'Xledger answered 503', records_pushed: 3,
+      });
+      expect(failed.status).toBe(201);
+      expect(failed.body).toMatchObject({ status: 'failed', error: 'Xledger answered 503', records_pushed: 3, records_pulled: 0, integration_id: config.id });
+      let read = await api.get(`${base(org)}/${config.id}`, token);
+      expect(read.body).toMatchObject({ last_sync_at: '2026-11-22T10:01:00.000Z', last_sync_status: 'failed', last_sync_error: 'Xledger answered 503', last_success_at: null });
+
+      const ok = await api.post(`${base(org)}/${config.id}/sync-runs`, token, { status: 'success', started_at: '2026-11-22T11:00:00.000Z', finished_at: '2026-11-22T11:00:30.000Z' });
+      expect(ok.status).toBe(201);
+      read = await api.get(`${base(org)}/${config.id}`, token);
+      expect(read.body).toMatchObject({ last_sync_at: '2026-11-22T11:00:30.000Z', last_sync_status: 'success', last_sync_error: null, last_success_at: '2026-11-22T11:00:30.000Z' });
+
+      const partial = await api.post(`${base(org)}/${config.id}/sync-runs`, token, { status: 'partial', started_at: new Date(Date.now() - 60_000).toISOString(), error: '2 of 5 refused' });
+      expect(partial.status).toBe(201);
+      read = await api.get(`${base(org)}/${config.id}`, token);
+      expect(read.body).toMatchObject({ last_sync_status: 'partial', last_sync_error: '2 of 5 refused', last_success_at: '2026-11-22T11:00:30.000Z' });
+      expect(new Date(read.body.last_sync_at).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    });
+
+    it('writes the run and the config status in one transaction', async () => {
+      const { org, token, config } = await enabledConfig();
+      // Make the config update fail after the run row was inserted: nothing may remain.
+      await t.dataSource.query(`
+        CREATE OR REPLACE FUNCTION refuse_sync_status() RETURNS trigger AS $$
+        BEGIN IF NEW.id = '${config.id}' AND NEW.last_sync_status IS DISTINCT FROM OLD.last_sync_status THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+      await t.dataSource.query(`CREATE TRIGGER refuse_sync_status BEFORE UPDATE ON integration_configs FOR EACH ROW EXECUTE FUNCTION refuse_sync_status()`);
+      try {
+        const res = await api.post(`${base(org)}/${config.id}/sync-runs`, token, { status: 'success', started_at: new Date().toISOString() });
+        expectProblem(res, 500, 'internal_error');
+      } finally {
+        await t.dataSource.query(`DROP TRIGGER refuse_sync_status ON integration_configs`);
+        await t.dataSource.query(`DROP FUNCTION refuse_sync_status()`);
+      }
+      const [{ count }] = await t.dataSource.query(`SELECT count(*)::int AS count FROM sync_runs WHERE integration_id = $1`, [config.id]);
+      expect(count).toBe(0);
+      expect((await api.get(`${base(org)}/${config.id}`, token)).body.last_sync_status).toBeNull();
+    });
+
+    it('validates the run body', async () => {
+      const { org, config } = await enabledConfig();
+      const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'exploded', started_at: 'yesterday', records_pushed: -1, records_pulled: 1.5 });
+      expectProblem(res, 400, 'validation_failed');
+      expect(rulesOf(res).sort()).toEqual(expect.arrayContaining(['records_pulled:record_count_non_negative', 'records_pushed:record_count_non_negative', 'started_at:timestamp_must_be_iso8601', 'status:sync_status_must_be_known_value']));
+      const noError = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'failed', started_at: '2026-11-22T10:00:00Z' });
+      expect(rulesOf(noError)).toEqual(['error:error_required_unless_success']);
+      const backwards = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'success', started_at: '2026-11-22T10:00:00Z', finished_at: '2026-11-22T09:00:00Z' });
+      expect(rulesOf(backwards)).toEqual(['finished_at:finished_at_not_before_started_at']);
+    });
+
+    it('lists the history newest first, in pages', async () => {
+      const { org, token, config } = await enabledConfig();
+      for (let i = 0; i < 5; i++) {
+        const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'success', started_at: new Date().toISOString(), records_pushed: i });
+        expect(res.status).toBe(201);
+      }
+      const page1 = await api.get(`${base(org)}/${config.id}/sync-runs?limit=2`, token);
+      expect(page1.body.items.map((r: { records_pushed: number }) => r.records_pushed)).toEqual([4, 3]);
+      expect(page1.body.next_cursor).toEqual(expect.any(String));
+      const page2 = await api.get(`${base(org)}/${config.id}/sync-runs?limit=2&cursor=${page1.body.next_cursor}`, token);
+      expect(page2.body.items.map((r: { records_pushed: number }) => r.records_pushed)).toEqual([2, 1]);
+      const page3 = await api.get(`${base(org)}/${config.id}/sync-runs?limit=2&cursor=${page2.body.next_cursor}`, token);
+      expect(page3.body).toMatchObject({ next_cursor: null });
+      expect(page3.body.items.map((r: { records_pushed: number }) => r.records_pushed)).toEqual([0]);
+      const all = await api.get(`${base(org)}/${config.id}/sync-runs`, globalAdmin);
+      expect(all.body.items).toHaveLength(5);
+      for (const bad of ['limit=0', 'limit=201', 'limit=abc', 'cursor=!!', 'cursor=bm9wZQ']) {
+        expect((await api.get(`${base(org)}/${config.id}/sync-runs?${bad}`, token)).status).toBe(400);
+      }
+    });
+  });
+
+  describe('org_scoped_access_only on every route', () => {
+    let configA: { id: string };
+    beforeAll(async () => {
+      configA = await createConfig(orgA, adminA, { ...xledger, enabled: true, webhook_secret: WEBHOOK_SECRET });
+    });
+
+    const routes = (org: string, id: string) => [
+      ['get', base(org)], ['post', base(org)], ['get', `${base(org)}/${id}`], ['patch', `${base(org)}/${id}`], ['delete', `${base(org)}/${id}`],
+      ['post', `${base(org)}/${id}/webhook-secret`], ['post', `${base(org)}/${id}/sync-runs`], ['get', `${base(org)}/${id}/sync-runs`],
+    ] as const;
+
+    it("gives another org's admin 403 org_scoped_access_only on every route", async () => {
+      for (const [method, path] of routes(orgA, configA.id)) {
+        const res = method === 'get' || method === 'delete' ? await api[method](path, adminB) : await api[method](path, adminB, {});
+        expect({ path, method, status: res.status, code: res.body.code }).toEqual({ path, method, status: 403, code: 'org_scoped_access_only' });
+      }
+    });
+
+    it("answers 404 when an admin uses another organization's config id under its own path", async () => {
+      for (const [method, path] of routes(orgB, configA.id).filter(([, p]) => p.includes(configA.id))) {
+        const body = method === 'post' && path.endsWith('sync-runs') ? { status: 'success', started_at: new Date().toISOString() } : method === 'patch' ? { display_name: 'hijack' } : {};
+        const res = method === 'get' || method === 'delete' ? await api[method](path, adminB) : await api[method](path, adminB, body);
+        expect({ path, method, status: res.status }).toEqual({ path, method, status: 404 });
+      }
+      const read = await api.get(`${base(orgA)}/${configA.id}`, adminA);
+      expect(read.body).toMatchObject({ display_name: 'Xledger production', revision: 1 });
+    });
+
+    it('lets global_admin read everything and write nothing', async () => {
+      expect((await api.get(base(orgA), globalAdmin)).status).toBe(200);
+      expect((await api.get(`${base(orgA)}/${configA.id}`, globalAdmin)).status).toBe(200);
+      expect((await api.get(`${base(orgA)}/${configA.id}/sync-runs`, globalAdmin)).status).toBe(200);
+      for (const [method, path] of routes(orgA, configA.id).filter(([m]) => m !== 'get')) {
+        const res = method === 'delete' ? await api.delete(path, globalAdmin) : await api[method](path, globalAdmin, { status: 'success', started_at: new Date().toISOString() });
+        expect({ path, method, status: res.status }).toEqual({ path, method, status: 403 });
+      }
+    });
+
+    it('lets sync_service read configs and record runs only', async () => {
+      expect((await api.get(base(orgA), syncService)).status).toBe(200);
+      expect((await api.get(`${base(orgA)}/${configA.id}`, syncService)).status).toBe(200);
+      expect((await api.post(`${base(orgA)}/${configA.id}/sync-runs`, syncService, { status: 'success', started_at: new Date().toISOString() })).status).toBe(201);
+      expect((await api.post(base(orgA), syncService, { integration_type: 'dynamics', display_name: 'x' })).status).toBe(403);
+      expect((await api.patch(`${base(orgA)}/${configA.id}`, syncService, { display_name: 'x' })).status).toBe(403);
+      expect((await api.delete(`${base(orgA)}/${configA.id}`, syncService)).status).toBe(403);
+      expect((await api.post(`${base(orgA)}/${configA.id}/webhook-secret`, syncService)).status).toBe(403);
+    });
+
+    it('answers 404 for an id that is not a UUID, and for an unknown one', async () => {
+      expect((await api.get(`${base(orgA)}/not-a-uuid`, adminA)).status).toBe(404);
+      expect((await api.get(`${base(orgA)}/${randomUUID()}`, adminA)).status).toBe(404);
+    });
+  });
+
+  describe('delete', () => {
+    it('deletes the config with its sync runs (cascade) and answers 404 afterwards', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, { ...xledger, enabled: true });
+      await api.post(`${base(org)}/${config.id}/sync-runs`, token, { status: 'success', started_at: new Date().toISOString() });
+      const res = await api.delete(`${base(org)}/${config.id}`, token);
+      expect(res.status).toBe(204);
+      expect((await api.get(`${base(org)}/${config.id}`, token)).status).toBe(404);
+      const [{ count }] = await t.dataSource.query(`SELECT count(*)::int AS count FROM sync_runs WHERE integration_id = $1`, [config.id]);
+      expect(count).toBe(0);
+    });
+  });
+
+  describe('secrets never leave', () => {
+    it('no response and no log line of this suite holds a plaintext secret or an envelope', () => {
+      expect(api.seen.length).toBeGreaterThan(50);
+      const responses = api.seen.map((c) => c.text).join('\n');
+      const logs = t.logs.join('\n');
+      expect(t.logs.some((line) => line.includes('credential_change'))).toBe(true);
+      for (const text of [responses, logs]) {
+        for (const secret of PLAINTEXTS) expect(text).not.toContain(secret);
+        expect(text).not.toMatch(/enc:v1:/);
+        expect(text).not.toMatch(/_encrypted"\s*:\s*"/);
+      }
+    });
+  });
+});

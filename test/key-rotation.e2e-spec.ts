@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Keyring } from '../src/crypto/keyring';
+import { SecretCipher } from '../src/crypto/secret-cipher';
+import { apiClient } from './support/api';
+import { spawnEmbeddedPostgres, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+
+jest.setTimeout(120_000);
+
+const K1 = `k1:${randomBytes(32).toString('base64')}`;
+const K2 = `k2:${randomBytes(32).toString('base64')}`;
+const COLUMNS = ['api_key_encrypted', 'client_secret_encrypted', 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted'];
+
+// Online key rotation on a database of its own: the service keeps serving while
+// `keys:rotate` runs, is killed halfway, and is run again.
+describe('keys:rotate', () => {
+  let db: { url: string; stop(): Promise<void> };
+  let dataDir: string;
+  let app: TestApp | undefined;
+  /** config id → column → plaintext expected after rotation. */
+  const expected = new Map<string, Record<string, string>>();
+
+  const runCli = (args: string[]) => spawnTs('src/cli/keys-rotate.ts', args, { DATABASE_URL: db.url, ENCRYPTION_KEYS: `${K1},${K2}`, ENCRYPTION_ACTIVE_KEY_ID: '', NODE_ENV: 'test' });
+  const cliOutput = async (args: string[]) => {
+    const child = runCli(args);
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+    return { code: await waitForExit(child, 60_000), out };
+  };
+  const rows = async (t: TestApp) => t.dataSource.query(`SELECT id, ${COLUMNS.join(', ')} FROM integration_configs`) as Promise<Record<string, string | null>[]>;
+  const keyIdsIn = (all: Record<string, string | null>[]) => all.flatMap((r) => COLUMNS.map((c) => r[c]).filter((v): v is string => !!v).map((v) => v.split(':')[2]));
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'meander-rotation-'));
+    db = await spawnEmbeddedPostgres(dataDir);
+    // Before the rotation: every secret under k1.
+    const before = await startTestApp({ env: { DATABASE_URL: db.url, ENCRYPTION_KEYS: K1 } });
+    const api = apiClient(before);
+    for (let i = 0; i < 12; i++) {
+      const org = newOrgId();
+      const token = await before.token('org_admin', org);
+      const apiKey = `api-key-${i}-${randomBytes(6).toString('hex')}`;
+      const clientSecret = `client-secret-${i}-${randomBytes(6).toString('hex')}`;
+      const webhookSecret = `whsec_${randomBytes(24).toString('base64')}`;
+      const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
+        integration_type: 'dynamics', display_name: `D${i}`, client_id: 'c', tenant_id: 't', client_secret: clientSecret, api_key: apiKey, webhook_secret: webhookSecret,
+      });
+      expect(res.status).toBe(201);
+      const secrets: Record<string, string> = { api_key_encrypted: apiKey, client_secret_encrypted: clientSecret, webhook_secret_encrypted: webhookSecret };
+      if (i % 2 === 0) {
+        const rotated = await api.post(`/v1/organizations/${org}/integrations/${res.body.id}/webhook-secret`, token);
+        secrets.previous_webhook_secret_encrypted = webhookSecret;
+        secrets.webhook_secret_encrypted = rotated.body.webhook_secret;
+      }
+      expected.set(res.body.id, secrets);
+    }
+    expect(new Set(keyIdsIn(await rows(before)))).toEqual(new Set(['k1']));
+    await before.close();
+    // The deployment for the rotation: both keys, k2 active.
+    app = await startTestApp({ env: { DATABASE_URL: db.url, ENCRYPTION_KEYS: `${K1},${K2}` } });
+  }, 120_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await db.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('--dry-run reports and changes nothing; --retire refuses while k1 is in use', async () => {
+    const snapshot = await rows(app!);
+    const dry = await cliOutput(['--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.out).toMatch(/dry run: 42 value\(s\) would be re-encrypted under "k2"/);
+    expect(await rows(app!)).toEqual(snapshot);
+    const retire = await cliOutput(['--retire', 'k1']);
+    expect(retire.code).toBe(1);
+    expect(retire.out).toMatch(/key "k1" still encrypts 42 value/);
+  });
+
+  it('survives a kill halfway while the service serves, resumes, and every secret decrypts to its original', async () => {
+    const child = runCli(['--batch-size', '1', '--pause-ms', '250']);
+    await waitForOutput(child, /\] [3-9]\/12 rows/);
+    child.kill('SIGKILL');
+    await waitForExit(child);
+
+    const halfway = keyIdsIn(await rows(app!));
+    expect(halfway).toContain('k1');
+    expect(halfway).toContain('k2');
+
+    // The service keeps working on both kinds of rows meanwhile: a rotation of a webhook secret
+    // decrypts whichever key the current value uses.
+    const api = apiClient(app!);
+    for (const [id] of [...expected].slice(0, 2)) {
+      const [{ organization_id: org }] = await app!.dataSource.query(`SELECT organization_id FROM integration_configs WHERE id = $1`, [id]);
+      const token = await app!.token('org_admin', org);
+      const res = await api.post(`/v1/organizations/${org}/integrations/${id}/webhook-secret`, token);
+      expect(res.status).toBe(201);
+      const secrets = expected.get(id)!;
+      secrets.previous_webhook_secret_encrypted = secrets.webhook_secret_encrypted;
+      secrets.webhook_secret_encrypted = res.body.webhook_secret;
+    }
+
+    const resumed = await cliOutput(['--batch-size', '5']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.out).toMatch(/values by key now: \{"k2":4\d\}/);
+    const again = await cliOutput([]);
+    expect(again.out).toMatch(/rotated 0 value\(s\) in 0 row\(s\)/);
+
+    const cipher = new SecretCipher(Keyring.parse(`${K1},${K2}`));
+    const onlyK2 = new SecretCipher(Keyring.parse(K2));
+    const after = await rows(app!);
+    expect(after).toHaveLength(expected.size);
+    for (const row of after) {
+      const secrets = expected.get(row.id as string)!;
+      for (const column of COLUMNS) {
+        const envelope = row[column];
+        if (!secrets[column]) {
+          expect(envelope).toBeNull();
+          continue;
+        }
+        expect(envelope!.split(':')[2]).toBe('k2');
+        const at = { table: 'integration_configs', column, rowId: row.id as string };
+        expect(cipher.decrypt(envelope!, at)).toBe(secrets[column]);
+        expect(onlyK2.decrypt(envelope!, at)).toBe(secrets[column]);
+      }
+    }
+    const retire = await cliOutput(['--retire', 'k1']);
+    expect(retire.code).toBe(0);
+    expect(retire.out).toMatch(/key "k1" encrypts nothing/);
+  });
+});

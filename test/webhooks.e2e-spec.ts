@@ -1,0 +1,165 @@
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { apiClient, expectProblem, type ApiClient } from './support/api';
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+
+const now = () => Math.floor(Date.now() / 1000);
+
+describe('inbound webhooks (HTTP, real database)', () => {
+  let t: TestApp;
+  let api: ApiClient;
+
+  beforeAll(async () => {
+    t = await startTestApp({ captureLogs: true });
+    api = apiClient(t);
+  });
+  afterAll(() => t.close());
+
+  async function setup(extra: Record<string, unknown> = {}, type = 'hlf_portal') {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const body = type === 'xledger'
+      ? { integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', enabled: true, webhook_secret: secret, ...extra }
+      : { integration_type: 'hlf_portal', display_name: 'HLF', base_url: 'https://hlf.example', client_id: 'c', client_secret: 's', enabled: true, webhook_secret: secret, webhook_url: 'https://hlf.example/hooks', ...extra };
+    const res = await api.post(`/v1/organizations/${org}/integrations`, token, body);
+    expect(res.status).toBe(201);
+    return { org, token, secret, id: res.body.id as string, configPath: `/v1/organizations/${org}/integrations/${res.body.id}` };
+  }
+
+  /** Signed by the reference library: an implementation independent of ours. */
+  function deliver(id: string, secret: string, payload: string | Buffer, options: { webhookId?: string; timestamp?: number; contentType?: string; signature?: string } = {}) {
+    const webhookId = options.webhookId ?? `msg_${randomBytes(8).toString('hex')}`;
+    const timestamp = options.timestamp ?? now();
+    const signature = options.signature ?? new Webhook(secret).sign(webhookId, new Date(timestamp * 1000), payload.toString());
+    return t.http
+      .post(`/v1/webhooks/${id}`)
+      .set('webhook-id', webhookId)
+      .set('webhook-timestamp', String(timestamp))
+      .set('webhook-signature', signature)
+      .set('Content-Type', options.contentType ?? 'application/json')
+      .send(payload);
+  }
+
+  const eventCount = async (id: string) => (await t.dataSource.query(`SELECT count(*)::int AS n FROM webhook_events WHERE integration_id = $1`, [id]))[0].n as number;
+
+  it('stores a new delivery byte-exact (202), and a repeated webhook-id once (200)', async () => {
+    const { id, secret, configPath, token } = await setup();
+    const payload = '{ "type" : "activity.registered",\n\t"name": "Åse Ærø ✈",  "amount": 1e3 }  ';
+    const first = await deliver(id, secret, payload, { webhookId: 'msg_fixed_1' });
+    expect(first.status).toBe(202);
+    expect(first.body).toEqual({ id: expect.any(String), duplicate: false });
+    const again = await deliver(id, secret, payload, { webhookId: 'msg_fixed_1' });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ duplicate: true });
+    expect(await eventCount(id)).toBe(1);
+    const [row] = await t.dataSource.query(`SELECT payload, signature_scheme FROM webhook_events WHERE id = $1`, [first.body.id]);
+    expect(Buffer.compare(row.payload, Buffer.from(payload, 'utf8'))).toBe(0);
+    const events = await api.get(`${configPath}/webhook-events`, token);
+    expect(events.body.items).toEqual([{ id: first.body.id, webhook_id: 'msg_fixed_1', received_at: expect.any(String), signature_scheme: 'standard_webhooks', payload }]);
+  });
+
+  it('stores non-JSON bodies as received', async () => {
+    const { id, secret } = await setup();
+    const payload = 'plain text, not JSON: 100%';
+    const res = await deliver(id, secret, payload, { contentType: 'text/plain' });
+    expect(res.status).toBe(202);
+    const [row] = await t.dataSource.query(`SELECT convert_from(payload, 'UTF8') AS payload, content_type FROM webhook_events WHERE id = $1`, [res.body.id]);
+    expect(row).toEqual({ payload, content_type: 'text/plain' });
+  });
+
+  it('stores ten concurrent copies of one delivery exactly once', async () => {
+    const { id, secret } = await setup();
+    const results = await Promise.all(Array.from({ length: 10 }, () => deliver(id, secret, '{"n":1}', { webhookId: 'msg_race' })));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 202]);
+    expect(await eventCount(id)).toBe(1);
+  });
+
+  it('answers 401 for missing headers, bad signatures, stale or future timestamps and no secret; writes nothing', async () => {
+    const { id, secret } = await setup();
+    const cases = [
+      t.http.post(`/v1/webhooks/${id}`).set('Content-Type', 'application/json').send('{}'),
+      deliver(id, secret, '{}', { signature: `v1,${randomBytes(32).toString('base64')}` }),
+      deliver(id, `whsec_${randomBytes(32).toString('base64')}`, '{}'),
+      deliver(id, secret, '{}', { timestamp: now() - 301 }),
+      deliver(id, secret, '{}', { timestamp: now() + 301 }),
+      t.http.post(`/v1/webhooks/${id}`).set('webhook-id', 'msg_x').set('webhook-timestamp', String(now())).send('{}'),
+    ];
+    for (const res of await Promise.all(cases)) expectProblem(res, 401, 'unauthorized');
+    expect(await eventCount(id)).toBe(0);
+    const noSecret = await setup({ webhook_secret: undefined, webhook_url: undefined });
+    await t.dataSource.query(`UPDATE integration_configs SET webhook_secret_encrypted = NULL, webhook_url = NULL WHERE id = $1`, [noSecret.id]);
+    expectProblem(await deliver(noSecret.id, noSecret.secret, '{}'), 401, 'unauthorized');
+    const refusals = t.logs.filter((line) => line.includes('webhook_refused'));
+    expect(refusals.length).toBeGreaterThanOrEqual(7);
+    expect(refusals.join('\n')).not.toContain(secret);
+  });
+
+  it('answers 404 for unknown or malformed ids, 409 for a disabled config, 413 over 1 MiB', async () => {
+    expectProblem(await deliver(randomUUID(), `whsec_${randomBytes(32).toString('base64')}`, '{}'), 404, 'not_found');
+    expectProblem(await deliver('not-a-uuid', `whsec_${randomBytes(32).toString('base64')}`, '{}'), 404, 'not_found');
+    const disabled = await setup({ enabled: false });
+    expectProblem(await deliver(disabled.id, disabled.secret, '{}'), 409, 'disabled_integration_must_not_sync');
+    expect(await eventCount(disabled.id)).toBe(0);
+    const { id, secret } = await setup();
+    const big = 'x'.repeat(1024 * 1024 + 1);
+    expectProblem(await deliver(id, secret, big, { contentType: 'text/plain' }), 413, 'payload_too_large');
+  });
+
+  it('keeps the previous secret valid for 24 hours after a rotation, not after', async () => {
+    const { id, secret, configPath, token } = await setup();
+    const rotated = await api.post(`${configPath}/webhook-secret`, token);
+    expect(rotated.status).toBe(201);
+    expect((await deliver(id, secret, '{"old":1}')).status).toBe(202);
+    expect((await deliver(id, rotated.body.webhook_secret, '{"new":1}')).status).toBe(202);
+    await t.dataSource.query(`UPDATE integration_configs SET previous_webhook_secret_expires_at = now() - interval '1 second' WHERE id = $1`, [id]);
+    expectProblem(await deliver(id, secret, '{"old":2}'), 401, 'unauthorized');
+    expect((await deliver(id, rotated.body.webhook_secret, '{"new":2}')).status).toBe(202);
+  });
+
+  it("accepts Xledger's signature for xledger configs only", async () => {
+    const apiToken = randomBytes(32).toString('base64url');
+    const xl = await setup({ api_key: apiToken }, 'xledger');
+    const body = '{"data":{"projects":{"edges":[]}}}';
+    const date = new Date().toUTCString();
+    const signature = createHmac('sha256', Buffer.from(apiToken, 'base64url')).update(`${Math.floor(Date.parse(date) / 1000)}.${body}`).digest('base64url');
+    const send = (id: string) => t.http.post(`/v1/webhooks/${id}`).set('X-XL-Webhook-Signature', signature).set('Date', date).set('Content-Type', 'application/json').send(body);
+    const res = await send(xl.id);
+    expect(res.status).toBe(202);
+    expect((await send(xl.id)).body).toEqual({ duplicate: true });
+    const [row] = await t.dataSource.query(`SELECT signature_scheme FROM webhook_events WHERE id = $1`, [res.body.id]);
+    expect(row.signature_scheme).toBe('xledger');
+    const other = await setup({ client_secret: apiToken });
+    expectProblem(await send(other.id), 401, 'unauthorized');
+    const wrongToken = await t.http.post(`/v1/webhooks/${xl.id}`).set('X-XL-Webhook-Signature', signature.slice(0, -2) + 'AA').set('Date', date).send(body);
+    expectProblem(wrongToken, 401, 'unauthorized');
+  });
+
+  it('rate-limits unauthenticated traffic per integration before touching the database', async () => {
+    const { id } = await setup();
+    const statuses: number[] = [];
+    for (let i = 0; i < 160; i++) statuses.push((await t.http.post(`/v1/webhooks/${id}`).send('{}')).status);
+    expect(statuses.slice(0, 100).every((s) => s === 401)).toBe(true);
+    expect(statuses).toContain(429);
+    const limited = await t.http.post(`/v1/webhooks/${id}`).send('{}');
+    expectProblem(limited, 429, 'rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    const other = await setup();
+    expect((await deliver(other.id, other.secret, '{}')).status).toBe(202);
+  });
+
+  it('lists events newest first in pages, org-scoped', async () => {
+    const { id, secret, configPath, token, org } = await setup();
+    for (let i = 0; i < 5; i++) expect((await deliver(id, secret, `{"n":${i}}`, { webhookId: `msg_${i}` })).status).toBe(202);
+    const page1 = await api.get(`${configPath}/webhook-events?limit=2`, token);
+    expect(page1.body.items.map((e: { webhook_id: string }) => e.webhook_id)).toEqual(['msg_4', 'msg_3']);
+    const page2 = await api.get(`${configPath}/webhook-events?limit=2&cursor=${page1.body.next_cursor}`, token);
+    expect(page2.body.items.map((e: { webhook_id: string }) => e.webhook_id)).toEqual(['msg_2', 'msg_1']);
+    expect((await api.get(`${configPath}/webhook-events`, await t.token('global_admin'))).body.items).toHaveLength(5);
+    const stranger = newOrgId();
+    const strangerToken = await t.token('org_admin', stranger);
+    expectProblem(await api.get(`${configPath}/webhook-events`, strangerToken), 403, 'org_scoped_access_only');
+    expectProblem(await api.get(`/v1/organizations/${stranger}/integrations/${id}/webhook-events`, strangerToken), 404, 'not_found');
+    expect(org).toBeDefined();
+  });
+});
