@@ -1,0 +1,62 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/principal';
+import { PageQueryDto } from '../common/pagination';
+import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
+import { ApiProblemResponses } from '../http/api-problem';
+import { BEARER_AUTH } from '../http/swagger';
+import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
+import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
+import { ExportRequestDto, ExportResultResponse, ExportRunListResponse, ExportRunResponse } from './dto/export.dto';
+import { COVERAGE_CHECK_BEFORE_EXPORT, ExportRunService } from './export-run.service';
+
+const RECORDS_PROBLEMS = [{ status: 400, rules: ['records_must_be_objects'] }, { status: 413, rules: ['payload_too_large'], description: 'Body over 10 MiB' }];
+
+@ApiTags('Exports')
+@ApiBearerAuth(BEARER_AUTH)
+@ApiOrgIdParam()
+@ApiParam({ name: 'integration_id', format: 'uuid' })
+@ApiProblemResponses(401, { status: 403, rules: ['forbidden', 'org_scoped_access_only'] }, 404)
+@Controller('v1/organizations/:org_id/integrations/:integration_id/exports')
+export class ExportRunController {
+  constructor(private readonly exports: ExportRunService) {}
+
+  @Post('preview')
+  @Roles(...READ_ROLES)
+  @NoSideEffects()
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Serialize up to 10,000 records with the active mappings; no side effects; coverage problems come back as warnings' })
+  @ApiOkResponse({ type: ExportResultResponse })
+  @ApiProblemResponses(...RECORDS_PROBLEMS)
+  preview(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: ExportRequestDto) {
+    return this.exports.preview(orgId, integrationId, body.records);
+  }
+
+  @Post()
+  @Roles('org_admin', 'sync_service')
+  @ApiOperation({ summary: 'Run an export of up to 10,000 records and record it; the mappings it used become immutable' })
+  @ApiCreatedResponse({ type: ExportRunResponse })
+  @ApiProblemResponses(...RECORDS_PROBLEMS, { status: 409, rules: [DISABLED_MUST_NOT_SYNC] }, { status: 422, rules: [COVERAGE_CHECK_BEFORE_EXPORT] })
+  run(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: ExportRequestDto, @CurrentPrincipal() principal: Principal) {
+    return this.exports.run(orgId, integrationId, body.records, principal);
+  }
+
+  @Get()
+  @Roles(...READ_ROLES)
+  @ApiOperation({ summary: 'Export runs, newest first (summaries), paginated' })
+  @ApiOkResponse({ type: ExportRunListResponse })
+  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] })
+  list(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Query() page: PageQueryDto) {
+    return this.exports.list(orgId, integrationId, page);
+  }
+
+  @Get(':id')
+  @Roles(...READ_ROLES)
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiOperation({ summary: 'One export run with its rows, skipped records and the mapping versions it used' })
+  @ApiOkResponse({ type: ExportRunResponse })
+  get(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string) {
+    return this.exports.get(orgId, integrationId, id);
+  }
+}

@@ -1,0 +1,112 @@
+import fc from 'fast-check';
+import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../integration-types/built-in-types';
+import { compileFormula, MAX_EXPRESSION_LENGTH } from './expression';
+
+const NAMES = new Set(EXPENSE_CLAIM_SOURCE_FIELDS.map((f) => f.name));
+const evaluate = (expression: string, values: Record<string, unknown> = {}) => {
+  const compiled = compileFormula(expression, NAMES);
+  if (!compiled.ok) throw new Error(compiled.message);
+  return compiled.formula.evaluate(values).value;
+};
+const refusal = (expression: unknown) => {
+  const compiled = compileFormula(expression, NAMES);
+  return compiled.ok ? null : compiled.message;
+};
+
+describe('safe formulas', () => {
+  it('computes arithmetic, strings, comparisons, logic and conditionals', () => {
+    expect(evaluate('km_distance * 4.5 + toll_amount', { km_distance: 10, toll_amount: 20 })).toBe(65);
+    expect(evaluate('(expense_amount - 10) / 4', { expense_amount: 30 })).toBe(5);
+    expect(evaluate('-expense_amount', { expense_amount: 3 })).toBe(-3);
+    expect(evaluate('concat(currency, " ", expense_amount)', { currency: 'NOK', expense_amount: 12 })).toBe('NOK 12');
+    expect(evaluate('upper(currency)', { currency: 'nok' })).toBe('NOK');
+    expect(evaluate('lower("ABC")')).toBe('abc');
+    expect(evaluate('if km_distance > 100 and passenger_count >= 1 then "long" else "short"', { km_distance: 150, passenger_count: 2 })).toBe('long');
+    expect(evaluate('not (expense_amount == 1) or 0 > 1', { expense_amount: 2 })).toBe(true);
+    expect(evaluate('round(expense_amount * 1.005, 2)', { expense_amount: 1 })).toBe(1.01);
+    expect(evaluate('round(-2.5)')).toBe(-3);
+    expect(evaluate('max(1, toll_amount, 3) + min(4, 5) + abs(-1) + floor(1.9) + ceil(1.1)', { toll_amount: 7 })).toBe(15);
+  });
+
+  it('makes missing values and bad arithmetic null, never an exception', () => {
+    expect(compileFormula('km_distance * 4.5 + toll_amount', NAMES)).toMatchObject({ ok: true, formula: { fieldsRead: ['km_distance', 'toll_amount'] } });
+    expect(evaluate('km_distance * 4.5 + toll_amount', { km_distance: 10 })).toBeNull();
+    expect(evaluate('expense_amount / 0', { expense_amount: 1 })).toBeNull();
+    expect(evaluate('upper(expense_amount)', { expense_amount: 1 })).toBeNull();
+    expect(evaluate('currency * 2', { currency: 'NOK' })).toBeNull();
+    expect(evaluate('currency + 1', { currency: 'NOK' })).toBeNull();
+    const notBool = compileFormula('not expense_amount', NAMES);
+    expect(notBool.ok && notBool.formula.evaluate({ expense_amount: 1 })).toMatchObject({ value: null, error: expect.any(String) });
+  });
+
+  it.each([
+    ["constructor.constructor('return process')()"],
+    ['constructor'],
+    ['__proto__'],
+    ['expense_amount.constructor'],
+    ['toString'],
+    ['this'],
+    ['process.exit(1)'],
+    ['process'],
+    ['global'],
+    ['"x" ~= "y"'],
+    ['expense_amount ^ 2'],
+    ['expense_amount mod 2'],
+    ['constructor of expense_amount'],
+    ['expense_type in ("a", "b")'],
+    ["'expense_amount'"],
+    ['log(expense_amount)'],
+    ['sqrt(4)'],
+    ['exists(expense_amount)'],
+    ['(1, 2)'],
+    ['round'],
+    ['expense_amount; 1'],
+    ['`x`'],
+    ['expense_amount['],
+    ['expense_amount *'],
+    ['(((1)'],
+    [''],
+    ['   '],
+  ])('refuses %s at write time', (expression) => {
+    expect(refusal(expression)).not.toBeNull();
+  });
+
+  it('refuses non-strings, huge and deeply nested input before parsing', () => {
+    expect(refusal(42)).toMatch(/non-empty string/);
+    expect(refusal(null)).toMatch(/non-empty string/);
+    expect(refusal('1+'.repeat(50_000) + '1')).toMatch(new RegExp(`longer than ${MAX_EXPRESSION_LENGTH}`));
+    expect(refusal(`${'('.repeat(40)}1${')'.repeat(40)}`)).toMatch(/nested deeper/);
+    expect(refusal(`${'('.repeat(10_000)}1${')'.repeat(10_000)}`)).not.toBeNull();
+    expect(refusal('1 + '.repeat(240) + '1')).toMatch(/tokens/);
+  });
+
+  it('reports unknown names separately from syntax', () => {
+    const compiled = compileFormula('km_distance * rate_per_km', NAMES);
+    expect(compiled).toMatchObject({ ok: false, unknownNames: ['rate_per_km'] });
+  });
+
+  it('fuzz: arbitrary text never throws past the compiler, evaluation never throws and never touches prototypes', () => {
+    const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort();
+    const tokens = fc.constantFrom(
+      'km_distance', 'toll_amount', 'currency', 'expense_amount', 'constructor', '__proto__', 'prototype', 'toString', 'this', 'process',
+      '+', '-', '*', '/', '(', ')', ',', '==', '<', 'and', 'or', 'not', 'if', 'then', 'else', '"x"', '1', '0', '1e308', 'round(', 'concat(', 'upper(', '.', '[', ']', "'", '~=', 'of', 'in',
+    );
+    const expressions = fc.oneof(fc.string({ maxLength: 60 }), fc.array(tokens, { maxLength: 25 }).map((parts) => parts.join(' ')));
+    const values = fc.dictionary(fc.constantFrom('km_distance', 'toll_amount', 'currency', 'expense_amount', '__proto__', 'constructor'), fc.jsonValue());
+    fc.assert(
+      fc.property(expressions, values, (expression, record) => {
+        const compiled = compileFormula(expression, NAMES);
+        if (compiled.ok) {
+          const { value } = compiled.formula.evaluate(record);
+          expect(['number', 'string', 'boolean'].includes(typeof value) || value === null).toBe(true);
+          if (typeof value === 'number') expect(Number.isFinite(value)).toBe(true);
+        } else {
+          expect(typeof compiled.message).toBe('string');
+        }
+        expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+        expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoKeys);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

@@ -1,0 +1,88 @@
+import fc from 'fast-check';
+import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../integration-types/built-in-types';
+import { compileMappings, coverage } from './mapping-compiler';
+import type { MappingSpec } from './mapping-spec';
+
+let nextId = 0;
+function mapping(source_field: string, target_field: string, extra: Partial<MappingSpec> = {}): MappingSpec {
+  return { id: `m${nextId++}`, version: 1, source_field, target_field, transform_type: 'direct', transform_config: null, default_value: null, is_required: false, source_field_path: null, sort_order: nextId, ...extra };
+}
+const ctx = { sourceFields: EXPENSE_CLAIM_SOURCE_FIELDS, accountingCodeMappings: { travel_km: '4001', toll: '4002' } };
+
+describe('mapping compiler', () => {
+  it('applies every transform, in sort order, with defaults after the transform', () => {
+    const compiled = compileMappings(
+      [
+        mapping('expense_date', 'Date', { sort_order: 2, transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' } }),
+        mapping('expense_amount', 'Amount', { sort_order: 1, transform_type: 'format', transform_config: { format: '#,##0.00' } }),
+        mapping('accounting_code', 'Account', { sort_order: 3, default_value: '4999' }),
+        mapping('expense_type', 'Kind', { sort_order: 4, transform_type: 'lookup', transform_config: { map: { travel_km: 'KM' } }, default_value: 'OTHER' }),
+        mapping('km_distance', 'Mileage', { sort_order: 5, transform_type: 'computed', transform_config: { expression: 'round(km_distance * 4.5 + toll_amount, 2)' } }),
+        mapping('currency', 'Cur', { sort_order: 6, transform_type: 'static', transform_config: { value: 'NOK' } }),
+        mapping('passenger_count', 'Pax', { sort_order: 7 }),
+        mapping('description', 'Text', { sort_order: 8, source_field_path: 'notes.text' }),
+      ],
+      ctx,
+    );
+    const result = compiled({ expense_date: '2026-11-20', expense_amount: 1234.5, expense_type: 'travel_km', toll_amount: 10, expense_line: { km_distance: 100, passenger_count: 2 }, notes: { text: 'hi' }, ignored: true });
+    expect(result).toEqual({ output: { Amount: '1,234.50', Date: '20.11.2026', Account: '4001', Kind: 'KM', Mileage: 460, Cur: 'NOK', Pax: 2, Text: 'hi' }, skipped_reason: null, warnings: [] });
+    expect(Object.keys(result.output)).toEqual(['Amount', 'Date', 'Account', 'Kind', 'Mileage', 'Cur', 'Pax', 'Text']);
+    const other = compiled({ expense_type: 'parking', expense_amount: 5, expense_date: '2026-01-01' });
+    expect(other.output).toMatchObject({ Account: '4999', Kind: 'OTHER', Mileage: null, Pax: null, Text: null });
+  });
+
+  it('skips a record whose required field stays null or empty, naming the first in sort order', () => {
+    const compiled = compileMappings([mapping('expense_amount', 'Amount', { is_required: true }), mapping('cost_center', 'CC', { is_required: true })], ctx);
+    expect(compiled({ cost_center: 'x' })).toEqual({ output: {}, skipped_reason: 'missing_required_field:Amount', warnings: [] });
+    expect(compiled({ expense_amount: 1, cost_center: '' }).skipped_reason).toBe('missing_required_field:CC');
+    expect(compiled({ expense_amount: 1, cost_center: 'x' }).skipped_reason).toBeNull();
+  });
+
+  it('warns on unusable values and on no active mappings; refuses non-object records', () => {
+    const compiled = compileMappings([mapping('expense_date', 'D', { transform_type: 'format', transform_config: { format: 'yyyy' } })], ctx);
+    expect(compiled({ expense_date: 'soon' })).toEqual({ output: { D: null }, skipped_reason: null, warnings: ['invalid_date:D'] });
+    expect(compileMappings([], ctx)({})).toEqual({ output: {}, skipped_reason: null, warnings: ['no_active_mappings'] });
+    for (const bad of [null, 1, 'x', [1]]) expect(compileMappings([], ctx)(bad).skipped_reason).toBe('invalid_record');
+  });
+
+  it('never reads through prototypes', () => {
+    const compiled = compileMappings([mapping('description', 'T', { source_field_path: 'constructor_x.name' }), mapping('cost_center', 'C')], ctx);
+    const record = Object.create({ cost_center: 'inherited' });
+    expect(compiled(record).output).toEqual({ T: null, C: null });
+    expect(compiled(JSON.parse('{"__proto__": {"cost_center": "evil"}}')).output).toEqual({ T: null, C: null });
+  });
+
+  it('coverage names the missing required targets', () => {
+    expect(coverage([{ target_field: 'Amount' }], ['Amount', 'TransactionDate'])).toEqual({ complete: false, missing_target_fields: ['TransactionDate'], warnings: [] });
+    expect(coverage([], ['Amount'])).toEqual({ complete: false, missing_target_fields: ['Amount'], warnings: ['no_active_mappings'] });
+  });
+
+  it('property: equals a naive reference resolver on arbitrary records', () => {
+    const specs = [
+      mapping('expense_amount', 'A', { sort_order: 3, is_required: true }),
+      mapping('cost_center', 'B', { sort_order: 1, default_value: 'NONE' }),
+      mapping('expense_type', 'C', { sort_order: 2, transform_type: 'lookup', transform_config: { map: { travel_km: '1', toll: '2' } } }),
+      mapping('km_distance', 'D', { sort_order: 4 }),
+      mapping('accounting_code', 'E', { sort_order: 5, default_value: 'X' }),
+    ];
+    const compiled = compileMappings(specs, ctx);
+    const own = (o: unknown, k: string) => (o !== null && typeof o === 'object' && Object.hasOwn(o, k) ? (o as Record<string, unknown>)[k] : undefined);
+    const reference = (r: Record<string, unknown>) => {
+      const blank = (v: unknown) => v === null || v === undefined || v === '';
+      const B = blank(own(r, 'cost_center')) ? 'NONE' : own(r, 'cost_center');
+      const type = own(r, 'expense_type');
+      const C = typeof type === 'string' && (type === 'travel_km' || type === 'toll') ? { travel_km: '1', toll: '2' }[type] : null;
+      const A = own(r, 'expense_amount') ?? null;
+      const D = own(own(r, 'expense_line'), 'km_distance') ?? null;
+      const E = typeof type === 'string' && (type === 'travel_km' || type === 'toll') ? { travel_km: '4001', toll: '4002' }[type] : 'X';
+      if (A === null || A === '') return { output: {}, skipped_reason: 'missing_required_field:A', warnings: [] };
+      return { output: { B, C, A, D, E }, skipped_reason: null, warnings: [] };
+    };
+    const value = fc.oneof(fc.constant(null), fc.constant(''), fc.integer(), fc.string(), fc.constantFrom('travel_km', 'toll', 'parking'));
+    const record = fc.record(
+      { expense_amount: value, cost_center: value, expense_type: value, expense_line: fc.oneof(fc.constant(null), fc.record({ km_distance: value }, { requiredKeys: [] })), noise: fc.jsonValue() },
+      { requiredKeys: [] },
+    );
+    fc.assert(fc.property(record, (r) => expect(compiled(r)).toEqual(reference(r))), { numRuns: 2000 });
+  });
+});

@@ -1,0 +1,146 @@
+// An integration's active mappings compiled once into one function: record → output row.
+// Preview and export both use it: there is one resolver. Pure: no Nest imports.
+import type { SourceFieldDefinition } from '../integration-types/integration-type';
+import { compileFormula } from './expression';
+import type { CompileContext, CompiledMapping, MappingResult, MappingSpec } from './mapping-spec';
+import { formatDateValue, formatNumber, parseNumberFormat } from './transforms';
+
+export const NO_ACTIVE_MAPPINGS = 'no_active_mappings';
+
+type Reader = (record: Record<string, unknown>) => unknown;
+type Transform = (value: unknown, record: Record<string, unknown>, warn: (warning: string) => void) => unknown;
+
+interface Step {
+  target: string;
+  read: Reader;
+  transform: Transform | null;
+  defaultValue: string | null;
+  required: boolean;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** Reads a dot path through own properties only: never a prototype's. */
+function pathReader(path: string): Reader {
+  const segments = path.split('.');
+  if (segments.length === 1) {
+    const [key] = segments;
+    return (record) => (hasOwn.call(record, key) ? record[key] : undefined);
+  }
+  return (record) => {
+    let current: unknown = record;
+    for (const segment of segments) {
+      if (current === null || typeof current !== 'object' || !hasOwn.call(current, segment)) return undefined;
+      current = (current as Record<string, unknown>)[segment];
+    }
+    return current;
+  };
+}
+
+function fieldReader(field: SourceFieldDefinition, overridePath: string | null, ctx: CompileContext): Reader {
+  if (field.derived === 'accounting_code') {
+    const codes = ctx.accountingCodeMappings ?? {};
+    return (record) => {
+      const type = hasOwn.call(record, 'expense_type') ? record['expense_type'] : undefined;
+      return typeof type === 'string' && hasOwn.call(codes, type) ? codes[type] : null;
+    };
+  }
+  return pathReader(overridePath ?? field.path ?? field.name);
+}
+
+function makeTransform(spec: MappingSpec, field: SourceFieldDefinition, fields: Map<string, SourceFieldDefinition>, ctx: CompileContext): Transform | null {
+  const config = spec.transform_config as Record<string, unknown> | null;
+  const target = spec.target_field;
+  switch (spec.transform_type) {
+    case 'direct':
+      return null;
+    case 'static': {
+      const value = config?.['value'] ?? null;
+      return () => value;
+    }
+    case 'lookup': {
+      const map = (config?.['map'] ?? {}) as Record<string, string>;
+      return (value) => {
+        const key = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : null;
+        return key !== null && hasOwn.call(map, key) ? map[key] : null;
+      };
+    }
+    case 'format': {
+      const pattern = String(config?.['format'] ?? '');
+      if (field.type === 'date' || field.type === 'datetime') {
+        const zone = typeof config?.['time_zone'] === 'string' ? (config['time_zone'] as string) : 'UTC';
+        return (value, _record, warn) => {
+          if (value === null || value === undefined || value === '') return null;
+          const formatted = formatDateValue(value, pattern, field.type as 'date' | 'datetime', zone);
+          if (formatted === null) warn(`invalid_date:${target}`);
+          return formatted;
+        };
+      }
+      const numberFormat = parseNumberFormat(pattern);
+      return (value, _record, warn) => {
+        if (value === null || value === undefined || value === '') return null;
+        const formatted = typeof value === 'number' && numberFormat ? formatNumber(value, numberFormat) : null;
+        if (formatted === null) warn(`invalid_number:${target}`);
+        return formatted;
+      };
+    }
+    case 'computed': {
+      const compiled = compileFormula(config?.['expression'], new Set(fields.keys()));
+      // Checked at write time; a formula that no longer compiles yields null, with a warning.
+      if (!compiled.ok) return (_value, _record, warn) => (warn(`formula_error:${target}`), null);
+      const readers = compiled.formula.fieldsRead.map((name) => [name, fieldReader(fields.get(name)!, null, ctx)] as const);
+      return (_value, record, warn) => {
+        const values: Record<string, unknown> = Object.create(null);
+        for (const [name, read] of readers) values[name] = read(record) ?? null;
+        const { value, error } = compiled.formula.evaluate(values);
+        if (error) warn(`formula_error:${target}`);
+        return value;
+      };
+    }
+    default:
+      return () => null;
+  }
+}
+
+const byOrder = (a: MappingSpec, b: MappingSpec) => a.sort_order - b.sort_order || (a.source_field < b.source_field ? -1 : a.source_field > b.source_field ? 1 : 0);
+
+export function compileMappings(mappings: readonly MappingSpec[], ctx: CompileContext): CompiledMapping {
+  const fields = new Map(ctx.sourceFields.map((f) => [f.name, f]));
+  const steps: Step[] = [...mappings].sort(byOrder).flatMap((spec) => {
+    const field = fields.get(spec.source_field);
+    // A mapping of a field the schema does not know cannot be read (refused at write time).
+    if (!field) return [];
+    return [{
+      target: spec.target_field,
+      read: fieldReader(field, spec.source_field_path, ctx),
+      transform: makeTransform(spec, field, fields, ctx),
+      defaultValue: spec.default_value,
+      required: spec.is_required,
+    }];
+  });
+  const noneActive = steps.length === 0;
+
+  return (record: unknown): MappingResult => {
+    const warnings: string[] = noneActive ? [NO_ACTIVE_MAPPINGS] : [];
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) return { output: {}, skipped_reason: 'invalid_record', warnings };
+    const source = record as Record<string, unknown>;
+    const warn = (warning: string) => warnings.push(warning);
+    const output: Record<string, unknown> = {};
+    for (const step of steps) {
+      let value = step.read(source);
+      if (step.transform !== null) value = step.transform(value, source, warn);
+      if ((value === null || value === undefined || value === '') && step.defaultValue !== null) value = step.defaultValue;
+      if (value === undefined) value = null;
+      if (step.required && (value === null || value === '')) return { output: {}, skipped_reason: `missing_required_field:${step.target}`, warnings };
+      output[step.target] = value;
+    }
+    return { output, skipped_reason: null, warnings };
+  };
+}
+
+/** Whether the active mappings cover the type's required target fields. */
+export function coverage(activeMappings: readonly Pick<MappingSpec, 'target_field'>[], requiredTargetFields: readonly string[]) {
+  const mapped = new Set(activeMappings.map((m) => m.target_field));
+  const missing = requiredTargetFields.filter((target) => !mapped.has(target));
+  return { complete: missing.length === 0, missing_target_fields: missing, warnings: activeMappings.length === 0 ? [NO_ACTIVE_MAPPINGS] : [] };
+}

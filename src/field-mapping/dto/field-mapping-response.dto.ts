@@ -1,0 +1,44 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { CURSOR_SCHEMA } from '../../common/pagination';
+import { SNAKE_CASE } from '../../common/validators';
+import { TRANSFORM_TYPE_VALUES } from '../field-mapping.entity';
+import { DOT_PATH, TRANSFORM_CONFIG_SCHEMA } from './field-mapping-request.dto';
+
+const TARGET = { maxLength: 255, example: 'Amount' };
+
+export class FieldMappingResponse {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) integration_id: string;
+  @ApiProperty({ example: 'expense_amount', pattern: SNAKE_CASE.source, maxLength: 255 }) source_field: string;
+  @ApiProperty(TARGET) target_field: string;
+  @ApiProperty({ enum: TRANSFORM_TYPE_VALUES }) transform_type: string;
+  @ApiProperty({ ...TRANSFORM_CONFIG_SCHEMA, example: { format: 'dd.MM.yyyy' } }) transform_config: unknown;
+  @ApiProperty({ type: String, nullable: true, maxLength: 255 }) default_value: string | null;
+  @ApiProperty() is_required: boolean;
+  @ApiProperty({ type: String, nullable: true, example: null, pattern: DOT_PATH.source, maxLength: 255 }) source_field_path: string | null;
+  @ApiProperty({ example: 'expense_amount', maxLength: 255 }) display_label: string;
+  @ApiProperty({ example: 0 }) sort_order: number;
+  @ApiProperty() is_active: boolean;
+  @ApiProperty({ example: 1 }) version: number;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true }) previous_version_id: string | null;
+  @ApiProperty({ description: 'Used by a completed export: export-relevant fields are frozen; create a new version instead' }) used_in_export: boolean;
+  @ApiProperty({ format: 'date-time' }) created_at: string;
+  @ApiProperty({ format: 'date-time' }) updated_at: string;
+}
+
+export class FieldMappingListResponse {
+  @ApiProperty({ type: [FieldMappingResponse], maxItems: 1000, description: 'Every current mapping of the integration (one per source field)' }) items: FieldMappingResponse[];
+  @ApiProperty({ ...CURSOR_SCHEMA, nullable: true, example: null, description: 'Always null: the list holds every current mapping' }) next_cursor: null;
+}
+
+export class CoverageResponse {
+  @ApiProperty() complete: boolean;
+  @ApiProperty({ type: 'array', items: { type: 'string', maxLength: 255 }, maxItems: 1000, example: ['AccountCode'] }) missing_target_fields: string[];
+  @ApiProperty({ type: 'array', items: { type: 'string', maxLength: 300 }, maxItems: 100, example: [], description: 'e.g. no_active_mappings' }) warnings: string[];
+}
+
+export class PreviewResponse {
+  @ApiProperty({ type: 'object', additionalProperties: true, maxProperties: 1000, example: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001' } }) output: Record<string, unknown>;
+  @ApiProperty({ type: String, nullable: true, maxLength: 300, example: null, description: 'missing_required_field:<target_field> when the record would be skipped' }) skipped_reason: string | null;
+  @ApiProperty({ type: 'array', items: { type: 'string', maxLength: 300 }, maxItems: 101, example: [] }) warnings: string[];
+}

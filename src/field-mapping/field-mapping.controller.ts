@@ -1,0 +1,140 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
+import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
+import { ApiProblemResponses } from '../http/api-problem';
+import { BEARER_AUTH } from '../http/swagger';
+import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
+import { BulkCreateFieldMappingsDto, CreateFieldMappingDto, FieldMappingListQueryDto, MAPPING_RULES, PreviewMappingDto, ReorderFieldMappingsDto, UpdateFieldMappingDto } from './dto/field-mapping-request.dto';
+import { CoverageResponse, FieldMappingListResponse, FieldMappingResponse, PreviewResponse } from './dto/field-mapping-response.dto';
+import { FieldMappingService } from './field-mapping.service';
+import { IMMUTABLE_AFTER_EXPORT_USE, MAPPING_VERSION_SUPERSEDED, REQUIRED_NEEDS_RELIABLE_SOURCE, SOURCE_FIELD_MUST_EXIST, TRANSFORM_CONFIG_MUST_MATCH, UNIQUE_SOURCE_FIELD } from './field-mapping.rules';
+
+const VALIDATION = { status: 400, rules: [...Object.values(MAPPING_RULES), 'unknown_field'] };
+const BUSINESS = { status: 422, rules: [SOURCE_FIELD_MUST_EXIST, REQUIRED_NEEDS_RELIABLE_SOURCE, TRANSFORM_CONFIG_MUST_MATCH] };
+const ID = ApiParam({ name: 'id', format: 'uuid', description: 'Field mapping id' });
+
+const EXAMPLES = {
+  direct: { value: { source_field: 'expense_amount', target_field: 'Amount', is_required: true } },
+  format: { value: { source_field: 'expense_date', target_field: 'TransactionDate', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy', time_zone: 'Europe/Oslo' }, is_required: true } },
+  lookup: { value: { source_field: 'expense_type', target_field: 'AccountCode', transform_type: 'lookup', transform_config: { map: { travel_km: '4001', toll: '4002' } }, default_value: '4999', is_required: true } },
+  computed: { value: { source_field: 'km_distance', target_field: 'Mileage', transform_type: 'computed', transform_config: { expression: 'round(km_distance * 4.5 + toll_amount)' } } },
+  static: { value: { source_field: 'currency', target_field: 'CurrencyCode', transform_type: 'static', transform_config: { value: 'NOK' } } },
+};
+
+@ApiTags('Field mappings')
+@ApiBearerAuth(BEARER_AUTH)
+@ApiOrgIdParam()
+@ApiParam({ name: 'integration_id', format: 'uuid' })
+@ApiProblemResponses(401, { status: 403, rules: ['forbidden', 'org_scoped_access_only'] }, 404)
+@Controller('v1/organizations/:org_id/integrations/:integration_id/field-mappings')
+export class FieldMappingController {
+  constructor(private readonly mappings: FieldMappingService) {}
+
+  @Get()
+  @Roles(...READ_ROLES)
+  @ApiOperation({ summary: 'List the current mappings, by sort_order then source_field' })
+  @ApiOkResponse({ type: FieldMappingListResponse })
+  async list(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Query() query: FieldMappingListQueryDto): Promise<FieldMappingListResponse> {
+    const isActive = query.is_active === undefined ? undefined : query.is_active === 'true';
+    return { items: await this.mappings.list(orgId, integrationId, isActive), next_cursor: null };
+  }
+
+  @Post()
+  @Roles('org_admin')
+  @ApiOperation({ summary: 'Create a mapping' })
+  @ApiBody({ type: CreateFieldMappingDto, examples: EXAMPLES })
+  @ApiCreatedResponse({ type: FieldMappingResponse })
+  @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD] }, BUSINESS)
+  create(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: CreateFieldMappingDto) {
+    return this.mappings.create(orgId, integrationId, body);
+  }
+
+  @Post('bulk')
+  @Roles('org_admin')
+  @ApiOperation({ summary: 'Create many mappings, all or nothing; errors[].field is prefixed items[i].' })
+  @ApiBody({ type: BulkCreateFieldMappingsDto, examples: { xledger: { value: { items: [EXAMPLES.direct.value, EXAMPLES.format.value, EXAMPLES.lookup.value] } } } })
+  @ApiCreatedResponse({ type: FieldMappingListResponse })
+  @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD] }, BUSINESS)
+  async bulk(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: BulkCreateFieldMappingsDto) {
+    return { items: await this.mappings.bulkCreate(orgId, integrationId, body.items) };
+  }
+
+  @Put('order')
+  @Roles('org_admin')
+  @ApiOperation({ summary: 'Set sort_order 0..n-1 in the order given; unlisted mappings follow in their order' })
+  @ApiBody({ type: ReorderFieldMappingsDto, examples: { two_first: { value: { ids: ['8d0c6a52-3b1e-4f6a-9c2d-1e0f9a8b7c6d', '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d'] } } } })
+  @ApiOkResponse({ type: FieldMappingListResponse })
+  @ApiProblemResponses({ status: 400, rules: ['ids_must_be_uuids', 'ids_must_be_unique', 'ids_within_bounds'] }, { status: 422, rules: ['order_ids_must_belong_to_integration'] })
+  async reorder(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: ReorderFieldMappingsDto) {
+    return { items: await this.mappings.reorder(orgId, integrationId, body.ids) };
+  }
+
+  @Get('coverage')
+  @Roles(...READ_ROLES)
+  @ApiOperation({ summary: "Whether every required target field of the type is mapped by an active mapping" })
+  @ApiOkResponse({ type: CoverageResponse })
+  coverage(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string) {
+    return this.mappings.coverage(orgId, integrationId);
+  }
+
+  @Post('preview')
+  @Roles(...READ_ROLES)
+  @NoSideEffects()
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Resolve one sample record through the active mappings; no side effects' })
+  @ApiOkResponse({ type: PreviewResponse })
+  @ApiProblemResponses({ status: 400, rules: ['record_must_be_object'] })
+  preview(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: PreviewMappingDto) {
+    return this.mappings.preview(orgId, integrationId, body.record);
+  }
+
+  @Get(':id')
+  @Roles(...READ_ROLES)
+  @ID
+  @ApiOperation({ summary: 'Read one mapping (any version)' })
+  @ApiOkResponse({ type: FieldMappingResponse })
+  get(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string) {
+    return this.mappings.get(orgId, integrationId, id);
+  }
+
+  @Patch(':id')
+  @Roles('org_admin')
+  @ID
+  @ApiOperation({ summary: 'Update a mapping; once used by an export only display_label, sort_order and is_active change' })
+  @ApiOkResponse({ type: FieldMappingResponse })
+  @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD, IMMUTABLE_AFTER_EXPORT_USE, MAPPING_VERSION_SUPERSEDED] }, BUSINESS)
+  update(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string, @Body() body: UpdateFieldMappingDto) {
+    return this.mappings.update(orgId, integrationId, id, body);
+  }
+
+  @Delete(':id')
+  @Roles('org_admin')
+  @HttpCode(204)
+  @ID
+  @ApiOperation({ summary: 'Delete a mapping (refused once used by an export: deactivate it instead)' })
+  @ApiNoContentResponse()
+  @ApiProblemResponses({ status: 409, rules: [IMMUTABLE_AFTER_EXPORT_USE, MAPPING_VERSION_SUPERSEDED] })
+  async remove(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string) {
+    await this.mappings.remove(orgId, integrationId, id);
+  }
+
+  @Post(':id/versions')
+  @Roles('org_admin')
+  @ID
+  @ApiOperation({ summary: 'New version of a mapping with the fields to change: version + 1; the old one becomes inactive and is kept' })
+  @ApiCreatedResponse({ type: FieldMappingResponse })
+  @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD, MAPPING_VERSION_SUPERSEDED] }, BUSINESS)
+  createVersion(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string, @Body() body: UpdateFieldMappingDto) {
+    return this.mappings.createVersion(orgId, integrationId, id, body);
+  }
+
+  @Get(':id/versions')
+  @Roles(...READ_ROLES)
+  @ID
+  @ApiOperation({ summary: 'The whole version chain, oldest first' })
+  @ApiOkResponse({ type: FieldMappingListResponse })
+  async versions(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string) {
+    return { items: await this.mappings.versions(orgId, integrationId, id) };
+  }
+}

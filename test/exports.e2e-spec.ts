@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import { apiClient, expectProblem, type ApiClient } from './support/api';
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+
+const MAPPINGS = [
+  { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
+  { source_field: 'expense_date', target_field: 'TransactionDate', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' }, is_required: true },
+  { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
+  { source_field: 'cost_center', target_field: 'CostCenter', is_required: true, default_value: 'MISSING' },
+  { source_field: 'project_code', target_field: 'Project', is_required: false },
+];
+
+function claim(overrides: Record<string, unknown> = {}) {
+  return { claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', currency: 'NOK', ...overrides };
+}
+
+describe('exports (HTTP, real database)', () => {
+  let t: TestApp;
+  let api: ApiClient;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = apiClient(t);
+  });
+  afterAll(() => t.close());
+
+  async function setup(options: { enabled?: boolean; mappings?: Record<string, unknown>[] } = {}) {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
+      integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'k', enabled: options.enabled ?? true,
+      accounting_code_mappings: { travel_km: '4001', toll: '4002' },
+    });
+    expect(res.status).toBe(201);
+    const configPath = `/v1/organizations/${org}/integrations/${res.body.id}`;
+    const mappings = options.mappings ?? MAPPINGS;
+    if (mappings.length > 0) expect((await api.post(`${configPath}/field-mappings/bulk`, token, { items: mappings })).status).toBe(201);
+    return { org, token, configId: res.body.id as string, configPath, path: `${configPath}/exports` };
+  }
+
+  it('previews without side effects: rows in sort order, skipped records with reasons', async () => {
+    const { path, token } = await setup();
+    const records = [claim(), claim({ expense_amount: null }), claim({ expense_type: 'parking', cost_center: 'CC7', project_code: 'P1' })];
+    const res = await api.post(`${path}/preview`, token, { records });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      rows: [
+        { index: 0, claim_id: records[0].claim_id, output: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001', CostCenter: 'MISSING', Project: null } },
+        { index: 2, claim_id: records[2].claim_id, output: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4999', CostCenter: 'CC7', Project: 'P1' } },
+      ],
+      skipped: [{ index: 1, claim_id: records[1].claim_id, reason: 'missing_required_field:Amount' }],
+      warnings: [],
+    });
+    expect(Object.keys(res.body.rows[0].output)).toEqual(['Amount', 'TransactionDate', 'AccountCode', 'CostCenter', 'Project']);
+    expect((await api.get(path, token)).body.items).toEqual([]);
+    const [{ used }] = await t.dataSource.query(`SELECT count(*)::int AS used FROM field_mappings WHERE used_in_export`);
+    expect(typeof used).toBe('number');
+  });
+
+  it('echoes claim_id as a string (numbers as text); objects and oversized values come back as null', async () => {
+    const { path, token } = await setup();
+    const records = [claim({ claim_id: 'c-1' }), claim({ claim_id: 42 }), claim({ claim_id: { huge: 'x'.repeat(10_000) } }), claim({ claim_id: 'y'.repeat(256) }), claim({ claim_id: undefined })];
+    const res = await api.post(`${path}/preview`, token, { records });
+    expect(res.status).toBe(200);
+    expect(res.body.rows.map((r: { claim_id: unknown }) => r.claim_id)).toEqual(['c-1', '42', null, null, null]);
+  });
+
+  it('runs an export: 201 with the run, recorded with the mapping versions, mappings frozen', async () => {
+    const { path, token, configPath } = await setup();
+    const records = [claim(), claim({ expense_date: null })];
+    const res = await api.post(path, await t.token('sync_service'), { records });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ status: 'completed', row_count: 1, skipped_count: 1, skipped: [{ index: 1, reason: 'missing_required_field:TransactionDate' }] });
+    expect(res.body.mappings_used).toHaveLength(MAPPINGS.length);
+    expect(res.body.mappings_used.every((m: { version: number }) => m.version === 1)).toBe(true);
+    expect(new Date(res.body.finished_at).getTime()).toBeGreaterThanOrEqual(new Date(res.body.started_at).getTime());
+
+    const mappings = (await api.get(`${configPath}/field-mappings`, token)).body.items;
+    expect(mappings.every((m: { used_in_export: boolean }) => m.used_in_export)).toBe(true);
+    expect(new Set(res.body.mappings_used.map((m: { mapping_id: string }) => m.mapping_id))).toEqual(new Set(mappings.map((m: { id: string }) => m.id)));
+    expectProblem(await api.patch(`${configPath}/field-mappings/${mappings[0].id}`, token, { target_field: 'Sum' }), 409, 'immutable_after_export_use');
+
+    const one = await api.get(`${path}/${res.body.id}`, await t.token('global_admin'));
+    expect(one.body).toEqual(res.body);
+    const list = await api.get(path, token);
+    expect(list.body.items).toHaveLength(1);
+    expect(list.body.items[0]).not.toHaveProperty('rows');
+    expect(list.body.items[0]).toMatchObject({ id: res.body.id, row_count: 1 });
+  });
+
+  it('records the new version after a mapping was versioned', async () => {
+    const { path, token, configPath } = await setup();
+    await api.post(path, token, { records: [claim()] });
+    const amount = (await api.get(`${configPath}/field-mappings`, token)).body.items.find((m: { source_field: string }) => m.source_field === 'expense_amount');
+    const v2 = await api.post(`${configPath}/field-mappings/${amount.id}/versions`, token, { transform_type: 'format', transform_config: { format: '0.00' } });
+    expect(v2.status).toBe(201);
+    const second = await api.post(path, token, { records: [claim()] });
+    expect(second.body.rows[0].output.Amount).toBe('120.50');
+    expect(second.body.mappings_used).toContainEqual({ mapping_id: v2.body.id, version: 2 });
+    expect(second.body.mappings_used).not.toContainEqual({ mapping_id: amount.id, version: 1 });
+    const runs = (await api.get(path, token)).body.items;
+    expect(runs.map((r: { id: string }) => r.id)).toEqual([second.body.id, expect.any(String)]);
+  });
+
+  it('coverage_check_before_export: 422 listing missing targets; preview warns instead', async () => {
+    const { path, token } = await setup({ mappings: [MAPPINGS[0]] });
+    const res = await api.post(path, token, { records: [claim()] });
+    expectProblem(res, 422, 'coverage_check_before_export');
+    expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual(['TransactionDate', 'AccountCode']);
+    const preview = await api.post(`${path}/preview`, token, { records: [claim()] });
+    expect(preview.status).toBe(200);
+    expect(preview.body.warnings).toEqual(expect.arrayContaining(['missing_target_field:TransactionDate', 'missing_target_field:AccountCode']));
+    expect((await api.get(path, token)).body.items).toEqual([]);
+  });
+
+  it('no_active_mappings warning when nothing is active', async () => {
+    const { path, token } = await setup({ mappings: [] });
+    const preview = await api.post(`${path}/preview`, token, { records: [claim()] });
+    expect(preview.body.warnings).toEqual(expect.arrayContaining(['no_active_mappings']));
+  });
+
+  it('disabled_integration_must_not_sync: a disabled config refuses exports (409), previews are allowed', async () => {
+    const { path, token } = await setup({ enabled: false });
+    expectProblem(await api.post(path, token, { records: [claim()] }), 409, 'disabled_integration_must_not_sync');
+    expect((await api.post(`${path}/preview`, token, { records: [claim()] })).status).toBe(200);
+  });
+
+  it('validates records and limits: 10,000 at most, 10 MiB body on these routes only', async () => {
+    const { path, token } = await setup();
+    expectProblem(await api.post(path, token, { records: [1, 'x'] }), 400, 'validation_failed');
+    expectProblem(await api.post(path, token, { records: {} }), 400, 'validation_failed');
+    const tooMany = Array.from({ length: 10_001 }, () => ({ expense_amount: 1 }));
+    expectProblem(await api.post(`${path}/preview`, token, { records: tooMany }), 400, 'validation_failed');
+    // A 2 MiB body passes here (it would be 413 elsewhere) …
+    const big = Array.from({ length: 2_000 }, () => claim({ description: 'x'.repeat(1000) }));
+    const ok = await api.post(`${path}/preview`, token, { records: big });
+    expect(ok.status).toBe(200);
+    expect(ok.body.rows).toHaveLength(2_000);
+    // … and over 10 MiB is refused.
+    const huge = Array.from({ length: 1_100 }, () => claim({ description: 'x'.repeat(10_000) }));
+    expectProblem(await api.post(`${path}/preview`, token, { records: huge }), 413, 'payload_too_large');
+  });
+
+  it('a failure inside the transaction leaves no run and no frozen mapping', async () => {
+    const { path, token, configId, configPath } = await setup();
+    await t.dataSource.query(`
+      CREATE OR REPLACE FUNCTION refuse_export_freeze() RETURNS trigger AS $$
+      BEGIN IF NEW.integration_id = '${configId}' AND NEW.used_in_export THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+    await t.dataSource.query(`CREATE TRIGGER refuse_export_freeze BEFORE UPDATE ON field_mappings FOR EACH ROW EXECUTE FUNCTION refuse_export_freeze()`);
+    try {
+      expectProblem(await api.post(path, token, { records: [claim()] }), 500, 'internal_error');
+    } finally {
+      await t.dataSource.query(`DROP TRIGGER refuse_export_freeze ON field_mappings`);
+      await t.dataSource.query(`DROP FUNCTION refuse_export_freeze()`);
+    }
+    const [{ count }] = await t.dataSource.query(`SELECT count(*)::int AS count FROM export_runs WHERE integration_id = $1`, [configId]);
+    expect(count).toBe(0);
+    const mappings = (await api.get(`${configPath}/field-mappings`, token)).body.items;
+    expect(mappings.some((m: { used_in_export: boolean }) => m.used_in_export)).toBe(false);
+  });
+
+  it('is org-scoped and role-checked on every route', async () => {
+    const a = await setup();
+    const b = await setup();
+    const run = (await api.post(a.path, a.token, { records: [claim()] })).body;
+    const foreign = `/v1/organizations/${b.org}/integrations/${a.configId}/exports`;
+    for (const res of [
+      await api.post(`${foreign}/preview`, b.token, { records: [claim()] }), await api.post(foreign, b.token, { records: [claim()] }),
+      await api.get(foreign, b.token), await api.get(`${foreign}/${run.id}`, b.token), await api.get(`${b.path}/${run.id}`, b.token),
+    ]) expect(res.status).toBe(404);
+    expectProblem(await api.get(a.path, b.token), 403, 'org_scoped_access_only');
+    const admin = await t.token('global_admin');
+    expect((await api.post(a.path, admin, { records: [claim()] })).status).toBe(403);
+    expect((await api.post(`${a.path}/preview`, admin, { records: [claim()] })).status).toBe(200);
+    expect((await api.get(a.path, admin)).status).toBe(200);
+    expect((await api.post(a.path, await t.token('sync_service'), { records: [claim()] })).status).toBe(201);
+  });
+});

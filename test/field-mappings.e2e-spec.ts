@@ -1,0 +1,382 @@
+import { randomUUID } from 'node:crypto';
+import { apiClient, expectProblem, rulesOf, type ApiClient } from './support/api';
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+
+describe('field mappings (HTTP, real database)', () => {
+  let t: TestApp;
+  let api: ApiClient;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = apiClient(t);
+  });
+  afterAll(() => t.close());
+
+  /** A fresh organization with one config of the type, and the paths under it. */
+  async function setup(type = 'xledger', extra: Record<string, unknown> = {}) {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const res = await api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: type, display_name: type, ...extra });
+    expect(res.status).toBe(201);
+    const configPath = `/v1/organizations/${org}/integrations/${res.body.id}`;
+    return { org, token, configId: res.body.id as string, configPath, path: `${configPath}/field-mappings` };
+  }
+
+  const usedInExport = (id: string) => t.dataSource.query(`UPDATE field_mappings SET used_in_export = true WHERE id = $1`, [id]);
+
+  describe('create, read, list', () => {
+    it('creates a mapping with the documented defaults', async () => {
+      const { path, token, configId } = await setup();
+      const res = await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({
+        integration_id: configId, source_field: 'expense_amount', target_field: 'Amount', transform_type: 'direct', transform_config: null,
+        default_value: null, is_required: false, source_field_path: null, display_label: 'expense_amount', sort_order: 0, is_active: true,
+        version: 1, previous_version_id: null, used_in_export: false,
+      });
+      expect(Object.keys(res.body).sort()).toEqual([
+        'created_at', 'default_value', 'display_label', 'id', 'integration_id', 'is_active', 'is_required', 'previous_version_id', 'sort_order',
+        'source_field', 'source_field_path', 'target_field', 'transform_config', 'transform_type', 'updated_at', 'used_in_export', 'version',
+      ]);
+      const second = await api.post(path, token, { source_field: 'expense_date', target_field: 'TransactionDate', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' } });
+      expect(second.body.sort_order).toBe(1);
+      expect((await api.get(`${path}/${res.body.id}`, token)).body).toEqual(res.body);
+    });
+
+    it('lists by sort_order then source_field, filtered by is_active', async () => {
+      const { path, token } = await setup();
+      await api.post(path, token, { source_field: 'expense_date', target_field: 'B', sort_order: 5 });
+      await api.post(path, token, { source_field: 'currency', target_field: 'C', sort_order: 5, is_active: false });
+      await api.post(path, token, { source_field: 'expense_amount', target_field: 'A', sort_order: 1 });
+      const all = await api.get(path, token);
+      expect(all.body.items.map((m: { source_field: string }) => m.source_field)).toEqual(['expense_amount', 'currency', 'expense_date']);
+      expect(all.body.next_cursor).toBeNull();
+      const active = await api.get(`${path}?is_active=true`, token);
+      expect(active.body.items.map((m: { source_field: string }) => m.source_field)).toEqual(['expense_amount', 'expense_date']);
+      const inactive = await api.get(`${path}?is_active=false`, token);
+      expect(inactive.body.items.map((m: { source_field: string }) => m.source_field)).toEqual(['currency']);
+      expect((await api.get(`${path}?is_active=maybe`, token)).status).toBe(400);
+    });
+  });
+
+  describe('validation rules (400)', () => {
+    it('reports each rule by name, all at once', async () => {
+      const { path, token } = await setup();
+      const res = await api.post(path, token, {
+        source_field: 'ExpenseAmount', target_field: '  ', transform_type: 'magic', default_value: '', source_field_path: 'expense_line', sort_order: -1,
+      });
+      expectProblem(res, 400, 'validation_failed');
+      expect(rulesOf(res).sort()).toEqual([
+        'default_value:default_value_length_within_bounds',
+        'sort_order:sort_order_non_negative',
+        'source_field:source_field_snake_case',
+        'source_field_path:source_field_path_valid_dot_notation',
+        'target_field:target_field_non_empty',
+        'transform_type:transform_type_is_valid_enum',
+      ]);
+    });
+
+    it('checks the bounds', async () => {
+      const { path, token } = await setup();
+      const cases: [Record<string, unknown>, string][] = [
+        [{ target_field: 'x'.repeat(256) }, 'target_field:target_field_non_empty'],
+        [{ default_value: 'x'.repeat(256) }, 'default_value:default_value_length_within_bounds'],
+        [{ source_field_path: `a.${'b'.repeat(260)}` }, 'source_field_path:source_field_path_valid_dot_notation'],
+        [{ source_field_path: 'Expense.Line' }, 'source_field_path:source_field_path_valid_dot_notation'],
+        [{ sort_order: 1.5 }, 'sort_order:sort_order_non_negative'],
+        [{ transform_type: 'lookup', transform_config: { map: {} } }, 'transform_config:lookup_transform_config_is_non_empty_map'],
+        [{ transform_type: 'lookup', transform_config: null }, 'transform_config:lookup_transform_config_is_non_empty_map'],
+        [{ transform_type: 'lookup', transform_config: { map: { a: 1 } } }, 'transform_config:lookup_transform_config_is_non_empty_map'],
+        [{ owner: 'me' }, 'owner:unknown_field'],
+      ];
+      for (const [extra, expected] of cases) {
+        const res = await api.post(path, token, { source_field: 'expense_type', target_field: 'T', ...extra });
+        expect({ extra, status: res.status, rules: rulesOf(res) }).toEqual({ extra, status: 400, rules: [expected] });
+      }
+    });
+
+    it('applies the lookup rule to the resulting state of a PATCH', async () => {
+      const { path, token } = await setup();
+      const created = await api.post(path, token, { source_field: 'expense_type', target_field: 'AccountCode' });
+      const res = await api.patch(`${path}/${created.body.id}`, token, { transform_type: 'lookup' });
+      expectProblem(res, 400, 'validation_failed');
+      expect(rulesOf(res)).toEqual(['transform_config:lookup_transform_config_is_non_empty_map']);
+    });
+  });
+
+  describe('business rules (422/409)', () => {
+    it('source_field_must_exist_in_internal_schema, also for the fields a formula reads', async () => {
+      const { path, token } = await setup();
+      const unknown = await api.post(path, token, { source_field: 'favourite_colour', target_field: 'X' });
+      expectProblem(unknown, 422, 'source_field_must_exist_in_internal_schema');
+      const formula = await api.post(path, token, { source_field: 'km_distance', target_field: 'X', transform_type: 'computed', transform_config: { expression: 'km_distance * rate_per_km' } });
+      expectProblem(formula, 422, 'source_field_must_exist_in_internal_schema');
+      expect(formula.body.errors[0].field).toBe('transform_config.expression');
+      const ok = await api.post(path, token, { source_field: 'km_distance', target_field: 'X', transform_type: 'computed', transform_config: { expression: 'km_distance * 4.5 + toll_amount' } });
+      expect(ok.status).toBe(201);
+    });
+
+    it('transform_config_must_match_transform_type: exact shape per type', async () => {
+      const { path, token } = await setup();
+      const cases: Record<string, unknown>[] = [
+        { source_field: 'expense_amount', transform_type: 'direct', transform_config: { format: '0.00' } },
+        { source_field: 'expense_amount', transform_type: 'static', transform_config: { value: 5 } },
+        { source_field: 'expense_amount', transform_type: 'static', transform_config: { value: 'NOK', extra: true } },
+        { source_field: 'expense_amount', transform_type: 'computed', transform_config: { expression: 'expense_amount *' } },
+        { source_field: 'expense_amount', transform_type: 'computed', transform_config: { expression: "constructor.constructor('return process')()" } },
+        { source_field: 'expense_amount', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' } },
+        { source_field: 'expense_date', transform_type: 'format', transform_config: { format: '0.00' } },
+        { source_field: 'expense_date', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy', time_zone: 'Mars/Olympus' } },
+        { source_field: 'description', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' } },
+        { source_field: 'expense_type', transform_type: 'lookup', transform_config: { map: { a: '1' }, fallback: 'x' } },
+      ];
+      for (const body of cases) {
+        const res = await api.post(path, token, { target_field: 'T', ...body });
+        expect({ body, status: res.status, code: res.body.code }).toEqual({ body, status: 422, code: 'transform_config_must_match_transform_type' });
+      }
+      for (const body of [
+        { source_field: 'expense_amount', transform_type: 'format', transform_config: { format: '#,##0.00' } },
+        { source_field: 'expense_date', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy', time_zone: 'Europe/Oslo' } },
+        { source_field: 'currency', transform_type: 'static', transform_config: { value: 'NOK' } },
+      ]) {
+        expect((await api.post(path, token, { target_field: 'T', ...body })).status).toBe(201);
+      }
+    });
+
+    it('required_fields_must_have_default_or_reliable_source', async () => {
+      const { path, token } = await setup();
+      const nullable = await api.post(path, token, { source_field: 'cost_center', target_field: 'Dim1', is_required: true });
+      expectProblem(nullable, 422, 'required_fields_must_have_default_or_reliable_source');
+      const lookup = await api.post(path, token, { source_field: 'expense_type', target_field: 'Acc', transform_type: 'lookup', transform_config: { map: { a: '1' } }, is_required: true });
+      expectProblem(lookup, 422, 'required_fields_must_have_default_or_reliable_source');
+      expect((await api.post(path, token, { source_field: 'cost_center', target_field: 'Dim1', is_required: true, default_value: '100' })).status).toBe(201);
+      expect((await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount', is_required: true })).status).toBe(201);
+      expect((await api.post(path, token, { source_field: 'currency', target_field: 'Cur', transform_type: 'static', transform_config: { value: 'NOK' }, is_required: true })).status).toBe(201);
+      const made = await api.post(path, token, { source_field: 'project_code', target_field: 'Proj' });
+      const patch = await api.patch(`${path}/${made.body.id}`, token, { is_required: true });
+      expectProblem(patch, 422, 'required_fields_must_have_default_or_reliable_source');
+    });
+
+    it('unique_source_field_per_integration, also under a race', async () => {
+      const { path, token } = await setup();
+      expect((await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' })).status).toBe(201);
+      const dup = await api.post(path, token, { source_field: 'expense_amount', target_field: 'Other' });
+      expectProblem(dup, 409, 'unique_source_field_per_integration');
+      const race = await Promise.all(Array.from({ length: 10 }, () => api.post(path, token, { source_field: 'currency', target_field: 'Cur' })));
+      expect(race.filter((r) => r.status === 201)).toHaveLength(1);
+      expect(race.filter((r) => r.status === 409 && r.body.code === 'unique_source_field_per_integration')).toHaveLength(9);
+      // Another integration may map the same source.
+      const other = await setup('dynamics');
+      expect((await api.post(other.path, other.token, { source_field: 'expense_amount', target_field: 'ExpenseAmount' })).status).toBe(201);
+    });
+
+    it('immutable_after_export_use: export-relevant fields and DELETE refused, presentation fields editable', async () => {
+      const { path, token } = await setup();
+      const made = await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
+      await usedInExport(made.body.id);
+      for (const change of [
+        { source_field: 'toll_amount' }, { target_field: 'Sum' }, { transform_type: 'format', transform_config: { format: '0.00' } },
+        { default_value: '0' }, { is_required: true }, { source_field_path: 'expense_line.amount' },
+      ]) {
+        const res = await api.patch(`${path}/${made.body.id}`, token, change);
+        expect({ change, status: res.status, code: res.body.code }).toEqual({ change, status: 409, code: 'immutable_after_export_use' });
+      }
+      expectProblem(await api.delete(`${path}/${made.body.id}`, token), 409, 'immutable_after_export_use');
+      const cosmetic = await api.patch(`${path}/${made.body.id}`, token, { display_label: 'Beløp', sort_order: 7, is_active: false, target_field: 'Amount' });
+      expect(cosmetic.status).toBe(200);
+      expect(cosmetic.body).toMatchObject({ display_label: 'Beløp', sort_order: 7, is_active: false, target_field: 'Amount' });
+    });
+
+    it('new versions: version + 1, previous_version_id, the old one inactive and kept read-only', async () => {
+      const { path, token } = await setup();
+      const v1 = (await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' })).body;
+      await usedInExport(v1.id);
+      const v2res = await api.post(`${path}/${v1.id}/versions`, token, { target_field: 'NetAmount', transform_type: 'format', transform_config: { format: '0.00' } });
+      expect(v2res.status).toBe(201);
+      const v2 = v2res.body;
+      expect(v2).toMatchObject({ version: 2, previous_version_id: v1.id, target_field: 'NetAmount', is_active: true, used_in_export: false, source_field: 'expense_amount' });
+      expect(v2.id).not.toBe(v1.id);
+      const old = (await api.get(`${path}/${v1.id}`, token)).body;
+      expect(old).toMatchObject({ is_active: false, target_field: 'Amount', used_in_export: true });
+      const v3 = (await api.post(`${path}/${v2.id}/versions`, token, { target_field: 'GrossAmount' })).body;
+      const chain = await api.get(`${path}/${v3.id}/versions`, token);
+      expect(chain.body.items.map((m: { version: number; target_field: string }) => [m.version, m.target_field])).toEqual([[1, 'Amount'], [2, 'NetAmount'], [3, 'GrossAmount']]);
+      expect((await api.get(`${path}/${v1.id}/versions`, token)).body.items).toHaveLength(3);
+      // Only the current version is listed and editable.
+      expect((await api.get(path, token)).body.items.map((m: { id: string }) => m.id)).toEqual([v3.id]);
+      expectProblem(await api.patch(`${path}/${v2.id}`, token, { display_label: 'x' }), 409, 'mapping_version_superseded');
+      expectProblem(await api.post(`${path}/${v1.id}/versions`, token, { target_field: 'x' }), 409, 'mapping_version_superseded');
+      // A version that breaks a rule leaves nothing behind.
+      const bad = await api.post(`${path}/${v3.id}/versions`, token, { source_field: 'nonsense_field' });
+      expectProblem(bad, 422, 'source_field_must_exist_in_internal_schema');
+      expect((await api.get(`${path}/${v3.id}`, token)).body.is_active).toBe(true);
+    });
+
+    it('cascade_delete_on_integration_removal lives in the database', async () => {
+      const { path, token, configId, configPath } = await setup();
+      await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
+      expect((await api.delete(configPath, token)).status).toBe(204);
+      const [{ count }] = await t.dataSource.query(`SELECT count(*)::int AS count FROM field_mappings WHERE integration_id = $1`, [configId]);
+      expect(count).toBe(0);
+      const [fk] = await t.dataSource.query(`SELECT confdeltype FROM pg_constraint WHERE conname = 'fk_field_mappings_integration'`);
+      expect(fk.confdeltype).toBe('c');
+    });
+  });
+
+  describe('bulk, order, delete', () => {
+    it('bulk is all or nothing, errors prefixed items[i].', async () => {
+      const { path, token } = await setup();
+      const invalid = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'Amount' }, { source_field: 'Bad', target_field: '' }] });
+      expectProblem(invalid, 400, 'validation_failed');
+      expect(rulesOf(invalid).sort()).toEqual(['items[1].source_field:source_field_snake_case', 'items[1].target_field:target_field_non_empty']);
+      const business = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'Amount' }, { source_field: 'nope_field', target_field: 'X' }] });
+      expectProblem(business, 422, 'source_field_must_exist_in_internal_schema');
+      expect(business.body.errors[0].field).toBe('items[1].source_field');
+      const dup = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'A' }, { source_field: 'expense_amount', target_field: 'B' }] });
+      expectProblem(dup, 409, 'unique_source_field_per_integration');
+      expect(dup.body.errors[0].field).toBe('items[1].source_field');
+      expect((await api.get(path, token)).body.items).toEqual([]);
+      const ok = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'Amount' }, { source_field: 'expense_date', target_field: 'TransactionDate' }] });
+      expect(ok.status).toBe(201);
+      expect(ok.body.items.map((m: { sort_order: number }) => m.sort_order)).toEqual([0, 1]);
+      expect((await api.post(`${path}/bulk`, token, { items: [] })).status).toBe(400);
+    });
+
+    it('PUT /order sets 0..n-1 atomically and refuses ids of other integrations', async () => {
+      const { path, token } = await setup();
+      const ids = (await api.post(`${path}/bulk`, token, { items: ['expense_amount', 'expense_date', 'currency'].map((s) => ({ source_field: s, target_field: s.toUpperCase() })) })).body.items.map((m: { id: string }) => m.id);
+      const res = await api.put(`${path}/order`, token, { ids: [ids[2], ids[0]] });
+      expect(res.status).toBe(200);
+      expect(res.body.items.map((m: { id: string; sort_order: number }) => [m.id, m.sort_order])).toEqual([[ids[2], 0], [ids[0], 1], [ids[1], 2]]);
+      const other = await setup();
+      const foreign = (await api.post(other.path, other.token, { source_field: 'expense_amount', target_field: 'A' })).body.id;
+      const refused = await api.put(`${path}/order`, token, { ids: [ids[1], foreign] });
+      expectProblem(refused, 422, 'order_ids_must_belong_to_integration');
+      expect(refused.body.errors[0].field).toBe('ids[1]');
+      expect((await api.get(path, token)).body.items.map((m: { id: string }) => m.id)).toEqual([ids[2], ids[0], ids[1]]);
+      expect((await api.put(`${path}/order`, token, { ids: [ids[0], ids[0]] })).status).toBe(400);
+    });
+
+    it('deletes a mapping', async () => {
+      const { path, token } = await setup();
+      const made = await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
+      expect((await api.delete(`${path}/${made.body.id}`, token)).status).toBe(204);
+      expect((await api.get(`${path}/${made.body.id}`, token)).status).toBe(404);
+    });
+  });
+
+  describe('coverage and preview', () => {
+    it('coverage lists missing required targets; no_active_mappings when none is active', async () => {
+      const { path, token } = await setup();
+      expect((await api.get(`${path}/coverage`, token)).body).toEqual({ complete: false, missing_target_fields: ['Amount', 'TransactionDate', 'AccountCode'], warnings: ['no_active_mappings'] });
+      await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
+      const inactive = await api.post(path, token, { source_field: 'accounting_code', target_field: 'AccountCode', is_active: false });
+      expect((await api.get(`${path}/coverage`, token)).body).toEqual({ complete: false, missing_target_fields: ['TransactionDate', 'AccountCode'], warnings: [] });
+      await api.patch(`${path}/${inactive.body.id}`, token, { is_active: true });
+      await api.post(path, token, { source_field: 'expense_date', target_field: 'TransactionDate' });
+      expect((await api.get(`${path}/coverage`, token)).body).toEqual({ complete: true, missing_target_fields: [], warnings: [] });
+    });
+
+    it('preview resolves one record with the compiled mappings and changes nothing', async () => {
+      const { path, token } = await setup('xledger', { accounting_code_mappings: { travel_km: '4001' } });
+      await api.post(`${path}/bulk`, token, {
+        items: [
+          { source_field: 'expense_amount', target_field: 'Amount', is_required: true, transform_type: 'format', transform_config: { format: '0.00' } },
+          { source_field: 'expense_date', target_field: 'TransactionDate', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' } },
+          { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
+          { source_field: 'km_distance', target_field: 'Km' },
+          { source_field: 'cost_center', target_field: 'Dim1', is_required: true, default_value: 'NONE' },
+        ],
+      });
+      const before = await t.dataSource.query(`SELECT count(*)::int AS c FROM field_mappings`);
+      const res = await api.post(`${path}/preview`, token, {
+        record: { claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', expense_line: { km_distance: 42 }, unknown_key: 1 },
+      });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ output: { Amount: '120.50', TransactionDate: '20.11.2026', AccountCode: '4001', Km: 42, Dim1: 'NONE' }, skipped_reason: null, warnings: [] });
+      expect(Object.keys(res.body.output)).toEqual(['Amount', 'TransactionDate', 'AccountCode', 'Km', 'Dim1']);
+      expect(await t.dataSource.query(`SELECT count(*)::int AS c FROM field_mappings`)).toEqual(before);
+      expectProblem(await api.post(`${path}/preview`, token, { record: [1] }), 400, 'validation_failed');
+      const globalPreview = await api.post(`${path}/preview`, await t.token('global_admin'), { record: { expense_type: 'toll' } });
+      expect(globalPreview.status).toBe(200);
+      expect(globalPreview.body.skipped_reason).toBe('missing_required_field:Amount');
+    });
+  });
+
+  describe("the config's field_mappings view and shorthand", () => {
+    it('shows active mappings as {source: target}; create and PATCH apply the shorthand in one transaction', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const created = await api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'xledger', display_name: 'X', field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate' } });
+      expect(created.status).toBe(201);
+      expect(created.body.field_mappings).toEqual({ expense_amount: 'Amount', expense_date: 'TransactionDate' });
+      const configPath = `/v1/organizations/${org}/integrations/${created.body.id}`;
+      const mappings = (await api.get(`${configPath}/field-mappings`, token)).body.items;
+      expect(mappings.map((m: { transform_type: string; is_active: boolean }) => [m.transform_type, m.is_active])).toEqual([['direct', true], ['direct', true]]);
+
+      const patched = await api.patch(configPath, token, { field_mappings: { expense_amount: 'Sum', currency: 'Cur' } });
+      expect(patched.status).toBe(200);
+      expect(patched.body.field_mappings).toEqual({ expense_amount: 'Sum', currency: 'Cur' });
+      const after = (await api.get(`${configPath}/field-mappings`, token)).body.items;
+      expect(after.find((m: { source_field: string }) => m.source_field === 'expense_date').is_active).toBe(false);
+      expect(after.find((m: { source_field: string }) => m.source_field === 'expense_amount').id).toBe(mappings[0].id);
+
+      const unknown = await api.patch(configPath, token, { display_name: 'Renamed', field_mappings: { mystery_field: 'M' } });
+      expectProblem(unknown, 422, 'source_field_must_exist_in_internal_schema');
+      expect(unknown.body.errors[0].field).toBe('field_mappings.mystery_field');
+      const read = await api.get(configPath, token);
+      expect(read.body).toMatchObject({ display_name: 'X', field_mappings: { expense_amount: 'Sum', currency: 'Cur' } });
+
+      const unknownOnCreate = await api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'dynamics', display_name: 'D', field_mappings: { mystery_field: 'M' } });
+      expectProblem(unknownOnCreate, 422, 'source_field_must_exist_in_internal_schema');
+      expect((await api.get(`/v1/organizations/${org}/integrations`, token)).body.items).toHaveLength(1);
+    });
+
+    it('refuses the shorthand retargeting a mapping used by an export', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const created = await api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'xledger', display_name: 'X', field_mappings: { expense_amount: 'Amount' } });
+      await t.dataSource.query(`UPDATE field_mappings SET used_in_export = true WHERE integration_id = $1`, [created.body.id]);
+      const res = await api.patch(`/v1/organizations/${org}/integrations/${created.body.id}`, token, { field_mappings: { expense_amount: 'Sum' } });
+      expectProblem(res, 409, 'immutable_after_export_use');
+    });
+  });
+
+  describe('org scope on every route', () => {
+    it("answers 404 for another organization's integration or mapping ids, 403 under its path, read-only for global admin", async () => {
+      const a = await setup();
+      const b = await setup();
+      const mappingA = (await api.post(a.path, a.token, { source_field: 'expense_amount', target_field: 'Amount' })).body.id;
+      // B's admin, under B's organization, with A's integration id.
+      const foreignPath = `/v1/organizations/${b.org}/integrations/${a.configId}/field-mappings`;
+      const attempts = [
+        api.get(foreignPath, b.token), api.post(foreignPath, b.token, { source_field: 'currency', target_field: 'C' }),
+        api.post(`${foreignPath}/bulk`, b.token, { items: [{ source_field: 'currency', target_field: 'C' }] }),
+        api.get(`${foreignPath}/${mappingA}`, b.token), api.patch(`${foreignPath}/${mappingA}`, b.token, { target_field: 'X' }),
+        api.delete(`${foreignPath}/${mappingA}`, b.token), api.post(`${foreignPath}/${mappingA}/versions`, b.token, { target_field: 'X' }),
+        api.get(`${foreignPath}/${mappingA}/versions`, b.token), api.put(`${foreignPath}/order`, b.token, { ids: [mappingA] }),
+        api.get(`${foreignPath}/coverage`, b.token), api.post(`${foreignPath}/preview`, b.token, { record: {} }),
+      ];
+      const labels = ['list', 'create', 'bulk', 'get', 'patch', 'delete', 'versions+', 'versions', 'order', 'coverage', 'preview'];
+      // Concurrent on purpose: transactions and plain reads interleave on the database.
+      const settled = await Promise.all(attempts.map((p, i) => Promise.race([p.then((r) => r.status), new Promise((r) => setTimeout(() => r(`no answer: ${labels[i]}`), 10_000))])));
+      expect(settled).toEqual(labels.map(() => 404));
+      // B's mapping path with A's mapping id.
+      expect((await api.get(`${b.path}/${mappingA}`, b.token)).status).toBe(404);
+      // B's admin under A's organization.
+      const underA = await api.get(a.path, b.token);
+      expectProblem(underA, 403, 'org_scoped_access_only');
+      // Global admin reads, never writes.
+      const admin = await t.token('global_admin');
+      expect((await api.get(a.path, admin)).status).toBe(200);
+      expect((await api.get(`${a.path}/coverage`, admin)).status).toBe(200);
+      expect((await api.post(a.path, admin, { source_field: 'currency', target_field: 'C' })).status).toBe(403);
+      expect((await api.patch(`${a.path}/${mappingA}`, admin, { target_field: 'C' })).status).toBe(403);
+      expect((await api.delete(`${a.path}/${mappingA}`, admin)).status).toBe(403);
+      const sync = await t.token('sync_service');
+      expect((await api.get(a.path, sync)).status).toBe(200);
+      expect((await api.post(a.path, sync, { source_field: 'currency', target_field: 'C' })).status).toBe(403);
+      expect((await api.get(`${a.path}/${mappingA}`, a.token)).body.target_field).toBe('Amount');
+    });
+  });
+});
