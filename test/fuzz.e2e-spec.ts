@@ -1,0 +1,98 @@
+import fc from 'fast-check';
+import { apiClient } from './support/api';
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+
+jest.setTimeout(300_000);
+
+// Thousands of generated bodies to every write route: wrong types, huge strings, unicode,
+// nulls, nested objects, prototype keys. Never a 5xx; a refused write changes nothing; no
+// prototype is polluted.
+
+const FIELD_NAMES = [
+  'integration_type', 'display_name', 'enabled', 'base_url', 'api_key', 'client_id', 'client_secret', 'tenant_id', 'field_mappings',
+  'accounting_code_mappings', 'sync_frequency', 'webhook_url', 'webhook_secret', 'extra_config', 'api_key_encrypted',
+  'source_field', 'target_field', 'transform_type', 'transform_config', 'default_value', 'is_required', 'source_field_path',
+  'display_label', 'sort_order', 'is_active', 'items', 'ids', 'record', 'records', 'status', 'started_at', 'finished_at', 'error',
+  'records_pushed', 'records_pulled', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty',
+];
+
+/** JSON text, written by hand so that keys like "__proto__" really are in the body. */
+function jsonText(depth: number): fc.Arbitrary<string> {
+  const leaf = fc.oneof(
+    fc.constantFrom('null', 'true', 'false', '0', '-1', '1e308', '3.14', '""', '"xledger"', '"expense_amount"', '"https://x.example"', '"whsec_AAAA"', '"direct"', '"lookup"', '"computed"', '"2026-11-22T10:00:00Z"'),
+    fc.string({ maxLength: 40 }).map((s) => JSON.stringify(s)),
+    fc.string({ unit: 'grapheme', maxLength: 20 }).map((s) => JSON.stringify(s)),
+    fc.integer({ min: 1000, max: 300_000 }).map((n) => JSON.stringify('x'.repeat(n))),
+    fc.double().map((n) => (Number.isFinite(n) ? String(n) : 'null')),
+  );
+  if (depth <= 0) return leaf;
+  const child = jsonText(depth - 1);
+  return fc.oneof(
+    { weight: 3, arbitrary: leaf },
+    { weight: 1, arbitrary: fc.array(child, { maxLength: 4 }).map((items) => `[${items.join(',')}]`) },
+    { weight: 2, arbitrary: fc.array(fc.tuple(fc.oneof(fc.constantFrom(...FIELD_NAMES), fc.string({ maxLength: 10 })), child), { maxLength: 6 }).map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`) },
+  );
+}
+
+const body = fc.oneof(
+  { weight: 4, arbitrary: fc.array(fc.tuple(fc.constantFrom(...FIELD_NAMES), jsonText(2)), { maxLength: 8 }).map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`) },
+  { weight: 1, arbitrary: jsonText(3) },
+);
+
+describe('fuzzing every write route', () => {
+  let t: TestApp;
+  const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort();
+
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('never answers 5xx, never writes on a refusal, never pollutes a prototype', async () => {
+    const api = apiClient(t);
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const config = (await api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'xledger', display_name: 'Fuzz', base_url: 'https://x.example', api_key: 'k', enabled: true })).body;
+    const base = `/v1/organizations/${org}/integrations`;
+    const mapping = (await api.post(`${base}/${config.id}/field-mappings`, token, { source_field: 'expense_amount', target_field: 'Amount' })).body;
+    const routes: [string, string][] = [
+      ['post', base],
+      ['patch', `${base}/${config.id}`],
+      ['post', `${base}/${config.id}/sync-runs`],
+      ['post', `${base}/${config.id}/field-mappings`],
+      ['post', `${base}/${config.id}/field-mappings/bulk`],
+      ['patch', `${base}/${config.id}/field-mappings/${mapping.id}`],
+      ['post', `${base}/${config.id}/field-mappings/${mapping.id}/versions`],
+      ['put', `${base}/${config.id}/field-mappings/order`],
+      ['post', `${base}/${config.id}/field-mappings/preview`],
+      ['post', `${base}/${config.id}/exports/preview`],
+      ['post', `${base}/${config.id}/exports`],
+    ];
+    const snapshot = async () =>
+      JSON.stringify(await t.dataSource.query(
+        `SELECT (SELECT json_agg(c ORDER BY c.id) FROM integration_configs c WHERE c.organization_id = $1) AS configs,
+                (SELECT json_agg(m ORDER BY m.id) FROM field_mappings m WHERE m.organization_id = $1) AS mappings,
+                (SELECT count(*) FROM sync_runs s WHERE s.organization_id = $1) AS runs,
+                (SELECT count(*) FROM export_runs e WHERE e.organization_id = $1) AS exports`,
+        [org],
+      ));
+    let requests = 0;
+    for (const [method, path] of routes) {
+      await fc.assert(
+        fc.asyncProperty(body, async (text) => {
+          const before = await snapshot();
+          const res = await (t.http as any)[method](path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send(text);
+          requests++;
+          expect({ path, status: res.status, text: text.slice(0, 300) }).toEqual({ path, status: expect.any(Number), text: text.slice(0, 300) });
+          if (res.status >= 500) throw new Error(`${method.toUpperCase()} ${path} answered ${res.status} ${res.text} to ${text.slice(0, 500)}`);
+          expect(res.headers['content-type']).toMatch(res.status >= 400 ? /^application\/problem\+json/ : /json/);
+          if (res.status >= 400) expect(await snapshot()).toBe(before);
+          expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+          expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoKeys);
+        }),
+        { numRuns: 120 },
+      );
+    }
+    expect(requests).toBeGreaterThanOrEqual(routes.length * 120);
+  });
+});

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, Module, type INestApplicationContext, type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import request from 'supertest';
+import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
+import { IntegrationConfigService, IntegrationsModule, SyncService, type Principal } from '../src/index';
+import { testConfig } from './support/test-app';
+
+/** Collects what the module logs, to check the credential audit. */
+class CapturingLogger implements LoggerService {
+  readonly lines: string[] = [];
+  log(message: unknown) { this.lines.push(JSON.stringify(message)); }
+  warn(message: unknown) { this.lines.push(JSON.stringify(message)); }
+  error(message: unknown) { this.lines.push(JSON.stringify(message)); }
+}
+
+/** A sync service of the platform, as it would use the module. */
+@Injectable()
+class NightlySync {
+  constructor(readonly sync: SyncService, readonly configs: IntegrationConfigService) {}
+}
+
+@Module({
+  imports: [
+    IntegrationsModule.forRootAsync({
+      useFactory: () => testConfig(),
+      http: false,
+      integrationTypes: [{ integration_type: 'host_ledger', display_name: 'Host ledger', required_credentials: ['api_key'], required_target_fields: ['Amount'], source_fields: [...EXPENSE_CLAIM_SOURCE_FIELDS] }],
+    }),
+  ],
+  providers: [NightlySync],
+})
+class HostModule {}
+
+describe('IntegrationsModule in a host application', () => {
+  let app: INestApplicationContext;
+  let host: NightlySync;
+  const logger = new CapturingLogger();
+  const org = randomUUID();
+  const admin: Principal = { sub: randomUUID(), role: 'org_admin', orgId: org };
+  const service: Principal = { sub: randomUUID(), role: 'sync_service', orgId: null };
+  const API_KEY = `host-api-key-${randomUUID()}`;
+
+  beforeAll(async () => {
+    app = await NestFactory.createApplicationContext(HostModule, { logger, abortOnError: false });
+    host = app.get(NightlySync);
+  });
+  afterAll(() => app.close());
+
+  const create = (integration_type: string, extra: Record<string, unknown> = {}) =>
+    host.configs.create(org, { integration_type, display_name: integration_type, base_url: 'https://x.example', api_key: API_KEY, enabled: true, ...extra } as never, admin);
+
+  it('finds the enabled configs due by sync_frequency and last_sync_at', async () => {
+    const daily = await create('xledger', { sync_frequency: 'daily', field_mappings: { expense_amount: 'Amount' } });
+    const hourly = await create('host_ledger', { sync_frequency: 'hourly' });
+    const manual = await create('dynamics', { sync_frequency: 'manual', client_id: 'c', client_secret: 's', tenant_id: 't' });
+    const dataSource = (host.sync as unknown as { dataSource: import('typeorm').DataSource }).dataSource;
+    await dataSource.query(`UPDATE integration_configs SET last_sync_at = now() - interval '2 hours' WHERE id = ANY($1)`, [[daily.id, hourly.id]]);
+    const mine = (await host.sync.findDueConfigsAcrossOrganizations()).filter((c) => c.organization_id === org).map((c) => c.id);
+    expect(mine).toEqual([hourly.id]);
+    const tomorrow = new Date(Date.now() + 24 * 3600_000);
+    const later = (await host.sync.findDueConfigsAcrossOrganizations(tomorrow)).filter((c) => c.organization_id === org).map((c) => c.id);
+    expect(later.sort()).toEqual([daily.id, hourly.id].sort());
+    expect(later).not.toContain(manual.id);
+  });
+
+  it('reads decrypted credentials, audited without the values', async () => {
+    const config = (await host.configs.list(org)).find((c) => c.integration_type === 'xledger')!;
+    const credentials = await host.sync.readCredentials(org, config.id, service, 'nightly export');
+    expect(credentials).toMatchObject({ api_key: API_KEY, base_url: 'https://x.example' });
+    const audit = logger.lines.filter((l) => l.includes('credentials_read'));
+    expect(audit.some((l) => l.includes(config.id) && l.includes(service.sub) && l.includes('nightly export'))).toBe(true);
+    expect(logger.lines.join('\n')).not.toContain(API_KEY);
+  });
+
+  it('runs sync attempts: skips disabled configs, records success, records a throwing callback as failed', async () => {
+    const config = (await host.configs.list(org)).find((c) => c.integration_type === 'host_ledger')!;
+    const ok = await host.sync.runSyncAttempt(org, config.id, service, async ({ credentials }) => {
+      expect(credentials.api_key).toBe(API_KEY);
+      return { records_pushed: 4 };
+    });
+    expect(ok).toMatchObject({ skipped: false, run: { status: 'success', records_pushed: 4 } });
+
+    await expect(
+      host.sync.runSyncAttempt(org, config.id, service, async () => {
+        throw new Error(`Host ledger refused the token api_key=${API_KEY}`);
+      }),
+    ).rejects.toThrow('Host ledger refused');
+    const failed = await host.configs.get(org, config.id);
+    expect(failed).toMatchObject({ last_sync_status: 'failed' });
+    expect(failed.last_sync_error).toContain('Host ledger refused');
+    expect(failed.last_sync_error).not.toContain(API_KEY);
+
+    await host.configs.update(org, config.id, { enabled: false } as never, admin);
+    const callback = jest.fn();
+    expect(await host.sync.runSyncAttempt(org, config.id, service, callback)).toEqual({ skipped: true, reason: 'disabled_integration_must_not_sync' });
+    expect(callback).not.toHaveBeenCalled();
+  });
+
+  it('runs an export', async () => {
+    const config = (await host.configs.list(org)).find((c) => c.integration_type === 'xledger')!;
+    await expect(host.sync.runExport(org, config.id, [{ expense_amount: 1 }], service)).rejects.toMatchObject({ rule: 'coverage_check_before_export' });
+    await host.configs.update(org, config.id, { field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' } } as never, admin);
+    const run = await host.sync.runExport(org, config.id, [{ claim_id: 'c1', expense_amount: 12, expense_date: '2026-11-20', expense_type: 'x' }], service);
+    expect(run).toMatchObject({ status: 'completed', row_count: 1, rows: [{ output: { Amount: 12, TransactionDate: '2026-11-20', AccountCode: null } }] });
+  });
+
+  it('serves no route when imported with http: false', async () => {
+    const web = await NestFactory.create(HostModule, { logger: false, abortOnError: false });
+    await web.init();
+    try {
+      expect((await request(web.getHttpServer()).get('/v1/integration-types')).status).toBe(404);
+    } finally {
+      await web.close();
+    }
+  });
+});
