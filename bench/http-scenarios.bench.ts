@@ -1,0 +1,205 @@
+// The service against the raw node:http + pg baseline (bench/raw-baseline.ts) on the same
+// database, each in a process of its own, driven by autocannon from this process with the same
+// connections, duration and warm-up. Rounds alternate between the two; medians of the rounds.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { issueToken } from '../src/auth/issue-token';
+import { Keyring } from '../src/crypto/keyring';
+import { signStandardWebhook } from '../src/webhooks/signatures';
+import { median } from './stats';
+
+const ROOT = join(__dirname, '..');
+
+export interface HttpScenarioResult {
+  scenario: string;
+  serviceRps: number;
+  baselineRps: number;
+  throughputRatio: number;
+  serviceP99Ms: number;
+  baselineP99Ms: number;
+  p99Ratio: number;
+  non2xx: number;
+}
+
+export interface HttpBenchResult {
+  database: 'embedded' | 'postgresql';
+  connections: number;
+  roundSeconds: number;
+  rounds: number;
+  scenarios: HttpScenarioResult[];
+  serviceRequests: number;
+  /** RSS of the service process after each round of the GET scenario, and at the end. */
+  serviceRssMb: number[];
+  serviceRssEndMb: number;
+  /** RSS of the service after each of three rounds of memoryRequestsPerRound GETs. */
+  memoryRss: number[];
+}
+
+interface Options {
+  connections: number;
+  warmupSeconds: number;
+  roundSeconds: number;
+  rounds: number;
+  memoryRequestsPerRound: number;
+}
+
+function start(entry: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, nodeFlags: string[] = []): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  const child = spawn(process.execPath, [...nodeFlags, '-r', '@swc-node/register', join(ROOT, entry), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = output.match(ready);
+      if (match) {
+        // From here on its output is drained and dropped, as a log shipper would take it.
+        child.stdout?.removeListener('data', onData);
+        child.stdout?.resume();
+        resolve({ child, match });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`${entry} exited with ${code}:\n${output}`)));
+  });
+}
+
+function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+  });
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+}
+
+type RequestSpec = Pick<autocannon.Request, 'method' | 'path' | 'headers' | 'body' | 'setupRequest'>;
+
+async function load(url: string, request: RequestSpec, connections: number, seconds: number) {
+  const result = await autocannon({ url, connections, duration: seconds, requests: [request as autocannon.Request] });
+  if (process.env.BENCH_DEBUG) console.error(url, request.path, JSON.stringify(result.statusCodeStats), result.errors, result.timeouts);
+  return { rps: result.requests.average, p99: result.latency.p99, total: result.requests.total, non2xx: result.non2xx + result.errors };
+}
+
+export async function runHttpScenarioBench(options: Options): Promise<HttpBenchResult> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'meander-bench-http-'));
+  const secret = `bench-only-jwt-secret-${randomBytes(16).toString('hex')}`;
+  const keys = Keyring.generateSpec('bench');
+  const children: ChildProcess[] = [];
+  try {
+    // The database in a process of its own for both sides: the embedded one (PGlite) served by
+    // the test helper, or the PostgreSQL server of DATABASE_URL.
+    let databaseUrl = process.env.DATABASE_URL;
+    if (!databaseUrl) {
+      // Room for both pools (10 each), so neither side waits for connections the other holds.
+      const db = await start('test/support/embedded-postgres-process.ts', [join(dataDir, 'db'), '0', '20'], {}, /ready (\S+)\n/);
+      children.push(db.child);
+      databaseUrl = db.match[1];
+    }
+    const env = {
+      NODE_ENV: 'production', PORT: '0', DATABASE_URL: databaseUrl, DATA_DIR: dataDir, AUTH_JWT_SECRET: secret, ENCRYPTION_KEYS: keys,
+      LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10',
+      RATE_LIMIT_READS_PER_MINUTE: '10000000', RATE_LIMIT_WRITES_PER_MINUTE: '10000000', RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
+      WEBHOOK_RATE_LIMIT_BURST: '1000000', WEBHOOK_RATE_LIMIT_PER_SECOND: '1000000',
+    };
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the service, written when it stops.
+    const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    const service = await start('src/main.ts', [], env, /listening on port (\d+)/, profile);
+    children.push(service.child);
+    const serviceUrl = `http://127.0.0.1:${service.match[1]}`;
+    const baseline = await start('bench/raw-baseline.ts', [], env, /listening (\d+)/);
+    children.push(baseline.child);
+    const baselineUrl = `http://127.0.0.1:${baseline.match[1]}`;
+
+    // Seed through the service's own API: three configs with mappings and a webhook secret.
+    const org = randomUUID();
+    const token = await issueToken({ secret, role: 'org_admin', orgId: org, expiresIn: 3600 });
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const create = async (body: object) => {
+      const res = await fetch(`${serviceUrl}/v1/organizations/${org}/integrations`, { method: 'POST', headers, body: JSON.stringify(body) });
+      if (res.status !== 201) throw new Error(`seed: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { id: string };
+    };
+    const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
+    const xledger = await create({
+      integration_type: 'xledger', display_name: 'Bench Xledger', base_url: 'https://x.example', api_key: 'k', enabled: true,
+      accounting_code_mappings: { travel_km: '4001', toll: '4002' }, field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' },
+    });
+    await create({ integration_type: 'dynamics', display_name: 'Bench Dynamics', base_url: 'https://d.example', client_id: 'c', client_secret: 's', tenant_id: 't' });
+    const portal = await create({ integration_type: 'hlf_portal', display_name: 'Bench HLF', base_url: 'https://h.example', client_id: 'c', client_secret: 's', enabled: true, webhook_secret: webhookSecret, webhook_url: 'https://h.example/hooks' });
+
+    const payload = Buffer.from(JSON.stringify({ type: 'expense.approved', data: { claim_id: 'c1', amount: 120.5 } }));
+    const signed = (req: { headers?: Record<string, string> }) => {
+      const id = `msg_${randomBytes(12).toString('hex')}`;
+      const timestamp = Math.floor(Date.now() / 1000);
+      return { ...req, headers: { ...req.headers, 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': `v1,${signStandardWebhook(webhookSecret, id, timestamp, payload)}` } };
+    };
+    const scenarios: { name: string; request: RequestSpec; rss?: boolean }[] = [
+      { name: 'GET one config (JWT verified on both sides)', request: { method: 'GET', path: `/v1/organizations/${org}/integrations/${xledger.id}`, headers: { authorization: headers.authorization } }, rss: true },
+      { name: "GET the organization's configs (3)", request: { method: 'GET', path: `/v1/organizations/${org}/integrations`, headers: { authorization: headers.authorization } } },
+      {
+        name: 'POST a signed webhook (verify + INSERT)',
+        request: { method: 'POST', path: `/v1/webhooks/${portal.id}`, headers: { 'content-type': 'application/json' }, body: payload.toString(), setupRequest: signed as never },
+      },
+    ];
+
+    const results: HttpScenarioResult[] = [];
+    const rss: number[] = [];
+    let serviceRequests = 0;
+    for (const scenario of scenarios) {
+      await load(baselineUrl, scenario.request, options.connections, options.warmupSeconds);
+      await load(serviceUrl, scenario.request, options.connections, options.warmupSeconds);
+      const serviceRounds: Awaited<ReturnType<typeof load>>[] = [];
+      const rawRounds: Awaited<ReturnType<typeof load>>[] = [];
+      for (let round = 0; round < options.rounds; round++) {
+        rawRounds.push(await load(baselineUrl, scenario.request, options.connections, options.roundSeconds));
+        serviceRounds.push(await load(serviceUrl, scenario.request, options.connections, options.roundSeconds));
+        if (scenario.rss) rss.push(rssMb(service.child.pid!));
+      }
+      serviceRequests += serviceRounds.reduce((sum, r) => sum + r.total, 0);
+      const serviceRps = median(serviceRounds.map((r) => r.rps));
+      const baselineRps = median(rawRounds.map((r) => r.rps));
+      const serviceP99 = median(serviceRounds.map((r) => r.p99));
+      const baselineP99 = median(rawRounds.map((r) => r.p99));
+      results.push({
+        scenario: scenario.name,
+        serviceRps: Math.round(serviceRps),
+        baselineRps: Math.round(baselineRps),
+        throughputRatio: serviceRps / baselineRps,
+        serviceP99Ms: serviceP99,
+        baselineP99Ms: baselineP99,
+        p99Ratio: serviceP99 / Math.max(baselineP99, 1),
+        non2xx: [...serviceRounds, ...rawRounds].reduce((sum, r) => sum + r.non2xx, 0),
+      });
+    }
+    // Memory: the GET scenario again, three rounds of a fixed number of requests; RSS after each.
+    const memoryRss: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const result = await autocannon({ url: serviceUrl, connections: options.connections, amount: options.memoryRequestsPerRound, requests: [scenarios[0].request as autocannon.Request] });
+      serviceRequests += result.requests.total;
+      memoryRss.push(rssMb(service.child.pid!));
+    }
+    return {
+      database: process.env.DATABASE_URL ? 'postgresql' : 'embedded',
+      memoryRss,
+      connections: options.connections,
+      roundSeconds: options.roundSeconds,
+      rounds: options.rounds,
+      scenarios: results,
+      serviceRequests,
+      serviceRssMb: rss,
+      serviceRssEndMb: rssMb(service.child.pid!),
+    };
+  } finally {
+    for (const child of children.reverse()) await stop(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

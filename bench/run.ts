@@ -1,0 +1,63 @@
+// npm run bench [-- --quick]: every benchmark as a ratio against a baseline measured in the same
+// run (absolute numbers are printed, never asserted: these machines are shared and noisy).
+// DATABASE_URL set: the HTTP scenarios run on that PostgreSQL server, else on the embedded one.
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { runHttpScenarioBench } from './http-scenarios.bench';
+import { runMappingCompilerBench } from './mapping-compiler.bench';
+import { runPreviewHttpBench } from './preview-http.bench';
+
+const TARGETS: Record<string, { throughput: number; p99?: number }> = {
+  'GET one config (JWT verified on both sides)': { throughput: 0.8, p99: 1.5 },
+  "GET the organization's configs (3)": { throughput: 0.7 },
+  'POST a signed webhook (verify + INSERT)': { throughput: 0.7 },
+};
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const started = new Date();
+  const mapping = runMappingCompilerBench(quick ? { records: 10_000, rounds: 3 } : { records: 100_000, rounds: 5 });
+  const preview = await runPreviewHttpBench(quick ? { records: 10_000, requestsPerRound: 1, rounds: 3 } : { records: 10_000, requestsPerRound: 3, rounds: 5 });
+  const http = await runHttpScenarioBench(
+    quick
+      ? { connections: 10, warmupSeconds: 1, roundSeconds: 2, rounds: 3, memoryRequestsPerRound: 3_000 }
+      : { connections: 10, warmupSeconds: 3, roundSeconds: 10, rounds: 3, memoryRequestsPerRound: 34_000 },
+  );
+
+  const rows: string[][] = [
+    ['compiled mapping vs hand-written', `${mapping.records} records × ${mapping.rounds}`, `${mapping.compiledMs.toFixed(0)} ms vs ${mapping.handWrittenMs.toFixed(0)} ms`, `${mapping.ratio.toFixed(2)}× time`, '≤ 1.5× time', mapping.ratio <= 1.5 ? 'yes' : 'NO'],
+    [`export preview over HTTP (${preview.database}) vs in-process`, `${preview.records} records × ${preview.requests}`, `${preview.serviceRecordsPerSecond} vs ${preview.baselineRecordsPerSecond} records/s`, `${preview.ratio.toFixed(2)}× throughput`, '≥ 0.7× throughput', preview.ratio >= 0.7 ? 'yes' : 'NO'],
+  ];
+  for (const s of http.scenarios) {
+    const target = TARGETS[s.scenario];
+    const met = s.throughputRatio >= target.throughput && (target.p99 === undefined || s.p99Ratio <= target.p99);
+    rows.push([
+      `${s.scenario} (${http.database}) vs raw node:http + pg`,
+      `${http.connections} connections, ${http.rounds} × ${http.roundSeconds} s`,
+      `${s.serviceRps} vs ${s.baselineRps} req/s; p99 ${s.serviceP99Ms} vs ${s.baselineP99Ms} ms`,
+      `${s.throughputRatio.toFixed(2)}× throughput, ${s.p99Ratio.toFixed(2)}× p99`,
+      `≥ ${target.throughput}×${target.p99 ? `, p99 ≤ ${target.p99}×` : ''}`,
+      met ? 'yes' : 'NO',
+    ]);
+  }
+  const [, second, third] = http.memoryRss;
+  const growth = (third - second) / second;
+  const header = ['scenario', 'work', 'service vs baseline', 'ratio', 'target', 'met'];
+  const table = [header, header.map(() => '---'), ...rows];
+  const machine = `${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  console.log(`\nMeander benchmarks, ${started.toISOString()} on ${machine}${quick ? ' (quick)' : ''}\n`);
+  console.log(table.map((r) => `| ${r.join(' | ')} |`).join('\n'));
+  console.log(
+    `\nService RSS after ${http.serviceRequests} requests: ${http.serviceRssEndMb} MB; after each of 3 rounds of ${http.memoryRss.length ? 'GETs' : ''}: ${http.memoryRss.join(' / ')} MB ` +
+      `(round 2 → 3: ${(growth * 100).toFixed(1)}%, ${growth <= 0.05 ? 'no growth' : 'GROWING'}). Bench process RSS: ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB.`,
+  );
+  if (!quick) {
+    writeFileSync(join(__dirname, 'results.json'), JSON.stringify({ date: started.toISOString(), machine, mapping, preview, http }, null, 2));
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
