@@ -1359,7 +1359,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1376,7 +1376,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1395,7 +1395,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1423,7 +1423,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1453,7 +1453,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1470,7 +1470,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1487,7 +1487,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1506,7 +1506,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1534,7 +1534,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1570,7 +1570,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1587,7 +1587,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1604,7 +1604,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1621,7 +1621,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1638,7 +1638,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1655,7 +1655,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1674,7 +1674,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1719,7 +1719,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1736,7 +1736,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1753,7 +1753,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1770,7 +1770,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1789,7 +1789,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1817,7 +1817,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1852,7 +1852,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1867,7 +1867,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1884,7 +1884,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1901,7 +1901,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1918,7 +1918,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1937,7 +1937,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -1965,7 +1965,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2004,7 +2004,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2021,7 +2021,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2038,7 +2038,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2055,7 +2055,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2072,7 +2072,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2089,7 +2089,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2106,7 +2106,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2123,7 +2123,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2142,7 +2142,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2185,7 +2185,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2202,7 +2202,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2219,7 +2219,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2236,7 +2236,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2255,7 +2255,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2283,7 +2283,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2319,7 +2319,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2336,7 +2336,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2353,7 +2353,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2370,7 +2370,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2387,7 +2387,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2406,7 +2406,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2453,7 +2453,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2470,7 +2470,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2487,7 +2487,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2504,7 +2504,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2521,7 +2521,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2538,7 +2538,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2557,7 +2557,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2602,7 +2602,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2619,7 +2619,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2636,7 +2636,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2653,7 +2653,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2672,7 +2672,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2700,7 +2700,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2735,7 +2735,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2752,7 +2752,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2769,7 +2769,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2786,7 +2786,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2803,7 +2803,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2820,7 +2820,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2837,7 +2837,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2856,7 +2856,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2902,7 +2902,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2919,7 +2919,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2936,7 +2936,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2953,7 +2953,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2970,7 +2970,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -2987,7 +2987,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3004,7 +3004,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3023,7 +3023,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3069,7 +3069,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3086,7 +3086,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3103,7 +3103,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3120,7 +3120,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3137,7 +3137,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3154,7 +3154,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3173,7 +3173,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3215,7 +3215,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3232,7 +3232,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3249,7 +3249,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3266,7 +3266,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3285,7 +3285,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3313,7 +3313,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3348,7 +3348,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3365,7 +3365,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3382,7 +3382,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3399,7 +3399,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3416,7 +3416,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3435,7 +3435,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3479,7 +3479,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3496,7 +3496,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3513,7 +3513,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3530,7 +3530,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3549,7 +3549,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3577,7 +3577,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3610,7 +3610,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3625,7 +3625,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3642,7 +3642,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3659,7 +3659,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3676,7 +3676,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3695,7 +3695,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3723,7 +3723,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3760,7 +3760,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3777,7 +3777,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3794,7 +3794,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3811,7 +3811,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3828,7 +3828,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3845,7 +3845,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3862,7 +3862,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3881,7 +3881,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3925,7 +3925,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3942,7 +3942,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3959,7 +3959,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3976,7 +3976,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -3995,7 +3995,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4023,7 +4023,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4060,7 +4060,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4077,7 +4077,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4094,7 +4094,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4111,7 +4111,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4128,7 +4128,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4145,7 +4145,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4162,7 +4162,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4181,7 +4181,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4227,7 +4227,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4244,7 +4244,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4261,7 +4261,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4278,7 +4278,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4295,7 +4295,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4312,7 +4312,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4331,7 +4331,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4377,7 +4377,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4394,7 +4394,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4411,7 +4411,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4428,7 +4428,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4445,7 +4445,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4464,7 +4464,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4510,7 +4510,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4527,7 +4527,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4544,7 +4544,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4561,7 +4561,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4578,7 +4578,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4595,7 +4595,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4612,7 +4612,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4629,7 +4629,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4648,7 +4648,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4691,7 +4691,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4708,7 +4708,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4725,7 +4725,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4742,7 +4742,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4761,7 +4761,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4789,7 +4789,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4831,7 +4831,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4848,7 +4848,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4865,7 +4865,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4882,7 +4882,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4899,7 +4899,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4916,7 +4916,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4935,7 +4935,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4963,7 +4963,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -4998,7 +4998,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5015,7 +5015,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5032,7 +5032,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5049,7 +5049,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5066,7 +5066,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
@@ -5085,7 +5085,7 @@ export interface operations {
                     "RateLimit-Limit"?: number;
                     /** @description Requests left in the window. */
                     "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window frees a request. */
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
                     "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };

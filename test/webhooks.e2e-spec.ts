@@ -28,11 +28,11 @@ describe('inbound webhooks (HTTP, real database)', () => {
   }
 
   /** Signed by the reference library: an implementation independent of ours. */
-  function deliver(id: string, secret: string, payload: string | Buffer, options: { webhookId?: string; timestamp?: number; contentType?: string; signature?: string } = {}) {
+  function deliver(id: string, secret: string, payload: string | Buffer, options: { webhookId?: string; timestamp?: number; contentType?: string; signature?: string; app?: TestApp } = {}) {
     const webhookId = options.webhookId ?? `msg_${randomBytes(8).toString('hex')}`;
     const timestamp = options.timestamp ?? now();
     const signature = options.signature ?? new Webhook(secret).sign(webhookId, new Date(timestamp * 1000), payload.toString());
-    return t.http
+    return (options.app ?? t).http
       .post(`/v1/webhooks/${id}`)
       .set('webhook-id', webhookId)
       .set('webhook-timestamp', String(timestamp))
@@ -136,16 +136,24 @@ describe('inbound webhooks (HTTP, real database)', () => {
   });
 
   it('rate-limits unauthenticated traffic per integration before touching the database', async () => {
-    const { id } = await setup();
-    const statuses: number[] = [];
-    for (let i = 0; i < 160; i++) statuses.push((await t.http.post(`/v1/webhooks/${id}`).send('{}')).status);
-    expect(statuses.slice(0, 100).every((s) => s === 401)).toBe(true);
-    expect(statuses).toContain(429);
-    const limited = await t.http.post(`/v1/webhooks/${id}`).send('{}');
-    expectProblem(limited, 429, 'rate_limited');
-    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-    const other = await setup();
-    expect((await deliver(other.id, other.secret, '{}')).status).toBe(202);
+    // A slow refill (1/s) so the machine's speed cannot refill the bucket between requests.
+    const limitedApp = await startTestApp({ env: { WEBHOOK_RATE_LIMIT_BURST: '20', WEBHOOK_RATE_LIMIT_PER_SECOND: '1' } });
+    try {
+      const { id } = await setup();
+      const post = () => limitedApp.http.post(`/v1/webhooks/${id}`).send('{}');
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) statuses.push((await post()).status);
+      expect(statuses.every((s) => s === 401)).toBe(true);
+      let limited = await post();
+      for (let i = 0; i < 5 && limited.status !== 429; i++) limited = await post();
+      expectProblem(limited, 429, 'rate_limited');
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expectProblem(await post(), 429, 'rate_limited');
+      const other = await setup();
+      expect((await deliver(other.id, other.secret, '{}', { app: limitedApp })).status).toBe(202);
+    } finally {
+      await limitedApp.close();
+    }
   });
 
   it('lists events newest first in pages, org-scoped', async () => {

@@ -49,9 +49,9 @@ export class RateLimitGuard extends ThrottlerGuard {
     res.setHeader(suffix ? name.slice(0, -(suffix.length + 1)) : name, String(value));
   }
 
-  /** One budget per tracker across every route (the default key is per route). */
+  /** One budget per tracker across every route (the default key is per route and hashed again). */
   protected override generateKey(_context: ExecutionContext, tracker: string, name: string): string {
-    return createHash('sha256').update(`${name}\0${tracker}`).digest('hex');
+    return `${name}:${tracker}`;
   }
 
   protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
