@@ -45,9 +45,13 @@ interface Options {
   roundSeconds: number;
   rounds: number;
   memoryRequestsPerRound: number;
+  /** Extra environment for the service (and baseline): to measure a setting's cost. */
+  env?: Record<string, string>;
+  /** Only the scenarios whose name contains this (profiling one path). */
+  only?: string;
 }
 
-function start(entry: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, nodeFlags: string[] = []): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+export function start(entry: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, nodeFlags: string[] = []): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
   const child = spawn(process.execPath, [...nodeFlags, '-r', '@swc-node/register', join(ROOT, entry), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let output = '';
@@ -67,7 +71,7 @@ function start(entry: string, args: string[], env: NodeJS.ProcessEnv, ready: Reg
   });
 }
 
-function stop(child: ChildProcess | undefined): Promise<void> {
+export function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
@@ -81,9 +85,9 @@ function rssMb(pid: number): number {
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
 }
 
-type RequestSpec = Pick<autocannon.Request, 'method' | 'path' | 'headers' | 'body' | 'setupRequest'>;
+export type RequestSpec = Pick<autocannon.Request, 'method' | 'path' | 'headers' | 'body' | 'setupRequest'>;
 
-async function load(url: string, request: RequestSpec, connections: number, seconds: number) {
+export async function load(url: string, request: RequestSpec, connections: number, seconds: number) {
   const result = await autocannon({ url, connections, duration: seconds, requests: [request as autocannon.Request] });
   if (process.env.BENCH_DEBUG) console.error(url, request.path, JSON.stringify(result.statusCodeStats), result.errors, result.timeouts);
   return { rps: result.requests.average, p99: result.latency.p99, total: result.requests.total, non2xx: result.non2xx + result.errors };
@@ -109,6 +113,7 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10',
       RATE_LIMIT_READS_PER_MINUTE: '10000000', RATE_LIMIT_WRITES_PER_MINUTE: '10000000', RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
       WEBHOOK_RATE_LIMIT_BURST: '1000000', WEBHOOK_RATE_LIMIT_PER_SECOND: '1000000',
+      ...options.env,
     };
     // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the service, written when it stops.
     const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
@@ -154,7 +159,7 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     const results: HttpScenarioResult[] = [];
     const rss: number[] = [];
     let serviceRequests = 0;
-    for (const scenario of scenarios) {
+    for (const scenario of scenarios.filter((s) => !options.only || s.name.includes(options.only))) {
       await load(baselineUrl, scenario.request, options.connections, options.warmupSeconds);
       await load(serviceUrl, scenario.request, options.connections, options.warmupSeconds);
       const serviceRounds: Awaited<ReturnType<typeof load>>[] = [];

@@ -11,7 +11,8 @@ import { toConfigResponse } from '../src/integration-config/integration-config.m
 import { verifyStandardWebhook } from '../src/webhooks/signatures';
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
-const jwtKey = new TextEncoder().encode(process.env.AUTH_JWT_SECRET);
+// Imported once, as the service does (jose would import raw bytes on every verification).
+const jwtKey = crypto.subtle.importKey('raw', new TextEncoder().encode(process.env.AUTH_JWT_SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
 const cipher = new SecretCipher(Keyring.parse(process.env.ENCRYPTION_KEYS ?? ''));
 
 const CONFIG_ROUTE = /^\/v1\/organizations\/([0-9a-f-]{36})\/integrations(?:\/([0-9a-f-]{36}))?$/;
@@ -26,7 +27,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 async function authorize(req: IncomingMessage, orgId: string): Promise<boolean> {
   const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
   if (!match) return false;
-  const { payload } = await jwtVerify(match[1], jwtKey, { algorithms: ['HS256'], requiredClaims: ['exp'], clockTolerance: 60 });
+  const { payload } = await jwtVerify(match[1], await jwtKey, { algorithms: ['HS256'], requiredClaims: ['exp'], clockTolerance: 60 });
   return payload.role === 'org_admin' && payload.org_id === orgId;
 }
 

@@ -1,3 +1,4 @@
+import { webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ROLES, UUID_PATTERN, type Principal, type Role } from './principal';
 
@@ -21,7 +22,7 @@ const CLOCK_SKEW_SECONDS = 60;
  * required, `nbf`/`iat` get at most 60 s of skew, `iss`/`aud` are checked when configured.
  */
 export class TokenVerifier {
-  private readonly key: Uint8Array | JWTVerifyGetKey;
+  private readonly key: Promise<webcrypto.CryptoKey> | JWTVerifyGetKey;
   private readonly algorithms: string[];
 
   constructor(private readonly options: TokenVerifierOptions) {
@@ -30,7 +31,9 @@ export class TokenVerifier {
       this.algorithms = ['RS256', 'ES256'];
     } else {
       if (!options.secret) throw new Error('TokenVerifier needs a secret or a JWKS URL');
-      this.key = new TextEncoder().encode(options.secret);
+      // Imported once: given the raw bytes, jose imports a WebCrypto key on every verification.
+      this.key = webcrypto.subtle.importKey('raw', new TextEncoder().encode(options.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+      this.key.catch(() => undefined); // surfaced by verify(), not as an unhandled rejection
       this.algorithms = ['HS256'];
     }
   }
@@ -38,13 +41,14 @@ export class TokenVerifier {
   async verify(token: string): Promise<Principal> {
     let payload: JWTPayload;
     try {
-      const result = await jwtVerify(token, this.key as Uint8Array, {
+      const options = {
         algorithms: this.algorithms,
         requiredClaims: ['exp'],
         clockTolerance: CLOCK_SKEW_SECONDS,
         issuer: this.options.issuer,
         audience: this.options.audience,
-      });
+      };
+      const result = typeof this.key === 'function' ? await jwtVerify(token, this.key, options) : await jwtVerify(token, await this.key, options);
       payload = result.payload;
     } catch (error) {
       throw new TokenRejected(describeJoseError(error));
