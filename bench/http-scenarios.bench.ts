@@ -22,6 +22,9 @@ export interface HttpScenarioResult {
   serviceP99Ms: number;
   baselineP99Ms: number;
   p99Ratio: number;
+  /** CPU the server process spent per request (user + system), median of the rounds. */
+  serviceCpuMsPerRequest: number;
+  baselineCpuMsPerRequest: number;
   non2xx: number;
 }
 
@@ -80,6 +83,19 @@ export function stop(child: ChildProcess | undefined): Promise<void> {
   });
 }
 
+/** CPU seconds (user + system) a process has used: /proc/<pid>/stat fields 14 and 15, in clock ticks of 1/100 s. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** One round of load with the CPU the server spent on it, per request (robust on a busy machine, where req/s is not). */
+async function measuredLoad(url: string, pid: number, request: RequestSpec, connections: number, seconds: number) {
+  const before = cpuSeconds(pid);
+  const result = await load(url, request, connections, seconds);
+  return { ...result, cpuMsPerRequest: ((cpuSeconds(pid) - before) * 1000) / Math.max(result.total, 1) };
+}
+
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
@@ -92,6 +108,8 @@ export async function load(url: string, request: RequestSpec, connections: numbe
   if (process.env.BENCH_DEBUG) console.error(url, request.path, JSON.stringify(result.statusCodeStats), result.errors, result.timeouts);
   return { rps: result.requests.average, p99: result.latency.p99, total: result.requests.total, non2xx: result.non2xx + result.errors };
 }
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
 
 export async function runHttpScenarioBench(options: Options): Promise<HttpBenchResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'meander-bench-http-'));
@@ -162,11 +180,11 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     for (const scenario of scenarios.filter((s) => !options.only || s.name.includes(options.only))) {
       await load(baselineUrl, scenario.request, options.connections, options.warmupSeconds);
       await load(serviceUrl, scenario.request, options.connections, options.warmupSeconds);
-      const serviceRounds: Awaited<ReturnType<typeof load>>[] = [];
-      const rawRounds: Awaited<ReturnType<typeof load>>[] = [];
+      const serviceRounds: Awaited<ReturnType<typeof measuredLoad>>[] = [];
+      const rawRounds: Awaited<ReturnType<typeof measuredLoad>>[] = [];
       for (let round = 0; round < options.rounds; round++) {
-        rawRounds.push(await load(baselineUrl, scenario.request, options.connections, options.roundSeconds));
-        serviceRounds.push(await load(serviceUrl, scenario.request, options.connections, options.roundSeconds));
+        rawRounds.push(await measuredLoad(baselineUrl, baseline.child.pid!, scenario.request, options.connections, options.roundSeconds));
+        serviceRounds.push(await measuredLoad(serviceUrl, service.child.pid!, scenario.request, options.connections, options.roundSeconds));
         if (scenario.rss) rss.push(rssMb(service.child.pid!));
       }
       serviceRequests += serviceRounds.reduce((sum, r) => sum + r.total, 0);
@@ -182,6 +200,8 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
         serviceP99Ms: serviceP99,
         baselineP99Ms: baselineP99,
         p99Ratio: serviceP99 / Math.max(baselineP99, 1),
+        serviceCpuMsPerRequest: round2(median(serviceRounds.map((r) => r.cpuMsPerRequest))),
+        baselineCpuMsPerRequest: round2(median(rawRounds.map((r) => r.cpuMsPerRequest))),
         non2xx: [...serviceRounds, ...rawRounds].reduce((sum, r) => sum + r.non2xx, 0),
       });
     }

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     rows.push([
       `${s.scenario} (${http.database}) vs raw node:http + pg`,
       `${http.connections} connections, ${http.rounds} × ${http.roundSeconds} s`,
-      `${s.serviceRps} vs ${s.baselineRps} req/s; p99 ${s.serviceP99Ms} vs ${s.baselineP99Ms} ms`,
+      `${s.serviceRps} vs ${s.baselineRps} req/s; p99 ${s.serviceP99Ms} vs ${s.baselineP99Ms} ms; CPU ${s.serviceCpuMsPerRequest} vs ${s.baselineCpuMsPerRequest} ms/request`,
       `${s.throughputRatio.toFixed(2)}× throughput, ${s.p99Ratio.toFixed(2)}× p99`,
       `≥ ${target.throughput}×${target.p99 ? `, p99 ≤ ${target.p99}×` : ''}`,
       met ? 'yes' : 'NO',
