@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { RuleViolation } from './rule-violation';
 import { rule } from './validation';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -32,6 +33,15 @@ export function decodeSeqCursor(cursor: string | undefined): string | null {
   if (!cursor) return null;
   const decoded = Buffer.from(cursor, 'base64url').toString();
   return /^s:\d{1,19}$/.test(decoded) ? decoded.slice(2) : null;
+}
+
+/** The `seq` a page starts after (null for the first page); a cursor this service did not issue → 400. */
+export function seqCursorAfter(page: PageQueryDto): string | null {
+  const after = decodeSeqCursor(page.cursor);
+  if (page.cursor && after === null) {
+    throw RuleViolation.validation([{ field: 'cursor', rule: 'cursor_must_be_valid', message: 'cursor must be a next_cursor returned by this list' }]);
+  }
+  return after;
 }
 
 /** Takes `limit + 1` rows newest first and turns them into a page. */

@@ -25,9 +25,13 @@ export function flattenValidationErrors(errors: ValidationError[], prefix = ''):
   const out: FieldError[] = [];
   for (const error of errors) {
     const field = joinField(prefix, error.property);
+    // Several validators can carry one rule (an integer, at least 1, at most 200): name it once.
+    const named = new Set<string>();
     for (const [key, message] of Object.entries(error.constraints ?? {})) {
       const contextRule = (error.contexts?.[key] as { rule?: string } | undefined)?.rule;
       const ruleName = key === 'whitelistValidation' ? UNKNOWN_FIELD_RULE : (contextRule ?? snake(key));
+      if (named.has(ruleName)) continue;
+      named.add(ruleName);
       const text = key === 'whitelistValidation' ? `${field} is not a known field` : message;
       out.push({ field, rule: ruleName, message: text });
     }

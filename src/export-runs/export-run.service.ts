@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, In, type EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal';
-import { decodeSeqCursor, DEFAULT_PAGE_SIZE, toPage, type PageQueryDto } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type PageQueryDto } from '../common/pagination';
 import { RuleViolation } from '../common/rule-violation';
 import type { CompiledMapping } from '../export';
 import { FieldMappingEntity } from '../field-mapping/field-mapping.entity';
@@ -86,10 +86,7 @@ export class ExportRunService {
   async list(orgId: string, integrationId: string, page: PageQueryDto): Promise<ExportRunListResponse> {
     await this.configs.findOrFail(this.dataSource.manager, orgId, integrationId);
     const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const after = decodeSeqCursor(page.cursor);
-    if (page.cursor && after === null) {
-      throw RuleViolation.validation([{ field: 'cursor', rule: 'cursor_must_be_valid', message: 'cursor must be a next_cursor returned by this list' }]);
-    }
+    const after = seqCursorAfter(page);
     const query = this.dataSource
       .getRepository(ExportRunEntity)
       .createQueryBuilder('run')

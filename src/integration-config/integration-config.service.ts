@@ -4,7 +4,7 @@ import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { registerConstraintRule } from '../common/constraint-rules';
 import { assertIfMatch } from '../common/if-match';
-import { decodeSeqCursor, DEFAULT_PAGE_SIZE, toPage, type PageQueryDto } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type PageQueryDto } from '../common/pagination';
 import { RuleViolation } from '../common/rule-violation';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
@@ -251,10 +251,7 @@ export class IntegrationConfigService {
   async listSyncRuns(orgId: string, id: string, page: PageQueryDto): Promise<SyncRunListResponse> {
     await this.findOrFail(this.dataSource.manager, orgId, id);
     const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const after = decodeSeqCursor(page.cursor);
-    if (page.cursor && after === null) {
-      throw RuleViolation.validation([{ field: 'cursor', rule: 'cursor_must_be_valid', message: 'cursor must be a next_cursor returned by this list' }]);
-    }
+    const after = seqCursorAfter(page);
     const query = this.dataSource
       .getRepository(SyncRunEntity)
       .createQueryBuilder('run')

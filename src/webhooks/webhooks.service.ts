@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { UUID_PATTERN } from '../auth/principal';
-import { decodeSeqCursor, DEFAULT_PAGE_SIZE, toPage, type PageQueryDto } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type PageQueryDto } from '../common/pagination';
 import { RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
 import { SecretCipher } from '../crypto/secret-cipher';
@@ -78,10 +78,7 @@ export class WebhooksService {
   async listEvents(orgId: string, integrationId: string, page: PageQueryDto) {
     await this.configs.findOrFail(this.dataSource.manager, orgId, integrationId);
     const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const after = decodeSeqCursor(page.cursor);
-    if (page.cursor && after === null) {
-      throw RuleViolation.validation([{ field: 'cursor', rule: 'cursor_must_be_valid', message: 'cursor must be a next_cursor returned by this list' }]);
-    }
+    const after = seqCursorAfter(page);
     const query = this.dataSource
       .getRepository(WebhookEventEntity)
       .createQueryBuilder('event')
