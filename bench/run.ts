@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     `\nService RSS after ${http.serviceRequests} requests: ${http.serviceRssEndMb} MB; after each of 3 rounds of ${http.memoryRss.length ? 'GETs' : ''}: ${http.memoryRss.join(' / ')} MB ` +
       `(round 2 → 3: ${(growth * 100).toFixed(1)}%, ${growth <= 0.05 ? 'no growth' : 'GROWING'}). Bench process RSS: ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB.`,
   );
+  console.log(`Finished in ${Math.round((Date.now() - started.getTime()) / 1000)} s.`);
   if (!quick) {
     writeFileSync(join(__dirname, 'results.json'), JSON.stringify({ date: started.toISOString(), machine, mapping, preview, http, adapter }, null, 2));
   }
