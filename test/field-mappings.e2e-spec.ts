@@ -359,7 +359,9 @@ describe('field mappings (HTTP, real database)', () => {
       ];
       const labels = ['list', 'create', 'bulk', 'get', 'patch', 'delete', 'versions+', 'versions', 'order', 'coverage', 'preview'];
       // Concurrent on purpose: transactions and plain reads interleave on the database.
-      const settled = await Promise.all(attempts.map((p, i) => Promise.race([p.then((r) => r.status), new Promise((r) => setTimeout(() => r(`no answer: ${labels[i]}`), 10_000))])));
+      const timers: NodeJS.Timeout[] = [];
+      const settled = await Promise.all(attempts.map((p, i) => Promise.race([p.then((r) => r.status), new Promise((r) => timers.push(setTimeout(() => r(`no answer: ${labels[i]}`), 10_000)))])));
+      timers.forEach(clearTimeout);
       expect(settled).toEqual(labels.map(() => 404));
       // B's mapping path with A's mapping id.
       expect((await api.get(`${b.path}/${mappingA}`, b.token)).status).toBe(404);
