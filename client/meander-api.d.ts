@@ -962,8 +962,6 @@ export interface components {
             next_cursor: string | null;
         };
         CreateFieldMappingDto: {
-            /** @example Amount */
-            target_field?: string;
             /**
              * @default direct
              * @enum {string}
@@ -1017,6 +1015,8 @@ export interface components {
              * @example expense_amount
              */
             source_field: string;
+            /** @example Amount */
+            target_field: string;
         };
         BulkCreateFieldMappingsDto: {
             items: components["schemas"]["CreateFieldMappingDto"][];
@@ -1072,8 +1072,6 @@ export interface components {
             warnings: string[];
         };
         UpdateFieldMappingDto: {
-            /** @example AccountCode */
-            target_field?: string;
             /**
              * @default direct
              * @enum {string}
@@ -1124,6 +1122,8 @@ export interface components {
             is_active?: boolean;
             /** @example expense_amount */
             source_field?: string;
+            /** @example AccountCode */
+            target_field?: string;
         };
         ExportRequestDto: {
             /**

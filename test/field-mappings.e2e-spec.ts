@@ -88,6 +88,9 @@ describe('field mappings (HTTP, real database)', () => {
         [{ transform_type: 'lookup', transform_config: null }, 'transform_config:lookup_transform_config_is_non_empty_map'],
         [{ transform_type: 'lookup', transform_config: { map: { a: 1 } } }, 'transform_config:lookup_transform_config_is_non_empty_map'],
         [{ owner: 'me' }, 'owner:unknown_field'],
+        // Required on create (fuzzing found a 500 here when it was missing).
+        [{ target_field: undefined }, 'target_field:target_field_non_empty'],
+        [{ target_field: null }, 'target_field:target_field_non_empty'],
       ];
       for (const [extra, expected] of cases) {
         const res = await api.post(path, token, { source_field: 'expense_type', target_field: 'T', ...extra });
@@ -229,6 +232,8 @@ describe('field mappings (HTTP, real database)', () => {
       const invalid = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'Amount' }, { source_field: 'Bad', target_field: '' }] });
       expectProblem(invalid, 400, 'validation_failed');
       expect(rulesOf(invalid).sort()).toEqual(['items[1].source_field:source_field_snake_case', 'items[1].target_field:target_field_non_empty']);
+      const missing = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount' }] });
+      expect(rulesOf(missing)).toEqual(['items[0].target_field:target_field_non_empty']);
       const business = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'Amount' }, { source_field: 'nope_field', target_field: 'X' }] });
       expectProblem(business, 422, 'source_field_must_exist_in_internal_schema');
       expect(business.body.errors[0].field).toBe('items[1].source_field');

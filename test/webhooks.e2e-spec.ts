@@ -149,6 +149,8 @@ describe('inbound webhooks (HTTP, real database)', () => {
       expectProblem(limited, 429, 'rate_limited');
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
       expectProblem(await post(), 429, 'rate_limited');
+      // The same integration spelled in capitals draws on the same bucket.
+      expectProblem(await limitedApp.http.post(`/v1/webhooks/${id.toUpperCase()}`).send('{}'), 429, 'rate_limited');
       const other = await setup();
       expect((await deliver(other.id, other.secret, '{}', { app: limitedApp })).status).toBe(202);
     } finally {

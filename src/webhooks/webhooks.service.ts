@@ -43,7 +43,8 @@ export class WebhooksService {
   }
 
   async receive(integrationId: string, body: Buffer, headers: Record<string, string | string[] | undefined>): Promise<WebhookReceipt> {
-    const retryAfter = this.limiter.take(integrationId);
+    // One bucket per integration however its id is spelled (UUIDs are case-insensitive).
+    const retryAfter = this.limiter.take(integrationId.toLowerCase());
     if (retryAfter > 0) {
       throw Object.assign(new RuleViolation('rate_limited', 429, `Too many deliveries for this integration: retry in ${retryAfter} s.`), { retryAfter });
     }

@@ -50,11 +50,9 @@ export const TRANSFORM_CONFIG_SCHEMA: ApiPropertyOptions = {
 };
 
 /** The fields of a mapping a client writes; on update and new versions each is optional. */
+// target_field is declared by each subclass, not here: class-validator merges a parent's
+// decorators into a subclass, so an optional parent would make the create DTO's required one optional.
 class FieldMappingFields {
-  @ApiPropertyOptional({ example: 'AccountCode', maxLength: 255 })
-  @OptionalButNotNull() @IsBoundedString(MAPPING_RULES.targetField, { max: 255, trim: true }, { message: 'target_field must be a non-empty string of at most 255 characters' })
-  target_field?: string;
-
   @ApiPropertyOptional({ enum: TRANSFORM_TYPE_VALUES, default: 'direct' })
   @OptionalButNotNull() @IsIn(TRANSFORM_TYPE_VALUES, rule(MAPPING_RULES.transformType, `transform_type must be one of: ${TRANSFORM_TYPE_VALUES.join(', ')}`))
   transform_type?: TransformTypeValue;
@@ -98,13 +96,17 @@ export class CreateFieldMappingDto extends FieldMappingFields {
 
   @ApiProperty({ example: 'Amount', maxLength: 255 })
   @IsBoundedString(MAPPING_RULES.targetField, { max: 255, trim: true }, { message: 'target_field must be a non-empty string of at most 255 characters' })
-  declare target_field: string;
+  target_field: string;
 }
 
 export class UpdateFieldMappingDto extends FieldMappingFields {
   @ApiPropertyOptional({ example: 'expense_amount', pattern: SNAKE_CASE.source })
   @OptionalButNotNull() @Matches(SNAKE_CASE, rule(MAPPING_RULES.sourceField, 'source_field must be snake_case')) @IsBoundedString(MAPPING_RULES.sourceField, { max: 255 })
   source_field?: string;
+
+  @ApiPropertyOptional({ example: 'AccountCode', maxLength: 255 })
+  @OptionalButNotNull() @IsBoundedString(MAPPING_RULES.targetField, { max: 255, trim: true }, { message: 'target_field must be a non-empty string of at most 255 characters' })
+  target_field?: string;
 }
 
 export class BulkCreateFieldMappingsDto {
