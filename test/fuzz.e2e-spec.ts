@@ -77,22 +77,63 @@ describe('fuzzing every write route', () => {
         [org],
       ));
     let requests = 0;
+    const check = async (method: string, path: string, text: string) => {
+      const before = await snapshot();
+      const res = await (t.http as any)[method](path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send(text);
+      requests++;
+      expect({ path, status: res.status, text: text.slice(0, 300) }).toEqual({ path, status: expect.any(Number), text: text.slice(0, 300) });
+      if (res.status >= 500) throw new Error(`${method.toUpperCase()} ${path} answered ${res.status} ${res.text} to ${text.slice(0, 500)}`);
+      expect(res.headers['content-type']).toMatch(res.status >= 400 ? /^application\/problem\+json/ : /json/);
+      if (res.status >= 400) expect(await snapshot()).toBe(before);
+      expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+      expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoKeys);
+    };
     for (const [method, path] of routes) {
-      await fc.assert(
-        fc.asyncProperty(body, async (text) => {
-          const before = await snapshot();
-          const res = await (t.http as any)[method](path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send(text);
-          requests++;
-          expect({ path, status: res.status, text: text.slice(0, 300) }).toEqual({ path, status: expect.any(Number), text: text.slice(0, 300) });
-          if (res.status >= 500) throw new Error(`${method.toUpperCase()} ${path} answered ${res.status} ${res.text} to ${text.slice(0, 500)}`);
-          expect(res.headers['content-type']).toMatch(res.status >= 400 ? /^application\/problem\+json/ : /json/);
-          if (res.status >= 400) expect(await snapshot()).toBe(before);
-          expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
-          expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoKeys);
-        }),
-        { numRuns: 120 },
-      );
+      await fc.assert(fc.asyncProperty(body, (text) => check(method, path, text)), { numRuns: 120 });
     }
-    expect(requests).toBeGreaterThanOrEqual(routes.length * 120);
+    // Near-valid bodies reach deeper than noise: a valid body of each route with one to three
+    // fields dropped, replaced or added (a missing required field once slipped through to a 500).
+    const claim = { claim_id: 'c-1', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', currency: 'NOK', cost_center: 'CC1' };
+    const mappingBody = { source_field: 'currency', target_field: 'Cur', transform_type: 'lookup', transform_config: { map: { NOK: 'kr' } }, default_value: 'NOK', is_required: false, display_label: 'C', sort_order: 3, is_active: true };
+    const valid: Record<string, object> = {
+      [`post ${base}`]: { integration_type: 'hlf_portal', display_name: 'H', base_url: 'https://h.example', client_id: 'c', client_secret: 's', enabled: true, webhook_url: 'https://h.example/hooks', webhook_secret: 'whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldY', sync_frequency: 'daily', extra_config: { a: 1 } },
+      [`patch ${base}/${config.id}`]: { display_name: 'X', enabled: true, accounting_code_mappings: { travel_km: '4001' }, field_mappings: { expense_date: 'Date' }, sync_frequency: 'hourly', api_key: 'k2' },
+      [`post ${base}/${config.id}/sync-runs`]: { status: 'partial', started_at: '2026-11-22T10:00:00Z', finished_at: '2026-11-22T10:01:00Z', records_pushed: 1, records_pulled: 2, error: 'e' },
+      [`post ${base}/${config.id}/field-mappings`]: mappingBody,
+      [`post ${base}/${config.id}/field-mappings/bulk`]: { items: [mappingBody, { source_field: 'cost_center', target_field: 'CC' }] },
+      [`patch ${base}/${config.id}/field-mappings/${mapping.id}`]: { target_field: 'A2', display_label: 'L', transform_type: 'computed', transform_config: { expression: 'expense_amount * 2' } },
+      [`post ${base}/${config.id}/field-mappings/${mapping.id}/versions`]: { target_field: 'A3', transform_type: 'static', transform_config: { value: 'v' } },
+      [`put ${base}/${config.id}/field-mappings/order`]: { ids: [mapping.id] },
+      [`post ${base}/${config.id}/field-mappings/preview`]: { record: claim },
+      [`post ${base}/${config.id}/exports/preview`]: { records: [claim] },
+      [`post ${base}/${config.id}/exports`]: { records: [claim, { ...claim, claim_id: 'c-2' }] },
+    };
+    const mutation = fc.record({
+      kind: fc.constantFrom('drop' as const, 'replace' as const, 'add' as const),
+      // Which key: of the body, or of its first nested object (items[0], records[0], record, transform_config).
+      nested: fc.boolean(),
+      pick: fc.nat(),
+      key: fc.constantFrom(...FIELD_NAMES),
+      value: jsonText(1),
+    });
+    const mutate = (template: object, mutations: { kind: 'drop' | 'replace' | 'add'; nested: boolean; pick: number; key: string; value: string }[]): string => {
+      const root = JSON.parse(JSON.stringify(template)) as Record<string, unknown>;
+      for (const m of mutations) {
+        const inner = Object.values(root).map((v) => (Array.isArray(v) ? v[0] : v)).find((v) => v !== null && typeof v === 'object' && !Array.isArray(v)) as Record<string, unknown> | undefined;
+        const target = m.nested && inner ? inner : root;
+        const keys = Object.keys(target);
+        // An own property even for "__proto__": the body must carry the key itself.
+        const set = (key: string) => Object.defineProperty(target, key, { value: JSON.parse(m.value), enumerable: true, writable: true, configurable: true });
+        if (m.kind === 'add') set(m.key);
+        else if (keys.length > 0 && m.kind === 'drop') delete target[keys[m.pick % keys.length]];
+        else if (keys.length > 0) set(keys[m.pick % keys.length]);
+      }
+      return JSON.stringify(root);
+    };
+    for (const [method, path] of routes) {
+      const template = valid[`${method} ${path}`];
+      await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 3 }), (mutations) => check(method, path, mutate(template, mutations))), { numRuns: 60 });
+    }
+    expect(requests).toBeGreaterThanOrEqual(routes.length * (120 + 60));
   });
 });
