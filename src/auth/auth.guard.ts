@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import { RuleViolation } from '../common/rule-violation';
 import { IS_PUBLIC, ROLES_KEY, type AuthenticatedRequest } from './auth.decorators';
 import type { Role } from './principal';
-import { TokenRejected, TokenVerifier } from './token-verifier';
+import { KeySetUnavailable, TokenRejected, TokenVerifier } from './token-verifier';
 
 // Tokens belong in the Authorization header only: in a URL they end up in logs and histories.
 const TOKEN_QUERY_PARAMETERS = ['access_token', 'token', 'jwt', 'id_token', 'bearer', 'authorization'];
@@ -33,6 +33,7 @@ export class AuthGuard implements CanActivate {
       request.principal = await this.verifier.verify(match[1]);
     } catch (error) {
       if (error instanceof TokenRejected) throw RuleViolation.unauthorized(`The bearer token was refused: ${error.message}.`);
+      if (error instanceof KeySetUnavailable) throw new RuleViolation('service_unavailable', 503, `The token could not be checked: ${error.message}; retry shortly.`);
       throw error;
     }
 

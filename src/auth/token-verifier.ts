@@ -15,6 +15,11 @@ export class TokenRejected extends Error {
   override name = 'TokenRejected';
 }
 
+/** The JWKS could not be fetched or read: the token was not judged, so not refused (503, not 401). */
+export class KeySetUnavailable extends Error {
+  override name = 'KeySetUnavailable';
+}
+
 const CLOCK_SKEW_SECONDS = 60;
 
 /**
@@ -51,13 +56,24 @@ export class TokenVerifier {
       const result = typeof this.key === 'function' ? await jwtVerify(token, this.key, options) : await jwtVerify(token, await this.key, options);
       payload = result.payload;
     } catch (error) {
+      if (typeof this.key === 'function' && isKeySetFailure(error)) throw new KeySetUnavailable('the signing keys (AUTH_JWKS_URL) could not be fetched');
       throw new TokenRejected(describeJoseError(error));
     }
     return principalFromClaims(payload);
   }
 }
 
+/** A network failure, a timeout, a non-200 answer or an unreadable key set: not the token's fault. */
+function isKeySetFailure(error: unknown): boolean {
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) return true;
+  // fetch itself fails with a TypeError when the host cannot be reached (by name: it may come from another realm).
+  const { name, message } = (error ?? {}) as { name?: unknown; message?: unknown };
+  if (name === 'TypeError' && typeof message === 'string' && /fetch failed/i.test(message)) return true;
+  return error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/i.test(error.message);
+}
+
 function describeJoseError(error: unknown): string {
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'the token is signed with a key that is not published';
   if (error instanceof joseErrors.JWTExpired) return 'the token has expired';
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `the token's "${error.claim}" claim is not acceptable`;
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm that is not accepted';
