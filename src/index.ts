@@ -2,6 +2,7 @@
 export { IntegrationsModule, type IntegrationsModuleOptions } from './integrations.module';
 export { AppConfig, ConfigError, loadAppConfig } from './config/app-config';
 export { startEmbeddedPostgres, type EmbeddedPostgres } from './database/embedded-postgres';
+export { InjectMeanderDataSource, MEANDER_DATA_SOURCE } from './database/database.module';
 export { IntegrationConfigService } from './integration-config/integration-config.service';
 export { FieldMappingService } from './field-mapping/field-mapping.service';
 export { ExportRunService } from './export-runs/export-run.service';

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Module, type INestApplicationContext, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
-import { IntegrationConfigService, IntegrationsModule, SyncService, type Principal } from '../src/index';
+import { InjectMeanderDataSource, IntegrationConfigService, IntegrationsModule, SyncService, type Principal } from '../src/index';
 import { testConfig } from './support/test-app';
 
 /** Collects what the module logs, to check the credential audit. */
@@ -17,11 +19,19 @@ class CapturingLogger implements LoggerService {
 /** A sync service of the platform, as it would use the module. */
 @Injectable()
 class NightlySync {
-  constructor(readonly sync: SyncService, readonly configs: IntegrationConfigService) {}
+  constructor(
+    readonly sync: SyncService,
+    readonly configs: IntegrationConfigService,
+    // The host's own default data source, and the module's, side by side.
+    readonly hostDataSource: DataSource,
+    @InjectMeanderDataSource() readonly meanderDataSource: DataSource,
+  ) {}
 }
 
 @Module({
   imports: [
+    // A host with a default TypeORM data source of its own: the module's is named and separate.
+    TypeOrmModule.forRoot({ type: 'postgres', url: process.env.TEST_DATABASE_URL, entities: [], synchronize: false, extra: { max: 2 } }),
     IntegrationsModule.forRootAsync({
       useFactory: () => testConfig(),
       http: false,
@@ -50,12 +60,23 @@ describe('IntegrationsModule in a host application', () => {
   const create = (integration_type: string, extra: Record<string, unknown> = {}) =>
     host.configs.create(org, { integration_type, display_name: integration_type, base_url: 'https://x.example', api_key: API_KEY, enabled: true, ...extra } as never, admin);
 
+  it("keeps the host's default data source beside its own", async () => {
+    expect(host.hostDataSource).toBeInstanceOf(DataSource);
+    expect(host.hostDataSource).not.toBe(host.meanderDataSource);
+    expect(host.hostDataSource.isInitialized && host.meanderDataSource.isInitialized).toBe(true);
+    // The host's data source knows none of the module's entities; the module's knows its own.
+    expect(host.hostDataSource.entityMetadatas).toHaveLength(0);
+    expect(host.meanderDataSource.entityMetadatas.map((m) => m.tableName)).toContain('integration_configs');
+    const otherOrg = randomUUID();
+    const config = await host.configs.create(otherOrg, { integration_type: 'host_ledger', display_name: 'H', base_url: 'https://x.example', api_key: API_KEY } as never, { ...admin, orgId: otherOrg });
+    expect((await host.hostDataSource.query(`SELECT id FROM integration_configs WHERE id = $1`, [config.id]))).toEqual([{ id: config.id }]);
+  });
+
   it('finds the enabled configs due by sync_frequency and last_sync_at', async () => {
     const daily = await create('xledger', { sync_frequency: 'daily', field_mappings: { expense_amount: 'Amount' } });
     const hourly = await create('host_ledger', { sync_frequency: 'hourly' });
     const manual = await create('dynamics', { sync_frequency: 'manual', client_id: 'c', client_secret: 's', tenant_id: 't' });
-    const dataSource = (host.sync as unknown as { dataSource: import('typeorm').DataSource }).dataSource;
-    await dataSource.query(`UPDATE integration_configs SET last_sync_at = now() - interval '2 hours' WHERE id = ANY($1)`, [[daily.id, hourly.id]]);
+    await host.meanderDataSource.query(`UPDATE integration_configs SET last_sync_at = now() - interval '2 hours' WHERE id = ANY($1)`, [[daily.id, hourly.id]]);
     const mine = (await host.sync.findDueConfigsAcrossOrganizations()).filter((c) => c.organization_id === org).map((c) => c.id);
     expect(mine).toEqual([hourly.id]);
     const tomorrow = new Date(Date.now() + 24 * 3600_000);

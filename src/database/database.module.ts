@@ -1,7 +1,16 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { InjectDataSource, TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
+
+/**
+ * The module's own named data source: a host application keeps its default TypeORM data source
+ * (and its own entities and migrations) beside it.
+ */
+export const MEANDER_DATA_SOURCE = 'meander';
+
+/** Injects the module's data source (`DataSource` alone would be the host's default one). */
+export const InjectMeanderDataSource = (): ParameterDecorator => InjectDataSource(MEANDER_DATA_SOURCE);
 
 /**
  * TypeORM on PostgreSQL. The URL is the configured server, or the embedded one that the
@@ -10,6 +19,7 @@ import { dataSourceOptions } from './data-source-options';
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
+      name: MEANDER_DATA_SOURCE,
       inject: [AppConfig],
       useFactory: (config: AppConfig) => {
         if (!config.databaseUrl) throw new Error('no database URL: start the embedded PostgreSQL first');

@@ -12,6 +12,7 @@ import { IntegrationConfigService } from '../integration-config/integration-conf
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
 import { MAX_EXPORT_WARNINGS, type ExportRunListResponse, type ExportRunResponse, type ExportRunSummaryResponse } from './dto/export.dto';
 import { ExportRunEntity, type ExportResult, type ExportRow, type ExportSkip } from './export-run.entity';
+import { InjectMeanderDataSource } from '../database/database.module';
 
 export const COVERAGE_CHECK_BEFORE_EXPORT = 'coverage_check_before_export';
 /** Per-record warnings beyond this many are summarized: a bad batch must not bloat the answer. */
@@ -31,7 +32,7 @@ export class ExportRunService {
   private readonly logger = new Logger('Export');
 
   constructor(
-    private readonly dataSource: DataSource,
+    @InjectMeanderDataSource() private readonly dataSource: DataSource,
     private readonly configs: IntegrationConfigService,
     private readonly mappings: FieldMappingService,
   ) {}

@@ -23,6 +23,7 @@ import {
   toMappingSpec,
   UNIQUE_SOURCE_FIELD,
 } from './field-mapping.rules';
+import { InjectMeanderDataSource } from '../database/database.module';
 
 export const SOURCE_UNIQUE_INDEX = 'idx_field_mapping_integration_source_unique';
 registerConstraintRule(SOURCE_UNIQUE_INDEX, { rule: UNIQUE_SOURCE_FIELD, status: 409, field: 'source_field', message: 'This integration already has a current mapping for this source field.' });
@@ -36,7 +37,7 @@ type MappingWrite = Partial<CreateFieldMappingDto & UpdateFieldMappingDto>;
 @Injectable()
 export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPort {
   constructor(
-    private readonly dataSource: DataSource,
+    @InjectMeanderDataSource() private readonly dataSource: DataSource,
     private readonly configs: IntegrationConfigService,
     private readonly registry: IntegrationTypeRegistry,
   ) {}

@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { Public } from '../auth/auth.decorators';
 import { RuleViolation } from '../common/rule-violation';
 import { ApiProblemResponses } from '../http/api-problem';
+import { InjectMeanderDataSource } from '../database/database.module';
 
 const READY_TIMEOUT_MS = 2000;
 
@@ -14,7 +15,7 @@ const READY_TIMEOUT_MS = 2000;
 @SkipThrottle({ public: true })
 @Controller('health')
 export class HealthController {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(@InjectMeanderDataSource() private readonly dataSource: DataSource) {}
 
   @Get('live')
   @ApiOperation({ summary: 'Liveness: the process is up' })

@@ -23,6 +23,7 @@ import {
   webhookSecretMissing,
 } from './integration-config.rules';
 import { SyncRunEntity } from './sync-run.entity';
+import { InjectMeanderDataSource } from '../database/database.module';
 
 export const ORG_TYPE_UNIQUE_INDEX = 'idx_integration_configs_org_type';
 /** After a rotation the previous webhook secret keeps verifying this long. */
@@ -60,7 +61,7 @@ export class IntegrationConfigService {
   private fieldMappings: ConfigFieldMappingsPort = NO_FIELD_MAPPINGS;
 
   constructor(
-    private readonly dataSource: DataSource,
+    @InjectMeanderDataSource() private readonly dataSource: DataSource,
     private readonly cipher: SecretCipher,
     private readonly registry: IntegrationTypeRegistry,
   ) {}

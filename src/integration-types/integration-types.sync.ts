@@ -1,6 +1,7 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { IntegrationTypeRegistry } from './integration-type.registry';
+import { InjectMeanderDataSource } from '../database/database.module';
 
 /**
  * Mirrors the registry's type names into the `integration_types` table, which
@@ -11,7 +12,7 @@ import { IntegrationTypeRegistry } from './integration-type.registry';
 export class IntegrationTypesSync implements OnApplicationBootstrap {
   constructor(
     private readonly registry: IntegrationTypeRegistry,
-    private readonly dataSource: DataSource,
+    @InjectMeanderDataSource() private readonly dataSource: DataSource,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {

@@ -9,6 +9,7 @@ import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn }
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { redactText } from '../logging/redact';
 import { isDue } from './sync-schedule';
+import { InjectMeanderDataSource } from '../database/database.module';
 
 /** Plaintext credentials of one config: only ever returned to in-process callers. */
 export interface IntegrationCredentials {
@@ -46,7 +47,7 @@ export class SyncService {
   private readonly logger = new Logger('Sync');
 
   constructor(
-    private readonly dataSource: DataSource,
+    @InjectMeanderDataSource() private readonly dataSource: DataSource,
     private readonly cipher: SecretCipher,
     private readonly configs: IntegrationConfigService,
     private readonly exports: ExportRunService,

@@ -11,6 +11,7 @@ import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config
 import { TokenBucketLimiter } from '../common/rate-limiter';
 import { verifyStandardWebhook, verifyXledgerWebhook, type Verification } from './signatures';
 import { WebhookEventEntity } from './webhook-event.entity';
+import { InjectMeanderDataSource } from '../database/database.module';
 
 export interface WebhookReceipt {
   status: 200 | 202;
@@ -34,7 +35,7 @@ export class WebhooksService {
   private readonly limiter: TokenBucketLimiter;
 
   constructor(
-    private readonly dataSource: DataSource,
+    @InjectMeanderDataSource() private readonly dataSource: DataSource,
     private readonly cipher: SecretCipher,
     private readonly configs: IntegrationConfigService,
     config: AppConfig,

@@ -4,6 +4,7 @@ import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { DataSource } from 'typeorm';
+import { InjectMeanderDataSource } from '../../src/database/database.module';
 import { CurrentPrincipal, READ_ROLES, Roles } from '../../src/auth/auth.decorators';
 import type { Principal } from '../../src/auth/principal';
 import { registerConstraintRule } from '../../src/common/constraint-rules';
@@ -41,7 +42,7 @@ registerConstraintRule(PROBE_CHECK_CONSTRAINT, { rule: 'probe_name_short', statu
 
 @Controller('v1')
 class ProbeController {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(@InjectMeanderDataSource() private readonly dataSource: DataSource) {}
 
   @Get('organizations/:org_id/probe')
   @Roles(...READ_ROLES)

@@ -3,11 +3,13 @@ import type { DynamicModule, Type } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { issueToken } from '../../src/auth/issue-token';
 import type { Role } from '../../src/auth/principal';
 import { loadAppConfig, type AppConfig } from '../../src/config/app-config';
+import { MEANDER_DATA_SOURCE } from '../../src/database/database.module';
 
 // Test-only credentials: never used outside this suite.
 export const TEST_JWT_SECRET = 'test-only-jwt-secret-0123456789-abcdefghij';
@@ -64,7 +66,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     app,
     http,
     config,
-    dataSource: app.get(DataSource),
+    dataSource: app.get<DataSource>(getDataSourceToken(MEANDER_DATA_SOURCE)),
     logs,
     token: (role, orgId, extra = {}) =>
       issueToken({ secret: TEST_JWT_SECRET, role, orgId: role === 'org_admin' ? (orgId ?? randomUUID()) : null, issuer: config.jwtIssuer, audience: config.jwtAudience, ...extra }),
