@@ -126,11 +126,14 @@ describe('authentication and organization scope (HTTP, real guards)', () => {
   });
 
   it('audits every refusal as a structured event, without the token', async () => {
+    const logsBefore = t.logs.length;
     const bad = await sign({ role: 'org_admin', org_id: orgA }, { alg: 'HS512' });
     await t.http.get(probe(orgA)).set('Authorization', `Bearer ${bad}`);
     const token = await t.token('org_admin', orgA);
     await t.http.get(probe(orgB)).set('Authorization', `Bearer ${token}`);
-    const events = t.logs.map((line) => JSON.parse(line)).filter((line) => line.event === 'authentication_refused' || line.event === 'authorization_refused');
+    // This test's lines only: earlier tests refused the same kinds of requests.
+    const events = t.logs.slice(logsBefore).map((line) => JSON.parse(line)).filter((line) => line.event === 'authentication_refused' || line.event === 'authorization_refused');
+    expect(events).toHaveLength(2);
     expect(events).toEqual(expect.arrayContaining([
       expect.objectContaining({ event: 'authentication_refused', code: 'unauthorized', path: `/v1/organizations/${orgA}/probe`, actor: null }),
       expect.objectContaining({ event: 'authorization_refused', code: 'org_scoped_access_only', org_id: orgB, actor: expect.objectContaining({ role: 'org_admin', org_id: orgA }) }),

@@ -39,7 +39,10 @@ describe('exports (HTTP, real database)', () => {
   }
 
   it('previews without side effects: rows in sort order, skipped records with reasons', async () => {
-    const { path, token } = await setup();
+    const { path, token, org, configId } = await setup();
+    // Every column of this integration's mappings: a preview must not freeze or version them.
+    const mappingRows = () => t.dataSource.query(`SELECT * FROM field_mappings WHERE organization_id = $1 AND integration_id = $2 ORDER BY id`, [org, configId]);
+    const mappingsBefore = await mappingRows();
     const records = [claim(), claim({ expense_amount: null }), claim({ expense_type: 'parking', cost_center: 'CC7', project_code: 'P1' })];
     const res = await api.post(`${path}/preview`, token, { records });
     expect(res.status).toBe(200);
@@ -53,8 +56,9 @@ describe('exports (HTTP, real database)', () => {
     });
     expect(Object.keys(res.body.rows[0].output)).toEqual(['Amount', 'TransactionDate', 'AccountCode', 'CostCenter', 'Project']);
     expect((await api.get(path, token)).body.items).toEqual([]);
-    const [{ used }] = await t.dataSource.query(`SELECT count(*)::int AS used FROM field_mappings WHERE used_in_export`);
-    expect(typeof used).toBe('number');
+    expect(mappingsBefore.length).toBeGreaterThan(0);
+    expect(await mappingRows()).toEqual(mappingsBefore);
+    expect(mappingsBefore.some((m: { used_in_export: boolean }) => m.used_in_export)).toBe(false);
   });
 
   it('echoes claim_id as a string (numbers as text); objects and oversized values come back as null', async () => {

@@ -81,7 +81,6 @@ describe('fuzzing every write route', () => {
       const before = await snapshot();
       const res = await (t.http as any)[method](path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send(text);
       requests++;
-      expect({ path, status: res.status, text: text.slice(0, 300) }).toEqual({ path, status: expect.any(Number), text: text.slice(0, 300) });
       if (res.status >= 500) throw new Error(`${method.toUpperCase()} ${path} answered ${res.status} ${res.text} to ${text.slice(0, 500)}`);
       expect(res.headers['content-type']).toMatch(res.status >= 400 ? /^application\/problem\+json/ : /json/);
       if (res.status >= 400) expect(await snapshot()).toBe(before);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnEmbeddedPostgres } from './support/child-processes';
+import { killAllChildren, spawnEmbeddedPostgres } from './support/child-processes';
 import { startTestApp, type TestApp } from './support/test-app';
 
 describe('health', () => {
@@ -43,9 +43,13 @@ describe('readiness when the database goes away', () => {
     t = await startTestApp({ env: { DATABASE_URL: db.url } });
   }, 60_000);
   afterAll(async () => {
-    await t.close().catch(() => undefined);
-    await db.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    try {
+      await t?.close().catch(() => undefined);
+      await db?.stop();
+    } finally {
+      killAllChildren();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('answers 503 problem+json when the database is down, while live stays 200', async () => {

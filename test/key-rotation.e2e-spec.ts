@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Keyring } from '../src/crypto/keyring';
 import { SecretCipher } from '../src/crypto/secret-cipher';
 import { apiClient } from './support/api';
-import { spawnEmbeddedPostgres, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
+import { killAllChildren, spawnEmbeddedPostgres, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(120_000);
@@ -39,35 +39,42 @@ describe('keys:rotate', () => {
     db = await spawnEmbeddedPostgres(dataDir);
     // Before the rotation: every secret under k1.
     const before = await startTestApp({ env: { DATABASE_URL: db.url, ENCRYPTION_KEYS: K1 } });
-    const api = apiClient(before);
-    for (let i = 0; i < 12; i++) {
-      const org = newOrgId();
-      const token = await before.token('org_admin', org);
-      const apiKey = `api-key-${i}-${randomBytes(6).toString('hex')}`;
-      const clientSecret = `client-secret-${i}-${randomBytes(6).toString('hex')}`;
-      const webhookSecret = `whsec_${randomBytes(24).toString('base64')}`;
-      const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
-        integration_type: 'dynamics', display_name: `D${i}`, client_id: 'c', tenant_id: 't', client_secret: clientSecret, api_key: apiKey, webhook_secret: webhookSecret,
-      });
-      expect(res.status).toBe(201);
-      const secrets: Record<string, string> = { api_key_encrypted: apiKey, client_secret_encrypted: clientSecret, webhook_secret_encrypted: webhookSecret };
-      if (i % 2 === 0) {
-        const rotated = await api.post(`/v1/organizations/${org}/integrations/${res.body.id}/webhook-secret`, token);
-        secrets.previous_webhook_secret_encrypted = webhookSecret;
-        secrets.webhook_secret_encrypted = rotated.body.webhook_secret;
+    try {
+      const api = apiClient(before);
+      for (let i = 0; i < 12; i++) {
+        const org = newOrgId();
+        const token = await before.token('org_admin', org);
+        const apiKey = `api-key-${i}-${randomBytes(6).toString('hex')}`;
+        const clientSecret = `client-secret-${i}-${randomBytes(6).toString('hex')}`;
+        const webhookSecret = `whsec_${randomBytes(24).toString('base64')}`;
+        const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
+          integration_type: 'dynamics', display_name: `D${i}`, client_id: 'c', tenant_id: 't', client_secret: clientSecret, api_key: apiKey, webhook_secret: webhookSecret,
+        });
+        expect(res.status).toBe(201);
+        const secrets: Record<string, string> = { api_key_encrypted: apiKey, client_secret_encrypted: clientSecret, webhook_secret_encrypted: webhookSecret };
+        if (i % 2 === 0) {
+          const rotated = await api.post(`/v1/organizations/${org}/integrations/${res.body.id}/webhook-secret`, token);
+          secrets.previous_webhook_secret_encrypted = webhookSecret;
+          secrets.webhook_secret_encrypted = rotated.body.webhook_secret;
+        }
+        expected.set(res.body.id, secrets);
       }
-      expected.set(res.body.id, secrets);
+      expect(new Set(keyIdsIn(await rows(before)))).toEqual(new Set(['k1']));
+    } finally {
+      await before.close();
     }
-    expect(new Set(keyIdsIn(await rows(before)))).toEqual(new Set(['k1']));
-    await before.close();
     // The deployment for the rotation: both keys, k2 active.
     app = await startTestApp({ env: { DATABASE_URL: db.url, ENCRYPTION_KEYS: `${K1},${K2}` } });
   }, 120_000);
 
   afterAll(async () => {
-    await app?.close();
-    await db.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    try {
+      await app?.close();
+      await db?.stop();
+    } finally {
+      killAllChildren();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('--dry-run reports and changes nothing; --retire refuses while k1 is in use', async () => {
@@ -82,8 +89,9 @@ describe('keys:rotate', () => {
   });
 
   it('survives a kill halfway while the service serves, resumes, and every secret decrypts to its original', async () => {
-    const child = runCli(['--batch-size', '1', '--pause-ms', '250']);
-    await waitForOutput(child, /\] [3-9]\/12 rows/);
+    // Killed with at least six rows (six seconds) to go, so the CLI cannot finish first.
+    const child = runCli(['--batch-size', '1', '--pause-ms', '1000']);
+    await waitForOutput(child, /\] [3-6]\/12 rows/);
     child.kill('SIGKILL');
     await waitForExit(child);
 

@@ -95,8 +95,10 @@ describe('the service process', () => {
     expect(mapped.status).toBe(201);
 
     const records = Array.from({ length: 10_000 }, (_, i) => ({ claim_id: `c${i}`, expense_type: 'travel_km', expense_amount: i, expense_date: '2026-11-20' }));
+    const started = waitForOutput(service, /"event":"export_started"/);
     const inFlight = call('POST', `/${config.body.id}/exports`, { records });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // SIGTERM once the export is inside the handler (a fixed sleep could fire before the request arrived).
+    await started;
     service.kill('SIGTERM');
     const answered = await inFlight;
     expect(answered.status).toBe(201);

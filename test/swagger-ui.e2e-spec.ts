@@ -40,9 +40,13 @@ describe('Swagger UI in Chromium', () => {
     const block = page.locator(operation);
     const editor = block.locator('textarea.body-param__text');
     await editor.fill(JSON.stringify(body, null, 2));
+    // Swagger UI keeps the previous response on screen until the new one arrives: wait for the
+    // request itself, then for the table to show its status.
+    const answered = page.waitForResponse((res) => res.request().method() === 'POST' && res.url().includes('/v1/'));
     await block.locator('button.execute').click();
+    const status = String((await answered).status());
     const response = block.locator('.live-responses-table .response').first();
-    await response.locator('.response-col_status').waitFor();
+    await response.locator('.response-col_status', { hasText: status }).waitFor();
     return { status: (await response.locator('.response-col_status').innerText()).trim(), text: await response.locator('.response-col_description').innerText() };
   }
 

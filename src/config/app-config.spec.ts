@@ -28,6 +28,10 @@ describe('configuration', () => {
     expect(load({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
     expect(() => load({ RATE_LIMIT_WRITES_PER_MINUTE: '0' })).toThrow(ConfigError);
     expect(() => load({ RATE_LIMIT_PUBLIC_PER_MINUTE: 'lots' })).toThrow(ConfigError);
+    // The webhook rate is per second and may be a fraction; the others are whole counts.
+    expect(load({ WEBHOOK_RATE_LIMIT_PER_SECOND: '0.5' }).webhookRateLimitPerSecond).toBe(0.5);
+    for (const bad of ['0', '-1', '1e3', 'fast', '0.0000001']) expect(() => load({ WEBHOOK_RATE_LIMIT_PER_SECOND: bad })).toThrow(/WEBHOOK_RATE_LIMIT_PER_SECOND/);
+    expect(() => load({ WEBHOOK_RATE_LIMIT_BURST: '1.5' })).toThrow(/WEBHOOK_RATE_LIMIT_BURST/);
     expect(() => load({ TRUST_PROXY: 'everyone; rm -rf' })).toThrow(/TRUST_PROXY/);
     expect(load({ CORS_ORIGINS: 'https://admin.example, http://localhost:5173' }).corsOrigins).toEqual(['https://admin.example', 'http://localhost:5173']);
     expect(load({}).corsOrigins).toEqual([]);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 /** Start-up refused: the message is one line, safe to print (it never contains a secret). */
 export class ConfigError extends Error {
@@ -50,7 +50,8 @@ class EnvironmentSchema {
   @IsOptional() @IsInt() @Min(1) @Max(1_000_000)
   WEBHOOK_RATE_LIMIT_BURST?: number;
 
-  @IsOptional() @IsInt() @Min(1) @Max(1_000_000)
+  // A rate, so fractions are allowed: 0.5 is one delivery every two seconds.
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0.000001) @Max(1_000_000)
   WEBHOOK_RATE_LIMIT_PER_SECOND?: number;
 
   @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
@@ -143,7 +144,9 @@ function loadOrCreateDevSecrets(dataDir: string, warn: (line: string) => void): 
   return secrets;
 }
 
-const INTEGER_VARIABLES = ['PORT', 'DATABASE_POOL_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'WEBHOOK_RATE_LIMIT_PER_SECOND', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE'] as const;
+const INTEGER_VARIABLES = ['PORT', 'DATABASE_POOL_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE'] as const;
+
+const DECIMAL_VARIABLES = ['WEBHOOK_RATE_LIMIT_PER_SECOND'] as const;
 
 export function loadAppConfig(
   env: NodeJS.ProcessEnv = process.env,
@@ -153,6 +156,9 @@ export function loadAppConfig(
   for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') raw[key] = value;
   for (const key of INTEGER_VARIABLES) {
     if (raw[key] !== undefined) raw[key] = /^\d+$/.test(String(raw[key])) ? Number(raw[key]) : raw[key];
+  }
+  for (const key of DECIMAL_VARIABLES) {
+    if (raw[key] !== undefined) raw[key] = /^\d+(\.\d+)?$/.test(String(raw[key])) ? Number(raw[key]) : raw[key];
   }
   const parsed = plainToInstance(EnvironmentSchema, raw);
   const errors = validateSync(parsed, { whitelist: false, skipMissingProperties: false });

@@ -54,6 +54,7 @@ export class ExportRunService {
    */
   async run(orgId: string, integrationId: string, records: unknown[], actor: Principal): Promise<ExportRunResponse> {
     const startedAt = new Date();
+    this.logger.log({ event: 'export_started', org_id: orgId, config_id: integrationId, records: records.length, actor: actor.sub });
     const run = await this.dataSource.transaction(async (manager) => {
       // The config row lock also holds mapping writes (they lock it) until the run is recorded.
       const config = await this.configs.findOrFail(manager, orgId, integrationId, true);
