@@ -15,13 +15,18 @@ describe('embedded PostgreSQL under concurrent connections', () => {
     await clients[0].query('CREATE TABLE IF NOT EXISTS concurrency_probe (client int NOT NULL, n int NOT NULL)');
     await clients[0].query('DELETE FROM concurrency_probe');
     const work = clients.map(async (client, id) => {
+      let committed = 0;
       for (let n = 0; n < 40; n++) {
         if (n % 4 === 0) {
           await client.query('BEGIN');
           await client.query('INSERT INTO concurrency_probe (client, n) VALUES ($1, $2)', [id, n]);
           const { rows } = await client.query('SELECT count(*)::int AS c FROM concurrency_probe WHERE client = $1', [id]);
+          // Rows that other clients insert and then roll back must never be visible here.
+          const { rows: leaked } = await client.query('SELECT count(*)::int AS c FROM concurrency_probe WHERE n % 8 = 4 AND NOT (client = $1 AND n = $2)', [id, n]);
           await client.query(n % 8 === 0 ? 'COMMIT' : 'ROLLBACK');
-          expect(rows[0].c).toBeGreaterThan(0);
+          expect(rows[0].c).toBe(committed + 1);
+          expect(leaked[0].c).toBe(0);
+          if (n % 8 === 0) committed++;
         } else {
           const { rows } = await client.query('SELECT $1::int AS id, $2::text AS tag', [id, `t${n}`]);
           expect(rows).toEqual([{ id, tag: `t${n}` }]);

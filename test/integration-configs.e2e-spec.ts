@@ -229,6 +229,8 @@ describe('integration configs (HTTP, real database)', () => {
       for (const clear of [{ api_key: null }, { base_url: null }]) {
         const res = await api.patch(`${base(org)}/${bare.id}`, token, clear);
         expectProblem(res, 422, 'credentials_required_before_enable');
+        // Refused means untouched.
+        expect((await api.get(`${base(org)}/${bare.id}`, token)).body).toMatchObject({ enabled: true, has_api_key: true, base_url: 'https://x.example', revision: enabled.body.revision });
       }
       // Disabling and clearing together is fine.
       const cleared = await api.patch(`${base(org)}/${bare.id}`, token, { enabled: false, api_key: null });

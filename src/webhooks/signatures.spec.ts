@@ -89,18 +89,20 @@ describe('Xledger webhook verification', () => {
   const dateSeconds = Math.floor(Date.parse(dateHeader) / 1000);
   const body = '{"data":{"projects":{"edges":[{"node":{"dbId":1}}]}}}';
   const vector = createHmac('sha256', Buffer.from(apiToken, 'base64url')).update(`${dateSeconds}.${body}`, 'utf8').digest('base64url');
+  // "Now" as of the Date header, not the wall clock when a check happens to run.
+  const sentMs = dateSeconds * 1000;
 
   it('accepts the published scheme with the API token', () => {
-    const result = verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken);
+    const result = verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken, sentMs);
     expect(result).toMatchObject({ ok: true, scheme: 'xledger', webhookId: expect.stringMatching(/^xl_[0-9a-f]{48}$/) });
   });
 
   it('refuses another token, another body, an old Date, and missing headers', () => {
     const other = randomBytes(32).toString('base64url');
-    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, other).ok).toBe(false);
-    expect(verifyXledgerWebhook(Buffer.from(`${body} `), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken).ok).toBe(false);
-    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken, Date.now() + 16 * 60_000).ok).toBe(false);
-    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken, Date.now() + 14 * 60_000).ok).toBe(true);
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, other, sentMs).ok).toBe(false);
+    expect(verifyXledgerWebhook(Buffer.from(`${body} `), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken, sentMs).ok).toBe(false);
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken, sentMs + 16 * 60_000).ok).toBe(false);
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken, sentMs + 14 * 60_000).ok).toBe(true);
     expect(verifyXledgerWebhook(Buffer.from(body), { date: dateHeader }, apiToken).ok).toBe(false);
     expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector }, apiToken).ok).toBe(false);
     expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, null)).toEqual({ ok: false, reason: 'no_api_key' });

@@ -28,21 +28,33 @@ export function killAllChildren(): void {
 export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${output}`)), timeoutMs);
+    const stopListening = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    // A child that never says it: killed, so a failed wait leaves nothing running.
+    const timer = setTimeout(() => {
+      stopListening();
+      child.kill('SIGKILL');
+      reject(new Error(`timed out waiting for ${pattern}; output:\n${output}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = output.match(pattern);
       if (match) {
-        clearTimeout(timer);
+        stopListening();
         resolve(match);
       }
     };
+    const onExit = (code: number | null) => {
+      stopListening();
+      reject(new Error(`process exited with ${code} before ${pattern}; output:\n${output}`));
+    };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`process exited with ${code} before ${pattern}; output:\n${output}`));
-    });
+    child.once('exit', onExit);
   });
 }
 

@@ -23,7 +23,14 @@ export default async function globalSetup(): Promise<void> {
   }
   process.env.TEST_DATABASE_URL = url;
   const dataSource = new DataSource(dataSourceOptions(url, 2));
-  await dataSource.initialize();
-  await dataSource.runMigrations({ transaction: 'each' });
-  await dataSource.destroy();
+  try {
+    await dataSource.initialize();
+    await dataSource.runMigrations({ transaction: 'each' });
+  } catch (error) {
+    // jest skips globalTeardown when globalSetup fails: stop what was started here.
+    await globalThis.__EMBEDDED_POSTGRES__?.stop();
+    throw error;
+  } finally {
+    if (dataSource.isInitialized) await dataSource.destroy();
+  }
 }
