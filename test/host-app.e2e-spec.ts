@@ -111,6 +111,13 @@ describe('IntegrationsModule in a host application', () => {
     expect(failed).toMatchObject({ last_sync_status: 'failed' });
     expect(failed.last_sync_error).toContain('Host ledger refused');
     expect(failed.last_sync_error).not.toContain(API_KEY);
+    // A bare credential in the upstream's words (no key=value shape) is scrubbed too, thrown or returned.
+    await expect(host.sync.runSyncAttempt(org, config.id, service, async () => {
+      throw new Error(`invalid key ${API_KEY}`);
+    })).rejects.toThrow('invalid key');
+    expect((await host.configs.get(org, config.id)).last_sync_error).toBe('invalid key [redacted]');
+    const partial = await host.sync.runSyncAttempt(org, config.id, service, async () => ({ status: 'partial', error: `2 refused for ${API_KEY}` }));
+    expect(partial).toMatchObject({ skipped: false, run: { status: 'partial', error: '2 refused for [redacted]' } });
 
     await host.configs.update(org, config.id, { enabled: false } as never, admin);
     const callback = jest.fn();

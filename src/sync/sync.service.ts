@@ -7,7 +7,7 @@ import type { ExportRunResponse } from '../export-runs/dto/export.dto';
 import type { SyncRunResponse } from '../integration-config/dto/sync-run.dto';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
-import { redactText } from '../logging/redact';
+import { scrubSyncError } from './sync-error';
 import { isDue } from './sync-schedule';
 import { InjectMeanderDataSource } from '../database/database.module';
 
@@ -95,14 +95,14 @@ export class SyncService {
     try {
       outcome = await attempt({ config, credentials });
     } catch (error) {
-      const message = redactText(String((error as Error)?.message ?? error)).slice(0, 2000) || 'the sync attempt failed';
+      const message = scrubSyncError(String((error as Error)?.message ?? error), credentials) || 'the sync attempt failed';
       await this.configs.recordSyncRun(orgId, configId, { status: 'failed', started_at: startedAt, error: message }, actor);
       throw error;
     }
     const run = await this.configs.recordSyncRun(
       orgId,
       configId,
-      { status: outcome.status ?? 'success', started_at: startedAt, error: outcome.error, records_pushed: outcome.records_pushed, records_pulled: outcome.records_pulled },
+      { status: outcome.status ?? 'success', started_at: startedAt, error: outcome.error ? scrubSyncError(outcome.error, credentials) : outcome.error, records_pushed: outcome.records_pushed, records_pulled: outcome.records_pulled },
       actor,
     );
     return { skipped: false, run };
