@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../integration-types/built-in-types';
-import { compileFormula, MAX_EXPRESSION_LENGTH } from './expression';
+import { compileFormula, MAX_EXPRESSION_LENGTH, MAX_FORMULA_TEXT_LENGTH } from './expression';
 
 const NAMES = new Set(EXPENSE_CLAIM_SOURCE_FIELDS.map((f) => f.name));
 const evaluate = (expression: string, values: Record<string, unknown> = {}) => {
@@ -37,6 +37,19 @@ describe('safe formulas', () => {
     expect(evaluate('currency + 1', { currency: 'NOK' })).toBeNull();
     const notBool = compileFormula('not expense_amount', NAMES);
     expect(notBool.ok && notBool.formula.evaluate({ expense_amount: 1 })).toMatchObject({ value: null, error: expect.any(String) });
+  });
+
+  it('never builds text longer than MAX_FORMULA_TEXT_LENGTH: null with an error instead', () => {
+    const half = 'x'.repeat(MAX_FORMULA_TEXT_LENGTH / 2);
+    expect(evaluate('currency + currency', { currency: half })).toBe(half + half);
+    const over = compileFormula('currency + currency + currency', NAMES);
+    expect(over.ok && over.formula.evaluate({ currency: half })).toEqual({ value: null, error: expect.stringContaining(`at most ${MAX_FORMULA_TEXT_LENGTH}`) });
+    const long = 'y'.repeat(MAX_FORMULA_TEXT_LENGTH + 1);
+    for (const expression of ['upper(currency)', 'lower(currency)', 'concat(currency, "")', 'concat(currency) + ""']) {
+      const compiled = compileFormula(expression, NAMES);
+      expect(compiled.ok && compiled.formula.evaluate({ currency: long })).toMatchObject({ value: null, error: expect.any(String) });
+    }
+    expect(evaluate('upper(currency)', { currency: 'nok' })).toBe('NOK');
   });
 
   it.each([

@@ -16,10 +16,20 @@ const KEYWORDS = new Set(['and', 'or', 'not', 'if', 'then', 'else']);
 const COMPARISONS = new Set(['==', '!=', '<', '<=', '>', '>=']);
 const ARITHMETIC = new Set(['+', '-', '*', '/']);
 
+/**
+ * The longest text a formula may build (as long as a lookup or static value). Without it, one
+ * admin's `upper(a + a + …)` over 10,000 records could fill the shared process's heap; beyond
+ * it the result is null with a formula_error warning, and nothing longer is ever allocated.
+ */
+export const MAX_FORMULA_TEXT_LENGTH = 1000;
+const textTooLong = (length: number): never => {
+  throw new Error(`the formula would build text of ${length} characters (at most ${MAX_FORMULA_TEXT_LENGTH})`);
+};
+
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 const numeric = (fn: (...xs: number[]) => number) => (...args: unknown[]) => (args.length > 0 && args.every(isNumber) ? finite(fn(...(args as number[]))) : null);
-const text = (fn: (s: string) => string) => (s: unknown) => (typeof s === 'string' ? fn(s) : null);
+const text = (fn: (s: string) => string) => (s: unknown) => (typeof s !== 'string' ? null : s.length > MAX_FORMULA_TEXT_LENGTH ? textTooLong(s.length) : fn(s));
 
 /** The only functions a formula may call. */
 export const FORMULA_FUNCTIONS: Readonly<Record<string, (...args: unknown[]) => unknown>> = Object.freeze({
@@ -34,7 +44,11 @@ export const FORMULA_FUNCTIONS: Readonly<Record<string, (...args: unknown[]) => 
   abs: numeric(Math.abs),
   min: numeric(Math.min),
   max: numeric(Math.max),
-  concat: (...parts: unknown[]) => parts.filter((p) => p !== null && p !== undefined).map((p) => (typeof p === 'number' || typeof p === 'string' ? String(p) : '')).join(''),
+  concat: (...parts: unknown[]) => {
+    const strings = parts.filter((p) => p !== null && p !== undefined).map((p) => (typeof p === 'number' || typeof p === 'string' ? String(p) : ''));
+    const length = strings.reduce((sum, p) => sum + p.length, 0);
+    return length > MAX_FORMULA_TEXT_LENGTH ? textTooLong(length) : strings.join('');
+  },
   upper: text((s) => s.toUpperCase()),
   lower: text((s) => s.toLowerCase()),
 });
@@ -42,7 +56,7 @@ export const FORMULA_FUNCTIONS: Readonly<Record<string, (...args: unknown[]) => 
 // Operators that never throw: a missing operand makes the result null, not an error.
 const both = (a: unknown, b: unknown) => a !== null && a !== undefined && b !== null && b !== undefined;
 const OPERATORS = {
-  '+': (a: unknown, b?: unknown) => (b === undefined ? (isNumber(a) ? a : null) : !both(a, b) ? null : isNumber(a) && isNumber(b) ? finite(a + b) : typeof a === 'string' && typeof b === 'string' ? a + b : null),
+  '+': (a: unknown, b?: unknown) => (b === undefined ? (isNumber(a) ? a : null) : !both(a, b) ? null : isNumber(a) && isNumber(b) ? finite(a + b) : typeof a === 'string' && typeof b === 'string' ? (a.length + b.length > MAX_FORMULA_TEXT_LENGTH ? textTooLong(a.length + b.length) : a + b) : null),
   '-': (a: unknown, b?: unknown) => (b === undefined ? (isNumber(a) ? -a : null) : isNumber(a) && isNumber(b) ? finite(a - b) : null),
   '*': (a: unknown, b: unknown) => (isNumber(a) && isNumber(b) ? finite(a * b) : null),
   '/': (a: unknown, b: unknown) => (isNumber(a) && isNumber(b) && b !== 0 ? finite(a / b) : null),
