@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     const met = s.throughputRatio >= target.throughput && (target.p99 === undefined || s.p99Ratio <= target.p99);
     rows.push([
       `${s.scenario} (${http.database}) vs raw node:http + pg`,
-      `${http.connections} connections, ${http.rounds} × ${http.roundSeconds} s`,
+      `${http.connections} connections, ${http.rounds} × ${http.roundSeconds} s${s.non2xx > 0 ? ` (${s.non2xx} FAILED requests)` : ''}`,
       `${s.serviceRps} vs ${s.baselineRps} req/s; p99 ${s.serviceP99Ms} vs ${s.baselineP99Ms} ms; CPU ${s.serviceCpuMsPerRequest} vs ${s.baselineCpuMsPerRequest} ms/request`,
       `${s.throughputRatio.toFixed(2)}× throughput, ${s.p99Ratio.toFixed(2)}× p99`,
       `≥ ${target.throughput}×${target.p99 ? `, p99 ≤ ${target.p99}×` : ''}`,
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   for (const kind of ['express', 'fastify'] as const) {
     rows.push([
       `Nest on ${kind} (guard, param pipe, JSON; no database) vs raw node:http`,
-      `${adapter.connections} connections, ${adapter.rounds} × ${adapter.roundSeconds} s`,
+      `${adapter.connections} connections, ${adapter.rounds} × ${adapter.roundSeconds} s${adapter.failed[kind] + adapter.failed.raw > 0 ? ` (${adapter.failed[kind] + adapter.failed.raw} FAILED requests)` : ''}`,
       `${adapter.rps[kind]} vs ${adapter.rps.raw} req/s; p99 ${adapter.p99Ms[kind]} vs ${adapter.p99Ms.raw} ms`,
       `${(adapter.rps[kind] / adapter.rps.raw).toFixed(2)}× throughput`,
       kind === 'express' ? 'measured (the service runs on it)' : 'measured (for comparison)',
