@@ -665,7 +665,7 @@ export interface components {
             webhook_url?: string | null;
             /**
              * @description Write-only: whsec_ + base64 of 24–64 random bytes. Or let the service generate one: POST /{id}/webhook-secret
-             * @example whsec_nbPKWtdWeJvWx4F/Jv4LUfPzBDBU09HQSBw1yiw+8vc=
+             * @example whsec_EXAMPLEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
              */
             webhook_secret?: string | null;
             /**
@@ -816,7 +816,7 @@ export interface components {
             webhook_url?: string | null;
             /**
              * @description Write-only: whsec_ + base64 of 24–64 random bytes. Or let the service generate one: POST /{id}/webhook-secret
-             * @example whsec_nbPKWtdWeJvWx4F/Jv4LUfPzBDBU09HQSBw1yiw+8vc=
+             * @example whsec_EXAMPLEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
              */
             webhook_secret?: string | null;
             /**
@@ -834,7 +834,7 @@ export interface components {
         WebhookSecretResponse: {
             /**
              * @description Shown this once; the previous secret keeps verifying for 24 hours
-             * @example whsec_nbPKWtdWeJvWx4F/Jv4LUfPzBDBU09HQSBw1yiw+8vc=
+             * @example whsec_EXAMPLEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
              */
             webhook_secret: string;
         };

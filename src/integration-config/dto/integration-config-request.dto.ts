@@ -2,6 +2,7 @@ import { ApiHideProperty, ApiProperty, ApiPropertyOptional } from '@nestjs/swagg
 import { IsBoolean, IsIn, IsOptional } from 'class-validator';
 import { rule } from '../../common/validation';
 import {
+  EXAMPLE_WEBHOOK_SECRET,
   IsBoundedJsonObject,
   IsBoundedString,
   IsHttpsUrl,
@@ -72,7 +73,7 @@ class IntegrationConfigWritableFields {
   @IsOptional() @IsHttpsUrl(RULES.baseUrl)
   webhook_url?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true, example: 'whsec_nbPKWtdWeJvWx4F/Jv4LUfPzBDBU09HQSBw1yiw+8vc=', description: 'Write-only: whsec_ + base64 of 24–64 random bytes. Or let the service generate one: POST /{id}/webhook-secret' })
+  @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true, example: EXAMPLE_WEBHOOK_SECRET, description: 'Write-only: whsec_ + base64 of 24–64 random bytes. Or let the service generate one: POST /{id}/webhook-secret' })
   @IsOptional() @IsWebhookSecret(RULES.webhookSecret)
   webhook_secret?: string | null;
 
