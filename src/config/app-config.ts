@@ -144,9 +144,11 @@ function loadOrCreateDevSecrets(dataDir: string, warn: (line: string) => void): 
   return secrets;
 }
 
-const INTEGER_VARIABLES = ['PORT', 'DATABASE_POOL_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE'] as const;
-
-const DECIMAL_VARIABLES = ['WEBHOOK_RATE_LIMIT_PER_SECOND'] as const;
+// Numeric variables arrive as text: whole counts, and the one rate that may be a fraction.
+const NUMBER_SYNTAX: Record<string, RegExp> = {
+  ...Object.fromEntries(['PORT', 'DATABASE_POOL_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE'].map((key) => [key, /^\d+$/])),
+  WEBHOOK_RATE_LIMIT_PER_SECOND: /^\d+(\.\d+)?$/,
+};
 
 export function loadAppConfig(
   env: NodeJS.ProcessEnv = process.env,
@@ -154,11 +156,9 @@ export function loadAppConfig(
 ): AppConfig {
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') raw[key] = value;
-  for (const key of INTEGER_VARIABLES) {
-    if (raw[key] !== undefined) raw[key] = /^\d+$/.test(String(raw[key])) ? Number(raw[key]) : raw[key];
-  }
-  for (const key of DECIMAL_VARIABLES) {
-    if (raw[key] !== undefined) raw[key] = /^\d+(\.\d+)?$/.test(String(raw[key])) ? Number(raw[key]) : raw[key];
+  // Text that is not a number stays text, so the schema names the variable that is wrong.
+  for (const [key, syntax] of Object.entries(NUMBER_SYNTAX)) {
+    if (raw[key] !== undefined && syntax.test(String(raw[key]))) raw[key] = Number(raw[key]);
   }
   const parsed = plainToInstance(EnvironmentSchema, raw);
   const errors = validateSync(parsed, { whitelist: false, skipMissingProperties: false });
