@@ -48,10 +48,6 @@ interface Options {
   roundSeconds: number;
   rounds: number;
   memoryRequestsPerRound: number;
-  /** Extra environment for the service (and baseline): to measure a setting's cost. */
-  env?: Record<string, string>;
-  /** Only the scenarios whose name contains this (profiling one path). */
-  only?: string;
 }
 
 export function start(entry: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, nodeFlags: string[] = []): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
@@ -131,7 +127,6 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10',
       RATE_LIMIT_READS_PER_MINUTE: '10000000', RATE_LIMIT_WRITES_PER_MINUTE: '10000000', RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
       WEBHOOK_RATE_LIMIT_BURST: '1000000', WEBHOOK_RATE_LIMIT_PER_SECOND: '1000000',
-      ...options.env,
     };
     // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the service, written when it stops.
     const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
@@ -177,7 +172,7 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     const results: HttpScenarioResult[] = [];
     const rss: number[] = [];
     let serviceRequests = 0;
-    for (const scenario of scenarios.filter((s) => !options.only || s.name.includes(options.only))) {
+    for (const scenario of scenarios) {
       await load(baselineUrl, scenario.request, options.connections, options.warmupSeconds);
       await load(serviceUrl, scenario.request, options.connections, options.warmupSeconds);
       const serviceRounds: Awaited<ReturnType<typeof measuredLoad>>[] = [];

@@ -1,14 +1,18 @@
 // The physical limit of this stack for the benchmark's scenarios: plain node:http + pg doing the
-// same work as the service (same JWT verification with jose, same SQL, same response mapping,
-// same signature check and INSERT), without Nest, TypeORM, validation pipes, guards or logging.
+// same work as the service (same JWT verification with jose, the very SQL statements the services
+// export, same response mapping, same signature check), without Nest, TypeORM, validation pipes,
+// guards or logging.
 // Started by bench/http-scenarios.bench.ts in a process of its own; prints `listening <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { jwtVerify } from 'jose';
 import { Pool } from 'pg';
 import { Keyring } from '../src/crypto/keyring';
 import { SecretCipher } from '../src/crypto/secret-cipher';
+import { MAPPING_VIEWS_SQL } from '../src/field-mapping/field-mapping.service';
 import { toConfigResponse } from '../src/integration-config/integration-config.mapper';
+import { CONFIG_BY_ID_SQL, CONFIGS_OF_ORG_SQL } from '../src/integration-config/integration-config.service';
 import { verifyStandardWebhook } from '../src/webhooks/signatures';
+import { WEBHOOK_CONFIG_SQL, WEBHOOK_EVENT_INSERT_SQL } from '../src/webhooks/webhooks.service';
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
 // Imported once, as the service does (jose would import raw bytes on every verification).
@@ -33,12 +37,7 @@ async function authorize(req: IncomingMessage, orgId: string): Promise<boolean> 
 
 async function mappingViews(orgId: string, ids: string[]): Promise<Map<string, Record<string, string>>> {
   const views = new Map<string, Record<string, string>>(ids.map((id) => [id, {}]));
-  const { rows } = await pool.query(
-    `SELECT integration_id, source_field, target_field FROM field_mappings
-     WHERE organization_id = $1 AND integration_id = ANY($2) AND superseded_at IS NULL AND is_active = true
-     ORDER BY sort_order ASC, source_field ASC`,
-    [orgId, ids],
-  );
+  const { rows } = await pool.query(MAPPING_VIEWS_SQL, [orgId, ids]);
   for (const m of rows) views.get(m.integration_id)![m.source_field] = m.target_field;
   return views;
 }
@@ -46,13 +45,13 @@ async function mappingViews(orgId: string, ids: string[]): Promise<Map<string, R
 async function configs(req: IncomingMessage, res: ServerResponse, orgId: string, id: string | undefined): Promise<void> {
   if (!(await authorize(req, orgId))) return send(res, 401, { code: 'unauthorized' });
   if (id) {
-    const { rows } = await pool.query(`SELECT * FROM integration_configs WHERE organization_id = $1 AND id = $2 LIMIT 1`, [orgId, id]);
+    const { rows } = await pool.query(CONFIG_BY_ID_SQL, [orgId, id]);
     if (rows.length === 0) return send(res, 404, { code: 'not_found' });
     const views = await mappingViews(orgId, [id]);
     res.setHeader('ETag', `"${rows[0].revision}"`);
     return send(res, 200, toConfigResponse(rows[0], views.get(id)!));
   }
-  const { rows } = await pool.query(`SELECT * FROM integration_configs WHERE organization_id = $1 ORDER BY created_at ASC, id ASC`, [orgId]);
+  const { rows } = await pool.query(CONFIGS_OF_ORG_SQL, [orgId]);
   const views = await mappingViews(orgId, rows.map((r) => r.id));
   return send(res, 200, { items: rows.map((r) => toConfigResponse(r, views.get(r.id)!)), next_cursor: null });
 }
@@ -61,20 +60,13 @@ async function webhook(req: IncomingMessage, res: ServerResponse, id: string): P
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const body = Buffer.concat(chunks);
-  const { rows } = await pool.query(
-    `SELECT id, organization_id, enabled, webhook_secret_encrypted FROM integration_configs WHERE id = $1 LIMIT 1`,
-    [id],
-  );
+  const { rows } = await pool.query(WEBHOOK_CONFIG_SQL, [id]);
   if (rows.length === 0) return send(res, 404, { code: 'not_found' });
   const config = rows[0];
   const secret = cipher.decrypt(config.webhook_secret_encrypted, { table: 'integration_configs', column: 'webhook_secret_encrypted', rowId: config.id });
   const verification = verifyStandardWebhook(body, req.headers, [secret]);
   if (!verification.ok) return send(res, 401, { code: 'unauthorized' });
-  const inserted = await pool.query(
-    `INSERT INTO webhook_events (organization_id, integration_id, webhook_id, signature_scheme, payload, content_type)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (integration_id, webhook_id) DO NOTHING RETURNING id`,
-    [config.organization_id, config.id, verification.webhookId, verification.scheme, body, req.headers['content-type'] ?? null],
-  );
+  const inserted = await pool.query(WEBHOOK_EVENT_INSERT_SQL, [config.organization_id, config.id, verification.webhookId, verification.scheme, body, req.headers['content-type'] ?? null]);
   return inserted.rows.length > 0 ? send(res, 202, { id: inserted.rows[0].id, duplicate: false }) : send(res, 200, { duplicate: true });
 }
 

@@ -34,6 +34,11 @@ type MappingWrite = Partial<CreateFieldMappingDto & UpdateFieldMappingDto>;
  * Field mappings of an integration: CRUD, versions, order, coverage and preview. Every write
  * locks the integration's config row first, so concurrent writes to one integration queue up.
  */
+/** The `{source: target}` views of configs' active mappings (exported for the raw benchmark baseline). */
+export const MAPPING_VIEWS_SQL = `SELECT integration_id, source_field, target_field FROM field_mappings
+  WHERE organization_id = $1 AND integration_id = ANY($2) AND superseded_at IS NULL AND is_active = true
+  ORDER BY sort_order ASC, source_field ASC`;
+
 @Injectable()
 export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPort {
   constructor(
@@ -194,12 +199,7 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
     const views = new Map<string, Record<string, string>>(integrationIds.map((id) => [id, {}]));
     if (integrationIds.length === 0) return views;
     // Plain SQL: on every config read (see IntegrationConfigService.get).
-    const active: { integration_id: string; source_field: string; target_field: string }[] = await manager.query(
-      `SELECT integration_id, source_field, target_field FROM field_mappings
-       WHERE organization_id = $1 AND integration_id = ANY($2) AND superseded_at IS NULL AND is_active = true
-       ORDER BY sort_order ASC, source_field ASC`,
-      [orgId, integrationIds],
-    );
+    const active: { integration_id: string; source_field: string; target_field: string }[] = await manager.query(MAPPING_VIEWS_SQL, [orgId, integrationIds]);
     for (const m of active) views.get(m.integration_id)![m.source_field] = m.target_field;
     return views;
   }

@@ -38,6 +38,9 @@ const RESPONSE_COLUMNS = [
   'tenant_id', 'accounting_code_mappings', 'sync_frequency', 'last_sync_at', 'last_sync_status', 'last_sync_error', 'last_success_at', 'webhook_url',
   'webhook_secret_encrypted', 'extra_config', 'revision', 'created_by', 'updated_by', 'created_at', 'updated_at',
 ].join(', ');
+// The read paths' SQL, exported so the raw benchmark baseline runs exactly the same statements.
+export const CONFIGS_OF_ORG_SQL = `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE organization_id = $1 ORDER BY created_at ASC, id ASC`;
+export const CONFIG_BY_ID_SQL = `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE organization_id = $1 AND id = $2`;
 
 // Races that slip past the service checks still answer with the rule.
 registerConstraintRule(ORG_TYPE_UNIQUE_INDEX, { rule: ONE_CONFIG_PER_TYPE, status: 409, field: 'integration_type', message: 'This organization already has a config of this integration type.' });
@@ -73,19 +76,13 @@ export class IntegrationConfigService {
 
   async list(orgId: string): Promise<IntegrationConfigResponse[]> {
     // The read paths are plain SQL: entity hydration was most of their cost (npm run bench).
-    const configs: IntegrationConfigEntity[] = await this.dataSource.query(
-      `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE organization_id = $1 ORDER BY created_at ASC, id ASC`,
-      [orgId],
-    );
+    const configs: IntegrationConfigEntity[] = await this.dataSource.query(CONFIGS_OF_ORG_SQL, [orgId]);
     const views = await this.fieldMappings.views(this.dataSource.manager, orgId, configs.map((c) => c.id));
     return configs.map((c) => toConfigResponse(c, views.get(c.id) ?? {}));
   }
 
   async get(orgId: string, id: string): Promise<IntegrationConfigResponse> {
-    const [config]: IntegrationConfigEntity[] = await this.dataSource.query(
-      `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE organization_id = $1 AND id = $2`,
-      [orgId, id],
-    );
+    const [config]: IntegrationConfigEntity[] = await this.dataSource.query(CONFIG_BY_ID_SQL, [orgId, id]);
     if (!config) throw RuleViolation.notFound('Integration config');
     return this.respond(this.dataSource.manager, config);
   }
