@@ -373,6 +373,15 @@ describe('integration configs (HTTP, real database)', () => {
       expect((await api.get(`${base(org)}/${config.id}`, token)).body.last_sync_status).toBeNull();
     });
 
+    it("scrubs the config's own credentials from a reported error before storing it", async () => {
+      const { org, config } = await enabledConfig();
+      const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'failed', started_at: new Date().toISOString(), error: `Xledger said: invalid key ${API_KEY}` });
+      expect(res.status).toBe(201);
+      expect(res.body.error).toBe('Xledger said: invalid key [redacted]');
+      const [stored] = await t.dataSource.query(`SELECT s.error, c.last_sync_error FROM sync_runs s JOIN integration_configs c ON c.id = s.integration_id WHERE s.id = $1`, [res.body.id]);
+      expect(stored).toEqual({ error: 'Xledger said: invalid key [redacted]', last_sync_error: 'Xledger said: invalid key [redacted]' });
+    });
+
     it('validates the run body', async () => {
       const { org, config } = await enabledConfig();
       const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'exploded', started_at: 'yesterday', records_pushed: -1, records_pulled: 1.5 });

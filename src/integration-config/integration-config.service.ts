@@ -7,12 +7,13 @@ import { assertIfMatch } from '../common/if-match';
 import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type PageQueryDto } from '../common/pagination';
 import { RuleViolation } from '../common/rule-violation';
 import { SecretCipher } from '../crypto/secret-cipher';
+import { scrubSyncError } from './sync-error';
 import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
 import type { CreateIntegrationConfigDto, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
 import type { IntegrationConfigResponse } from './dto/integration-config-response.dto';
 import type { RecordSyncRunDto, SyncRunListResponse, SyncRunResponse } from './dto/sync-run.dto';
 import type { ConfigFieldMappingsPort } from './field-mappings.port';
-import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn } from './integration-config.entity';
+import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
 import { toConfigResponse, toSyncRunResponse } from './integration-config.mapper';
 import {
   CREDENTIALS_REQUIRED_BEFORE_ENABLE,
@@ -227,7 +228,9 @@ export class IntegrationConfigService {
         status: dto.status,
         started_at: startedAt,
         finished_at: finishedAt,
-        error: dto.error ?? null,
+        // Whoever reports it (a sync service over REST or runSyncAttempt), an upstream error may
+        // quote the credentials it was given: stored and shown to every reader, so scrubbed here.
+        error: dto.error ? scrubSyncError(dto.error, this.secretsOf(config)) : null,
         records_pushed: dto.records_pushed ?? 0,
         records_pulled: dto.records_pulled ?? 0,
         recorded_by: actor.sub,
@@ -265,6 +268,14 @@ export class IntegrationConfigService {
   private async respond(manager: EntityManager, config: IntegrationConfigEntity): Promise<IntegrationConfigResponse> {
     const views = await this.fieldMappings.views(manager, config.organization_id, [config.id]);
     return toConfigResponse(config, views.get(config.id) ?? {});
+  }
+
+  /** The config's plaintext secrets, only to scrub them from text that will be stored. */
+  private secretsOf(config: IntegrationConfigEntity): (string | null)[] {
+    return SECRET_COLUMNS.map((column) => {
+      const envelope = config[column];
+      return envelope ? this.cipher.decrypt(envelope, this.location(config.id, column)) : null;
+    });
   }
 
   private location(rowId: string, column: SecretColumn) {

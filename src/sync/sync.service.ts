@@ -7,7 +7,6 @@ import type { ExportRunResponse } from '../export-runs/dto/export.dto';
 import type { SyncRunResponse } from '../integration-config/dto/sync-run.dto';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
-import { scrubSyncError } from './sync-error';
 import { isDue } from './sync-schedule';
 import { InjectMeanderDataSource } from '../database/database.module';
 
@@ -95,14 +94,15 @@ export class SyncService {
     try {
       outcome = await attempt({ config, credentials });
     } catch (error) {
-      const message = scrubSyncError(String((error as Error)?.message ?? error), credentials) || 'the sync attempt failed';
+      // recordSyncRun scrubs the config's secrets and secret-shaped text from every stored error.
+      const message = String((error as Error)?.message ?? error) || 'the sync attempt failed';
       await this.configs.recordSyncRun(orgId, configId, { status: 'failed', started_at: startedAt, error: message }, actor);
       throw error;
     }
     const run = await this.configs.recordSyncRun(
       orgId,
       configId,
-      { status: outcome.status ?? 'success', started_at: startedAt, error: outcome.error ? scrubSyncError(outcome.error, credentials) : outcome.error, records_pushed: outcome.records_pushed, records_pulled: outcome.records_pulled },
+      { status: outcome.status ?? 'success', started_at: startedAt, error: outcome.error, records_pushed: outcome.records_pushed, records_pulled: outcome.records_pulled },
       actor,
     );
     return { skipped: false, run };

@@ -5,21 +5,14 @@ import { redactText, REDACTED } from '../logging/redact';
 /** The longest stored error (the sync-run contract's bound). */
 export const MAX_SYNC_ERROR_LENGTH = 10_000;
 
-/** The credential values an upstream error is most likely to echo. */
-export interface SecretValues {
-  api_key: string | null;
-  client_secret: string | null;
-  webhook_secret: string | null;
-}
-
 /**
  * The error text without the config's own secrets (an upstream "invalid key xl-…" would
  * otherwise be stored and served to every reader) nor anything shaped like a secret; bounded.
  */
-export function scrubSyncError(text: string, secrets: SecretValues): string {
+export function scrubSyncError(text: string, secrets: readonly (string | null)[]): string {
   let out = text;
   // Longest first, so a secret that contains another is replaced whole.
-  const values = [secrets.api_key, secrets.client_secret, secrets.webhook_secret]
+  const values = secrets
     .filter((v): v is string => typeof v === 'string' && v.length >= 4)
     .sort((a, b) => b.length - a.length);
   for (const value of values) out = out.split(value).join(REDACTED);
