@@ -1,8 +1,9 @@
 // Two projects: fast pure unit specs beside the code, and e2e specs over HTTP against a real
 // database (embedded PGlite started once in globalSetup, or DATABASE_URL).
 const transform = { '^.+\\.(t|j)s$': ['@swc/jest'] };
-// NestJS 12 and PGlite ship ES modules only: let swc turn them into CommonJS for jest.
-const transformIgnorePatterns = ['/node_modules/(?!(@nestjs|file-type|load-esm|@electric-sql|jose|filtrex|standardwebhooks)/)'];
+// NestJS 12, PGlite and some of @fastify/static's dependencies ship ES modules only: swc turns
+// them into CommonJS for jest (judged by the innermost node_modules of a path).
+const transformIgnorePatterns = ['/node_modules/(?!.*/node_modules/)(?!(@nestjs|file-type|load-esm|@electric-sql|jose|filtrex|standardwebhooks|content-disposition|glob|minimatch|path-scurry|lru-cache|minipass|jackspeak|foreground-child|package-json-from-dist|@isaacs|balanced-match|brace-expansion)/)'];
 module.exports = {
   projects: [
     {

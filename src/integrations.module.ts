@@ -1,8 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AuthGuard } from './auth/auth.guard';
 import { ProblemFilter } from './common/problem.filter';
+import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { ConfigModule, type ConfigModuleAsyncOptions } from './config/config.module';
 import { CryptoModule } from './crypto/crypto.module';
@@ -20,8 +21,8 @@ import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface IntegrationsModuleOptions {
   /**
-   * Also serve the REST API (controllers, plus the global deny-by-default guards and the
-   * problem+json filter, which then apply to the host's own routes too). Default: true.
+   * Also serve the REST API (controllers, plus the global deny-by-default guards, the validation
+   * pipe and the problem+json filter, which then apply to the host's own routes too). Default: true.
    */
   http?: boolean;
   /** More integration types for the registry. */
@@ -58,6 +59,8 @@ export class IntegrationsModule {
             { provide: APP_GUARD, useClass: OrgScopeGuard },
             { provide: APP_GUARD, useClass: RateLimitGuard },
             { provide: APP_FILTER, useClass: ProblemFilter },
+            // Request bodies and queries are validated wherever the API is served, not only in main.ts.
+            { provide: APP_PIPE, useFactory: createValidationPipe },
           ]
         : [],
       exports: [...services, CryptoModule],

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { ConfigError, loadAppConfig, type AppConfig } from './config/app-config';
@@ -15,7 +15,7 @@ async function bootstrap(): Promise<void> {
     embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, maxConnections: config.databasePoolSize });
     config = config.withDatabaseUrl(embedded.url);
   }
-  let app: NestExpressApplication;
+  let app: NestFastifyApplication;
   try {
     app = await createApp({ config });
   } catch (error) {
@@ -45,11 +45,11 @@ async function bootstrap(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
-  await app.listen(config.port);
+  await app.listen(config.port, config.host);
   // The bound port (PORT=0 picks a free one).
   const { port } = app.getHttpServer().address() as { port: number };
   new Logger('Bootstrap').log(
-    `listening on port ${port}, database: ${embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL'}`,
+    `listening on port ${port} (address ${config.host}), database: ${embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL'}`,
     'Bootstrap',
   );
 }

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 import { PROBE_CHECK_CONSTRAINT, PROBE_FK_CONSTRAINT, PROBE_UNIQUE_CONSTRAINT, ProbeModule } from './support/probe.module';
 
@@ -72,6 +74,44 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect(res.body.errors[0].rule).toBe('body_must_be_valid_json');
   });
 
+  it('reads JSON only: another media type, a charset other than UTF-8 or a Content-Encoding is 415 unsupported_media_type', async () => {
+    const valid = JSON.stringify({ display_name: 'ok', sync_frequency: 'daily' });
+    const send = (contentType: string, body: string | Buffer, encoding?: string) => {
+      const req = t.http.post(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).set('Content-Type', contentType);
+      return (encoding ? req.set('Content-Encoding', encoding) : req).send(body);
+    };
+    for (const res of [
+      await send('text/plain', valid),
+      await send('application/x-www-form-urlencoded', 'display_name=ok&sync_frequency=daily'),
+      await send('application/json; charset=latin1', valid),
+      await send('application/json', gzipSync(valid), 'gzip'),
+      await send('not a media type', valid),
+    ]) {
+      expect(res.status).toBe(415);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body.code).toBe('unsupported_media_type');
+    }
+    // JSON's structured-syntax suffix, and UTF-8 said in any case, are read.
+    expect((await send('application/merge-patch+json', valid)).status).toBe(201);
+    expect((await send('application/json; charset=UTF-8', valid)).status).toBe(201);
+    expect((await send('application/json', valid, 'identity')).status).toBe(201);
+  });
+
+  it('refuses a JSON text that is not an object or an array (strict)', async () => {
+    for (const text of ['"ok"', '42', 'null', 'true']) {
+      const res = await t.http.post(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send(text);
+      expect(res.status).toBe(400);
+      expect(res.body.errors).toEqual([{ field: 'body', rule: 'body_must_be_valid_json', message: 'the request body is not valid JSON' }]);
+    }
+  });
+
+  it('routes a path whatever its case and with a trailing slash, as before the move to Fastify', async () => {
+    for (const path of [`/v1/organizations/${org}/probe/`, `/V1/Organizations/${org.toUpperCase()}/PROBE`]) {
+      const res = await t.http.post(path).set('Authorization', `Bearer ${token}`).send({ display_name: 'ok', sync_frequency: 'daily' });
+      expect(res.status).toBe(201);
+    }
+  });
+
   it('answers a body over 1 MiB with 413 payload_too_large', async () => {
     const res = await post({ display_name: 'x'.repeat(1024 * 1024 + 10), sync_frequency: 'daily' });
     expect(res.status).toBe(413);
@@ -127,5 +167,41 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect(all).not.toContain(token.split('.')[2]);
     const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.req?.id === 'req-12345');
     expect(line).toMatchObject({ req: { method: 'GET' }, res: { status: 200 } });
+    // Without one, or with one that is no plausible id (it would end up in logs), a new one.
+    for (const incoming of [undefined, 'two words', 'x'.repeat(200)]) {
+      const req = t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`);
+      const answer = await (incoming === undefined ? req : req.set('x-request-id', incoming));
+      expect(answer.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(t.logs.some((l) => JSON.parse(l).req?.id === answer.headers['x-request-id'])).toBe(true);
+    }
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  // One unauthenticated request per client address and minute: which requests share a budget
+  // shows which address the service took for the client (loopback is the proxy here).
+  const statuses = async (trustProxy: string | undefined, forwardedFor: string[]) => {
+    const env: Record<string, string> = { RATE_LIMIT_PUBLIC_PER_MINUTE: '1', ...(trustProxy === undefined ? {} : { TRUST_PROXY: trustProxy }) };
+    const t = await startTestApp({ env });
+    try {
+      const answers: string[] = [];
+      // Inbound webhooks are the unauthenticated routes (an unknown one is answered 404, once).
+      for (const chain of forwardedFor) answers.push((await t.http.post(`/v1/webhooks/${randomUUID()}`).set('X-Forwarded-For', chain).send({})).status === 429 ? 'limited' : 'served');
+      return answers;
+    } finally {
+      await t.close();
+    }
+  };
+
+  it('takes the client address from the socket by default', async () => {
+    expect(await statuses(undefined, ['203.0.113.9', '198.51.100.1'])).toEqual(['served', 'limited']);
+  });
+
+  it('takes it from X-Forwarded-For as far as the proxies are trusted', async () => {
+    expect(await statuses('loopback', ['203.0.113.9', '198.51.100.1', '203.0.113.9'])).toEqual(['served', 'served', 'limited']);
+    // A hop count, as Express counted it: one trusted hop names the last address of the chain...
+    expect(await statuses('1', ['198.51.100.1, 203.0.113.9', '192.0.2.1, 203.0.113.9', '198.51.100.1, 192.0.2.7'])).toEqual(['served', 'limited', 'served']);
+    // ...two, the one before it.
+    expect(await statuses('2', ['198.51.100.1, 203.0.113.9', '192.0.2.1, 203.0.113.9', '198.51.100.1, 192.0.2.7'])).toEqual(['served', 'served', 'limited']);
   });
 });

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Module, type INestApplicationContext, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
 import { InjectMeanderDataSource, IntegrationConfigService, IntegrationsModule, SyncService, type Principal } from '../src/index';
-import { testConfig } from './support/test-app';
+import { issueToken } from '../src/auth/issue-token';
+import { TEST_JWT_SECRET, testConfig } from './support/test-app';
 
 /** Collects what the module logs, to check the credential audit. */
 class CapturingLogger implements LoggerService {
@@ -138,6 +140,49 @@ describe('IntegrationsModule in a host application', () => {
     await web.init();
     try {
       expect((await request(web.getHttpServer()).get('/v1/integration-types')).status).toBe(404);
+    } finally {
+      await web.close();
+    }
+  });
+});
+
+@Module({ imports: [IntegrationsModule.forRootAsync({ useFactory: () => testConfig(), http: true })] })
+class ExpressHostModule {}
+
+describe('IntegrationsModule with http: true in a host on Express', () => {
+  // The service runs on Fastify; the guards, pipe, filter and controllers use only what Express's
+  // request and response share with Fastify's, so a host on Nest's default adapter serves the API too.
+  it('serves the API: token and organization checks, validation by rule, ETag, rate-limit headers, problem+json', async () => {
+    const web = await NestFactory.create(ExpressHostModule, new ExpressAdapter(), { logger: false, abortOnError: false });
+    await web.init();
+    try {
+      const http = request(web.getHttpServer());
+      const org = randomUUID();
+      const auth = `Bearer ${await issueToken({ secret: TEST_JWT_SECRET, role: 'org_admin', orgId: org })}`;
+      const base = `/v1/organizations/${org}/integrations`;
+      const problem = (res: request.Response, status: number, code: string) => {
+        expect(res.status).toBe(status);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.body.code).toBe(code);
+      };
+
+      problem(await http.get(base), 401, 'unauthorized');
+      problem(await http.get(`/v1/organizations/${randomUUID()}/integrations`).set('Authorization', auth), 403, 'org_scoped_access_only');
+      const invalid = await http.post(base).set('Authorization', auth).send({ integration_type: 'no_such_system', display_name: 'X', surprise: 1 });
+      problem(invalid, 400, 'validation_failed');
+      // The registry's constraint is resolved from the container, as in the service.
+      expect(invalid.body.errors.map((e: { rule: string }) => e.rule).sort()).toEqual(['integration_type_must_be_known_value', 'unknown_field']);
+
+      const created = await http.post(base).set('Authorization', auth).send({ integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'host-express-key' });
+      expect(created.status).toBe(201);
+      expect(created.headers.etag).toBe('"1"');
+      const read = await http.get(`${base}/${created.body.id}`).set('Authorization', auth);
+      expect(read.status).toBe(200);
+      expect(read.headers.etag).toBe('"1"');
+      expect(read.headers['ratelimit-limit']).toBeDefined();
+      expect(read.body).toMatchObject({ id: created.body.id, has_api_key: true });
+      expect(read.text).not.toContain('host-express-key');
+      problem(await http.get(`${base}/${randomUUID()}`).set('Authorization', auth), 404, 'not_found');
     } finally {
       await web.close();
     }

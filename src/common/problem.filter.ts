@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { QueryFailedError } from 'typeorm';
+import { bodyReadViolation } from '../http/body-parsers';
+import { requestPath, type HttpRequest } from '../http/http-types';
 import { ruleForConstraint } from './constraint-rules';
 import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from './problem';
 import { RuleViolation } from './rule-violation';
@@ -18,15 +20,18 @@ export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('ProblemFilter');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
-    const request = host.switchToHttp().getRequest<Request>();
+    // Fastify's reply (the service) or Express's response (a host application): both have these.
+    const response = host.switchToHttp().getResponse<ProblemResponse>();
+    const request = host.switchToHttp().getRequest<HttpRequest>();
     const body = this.toProblem(exception, request);
     if (body.status === 401 || body.status === 403) this.auditRefusal(body, request);
-    if (response.headersSent) return;
+    if ((response.raw ?? (response as unknown as ServerResponse)).headersSent) return;
     response.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
   }
 
-  toProblem(exception: unknown, request?: Request): ProblemDetails {
+  toProblem(exception: unknown, request?: HttpRequest): ProblemDetails {
+    const bodyRefusal = exception instanceof HttpException ? bodyReadViolation((exception.cause as { code?: string } | undefined)?.code, request) : undefined;
+    if (bodyRefusal) exception = bodyRefusal;
     if (exception instanceof RuleViolation) {
       return problem(exception.status, exception.rule, exception.detail, exception.errors);
     }
@@ -41,21 +46,21 @@ export class ProblemFilter implements ExceptionFilter {
       }
     }
     if (this.isDatabaseUnavailable(exception)) {
-      this.logger.error({ err: summarizeError(exception), path: request?.path }, 'database unavailable');
+      this.logger.error({ err: summarizeError(exception), path: request && requestPath(request) }, 'database unavailable');
       return problem(503, 'service_unavailable', 'The database is unavailable; retry shortly.');
     }
-    this.logger.error({ err: summarizeError(exception), path: request?.path }, 'unexpected error');
+    this.logger.error({ err: summarizeError(exception), path: request && requestPath(request) }, 'unexpected error');
     return problem(500, 'internal_error', 'An unexpected error occurred. It has been logged.');
   }
 
   /** Every refused authentication or authorization is an audit event: who, where, which rule. */
-  private auditRefusal(body: ProblemDetails, request: Request): void {
-    const principal = (request as Request & { principal?: { sub: string; role: string; orgId: string | null } }).principal;
+  private auditRefusal(body: ProblemDetails, request: HttpRequest): void {
+    const principal = (request as HttpRequest & { principal?: { sub: string; role: string; orgId: string | null } }).principal;
     this.logger.warn({
       event: body.status === 401 ? 'authentication_refused' : 'authorization_refused',
       code: body.code,
       method: request.method,
-      path: request.path,
+      path: requestPath(request),
       org_id: request.params?.['org_id'] ?? null,
       config_id: request.params?.['id'] ?? request.params?.['integration_id'] ?? null,
       actor: principal ? { sub: principal.sub, role: principal.role, org_id: principal.orgId } : null,
@@ -81,6 +86,13 @@ export class ProblemFilter implements ExceptionFilter {
     if (code && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
     return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error?.message ?? '');
   }
+}
+
+interface ProblemResponse {
+  status(code: number): ProblemResponse;
+  type(contentType: string): ProblemResponse;
+  send(body: string): unknown;
+  raw?: ServerResponse;
 }
 
 /** What may be logged of an error: never a QueryFailedError's query or parameters. */

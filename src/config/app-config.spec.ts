@@ -16,6 +16,7 @@ describe('configuration', () => {
   it('applies the documented defaults', () => {
     const config = loadAppConfig({ DATA_DIR: dataDir }, () => undefined);
     expect(config.port).toBe(3000);
+    expect(config.host).toBe('0.0.0.0');
     expect(config.databaseUrl).toBeUndefined();
     expect(config.dataDir).toBe(dataDir);
     expect(config).toMatchObject({ webhookRateLimitBurst: 100, webhookRateLimitPerSecond: 10, rateLimitReadsPerMinute: 3000, rateLimitWritesPerMinute: 300, rateLimitPublicPerMinute: 1200, trustProxy: false, corsOrigins: [] });
@@ -37,6 +38,8 @@ describe('configuration', () => {
     expect(load({}).corsOrigins).toEqual([]);
     expect(() => load({ CORS_ORIGINS: '*' })).toThrow(/CORS_ORIGINS/);
     expect(() => load({ CORS_ORIGINS: 'https://admin.example/path' })).toThrow(/CORS_ORIGINS/);
+    for (const host of ['::', '127.0.0.1', '::1', '10.1.2.3']) expect(load({ HOST: host }).host).toBe(host);
+    for (const bad of ['example.com', '0.0.0.0; rm', 'http://x']) expect(() => load({ HOST: bad })).toThrow(/HOST/);
   });
 
   it('refuses production start-up without AUTH_JWT_SECRET or ENCRYPTION_KEYS, in one line, generating nothing', () => {

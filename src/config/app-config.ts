@@ -17,6 +17,10 @@ class EnvironmentSchema {
   @IsOptional() @IsInt() @Min(0) @Max(65535)
   PORT?: number;
 
+  // An IPv4 or IPv6 address (`::` for every interface of both, where the host has IPv6).
+  @IsOptional() @Matches(/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*|localhost)$/, { message: 'HOST must be an IP address to listen on (0.0.0.0, ::, 127.0.0.1)' })
+  HOST?: string;
+
   @IsOptional() @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string;
 
@@ -80,6 +84,8 @@ export type AppConfigValues = { -readonly [K in keyof AppConfig as AppConfig[K] 
 export class AppConfig {
   readonly nodeEnv: 'development' | 'production' | 'test';
   readonly port: number;
+  /** The address the HTTP server listens on. */
+  readonly host: string;
   /** Unset: the embedded PostgreSQL in `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
@@ -102,7 +108,7 @@ export class AppConfig {
   readonly rateLimitPublicPerMinute: number;
   /** Browser origins allowed to call the API cross-origin; empty: none (no CORS headers at all). */
   readonly corsOrigins: string[];
-  /** Express `trust proxy`: which proxies' X-Forwarded-For decides the client IP. */
+  /** Which proxies' X-Forwarded-For decides the client IP (Fastify's `trustProxy`, as Express's `trust proxy`). */
   readonly trustProxy: boolean | number | string;
 
   constructor(values: AppConfigValues) {
@@ -185,6 +191,7 @@ export function loadAppConfig(
   return new AppConfig({
     nodeEnv,
     port: parsed.PORT ?? 3000,
+    host: parsed.HOST ?? '0.0.0.0',
     databaseUrl: parsed.DATABASE_URL,
     dataDir,
     // PGlite runs one query at a time; a small pool matched to its socket server is enough.

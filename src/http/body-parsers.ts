@@ -1,55 +1,82 @@
-import type { INestApplication } from '@nestjs/common';
-import { json, raw, type Request } from 'express';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RuleViolation } from '../common/rule-violation';
+import { requestPath } from './http-types';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const EXPORT_BODY_LIMIT = 10 * 1024 * 1024;
 
-// Exports carry up to 10,000 records: a larger limit on those routes only.
+// Exports carry up to 10,000 records: a larger limit on those routes only (matched on the
+// route's pattern, `/v1/organizations/:org_id/integrations/:id/exports`).
 const EXPORT_ROUTE = /^\/v1\/organizations\/[^/]+\/integrations\/[^/]+\/exports(\/preview)?\/?$/;
 // Inbound webhooks are verified over the exact bytes received, whatever their content type.
-const WEBHOOK_ROUTE = /^\/v1\/webhooks\//;
+const WEBHOOK_ROUTE = /^\/v1\/webhooks\//i;
+const JSON_TYPE = /^application\/(?:[^;\s]+\+)?json$/i;
 
-type RawBodyRequest = Request & { rawBody?: Buffer };
-const keepRawBody = (req: RawBodyRequest, _res: unknown, buffer: Buffer) => {
-  req.rawBody = buffer;
-};
-const jsonTypes = ['application/json', 'application/*+json'];
-
-/** Body parsing with per-route limits; errors reach the problem filter (413, 400). */
-export function useBodyParsers(app: INestApplication): void {
-  const webhookParser = raw({ type: () => true, limit: DEFAULT_BODY_LIMIT });
-  const exportParser = json({ type: jsonTypes, limit: EXPORT_BODY_LIMIT, verify: keepRawBody });
-  const defaultParser = json({ type: jsonTypes, limit: DEFAULT_BODY_LIMIT, verify: keepRawBody });
-  app.use((req: RawBodyRequest, res: never, next: (err?: unknown) => void) => {
-    const done = (error?: unknown) => next(error ? parserViolation(error as ParserError) : undefined);
-    if (WEBHOOK_ROUTE.test(req.path)) return webhookParser(req, res, done);
-    if (EXPORT_ROUTE.test(req.path)) return exportParser(req, res, done);
-    return defaultParser(req, res, done);
+/**
+ * Body parsing with per-route limits: JSON only (strict: an object or an array, UTF-8, no
+ * Content-Encoding), except inbound webhooks, whose body is kept as the bytes received.
+ * Refusals reach the problem filter as rules (400, 413, 415).
+ */
+export function useBodyParsers(fastify: FastifyInstance): void {
+  // Fastify reads at most a route's bodyLimit bytes, so an oversized body is refused while it streams.
+  fastify.addHook('onRoute', (route) => {
+    route.bodyLimit = EXPORT_ROUTE.test(route.url) ? EXPORT_BODY_LIMIT : DEFAULT_BODY_LIMIT;
+  });
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      done(null, parseBody(request, body as Buffer));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
   });
 }
 
-interface ParserError extends Error {
-  type?: string;
-  limit?: number;
+function parseBody(request: FastifyRequest, body: Buffer): unknown {
+  const encoding = request.headers['content-encoding'];
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+    throw new RuleViolation('unsupported_media_type', 415, 'The request body encoding is not supported: send it uncompressed.');
+  }
+  if (WEBHOOK_ROUTE.test(requestPath(request))) return body;
+  const [mediaType, ...parameters] = (request.headers['content-type'] ?? '').split(';');
+  if (!JSON_TYPE.test(mediaType.trim())) {
+    throw new RuleViolation('unsupported_media_type', 415, 'The request body must be application/json.');
+  }
+  const charset = parameters.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith('charset='));
+  if (charset && !['charset=utf-8', 'charset="utf-8"', 'charset=utf8'].includes(charset)) {
+    throw new RuleViolation('unsupported_media_type', 415, 'The request body must be UTF-8.');
+  }
+  if (body.length === 0) return {};
+  const text = body.toString('utf8');
+  // Strict, as body-parser was: a JSON text that is not an object or an array is refused.
+  const first = /\S/.exec(text)?.[0];
+  if (first !== '{' && first !== '[') throw invalidJson();
+  try {
+    return JSON.parse(text);
+  } catch {
+    // JSON.parse's message quotes the body: never repeated.
+    throw invalidJson();
+  }
 }
 
-/** body-parser's errors as the rules they are; the parser's own message may quote the body. */
-function parserViolation(error: ParserError): unknown {
-  switch (error.type) {
-    case 'entity.too.large':
-      return new RuleViolation('payload_too_large', 413, `The request body exceeds the limit of ${error.limit} bytes for this route.`);
-    case 'entity.parse.failed':
-      return RuleViolation.validation(
-        [{ field: 'body', rule: 'body_must_be_valid_json', message: 'the request body is not valid JSON' }],
-        'The request body is not valid JSON.',
-      );
-    case 'encoding.unsupported':
-    case 'charset.unsupported':
-      return new RuleViolation('unsupported_media_type', 415, 'The request body encoding is not supported.');
-    case 'request.aborted':
-      return new RuleViolation('validation_failed', 400, 'The request was aborted by the client.');
+function invalidJson(): RuleViolation {
+  return RuleViolation.validation([{ field: 'body', rule: 'body_must_be_valid_json', message: 'the request body is not valid JSON' }], 'The request body is not valid JSON.');
+}
+
+/** Fastify's own refusals while reading a body, as the rules they are. */
+export function bodyReadViolation(code: string | undefined, request?: unknown): RuleViolation | undefined {
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+      const limit = (request as Partial<FastifyRequest> | undefined)?.routeOptions?.bodyLimit ?? DEFAULT_BODY_LIMIT;
+      return new RuleViolation('payload_too_large', 413, `The request body exceeds the limit of ${limit} bytes for this route.`);
+    }
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new RuleViolation('unsupported_media_type', 415, 'The request body must be application/json.');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new RuleViolation('validation_failed', 400, 'The request body does not match its Content-Length.', [
+        { field: 'body', rule: 'content_length_must_match', message: 'the body is not as long as its Content-Length says' },
+      ]);
     default:
-      return error;
+      return undefined;
   }
 }

@@ -1,4 +1,7 @@
-import { Module } from '@nestjs/common';
+import { Module, type OnModuleInit } from '@nestjs/common';
+import { INJECTABLE_WATERMARK } from '@nestjs/common/constants';
+import { ModuleRef } from '@nestjs/core';
+import { useContainer } from 'class-validator';
 import { AuthModule } from '../auth/auth.module';
 import { ExportRunController } from '../export-runs/export-run.controller';
 import { ExportRunModule } from '../export-runs/export-run.module';
@@ -19,4 +22,15 @@ import { WebhooksModule } from '../webhooks/webhooks.module';
   controllers: [IntegrationTypesController, IntegrationConfigController, FieldMappingController, ExportRunController, InboundWebhooksController, WebhookEventsController],
   exports: [AuthModule],
 })
-export class HttpApiModule {}
+export class HttpApiModule implements OnModuleInit {
+  constructor(private readonly moduleRef: ModuleRef) {}
+
+  /**
+   * Constraints that need providers (the type registry) are @Injectable and come from Nest's
+   * container; plain constraint classes are built by class-validator itself.
+   */
+  onModuleInit(): void {
+    const get = (type: object) => (Reflect.getMetadata(INJECTABLE_WATERMARK, type) ? this.moduleRef.get(type as never, { strict: false }) : undefined);
+    useContainer({ get }, { fallback: true });
+  }
+}

@@ -1,4 +1,5 @@
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { AppModule } from '../app.module';
 import { loadAppConfig } from '../config/app-config';
@@ -15,7 +16,7 @@ export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
     AUTH_JWT_SECRET: 'openapi-generation-only-secret-0123456789',
     ENCRYPTION_KEYS: `openapi:${Buffer.alloc(32).toString('base64')}`,
   });
-  const app = await NestFactory.create(AppModule.forRoot({ config }), { preview: true, logger: false, abortOnError: false });
+  const app = await NestFactory.create(AppModule.forRoot({ config }), new FastifyAdapter(), { preview: true, logger: false, abortOnError: false });
   try {
     return buildOpenApiDocument(app);
   } finally {

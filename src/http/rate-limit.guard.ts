@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { ThrottlerGuard, type ThrottlerLimitDetail, type ThrottlerModuleOptions, type ThrottlerRequest } from '@nestjs/throttler';
-import type { Request, Response } from 'express';
 import { IS_PUBLIC, type AuthenticatedRequest } from '../auth/auth.decorators';
 import { RuleViolation } from '../common/rule-violation';
 import type { AppConfig } from '../config/app-config';
+import type { HttpReply, HttpRequest } from './http-types';
 import { TokenBucketThrottlerStorage } from './rate-limit.storage';
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -37,16 +37,16 @@ export class RateLimitGuard extends ThrottlerGuard {
 
   protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
     const { context } = props;
-    const request = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    const request = context.switchToHttp().getRequest<HttpRequest & AuthenticatedRequest>();
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]) === true;
     if (budgetOf(request, isPublic) !== props.throttler.name) return true;
     return super.handleRequest(isPublic ? props : { ...props, getTracker: () => tokenFingerprint(request) });
   }
 
   /** One set of headers per response, without the budget's name (`RateLimit-Limit`, not `RateLimit-Limit-writes`). */
-  protected override setResponseHeader(res: Response, name: string, value: string | number): void {
+  protected override setResponseHeader(res: HttpReply, name: string, value: string | number): void {
     const suffix = BUDGET_NAMES.find((budget) => name.endsWith(`-${budget}`));
-    res.setHeader(suffix ? name.slice(0, -(suffix.length + 1)) : name, String(value));
+    res.header(suffix ? name.slice(0, -(suffix.length + 1)) : name, String(value));
   }
 
   /** One budget per tracker across every route (the default key is per route and hashed again). */
@@ -56,22 +56,22 @@ export class RateLimitGuard extends ThrottlerGuard {
 
   protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
     const seconds = Math.max(1, Math.ceil(detail.timeToBlockExpire));
-    const res = context.switchToHttp().getResponse<Response>();
-    res.setHeader('Retry-After', String(seconds));
-    res.setHeader('RateLimit-Limit', String(detail.limit));
-    res.setHeader('RateLimit-Remaining', '0');
-    res.setHeader('RateLimit-Reset', String(seconds));
+    const res = context.switchToHttp().getResponse<HttpReply>();
+    res.header('Retry-After', String(seconds));
+    res.header('RateLimit-Limit', String(detail.limit));
+    res.header('RateLimit-Remaining', '0');
+    res.header('RateLimit-Reset', String(seconds));
     throw new RuleViolation('rate_limited', 429, `Too many requests: at most ${detail.limit} per minute; retry in ${seconds} s.`);
   }
 }
 
-function budgetOf(request: Request & AuthenticatedRequest, isPublic: boolean): (typeof BUDGET_NAMES)[number] | null {
+function budgetOf(request: HttpRequest & AuthenticatedRequest, isPublic: boolean): (typeof BUDGET_NAMES)[number] | null {
   if (isPublic) return 'public';
   if (!request.principal) return null;
   return WRITE_METHODS.has(request.method) ? 'writes' : 'reads';
 }
 
 /** The token itself never becomes a storage key: only its digest does. */
-function tokenFingerprint(request: Request): string {
+function tokenFingerprint(request: HttpRequest): string {
   return createHash('sha256').update(request.headers.authorization ?? '').digest('base64url');
 }

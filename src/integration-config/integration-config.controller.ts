@@ -1,12 +1,12 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
 import { CurrentPrincipal, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { etagFor } from '../common/if-match';
 import { PageQueryDto } from '../common/pagination';
 import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
 import { ApiProblemResponses } from '../http/api-problem';
+import type { HttpReply } from '../http/http-types';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { CreateIntegrationConfigDto, RULES, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
@@ -45,9 +45,9 @@ export class IntegrationConfigController {
     { status: 409, rules: [ONE_CONFIG_PER_TYPE] },
     { status: 422, rules: [CREDENTIALS_REQUIRED_BEFORE_ENABLE, WEBHOOK_SECRET_REQUIRED, 'source_field_must_exist_in_internal_schema'] },
   )
-  async create(@OrgId() orgId: string, @Body() body: CreateIntegrationConfigDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: Response) {
+  async create(@OrgId() orgId: string, @Body() body: CreateIntegrationConfigDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: HttpReply) {
     const config = await this.configs.create(orgId, body, principal);
-    res.setHeader('ETag', etagFor(config.revision));
+    res.header('ETag', etagFor(config.revision));
     return config;
   }
 
@@ -65,9 +65,9 @@ export class IntegrationConfigController {
   @ApiOperation({ summary: 'Read one config' })
   @ApiOkResponse({ type: IntegrationConfigResponse, headers: ETAG_HEADER })
   @ApiProblemResponses(404)
-  async get(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Res({ passthrough: true }) res: Response) {
+  async get(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Res({ passthrough: true }) res: HttpReply) {
     const config = await this.configs.get(orgId, id);
-    res.setHeader('ETag', etagFor(config.revision));
+    res.header('ETag', etagFor(config.revision));
     return config;
   }
 
@@ -90,10 +90,10 @@ export class IntegrationConfigController {
     @Body() body: UpdateIntegrationConfigDto,
     @CurrentPrincipal() principal: Principal,
     @Headers('if-match') ifMatch: string | undefined,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: HttpReply,
   ) {
     const config = await this.configs.update(orgId, id, body, principal, ifMatch);
-    res.setHeader('ETag', etagFor(config.revision));
+    res.header('ETag', etagFor(config.revision));
     return config;
   }
 

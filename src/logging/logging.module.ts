@@ -9,6 +9,12 @@ import { redactDeep, safeUrl } from './redact';
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const REQUEST_ID_HEADER = 'x-request-id';
 
+/** The caller's X-Request-Id when it is a plausible id (it ends up in logs), else a new one. */
+export function requestIdFor(req: Pick<IncomingMessage, 'headers'>): string {
+  const incoming = req.headers[REQUEST_ID_HEADER];
+  return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
+}
+
 /**
  * Structured JSON logs (pino) with a request id on every line of a request, and redaction of
  * authorization headers, secrets and `*_encrypted` values.
@@ -25,9 +31,9 @@ export class LoggingModule {
             pinoHttp: {
               level: config.logLevel,
               stream: options.stream,
+              // Fastify gives every request its id first (requestIdFor); this is for any other server.
               genReqId: (req: IncomingMessage, res: ServerResponse) => {
-                const incoming = req.headers[REQUEST_ID_HEADER];
-                const id = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
+                const id = requestIdFor(req);
                 res.setHeader(REQUEST_ID_HEADER, id);
                 return id;
               },

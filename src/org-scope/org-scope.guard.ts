@@ -1,9 +1,9 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
 import { IS_PUBLIC, NO_SIDE_EFFECTS, type AuthenticatedRequest } from '../auth/auth.decorators';
 import { UUID_PATTERN } from '../auth/principal';
 import { RuleViolation } from '../common/rule-violation';
+import type { HttpRequest } from '../http/http-types';
 
 export const ORG_SCOPED_ACCESS_ONLY = 'org_scoped_access_only';
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -19,7 +19,7 @@ export class OrgScopeGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
-    const request = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    const request = context.switchToHttp().getRequest<HttpRequest & AuthenticatedRequest>();
     const principal = request.principal;
     if (!principal) throw RuleViolation.unauthorized('A bearer token is required.');
 

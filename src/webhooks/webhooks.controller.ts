@@ -1,10 +1,10 @@
 import { Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
 import { Public, READ_ROLES, Roles } from '../auth/auth.decorators';
 import { CURSOR_SCHEMA, MAX_PAGE_SIZE, PageQueryDto } from '../common/pagination';
 import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
 import { ApiProblemResponses } from '../http/api-problem';
+import type { HttpReply, HttpRequest } from '../http/http-types';
 import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagger';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
@@ -60,7 +60,7 @@ export class InboundWebhooksController {
     { status: 429, rules: ['rate_limited'] },
   )
   @HttpCode(202)
-  async receive(@Param('integration_id') integrationId: string, @Req() req: Request, @Headers() headers: Record<string, string>, @Res({ passthrough: true }) res: Response) {
+  async receive(@Param('integration_id') integrationId: string, @Req() req: HttpRequest, @Headers() headers: Record<string, string>, @Res({ passthrough: true }) res: HttpReply) {
     try {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const receipt = await this.webhooks.receive(integrationId, body, headers);
@@ -68,7 +68,7 @@ export class InboundWebhooksController {
       return receipt.body;
     } catch (error) {
       const retryAfter = (error as { retryAfter?: number }).retryAfter;
-      if (retryAfter) res.setHeader('Retry-After', String(retryAfter));
+      if (retryAfter) res.header('Retry-After', String(retryAfter));
       throw error;
     }
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DynamicModule, Type } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
 import { getDataSourceToken } from '@nestjs/typeorm';
@@ -34,7 +34,7 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
 }
 
 export interface TestApp {
-  app: NestExpressApplication;
+  app: NestFastifyApplication;
   http: TestAgent;
   config: AppConfig;
   dataSource: DataSource;

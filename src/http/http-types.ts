@@ -1,0 +1,39 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/**
+ * What the guards, filter and controllers read of a request: the part Fastify's request (the
+ * service's adapter) and Express's (a host application's, with `http: true`) have in common.
+ */
+export interface HttpRequest {
+  readonly method: string;
+  /** The path with its query string. */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly params?: Record<string, string | undefined>;
+  readonly query?: Record<string, unknown>;
+  readonly ip?: string;
+  readonly body?: unknown;
+  /** Fastify's underlying request (Express's request is itself the node request). */
+  readonly raw?: IncomingMessage;
+}
+
+/** What is written to a response besides its body: the same on Fastify's reply and Express's response. */
+export interface HttpReply {
+  header(name: string, value: string): unknown;
+  status(code: number): unknown;
+}
+
+/** The request's path without its query string. */
+export function requestPath(request: Pick<HttpRequest, 'url'>): string {
+  const query = request.url.indexOf('?');
+  return query < 0 ? request.url : request.url.slice(0, query);
+}
+
+/**
+ * Something to see on the node request as well: the access log (pino-http, run as middleware)
+ * only sees that one, which under Fastify is not the request the guards see.
+ */
+export function setOnRequest<K extends string>(request: HttpRequest, key: K, value: unknown): void {
+  (request as unknown as Record<K, unknown>)[key] = value;
+  if (request.raw && (request.raw as unknown) !== request) (request.raw as unknown as Record<K, unknown>)[key] = value;
+}
