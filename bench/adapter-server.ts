@@ -1,5 +1,6 @@
 // The cost of Nest's HTTP adapter alone: one route with a global guard and a param pipe, no
-// database, on `express` (what the service runs) or `fastify`, or as plain node:http (`raw`).
+// database, on `fastify` (what the service runs on), `express` (what it ran on before), or as
+// plain node:http (`raw`).
 // Started by bench/adapter.bench.ts in a process of its own; prints `listening <port>`.
 import 'reflect-metadata';
 import { createServer } from 'node:http';

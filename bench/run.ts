@@ -44,14 +44,14 @@ async function main(): Promise<void> {
       met ? 'yes' : 'NO',
     ]);
   }
-  // Not a target: how much of the distance to the raw baseline the Express adapter alone explains.
+  // Not a target: how much of the distance to the raw baseline the HTTP adapter alone explains.
   for (const kind of ['express', 'fastify'] as const) {
     rows.push([
       `Nest on ${kind} (guard, param pipe, JSON; no database) vs raw node:http`,
       `${adapter.connections} connections, ${adapter.rounds} × ${adapter.roundSeconds} s${adapter.failed[kind] + adapter.failed.raw > 0 ? ` (${adapter.failed[kind] + adapter.failed.raw} FAILED requests)` : ''}`,
       `${adapter.rps[kind]} vs ${adapter.rps.raw} req/s; p99 ${adapter.p99Ms[kind]} vs ${adapter.p99Ms.raw} ms`,
       `${(adapter.rps[kind] / adapter.rps.raw).toFixed(2)}× throughput`,
-      kind === 'express' ? 'measured (the service runs on it)' : 'measured (for comparison)',
+      kind === 'fastify' ? 'measured (the service runs on it)' : 'measured (what it ran on before)',
       '–',
     ]);
   }

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SECURITY_HEADERS } from '../src/app.factory';
 import { killAllChildren, spawnEmbeddedPostgres } from './support/child-processes';
 import { startTestApp, type TestApp } from './support/test-app';
 
@@ -16,12 +17,15 @@ describe('health', () => {
     expect((await t.http.get('/health/ready')).body).toEqual({ status: 'ok', database: 'up' });
   });
 
-  it('sends security headers (helmet) and no x-powered-by', async () => {
-    const res = await t.http.get('/health/live');
-    expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
-    expect(res.headers['strict-transport-security']).toBeDefined();
-    expect(res.headers['x-powered-by']).toBeUndefined();
+  it('sends security headers (helmet) and no x-powered-by, on every kind of response', async () => {
+    expect(SECURITY_HEADERS).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'SAMEORIGIN', 'referrer-policy': 'no-referrer' });
+    expect(SECURITY_HEADERS['content-security-policy']).toContain("default-src 'self'");
+    expect(SECURITY_HEADERS['strict-transport-security']).toContain('max-age=');
+    // A route, a refusal, an unknown path and a Swagger UI asset (served by @fastify/static).
+    for (const res of [await t.http.get('/health/live'), await t.http.get('/v1/integration-types'), await t.http.get('/v1/no-such-route'), await t.http.get('/docs/swagger-ui.css')]) {
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect([res.req.path, name, res.headers[name]]).toEqual([res.req.path, name, value]);
+      expect(res.headers['x-powered-by']).toBeUndefined();
+    }
   });
 
   it('bounds how long a client may take to send a request', () => {
