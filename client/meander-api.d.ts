@@ -1698,7 +1698,10 @@ export interface operations {
     IntegrationConfigController_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the copy the client holds: 304 without a body when it is still current */
+                "If-None-Match"?: string;
+            };
             path: {
                 /** @description Integration config id */
                 id: string;
@@ -1726,6 +1729,17 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["IntegrationConfigResponse"];
                 };
+            };
+            /** @description Not modified: the client's copy (If-None-Match) is the current revision */
+            304: {
+                headers: {
+                    /** @description The revision, quoted: send it back in If-Match */
+                    ETag?: string;
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Problem details (application/problem+json). */
             401: {

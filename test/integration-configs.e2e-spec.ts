@@ -302,6 +302,26 @@ describe('integration configs (HTTP, real database)', () => {
       expectProblem(staleDelete, 412, 'precondition_failed');
     });
 
+    it('answers a conditional read (If-None-Match) with 304 and no body while the copy is current', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, xledger);
+      const path = `${base(org)}/${config.id}`;
+      for (const tag of ['"1"', 'W/"1"', '"7", "1"', '*']) {
+        const unchanged = await api.get(path, token, { 'If-None-Match': tag });
+        expect([tag, unchanged.status, unchanged.text ?? '']).toEqual([tag, 304, '']);
+        expect(unchanged.headers.etag).toBe('"1"');
+      }
+      expect((await api.get(path, token, { 'If-None-Match': '"0"' })).status).toBe(200);
+      await api.patch(path, token, { display_name: 'Renamed' });
+      const changed = await api.get(path, token, { 'If-None-Match': '"1"' });
+      expect(changed.status).toBe(200);
+      expect(changed.headers.etag).toBe('"2"');
+      expect(changed.body).toMatchObject({ display_name: 'Renamed', revision: 2 });
+      // Not found stays not found, whatever the precondition.
+      expectProblem(await api.get(`${base(org)}/${newOrgId()}`, token, { 'If-None-Match': '*' }), 404, 'not_found');
+    });
+
     it('lets exactly one of two concurrent PATCHes with the same If-Match win', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);

@@ -3,14 +3,25 @@ import { RuleViolation } from './rule-violation';
 /** The ETag of a revisioned resource: `"<revision>"`. */
 export const etagFor = (revision: number): string => `"${revision}"`;
 
+/** The listed entity tags, compared weakly (`W/"3"` is `"3"`), as RFC 9110 asks of both headers. */
+const listedTags = (header: string): string[] => header.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+
+/**
+ * `If-None-Match` on a read: true when the client's copy is the current revision (or it sent
+ * `*`, and the resource exists), so the answer is 304 without a body.
+ */
+export function isNotModified(header: string | undefined, revision: number): boolean {
+  if (header === undefined) return false;
+  return header.trim() === '*' || listedTags(header).includes(etagFor(revision));
+}
+
 /**
  * Checks an `If-Match` header against the current revision: absent passes, `*` passes for an
  * existing resource, otherwise one of the listed (strong or weak) ETags must match → else 412.
  */
 export function assertIfMatch(header: string | undefined, revision: number): void {
   if (header === undefined || header.trim() === '*') return;
-  const tags = header.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
-  if (!tags.includes(etagFor(revision))) {
+  if (!listedTags(header).includes(etagFor(revision))) {
     throw new RuleViolation('precondition_failed', 412, `If-Match does not match the current revision ${etagFor(revision)}: read the resource again and retry.`);
   }
 }

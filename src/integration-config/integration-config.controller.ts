@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
-import { etagFor } from '../common/if-match';
+import { etagFor, isNotModified } from '../common/if-match';
 import { PageQueryDto } from '../common/pagination';
 import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
 import { ApiProblemResponses } from '../http/api-problem';
@@ -64,10 +64,16 @@ export class IntegrationConfigController {
   @ID
   @ApiOperation({ summary: 'Read one config' })
   @ApiOkResponse({ type: IntegrationConfigResponse, headers: ETAG_HEADER })
+  @ApiHeader({ name: 'If-None-Match', required: false, description: 'The ETag of the copy the client holds: 304 without a body when it is still current', schema: { type: 'string', maxLength: 1024, example: '"3"' } })
+  @ApiResponse({ status: 304, description: 'Not modified: the client\'s copy (If-None-Match) is the current revision', headers: ETAG_HEADER })
   @ApiProblemResponses(404)
-  async get(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Res({ passthrough: true }) res: HttpReply) {
+  async get(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Headers('if-none-match') ifNoneMatch: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
     const config = await this.configs.get(orgId, id);
     res.header('ETag', etagFor(config.revision));
+    if (isNotModified(ifNoneMatch, config.revision)) {
+      res.status(304);
+      return undefined;
+    }
     return config;
   }
 
