@@ -128,12 +128,13 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       RATE_LIMIT_READS_PER_MINUTE: '10000000', RATE_LIMIT_WRITES_PER_MINUTE: '10000000', RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
       WEBHOOK_RATE_LIMIT_BURST: '1000000', WEBHOOK_RATE_LIMIT_PER_SECOND: '1000000',
     };
-    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the service, written when it stops.
-    const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    const service = await start('src/main.ts', [], env, /listening on port (\d+)/, profile);
+    // BENCH_CPU_PROF=<dir>: V8 CPU profiles of the service (<dir>/service) and of the baseline
+    // (<dir>/baseline), written when they stop, to compare where each spends its time.
+    const profile = (side: string) => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, side)}`] : []);
+    const service = await start('src/main.ts', [], env, /listening on port (\d+)/, profile('service'));
     children.push(service.child);
     const serviceUrl = `http://127.0.0.1:${service.match[1]}`;
-    const baseline = await start('bench/raw-baseline.ts', [], env, /listening (\d+)/);
+    const baseline = await start('bench/raw-baseline.ts', [], env, /listening (\d+)/, profile('baseline'));
     children.push(baseline.child);
     const baselineUrl = `http://127.0.0.1:${baseline.match[1]}`;
 
