@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NestFactory } from '@nestjs/core';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module';
 import type { AppConfig } from './config/app-config';
+import { problem, PROBLEM_CONTENT_TYPE } from './common/problem';
 import { useBodyParsers } from './http/body-parsers';
 import { setupSwagger } from './http/swagger';
 import { REQUEST_ID_HEADER, requestIdFor } from './logging/logging.module';
@@ -40,6 +42,14 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false },
     // One id per request for the access log (pino-http takes Fastify's) and the X-Request-Id answer.
     genReqId: requestIdFor,
+    // Refusals of Fastify's router itself (before any hook, guard or filter): problem+json too.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const body =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? problem(404, 'not_found', 'Not found: a path parameter is longer than any id.')
+          : problem(400, 'validation_failed', 'The URL is not valid: a path segment is not valid percent-encoding.', [{ field: 'url', rule: 'url_must_be_valid', message: 'the path is not valid percent-encoding' }]);
+      void reply.headers(SECURITY_HEADERS).header(REQUEST_ID_HEADER, request.id).status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+    },
   });
   const fastify = adapter.getInstance();
   useBodyParsers(fastify);
@@ -76,6 +86,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
       allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'X-Request-Id'],
       exposedHeaders: ['ETag', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'X-Request-Id'],
       maxAge: 600,
+      // An OPTIONS without Access-Control-Request-Method is answered as Express's cors did (204),
+      // not with @fastify/cors's text/plain 400.
+      strictPreflight: false,
     });
   }
   setupSwagger(app);

@@ -30,6 +30,12 @@ describe('CORS', () => {
     expect(read.headers['access-control-expose-headers']).toContain('RateLimit-Remaining');
   });
 
+  it('answers an OPTIONS that is no preflight (no Access-Control-Request-Method) with 204, not an error', async () => {
+    const res = await open.http.options('/v1/integration-types').set('Origin', 'https://admin.example');
+    expect(res.status).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe('https://admin.example');
+  });
+
   it('sends no CORS headers to other origins, nor at all when CORS_ORIGINS is unset', async () => {
     const stranger = await open.http.get('/health/live').set('Origin', 'https://evil.example');
     expect(stranger.headers['access-control-allow-origin']).toBeUndefined();

@@ -97,6 +97,29 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect((await send('application/json', valid, 'identity')).status).toBe(201);
   });
 
+  it('takes an empty body as no body, whatever Content-Type a client sends by default', async () => {
+    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/json']) {
+      const res = await t.http.post(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).set('Content-Type', contentType).send('');
+      // The probe needs fields: validation answers, not the media type.
+      expect([contentType, res.status, res.body.code]).toEqual([contentType, 400, 'validation_failed']);
+    }
+  });
+
+  it("answers what Fastify's router refuses as problem+json with the security headers and a request id", async () => {
+    const badEncoding = await t.http.get(`/v1/organizations/%E0%A4%A/probe`).set('Authorization', `Bearer ${token}`);
+    expect(badEncoding.status).toBe(400);
+    expect(badEncoding.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'url', rule: 'url_must_be_valid' }] });
+    const longId = await t.http.get(`/v1/organizations/${'a'.repeat(101)}/probe`).set('Authorization', `Bearer ${token}`);
+    expect(longId.status).toBe(404);
+    expect(longId.body.code).toBe('not_found');
+    for (const res of [badEncoding, longId]) {
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.text).not.toContain('FST_ERR');
+    }
+  });
+
   it('refuses a JSON text that is not an object or an array (strict)', async () => {
     for (const text of ['"ok"', '42', 'null', 'true']) {
       const res = await t.http.post(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send(text);

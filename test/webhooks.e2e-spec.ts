@@ -28,12 +28,12 @@ describe('inbound webhooks (HTTP, real database)', () => {
   }
 
   /** Signed by the reference library: an implementation independent of ours. */
-  function deliver(id: string, secret: string, payload: string | Buffer, options: { webhookId?: string; timestamp?: number; contentType?: string; signature?: string; app?: TestApp } = {}) {
+  function deliver(id: string, secret: string, payload: string | Buffer, options: { webhookId?: string; timestamp?: number; contentType?: string; signature?: string; app?: TestApp; path?: string } = {}) {
     const webhookId = options.webhookId ?? `msg_${randomBytes(8).toString('hex')}`;
     const timestamp = options.timestamp ?? now();
     const signature = options.signature ?? new Webhook(secret).sign(webhookId, new Date(timestamp * 1000), payload.toString());
     return (options.app ?? t).http
-      .post(`/v1/webhooks/${id}`)
+      .post(options.path ?? `/v1/webhooks/${id}`)
       .set('webhook-id', webhookId)
       .set('webhook-timestamp', String(timestamp))
       .set('webhook-signature', signature)
@@ -57,6 +57,20 @@ describe('inbound webhooks (HTTP, real database)', () => {
     expect(Buffer.compare(row.payload, Buffer.from(payload, 'utf8'))).toBe(0);
     const events = await api.get(`${configPath}/webhook-events`, token);
     expect(events.body.items).toEqual([{ id: first.body.id, webhook_id: 'msg_fixed_1', received_at: expect.any(String), signature_scheme: 'standard_webhooks', payload }]);
+  });
+
+  it('keeps the bytes received however the path is spelt (the route decides, not the URL as sent)', async () => {
+    const { id, secret } = await setup();
+    const payload = '{"type":"ping", "spaced" : true}';
+    for (const path of [`/v1/%77ebhooks/${id}`, `/V1/WEBHOOKS/${id.toUpperCase()}`, `/v1/webhooks/${id}/`]) {
+      const res = await deliver(id, secret, payload, { path });
+      expect([path, res.status]).toEqual([path, 202]);
+      const [row] = await t.dataSource.query(`SELECT convert_from(payload, 'UTF8') AS payload FROM webhook_events WHERE id = $1`, [res.body.id]);
+      expect(row.payload).toBe(payload);
+    }
+    // Signed over an empty body while sending another: refused, as on the usual path.
+    const emptySigned = new Webhook(secret).sign('msg_empty', new Date(), '');
+    expectProblem(await deliver(id, secret, payload, { path: `/v1/%77ebhooks/${id}`, webhookId: 'msg_empty', signature: emptySigned }), 401, 'unauthorized');
   });
 
   it('stores non-JSON bodies as received', async () => {

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RuleViolation } from '../common/rule-violation';
-import { requestPath } from './http-types';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const EXPORT_BODY_LIMIT = 10 * 1024 * 1024;
@@ -9,7 +8,10 @@ export const EXPORT_BODY_LIMIT = 10 * 1024 * 1024;
 // route's pattern, `/v1/organizations/:org_id/integrations/:id/exports`).
 const EXPORT_ROUTE = /^\/v1\/organizations\/[^/]+\/integrations\/[^/]+\/exports(\/preview)?\/?$/;
 // Inbound webhooks are verified over the exact bytes received, whatever their content type.
-const WEBHOOK_ROUTE = /^\/v1\/webhooks\//i;
+// Matched on the route's pattern, as Fastify routed the request: the URL as sent may spell the
+// same route differently (`/v1/%77ebhooks/…`).
+const WEBHOOK_ROUTE = /^\/v1\/webhooks\/:[^/]+$/;
+const RAW_BODY = 'rawBody';
 const JSON_TYPE = /^application\/(?:[^;\s]+\+)?json$/i;
 
 /**
@@ -21,6 +23,7 @@ export function useBodyParsers(fastify: FastifyInstance): void {
   // Fastify reads at most a route's bodyLimit bytes, so an oversized body is refused while it streams.
   fastify.addHook('onRoute', (route) => {
     route.bodyLimit = EXPORT_ROUTE.test(route.url) ? EXPORT_BODY_LIMIT : DEFAULT_BODY_LIMIT;
+    if (WEBHOOK_ROUTE.test(route.url)) route.config = { ...route.config, [RAW_BODY]: true };
   });
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
@@ -37,7 +40,9 @@ function parseBody(request: FastifyRequest, body: Buffer): unknown {
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
     throw new RuleViolation('unsupported_media_type', 415, 'The request body encoding is not supported: send it uncompressed.');
   }
-  if (WEBHOOK_ROUTE.test(requestPath(request))) return body;
+  if ((request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[RAW_BODY] === true) return body;
+  // An empty body is no body, whatever the Content-Type a client sends by default.
+  if (body.length === 0) return undefined;
   const [mediaType, ...parameters] = (request.headers['content-type'] ?? '').split(';');
   if (!JSON_TYPE.test(mediaType.trim())) {
     throw new RuleViolation('unsupported_media_type', 415, 'The request body must be application/json.');
@@ -46,7 +51,6 @@ function parseBody(request: FastifyRequest, body: Buffer): unknown {
   if (charset && !['charset=utf-8', 'charset="utf-8"', 'charset=utf8'].includes(charset)) {
     throw new RuleViolation('unsupported_media_type', 415, 'The request body must be UTF-8.');
   }
-  if (body.length === 0) return {};
   const text = body.toString('utf8');
   // Strict, as body-parser was: a JSON text that is not an object or an array is refused.
   const first = /\S/.exec(text)?.[0];
@@ -71,7 +75,7 @@ export function bodyReadViolation(code: string | undefined, request?: unknown): 
       return new RuleViolation('payload_too_large', 413, `The request body exceeds the limit of ${limit} bytes for this route.`);
     }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new RuleViolation('unsupported_media_type', 415, 'The request body must be application/json.');
+      return new RuleViolation('unsupported_media_type', 415, 'The Content-Type header is not a valid media type.');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new RuleViolation('validation_failed', 400, 'The request body does not match its Content-Length.', [
         { field: 'body', rule: 'content_length_must_match', message: 'the body is not as long as its Content-Length says' },
