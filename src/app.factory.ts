@@ -3,12 +3,13 @@ import { NestFactory } from '@nestjs/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import helmet from 'helmet';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module';
 import type { AppConfig } from './config/app-config';
 import { problem, PROBLEM_CONTENT_TYPE } from './common/problem';
 import { useBodyParsers } from './http/body-parsers';
 import { setupSwagger } from './http/swagger';
+import { useAccessLog } from './logging/access-log';
 import { REQUEST_ID_HEADER, requestIdFor } from './logging/logging.module';
 
 /**
@@ -78,6 +79,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
+  useAccessLog(fastify, await app.resolve(PinoLogger));
   // Cross-origin browsers only from the configured origins (an admin console); none by default.
   if (options.config.corsOrigins.length > 0) {
     app.enableCors({

@@ -182,6 +182,17 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect(t.logs.join('\n')).not.toMatch(/"parameters"/);
   });
 
+  it('logs each request once, as an error when it failed, and tags what is logged while serving it with the request', async () => {
+    const res = await t.http.get('/v1/probe/boom').set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-boom-1');
+    expect(res.status).toBe(500);
+    const lines = t.logs.map((l) => JSON.parse(l)).filter((l) => l.req?.id === 'req-boom-1');
+    // The filter's line, logged inside the request, and the access line, with the principal.
+    expect(lines.find((l) => l.msg === 'unexpected error')).toMatchObject({ level: 50, req: { method: 'GET', url: '/v1/probe/boom' } });
+    const access = lines.filter((l) => l.res);
+    expect(access).toHaveLength(1);
+    expect(access[0]).toMatchObject({ level: 50, msg: 'request errored', res: { status: 500 }, responseTime: expect.any(Number), principal: { role: 'org_admin', org_id: org } });
+  });
+
   it('never logs the bearer token and tags every request with a request id', async () => {
     const res = await t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-12345');
     expect(res.headers['x-request-id']).toBe('req-12345');

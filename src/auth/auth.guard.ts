@@ -1,7 +1,7 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { RuleViolation } from '../common/rule-violation';
-import { setOnRequest, type HttpRequest } from '../http/http-types';
+import type { HttpRequest } from '../http/http-types';
 import { IS_PUBLIC, ROLES_KEY, type AuthenticatedRequest } from './auth.decorators';
 import type { Role } from './principal';
 import { KeySetUnavailable, TokenRejected, TokenVerifier } from './token-verifier';
@@ -30,19 +30,18 @@ export class AuthGuard implements CanActivate {
     const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim()) : null;
     if (!match) throw RuleViolation.unauthorized('A bearer token is required: Authorization: Bearer <JWT>.');
     try {
-      setOnRequest(request, 'principal', await this.verifier.verify(match[1]));
+      request.principal = await this.verifier.verify(match[1]);
     } catch (error) {
       if (error instanceof TokenRejected) throw RuleViolation.unauthorized(`The bearer token was refused: ${error.message}.`);
       if (error instanceof KeySetUnavailable) throw new RuleViolation('service_unavailable', 503, `The token could not be checked: ${error.message}; retry shortly.`);
       throw error;
     }
 
-    const principal = request.principal!;
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     // A route that forgot to declare its roles is closed, not open.
     if (!roles || roles.length === 0) throw RuleViolation.forbidden('This route is not open to any role.');
-    if (!roles.includes(principal.role)) {
-      throw RuleViolation.forbidden(`The role ${principal.role} may not do this.`);
+    if (!roles.includes(request.principal.role)) {
+      throw RuleViolation.forbidden(`The role ${request.principal.role} may not do this.`);
     }
     return true;
   }

@@ -28,12 +28,3 @@ export function requestPath(request: Pick<HttpRequest, 'url'>): string {
   const query = request.url.indexOf('?');
   return query < 0 ? request.url : request.url.slice(0, query);
 }
-
-/**
- * Something to see on the node request as well: the access log (pino-http, run as middleware)
- * only sees that one, which under Fastify is not the request the guards see.
- */
-export function setOnRequest<K extends string>(request: HttpRequest, key: K, value: unknown): void {
-  (request as unknown as Record<K, unknown>)[key] = value;
-  if (request.raw && (request.raw as unknown) !== request) (request.raw as unknown as Record<K, unknown>)[key] = value;
-}

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
@@ -28,19 +28,12 @@ export class LoggingModule {
         LoggerModule.forRootAsync({
           inject: [AppConfig],
           useFactory: (config: AppConfig) => ({
+            // No middleware: the access log and the request's logging context are Fastify hooks
+            // (useAccessLog); pino-http only builds the root logger with these options.
+            forRoutes: [],
             pinoHttp: {
               level: config.logLevel,
               stream: options.stream,
-              // Fastify gives every request its id first (requestIdFor); this is for any other server.
-              genReqId: (req: IncomingMessage, res: ServerResponse) => {
-                const id = requestIdFor(req);
-                res.setHeader(REQUEST_ID_HEADER, id);
-                return id;
-              },
-              customProps: (req: IncomingMessage) => {
-                const principal = (req as { principal?: { sub: string; role: string; orgId: string | null } }).principal;
-                return principal ? { principal: { sub: principal.sub, role: principal.role, org_id: principal.orgId } } : {};
-              },
               // Only what helps diagnose: never headers (tokens, signatures) nor bodies.
               serializers: {
                 req: (req: { id: string; method: string; url: string; raw?: IncomingMessage }) => ({
@@ -53,7 +46,6 @@ export class LoggingModule {
               },
               redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' },
               formatters: { log: (object: Record<string, unknown>) => redactDeep(object) as Record<string, unknown> },
-              quietReqLogger: false,
             },
           }),
         }),
