@@ -663,10 +663,7 @@ export interface components {
              * @example https://portal.example/webhooks/meander
              */
             webhook_url?: string | null;
-            /**
-             * @description Write-only: whsec_ + base64 of 24–64 random bytes. Or let the service generate one: POST /{id}/webhook-secret
-             * @example whsec_EXAMPLEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
-             */
+            /** @description Write-only: `whsec_` + base64 of 24–64 random bytes (no example: a secret is never to be copied from documentation). Or let the service generate one: POST /{id}/webhook-secret */
             webhook_secret?: string | null;
             /**
              * @example {
@@ -814,10 +811,7 @@ export interface components {
              * @example https://portal.example/webhooks/meander
              */
             webhook_url?: string | null;
-            /**
-             * @description Write-only: whsec_ + base64 of 24–64 random bytes. Or let the service generate one: POST /{id}/webhook-secret
-             * @example whsec_EXAMPLEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
-             */
+            /** @description Write-only: `whsec_` + base64 of 24–64 random bytes (no example: a secret is never to be copied from documentation). Or let the service generate one: POST /{id}/webhook-secret */
             webhook_secret?: string | null;
             /**
              * @example {
@@ -832,10 +826,7 @@ export interface components {
             enabled?: boolean;
         };
         WebhookSecretResponse: {
-            /**
-             * @description Shown this once; the previous secret keeps verifying for 24 hours
-             * @example whsec_EXAMPLEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
-             */
+            /** @description `whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours */
             webhook_secret: string;
         };
         RecordSyncRunDto: {

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { EXAMPLE_WEBHOOK_SECRET, isWebhookSecret } from './validators';
+import { isWebhookSecret } from './validators';
 
 describe('isWebhookSecret', () => {
-  it('accepts whsec_ + canonical base64 of 24 to 64 bytes, the documented example included', () => {
-    expect(isWebhookSecret(EXAMPLE_WEBHOOK_SECRET)).toBe(true);
+  it('accepts whsec_ + canonical base64 of 24 to 64 bytes', () => {
     for (const n of [24, 32, 64]) expect(isWebhookSecret(`whsec_${randomBytes(n).toString('base64')}`)).toBe(true);
   });
 

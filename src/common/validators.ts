@@ -108,9 +108,6 @@ export function MustBeAbsent(rule: string, message: string) {
   return ruleDecorator('mustBeAbsent', rule, (value) => value === undefined, () => message);
 }
 
-/** The documentation's webhook secret: valid, and plainly not a real one (32 bytes, nearly all zero). */
-export const EXAMPLE_WEBHOOK_SECRET = `whsec_EXAMPLE${'A'.repeat(36)}=`;
-
 /** `whsec_` followed by the base64 of 24 to 64 random bytes (Standard Webhooks). */
 export function isWebhookSecret(value: unknown): boolean {
   if (typeof value !== 'string' || !value.startsWith('whsec_')) return false;

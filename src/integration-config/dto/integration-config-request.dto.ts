@@ -2,7 +2,6 @@ import { ApiHideProperty, ApiProperty, ApiPropertyOptional } from '@nestjs/swagg
 import { IsBoolean, IsIn, IsOptional } from 'class-validator';
 import { rule } from '../../common/validation';
 import {
-  EXAMPLE_WEBHOOK_SECRET,
   IsBoundedJsonObject,
   IsBoundedString,
   IsHttpsUrl,
@@ -73,7 +72,7 @@ class IntegrationConfigWritableFields {
   @IsOptional() @IsHttpsUrl(RULES.baseUrl)
   webhook_url?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true, example: EXAMPLE_WEBHOOK_SECRET, description: 'Write-only: whsec_ + base64 of 24–64 random bytes. Or let the service generate one: POST /{id}/webhook-secret' })
+  @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true, description: 'Write-only: `whsec_` + base64 of 24–64 random bytes (no example: a secret is never to be copied from documentation). Or let the service generate one: POST /{id}/webhook-secret' })
   @IsOptional() @IsWebhookSecret(RULES.webhookSecret)
   webhook_secret?: string | null;
 

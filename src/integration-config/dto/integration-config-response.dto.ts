@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { CURSOR_SCHEMA } from '../../common/pagination';
-import { EXAMPLE_WEBHOOK_SECRET, SNAKE_CASE } from '../../common/validators';
+import { SNAKE_CASE } from '../../common/validators';
 import { SYNC_FREQUENCIES, SYNC_STATUSES } from '../integration-config.entity';
 
 /** A config as clients see it: secrets only as `has_*`, never plaintext nor ciphertext. */
@@ -40,6 +40,6 @@ export class IntegrationConfigListResponse {
 }
 
 export class WebhookSecretResponse {
-  @ApiProperty({ example: EXAMPLE_WEBHOOK_SECRET, description: 'Shown this once; the previous secret keeps verifying for 24 hours', pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$', maxLength: 94 })
+  @ApiProperty({ description: '`whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours', pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$', maxLength: 94 })
   webhook_secret: string;
 }
