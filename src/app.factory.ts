@@ -41,7 +41,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     requestTimeout: REQUEST_TIMEOUT_MS,
     // As Express routed: `/v1/x/` is `/v1/x`, and paths match whatever their case.
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false },
-    // One id per request for the access log (pino-http takes Fastify's) and the X-Request-Id answer.
+    // One id per request, for the access log and the X-Request-Id answer.
     genReqId: requestIdFor,
     // Refusals of Fastify's router itself (before any hook, guard or filter): problem+json too.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -49,14 +49,13 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
         error.code === 'FST_ERR_MAX_PARAM_LENGTH'
           ? problem(404, 'not_found', 'Not found: a path parameter is longer than any id.')
           : problem(400, 'validation_failed', 'The URL is not valid: a path segment is not valid percent-encoding.', [{ field: 'url', rule: 'url_must_be_valid', message: 'the path is not valid percent-encoding' }]);
-      void reply.headers(SECURITY_HEADERS).header(REQUEST_ID_HEADER, request.id).status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+      void setStandardHeaders(request, reply).status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
     },
   });
   const fastify = adapter.getInstance();
   useBodyParsers(fastify);
   fastify.addHook('onRequest', (request, reply, done) => {
-    reply.headers(SECURITY_HEADERS);
-    reply.header(REQUEST_ID_HEADER, request.id);
+    setStandardHeaders(request, reply);
     done();
   });
 
@@ -97,6 +96,11 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   // Slow or stalled clients cannot hold connections forever.
   app.getHttpServer().headersTimeout = HEADERS_TIMEOUT_MS;
   return app;
+}
+
+/** What every response carries, router refusals included: the security headers and the request id. */
+function setStandardHeaders(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return reply.headers(SECURITY_HEADERS).header(REQUEST_ID_HEADER, request.id);
 }
 
 /** TRUST_PROXY as Express read it: a number is a hop count (Fastify would trust no hop at all). */

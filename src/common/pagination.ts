@@ -29,7 +29,7 @@ export function encodeSeqCursor(seq: string): string {
   return Buffer.from(`s:${seq}`).toString('base64url');
 }
 
-export function decodeSeqCursor(cursor: string | undefined): string | null {
+function decodeSeqCursor(cursor: string | undefined): string | null {
   if (!cursor) return null;
   const decoded = Buffer.from(cursor, 'base64url').toString();
   return /^s:\d{1,19}$/.test(decoded) ? decoded.slice(2) : null;

@@ -30,15 +30,15 @@ registerConstraintRule(SOURCE_UNIQUE_INDEX, { rule: UNIQUE_SOURCE_FIELD, status:
 
 type MappingWrite = Partial<CreateFieldMappingDto & UpdateFieldMappingDto>;
 
-/**
- * Field mappings of an integration: CRUD, versions, order, coverage and preview. Every write
- * locks the integration's config row first, so concurrent writes to one integration queue up.
- */
 /** The `{source: target}` views of configs' active mappings (exported for the raw benchmark baseline). */
 export const MAPPING_VIEWS_SQL = `SELECT integration_id, source_field, target_field FROM field_mappings
   WHERE organization_id = $1 AND integration_id = ANY($2) AND superseded_at IS NULL AND is_active = true
   ORDER BY sort_order ASC, source_field ASC`;
 
+/**
+ * Field mappings of an integration: CRUD, versions, order, coverage and preview. Every write
+ * locks the integration's config row first, so concurrent writes to one integration queue up.
+ */
 @Injectable()
 export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPort {
   constructor(

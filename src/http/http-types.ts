@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 
 /**
  * What the guards, filter and controllers read of a request: the part Fastify's request (the
@@ -13,8 +13,6 @@ export interface HttpRequest {
   readonly query?: Record<string, unknown>;
   readonly ip?: string;
   readonly body?: unknown;
-  /** Fastify's underlying request (Express's request is itself the node request). */
-  readonly raw?: IncomingMessage;
 }
 
 /** What is written to a response besides its body: the same on Fastify's reply and Express's response. */
