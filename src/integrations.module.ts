@@ -1,6 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
-import { ThrottlerModule } from '@nestjs/throttler';
 import { AuthGuard } from './auth/auth.guard';
 import { ProblemFilter } from './common/problem.filter';
 import { createValidationPipe } from './common/validation';
@@ -11,7 +10,7 @@ import { DatabaseModule } from './database/database.module';
 import { ExportRunModule } from './export-runs/export-run.module';
 import { FieldMappingModule } from './field-mapping/field-mapping.module';
 import { HttpApiModule } from './http/http-api.module';
-import { RateLimitGuard, rateLimitOptions } from './http/rate-limit.guard';
+import { RateLimitGuard } from './http/rate-limit.guard';
 import { IntegrationConfigModule } from './integration-config/integration-config.module';
 import type { IntegrationTypeDefinition } from './integration-types/integration-type';
 import { IntegrationTypesModule } from './integration-types/integration-types.module';
@@ -50,7 +49,7 @@ export class IntegrationsModule {
     return {
       module: IntegrationsModule,
       global: true,
-      imports: [config, DatabaseModule, CryptoModule, IntegrationTypesModule.forRoot(options.integrationTypes), ...services, ...(http ? [HttpApiModule, ThrottlerModule.forRootAsync({ inject: [AppConfig], useFactory: rateLimitOptions })] : [])],
+      imports: [config, DatabaseModule, CryptoModule, IntegrationTypesModule.forRoot(options.integrationTypes), ...services, ...(http ? [HttpApiModule] : [])],
       providers: http
         ? [
             // Order matters: the token is verified before the organization is checked against it,

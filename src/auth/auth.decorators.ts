@@ -18,6 +18,11 @@ export const Roles = (...roles: Role[]) => applyDecorators(SetMetadata(ROLES_KEY
 
 export const NO_SIDE_EFFECTS = 'auth:no-side-effects';
 
+export const NOT_RATE_LIMITED = 'auth:not-rate-limited';
+
+/** Counted against no budget (health probes: a flood elsewhere must not get the pod restarted). */
+export const NotRateLimited = () => SetMetadata(NOT_RATE_LIMITED, true);
+
 /**
  * A POST that changes nothing (previews): read-only roles may call it like a GET.
  */

@@ -2,8 +2,8 @@ import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/com
 import { Reflector } from '@nestjs/core';
 import { RuleViolation } from '../common/rule-violation';
 import type { HttpRequest } from '../http/http-types';
-import { IS_PUBLIC, ROLES_KEY, type AuthenticatedRequest } from './auth.decorators';
-import type { Role } from './principal';
+import type { AuthenticatedRequest } from './auth.decorators';
+import { routeAccess } from './route-access';
 import { KeySetUnavailable, TokenRejected, TokenVerifier } from './token-verifier';
 
 // Tokens belong in the Authorization header only: in a URL they end up in logs and histories.
@@ -18,8 +18,8 @@ export class AuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
+    const { isPublic, roles } = routeAccess(this.reflector, context);
+    if (isPublic) return true;
 
     const request = context.switchToHttp().getRequest<HttpRequest & AuthenticatedRequest>();
     const queryKeys = Object.keys(request.query ?? {}).map((k) => k.toLowerCase());
@@ -37,7 +37,6 @@ export class AuthGuard implements CanActivate {
       throw error;
     }
 
-    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     // A route that forgot to declare its roles is closed, not open.
     if (!roles || roles.length === 0) throw RuleViolation.forbidden('This route is not open to any role.');
     if (!roles.includes(request.principal.role)) {

@@ -1,8 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { SkipThrottle } from '@nestjs/throttler';
 import { DataSource } from 'typeorm';
-import { Public } from '../auth/auth.decorators';
+import { NotRateLimited, Public } from '../auth/auth.decorators';
 import { RuleViolation } from '../common/rule-violation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { InjectMeanderDataSource } from '../database/database.module';
@@ -12,7 +11,7 @@ const READY_TIMEOUT_MS = 2000;
 @ApiTags('Health')
 @Public()
 // Probes must never be refused: a flood elsewhere would otherwise get the pod restarted.
-@SkipThrottle({ public: true })
+@NotRateLimited()
 @Controller('health')
 export class HealthController {
   constructor(@InjectMeanderDataSource() private readonly dataSource: DataSource) {}

@@ -1,7 +1,8 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { IS_PUBLIC, NO_SIDE_EFFECTS, type AuthenticatedRequest } from '../auth/auth.decorators';
+import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { UUID_PATTERN } from '../auth/principal';
+import { routeAccess } from '../auth/route-access';
 import { RuleViolation } from '../common/rule-violation';
 import type { HttpRequest } from '../http/http-types';
 
@@ -18,12 +19,13 @@ export class OrgScopeGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
 
   canActivate(context: ExecutionContext): boolean {
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
+    const access = routeAccess(this.reflector, context);
+    if (access.isPublic) return true;
     const request = context.switchToHttp().getRequest<HttpRequest & AuthenticatedRequest>();
     const principal = request.principal;
     if (!principal) throw RuleViolation.unauthorized('A bearer token is required.');
 
-    const readOnly = READ_METHODS.has(request.method) || this.reflector.getAllAndOverride<boolean>(NO_SIDE_EFFECTS, [context.getHandler(), context.getClass()]);
+    const readOnly = READ_METHODS.has(request.method) || access.noSideEffects;
     if (principal.role === 'global_admin' && !readOnly) {
       throw RuleViolation.forbidden('Global admins have read-only access for support: no write of any kind.');
     }
