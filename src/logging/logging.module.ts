@@ -44,7 +44,8 @@ export class LoggingModule {
                 }),
                 res: (res: { statusCode: number }) => ({ status: res.statusCode }),
               },
-              redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' },
+              // Secret-named keys (authorization, cookie, *_secret…) at any depth of what is logged,
+              // and secret shapes in its text; the bindings are the serializers' output above.
               formatters: { log: (object: Record<string, unknown>) => redactDeep(object) as Record<string, unknown> },
             },
           }),
