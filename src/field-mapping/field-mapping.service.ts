@@ -24,6 +24,7 @@ import {
   UNIQUE_SOURCE_FIELD,
 } from './field-mapping.rules';
 import { InjectMeanderDataSource } from '../database/database.module';
+import { queryRows } from '../database/pool-query';
 
 export const SOURCE_UNIQUE_INDEX = 'idx_field_mapping_integration_source_unique';
 registerConstraintRule(SOURCE_UNIQUE_INDEX, { rule: UNIQUE_SOURCE_FIELD, status: 409, field: 'source_field', message: 'This integration already has a current mapping for this source field.' });
@@ -199,7 +200,7 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
     const views = new Map<string, Record<string, string>>(integrationIds.map((id) => [id, {}]));
     if (integrationIds.length === 0) return views;
     // Plain SQL: on every config read (see IntegrationConfigService.get).
-    const active: { integration_id: string; source_field: string; target_field: string }[] = await manager.query(MAPPING_VIEWS_SQL, [orgId, integrationIds]);
+    const active = await queryRows<{ integration_id: string; source_field: string; target_field: string }>(manager, MAPPING_VIEWS_SQL, [orgId, integrationIds]);
     for (const m of active) views.get(m.integration_id)![m.source_field] = m.target_field;
     return views;
   }

@@ -25,6 +25,7 @@ import {
 } from './integration-config.rules';
 import { SyncRunEntity } from './sync-run.entity';
 import { InjectMeanderDataSource } from '../database/database.module';
+import { queryRows } from '../database/pool-query';
 
 export const ORG_TYPE_UNIQUE_INDEX = 'idx_integration_configs_org_type';
 /** After a rotation the previous webhook secret keeps verifying this long. */
@@ -77,13 +78,13 @@ export class IntegrationConfigService {
 
   async list(orgId: string): Promise<IntegrationConfigResponse[]> {
     // The read paths are plain SQL: entity hydration was most of their cost (npm run bench).
-    const configs: IntegrationConfigEntity[] = await this.dataSource.query(CONFIGS_OF_ORG_SQL, [orgId]);
+    const configs = await queryRows<IntegrationConfigEntity>(this.dataSource, CONFIGS_OF_ORG_SQL, [orgId]);
     const views = await this.fieldMappings.views(this.dataSource.manager, orgId, configs.map((c) => c.id));
     return configs.map((c) => toConfigResponse(c, views.get(c.id) ?? {}));
   }
 
   async get(orgId: string, id: string): Promise<IntegrationConfigResponse> {
-    const [config]: IntegrationConfigEntity[] = await this.dataSource.query(CONFIG_BY_ID_SQL, [orgId, id]);
+    const [config] = await queryRows<IntegrationConfigEntity>(this.dataSource, CONFIG_BY_ID_SQL, [orgId, id]);
     if (!config) throw RuleViolation.notFound('Integration config');
     return this.respond(this.dataSource.manager, config);
   }

@@ -12,6 +12,7 @@ import { TokenBucketLimiter } from '../common/rate-limiter';
 import { verifyStandardWebhook, verifyXledgerWebhook, type Verification } from './signatures';
 import { WebhookEventEntity } from './webhook-event.entity';
 import { InjectMeanderDataSource } from '../database/database.module';
+import { queryRows } from '../database/pool-query';
 
 export interface WebhookReceipt {
   status: 200 | 202;
@@ -59,7 +60,7 @@ export class WebhooksService {
       throw Object.assign(new RuleViolation('rate_limited', 429, `Too many deliveries for this integration: retry in ${retryAfter} s.`), { retryAfter });
     }
     if (!UUID_PATTERN.test(id)) throw RuleViolation.notFound('Integration');
-    const [config]: IntegrationConfigEntity[] = await this.dataSource.query(WEBHOOK_CONFIG_SQL, [id]);
+    const [config] = await queryRows<IntegrationConfigEntity>(this.dataSource, WEBHOOK_CONFIG_SQL, [id]);
     if (!config) throw RuleViolation.notFound('Integration');
 
     const verification = this.verify(config, body, headers);
@@ -72,7 +73,8 @@ export class WebhooksService {
     if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: its webhooks are not accepted.');
 
     const contentType = headers['content-type'];
-    const inserted: { id: string }[] = await this.dataSource.query(
+    const inserted = await queryRows<{ id: string }>(
+      this.dataSource,
       WEBHOOK_EVENT_INSERT_SQL,
       [config.organization_id, config.id, verification.webhookId, verification.scheme, body, typeof contentType === 'string' ? contentType.slice(0, 255) : null],
     );
