@@ -5,6 +5,7 @@ import { createApp } from './app.factory';
 import { ConfigError, loadAppConfig, type AppConfig } from './config/app-config';
 import { Keyring, KeyringError } from './crypto/keyring';
 import { startEmbeddedPostgres, DataDirLockedError, type EmbeddedPostgres } from './database/embedded-postgres';
+import { bufferedStdout } from './logging/logging.module';
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig = loadAppConfig();
@@ -17,7 +18,7 @@ async function bootstrap(): Promise<void> {
   }
   let app: NestFastifyApplication;
   try {
-    app = await createApp({ config });
+    app = await createApp({ config, logStream: bufferedStdout() });
   } catch (error) {
     await embedded?.stop();
     throw error;

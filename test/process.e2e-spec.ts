@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueToken } from '../src/auth/issue-token';
 import { TokenVerifier } from '../src/auth/token-verifier';
 import { loadAppConfig } from '../src/config/app-config';
-import { freePort, killAllChildren, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
+import { freePort, killAllChildren, ROOT, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
 
 jest.setTimeout(120_000);
 
@@ -45,8 +46,12 @@ describe('the service process', () => {
     const port = await freePort();
     const env = { DATA_DIR: dataDir, PORT: String(port), NODE_ENV: 'development', DATABASE_URL: '', AUTH_JWT_SECRET: '', ENCRYPTION_KEYS: '', LOG_LEVEL: 'info' };
     const first = spawnTs('src/main.ts', [], env);
+    let firstStdout = '';
+    first.stdout?.on('data', (chunk: Buffer) => (firstStdout += chunk.toString()));
     await waitForOutput(first, /listening on port/);
     expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
+    // Log lines are buffered (bufferedStdout), yet out within the flush interval of a quiet moment.
+    await waitForOutput(first, /"url":"\/health\/ready"[^\n]*"msg":"request completed"/, 5_000);
     expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(true);
 
     const second = spawnTs('src/main.ts', [], { ...env, PORT: String(await freePort()) });
@@ -62,6 +67,8 @@ describe('the service process', () => {
 
     first.kill('SIGTERM');
     expect(await waitForExit(first)).toBe(0);
+    // and every line is written out on exit, the last one logged just before it included.
+    expect(firstStdout).toContain('SIGTERM received: draining requests and closing the database');
     expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(false);
 
     const again = spawnTs('src/main.ts', [], env);
@@ -69,6 +76,16 @@ describe('the service process', () => {
     expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
     again.kill('SIGTERM');
     expect(await waitForExit(again)).toBe(0);
+  });
+
+  it('writes out buffered log lines when the process exits, however soon after they were logged', async () => {
+    // 50 lines (under the 4 KiB the buffer waits for) and an immediate exit: none may be lost.
+    const script = `const out = require('./src/logging/logging.module').bufferedStdout(); for (let i = 0; i < 50; i++) out.write('line ' + i + '\\n'); process.exit(3);`;
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    expect(await waitForExit(child)).toBe(3);
+    expect(stdout.trim().split('\n')).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i}`));
   });
 
   it('drains an export in flight on SIGTERM: the run is answered and recorded, then the process exits 0', async () => {
