@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SECURITY_HEADERS } from '../src/app.factory';
+import { API_SECURITY_HEADERS, DOCS_SECURITY_HEADERS, isDocsPath } from '../src/app.factory';
 import { killAllChildren, spawnEmbeddedPostgres } from './support/child-processes';
 import { startTestApp, type TestApp } from './support/test-app';
 
@@ -17,17 +17,34 @@ describe('health', () => {
     expect((await t.http.get('/health/ready')).body).toEqual({ status: 'ok', database: 'up' });
   });
 
-  it('sends security headers (helmet) and no x-powered-by, on every kind of response', async () => {
-    expect(SECURITY_HEADERS).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'SAMEORIGIN', 'referrer-policy': 'no-referrer' });
-    expect(SECURITY_HEADERS['content-security-policy']).toContain("default-src 'self'");
-    expect(SECURITY_HEADERS['strict-transport-security']).toContain('max-age=');
-    // A route, a refusal, an unknown path and a Swagger UI asset (served by @fastify/static).
-    for (const [path, status] of [['/health/live', 200], ['/v1/integration-types', 401], ['/v1/no-such-route', 404], ['/docs/swagger-ui.css', 200]] as const) {
+  it('sends security headers on every kind of response: the REST set on the API, helmet\'s on the Swagger UI; no x-powered-by', async () => {
+    expect(API_SECURITY_HEADERS).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' });
+    expect(API_SECURITY_HEADERS['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(API_SECURITY_HEADERS['strict-transport-security']).toContain('max-age=');
+    expect(DOCS_SECURITY_HEADERS).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'SAMEORIGIN', 'referrer-policy': 'no-referrer' });
+    expect(DOCS_SECURITY_HEADERS['content-security-policy']).toContain("script-src 'self'");
+    // A route, a refusal, an unknown path, the Swagger UI page and one of its assets (served by @fastify/static).
+    const cases = [
+      ['/health/live', 200, API_SECURITY_HEADERS],
+      ['/v1/integration-types', 401, API_SECURITY_HEADERS],
+      ['/v1/no-such-route', 404, API_SECURITY_HEADERS],
+      ['/docs', 200, DOCS_SECURITY_HEADERS],
+      ['/docs/swagger-ui.css', 200, DOCS_SECURITY_HEADERS],
+      ['/docs-json', 200, DOCS_SECURITY_HEADERS],
+    ] as const;
+    for (const [path, status, headers] of cases) {
       const res = await t.http.get(path);
       expect([path, res.status]).toEqual([path, status]);
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect([path, name, res.headers[name]]).toEqual([path, name, value]);
+      for (const [name, value] of Object.entries(headers)) expect([path, name, res.headers[name]]).toEqual([path, name, value]);
       expect(res.headers['x-powered-by']).toBeUndefined();
     }
+    // The HTML-only headers stay off JSON answers.
+    expect((await t.http.get('/health/live')).headers['cross-origin-opener-policy']).toBeUndefined();
+  });
+
+  it('tells the Swagger UI paths from the API by their first segment', () => {
+    for (const url of ['/docs', '/docs/', '/docs/index.html', '/Docs/x.css', '/docs?x=1', '/docs-json', '/docs-yaml']) expect([url, isDocsPath(url)]).toEqual([url, true]);
+    for (const url of ['/', '/doc', '/docsx', '/v1/docs', '/health/live']) expect([url, isDocsPath(url)]).toEqual([url, false]);
   });
 
   it('bounds how long a client may take to send a request', () => {
