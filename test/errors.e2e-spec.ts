@@ -194,13 +194,14 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
   });
 
   it('never logs the bearer token and tags every request with a request id', async () => {
-    const res = await t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-12345');
+    const res = await t.http.get(`/v1/organizations/${org}/probe?cursor=opaque-value&limit=2`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-12345').set('User-Agent', 'meander-spec/1');
     expect(res.headers['x-request-id']).toBe('req-12345');
     const all = t.logs.join('\n');
     expect(all).not.toContain(token);
     expect(all).not.toContain(token.split('.')[2]);
     const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.req?.id === 'req-12345');
-    expect(line).toMatchObject({ req: { method: 'GET' }, res: { status: 200 } });
+    // The query's parameter names only; the user agent, which tells callers apart.
+    expect(line).toMatchObject({ req: { method: 'GET', url: `/v1/organizations/${org}/probe?cursor=[redacted]&limit=[redacted]`, user_agent: 'meander-spec/1' }, res: { status: 200 } });
     // Without one, or with one that is no plausible id (it would end up in logs), a new one.
     for (const incoming of [undefined, 'two words', 'x'.repeat(200)]) {
       const req = t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`);

@@ -1,7 +1,7 @@
-import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger as PinoInstance } from 'pino';
 import { PinoLogger } from 'nestjs-pino';
+import { ALREADY_REDACTED } from './redact';
 
 const REQUEST_LOG = Symbol('requestLog');
 type LoggedRequest = FastifyRequest & { [REQUEST_LOG]?: PinoInstance; principal?: { sub: string; role: string; orgId: string | null } };
@@ -14,21 +14,24 @@ type LoggedRequest = FastifyRequest & { [REQUEST_LOG]?: PinoInstance; principal?
  */
 export function useAccessLog(fastify: FastifyInstance, pino: PinoLogger): void {
   fastify.addHook('onRequest', (request: LoggedRequest, _reply, done) => {
-    // The root logger's `req` serializer reads the node request, as pino-http gave it.
-    (request.raw as IncomingMessage & { id?: string }).id = request.id;
+    // What a line may say of the request (the `req` serializer keeps only query parameter names).
+    const req = { id: request.id, method: request.method, url: request.url, user_agent: request.headers['user-agent'] };
     pino.runInContext(
       () => {
         request[REQUEST_LOG] = pino.logger;
         done();
       },
-      { bindings: { req: request.raw } },
+      { bindings: { req } },
     );
   });
   fastify.addHook('onResponse', (request: LoggedRequest, reply, done) => {
     const log = request[REQUEST_LOG];
     if (log) {
       const principal = request.principal;
+      // Only ids, the response (its serializer keeps the status) and a duration: nothing for the
+      // redaction formatter to look at.
       const line = {
+        [ALREADY_REDACTED]: true,
         res: reply.raw,
         responseTime: Math.round(reply.elapsedTime),
         ...(principal ? { principal: { sub: principal.sub, role: principal.role, org_id: principal.orgId } } : {}),

@@ -47,14 +47,12 @@ export class LoggingModule {
             pinoHttp: {
               level: config.logLevel,
               stream: options.stream,
-              // Only what helps diagnose: never headers (tokens, signatures) nor bodies.
+              // A request is logged as the access log's summary of it (method, path, query
+              // parameter names, user agent), never with its headers (tokens, signatures) nor
+              // its body; a response as its status.
               serializers: {
-                req: (req: { id: string; method: string; url: string; raw?: IncomingMessage }) => ({
-                  id: req.id,
-                  method: req.method,
-                  url: safeUrl(req.url),
-                  user_agent: req.raw?.headers['user-agent'],
-                }),
+                // pino-http hands its own mapping of the request, with what was bound as `raw`.
+                req: (req: { id?: unknown; method?: unknown; url?: string; raw?: { user_agent?: unknown } }) => ({ id: req.id, method: req.method, url: safeUrl(req.url), user_agent: req.raw?.user_agent }),
                 res: (res: { statusCode: number }) => ({ status: res.statusCode }),
               },
               // Secret-named keys (authorization, cookie, *_secret…) at any depth of what is logged,

@@ -1,4 +1,4 @@
-import { REDACTED, redactDeep, redactText, safeUrl } from './redact';
+import { ALREADY_REDACTED, REDACTED, redactDeep, redactText, safeUrl } from './redact';
 
 describe('log redaction', () => {
   it('redacts secret-named keys at any depth', () => {
@@ -32,8 +32,16 @@ describe('log redaction', () => {
     expect(out.err.stack).not.toContain('hunter2');
   });
 
+  it('passes objects marked as already redacted through as they are', () => {
+    const line = { [ALREADY_REDACTED]: true, res: { status: 200 }, principal: { sub: 'token-like sub' } };
+    expect(redactDeep(line)).toBe(line);
+    expect(redactDeep({ nested: { token: 'x' } })).toEqual({ nested: { token: REDACTED } });
+  });
+
   it('keeps only query parameter names', () => {
     expect(safeUrl('/v1/x?access_token=abc&limit=5')).toBe(`/v1/x?access_token=${REDACTED}&limit=${REDACTED}`);
     expect(safeUrl('/v1/x')).toBe('/v1/x');
+    expect(safeUrl('/v1/x?')).toBe('/v1/x');
+    expect(safeUrl(safeUrl('/v1/x?token=abc'))).toBe(`/v1/x?token=${REDACTED}`);
   });
 });

@@ -26,10 +26,17 @@ export function redactText(text: string): string {
   return out;
 }
 
+/**
+ * Marks a log object built only of fields known to hold no secret (the access line), which
+ * redactDeep then passes through as it is. A symbol key: pino never writes it out.
+ */
+export const ALREADY_REDACTED = Symbol('alreadyRedacted');
+
 /** A copy of `value` with every secret-named key's value replaced; bounded depth and size. */
 export function redactDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value);
   if (value === null || typeof value !== 'object') return value;
+  if ((value as { [ALREADY_REDACTED]?: boolean })[ALREADY_REDACTED] === true) return value;
   if (depth > 8) return '[depth limit]';
   if (Array.isArray(value)) return value.slice(0, 50).map((item) => redactDeep(item, depth + 1));
   const proto = Object.getPrototypeOf(value);
@@ -50,7 +57,10 @@ export function redactDeep(value: unknown, depth = 0): unknown {
 /** Path and the names (not values) of the query parameters: values may be tokens. */
 export function safeUrl(url: string | undefined): string {
   if (!url) return '';
-  const [path, query] = url.split('?', 2);
+  const mark = url.indexOf('?');
+  if (mark < 0) return url;
+  const path = url.slice(0, mark);
+  const query = url.slice(mark + 1);
   if (!query) return path;
   const keys = query.split('&').map((pair) => decodeURIComponent(pair.split('=')[0] ?? '')).filter(Boolean);
   return `${path}?${keys.map((k) => `${k}=${REDACTED}`).join('&')}`;
