@@ -9,13 +9,13 @@ import { QueryFailedError, type DataSource, type EntityManager } from 'typeorm';
  * Failures are QueryFailedError, as TypeORM's, so the problem filter maps them the same way and
  * never logs their SQL or parameters.
  */
-export async function queryRows<T>(db: DataSource | EntityManager, sql: string, parameters: readonly unknown[]): Promise<T[]> {
+export function queryRows<T>(db: DataSource | EntityManager, sql: string, parameters: readonly unknown[]): Promise<T[]> {
   const manager: EntityManager = 'dataSource' in db ? db : db.manager;
   if (manager.queryRunner) return manager.query(sql, parameters as unknown[]);
   const pool = (manager.dataSource.driver as unknown as { master: Pool }).master;
-  try {
-    return (await pool.query(sql, parameters as unknown[])).rows as T[];
-  } catch (error) {
-    throw new QueryFailedError(sql, parameters as unknown[], error as Error);
-  }
+  // A promise chain rather than an async function: one promise less per statement.
+  return pool.query(sql, parameters as unknown[]).then(
+    (result) => result.rows as T[],
+    (error: Error) => Promise.reject(new QueryFailedError(sql, parameters as unknown[], error)),
+  );
 }
