@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const preview = await runPreviewHttpBench(quick ? { records: 10_000, requestsPerRound: 1, rounds: 3 } : { records: 10_000, requestsPerRound: 3, rounds: 5 });
   const http = await runHttpScenarioBench(
     quick
-      ? { connections: 10, warmupSeconds: 1, roundSeconds: 2, rounds: 3, memoryRequestsPerRound: 3_000 }
+      ? { connections: 10, warmupSeconds: 1, roundSeconds: 2, rounds: 3, memoryRequestsPerRound: 1_000 }
       : { connections: 10, warmupSeconds: 3, roundSeconds: 10, rounds: 3, memoryRequestsPerRound: 34_000 },
   );
 
