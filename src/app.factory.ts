@@ -8,7 +8,7 @@ import { AppModule, type AppModuleOptions } from './app.module';
 import type { AppConfig } from './config/app-config';
 import { problem, PROBLEM_CONTENT_TYPE } from './common/problem';
 import { useBodyParsers } from './http/body-parsers';
-import { setupSwagger } from './http/swagger';
+import { DOCS_PATH, setupSwagger } from './http/swagger';
 import { useAccessLog } from './logging/access-log';
 import { REQUEST_ID_HEADER, requestIdFor } from './logging/logging.module';
 
@@ -118,9 +118,11 @@ function setStandardHeaders(request: FastifyRequest, reply: FastifyReply): Fasti
   return reply.headers(isDocsPath(request.url) ? DOCS_SECURITY_HEADERS : API_SECURITY_HEADERS).header(REQUEST_ID_HEADER, request.id);
 }
 
-/** /docs, /docs/…, /docs-json, /docs-yaml (in any case, as the router matches them). */
+// /docs, /docs/…, /docs-json, /docs-yaml, in any case (as the router matches them).
+const DOCS_URL = new RegExp(`^/${DOCS_PATH}(?:[/?-]|$)`, 'i');
+
 export function isDocsPath(url: string): boolean {
-  return url.length >= 5 && url.slice(0, 5).toLowerCase() === '/docs' && (url.length === 5 || '/?-'.includes(url[5]));
+  return DOCS_URL.test(url);
 }
 
 /** TRUST_PROXY as Express read it: a number is a hop count (Fastify would trust no hop at all). */

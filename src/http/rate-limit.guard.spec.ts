@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { NotRateLimited, Public, Roles } from '../auth/auth.decorators';
 import type { AppConfig } from '../config/app-config';
 import { RuleViolation } from '../common/rule-violation';
-import { RateLimitGuard } from './rate-limit.guard';
+import { MAX_RATE_LIMIT_KEYS, RateLimitGuard } from './rate-limit.guard';
 
 class Routes {
   @Roles('org_admin') read() {}
@@ -41,6 +41,29 @@ describe('RateLimitGuard', () => {
     // Writes of the same token, and reads of another, go on.
     expect(call(guard, 'read', { ...token, method: 'POST' }).headers).toMatchObject({ 'RateLimit-Limit': '2', 'RateLimit-Remaining': '1' });
     expect(call(guard, 'read', { authorization: 'Bearer b', principal: true }).allowed).toBe(true);
+  });
+
+  it('refills a budget continuously: one request per 60 / limit seconds', () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    try {
+      const guard = new RateLimitGuard(new Reflector(), config);
+      const token = { authorization: 'Bearer a', principal: true };
+      for (let i = 0; i < 3; i++) call(guard, 'read', token);
+      expect(call(guard, 'read', token).error).toMatchObject({ rule: 'rate_limited' });
+      jest.advanceTimersByTime(19_000);
+      expect(call(guard, 'read', token).error).toMatchObject({ rule: 'rate_limited' });
+      jest.advanceTimersByTime(1_000);
+      expect(call(guard, 'read', token)).toMatchObject({ allowed: true, headers: { 'RateLimit-Remaining': '0', 'RateLimit-Reset': '60' } });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('remembers at most MAX_RATE_LIMIT_KEYS clients per budget, whatever their number', () => {
+    const guard = new RateLimitGuard(new Reflector(), config);
+    for (let i = 0; i < MAX_RATE_LIMIT_KEYS + 50; i++) call(guard, 'webhook', { ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
+    const budgets = (guard as unknown as { budgets: Record<string, { limiter: { size: number } }> }).budgets;
+    expect(budgets['public'].limiter.size).toBe(MAX_RATE_LIMIT_KEYS);
   });
 
   it('does not count a request without a principal (refused before its token was known)', () => {

@@ -3,6 +3,8 @@ import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swag
 import { applyOpenApiConventions } from './openapi-conventions';
 
 export const BEARER_AUTH = 'bearer';
+/** Where the Swagger UI is served; its documents are at `/docs-json` and `/docs-yaml`. */
+export const DOCS_PATH = 'docs';
 /** Inbound webhooks prove themselves with an HMAC of the body instead of a bearer token. */
 export const WEBHOOK_SIGNATURE = 'webhook_signature';
 export const XLEDGER_SIGNATURE = 'xledger_signature';
@@ -43,9 +45,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 /** Swagger UI at /docs with a working "Authorize" button, the OpenAPI 3 document at /docs-json. */
 export function setupSwagger(app: INestApplication): OpenAPIObject {
   const document = buildOpenApiDocument(app);
-  SwaggerModule.setup('docs', app, document, {
-    jsonDocumentUrl: 'docs-json',
-    yamlDocumentUrl: 'docs-yaml',
+  SwaggerModule.setup(DOCS_PATH, app, document, {
+    jsonDocumentUrl: `${DOCS_PATH}-json`,
+    yamlDocumentUrl: `${DOCS_PATH}-yaml`,
     swaggerOptions: { persistAuthorization: true, displayRequestDuration: true },
     customSiteTitle: 'Meander integrations API',
   });

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger as PinoInstance } from 'pino';
 import { PinoLogger } from 'nestjs-pino';
-import { ALREADY_REDACTED } from './redact';
 
 const REQUEST_LOG = Symbol('requestLog');
 type LoggedRequest = FastifyRequest & { [REQUEST_LOG]?: PinoInstance; principal?: { sub: string; role: string; orgId: string | null } };
@@ -28,10 +27,7 @@ export function useAccessLog(fastify: FastifyInstance, pino: PinoLogger): void {
     const log = request[REQUEST_LOG];
     if (log) {
       const principal = request.principal;
-      // Only ids, the response (its serializer keeps the status) and a duration: nothing for the
-      // redaction formatter to look at.
       const line = {
-        [ALREADY_REDACTED]: true,
         res: reply.raw,
         responseTime: Math.round(reply.elapsedTime),
         ...(principal ? { principal: { sub: principal.sub, role: principal.role, org_id: principal.orgId } } : {}),

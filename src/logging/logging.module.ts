@@ -16,7 +16,7 @@ export function requestIdFor(req: Pick<IncomingMessage, 'headers'>): string {
 }
 
 /** Log lines flushed at least every this often when the buffer does not fill first. */
-export const LOG_FLUSH_INTERVAL_MS = 200;
+const LOG_FLUSH_INTERVAL_MS = 200;
 
 /**
  * The service's stdout as a log destination: lines are buffered up to 4 KiB (or the flush

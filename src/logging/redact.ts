@@ -26,17 +26,10 @@ export function redactText(text: string): string {
   return out;
 }
 
-/**
- * Marks a log object built only of fields known to hold no secret (the access line), which
- * redactDeep then passes through as it is. A symbol key: pino never writes it out.
- */
-export const ALREADY_REDACTED = Symbol('alreadyRedacted');
-
 /** A copy of `value` with every secret-named key's value replaced; bounded depth and size. */
 export function redactDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value);
   if (value === null || typeof value !== 'object') return value;
-  if ((value as { [ALREADY_REDACTED]?: boolean })[ALREADY_REDACTED] === true) return value;
   if (depth > 8) return '[depth limit]';
   if (Array.isArray(value)) return value.slice(0, 50).map((item) => redactDeep(item, depth + 1));
   const proto = Object.getPrototypeOf(value);
