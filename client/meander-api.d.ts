@@ -3466,9 +3466,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                integration_id: string;
                 /** @description Field mapping id */
                 id: string;
+                integration_id: string;
                 /** @description The organization (must be the token's own for org_admin) */
                 org_id: string;
             };
@@ -3597,9 +3597,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                integration_id: string;
                 /** @description Field mapping id */
                 id: string;
+                integration_id: string;
                 /** @description The organization (must be the token's own for org_admin) */
                 org_id: string;
             };
@@ -3743,9 +3743,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                integration_id: string;
                 /** @description Field mapping id */
                 id: string;
+                integration_id: string;
                 /** @description The organization (must be the token's own for org_admin) */
                 org_id: string;
             };
@@ -3912,9 +3912,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                integration_id: string;
                 /** @description Field mapping id */
                 id: string;
+                integration_id: string;
                 /** @description The organization (must be the token's own for org_admin) */
                 org_id: string;
             };
@@ -4043,9 +4043,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                integration_id: string;
                 /** @description Field mapping id */
                 id: string;
+                integration_id: string;
                 /** @description The organization (must be the token's own for org_admin) */
                 org_id: string;
             };
@@ -4679,8 +4679,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                integration_id: string;
                 id: string;
+                integration_id: string;
                 /** @description The organization (must be the token's own for org_admin) */
                 org_id: string;
             };

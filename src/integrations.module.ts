@@ -1,8 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AuthGuard } from './auth/auth.guard';
 import { ProblemFilter } from './common/problem.filter';
-import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
 import { ConfigModule, type ConfigModuleAsyncOptions } from './config/config.module';
 import { CryptoModule } from './crypto/crypto.module';
@@ -58,8 +57,8 @@ export class IntegrationsModule {
             { provide: APP_GUARD, useClass: OrgScopeGuard },
             { provide: APP_GUARD, useClass: RateLimitGuard },
             { provide: APP_FILTER, useClass: ProblemFilter },
-            // Request bodies and queries are validated wherever the API is served, not only in main.ts.
-            { provide: APP_PIPE, useFactory: createValidationPipe },
+            // No global pipe: bodies and queries are validated where they are declared (ValidBody,
+            // ValidQuery), so the host's own routes keep their own validation.
           ]
         : [],
       exports: [...services, CryptoModule],

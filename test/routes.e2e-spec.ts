@@ -1,7 +1,9 @@
 import { RequestMethod } from '@nestjs/common';
+import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { IS_PUBLIC, ROLES_KEY } from '../src/auth/auth.decorators';
+import { VALIDATION_PIPE } from '../src/common/validation';
 import { startTestApp, type TestApp } from './support/test-app';
 
 // Every route of the service declares who may call it: @Public() or @Roles(...). A route that
@@ -13,26 +15,54 @@ describe('route inventory', () => {
   });
   afterAll(() => t.close());
 
-  it('every route declares @Public() or its roles', () => {
+  type Fn = (...args: never[]) => unknown;
+
+  /** Every route handler of the service, with its controller. */
+  function handlers(): { route: string; controller: Fn; prototype: Record<string, unknown>; name: string; handler: Fn }[] {
     const discovery = t.app.get(DiscoveryService);
     const scanner = t.app.get(MetadataScanner);
-    const reflector = t.app.get(Reflector);
-    const routes: { route: string; access: string }[] = [];
+    const found = [];
     for (const wrapper of discovery.getControllers()) {
       const instance = wrapper.instance as object | undefined;
       if (!instance || !wrapper.metatype) continue;
-      const prototype = Object.getPrototypeOf(instance);
+      const prototype = Object.getPrototypeOf(instance) as Record<string, unknown>;
       for (const name of scanner.getAllMethodNames(prototype)) {
-        const handler = prototype[name];
+        const handler = prototype[name] as Fn;
         if (Reflect.getMetadata(METHOD_METADATA, handler) === undefined) continue;
         const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as number];
-        const path = `${Reflect.getMetadata(PATH_METADATA, wrapper.metatype)}/${Reflect.getMetadata(PATH_METADATA, handler)}`;
-        const isPublic = reflector.getAllAndOverride<boolean>(IS_PUBLIC, [handler, wrapper.metatype]);
-        const roles = reflector.getAllAndOverride<string[]>(ROLES_KEY, [handler, wrapper.metatype]);
-        routes.push({ route: `${method} ${path}`, access: isPublic ? 'public' : roles?.length ? roles.join(',') : 'UNDECLARED' });
+        const route = `${method} ${Reflect.getMetadata(PATH_METADATA, wrapper.metatype)}/${Reflect.getMetadata(PATH_METADATA, handler)}`;
+        found.push({ route, controller: wrapper.metatype as Fn, prototype, name, handler });
       }
     }
+    return found;
+  }
+
+  it('every route declares @Public() or its roles', () => {
+    const reflector = t.app.get(Reflector);
+    const routes = handlers().map(({ route, controller, handler }) => {
+      const isPublic = reflector.getAllAndOverride<boolean>(IS_PUBLIC, [handler, controller]);
+      const roles = reflector.getAllAndOverride<string[]>(ROLES_KEY, [handler, controller]);
+      return { route, access: isPublic ? 'public' : roles?.length ? roles.join(',') : 'UNDECLARED' };
+    });
     expect(routes.length).toBeGreaterThan(0);
     expect(routes.filter((r) => r.access === 'UNDECLARED')).toEqual([]);
+  });
+
+  // There is no global validation pipe (it would run on every path id too): a body or query
+  // parameter that forgot ValidBody()/ValidQuery() would reach the service unchecked.
+  it('every body and query parameter of the API is validated', () => {
+    const params: { route: string; param: string; validated: boolean }[] = [];
+    for (const { route, controller, prototype, name } of handlers()) {
+      const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, name) ?? {}) as Record<string, { index: number; pipes?: unknown[] }>;
+      for (const [key, arg] of Object.entries(args)) {
+        const type = Number(key.split(':')[0]);
+        if (type !== RouteParamtypes.BODY && type !== RouteParamtypes.QUERY) continue;
+        const metatype = (Reflect.getMetadata('design:paramtypes', prototype, name) as unknown[])[arg.index];
+        params.push({ route, param: `${RouteParamtypes[type]} ${(metatype as Fn | undefined)?.name}`, validated: arg.pipes?.includes(VALIDATION_PIPE) ?? false });
+      }
+    }
+    expect(params.filter((p) => p.param.startsWith('BODY')).length).toBeGreaterThan(5);
+    expect(params.filter((p) => p.param.startsWith('QUERY')).length).toBeGreaterThan(2);
+    expect(params.filter((p) => !p.validated)).toEqual([]);
   });
 });

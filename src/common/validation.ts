@@ -1,4 +1,4 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { Body, Query, ValidationPipe, type ValidationError } from '@nestjs/common';
 import type { ValidationOptions } from 'class-validator';
 import type { FieldError } from './problem';
 import { RuleViolation } from './rule-violation';
@@ -40,7 +40,7 @@ export function flattenValidationErrors(errors: ValidationError[], prefix = ''):
   return out;
 }
 
-/** The global pipe: strict bodies (unknown fields refused), every failing field at once. */
+/** Strict bodies and queries (unknown fields refused), every failing field at once. */
 export function createValidationPipe(): ValidationPipe {
   return new ValidationPipe({
     whitelist: true,
@@ -52,3 +52,17 @@ export function createValidationPipe(): ValidationPipe {
     exceptionFactory: (errors) => RuleViolation.validation(flattenValidationErrors(errors)),
   });
 }
+
+/**
+ * The one validation pipe, on the parameters that carry a DTO (a spec checks that every body and
+ * query parameter of the API has it). Not a global pipe: Nest runs global pipes on every
+ * parameter, path ids and the organization included, each through a chain of promises, which
+ * was ~15 % of the promises of a GET.
+ */
+export const VALIDATION_PIPE = createValidationPipe();
+
+/** The request body, validated and transformed into its DTO class. */
+export const ValidBody = (): ParameterDecorator => Body(VALIDATION_PIPE);
+
+/** The query string, validated and transformed into its DTO class. */
+export const ValidQuery = (): ParameterDecorator => Query(VALIDATION_PIPE);

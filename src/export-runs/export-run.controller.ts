@@ -1,9 +1,10 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { PageQueryDto } from '../common/pagination';
-import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
+import { ResourceId } from '../common/resource-id.decorator';
+import { ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
@@ -29,7 +30,7 @@ export class ExportRunController {
   @ApiOperation({ summary: 'Serialize up to 10,000 records with the active mappings; no side effects; coverage problems come back as warnings' })
   @ApiOkResponse({ type: ExportResultResponse })
   @ApiProblemResponses(...RECORDS_PROBLEMS)
-  preview(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: ExportRequestDto) {
+  preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: ExportRequestDto) {
     return this.exports.preview(orgId, integrationId, body.records);
   }
 
@@ -38,7 +39,7 @@ export class ExportRunController {
   @ApiOperation({ summary: 'Run an export of up to 10,000 records and record it; the mappings it used become immutable' })
   @ApiCreatedResponse({ type: ExportRunResponse })
   @ApiProblemResponses(...RECORDS_PROBLEMS, { status: 409, rules: [DISABLED_MUST_NOT_SYNC] }, { status: 422, rules: [COVERAGE_CHECK_BEFORE_EXPORT] })
-  run(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: ExportRequestDto, @CurrentPrincipal() principal: Principal) {
+  run(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: ExportRequestDto, @CurrentPrincipal() principal: Principal) {
     return this.exports.run(orgId, integrationId, body.records, principal);
   }
 
@@ -47,7 +48,7 @@ export class ExportRunController {
   @ApiOperation({ summary: 'Export runs, newest first (summaries), paginated' })
   @ApiOkResponse({ type: ExportRunListResponse })
   @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] })
-  list(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Query() page: PageQueryDto) {
+  list(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidQuery() page: PageQueryDto) {
     return this.exports.list(orgId, integrationId, page);
   }
 
@@ -56,7 +57,7 @@ export class ExportRunController {
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiOperation({ summary: 'One export run with its rows, skipped records and the mapping versions it used' })
   @ApiOkResponse({ type: ExportRunResponse })
-  get(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string) {
+  get(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string) {
     return this.exports.get(orgId, integrationId, id);
   }
 }

@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Patch, Post, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
-import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
+import { ResourceId } from '../common/resource-id.decorator';
+import { ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
@@ -35,7 +36,7 @@ export class FieldMappingController {
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'List the current mappings, by sort_order then source_field' })
   @ApiOkResponse({ type: FieldMappingListResponse })
-  async list(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Query() query: FieldMappingListQueryDto): Promise<FieldMappingListResponse> {
+  async list(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidQuery() query: FieldMappingListQueryDto): Promise<FieldMappingListResponse> {
     const isActive = query.is_active === undefined ? undefined : query.is_active === 'true';
     return { items: await this.mappings.list(orgId, integrationId, isActive), next_cursor: null };
   }
@@ -46,7 +47,7 @@ export class FieldMappingController {
   @ApiBody({ type: CreateFieldMappingDto, examples: EXAMPLES })
   @ApiCreatedResponse({ type: FieldMappingResponse })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD] }, BUSINESS)
-  create(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: CreateFieldMappingDto) {
+  create(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: CreateFieldMappingDto) {
     return this.mappings.create(orgId, integrationId, body);
   }
 
@@ -56,7 +57,7 @@ export class FieldMappingController {
   @ApiBody({ type: BulkCreateFieldMappingsDto, examples: { xledger: { value: { items: [EXAMPLES.direct.value, EXAMPLES.format.value, EXAMPLES.lookup.value] } } } })
   @ApiCreatedResponse({ type: FieldMappingListResponse })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD] }, BUSINESS)
-  async bulk(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: BulkCreateFieldMappingsDto) {
+  async bulk(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: BulkCreateFieldMappingsDto) {
     return { items: await this.mappings.bulkCreate(orgId, integrationId, body.items) };
   }
 
@@ -66,7 +67,7 @@ export class FieldMappingController {
   @ApiBody({ type: ReorderFieldMappingsDto, examples: { two_first: { value: { ids: ['8d0c6a52-3b1e-4f6a-9c2d-1e0f9a8b7c6d', '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d'] } } } })
   @ApiOkResponse({ type: FieldMappingListResponse })
   @ApiProblemResponses({ status: 400, rules: ['ids_must_be_uuids', 'ids_must_be_unique', 'ids_within_bounds'] }, { status: 422, rules: ['order_ids_must_belong_to_integration'] })
-  async reorder(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: ReorderFieldMappingsDto) {
+  async reorder(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: ReorderFieldMappingsDto) {
     return { items: await this.mappings.reorder(orgId, integrationId, body.ids) };
   }
 
@@ -74,7 +75,7 @@ export class FieldMappingController {
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: "Whether every required target field of the type is mapped by an active mapping" })
   @ApiOkResponse({ type: CoverageResponse })
-  coverage(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string) {
+  coverage(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string) {
     return this.mappings.coverage(orgId, integrationId);
   }
 
@@ -85,7 +86,7 @@ export class FieldMappingController {
   @ApiOperation({ summary: 'Resolve one sample record through the active mappings; no side effects' })
   @ApiOkResponse({ type: PreviewResponse })
   @ApiProblemResponses({ status: 400, rules: ['record_must_be_object'] })
-  preview(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Body() body: PreviewMappingDto) {
+  preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: PreviewMappingDto) {
     return this.mappings.preview(orgId, integrationId, body.record);
   }
 
@@ -94,7 +95,7 @@ export class FieldMappingController {
   @ID
   @ApiOperation({ summary: 'Read one mapping (any version)' })
   @ApiOkResponse({ type: FieldMappingResponse })
-  get(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string) {
+  get(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string) {
     return this.mappings.get(orgId, integrationId, id);
   }
 
@@ -104,7 +105,7 @@ export class FieldMappingController {
   @ApiOperation({ summary: 'Update a mapping; once used by an export only display_label, sort_order and is_active change' })
   @ApiOkResponse({ type: FieldMappingResponse })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD, IMMUTABLE_AFTER_EXPORT_USE, MAPPING_VERSION_SUPERSEDED] }, BUSINESS)
-  update(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string, @Body() body: UpdateFieldMappingDto) {
+  update(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @ValidBody() body: UpdateFieldMappingDto) {
     return this.mappings.update(orgId, integrationId, id, body);
   }
 
@@ -115,7 +116,7 @@ export class FieldMappingController {
   @ApiOperation({ summary: 'Delete a mapping (refused once used by an export: deactivate it instead)' })
   @ApiNoContentResponse()
   @ApiProblemResponses({ status: 409, rules: [IMMUTABLE_AFTER_EXPORT_USE, MAPPING_VERSION_SUPERSEDED] })
-  async remove(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string) {
+  async remove(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string) {
     await this.mappings.remove(orgId, integrationId, id);
   }
 
@@ -125,7 +126,7 @@ export class FieldMappingController {
   @ApiOperation({ summary: 'New version of a mapping with the fields to change: version + 1; the old one becomes inactive and is kept' })
   @ApiCreatedResponse({ type: FieldMappingResponse })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD, MAPPING_VERSION_SUPERSEDED] }, BUSINESS)
-  createVersion(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string, @Body() body: UpdateFieldMappingDto) {
+  createVersion(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @ValidBody() body: UpdateFieldMappingDto) {
     return this.mappings.createVersion(orgId, integrationId, id, body);
   }
 
@@ -134,7 +135,7 @@ export class FieldMappingController {
   @ID
   @ApiOperation({ summary: 'The whole version chain, oldest first' })
   @ApiOkResponse({ type: FieldMappingListResponse })
-  async versions(@OrgId() orgId: string, @Param('integration_id', ParseResourceIdPipe) integrationId: string, @Param('id', ParseResourceIdPipe) id: string) {
+  async versions(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string) {
     return { items: await this.mappings.versions(orgId, integrationId, id) };
   }
 }

@@ -1,10 +1,11 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { Controller, Delete, Get, Headers, HttpCode, Patch, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { etagFor, isNotModified } from '../common/if-match';
 import { PageQueryDto } from '../common/pagination';
-import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
+import { ResourceId } from '../common/resource-id.decorator';
+import { ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import type { HttpReply } from '../http/http-types';
 import { BEARER_AUTH } from '../http/swagger';
@@ -45,7 +46,7 @@ export class IntegrationConfigController {
     { status: 409, rules: [ONE_CONFIG_PER_TYPE] },
     { status: 422, rules: [CREDENTIALS_REQUIRED_BEFORE_ENABLE, WEBHOOK_SECRET_REQUIRED, 'source_field_must_exist_in_internal_schema'] },
   )
-  async create(@OrgId() orgId: string, @Body() body: CreateIntegrationConfigDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: HttpReply) {
+  async create(@OrgId() orgId: string, @ValidBody() body: CreateIntegrationConfigDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: HttpReply) {
     const config = await this.configs.create(orgId, body, principal);
     res.header('ETag', etagFor(config.revision));
     return config;
@@ -67,7 +68,7 @@ export class IntegrationConfigController {
   @ApiHeader({ name: 'If-None-Match', required: false, description: 'The ETag of the copy the client holds: 304 without a body when it is still current', schema: { type: 'string', maxLength: 1024, example: '"3"' } })
   @ApiResponse({ status: 304, description: 'Not modified: the client\'s copy (If-None-Match) is the current revision', headers: ETAG_HEADER })
   @ApiProblemResponses(404)
-  async get(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Headers('if-none-match') ifNoneMatch: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
+  async get(@OrgId() orgId: string, @ResourceId('id') id: string, @Headers('if-none-match') ifNoneMatch: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
     const config = await this.configs.get(orgId, id);
     res.header('ETag', etagFor(config.revision));
     if (isNotModified(ifNoneMatch, config.revision)) {
@@ -92,8 +93,8 @@ export class IntegrationConfigController {
   )
   async update(
     @OrgId() orgId: string,
-    @Param('id', ParseResourceIdPipe) id: string,
-    @Body() body: UpdateIntegrationConfigDto,
+    @ResourceId('id') id: string,
+    @ValidBody() body: UpdateIntegrationConfigDto,
     @CurrentPrincipal() principal: Principal,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) res: HttpReply,
@@ -111,7 +112,7 @@ export class IntegrationConfigController {
   @ApiOperation({ summary: 'Delete a config with its field mappings, sync runs and exports (cascade)' })
   @ApiNoContentResponse()
   @ApiProblemResponses(404, 412)
-  async remove(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @CurrentPrincipal() principal: Principal, @Headers('if-match') ifMatch: string | undefined) {
+  async remove(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal, @Headers('if-match') ifMatch: string | undefined) {
     await this.configs.remove(orgId, id, principal, ifMatch);
   }
 
@@ -121,7 +122,7 @@ export class IntegrationConfigController {
   @ApiOperation({ summary: 'Generate a new webhook secret: shown once; the previous one keeps verifying for 24 hours' })
   @ApiCreatedResponse({ type: WebhookSecretResponse })
   @ApiProblemResponses(404)
-  async rotateWebhookSecret(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @CurrentPrincipal() principal: Principal): Promise<WebhookSecretResponse> {
+  async rotateWebhookSecret(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal): Promise<WebhookSecretResponse> {
     return { webhook_secret: await this.configs.rotateWebhookSecret(orgId, id, principal) };
   }
 
@@ -135,7 +136,7 @@ export class IntegrationConfigController {
     404,
     { status: 409, rules: [DISABLED_MUST_NOT_SYNC] },
   )
-  recordSyncRun(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Body() body: RecordSyncRunDto, @CurrentPrincipal() principal: Principal) {
+  recordSyncRun(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() body: RecordSyncRunDto, @CurrentPrincipal() principal: Principal) {
     return this.configs.recordSyncRun(orgId, id, body, principal);
   }
 
@@ -145,7 +146,7 @@ export class IntegrationConfigController {
   @ApiOperation({ summary: 'Sync history, newest first, paginated' })
   @ApiOkResponse({ type: SyncRunListResponse })
   @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] }, 404)
-  listSyncRuns(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Query() page: PageQueryDto) {
+  listSyncRuns(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidQuery() page: PageQueryDto) {
     return this.configs.listSyncRuns(orgId, id, page);
   }
 }

@@ -1,8 +1,9 @@
-import { Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Headers, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { Public, READ_ROLES, Roles } from '../auth/auth.decorators';
 import { CURSOR_SCHEMA, MAX_PAGE_SIZE, PageQueryDto } from '../common/pagination';
-import { ParseResourceIdPipe } from '../common/uuid-param.pipe';
+import { ResourceId } from '../common/resource-id.decorator';
+import { ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import type { HttpReply, HttpRequest } from '../http/http-types';
 import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagger';
@@ -87,7 +88,7 @@ export class WebhookEventsController {
   @ApiOperation({ summary: 'Stored inbound webhook events, newest first, paginated' })
   @ApiOkResponse({ type: WebhookEventListResponse })
   @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] }, 401, { status: 403, rules: ['forbidden', 'org_scoped_access_only'] }, 404)
-  list(@OrgId() orgId: string, @Param('id', ParseResourceIdPipe) id: string, @Query() page: PageQueryDto) {
+  list(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidQuery() page: PageQueryDto) {
     return this.webhooks.listEvents(orgId, id, page);
   }
 }

@@ -8,7 +8,7 @@ import { InjectMeanderDataSource } from '../../src/database/database.module';
 import { CurrentPrincipal, READ_ROLES, Roles } from '../../src/auth/auth.decorators';
 import type { Principal } from '../../src/auth/principal';
 import { registerConstraintRule } from '../../src/common/constraint-rules';
-import { rule } from '../../src/common/validation';
+import { rule, ValidBody } from '../../src/common/validation';
 import { OrgId } from '../../src/org-scope/org-id.decorator';
 
 class ProbeItemDto {
@@ -53,7 +53,7 @@ class ProbeController {
   @Post('organizations/:org_id/probe')
   @Roles('org_admin', 'global_admin', 'sync_service')
   @HttpCode(201)
-  write(@OrgId() orgId: string, @Body() body: ProbeDto) {
+  write(@OrgId() orgId: string, @ValidBody() body: ProbeDto) {
     return { org_id: orgId, body };
   }
 
