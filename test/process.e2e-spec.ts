@@ -81,7 +81,7 @@ describe('the service process', () => {
   });
 
   it('writes out buffered log lines when the process exits, however soon after they were logged', async () => {
-    // 50 lines (under the 4 KiB the buffer waits for) and an immediate exit: none may be lost.
+    // 50 lines (under the 16 KiB the buffer waits for) and an immediate exit: none may be lost.
     const script = `const out = require('./src/logging/logging.module').bufferedStdout(); for (let i = 0; i < 50; i++) out.write('line ' + i + '\\n'); process.exit(3);`;
     const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
