@@ -48,6 +48,8 @@ interface Options {
   roundSeconds: number;
   rounds: number;
   memoryRequestsPerRound: number;
+  /** Also measure GET one and the list as deployed: the token verdict cache on, on both sides. */
+  withTokenCache: boolean;
 }
 
 export function start(entry: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, nodeFlags: string[] = []): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
@@ -97,6 +99,11 @@ function rssMb(pid: number): number {
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
 }
 
+interface Started {
+  url: string;
+  pid: number;
+}
+
 export type RequestSpec = Pick<autocannon.Request, 'method' | 'path' | 'headers' | 'body' | 'setupRequest'>;
 
 export async function load(url: string, request: RequestSpec, connections: number, seconds: number) {
@@ -122,7 +129,10 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       children.push(db.child);
       databaseUrl = db.match[1];
     }
+    // The target rows verify every request's token on both sides (AUTH_TOKEN_CACHE_SIZE=0, which
+    // the baseline reads too): the same JWT cost on both sides, as in every earlier run.
     const env = {
+      AUTH_TOKEN_CACHE_SIZE: '0',
       NODE_ENV: 'production', PORT: '0', DATABASE_URL: databaseUrl, DATA_DIR: dataDir, AUTH_JWT_SECRET: secret, ENCRYPTION_KEYS: keys,
       LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10',
       RATE_LIMIT_READS_PER_MINUTE: '10000000', RATE_LIMIT_WRITES_PER_MINUTE: '10000000', RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
@@ -162,8 +172,8 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       return { ...req, headers: { ...req.headers, 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': `v1,${signStandardWebhook(webhookSecret, id, timestamp, payload)}` } };
     };
     const scenarios: { name: string; request: RequestSpec; rss?: boolean }[] = [
-      { name: 'GET one config (JWT verified on both sides)', request: { method: 'GET', path: `/v1/organizations/${org}/integrations/${xledger.id}`, headers: { authorization: headers.authorization } }, rss: true },
-      { name: "GET the organization's configs (3)", request: { method: 'GET', path: `/v1/organizations/${org}/integrations`, headers: { authorization: headers.authorization } } },
+      { name: 'GET one config (every token verified, both sides)', request: { method: 'GET', path: `/v1/organizations/${org}/integrations/${xledger.id}`, headers: { authorization: headers.authorization } }, rss: true },
+      { name: "GET the organization's configs (3; every token verified, both sides)", request: { method: 'GET', path: `/v1/organizations/${org}/integrations`, headers: { authorization: headers.authorization } } },
       {
         name: 'POST a signed webhook (verify + INSERT)',
         request: { method: 'POST', path: `/v1/webhooks/${portal.id}`, headers: { 'content-type': 'application/json' }, body: payload.toString(), setupRequest: signed as never },
@@ -173,15 +183,15 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     const results: HttpScenarioResult[] = [];
     const rss: number[] = [];
     let serviceRequests = 0;
-    for (const scenario of scenarios) {
-      await load(baselineUrl, scenario.request, options.connections, options.warmupSeconds);
-      await load(serviceUrl, scenario.request, options.connections, options.warmupSeconds);
+    const measure = async (name: string, request: RequestSpec, serviceSide: Started, baselineSide: Started, rssOf?: Started) => {
+      await load(baselineSide.url, request, options.connections, options.warmupSeconds);
+      await load(serviceSide.url, request, options.connections, options.warmupSeconds);
       const serviceRounds: Awaited<ReturnType<typeof measuredLoad>>[] = [];
       const rawRounds: Awaited<ReturnType<typeof measuredLoad>>[] = [];
       for (let round = 0; round < options.rounds; round++) {
-        rawRounds.push(await measuredLoad(baselineUrl, baseline.child.pid!, scenario.request, options.connections, options.roundSeconds));
-        serviceRounds.push(await measuredLoad(serviceUrl, service.child.pid!, scenario.request, options.connections, options.roundSeconds));
-        if (scenario.rss) rss.push(rssMb(service.child.pid!));
+        rawRounds.push(await measuredLoad(baselineSide.url, baselineSide.pid, request, options.connections, options.roundSeconds));
+        serviceRounds.push(await measuredLoad(serviceSide.url, serviceSide.pid, request, options.connections, options.roundSeconds));
+        if (rssOf) rss.push(rssMb(rssOf.pid));
       }
       serviceRequests += serviceRounds.reduce((sum, r) => sum + r.total, 0);
       const serviceRps = median(serviceRounds.map((r) => r.rps));
@@ -189,7 +199,7 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       const serviceP99 = median(serviceRounds.map((r) => r.p99));
       const baselineP99 = median(rawRounds.map((r) => r.p99));
       results.push({
-        scenario: scenario.name,
+        scenario: name,
         serviceRps: Math.round(serviceRps),
         baselineRps: Math.round(baselineRps),
         throughputRatio: serviceRps / baselineRps,
@@ -200,13 +210,32 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
         baselineCpuMsPerRequest: round2(median(rawRounds.map((r) => r.cpuMsPerRequest))),
         non2xx: [...serviceRounds, ...rawRounds].reduce((sum, r) => sum + r.non2xx, 0),
       });
-    }
+    };
+    const serviceSide = { url: serviceUrl, pid: service.child.pid! };
+    const baselineSide = { url: baselineUrl, pid: baseline.child.pid! };
+    for (const scenario of scenarios) await measure(scenario.name, scenario.request, serviceSide, baselineSide, scenario.rss ? serviceSide : undefined);
+
     // Memory: the GET scenario again, three rounds of a fixed number of requests; RSS after each.
     const memoryRss: number[] = [];
     for (let round = 0; round < 3; round++) {
       const result = await autocannon({ url: serviceUrl, connections: options.connections, amount: options.memoryRequestsPerRound, requests: [scenarios[0].request as autocannon.Request] });
       serviceRequests += result.requests.total;
       memoryRss.push(rssMb(service.child.pid!));
+    }
+    // What the memory goal is about: the one service process of the target rows.
+    const serviceRssEndMb = rssMb(service.child.pid!);
+    const primaryRequests = serviceRequests;
+    if (options.withTokenCache) {
+      // As deployed: a second pair with the token verdict cache on (its default size), both sides.
+      for (const child of [service.child, baseline.child]) await stop(child);
+      const { AUTH_TOKEN_CACHE_SIZE: _off, ...cachedEnv } = env;
+      const cachedService = await start('src/main.ts', [], cachedEnv, /listening on port (\d+)/);
+      children.push(cachedService.child);
+      const cachedBaseline = await start('bench/raw-baseline.ts', [], cachedEnv, /listening (\d+)/);
+      children.push(cachedBaseline.child);
+      const sides = [cachedService, cachedBaseline].map((side) => ({ url: `http://127.0.0.1:${side.match[1]}`, pid: side.child.pid! }));
+      await measure('GET one config (token verdict cache, both sides: as deployed)', scenarios[0].request, sides[0], sides[1]);
+      await measure("GET the organization's configs (3; token verdict cache, both sides: as deployed)", scenarios[1].request, sides[0], sides[1]);
     }
     return {
       database: process.env.DATABASE_URL ? 'postgresql' : 'embedded',
@@ -215,9 +244,9 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       roundSeconds: options.roundSeconds,
       rounds: options.rounds,
       scenarios: results,
-      serviceRequests,
+      serviceRequests: primaryRequests,
       serviceRssMb: rss,
-      serviceRssEndMb: rssMb(service.child.pid!),
+      serviceRssEndMb,
     };
   } finally {
     for (const child of children.reverse()) await stop(child);

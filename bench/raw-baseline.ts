@@ -1,11 +1,11 @@
 // The physical limit of this stack for the benchmark's scenarios: plain node:http + pg doing the
-// same work as the service (same JWT verification with jose, the very SQL statements the services
-// export, same response mapping, same signature check), without Nest, TypeORM, validation pipes,
-// guards or logging.
+// same work as the service (the same JWT verification, by the service's own TokenVerifier; the
+// very SQL statements the services export; the same response mapping and signature check),
+// without Nest, TypeORM, validation pipes, guards or logging.
 // Started by bench/http-scenarios.bench.ts in a process of its own; prints `listening <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { jwtVerify } from 'jose';
 import { Pool } from 'pg';
+import { TokenVerifier } from '../src/auth/token-verifier';
 import { Keyring } from '../src/crypto/keyring';
 import { SecretCipher } from '../src/crypto/secret-cipher';
 import { MAPPING_VIEWS_SQL } from '../src/field-mapping/field-mapping.service';
@@ -15,8 +15,9 @@ import { verifyStandardWebhook } from '../src/webhooks/signatures';
 import { WEBHOOK_CONFIG_SQL, WEBHOOK_EVENT_INSERT_SQL } from '../src/webhooks/webhooks.service';
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
-// Imported once, as the service does (jose would import raw bytes on every verification).
-const jwtKey = crypto.subtle.importKey('raw', new TextEncoder().encode(process.env.AUTH_JWT_SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+// The service's own token check (jose, the HMAC key imported once), with its verdict cache as
+// AUTH_TOKEN_CACHE_SIZE sets it for both sides: the same JWT verification cost on both sides.
+const tokens = new TokenVerifier({ secret: process.env.AUTH_JWT_SECRET, verdicts: { maxEntries: Number(process.env.AUTH_TOKEN_CACHE_SIZE || 10_000) } });
 const cipher = new SecretCipher(Keyring.parse(process.env.ENCRYPTION_KEYS ?? ''));
 
 const CONFIG_ROUTE = /^\/v1\/organizations\/([0-9a-f-]{36})\/integrations(?:\/([0-9a-f-]{36}))?$/;
@@ -31,8 +32,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 async function authorize(req: IncomingMessage, orgId: string): Promise<boolean> {
   const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
   if (!match) return false;
-  const { payload } = await jwtVerify(match[1], await jwtKey, { algorithms: ['HS256'], requiredClaims: ['exp'], clockTolerance: 60 });
-  return payload.role === 'org_admin' && payload.org_id === orgId;
+  const principal = await tokens.verify(match[1]);
+  return principal.role === 'org_admin' && principal.orgId === orgId;
 }
 
 async function mappingViews(orgId: string, ids: string[]): Promise<Map<string, Record<string, string>>> {

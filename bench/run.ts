@@ -10,8 +10,8 @@ import { runMappingCompilerBench } from './mapping-compiler.bench';
 import { runPreviewHttpBench } from './preview-http.bench';
 
 const TARGETS: Record<string, { throughput: number; p99?: number }> = {
-  'GET one config (JWT verified on both sides)': { throughput: 0.8, p99: 1.5 },
-  "GET the organization's configs (3)": { throughput: 0.7 },
+  'GET one config (every token verified, both sides)': { throughput: 0.8, p99: 1.5 },
+  "GET the organization's configs (3; every token verified, both sides)": { throughput: 0.7 },
   'POST a signed webhook (verify + INSERT)': { throughput: 0.7 },
 };
 
@@ -22,8 +22,8 @@ async function main(): Promise<void> {
   const preview = await runPreviewHttpBench(quick ? { records: 10_000, requestsPerRound: 1, rounds: 3 } : { records: 10_000, requestsPerRound: 3, rounds: 5 });
   const http = await runHttpScenarioBench(
     quick
-      ? { connections: 10, warmupSeconds: 1, roundSeconds: 2, rounds: 3, memoryRequestsPerRound: 1_000 }
-      : { connections: 10, warmupSeconds: 3, roundSeconds: 10, rounds: 3, memoryRequestsPerRound: 34_000 },
+      ? { connections: 10, warmupSeconds: 1, roundSeconds: 2, rounds: 3, memoryRequestsPerRound: 1_000, withTokenCache: false }
+      : { connections: 10, warmupSeconds: 3, roundSeconds: 10, rounds: 3, memoryRequestsPerRound: 34_000, withTokenCache: true },
   );
 
   const adapter = await runAdapterBench(quick ? { connections: 10, warmupSeconds: 1, roundSeconds: 1, rounds: 3 } : { connections: 10, warmupSeconds: 2, roundSeconds: 5, rounds: 3 });
@@ -33,15 +33,16 @@ async function main(): Promise<void> {
     [`export preview over HTTP (${preview.database}) vs in-process`, `${preview.records} records × ${preview.requests}`, `${preview.serviceRecordsPerSecond} vs ${preview.baselineRecordsPerSecond} records/s`, `${preview.ratio.toFixed(2)}× throughput`, '≥ 0.7× throughput', preview.ratio >= 0.7 ? 'yes' : 'NO'],
   ];
   for (const s of http.scenarios) {
-    const target = TARGETS[s.scenario];
-    const met = s.throughputRatio >= target.throughput && (target.p99 === undefined || s.p99Ratio <= target.p99);
+    // Rows without a target are measured for the reader (the service as deployed).
+    const target = TARGETS[s.scenario] as (typeof TARGETS)[string] | undefined;
+    const met = target ? s.throughputRatio >= target.throughput && (target.p99 === undefined || s.p99Ratio <= target.p99) : undefined;
     rows.push([
       `${s.scenario} (${http.database}) vs raw node:http + pg`,
       `${http.connections} connections, ${http.rounds} × ${http.roundSeconds} s${s.non2xx > 0 ? ` (${s.non2xx} FAILED requests)` : ''}`,
       `${s.serviceRps} vs ${s.baselineRps} req/s; p99 ${s.serviceP99Ms} vs ${s.baselineP99Ms} ms; CPU ${s.serviceCpuMsPerRequest} vs ${s.baselineCpuMsPerRequest} ms/request`,
       `${s.throughputRatio.toFixed(2)}× throughput, ${s.p99Ratio.toFixed(2)}× p99`,
-      `≥ ${target.throughput}×${target.p99 ? `, p99 ≤ ${target.p99}×` : ''}`,
-      met ? 'yes' : 'NO',
+      target ? `≥ ${target.throughput}×${target.p99 ? `, p99 ≤ ${target.p99}×` : ''}` : 'measured',
+      met === undefined ? '–' : met ? 'yes' : 'NO',
     ]);
   }
   // Not a target: how much of the distance to the raw baseline the HTTP adapter alone explains.

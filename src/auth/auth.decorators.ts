@@ -33,6 +33,8 @@ export const READ_ROLES: Role[] = ['org_admin', 'global_admin', 'sync_service'];
 
 export interface AuthenticatedRequest {
   principal?: Principal;
+  /** The digest of the request's verified token (tokenFingerprint): the key of its rate limits. */
+  tokenFingerprint?: string;
 }
 
 export const CurrentPrincipal = createParamDecorator((_data: unknown, context: ExecutionContext): Principal => {

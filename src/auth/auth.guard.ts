@@ -4,7 +4,7 @@ import { RuleViolation } from '../common/rule-violation';
 import type { HttpRequest } from '../http/http-types';
 import type { AuthenticatedRequest } from './auth.decorators';
 import { routeAccess } from './route-access';
-import { KeySetUnavailable, TokenRejected, TokenVerifier } from './token-verifier';
+import { KeySetUnavailable, TokenRejected, TokenVerifier, tokenFingerprint } from './token-verifier';
 
 // Tokens belong in the Authorization header only: in a URL they end up in logs and histories.
 const TOKEN_QUERY_PARAMETERS = ['access_token', 'token', 'jwt', 'id_token', 'bearer', 'authorization'];
@@ -29,8 +29,10 @@ export class AuthGuard implements CanActivate {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim()) : null;
     if (!match) throw RuleViolation.unauthorized('A bearer token is required: Authorization: Bearer <JWT>.');
+    const fingerprint = tokenFingerprint(match[1]);
     try {
-      request.principal = await this.verifier.verify(match[1]);
+      request.principal = await this.verifier.verify(match[1], fingerprint);
+      request.tokenFingerprint = fingerprint;
     } catch (error) {
       if (error instanceof TokenRejected) throw RuleViolation.unauthorized(`The bearer token was refused: ${error.message}.`);
       if (error instanceof KeySetUnavailable) throw new RuleViolation('service_unavailable', 503, `The token could not be checked: ${error.message}; retry shortly.`);

@@ -9,7 +9,13 @@ import { TokenVerifier } from './token-verifier';
       provide: TokenVerifier,
       inject: [AppConfig],
       useFactory: (config: AppConfig) =>
-        new TokenVerifier({ secret: config.jwtSecret, jwksUrl: config.jwksUrl, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+        new TokenVerifier({
+          secret: config.jwtSecret,
+          jwksUrl: config.jwksUrl,
+          issuer: config.jwtIssuer,
+          audience: config.jwtAudience,
+          verdicts: { maxEntries: config.tokenCacheSize },
+        }),
     },
   ],
   exports: [TokenVerifier],

@@ -106,3 +106,87 @@ describe('TokenVerifier with a JWKS', () => {
     });
   });
 });
+
+// Remembered verdicts: a token's signature is checked once, not on every request, and the cache
+// never extends a token's life or remembers a refusal. Counted on the real WebCrypto verify.
+describe('TokenVerifier remembers verified tokens', () => {
+  const secret = 'verdict-spec-secret-of-enough-length-0123456789';
+  const org = randomUUID();
+  const hs256 = (exp: number, key = secret) =>
+    new SignJWT({ role: 'org_admin', org_id: org }).setProtectedHeader({ alg: 'HS256' }).setSubject(randomUUID()).setExpirationTime(exp).sign(new TextEncoder().encode(key));
+  const seconds = () => Math.floor(Date.now() / 1000);
+  let checks: jest.SpyInstance;
+
+  beforeEach(() => {
+    // Only the clock is faked: WebCrypto's jobs and the promise machinery run for real.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'] });
+    checks = jest.spyOn(globalThis.crypto.subtle, 'verify');
+  });
+  afterEach(() => {
+    checks.mockRestore();
+    jest.useRealTimers();
+  });
+
+  it('checks the signature of a token once, then answers from memory', async () => {
+    const verifier = new TokenVerifier({ secret });
+    const token = await hs256(seconds() + 3600);
+    const first = await verifier.verify(token);
+    expect(await verifier.verify(token)).toBe(first);
+    expect(await verifier.verify(token)).toEqual({ sub: first.sub, role: 'org_admin', orgId: org });
+    expect(checks).toHaveBeenCalledTimes(1);
+    expect(verifier.rememberedVerdicts).toBe(1);
+    await verifier.verify(await hs256(seconds() + 3600));
+    expect(checks).toHaveBeenCalledTimes(2);
+    expect(Object.isFrozen(first)).toBe(true);
+  });
+
+  it('checks every time when the cache is off (AUTH_TOKEN_CACHE_SIZE=0)', async () => {
+    const verifier = new TokenVerifier({ secret, verdicts: { maxEntries: 0 } });
+    const token = await hs256(seconds() + 3600);
+    for (let i = 0; i < 3; i++) await verifier.verify(token);
+    expect(checks).toHaveBeenCalledTimes(3);
+    expect(verifier.rememberedVerdicts).toBe(0);
+  });
+
+  it('never remembers a refused token', async () => {
+    const verifier = new TokenVerifier({ secret });
+    const forged = await hs256(seconds() + 3600, 'another-secret-of-enough-length-0123456789');
+    for (let i = 0; i < 2; i++) await expect(verifier.verify(forged)).rejects.toThrow('the token signature is invalid');
+    expect(checks).toHaveBeenCalledTimes(2);
+    expect(verifier.rememberedVerdicts).toBe(0);
+  });
+
+  it('refuses a remembered token once it expires (with the same 60 s of skew as the check)', async () => {
+    const verifier = new TokenVerifier({ secret });
+    const start = Date.now();
+    const token = await hs256(seconds() + 10);
+    await verifier.verify(token);
+    jest.setSystemTime(start + 65_000);
+    await expect(verifier.verify(token)).resolves.toMatchObject({ orgId: org });
+    jest.setSystemTime(start + 71_000);
+    await expect(verifier.verify(token)).rejects.toThrow('the token has expired');
+    expect(verifier.rememberedVerdicts).toBe(0);
+  });
+
+  it('checks a token again after the maximum age, and keeps at most maxEntries verdicts', async () => {
+    const verifier = new TokenVerifier({ secret, verdicts: { maxEntries: 2, maxAgeMs: 1_000 } });
+    const start = Date.now();
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => hs256(seconds() + 3600)));
+    await verifier.verify(a);
+    jest.setSystemTime(start + 999);
+    await verifier.verify(a);
+    expect(checks).toHaveBeenCalledTimes(1);
+    jest.setSystemTime(start + 1_001);
+    await verifier.verify(a);
+    expect(checks).toHaveBeenCalledTimes(2);
+
+    await verifier.verify(b);
+    await verifier.verify(c);
+    expect(verifier.rememberedVerdicts).toBe(2);
+    expect(checks).toHaveBeenCalledTimes(4);
+    await verifier.verify(a); // the oldest verdict went first
+    expect(checks).toHaveBeenCalledTimes(5);
+    await verifier.verify(c);
+    expect(checks).toHaveBeenCalledTimes(5);
+  });
+});

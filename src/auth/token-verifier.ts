@@ -1,4 +1,4 @@
-import { webcrypto } from 'node:crypto';
+import { hash, webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ROLES, UUID_PATTERN, type Principal, type Role } from './principal';
 
@@ -8,6 +8,8 @@ export interface TokenVerifierOptions {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
+  /** How many verified tokens are remembered (0: none), and for how long at most (defaults: 10,000, 5 minutes). */
+  verdicts?: { maxEntries?: number; maxAgeMs?: number };
 }
 
 /** The token was refused; `reason` is safe to show (it never echoes the token). */
@@ -21,16 +23,36 @@ export class KeySetUnavailable extends Error {
 }
 
 const CLOCK_SKEW_SECONDS = 60;
+const DEFAULT_VERDICTS = { maxEntries: 10_000, maxAgeMs: 5 * 60_000 };
+
+/** The token itself is never kept or used as a key: only its digest is (the verdict cache, the rate limits). */
+export function tokenFingerprint(token: string): string {
+  return hash('sha256', token, 'base64url');
+}
+
+interface Verdict {
+  principal: Principal;
+  validUntilMs: number;
+}
 
 /**
  * Verifies bearer JWTs: the algorithm is pinned (HS256, or RS256/ES256 with a JWKS), `exp` is
  * required, `nbf`/`iat` get at most 60 s of skew, `iss`/`aud` are checked when configured.
+ *
+ * A client sends the same token with every request until it expires, so a verified token's
+ * verdict is remembered (as API gateways do: Envoy's jwt_authn, Kong): until the token expires
+ * (the same 60 s of skew as the check itself) and at most 5 minutes, so a key withdrawn from the
+ * JWKS stops being honoured about as soon as jose's own key set cache lets it. Refused tokens
+ * are never remembered; the cache is bounded (the oldest verdict goes first).
  */
 export class TokenVerifier {
   private readonly key: Promise<webcrypto.CryptoKey> | JWTVerifyGetKey;
   private readonly algorithms: string[];
+  private readonly verdicts = new Map<string, Verdict>();
+  private readonly verdictLimits: typeof DEFAULT_VERDICTS;
 
   constructor(private readonly options: TokenVerifierOptions) {
+    this.verdictLimits = { ...DEFAULT_VERDICTS, ...options.verdicts };
     if (options.jwksUrl) {
       this.key = createRemoteJWKSet(new URL(options.jwksUrl));
       this.algorithms = ['RS256', 'ES256'];
@@ -43,7 +65,31 @@ export class TokenVerifier {
     }
   }
 
-  async verify(token: string): Promise<Principal> {
+  /** The principal of a valid token; `fingerprint` if the caller has it already (tokenFingerprint). */
+  async verify(token: string, fingerprint = tokenFingerprint(token)): Promise<Principal> {
+    const now = Date.now();
+    const known = this.verdicts.get(fingerprint);
+    if (known) {
+      if (now < known.validUntilMs) return known.principal;
+      this.verdicts.delete(fingerprint);
+    }
+    const { principal, expiresAt } = await this.verifyNow(token);
+    this.remember(fingerprint, principal, Math.min((expiresAt + CLOCK_SKEW_SECONDS) * 1000, now + this.verdictLimits.maxAgeMs));
+    return principal;
+  }
+
+  /** How many verdicts are remembered. */
+  get rememberedVerdicts(): number {
+    return this.verdicts.size;
+  }
+
+  private remember(fingerprint: string, principal: Principal, validUntilMs: number): void {
+    if (this.verdictLimits.maxEntries <= 0) return;
+    this.verdicts.set(fingerprint, { principal, validUntilMs });
+    if (this.verdicts.size > this.verdictLimits.maxEntries) this.verdicts.delete(this.verdicts.keys().next().value as string);
+  }
+
+  private async verifyNow(token: string): Promise<{ principal: Principal; expiresAt: number }> {
     let payload: JWTPayload;
     try {
       const options = {
@@ -59,7 +105,8 @@ export class TokenVerifier {
       if (typeof this.key === 'function' && isKeySetFailure(error)) throw new KeySetUnavailable('the signing keys (AUTH_JWKS_URL) could not be fetched');
       throw new TokenRejected(describeJoseError(error));
     }
-    return principalFromClaims(payload);
+    // `exp` is a required claim: jose has checked it is a number in the future.
+    return { principal: Object.freeze(principalFromClaims(payload)), expiresAt: payload.exp as number };
   }
 }
 

@@ -19,7 +19,7 @@ describe('configuration', () => {
     expect(config.host).toBe('0.0.0.0');
     expect(config.databaseUrl).toBeUndefined();
     expect(config.dataDir).toBe(dataDir);
-    expect(config).toMatchObject({ webhookRateLimitBurst: 100, webhookRateLimitPerSecond: 10, rateLimitReadsPerMinute: 3000, rateLimitWritesPerMinute: 300, rateLimitPublicPerMinute: 1200, trustProxy: false, corsOrigins: [] });
+    expect(config).toMatchObject({ webhookRateLimitBurst: 100, webhookRateLimitPerSecond: 10, rateLimitReadsPerMinute: 3000, rateLimitWritesPerMinute: 300, rateLimitPublicPerMinute: 1200, trustProxy: false, corsOrigins: [], tokenCacheSize: 10_000 });
   });
 
   it('reads rate limits and the proxy setting, and refuses nonsense', () => {
@@ -33,6 +33,9 @@ describe('configuration', () => {
     expect(load({ WEBHOOK_RATE_LIMIT_PER_SECOND: '0.5' }).webhookRateLimitPerSecond).toBe(0.5);
     for (const bad of ['0', '-1', '1e3', 'fast', '0.0000001']) expect(() => load({ WEBHOOK_RATE_LIMIT_PER_SECOND: bad })).toThrow(/WEBHOOK_RATE_LIMIT_PER_SECOND/);
     expect(() => load({ WEBHOOK_RATE_LIMIT_BURST: '1.5' })).toThrow(/WEBHOOK_RATE_LIMIT_BURST/);
+    // 0 turns the verdict cache off (every request's token verified); it is bounded above.
+    expect(load({ AUTH_TOKEN_CACHE_SIZE: '0' }).tokenCacheSize).toBe(0);
+    for (const bad of ['-1', '2000000', 'many', '10.5']) expect(() => load({ AUTH_TOKEN_CACHE_SIZE: bad })).toThrow(/AUTH_TOKEN_CACHE_SIZE/);
     expect(() => load({ TRUST_PROXY: 'everyone; rm -rf' })).toThrow(/TRUST_PROXY/);
     expect(load({ CORS_ORIGINS: 'https://admin.example, http://localhost:5173' }).corsOrigins).toEqual(['https://admin.example', 'http://localhost:5173']);
     expect(load({}).corsOrigins).toEqual([]);

@@ -39,6 +39,9 @@ class EnvironmentSchema {
   @IsOptional() @IsUrl({ protocols: ['https'], require_tld: false }, { message: 'AUTH_JWKS_URL must be an https URL' })
   AUTH_JWKS_URL?: string;
 
+  @IsOptional() @IsInt() @Min(0) @Max(1_000_000)
+  AUTH_TOKEN_CACHE_SIZE?: number;
+
   @IsOptional() @IsString()
   ENCRYPTION_KEYS?: string;
 
@@ -94,6 +97,8 @@ export class AppConfig {
   readonly jwtIssuer: string | undefined;
   readonly jwtAudience: string | undefined;
   readonly jwksUrl: string | undefined;
+  /** Verified tokens remembered (their verdict, by digest) so a token's signature is checked once; 0: on every request. */
+  readonly tokenCacheSize: number;
   readonly encryptionKeys: string;
   readonly encryptionActiveKeyId: string | undefined;
   readonly logLevel: string;
@@ -152,7 +157,7 @@ function loadOrCreateDevSecrets(dataDir: string, warn: (line: string) => void): 
 
 // Numeric variables arrive as text: whole counts, and the one rate that may be a fraction.
 const NUMBER_SYNTAX: Record<string, RegExp> = {
-  ...Object.fromEntries(['PORT', 'DATABASE_POOL_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE'].map((key) => [key, /^\d+$/])),
+  ...Object.fromEntries(['PORT', 'DATABASE_POOL_SIZE', 'AUTH_TOKEN_CACHE_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE'].map((key) => [key, /^\d+$/])),
   WEBHOOK_RATE_LIMIT_PER_SECOND: /^\d+(\.\d+)?$/,
 };
 
@@ -200,6 +205,7 @@ export function loadAppConfig(
     jwtIssuer: parsed.AUTH_JWT_ISSUER,
     jwtAudience: parsed.AUTH_JWT_AUDIENCE,
     jwksUrl: parsed.AUTH_JWKS_URL,
+    tokenCacheSize: parsed.AUTH_TOKEN_CACHE_SIZE ?? 10_000,
     encryptionKeys: encryptionKeys ?? '',
     encryptionActiveKeyId: parsed.ENCRYPTION_ACTIVE_KEY_ID,
     logLevel: parsed.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),

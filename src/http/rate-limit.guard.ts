@@ -1,9 +1,9 @@
-import { hash } from 'node:crypto';
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { DEFAULT_IPV6_SUBNET_PREFIX, normalizeIp } from '@nestjs/throttler';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { routeAccess, type RouteAccess } from '../auth/route-access';
+import { tokenFingerprint } from '../auth/token-verifier';
 import { TokenBucketLimiter } from '../common/rate-limiter';
 import { RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
@@ -54,7 +54,8 @@ export class RateLimitGuard implements CanActivate {
     const name = budgetOf(request, routeAccess(this.reflector, context));
     if (!name) return true;
     const { perMinute, limiter } = this.budgets[name];
-    const key = name === 'public' ? normalizeIp(request.ip ?? '', DEFAULT_IPV6_SUBNET_PREFIX) : tokenFingerprint(request);
+    // Per token, by its digest (the AuthGuard's, computed once per request).
+    const key = name === 'public' ? normalizeIp(request.ip ?? '', DEFAULT_IPV6_SUBNET_PREFIX) : (request.tokenFingerprint ?? tokenFingerprint(request.headers.authorization ?? ''));
     const now = Date.now();
     const wait = limiter.take(key, now);
     const reply = http.getResponse<HttpReply>();
@@ -76,9 +77,4 @@ function budgetOf(request: HttpRequest & AuthenticatedRequest, access: RouteAcce
   if (access.isPublic) return access.notRateLimited ? null : 'public';
   if (!request.principal) return null;
   return WRITE_METHODS.has(request.method) ? 'writes' : 'reads';
-}
-
-/** The token itself never becomes a storage key: only its digest does. */
-function tokenFingerprint(request: HttpRequest): string {
-  return hash('sha256', request.headers.authorization ?? '', 'base64url');
 }
