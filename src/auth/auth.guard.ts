@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { RuleViolation } from '../common/rule-violation';
 import type { HttpRequest } from '../http/http-types';
 import type { AuthenticatedRequest } from './auth.decorators';
+import type { Principal, Role } from './principal';
 import { routeAccess } from './route-access';
 import { KeySetUnavailable, TokenRejected, TokenVerifier, tokenFingerprint } from './token-verifier';
 
@@ -17,7 +18,8 @@ export class AuthGuard implements CanActivate {
     private readonly verifier: TokenVerifier,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  // Synchronous when the token's verdict is remembered: Nest awaits only a guard that returns a promise.
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const { isPublic, roles } = routeAccess(this.reflector, context);
     if (isPublic) return true;
 
@@ -30,20 +32,25 @@ export class AuthGuard implements CanActivate {
     const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim()) : null;
     if (!match) throw RuleViolation.unauthorized('A bearer token is required: Authorization: Bearer <JWT>.');
     const fingerprint = tokenFingerprint(match[1]);
-    try {
-      request.principal = await this.verifier.verify(match[1], fingerprint);
-      request.tokenFingerprint = fingerprint;
-    } catch (error) {
-      if (error instanceof TokenRejected) throw RuleViolation.unauthorized(`The bearer token was refused: ${error.message}.`);
-      if (error instanceof KeySetUnavailable) throw new RuleViolation('service_unavailable', 503, `The token could not be checked: ${error.message}; retry shortly.`);
-      throw error;
-    }
-
-    // A route that forgot to declare its roles is closed, not open.
-    if (!roles || roles.length === 0) throw RuleViolation.forbidden('This route is not open to any role.');
-    if (!roles.includes(request.principal.role)) {
-      throw RuleViolation.forbidden(`The role ${request.principal.role} may not do this.`);
-    }
-    return true;
+    const known = this.verifier.remembered(fingerprint);
+    if (known) return admit(request, known, fingerprint, roles);
+    return this.verifier.verify(match[1], fingerprint).then(
+      (principal) => admit(request, principal, fingerprint, roles),
+      (error: unknown) => {
+        if (error instanceof TokenRejected) throw RuleViolation.unauthorized(`The bearer token was refused: ${error.message}.`);
+        if (error instanceof KeySetUnavailable) throw new RuleViolation('service_unavailable', 503, `The token could not be checked: ${error.message}; retry shortly.`);
+        throw error;
+      },
+    );
   }
+}
+
+/** The verified principal on the request, if its role may use the route. */
+function admit(request: AuthenticatedRequest, principal: Principal, fingerprint: string, roles: Role[] | undefined): true {
+  request.principal = principal;
+  request.tokenFingerprint = fingerprint;
+  // A route that forgot to declare its roles is closed, not open.
+  if (!roles || roles.length === 0) throw RuleViolation.forbidden('This route is not open to any role.');
+  if (!roles.includes(principal.role)) throw RuleViolation.forbidden(`The role ${principal.role} may not do this.`);
+  return true;
 }

@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jos
 import { Reflector } from '@nestjs/core';
 import type { ExecutionContext } from '@nestjs/common';
 import { RuleViolation } from '../common/rule-violation';
+import { Roles } from './auth.decorators';
 import { AuthGuard } from './auth.guard';
 import { KeySetUnavailable, TokenRejected, TokenVerifier } from './token-verifier';
 
@@ -100,7 +101,7 @@ describe('TokenVerifier with a JWKS', () => {
       const guard = new AuthGuard(new Reflector(), new TokenVerifier({ jwksUrl: brokenUrl }));
       const request = { query: {}, headers: { authorization: `Bearer ${await sign('RS256', 'rsa-1', rsa.privateKey)}` } };
       const context = { getHandler: () => () => undefined, getClass: () => class {}, switchToHttp: () => ({ getRequest: () => request }) } as unknown as ExecutionContext;
-      const error = await guard.canActivate(context).then(() => undefined, (e: unknown) => e);
+      const error = await Promise.resolve().then(() => guard.canActivate(context)).then(() => undefined, (e: unknown) => e);
       expect(error).toBeInstanceOf(RuleViolation);
       expect(error).toMatchObject({ rule: 'service_unavailable', status: 503 });
     });
@@ -189,4 +190,25 @@ describe('TokenVerifier remembers verified tokens', () => {
     await verifier.verify(c);
     expect(checks).toHaveBeenCalledTimes(5);
   });
+
+  it('lets the guard admit a remembered token without a promise, its role still checked on every request', async () => {
+    class Routes {
+      @Roles('org_admin')
+      read(): void {}
+      @Roles('sync_service')
+      sync(): void {}
+    }
+    const guard = new AuthGuard(new Reflector(), new TokenVerifier({ secret }));
+    const token = await hs256(seconds() + 3600);
+    const request = { query: {}, headers: { authorization: `Bearer ${token}` } } as { query: object; headers: object; principal?: { orgId: string | null } };
+    const context = (handler: () => void) => ({ getHandler: () => handler, getClass: () => Routes, switchToHttp: () => ({ getRequest: () => request }) }) as unknown as ExecutionContext;
+    const first = guard.canActivate(context(Routes.prototype.read));
+    expect(first).toBeInstanceOf(Promise);
+    expect(await first).toBe(true);
+    expect(guard.canActivate(context(Routes.prototype.read))).toBe(true);
+    expect(request.principal?.orgId).toBe(org);
+    expect(() => guard.canActivate(context(Routes.prototype.sync))).toThrow(RuleViolation);
+    expect(checks).toHaveBeenCalledTimes(1);
+  });
 });
+

@@ -67,15 +67,21 @@ export class TokenVerifier {
 
   /** The principal of a valid token; `fingerprint` if the caller has it already (tokenFingerprint). */
   async verify(token: string, fingerprint = tokenFingerprint(token)): Promise<Principal> {
+    const known = this.remembered(fingerprint);
+    if (known) return known;
     const now = Date.now();
-    const known = this.verdicts.get(fingerprint);
-    if (known) {
-      if (now < known.validUntilMs) return known.principal;
-      this.verdicts.delete(fingerprint);
-    }
     const { principal, expiresAt } = await this.verifyNow(token);
     this.remember(fingerprint, principal, Math.min((expiresAt + CLOCK_SKEW_SECONDS) * 1000, now + this.verdictLimits.maxAgeMs));
     return principal;
+  }
+
+  /** The principal of a token verified before and still valid, without a promise; else undefined. */
+  remembered(fingerprint: string): Principal | undefined {
+    const known = this.verdicts.get(fingerprint);
+    if (!known) return undefined;
+    if (Date.now() < known.validUntilMs) return known.principal;
+    this.verdicts.delete(fingerprint);
+    return undefined;
   }
 
   /** How many verdicts are remembered. */
