@@ -3,7 +3,7 @@ import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { IS_PUBLIC, ROLES_KEY } from '../src/auth/auth.decorators';
-import { VALIDATION_PIPE } from '../src/common/validation';
+import { SHALLOW_BODY_VALIDATION_PIPE, VALIDATION_PIPE } from '../src/common/validation';
 import { startTestApp, type TestApp } from './support/test-app';
 
 // Every route of the service declares who may call it: @Public() or @Roles(...). A route that
@@ -49,7 +49,7 @@ describe('route inventory', () => {
   });
 
   // There is no global validation pipe (it would run on every path id too): a body or query
-  // parameter that forgot ValidBody()/ValidQuery() would reach the service unchecked.
+  // parameter that forgot ValidBody()/ValidBulkBody()/ValidQuery() would reach the service unchecked.
   it('every body and query parameter of the API is validated', () => {
     const params: { route: string; param: string; validated: boolean }[] = [];
     for (const { route, controller, prototype, name } of handlers()) {
@@ -58,7 +58,7 @@ describe('route inventory', () => {
         const type = Number(key.split(':')[0]);
         if (type !== RouteParamtypes.BODY && type !== RouteParamtypes.QUERY) continue;
         const metatype = (Reflect.getMetadata('design:paramtypes', prototype, name) as unknown[])[arg.index];
-        params.push({ route, param: `${RouteParamtypes[type]} ${(metatype as Fn | undefined)?.name}`, validated: arg.pipes?.includes(VALIDATION_PIPE) ?? false });
+        params.push({ route, param: `${RouteParamtypes[type]} ${(metatype as Fn | undefined)?.name}`, validated: arg.pipes?.some((pipe) => pipe === VALIDATION_PIPE || (type === RouteParamtypes.BODY && pipe === SHALLOW_BODY_VALIDATION_PIPE)) ?? false });
       }
     }
     expect(params.filter((p) => p.param.startsWith('BODY')).length).toBeGreaterThan(5);

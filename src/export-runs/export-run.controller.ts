@@ -4,7 +4,7 @@ import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth
 import type { Principal } from '../auth/principal';
 import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../common/resource-id.decorator';
-import { ValidBody, ValidQuery } from '../common/validation';
+import { ValidBulkBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
@@ -30,7 +30,7 @@ export class ExportRunController {
   @ApiOperation({ summary: 'Serialize up to 10,000 records with the active mappings; no side effects; coverage problems come back as warnings' })
   @ApiOkResponse({ type: ExportResultResponse })
   @ApiProblemResponses(...RECORDS_PROBLEMS)
-  preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: ExportRequestDto) {
+  preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto) {
     return this.exports.preview(orgId, integrationId, body.records);
   }
 
@@ -39,7 +39,7 @@ export class ExportRunController {
   @ApiOperation({ summary: 'Run an export of up to 10,000 records and record it; the mappings it used become immutable' })
   @ApiCreatedResponse({ type: ExportRunResponse })
   @ApiProblemResponses(...RECORDS_PROBLEMS, { status: 409, rules: [DISABLED_MUST_NOT_SYNC] }, { status: 422, rules: [COVERAGE_CHECK_BEFORE_EXPORT] })
-  run(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: ExportRequestDto, @CurrentPrincipal() principal: Principal) {
+  run(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto, @CurrentPrincipal() principal: Principal) {
     return this.exports.run(orgId, integrationId, body.records, principal);
   }
 
