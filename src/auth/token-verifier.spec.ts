@@ -149,6 +149,18 @@ describe('TokenVerifier remembers verified tokens', () => {
     expect(verifier.rememberedVerdicts).toBe(0);
   });
 
+  it('keeps the default bound when a limit is given as undefined', async () => {
+    const verifier = new TokenVerifier({ secret, verdicts: { maxEntries: undefined, maxAgeMs: 60_000 } });
+    await verifier.verify(await hs256(seconds() + 3600));
+    expect(verifier.rememberedVerdicts).toBe(1);
+    expect((verifier as unknown as { verdictLimits: { maxEntries: number } }).verdictLimits.maxEntries).toBe(10_000);
+  });
+
+  it('refuses limits that would leave the cache unbounded', () => {
+    for (const maxEntries of [Number.NaN, -1, 1.5, Infinity]) expect(() => new TokenVerifier({ secret, verdicts: { maxEntries } })).toThrow(/maxEntries/);
+    expect(new TokenVerifier({ secret, verdicts: { maxEntries: undefined } })).toBeInstanceOf(TokenVerifier);
+  });
+
   it('never remembers a refused token', async () => {
     const verifier = new TokenVerifier({ secret });
     const forged = await hs256(seconds() + 3600, 'another-secret-of-enough-length-0123456789');

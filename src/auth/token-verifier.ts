@@ -52,7 +52,14 @@ export class TokenVerifier {
   private readonly verdictLimits: typeof DEFAULT_VERDICTS;
 
   constructor(private readonly options: TokenVerifierOptions) {
-    this.verdictLimits = { ...DEFAULT_VERDICTS, ...options.verdicts };
+    this.verdictLimits = {
+      maxEntries: options.verdicts?.maxEntries ?? DEFAULT_VERDICTS.maxEntries,
+      maxAgeMs: options.verdicts?.maxAgeMs ?? DEFAULT_VERDICTS.maxAgeMs,
+    };
+    // A limit that is not a whole number would leave the cache unbounded (every comparison false).
+    for (const [name, limit] of Object.entries(this.verdictLimits)) {
+      if (!Number.isSafeInteger(limit) || limit < 0) throw new Error(`TokenVerifier: verdicts.${name} must be a whole number ≥ 0`);
+    }
     if (options.jwksUrl) {
       this.key = createRemoteJWKSet(new URL(options.jwksUrl));
       this.algorithms = ['RS256', 'ES256'];
