@@ -73,7 +73,8 @@ export function start(entry: string, args: string[], env: NodeJS.ProcessEnv, rea
 }
 
 export function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return Promise.resolve();
+  // Already gone (exited, or killed by a signal: then exitCode stays null): its exit event has fired.
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
@@ -226,9 +227,10 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     const serviceRssEndMb = rssMb(service.child.pid!);
     const primaryRequests = serviceRequests;
     if (options.withTokenCache) {
-      // As deployed: a second pair with the token verdict cache on (its default size), both sides.
+      // As deployed: a second pair with the token verdict cache on (its default size, 10,000), both sides.
       for (const child of [service.child, baseline.child]) await stop(child);
-      const { AUTH_TOKEN_CACHE_SIZE: _off, ...cachedEnv } = env;
+      // Set, not left out: a value in the bench's own environment would otherwise reach both sides.
+      const cachedEnv = { ...env, AUTH_TOKEN_CACHE_SIZE: '10000' };
       const cachedService = await start('src/main.ts', [], cachedEnv, /listening on port (\d+)/);
       children.push(cachedService.child);
       const cachedBaseline = await start('bench/raw-baseline.ts', [], cachedEnv, /listening (\d+)/);

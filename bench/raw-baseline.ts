@@ -5,7 +5,7 @@
 // Started by bench/http-scenarios.bench.ts in a process of its own; prints `listening <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Pool } from 'pg';
-import { TokenVerifier } from '../src/auth/token-verifier';
+import { TokenVerifier, tokenFingerprint } from '../src/auth/token-verifier';
 import { Keyring } from '../src/crypto/keyring';
 import { SecretCipher } from '../src/crypto/secret-cipher';
 import { MAPPING_VIEWS_SQL } from '../src/field-mapping/field-mapping.service';
@@ -17,7 +17,7 @@ import { WEBHOOK_CONFIG_SQL, WEBHOOK_EVENT_INSERT_SQL } from '../src/webhooks/we
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
 // The service's own token check (jose, the HMAC key imported once), with its verdict cache as
 // AUTH_TOKEN_CACHE_SIZE sets it for both sides: the same JWT verification cost on both sides.
-const tokens = new TokenVerifier({ secret: process.env.AUTH_JWT_SECRET, verdicts: { maxEntries: Number(process.env.AUTH_TOKEN_CACHE_SIZE || 10_000) } });
+const tokens = new TokenVerifier({ secret: process.env.AUTH_JWT_SECRET, verdicts: { maxEntries: Number(process.env.AUTH_TOKEN_CACHE_SIZE ?? 10_000) } });
 const cipher = new SecretCipher(Keyring.parse(process.env.ENCRYPTION_KEYS ?? ''));
 
 const CONFIG_ROUTE = /^\/v1\/organizations\/([0-9a-f-]{36})\/integrations(?:\/([0-9a-f-]{36}))?$/;
@@ -32,7 +32,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 async function authorize(req: IncomingMessage, orgId: string): Promise<boolean> {
   const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
   if (!match) return false;
-  const principal = await tokens.verify(match[1]);
+  // As the service's guard: a remembered verdict without a promise, else the full check.
+  const fingerprint = tokenFingerprint(match[1]);
+  const principal = tokens.remembered(fingerprint) ?? (await tokens.verify(match[1], fingerprint));
   return principal.role === 'org_admin' && principal.orgId === orgId;
 }
 
