@@ -69,6 +69,19 @@ describe('exports (HTTP, real database)', () => {
     expect(res.body.rows.map((r: { claim_id: unknown }) => r.claim_id)).toEqual(['c-1', '42', null, null, null]);
   });
 
+  it('drops prototype keys from the records at every depth, as from any body (the records are not copied, but walked)', async () => {
+    const { path, token } = await setup();
+    const records = JSON.parse(`[${JSON.stringify(claim({ cost_center: 'CC1' })).slice(0, -1)}, "__proto__": {"polluted": true}, "expense_line": {"constructor": {"prototype": {"polluted": true}}, "km_distance": 3}}]`) as Record<string, unknown>[];
+    (records[0] as Record<string, unknown>)['project_code'] = JSON.parse('{"__proto__": {"polluted": true}, "constructor": 1, "kept": "yes"}');
+    const res = await api.post(`${path}/preview`, token, { records });
+    expect(res.status).toBe(200);
+    expect(res.body.rows).toHaveLength(1);
+    // A direct mapping passes an object through as it is: only its prototype keys are gone.
+    expect(res.body.rows[0].output).toMatchObject({ CostCenter: 'CC1', Project: { kept: 'yes' } });
+    expect(JSON.stringify(res.body)).not.toMatch(/__proto__|constructor|polluted/);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
   it('runs an export: 201 with the run, recorded with the mapping versions, mappings frozen', async () => {
     const { path, token, configPath } = await setup();
     const records = [claim(), claim({ expense_date: null })];
