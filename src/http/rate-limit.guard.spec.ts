@@ -15,7 +15,7 @@ const config = { rateLimitReadsPerMinute: 3, rateLimitWritesPerMinute: 2, rateLi
 
 function call(guard: RateLimitGuard, handler: keyof Routes, request: { method?: string; ip?: string; authorization?: string; principal?: boolean }) {
   const headers: Record<string, string> = {};
-  const req = { method: request.method ?? 'GET', url: '/', ip: request.ip, headers: { authorization: request.authorization }, principal: request.principal ? { sub: 's', role: 'org_admin', orgId: null } : undefined };
+  const req = { method: request.method ?? 'GET', url: '/', ip: request.ip, headers: { authorization: request.authorization }, ...(request.principal ? { principal: { sub: 's', role: 'org_admin', orgId: null }, tokenFingerprint: `digest of ${request.authorization}` } : {}) };
   const context = {
     getHandler: () => Routes.prototype[handler],
     getClass: () => Routes,
@@ -64,6 +64,16 @@ describe('RateLimitGuard', () => {
     for (let i = 0; i < MAX_RATE_LIMIT_KEYS + 50; i++) call(guard, 'webhook', { ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
     const budgets = (guard as unknown as { budgets: Record<string, { limiter: { size: number } }> }).budgets;
     expect(budgets['public'].limiter.size).toBe(MAX_RATE_LIMIT_KEYS);
+  });
+
+  it('refuses to guess a key for a principal the AuthGuard did not set (no token digest)', () => {
+    const guard = new RateLimitGuard(new Reflector(), config);
+    const context = {
+      getHandler: () => Routes.prototype.read,
+      getClass: () => Routes,
+      switchToHttp: () => ({ getRequest: () => ({ method: 'GET', headers: {}, principal: { sub: 's', role: 'org_admin', orgId: null } }), getResponse: () => ({ header: () => undefined }) }),
+    } as unknown as ExecutionContext;
+    expect(() => guard.canActivate(context)).toThrow(/without its token fingerprint/);
   });
 
   it('does not count a request without a principal (refused before its token was known)', () => {

@@ -3,7 +3,6 @@ import { Reflector } from '@nestjs/core';
 import { DEFAULT_IPV6_SUBNET_PREFIX, normalizeIp } from '@nestjs/throttler';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { routeAccess, type RouteAccess } from '../auth/route-access';
-import { tokenFingerprint } from '../auth/token-verifier';
 import { TokenBucketLimiter } from '../common/rate-limiter';
 import { RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
@@ -54,8 +53,7 @@ export class RateLimitGuard implements CanActivate {
     const name = budgetOf(request, routeAccess(this.reflector, context));
     if (!name) return true;
     const { perMinute, limiter } = this.budgets[name];
-    // Per token, by its digest (the AuthGuard's, computed once per request).
-    const key = name === 'public' ? normalizeIp(request.ip ?? '', DEFAULT_IPV6_SUBNET_PREFIX) : (request.tokenFingerprint ?? tokenFingerprint(request.headers.authorization ?? ''));
+    const key = name === 'public' ? normalizeIp(request.ip ?? '', DEFAULT_IPV6_SUBNET_PREFIX) : tokenKey(request);
     const now = Date.now();
     const wait = limiter.take(key, now);
     const reply = http.getResponse<HttpReply>();
@@ -77,4 +75,10 @@ function budgetOf(request: HttpRequest & AuthenticatedRequest, access: RouteAcce
   if (access.isPublic) return access.notRateLimited ? null : 'public';
   if (!request.principal) return null;
   return WRITE_METHODS.has(request.method) ? 'writes' : 'reads';
+}
+
+/** Per token, by the digest the AuthGuard computed: it sets the principal and the digest together. */
+function tokenKey(request: AuthenticatedRequest): string {
+  if (request.tokenFingerprint === undefined) throw new Error('RateLimitGuard: a principal without its token fingerprint (AuthGuard sets both)');
+  return request.tokenFingerprint;
 }
