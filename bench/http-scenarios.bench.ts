@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { issueToken } from '../src/auth/issue-token';
+import { DEFAULT_TOKEN_CACHE_SIZE } from '../src/auth/token-verifier';
 import { Keyring } from '../src/crypto/keyring';
 import { signStandardWebhook } from '../src/webhooks/signatures';
 import { median } from './stats';
@@ -184,7 +185,7 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     const results: HttpScenarioResult[] = [];
     const rss: number[] = [];
     let serviceRequests = 0;
-    const measure = async (name: string, request: RequestSpec, serviceSide: Started, baselineSide: Started, rssOf?: Started) => {
+    const measure = async (name: string, request: RequestSpec, serviceSide: Started, baselineSide: Started, recordRss = false) => {
       await load(baselineSide.url, request, options.connections, options.warmupSeconds);
       await load(serviceSide.url, request, options.connections, options.warmupSeconds);
       const serviceRounds: Awaited<ReturnType<typeof measuredLoad>>[] = [];
@@ -192,7 +193,7 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       for (let round = 0; round < options.rounds; round++) {
         rawRounds.push(await measuredLoad(baselineSide.url, baselineSide.pid, request, options.connections, options.roundSeconds));
         serviceRounds.push(await measuredLoad(serviceSide.url, serviceSide.pid, request, options.connections, options.roundSeconds));
-        if (rssOf) rss.push(rssMb(rssOf.pid));
+        if (recordRss) rss.push(rssMb(serviceSide.pid));
       }
       serviceRequests += serviceRounds.reduce((sum, r) => sum + r.total, 0);
       const serviceRps = median(serviceRounds.map((r) => r.rps));
@@ -214,7 +215,7 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     };
     const serviceSide = { url: serviceUrl, pid: service.child.pid! };
     const baselineSide = { url: baselineUrl, pid: baseline.child.pid! };
-    for (const scenario of scenarios) await measure(scenario.name, scenario.request, serviceSide, baselineSide, scenario.rss ? serviceSide : undefined);
+    for (const scenario of scenarios) await measure(scenario.name, scenario.request, serviceSide, baselineSide, scenario.rss);
 
     // Memory: the GET scenario again, three rounds of a fixed number of requests; RSS after each.
     const memoryRss: number[] = [];
@@ -227,10 +228,10 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     const serviceRssEndMb = rssMb(service.child.pid!);
     const primaryRequests = serviceRequests;
     if (options.withTokenCache) {
-      // As deployed: a second pair with the token verdict cache on (its default size, 10,000), both sides.
+      // As deployed: a second pair with the token verdict cache on (its default size), both sides.
       for (const child of [service.child, baseline.child]) await stop(child);
       // Set, not left out: a value in the bench's own environment would otherwise reach both sides.
-      const cachedEnv = { ...env, AUTH_TOKEN_CACHE_SIZE: '10000' };
+      const cachedEnv = { ...env, AUTH_TOKEN_CACHE_SIZE: String(DEFAULT_TOKEN_CACHE_SIZE) };
       const cachedService = await start('src/main.ts', [], cachedEnv, /listening on port (\d+)/);
       children.push(cachedService.child);
       const cachedBaseline = await start('bench/raw-baseline.ts', [], cachedEnv, /listening (\d+)/);

@@ -17,7 +17,7 @@ import { WEBHOOK_CONFIG_SQL, WEBHOOK_EVENT_INSERT_SQL } from '../src/webhooks/we
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
 // The service's own token check (jose, the HMAC key imported once), with its verdict cache as
 // AUTH_TOKEN_CACHE_SIZE sets it for both sides: the same JWT verification cost on both sides.
-const tokens = new TokenVerifier({ secret: process.env.AUTH_JWT_SECRET, verdicts: { maxEntries: Number(process.env.AUTH_TOKEN_CACHE_SIZE ?? 10_000) } });
+const tokens = new TokenVerifier({ secret: process.env.AUTH_JWT_SECRET, verdicts: { maxEntries: process.env.AUTH_TOKEN_CACHE_SIZE === undefined ? undefined : Number(process.env.AUTH_TOKEN_CACHE_SIZE) } });
 const cipher = new SecretCipher(Keyring.parse(process.env.ENCRYPTION_KEYS ?? ''));
 
 const CONFIG_ROUTE = /^\/v1\/organizations\/([0-9a-f-]{36})\/integrations(?:\/([0-9a-f-]{36}))?$/;

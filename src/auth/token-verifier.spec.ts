@@ -6,7 +6,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import { RuleViolation } from '../common/rule-violation';
 import { Roles } from './auth.decorators';
 import { AuthGuard } from './auth.guard';
-import { KeySetUnavailable, TokenRejected, TokenVerifier } from './token-verifier';
+import { DEFAULT_TOKEN_CACHE_SIZE, KeySetUnavailable, TokenRejected, TokenVerifier } from './token-verifier';
 
 // The JWKS path (AUTH_JWKS_URL): real keys, a real HTTP server publishing them, real signatures.
 describe('TokenVerifier with a JWKS', () => {
@@ -153,7 +153,7 @@ describe('TokenVerifier remembers verified tokens', () => {
     const verifier = new TokenVerifier({ secret, verdicts: { maxEntries: undefined, maxAgeMs: 60_000 } });
     await verifier.verify(await hs256(seconds() + 3600));
     expect(verifier.rememberedVerdicts).toBe(1);
-    expect((verifier as unknown as { verdictLimits: { maxEntries: number } }).verdictLimits.maxEntries).toBe(10_000);
+    expect((verifier as unknown as { verdictLimits: { maxEntries: number } }).verdictLimits.maxEntries).toBe(DEFAULT_TOKEN_CACHE_SIZE);
   });
 
   it('refuses limits that would leave the cache unbounded', () => {

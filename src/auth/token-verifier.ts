@@ -23,7 +23,9 @@ export class KeySetUnavailable extends Error {
 }
 
 const CLOCK_SKEW_SECONDS = 60;
-const DEFAULT_VERDICTS = { maxEntries: 10_000, maxAgeMs: 5 * 60_000 };
+/** Verified tokens remembered unless configured otherwise (AUTH_TOKEN_CACHE_SIZE). */
+export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
+const DEFAULT_VERDICTS = { maxEntries: DEFAULT_TOKEN_CACHE_SIZE, maxAgeMs: 5 * 60_000 };
 
 /** The token itself is never kept or used as a key: only its digest is (the verdict cache, the rate limits). */
 export function tokenFingerprint(token: string): string {

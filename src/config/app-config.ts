@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
+import { DEFAULT_TOKEN_CACHE_SIZE } from '../auth/token-verifier';
 import { IsIn, IsInt, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 /** Start-up refused: the message is one line, safe to print (it never contains a secret). */
@@ -205,7 +206,7 @@ export function loadAppConfig(
     jwtIssuer: parsed.AUTH_JWT_ISSUER,
     jwtAudience: parsed.AUTH_JWT_AUDIENCE,
     jwksUrl: parsed.AUTH_JWKS_URL,
-    tokenCacheSize: parsed.AUTH_TOKEN_CACHE_SIZE ?? 10_000,
+    tokenCacheSize: parsed.AUTH_TOKEN_CACHE_SIZE ?? DEFAULT_TOKEN_CACHE_SIZE,
     encryptionKeys: encryptionKeys ?? '',
     encryptionActiveKeyId: parsed.ENCRYPTION_ACTIVE_KEY_ID,
     logLevel: parsed.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
