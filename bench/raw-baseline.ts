@@ -5,7 +5,7 @@
 // Started by bench/http-scenarios.bench.ts in a process of its own; prints `listening <port>`.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Pool } from 'pg';
-import { TokenVerifier, tokenFingerprint } from '../src/auth/token-verifier';
+import { TokenVerifier } from '../src/auth/token-verifier';
 import { Keyring } from '../src/crypto/keyring';
 import { SecretCipher } from '../src/crypto/secret-cipher';
 import { MAPPING_VIEWS_SQL } from '../src/field-mapping/field-mapping.service';
@@ -32,9 +32,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 async function authorize(req: IncomingMessage, orgId: string): Promise<boolean> {
   const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
   if (!match) return false;
-  // As the service's guard: a remembered verdict without a promise, else the full check.
-  const fingerprint = tokenFingerprint(match[1]);
-  const principal = tokens.remembered(fingerprint) ?? (await tokens.verify(match[1], fingerprint));
+  // As the service's guard: a remembered verdict without awaiting, else the full check.
+  const pending = tokens.principalOf(match[1]);
+  const principal = pending instanceof Promise ? await pending : pending;
   return principal.role === 'org_admin' && principal.orgId === orgId;
 }
 

@@ -32,9 +32,9 @@ export class AuthGuard implements CanActivate {
     const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim()) : null;
     if (!match) throw RuleViolation.unauthorized('A bearer token is required: Authorization: Bearer <JWT>.');
     const fingerprint = tokenFingerprint(match[1]);
-    const known = this.verifier.remembered(fingerprint);
-    if (known) return admit(request, known, fingerprint, roles);
-    return this.verifier.verify(match[1], fingerprint).then(
+    const principal = this.verifier.principalOf(match[1], fingerprint);
+    if (!(principal instanceof Promise)) return admit(request, principal, fingerprint, roles);
+    return principal.then(
       (principal) => admit(request, principal, fingerprint, roles),
       (error: unknown) => {
         if (error instanceof TokenRejected) throw RuleViolation.unauthorized(`The bearer token was refused: ${error.message}.`);

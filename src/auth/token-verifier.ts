@@ -76,16 +76,26 @@ export class TokenVerifier {
 
   /** The principal of a valid token; `fingerprint` if the caller has it already (tokenFingerprint). */
   async verify(token: string, fingerprint = tokenFingerprint(token)): Promise<Principal> {
-    const known = this.remembered(fingerprint);
-    if (known) return known;
+    return this.principalOf(token, fingerprint);
+  }
+
+  /**
+   * The same, without a promise when the token's verdict is remembered (for a caller on every
+   * request's path, such as the AuthGuard).
+   */
+  principalOf(token: string, fingerprint = tokenFingerprint(token)): Principal | Promise<Principal> {
+    return this.remembered(fingerprint) ?? this.verifyAndRemember(token, fingerprint);
+  }
+
+  private async verifyAndRemember(token: string, fingerprint: string): Promise<Principal> {
     const now = Date.now();
     const { principal, expiresAt } = await this.verifyNow(token);
     this.remember(fingerprint, principal, Math.min((expiresAt + CLOCK_SKEW_SECONDS) * 1000, now + this.verdictLimits.maxAgeMs));
     return principal;
   }
 
-  /** The principal of a token verified before and still valid, without a promise; else undefined. */
-  remembered(fingerprint: string): Principal | undefined {
+  /** The principal of a token verified before and still valid; else undefined. */
+  private remembered(fingerprint: string): Principal | undefined {
     const known = this.verdicts.get(fingerprint);
     if (!known) return undefined;
     if (Date.now() < known.validUntilMs) return known.principal;
