@@ -81,13 +81,14 @@ describe('the service process', () => {
   });
 
   it('writes out buffered log lines when the process exits, however soon after they were logged', async () => {
-    // 50 lines (under the 16 KiB the buffer waits for) and an immediate exit: none may be lost.
-    const script = `const out = require('./src/logging/logging.module').bufferedStdout(); for (let i = 0; i < 50; i++) out.write('line ' + i + '\\n'); process.exit(3);`;
+    // 50 lines (under the 16 KiB the buffer waits for) and an immediate exit: none may be lost,
+    // nor a byte of a multi-byte character (the lines are buffered as bytes).
+    const script = `const out = require('./src/logging/logging.module').bufferedStdout(); for (let i = 0; i < 50; i++) out.write('line ' + i + ' Ærø ✓\\n'); process.exit(3);`;
     const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     expect(await waitForExit(child)).toBe(3);
-    expect(stdout.trim().split('\n')).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i}`));
+    expect(stdout.trim().split('\n')).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i} Ærø ✓`));
   });
 
   it('drains an export in flight on SIGTERM: the run is answered and recorded, then the process exits 0', async () => {

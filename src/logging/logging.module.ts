@@ -26,10 +26,20 @@ const LOG_BUFFER_BYTES = 16 * 1024;
  * interval) instead of one write per line, which cost ~5 % of a GET's CPU under load (at 4 KiB,
  * the writes were still ~1.5 %). The buffer is written out on exit, whatever the exit; a crash
  * of the process itself (SIGKILL, OOM kill) loses at most its last 200 ms of lines.
+ *
+ * Each line goes in as a Buffer: sonic-boom's string mode measures the byte length of its whole
+ * pending string on every write (flattening it), ~5 µs a line at 16 KiB against ~0.6 µs.
  */
-export function bufferedStdout(): DestinationStream {
+export function bufferedStdout(): DestinationStream & { flush(callback?: (error?: Error) => void): void; flushSync(): void } {
   // sonic-boom wants a write larger than the buffer it waits for.
-  return destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, maxWrite: 4 * LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS });
+  const stdout = destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, maxWrite: 4 * LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, contentMode: 'buffer' });
+  // Its typings know only strings; in buffer mode it takes Buffers.
+  const writeBuffer = stdout.write.bind(stdout) as unknown as (line: Buffer) => boolean;
+  return {
+    write: (line: string) => writeBuffer(Buffer.from(line)),
+    flush: (callback?: (error?: Error) => void) => stdout.flush(callback),
+    flushSync: () => stdout.flushSync(),
+  };
 }
 
 /**
