@@ -93,7 +93,8 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
-  useAccessLog(fastify, await app.resolve(PinoLogger));
+  // The root logger: lines outside any request context (see useAccessLog).
+  useAccessLog(fastify, (await app.resolve(PinoLogger)).logger);
   // Cross-origin browsers only from the configured origins (an admin console); none by default.
   if (options.config.corsOrigins.length > 0) {
     app.enableCors({

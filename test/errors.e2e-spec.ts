@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 import { PROBE_CHECK_CONSTRAINT, PROBE_FK_CONSTRAINT, PROBE_UNIQUE_CONSTRAINT, ProbeModule } from './support/probe.module';
@@ -191,6 +192,47 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     const access = lines.filter((l) => l.res);
     expect(access).toHaveLength(1);
     expect(access[0]).toMatchObject({ level: 50, msg: 'request errored', res: { status: 500 }, responseTime: expect.any(Number), principal: { role: 'org_admin', org_id: org } });
+  });
+
+  it('names the request (req: id, method, path) on the audit lines logged while serving it', async () => {
+    const lines = () => t.logs.map((l) => JSON.parse(l));
+    const as = (id: string) => ({ req: { id, method: expect.any(String), url: expect.stringMatching(/^\/v1\//) } });
+    const configs = `/v1/organizations/${org}/integrations`;
+    const created = await t.http.post(configs).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-audit-create').send({
+      integration_type: 'xledger', display_name: 'Audit', base_url: 'https://x.example', api_key: 'k', enabled: true,
+      field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const exported = await t.http.post(`${configs}/${id}/exports`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-audit-export')
+      .send({ records: [{ claim_id: randomUUID(), expense_type: 'toll', expense_amount: 10, expense_date: '2026-11-20', accounting_code: '4001' }] });
+    expect(exported.status).toBe(201);
+    expect((await t.http.post(`/v1/webhooks/${id}`).set('x-request-id', 'req-audit-hook').send({})).status).toBe(401);
+    const foreign = await t.http.get(`/v1/organizations/${randomUUID()}/integrations`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-audit-foreign');
+    expect(foreign.status).toBe(403);
+    expect((await t.http.delete(`${configs}/${id}`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-audit-delete')).status).toBe(204);
+
+    const event = (name: string) => lines().filter((l) => l.event === name && l.config_id === id || l.event === name && l.integration_id === id);
+    expect(event('credential_change')).toEqual([expect.objectContaining({ ...as('req-audit-create'), actor: expect.any(String) })]);
+    expect(event('credential_change')[0].req).toEqual({ id: 'req-audit-create', method: 'POST', url: configs });
+    expect(event('export_started')).toEqual([expect.objectContaining(as('req-audit-export'))]);
+    expect(event('export_completed')).toEqual([expect.objectContaining(as('req-audit-export'))]);
+    expect(event('webhook_refused')).toEqual([expect.objectContaining({ req: { id: 'req-audit-hook', method: 'POST', url: `/v1/webhooks/${id}` } })]);
+    expect(event('integration_config_deleted')).toEqual([expect.objectContaining({ req: { id: 'req-audit-delete', method: 'DELETE', url: `${configs}/${id}` } })]);
+    expect(lines().filter((l) => l.event === 'authorization_refused' && l.req?.id === 'req-audit-foreign')).toHaveLength(1);
+  });
+
+  it('logs a request the client abandoned before its answer, with the request', async () => {
+    const { port } = t.app.getHttpServer().address() as { port: number };
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // Half a body: the request is still being read when the client goes away.
+    socket.write(`POST /v1/organizations/${org}/probe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nx-request-id: req-abandoned\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"display_name":`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    const aborted = async () => t.logs.map((l) => JSON.parse(l)).filter((l) => l.req?.id === 'req-abandoned' && l.msg === 'request aborted');
+    for (let i = 0; i < 50 && (await aborted()).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await aborted()).toEqual([expect.objectContaining({ level: 40, req: { id: 'req-abandoned', method: 'POST', url: `/v1/organizations/${org}/probe` } })]);
   });
 
   it('never logs the bearer token and tags every request with a request id', async () => {

@@ -1,5 +1,7 @@
 import { applyDecorators, createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
 import { ApiExtension } from '@nestjs/swagger';
+import type { HttpRequest } from '../http/http-types';
+import { requestLogFields } from '../logging/request-log';
 import type { Principal, Role } from './principal';
 
 export const IS_PUBLIC = 'auth:public';
@@ -37,8 +39,11 @@ export interface AuthenticatedRequest {
   tokenFingerprint?: string;
 }
 
+/** The request's principal, with the request itself for the audit lines it leads to (Principal.request). */
 export const CurrentPrincipal = createParamDecorator((_data: unknown, context: ExecutionContext): Principal => {
-  const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
+  const request = context.switchToHttp().getRequest<AuthenticatedRequest & HttpRequest>();
+  const principal = request.principal;
   if (!principal) throw new Error('CurrentPrincipal used on a public route');
-  return principal;
+  // A copy: the verified principal may be shared by the requests of one token (TokenVerifier).
+  return { ...principal, request: requestLogFields(request) };
 });

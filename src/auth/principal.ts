@@ -1,4 +1,5 @@
 // Who is calling, as proven by the bearer token. Pure: no Nest imports.
+import type { RequestLogFields } from '../logging/request-log';
 
 export const ROLES = ['org_admin', 'global_admin', 'sync_service'] as const;
 export type Role = (typeof ROLES)[number];
@@ -9,6 +10,11 @@ export interface Principal {
   role: Role;
   /** UUID of the user's organization; null for `sync_service` and `global_admin`. */
   orgId: string | null;
+  /**
+   * The HTTP request it acts through, as log lines name it: set per request by CurrentPrincipal
+   * (absent outside HTTP), so that the audit lines a service logs for it carry the request (`req`).
+   */
+  readonly request?: RequestLogFields;
 }
 
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;

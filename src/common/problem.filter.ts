@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { QueryFailedError } from 'typeorm';
 import { bodyReadViolation } from '../http/body-parsers';
 import { requestPath, type HttpRequest } from '../http/http-types';
+import { requestLogFields } from '../logging/request-log';
 import { ruleForConstraint } from './constraint-rules';
 import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from './problem';
 import { RuleViolation } from './rule-violation';
@@ -46,10 +47,10 @@ export class ProblemFilter implements ExceptionFilter {
       }
     }
     if (this.isDatabaseUnavailable(exception)) {
-      this.logger.error({ err: summarizeError(exception), path: request && requestPath(request) }, 'database unavailable');
+      this.logger.error({ err: summarizeError(exception), path: request && requestPath(request), req: request && requestLogFields(request) }, 'database unavailable');
       return problem(503, 'service_unavailable', 'The database is unavailable; retry shortly.');
     }
-    this.logger.error({ err: summarizeError(exception), path: request && requestPath(request) }, 'unexpected error');
+    this.logger.error({ err: summarizeError(exception), path: request && requestPath(request), req: request && requestLogFields(request) }, 'unexpected error');
     return problem(500, 'internal_error', 'An unexpected error occurred. It has been logged.');
   }
 
@@ -65,6 +66,7 @@ export class ProblemFilter implements ExceptionFilter {
       config_id: request.params?.['id'] ?? request.params?.['integration_id'] ?? null,
       actor: principal ? { sub: principal.sub, role: principal.role, org_id: principal.orgId } : null,
       ip: request.ip,
+      req: requestLogFields(request),
     });
   }
 

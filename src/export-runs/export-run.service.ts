@@ -54,7 +54,7 @@ export class ExportRunService {
    */
   async run(orgId: string, integrationId: string, records: unknown[], actor: Principal): Promise<ExportRunResponse> {
     const startedAt = new Date();
-    this.logger.log({ event: 'export_started', org_id: orgId, config_id: integrationId, records: records.length, actor: actor.sub });
+    this.logger.log({ event: 'export_started', org_id: orgId, config_id: integrationId, records: records.length, actor: actor.sub, req: actor.request });
     const run = await this.dataSource.transaction(async (manager) => {
       // The config row lock also holds mapping writes (they lock it) until the run is recorded.
       const config = await this.configs.findOrFail(manager, orgId, integrationId, true);
@@ -81,7 +81,7 @@ export class ExportRunService {
       }
       return entity;
     });
-    this.logger.log({ event: 'export_completed', org_id: orgId, config_id: integrationId, export_id: run.id, rows: run.row_count, skipped: run.skipped_count, actor: actor.sub });
+    this.logger.log({ event: 'export_completed', org_id: orgId, config_id: integrationId, export_id: run.id, rows: run.row_count, skipped: run.skipped_count, actor: actor.sub, req: actor.request });
     return toRunResponse(run);
   }
 

@@ -5,6 +5,8 @@ import type { IncomingHttpHeaders } from 'node:http';
  * service's adapter) and Express's (a host application's, with `http: true`) have in common.
  */
 export interface HttpRequest {
+  /** The request id (X-Request-Id) Fastify assigns; an Express request has none of its own. */
+  readonly id?: string;
   readonly method: string;
   /** The path with its query string. */
   readonly url: string;

@@ -189,7 +189,7 @@ export class IntegrationConfigService {
       // Field mappings and sync runs go with it: ON DELETE CASCADE in the database.
       await manager.getRepository(IntegrationConfigEntity).delete({ organization_id: orgId, id });
     });
-    this.logger.log({ event: 'integration_config_deleted', org_id: orgId, config_id: id, actor: actor.sub });
+    this.logger.log({ event: 'integration_config_deleted', org_id: orgId, config_id: id, actor: actor.sub, req: actor.request });
   }
 
   /** A fresh `whsec_` secret, shown once; the previous one keeps verifying for 24 hours. */
@@ -340,7 +340,7 @@ export class IntegrationConfigService {
   /** Credential changes are audited: who, which organization, which config, which fields; never values. */
   private auditCredentials(action: string, orgId: string, configId: string, fields: string[], actor: Principal): void {
     if (fields.length === 0) return;
-    this.logger.log({ event: 'credential_change', action, org_id: orgId, config_id: configId, fields, actor: actor.sub, role: actor.role });
+    this.logger.log({ event: 'credential_change', action, org_id: orgId, config_id: configId, fields, actor: actor.sub, role: actor.role, req: actor.request });
   }
 }
 

@@ -43,8 +43,8 @@ export function bufferedStdout(): DestinationStream & { flush(callback?: (error?
 }
 
 /**
- * Structured JSON logs (pino) with a request id on every line of a request, and redaction of
- * authorization headers, secrets and `*_encrypted` values.
+ * Structured JSON logs (pino) with the request (`req`: id, method, path) on the lines logged for
+ * it (requestLogFields), and redaction of authorization headers, secrets and `*_encrypted` values.
  */
 @Module({})
 export class LoggingModule {
@@ -55,7 +55,7 @@ export class LoggingModule {
         LoggerModule.forRootAsync({
           inject: [AppConfig],
           useFactory: (config: AppConfig) => ({
-            // No middleware: the access log and the request's logging context are Fastify hooks
+            // No middleware and no per-request context: the access log is Fastify hooks
             // (useAccessLog); pino-http only builds the root logger with these options.
             forRoutes: [],
             pinoHttp: {

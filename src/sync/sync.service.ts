@@ -69,7 +69,7 @@ export class SyncService {
       const envelope = config[column];
       return envelope ? this.cipher.decrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: config.id }) : null;
     };
-    this.logger.log({ event: 'credentials_read', org_id: orgId, config_id: configId, actor: actor.sub, role: actor.role, purpose });
+    this.logger.log({ event: 'credentials_read', org_id: orgId, config_id: configId, actor: actor.sub, role: actor.role, purpose, req: actor.request });
     return {
       base_url: config.base_url,
       api_key: decrypt('api_key_encrypted'),

@@ -10,6 +10,7 @@ import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagg
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { WebhooksService } from './webhooks.service';
+import { requestLogFields } from '../logging/request-log';
 
 class WebhookReceiptResponse {
   @ApiProperty({ format: 'uuid', required: false, description: 'The stored event (new deliveries)' }) id?: string;
@@ -64,7 +65,7 @@ export class InboundWebhooksController {
   async receive(@Param('integration_id') integrationId: string, @Req() req: HttpRequest, @Headers() headers: Record<string, string>, @Res({ passthrough: true }) res: HttpReply) {
     try {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const receipt = await this.webhooks.receive(integrationId, body, headers);
+      const receipt = await this.webhooks.receive(integrationId, body, headers, requestLogFields(req));
       res.status(receipt.status);
       return receipt.body;
     } catch (error) {
