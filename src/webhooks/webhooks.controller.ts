@@ -8,9 +8,9 @@ import { ApiProblemResponses } from '../http/api-problem';
 import type { HttpReply, HttpRequest } from '../http/http-types';
 import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagger';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
+import { requestLogFields } from '../logging/request-log';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { WebhooksService } from './webhooks.service';
-import { requestLogFields } from '../logging/request-log';
 
 class WebhookReceiptResponse {
   @ApiProperty({ format: 'uuid', required: false, description: 'The stored event (new deliveries)' }) id?: string;
