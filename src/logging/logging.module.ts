@@ -5,6 +5,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { destination, type DestinationStream } from 'pino';
 import { AppConfig } from '../config/app-config';
 import { redactDeep, safeUrl } from './redact';
+import type { RequestLogFields } from './request-log';
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -65,10 +66,14 @@ export class LoggingModule {
               // parameter names, user agent), never with its headers (tokens, signatures) nor
               // its body; a response as its status.
               serializers: {
-                // pino-http hands its own mapping of the request, with what was bound as `raw`.
-                req: (req: { id?: unknown; method?: unknown; url?: string; raw?: { user_agent?: unknown } }) => ({ id: req.id, method: req.method, url: safeUrl(req.url), user_agent: req.raw?.user_agent }),
+                // What the lines carry as `req` (requestLogFields), once more through safeUrl: a
+                // line that names a request some other way still shows no query value.
+                req: (req: RequestLogFields) => ({ id: req.id, method: req.method, url: safeUrl(req.url), user_agent: req.user_agent }),
                 res: (res: { statusCode: number }) => ({ status: res.statusCode }),
               },
+              // The values as logged: pino-http would first map each `req` as a Node request
+              // (headers, socket, raw), work for nothing on every access line.
+              wrapSerializers: false,
               // Secret-named keys (authorization, cookie, *_secret…) at any depth of what is logged,
               // and secret shapes in its text; the bindings are the serializers' output above.
               formatters: { log: (object: Record<string, unknown>) => redactDeep(object) as Record<string, unknown> },
