@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
@@ -220,6 +221,33 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect(event('webhook_refused')).toEqual([expect.objectContaining({ req: { id: 'req-audit-hook', method: 'POST', url: `/v1/webhooks/${id}` } })]);
     expect(event('integration_config_deleted')).toEqual([expect.objectContaining({ req: { id: 'req-audit-delete', method: 'DELETE', url: `${configs}/${id}` } })]);
     expect(lines().filter((l) => l.event === 'authorization_refused' && l.req?.id === 'req-audit-foreign')).toHaveLength(1);
+  });
+
+  it('logs requests whose query names are oddly encoded (as sent), audit lines included', async () => {
+    const { port } = t.app.getHttpServer().address() as { port: number };
+    // node:http sends the path as written (a client library would re-encode it).
+    const rawGet = (path: string, requestId: string) =>
+      new Promise<{ status: number; type: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}`, 'x-request-id': requestId } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']) }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const foreign = randomUUID();
+    for (const [n, query] of [[1, '%25=1'], [2, '%=1&b=2']] as const) {
+      expect((await rawGet(`/v1/organizations/${org}/integrations?${query}`, `req-odd-${n}`)).status).toBe(200);
+      const refused = await rawGet(`/v1/organizations/${foreign}/integrations?${query}`, `req-odd-refused-${n}`);
+      expect(refused).toEqual({ status: 403, type: expect.stringContaining('application/problem+json') });
+    }
+    const lines = t.logs.map((l) => JSON.parse(l));
+    const named = (id: string) => lines.filter((l) => l.req?.id === id);
+    expect(named('req-odd-1')).toEqual([expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ url: `/v1/organizations/${org}/integrations?%25=[redacted]` }) })]);
+    expect(named('req-odd-2')).toEqual([expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ url: `/v1/organizations/${org}/integrations?%=[redacted]&b=[redacted]` }) })]);
+    for (const n of [1, 2]) {
+      expect(named(`req-odd-refused-${n}`).map((l) => l.event ?? l.msg)).toEqual(['authorization_refused', 'request completed']);
+    }
   });
 
   it('logs a request the client abandoned before its answer, with the request', async () => {

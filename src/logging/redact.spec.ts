@@ -38,4 +38,15 @@ describe('log redaction', () => {
     expect(safeUrl('/v1/x?')).toBe('/v1/x');
     expect(safeUrl(safeUrl('/v1/x?token=abc'))).toBe(`/v1/x?token=${REDACTED}`);
   });
+
+  it('never throws on a query name, however encoded, and gives the same on a second pass', () => {
+    for (const [url, expected] of [
+      ['/v1/x?%25=1&b=2', `/v1/x?%25=${REDACTED}&b=${REDACTED}`],
+      ['/v1/x?%=1', `/v1/x?%=${REDACTED}`],
+      ['/v1/x?a%2=1&%E0%A4%A=2', `/v1/x?a%2=${REDACTED}&%E0%A4%A=${REDACTED}`],
+    ]) {
+      expect(safeUrl(url)).toBe(expected);
+      expect(safeUrl(safeUrl(url))).toBe(expected);
+    }
+  });
 });

@@ -47,7 +47,10 @@ export function redactDeep(value: unknown, depth = 0): unknown {
   return out;
 }
 
-/** Path and the names (not values) of the query parameters: values may be tokens. */
+/**
+ * Path and the names (not values) of the query parameters: values may be tokens. Names stay as
+ * sent, percent-encoded: decoding could throw (`?%`) and made a second pass decode them again.
+ */
 export function safeUrl(url: string | undefined): string {
   if (!url) return '';
   const mark = url.indexOf('?');
@@ -55,6 +58,6 @@ export function safeUrl(url: string | undefined): string {
   const path = url.slice(0, mark);
   const query = url.slice(mark + 1);
   if (!query) return path;
-  const keys = query.split('&').map((pair) => decodeURIComponent(pair.split('=')[0] ?? '')).filter(Boolean);
+  const keys = query.split('&').map((pair) => pair.split('=')[0] ?? '').filter(Boolean);
   return `${path}?${keys.map((k) => `${k}=${REDACTED}`).join('&')}`;
 }
