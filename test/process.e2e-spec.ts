@@ -91,6 +91,22 @@ describe('the service process', () => {
     expect(stdout.trim().split('\n')).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i} Ærø ✓`));
   });
 
+  it('stops buffering log lines once stdout has no reader (EPIPE): they do not pile up in memory', async () => {
+    // 200,000 lines (~43 MB) into a stdout whose reading end is closed at once.
+    const script = `const out = require('./src/logging/logging.module').bufferedStdout(); const line = JSON.stringify({ msg: 'x'.repeat(200) }) + '\\n'; let n = 0;
+      global.gc(); const before = process.memoryUsage().arrayBuffers;
+      (function batch() { for (let i = 0; i < 5000; i++) out.write(line); n += 5000; if (n < 200000) setImmediate(batch); else { global.gc(); process.stderr.write('held ' + (process.memoryUsage().arrayBuffers - before) + '\\n'); process.exit(0); } })();`;
+    // After a full collection, only what is still held counts (the lines written are garbage).
+    const child = spawn(process.execPath, ['--expose-gc', '-r', '@swc-node/register', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await waitForExit(child);
+    const held = Number(/held (-?\d+)/.exec(stderr)?.[1]);
+    expect(Number.isFinite(held)).toBe(true);
+    expect(held).toBeLessThan(8 * 2 ** 20);
+  });
+
   it('drains an export in flight on SIGTERM: the run is answered and recorded, then the process exits 0', async () => {
     const port = await freePort();
     const env = { DATA_DIR: dataDir, PORT: String(port), NODE_ENV: 'development', DATABASE_URL: '', AUTH_JWT_SECRET: '', ENCRYPTION_KEYS: '', LOG_LEVEL: 'info' };

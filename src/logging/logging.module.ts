@@ -34,10 +34,11 @@ const LOG_BUFFER_BYTES = 16 * 1024;
 export function bufferedStdout(): DestinationStream & { flush(callback?: (error?: Error) => void): void; flushSync(): void } {
   // sonic-boom wants a write larger than the buffer it waits for.
   const stdout = destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, maxWrite: 4 * LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, contentMode: 'buffer' });
-  // Its typings know only strings; in buffer mode it takes Buffers.
-  const writeBuffer = stdout.write.bind(stdout) as unknown as (line: Buffer) => boolean;
+  // Its typings know only strings; in buffer mode it takes Buffers. Looked up on each line:
+  // pino replaces it with a no-op once stdout's reader is gone (EPIPE), else lines pile up.
+  const buffered = stdout as unknown as { write(line: Buffer): boolean };
   return {
-    write: (line: string) => writeBuffer(Buffer.from(line)),
+    write: (line: string) => buffered.write(Buffer.from(line)),
     flush: (callback?: (error?: Error) => void) => stdout.flush(callback),
     flushSync: () => stdout.flushSync(),
   };
@@ -75,7 +76,7 @@ export class LoggingModule {
               // (headers, socket, raw), work for nothing on every access line.
               wrapSerializers: false,
               // Secret-named keys (authorization, cookie, *_secret…) at any depth of what is logged,
-              // and secret shapes in its text; the bindings are the serializers' output above.
+              // and secret shapes in its text (before the serializers above run).
               formatters: { log: (object: Record<string, unknown>) => redactDeep(object) as Record<string, unknown> },
             },
           }),
