@@ -11,6 +11,6 @@ export { SyncService, type DueConfig, type IntegrationCredentials, type SyncAtte
 export { IntegrationTypeRegistry } from './integration-types/integration-type.registry';
 export type { IntegrationTypeDefinition, SourceFieldDefinition } from './integration-types/integration-type';
 export type { Principal, Role } from './auth/principal';
-export { requestLogFields, type RequestLogFields } from './logging/request-log';
+export { requestLogFields, type LoggableRequest, type RequestLogFields } from './logging/request-log';
 export { RuleViolation } from './common/rule-violation';
 export { compileMappings, coverage, type CompiledMapping, type MappingSpec } from './export';

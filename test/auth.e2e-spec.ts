@@ -135,8 +135,8 @@ describe('authentication and organization scope (HTTP, real guards)', () => {
     const events = t.logs.slice(logsBefore).map((line) => JSON.parse(line)).filter((line) => line.event === 'authentication_refused' || line.event === 'authorization_refused');
     expect(events).toHaveLength(2);
     expect(events).toEqual(expect.arrayContaining([
-      expect.objectContaining({ event: 'authentication_refused', code: 'unauthorized', path: `/v1/organizations/${orgA}/probe`, actor: null }),
-      expect.objectContaining({ event: 'authorization_refused', code: 'org_scoped_access_only', org_id: orgB, actor: expect.objectContaining({ role: 'org_admin', org_id: orgA }) }),
+      expect.objectContaining({ event: 'authentication_refused', code: 'unauthorized', req: expect.objectContaining({ method: 'GET', url: `/v1/organizations/${orgA}/probe` }), actor: null }),
+      expect.objectContaining({ event: 'authorization_refused', code: 'org_scoped_access_only', org_id: orgB, req: expect.objectContaining({ method: 'GET', url: `/v1/organizations/${orgB}/probe` }), actor: expect.objectContaining({ role: 'org_admin', org_id: orgA }) }),
     ]));
     const all = t.logs.join('\n');
     expect(all).not.toContain(bad);

@@ -2,8 +2,9 @@ import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } fro
 import type { ServerResponse } from 'node:http';
 import { QueryFailedError } from 'typeorm';
 import { bodyReadViolation } from '../http/body-parsers';
-import { requestPath, type HttpRequest } from '../http/http-types';
-import { requestLogFields } from '../logging/request-log';
+import type { AuthenticatedRequest } from '../auth/auth.decorators';
+import type { HttpRequest } from '../http/http-types';
+import { principalLogFields, requestLogFields } from '../logging/request-log';
 import { ruleForConstraint } from './constraint-rules';
 import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from './problem';
 import { RuleViolation } from './rule-violation';
@@ -47,24 +48,22 @@ export class ProblemFilter implements ExceptionFilter {
       }
     }
     if (this.isDatabaseUnavailable(exception)) {
-      this.logger.error({ err: summarizeError(exception), path: request && requestPath(request), req: request && requestLogFields(request) }, 'database unavailable');
+      this.logger.error({ err: summarizeError(exception), req: request && requestLogFields(request) }, 'database unavailable');
       return problem(503, 'service_unavailable', 'The database is unavailable; retry shortly.');
     }
-    this.logger.error({ err: summarizeError(exception), path: request && requestPath(request), req: request && requestLogFields(request) }, 'unexpected error');
+    this.logger.error({ err: summarizeError(exception), req: request && requestLogFields(request) }, 'unexpected error');
     return problem(500, 'internal_error', 'An unexpected error occurred. It has been logged.');
   }
 
-  /** Every refused authentication or authorization is an audit event: who, where, which rule. */
-  private auditRefusal(body: ProblemDetails, request: HttpRequest): void {
-    const principal = (request as HttpRequest & { principal?: { sub: string; role: string; orgId: string | null } }).principal;
+  /** Every refused authentication or authorization is an audit event: who, where (req), which rule. */
+  private auditRefusal(body: ProblemDetails, request: HttpRequest & AuthenticatedRequest): void {
+    const principal = request.principal;
     this.logger.warn({
       event: body.status === 401 ? 'authentication_refused' : 'authorization_refused',
       code: body.code,
-      method: request.method,
-      path: requestPath(request),
       org_id: request.params?.['org_id'] ?? null,
       config_id: request.params?.['id'] ?? request.params?.['integration_id'] ?? null,
-      actor: principal ? { sub: principal.sub, role: principal.role, org_id: principal.orgId } : null,
+      actor: principal ? principalLogFields(principal) : null,
       ip: request.ip,
       req: requestLogFields(request),
     });

@@ -22,9 +22,3 @@ export interface HttpReply {
   header(name: string, value: string): unknown;
   status(code: number): unknown;
 }
-
-/** The request's path without its query string. */
-export function requestPath(request: Pick<HttpRequest, 'url'>): string {
-  const query = request.url.indexOf('?');
-  return query < 0 ? request.url : request.url.slice(0, query);
-}

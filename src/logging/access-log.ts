@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BaseLogger } from 'pino';
-import { requestLogFields } from './request-log';
+import type { AuthenticatedRequest } from '../auth/auth.decorators';
+import { principalLogFields, requestLogFields } from './request-log';
 
-type LoggedRequest = FastifyRequest & { principal?: { sub: string; role: string; orgId: string | null } };
+type LoggedRequest = FastifyRequest & AuthenticatedRequest;
 
 /**
  * The access log as Fastify hooks: one line per request when its answer is sent (or when the
@@ -21,7 +22,7 @@ export function useAccessLog(fastify: FastifyInstance, logger: BaseLogger): void
       req: requestLogFields(request),
       res: reply.raw,
       responseTime: Math.round(reply.elapsedTime),
-      ...(principal ? { principal: { sub: principal.sub, role: principal.role, org_id: principal.orgId } } : {}),
+      ...(principal ? { principal: principalLogFields(principal) } : {}),
     };
     if (reply.statusCode >= 500) logger.error(line, 'request errored');
     else logger.info(line, 'request completed');

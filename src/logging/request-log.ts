@@ -13,7 +13,20 @@ export interface RequestLogFields {
   readonly user_agent?: string;
 }
 
-export function requestLogFields(request: { readonly id?: unknown; readonly method: string; readonly url: string; readonly headers: IncomingHttpHeaders }): RequestLogFields {
+/** What a request must have to be named in a log line: Fastify's and Express's requests both do. */
+export interface LoggableRequest {
+  readonly id?: unknown;
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+export function requestLogFields(request: LoggableRequest): RequestLogFields {
   const userAgent = request.headers['user-agent'];
   return { id: typeof request.id === 'string' ? request.id : undefined, method: request.method, url: safeUrl(request.url), user_agent: userAgent };
+}
+
+/** Who made a request, as log lines carry it: never more of the principal than this. */
+export function principalLogFields(principal: { readonly sub: string; readonly role: string; readonly orgId: string | null }): { sub: string; role: string; org_id: string | null } {
+  return { sub: principal.sub, role: principal.role, org_id: principal.orgId };
 }
