@@ -8,7 +8,6 @@ import { ApiProblemResponses } from '../http/api-problem';
 import type { HttpReply, HttpRequest } from '../http/http-types';
 import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagger';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
-import { requestLogFields } from '../logging/request-log';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { WebhooksService } from './webhooks.service';
 
@@ -65,7 +64,7 @@ export class InboundWebhooksController {
   async receive(@Param('integration_id') integrationId: string, @Req() req: HttpRequest, @Headers() headers: Record<string, string>, @Res({ passthrough: true }) res: HttpReply) {
     try {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const receipt = await this.webhooks.receive(integrationId, body, headers, requestLogFields(req));
+      const receipt = await this.webhooks.receive(integrationId, body, headers, req);
       res.status(receipt.status);
       return receipt.body;
     } catch (error) {

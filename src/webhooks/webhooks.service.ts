@@ -13,7 +13,7 @@ import { verifyStandardWebhook, verifyXledgerWebhook, type Verification } from '
 import { WebhookEventEntity } from './webhook-event.entity';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { queryRows } from '../database/pool-query';
-import type { RequestLogFields } from '../logging/request-log';
+import { requestLogFields, type LoggableRequest } from '../logging/request-log';
 
 export interface WebhookReceipt {
   status: 200 | 202;
@@ -54,7 +54,7 @@ export class WebhooksService {
   }
 
   /** `request`: the HTTP request of the delivery, named by the line logged when it is refused. */
-  async receive(integrationId: string, body: Buffer, headers: Record<string, string | string[] | undefined>, request?: RequestLogFields): Promise<WebhookReceipt> {
+  async receive(integrationId: string, body: Buffer, headers: Record<string, string | string[] | undefined>, request?: LoggableRequest): Promise<WebhookReceipt> {
     // One bucket per integration however its id is spelled (UUIDs are case-insensitive).
     const id = integrationId.toLowerCase();
     const retryAfter = this.limiter.take(id);
@@ -68,7 +68,7 @@ export class WebhooksService {
     const verification = this.verify(config, body, headers);
     if (!verification.ok) {
       // Nothing is written for a refused delivery; the reason is logged, never the signature.
-      this.logger.warn({ event: 'webhook_refused', integration_id: config.id, org_id: config.organization_id, reason: verification.reason, req: request });
+      this.logger.warn({ event: 'webhook_refused', integration_id: config.id, org_id: config.organization_id, reason: verification.reason, req: request && requestLogFields(request) });
       throw RuleViolation.unauthorized('The webhook signature could not be verified.');
     }
     // Verified first, so an unauthenticated caller learns nothing about the config's state.
