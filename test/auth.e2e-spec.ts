@@ -6,8 +6,8 @@ import { ProbeModule } from './support/probe.module';
 const secret = new TextEncoder().encode(TEST_JWT_SECRET);
 const now = () => Math.floor(Date.now() / 1000);
 
-function sign(claims: Record<string, unknown>, options: { alg?: string; exp?: number | null; nbf?: number; key?: Uint8Array } = {}) {
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' }).setSubject(randomUUID()).setIssuedAt();
+function sign(claims: Record<string, unknown>, options: { alg?: string; exp?: number | null; nbf?: number; iat?: number; key?: Uint8Array } = {}) {
+  let jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' }).setSubject(randomUUID()).setIssuedAt(options.iat);
   if (options.exp !== null) jwt = jwt.setExpirationTime(options.exp ?? now() + 600);
   if (options.nbf !== undefined) jwt = jwt.setNotBefore(options.nbf);
   return jwt.sign(options.key ?? secret);
@@ -68,6 +68,23 @@ describe('authentication and organization scope (HTTP, real guards)', () => {
 
   it('refuses a token without exp', async () => {
     await expectUnauthorized({ Authorization: `Bearer ${await sign({ role: 'org_admin', org_id: orgA }, { exp: null })}` });
+  });
+
+  it('refuses a token issued in the future (iat beyond the 60 s skew), admits one within it', async () => {
+    const yearAhead = await sign({ role: 'org_admin', org_id: orgA }, { iat: now() + 365 * 86_400, exp: now() + 366 * 86_400 });
+    const res = await expectUnauthorized({ Authorization: `Bearer ${yearAhead}` });
+    expect(res.body.detail).toMatch(/"iat"/);
+    await expectUnauthorized({ Authorization: `Bearer ${await sign({ role: 'org_admin', org_id: orgA }, { iat: now() + 120 })}` });
+    const withinSkew = await sign({ role: 'org_admin', org_id: orgA }, { iat: now() + 30 });
+    expect((await t.http.get(probe(orgA)).set('Authorization', `Bearer ${withinSkew}`)).status).toBe(200);
+  });
+
+  it('matches the Bearer scheme case-insensitively (RFC 9110)', async () => {
+    const token = await t.token('org_admin', orgA);
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      expect([scheme, (await t.http.get(probe(orgA)).set('Authorization', `${scheme} ${token}`)).status]).toEqual([scheme, 200]);
+    }
+    await expectUnauthorized({ Authorization: `Bearerx ${token}` });
   });
 
   it('refuses a token that is not yet valid (nbf beyond the skew)', async () => {

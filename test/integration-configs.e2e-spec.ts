@@ -296,8 +296,10 @@ describe('integration configs (HTTP, real database)', () => {
       const stale = await api.patch(`${base(org)}/${config.id}`, token, { display_name: 'Stale' }, { 'If-Match': '"1"' });
       expectProblem(stale, 412, 'precondition_failed');
       expect((await api.get(`${base(org)}/${config.id}`, token)).body.display_name).toBe('Renamed');
+      // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag of the current revision is no match.
       const weak = await api.patch(`${base(org)}/${config.id}`, token, { sync_frequency: 'weekly' }, { 'If-Match': 'W/"2"' });
-      expect(weak.status).toBe(200);
+      expectProblem(weak, 412, 'precondition_failed');
+      expect((await api.get(`${base(org)}/${config.id}`, token)).body.sync_frequency).not.toBe('weekly');
       const staleDelete = await api.delete(`${base(org)}/${config.id}`, token, { 'If-Match': '"1"' });
       expectProblem(staleDelete, 412, 'precondition_failed');
     });

@@ -29,7 +29,8 @@ export class AuthGuard implements CanActivate {
       throw RuleViolation.unauthorized('Tokens are accepted only in the Authorization header, never in the query string.');
     }
     const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(header.trim()) : null;
+    // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are Bearer.
+    const match = typeof header === 'string' ? /^Bearer +([A-Za-z0-9_\-.]+)$/i.exec(header.trim()) : null;
     if (!match) throw RuleViolation.unauthorized('A bearer token is required: Authorization: Bearer <JWT>.');
     const fingerprint = tokenFingerprint(match[1]);
     const principal = this.verifier.principalOf(match[1], fingerprint);

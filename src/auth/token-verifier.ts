@@ -39,7 +39,7 @@ interface Verdict {
 
 /**
  * Verifies bearer JWTs: the algorithm is pinned (HS256, or RS256/ES256 with a JWKS), `exp` is
- * required, `nbf`/`iat` get at most 60 s of skew, `iss`/`aud` are checked when configured.
+ * required, `nbf`/`iat` get at most 60 s of skew (a token issued later than that is refused), `iss`/`aud` are checked when configured.
  *
  * A client sends the same token with every request until it expires, so a verified token's
  * verdict is remembered (as API gateways do: Envoy's jwt_authn, Kong): until the token expires
@@ -129,6 +129,11 @@ export class TokenVerifier {
     } catch (error) {
       if (typeof this.key === 'function' && isKeySetFailure(error)) throw new KeySetUnavailable('the signing keys (AUTH_JWKS_URL) could not be fetched');
       throw new TokenRejected(describeJoseError(error));
+    }
+    // jose checks `iat` against the clock only with a maxTokenAge: a token issued a year ahead
+    // would otherwise pass, and a clock that far off (or a forged issuer) is no one to trust.
+    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
+      throw new TokenRejected('the token\'s "iat" claim is in the future');
     }
     // `exp` is a required claim: jose has checked it is a number in the future.
     return { principal: Object.freeze(principalFromClaims(payload)), expiresAt: payload.exp as number };
