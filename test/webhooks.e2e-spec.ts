@@ -133,9 +133,9 @@ describe('inbound webhooks (HTTP, real database)', () => {
     expect((await deliver(id, rotated.body.webhook_secret, '{"new":2}')).status).toBe(202);
   });
 
-  it("accepts Xledger's signature for xledger configs only", async () => {
+  it("accepts Xledger's signature for xledger configs set up for inbound webhooks only", async () => {
     const apiToken = randomBytes(32).toString('base64url');
-    const xl = await setup({ api_key: apiToken }, 'xledger');
+    const xl = await setup({ api_key: apiToken, webhook_url: 'https://x.example/hooks' }, 'xledger');
     const body = '{"data":{"projects":{"edges":[]}}}';
     const date = new Date().toUTCString();
     const signature = createHmac('sha256', Buffer.from(apiToken, 'base64url')).update(`${Math.floor(Date.parse(date) / 1000)}.${body}`).digest('base64url');
@@ -149,31 +149,75 @@ describe('inbound webhooks (HTTP, real database)', () => {
     expectProblem(await send(other.id), 401, 'unauthorized');
     const wrongToken = await t.http.post(`/v1/webhooks/${xl.id}`).set('X-XL-Webhook-Signature', signature.slice(0, -2) + 'AA').set('Date', date).send(body);
     expectProblem(wrongToken, 401, 'unauthorized');
+    // The same key and signature on a config without webhook_url: the scheme is off (no webhook secret configured).
+    const outboundOnly = await setup({ api_key: apiToken }, 'xledger');
+    expectProblem(await send(outboundOnly.id), 401, 'unauthorized');
+    expect(await eventCount(outboundOnly.id)).toBe(0);
   });
 
-  it('rate-limits unauthenticated traffic per integration before touching the database', async () => {
-    // A burst of 5 and then one delivery per 1000 s: no refill can happen while the test runs.
-    const limitedApp = await startTestApp({ env: { WEBHOOK_RATE_LIMIT_BURST: '5', WEBHOOK_RATE_LIMIT_PER_SECOND: '0.001' } });
-    try {
-      const { id } = await setup();
-      const post = (path: string) => limitedApp.http.post(`/v1/webhooks/${path}`).send('{}');
+  it('refuses a delivery signed with an empty key for an api_key that is no base64url key', async () => {
+    const date = new Date().toUTCString();
+    const body = '{"forged":true}';
+    const emptyKey = createHmac('sha256', Buffer.alloc(0)).update(`${Math.floor(Date.parse(date) / 1000)}.${body}`).digest('base64url');
+    for (const apiKey of ['x', '!!!!', 'nøkkel-ÆØÅ']) {
+      const xl = await setup({ api_key: apiKey, webhook_url: 'https://x.example/hooks' }, 'xledger');
+      const res = await t.http.post(`/v1/webhooks/${xl.id}`).set('X-XL-Webhook-Signature', emptyKey).set('Date', date).set('Content-Type', 'application/json').send(body);
+      expectProblem(res, 401, 'unauthorized');
+      expect(await eventCount(xl.id)).toBe(0);
+    }
+    expect(t.logs.some((line) => JSON.parse(line).reason === 'api_key_not_a_signing_key')).toBe(true);
+  });
+
+  describe('rate limits', () => {
+    // A burst of 5 and then one delivery per 1000 s: no refill can happen while a test runs.
+    // Loopback is the proxy, so X-Forwarded-For stands for distinct client addresses.
+    let limitedApp: TestApp;
+    beforeAll(async () => {
+      limitedApp = await startTestApp({ env: { WEBHOOK_RATE_LIMIT_BURST: '5', WEBHOOK_RATE_LIMIT_PER_SECOND: '0.001', TRUST_PROXY: 'loopback' } });
+    });
+    afterAll(() => limitedApp.close());
+    const forge = (path: string, from: string) => limitedApp.http.post(`/v1/webhooks/${path}`).set('X-Forwarded-For', from).send('{}');
+    const sign = (id: string, secret: string, from: string) => {
+      const webhookId = `msg_${randomBytes(8).toString('hex')}`;
+      return limitedApp.http.post(`/v1/webhooks/${id}`).set('X-Forwarded-For', from)
+        .set('webhook-id', webhookId).set('webhook-timestamp', String(now()))
+        .set('webhook-signature', new Webhook(secret).sign(webhookId, new Date(), '{}'))
+        .set('Content-Type', 'application/json').send('{}');
+    };
+
+    it('forged deliveries draw on their address, never on the integration: the real sender still gets through', async () => {
+      const { id, secret } = await setup();
       const statuses: number[] = [];
-      for (let i = 0; i < 5; i++) statuses.push((await post(id)).status);
-      expect(statuses).toEqual([401, 401, 401, 401, 401]);
-      const limited = await post(id);
+      for (let i = 0; i < 12; i++) statuses.push((await forge(id, '203.0.113.66')).status);
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429, 429, 429, 429, 429]);
+      const limited = await forge(id, '203.0.113.66');
       expectProblem(limited, 429, 'rate_limited');
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-      // The same integration spelled in capitals draws on the same bucket.
-      expectProblem(await post(id.toUpperCase()), 429, 'rate_limited');
-      // Checked before any read: an id that exists nowhere is limited too (it would stay 404 otherwise).
-      const nowhere = randomUUID();
-      for (let i = 0; i < 5; i++) expectProblem(await post(nowhere), 404, 'not_found');
-      expectProblem(await post(nowhere), 429, 'rate_limited');
+      // The integration's own budget is untouched: the real sender, from its own address, gets its whole burst.
+      for (let i = 0; i < 5; i++) expect((await sign(id, secret, '198.51.100.20')).status).toBe(202);
+      expect(await eventCount(id)).toBe(5);
+      // An address that spent its refusals is refused before any read: an unknown id is 429, not 404.
+      expectProblem(await forge(randomUUID(), '203.0.113.66'), 429, 'rate_limited');
+    });
+
+    it('verified deliveries past the burst are limited per integration, however its id is spelled', async () => {
+      const { id, secret } = await setup();
+      for (let i = 0; i < 5; i++) expect((await sign(id, secret, '198.51.100.30')).status).toBe(202);
+      const limited = await sign(id.toUpperCase(), secret, '198.51.100.31');
+      expectProblem(limited, 429, 'rate_limited');
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(await eventCount(id)).toBe(5);
+      // Another integration has its own budget.
       const other = await setup();
-      expect((await deliver(other.id, other.secret, '{}', { app: limitedApp })).status).toBe(202);
-    } finally {
-      await limitedApp.close();
-    }
+      expect((await sign(other.id, other.secret, '198.51.100.30')).status).toBe(202);
+    });
+
+    it('unknown integrations count as refusals of the address', async () => {
+      const nowhere = randomUUID();
+      for (let i = 0; i < 5; i++) expectProblem(await forge(nowhere, '192.0.2.77'), 404, 'not_found');
+      expectProblem(await forge(nowhere, '192.0.2.77'), 429, 'rate_limited');
+      expectProblem(await forge(randomUUID(), '192.0.2.78'), 404, 'not_found');
+    });
   });
 
   it('lists events newest first in pages, org-scoped', async () => {

@@ -53,7 +53,7 @@ export class RateLimitGuard implements CanActivate {
     const name = budgetOf(request, routeAccess(this.reflector, context));
     if (!name) return true;
     const { perMinute, limiter } = this.budgets[name];
-    const key = name === 'public' ? normalizeIp(request.ip ?? '', DEFAULT_IPV6_SUBNET_PREFIX) : tokenKey(request);
+    const key = name === 'public' ? clientAddress(request) : tokenKey(request);
     const now = Date.now();
     const wait = limiter.take(key, now);
     const reply = http.getResponse<HttpReply>();
@@ -69,6 +69,11 @@ export class RateLimitGuard implements CanActivate {
     reply.header('RateLimit-Reset', String(limiter.secondsUntilFull(key, now)));
     return true;
   }
+}
+
+/** The client's address as budgets count it: an IPv6 /64 is one client (one host usually holds all of it). */
+export function clientAddress(request: HttpRequest): string {
+  return normalizeIp(request.ip ?? '', DEFAULT_IPV6_SUBNET_PREFIX);
 }
 
 function budgetOf(request: HttpRequest & AuthenticatedRequest, access: RouteAccess): BudgetName | null {

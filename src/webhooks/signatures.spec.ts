@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
-import { signStandardWebhook, verifyStandardWebhook, verifyXledgerWebhook } from './signatures';
+import { signStandardWebhook, verifyStandardWebhook, verifyXledgerWebhook, xledgerSigningKey } from './signatures';
 
 const secret = `whsec_${randomBytes(32).toString('base64')}`;
 const now = Math.floor(Date.now() / 1000);
@@ -106,5 +106,19 @@ describe('Xledger webhook verification', () => {
     expect(verifyXledgerWebhook(Buffer.from(body), { date: dateHeader }, apiToken).ok).toBe(false);
     expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector }, apiToken).ok).toBe(false);
     expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, null)).toEqual({ ok: false, reason: 'no_api_key' });
+  });
+
+  it('is off for a token that is no canonical base64url key of 16 bytes or more: an empty-key HMAC cannot be forged', () => {
+    const emptyKeySignature = createHmac('sha256', Buffer.alloc(0)).update(`${dateSeconds}.${body}`, 'utf8').digest('base64url');
+    for (const token of ['x', '!!!!', 'ÆØÅ-nøkkel', 'a b c d', randomBytes(15).toString('base64url'), `${apiToken}!`, 'AB==']) {
+      const forged = createHmac('sha256', Buffer.from(token, 'base64url')).update(`${dateSeconds}.${body}`, 'utf8').digest('base64url');
+      for (const signature of [emptyKeySignature, forged]) {
+        expect([token, verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': signature, date: dateHeader }, token, sentMs)]).toEqual([token, { ok: false, reason: 'api_key_not_a_signing_key' }]);
+      }
+      expect(xledgerSigningKey(token)).toBeNull();
+    }
+    // Padding is optional; a signature in a non-canonical spelling is no signature.
+    expect(xledgerSigningKey(`${randomBytes(16).toString('base64url')}==`)).toHaveLength(16);
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': `${vector}!`, date: dateHeader }, apiToken, sentMs)).toEqual({ ok: false, reason: 'bad_signature' });
   });
 });

@@ -66,11 +66,32 @@ export function verifyStandardWebhook(body: Buffer, headers: Headers, secrets: s
   return { ok: false, reason: 'bad_signature' };
 }
 
-const fromBase64Url = (text: string) => Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+/** Shortest HMAC key the Xledger scheme accepts: an API token decoding to less is no signing key. */
+export const XLEDGER_MIN_KEY_BYTES = 16;
+
+/**
+ * Canonical base64url only (RFC 4648 §5, padding optional), else null. Node's decoder skips what
+ * it does not understand: "x", "!!!!" or non-ASCII text decode to an empty key, and an HMAC with
+ * an empty key is one anybody can compute.
+ */
+export function strictBase64Url(text: string): Buffer | null {
+  const unpadded = text.replace(/={1,2}$/, '');
+  if (!/^[A-Za-z0-9_-]+$/.test(unpadded)) return null;
+  const bytes = Buffer.from(unpadded, 'base64url');
+  return bytes.toString('base64url') === unpadded ? bytes : null;
+}
+
+/** The HMAC key of an Xledger API token, or null when the token is no usable key (the scheme is off). */
+export function xledgerSigningKey(apiToken: string): Buffer | null {
+  const key = strictBase64Url(apiToken);
+  return key && key.length >= XLEDGER_MIN_KEY_BYTES ? key : null;
+}
 
 /** Xledger's signature: base64url HMAC-SHA256, keyed by the base64url-decoded API token, over `{Unix seconds of Date}.{body}`. */
 export function signXledgerWebhook(apiToken: string, dateSeconds: number, body: Buffer): string {
-  const mac = createHmac('sha256', fromBase64Url(apiToken));
+  const key = xledgerSigningKey(apiToken);
+  if (!key) throw new Error(`An Xledger API token must be canonical base64url of at least ${XLEDGER_MIN_KEY_BYTES} bytes to sign with`);
+  const mac = createHmac('sha256', key);
   mac.update(`${dateSeconds}.`);
   mac.update(body);
   return mac.digest('base64url');
@@ -88,7 +109,9 @@ export function verifyXledgerWebhook(body: Buffer, headers: Headers, apiToken: s
   if (Number.isNaN(dateMs)) return { ok: false, reason: 'invalid_date' };
   if (Math.abs(nowMs - dateMs) > XLEDGER_TOLERANCE_SECONDS * 1000) return { ok: false, reason: 'timestamp_out_of_tolerance' };
   if (!apiToken) return { ok: false, reason: 'no_api_key' };
+  if (!xledgerSigningKey(apiToken)) return { ok: false, reason: 'api_key_not_a_signing_key' };
   const expected = Buffer.from(signXledgerWebhook(apiToken, Math.floor(dateMs / 1000), body), 'base64url');
-  if (!constantTimeEqual(fromBase64Url(signature), expected)) return { ok: false, reason: 'bad_signature' };
+  const offered = strictBase64Url(signature);
+  if (!offered || !constantTimeEqual(offered, expected)) return { ok: false, reason: 'bad_signature' };
   return { ok: true, webhookId: `xl_${createHash('sha256').update(expected).digest('hex').slice(0, 48)}`, scheme: 'xledger' };
 }

@@ -9,6 +9,7 @@ import type { HttpReply, HttpRequest } from '../http/http-types';
 import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagger';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
+import { clientAddress } from '../http/rate-limit.guard';
 import { WebhooksService } from './webhooks.service';
 
 class WebhookReceiptResponse {
@@ -33,9 +34,9 @@ const SCHEMES = `Two signature schemes are accepted.
 
 **Standard Webhooks** (Svix and others): headers \`webhook-id\`, \`webhook-timestamp\` (Unix seconds, within 300 s of now) and \`webhook-signature\`: space-separated \`v1,<base64>\` values, one of which must be base64(HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>")), key = the base64-decoded part of the config's \`whsec_\` secret after the prefix. During the 24 hours after \`POST …/webhook-secret\`, the previous secret verifies too.
 
-**Xledger** (\`integration_type = xledger\` only): header \`X-XL-Webhook-Signature\` = base64url(HMAC-SHA256(key, "<Unix seconds of the Date header>.<raw body>")), key = the base64url-decoded API token (the config's \`api_key\`); the \`Date\` header must be within 15 minutes of now. Deliveries are de-duplicated by their signature.
+**Xledger** (\`integration_type = xledger\` configs with a \`webhook_url\` only): header \`X-XL-Webhook-Signature\` = base64url(HMAC-SHA256(key, "<Unix seconds of the Date header>.<raw body>")), key = the base64url-decoded API token (the config's \`api_key\`, which must be canonical base64url of at least 16 bytes, else the scheme is off for that config); the \`Date\` header must be within 15 minutes of now. Deliveries are de-duplicated by their signature.
 
-Rate limit: a burst of 100 deliveries per integration, then 10 per second (429 with Retry-After). A refused delivery writes nothing.`;
+Rate limits (429 with Retry-After): a burst of 100 verified deliveries per integration, then 10 per second; refused deliveries (bad signature, unknown integration) draw on a budget of the same size per client address, never on the integration's, so forged traffic cannot lock the real sender out. A refused delivery writes nothing.`;
 
 @ApiTags('Inbound webhooks')
 @Controller('v1/webhooks')
@@ -64,7 +65,7 @@ export class InboundWebhooksController {
   async receive(@Param('integration_id') integrationId: string, @Req() req: HttpRequest, @Headers() headers: Record<string, string>, @Res({ passthrough: true }) res: HttpReply) {
     try {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const receipt = await this.webhooks.receive(integrationId, body, headers, req);
+      const receipt = await this.webhooks.receive(integrationId, body, headers, clientAddress(req), req);
       res.status(receipt.status);
       return receipt.body;
     } catch (error) {

@@ -20,6 +20,11 @@ export interface WebhookReceipt {
   body: { id: string; duplicate: false } | { duplicate: true };
 }
 
+function tooMany(scope: string, retryAfter: number): RuleViolation {
+  const seconds = Math.max(1, retryAfter);
+  return Object.assign(new RuleViolation('rate_limited', 429, `Too many deliveries ${scope}: retry in ${seconds} s.`), { retryAfter: seconds });
+}
+
 export interface WebhookEventResponseItem {
   id: string;
   webhook_id: string;
@@ -31,7 +36,7 @@ export interface WebhookEventResponseItem {
 
 // The inbound hot path is plain SQL, exported so the raw benchmark baseline runs the same statements:
 // one read of only the columns verification needs, and an idempotent insert.
-export const WEBHOOK_CONFIG_SQL = `SELECT id, organization_id, integration_type, enabled, api_key_encrypted, webhook_secret_encrypted,
+export const WEBHOOK_CONFIG_SQL = `SELECT id, organization_id, integration_type, enabled, webhook_url, api_key_encrypted, webhook_secret_encrypted,
   previous_webhook_secret_encrypted, previous_webhook_secret_expires_at
   FROM ${INTEGRATION_CONFIGS_TABLE} WHERE id = $1`;
 export const WEBHOOK_EVENT_INSERT_SQL = `INSERT INTO webhook_events (organization_id, integration_id, webhook_id, signature_scheme, payload, content_type)
@@ -41,8 +46,14 @@ export const WEBHOOK_EVENT_INSERT_SQL = `INSERT INTO webhook_events (organizatio
 @Injectable()
 export class WebhooksService {
   private readonly logger = new Logger('Webhooks');
-  /** Per integration (WEBHOOK_RATE_LIMIT_BURST, then _PER_SECOND). Checked before any database read. */
-  private readonly limiter: TokenBucketLimiter;
+  /**
+   * Verified deliveries per integration (WEBHOOK_RATE_LIMIT_BURST, then _PER_SECOND). Only a
+   * delivery that proved itself draws on it: charged before the signature check, a stream of
+   * forged deliveries would lock the real sender out.
+   */
+  private readonly deliveries: TokenBucketLimiter;
+  /** Refused deliveries (bad signature, unknown integration) per client address, same sizes: checked before any read. */
+  private readonly refusals: TokenBucketLimiter;
 
   constructor(
     @InjectMeanderDataSource() private readonly dataSource: DataSource,
@@ -50,27 +61,35 @@ export class WebhooksService {
     private readonly configs: IntegrationConfigService,
     config: AppConfig,
   ) {
-    this.limiter = new TokenBucketLimiter({ capacity: config.webhookRateLimitBurst, refillPerSecond: config.webhookRateLimitPerSecond, maxKeys: 10_000 });
+    const sizes = { capacity: config.webhookRateLimitBurst, refillPerSecond: config.webhookRateLimitPerSecond, maxKeys: 10_000 };
+    this.deliveries = new TokenBucketLimiter(sizes);
+    this.refusals = new TokenBucketLimiter(sizes);
   }
 
-  /** `request`: the HTTP request of the delivery, named by the line logged when it is refused. */
-  async receive(integrationId: string, body: Buffer, headers: Record<string, string | string[] | undefined>, request?: LoggableRequest): Promise<WebhookReceipt> {
-    // One bucket per integration however its id is spelled (UUIDs are case-insensitive).
+  /**
+   * `clientAddress`: the sender's address as the rate limits see it (normalizeIp); `request`: the
+   * HTTP request of the delivery, named by the line logged when it is refused.
+   */
+  async receive(integrationId: string, body: Buffer, headers: Record<string, string | string[] | undefined>, clientAddress: string, request?: LoggableRequest): Promise<WebhookReceipt> {
+    // An address that has sent too many refused deliveries is not read for until its bucket refills.
+    if (this.refusals.tokens(clientAddress) < 1) throw tooMany('from this address', this.refusals.take(clientAddress));
+    // UUIDs are case-insensitive: one integration however its id is spelled.
     const id = integrationId.toLowerCase();
-    const retryAfter = this.limiter.take(id);
-    if (retryAfter > 0) {
-      throw Object.assign(new RuleViolation('rate_limited', 429, `Too many deliveries for this integration: retry in ${retryAfter} s.`), { retryAfter });
+    const [config] = UUID_PATTERN.test(id) ? await queryRows<IntegrationConfigEntity>(this.dataSource, WEBHOOK_CONFIG_SQL, [id]) : [];
+    if (!config) {
+      this.refusals.take(clientAddress);
+      throw RuleViolation.notFound('Integration');
     }
-    if (!UUID_PATTERN.test(id)) throw RuleViolation.notFound('Integration');
-    const [config] = await queryRows<IntegrationConfigEntity>(this.dataSource, WEBHOOK_CONFIG_SQL, [id]);
-    if (!config) throw RuleViolation.notFound('Integration');
 
     const verification = this.verify(config, body, headers);
     if (!verification.ok) {
+      this.refusals.take(clientAddress);
       // Nothing is written for a refused delivery; the reason is logged, never the signature.
       this.logger.warn({ event: 'webhook_refused', integration_id: config.id, org_id: config.organization_id, reason: verification.reason, req: request && requestLogFields(request) });
       throw RuleViolation.unauthorized('The webhook signature could not be verified.');
     }
+    const wait = this.deliveries.take(config.id);
+    if (wait > 0) throw tooMany('for this integration', wait);
     // Verified first, so an unauthenticated caller learns nothing about the config's state.
     if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: its webhooks are not accepted.');
 
@@ -105,6 +124,9 @@ export class WebhooksService {
 
   private verify(config: IntegrationConfigEntity, body: Buffer, headers: Record<string, string | string[] | undefined>): Verification {
     if (config.integration_type === 'xledger' && headers['x-xl-webhook-signature'] !== undefined) {
+      // Only a config set up for inbound webhooks (webhook_url, which the seed's rule pairs with a
+      // secret) takes Xledger's scheme: an API key alone is a credential for going out, not in.
+      if (!config.webhook_url) return { ok: false, reason: 'no_webhook_secret' };
       return verifyXledgerWebhook(body, headers, this.decrypt(config, 'api_key_encrypted'));
     }
     const secrets = [this.decrypt(config, 'webhook_secret_encrypted')];
