@@ -69,16 +69,15 @@ describe('exports (HTTP, real database)', () => {
     expect(res.body.rows.map((r: { claim_id: unknown }) => r.claim_id)).toEqual(['c-1', '42', null, null, null]);
   });
 
-  it('drops prototype keys from the records at every depth, as from any body (the records are not copied, but walked)', async () => {
-    const { path, token } = await setup();
-    const records = JSON.parse(`[${JSON.stringify(claim({ cost_center: 'CC1' })).slice(0, -1)}, "__proto__": {"polluted": true}, "expense_line": {"constructor": {"prototype": {"polluted": true}}, "km_distance": 3}}]`) as Record<string, unknown>[];
-    (records[0] as Record<string, unknown>)['project_code'] = JSON.parse('{"__proto__": {"polluted": true}, "constructor": 1, "kept": "yes"}');
-    const res = await api.post(`${path}/preview`, token, { records });
-    expect(res.status).toBe(200);
-    expect(res.body.rows).toHaveLength(1);
-    // A direct mapping passes an object through as it is: only its prototype keys are gone.
-    expect(res.body.rows[0].output).toMatchObject({ CostCenter: 'CC1', Project: { kept: 'yes' } });
-    expect(JSON.stringify(res.body)).not.toMatch(/__proto__|constructor|polluted/);
+  it('refuses prototype keys in the records at every depth (400 unknown_field at the field), exports nothing', async () => {
+    const { path, token, configId } = await setup();
+    const records = `[${JSON.stringify(claim({ cost_center: 'CC1' })).slice(0, -1)}, "__proto__": {"polluted": true}, "expense_line": {"constructor": {"prototype": {"polluted": true}}, "km_distance": 3}}]`;
+    for (const route of [`${path}/preview`, path]) {
+      const res = await t.http.post(route).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send(`{"records":${records}}`);
+      expectProblem(res, 400, 'validation_failed');
+      expect(res.body.errors.map((e: { field: string; rule: string }) => [e.field, e.rule])).toEqual([['records[0].__proto__', 'unknown_field'], ['records[0].expense_line.constructor', 'unknown_field']]);
+    }
+    expect(await t.dataSource.query(`SELECT id FROM export_runs WHERE integration_id = $1`, [configId])).toEqual([]);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 

@@ -24,6 +24,10 @@ function jsonText(depth: number): fc.Arbitrary<string> {
     fc.string({ unit: 'grapheme', maxLength: 20 }).map((s) => JSON.stringify(s)),
     fc.integer({ min: 1000, max: 300_000 }).map((n) => JSON.stringify('x'.repeat(n))),
     fc.double().map((n) => (Number.isFinite(n) ? String(n) : 'null')),
+    // Shapes that once reached PostgreSQL or the stack as a 500: NUL, unpaired surrogates, numbers
+    // JSON.parse reads as Infinity, deep nesting, date-times PostgreSQL reads otherwise, bigint cursors.
+    fc.constantFrom('"a\\u0000b"', '"\\ud800"', '"x\\udfff"', '"\\ud83d\\ude00"', '1e309', '-1e400', '['.repeat(3000) + ']'.repeat(3000),
+      '"2026-W01-1"', '"2026-032"', '"20260101T000000Z"', '"2026-01-01T00Z"', '"2026-01-01T00:00:00,5Z"', '"s:9999999999999999999"', '[["nested"]]'),
   );
   if (depth <= 0) return leaf;
   const child = jsonText(depth - 1);

@@ -29,10 +29,15 @@ export function encodeSeqCursor(seq: string): string {
   return Buffer.from(`s:${seq}`).toString('base64url');
 }
 
+const MAX_BIGINT = 2n ** 63n - 1n;
+
 function decodeSeqCursor(cursor: string | undefined): string | null {
   if (!cursor) return null;
   const decoded = Buffer.from(cursor, 'base64url').toString();
-  return /^s:\d{1,19}$/.test(decoded) ? decoded.slice(2) : null;
+  if (!/^s:\d{1,19}$/.test(decoded)) return null;
+  // 19 digits can still overflow bigint (PostgreSQL 22003 → a 500): no cursor of ours is that big.
+  const seq = decoded.slice(2);
+  return BigInt(seq) <= MAX_BIGINT ? seq : null;
 }
 
 /** The `seq` a page starts after (null for the first page); a cursor this service did not issue → 400. */

@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { jsonBodyViolations } from '../common/json-body';
 import { RuleViolation } from '../common/rule-violation';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -15,8 +17,8 @@ const RAW_BODY = 'rawBody';
 const JSON_TYPE = /^application\/(?:[^;\s]+\+)?json$/i;
 
 /**
- * Body parsing with per-route limits: JSON only (strict: an object or an array, UTF-8, no
- * Content-Encoding), except inbound webhooks, whose body is kept as the bytes received.
+ * Body parsing with per-route limits: JSON only (strict: an object or an array, valid UTF-8, no
+ * Content-Encoding, nothing jsonBodyViolations refuses), except inbound webhooks, whose body is kept as the bytes received.
  * Refusals reach the problem filter as rules (400, 413, 415).
  */
 export function useBodyParsers(fastify: FastifyInstance): void {
@@ -51,16 +53,24 @@ function parseBody(request: FastifyRequest, body: Buffer): unknown {
   if (charset && !['charset=utf-8', 'charset="utf-8"', 'charset=utf8'].includes(charset)) {
     throw new RuleViolation('unsupported_media_type', 415, 'The request body must be UTF-8.');
   }
+  // Decoding would replace invalid bytes with U+FFFD: the body would be stored other than sent.
+  if (!isUtf8(body)) {
+    throw RuleViolation.validation([{ field: 'body', rule: 'body_must_be_valid_utf8', message: 'the request body is not valid UTF-8' }], 'The request body is not valid UTF-8.');
+  }
   const text = body.toString('utf8');
   // Strict, as body-parser was: a JSON text that is not an object or an array is refused.
   const first = /\S/.exec(text)?.[0];
   if (first !== '{' && first !== '[') throw invalidJson();
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     // JSON.parse's message quotes the body: never repeated.
     throw invalidJson();
   }
+  const violations = jsonBodyViolations(parsed);
+  if (violations.length > 0) throw RuleViolation.validation(violations);
+  return parsed;
 }
 
 function invalidJson(): RuleViolation {

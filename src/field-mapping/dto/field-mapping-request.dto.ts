@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, type ApiPropertyOptions } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsUUID, Matches, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsObject, IsIn, IsInt, IsOptional, IsUUID, Matches, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { rule } from '../../common/validation';
 import { IsBoundedString, isPlainObject, OptionalButNotNull, ruleDecorator, SNAKE_CASE } from '../../common/validators';
 import { isNonEmptyLookupMap, MAX_EXPRESSION_LENGTH, MAX_FORMAT_LENGTH, MAX_LOOKUP_ENTRIES, MAX_TIME_ZONE_LENGTH, MAX_TRANSFORM_VALUE_LENGTH } from '../../export';
@@ -114,6 +114,8 @@ export class BulkCreateFieldMappingsDto {
   @IsArray(rule('items_must_be_array', 'items must be an array'))
   @ArrayMinSize(1, rule('items_within_bounds', `items must hold 1 to ${MAX_BULK_ITEMS} mappings`))
   @ArrayMaxSize(MAX_BULK_ITEMS, rule('items_within_bounds', `items must hold 1 to ${MAX_BULK_ITEMS} mappings`))
+  // ValidateNested walks an array inside the array as more items: [[]] would pass as no item at all.
+  @IsObject({ each: true, ...rule('items_must_be_array', 'each item must be a mapping object') })
   @ValidateNested({ each: true }) @Type(() => CreateFieldMappingDto)
   items: CreateFieldMappingDto[];
 }

@@ -1,11 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsISO8601, IsOptional, Max, Min, ValidateIf } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsOptional, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { rule } from '../../common/validation';
 import { IsBoundedString } from '../../common/validators';
 import { CURSOR_SCHEMA, MAX_PAGE_SIZE } from '../../common/pagination';
 import { SYNC_STATUSES, type SyncStatus } from '../integration-config.entity';
 
 const ISO = { strict: true, strictSeparator: true };
+// RFC 3339's profile of ISO 8601 only: ISO's week dates (2026-W01-1), ordinal dates (2026-032),
+// basic format (20260101T000000Z), hour-only times and comma fractions pass IsISO8601 but are
+// read otherwise, or refused, by PostgreSQL. IsISO8601 still checks the calendar (no 02-30).
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 export class RecordSyncRunDto {
   @ApiProperty({ enum: SYNC_STATUSES })
@@ -13,11 +17,11 @@ export class RecordSyncRunDto {
   status: SyncStatus;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-22T10:00:00.000Z' })
-  @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'started_at must be an ISO 8601 timestamp')) @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
+  @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'started_at must be an RFC 3339 timestamp')) @Matches(RFC3339, rule('timestamp_must_be_iso8601', 'started_at must be an RFC 3339 timestamp')) @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
   started_at: string;
 
   @ApiPropertyOptional({ format: 'date-time', description: 'Default: now' })
-  @IsOptional() @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'finished_at must be an ISO 8601 timestamp')) @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
+  @IsOptional() @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'finished_at must be an RFC 3339 timestamp')) @Matches(RFC3339, rule('timestamp_must_be_iso8601', 'finished_at must be an RFC 3339 timestamp')) @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
   finished_at?: string;
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'Required unless status is success', maxLength: 10000 })
