@@ -40,6 +40,12 @@ describe('jsonBodyViolations', () => {
     }
   });
 
+  it('walks a flat array of millions of items (a 10 MB body) without overflowing the stack', () => {
+    const items = new Array(3_000_000).fill(0);
+    items[2_999_999] = '\u0000';
+    expect(jsonBodyViolations({ records: items }).map((e) => e.field)).toEqual(['records[2999999]']);
+  });
+
   it('reports at most 20 fields', () => {
     expect(jsonBodyViolations(Array.from({ length: 1000 }, () => '\u0000'))).toHaveLength(20);
   });

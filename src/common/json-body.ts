@@ -34,18 +34,19 @@ export function jsonBodyViolations(body: unknown): FieldError[] {
         errors.push({ field, rule: 'body_nesting_within_bounds', message: `the body is nested deeper than ${MAX_JSON_DEPTH} levels` });
         continue;
       }
-      const children: { value: unknown; path: string; depth: number }[] = [];
       if (Array.isArray(value)) {
-        value.forEach((item, index) => children.push({ value: item, path: `${path || 'body'}[${index}]`, depth: depth + 1 }));
-      } else {
-        for (const key of Object.keys(value)) {
-          const keyPath = joinKey(path, key);
-          if (PROTOTYPE_KEYS.has(key)) errors.push({ field: keyPath, rule: 'unknown_field', message: `${keyPath} is not a known field` });
-          else if (NOT_STORABLE_TEXT.test(key)) errors.push(unstorableText(joinKey(path, JSON.stringify(key))));
-          else children.push({ value: (value as Record<string, unknown>)[key], path: keyPath, depth: depth + 1 });
-        }
+        // Last first, so the first is walked first; a loop, not push(...): a 10 MB body can be millions of items.
+        for (let index = value.length - 1; index >= 0; index--) pending.push({ value: value[index], path: `${field}[${index}]`, depth: depth + 1 });
+        continue;
       }
-      pending.push(...children.reverse());
+      const children: { value: unknown; path: string; depth: number }[] = [];
+      for (const key of Object.keys(value)) {
+        const keyPath = joinKey(path, key);
+        if (PROTOTYPE_KEYS.has(key)) errors.push({ field: keyPath, rule: 'unknown_field', message: `${keyPath} is not a known field` });
+        else if (NOT_STORABLE_TEXT.test(key)) errors.push(unstorableText(joinKey(path, JSON.stringify(key))));
+        else children.push({ value: (value as Record<string, unknown>)[key], path: keyPath, depth: depth + 1 });
+      }
+      for (let index = children.length - 1; index >= 0; index--) pending.push(children[index]);
     }
   }
   return errors.slice(0, MAX_REPORTED);
