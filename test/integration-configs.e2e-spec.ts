@@ -404,6 +404,27 @@ describe('integration configs (HTTP, real database)', () => {
       expect(stored).toEqual({ error: 'Xledger said: invalid key [redacted]', last_sync_error: 'Xledger said: invalid key [redacted]' });
     });
 
+    it("scrubs every encoding of every secret the organization holds, another config's included", async () => {
+      const { org, token, config } = await enabledConfig();
+      await createConfig(org, token, { integration_type: 'dynamics', display_name: 'D365', client_id: 'abc', client_secret: CLIENT_SECRET, tenant_id: 't', base_url: 'https://d365.example' });
+      const quoted = [
+        Buffer.from(API_KEY).toString('base64'),
+        Buffer.from(API_KEY).toString('hex').toUpperCase(),
+        encodeURIComponent(API_KEY),
+        API_KEY.toUpperCase(),
+        `Basic ${Buffer.from(`svc:${API_KEY}`).toString('base64')}`,
+        CLIENT_SECRET,
+        Buffer.from(CLIENT_SECRET).toString('base64url'),
+      ];
+      const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'failed', started_at: new Date().toISOString(), error: `refused: ${quoted.join(' | ')}` });
+      expect(res.status).toBe(201);
+      const [stored] = await t.dataSource.query(`SELECT s.error, c.last_sync_error FROM sync_runs s JOIN integration_configs c ON c.id = s.integration_id WHERE s.id = $1`, [res.body.id]);
+      for (const text of [res.body.error, stored.error, stored.last_sync_error]) {
+        expect(text.startsWith('refused: ')).toBe(true);
+        for (const form of quoted) expect(text).not.toContain(form.replace(/^Basic /, ''));
+      }
+    });
+
     it('validates the run body', async () => {
       const { org, config } = await enabledConfig();
       const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'exploded', started_at: 'yesterday', records_pushed: -1, records_pulled: 1.5 });

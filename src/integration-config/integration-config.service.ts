@@ -231,7 +231,7 @@ export class IntegrationConfigService {
         finished_at: finishedAt,
         // Whoever reports it (a sync service over REST or runSyncAttempt), an upstream error may
         // quote the credentials it was given: stored and shown to every reader, so scrubbed here.
-        error: dto.error ? scrubSyncError(dto.error, this.secretsOf(config)) : null,
+        error: dto.error ? scrubSyncError(dto.error, await this.organizationSecrets(manager, orgId)) : null,
         records_pushed: dto.records_pushed ?? 0,
         records_pulled: dto.records_pulled ?? 0,
         recorded_by: actor.sub,
@@ -272,11 +272,18 @@ export class IntegrationConfigService {
   }
 
   /** The config's plaintext secrets, only to scrub them from text that will be stored. */
-  private secretsOf(config: IntegrationConfigEntity): (string | null)[] {
-    return SECRET_COLUMNS.map((column) => {
-      const envelope = config[column];
-      return envelope ? this.cipher.decrypt(envelope, this.location(config.id, column)) : null;
-    });
+  /** Every secret the organization holds: an upstream may quote another config's key too. */
+  private async organizationSecrets(manager: EntityManager, orgId: string): Promise<string[]> {
+    const select = Object.fromEntries([['id', true], ...SECRET_COLUMNS.map((column) => [column, true])]);
+    const configs = await manager.getRepository(IntegrationConfigEntity).find({ where: { organization_id: orgId }, select });
+    const secrets: string[] = [];
+    for (const config of configs) {
+      for (const column of SECRET_COLUMNS) {
+        const envelope = config[column];
+        if (envelope) secrets.push(this.cipher.decrypt(envelope, this.location(config.id, column)));
+      }
+    }
+    return secrets;
   }
 
   private location(rowId: string, column: SecretColumn) {

@@ -50,3 +50,11 @@ describe('log redaction', () => {
     }
   });
 });
+
+describe('redactText and Basic-auth credentials', () => {
+  it('redacts a Basic credential (base64 of user:password) but not the word basic', () => {
+    const credential = Buffer.from('svc:hunter2-long-password').toString('base64');
+    expect(redactText(`sent Authorization: Basic ${credential}`)).toBe(`sent Authorization: Basic ${REDACTED}`);
+    expect(redactText('basic configuration is missing')).toBe('basic configuration is missing');
+  });
+});

@@ -7,23 +7,33 @@ export const SECRET_KEY_PATTERN = /(secret|password|passwd|api[_-]?key|token|aut
 
 // Secret shapes inside free text (error messages, stacks): envelopes, webhook secrets, bearer
 // tokens, and `key=value` pairs whose key names a secret.
-const SECRET_TEXT_PATTERNS: [RegExp, string][] = [
+const SECRET_TEXT_PATTERNS: [RegExp, string | ((match: string, token: string) => string)][] = [
   [/enc:v\d+:[A-Za-z0-9_:-]+/g, REDACTED],
   [/whsec_[A-Za-z0-9+/=_-]+/g, REDACTED],
   [/Bearer\s+[A-Za-z0-9._~+/-]+=*/gi, `Bearer ${REDACTED}`],
+  // RFC 7617 credentials are base64 of `user:password`: only a token that decodes so is one
+  // (the word "basic" in a sentence is left alone).
+  [/\bBasic\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])/gi, (match, token) => (isBasicCredential(token) ? `Basic ${REDACTED}` : match)],
   [/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED],
   [/((?:secret|password|api[_-]?key|token)[A-Za-z_]*["']?\s*[=:]\s*["']?)[^\s"',;&]+/gi, `$1${REDACTED}`],
 ];
 
 // Every pattern above needs one of these: most text (ids, paths, messages) is let through after
 // one test instead of five replacements (the formatter runs on every log line's strings).
-const MAY_HOLD_SECRET = /enc:v\d|whsec_|bearer\s|eyJ|secret|password|api[_-]?key|token/i;
+const MAY_HOLD_SECRET = /enc:v\d|whsec_|bearer\s|basic\s|eyJ|secret|password|api[_-]?key|token/i;
 
 export function redactText(text: string): string {
   if (!MAY_HOLD_SECRET.test(text)) return text;
   let out = text;
-  for (const [pattern, replacement] of SECRET_TEXT_PATTERNS) out = out.replace(pattern, replacement);
+  for (const [pattern, replacement] of SECRET_TEXT_PATTERNS) {
+    out = typeof replacement === 'string' ? out.replace(pattern, replacement) : out.replace(pattern, replacement);
+  }
   return out;
+}
+
+function isBasicCredential(token: string): boolean {
+  const decoded = Buffer.from(token, 'base64').toString('latin1');
+  return decoded.includes(':') && /^[\x20-\x7e\x80-\xff]+$/.test(decoded);
 }
 
 /** A copy of `value` with every secret-named key's value replaced; bounded depth and size. */
