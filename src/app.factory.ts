@@ -7,6 +7,8 @@ import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module';
 import type { AppConfig } from './config/app-config';
 import { problem, PROBLEM_CONTENT_TYPE } from './common/problem';
+import { Authenticator } from './auth/authenticator';
+import { authenticateBeforeBody } from './http/authenticate-before-body';
 import { useBodyParsers } from './http/body-parsers';
 import { DOCS_PATH, setupSwagger } from './http/swagger';
 import { useAccessLog } from './logging/access-log';
@@ -93,6 +95,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
+  authenticateBeforeBody(fastify, app.get(Authenticator));
   // The root logger: lines outside any request context (see useAccessLog).
   useAccessLog(fastify, (await app.resolve(PinoLogger)).logger);
   // Cross-origin browsers only from the configured origins (an admin console); none by default.

@@ -1,4 +1,5 @@
 import { applyDecorators, createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiExtension } from '@nestjs/swagger';
 import type { HttpRequest } from '../http/http-types';
 import { requestLogFields } from '../logging/request-log';
@@ -13,10 +14,18 @@ export const ROLES_EXTENSION = 'x-roles';
 export const Public = () => SetMetadata(IS_PUBLIC, true);
 
 /**
- * The roles that may call a route. Every non-public route must declare them: the guard denies
- * routes that do not, and a spec fails when one is missing.
+ * Marks a Fastify route whose caller is authenticated by the server's first hook, before the
+ * body is read (authenticateBeforeBody). Set by `@Roles()`: every route that needs a token has it.
  */
-export const Roles = (...roles: Role[]) => applyDecorators(SetMetadata(ROLES_KEY, roles), ApiExtension(ROLES_EXTENSION, roles));
+export const AUTHENTICATED_ROUTE = 'meanderAuthenticated';
+
+/**
+ * The roles that may call a route. Every non-public route must declare them: the guard denies
+ * routes that do not, and a spec fails when one is missing. On a method (a route), not a class:
+ * the Fastify route flag is read from the handler only.
+ */
+export const Roles = (...roles: Role[]) =>
+  applyDecorators(SetMetadata(ROLES_KEY, roles), ApiExtension(ROLES_EXTENSION, roles), RouteConfig({ [AUTHENTICATED_ROUTE]: true }));
 
 export const NO_SIDE_EFFECTS = 'auth:no-side-effects';
 

@@ -1,8 +1,9 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
+import { Authenticator } from './authenticator';
 import { TokenVerifier } from './token-verifier';
 
-/** Token verification; the guards that use it are registered by the composition root. */
+/** Token verification and authentication; the guards that use them are registered by the composition root. */
 @Module({
   providers: [
     {
@@ -17,7 +18,8 @@ import { TokenVerifier } from './token-verifier';
           verdicts: { maxEntries: config.tokenCacheSize },
         }),
     },
+    Authenticator,
   ],
-  exports: [TokenVerifier],
+  exports: [TokenVerifier, Authenticator],
 })
 export class AuthModule {}

@@ -5,7 +5,9 @@ import { Reflector } from '@nestjs/core';
 import type { ExecutionContext } from '@nestjs/common';
 import { RuleViolation } from '../common/rule-violation';
 import { Roles } from './auth.decorators';
+import type { AppConfig } from '../config/app-config';
 import { AuthGuard } from './auth.guard';
+import { Authenticator } from './authenticator';
 import { DEFAULT_TOKEN_CACHE_SIZE, KeySetUnavailable, TokenRejected, TokenVerifier } from './token-verifier';
 
 // The JWKS path (AUTH_JWKS_URL): real keys, a real HTTP server publishing them, real signatures.
@@ -98,7 +100,7 @@ describe('TokenVerifier with a JWKS', () => {
 
     it('makes the guard answer 503 service_unavailable, not 401', async () => {
       answer = (res) => res.writeHead(503).end();
-      const guard = new AuthGuard(new Reflector(), new TokenVerifier({ jwksUrl: brokenUrl }));
+      const guard = new AuthGuard(new Reflector(), authenticator(new TokenVerifier({ jwksUrl: brokenUrl })));
       const request = { query: {}, headers: { authorization: `Bearer ${await sign('RS256', 'rsa-1', rsa.privateKey)}` } };
       const context = { getHandler: () => () => undefined, getClass: () => class {}, switchToHttp: () => ({ getRequest: () => request }) } as unknown as ExecutionContext;
       const error = await Promise.resolve().then(() => guard.canActivate(context)).then(() => undefined, (e: unknown) => e);
@@ -210,7 +212,7 @@ describe('TokenVerifier remembers verified tokens', () => {
       @Roles('sync_service')
       sync(): void {}
     }
-    const guard = new AuthGuard(new Reflector(), new TokenVerifier({ secret }));
+    const guard = new AuthGuard(new Reflector(), authenticator(new TokenVerifier({ secret })));
     const token = await hs256(seconds() + 3600);
     const request = { query: {}, headers: { authorization: `Bearer ${token}` } } as { query: object; headers: object; principal?: { orgId: string | null } };
     const context = (handler: () => void) => ({ getHandler: () => handler, getClass: () => Routes, switchToHttp: () => ({ getRequest: () => request }) }) as unknown as ExecutionContext;
@@ -224,3 +226,7 @@ describe('TokenVerifier remembers verified tokens', () => {
   });
 });
 
+
+function authenticator(verifier: TokenVerifier): Authenticator {
+  return new Authenticator(verifier, { rateLimitUnauthenticatedPerMinute: 1000 } as AppConfig);
+}

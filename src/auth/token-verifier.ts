@@ -84,7 +84,7 @@ export class TokenVerifier {
    * request's path, such as the AuthGuard).
    */
   principalOf(token: string, fingerprint = tokenFingerprint(token)): Principal | Promise<Principal> {
-    return this.remembered(fingerprint) ?? this.verifyAndRemember(token, fingerprint);
+    return this.knownPrincipal(fingerprint) ?? this.verifyAndRemember(token, fingerprint);
   }
 
   private async verifyAndRemember(token: string, fingerprint: string): Promise<Principal> {
@@ -95,7 +95,7 @@ export class TokenVerifier {
   }
 
   /** The principal of a token verified before and still valid; else undefined. */
-  private remembered(fingerprint: string): Principal | undefined {
+  knownPrincipal(fingerprint: string): Principal | undefined {
     const known = this.verdicts.get(fingerprint);
     if (!known) return undefined;
     if (Date.now() < known.validUntilMs) return known.principal;

@@ -28,6 +28,7 @@ export class ProblemFilter implements ExceptionFilter {
     const body = this.toProblem(exception, request);
     if (body.status === 401 || body.status === 403) this.auditRefusal(body, request);
     if ((response.raw ?? (response as unknown as ServerResponse)).headersSent) return;
+    if (exception instanceof RuleViolation && exception.retryAfterSeconds !== undefined) response.header('Retry-After', String(exception.retryAfterSeconds));
     response.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
   }
 
@@ -92,6 +93,7 @@ export class ProblemFilter implements ExceptionFilter {
 interface ProblemResponse {
   status(code: number): ProblemResponse;
   type(contentType: string): ProblemResponse;
+  header(name: string, value: string): unknown;
   send(body: string): unknown;
   raw?: ServerResponse;
 }

@@ -12,6 +12,8 @@ export class RuleViolation extends Error {
     readonly status: number,
     readonly detail: string,
     readonly errors: FieldError[] = [],
+    /** Seconds a client should wait before retrying (429, 503): sent as Retry-After. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(detail);
   }

@@ -71,6 +71,9 @@ class EnvironmentSchema {
   @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
   RATE_LIMIT_PUBLIC_PER_MINUTE?: number;
 
+  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE?: number;
+
   @IsOptional() @Matches(/^(https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)(\s*,\s*https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)*$/, {
     message: 'CORS_ORIGINS must be comma-separated origins (scheme://host[:port], no path)',
   })
@@ -112,6 +115,8 @@ export class AppConfig {
   readonly rateLimitWritesPerMinute: number;
   /** Requests to unauthenticated routes (inbound webhooks) allowed per client IP per minute. */
   readonly rateLimitPublicPerMinute: number;
+  /** Refused authentications (no, bad or expired token) allowed per client IP per minute; then 429 before any check. */
+  readonly rateLimitUnauthenticatedPerMinute: number;
   /** Browser origins allowed to call the API cross-origin; empty: none (no CORS headers at all). */
   readonly corsOrigins: string[];
   /** Which proxies' X-Forwarded-For decides the client IP (Fastify's `trustProxy`, as Express's `trust proxy`). */
@@ -158,7 +163,7 @@ function loadOrCreateDevSecrets(dataDir: string, warn: (line: string) => void): 
 
 // Numeric variables arrive as text: whole counts, and the one rate that may be a fraction.
 const NUMBER_SYNTAX: Record<string, RegExp> = {
-  ...Object.fromEntries(['PORT', 'DATABASE_POOL_SIZE', 'AUTH_TOKEN_CACHE_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE'].map((key) => [key, /^\d+$/])),
+  ...Object.fromEntries(['PORT', 'DATABASE_POOL_SIZE', 'AUTH_TOKEN_CACHE_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE', 'RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE'].map((key) => [key, /^\d+$/])),
   WEBHOOK_RATE_LIMIT_PER_SECOND: /^\d+(\.\d+)?$/,
 };
 
@@ -216,6 +221,8 @@ export function loadAppConfig(
     rateLimitWritesPerMinute: parsed.RATE_LIMIT_WRITES_PER_MINUTE ?? 300,
     // Generous: one provider delivers the webhooks of many organizations from few addresses.
     rateLimitPublicPerMinute: parsed.RATE_LIMIT_PUBLIC_PER_MINUTE ?? 1200,
+    // A client whose token expired retries a few times; a scanner is stopped after a minute's worth.
+    rateLimitUnauthenticatedPerMinute: parsed.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE ?? 120,
     corsOrigins: (parsed.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
   });

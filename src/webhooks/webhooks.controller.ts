@@ -63,16 +63,10 @@ export class InboundWebhooksController {
   )
   @HttpCode(202)
   async receive(@Param('integration_id') integrationId: string, @Req() req: HttpRequest, @Headers() headers: Record<string, string>, @Res({ passthrough: true }) res: HttpReply) {
-    try {
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const receipt = await this.webhooks.receive(integrationId, body, headers, clientAddress(req), req);
-      res.status(receipt.status);
-      return receipt.body;
-    } catch (error) {
-      const retryAfter = (error as { retryAfter?: number }).retryAfter;
-      if (retryAfter) res.header('Retry-After', String(retryAfter));
-      throw error;
-    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const receipt = await this.webhooks.receive(integrationId, body, headers, clientAddress(req), req);
+    res.status(receipt.status);
+    return receipt.body;
   }
 }
 

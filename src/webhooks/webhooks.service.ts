@@ -22,7 +22,7 @@ export interface WebhookReceipt {
 
 function tooMany(scope: string, retryAfter: number): RuleViolation {
   const seconds = Math.max(1, retryAfter);
-  return Object.assign(new RuleViolation('rate_limited', 429, `Too many deliveries ${scope}: retry in ${seconds} s.`), { retryAfter: seconds });
+  return new RuleViolation('rate_limited', 429, `Too many deliveries ${scope}: retry in ${seconds} s.`, [], seconds);
 }
 
 export interface WebhookEventResponseItem {

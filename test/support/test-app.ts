@@ -29,6 +29,7 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
     RATE_LIMIT_READS_PER_MINUTE: '10000000',
     RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
     RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
+    RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '10000000',
     ...overrides,
   });
 }
