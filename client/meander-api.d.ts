@@ -99,7 +99,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `one_config_per_integration_type_per_org`, `credentials_required_before_enable`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `one_config_per_integration_type_per_org`, `idempotency_key_in_use`, `credentials_required_before_enable`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
          */
         post: operations["IntegrationConfigController_create"];
         delete?: never;
@@ -195,7 +195,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `sync_status_must_be_known_value`, `timestamp_must_be_iso8601`, `error_required_unless_success`, `record_count_non_negative`, `finished_at_not_before_started_at`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `sync_status_must_be_known_value`, `timestamp_must_be_iso8601`, `error_required_unless_success`, `record_count_non_negative`, `finished_at_not_before_started_at`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
          */
         post: operations["IntegrationConfigController_recordSyncRun"];
         delete?: never;
@@ -451,7 +451,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `records_must_be_objects`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `payload_too_large`, `coverage_check_before_export`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `records_must_be_objects`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `payload_too_large`, `coverage_check_before_export`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
          */
         post: operations["ExportRunController_run"];
         delete?: never;
@@ -1538,7 +1538,10 @@ export interface operations {
     IntegrationConfigController_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (Stripe's semantics): the same key with the same request answers the first success again for 24 hours, with Idempotent-Replayed: true; with another request 422 idempotency_key_reused_with_other_request; while the first runs 409 idempotency_key_in_use. A failed request keeps nothing: send it again with the same key. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description The organization (must be the token's own for org_admin) */
                 org_id: string;
@@ -1569,7 +1572,7 @@ export interface operations {
                     "application/json": components["schemas"]["IntegrationConfigResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, idempotency_key_must_be_valid. */
             400: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
@@ -1620,7 +1623,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: one_config_per_integration_type_per_org. */
+            /** @description Problem details (application/problem+json). Rules: one_config_per_integration_type_per_org, idempotency_key_in_use. */
             409: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
@@ -1637,7 +1640,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema. */
+            /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
@@ -2435,7 +2438,10 @@ export interface operations {
     IntegrationConfigController_recordSyncRun: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (Stripe's semantics): the same key with the same request answers the first success again for 24 hours, with Idempotent-Replayed: true; with another request 422 idempotency_key_reused_with_other_request; while the first runs 409 idempotency_key_in_use. A failed request keeps nothing: send it again with the same key. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Integration config id */
                 id: string;
@@ -2466,7 +2472,7 @@ export interface operations {
                     "application/json": components["schemas"]["SyncRunResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: sync_status_must_be_known_value, timestamp_must_be_iso8601, error_required_unless_success, record_count_non_negative, finished_at_not_before_started_at. */
+            /** @description Problem details (application/problem+json). Rules: sync_status_must_be_known_value, timestamp_must_be_iso8601, error_required_unless_success, record_count_non_negative, finished_at_not_before_started_at, idempotency_key_must_be_valid. */
             400: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
@@ -2534,8 +2540,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync. */
+            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync, idempotency_key_in_use. */
             409: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: idempotency_key_reused_with_other_request. */
+            422: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
                     "Access-Control-Allow-Origin"?: string;
@@ -4493,7 +4516,10 @@ export interface operations {
     ExportRunController_run: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (Stripe's semantics): the same key with the same request answers the first success again for 24 hours, with Idempotent-Replayed: true; with another request 422 idempotency_key_reused_with_other_request; while the first runs 409 idempotency_key_in_use. A failed request keeps nothing: send it again with the same key. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 integration_id: string;
                 /** @description The organization (must be the token's own for org_admin) */
@@ -4523,7 +4549,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExportRunResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: records_must_be_objects. */
+            /** @description Problem details (application/problem+json). Rules: records_must_be_objects, idempotency_key_must_be_valid. */
             400: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
@@ -4591,7 +4617,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync. */
+            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync, idempotency_key_in_use. */
             409: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
@@ -4625,7 +4651,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: coverage_check_before_export. */
+            /** @description Problem details (application/problem+json). Rules: coverage_check_before_export, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */

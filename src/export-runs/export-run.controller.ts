@@ -6,6 +6,8 @@ import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../common/resource-id.decorator';
 import { ValidBulkBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
+import { IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_MUST_BE_VALID, IDEMPOTENCY_KEY_REUSED } from '../idempotency/idempotency-key';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { BEARER_AUTH } from '../http/swagger';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
@@ -36,9 +38,15 @@ export class ExportRunController {
 
   @Post()
   @Roles('org_admin', 'sync_service')
+  @Idempotent()
   @ApiOperation({ summary: 'Run an export of up to 10,000 records and record it; the mappings it used become immutable' })
   @ApiCreatedResponse({ type: ExportRunResponse })
-  @ApiProblemResponses(...RECORDS_PROBLEMS, { status: 409, rules: [DISABLED_MUST_NOT_SYNC] }, { status: 422, rules: [COVERAGE_CHECK_BEFORE_EXPORT] })
+  @ApiProblemResponses(
+    { status: 400, rules: ['records_must_be_objects', IDEMPOTENCY_KEY_MUST_BE_VALID] },
+    RECORDS_PROBLEMS[1],
+    { status: 409, rules: [DISABLED_MUST_NOT_SYNC, IDEMPOTENCY_KEY_IN_USE] },
+    { status: 422, rules: [COVERAGE_CHECK_BEFORE_EXPORT, IDEMPOTENCY_KEY_REUSED] },
+  )
   run(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto, @CurrentPrincipal() principal: Principal) {
     return this.exports.run(orgId, integrationId, body.records, principal);
   }

@@ -7,6 +7,7 @@ import { ExportRunController } from '../export-runs/export-run.controller';
 import { ExportRunModule } from '../export-runs/export-run.module';
 import { FieldMappingController } from '../field-mapping/field-mapping.controller';
 import { FieldMappingModule } from '../field-mapping/field-mapping.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { IntegrationConfigController } from '../integration-config/integration-config.controller';
 import { IntegrationConfigModule } from '../integration-config/integration-config.module';
 import { IntegrationTypesController } from '../integration-types/integration-types.controller';
@@ -18,7 +19,7 @@ import { WebhooksModule } from '../webhooks/webhooks.module';
  * import the services without any route (IntegrationsModule.forRoot({ http: false })).
  */
 @Module({
-  imports: [AuthModule, IntegrationConfigModule, FieldMappingModule, ExportRunModule, WebhooksModule],
+  imports: [AuthModule, IdempotencyModule, IntegrationConfigModule, FieldMappingModule, ExportRunModule, WebhooksModule],
   controllers: [IntegrationTypesController, IntegrationConfigController, FieldMappingController, ExportRunController, InboundWebhooksController, WebhookEventsController],
   exports: [AuthModule],
 })

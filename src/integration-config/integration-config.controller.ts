@@ -7,6 +7,8 @@ import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../common/resource-id.decorator';
 import { ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
+import { IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_MUST_BE_VALID, IDEMPOTENCY_KEY_REUSED } from '../idempotency/idempotency-key';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { HttpReply } from '../http/http-types';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
@@ -33,6 +35,7 @@ export class IntegrationConfigController {
 
   @Post()
   @Roles('org_admin')
+  @Idempotent()
   @ApiOperation({ summary: 'Create a config (one per integration type per organization)' })
   @ApiBody({
     type: CreateIntegrationConfigDto,
@@ -42,9 +45,9 @@ export class IntegrationConfigController {
   })
   @ApiCreatedResponse({ type: IntegrationConfigResponse, headers: ETAG_HEADER })
   @ApiProblemResponses(
-    { status: 400, rules: VALIDATION_RULES },
-    { status: 409, rules: [ONE_CONFIG_PER_TYPE] },
-    { status: 422, rules: [CREDENTIALS_REQUIRED_BEFORE_ENABLE, WEBHOOK_SECRET_REQUIRED, 'source_field_must_exist_in_internal_schema'] },
+    { status: 400, rules: [...VALIDATION_RULES, IDEMPOTENCY_KEY_MUST_BE_VALID] },
+    { status: 409, rules: [ONE_CONFIG_PER_TYPE, IDEMPOTENCY_KEY_IN_USE] },
+    { status: 422, rules: [CREDENTIALS_REQUIRED_BEFORE_ENABLE, WEBHOOK_SECRET_REQUIRED, 'source_field_must_exist_in_internal_schema', IDEMPOTENCY_KEY_REUSED] },
   )
   async create(@OrgId() orgId: string, @ValidBody() body: CreateIntegrationConfigDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: HttpReply) {
     const config = await this.configs.create(orgId, body, principal);
@@ -128,13 +131,15 @@ export class IntegrationConfigController {
 
   @Post(':id/sync-runs')
   @Roles('org_admin', 'sync_service')
+  @Idempotent()
   @ID
   @ApiOperation({ summary: "Record one sync attempt; updates the config's last_sync_* in the same transaction" })
   @ApiCreatedResponse({ type: SyncRunResponse })
   @ApiProblemResponses(
-    { status: 400, rules: ['sync_status_must_be_known_value', 'timestamp_must_be_iso8601', 'error_required_unless_success', 'record_count_non_negative', 'finished_at_not_before_started_at'] },
+    { status: 400, rules: ['sync_status_must_be_known_value', 'timestamp_must_be_iso8601', 'error_required_unless_success', 'record_count_non_negative', 'finished_at_not_before_started_at', IDEMPOTENCY_KEY_MUST_BE_VALID] },
     404,
-    { status: 409, rules: [DISABLED_MUST_NOT_SYNC] },
+    { status: 409, rules: [DISABLED_MUST_NOT_SYNC, IDEMPOTENCY_KEY_IN_USE] },
+    { status: 422, rules: [IDEMPOTENCY_KEY_REUSED] },
   )
   recordSyncRun(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() body: RecordSyncRunDto, @CurrentPrincipal() principal: Principal) {
     return this.configs.recordSyncRun(orgId, id, body, principal);

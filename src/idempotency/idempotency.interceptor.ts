@@ -1,0 +1,64 @@
+import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
+import { catchError, concatMap, from, of, switchMap, type Observable } from 'rxjs';
+import type { AuthenticatedRequest } from '../auth/auth.decorators';
+import { RuleViolation } from '../common/rule-violation';
+import type { HttpReply, HttpRequest } from '../http/http-types';
+import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_WINDOW_HOURS, idempotencyKeyOf, requestFingerprint } from './idempotency-key';
+import { IdempotencyRepository } from './idempotency.repository';
+
+export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
+
+/**
+ * A POST sent with an Idempotency-Key runs once: the same key with the same request gets the first
+ * answer again for 24 hours (Idempotent-Replayed: true); with another request, 422; while the
+ * first is still running, 409. Only a successful answer is kept: a refused or failed request
+ * changed nothing (its transaction rolled back), so its key may be sent again.
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  constructor(private readonly keys: IdempotencyRepository) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const http = context.switchToHttp();
+    const request = http.getRequest<HttpRequest & AuthenticatedRequest>();
+    const key = idempotencyKeyOf(request.headers[IDEMPOTENCY_KEY_HEADER]);
+    if (key === undefined) return next.handle();
+    const orgId = request.params?.['org_id']?.toLowerCase();
+    const sub = request.principal?.sub;
+    // The guards ran: the route has an organization and the request a principal.
+    if (!orgId || !sub) throw new Error('IdempotencyInterceptor: on a route without an organization or a principal');
+    const reply = http.getResponse<HttpReply & { getHeader?(name: string): unknown }>();
+    const handler = context.getHandler();
+    const fingerprint = requestFingerprint(`${context.getClass().name}.${handler.name}`, request.params, request.body);
+
+    return from(this.keys.claim(orgId, sub, key, fingerprint)).pipe(
+      switchMap((claim) => {
+        if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint) {
+          throw new RuleViolation(IDEMPOTENCY_KEY_REUSED, 422, `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`);
+        }
+        if (claim.kind === 'in_progress') {
+          throw new RuleViolation(IDEMPOTENCY_KEY_IN_USE, 409, 'A request with this Idempotency-Key is still running (or did not finish: look its effect up before using a new key).', [], 1);
+        }
+        if (claim.kind === 'completed') {
+          reply.header(IDEMPOTENT_REPLAYED_HEADER, 'true');
+          if (claim.etag) reply.header('ETag', claim.etag);
+          reply.status(claim.status);
+          return of(JSON.parse(claim.body) as unknown);
+        }
+        const status = (Reflect.getMetadata(HTTP_CODE_METADATA, handler) as number | undefined) ?? 201;
+        return next.handle().pipe(
+          concatMap(async (value: unknown) => {
+            const etag = reply.getHeader?.('etag');
+            await this.keys.complete(orgId, sub, key, { status, body: JSON.stringify(value), etag: typeof etag === 'string' ? etag : null });
+            return value;
+          }),
+          catchError(async (error: unknown) => {
+            await this.keys.release(orgId, sub, key);
+            throw error;
+          }),
+        );
+      }),
+    );
+  }
+}

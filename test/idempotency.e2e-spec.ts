@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { apiClient, expectProblem, type ApiClient } from './support/api';
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+
+const KEY = 'Idempotency-Key';
+
+describe('Idempotency-Key on POST (HTTP, real database)', () => {
+  let t: TestApp;
+  let api: ApiClient;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = apiClient(t);
+  });
+  afterAll(() => t.close());
+
+  const count = async (sql: string, params: unknown[]) => (await t.dataSource.query(sql, params))[0].n as number;
+  const xledger = (name = 'X') => ({ integration_type: 'xledger', display_name: name, base_url: 'https://x.example', api_key: 'xl-key-0123456789', enabled: true });
+
+  async function enabledConfig() {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const res = await api.post(`/v1/organizations/${org}/integrations`, token, xledger());
+    expect(res.status).toBe(201);
+    return { org, token, path: `/v1/organizations/${org}/integrations/${res.body.id}` };
+  }
+
+  it('creates a config once: the same key and request replay the first answer, its ETag included', async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const key = randomUUID();
+    const first = await api.post(`/v1/organizations/${org}/integrations`, token, xledger(), { [KEY]: key });
+    expect(first.status).toBe(201);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    // The same parameters in another order are the same request.
+    const reordered = Object.fromEntries(Object.entries(xledger()).reverse());
+    const again = await api.post(`/v1/organizations/${org}/integrations`, token, reordered, { [KEY]: key });
+    expect(again.status).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.text).toBe(first.text);
+    expect(again.headers.etag).toBe(first.headers.etag);
+    expect(await count(`SELECT count(*)::int AS n FROM integration_configs WHERE organization_id = $1`, [org])).toBe(1);
+    // Without a key the same request is a new one, refused by the rule it breaks.
+    expectProblem(await api.post(`/v1/organizations/${org}/integrations`, token, xledger()), 409, 'one_config_per_integration_type_per_org');
+  });
+
+  it('refuses the same key with another request (422) and an invalid key (400)', async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const key = randomUUID();
+    expect((await api.post(`/v1/organizations/${org}/integrations`, token, xledger('first'), { [KEY]: key })).status).toBe(201);
+    expectProblem(await api.post(`/v1/organizations/${org}/integrations`, token, xledger('other'), { [KEY]: key }), 422, 'idempotency_key_reused_with_other_request');
+    for (const bad of ['k'.repeat(256), 'clé', 'two words']) {
+      const res = await api.post(`/v1/organizations/${org}/integrations`, token, xledger('bad'), { [KEY]: bad });
+      expectProblem(res, 400, 'validation_failed');
+      expect(res.body.errors).toEqual([expect.objectContaining({ field: 'Idempotency-Key', rule: 'idempotency_key_must_be_valid' })]);
+    }
+    expect(await count(`SELECT count(*)::int AS n FROM integration_configs WHERE organization_id = $1`, [org])).toBe(1);
+  });
+
+  it('keeps nothing for a refused request: its key may be sent again with a corrected body', async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const key = randomUUID();
+    expectProblem(await api.post(`/v1/organizations/${org}/integrations`, token, { ...xledger(), base_url: 'http://plain.example' }, { [KEY]: key }), 400, 'validation_failed');
+    const fixed = await api.post(`/v1/organizations/${org}/integrations`, token, xledger(), { [KEY]: key });
+    expect(fixed.status).toBe(201);
+    expect(fixed.headers['idempotent-replayed']).toBeUndefined();
+  });
+
+  it('scopes keys to the organization and principal', async () => {
+    const key = randomUUID();
+    for (let i = 0; i < 2; i += 1) {
+      const org = newOrgId();
+      const res = await api.post(`/v1/organizations/${org}/integrations`, await t.token('org_admin', org), xledger(), { [KEY]: key });
+      expect({ status: res.status, replayed: res.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: undefined });
+    }
+  });
+
+  it('records a sync run once under 10 concurrent retries: one runs, the others replay it or hear 409', async () => {
+    const { path } = await enabledConfig();
+    const syncService = await t.token('sync_service');
+    const key = randomUUID();
+    const body = { status: 'success', started_at: new Date().toISOString(), records_pushed: 3 };
+    const answers = await Promise.all(Array.from({ length: 10 }, () => api.post(`${path}/sync-runs`, syncService, body, { [KEY]: key })));
+    const fresh = answers.filter((a) => a.status === 201 && a.headers['idempotent-replayed'] === undefined);
+    expect(fresh).toHaveLength(1);
+    for (const answer of answers.filter((a) => a !== fresh[0])) {
+      if (answer.status === 201) expect(answer.body.id).toBe(fresh[0].body.id);
+      else expectProblem(answer, 409, 'idempotency_key_in_use');
+    }
+    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [path.split('/').pop()])).toBe(1);
+    const replay = await api.post(`${path}/sync-runs`, syncService, body, { [KEY]: key });
+    expect({ status: replay.status, id: replay.body.id, replayed: replay.headers['idempotent-replayed'] }).toEqual({ status: 201, id: fresh[0].body.id, replayed: 'true' });
+  });
+
+  it('runs an export once: the retry gets the same run, byte for byte', async () => {
+    const { path, token } = await enabledConfig();
+    const items = [
+      { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
+      { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
+      { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
+    ];
+    expect((await api.post(`${path}/field-mappings/bulk`, token, { items })).status).toBe(201);
+    const key = randomUUID();
+    const records = [{ claim_id: 'c-1', expense_type: 'travel_km', expense_amount: 10, expense_date: '2026-11-20' }];
+    const first = await api.post(`${path}/exports`, token, { records }, { [KEY]: key });
+    expect(first.status).toBe(201);
+    const again = await api.post(`${path}/exports`, token, { records }, { [KEY]: key });
+    expect({ status: again.status, replayed: again.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: 'true' });
+    expect(again.text).toBe(first.text);
+    expect(await count(`SELECT count(*)::int AS n FROM export_runs WHERE integration_id = $1`, [path.split('/').pop()])).toBe(1);
+  });
+
+  it('lets a client whose connection dropped after the commit retry safely', async () => {
+    const { path } = await enabledConfig();
+    const syncService = await t.token('sync_service');
+    const key = randomUUID();
+    const body = JSON.stringify({ status: 'failed', started_at: new Date().toISOString(), error: 'upstream 503' });
+    const { port } = t.app.getHttpServer().address() as AddressInfo;
+    // The whole request is sent, then the connection is dropped before any answer is read.
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: `${path}/sync-runs`, headers: { authorization: `Bearer ${syncService}`, 'content-type': 'application/json', [KEY]: key } });
+      req.on('error', () => undefined);
+      req.end(body, () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    const integrationId = path.split('/').pop();
+    const deadline = Date.now() + 5_000;
+    while ((await count(`SELECT count(*)::int AS n FROM idempotency_keys WHERE key = $1 AND state = 'completed'`, [key])) === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const retry = await api.post(`${path}/sync-runs`, syncService, JSON.parse(body), { [KEY]: key });
+    expect({ status: retry.status, replayed: retry.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: 'true' });
+    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(1);
+  });
+
+  it('forgets a key after 24 hours', async () => {
+    const { path } = await enabledConfig();
+    const syncService = await t.token('sync_service');
+    const key = randomUUID();
+    const run = (records_pushed: number) => api.post(`${path}/sync-runs`, syncService, { status: 'success', started_at: new Date().toISOString(), records_pushed }, { [KEY]: key });
+    expect((await run(1)).status).toBe(201);
+    await t.dataSource.query(`UPDATE idempotency_keys SET created_at = now() - interval '24 hours 1 minute' WHERE key = $1`, [key]);
+    const later = await run(2);
+    expect({ status: later.status, replayed: later.headers['idempotent-replayed'], pushed: later.body.records_pushed }).toEqual({ status: 201, replayed: undefined, pushed: 2 });
+  });
+});
