@@ -1242,8 +1242,13 @@ export interface components {
             received_at: string;
             /** @enum {string} */
             signature_scheme: "standard_webhooks" | "xledger";
-            /** @description The body exactly as received (at most 1 MiB) */
+            /** @description The body exactly as received (at most 1 MiB), as UTF-8 text */
             payload: string;
+            /**
+             * Format: byte
+             * @description The exact bytes, base64, when the body is not valid UTF-8 (then `payload` holds U+FFFD where bytes could not be read); null when `payload` is the body itself
+             */
+            payload_base64: string | null;
         };
         WebhookEventListResponse: {
             items: components["schemas"]["WebhookEventResponse"][];
@@ -2183,7 +2188,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description No fields: send no body or `{}`. */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
         responses: {
             201: {
                 headers: {

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -60,6 +61,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     routerOptions: { ignoreTrailingSlash: true, caseSensitive: false },
     // One id per request, for the access log and the X-Request-Id answer.
     genReqId: requestIdFor,
+    // Bytes Node's HTTP parser cannot read as a request (often what follows a body whose
+    // Content-Length was too short): problem+json too, then the connection is closed.
+    clientErrorHandler: answerClientError,
     // Refusals of Fastify's router itself (before any hook, guard or filter): problem+json too.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       const body =
@@ -115,6 +119,26 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   // Slow or stalled clients cannot hold connections forever.
   app.getHttpServer().headersTimeout = HEADERS_TIMEOUT_MS;
   return app;
+}
+
+/** Fastify's default client-error answer, as problem+json with the API's security headers. */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  // A reset connection has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const body =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? problem(408, 'request_timeout', 'The request was not received in time.')
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? problem(431, 'request_header_fields_too_large', 'The request headers are larger than the server accepts.')
+        : problem(400, 'validation_failed', 'The request is not valid HTTP/1.1: bytes after a body whose Content-Length is shorter than it, or a malformed request line or header.', [
+            { field: 'request', rule: 'request_must_be_valid_http', message: 'the bytes received are not a valid HTTP/1.1 request' },
+          ]);
+  const text = JSON.stringify(body);
+  const headers = Object.entries(API_SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${body.status} ${STATUS_CODES[body.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n${headers}\r\n${text}`);
+  }
+  socket.destroy();
 }
 
 /** What every response carries, router refusals included: the security headers and the request id. */

@@ -263,6 +263,27 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect(await aborted()).toEqual([expect.objectContaining({ level: 40, req: { id: 'req-abandoned', method: 'POST', url: `/v1/organizations/${org}/probe` } })]);
   });
 
+  it('answers a body longer than its Content-Length (the rest is no request) with problem+json, then closes', async () => {
+    const { port } = t.app.getHttpServer().address() as { port: number };
+    const body = '{"display_name":"probe"}';
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => undefined);
+      socket.write(`POST /v1/organizations/${org}/probe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n${body}`);
+    });
+    // The last answer on the connection (the first request's may precede it).
+    const starts = [...answer.matchAll(/(?:^|\r\n)HTTP\/1\.1 \d{3} /g)].map((m) => m.index + (m[0].startsWith('\r\n') ? 2 : 0));
+    const last = answer.slice(starts[starts.length - 1]);
+    const [head, json] = last.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(head).toMatch(/\r\ncontent-type: application\/problem\+json/i);
+    expect(head).toMatch(/\r\nx-content-type-options: nosniff/i);
+    expect(JSON.parse(json)).toMatchObject({ status: 400, code: 'validation_failed', errors: [{ field: 'request', rule: 'request_must_be_valid_http' }] });
+  });
+
   it('never logs the bearer token and tags every request with a request id', async () => {
     const res = await t.http.get(`/v1/organizations/${org}/probe?cursor=opaque-value&limit=2`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-12345').set('User-Agent', 'meander-spec/1');
     expect(res.headers['x-request-id']).toBe('req-12345');

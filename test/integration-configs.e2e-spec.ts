@@ -281,6 +281,22 @@ describe('integration configs (HTTP, real database)', () => {
       expect(read.body).toMatchObject({ has_webhook_secret: true, revision: 2 });
       expect(read.text).not.toContain(fresh);
     });
+
+    it('POST /webhook-secret takes no fields: unknown and prototype keys are 400, no body at all is fine', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, { ...xledger, webhook_secret: WEBHOOK_SECRET });
+      const path = `${base(org)}/${config.id}/webhook-secret`;
+      const unknown = await api.post(path, token, { grace_hours: 0 });
+      expectProblem(unknown, 400, 'validation_failed');
+      expect(rulesOf(unknown)).toEqual(['grace_hours:unknown_field']);
+      const proto = await t.http.post(path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send('{"__proto__": {"admin": true}}');
+      expectProblem(proto, 400, 'validation_failed');
+      expect(rulesOf(proto)).toEqual(['__proto__:unknown_field']);
+      expect((await api.get(`${base(org)}/${config.id}`, token)).body.revision).toBe(1);
+      const bare = await t.http.post(path).set('Authorization', `Bearer ${token}`);
+      expect(bare.status).toBe(201);
+    });
   });
 
   describe('revisions and If-Match', () => {

@@ -56,7 +56,23 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const [row] = await t.dataSource.query(`SELECT payload, signature_scheme FROM webhook_events WHERE id = $1`, [first.body.id]);
     expect(Buffer.compare(row.payload, Buffer.from(payload, 'utf8'))).toBe(0);
     const events = await api.get(`${configPath}/webhook-events`, token);
-    expect(events.body.items).toEqual([{ id: first.body.id, webhook_id: 'msg_fixed_1', received_at: expect.any(String), signature_scheme: 'standard_webhooks', payload }]);
+    expect(events.body.items).toEqual([{ id: first.body.id, webhook_id: 'msg_fixed_1', received_at: expect.any(String), signature_scheme: 'standard_webhooks', payload, payload_base64: null }]);
+  });
+
+  it('keeps a body that is not UTF-8 byte-exact and lists it with its base64 form', async () => {
+    const { id, secret, configPath, token } = await setup();
+    const bytes = Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xc5, 0x73, 0x65, 0xff, 0x22, 0x7d]); // {"n":"<latin-1 Å>se<0xff>"}
+    const webhookId = 'msg_latin1';
+    const timestamp = Math.floor(Date.now() / 1000);
+    const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+    const mac = createHmac('sha256', key).update(Buffer.concat([Buffer.from(`${webhookId}.${timestamp}.`), bytes])).digest('base64');
+    const res = await deliver(id, secret, bytes, { webhookId, timestamp, signature: `v1,${mac}`, contentType: 'application/octet-stream' });
+    expect(res.status).toBe(202);
+    const [row] = await t.dataSource.query(`SELECT payload FROM webhook_events WHERE id = $1`, [res.body.id]);
+    expect(Buffer.compare(row.payload, bytes)).toBe(0);
+    const [item] = (await api.get(`${configPath}/webhook-events`, token)).body.items;
+    expect(Buffer.from(item.payload_base64, 'base64').equals(bytes)).toBe(true);
+    expect(item.payload).toBe(bytes.toString('utf8'));
   });
 
   it('keeps the bytes received however the path is spelt (the route decides, not the URL as sent)', async () => {

@@ -12,7 +12,7 @@ import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { HttpReply } from '../http/http-types';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
-import { CreateIntegrationConfigDto, RULES, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
+import { CreateIntegrationConfigDto, RotateWebhookSecretDto, RULES, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
 import { IntegrationConfigListResponse, IntegrationConfigResponse, WebhookSecretResponse } from './dto/integration-config-response.dto';
 import { RecordSyncRunDto, SyncRunListResponse, SyncRunResponse } from './dto/sync-run.dto';
 import { IntegrationConfigService } from './integration-config.service';
@@ -123,9 +123,10 @@ export class IntegrationConfigController {
   @Roles('org_admin')
   @ID
   @ApiOperation({ summary: 'Generate a new webhook secret: shown once; the previous one keeps verifying for 24 hours' })
+  @ApiBody({ required: false, description: 'No fields: send no body or `{}`.', schema: { type: 'object', additionalProperties: false, maxProperties: 0, example: {} } })
   @ApiCreatedResponse({ type: WebhookSecretResponse })
   @ApiProblemResponses(404)
-  async rotateWebhookSecret(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal): Promise<WebhookSecretResponse> {
+  async rotateWebhookSecret(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() _body: RotateWebhookSecretDto, @CurrentPrincipal() principal: Principal): Promise<WebhookSecretResponse> {
     return { webhook_secret: await this.configs.rotateWebhookSecret(orgId, id, principal) };
   }
 

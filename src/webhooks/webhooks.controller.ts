@@ -22,7 +22,15 @@ class WebhookEventResponse {
   @ApiProperty({ example: 'msg_2Lh9KcxkfbW3c4Y7d6Z', maxLength: 255 }) webhook_id: string;
   @ApiProperty({ format: 'date-time' }) received_at: string;
   @ApiProperty({ enum: ['standard_webhooks', 'xledger'] }) signature_scheme: string;
-  @ApiProperty({ description: 'The body exactly as received (at most 1 MiB)', maxLength: 1_048_576 }) payload: string;
+  @ApiProperty({ description: 'The body exactly as received (at most 1 MiB), as UTF-8 text', maxLength: 1_048_576 }) payload: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    format: 'byte',
+    maxLength: 1_398_104,
+    description: 'The exact bytes, base64, when the body is not valid UTF-8 (then `payload` holds U+FFFD where bytes could not be read); null when `payload` is the body itself',
+  })
+  payload_base64: string | null;
 }
 
 class WebhookEventListResponse {

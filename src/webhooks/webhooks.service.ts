@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { UUID_PATTERN } from '../auth/principal';
@@ -31,6 +32,7 @@ export interface WebhookEventResponseItem {
   received_at: string;
   signature_scheme: string;
   payload: string;
+  payload_base64: string | null;
 }
 
 
@@ -119,6 +121,8 @@ export class WebhooksService {
       received_at: event.received_at.toISOString(),
       signature_scheme: event.signature_scheme,
       payload: event.payload.toString('utf8'),
+      // Text is the bytes only when they are UTF-8: otherwise the exact bytes come as base64 too.
+      payload_base64: isUtf8(event.payload) ? null : event.payload.toString('base64'),
     }));
   }
 
