@@ -247,6 +247,18 @@ describe('field mappings (HTTP, real database)', () => {
       expect((await api.post(`${path}/bulk`, token, { items: [] })).status).toBe(400);
     });
 
+    it('refuses more than 500 items before judging any of them (one error, not one per item)', async () => {
+      const { path, token } = await setup();
+      // Under 1 MiB, as the probe's was.
+      const items = Array.from({ length: 60_000 }, () => ({ u: 1 }));
+      const res = await api.post(`${path}/bulk`, token, { items });
+      expectProblem(res, 400, 'validation_failed');
+      expect(rulesOf(res)).toEqual(['items:items_within_bounds']);
+      // Within the bound, every item is judged.
+      const judged = await api.post(`${path}/bulk`, token, { items: items.slice(0, 2) });
+      expect(rulesOf(judged)).toEqual(expect.arrayContaining(['items[0].u:unknown_field', 'items[1].u:unknown_field']));
+    });
+
     it('PUT /order sets 0..n-1 atomically and refuses ids of other integrations', async () => {
       const { path, token } = await setup();
       const ids = (await api.post(`${path}/bulk`, token, { items: ['expense_amount', 'expense_date', 'currency'].map((s) => ({ source_field: s, target_field: s.toUpperCase() })) })).body.items.map((m: { id: string }) => m.id);

@@ -1,6 +1,6 @@
 import { Body, Query, ValidationPipe, type ArgumentMetadata, type PipeTransform, type ValidationError } from '@nestjs/common';
 import { stripProtoKeys } from '@nestjs/common/utils/strip-proto-keys.util';
-import { getMetadataStorage, validate, ValidationTypes, type ValidationOptions, type ValidatorOptions } from 'class-validator';
+import { ARRAY_MAX_SIZE, getMetadataStorage, validate, ValidationTypes, type ValidationOptions, type ValidatorOptions } from 'class-validator';
 import type { FieldError } from './problem';
 import { RuleViolation } from './rule-violation';
 
@@ -53,9 +53,59 @@ const VALIDATOR_OPTIONS: ValidatorOptions = {
 
 const validationFailed = (errors: ValidationError[]) => RuleViolation.validation(flattenValidationErrors(errors));
 
+interface ArrayBound {
+  property: string;
+  max: number;
+  rule: string;
+  message: string;
+}
+
+const arrayBounds = new WeakMap<object, ArrayBound[]>();
+
+/** The DTO's top-level @ArrayMaxSize bounds, read once per class. */
+function arrayBoundsOf(metatype: new () => object): ArrayBound[] {
+  let bounds = arrayBounds.get(metatype);
+  if (bounds === undefined) {
+    bounds = getMetadataStorage()
+      .getTargetValidationMetadatas(metatype, '', true, false)
+      .filter((m) => m.name === ARRAY_MAX_SIZE && !m.each)
+      .map((m) => ({
+        property: m.propertyName,
+        max: Number(m.constraints[0]),
+        rule: (m.context as { rule?: string } | undefined)?.rule ?? 'array_max_size',
+        message: typeof m.message === 'string' ? m.message : `${m.propertyName} must hold at most ${String(m.constraints[0])} items`,
+      }));
+    arrayBounds.set(metatype, bounds);
+  }
+  return bounds;
+}
+
+/**
+ * An array over its DTO's @ArrayMaxSize is refused before anything else is done with it: the
+ * validators would otherwise transform and judge every item first (a 60,000-item bulk body held
+ * the event loop for ~5 s before "at most 500" was said).
+ */
+export function assertArrayBounds(value: unknown, metatype: unknown): void {
+  if (typeof metatype !== 'function' || value === null || typeof value !== 'object') return;
+  const errors: FieldError[] = [];
+  for (const bound of arrayBoundsOf(metatype as new () => object)) {
+    const items = (value as Record<string, unknown>)[bound.property];
+    if (Array.isArray(items) && items.length > bound.max) errors.push({ field: bound.property, rule: bound.rule, message: bound.message });
+  }
+  if (errors.length > 0) throw RuleViolation.validation(errors);
+}
+
+/** ValidationPipe, with array bounds checked before the items are transformed and validated. */
+class BoundedValidationPipe extends ValidationPipe {
+  override transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    assertArrayBounds(value, metadata.metatype);
+    return super.transform(value, metadata);
+  }
+}
+
 /** Strict bodies and queries (unknown fields refused), every failing field at once. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({ ...VALIDATOR_OPTIONS, transform: true, exceptionFactory: validationFailed });
+  return new BoundedValidationPipe({ ...VALIDATOR_OPTIONS, transform: true, exceptionFactory: validationFailed });
 }
 
 /**
@@ -98,6 +148,7 @@ export class ShallowBodyValidationPipe implements PipeTransform<unknown, Promise
   async transform(value: unknown, metadata: ArgumentMetadata): Promise<object> {
     const metatype = metadata.metatype as (new () => object) | undefined;
     if (!metatype || !isShallow(metatype)) throw new Error('ShallowBodyValidationPipe is for DTO classes without nested validation');
+    assertArrayBounds(value, metatype);
     stripProtoKeys(value);
     // As ValidationPipe: an array is judged by its indexes (unknown fields), anything else not an
     // object as no fields at all.
