@@ -7,9 +7,8 @@ import { issueToken } from '../src/auth/issue-token';
 import { loadAppConfig } from '../src/config/app-config';
 import { Keyring } from '../src/crypto/keyring';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
-import { compileMappings } from '../src/export';
+import { compileMappings, runMapping } from '../src/export';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
-import { runMapping } from '../src/export-runs/export-run.service';
 import { ACCOUNTING_CODES, BENCH_MAPPINGS, makeRecords } from './fixtures';
 import { median, timeMs, timeMsAsync } from './stats';
 

@@ -8,6 +8,7 @@ import { runAdapterBench } from './adapter.bench';
 import { runHttpScenarioBench } from './http-scenarios.bench';
 import { runMappingCompilerBench } from './mapping-compiler.bench';
 import { runPreviewHttpBench } from './preview-http.bench';
+import { runTenantIsolationBench } from './tenant-isolation.bench';
 
 const TARGETS: Record<string, { throughput: number; p99?: number }> = {
   'GET one config (every token verified, both sides)': { throughput: 0.8, p99: 1.5 },
@@ -26,12 +27,32 @@ async function main(): Promise<void> {
       : { connections: 10, warmupSeconds: 3, roundSeconds: 10, rounds: 3, memoryRequestsPerRound: 34_000, withTokenCache: true },
   );
 
+  const isolation = await runTenantIsolationBench(quick ? { previews: 4, records: 10_000, gets: 100 } : { previews: 4, records: 10_000, gets: 300 });
+
   const adapter = await runAdapterBench(quick ? { connections: 10, warmupSeconds: 1, roundSeconds: 1, rounds: 3 } : { connections: 10, warmupSeconds: 2, roundSeconds: 5, rounds: 3 });
 
   const rows: string[][] = [
     ['compiled mapping vs hand-written', `${mapping.records} records × ${mapping.rounds}`, `${mapping.compiledMs.toFixed(0)} ms vs ${mapping.handWrittenMs.toFixed(0)} ms`, `${mapping.ratio.toFixed(2)}× time`, '≤ 1.5× time', mapping.ratio <= 1.5 ? 'yes' : 'NO'],
     [`export preview over HTTP (${preview.database}) vs in-process`, `${preview.records} records × ${preview.requests}`, `${preview.serviceRecordsPerSecond} vs ${preview.baselineRecordsPerSecond} records/s`, `${preview.ratio.toFixed(2)}× throughput`, '≥ 0.7× throughput', preview.ratio >= 0.7 ? 'yes' : 'NO'],
   ];
+  rows.push(
+    [
+      `another organization's GET p99 while ${isolation.previews} worst-case previews run (${isolation.database}) vs idle`,
+      `${isolation.gets} GETs; previews of ${isolation.records} records, 13 long formulas, a 1,000-entry lookup`,
+      `p99 ${isolation.loadedP99Ms.toFixed(1)} vs ${isolation.idleP99Ms.toFixed(1)} ms`,
+      `${isolation.ratio.toFixed(2)}× p99`,
+      '≤ 3× p99',
+      isolation.ratio <= 3 ? 'yes' : 'NO',
+    ],
+    [
+      'the same with MAPPING_WORKERS=0 (mapping on the event loop)',
+      `${isolation.gets} GETs or 20 s`,
+      `p99 ${isolation.onEventLoopP99Ms.toFixed(1)} ms`,
+      `${isolation.onEventLoopRatio.toFixed(1)}× p99`,
+      'measured (what the pool prevents)',
+      '–',
+    ],
+  );
   for (const s of http.scenarios) {
     // Rows without a target are measured for the reader (the service as deployed).
     const target = TARGETS[s.scenario] as (typeof TARGETS)[string] | undefined;
@@ -69,7 +90,7 @@ async function main(): Promise<void> {
   );
   console.log(`Finished in ${Math.round((Date.now() - started.getTime()) / 1000)} s.`);
   if (!quick) {
-    writeFileSync(join(__dirname, 'results.json'), JSON.stringify({ date: started.toISOString(), machine, mapping, preview, http, adapter }, null, 2));
+    writeFileSync(join(__dirname, 'results.json'), JSON.stringify({ date: started.toISOString(), machine, mapping, preview, isolation, http, adapter }, null, 2));
   }
 }
 

@@ -419,7 +419,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `records_must_be_objects`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `records_must_be_objects`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `export_output_within_bounds`, `rate_limited`, `internal_error`.
          */
         post: operations["ExportRunController_preview"];
         delete?: never;
@@ -451,7 +451,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `records_must_be_objects`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `payload_too_large`, `coverage_check_before_export`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `records_must_be_objects`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `payload_too_large`, `coverage_check_before_export`, `export_output_within_bounds`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
          */
         post: operations["ExportRunController_run"];
         delete?: never;
@@ -4358,6 +4358,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The mapped output would pass 16 MiB */
+            422: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
@@ -4661,7 +4678,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: coverage_check_before_export, idempotency_key_reused_with_other_request. */
+            /** @description Problem details (application/problem+json). Rules: coverage_check_before_export, export_output_within_bounds, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { apiClient, expectProblem, type ApiClient } from './support/api';
+import { INLINE_RECORDS, MappingPool } from '../src/export-runs/mapping-pool';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 const MAPPINGS = [
@@ -155,6 +156,47 @@ describe('exports (HTTP, real database)', () => {
     // … and over 10 MiB is refused.
     const huge = Array.from({ length: 1_100 }, () => claim({ description: 'x'.repeat(10_000) }));
     expectProblem(await api.post(`${path}/preview`, token, { records: huge }), 413, 'payload_too_large');
+  });
+
+  it('bounds what a batch may produce: 422 export_output_within_bounds, nothing recorded', async () => {
+    // 20 static values of 255 characters over 10,000 empty records: ~51 MB of output from a 30 KB body.
+    const targets = ['Amount', 'TransactionDate', 'AccountCode', ...Array.from({ length: 17 }, (_, i) => `Extra${i}`)];
+    const sources = ['expense_amount', 'expense_date', 'accounting_code', 'cost_center', 'project_code', 'currency', 'description', 'expense_type', 'claim_id', 'km_distance', 'toll_amount', 'parking_amount', 'employee_id', 'department', 'approved_by', 'submitted_at', 'approved_at', 'vehicle', 'route', 'passengers'];
+    const { path, configId } = await setup({ mappings: [] });
+    const token = await t.token('org_admin', path.split('/')[3]);
+    const known = (await api.get('/v1/integration-types', token)).body.items.find((i: { integration_type: string }) => i.integration_type === 'xledger').source_fields.map((f: { name: string }) => f.name);
+    const items = sources.filter((source) => known.includes(source)).slice(0, 20).map((source, i) => ({ source_field: source, target_field: targets[i], transform_type: 'static', transform_config: { value: 'v'.repeat(255) } }));
+    expect(items.length).toBeGreaterThanOrEqual(8);
+    expect((await api.post(`${path.replace(/\/exports$/, '')}/field-mappings/bulk`, token, { items })).status).toBe(201);
+    const records = Array.from({ length: 10_000 }, () => ({}));
+    const needed = items.length * 257 * records.length;
+    expect(needed).toBeGreaterThan(16 * 1024 * 1024);
+    for (const route of [`${path}/preview`, path]) {
+      const res = await api.post(route, token, { records });
+      expectProblem(res, 422, 'export_output_within_bounds');
+      expect(res.body.errors).toEqual([expect.objectContaining({ field: 'records', rule: 'export_output_within_bounds' })]);
+    }
+    const [{ n }] = await t.dataSource.query(`SELECT count(*)::int AS n FROM export_runs WHERE integration_id = $1`, [configId]);
+    expect(n).toBe(0);
+    // Within the bound, the same mappings export.
+    const small = await api.post(path, token, { records: records.slice(0, 100) });
+    expect(small.status).toBe(201);
+    expect(small.body.rows).toHaveLength(100);
+  });
+
+  it('maps large batches in a worker thread, with the same answer as on the event loop', async () => {
+    const { path, token } = await setup();
+    const pool = t.app.get(MappingPool);
+    const before = pool.completedInWorkers;
+    const records = Array.from({ length: INLINE_RECORDS * 2 }, (_, i) => claim({ claim_id: `c-${i}`, cost_center: i % 2 ? `CC${i}` : undefined }));
+    const large = await api.post(`${path}/preview`, token, { records });
+    expect(large.status).toBe(200);
+    expect(pool.completedInWorkers).toBe(before + 1);
+    const small = await api.post(`${path}/preview`, token, { records: records.slice(0, 10) });
+    expect(pool.completedInWorkers).toBe(before + 1);
+    expect(large.body.rows.slice(0, 10)).toEqual(small.body.rows);
+    expect(large.body.rows[1]).toEqual({ index: 1, claim_id: 'c-1', output: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001', CostCenter: 'CC1', Project: null } });
+    expect(large.body.rows).toHaveLength(records.length);
   });
 
   it('a failure inside the transaction leaves no run and no frozen mapping', async () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { DEFAULT_TOKEN_CACHE_SIZE } from '../auth/token-verifier';
@@ -55,6 +56,9 @@ class EnvironmentSchema {
   @IsOptional() @IsInt() @Min(1) @Max(100)
   DATABASE_POOL_SIZE?: number;
 
+  @IsOptional() @IsInt() @Min(0) @Max(64)
+  MAPPING_WORKERS?: number;
+
   @IsOptional() @IsInt() @Min(1) @Max(1_000_000)
   WEBHOOK_RATE_LIMIT_BURST?: number;
 
@@ -97,6 +101,8 @@ export class AppConfig {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly databasePoolSize: number;
+  /** Worker threads that run large previews and exports off the event loop; 0: all on it. */
+  readonly mappingWorkers: number;
   readonly jwtSecret: string;
   readonly jwtIssuer: string | undefined;
   readonly jwtAudience: string | undefined;
@@ -163,7 +169,7 @@ function loadOrCreateDevSecrets(dataDir: string, warn: (line: string) => void): 
 
 // Numeric variables arrive as text: whole counts, and the one rate that may be a fraction.
 const NUMBER_SYNTAX: Record<string, RegExp> = {
-  ...Object.fromEntries(['PORT', 'DATABASE_POOL_SIZE', 'AUTH_TOKEN_CACHE_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE', 'RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE'].map((key) => [key, /^\d+$/])),
+  ...Object.fromEntries(['PORT', 'DATABASE_POOL_SIZE', 'MAPPING_WORKERS', 'AUTH_TOKEN_CACHE_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE', 'RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE'].map((key) => [key, /^\d+$/])),
   WEBHOOK_RATE_LIMIT_PER_SECOND: /^\d+(\.\d+)?$/,
 };
 
@@ -207,6 +213,8 @@ export function loadAppConfig(
     dataDir,
     // PGlite runs one query at a time; a small pool matched to its socket server is enough.
     databasePoolSize: parsed.DATABASE_POOL_SIZE ?? 10,
+    // One core stays with the event loop (HTTP, the database): the others map records.
+    mappingWorkers: parsed.MAPPING_WORKERS ?? Math.min(4, Math.max(1, availableParallelism() - 1)),
     jwtSecret: jwtSecret ?? '',
     jwtIssuer: parsed.AUTH_JWT_ISSUER,
     jwtAudience: parsed.AUTH_JWT_AUDIENCE,

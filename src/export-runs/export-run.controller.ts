@@ -12,7 +12,7 @@ import { BEARER_AUTH } from '../http/swagger';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { ExportRequestDto, ExportResultResponse, ExportRunListResponse, ExportRunResponse } from './dto/export.dto';
-import { COVERAGE_CHECK_BEFORE_EXPORT, ExportRunService } from './export-run.service';
+import { COVERAGE_CHECK_BEFORE_EXPORT, EXPORT_OUTPUT_WITHIN_BOUNDS, ExportRunService } from './export-run.service';
 
 const RECORDS_PROBLEMS = [{ status: 400, rules: ['records_must_be_objects'] }, { status: 413, rules: ['payload_too_large'], description: 'Body over 10 MiB' }];
 
@@ -31,7 +31,7 @@ export class ExportRunController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Serialize up to 10,000 records with the active mappings; no side effects; coverage problems come back as warnings' })
   @ApiOkResponse({ type: ExportResultResponse })
-  @ApiProblemResponses(...RECORDS_PROBLEMS)
+  @ApiProblemResponses(...RECORDS_PROBLEMS, { status: 422, rules: [EXPORT_OUTPUT_WITHIN_BOUNDS], description: 'The mapped output would pass 16 MiB' })
   preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto) {
     return this.exports.preview(orgId, integrationId, body.records);
   }
@@ -45,7 +45,7 @@ export class ExportRunController {
     { status: 400, rules: ['records_must_be_objects', IDEMPOTENCY_KEY_MUST_BE_VALID] },
     RECORDS_PROBLEMS[1],
     { status: 409, rules: [DISABLED_MUST_NOT_SYNC, IDEMPOTENCY_KEY_IN_USE] },
-    { status: 422, rules: [COVERAGE_CHECK_BEFORE_EXPORT, IDEMPOTENCY_KEY_REUSED] },
+    { status: 422, rules: [COVERAGE_CHECK_BEFORE_EXPORT, EXPORT_OUTPUT_WITHIN_BOUNDS, IDEMPOTENCY_KEY_REUSED] },
   )
   run(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto, @CurrentPrincipal() principal: Principal) {
     return this.exports.run(orgId, integrationId, body.records, principal);

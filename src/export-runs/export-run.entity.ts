@@ -1,27 +1,12 @@
 import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import type { ExportResult } from '../export';
 import { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
+
+export type { ExportResult, ExportRow, ExportSkip } from '../export';
 
 export interface MappingUsed {
   mapping_id: string;
   version: number;
-}
-
-export interface ExportRow {
-  index: number;
-  claim_id: unknown;
-  output: Record<string, unknown>;
-}
-
-export interface ExportSkip {
-  index: number;
-  claim_id: unknown;
-  reason: string;
-}
-
-export interface ExportResult {
-  rows: ExportRow[];
-  skipped: ExportSkip[];
-  warnings: string[];
 }
 
 /** One recorded export: its result, and the mapping versions that produced it. */

@@ -4,27 +4,19 @@ import { DataSource, In, type EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type PageQueryDto } from '../common/pagination';
 import { RuleViolation } from '../common/rule-violation';
-import type { CompiledMapping } from '../export';
+import type { MappingTask } from '../export';
 import { FieldMappingEntity } from '../field-mapping/field-mapping.entity';
 import { FieldMappingService } from '../field-mapping/field-mapping.service';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
-import { MAX_EXPORT_WARNINGS, type ExportRunListResponse, type ExportRunResponse, type ExportRunSummaryResponse } from './dto/export.dto';
-import { ExportRunEntity, type ExportResult, type ExportRow, type ExportSkip } from './export-run.entity';
+import type { ExportRunListResponse, ExportRunResponse, ExportRunSummaryResponse } from './dto/export.dto';
+import { ExportRunEntity, type ExportResult } from './export-run.entity';
+import { MappingPool } from './mapping-pool';
 import { InjectMeanderDataSource } from '../database/database.module';
 
 export const COVERAGE_CHECK_BEFORE_EXPORT = 'coverage_check_before_export';
-/** Per-record warnings beyond this many are summarized: a bad batch must not bloat the answer. */
-const MAX_WARNINGS = MAX_EXPORT_WARNINGS;
-const MAX_CLAIM_ID_LENGTH = 255;
-
-/** A record's claim_id as rows and skips echo it: a string or number, else null (never an object). */
-function claimIdOf(record: unknown): string | null {
-  const value = (record as { claim_id?: unknown } | null)?.claim_id;
-  if (typeof value === 'string') return value.length <= MAX_CLAIM_ID_LENGTH ? value : null;
-  return typeof value === 'number' && Number.isFinite(value) ? String(value) : null;
-}
+export const EXPORT_OUTPUT_WITHIN_BOUNDS = 'export_output_within_bounds';
 
 /** Turns expense claims into the records an external system expects, and records each export. */
 @Injectable()
@@ -35,6 +27,7 @@ export class ExportRunService {
     @InjectMeanderDataSource() private readonly dataSource: DataSource,
     private readonly configs: IntegrationConfigService,
     private readonly mappings: FieldMappingService,
+    private readonly pool: MappingPool,
   ) {}
 
   /** Serialize without side effects; coverage problems are warnings. */
@@ -42,8 +35,8 @@ export class ExportRunService {
     const manager = this.dataSource.manager;
     const config = await this.configs.findOrFail(manager, orgId, integrationId);
     const coverage = await this.mappings.coverageOf(manager, config);
-    const { mapping } = await this.mappings.compile(manager, config);
-    const result = runMapping(mapping, records);
+    const { specs, context } = await this.mappings.mappingInputs(manager, config);
+    const result = await this.map({ specs, context, records });
     result.warnings.unshift(...coverage.missing_target_fields.map((target) => `missing_target_field:${target}`));
     return result;
   }
@@ -60,8 +53,8 @@ export class ExportRunService {
       const config = await this.configs.findOrFail(manager, orgId, integrationId, true);
       if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: nothing may be exported to it.');
       await this.assertCoverage(manager, config);
-      const { mapping, mappings } = await this.mappings.compile(manager, config);
-      const result = runMapping(mapping, records);
+      const { specs, context, mappings } = await this.mappings.mappingInputs(manager, config);
+      const result = await this.map({ specs, context, records });
       const entity = Object.assign(new ExportRunEntity(), {
         id: randomUUID(),
         organization_id: orgId,
@@ -106,6 +99,18 @@ export class ExportRunService {
     return toRunResponse(run);
   }
 
+  /** The records mapped off the event loop when there are many; too large an output is a 422. */
+  private async map(task: MappingTask): Promise<ExportResult> {
+    const outcome = await this.pool.run(task);
+    if (outcome.ok) return outcome.result;
+    throw new RuleViolation(
+      EXPORT_OUTPUT_WITHIN_BOUNDS,
+      422,
+      `The export would produce more than ${outcome.limit} bytes: send fewer records, or map fewer or shorter values.`,
+      [{ field: 'records', rule: EXPORT_OUTPUT_WITHIN_BOUNDS, message: `the mapped output exceeds ${outcome.limit} bytes` }],
+    );
+  }
+
   private async assertCoverage(manager: EntityManager, config: IntegrationConfigEntity): Promise<void> {
     const coverage = await this.mappings.coverageOf(manager, config);
     if (!coverage.complete) {
@@ -117,28 +122,6 @@ export class ExportRunService {
       );
     }
   }
-}
-
-/** Applies a compiled mapping to every record: rows, skipped records and warnings. */
-export function runMapping(mapping: CompiledMapping, records: unknown[]): ExportResult {
-  const rows: ExportRow[] = [];
-  const skipped: ExportSkip[] = [];
-  const warnings = new Set<string>();
-  let dropped = 0;
-  for (let index = 0; index < records.length; index++) {
-    const record = records[index];
-    const result = mapping(record);
-    const claimId = claimIdOf(record);
-    if (result.skipped_reason) skipped.push({ index, claim_id: claimId, reason: result.skipped_reason });
-    else rows.push({ index, claim_id: claimId, output: result.output });
-    for (const warning of result.warnings) {
-      if (warnings.size < MAX_WARNINGS) warnings.add(warning);
-      else dropped++;
-    }
-  }
-  const list = [...warnings];
-  if (dropped > 0) list.push(`more_warnings_omitted:${dropped}`);
-  return { rows, skipped, warnings: list };
 }
 
 function toSummary(run: ExportRunEntity): ExportRunSummaryResponse {

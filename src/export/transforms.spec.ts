@@ -64,6 +64,10 @@ describe('transform_config_must_match_transform_type', () => {
     expect(rules('direct', {}, 'expense_amount')).toEqual([`transform_config:${T}`]);
     expect(rules('static', { value: 1 }, 'currency')).toEqual([`transform_config:${T}`]);
     expect(rules('static', { value: 'a', x: 1 }, 'currency')).toEqual([`transform_config:${T}`]);
+    // Repeated on every row of an export: as long as a default_value at most.
+    expect(rules('static', { value: 'v'.repeat(255) }, 'currency')).toEqual([]);
+    expect(rules('static', { value: 'v'.repeat(256) }, 'currency')).toEqual([`transform_config:${T}`]);
+    expect(rules('lookup', { map: { a: 'v'.repeat(256) } }, 'currency')).toEqual([`transform_config:${T}`]);
     expect(rules('lookup', { map: { a: '1' }, other: 1 }, 'expense_type')).toEqual([`transform_config:${T}`]);
     expect(rules('computed', { expression: '1 +' }, 'expense_amount')).toEqual([`transform_config.expression:${T}`]);
     expect(rules('computed', { expression: 'rate * 2' }, 'expense_amount')).toEqual(['transform_config.expression:source_field_must_exist_in_internal_schema']);

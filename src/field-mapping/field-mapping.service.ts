@@ -4,7 +4,7 @@ import { DataSource, In, IsNull, type EntityManager } from 'typeorm';
 import { registerConstraintRule } from '../common/constraint-rules';
 import type { FieldError } from '../common/problem';
 import { RuleViolation } from '../common/rule-violation';
-import { compileMappings, coverage, type CompiledMapping, type MappingResult } from '../export';
+import { compileMappings, coverage, type CompileContext, type CompiledMapping, type MappingResult, type MappingSpec } from '../export';
 import type { ConfigFieldMappingsPort } from '../integration-config/field-mappings.port';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
@@ -100,14 +100,20 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
     });
   }
 
-  /** The one resolver: the integration's active mappings compiled once (preview and export). */
-  async compile(manager: EntityManager, config: IntegrationConfigEntity): Promise<{ mapping: CompiledMapping; mappings: FieldMappingEntity[] }> {
+  /** What the export core needs to map records with the integration's active mappings. */
+  async mappingInputs(manager: EntityManager, config: IntegrationConfigEntity): Promise<{ specs: MappingSpec[]; context: CompileContext; mappings: FieldMappingEntity[] }> {
     const mappings = await this.activeMappings(manager, config.organization_id, config.id);
-    const mapping = compileMappings(mappings.map(toMappingSpec), {
+    const context: CompileContext = {
       sourceFields: this.registry.get(config.integration_type).source_fields,
       accountingCodeMappings: config.accounting_code_mappings ?? null,
-    });
-    return { mapping, mappings };
+    };
+    return { specs: mappings.map(toMappingSpec), context, mappings };
+  }
+
+  /** The one resolver: the integration's active mappings compiled once (preview and export). */
+  async compile(manager: EntityManager, config: IntegrationConfigEntity): Promise<{ mapping: CompiledMapping; mappings: FieldMappingEntity[] }> {
+    const { specs, context, mappings } = await this.mappingInputs(manager, config);
+    return { mapping: compileMappings(specs, context), mappings };
   }
 
   // --- writes ---

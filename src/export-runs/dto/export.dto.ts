@@ -1,10 +1,10 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { CURSOR_SCHEMA, MAX_PAGE_SIZE } from '../../common/pagination';
 import { isPlainObject, ruleDecorator } from '../../common/validators';
+// De-duplicated per-record warnings kept, plus one `more_warnings_omitted:<n>`.
+import { MAX_EXPORT_WARNINGS } from '../../export';
 
 export const MAX_EXPORT_RECORDS = 10_000;
-/** De-duplicated per-record warnings kept, plus one `more_warnings_omitted:<n>`. */
-export const MAX_EXPORT_WARNINGS = 100;
 const WARNINGS = { type: 'array', items: { type: 'string', maxLength: 300 }, maxItems: MAX_EXPORT_WARNINGS + 1 } as const;
 const CLAIM_ID = { type: String, nullable: true, maxLength: 255, description: "The record's claim_id, when it has a string one" };
 
