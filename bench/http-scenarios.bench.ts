@@ -73,6 +73,18 @@ export function start(entry: string, args: string[], env: NodeJS.ProcessEnv, rea
   });
 }
 
+/**
+ * The database in a process of its own: the embedded one (PGlite) served by the test helper,
+ * with room for two pools of 10, or the PostgreSQL server of DATABASE_URL. Its process joins
+ * `children`, to be stopped with them.
+ */
+export async function benchDatabase(dataDir: string, children: ChildProcess[]): Promise<string> {
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  const db = await start('test/support/embedded-postgres-process.ts', [join(dataDir, 'db'), '0', '20'], {}, /ready (\S+)\n/);
+  children.push(db.child);
+  return db.match[1];
+}
+
 export function stop(child: ChildProcess | undefined): Promise<void> {
   // Already gone (exited, or killed by a signal: then exitCode stays null): its exit event has fired.
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
@@ -130,15 +142,7 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
   const keys = Keyring.generateSpec('bench');
   const children: ChildProcess[] = [];
   try {
-    // The database in a process of its own for both sides: the embedded one (PGlite) served by
-    // the test helper, or the PostgreSQL server of DATABASE_URL.
-    let databaseUrl = process.env.DATABASE_URL;
-    if (!databaseUrl) {
-      // Room for both pools (10 each), so neither side waits for connections the other holds.
-      const db = await start('test/support/embedded-postgres-process.ts', [join(dataDir, 'db'), '0', '20'], {}, /ready (\S+)\n/);
-      children.push(db.child);
-      databaseUrl = db.match[1];
-    }
+    const databaseUrl = await benchDatabase(dataDir, children);
     // The target rows verify every request's token on both sides (AUTH_TOKEN_CACHE_SIZE=0, which
     // the baseline reads too): the same JWT cost on both sides, as in every earlier run.
     const env = {

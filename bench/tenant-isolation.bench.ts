@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { issueToken } from '../src/auth/issue-token';
 import { Keyring } from '../src/crypto/keyring';
 import { makeRecords } from './fixtures';
-import { start, stop } from './http-scenarios.bench';
+import { benchDatabase, start, stop } from './http-scenarios.bench';
 import { percentile } from './stats';
 
 export interface IsolationBenchResult {
@@ -56,12 +56,7 @@ export async function runTenantIsolationBench(options: { previews: number; recor
   const secret = `bench-only-jwt-secret-${randomBytes(16).toString('hex')}`;
   const children: ChildProcess[] = [];
   try {
-    let databaseUrl = process.env.DATABASE_URL;
-    if (!databaseUrl) {
-      const db = await start('test/support/embedded-postgres-process.ts', [join(dataDir, 'db'), '0', '20'], {}, /ready (\S+)\n/);
-      children.push(db.child);
-      databaseUrl = db.match[1];
-    }
+    const databaseUrl = await benchDatabase(dataDir, children);
     const env = {
       NODE_ENV: 'production', PORT: '0', DATABASE_URL: databaseUrl, DATA_DIR: dataDir, AUTH_JWT_SECRET: secret, ENCRYPTION_KEYS: Keyring.generateSpec('bench'),
       LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10',
