@@ -3,7 +3,7 @@
 const transform = { '^.+\\.(t|j)s$': ['@swc/jest'] };
 // NestJS 12, PGlite and some of @fastify/static's dependencies ship ES modules only: swc turns
 // them into CommonJS for jest (judged by the innermost node_modules of a path).
-const transformIgnorePatterns = ['/node_modules/(?!.*/node_modules/)(?!(@nestjs|file-type|load-esm|@electric-sql|jose|filtrex|standardwebhooks|content-disposition|glob|minimatch|path-scurry|lru-cache|minipass|jackspeak|foreground-child|package-json-from-dist|@isaacs|balanced-match|brace-expansion)/)'];
+const transformIgnorePatterns = ['/node_modules/(?!.*/node_modules/)(?!(@nestjs|@sparticuz|file-type|load-esm|@electric-sql|jose|filtrex|standardwebhooks|content-disposition|glob|minimatch|path-scurry|lru-cache|minipass|jackspeak|foreground-child|package-json-from-dist|@isaacs|balanced-match|brace-expansion)/)'];
 module.exports = {
   projects: [
     {
