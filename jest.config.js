@@ -1,9 +1,9 @@
 // Two projects: fast pure unit specs beside the code, and e2e specs over HTTP against a real
-// database (embedded PGlite started once in globalSetup, or DATABASE_URL).
+// database (the embedded PostgreSQL started once in globalSetup, or DATABASE_URL).
 const transform = { '^.+\\.(t|j)s$': ['@swc/jest'] };
-// NestJS 12, PGlite and some of @fastify/static's dependencies ship ES modules only: swc turns
+// NestJS 12 and some of @fastify/static's dependencies ship ES modules only: swc turns
 // them into CommonJS for jest (judged by the innermost node_modules of a path).
-const transformIgnorePatterns = ['/node_modules/(?!.*/node_modules/)(?!(@nestjs|@sparticuz|file-type|load-esm|@electric-sql|jose|filtrex|standardwebhooks|content-disposition|glob|minimatch|path-scurry|lru-cache|minipass|jackspeak|foreground-child|package-json-from-dist|@isaacs|balanced-match|brace-expansion)/)'];
+const transformIgnorePatterns = ['/node_modules/(?!.*/node_modules/)(?!(@nestjs|@sparticuz|file-type|load-esm|jose|filtrex|standardwebhooks|content-disposition|glob|minimatch|path-scurry|lru-cache|minipass|jackspeak|foreground-child|package-json-from-dist|@isaacs|balanced-match|brace-expansion)/)'];
 module.exports = {
   projects: [
     {

@@ -74,7 +74,7 @@ export function start(entry: string, args: string[], env: NodeJS.ProcessEnv, rea
 }
 
 /**
- * The database in a process of its own: the embedded one (PGlite) served by the test helper,
+ * The database in a process of its own: the embedded PostgreSQL started by the test helper,
  * with room for two pools of 10, or the PostgreSQL server of DATABASE_URL. Its process joins
  * `children`, to be stopped with them.
  */

@@ -54,7 +54,7 @@ describe('the service process', () => {
     const accessLine = /"url":"\/health\/ready"[^\n]*"msg":"request completed"/;
     for (let waited = 0; !accessLine.test(firstStdout) && waited < 5_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(firstStdout).toMatch(accessLine);
-    expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(true);
+    expect(existsSync(join(dataDir, 'embedded.lock'))).toBe(true);
 
     const second = spawnTs('src/main.ts', [], { ...env, PORT: String(await freePort()) });
     const refused = waitForOutput(second, /start-up refused: .*in use by process/);
@@ -71,7 +71,7 @@ describe('the service process', () => {
     expect(await waitForExit(first)).toBe(0);
     // and every line is written out on exit, the last one logged just before it included.
     expect(firstStdout).toContain('SIGTERM received: draining requests and closing the database');
-    expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(false);
+    expect(existsSync(join(dataDir, 'embedded.lock'))).toBe(false);
 
     const again = spawnTs('src/main.ts', [], env);
     await waitForOutput(again, /listening on port/);

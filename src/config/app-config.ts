@@ -211,7 +211,6 @@ export function loadAppConfig(
     host: parsed.HOST ?? '0.0.0.0',
     databaseUrl: parsed.DATABASE_URL,
     dataDir,
-    // PGlite runs one query at a time; a small pool matched to its socket server is enough.
     databasePoolSize: parsed.DATABASE_POOL_SIZE ?? 10,
     // One core stays with the event loop (HTTP, the database): the others map records.
     mappingWorkers: parsed.MAPPING_WORKERS ?? Math.min(4, Math.max(1, availableParallelism() - 1)),

@@ -14,7 +14,7 @@ export function dataSourceOptions(url: string, poolSize: number): DataSourceOpti
     // The schema comes from migrations only.
     synchronize: false,
     migrationsTransactionMode: 'each',
-    // PGlite has pgcrypto's gen_random_uuid() but not uuid-ossp.
+    // gen_random_uuid() is core PostgreSQL (13+): no uuid-ossp extension to create.
     uuidExtension: 'pgcrypto',
     extra: { max: poolSize, connectionTimeoutMillis: 5000 },
     logging: false,

@@ -1,14 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
+import { embeddedPostgresBinDir, serverUser } from '../../src/database/embedded-postgres';
 
-/** The server binaries of the machine's PostgreSQL (Debian layout), if installed. */
-export function postgresBinDir(): string | undefined {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'pg_ctl'))).sort((a, b) => Number(b) - Number(a));
-  return versions.length ? join(root, versions[0], 'bin') : undefined;
+/** The server binaries the embedded default runs (an npm package): no server package needed. */
+export function postgresBinDir(): string {
+  return embeddedPostgresBinDir();
 }
 
 /**
@@ -31,17 +29,14 @@ export class ScratchPostgres {
 
   init(): this {
     mkdirSync(this.dir, { recursive: true });
-    if (userInfo().uid === 0) {
-      const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-      const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-      chownSync(this.dir, uid, gid);
-    }
+    const owner = serverUser();
+    if (owner) chownSync(this.dir, owner.uid, owner.gid);
     this.run('initdb', ['-D', this.data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
     return this;
   }
 
   start(): void {
-    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=30`;
+    const options = `-p ${this.port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=30 -c unix_socket_directories=''`;
     this.run('pg_ctl', ['-D', this.data, '-o', options, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start']);
   }
 
