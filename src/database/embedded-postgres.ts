@@ -1,9 +1,9 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 
 /**
@@ -42,7 +42,24 @@ export function embeddedPostgresBinDir(): string {
   } catch {
     throw new Error(`the embedded PostgreSQL needs the npm package ${pkg} (install it, or set DATABASE_URL)`);
   }
-  return join(dirname(entry), '..', 'native', 'bin');
+  const root = join(dirname(entry), '..');
+  hydrateLibrarySymlinks(root);
+  return join(root, 'native', 'bin');
+}
+
+/**
+ * The package ships its shared libraries' symlinks as a list its postinstall script recreates; an
+ * install that ran no scripts (npm's allowScripts, --ignore-scripts) would leave the server unable
+ * to load them, so missing ones are recreated here, relative as the script makes them.
+ */
+export function hydrateLibrarySymlinks(root: string): void {
+  const list = join(root, 'native', 'pg-symlinks.json');
+  if (!existsSync(list)) return;
+  for (const { source, target } of JSON.parse(readFileSync(list, 'utf8')) as { source: string; target: string }[]) {
+    const link = join(root, target);
+    if (existsSync(link) || !existsSync(join(root, source))) continue;
+    symlinkSync(relative(dirname(link), join(root, source)), link);
+  }
 }
 
 /**

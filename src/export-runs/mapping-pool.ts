@@ -1,5 +1,5 @@
 import { extname, join } from 'node:path';
-import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import Piscina from 'piscina';
 import { RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
@@ -21,7 +21,7 @@ const WORKER_EXEC_ARGV = extname(__filename) === '.ts' ? ['-r', '@swc-node/regis
  * every other request waits on. MAPPING_WORKERS=0 maps on the event loop.
  */
 @Injectable()
-export class MappingPool implements OnModuleDestroy {
+export class MappingPool implements OnApplicationShutdown {
   private readonly pool: Piscina<MappingTask, MappingOutcome> | null;
 
   constructor(config: AppConfig) {
@@ -45,7 +45,9 @@ export class MappingPool implements OnModuleDestroy {
     return this.pool?.completed ?? 0;
   }
 
-  async onModuleDestroy(): Promise<void> {
+  // After the HTTP server has drained (Nest runs onModuleDestroy before that): a batch of a
+  // request in flight at SIGTERM is finished, not killed.
+  async onApplicationShutdown(): Promise<void> {
     await this.pool?.destroy();
   }
 }
