@@ -3,7 +3,7 @@
 // connections, duration and warm-up. Rounds alternate between the two; medians of the rounds.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -80,6 +80,8 @@ export function start(entry: string, args: string[], env: NodeJS.ProcessEnv, rea
  */
 export async function benchDatabase(dataDir: string, children: ChildProcess[]): Promise<string> {
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  // mkdtemp's 0700 would keep the server's user (`postgres`, when run as root) out of its cluster.
+  chmodSync(dataDir, 0o711);
   const db = await start('test/support/embedded-postgres-process.ts', [join(dataDir, 'db'), '0', '20'], {}, /ready (\S+)\n/);
   children.push(db.child);
   return db.match[1];

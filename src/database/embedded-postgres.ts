@@ -192,7 +192,8 @@ export async function startEmbeddedPostgres(options: { dataDir: string; maxConne
 
     let port = survivingServerPort(pgdata);
     if (port === undefined) {
-      port = options.port ?? (await freePort());
+      // 0 or none: a free port, as a listening socket would take.
+      port = options.port || (await freePort());
       // Loopback TCP only: no Unix socket (its path would be bounded by DATA_DIR's length).
       const maxConnections = Math.max(20, options.maxConnections + CLI_CONNECTIONS + 3);
       const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=${maxConnections}`;
