@@ -3,7 +3,7 @@ import { TokenBucketLimiter } from '../common/rate-limiter';
 import { RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
 import type { HttpRequest } from '../http/http-types';
-import { clientAddress } from '../http/rate-limit.guard';
+import { clientAddress, MAX_RATE_LIMIT_KEYS } from '../http/rate-limit.guard';
 import type { AuthenticatedRequest } from './auth.decorators';
 import type { Principal } from './principal';
 import { KeySetUnavailable, TokenRejected, TokenVerifier, tokenFingerprint } from './token-verifier';
@@ -32,7 +32,7 @@ export class Authenticator {
     config: AppConfig,
   ) {
     this.refusalsPerMinute = config.rateLimitUnauthenticatedPerMinute;
-    this.refusals = new TokenBucketLimiter({ capacity: this.refusalsPerMinute, refillPerSecond: this.refusalsPerMinute / 60, maxKeys: 100_000 });
+    this.refusals = new TokenBucketLimiter({ capacity: this.refusalsPerMinute, refillPerSecond: this.refusalsPerMinute / 60, maxKeys: MAX_RATE_LIMIT_KEYS });
   }
 
   // Synchronous when the token's verdict is remembered: Nest awaits only a guard that returns a promise.

@@ -127,7 +127,8 @@ function acquireLock(lockFile: string): () => void {
   throw new DataDirLockedError(`could not lock ${lockFile}`);
 }
 
-function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 nobody listens on right now. */
+export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer().once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -193,7 +194,7 @@ export async function startEmbeddedPostgres(options: { dataDir: string; maxConne
     let port = survivingServerPort(pgdata);
     if (port === undefined) {
       // 0 or none: a free port, as a listening socket would take.
-      port = options.port || (await freePort());
+      port = options.port || (await freeLoopbackPort());
       // Loopback TCP only: no Unix socket (its path would be bounded by DATA_DIR's length).
       const maxConnections = Math.max(20, options.maxConnections + CLI_CONNECTIONS + 3);
       const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=${maxConnections}`;

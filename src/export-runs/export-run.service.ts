@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource, In, type EntityManager } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type PageQueryDto } from '../common/pagination';
 import { RuleViolation } from '../common/rule-violation';
 import type { MappingTask } from '../export';
 import { FieldMappingEntity } from '../field-mapping/field-mapping.entity';
 import { FieldMappingService } from '../field-mapping/field-mapping.service';
-import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
 import type { ExportRunListResponse, ExportRunResponse, ExportRunSummaryResponse } from './dto/export.dto';
@@ -34,8 +33,7 @@ export class ExportRunService {
   async preview(orgId: string, integrationId: string, records: unknown[]): Promise<ExportResult> {
     const manager = this.dataSource.manager;
     const config = await this.configs.findOrFail(manager, orgId, integrationId);
-    const coverage = await this.mappings.coverageOf(manager, config);
-    const { specs, context } = await this.mappings.mappingInputs(manager, config);
+    const { specs, context, coverage } = await this.mappings.mappingInputs(manager, config);
     const result = await this.map({ specs, context, records });
     result.warnings.unshift(...coverage.missing_target_fields.map((target) => `missing_target_field:${target}`));
     return result;
@@ -52,8 +50,8 @@ export class ExportRunService {
       // The config row lock also holds mapping writes (they lock it) until the run is recorded.
       const config = await this.configs.findOrFail(manager, orgId, integrationId, true);
       if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: nothing may be exported to it.');
-      await this.assertCoverage(manager, config);
-      const { specs, context, mappings } = await this.mappings.mappingInputs(manager, config);
+      const { specs, context, mappings, coverage } = await this.mappings.mappingInputs(manager, config);
+      assertCoverage(coverage);
       const result = await this.map({ specs, context, records });
       const entity = Object.assign(new ExportRunEntity(), {
         id: randomUUID(),
@@ -111,16 +109,17 @@ export class ExportRunService {
     );
   }
 
-  private async assertCoverage(manager: EntityManager, config: IntegrationConfigEntity): Promise<void> {
-    const coverage = await this.mappings.coverageOf(manager, config);
-    if (!coverage.complete) {
-      throw new RuleViolation(
-        COVERAGE_CHECK_BEFORE_EXPORT,
-        422,
-        `Required target fields without an active mapping: ${coverage.missing_target_fields.join(', ')}.`,
-        coverage.missing_target_fields.map((target) => ({ field: target, rule: COVERAGE_CHECK_BEFORE_EXPORT, message: `required target field ${target} has no active mapping` })),
-      );
-    }
+}
+
+/** coverage_check_before_export: every required target field has an active mapping. */
+function assertCoverage(coverage: { complete: boolean; missing_target_fields: string[] }): void {
+  if (!coverage.complete) {
+    throw new RuleViolation(
+      COVERAGE_CHECK_BEFORE_EXPORT,
+      422,
+      `Required target fields without an active mapping: ${coverage.missing_target_fields.join(', ')}.`,
+      coverage.missing_target_fields.map((target) => ({ field: target, rule: COVERAGE_CHECK_BEFORE_EXPORT, message: `required target field ${target} has no active mapping` })),
+    );
   }
 }
 

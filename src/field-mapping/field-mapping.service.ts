@@ -100,14 +100,16 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
     });
   }
 
-  /** What the export core needs to map records with the integration's active mappings. */
-  async mappingInputs(manager: EntityManager, config: IntegrationConfigEntity): Promise<{ specs: MappingSpec[]; context: CompileContext; mappings: FieldMappingEntity[] }> {
+  /**
+   * What the export core needs to map records with the integration's active mappings, and their
+   * coverage: one read of the mappings for both.
+   */
+  async mappingInputs(manager: EntityManager, config: IntegrationConfigEntity): Promise<{ specs: MappingSpec[]; context: CompileContext; mappings: FieldMappingEntity[]; coverage: CoverageResponse }> {
     const mappings = await this.activeMappings(manager, config.organization_id, config.id);
-    const context: CompileContext = {
-      sourceFields: this.registry.get(config.integration_type).source_fields,
-      accountingCodeMappings: config.accounting_code_mappings ?? null,
-    };
-    return { specs: mappings.map(toMappingSpec), context, mappings };
+    const type = this.registry.get(config.integration_type);
+    const context: CompileContext = { sourceFields: type.source_fields, accountingCodeMappings: config.accounting_code_mappings ?? null };
+    const specs = mappings.map(toMappingSpec);
+    return { specs, context, mappings, coverage: coverage(specs, type.required_target_fields) };
   }
 
   /** The one resolver: the integration's active mappings compiled once (preview and export). */

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '../../src/database/embedded-postgres';
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -69,15 +69,8 @@ export function waitForExit(child: ChildProcess, timeoutMs = 30_000): Promise<nu
   });
 }
 
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port nobody listens on right now (the embedded server's own helper). */
+export const freePort = freeLoopbackPort;
 
 export async function spawnEmbeddedPostgres(dataDir: string, port?: number): Promise<{ url: string; stop(): Promise<void> }> {
   const child = spawnTs('test/support/embedded-postgres-process.ts', port ? [dataDir, String(port)] : [dataDir]);
