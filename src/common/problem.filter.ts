@@ -86,7 +86,7 @@ export class ProblemFilter implements ExceptionFilter {
     const error = exception as { code?: string; driverError?: { code?: string }; message?: string } | undefined;
     const code = error?.driverError?.code ?? error?.code;
     if (code && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
-    return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error?.message ?? '');
+    return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable/i.test(error?.message ?? '');
   }
 }
 
