@@ -120,24 +120,22 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
     const key = randomUUID();
     const body = JSON.stringify({ status: 'failed', started_at: new Date().toISOString(), error: 'upstream 503' });
     const { port } = t.app.getHttpServer().address() as AddressInfo;
-    // The whole request is sent, then the connection is dropped before any answer is read.
-    await new Promise<void>((resolve) => {
-      const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: `${path}/sync-runs`, headers: { authorization: `Bearer ${syncService}`, 'content-type': 'application/json', [KEY]: key } });
-      req.on('error', () => undefined);
-      req.end(body, () => {
-        req.destroy();
-        resolve();
-      });
-    });
     const integrationId = path.split('/').pop();
-    const deadline = Date.now() + 5_000;
-    while ((await count(`SELECT count(*)::int AS n FROM idempotency_keys WHERE key = $1 AND state = 'completed'`, [key])) === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const completed = () => count(`SELECT count(*)::int AS n FROM idempotency_keys WHERE key = $1 AND state = 'completed'`, [key]);
+    // The whole request is sent; once the server has committed it, the client drops the connection
+    // without reading the answer. (Dropping it earlier is another case: the server may then never
+    // read the body, and nothing is created.)
+    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: `${path}/sync-runs`, headers: { authorization: `Bearer ${syncService}`, 'content-type': 'application/json', [KEY]: key } });
+    req.on('error', () => undefined);
+    req.end(body);
+    const deadline = Date.now() + 10_000;
+    while ((await completed()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    req.destroy();
+    expect(await completed()).toBe(1);
     const retry = await api.post(`${path}/sync-runs`, syncService, JSON.parse(body), { [KEY]: key });
     expect({ status: retry.status, replayed: retry.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: 'true' });
     expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(1);
-  });
+  }, 20_000);
 
   it('forgets a key after 24 hours', async () => {
     const { path } = await enabledConfig();
