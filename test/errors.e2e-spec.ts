@@ -184,6 +184,15 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect(t.logs.join('\n')).not.toMatch(/"parameters"/);
   });
 
+  it('answers 503 when the database drops a transaction\'s connection between two statements', async () => {
+    // TypeORM then fails the next statement with an error of its own, not pg's: one through the
+    // entity manager, another through the query runner.
+    for (const via of ['manager', 'runner']) {
+      const res = await t.http.post(`/v1/probe/connection-lost-in-transaction?via=${via}`).set('Authorization', `Bearer ${token}`);
+      expect({ via, status: res.status, code: res.body.code }).toEqual({ via, status: 503, code: 'service_unavailable' });
+    }
+  });
+
   it('logs each request once, as an error when it failed, and tags what is logged while serving it with the request', async () => {
     const res = await t.http.get('/v1/probe/boom').set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-boom-1');
     expect(res.status).toBe(500);

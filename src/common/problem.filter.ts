@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import { QueryFailedError } from 'typeorm';
+import { QueryFailedError, QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { bodyReadViolation } from '../http/body-parsers';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import type { HttpRequest } from '../http/http-types';
@@ -83,6 +83,10 @@ export class ProblemFilter implements ExceptionFilter {
   }
 
   private isDatabaseUnavailable(exception: unknown): boolean {
+    // TypeORM releases a transaction's query runner when its connection errors (the server went
+    // away between two statements); the next statement then fails with one of these (through the
+    // query runner or the entity manager), not with a pg error.
+    if (exception instanceof QueryRunnerAlreadyReleasedError || exception instanceof QueryRunnerProviderAlreadyReleasedError) return true;
     const error = exception as { code?: string; driverError?: { code?: string }; message?: string } | undefined;
     const code = error?.driverError?.code ?? error?.code;
     if (code && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;

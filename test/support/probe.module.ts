@@ -1,6 +1,6 @@
 // Test-only routes that exercise the foundation (guards, validation, error mapping) before the
 // feature modules exist. Never part of the service.
-import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Module, Post, Query } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { DataSource } from 'typeorm';
@@ -86,6 +86,19 @@ class ProbeController {
   async child(@Body() body: { parent: string }) {
     await this.dataSource.query(`INSERT INTO probe_children (parent) VALUES ($1)`, [body.parent]);
     return { ok: true };
+  }
+
+  /** A transaction whose connection the server drops between two statements (an outage's timing). */
+  @Post('probe/connection-lost-in-transaction')
+  @Roles('org_admin')
+  async connectionLostInTransaction(@Query('via') via: 'manager' | 'runner') {
+    await this.dataSource.transaction(async (manager) => {
+      const [{ pid }] = await manager.query(`SELECT pg_backend_pid() AS pid`);
+      await this.dataSource.query(`SELECT pg_terminate_backend($1)`, [pid]);
+      // TypeORM releases the query runner when its connection reports the error.
+      for (let waited = 0; !manager.queryRunner?.isReleased && waited < 5_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      await (via === 'runner' ? manager.queryRunner!.query(`SELECT 1`) : manager.query(`SELECT 1`));
+    });
   }
 
   @Post('probe/bad-sql')
