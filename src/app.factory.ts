@@ -52,7 +52,7 @@ export const HEADERS_TIMEOUT_MS = 20_000;
  */
 export async function createApp(options: AppModuleOptions): Promise<NestFastifyApplication> {
   // Fastify, not Express: the adapter alone cost the service ~0.15 ms of CPU per request (see
-  // README, Benchmarks). Behind a reverse proxy the client IP (per-IP rate limits, audit lines)
+  // docs/adr/0002-hot-path-performance.md). Behind a reverse proxy the client IP (per-IP rate limits, audit lines)
   // comes from X-Forwarded-For, as trusted here.
   const adapter = new FastifyAdapter({
     trustProxy: trustProxyOption(options.config.trustProxy),
