@@ -5,7 +5,10 @@ import owasp from '@stoplight/spectral-owasp-ruleset';
 import { oas } from '@stoplight/spectral-rulesets';
 
 export default {
-  extends: [[oas, 'recommended'], [owasp, 'recommended']],
+  extends: [
+    [oas, 'recommended'],
+    [owasp, 'recommended'],
+  ],
   rules: {
     // Free-form maps are the point of these fields: accounting_code_mappings, field_mappings and
     // lookup maps are keyed by the organization's own codes, extra_config by the external system's

@@ -2,6 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
+import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'client/meander-api.d.ts', 'coverage/**', '.data/**', 'test/artifacts/**', 'jest.config.js'] },
@@ -32,4 +33,6 @@ export default tseslint.config(
     files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: { 'no-console': 'off' },
   },
+  // Formatting is Prettier's (npm run format); no ESLint rule may contradict it.
+  prettier,
 );

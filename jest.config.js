@@ -3,7 +3,9 @@
 const transform = { '^.+\\.(t|j)s$': ['@swc/jest'] };
 // NestJS 12 and some of @fastify/static's dependencies ship ES modules only: swc turns
 // them into CommonJS for jest (judged by the innermost node_modules of a path).
-const transformIgnorePatterns = ['/node_modules/(?!.*/node_modules/)(?!(@nestjs|@sparticuz|file-type|load-esm|jose|filtrex|standardwebhooks|content-disposition|glob|minimatch|path-scurry|lru-cache|minipass|jackspeak|foreground-child|package-json-from-dist|@isaacs|balanced-match|brace-expansion)/)'];
+const transformIgnorePatterns = [
+  '/node_modules/(?!.*/node_modules/)(?!(@nestjs|@sparticuz|file-type|load-esm|jose|filtrex|standardwebhooks|content-disposition|glob|minimatch|path-scurry|lru-cache|minipass|jackspeak|foreground-child|package-json-from-dist|@isaacs|balanced-match|brace-expansion)/)',
+];
 module.exports = {
   projects: [
     {

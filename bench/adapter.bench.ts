@@ -36,8 +36,7 @@ export async function runAdapterBench(options: { connections: number; warmupSeco
     }
     // Reported, not thrown: a smoke run on a busy machine should show a hiccup, not fail CI.
     const failed = Object.fromEntries(KINDS.map((kind) => [kind, rounds[kind].reduce((sum, r) => sum + r.non2xx, 0)])) as Record<Kind, number>;
-    const pick = (f: (r: Awaited<ReturnType<typeof load>>) => number) =>
-      Object.fromEntries(KINDS.map((kind) => [kind, median(rounds[kind].map(f))])) as Record<Kind, number>;
+    const pick = (f: (r: Awaited<ReturnType<typeof load>>) => number) => Object.fromEntries(KINDS.map((kind) => [kind, median(rounds[kind].map(f))])) as Record<Kind, number>;
     return { ...options, rps: pick((r) => Math.round(r.rps)), p99Ms: pick((r) => r.p99), failed };
   } finally {
     for (const child of children.reverse()) await stop(child);

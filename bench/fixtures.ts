@@ -6,7 +6,17 @@ import { formatDateValue, formatNumber, parseNumberFormat, type MappingSpec } fr
 export const ACCOUNTING_CODES: Record<string, string> = { travel_km: '4001', toll: '4002', parking: '4003' };
 
 const m = (sort_order: number, source_field: string, target_field: string, extra: Partial<MappingSpec> = {}): MappingSpec => ({
-  id: `bench-${sort_order}`, version: 1, source_field, target_field, transform_type: 'direct', transform_config: null, default_value: null, is_required: false, source_field_path: null, sort_order, ...extra,
+  id: `bench-${sort_order}`,
+  version: 1,
+  source_field,
+  target_field,
+  transform_type: 'direct',
+  transform_config: null,
+  default_value: null,
+  is_required: false,
+  source_field_path: null,
+  sort_order,
+  ...extra,
 });
 
 export const BENCH_MAPPINGS: MappingSpec[] = [

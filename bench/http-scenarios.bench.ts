@@ -54,7 +54,11 @@ interface Options {
 }
 
 export function start(entry: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, nodeFlags: string[] = []): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, [...nodeFlags, '-r', '@swc-node/register', join(ROOT, entry), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, '-r', '@swc-node/register', join(ROOT, entry), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (chunk: Buffer) => {
@@ -149,10 +153,19 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     // the baseline reads too): the same JWT cost on both sides, as in every earlier run.
     const env = {
       AUTH_TOKEN_CACHE_SIZE: '0',
-      NODE_ENV: 'production', PORT: '0', DATABASE_URL: databaseUrl, DATA_DIR: dataDir, AUTH_JWT_SECRET: secret, ENCRYPTION_KEYS: keys,
-      LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10',
-      RATE_LIMIT_READS_PER_MINUTE: '10000000', RATE_LIMIT_WRITES_PER_MINUTE: '10000000', RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
-      WEBHOOK_RATE_LIMIT_BURST: '1000000', WEBHOOK_RATE_LIMIT_PER_SECOND: '1000000',
+      NODE_ENV: 'production',
+      PORT: '0',
+      DATABASE_URL: databaseUrl,
+      DATA_DIR: dataDir,
+      AUTH_JWT_SECRET: secret,
+      ENCRYPTION_KEYS: keys,
+      LOG_LEVEL: 'info',
+      DATABASE_POOL_SIZE: '10',
+      RATE_LIMIT_READS_PER_MINUTE: '10000000',
+      RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
+      RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
+      WEBHOOK_RATE_LIMIT_BURST: '1000000',
+      WEBHOOK_RATE_LIMIT_PER_SECOND: '1000000',
     };
     // BENCH_CPU_PROF=<dir>: V8 CPU profiles of the service (<dir>/service) and of the baseline
     // (<dir>/baseline), written when they stop, to compare where each spends its time.
@@ -175,21 +188,50 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     };
     const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
     const xledger = await create({
-      integration_type: 'xledger', display_name: 'Bench Xledger', base_url: 'https://x.example', api_key: 'k', enabled: true,
-      accounting_code_mappings: { travel_km: '4001', toll: '4002' }, field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' },
+      integration_type: 'xledger',
+      display_name: 'Bench Xledger',
+      base_url: 'https://x.example',
+      api_key: 'k',
+      enabled: true,
+      accounting_code_mappings: { travel_km: '4001', toll: '4002' },
+      field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' },
     });
     await create({ integration_type: 'dynamics', display_name: 'Bench Dynamics', base_url: 'https://d.example', client_id: 'c', client_secret: 's', tenant_id: 't' });
-    const portal = await create({ integration_type: 'hlf_portal', display_name: 'Bench HLF', base_url: 'https://h.example', client_id: 'c', client_secret: 's', enabled: true, webhook_secret: webhookSecret, webhook_url: 'https://h.example/hooks' });
+    const portal = await create({
+      integration_type: 'hlf_portal',
+      display_name: 'Bench HLF',
+      base_url: 'https://h.example',
+      client_id: 'c',
+      client_secret: 's',
+      enabled: true,
+      webhook_secret: webhookSecret,
+      webhook_url: 'https://h.example/hooks',
+    });
 
     const payload = Buffer.from(JSON.stringify({ type: 'expense.approved', data: { claim_id: 'c1', amount: 120.5 } }));
     const signed = (req: { headers?: Record<string, string> }) => {
       const id = `msg_${randomBytes(12).toString('hex')}`;
       const timestamp = Math.floor(Date.now() / 1000);
-      return { ...req, headers: { ...req.headers, 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': `v1,${signStandardWebhook(webhookSecret, id, timestamp, payload)}` } };
+      return {
+        ...req,
+        headers: {
+          ...req.headers,
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': `v1,${signStandardWebhook(webhookSecret, id, timestamp, payload)}`,
+        },
+      };
     };
     const scenarios: { name: string; request: RequestSpec; rss?: boolean }[] = [
-      { name: 'GET one config (every token verified, both sides)', request: { method: 'GET', path: `/v1/organizations/${org}/integrations/${xledger.id}`, headers: { authorization: headers.authorization } }, rss: true },
-      { name: "GET the organization's configs (3; every token verified, both sides)", request: { method: 'GET', path: `/v1/organizations/${org}/integrations`, headers: { authorization: headers.authorization } } },
+      {
+        name: 'GET one config (every token verified, both sides)',
+        request: { method: 'GET', path: `/v1/organizations/${org}/integrations/${xledger.id}`, headers: { authorization: headers.authorization } },
+        rss: true,
+      },
+      {
+        name: "GET the organization's configs (3; every token verified, both sides)",
+        request: { method: 'GET', path: `/v1/organizations/${org}/integrations`, headers: { authorization: headers.authorization } },
+      },
       {
         name: 'POST a signed webhook (verify + INSERT)',
         request: { method: 'POST', path: `/v1/webhooks/${portal.id}`, headers: { 'content-type': 'application/json' }, body: payload.toString(), setupRequest: signed as never },
@@ -234,7 +276,12 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     // Memory: the GET scenario again, three rounds of a fixed number of requests; RSS after each.
     const memoryRss: number[] = [];
     for (let round = 0; round < 3; round++) {
-      const result = await autocannon({ url: serviceUrl, connections: options.connections, amount: options.memoryRequestsPerRound, requests: [scenarios[0].request as autocannon.Request] });
+      const result = await autocannon({
+        url: serviceUrl,
+        connections: options.connections,
+        amount: options.memoryRequestsPerRound,
+        requests: [scenarios[0].request as autocannon.Request],
+      });
       serviceRequests += result.requests.total;
       memoryRss.push(rssMb(service.child.pid!));
     }

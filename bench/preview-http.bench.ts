@@ -31,10 +31,16 @@ export async function runPreviewHttpBench(options: { records: number; requestsPe
   const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres({ dataDir, maxConnections: 10 });
   const secret = 'bench-only-jwt-secret-0123456789-abcdefghij';
   const config = loadAppConfig({
-    NODE_ENV: 'production', LOG_LEVEL: 'warn', AUTH_JWT_SECRET: secret, ENCRYPTION_KEYS: Keyring.generateSpec('bench'),
-    DATABASE_URL: embedded?.url ?? process.env.DATABASE_URL ?? '', DATA_DIR: dataDir,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    AUTH_JWT_SECRET: secret,
+    ENCRYPTION_KEYS: Keyring.generateSpec('bench'),
+    DATABASE_URL: embedded?.url ?? process.env.DATABASE_URL ?? '',
+    DATA_DIR: dataDir,
     // The benchmark is one token flooding on purpose: the abuse limits would measure themselves.
-    RATE_LIMIT_READS_PER_MINUTE: '10000000', RATE_LIMIT_WRITES_PER_MINUTE: '10000000', RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
+    RATE_LIMIT_READS_PER_MINUTE: '10000000',
+    RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
+    RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
   });
   const app = await createApp({ config });
   await app.listen(0, '127.0.0.1');

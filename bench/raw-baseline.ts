@@ -17,7 +17,10 @@ import { WEBHOOK_CONFIG_SQL, WEBHOOK_EVENT_INSERT_SQL } from '../src/webhooks/we
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
 // The service's own token check (jose, the HMAC key imported once), with its verdict cache as
 // AUTH_TOKEN_CACHE_SIZE sets it for both sides: the same JWT verification cost on both sides.
-const tokens = new TokenVerifier({ secret: process.env.AUTH_JWT_SECRET, verdicts: { maxEntries: process.env.AUTH_TOKEN_CACHE_SIZE === undefined ? undefined : Number(process.env.AUTH_TOKEN_CACHE_SIZE) } });
+const tokens = new TokenVerifier({
+  secret: process.env.AUTH_JWT_SECRET,
+  verdicts: { maxEntries: process.env.AUTH_TOKEN_CACHE_SIZE === undefined ? undefined : Number(process.env.AUTH_TOKEN_CACHE_SIZE) },
+});
 const cipher = new SecretCipher(Keyring.parse(process.env.ENCRYPTION_KEYS ?? ''));
 
 const CONFIG_ROUTE = /^\/v1\/organizations\/([0-9a-f-]{36})\/integrations(?:\/([0-9a-f-]{36}))?$/;
@@ -55,7 +58,10 @@ async function configs(req: IncomingMessage, res: ServerResponse, orgId: string,
     return send(res, 200, toConfigResponse(rows[0], views.get(id)!));
   }
   const { rows } = await pool.query(CONFIGS_OF_ORG_SQL, [orgId]);
-  const views = await mappingViews(orgId, rows.map((r) => r.id));
+  const views = await mappingViews(
+    orgId,
+    rows.map((r) => r.id),
+  );
   return send(res, 200, { items: rows.map((r) => toConfigResponse(r, views.get(r.id)!)), next_cursor: null });
 }
 
@@ -69,7 +75,14 @@ async function webhook(req: IncomingMessage, res: ServerResponse, id: string): P
   const secret = cipher.decrypt(config.webhook_secret_encrypted, { table: 'integration_configs', column: 'webhook_secret_encrypted', rowId: config.id });
   const verification = verifyStandardWebhook(body, req.headers, [secret]);
   if (!verification.ok) return send(res, 401, { code: 'unauthorized' });
-  const inserted = await pool.query(WEBHOOK_EVENT_INSERT_SQL, [config.organization_id, config.id, verification.webhookId, verification.scheme, body, req.headers['content-type'] ?? null]);
+  const inserted = await pool.query(WEBHOOK_EVENT_INSERT_SQL, [
+    config.organization_id,
+    config.id,
+    verification.webhookId,
+    verification.scheme,
+    body,
+    req.headers['content-type'] ?? null,
+  ]);
   return inserted.rows.length > 0 ? send(res, 202, { id: inserted.rows[0].id, duplicate: false }) : send(res, 200, { duplicate: true });
 }
 
@@ -77,7 +90,12 @@ const server = createServer((req, res) => {
   const url = req.url ?? '/';
   const route = CONFIG_ROUTE.exec(url);
   const hook = WEBHOOK_ROUTE.exec(url);
-  const work = req.method === 'GET' && route ? configs(req, res, route[1], route[2]) : req.method === 'POST' && hook ? webhook(req, res, hook[1]) : Promise.resolve(send(res, 404, { code: 'not_found' }));
+  const work =
+    req.method === 'GET' && route
+      ? configs(req, res, route[1], route[2])
+      : req.method === 'POST' && hook
+        ? webhook(req, res, hook[1])
+        : Promise.resolve(send(res, 404, { code: 'not_found' }));
   work.catch(() => send(res, 500, { code: 'internal_error' }));
 });
 

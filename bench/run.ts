@@ -29,11 +29,27 @@ async function main(): Promise<void> {
 
   const isolation = await runTenantIsolationBench(quick ? { previews: 4, records: 10_000, gets: 100 } : { previews: 4, records: 10_000, gets: 300 });
 
-  const adapter = await runAdapterBench(quick ? { connections: 10, warmupSeconds: 1, roundSeconds: 1, rounds: 3 } : { connections: 10, warmupSeconds: 2, roundSeconds: 5, rounds: 3 });
+  const adapter = await runAdapterBench(
+    quick ? { connections: 10, warmupSeconds: 1, roundSeconds: 1, rounds: 3 } : { connections: 10, warmupSeconds: 2, roundSeconds: 5, rounds: 3 },
+  );
 
   const rows: string[][] = [
-    ['compiled mapping vs hand-written', `${mapping.records} records × ${mapping.rounds}`, `${mapping.compiledMs.toFixed(0)} ms vs ${mapping.handWrittenMs.toFixed(0)} ms`, `${mapping.ratio.toFixed(2)}× time`, '≤ 1.5× time', mapping.ratio <= 1.5 ? 'yes' : 'NO'],
-    [`export preview over HTTP (${preview.database}) vs in-process`, `${preview.records} records × ${preview.requests}`, `${preview.serviceRecordsPerSecond} vs ${preview.baselineRecordsPerSecond} records/s`, `${preview.ratio.toFixed(2)}× throughput`, '≥ 0.7× throughput', preview.ratio >= 0.7 ? 'yes' : 'NO'],
+    [
+      'compiled mapping vs hand-written',
+      `${mapping.records} records × ${mapping.rounds}`,
+      `${mapping.compiledMs.toFixed(0)} ms vs ${mapping.handWrittenMs.toFixed(0)} ms`,
+      `${mapping.ratio.toFixed(2)}× time`,
+      '≤ 1.5× time',
+      mapping.ratio <= 1.5 ? 'yes' : 'NO',
+    ],
+    [
+      `export preview over HTTP (${preview.database}) vs in-process`,
+      `${preview.records} records × ${preview.requests}`,
+      `${preview.serviceRecordsPerSecond} vs ${preview.baselineRecordsPerSecond} records/s`,
+      `${preview.ratio.toFixed(2)}× throughput`,
+      '≥ 0.7× throughput',
+      preview.ratio >= 0.7 ? 'yes' : 'NO',
+    ],
   ];
   rows.push(
     [

@@ -36,7 +36,21 @@ function longFormula(): string {
   return terms.join(' + ');
 }
 
-const COMPUTED_SOURCES = ['claim_id', 'organization_id', 'peer_mentor_id', 'currency', 'activity_date', 'activity_id', 'description', 'receipt_url', 'approved_at', 'approved_by', 'cost_center', 'project_code', 'parking_amount'];
+const COMPUTED_SOURCES = [
+  'claim_id',
+  'organization_id',
+  'peer_mentor_id',
+  'currency',
+  'activity_date',
+  'activity_id',
+  'description',
+  'receipt_url',
+  'approved_at',
+  'approved_by',
+  'cost_center',
+  'project_code',
+  'parking_amount',
+];
 
 export function heavyMappings(): Record<string, unknown>[] {
   const expression = longFormula();
@@ -58,9 +72,17 @@ export async function runTenantIsolationBench(options: { previews: number; recor
   try {
     const databaseUrl = await benchDatabase(dataDir, children);
     const env = {
-      NODE_ENV: 'production', PORT: '0', DATABASE_URL: databaseUrl, DATA_DIR: dataDir, AUTH_JWT_SECRET: secret, ENCRYPTION_KEYS: Keyring.generateSpec('bench'),
-      LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10',
-      RATE_LIMIT_READS_PER_MINUTE: '10000000', RATE_LIMIT_WRITES_PER_MINUTE: '10000000', RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
+      NODE_ENV: 'production',
+      PORT: '0',
+      DATABASE_URL: databaseUrl,
+      DATA_DIR: dataDir,
+      AUTH_JWT_SECRET: secret,
+      ENCRYPTION_KEYS: Keyring.generateSpec('bench'),
+      LOG_LEVEL: 'info',
+      DATABASE_POOL_SIZE: '10',
+      RATE_LIMIT_READS_PER_MINUTE: '10000000',
+      RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
+      RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
     };
     const body = JSON.stringify({ records: makeRecords(options.records) });
     const measure = async (workers: string | undefined) => {

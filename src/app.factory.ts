@@ -69,7 +69,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
       const body =
         error.code === 'FST_ERR_MAX_PARAM_LENGTH'
           ? problem(404, 'not_found', 'Not found: a path parameter is longer than any id.')
-          : problem(400, 'validation_failed', 'The URL is not valid: a path segment is not valid percent-encoding.', [{ field: 'url', rule: 'url_must_be_valid', message: 'the path is not valid percent-encoding' }]);
+          : problem(400, 'validation_failed', 'The URL is not valid: a path segment is not valid percent-encoding.', [
+              { field: 'url', rule: 'url_must_be_valid', message: 'the path is not valid percent-encoding' },
+            ]);
       void setStandardHeaders(request, reply).status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
     },
   });
@@ -130,13 +132,20 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
       ? problem(408, 'request_timeout', 'The request was not received in time.')
       : error.code === 'HPE_HEADER_OVERFLOW'
         ? problem(431, 'request_header_fields_too_large', 'The request headers are larger than the server accepts.')
-        : problem(400, 'validation_failed', 'The request is not valid HTTP/1.1: bytes after a body whose Content-Length is shorter than it, or a malformed request line or header.', [
-            { field: 'request', rule: 'request_must_be_valid_http', message: 'the bytes received are not a valid HTTP/1.1 request' },
-          ]);
+        : problem(
+            400,
+            'validation_failed',
+            'The request is not valid HTTP/1.1: bytes after a body whose Content-Length is shorter than it, or a malformed request line or header.',
+            [{ field: 'request', rule: 'request_must_be_valid_http', message: 'the bytes received are not a valid HTTP/1.1 request' }],
+          );
   const text = JSON.stringify(body);
-  const headers = Object.entries(API_SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const headers = Object.entries(API_SECURITY_HEADERS)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${body.status} ${STATUS_CODES[body.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n${headers}\r\n${text}`);
+    socket.write(
+      `HTTP/1.1 ${body.status} ${STATUS_CODES[body.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n${headers}\r\n${text}`,
+    );
   }
   socket.destroy();
 }

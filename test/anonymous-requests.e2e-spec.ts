@@ -22,7 +22,13 @@ function answerBeforeBody(t: TestApp, method: string, path: string, announced: n
   const { port } = t.app.getHttpServer().address() as AddressInfo;
   return new Promise((resolve, reject) => {
     const chunk = Buffer.alloc(1024, 'a');
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { 'content-type': 'application/json', 'content-length': String(announced), 'x-forwarded-for': clientAddress } });
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method,
+      path,
+      headers: { 'content-type': 'application/json', 'content-length': String(announced), 'x-forwarded-for': clientAddress },
+    });
     const timer = setTimeout(() => {
       req.destroy();
       resolve(null);
@@ -78,14 +84,20 @@ describe('anonymous requests (HTTP, real database)', () => {
     expect((await t.http.get(path).set('x-forwarded-for', scanner).set('authorization', `Bearer ${known}`)).status).toBe(200);
 
     for (let i = 0; i < REFUSALS; i += 1) {
-      const refused = await t.http.get(path).set('x-forwarded-for', scanner).set('authorization', i % 2 ? 'Bearer not.a.jwt' : 'Basic x');
+      const refused = await t.http
+        .get(path)
+        .set('x-forwarded-for', scanner)
+        .set('authorization', i % 2 ? 'Bearer not.a.jwt' : 'Basic x');
       expectProblem(refused, 401, 'unauthorized');
     }
     const limited = await t.http.get(path).set('x-forwarded-for', scanner);
     expectProblem(limited, 429, 'rate_limited');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     // A token never seen is not checked either while the address is over its budget.
-    const unseen = await t.http.get(path).set('x-forwarded-for', scanner).set('authorization', `Bearer ${await t.token('org_admin', org)}`);
+    const unseen = await t.http
+      .get(path)
+      .set('x-forwarded-for', scanner)
+      .set('authorization', `Bearer ${await t.token('org_admin', org)}`);
     expectProblem(unseen, 429, 'rate_limited');
     // A token verified before still works from there (a NAT shared with a scanner), and other addresses are untouched.
     expect((await t.http.get(path).set('x-forwarded-for', scanner).set('authorization', `Bearer ${known}`)).status).toBe(200);

@@ -7,7 +7,10 @@ const secret = new TextEncoder().encode(TEST_JWT_SECRET);
 const now = () => Math.floor(Date.now() / 1000);
 
 function sign(claims: Record<string, unknown>, options: { alg?: string; exp?: number | null; nbf?: number; iat?: number; key?: Uint8Array } = {}) {
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: options.alg ?? 'HS256' }).setSubject(randomUUID()).setIssuedAt(options.iat);
+  let jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: options.alg ?? 'HS256' })
+    .setSubject(randomUUID())
+    .setIssuedAt(options.iat);
   if (options.exp !== null) jwt = jwt.setExpirationTime(options.exp ?? now() + 600);
   if (options.nbf !== undefined) jwt = jwt.setNotBefore(options.nbf);
   return jwt.sign(options.key ?? secret);
@@ -149,12 +152,28 @@ describe('authentication and organization scope (HTTP, real guards)', () => {
     const token = await t.token('org_admin', orgA);
     await t.http.get(probe(orgB)).set('Authorization', `Bearer ${token}`);
     // This test's lines only: earlier tests refused the same kinds of requests.
-    const events = t.logs.slice(logsBefore).map((line) => JSON.parse(line)).filter((line) => line.event === 'authentication_refused' || line.event === 'authorization_refused');
+    const events = t.logs
+      .slice(logsBefore)
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.event === 'authentication_refused' || line.event === 'authorization_refused');
     expect(events).toHaveLength(2);
-    expect(events).toEqual(expect.arrayContaining([
-      expect.objectContaining({ event: 'authentication_refused', code: 'unauthorized', req: expect.objectContaining({ method: 'GET', url: `/v1/organizations/${orgA}/probe` }), actor: null }),
-      expect.objectContaining({ event: 'authorization_refused', code: 'org_scoped_access_only', org_id: orgB, req: expect.objectContaining({ method: 'GET', url: `/v1/organizations/${orgB}/probe` }), actor: expect.objectContaining({ role: 'org_admin', org_id: orgA }) }),
-    ]));
+    expect(events).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          event: 'authentication_refused',
+          code: 'unauthorized',
+          req: expect.objectContaining({ method: 'GET', url: `/v1/organizations/${orgA}/probe` }),
+          actor: null,
+        }),
+        expect.objectContaining({
+          event: 'authorization_refused',
+          code: 'org_scoped_access_only',
+          org_id: orgB,
+          req: expect.objectContaining({ method: 'GET', url: `/v1/organizations/${orgB}/probe` }),
+          actor: expect.objectContaining({ role: 'org_admin', org_id: orgA }),
+        }),
+      ]),
+    );
     const all = t.logs.join('\n');
     expect(all).not.toContain(bad);
     expect(all).not.toContain(token);

@@ -77,7 +77,10 @@ describe('the embedded PostgreSQL server', () => {
       // Seen active together by the server itself (a one-at-a-time server would show one).
       let active = 0;
       for (let i = 0; i < 200 && active < 20; i++) {
-        [{ active }] = await query(db.url, `SELECT count(*)::int AS active FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%parallel-probe%' AND pid <> pg_backend_pid()`);
+        [{ active }] = await query(
+          db.url,
+          `SELECT count(*)::int AS active FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%parallel-probe%' AND pid <> pg_backend_pid()`,
+        );
         if (active < 20) await new Promise((r) => setTimeout(r, 50));
       }
       expect(active).toBe(20);

@@ -13,7 +13,9 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
   beforeAll(async () => {
     t = await startTestApp({ imports: [ProbeModule], captureLogs: true });
     token = await t.token('org_admin', org);
-    await t.dataSource.query(`CREATE TABLE IF NOT EXISTS probe_uniques (name text NOT NULL, CONSTRAINT ${PROBE_UNIQUE_CONSTRAINT} UNIQUE (name), CONSTRAINT ${PROBE_CHECK_CONSTRAINT} CHECK (length(name) < 60))`);
+    await t.dataSource.query(
+      `CREATE TABLE IF NOT EXISTS probe_uniques (name text NOT NULL, CONSTRAINT ${PROBE_UNIQUE_CONSTRAINT} UNIQUE (name), CONSTRAINT ${PROBE_CHECK_CONSTRAINT} CHECK (length(name) < 60))`,
+    );
     await t.dataSource.query(`CREATE TABLE IF NOT EXISTS probe_children (parent text NOT NULL CONSTRAINT ${PROBE_FK_CONSTRAINT} REFERENCES probe_uniques (name))`);
   });
   afterAll(async () => {
@@ -22,7 +24,11 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     await t.close();
   });
 
-  const post = (body: unknown) => t.http.post(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`).send(body as object);
+  const post = (body: unknown) =>
+    t.http
+      .post(`/v1/organizations/${org}/probe`)
+      .set('Authorization', `Bearer ${token}`)
+      .send(body as object);
 
   it('reports every failing field at once with the rule names', async () => {
     const res = await post({ display_name: '   ', sync_frequency: 'yearly', sort_order: -1, items: [{ source_field: 'ok_field' }, { source_field: 'BadField' }] });
@@ -160,10 +166,16 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
   });
 
   it('maps a foreign key violation (23503) and a check violation (23514) to their rules', async () => {
-    const orphan = await t.http.post('/v1/probe/child').set('Authorization', `Bearer ${token}`).send({ parent: `missing-${org}` });
+    const orphan = await t.http
+      .post('/v1/probe/child')
+      .set('Authorization', `Bearer ${token}`)
+      .send({ parent: `missing-${org}` });
     expect(orphan.status).toBe(422);
     expect(orphan.body).toMatchObject({ code: 'probe_parent_must_exist', errors: [{ field: 'parent', rule: 'probe_parent_must_exist' }] });
-    const long = await t.http.post('/v1/probe/unique').set('Authorization', `Bearer ${token}`).send({ name: 'x'.repeat(80) });
+    const long = await t.http
+      .post('/v1/probe/unique')
+      .set('Authorization', `Bearer ${token}`)
+      .send({ name: 'x'.repeat(80) });
     expect(long.status).toBe(400);
     expect(long.body).toMatchObject({ code: 'validation_failed', errors: [{ field: 'name', rule: 'probe_name_short' }] });
     expect(long.text).not.toMatch(/INSERT|probe_uniques/);
@@ -184,7 +196,7 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect(t.logs.join('\n')).not.toMatch(/"parameters"/);
   });
 
-  it('answers 503 when the database drops a transaction\'s connection between two statements', async () => {
+  it("answers 503 when the database drops a transaction's connection between two statements", async () => {
     // TypeORM then fails the next statement with an error of its own, not pg's: one through the
     // entity manager, another through the query runner.
     for (const via of ['manager', 'runner']) {
@@ -207,13 +219,24 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
   it('names the request (req: id, method, path) on the audit lines logged while serving it', async () => {
     const lines = () => t.logs.map((l) => JSON.parse(l));
     const configs = `/v1/organizations/${org}/integrations`;
-    const created = await t.http.post(configs).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-audit-create').send({
-      integration_type: 'xledger', display_name: 'Audit', base_url: 'https://x.example', api_key: 'k', enabled: true,
-      field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' },
-    });
+    const created = await t.http
+      .post(configs)
+      .set('Authorization', `Bearer ${token}`)
+      .set('x-request-id', 'req-audit-create')
+      .send({
+        integration_type: 'xledger',
+        display_name: 'Audit',
+        base_url: 'https://x.example',
+        api_key: 'k',
+        enabled: true,
+        field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' },
+      });
     expect(created.status).toBe(201);
     const id = created.body.id as string;
-    const exported = await t.http.post(`${configs}/${id}/exports`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-audit-export')
+    const exported = await t.http
+      .post(`${configs}/${id}/exports`)
+      .set('Authorization', `Bearer ${token}`)
+      .set('x-request-id', 'req-audit-export')
       .send({ records: [{ claim_id: randomUUID(), expense_type: 'toll', expense_amount: 10, expense_date: '2026-11-20', accounting_code: '4001' }] });
     expect(exported.status).toBe(201);
     expect((await t.http.post(`/v1/webhooks/${id}`).set('x-request-id', 'req-audit-hook').send({})).status).toBe(401);
@@ -245,15 +268,22 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
         req.end();
       });
     const foreign = randomUUID();
-    for (const [n, query] of [[1, '%25=1'], [2, '%=1&b=2']] as const) {
+    for (const [n, query] of [
+      [1, '%25=1'],
+      [2, '%=1&b=2'],
+    ] as const) {
       expect((await rawGet(`/v1/organizations/${org}/integrations?${query}`, `req-odd-${n}`)).status).toBe(200);
       const refused = await rawGet(`/v1/organizations/${foreign}/integrations?${query}`, `req-odd-refused-${n}`);
       expect(refused).toEqual({ status: 403, type: expect.stringContaining('application/problem+json') });
     }
     const lines = t.logs.map((l) => JSON.parse(l));
     const named = (id: string) => lines.filter((l) => l.req?.id === id);
-    expect(named('req-odd-1')).toEqual([expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ url: `/v1/organizations/${org}/integrations?%25=[redacted]` }) })]);
-    expect(named('req-odd-2')).toEqual([expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ url: `/v1/organizations/${org}/integrations?%=[redacted]&b=[redacted]` }) })]);
+    expect(named('req-odd-1')).toEqual([
+      expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ url: `/v1/organizations/${org}/integrations?%25=[redacted]` }) }),
+    ]);
+    expect(named('req-odd-2')).toEqual([
+      expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ url: `/v1/organizations/${org}/integrations?%=[redacted]&b=[redacted]` }) }),
+    ]);
     for (const n of [1, 2]) {
       expect(named(`req-odd-refused-${n}`).map((l) => l.event ?? l.msg)).toEqual(['authorization_refused', 'request completed']);
     }
@@ -264,7 +294,9 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     const socket = connect(port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
     // Half a body: the request is still being read when the client goes away.
-    socket.write(`POST /v1/organizations/${org}/probe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nx-request-id: req-abandoned\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"display_name":`);
+    socket.write(
+      `POST /v1/organizations/${org}/probe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nx-request-id: req-abandoned\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"display_name":`,
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     socket.destroy();
     const aborted = async () => t.logs.map((l) => JSON.parse(l)).filter((l) => l.req?.id === 'req-abandoned' && l.msg === 'request aborted');
@@ -281,7 +313,9 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
       socket.on('data', (chunk) => (text += chunk));
       socket.on('close', () => resolve(text));
       socket.on('error', () => undefined);
-      socket.write(`POST /v1/organizations/${org}/probe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n${body}`);
+      socket.write(
+        `POST /v1/organizations/${org}/probe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n${body}`,
+      );
     });
     // The last answer on the connection (the first request's may precede it).
     const starts = [...answer.matchAll(/(?:^|\r\n)HTTP\/1\.1 \d{3} /g)].map((m) => m.index + (m[0].startsWith('\r\n') ? 2 : 0));
@@ -294,14 +328,21 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
   });
 
   it('never logs the bearer token and tags every request with a request id', async () => {
-    const res = await t.http.get(`/v1/organizations/${org}/probe?cursor=opaque-value&limit=2`).set('Authorization', `Bearer ${token}`).set('x-request-id', 'req-12345').set('User-Agent', 'meander-spec/1');
+    const res = await t.http
+      .get(`/v1/organizations/${org}/probe?cursor=opaque-value&limit=2`)
+      .set('Authorization', `Bearer ${token}`)
+      .set('x-request-id', 'req-12345')
+      .set('User-Agent', 'meander-spec/1');
     expect(res.headers['x-request-id']).toBe('req-12345');
     const all = t.logs.join('\n');
     expect(all).not.toContain(token);
     expect(all).not.toContain(token.split('.')[2]);
     const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.req?.id === 'req-12345');
     // The query's parameter names only; the user agent, which tells callers apart.
-    expect(line).toMatchObject({ req: { method: 'GET', url: `/v1/organizations/${org}/probe?cursor=[redacted]&limit=[redacted]`, user_agent: 'meander-spec/1' }, res: { status: 200 } });
+    expect(line).toMatchObject({
+      req: { method: 'GET', url: `/v1/organizations/${org}/probe?cursor=[redacted]&limit=[redacted]`, user_agent: 'meander-spec/1' },
+      res: { status: 200 },
+    });
     // Without one, or with one that is no plausible id (it would end up in logs), a new one.
     for (const incoming of [undefined, 'two words', 'x'.repeat(200)]) {
       const req = t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`);
@@ -321,7 +362,8 @@ describe('TRUST_PROXY', () => {
     try {
       const answers: string[] = [];
       // Inbound webhooks are the unauthenticated routes (an unknown one is answered 404, once).
-      for (const chain of forwardedFor) answers.push((await t.http.post(`/v1/webhooks/${randomUUID()}`).set('X-Forwarded-For', chain).send({})).status === 429 ? 'limited' : 'served');
+      for (const chain of forwardedFor)
+        answers.push((await t.http.post(`/v1/webhooks/${randomUUID()}`).set('X-Forwarded-For', chain).send({})).status === 429 ? 'limited' : 'served');
       return answers;
     } finally {
       await t.close();

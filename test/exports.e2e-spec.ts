@@ -29,7 +29,11 @@ describe('exports (HTTP, real database)', () => {
     const org = newOrgId();
     const token = await t.token('org_admin', org);
     const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
-      integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'k', enabled: options.enabled ?? true,
+      integration_type: 'xledger',
+      display_name: 'X',
+      base_url: 'https://x.example',
+      api_key: 'k',
+      enabled: options.enabled ?? true,
       accounting_code_mappings: { travel_km: '4001', toll: '4002' },
     });
     expect(res.status).toBe(201);
@@ -64,7 +68,13 @@ describe('exports (HTTP, real database)', () => {
 
   it('echoes claim_id as a string (numbers as text); objects and oversized values come back as null', async () => {
     const { path, token } = await setup();
-    const records = [claim({ claim_id: 'c-1' }), claim({ claim_id: 42 }), claim({ claim_id: { huge: 'x'.repeat(10_000) } }), claim({ claim_id: 'y'.repeat(256) }), claim({ claim_id: undefined })];
+    const records = [
+      claim({ claim_id: 'c-1' }),
+      claim({ claim_id: 42 }),
+      claim({ claim_id: { huge: 'x'.repeat(10_000) } }),
+      claim({ claim_id: 'y'.repeat(256) }),
+      claim({ claim_id: undefined }),
+    ];
     const res = await api.post(`${path}/preview`, token, { records });
     expect(res.status).toBe(200);
     expect(res.body.rows.map((r: { claim_id: unknown }) => r.claim_id)).toEqual(['c-1', '42', null, null, null]);
@@ -76,7 +86,10 @@ describe('exports (HTTP, real database)', () => {
     for (const route of [`${path}/preview`, path]) {
       const res = await t.http.post(route).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').send(`{"records":${records}}`);
       expectProblem(res, 400, 'validation_failed');
-      expect(res.body.errors.map((e: { field: string; rule: string }) => [e.field, e.rule])).toEqual([['records[0].__proto__', 'unknown_field'], ['records[0].expense_line.constructor', 'unknown_field']]);
+      expect(res.body.errors.map((e: { field: string; rule: string }) => [e.field, e.rule])).toEqual([
+        ['records[0].__proto__', 'unknown_field'],
+        ['records[0].expense_line.constructor', 'unknown_field'],
+      ]);
     }
     expect(await t.dataSource.query(`SELECT id FROM export_runs WHERE integration_id = $1`, [configId])).toEqual([]);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
@@ -161,11 +174,37 @@ describe('exports (HTTP, real database)', () => {
   it('bounds what a batch may produce: 422 export_output_within_bounds, nothing recorded', async () => {
     // 20 static values of 255 characters over 10,000 empty records: ~51 MB of output from a 30 KB body.
     const targets = ['Amount', 'TransactionDate', 'AccountCode', ...Array.from({ length: 17 }, (_, i) => `Extra${i}`)];
-    const sources = ['expense_amount', 'expense_date', 'accounting_code', 'cost_center', 'project_code', 'currency', 'description', 'expense_type', 'claim_id', 'km_distance', 'toll_amount', 'parking_amount', 'employee_id', 'department', 'approved_by', 'submitted_at', 'approved_at', 'vehicle', 'route', 'passengers'];
+    const sources = [
+      'expense_amount',
+      'expense_date',
+      'accounting_code',
+      'cost_center',
+      'project_code',
+      'currency',
+      'description',
+      'expense_type',
+      'claim_id',
+      'km_distance',
+      'toll_amount',
+      'parking_amount',
+      'employee_id',
+      'department',
+      'approved_by',
+      'submitted_at',
+      'approved_at',
+      'vehicle',
+      'route',
+      'passengers',
+    ];
     const { path, configId } = await setup({ mappings: [] });
     const token = await t.token('org_admin', path.split('/')[3]);
-    const known = (await api.get('/v1/integration-types', token)).body.items.find((i: { integration_type: string }) => i.integration_type === 'xledger').source_fields.map((f: { name: string }) => f.name);
-    const items = sources.filter((source) => known.includes(source)).slice(0, 20).map((source, i) => ({ source_field: source, target_field: targets[i], transform_type: 'static', transform_config: { value: 'v'.repeat(255) } }));
+    const known = (await api.get('/v1/integration-types', token)).body.items
+      .find((i: { integration_type: string }) => i.integration_type === 'xledger')
+      .source_fields.map((f: { name: string }) => f.name);
+    const items = sources
+      .filter((source) => known.includes(source))
+      .slice(0, 20)
+      .map((source, i) => ({ source_field: source, target_field: targets[i], transform_type: 'static', transform_config: { value: 'v'.repeat(255) } }));
     expect(items.length).toBeGreaterThanOrEqual(8);
     expect((await api.post(`${path.replace(/\/exports$/, '')}/field-mappings/bulk`, token, { items })).status).toBe(201);
     const records = Array.from({ length: 10_000 }, () => ({}));
@@ -195,7 +234,11 @@ describe('exports (HTTP, real database)', () => {
     const small = await api.post(`${path}/preview`, token, { records: records.slice(0, 10) });
     expect(pool.completedInWorkers).toBe(before + 1);
     expect(large.body.rows.slice(0, 10)).toEqual(small.body.rows);
-    expect(large.body.rows[1]).toEqual({ index: 1, claim_id: 'c-1', output: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001', CostCenter: 'CC1', Project: null } });
+    expect(large.body.rows[1]).toEqual({
+      index: 1,
+      claim_id: 'c-1',
+      output: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001', CostCenter: 'CC1', Project: null },
+    });
     expect(large.body.rows).toHaveLength(records.length);
   });
 
@@ -223,9 +266,13 @@ describe('exports (HTTP, real database)', () => {
     const run = (await api.post(a.path, a.token, { records: [claim()] })).body;
     const foreign = `/v1/organizations/${b.org}/integrations/${a.configId}/exports`;
     for (const res of [
-      await api.post(`${foreign}/preview`, b.token, { records: [claim()] }), await api.post(foreign, b.token, { records: [claim()] }),
-      await api.get(foreign, b.token), await api.get(`${foreign}/${run.id}`, b.token), await api.get(`${b.path}/${run.id}`, b.token),
-    ]) expect(res.status).toBe(404);
+      await api.post(`${foreign}/preview`, b.token, { records: [claim()] }),
+      await api.post(foreign, b.token, { records: [claim()] }),
+      await api.get(foreign, b.token),
+      await api.get(`${foreign}/${run.id}`, b.token),
+      await api.get(`${b.path}/${run.id}`, b.token),
+    ])
+      expect(res.status).toBe(404);
     expectProblem(await api.get(a.path, b.token), 403, 'org_scoped_access_only');
     const admin = await t.token('global_admin');
     expect((await api.post(a.path, admin, { records: [claim()] })).status).toBe(403);

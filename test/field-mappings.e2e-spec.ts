@@ -30,15 +30,46 @@ describe('field mappings (HTTP, real database)', () => {
       const res = await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
       expect(res.status).toBe(201);
       expect(res.body).toMatchObject({
-        integration_id: configId, source_field: 'expense_amount', target_field: 'Amount', transform_type: 'direct', transform_config: null,
-        default_value: null, is_required: false, source_field_path: null, display_label: 'expense_amount', sort_order: 0, is_active: true,
-        version: 1, previous_version_id: null, used_in_export: false,
+        integration_id: configId,
+        source_field: 'expense_amount',
+        target_field: 'Amount',
+        transform_type: 'direct',
+        transform_config: null,
+        default_value: null,
+        is_required: false,
+        source_field_path: null,
+        display_label: 'expense_amount',
+        sort_order: 0,
+        is_active: true,
+        version: 1,
+        previous_version_id: null,
+        used_in_export: false,
       });
       expect(Object.keys(res.body).sort()).toEqual([
-        'created_at', 'default_value', 'display_label', 'id', 'integration_id', 'is_active', 'is_required', 'previous_version_id', 'sort_order',
-        'source_field', 'source_field_path', 'target_field', 'transform_config', 'transform_type', 'updated_at', 'used_in_export', 'version',
+        'created_at',
+        'default_value',
+        'display_label',
+        'id',
+        'integration_id',
+        'is_active',
+        'is_required',
+        'previous_version_id',
+        'sort_order',
+        'source_field',
+        'source_field_path',
+        'target_field',
+        'transform_config',
+        'transform_type',
+        'updated_at',
+        'used_in_export',
+        'version',
       ]);
-      const second = await api.post(path, token, { source_field: 'expense_date', target_field: 'TransactionDate', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' } });
+      const second = await api.post(path, token, {
+        source_field: 'expense_date',
+        target_field: 'TransactionDate',
+        transform_type: 'format',
+        transform_config: { format: 'dd.MM.yyyy' },
+      });
       expect(second.body.sort_order).toBe(1);
       expect((await api.get(`${path}/${res.body.id}`, token)).body).toEqual(res.body);
     });
@@ -63,7 +94,12 @@ describe('field mappings (HTTP, real database)', () => {
     it('reports each rule by name, all at once', async () => {
       const { path, token } = await setup();
       const res = await api.post(path, token, {
-        source_field: 'ExpenseAmount', target_field: '  ', transform_type: 'magic', default_value: '', source_field_path: 'expense_line', sort_order: -1,
+        source_field: 'ExpenseAmount',
+        target_field: '  ',
+        transform_type: 'magic',
+        default_value: '',
+        source_field_path: 'expense_line',
+        sort_order: -1,
       });
       expectProblem(res, 400, 'validation_failed');
       expect(rulesOf(res).sort()).toEqual([
@@ -112,10 +148,20 @@ describe('field mappings (HTTP, real database)', () => {
       const { path, token } = await setup();
       const unknown = await api.post(path, token, { source_field: 'favourite_colour', target_field: 'X' });
       expectProblem(unknown, 422, 'source_field_must_exist_in_internal_schema');
-      const formula = await api.post(path, token, { source_field: 'km_distance', target_field: 'X', transform_type: 'computed', transform_config: { expression: 'km_distance * rate_per_km' } });
+      const formula = await api.post(path, token, {
+        source_field: 'km_distance',
+        target_field: 'X',
+        transform_type: 'computed',
+        transform_config: { expression: 'km_distance * rate_per_km' },
+      });
       expectProblem(formula, 422, 'source_field_must_exist_in_internal_schema');
       expect(formula.body.errors[0].field).toBe('transform_config.expression');
-      const ok = await api.post(path, token, { source_field: 'km_distance', target_field: 'X', transform_type: 'computed', transform_config: { expression: 'km_distance * 4.5 + toll_amount' } });
+      const ok = await api.post(path, token, {
+        source_field: 'km_distance',
+        target_field: 'X',
+        transform_type: 'computed',
+        transform_config: { expression: 'km_distance * 4.5 + toll_amount' },
+      });
       expect(ok.status).toBe(201);
     });
 
@@ -150,11 +196,19 @@ describe('field mappings (HTTP, real database)', () => {
       const { path, token } = await setup();
       const nullable = await api.post(path, token, { source_field: 'cost_center', target_field: 'Dim1', is_required: true });
       expectProblem(nullable, 422, 'required_fields_must_have_default_or_reliable_source');
-      const lookup = await api.post(path, token, { source_field: 'expense_type', target_field: 'Acc', transform_type: 'lookup', transform_config: { map: { a: '1' } }, is_required: true });
+      const lookup = await api.post(path, token, {
+        source_field: 'expense_type',
+        target_field: 'Acc',
+        transform_type: 'lookup',
+        transform_config: { map: { a: '1' } },
+        is_required: true,
+      });
       expectProblem(lookup, 422, 'required_fields_must_have_default_or_reliable_source');
       expect((await api.post(path, token, { source_field: 'cost_center', target_field: 'Dim1', is_required: true, default_value: '100' })).status).toBe(201);
       expect((await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount', is_required: true })).status).toBe(201);
-      expect((await api.post(path, token, { source_field: 'currency', target_field: 'Cur', transform_type: 'static', transform_config: { value: 'NOK' }, is_required: true })).status).toBe(201);
+      expect(
+        (await api.post(path, token, { source_field: 'currency', target_field: 'Cur', transform_type: 'static', transform_config: { value: 'NOK' }, is_required: true })).status,
+      ).toBe(201);
       const made = await api.post(path, token, { source_field: 'project_code', target_field: 'Proj' });
       const patch = await api.patch(`${path}/${made.body.id}`, token, { is_required: true });
       expectProblem(patch, 422, 'required_fields_must_have_default_or_reliable_source');
@@ -178,8 +232,12 @@ describe('field mappings (HTTP, real database)', () => {
       const made = await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
       await usedInExport(made.body.id);
       for (const change of [
-        { source_field: 'toll_amount' }, { target_field: 'Sum' }, { transform_type: 'format', transform_config: { format: '0.00' } },
-        { default_value: '0' }, { is_required: true }, { source_field_path: 'expense_line.amount' },
+        { source_field: 'toll_amount' },
+        { target_field: 'Sum' },
+        { transform_type: 'format', transform_config: { format: '0.00' } },
+        { default_value: '0' },
+        { is_required: true },
+        { source_field_path: 'expense_line.amount' },
       ]) {
         const res = await api.patch(`${path}/${made.body.id}`, token, change);
         expect({ change, status: res.status, code: res.body.code }).toEqual({ change, status: 409, code: 'immutable_after_export_use' });
@@ -203,7 +261,11 @@ describe('field mappings (HTTP, real database)', () => {
       expect(old).toMatchObject({ is_active: false, target_field: 'Amount', used_in_export: true });
       const v3 = (await api.post(`${path}/${v2.id}/versions`, token, { target_field: 'GrossAmount' })).body;
       const chain = await api.get(`${path}/${v3.id}/versions`, token);
-      expect(chain.body.items.map((m: { version: number; target_field: string }) => [m.version, m.target_field])).toEqual([[1, 'Amount'], [2, 'NetAmount'], [3, 'GrossAmount']]);
+      expect(chain.body.items.map((m: { version: number; target_field: string }) => [m.version, m.target_field])).toEqual([
+        [1, 'Amount'],
+        [2, 'NetAmount'],
+        [3, 'GrossAmount'],
+      ]);
       expect((await api.get(`${path}/${v1.id}/versions`, token)).body.items).toHaveLength(3);
       // Only the current version is listed and editable.
       expect((await api.get(path, token)).body.items.map((m: { id: string }) => m.id)).toEqual([v3.id]);
@@ -229,19 +291,39 @@ describe('field mappings (HTTP, real database)', () => {
   describe('bulk, order, delete', () => {
     it('bulk is all or nothing, errors prefixed items[i].', async () => {
       const { path, token } = await setup();
-      const invalid = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'Amount' }, { source_field: 'Bad', target_field: '' }] });
+      const invalid = await api.post(`${path}/bulk`, token, {
+        items: [
+          { source_field: 'expense_amount', target_field: 'Amount' },
+          { source_field: 'Bad', target_field: '' },
+        ],
+      });
       expectProblem(invalid, 400, 'validation_failed');
       expect(rulesOf(invalid).sort()).toEqual(['items[1].source_field:source_field_snake_case', 'items[1].target_field:target_field_non_empty']);
       const missing = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount' }] });
       expect(rulesOf(missing)).toEqual(['items[0].target_field:target_field_non_empty']);
-      const business = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'Amount' }, { source_field: 'nope_field', target_field: 'X' }] });
+      const business = await api.post(`${path}/bulk`, token, {
+        items: [
+          { source_field: 'expense_amount', target_field: 'Amount' },
+          { source_field: 'nope_field', target_field: 'X' },
+        ],
+      });
       expectProblem(business, 422, 'source_field_must_exist_in_internal_schema');
       expect(business.body.errors[0].field).toBe('items[1].source_field');
-      const dup = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'A' }, { source_field: 'expense_amount', target_field: 'B' }] });
+      const dup = await api.post(`${path}/bulk`, token, {
+        items: [
+          { source_field: 'expense_amount', target_field: 'A' },
+          { source_field: 'expense_amount', target_field: 'B' },
+        ],
+      });
       expectProblem(dup, 409, 'unique_source_field_per_integration');
       expect(dup.body.errors[0].field).toBe('items[1].source_field');
       expect((await api.get(path, token)).body.items).toEqual([]);
-      const ok = await api.post(`${path}/bulk`, token, { items: [{ source_field: 'expense_amount', target_field: 'Amount' }, { source_field: 'expense_date', target_field: 'TransactionDate' }] });
+      const ok = await api.post(`${path}/bulk`, token, {
+        items: [
+          { source_field: 'expense_amount', target_field: 'Amount' },
+          { source_field: 'expense_date', target_field: 'TransactionDate' },
+        ],
+      });
       expect(ok.status).toBe(201);
       expect(ok.body.items.map((m: { sort_order: number }) => m.sort_order)).toEqual([0, 1]);
       expect((await api.post(`${path}/bulk`, token, { items: [] })).status).toBe(400);
@@ -261,10 +343,16 @@ describe('field mappings (HTTP, real database)', () => {
 
     it('PUT /order sets 0..n-1 atomically and refuses ids of other integrations', async () => {
       const { path, token } = await setup();
-      const ids = (await api.post(`${path}/bulk`, token, { items: ['expense_amount', 'expense_date', 'currency'].map((s) => ({ source_field: s, target_field: s.toUpperCase() })) })).body.items.map((m: { id: string }) => m.id);
+      const ids = (
+        await api.post(`${path}/bulk`, token, { items: ['expense_amount', 'expense_date', 'currency'].map((s) => ({ source_field: s, target_field: s.toUpperCase() })) })
+      ).body.items.map((m: { id: string }) => m.id);
       const res = await api.put(`${path}/order`, token, { ids: [ids[2], ids[0]] });
       expect(res.status).toBe(200);
-      expect(res.body.items.map((m: { id: string; sort_order: number }) => [m.id, m.sort_order])).toEqual([[ids[2], 0], [ids[0], 1], [ids[1], 2]]);
+      expect(res.body.items.map((m: { id: string; sort_order: number }) => [m.id, m.sort_order])).toEqual([
+        [ids[2], 0],
+        [ids[0], 1],
+        [ids[1], 2],
+      ]);
       const other = await setup();
       const foreign = (await api.post(other.path, other.token, { source_field: 'expense_amount', target_field: 'A' })).body.id;
       const refused = await api.put(`${path}/order`, token, { ids: [ids[1], foreign] });
@@ -285,7 +373,11 @@ describe('field mappings (HTTP, real database)', () => {
   describe('coverage and preview', () => {
     it('coverage lists missing required targets; no_active_mappings when none is active', async () => {
       const { path, token } = await setup();
-      expect((await api.get(`${path}/coverage`, token)).body).toEqual({ complete: false, missing_target_fields: ['Amount', 'TransactionDate', 'AccountCode'], warnings: ['no_active_mappings'] });
+      expect((await api.get(`${path}/coverage`, token)).body).toEqual({
+        complete: false,
+        missing_target_fields: ['Amount', 'TransactionDate', 'AccountCode'],
+        warnings: ['no_active_mappings'],
+      });
       await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
       const inactive = await api.post(path, token, { source_field: 'accounting_code', target_field: 'AccountCode', is_active: false });
       expect((await api.get(`${path}/coverage`, token)).body).toEqual({ complete: false, missing_target_fields: ['TransactionDate', 'AccountCode'], warnings: [] });
@@ -327,12 +419,19 @@ describe('field mappings (HTTP, real database)', () => {
     it('shows active mappings as {source: target}; create and PATCH apply the shorthand in one transaction', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);
-      const created = await api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'xledger', display_name: 'X', field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate' } });
+      const created = await api.post(`/v1/organizations/${org}/integrations`, token, {
+        integration_type: 'xledger',
+        display_name: 'X',
+        field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate' },
+      });
       expect(created.status).toBe(201);
       expect(created.body.field_mappings).toEqual({ expense_amount: 'Amount', expense_date: 'TransactionDate' });
       const configPath = `/v1/organizations/${org}/integrations/${created.body.id}`;
       const mappings = (await api.get(`${configPath}/field-mappings`, token)).body.items;
-      expect(mappings.map((m: { transform_type: string; is_active: boolean }) => [m.transform_type, m.is_active])).toEqual([['direct', true], ['direct', true]]);
+      expect(mappings.map((m: { transform_type: string; is_active: boolean }) => [m.transform_type, m.is_active])).toEqual([
+        ['direct', true],
+        ['direct', true],
+      ]);
 
       const patched = await api.patch(configPath, token, { field_mappings: { expense_amount: 'Sum', currency: 'Cur' } });
       expect(patched.status).toBe(200);
@@ -347,7 +446,11 @@ describe('field mappings (HTTP, real database)', () => {
       const read = await api.get(configPath, token);
       expect(read.body).toMatchObject({ display_name: 'X', field_mappings: { expense_amount: 'Sum', currency: 'Cur' } });
 
-      const unknownOnCreate = await api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'dynamics', display_name: 'D', field_mappings: { mystery_field: 'M' } });
+      const unknownOnCreate = await api.post(`/v1/organizations/${org}/integrations`, token, {
+        integration_type: 'dynamics',
+        display_name: 'D',
+        field_mappings: { mystery_field: 'M' },
+      });
       expectProblem(unknownOnCreate, 422, 'source_field_must_exist_in_internal_schema');
       expect((await api.get(`/v1/organizations/${org}/integrations`, token)).body.items).toHaveLength(1);
     });
@@ -355,7 +458,11 @@ describe('field mappings (HTTP, real database)', () => {
     it('refuses the shorthand retargeting a mapping used by an export', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);
-      const created = await api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'xledger', display_name: 'X', field_mappings: { expense_amount: 'Amount' } });
+      const created = await api.post(`/v1/organizations/${org}/integrations`, token, {
+        integration_type: 'xledger',
+        display_name: 'X',
+        field_mappings: { expense_amount: 'Amount' },
+      });
       await t.dataSource.query(`UPDATE field_mappings SET used_in_export = true WHERE integration_id = $1`, [created.body.id]);
       const res = await api.patch(`/v1/organizations/${org}/integrations/${created.body.id}`, token, { field_mappings: { expense_amount: 'Sum' } });
       expectProblem(res, 409, 'immutable_after_export_use');
@@ -370,19 +477,26 @@ describe('field mappings (HTTP, real database)', () => {
       // B's admin, under B's organization, with A's integration id.
       const foreignPath = `/v1/organizations/${b.org}/integrations/${a.configId}/field-mappings`;
       const attempts = [
-        api.get(foreignPath, b.token), api.post(foreignPath, b.token, { source_field: 'currency', target_field: 'C' }),
+        api.get(foreignPath, b.token),
+        api.post(foreignPath, b.token, { source_field: 'currency', target_field: 'C' }),
         api.post(`${foreignPath}/bulk`, b.token, { items: [{ source_field: 'currency', target_field: 'C' }] }),
-        api.get(`${foreignPath}/${mappingA}`, b.token), api.patch(`${foreignPath}/${mappingA}`, b.token, { target_field: 'X' }),
-        api.delete(`${foreignPath}/${mappingA}`, b.token), api.post(`${foreignPath}/${mappingA}/versions`, b.token, { target_field: 'X' }),
-        api.get(`${foreignPath}/${mappingA}/versions`, b.token), api.put(`${foreignPath}/order`, b.token, { ids: [mappingA] }),
-        api.get(`${foreignPath}/coverage`, b.token), api.post(`${foreignPath}/preview`, b.token, { record: {} }),
+        api.get(`${foreignPath}/${mappingA}`, b.token),
+        api.patch(`${foreignPath}/${mappingA}`, b.token, { target_field: 'X' }),
+        api.delete(`${foreignPath}/${mappingA}`, b.token),
+        api.post(`${foreignPath}/${mappingA}/versions`, b.token, { target_field: 'X' }),
+        api.get(`${foreignPath}/${mappingA}/versions`, b.token),
+        api.put(`${foreignPath}/order`, b.token, { ids: [mappingA] }),
+        api.get(`${foreignPath}/coverage`, b.token),
+        api.post(`${foreignPath}/preview`, b.token, { record: {} }),
       ];
       const labels = ['list', 'create', 'bulk', 'get', 'patch', 'delete', 'versions+', 'versions', 'order', 'coverage', 'preview'];
       // Concurrent on purpose: transactions and plain reads interleave on the database.
       const timers: NodeJS.Timeout[] = [];
       let settled: unknown[];
       try {
-        settled = await Promise.all(attempts.map((p, i) => Promise.race([p.then((r) => r.status), new Promise((r) => timers.push(setTimeout(() => r(`no answer: ${labels[i]}`), 30_000)))])));
+        settled = await Promise.all(
+          attempts.map((p, i) => Promise.race([p.then((r) => r.status), new Promise((r) => timers.push(setTimeout(() => r(`no answer: ${labels[i]}`), 30_000)))])),
+        );
       } finally {
         timers.forEach(clearTimeout);
       }

@@ -9,37 +9,113 @@ jest.setTimeout(300_000);
 // prototype is polluted.
 
 const FIELD_NAMES = [
-  'integration_type', 'display_name', 'enabled', 'base_url', 'api_key', 'client_id', 'client_secret', 'tenant_id', 'field_mappings',
-  'accounting_code_mappings', 'sync_frequency', 'webhook_url', 'webhook_secret', 'extra_config', 'api_key_encrypted',
-  'source_field', 'target_field', 'transform_type', 'transform_config', 'default_value', 'is_required', 'source_field_path',
-  'display_label', 'sort_order', 'is_active', 'items', 'ids', 'record', 'records', 'status', 'started_at', 'finished_at', 'error',
-  'records_pushed', 'records_pulled', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty',
+  'integration_type',
+  'display_name',
+  'enabled',
+  'base_url',
+  'api_key',
+  'client_id',
+  'client_secret',
+  'tenant_id',
+  'field_mappings',
+  'accounting_code_mappings',
+  'sync_frequency',
+  'webhook_url',
+  'webhook_secret',
+  'extra_config',
+  'api_key_encrypted',
+  'source_field',
+  'target_field',
+  'transform_type',
+  'transform_config',
+  'default_value',
+  'is_required',
+  'source_field_path',
+  'display_label',
+  'sort_order',
+  'is_active',
+  'items',
+  'ids',
+  'record',
+  'records',
+  'status',
+  'started_at',
+  'finished_at',
+  'error',
+  'records_pushed',
+  'records_pulled',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
 ];
 
 /** JSON text, written by hand so that keys like "__proto__" really are in the body. */
 function jsonText(depth: number): fc.Arbitrary<string> {
   const leaf = fc.oneof(
-    fc.constantFrom('null', 'true', 'false', '0', '-1', '1e308', '3.14', '""', '"xledger"', '"expense_amount"', '"https://x.example"', '"whsec_AAAA"', '"direct"', '"lookup"', '"computed"', '"2026-11-22T10:00:00Z"'),
+    fc.constantFrom(
+      'null',
+      'true',
+      'false',
+      '0',
+      '-1',
+      '1e308',
+      '3.14',
+      '""',
+      '"xledger"',
+      '"expense_amount"',
+      '"https://x.example"',
+      '"whsec_AAAA"',
+      '"direct"',
+      '"lookup"',
+      '"computed"',
+      '"2026-11-22T10:00:00Z"',
+    ),
     fc.string({ maxLength: 40 }).map((s) => JSON.stringify(s)),
     fc.string({ unit: 'grapheme', maxLength: 20 }).map((s) => JSON.stringify(s)),
     fc.integer({ min: 1000, max: 300_000 }).map((n) => JSON.stringify('x'.repeat(n))),
     fc.double().map((n) => (Number.isFinite(n) ? String(n) : 'null')),
     // Shapes that once reached PostgreSQL or the stack as a 500: NUL, unpaired surrogates, numbers
     // JSON.parse reads as Infinity, deep nesting, date-times PostgreSQL reads otherwise, bigint cursors.
-    fc.constantFrom('"a\\u0000b"', '"\\ud800"', '"x\\udfff"', '"\\ud83d\\ude00"', '1e309', '-1e400', '['.repeat(3000) + ']'.repeat(3000),
-      '"2026-W01-1"', '"2026-032"', '"20260101T000000Z"', '"2026-01-01T00Z"', '"2026-01-01T00:00:00,5Z"', '"s:9999999999999999999"', '[["nested"]]'),
+    fc.constantFrom(
+      '"a\\u0000b"',
+      '"\\ud800"',
+      '"x\\udfff"',
+      '"\\ud83d\\ude00"',
+      '1e309',
+      '-1e400',
+      '['.repeat(3000) + ']'.repeat(3000),
+      '"2026-W01-1"',
+      '"2026-032"',
+      '"20260101T000000Z"',
+      '"2026-01-01T00Z"',
+      '"2026-01-01T00:00:00,5Z"',
+      '"s:9999999999999999999"',
+      '[["nested"]]',
+    ),
   );
   if (depth <= 0) return leaf;
   const child = jsonText(depth - 1);
   return fc.oneof(
     { weight: 3, arbitrary: leaf },
     { weight: 1, arbitrary: fc.array(child, { maxLength: 4 }).map((items) => `[${items.join(',')}]`) },
-    { weight: 2, arbitrary: fc.array(fc.tuple(fc.oneof(fc.constantFrom(...FIELD_NAMES), fc.string({ maxLength: 10 })), child), { maxLength: 6 }).map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .array(fc.tuple(fc.oneof(fc.constantFrom(...FIELD_NAMES), fc.string({ maxLength: 10 })), child), { maxLength: 6 })
+        .map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`),
+    },
   );
 }
 
 const body = fc.oneof(
-  { weight: 4, arbitrary: fc.array(fc.tuple(fc.constantFrom(...FIELD_NAMES), jsonText(2)), { maxLength: 8 }).map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .array(fc.tuple(fc.constantFrom(...FIELD_NAMES), jsonText(2)), { maxLength: 8 })
+      .map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`),
+  },
   { weight: 1, arbitrary: jsonText(3) },
 );
 
@@ -56,7 +132,15 @@ describe('fuzzing every write route', () => {
     const api = apiClient(t);
     const org = newOrgId();
     const token = await t.token('org_admin', org);
-    const config = (await api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'xledger', display_name: 'Fuzz', base_url: 'https://x.example', api_key: 'k', enabled: true })).body;
+    const config = (
+      await api.post(`/v1/organizations/${org}/integrations`, token, {
+        integration_type: 'xledger',
+        display_name: 'Fuzz',
+        base_url: 'https://x.example',
+        api_key: 'k',
+        enabled: true,
+      })
+    ).body;
     const base = `/v1/organizations/${org}/integrations`;
     const mapping = (await api.post(`${base}/${config.id}/field-mappings`, token, { source_field: 'expense_amount', target_field: 'Amount' })).body;
     const routes: [string, string][] = [
@@ -73,13 +157,15 @@ describe('fuzzing every write route', () => {
       ['post', `${base}/${config.id}/exports`],
     ];
     const snapshot = async () =>
-      JSON.stringify(await t.dataSource.query(
-        `SELECT (SELECT json_agg(c ORDER BY c.id) FROM integration_configs c WHERE c.organization_id = $1) AS configs,
+      JSON.stringify(
+        await t.dataSource.query(
+          `SELECT (SELECT json_agg(c ORDER BY c.id) FROM integration_configs c WHERE c.organization_id = $1) AS configs,
                 (SELECT json_agg(m ORDER BY m.id) FROM field_mappings m WHERE m.organization_id = $1) AS mappings,
                 (SELECT count(*) FROM sync_runs s WHERE s.organization_id = $1) AS runs,
                 (SELECT count(*) FROM export_runs e WHERE e.organization_id = $1) AS exports`,
-        [org],
-      ));
+          [org],
+        ),
+      );
     let requests = 0;
     const check = async (method: string, path: string, text: string) => {
       const before = await snapshot();
@@ -92,19 +178,62 @@ describe('fuzzing every write route', () => {
       expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoKeys);
     };
     for (const [method, path] of routes) {
-      await fc.assert(fc.asyncProperty(body, (text) => check(method, path, text)), { numRuns: 120 });
+      await fc.assert(
+        fc.asyncProperty(body, (text) => check(method, path, text)),
+        { numRuns: 120 },
+      );
     }
     // Near-valid bodies reach deeper than noise: a valid body of each route with one to three
     // fields dropped, replaced or added (a missing required field once slipped through to a 500).
     const claim = { claim_id: 'c-1', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', currency: 'NOK', cost_center: 'CC1' };
-    const mappingBody = { source_field: 'currency', target_field: 'Cur', transform_type: 'lookup', transform_config: { map: { NOK: 'kr' } }, default_value: 'NOK', is_required: false, display_label: 'C', sort_order: 3, is_active: true };
+    const mappingBody = {
+      source_field: 'currency',
+      target_field: 'Cur',
+      transform_type: 'lookup',
+      transform_config: { map: { NOK: 'kr' } },
+      default_value: 'NOK',
+      is_required: false,
+      display_label: 'C',
+      sort_order: 3,
+      is_active: true,
+    };
     const valid: Record<string, object> = {
-      [`post ${base}`]: { integration_type: 'hlf_portal', display_name: 'H', base_url: 'https://h.example', client_id: 'c', client_secret: 's', enabled: true, webhook_url: 'https://h.example/hooks', webhook_secret: 'whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldY', sync_frequency: 'daily', extra_config: { a: 1 } },
-      [`patch ${base}/${config.id}`]: { display_name: 'X', enabled: true, accounting_code_mappings: { travel_km: '4001' }, field_mappings: { expense_date: 'Date' }, sync_frequency: 'hourly', api_key: 'k2' },
-      [`post ${base}/${config.id}/sync-runs`]: { status: 'partial', started_at: '2026-11-22T10:00:00Z', finished_at: '2026-11-22T10:01:00Z', records_pushed: 1, records_pulled: 2, error: 'e' },
+      [`post ${base}`]: {
+        integration_type: 'hlf_portal',
+        display_name: 'H',
+        base_url: 'https://h.example',
+        client_id: 'c',
+        client_secret: 's',
+        enabled: true,
+        webhook_url: 'https://h.example/hooks',
+        webhook_secret: 'whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldY',
+        sync_frequency: 'daily',
+        extra_config: { a: 1 },
+      },
+      [`patch ${base}/${config.id}`]: {
+        display_name: 'X',
+        enabled: true,
+        accounting_code_mappings: { travel_km: '4001' },
+        field_mappings: { expense_date: 'Date' },
+        sync_frequency: 'hourly',
+        api_key: 'k2',
+      },
+      [`post ${base}/${config.id}/sync-runs`]: {
+        status: 'partial',
+        started_at: '2026-11-22T10:00:00Z',
+        finished_at: '2026-11-22T10:01:00Z',
+        records_pushed: 1,
+        records_pulled: 2,
+        error: 'e',
+      },
       [`post ${base}/${config.id}/field-mappings`]: mappingBody,
       [`post ${base}/${config.id}/field-mappings/bulk`]: { items: [mappingBody, { source_field: 'cost_center', target_field: 'CC' }] },
-      [`patch ${base}/${config.id}/field-mappings/${mapping.id}`]: { target_field: 'A2', display_label: 'L', transform_type: 'computed', transform_config: { expression: 'expense_amount * 2' } },
+      [`patch ${base}/${config.id}/field-mappings/${mapping.id}`]: {
+        target_field: 'A2',
+        display_label: 'L',
+        transform_type: 'computed',
+        transform_config: { expression: 'expense_amount * 2' },
+      },
       [`post ${base}/${config.id}/field-mappings/${mapping.id}/versions`]: { target_field: 'A3', transform_type: 'static', transform_config: { value: 'v' } },
       [`put ${base}/${config.id}/field-mappings/order`]: { ids: [mapping.id] },
       [`post ${base}/${config.id}/field-mappings/preview`]: { record: claim },
@@ -122,7 +251,9 @@ describe('fuzzing every write route', () => {
     const mutate = (template: object, mutations: { kind: 'drop' | 'replace' | 'add'; nested: boolean; pick: number; key: string; value: string }[]): string => {
       const root = JSON.parse(JSON.stringify(template)) as Record<string, unknown>;
       for (const m of mutations) {
-        const inner = Object.values(root).map((v) => (Array.isArray(v) ? v[0] : v)).find((v) => v !== null && typeof v === 'object' && !Array.isArray(v)) as Record<string, unknown> | undefined;
+        const inner = Object.values(root)
+          .map((v) => (Array.isArray(v) ? v[0] : v))
+          .find((v) => v !== null && typeof v === 'object' && !Array.isArray(v)) as Record<string, unknown> | undefined;
         const target = m.nested && inner ? inner : root;
         const keys = Object.keys(target);
         // An own property even for "__proto__": the body must carry the key itself.
@@ -135,7 +266,10 @@ describe('fuzzing every write route', () => {
     };
     for (const [method, path] of routes) {
       const template = valid[`${method} ${path}`];
-      await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 3 }), (mutations) => check(method, path, mutate(template, mutations))), { numRuns: 60 });
+      await fc.assert(
+        fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 3 }), (mutations) => check(method, path, mutate(template, mutations))),
+        { numRuns: 60 },
+      );
     }
     expect(requests).toBeGreaterThanOrEqual(routes.length * (120 + 60));
   });

@@ -17,7 +17,7 @@ describe('health', () => {
     expect((await t.http.get('/health/ready')).body).toEqual({ status: 'ok', database: 'up' });
   });
 
-  it('sends security headers on every kind of response: the REST set on the API, helmet\'s on the Swagger UI; no x-powered-by', async () => {
+  it("sends security headers on every kind of response: the REST set on the API, helmet's on the Swagger UI; no x-powered-by", async () => {
     expect(API_SECURITY_HEADERS).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' });
     expect(API_SECURITY_HEADERS['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(API_SECURITY_HEADERS['strict-transport-security']).toContain('max-age=');

@@ -13,9 +13,15 @@ import { TEST_JWT_SECRET, testConfig } from './support/test-app';
 /** Collects what the module logs, to check the credential audit. */
 class CapturingLogger implements LoggerService {
   readonly lines: string[] = [];
-  log(message: unknown) { this.lines.push(JSON.stringify(message)); }
-  warn(message: unknown) { this.lines.push(JSON.stringify(message)); }
-  error(message: unknown) { this.lines.push(JSON.stringify(message)); }
+  log(message: unknown) {
+    this.lines.push(JSON.stringify(message));
+  }
+  warn(message: unknown) {
+    this.lines.push(JSON.stringify(message));
+  }
+  error(message: unknown) {
+    this.lines.push(JSON.stringify(message));
+  }
 }
 
 /** A sync service of the platform, as it would use the module. */
@@ -37,7 +43,15 @@ class NightlySync {
     IntegrationsModule.forRootAsync({
       useFactory: () => testConfig(),
       http: false,
-      integrationTypes: [{ integration_type: 'host_ledger', display_name: 'Host ledger', required_credentials: ['api_key'], required_target_fields: ['Amount'], source_fields: [...EXPENSE_CLAIM_SOURCE_FIELDS] }],
+      integrationTypes: [
+        {
+          integration_type: 'host_ledger',
+          display_name: 'Host ledger',
+          required_credentials: ['api_key'],
+          required_target_fields: ['Amount'],
+          source_fields: [...EXPENSE_CLAIM_SOURCE_FIELDS],
+        },
+      ],
     }),
   ],
   providers: [NightlySync],
@@ -70,8 +84,11 @@ describe('IntegrationsModule in a host application', () => {
     expect(host.hostDataSource.entityMetadatas).toHaveLength(0);
     expect(host.meanderDataSource.entityMetadatas.map((m) => m.tableName)).toContain('integration_configs');
     const otherOrg = randomUUID();
-    const config = await host.configs.create(otherOrg, { integration_type: 'host_ledger', display_name: 'H', base_url: 'https://x.example', api_key: API_KEY } as never, { ...admin, orgId: otherOrg });
-    expect((await host.hostDataSource.query(`SELECT id FROM integration_configs WHERE id = $1`, [config.id]))).toEqual([{ id: config.id }]);
+    const config = await host.configs.create(otherOrg, { integration_type: 'host_ledger', display_name: 'H', base_url: 'https://x.example', api_key: API_KEY } as never, {
+      ...admin,
+      orgId: otherOrg,
+    });
+    expect(await host.hostDataSource.query(`SELECT id FROM integration_configs WHERE id = $1`, [config.id])).toEqual([{ id: config.id }]);
   });
 
   it('finds the enabled configs due by sync_frequency and last_sync_at', async () => {
@@ -114,9 +131,11 @@ describe('IntegrationsModule in a host application', () => {
     expect(failed.last_sync_error).toContain('Host ledger refused');
     expect(failed.last_sync_error).not.toContain(API_KEY);
     // A bare credential in the upstream's words (no key=value shape) is scrubbed too, thrown or returned.
-    await expect(host.sync.runSyncAttempt(org, config.id, service, async () => {
-      throw new Error(`invalid key ${API_KEY}`);
-    })).rejects.toThrow('invalid key');
+    await expect(
+      host.sync.runSyncAttempt(org, config.id, service, async () => {
+        throw new Error(`invalid key ${API_KEY}`);
+      }),
+    ).rejects.toThrow('invalid key');
     expect((await host.configs.get(org, config.id)).last_sync_error).toBe('invalid key [redacted]');
     const partial = await host.sync.runSyncAttempt(org, config.id, service, async () => ({ status: 'partial', error: `2 refused for ${API_KEY}` }));
     expect(partial).toMatchObject({ skipped: false, run: { status: 'partial', error: '2 refused for [redacted]' } });
@@ -173,7 +192,10 @@ describe('IntegrationsModule with http: true in a host on Express', () => {
       // The registry's constraint is resolved from the container, as in the service.
       expect(invalid.body.errors.map((e: { rule: string }) => e.rule).sort()).toEqual(['integration_type_must_be_known_value', 'unknown_field']);
 
-      const created = await http.post(base).set('Authorization', auth).send({ integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'host-express-key' });
+      const created = await http
+        .post(base)
+        .set('Authorization', auth)
+        .send({ integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'host-express-key' });
       expect(created.status).toBe(201);
       expect(created.headers.etag).toBe('"1"');
       const read = await http.get(`${base}/${created.body.id}`).set('Authorization', auth);

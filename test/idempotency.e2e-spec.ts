@@ -125,7 +125,13 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
     // The whole request is sent; once the server has committed it, the client drops the connection
     // without reading the answer. (Dropping it earlier is another case: the server may then never
     // read the body, and nothing is created.)
-    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: `${path}/sync-runs`, headers: { authorization: `Bearer ${syncService}`, 'content-type': 'application/json', [KEY]: key } });
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: `${path}/sync-runs`,
+      headers: { authorization: `Bearer ${syncService}`, 'content-type': 'application/json', [KEY]: key },
+    });
     req.on('error', () => undefined);
     req.end(body);
     const deadline = Date.now() + 10_000;

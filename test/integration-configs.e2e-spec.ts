@@ -14,10 +14,20 @@ const PLAINTEXTS = [API_KEY, CLIENT_SECRET, WEBHOOK_SECRET];
 // An importing service registers one more type (the registry is extensible).
 @Global()
 @Module({
-  providers: [{
-    provide: EXTRA_INTEGRATION_TYPES,
-    useValue: [{ integration_type: 'visma_net', display_name: 'Visma.net', required_credentials: ['api_key'], required_target_fields: ['Amount'], source_fields: [...EXPENSE_CLAIM_SOURCE_FIELDS] }],
-  }],
+  providers: [
+    {
+      provide: EXTRA_INTEGRATION_TYPES,
+      useValue: [
+        {
+          integration_type: 'visma_net',
+          display_name: 'Visma.net',
+          required_credentials: ['api_key'],
+          required_target_fields: ['Amount'],
+          source_fields: [...EXPENSE_CLAIM_SOURCE_FIELDS],
+        },
+      ],
+    },
+  ],
   exports: [EXTRA_INTEGRATION_TYPES],
 })
 class ExtraTypesModule {}
@@ -53,14 +63,22 @@ describe('integration configs (HTTP, real database)', () => {
       expect(res.status).toBe(200);
       const byType = Object.fromEntries(res.body.items.map((i: { integration_type: string }) => [i.integration_type, i]));
       expect(byType.xledger).toMatchObject({ required_credentials: ['api_key'], required_target_fields: ['Amount', 'TransactionDate', 'AccountCode'] });
-      expect(byType.dynamics).toMatchObject({ required_credentials: ['client_id', 'client_secret', 'tenant_id'], required_target_fields: ['ExpenseAmount', 'ExpenseDate', 'ContactId'] });
+      expect(byType.dynamics).toMatchObject({
+        required_credentials: ['client_id', 'client_secret', 'tenant_id'],
+        required_target_fields: ['ExpenseAmount', 'ExpenseDate', 'ContactId'],
+      });
       expect(byType.hlf_portal).toMatchObject({ required_credentials: ['client_id', 'client_secret'], required_target_fields: ['ActivityDate', 'PeerMentorId'] });
       expect(byType.visma_net).toBeDefined();
       const fields = byType.xledger.source_fields;
       expect(fields).toHaveLength(20);
       expect(fields[0]).toEqual({ name: 'claim_id', type: 'uuid', non_null: true, path: null });
       expect(fields.find((f: { name: string }) => f.name === 'km_distance')).toEqual({ name: 'km_distance', type: 'number', non_null: false, path: 'expense_line.km_distance' });
-      expect(fields.find((f: { name: string }) => f.name === 'passenger_count')).toEqual({ name: 'passenger_count', type: 'integer', non_null: false, path: 'expense_line.passenger_count' });
+      expect(fields.find((f: { name: string }) => f.name === 'passenger_count')).toEqual({
+        name: 'passenger_count',
+        type: 'integer',
+        non_null: false,
+        path: 'expense_line.passenger_count',
+      });
     });
 
     it('accepts a config of a registered type (the database knows it too)', async () => {
@@ -73,23 +91,65 @@ describe('integration configs (HTTP, real database)', () => {
     it('creates a config: 201, ETag, write-only secrets shown as has_*', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);
-      const res = await api.post(base(org), token, { ...xledger, accounting_code_mappings: { travel_km: '4001', toll: '4002' }, extra_config: { company_code: '1001' }, sync_frequency: 'daily' });
+      const res = await api.post(base(org), token, {
+        ...xledger,
+        accounting_code_mappings: { travel_km: '4001', toll: '4002' },
+        extra_config: { company_code: '1001' },
+        sync_frequency: 'daily',
+      });
       expect(res.status).toBe(201);
       expect(res.headers.etag).toBe('"1"');
       expect(res.body).toMatchObject({
-        organization_id: org, integration_type: 'xledger', display_name: 'Xledger production', enabled: false,
-        base_url: 'https://api.xledger.example/graphql', client_id: null, tenant_id: null,
-        has_api_key: true, has_client_secret: false, has_webhook_secret: false,
-        field_mappings: {}, accounting_code_mappings: { travel_km: '4001', toll: '4002' }, sync_frequency: 'daily',
-        last_sync_at: null, last_sync_status: null, last_sync_error: null, last_success_at: null,
-        webhook_url: null, extra_config: { company_code: '1001' }, revision: 1, updated_by: null,
+        organization_id: org,
+        integration_type: 'xledger',
+        display_name: 'Xledger production',
+        enabled: false,
+        base_url: 'https://api.xledger.example/graphql',
+        client_id: null,
+        tenant_id: null,
+        has_api_key: true,
+        has_client_secret: false,
+        has_webhook_secret: false,
+        field_mappings: {},
+        accounting_code_mappings: { travel_km: '4001', toll: '4002' },
+        sync_frequency: 'daily',
+        last_sync_at: null,
+        last_sync_status: null,
+        last_sync_error: null,
+        last_success_at: null,
+        webhook_url: null,
+        extra_config: { company_code: '1001' },
+        revision: 1,
+        updated_by: null,
       });
       expect(res.body).not.toHaveProperty('api_key');
       expect(res.body).not.toHaveProperty('api_key_encrypted');
       expect(Object.keys(res.body).sort()).toEqual([
-        'accounting_code_mappings', 'base_url', 'client_id', 'created_at', 'created_by', 'display_name', 'enabled', 'extra_config', 'field_mappings',
-        'has_api_key', 'has_client_secret', 'has_webhook_secret', 'id', 'integration_type', 'last_success_at', 'last_sync_at', 'last_sync_error',
-        'last_sync_status', 'organization_id', 'revision', 'sync_frequency', 'tenant_id', 'updated_at', 'updated_by', 'webhook_url',
+        'accounting_code_mappings',
+        'base_url',
+        'client_id',
+        'created_at',
+        'created_by',
+        'display_name',
+        'enabled',
+        'extra_config',
+        'field_mappings',
+        'has_api_key',
+        'has_client_secret',
+        'has_webhook_secret',
+        'id',
+        'integration_type',
+        'last_success_at',
+        'last_sync_at',
+        'last_sync_error',
+        'last_sync_status',
+        'organization_id',
+        'revision',
+        'sync_frequency',
+        'tenant_id',
+        'updated_at',
+        'updated_by',
+        'webhook_url',
       ]);
       const read = await api.get(`${base(org)}/${res.body.id}`, token);
       expect(read.status).toBe(200);
@@ -114,7 +174,9 @@ describe('integration configs (HTTP, real database)', () => {
       const org = newOrgId();
       const config = await createConfig(org, await t.token('org_admin', org), xledger);
       for (const column of ['api_key_encrypted', 'client_secret_encrypted', 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted']) {
-        await expect(t.dataSource.query(`UPDATE integration_configs SET ${column} = 'plaintext' WHERE id = $1`, [config.id])).rejects.toMatchObject({ driverError: { code: '23514' } });
+        await expect(t.dataSource.query(`UPDATE integration_configs SET ${column} = 'plaintext' WHERE id = $1`, [config.id])).rejects.toMatchObject({
+          driverError: { code: '23514' },
+        });
       }
     });
   });
@@ -122,10 +184,18 @@ describe('integration configs (HTTP, real database)', () => {
   describe('validation rules (400, every failing field at once)', () => {
     it('reports each seed rule by name', async () => {
       const res = await api.post(base(orgA), adminA, {
-        integration_type: 'sap', display_name: '   ', base_url: 'http://insecure.example', webhook_url: 'ftp://x',
-        field_mappings: ['expense_amount'], accounting_code_mappings: { 'Travel-Km': '4001' }, extra_config: 'nope',
-        sync_frequency: 'hourlyish', webhook_secret: 'whsec_dG9vc2hvcnQ=',
-        api_key_encrypted: 'enc:v1:x', client_secret_encrypted: 'x', webhook_secret_encrypted: 'x',
+        integration_type: 'sap',
+        display_name: '   ',
+        base_url: 'http://insecure.example',
+        webhook_url: 'ftp://x',
+        field_mappings: ['expense_amount'],
+        accounting_code_mappings: { 'Travel-Km': '4001' },
+        extra_config: 'nope',
+        sync_frequency: 'hourlyish',
+        webhook_secret: 'whsec_dG9vc2hvcnQ=',
+        api_key_encrypted: 'enc:v1:x',
+        client_secret_encrypted: 'x',
+        webhook_secret_encrypted: 'x',
       });
       expectProblem(res, 400, 'validation_failed');
       expect(rulesOf(res).sort()).toEqual([
@@ -170,7 +240,11 @@ describe('integration configs (HTTP, real database)', () => {
       const config = await createConfig(org, token, { integration_type: 'hlf_portal', display_name: 'HLF' });
       const res = await api.patch(`${base(org)}/${config.id}`, token, { integration_type: 'xledger', display_name: null, sync_frequency: null });
       expectProblem(res, 400, 'validation_failed');
-      expect(rulesOf(res).sort()).toEqual(['display_name:display_name_not_empty', 'integration_type:integration_type_cannot_change', 'sync_frequency:sync_frequency_must_be_known_value']);
+      expect(rulesOf(res).sort()).toEqual([
+        'display_name:display_name_not_empty',
+        'integration_type:integration_type_cannot_change',
+        'sync_frequency:sync_frequency_must_be_known_value',
+      ]);
     });
   });
 
@@ -210,8 +284,20 @@ describe('integration configs (HTTP, real database)', () => {
       const token = await t.token('org_admin', org);
       const res = await api.post(base(org), token, { integration_type: 'dynamics', display_name: 'D365', enabled: true, client_id: 'abc' });
       expectProblem(res, 422, 'credentials_required_before_enable');
-      expect(rulesOf(res).sort()).toEqual(['base_url:credentials_required_before_enable', 'client_secret:credentials_required_before_enable', 'tenant_id:credentials_required_before_enable']);
-      const ok = await api.post(base(org), token, { integration_type: 'dynamics', display_name: 'D365', enabled: true, client_id: 'abc', client_secret: CLIENT_SECRET, tenant_id: 't', base_url: 'https://d365.example' });
+      expect(rulesOf(res).sort()).toEqual([
+        'base_url:credentials_required_before_enable',
+        'client_secret:credentials_required_before_enable',
+        'tenant_id:credentials_required_before_enable',
+      ]);
+      const ok = await api.post(base(org), token, {
+        integration_type: 'dynamics',
+        display_name: 'D365',
+        enabled: true,
+        client_id: 'abc',
+        client_secret: CLIENT_SECRET,
+        tenant_id: 't',
+        base_url: 'https://d365.example',
+      });
       expect(ok.status).toBe(201);
       expect(ok.body).toMatchObject({ enabled: true, has_client_secret: true });
     });
@@ -230,7 +316,12 @@ describe('integration configs (HTTP, real database)', () => {
         const res = await api.patch(`${base(org)}/${bare.id}`, token, clear);
         expectProblem(res, 422, 'credentials_required_before_enable');
         // Refused means untouched.
-        expect((await api.get(`${base(org)}/${bare.id}`, token)).body).toMatchObject({ enabled: true, has_api_key: true, base_url: 'https://x.example', revision: enabled.body.revision });
+        expect((await api.get(`${base(org)}/${bare.id}`, token)).body).toMatchObject({
+          enabled: true,
+          has_api_key: true,
+          base_url: 'https://x.example',
+          revision: enabled.body.revision,
+        });
       }
       // Disabling and clearing together is fine.
       const cleared = await api.patch(`${base(org)}/${bare.id}`, token, { enabled: false, api_key: null });
@@ -268,7 +359,9 @@ describe('integration configs (HTTP, real database)', () => {
       expect(fresh).not.toBe(WEBHOOK_SECRET);
 
       const [row] = await t.dataSource.query(
-        `SELECT webhook_secret_encrypted, previous_webhook_secret_encrypted, previous_webhook_secret_expires_at FROM integration_configs WHERE id = $1`, [config.id]);
+        `SELECT webhook_secret_encrypted, previous_webhook_secret_encrypted, previous_webhook_secret_expires_at FROM integration_configs WHERE id = $1`,
+        [config.id],
+      );
       const cipher = t.app.get(SecretCipher);
       const at = (column: string) => ({ table: 'integration_configs', column, rowId: config.id });
       expect(cipher.decrypt(row.webhook_secret_encrypted, at('webhook_secret_encrypted'))).toBe(fresh);
@@ -373,19 +466,36 @@ describe('integration configs (HTTP, real database)', () => {
     it('sync_status_updated_after_every_attempt: failure, then success', async () => {
       const { org, token, config } = await enabledConfig();
       const failed = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, {
-        status: 'failed', started_at: '2026-11-22T10:00:00.000Z', finished_at: '2026-11-22T10:01:00.000Z', error: 'Xledger answered 503', records_pushed: 3,
+        status: 'failed',
+        started_at: '2026-11-22T10:00:00.000Z',
+        finished_at: '2026-11-22T10:01:00.000Z',
+        error: 'Xledger answered 503',
+        records_pushed: 3,
       });
       expect(failed.status).toBe(201);
       expect(failed.body).toMatchObject({ status: 'failed', error: 'Xledger answered 503', records_pushed: 3, records_pulled: 0, integration_id: config.id });
       let read = await api.get(`${base(org)}/${config.id}`, token);
       expect(read.body).toMatchObject({ last_sync_at: '2026-11-22T10:01:00.000Z', last_sync_status: 'failed', last_sync_error: 'Xledger answered 503', last_success_at: null });
 
-      const ok = await api.post(`${base(org)}/${config.id}/sync-runs`, token, { status: 'success', started_at: '2026-11-22T11:00:00.000Z', finished_at: '2026-11-22T11:00:30.000Z' });
+      const ok = await api.post(`${base(org)}/${config.id}/sync-runs`, token, {
+        status: 'success',
+        started_at: '2026-11-22T11:00:00.000Z',
+        finished_at: '2026-11-22T11:00:30.000Z',
+      });
       expect(ok.status).toBe(201);
       read = await api.get(`${base(org)}/${config.id}`, token);
-      expect(read.body).toMatchObject({ last_sync_at: '2026-11-22T11:00:30.000Z', last_sync_status: 'success', last_sync_error: null, last_success_at: '2026-11-22T11:00:30.000Z' });
+      expect(read.body).toMatchObject({
+        last_sync_at: '2026-11-22T11:00:30.000Z',
+        last_sync_status: 'success',
+        last_sync_error: null,
+        last_success_at: '2026-11-22T11:00:30.000Z',
+      });
 
-      const partial = await api.post(`${base(org)}/${config.id}/sync-runs`, token, { status: 'partial', started_at: new Date(Date.now() - 60_000).toISOString(), error: '2 of 5 refused' });
+      const partial = await api.post(`${base(org)}/${config.id}/sync-runs`, token, {
+        status: 'partial',
+        started_at: new Date(Date.now() - 60_000).toISOString(),
+        error: '2 of 5 refused',
+      });
       expect(partial.status).toBe(201);
       read = await api.get(`${base(org)}/${config.id}`, token);
       expect(read.body).toMatchObject({ last_sync_status: 'partial', last_sync_error: '2 of 5 refused', last_success_at: '2026-11-22T11:00:30.000Z' });
@@ -413,16 +523,29 @@ describe('integration configs (HTTP, real database)', () => {
 
     it("scrubs the config's own credentials from a reported error before storing it", async () => {
       const { org, config } = await enabledConfig();
-      const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'failed', started_at: new Date().toISOString(), error: `Xledger said: invalid key ${API_KEY}` });
+      const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, {
+        status: 'failed',
+        started_at: new Date().toISOString(),
+        error: `Xledger said: invalid key ${API_KEY}`,
+      });
       expect(res.status).toBe(201);
       expect(res.body.error).toBe('Xledger said: invalid key [redacted]');
-      const [stored] = await t.dataSource.query(`SELECT s.error, c.last_sync_error FROM sync_runs s JOIN integration_configs c ON c.id = s.integration_id WHERE s.id = $1`, [res.body.id]);
+      const [stored] = await t.dataSource.query(`SELECT s.error, c.last_sync_error FROM sync_runs s JOIN integration_configs c ON c.id = s.integration_id WHERE s.id = $1`, [
+        res.body.id,
+      ]);
       expect(stored).toEqual({ error: 'Xledger said: invalid key [redacted]', last_sync_error: 'Xledger said: invalid key [redacted]' });
     });
 
     it("scrubs every encoding of every secret the organization holds, another config's included", async () => {
       const { org, token, config } = await enabledConfig();
-      await createConfig(org, token, { integration_type: 'dynamics', display_name: 'D365', client_id: 'abc', client_secret: CLIENT_SECRET, tenant_id: 't', base_url: 'https://d365.example' });
+      await createConfig(org, token, {
+        integration_type: 'dynamics',
+        display_name: 'D365',
+        client_id: 'abc',
+        client_secret: CLIENT_SECRET,
+        tenant_id: 't',
+        base_url: 'https://d365.example',
+      });
       const quoted = [
         Buffer.from(API_KEY).toString('base64'),
         Buffer.from(API_KEY).toString('hex').toUpperCase(),
@@ -432,9 +555,15 @@ describe('integration configs (HTTP, real database)', () => {
         CLIENT_SECRET,
         Buffer.from(CLIENT_SECRET).toString('base64url'),
       ];
-      const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'failed', started_at: new Date().toISOString(), error: `refused: ${quoted.join(' | ')}` });
+      const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, {
+        status: 'failed',
+        started_at: new Date().toISOString(),
+        error: `refused: ${quoted.join(' | ')}`,
+      });
       expect(res.status).toBe(201);
-      const [stored] = await t.dataSource.query(`SELECT s.error, c.last_sync_error FROM sync_runs s JOIN integration_configs c ON c.id = s.integration_id WHERE s.id = $1`, [res.body.id]);
+      const [stored] = await t.dataSource.query(`SELECT s.error, c.last_sync_error FROM sync_runs s JOIN integration_configs c ON c.id = s.integration_id WHERE s.id = $1`, [
+        res.body.id,
+      ]);
       for (const text of [res.body.error, stored.error, stored.last_sync_error]) {
         expect(text.startsWith('refused: ')).toBe(true);
         for (const form of quoted) expect(text).not.toContain(form.replace(/^Basic /, ''));
@@ -445,10 +574,21 @@ describe('integration configs (HTTP, real database)', () => {
       const { org, config } = await enabledConfig();
       const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'exploded', started_at: 'yesterday', records_pushed: -1, records_pulled: 1.5 });
       expectProblem(res, 400, 'validation_failed');
-      expect(rulesOf(res).sort()).toEqual(expect.arrayContaining(['records_pulled:record_count_non_negative', 'records_pushed:record_count_non_negative', 'started_at:timestamp_must_be_iso8601', 'status:sync_status_must_be_known_value']));
+      expect(rulesOf(res).sort()).toEqual(
+        expect.arrayContaining([
+          'records_pulled:record_count_non_negative',
+          'records_pushed:record_count_non_negative',
+          'started_at:timestamp_must_be_iso8601',
+          'status:sync_status_must_be_known_value',
+        ]),
+      );
       const noError = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'failed', started_at: '2026-11-22T10:00:00Z' });
       expect(rulesOf(noError)).toEqual(['error:error_required_unless_success']);
-      const backwards = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'success', started_at: '2026-11-22T10:00:00Z', finished_at: '2026-11-22T09:00:00Z' });
+      const backwards = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, {
+        status: 'success',
+        started_at: '2026-11-22T10:00:00Z',
+        finished_at: '2026-11-22T09:00:00Z',
+      });
       expect(rulesOf(backwards)).toEqual(['finished_at:finished_at_not_before_started_at']);
     });
 
@@ -480,10 +620,17 @@ describe('integration configs (HTTP, real database)', () => {
       configA = await createConfig(orgA, adminA, { ...xledger, enabled: true, webhook_secret: WEBHOOK_SECRET });
     });
 
-    const routes = (org: string, id: string) => [
-      ['get', base(org)], ['post', base(org)], ['get', `${base(org)}/${id}`], ['patch', `${base(org)}/${id}`], ['delete', `${base(org)}/${id}`],
-      ['post', `${base(org)}/${id}/webhook-secret`], ['post', `${base(org)}/${id}/sync-runs`], ['get', `${base(org)}/${id}/sync-runs`],
-    ] as const;
+    const routes = (org: string, id: string) =>
+      [
+        ['get', base(org)],
+        ['post', base(org)],
+        ['get', `${base(org)}/${id}`],
+        ['patch', `${base(org)}/${id}`],
+        ['delete', `${base(org)}/${id}`],
+        ['post', `${base(org)}/${id}/webhook-secret`],
+        ['post', `${base(org)}/${id}/sync-runs`],
+        ['get', `${base(org)}/${id}/sync-runs`],
+      ] as const;
 
     it("gives another org's admin 403 org_scoped_access_only on every route", async () => {
       for (const [method, path] of routes(orgA, configA.id)) {
@@ -494,7 +641,8 @@ describe('integration configs (HTTP, real database)', () => {
 
     it("answers 404 when an admin uses another organization's config id under its own path", async () => {
       for (const [method, path] of routes(orgB, configA.id).filter(([, p]) => p.includes(configA.id))) {
-        const body = method === 'post' && path.endsWith('sync-runs') ? { status: 'success', started_at: new Date().toISOString() } : method === 'patch' ? { display_name: 'hijack' } : {};
+        const body =
+          method === 'post' && path.endsWith('sync-runs') ? { status: 'success', started_at: new Date().toISOString() } : method === 'patch' ? { display_name: 'hijack' } : {};
         const res = method === 'get' || method === 'delete' ? await api[method](path, adminB) : await api[method](path, adminB, body);
         expect({ path, method, status: res.status }).toEqual({ path, method, status: 404 });
       }

@@ -23,7 +23,8 @@ describe('keys:rotate', () => {
   /** config id → column → plaintext expected after rotation. */
   const expected = new Map<string, Record<string, string>>();
 
-  const runCli = (args: string[]) => spawnTs('src/cli/keys-rotate.ts', args, { DATABASE_URL: db.url, ENCRYPTION_KEYS: `${K1},${K2}`, ENCRYPTION_ACTIVE_KEY_ID: '', NODE_ENV: 'test' });
+  const runCli = (args: string[]) =>
+    spawnTs('src/cli/keys-rotate.ts', args, { DATABASE_URL: db.url, ENCRYPTION_KEYS: `${K1},${K2}`, ENCRYPTION_ACTIVE_KEY_ID: '', NODE_ENV: 'test' });
   const cliOutput = async (args: string[]) => {
     const child = runCli(args);
     let out = '';
@@ -32,7 +33,12 @@ describe('keys:rotate', () => {
     return { code: await waitForExit(child, 60_000), out };
   };
   const rows = async (t: TestApp) => t.dataSource.query(`SELECT id, ${COLUMNS.join(', ')} FROM integration_configs`) as Promise<Record<string, string | null>[]>;
-  const keyIdsIn = (all: Record<string, string | null>[]) => all.flatMap((r) => COLUMNS.map((c) => r[c]).filter((v): v is string => !!v).map((v) => v.split(':')[2]));
+  const keyIdsIn = (all: Record<string, string | null>[]) =>
+    all.flatMap((r) =>
+      COLUMNS.map((c) => r[c])
+        .filter((v): v is string => !!v)
+        .map((v) => v.split(':')[2]),
+    );
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'meander-rotation-'));
@@ -48,7 +54,13 @@ describe('keys:rotate', () => {
         const clientSecret = `client-secret-${i}-${randomBytes(6).toString('hex')}`;
         const webhookSecret = `whsec_${randomBytes(24).toString('base64')}`;
         const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
-          integration_type: 'dynamics', display_name: `D${i}`, client_id: 'c', tenant_id: 't', client_secret: clientSecret, api_key: apiKey, webhook_secret: webhookSecret,
+          integration_type: 'dynamics',
+          display_name: `D${i}`,
+          client_id: 'c',
+          tenant_id: 't',
+          client_secret: clientSecret,
+          api_key: apiKey,
+          webhook_secret: webhookSecret,
         });
         expect(res.status).toBe(201);
         const secrets: Record<string, string> = { api_key_encrypted: apiKey, client_secret_encrypted: clientSecret, webhook_secret_encrypted: webhookSecret };

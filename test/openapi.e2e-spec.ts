@@ -21,8 +21,7 @@ describe('the OpenAPI document', () => {
     expect(served).toEqual(committed);
   });
 
-  const operations = () =>
-    Object.entries<any>(served.paths).flatMap(([path, item]) => METHODS.filter((m) => item[m]).map((method) => ({ path, method, op: item[method] })));
+  const operations = () => Object.entries<any>(served.paths).flatMap(([path, item]) => METHODS.filter((m) => item[m]).map((method) => ({ path, method, op: item[method] })));
 
   it('gives every operation a summary, a description naming its roles and rules, and a 500', () => {
     const ops = operations();

@@ -14,7 +14,12 @@ describe('paged lists (HTTP, real database)', () => {
     const org = newOrgId();
     token = await t.token('org_admin', org);
     const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
-      integration_type: 'hlf_portal', display_name: 'HLF', base_url: 'https://hlf.example', client_id: 'c', client_secret: 's', enabled: true,
+      integration_type: 'hlf_portal',
+      display_name: 'HLF',
+      base_url: 'https://hlf.example',
+      client_id: 'c',
+      client_secret: 's',
+      enabled: true,
     });
     expect(res.status).toBe(201);
     const path = `/v1/organizations/${org}/integrations/${res.body.id}`;

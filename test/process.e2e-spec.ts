@@ -32,7 +32,11 @@ describe('the service process', () => {
   it('refuses a malformed ENCRYPTION_KEYS in production with one line that does not echo it', async () => {
     const badKeys = 'k1:c2hvcnQ=';
     const child = spawnTs('src/main.ts', [], {
-      NODE_ENV: 'production', DATA_DIR: dataDir, AUTH_JWT_SECRET: 'x'.repeat(40), ENCRYPTION_KEYS: badKeys, DATABASE_URL: 'postgres://127.0.0.1:1/none',
+      NODE_ENV: 'production',
+      DATA_DIR: dataDir,
+      AUTH_JWT_SECRET: 'x'.repeat(40),
+      ENCRYPTION_KEYS: badKeys,
+      DATABASE_URL: 'postgres://127.0.0.1:1/none',
     });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -117,7 +121,11 @@ describe('the service process', () => {
     const token = await issueToken({ secret: loadAppConfig({ DATA_DIR: dataDir }, () => undefined).jwtSecret, role: 'org_admin', orgId: org });
     const base = `http://127.0.0.1:${port}/v1/organizations/${org}/integrations`;
     const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json()) as any };
     };
     const config = await call('POST', '', { integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'k', enabled: true });

@@ -20,12 +20,17 @@ describe('abuse limits (HTTP, real database)', () => {
   });
   afterAll(() => t.close());
 
-  const configCount = async (org: string) =>
-    (await t.dataSource.query(`SELECT count(*)::int AS n FROM integration_configs WHERE organization_id = $1`, [org]))[0].n as number;
+  const configCount = async (org: string) => (await t.dataSource.query(`SELECT count(*)::int AS n FROM integration_configs WHERE organization_id = $1`, [org]))[0].n as number;
   const create = (org: string, token: string, name: string) =>
     api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'xledger', display_name: name, base_url: 'https://x.example', api_key: 'k' });
   const createPortal = (org: string, token: string) =>
-    api.post(`/v1/organizations/${org}/integrations`, token, { integration_type: 'hlf_portal', display_name: 'HLF', base_url: 'https://hlf.example', client_id: 'c', client_secret: 's' });
+    api.post(`/v1/organizations/${org}/integrations`, token, {
+      integration_type: 'hlf_portal',
+      display_name: 'HLF',
+      base_url: 'https://hlf.example',
+      client_id: 'c',
+      client_secret: 's',
+    });
 
   it('limits writes per token across routes: 429 problem with Retry-After, nothing written; reads and other tokens go on', async () => {
     const org = newOrgId();
@@ -76,7 +81,14 @@ describe('abuse limits (HTTP, real database)', () => {
     const token = await t.token('org_admin', org);
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
     const created = await api.post(`/v1/organizations/${org}/integrations`, token, {
-      integration_type: 'hlf_portal', display_name: 'HLF', base_url: 'https://hlf.example', client_id: 'c', client_secret: 's', enabled: true, webhook_secret: secret, webhook_url: 'https://hlf.example/hooks',
+      integration_type: 'hlf_portal',
+      display_name: 'HLF',
+      base_url: 'https://hlf.example',
+      client_id: 'c',
+      client_secret: 's',
+      enabled: true,
+      webhook_secret: secret,
+      webhook_url: 'https://hlf.example/hooks',
     });
     expect(created.status).toBe(201);
     const deliver = (ip: string) => {

@@ -58,7 +58,11 @@ describe('route inventory', () => {
         const type = Number(key.split(':')[0]);
         if (type !== RouteParamtypes.BODY && type !== RouteParamtypes.QUERY) continue;
         const metatype = (Reflect.getMetadata('design:paramtypes', prototype, name) as unknown[])[arg.index];
-        params.push({ route, param: `${RouteParamtypes[type]} ${(metatype as Fn | undefined)?.name}`, validated: arg.pipes?.some((pipe) => pipe === VALIDATION_PIPE || (type === RouteParamtypes.BODY && pipe === SHALLOW_BODY_VALIDATION_PIPE)) ?? false });
+        params.push({
+          route,
+          param: `${RouteParamtypes[type]} ${(metatype as Fn | undefined)?.name}`,
+          validated: arg.pipes?.some((pipe) => pipe === VALIDATION_PIPE || (type === RouteParamtypes.BODY && pipe === SHALLOW_BODY_VALIDATION_PIPE)) ?? false,
+        });
       }
     }
     expect(params.filter((p) => p.param.startsWith('BODY')).length).toBeGreaterThan(5);

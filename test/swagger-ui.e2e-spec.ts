@@ -72,7 +72,13 @@ describe('Swagger UI in Chromium', () => {
     await page.locator(`${create} button.try-out__btn`).click();
     await page.locator(`${create} tr[data-param-name="org_id"] input`).fill(org);
 
-    const created = await execute(create, { integration_type: 'xledger', display_name: 'Xledger production', base_url: 'https://api.xledger.example/graphql', api_key: 'xl-secret-api-key', sync_frequency: 'daily' });
+    const created = await execute(create, {
+      integration_type: 'xledger',
+      display_name: 'Xledger production',
+      base_url: 'https://api.xledger.example/graphql',
+      api_key: 'xl-secret-api-key',
+      sync_frequency: 'daily',
+    });
     await page.locator(create).screenshot({ path: join(ARTIFACTS, 'swagger-2-created.png') });
     expect(created.status).toBe('201');
     expect(created.text).toContain('"has_api_key": true');

@@ -29,7 +29,14 @@ describe('a client generated from openapi.json', () => {
 
     const created = await admin.POST('/v1/organizations/{org_id}/integrations', {
       params: { path: { org_id } },
-      body: { integration_type: 'xledger', display_name: 'Xledger production', base_url: 'https://api.xledger.example/graphql', api_key: 'xl-secret', enabled: true, sync_frequency: 'daily' },
+      body: {
+        integration_type: 'xledger',
+        display_name: 'Xledger production',
+        base_url: 'https://api.xledger.example/graphql',
+        api_key: 'xl-secret',
+        enabled: true,
+        sync_frequency: 'daily',
+      },
     });
     expect(created.response.status).toBe(201);
     const config = created.data!;
@@ -53,7 +60,14 @@ describe('a client generated from openapi.json', () => {
         items: [
           { source_field: 'expense_amount', target_field: 'Amount', transform_type: 'format', transform_config: { format: '0.00' }, is_required: true },
           { source_field: 'expense_date', target_field: 'TransactionDate', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' }, is_required: true },
-          { source_field: 'expense_type', target_field: 'AccountCode', transform_type: 'lookup', transform_config: { map: { travel_km: '4001' } }, default_value: '4999', is_required: true },
+          {
+            source_field: 'expense_type',
+            target_field: 'AccountCode',
+            transform_type: 'lookup',
+            transform_config: { map: { travel_km: '4001' } },
+            default_value: '4999',
+            is_required: true,
+          },
         ],
       },
     });

@@ -27,7 +27,11 @@ describe('input the database cannot store is refused before it (HTTP, real datab
 
   const send = (method: 'post' | 'patch', path: string, text: string | Buffer) =>
     // As bytes: superagent would serialize a Buffer as JSON of its own.
-    t.http[method](path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json').serialize((body: unknown) => body as string).send(text);
+    t.http[method](path)
+      .set('Authorization', `Bearer ${token}`)
+      .set('Content-Type', 'application/json')
+      .serialize((body: unknown) => body as string)
+      .send(text);
   const written = async () => {
     const [row] = await t.dataSource.query(
       `SELECT (SELECT count(*) FROM integration_configs WHERE organization_id = $1)::int AS configs,
@@ -52,7 +56,13 @@ describe('input the database cannot store is refused before it (HTTP, real datab
     await refused('post', base, '{"integration_type":"xledger","display_name":"a\\u0000b","base_url":"https://x.example"}', 'display_name', 'text_must_be_valid_unicode');
     await refused('patch', configPath, '{"extra_config":{"company_code":"10\\u000001"}}', 'extra_config.company_code', 'text_must_be_valid_unicode');
     await refused('post', `${configPath}/sync-runs`, '{"status":"failed","started_at":"2026-11-22T10:00:00Z","error":"boom\\u0000"}', 'error', 'text_must_be_valid_unicode');
-    await refused('post', `${configPath}/field-mappings`, '{"source_field":"cost_center","target_field":"CC","transform_type":"static","transform_config":{"value":"\\u0000"}}', 'transform_config.value', 'text_must_be_valid_unicode');
+    await refused(
+      'post',
+      `${configPath}/field-mappings`,
+      '{"source_field":"cost_center","target_field":"CC","transform_type":"static","transform_config":{"value":"\\u0000"}}',
+      'transform_config.value',
+      'text_must_be_valid_unicode',
+    );
     await refused('post', `${configPath}/exports`, `{"records":[{${claim},"cost_center":"\\u0000"}]}`, 'records[0].cost_center', 'text_must_be_valid_unicode');
   });
 
@@ -66,12 +76,23 @@ describe('input the database cannot store is refused before it (HTTP, real datab
 
   it('numbers that overflow to Infinity: 400 number_must_be_finite, not stored as null', async () => {
     await refused('post', `${configPath}/sync-runs`, '{"status":"success","started_at":"2026-11-22T10:00:00Z","records_pushed":1e309}', 'records_pushed', 'number_must_be_finite');
-    await refused('post', `${configPath}/exports/preview`, `{"records":[{${claim.replace('"expense_amount":10', '"expense_amount":-1e400')}}]}`, 'records[0].expense_amount', 'number_must_be_finite');
+    await refused(
+      'post',
+      `${configPath}/exports/preview`,
+      `{"records":[{${claim.replace('"expense_amount":10', '"expense_amount":-1e400')}}]}`,
+      'records[0].expense_amount',
+      'number_must_be_finite',
+    );
   });
 
   it('JSON nested past 64 levels (3,000 here) on every validated body: 400 body_nesting_within_bounds, no stack overflow', async () => {
     const deep = '['.repeat(3000) + ']'.repeat(3000);
-    for (const [method, path] of [['post', base], ['patch', configPath], ['post', `${configPath}/exports/preview`], ['post', `${configPath}/field-mappings/bulk`]] as const) {
+    for (const [method, path] of [
+      ['post', base],
+      ['patch', configPath],
+      ['post', `${configPath}/exports/preview`],
+      ['post', `${configPath}/field-mappings/bulk`],
+    ] as const) {
       const res = await send(method, path, `{"extra_config":${deep}}`);
       expectProblem(res, 400, 'validation_failed');
       expect(res.body.errors.map((e: { rule: string }) => e.rule)).toEqual(['body_nesting_within_bounds']);
@@ -82,13 +103,25 @@ describe('input the database cannot store is refused before it (HTTP, real datab
   it('prototype keys, also nested in extra_config: 400 unknown_field, not dropped', async () => {
     await refused('patch', configPath, '{"__proto__":{"enabled":false}}', '__proto__', 'unknown_field');
     await refused('patch', configPath, '{"extra_config":{"constructor":{"prototype":{"x":1}}}}', 'extra_config.constructor', 'unknown_field');
-    await refused('post', base, '{"integration_type":"xledger","display_name":"P","base_url":"https://x.example","extra_config":{"__proto__":{"a":1}}}', 'extra_config.__proto__', 'unknown_field');
+    await refused(
+      'post',
+      base,
+      '{"integration_type":"xledger","display_name":"P","base_url":"https://x.example","extra_config":{"__proto__":{"a":1}}}',
+      'extra_config.__proto__',
+      'unknown_field',
+    );
   });
 
   it('date-times other than RFC 3339 that IsISO8601 accepts: 400 timestamp_must_be_iso8601', async () => {
     for (const stamp of ['2026-W01-1', '2026-032', '20260101T000000Z', '2026-01-01T00Z', '2026-01-01T00:00:00,5Z', '2026-01-01T10:00Z', '2026-01-01']) {
       await refused('post', `${configPath}/sync-runs`, JSON.stringify({ status: 'success', started_at: stamp }), 'started_at', 'timestamp_must_be_iso8601');
-      await refused('post', `${configPath}/sync-runs`, JSON.stringify({ status: 'success', started_at: '2026-01-01T00:00:00Z', finished_at: stamp }), 'finished_at', 'timestamp_must_be_iso8601');
+      await refused(
+        'post',
+        `${configPath}/sync-runs`,
+        JSON.stringify({ status: 'success', started_at: '2026-01-01T00:00:00Z', finished_at: stamp }),
+        'finished_at',
+        'timestamp_must_be_iso8601',
+      );
     }
     for (const stamp of ['2026-01-01T00:00:00Z', '2026-01-01T00:00:00.123456+01:00']) {
       expect([stamp, (await send('post', `${configPath}/sync-runs`, JSON.stringify({ status: 'success', started_at: stamp }))).status]).toEqual([stamp, 201]);

@@ -19,16 +19,32 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const org = newOrgId();
     const token = await t.token('org_admin', org);
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
-    const body = type === 'xledger'
-      ? { integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', enabled: true, webhook_secret: secret, ...extra }
-      : { integration_type: 'hlf_portal', display_name: 'HLF', base_url: 'https://hlf.example', client_id: 'c', client_secret: 's', enabled: true, webhook_secret: secret, webhook_url: 'https://hlf.example/hooks', ...extra };
+    const body =
+      type === 'xledger'
+        ? { integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', enabled: true, webhook_secret: secret, ...extra }
+        : {
+            integration_type: 'hlf_portal',
+            display_name: 'HLF',
+            base_url: 'https://hlf.example',
+            client_id: 'c',
+            client_secret: 's',
+            enabled: true,
+            webhook_secret: secret,
+            webhook_url: 'https://hlf.example/hooks',
+            ...extra,
+          };
     const res = await api.post(`/v1/organizations/${org}/integrations`, token, body);
     expect(res.status).toBe(201);
     return { org, token, secret, id: res.body.id as string, configPath: `/v1/organizations/${org}/integrations/${res.body.id}` };
   }
 
   /** Signed by the reference library: an implementation independent of ours. */
-  function deliver(id: string, secret: string, payload: string | Buffer, options: { webhookId?: string; timestamp?: number; contentType?: string; signature?: string; app?: TestApp; path?: string } = {}) {
+  function deliver(
+    id: string,
+    secret: string,
+    payload: string | Buffer,
+    options: { webhookId?: string; timestamp?: number; contentType?: string; signature?: string; app?: TestApp; path?: string } = {},
+  ) {
     const webhookId = options.webhookId ?? `msg_${randomBytes(8).toString('hex')}`;
     const timestamp = options.timestamp ?? now();
     const signature = options.signature ?? new Webhook(secret).sign(webhookId, new Date(timestamp * 1000), payload.toString());
@@ -56,7 +72,9 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const [row] = await t.dataSource.query(`SELECT payload, signature_scheme FROM webhook_events WHERE id = $1`, [first.body.id]);
     expect(Buffer.compare(row.payload, Buffer.from(payload, 'utf8'))).toBe(0);
     const events = await api.get(`${configPath}/webhook-events`, token);
-    expect(events.body.items).toEqual([{ id: first.body.id, webhook_id: 'msg_fixed_1', received_at: expect.any(String), signature_scheme: 'standard_webhooks', payload, payload_base64: null }]);
+    expect(events.body.items).toEqual([
+      { id: first.body.id, webhook_id: 'msg_fixed_1', received_at: expect.any(String), signature_scheme: 'standard_webhooks', payload, payload_base64: null },
+    ]);
   });
 
   it('keeps a body that is not UTF-8 byte-exact and lists it with its base64 form', async () => {
@@ -65,7 +83,9 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const webhookId = 'msg_latin1';
     const timestamp = Math.floor(Date.now() / 1000);
     const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-    const mac = createHmac('sha256', key).update(Buffer.concat([Buffer.from(`${webhookId}.${timestamp}.`), bytes])).digest('base64');
+    const mac = createHmac('sha256', key)
+      .update(Buffer.concat([Buffer.from(`${webhookId}.${timestamp}.`), bytes]))
+      .digest('base64');
     const res = await deliver(id, secret, bytes, { webhookId, timestamp, signature: `v1,${mac}`, contentType: 'application/octet-stream' });
     expect(res.status).toBe(202);
     const [row] = await t.dataSource.query(`SELECT payload FROM webhook_events WHERE id = $1`, [res.body.id]);
@@ -154,7 +174,9 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const xl = await setup({ api_key: apiToken, webhook_url: 'https://x.example/hooks' }, 'xledger');
     const body = '{"data":{"projects":{"edges":[]}}}';
     const date = new Date().toUTCString();
-    const signature = createHmac('sha256', Buffer.from(apiToken, 'base64url')).update(`${Math.floor(Date.parse(date) / 1000)}.${body}`).digest('base64url');
+    const signature = createHmac('sha256', Buffer.from(apiToken, 'base64url'))
+      .update(`${Math.floor(Date.parse(date) / 1000)}.${body}`)
+      .digest('base64url');
     const send = (id: string) => t.http.post(`/v1/webhooks/${id}`).set('X-XL-Webhook-Signature', signature).set('Date', date).set('Content-Type', 'application/json').send(body);
     const res = await send(xl.id);
     expect(res.status).toBe(202);
@@ -163,7 +185,11 @@ describe('inbound webhooks (HTTP, real database)', () => {
     expect(row.signature_scheme).toBe('xledger');
     const other = await setup({ client_secret: apiToken });
     expectProblem(await send(other.id), 401, 'unauthorized');
-    const wrongToken = await t.http.post(`/v1/webhooks/${xl.id}`).set('X-XL-Webhook-Signature', signature.slice(0, -2) + 'AA').set('Date', date).send(body);
+    const wrongToken = await t.http
+      .post(`/v1/webhooks/${xl.id}`)
+      .set('X-XL-Webhook-Signature', signature.slice(0, -2) + 'AA')
+      .set('Date', date)
+      .send(body);
     expectProblem(wrongToken, 401, 'unauthorized');
     // The same key and signature on a config without webhook_url: the scheme is off (no webhook secret configured).
     const outboundOnly = await setup({ api_key: apiToken }, 'xledger');
@@ -174,7 +200,9 @@ describe('inbound webhooks (HTTP, real database)', () => {
   it('refuses a delivery signed with an empty key for an api_key that is no base64url key', async () => {
     const date = new Date().toUTCString();
     const body = '{"forged":true}';
-    const emptyKey = createHmac('sha256', Buffer.alloc(0)).update(`${Math.floor(Date.parse(date) / 1000)}.${body}`).digest('base64url');
+    const emptyKey = createHmac('sha256', Buffer.alloc(0))
+      .update(`${Math.floor(Date.parse(date) / 1000)}.${body}`)
+      .digest('base64url');
     for (const apiKey of ['x', '!!!!', 'nøkkel-ÆØÅ']) {
       const xl = await setup({ api_key: apiKey, webhook_url: 'https://x.example/hooks' }, 'xledger');
       const res = await t.http.post(`/v1/webhooks/${xl.id}`).set('X-XL-Webhook-Signature', emptyKey).set('Date', date).set('Content-Type', 'application/json').send(body);
@@ -195,10 +223,14 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const forge = (path: string, from: string) => limitedApp.http.post(`/v1/webhooks/${path}`).set('X-Forwarded-For', from).send('{}');
     const sign = (id: string, secret: string, from: string) => {
       const webhookId = `msg_${randomBytes(8).toString('hex')}`;
-      return limitedApp.http.post(`/v1/webhooks/${id}`).set('X-Forwarded-For', from)
-        .set('webhook-id', webhookId).set('webhook-timestamp', String(now()))
+      return limitedApp.http
+        .post(`/v1/webhooks/${id}`)
+        .set('X-Forwarded-For', from)
+        .set('webhook-id', webhookId)
+        .set('webhook-timestamp', String(now()))
         .set('webhook-signature', new Webhook(secret).sign(webhookId, new Date(), '{}'))
-        .set('Content-Type', 'application/json').send('{}');
+        .set('Content-Type', 'application/json')
+        .send('{}');
     };
 
     it('forged deliveries draw on their address, never on the integration: the real sender still gets through', async () => {

@@ -24,8 +24,7 @@ export const AUTHENTICATED_ROUTE = 'meanderAuthenticated';
  * routes that do not, and a spec fails when one is missing. On a method (a route), not a class:
  * the Fastify route flag is read from the handler only.
  */
-export const Roles = (...roles: Role[]) =>
-  applyDecorators(SetMetadata(ROLES_KEY, roles), ApiExtension(ROLES_EXTENSION, roles), RouteConfig({ [AUTHENTICATED_ROUTE]: true }));
+export const Roles = (...roles: Role[]) => applyDecorators(SetMetadata(ROLES_KEY, roles), ApiExtension(ROLES_EXTENSION, roles), RouteConfig({ [AUTHENTICATED_ROUTE]: true }));
 
 export const NO_SIDE_EFFECTS = 'auth:no-side-effects';
 

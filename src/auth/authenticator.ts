@@ -65,7 +65,13 @@ export class Authenticator {
 
   private tooMany(address: string): RuleViolation {
     const seconds = Math.max(1, this.refusals.take(address));
-    return new RuleViolation('rate_limited', 429, `Too many refused authentications from this address: at most ${this.refusalsPerMinute} per minute; retry in ${seconds} s.`, [], seconds);
+    return new RuleViolation(
+      'rate_limited',
+      429,
+      `Too many refused authentications from this address: at most ${this.refusalsPerMinute} per minute; retry in ${seconds} s.`,
+      [],
+      seconds,
+    );
   }
 }
 

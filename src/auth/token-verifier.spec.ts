@@ -38,10 +38,18 @@ describe('TokenVerifier with a JWKS', () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   const sign = (alg: string, kid: string, key: Parameters<SignJWT['sign']>[0], extra: { exp?: number; sub?: string } = {}) =>
-    new SignJWT(claims).setProtectedHeader({ alg, kid }).setSubject(extra.sub ?? randomUUID()).setIssuedAt().setExpirationTime(extra.exp ?? now() + 300).sign(key);
+    new SignJWT(claims)
+      .setProtectedHeader({ alg, kid })
+      .setSubject(extra.sub ?? randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(extra.exp ?? now() + 300)
+      .sign(key);
 
   const rejection = async (token: string) => {
-    const error = await new TokenVerifier({ jwksUrl: url }).verify(token).then(() => undefined, (e: unknown) => e);
+    const error = await new TokenVerifier({ jwksUrl: url }).verify(token).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(TokenRejected);
     return (error as Error).message;
   };
@@ -58,12 +66,26 @@ describe('TokenVerifier with a JWKS', () => {
 
   it('refuses HS256 (no shared secret once a JWKS is configured), even keyed with the public key', async () => {
     const publicKeyAsSecret = new TextEncoder().encode(JSON.stringify(keys[0]));
-    expect(await rejection(await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' }).setSubject(randomUUID()).setExpirationTime(now() + 300).sign(publicKeyAsSecret)))
-      .toBe('the token is signed with an algorithm that is not accepted');
+    expect(
+      await rejection(
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: 'HS256', kid: 'rsa-1' })
+          .setSubject(randomUUID())
+          .setExpirationTime(now() + 300)
+          .sign(publicKeyAsSecret),
+      ),
+    ).toBe('the token is signed with an algorithm that is not accepted');
   });
 
   it('refuses an unsigned token, a key it does not publish, a forged signature and an expired token', async () => {
-    expect(await rejection(new UnsecuredJWT(claims).setSubject(randomUUID()).setExpirationTime(now() + 300).encode())).toBe('the token is signed with an algorithm that is not accepted');
+    expect(
+      await rejection(
+        new UnsecuredJWT(claims)
+          .setSubject(randomUUID())
+          .setExpirationTime(now() + 300)
+          .encode(),
+      ),
+    ).toBe('the token is signed with an algorithm that is not accepted');
     const stranger = await generateKeyPair('RS256');
     expect(await rejection(await sign('RS256', 'unknown-kid', stranger.privateKey))).toBe('the token is signed with a key that is not published');
     expect(await rejection(await sign('RS256', 'rsa-1', stranger.privateKey))).toBe('the token signature is invalid');
@@ -82,7 +104,11 @@ describe('TokenVerifier with a JWKS', () => {
     });
     afterAll(() => new Promise<void>((resolve) => broken.close(() => resolve())));
 
-    const outcome = async (jwksUrl: string) => new TokenVerifier({ jwksUrl }).verify(await sign('RS256', 'rsa-1', rsa.privateKey)).then(() => undefined, (e: unknown) => e);
+    const outcome = async (jwksUrl: string) =>
+      new TokenVerifier({ jwksUrl }).verify(await sign('RS256', 'rsa-1', rsa.privateKey)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
 
     it('says so (KeySetUnavailable), not that the token is bad: 500, not JSON, malformed, unreachable', async () => {
       answer = (res) => res.writeHead(500).end('down');
@@ -103,7 +129,12 @@ describe('TokenVerifier with a JWKS', () => {
       const guard = new AuthGuard(new Reflector(), authenticator(new TokenVerifier({ jwksUrl: brokenUrl })));
       const request = { query: {}, headers: { authorization: `Bearer ${await sign('RS256', 'rsa-1', rsa.privateKey)}` } };
       const context = { getHandler: () => () => undefined, getClass: () => class {}, switchToHttp: () => ({ getRequest: () => request }) } as unknown as ExecutionContext;
-      const error = await Promise.resolve().then(() => guard.canActivate(context)).then(() => undefined, (e: unknown) => e);
+      const error = await Promise.resolve()
+        .then(() => guard.canActivate(context))
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       expect(error).toBeInstanceOf(RuleViolation);
       expect(error).toMatchObject({ rule: 'service_unavailable', status: 503 });
     });
@@ -122,7 +153,9 @@ describe('TokenVerifier remembers verified tokens', () => {
 
   beforeEach(() => {
     // Only the clock is faked: WebCrypto's jobs and the promise machinery run for real.
-    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'] });
+    jest.useFakeTimers({
+      doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'],
+    });
     checks = jest.spyOn(globalThis.crypto.subtle, 'verify');
   });
   afterEach(() => {
@@ -215,7 +248,8 @@ describe('TokenVerifier remembers verified tokens', () => {
     const guard = new AuthGuard(new Reflector(), authenticator(new TokenVerifier({ secret })));
     const token = await hs256(seconds() + 3600);
     const request = { query: {}, headers: { authorization: `Bearer ${token}` } } as { query: object; headers: object; principal?: { orgId: string | null } };
-    const context = (handler: () => void) => ({ getHandler: () => handler, getClass: () => Routes, switchToHttp: () => ({ getRequest: () => request }) }) as unknown as ExecutionContext;
+    const context = (handler: () => void) =>
+      ({ getHandler: () => handler, getClass: () => Routes, switchToHttp: () => ({ getRequest: () => request }) }) as unknown as ExecutionContext;
     const first = guard.canActivate(context(Routes.prototype.read));
     expect(first).toBeInstanceOf(Promise);
     expect(await first).toBe(true);
@@ -225,7 +259,6 @@ describe('TokenVerifier remembers verified tokens', () => {
     expect(checks).toHaveBeenCalledTimes(1);
   });
 });
-
 
 function authenticator(verifier: TokenVerifier): Authenticator {
   return new Authenticator(verifier, { rateLimitUnauthenticatedPerMinute: 1000 } as AppConfig);

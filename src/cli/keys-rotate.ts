@@ -18,7 +18,12 @@ function progressBar(done: number, total: number): string {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { 'dry-run': { type: 'boolean', default: false }, retire: { type: 'string' }, 'batch-size': { type: 'string', default: '100' }, 'pause-ms': { type: 'string', default: '0' } },
+    options: {
+      'dry-run': { type: 'boolean', default: false },
+      retire: { type: 'string' },
+      'batch-size': { type: 'string', default: '100' },
+      'pause-ms': { type: 'string', default: '0' },
+    },
   });
   const config = loadAppConfig(process.env, (line) => console.error(`warning: ${line}`));
   const keyring = Keyring.parse(config.encryptionKeys, config.encryptionActiveKeyId);
@@ -49,10 +54,14 @@ async function main(): Promise<number> {
       onProgress: ({ done, total }) => process.stderr.write(`\r${progressBar(done, total)}${done === total ? '\n' : ''}`),
     });
     if (values['dry-run']) {
-      const pending = Object.entries(report.valuesByKey).filter(([kid]) => kid !== report.activeKeyId).reduce((n, [, c]) => n + c, 0);
+      const pending = Object.entries(report.valuesByKey)
+        .filter(([kid]) => kid !== report.activeKeyId)
+        .reduce((n, [, c]) => n + c, 0);
       console.log(`dry run: ${pending} value(s) would be re-encrypted under "${report.activeKeyId}"; values by key: ${JSON.stringify(report.valuesByKey)}`);
     } else {
-      console.log(`rotated ${report.valuesRotated} value(s) in ${report.rowsRotated} row(s) to key "${report.activeKeyId}"; values by key now: ${JSON.stringify(report.valuesByKey)}`);
+      console.log(
+        `rotated ${report.valuesRotated} value(s) in ${report.rowsRotated} row(s) to key "${report.activeKeyId}"; values by key now: ${JSON.stringify(report.valuesByKey)}`,
+      );
     }
     return 0;
   } finally {

@@ -28,4 +28,3 @@ export function assertIfMatch(header: string | undefined, revision: number): voi
     throw new RuleViolation('precondition_failed', 412, `If-Match does not match the current revision ${etagFor(revision)}: read the resource again and retry.`);
   }
 }
-

@@ -29,7 +29,11 @@ describe('jsonBodyViolations', () => {
 
   it('refuses own prototype keys at every depth', () => {
     const body = JSON.parse('{"__proto__":{},"x":{"constructor":1,"y":[{"prototype":2}]}}');
-    expect(jsonBodyViolations(body).map((e) => [e.field, e.rule])).toEqual([['__proto__', 'unknown_field'], ['x.constructor', 'unknown_field'], ['x.y[0].prototype', 'unknown_field']]);
+    expect(jsonBodyViolations(body).map((e) => [e.field, e.rule])).toEqual([
+      ['__proto__', 'unknown_field'],
+      ['x.constructor', 'unknown_field'],
+      ['x.y[0].prototype', 'unknown_field'],
+    ]);
   });
 
   it(`refuses nesting deeper than ${MAX_JSON_DEPTH} levels without recursing (3,000 and 100,000 levels)`, () => {

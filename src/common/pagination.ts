@@ -13,14 +13,16 @@ export const CURSOR_SCHEMA = { type: String, pattern: CURSOR.source, maxLength: 
 /** `?limit=&cursor=` of the growing lists (API.md "Conventions"). */
 export class PageQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
-  @IsOptional() @Type(() => Number)
+  @IsOptional()
+  @Type(() => Number)
   @IsInt(rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
   @Min(1, rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
   @Max(MAX_PAGE_SIZE, rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
   limit?: number;
 
   @ApiPropertyOptional({ ...CURSOR_SCHEMA, description: 'The next_cursor of the previous page' })
-  @IsOptional() @Matches(CURSOR, rule('cursor_must_be_valid', 'cursor must be a next_cursor returned by this list'))
+  @IsOptional()
+  @Matches(CURSOR, rule('cursor_must_be_valid', 'cursor must be a next_cursor returned by this list'))
   cursor?: string;
 }
 

@@ -90,7 +90,9 @@ export class ProblemFilter implements ExceptionFilter {
     const error = exception as { code?: string; driverError?: { code?: string }; message?: string } | undefined;
     const code = error?.driverError?.code ?? error?.code;
     if (code && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
-    return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable/i.test(error?.message ?? '');
+    return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable/i.test(
+      error?.message ?? '',
+    );
   }
 }
 
@@ -106,5 +108,10 @@ interface ProblemResponse {
 export function summarizeError(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: String(error) };
   const driverCode = (error as { driverError?: { code?: string } }).driverError?.code;
-  return { name: error.name, message: error instanceof QueryFailedError ? 'query failed' : error.message, code: driverCode ?? (error as { code?: string }).code, stack: error.stack };
+  return {
+    name: error.name,
+    message: error instanceof QueryFailedError ? 'query failed' : error.message,
+    code: driverCode ?? (error as { code?: string }).code,
+    stack: error.stack,
+  };
 }

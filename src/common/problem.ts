@@ -53,7 +53,9 @@ const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0
 export function problem(status: number, code: string, detail: string, errors?: FieldError[]): ProblemDetails {
   const body: ProblemDetails = { type: PROBLEM_TYPE_BASE + code, title: titleForCode(code), status, code, detail: clip(detail, PROBLEM_LIMITS.detail) };
   if (errors && errors.length > 0) {
-    body.errors = errors.slice(0, PROBLEM_LIMITS.errors).map((e) => ({ field: clip(e.field, PROBLEM_LIMITS.field), rule: e.rule, message: clip(e.message, PROBLEM_LIMITS.message) }));
+    body.errors = errors
+      .slice(0, PROBLEM_LIMITS.errors)
+      .map((e) => ({ field: clip(e.field, PROBLEM_LIMITS.field), rule: e.rule, message: clip(e.message, PROBLEM_LIMITS.message) }));
   }
   return body;
 }
@@ -61,17 +63,29 @@ export function problem(status: number, code: string, detail: string, errors?: F
 /** The generic code for a status when nothing more specific is known. */
 export function codeForStatus(status: number): string {
   switch (status) {
-    case 400: return 'validation_failed';
-    case 401: return 'unauthorized';
-    case 403: return 'forbidden';
-    case 404: return 'not_found';
-    case 405: return 'method_not_allowed';
-    case 409: return 'conflict';
-    case 412: return 'precondition_failed';
-    case 413: return 'payload_too_large';
-    case 415: return 'unsupported_media_type';
-    case 429: return 'rate_limited';
-    case 503: return 'service_unavailable';
-    default: return status >= 500 ? 'internal_error' : 'validation_failed';
+    case 400:
+      return 'validation_failed';
+    case 401:
+      return 'unauthorized';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'not_found';
+    case 405:
+      return 'method_not_allowed';
+    case 409:
+      return 'conflict';
+    case 412:
+      return 'precondition_failed';
+    case 413:
+      return 'payload_too_large';
+    case 415:
+      return 'unsupported_media_type';
+    case 429:
+      return 'rate_limited';
+    case 503:
+      return 'service_unavailable';
+    default:
+      return status >= 500 ? 'internal_error' : 'validation_failed';
   }
 }

@@ -33,7 +33,11 @@ describe('ShallowBodyValidationPipe', () => {
     ['only unknown fields', '{"a":1,"b":2}', 'refused'],
     ['a JSON array', '[{"records":[]}]', 'refused'],
     ['an empty JSON array', '[]', 'refused'],
-    ['prototype keys inside records', '{"records":[{"__proto__":{"x":1},"constructor":"c","claim_id":"c1","expense_line":{"__proto__":{},"prototype":[{"constructor":1}],"km":2}}]}', 'accepted'],
+    [
+      'prototype keys inside records',
+      '{"records":[{"__proto__":{"x":1},"constructor":"c","claim_id":"c1","expense_line":{"__proto__":{},"prototype":[{"constructor":1}],"km":2}}]}',
+      'accepted',
+    ],
   ];
 
   it.each(bodies)('judges %s as ValidationPipe does', async (_name, json, verdict) => {
@@ -65,4 +69,3 @@ describe('ShallowBodyValidationPipe', () => {
     await expect(SHALLOW_BODY_VALIDATION_PIPE.transform({ items: [] }, { type: 'body', metatype: BulkCreateFieldMappingsDto })).rejects.toThrow(/without nested validation/);
   });
 });
-

@@ -163,4 +163,3 @@ export const SHALLOW_BODY_VALIDATION_PIPE = new ShallowBodyValidationPipe();
 
 /** A body with bulk data (export records), validated by ShallowBodyValidationPipe. */
 export const ValidBulkBody = (): ParameterDecorator => Body(SHALLOW_BODY_VALIDATION_PIPE);
-

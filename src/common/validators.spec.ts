@@ -7,7 +7,15 @@ describe('isWebhookSecret', () => {
   });
 
   it('refuses other prefixes, sizes and non-canonical base64', () => {
-    for (const value of [randomBytes(32).toString('base64'), `whsec_${randomBytes(23).toString('base64')}`, `whsec_${randomBytes(65).toString('base64')}`, 'whsec_A+/=', 'whsec_not base64', 42, null]) {
+    for (const value of [
+      randomBytes(32).toString('base64'),
+      `whsec_${randomBytes(23).toString('base64')}`,
+      `whsec_${randomBytes(65).toString('base64')}`,
+      'whsec_A+/=',
+      'whsec_not base64',
+      42,
+      null,
+    ]) {
       expect(isWebhookSecret(value)).toBe(false);
     }
   });

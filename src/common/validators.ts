@@ -105,7 +105,12 @@ export function IsBoundedJsonObject(rule: string, options?: ValidationOptions) {
 
 /** The field must not be sent at all (e.g. the `*_encrypted` columns). */
 export function MustBeAbsent(rule: string, message: string) {
-  return ruleDecorator('mustBeAbsent', rule, (value) => value === undefined, () => message);
+  return ruleDecorator(
+    'mustBeAbsent',
+    rule,
+    (value) => value === undefined,
+    () => message,
+  );
 }
 
 /** `whsec_` followed by the base64 of 24 to 64 random bytes (Standard Webhooks). */
@@ -118,12 +123,19 @@ export function isWebhookSecret(value: unknown): boolean {
 }
 
 export function IsWebhookSecret(rule: string) {
-  return ruleDecorator('isWebhookSecret', rule, isWebhookSecret, (args) => `${args.property} must be whsec_ followed by the base64 of 24 to 64 random bytes`, {}, {
-    type: 'string',
-    pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$',
-    minLength: 'whsec_'.length + 32,
-    maxLength: 'whsec_'.length + 88,
-  });
+  return ruleDecorator(
+    'isWebhookSecret',
+    rule,
+    isWebhookSecret,
+    (args) => `${args.property} must be whsec_ followed by the base64 of 24 to 64 random bytes`,
+    {},
+    {
+      type: 'string',
+      pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$',
+      minLength: 'whsec_'.length + 32,
+      maxLength: 'whsec_'.length + 88,
+    },
+  );
 }
 
 /** A non-empty string within a length bound. */

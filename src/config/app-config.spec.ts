@@ -19,12 +19,25 @@ describe('configuration', () => {
     expect(config.host).toBe('0.0.0.0');
     expect(config.databaseUrl).toBeUndefined();
     expect(config.dataDir).toBe(dataDir);
-    expect(config).toMatchObject({ webhookRateLimitBurst: 100, webhookRateLimitPerSecond: 10, rateLimitReadsPerMinute: 3000, rateLimitWritesPerMinute: 300, rateLimitPublicPerMinute: 1200, trustProxy: false, corsOrigins: [], tokenCacheSize: 10_000 });
+    expect(config).toMatchObject({
+      webhookRateLimitBurst: 100,
+      webhookRateLimitPerSecond: 10,
+      rateLimitReadsPerMinute: 3000,
+      rateLimitWritesPerMinute: 300,
+      rateLimitPublicPerMinute: 1200,
+      trustProxy: false,
+      corsOrigins: [],
+      tokenCacheSize: 10_000,
+    });
   });
 
   it('reads rate limits and the proxy setting, and refuses nonsense', () => {
     const load = (env: Record<string, string>) => loadAppConfig({ DATA_DIR: dataDir, ...env }, () => undefined);
-    expect(load({ RATE_LIMIT_WRITES_PER_MINUTE: '20', RATE_LIMIT_PUBLIC_PER_MINUTE: '40', TRUST_PROXY: '2' })).toMatchObject({ rateLimitWritesPerMinute: 20, rateLimitPublicPerMinute: 40, trustProxy: 2 });
+    expect(load({ RATE_LIMIT_WRITES_PER_MINUTE: '20', RATE_LIMIT_PUBLIC_PER_MINUTE: '40', TRUST_PROXY: '2' })).toMatchObject({
+      rateLimitWritesPerMinute: 20,
+      rateLimitPublicPerMinute: 40,
+      trustProxy: 2,
+    });
     expect(load({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
     expect(load({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
     expect(() => load({ RATE_LIMIT_WRITES_PER_MINUTE: '0' })).toThrow(ConfigError);

@@ -13,77 +13,121 @@ export class ConfigError extends Error {
 
 /** The environment, as read: every variable of API.md "Running and configuration". */
 class EnvironmentSchema {
-  @IsOptional() @IsIn(['development', 'production', 'test'])
+  @IsOptional()
+  @IsIn(['development', 'production', 'test'])
   NODE_ENV?: string;
 
-  @IsOptional() @IsInt() @Min(0) @Max(65535)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT?: number;
 
   // An IPv4 or IPv6 address (`::` for every interface of both, where the host has IPv6).
-  @IsOptional() @Matches(/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*|localhost)$/, { message: 'HOST must be an IP address to listen on (0.0.0.0, ::, 127.0.0.1)' })
+  @IsOptional()
+  @Matches(/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*|localhost)$/, { message: 'HOST must be an IP address to listen on (0.0.0.0, ::, 127.0.0.1)' })
   HOST?: string;
 
-  @IsOptional() @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   DATA_DIR?: string;
 
-  @IsOptional() @IsString() @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 bytes' })
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 bytes' })
   AUTH_JWT_SECRET?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   AUTH_JWT_ISSUER?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   AUTH_JWT_AUDIENCE?: string;
 
-  @IsOptional() @IsUrl({ protocols: ['https'], require_tld: false }, { message: 'AUTH_JWKS_URL must be an https URL' })
+  @IsOptional()
+  @IsUrl({ protocols: ['https'], require_tld: false }, { message: 'AUTH_JWKS_URL must be an https URL' })
   AUTH_JWKS_URL?: string;
 
-  @IsOptional() @IsInt() @Min(0) @Max(1_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   AUTH_TOKEN_CACHE_SIZE?: number;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   ENCRYPTION_KEYS?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   ENCRYPTION_ACTIVE_KEY_ID?: string;
 
-  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL?: string;
 
-  @IsOptional() @IsInt() @Min(1) @Max(100)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100)
   DATABASE_POOL_SIZE?: number;
 
-  @IsOptional() @IsInt() @Min(0) @Max(64)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(64)
   MAPPING_WORKERS?: number;
 
-  @IsOptional() @IsInt() @Min(1) @Max(1_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
   WEBHOOK_RATE_LIMIT_BURST?: number;
 
   // A rate, so fractions are allowed: 0.5 is one delivery every two seconds.
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0.000001) @Max(1_000_000)
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.000001)
+  @Max(1_000_000)
   WEBHOOK_RATE_LIMIT_PER_SECOND?: number;
 
-  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   RATE_LIMIT_READS_PER_MINUTE?: number;
 
-  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   RATE_LIMIT_WRITES_PER_MINUTE?: number;
 
-  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   RATE_LIMIT_PUBLIC_PER_MINUTE?: number;
 
-  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE?: number;
 
-  @IsOptional() @Matches(/^(https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)(\s*,\s*https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)*$/, {
+  @IsOptional()
+  @Matches(/^(https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)(\s*,\s*https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?)*$/, {
     message: 'CORS_ORIGINS must be comma-separated origins (scheme://host[:port], no path)',
   })
   CORS_ORIGINS?: string;
 
-  @IsOptional() @Matches(/^(true|false|\d{1,2}|(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*)$/, {
+  @IsOptional()
+  @Matches(/^(true|false|\d{1,2}|(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*)$/, {
     message: 'TRUST_PROXY must be true, false, a hop count, loopback/linklocal/uniquelocal or a list of addresses',
   })
   TRUST_PROXY?: string;
@@ -169,14 +213,23 @@ function loadOrCreateDevSecrets(dataDir: string, warn: (line: string) => void): 
 
 // Numeric variables arrive as text: whole counts, and the one rate that may be a fraction.
 const NUMBER_SYNTAX: Record<string, RegExp> = {
-  ...Object.fromEntries(['PORT', 'DATABASE_POOL_SIZE', 'MAPPING_WORKERS', 'AUTH_TOKEN_CACHE_SIZE', 'WEBHOOK_RATE_LIMIT_BURST', 'RATE_LIMIT_READS_PER_MINUTE', 'RATE_LIMIT_WRITES_PER_MINUTE', 'RATE_LIMIT_PUBLIC_PER_MINUTE', 'RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE'].map((key) => [key, /^\d+$/])),
+  ...Object.fromEntries(
+    [
+      'PORT',
+      'DATABASE_POOL_SIZE',
+      'MAPPING_WORKERS',
+      'AUTH_TOKEN_CACHE_SIZE',
+      'WEBHOOK_RATE_LIMIT_BURST',
+      'RATE_LIMIT_READS_PER_MINUTE',
+      'RATE_LIMIT_WRITES_PER_MINUTE',
+      'RATE_LIMIT_PUBLIC_PER_MINUTE',
+      'RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE',
+    ].map((key) => [key, /^\d+$/]),
+  ),
   WEBHOOK_RATE_LIMIT_PER_SECOND: /^\d+(\.\d+)?$/,
 };
 
-export function loadAppConfig(
-  env: NodeJS.ProcessEnv = process.env,
-  warn: (line: string) => void = (line) => console.warn(`warning: ${line}`),
-): AppConfig {
+export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line: string) => void = (line) => console.warn(`warning: ${line}`)): AppConfig {
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') raw[key] = value;
   // Text that is not a number stays text, so the schema names the variable that is wrong.
@@ -230,7 +283,10 @@ export function loadAppConfig(
     rateLimitPublicPerMinute: parsed.RATE_LIMIT_PUBLIC_PER_MINUTE ?? 1200,
     // A client whose token expired retries a few times; a scanner is stopped after a minute's worth.
     rateLimitUnauthenticatedPerMinute: parsed.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE ?? 120,
-    corsOrigins: (parsed.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    corsOrigins: (parsed.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
   });
 }

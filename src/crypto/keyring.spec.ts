@@ -83,11 +83,7 @@ describe('Keyring.parse', () => {
 
   it('refuses a duplicate id, naming it and both positions', () => {
     const [m1, m2, m3] = [b64(32), b64(32), b64(32)];
-    expectParseError(`k1:${m1},k2:${m2},k1:${m3}`, /key "k1" \(ENCRYPTION_KEYS entry #3\) duplicates the id of entry #1/, [
-      m1,
-      m2,
-      m3,
-    ]);
+    expectParseError(`k1:${m1},k2:${m2},k1:${m3}`, /key "k1" \(ENCRYPTION_KEYS entry #3\) duplicates the id of entry #1/, [m1, m2, m3]);
   });
 
   it.each([
@@ -97,9 +93,7 @@ describe('Keyring.parse', () => {
     ['an inner space', (m: string) => `${m.slice(0, 20)} ${m.slice(20)}`],
   ])('refuses bad base64: %s', (_label, corrupt) => {
     const material = corrupt(b64(32));
-    expectParseError(`k1:${b64(32)},k2:${material}`, /key "k2" \(ENCRYPTION_KEYS entry #2\) is not valid standard base64/, [
-      material,
-    ]);
+    expectParseError(`k1:${b64(32)},k2:${material}`, /key "k2" \(ENCRYPTION_KEYS entry #2\) is not valid standard base64/, [material]);
   });
 
   it('refuses non-canonical base64 (unused low bits set)', () => {

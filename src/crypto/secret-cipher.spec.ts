@@ -2,15 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { Keyring } from './keyring';
-import {
-  ENVELOPE_PATTERN,
-  ENVELOPE_SQL_PATTERN,
-  isEnvelope,
-  SecretCipher,
-  SecretDecryptionError,
-  type SecretDecryptionReason,
-  type SecretLocation,
-} from './secret-cipher';
+import { ENVELOPE_PATTERN, ENVELOPE_SQL_PATTERN, isEnvelope, SecretCipher, SecretDecryptionError, type SecretDecryptionReason, type SecretLocation } from './secret-cipher';
 
 const K1 = randomBytes(32).toString('base64');
 const K2 = randomBytes(32).toString('base64');
@@ -123,25 +115,20 @@ describe('SecretCipher', () => {
   describe('tampering fails closed', () => {
     it('refuses any single flipped bit in iv, ciphertext or tag with authentication_failed', () => {
       fc.assert(
-        fc.property(
-          fc.string({ minLength: 1, maxLength: 64 }),
-          fc.constantFrom('iv' as const, 'ciphertext' as const, 'tag' as const),
-          fc.nat(),
-          (plaintext, part, bit) => {
-            const envelope = cipher.encrypt(plaintext, at);
-            const parts = split(envelope);
-            const bytes = Buffer.from(parts[part]);
-            const position = bit % (bytes.length * 8);
-            bytes[position >> 3] ^= 1 << (position & 7);
-            const tampered = join({ ...parts, [part]: bytes });
-            expect(tampered).not.toBe(envelope);
-            expect(tampered).toMatch(ENVELOPE_PATTERN);
-            expectFailure(() => cipher.decrypt(tampered, at), 'authentication_failed', /authentication failed/, [
-              ...leakables(tampered, plaintext),
-              ...leakables(envelope, plaintext),
-            ]);
-          },
-        ),
+        fc.property(fc.string({ minLength: 1, maxLength: 64 }), fc.constantFrom('iv' as const, 'ciphertext' as const, 'tag' as const), fc.nat(), (plaintext, part, bit) => {
+          const envelope = cipher.encrypt(plaintext, at);
+          const parts = split(envelope);
+          const bytes = Buffer.from(parts[part]);
+          const position = bit % (bytes.length * 8);
+          bytes[position >> 3] ^= 1 << (position & 7);
+          const tampered = join({ ...parts, [part]: bytes });
+          expect(tampered).not.toBe(envelope);
+          expect(tampered).toMatch(ENVELOPE_PATTERN);
+          expectFailure(() => cipher.decrypt(tampered, at), 'authentication_failed', /authentication failed/, [
+            ...leakables(tampered, plaintext),
+            ...leakables(envelope, plaintext),
+          ]);
+        }),
       );
     });
 
@@ -172,10 +159,7 @@ describe('SecretCipher', () => {
 
     it('refuses a value decrypted with a different key under the same id', () => {
       const envelope = cipherOf(`k1:${K1}`).encrypt(SECRET, at);
-      expectFailure(() => cipherOf(`k1:${OTHER}`).decrypt(envelope, at), 'authentication_failed', /authentication failed/, [
-        ...leakables(envelope),
-        OTHER,
-      ]);
+      expectFailure(() => cipherOf(`k1:${OTHER}`).decrypt(envelope, at), 'authentication_failed', /authentication failed/, [...leakables(envelope), OTHER]);
     });
   });
 

@@ -68,20 +68,14 @@ export class SecretCipher {
     cipher.setAAD(aad(kid, at));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
-    return ['enc', VERSION, kid, iv, ciphertext, tag]
-      .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
-      .join(':');
+    return ['enc', VERSION, kid, iv, ciphertext, tag].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join(':');
   }
 
   decrypt(envelope: string, at: SecretLocation): string {
     checkLocation(at);
     const { kid, iv, ciphertext, tag } = parse(envelope, at);
     if (!this.#keyring.has(kid)) {
-      throw new SecretDecryptionError(
-        'unknown_key_id',
-        `cannot decrypt ${describe(at)}: encrypted with unknown encryption key id "${kid}" (not in ENCRYPTION_KEYS)`,
-        kid,
-      );
+      throw new SecretDecryptionError('unknown_key_id', `cannot decrypt ${describe(at)}: encrypted with unknown encryption key id "${kid}" (not in ENCRYPTION_KEYS)`, kid);
     }
     try {
       const decipher = createDecipheriv(ALGORITHM, this.#keyring.get(kid), iv, { authTagLength: TAG_BYTES });
@@ -92,8 +86,7 @@ export class SecretCipher {
       // Deliberately drop the crypto error: one reason for every tamper/wrong-key/wrong-place case.
       throw new SecretDecryptionError(
         'authentication_failed',
-        `cannot decrypt ${describe(at)} with key "${kid}": authentication failed ` +
-          '(tampered value, wrong key, or value copied from another table/column/row)',
+        `cannot decrypt ${describe(at)} with key "${kid}": authentication failed ` + '(tampered value, wrong key, or value copied from another table/column/row)',
         kid,
       );
     }
@@ -122,12 +115,7 @@ function aad(kid: string, at: SecretLocation): Buffer {
 
 function checkLocation(at: SecretLocation): void {
   const ok =
-    typeof at?.table === 'string' &&
-    typeof at.column === 'string' &&
-    typeof at.rowId === 'string' &&
-    /^[^:]+$/.test(at.table) &&
-    /^[^:]+$/.test(at.column) &&
-    at.rowId !== '';
+    typeof at?.table === 'string' && typeof at.column === 'string' && typeof at.rowId === 'string' && /^[^:]+$/.test(at.table) && /^[^:]+$/.test(at.column) && at.rowId !== '';
   if (!ok) throw new TypeError('SecretLocation needs a non-empty table, column (without ":") and rowId');
 }
 
@@ -136,8 +124,7 @@ function describe(at?: SecretLocation): string {
 }
 
 function parse(envelope: string, at?: SecretLocation): ParsedEnvelope {
-  const malformed = (why: string) =>
-    new SecretDecryptionError('malformed_envelope', `cannot decrypt ${describe(at)}: ${why}`);
+  const malformed = (why: string) => new SecretDecryptionError('malformed_envelope', `cannot decrypt ${describe(at)}: ${why}`);
   if (!isEnvelope(envelope)) throw malformed('not an enc:v1 envelope');
   const [, , kid, ivText, ciphertextText, tagText] = envelope.split(':');
   const decode = (text: string, name: string): Buffer => {

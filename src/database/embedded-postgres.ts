@@ -171,7 +171,10 @@ export async function startEmbeddedPostgres(options: { dataDir: string; maxConne
       try {
         await runServerTool('/usr/bin', 'test', ['-w', cluster], cluster);
       } catch (error) {
-        throw new Error(`the embedded PostgreSQL runs as the ${SERVER_USER} user, which cannot reach ${cluster}: make the directories above DATA_DIR searchable (chmod o+x) or run the service as another user than root`, { cause: error });
+        throw new Error(
+          `the embedded PostgreSQL runs as the ${SERVER_USER} user, which cannot reach ${cluster}: make the directories above DATA_DIR searchable (chmod o+x) or run the service as another user than root`,
+          { cause: error },
+        );
       }
     }
     const passwordFile = join(options.dataDir, PASSWORD_FILE);
@@ -183,7 +186,12 @@ export async function startEmbeddedPostgres(options: { dataDir: string; maxConne
       writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
       if (owner) chownSync(pwfile, owner.uid, owner.gid);
       try {
-        await runServerTool(bin, 'initdb', ['-D', pgdata, '-U', SERVER_USER, '-A', 'scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-instructions'], cluster);
+        await runServerTool(
+          bin,
+          'initdb',
+          ['-D', pgdata, '-U', SERVER_USER, '-A', 'scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-instructions'],
+          cluster,
+        );
       } finally {
         rmSync(pwfile, { force: true });
       }

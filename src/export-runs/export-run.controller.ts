@@ -14,7 +14,10 @@ import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { ExportRequestDto, ExportResultResponse, ExportRunListResponse, ExportRunResponse } from './dto/export.dto';
 import { COVERAGE_CHECK_BEFORE_EXPORT, EXPORT_OUTPUT_WITHIN_BOUNDS, ExportRunService } from './export-run.service';
 
-const RECORDS_PROBLEMS = [{ status: 400, rules: ['records_must_be_objects'] }, { status: 413, rules: ['payload_too_large'], description: 'Body over 10 MiB' }];
+const RECORDS_PROBLEMS = [
+  { status: 400, rules: ['records_must_be_objects'] },
+  { status: 413, rules: ['payload_too_large'], description: 'Body over 10 MiB' },
+];
 
 @ApiTags('Exports')
 @ApiBearerAuth(BEARER_AUTH)

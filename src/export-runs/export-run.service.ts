@@ -72,7 +72,16 @@ export class ExportRunService {
       }
       return entity;
     });
-    this.logger.log({ event: 'export_completed', org_id: orgId, config_id: integrationId, export_id: run.id, rows: run.row_count, skipped: run.skipped_count, actor: actor.sub, req: actor.request });
+    this.logger.log({
+      event: 'export_completed',
+      org_id: orgId,
+      config_id: integrationId,
+      export_id: run.id,
+      rows: run.row_count,
+      skipped: run.skipped_count,
+      actor: actor.sub,
+      req: actor.request,
+    });
     return toRunResponse(run);
   }
 
@@ -83,7 +92,18 @@ export class ExportRunService {
     const query = this.dataSource
       .getRepository(ExportRunEntity)
       .createQueryBuilder('run')
-      .select(['run.seq', 'run.id', 'run.integration_id', 'run.status', 'run.started_at', 'run.finished_at', 'run.row_count', 'run.skipped_count', 'run.mappings_used', 'run.created_by'])
+      .select([
+        'run.seq',
+        'run.id',
+        'run.integration_id',
+        'run.status',
+        'run.started_at',
+        'run.finished_at',
+        'run.row_count',
+        'run.skipped_count',
+        'run.mappings_used',
+        'run.created_by',
+      ])
       .where('run.organization_id = :orgId AND run.integration_id = :integrationId', { orgId, integrationId })
       .orderBy('run.seq', 'DESC')
       .limit(limit + 1);
@@ -101,14 +121,10 @@ export class ExportRunService {
   private async map(task: MappingTask): Promise<ExportResult> {
     const outcome = await this.pool.run(task);
     if (outcome.ok) return outcome.result;
-    throw new RuleViolation(
-      EXPORT_OUTPUT_WITHIN_BOUNDS,
-      422,
-      `The export would produce more than ${outcome.limit} bytes: send fewer records, or map fewer or shorter values.`,
-      [{ field: 'records', rule: EXPORT_OUTPUT_WITHIN_BOUNDS, message: `the mapped output exceeds ${outcome.limit} bytes` }],
-    );
+    throw new RuleViolation(EXPORT_OUTPUT_WITHIN_BOUNDS, 422, `The export would produce more than ${outcome.limit} bytes: send fewer records, or map fewer or shorter values.`, [
+      { field: 'records', rule: EXPORT_OUTPUT_WITHIN_BOUNDS, message: `the mapped output exceeds ${outcome.limit} bytes` },
+    ]);
   }
-
 }
 
 /** coverage_check_before_export: every required target field has an active mapping. */

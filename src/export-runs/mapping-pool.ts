@@ -28,7 +28,15 @@ export class MappingPool implements OnApplicationShutdown {
     const workers = config.mappingWorkers;
     this.pool =
       workers > 0
-        ? new Piscina({ filename: WORKER_FILE, execArgv: WORKER_EXEC_ARGV, minThreads: 0, maxThreads: workers, idleTimeout: 60_000, maxQueue: workers * QUEUE_PER_WORKER, name: 'default' })
+        ? new Piscina({
+            filename: WORKER_FILE,
+            execArgv: WORKER_EXEC_ARGV,
+            minThreads: 0,
+            maxThreads: workers,
+            idleTimeout: 60_000,
+            maxQueue: workers * QUEUE_PER_WORKER,
+            name: 'default',
+          })
         : null;
   }
 

@@ -101,10 +101,50 @@ describe('safe formulas', () => {
   it('fuzz: arbitrary text never throws past the compiler, evaluation never throws and never touches prototypes', () => {
     const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort();
     const tokens = fc.constantFrom(
-      'km_distance', 'toll_amount', 'currency', 'expense_amount', 'constructor', '__proto__', 'prototype', 'toString', 'this', 'process',
-      '+', '-', '*', '/', '(', ')', ',', '==', '<', 'and', 'or', 'not', 'if', 'then', 'else', '"x"', '1', '0', '1e308', 'round(', 'concat(', 'upper(', '.', '[', ']', "'", '~=', 'of', 'in',
+      'km_distance',
+      'toll_amount',
+      'currency',
+      'expense_amount',
+      'constructor',
+      '__proto__',
+      'prototype',
+      'toString',
+      'this',
+      'process',
+      '+',
+      '-',
+      '*',
+      '/',
+      '(',
+      ')',
+      ',',
+      '==',
+      '<',
+      'and',
+      'or',
+      'not',
+      'if',
+      'then',
+      'else',
+      '"x"',
+      '1',
+      '0',
+      '1e308',
+      'round(',
+      'concat(',
+      'upper(',
+      '.',
+      '[',
+      ']',
+      "'",
+      '~=',
+      'of',
+      'in',
     );
-    const expressions = fc.oneof(fc.string({ maxLength: 60 }), fc.array(tokens, { maxLength: 25 }).map((parts) => parts.join(' ')));
+    const expressions = fc.oneof(
+      fc.string({ maxLength: 60 }),
+      fc.array(tokens, { maxLength: 25 }).map((parts) => parts.join(' ')),
+    );
     const values = fc.dictionary(fc.constantFrom('km_distance', 'toll_amount', 'currency', 'expense_amount', '__proto__', 'constructor'), fc.jsonValue());
     fc.assert(
       fc.property(expressions, values, (expression, record) => {

@@ -28,7 +28,10 @@ const textTooLong = (length: number): never => {
 
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
-const numeric = (fn: (...xs: number[]) => number) => (...args: unknown[]) => (args.length > 0 && args.every(isNumber) ? finite(fn(...(args as number[]))) : null);
+const numeric =
+  (fn: (...xs: number[]) => number) =>
+  (...args: unknown[]) =>
+    args.length > 0 && args.every(isNumber) ? finite(fn(...(args as number[]))) : null;
 const text = (fn: (s: string) => string) => (s: unknown) => (typeof s !== 'string' ? null : s.length > MAX_FORMULA_TEXT_LENGTH ? textTooLong(s.length) : fn(s));
 
 /** The only functions a formula may call. */
@@ -56,7 +59,20 @@ export const FORMULA_FUNCTIONS: Readonly<Record<string, (...args: unknown[]) => 
 // Operators that never throw: a missing operand makes the result null, not an error.
 const both = (a: unknown, b: unknown) => a !== null && a !== undefined && b !== null && b !== undefined;
 const OPERATORS = {
-  '+': (a: unknown, b?: unknown) => (b === undefined ? (isNumber(a) ? a : null) : !both(a, b) ? null : isNumber(a) && isNumber(b) ? finite(a + b) : typeof a === 'string' && typeof b === 'string' ? (a.length + b.length > MAX_FORMULA_TEXT_LENGTH ? textTooLong(a.length + b.length) : a + b) : null),
+  '+': (a: unknown, b?: unknown) =>
+    b === undefined
+      ? isNumber(a)
+        ? a
+        : null
+      : !both(a, b)
+        ? null
+        : isNumber(a) && isNumber(b)
+          ? finite(a + b)
+          : typeof a === 'string' && typeof b === 'string'
+            ? a.length + b.length > MAX_FORMULA_TEXT_LENGTH
+              ? textTooLong(a.length + b.length)
+              : a + b
+            : null,
   '-': (a: unknown, b?: unknown) => (b === undefined ? (isNumber(a) ? -a : null) : isNumber(a) && isNumber(b) ? finite(a - b) : null),
   '*': (a: unknown, b: unknown) => (isNumber(a) && isNumber(b) ? finite(a * b) : null),
   '/': (a: unknown, b: unknown) => (isNumber(a) && isNumber(b) && b !== 0 ? finite(a / b) : null),
@@ -102,9 +118,7 @@ function tokenize(expression: string): Token[] | string {
   return tokens;
 }
 
-export type FormulaCompilation =
-  | { ok: true; formula: Formula }
-  | { ok: false; message: string; unknownNames: string[] };
+export type FormulaCompilation = { ok: true; formula: Formula } | { ok: false; message: string; unknownNames: string[] };
 
 export interface Formula {
   /** The source field names the formula reads. */
@@ -165,7 +179,11 @@ export function compileFormula(expression: unknown, knownNames: ReadonlySet<stri
       customProp: (name: string, _get: unknown, values: Record<string, unknown>) => (Object.hasOwn(values, name) ? values[name] : null),
     });
   } catch (error) {
-    return fail(`expression does not parse: ${String((error as Error).message).split('\n')[0].slice(0, 200)}`);
+    return fail(
+      `expression does not parse: ${String((error as Error).message)
+        .split('\n')[0]
+        .slice(0, 200)}`,
+    );
   }
   const names = [...fieldsRead];
   return {

@@ -5,7 +5,19 @@ import type { MappingSpec } from './mapping-spec';
 
 let nextId = 0;
 function mapping(source_field: string, target_field: string, extra: Partial<MappingSpec> = {}): MappingSpec {
-  return { id: `m${nextId++}`, version: 1, source_field, target_field, transform_type: 'direct', transform_config: null, default_value: null, is_required: false, source_field_path: null, sort_order: nextId, ...extra };
+  return {
+    id: `m${nextId++}`,
+    version: 1,
+    source_field,
+    target_field,
+    transform_type: 'direct',
+    transform_config: null,
+    default_value: null,
+    is_required: false,
+    source_field_path: null,
+    sort_order: nextId,
+    ...extra,
+  };
 }
 const ctx = { sourceFields: EXPENSE_CLAIM_SOURCE_FIELDS, accountingCodeMappings: { travel_km: '4001', toll: '4002' } };
 
@@ -24,8 +36,20 @@ describe('mapping compiler', () => {
       ],
       ctx,
     );
-    const result = compiled({ expense_date: '2026-11-20', expense_amount: 1234.5, expense_type: 'travel_km', toll_amount: 10, expense_line: { km_distance: 100, passenger_count: 2 }, notes: { text: 'hi' }, ignored: true });
-    expect(result).toEqual({ output: { Amount: '1,234.50', Date: '20.11.2026', Account: '4001', Kind: 'KM', Mileage: 460, Cur: 'NOK', Pax: 2, Text: 'hi' }, skipped_reason: null, warnings: [] });
+    const result = compiled({
+      expense_date: '2026-11-20',
+      expense_amount: 1234.5,
+      expense_type: 'travel_km',
+      toll_amount: 10,
+      expense_line: { km_distance: 100, passenger_count: 2 },
+      notes: { text: 'hi' },
+      ignored: true,
+    });
+    expect(result).toEqual({
+      output: { Amount: '1,234.50', Date: '20.11.2026', Account: '4001', Kind: 'KM', Mileage: 460, Cur: 'NOK', Pax: 2, Text: 'hi' },
+      skipped_reason: null,
+      warnings: [],
+    });
     expect(Object.keys(result.output)).toEqual(['Amount', 'Date', 'Account', 'Kind', 'Mileage', 'Cur', 'Pax', 'Text']);
     const other = compiled({ expense_type: 'parking', expense_amount: 5, expense_date: '2026-01-01' });
     expect(other.output).toMatchObject({ Account: '4999', Kind: 'OTHER', Mileage: null, Pax: null, Text: null });
@@ -80,9 +104,18 @@ describe('mapping compiler', () => {
     };
     const value = fc.oneof(fc.constant(null), fc.constant(''), fc.integer(), fc.string(), fc.constantFrom('travel_km', 'toll', 'parking'));
     const record = fc.record(
-      { expense_amount: value, cost_center: value, expense_type: value, expense_line: fc.oneof(fc.constant(null), fc.record({ km_distance: value }, { requiredKeys: [] })), noise: fc.jsonValue() },
+      {
+        expense_amount: value,
+        cost_center: value,
+        expense_type: value,
+        expense_line: fc.oneof(fc.constant(null), fc.record({ km_distance: value }, { requiredKeys: [] })),
+        noise: fc.jsonValue(),
+      },
       { requiredKeys: [] },
     );
-    fc.assert(fc.property(record, (r) => expect(compiled(r)).toEqual(reference(r))), { numRuns: 2000 });
+    fc.assert(
+      fc.property(record, (r) => expect(compiled(r)).toEqual(reference(r))),
+      { numRuns: 2000 },
+    );
   });
 });

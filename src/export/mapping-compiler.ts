@@ -110,13 +110,15 @@ export function compileMappings(mappings: readonly MappingSpec[], ctx: CompileCo
     const field = fields.get(spec.source_field);
     // A mapping of a field the schema does not know cannot be read (refused at write time).
     if (!field) return [];
-    return [{
-      target: spec.target_field,
-      read: fieldReader(field, spec.source_field_path, ctx),
-      transform: makeTransform(spec, field, fields, ctx),
-      defaultValue: spec.default_value,
-      required: spec.is_required,
-    }];
+    return [
+      {
+        target: spec.target_field,
+        read: fieldReader(field, spec.source_field_path, ctx),
+        transform: makeTransform(spec, field, fields, ctx),
+        defaultValue: spec.default_value,
+        required: spec.is_required,
+      },
+    ];
   });
   const noneActive = steps.length === 0;
 

@@ -4,7 +4,16 @@ import { jsonBytesWithin, runMapping } from './run-mapping';
 
 const field = { name: 'currency', type: 'string' as const, non_null: false, path: null };
 const staticValue = (value: string): MappingSpec => ({
-  id: 'm', version: 1, source_field: 'currency', target_field: 'Currency', transform_type: 'static', transform_config: { value }, default_value: null, is_required: false, source_field_path: null, sort_order: 0,
+  id: 'm',
+  version: 1,
+  source_field: 'currency',
+  target_field: 'Currency',
+  transform_type: 'static',
+  transform_config: { value },
+  default_value: null,
+  is_required: false,
+  source_field_path: null,
+  sort_order: 0,
 });
 
 describe('runMapping output bound', () => {
@@ -17,8 +26,20 @@ describe('runMapping output bound', () => {
 
   it('stops at the first record that takes the output past the bound', () => {
     // ~290 bytes a row: 100 rows fit in 30,000 bytes, 200 do not.
-    expect(runMapping(mapping, Array.from({ length: 100 }, () => ({})), 30_000).ok).toBe(true);
-    expect(runMapping(mapping, Array.from({ length: 200 }, () => ({})), 30_000)).toEqual({ ok: false, reason: 'output_too_large', limit: 30_000 });
+    expect(
+      runMapping(
+        mapping,
+        Array.from({ length: 100 }, () => ({})),
+        30_000,
+      ).ok,
+    ).toBe(true);
+    expect(
+      runMapping(
+        mapping,
+        Array.from({ length: 200 }, () => ({})),
+        30_000,
+      ),
+    ).toEqual({ ok: false, reason: 'output_too_large', limit: 30_000 });
   });
 });
 

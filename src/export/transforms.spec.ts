@@ -85,7 +85,11 @@ describe('transform_config_must_match_transform_type', () => {
 });
 
 describe('required_fields_must_have_default_or_reliable_source', () => {
-  const spec = (transform_type: 'direct' | 'format' | 'lookup' | 'computed' | 'static', default_value: string | null = null) => ({ transform_type, default_value, is_required: true });
+  const spec = (transform_type: 'direct' | 'format' | 'lookup' | 'computed' | 'static', default_value: string | null = null) => ({
+    transform_type,
+    default_value,
+    is_required: true,
+  });
   it('holds for a default, a static value, or a non-null source read directly or formatted', () => {
     expect(requiredFieldHasReliableSource(spec('direct'), field('expense_amount'))).toBe(true);
     expect(requiredFieldHasReliableSource(spec('format'), field('expense_date'))).toBe(true);

@@ -126,7 +126,11 @@ export function validateTransformConfig(
         ? []
         : error(`a static transform needs transform_config {"value": "<string of at most ${MAX_TRANSFORM_VALUE_LENGTH} characters>"} and nothing else`);
     case 'lookup':
-      return isNonEmptyLookupMap(config) && hasExactKeys(config as Record<string, unknown>, ['map']) ? [] : error(`a lookup transform needs transform_config {"map": {...}}: 1 to ${MAX_LOOKUP_ENTRIES} string values of at most ${MAX_TRANSFORM_VALUE_LENGTH} characters, nothing else`);
+      return isNonEmptyLookupMap(config) && hasExactKeys(config as Record<string, unknown>, ['map'])
+        ? []
+        : error(
+            `a lookup transform needs transform_config {"map": {...}}: 1 to ${MAX_LOOKUP_ENTRIES} string values of at most ${MAX_TRANSFORM_VALUE_LENGTH} characters, nothing else`,
+          );
     case 'computed': {
       if (!isObject(config) || !hasExactKeys(config, ['expression'])) return error('a computed transform needs transform_config {"expression": "<formula>"} and nothing else');
       const compiled = compileFormula(config.expression, new Set(sourceFields.map((f) => f.name)));
@@ -138,8 +142,10 @@ export function validateTransformConfig(
     }
     case 'format': {
       if (sourceField.type === 'date' || sourceField.type === 'datetime') {
-        if (!isObject(config) || !hasExactKeys(config, ['format'], ['time_zone'])) return error('a date format needs transform_config {"format": "<Unicode date pattern>", "time_zone"?: "<IANA zone>"}');
-        if (!isValidDatePattern(config.format)) return error('format is not a valid Unicode date pattern (e.g. dd.MM.yyyy; use yyyy and dd, not YYYY and DD)', 'transform_config.format');
+        if (!isObject(config) || !hasExactKeys(config, ['format'], ['time_zone']))
+          return error('a date format needs transform_config {"format": "<Unicode date pattern>", "time_zone"?: "<IANA zone>"}');
+        if (!isValidDatePattern(config.format))
+          return error('format is not a valid Unicode date pattern (e.g. dd.MM.yyyy; use yyyy and dd, not YYYY and DD)', 'transform_config.format');
         if (config.time_zone !== undefined && !isValidTimeZone(config.time_zone)) return error('time_zone is not a known IANA time zone', 'transform_config.time_zone');
         return [];
       }

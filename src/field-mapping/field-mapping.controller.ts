@@ -6,10 +6,25 @@ import { ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
-import { BulkCreateFieldMappingsDto, CreateFieldMappingDto, FieldMappingListQueryDto, MAPPING_RULES, PreviewMappingDto, ReorderFieldMappingsDto, UpdateFieldMappingDto } from './dto/field-mapping-request.dto';
+import {
+  BulkCreateFieldMappingsDto,
+  CreateFieldMappingDto,
+  FieldMappingListQueryDto,
+  MAPPING_RULES,
+  PreviewMappingDto,
+  ReorderFieldMappingsDto,
+  UpdateFieldMappingDto,
+} from './dto/field-mapping-request.dto';
 import { CoverageResponse, FieldMappingListResponse, FieldMappingResponse, PreviewResponse } from './dto/field-mapping-response.dto';
 import { FieldMappingService } from './field-mapping.service';
-import { IMMUTABLE_AFTER_EXPORT_USE, MAPPING_VERSION_SUPERSEDED, REQUIRED_NEEDS_RELIABLE_SOURCE, SOURCE_FIELD_MUST_EXIST, TRANSFORM_CONFIG_MUST_MATCH, UNIQUE_SOURCE_FIELD } from './field-mapping.rules';
+import {
+  IMMUTABLE_AFTER_EXPORT_USE,
+  MAPPING_VERSION_SUPERSEDED,
+  REQUIRED_NEEDS_RELIABLE_SOURCE,
+  SOURCE_FIELD_MUST_EXIST,
+  TRANSFORM_CONFIG_MUST_MATCH,
+  UNIQUE_SOURCE_FIELD,
+} from './field-mapping.rules';
 
 const VALIDATION = { status: 400, rules: [...Object.values(MAPPING_RULES), 'unknown_field'] };
 const BUSINESS = { status: 422, rules: [SOURCE_FIELD_MUST_EXIST, REQUIRED_NEEDS_RELIABLE_SOURCE, TRANSFORM_CONFIG_MUST_MATCH] };
@@ -17,9 +32,28 @@ const ID = ApiParam({ name: 'id', format: 'uuid', description: 'Field mapping id
 
 const EXAMPLES = {
   direct: { value: { source_field: 'expense_amount', target_field: 'Amount', is_required: true } },
-  format: { value: { source_field: 'expense_date', target_field: 'TransactionDate', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy', time_zone: 'Europe/Oslo' }, is_required: true } },
-  lookup: { value: { source_field: 'expense_type', target_field: 'AccountCode', transform_type: 'lookup', transform_config: { map: { travel_km: '4001', toll: '4002' } }, default_value: '4999', is_required: true } },
-  computed: { value: { source_field: 'km_distance', target_field: 'Mileage', transform_type: 'computed', transform_config: { expression: 'round(km_distance * 4.5 + toll_amount)' } } },
+  format: {
+    value: {
+      source_field: 'expense_date',
+      target_field: 'TransactionDate',
+      transform_type: 'format',
+      transform_config: { format: 'dd.MM.yyyy', time_zone: 'Europe/Oslo' },
+      is_required: true,
+    },
+  },
+  lookup: {
+    value: {
+      source_field: 'expense_type',
+      target_field: 'AccountCode',
+      transform_type: 'lookup',
+      transform_config: { map: { travel_km: '4001', toll: '4002' } },
+      default_value: '4999',
+      is_required: true,
+    },
+  },
+  computed: {
+    value: { source_field: 'km_distance', target_field: 'Mileage', transform_type: 'computed', transform_config: { expression: 'round(km_distance * 4.5 + toll_amount)' } },
+  },
   static: { value: { source_field: 'currency', target_field: 'CurrencyCode', transform_type: 'static', transform_config: { value: 'NOK' } } },
 };
 
@@ -73,7 +107,7 @@ export class FieldMappingController {
 
   @Get('coverage')
   @Roles(...READ_ROLES)
-  @ApiOperation({ summary: "Whether every required target field of the type is mapped by an active mapping" })
+  @ApiOperation({ summary: 'Whether every required target field of the type is mapped by an active mapping' })
   @ApiOkResponse({ type: CoverageResponse })
   coverage(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string) {
     return this.mappings.coverage(orgId, integrationId);

@@ -27,7 +27,12 @@ import { InjectMeanderDataSource } from '../database/database.module';
 import { queryRows } from '../database/pool-query';
 
 export const SOURCE_UNIQUE_INDEX = 'idx_field_mapping_integration_source_unique';
-registerConstraintRule(SOURCE_UNIQUE_INDEX, { rule: UNIQUE_SOURCE_FIELD, status: 409, field: 'source_field', message: 'This integration already has a current mapping for this source field.' });
+registerConstraintRule(SOURCE_UNIQUE_INDEX, {
+  rule: UNIQUE_SOURCE_FIELD,
+  status: 409,
+  field: 'source_field',
+  message: 'This integration already has a current mapping for this source field.',
+});
 
 type MappingWrite = Partial<CreateFieldMappingDto & UpdateFieldMappingDto>;
 
@@ -104,7 +109,10 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
    * What the export core needs to map records with the integration's active mappings, and their
    * coverage: one read of the mappings for both.
    */
-  async mappingInputs(manager: EntityManager, config: IntegrationConfigEntity): Promise<{ specs: MappingSpec[]; context: CompileContext; mappings: FieldMappingEntity[]; coverage: CoverageResponse }> {
+  async mappingInputs(
+    manager: EntityManager,
+    config: IntegrationConfigEntity,
+  ): Promise<{ specs: MappingSpec[]; context: CompileContext; mappings: FieldMappingEntity[]; coverage: CoverageResponse }> {
     const mappings = await this.activeMappings(manager, config.organization_id, config.id);
     const type = this.registry.get(config.integration_type);
     const context: CompileContext = { sourceFields: type.source_fields, accountingCodeMappings: config.accounting_code_mappings ?? null };
@@ -186,8 +194,12 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
       const known = new Set(currentMappings.map((m) => m.id));
       const foreign = wanted.map((id, i) => (known.has(id) ? -1 : i)).filter((i) => i >= 0);
       if (foreign.length > 0) {
-        throw new RuleViolation('order_ids_must_belong_to_integration', 422, 'Every id must be a current field mapping of this integration.',
-          foreign.map((i) => ({ field: `ids[${i}]`, rule: 'order_ids_must_belong_to_integration', message: `${ids[i]} is not a current mapping of this integration` })));
+        throw new RuleViolation(
+          'order_ids_must_belong_to_integration',
+          422,
+          'Every id must be a current field mapping of this integration.',
+          foreign.map((i) => ({ field: `ids[${i}]`, rule: 'order_ids_must_belong_to_integration', message: `${ids[i]} is not a current mapping of this integration` })),
+        );
       }
       // Listed ids take 0..n-1; the others keep their relative order after them.
       const order = [...wanted, ...currentMappings.map((m) => m.id).filter((id) => !wanted.includes(id))];
@@ -217,8 +229,16 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
     const type = this.registry.get(config.integration_type);
     const unknown = Object.keys(shorthand).filter((source) => !type.source_fields.some((f) => f.name === source));
     if (unknown.length > 0) {
-      throw new RuleViolation('source_field_must_exist_in_internal_schema', 422, `Not source fields of ${type.integration_type}: ${unknown.join(', ')}.`,
-        unknown.map((source) => ({ field: `field_mappings.${source}`, rule: 'source_field_must_exist_in_internal_schema', message: `${source} is not a source field of ${type.integration_type}` })));
+      throw new RuleViolation(
+        'source_field_must_exist_in_internal_schema',
+        422,
+        `Not source fields of ${type.integration_type}: ${unknown.join(', ')}.`,
+        unknown.map((source) => ({
+          field: `field_mappings.${source}`,
+          rule: 'source_field_must_exist_in_internal_schema',
+          message: `${source} is not a source field of ${type.integration_type}`,
+        })),
+      );
     }
     const current = await this.repo(manager).find({ where: { organization_id: orgId, integration_id: config.id, superseded_at: IsNull() } });
     const bySource = new Map(current.map((m) => [m.source_field, m]));
@@ -233,7 +253,11 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
       // The same rules as a field-mapping update: a changed target on a used mapping is refused.
       const next = this.merge(existing, { target_field: target.trim(), is_active: true });
       if (existing.used_in_export && changedExportFields(existing, next).length > 0) {
-        frozen.push({ field: `field_mappings.${source}`, rule: IMMUTABLE_AFTER_EXPORT_USE, message: `the mapping of ${source} was used by an export: create a new version to change its target` });
+        frozen.push({
+          field: `field_mappings.${source}`,
+          rule: IMMUTABLE_AFTER_EXPORT_USE,
+          message: `the mapping of ${source} was used by an export: create a new version to change its target`,
+        });
         continue;
       }
       if (next.target_field !== existing.target_field || !existing.is_active) {
@@ -316,7 +340,18 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
 
   private columns(m: FieldMappingEntity) {
     const { source_field, target_field, transform_type, transform_config, default_value, is_required, source_field_path, display_label, sort_order, is_active } = m;
-    return { source_field, target_field, transform_type, transform_config: transform_config as never, default_value, is_required, source_field_path, display_label, sort_order, is_active };
+    return {
+      source_field,
+      target_field,
+      transform_type,
+      transform_config: transform_config as never,
+      default_value,
+      is_required,
+      source_field_path,
+      display_label,
+      sort_order,
+      is_active,
+    };
   }
 
   /**
@@ -329,7 +364,8 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
     const invalid = rows.flatMap((row, i) => lookupMapErrors(row, at(i)));
     if (invalid.length > 0) throw RuleViolation.validation(invalid);
     const broken = rows.flatMap((row, i) => businessRuleErrors(row, type, at(i)));
-    if (broken.length > 0) throw new RuleViolation(broken[0].rule, 422, `${broken.length} mapping rule${broken.length === 1 ? '' : 's'} failed: ${broken.map((e) => e.field).join(', ')}`, broken);
+    if (broken.length > 0)
+      throw new RuleViolation(broken[0].rule, 422, `${broken.length} mapping rule${broken.length === 1 ? '' : 's'} failed: ${broken.map((e) => e.field).join(', ')}`, broken);
 
     const others = await this.repo(manager).find({
       where: { organization_id: config.organization_id, integration_id: config.id, superseded_at: IsNull(), source_field: In(rows.map((r) => r.source_field)) },
@@ -351,7 +387,11 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
   }
 
   private immutable(fields: string[]): RuleViolation {
-    return new RuleViolation(IMMUTABLE_AFTER_EXPORT_USE, 409, 'This mapping was used by a completed export: create a new version (POST /{id}/versions) to change it.',
-      fields.map((field) => ({ field, rule: IMMUTABLE_AFTER_EXPORT_USE, message: `${field} is frozen since the mapping was used by an export` })));
+    return new RuleViolation(
+      IMMUTABLE_AFTER_EXPORT_USE,
+      409,
+      'This mapping was used by a completed export: create a new version (POST /{id}/versions) to change it.',
+      fields.map((field) => ({ field, rule: IMMUTABLE_AFTER_EXPORT_USE, message: `${field} is frozen since the mapping was used by an export` })),
+    );
   }
 }

@@ -30,10 +30,7 @@ export class HealthController {
   async ready() {
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        this.dataSource.query('SELECT 1'),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS))),
-      ]);
+      await Promise.race([this.dataSource.query('SELECT 1'), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS)))]);
     } catch {
       throw new RuleViolation('service_unavailable', 503, 'The database is not reachable.');
     } finally {

@@ -52,7 +52,12 @@ export function ApiProblemResponses(...specs: (number | ProblemSpec)[]) {
         code,
         {
           summary: titleForCode(code),
-          value: problem(status, status === 400 ? 'validation_failed' : code, `Example: ${titleForCode(code).toLowerCase()}`, status === 400 ? [{ field: 'field_name', rule: code, message: `field_name violates ${code}` }] : undefined),
+          value: problem(
+            status,
+            status === 400 ? 'validation_failed' : code,
+            `Example: ${titleForCode(code).toLowerCase()}`,
+            status === 400 ? [{ field: 'field_name', rule: code, message: `field_name violates ${code}` }] : undefined,
+          ),
         },
       ]),
     );

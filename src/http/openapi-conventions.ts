@@ -25,7 +25,8 @@ const TAGS = [
 
 const RATE_LIMIT_HEADERS: Json = {
   'RateLimit-Limit': {
-    description: 'Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403).',
+    description:
+      'Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403).',
     schema: { type: 'integer', minimum: 1, maximum: 10_000_000 },
   },
   'RateLimit-Remaining': { description: 'Requests left in the window.', schema: { type: 'integer', minimum: 0, maximum: 10_000_000 } },

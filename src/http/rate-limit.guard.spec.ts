@@ -15,7 +15,13 @@ const config = { rateLimitReadsPerMinute: 3, rateLimitWritesPerMinute: 2, rateLi
 
 function call(guard: RateLimitGuard, handler: keyof Routes, request: { method?: string; ip?: string; authorization?: string; principal?: boolean }) {
   const headers: Record<string, string> = {};
-  const req = { method: request.method ?? 'GET', url: '/', ip: request.ip, headers: { authorization: request.authorization }, ...(request.principal ? { principal: { sub: 's', role: 'org_admin', orgId: null }, tokenFingerprint: `digest of ${request.authorization}` } : {}) };
+  const req = {
+    method: request.method ?? 'GET',
+    url: '/',
+    ip: request.ip,
+    headers: { authorization: request.authorization },
+    ...(request.principal ? { principal: { sub: 's', role: 'org_admin', orgId: null }, tokenFingerprint: `digest of ${request.authorization}` } : {}),
+  };
   const context = {
     getHandler: () => Routes.prototype[handler],
     getClass: () => Routes,
@@ -71,7 +77,10 @@ describe('RateLimitGuard', () => {
     const context = {
       getHandler: () => Routes.prototype.read,
       getClass: () => Routes,
-      switchToHttp: () => ({ getRequest: () => ({ method: 'GET', headers: {}, principal: { sub: 's', role: 'org_admin', orgId: null } }), getResponse: () => ({ header: () => undefined }) }),
+      switchToHttp: () => ({
+        getRequest: () => ({ method: 'GET', headers: {}, principal: { sub: 's', role: 'org_admin', orgId: null } }),
+        getResponse: () => ({ header: () => undefined }),
+      }),
     } as unknown as ExecutionContext;
     expect(() => guard.canActivate(context)).toThrow(/without its token fingerprint/);
   });

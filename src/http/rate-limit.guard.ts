@@ -39,7 +39,10 @@ export class RateLimitGuard implements CanActivate {
     private readonly reflector: Reflector,
     config: AppConfig,
   ) {
-    const budget = (perMinute: number): Budget => ({ perMinute, limiter: new TokenBucketLimiter({ capacity: perMinute, refillPerSecond: perMinute / 60, maxKeys: MAX_RATE_LIMIT_KEYS }) });
+    const budget = (perMinute: number): Budget => ({
+      perMinute,
+      limiter: new TokenBucketLimiter({ capacity: perMinute, refillPerSecond: perMinute / 60, maxKeys: MAX_RATE_LIMIT_KEYS }),
+    });
     this.budgets = {
       reads: budget(config.rateLimitReadsPerMinute),
       writes: budget(config.rateLimitWritesPerMinute),

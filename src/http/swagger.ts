@@ -31,11 +31,22 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       BEARER_AUTH,
     )
     .addApiKey(
-      { type: 'apiKey', in: 'header', name: 'webhook-signature', description: 'Standard Webhooks: `v1,<base64 HMAC-SHA256>` over `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed by the config\'s webhook secret (with `webhook-id` and `webhook-timestamp` headers).' },
+      {
+        type: 'apiKey',
+        in: 'header',
+        name: 'webhook-signature',
+        description:
+          "Standard Webhooks: `v1,<base64 HMAC-SHA256>` over `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed by the config's webhook secret (with `webhook-id` and `webhook-timestamp` headers).",
+      },
       WEBHOOK_SIGNATURE,
     )
     .addApiKey(
-      { type: 'apiKey', in: 'header', name: 'X-XL-Webhook-Signature', description: 'Xledger: base64url HMAC-SHA256 over `<Unix seconds of the Date header>.<raw body>`, keyed by the config\'s API token.' },
+      {
+        type: 'apiKey',
+        in: 'header',
+        name: 'X-XL-Webhook-Signature',
+        description: "Xledger: base64url HMAC-SHA256 over `<Unix seconds of the Date header>.<raw body>`, keyed by the config's API token.",
+      },
       XLEDGER_SIGNATURE,
     )
     .build();
@@ -53,4 +64,3 @@ export function setupSwagger(app: INestApplication): OpenAPIObject {
   });
   return document;
 }
-

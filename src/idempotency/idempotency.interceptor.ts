@@ -35,10 +35,20 @@ export class IdempotencyInterceptor implements NestInterceptor {
     return from(this.keys.claim(orgId, sub, key, fingerprint)).pipe(
       switchMap((claim) => {
         if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint) {
-          throw new RuleViolation(IDEMPOTENCY_KEY_REUSED, 422, `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`);
+          throw new RuleViolation(
+            IDEMPOTENCY_KEY_REUSED,
+            422,
+            `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`,
+          );
         }
         if (claim.kind === 'in_progress') {
-          throw new RuleViolation(IDEMPOTENCY_KEY_IN_USE, 409, 'A request with this Idempotency-Key is still running (or did not finish: look its effect up before using a new key).', [], 1);
+          throw new RuleViolation(
+            IDEMPOTENCY_KEY_IN_USE,
+            409,
+            'A request with this Idempotency-Key is still running (or did not finish: look its effect up before using a new key).',
+            [],
+            1,
+          );
         }
         if (claim.kind === 'completed') {
           reply.header(IDEMPOTENT_REPLAYED_HEADER, 'true');

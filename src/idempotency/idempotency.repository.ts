@@ -7,9 +7,7 @@ import { IDEMPOTENCY_WINDOW_HOURS } from './idempotency-key';
 
 /** What a request with an Idempotency-Key finds: the key is its own now, or another request's. */
 export type IdempotencyClaim =
-  | { kind: 'claimed' }
-  | { kind: 'completed'; fingerprint: string; status: number; body: string; etag: string | null }
-  | { kind: 'in_progress'; fingerprint: string };
+  { kind: 'claimed' } | { kind: 'completed'; fingerprint: string; status: number; body: string; etag: string | null } | { kind: 'in_progress'; fingerprint: string };
 
 const WINDOW = `interval '${IDEMPOTENCY_WINDOW_HOURS} hours'`;
 

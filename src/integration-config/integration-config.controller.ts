@@ -19,9 +19,21 @@ import { IntegrationConfigService } from './integration-config.service';
 import { CREDENTIALS_REQUIRED_BEFORE_ENABLE, DISABLED_MUST_NOT_SYNC, ONE_CONFIG_PER_TYPE, WEBHOOK_SECRET_REQUIRED } from './integration-config.rules';
 
 const VALIDATION_RULES = [
-  RULES.baseUrl, RULES.jsonObject, RULES.displayName, 'integration_type_must_be_known_value', RULES.plaintext, RULES.syncFrequency, RULES.webhookSecret, 'unknown_field',
+  RULES.baseUrl,
+  RULES.jsonObject,
+  RULES.displayName,
+  'integration_type_must_be_known_value',
+  RULES.plaintext,
+  RULES.syncFrequency,
+  RULES.webhookSecret,
+  'unknown_field',
 ];
-const IF_MATCH = ApiHeader({ name: 'If-Match', required: false, description: 'The ETag ("<revision>") you read; a stale one gets 412', schema: { type: 'string', maxLength: 1024, example: '"3"' } });
+const IF_MATCH = ApiHeader({
+  name: 'If-Match',
+  required: false,
+  description: 'The ETag ("<revision>") you read; a stale one gets 412',
+  schema: { type: 'string', maxLength: 1024, example: '"3"' },
+});
 const ID = ApiParam({ name: 'id', format: 'uuid', description: 'Integration config id' });
 const ETAG_HEADER = { ETag: { description: 'The revision, quoted: send it back in If-Match', schema: { type: 'string', pattern: '^"[0-9]{1,18}"$', maxLength: 20 } } };
 
@@ -40,7 +52,16 @@ export class IntegrationConfigController {
   @ApiBody({
     type: CreateIntegrationConfigDto,
     examples: {
-      xledger: { value: { integration_type: 'xledger', display_name: 'Xledger production', base_url: 'https://api.xledger.example/graphql', api_key: 'xl-secret-api-key', sync_frequency: 'daily', accounting_code_mappings: { travel_km: '4001' } } },
+      xledger: {
+        value: {
+          integration_type: 'xledger',
+          display_name: 'Xledger production',
+          base_url: 'https://api.xledger.example/graphql',
+          api_key: 'xl-secret-api-key',
+          sync_frequency: 'daily',
+          accounting_code_mappings: { travel_km: '4001' },
+        },
+      },
     },
   })
   @ApiCreatedResponse({ type: IntegrationConfigResponse, headers: ETAG_HEADER })
@@ -68,8 +89,13 @@ export class IntegrationConfigController {
   @ID
   @ApiOperation({ summary: 'Read one config' })
   @ApiOkResponse({ type: IntegrationConfigResponse, headers: ETAG_HEADER })
-  @ApiHeader({ name: 'If-None-Match', required: false, description: 'The ETag of the copy the client holds: 304 without a body when it is still current', schema: { type: 'string', maxLength: 1024, example: '"3"' } })
-  @ApiResponse({ status: 304, description: 'Not modified: the client\'s copy (If-None-Match) is the current revision', headers: ETAG_HEADER })
+  @ApiHeader({
+    name: 'If-None-Match',
+    required: false,
+    description: 'The ETag of the copy the client holds: 304 without a body when it is still current',
+    schema: { type: 'string', maxLength: 1024, example: '"3"' },
+  })
+  @ApiResponse({ status: 304, description: "Not modified: the client's copy (If-None-Match) is the current revision", headers: ETAG_HEADER })
   @ApiProblemResponses(404)
   async get(@OrgId() orgId: string, @ResourceId('id') id: string, @Headers('if-none-match') ifNoneMatch: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
     const config = await this.configs.get(orgId, id);
@@ -126,7 +152,12 @@ export class IntegrationConfigController {
   @ApiBody({ required: false, description: 'No fields: send no body or `{}`.', schema: { type: 'object', additionalProperties: false, maxProperties: 0, example: {} } })
   @ApiCreatedResponse({ type: WebhookSecretResponse })
   @ApiProblemResponses(404)
-  async rotateWebhookSecret(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() _body: RotateWebhookSecretDto, @CurrentPrincipal() principal: Principal): Promise<WebhookSecretResponse> {
+  async rotateWebhookSecret(
+    @OrgId() orgId: string,
+    @ResourceId('id') id: string,
+    @ValidBody() _body: RotateWebhookSecretDto,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<WebhookSecretResponse> {
     return { webhook_secret: await this.configs.rotateWebhookSecret(orgId, id, principal) };
   }
 
@@ -137,7 +168,17 @@ export class IntegrationConfigController {
   @ApiOperation({ summary: "Record one sync attempt; updates the config's last_sync_* in the same transaction" })
   @ApiCreatedResponse({ type: SyncRunResponse })
   @ApiProblemResponses(
-    { status: 400, rules: ['sync_status_must_be_known_value', 'timestamp_must_be_iso8601', 'error_required_unless_success', 'record_count_non_negative', 'finished_at_not_before_started_at', IDEMPOTENCY_KEY_MUST_BE_VALID] },
+    {
+      status: 400,
+      rules: [
+        'sync_status_must_be_known_value',
+        'timestamp_must_be_iso8601',
+        'error_required_unless_success',
+        'record_count_non_negative',
+        'finished_at_not_before_started_at',
+        IDEMPOTENCY_KEY_MUST_BE_VALID,
+      ],
+    },
     404,
     { status: 409, rules: [DISABLED_MUST_NOT_SYNC, IDEMPOTENCY_KEY_IN_USE] },
     { status: 422, rules: [IDEMPOTENCY_KEY_REUSED] },

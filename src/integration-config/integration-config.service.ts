@@ -36,17 +36,48 @@ export const WEBHOOK_SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
  * never needed for a response. Raw rows have the entity's types (pg parses timestamptz and jsonb).
  */
 const RESPONSE_COLUMNS = [
-  'id', 'organization_id', 'integration_type', 'display_name', 'enabled', 'base_url', 'api_key_encrypted', 'client_id', 'client_secret_encrypted',
-  'tenant_id', 'accounting_code_mappings', 'sync_frequency', 'last_sync_at', 'last_sync_status', 'last_sync_error', 'last_success_at', 'webhook_url',
-  'webhook_secret_encrypted', 'extra_config', 'revision', 'created_by', 'updated_by', 'created_at', 'updated_at',
+  'id',
+  'organization_id',
+  'integration_type',
+  'display_name',
+  'enabled',
+  'base_url',
+  'api_key_encrypted',
+  'client_id',
+  'client_secret_encrypted',
+  'tenant_id',
+  'accounting_code_mappings',
+  'sync_frequency',
+  'last_sync_at',
+  'last_sync_status',
+  'last_sync_error',
+  'last_success_at',
+  'webhook_url',
+  'webhook_secret_encrypted',
+  'extra_config',
+  'revision',
+  'created_by',
+  'updated_by',
+  'created_at',
+  'updated_at',
 ].join(', ');
 // The read paths' SQL, exported so the raw benchmark baseline runs exactly the same statements.
 export const CONFIGS_OF_ORG_SQL = `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE organization_id = $1 ORDER BY created_at ASC, id ASC`;
 export const CONFIG_BY_ID_SQL = `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE organization_id = $1 AND id = $2`;
 
 // Races that slip past the service checks still answer with the rule.
-registerConstraintRule(ORG_TYPE_UNIQUE_INDEX, { rule: ONE_CONFIG_PER_TYPE, status: 409, field: 'integration_type', message: 'This organization already has a config of this integration type.' });
-registerConstraintRule('chk_integration_configs_webhook_secret_required', { rule: WEBHOOK_SECRET_REQUIRED, status: 422, field: 'webhook_secret', message: 'webhook_url needs a webhook secret.' });
+registerConstraintRule(ORG_TYPE_UNIQUE_INDEX, {
+  rule: ONE_CONFIG_PER_TYPE,
+  status: 409,
+  field: 'integration_type',
+  message: 'This organization already has a config of this integration type.',
+});
+registerConstraintRule('chk_integration_configs_webhook_secret_required', {
+  rule: WEBHOOK_SECRET_REQUIRED,
+  status: 422,
+  field: 'webhook_secret',
+  message: 'webhook_url needs a webhook secret.',
+});
 registerConstraintRule('fk_sync_runs_integration', { rule: 'not_found', status: 404, message: 'Integration config not found.' });
 
 /** Secrets a request may write, and the column that holds each. */
@@ -79,7 +110,11 @@ export class IntegrationConfigService {
   async list(orgId: string): Promise<IntegrationConfigResponse[]> {
     // The read paths are plain SQL: entity hydration was most of their cost (npm run bench).
     const configs = await queryRows<IntegrationConfigEntity>(this.dataSource, CONFIGS_OF_ORG_SQL, [orgId]);
-    const views = await this.fieldMappings.views(this.dataSource.manager, orgId, configs.map((c) => c.id));
+    const views = await this.fieldMappings.views(
+      this.dataSource.manager,
+      orgId,
+      configs.map((c) => c.id),
+    );
     return configs.map((c) => toConfigResponse(c, views.get(c.id) ?? {}));
   }
 
@@ -336,12 +371,9 @@ export class IntegrationConfigService {
   }
 
   private duplicateType(type: string, existingId: string | undefined): RuleViolation {
-    return new RuleViolation(
-      ONE_CONFIG_PER_TYPE,
-      409,
-      `This organization already has a ${type} config${existingId ? ` (id ${existingId}): PATCH it instead` : ''}.`,
-      [{ field: 'integration_type', rule: ONE_CONFIG_PER_TYPE, message: `a ${type} config already exists${existingId ? `: ${existingId}` : ''}` }],
-    );
+    return new RuleViolation(ONE_CONFIG_PER_TYPE, 409, `This organization already has a ${type} config${existingId ? ` (id ${existingId}): PATCH it instead` : ''}.`, [
+      { field: 'integration_type', rule: ONE_CONFIG_PER_TYPE, message: `a ${type} config already exists${existingId ? `: ${existingId}` : ''}` },
+    ]);
   }
 
   /** Credential changes are audited: who, which organization, which config, which fields; never values. */

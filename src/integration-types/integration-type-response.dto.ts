@@ -10,8 +10,22 @@ export class SourceFieldResponse {
 export class IntegrationTypeResponse {
   @ApiProperty({ example: 'xledger', pattern: '^[a-z][a-z0-9_]*$', maxLength: 64 }) integration_type: string;
   @ApiProperty({ example: 'Xledger', maxLength: 200 }) display_name: string;
-  @ApiProperty({ type: 'array', items: { type: 'string', enum: ['api_key', 'client_id', 'client_secret', 'tenant_id'] }, maxItems: 4, example: ['api_key'], description: 'Needed (with base_url) before the config can be enabled' }) required_credentials: string[];
-  @ApiProperty({ type: 'array', items: { type: 'string', maxLength: 255 }, maxItems: 1000, example: ['Amount', 'TransactionDate', 'AccountCode'], description: 'Targets every export must map' }) required_target_fields: string[];
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'string', enum: ['api_key', 'client_id', 'client_secret', 'tenant_id'] },
+    maxItems: 4,
+    example: ['api_key'],
+    description: 'Needed (with base_url) before the config can be enabled',
+  })
+  required_credentials: string[];
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'string', maxLength: 255 },
+    maxItems: 1000,
+    example: ['Amount', 'TransactionDate', 'AccountCode'],
+    description: 'Targets every export must map',
+  })
+  required_target_fields: string[];
   @ApiProperty({ type: [SourceFieldResponse], maxItems: 1000 }) source_fields: SourceFieldResponse[];
 }
 

@@ -17,9 +17,6 @@ export class IntegrationTypesSync implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     const names = this.registry.names();
-    await this.dataSource.query(
-      `INSERT INTO integration_types (integration_type) SELECT unnest($1::text[]) ON CONFLICT (integration_type) DO NOTHING`,
-      [names],
-    );
+    await this.dataSource.query(`INSERT INTO integration_types (integration_type) SELECT unnest($1::text[]) ON CONFLICT (integration_type) DO NOTHING`, [names]);
   }
 }

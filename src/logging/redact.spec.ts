@@ -21,7 +21,18 @@ describe('log redaction', () => {
   });
 
   it('redacts each secret shape on its own (the quick pre-check lets none through)', () => {
-    const samples = ['Bearer abc.def-1', 'bearer\tabc', 'eyJhbGci.eyJzdWIi.c2ln', 'enc:v12:k1:AAAA', 'whsec_QUJD', 'PASSWORD=hunter2', 'apiKey: x1', 'api-key=x2', "client_secret='x3'", 'Token:x4'];
+    const samples = [
+      'Bearer abc.def-1',
+      'bearer\tabc',
+      'eyJhbGci.eyJzdWIi.c2ln',
+      'enc:v12:k1:AAAA',
+      'whsec_QUJD',
+      'PASSWORD=hunter2',
+      'apiKey: x1',
+      'api-key=x2',
+      "client_secret='x3'",
+      'Token:x4',
+    ];
     for (const sample of samples) expect(redactText(`before ${sample} after`)).not.toContain(sample);
     expect(redactText('org 3f1c… role org_admin GET /v1/x')).toBe('org 3f1c… role org_admin GET /v1/x');
   });

@@ -68,6 +68,9 @@ export function safeUrl(url: string | undefined): string {
   const path = url.slice(0, mark);
   const query = url.slice(mark + 1);
   if (!query) return path;
-  const keys = query.split('&').map((pair) => pair.split('=')[0] ?? '').filter(Boolean);
+  const keys = query
+    .split('&')
+    .map((pair) => pair.split('=')[0] ?? '')
+    .filter(Boolean);
   return `${path}?${keys.map((k) => `${k}=${REDACTED}`).join('&')}`;
 }

@@ -27,6 +27,10 @@ export function requestLogFields(request: LoggableRequest): RequestLogFields {
 }
 
 /** Who made a request, as log lines carry it: never more of the principal than this. */
-export function principalLogFields(principal: { readonly sub: string; readonly role: string; readonly orgId: string | null }): { sub: string; role: string; org_id: string | null } {
+export function principalLogFields(principal: { readonly sub: string; readonly role: string; readonly orgId: string | null }): {
+  sub: string;
+  role: string;
+  org_id: string | null;
+} {
   return { sub: principal.sub, role: principal.role, org_id: principal.orgId };
 }

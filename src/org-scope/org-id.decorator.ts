@@ -13,4 +13,4 @@ export const OrgId = createParamDecorator((_data: unknown, context: ExecutionCon
 });
 
 /** Swagger description of the `org_id` path parameter, for controllers under an organization. */
-export const ApiOrgIdParam = () => ApiParam({ name: 'org_id', format: 'uuid', description: 'The organization (must be the token\'s own for org_admin)' });
+export const ApiOrgIdParam = () => ApiParam({ name: 'org_id', format: 'uuid', description: "The organization (must be the token's own for org_admin)" });

@@ -85,7 +85,12 @@ export class SyncService {
    * outcome is recorded whatever happens: a callback that throws is recorded as `failed`, and
    * the error is thrown again.
    */
-  async runSyncAttempt(orgId: string, configId: string, actor: Principal, attempt: (context: { config: IntegrationConfigEntity; credentials: IntegrationCredentials }) => Promise<SyncOutcome>): Promise<SyncAttempt> {
+  async runSyncAttempt(
+    orgId: string,
+    configId: string,
+    actor: Principal,
+    attempt: (context: { config: IntegrationConfigEntity; credentials: IntegrationCredentials }) => Promise<SyncOutcome>,
+  ): Promise<SyncAttempt> {
     const config = await this.configs.findOrFail(this.dataSource.manager, orgId, configId);
     if (!config.enabled) return { skipped: true, reason: 'disabled_integration_must_not_sync' };
     const startedAt = new Date().toISOString();

@@ -113,7 +113,10 @@ describe('Xledger webhook verification', () => {
     for (const token of ['x', '!!!!', 'ÆØÅ-nøkkel', 'a b c d', randomBytes(15).toString('base64url'), `${apiToken}!`, 'AB==']) {
       const forged = createHmac('sha256', Buffer.from(token, 'base64url')).update(`${dateSeconds}.${body}`, 'utf8').digest('base64url');
       for (const signature of [emptyKeySignature, forged]) {
-        expect([token, verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': signature, date: dateHeader }, token, sentMs)]).toEqual([token, { ok: false, reason: 'api_key_not_a_signing_key' }]);
+        expect([token, verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': signature, date: dateHeader }, token, sentMs)]).toEqual([
+          token,
+          { ok: false, reason: 'api_key_not_a_signing_key' },
+        ]);
       }
       expect(xledgerSigningKey(token)).toBeNull();
     }

@@ -11,9 +11,7 @@ export const STANDARD_TOLERANCE_SECONDS = 300;
 export const XLEDGER_TOLERANCE_SECONDS = 15 * 60;
 const MAX_SIGNATURES = 10;
 
-export type Verification =
-  | { ok: true; webhookId: string; scheme: 'standard_webhooks' | 'xledger' }
-  | { ok: false; reason: string };
+export type Verification = { ok: true; webhookId: string; scheme: 'standard_webhooks' | 'xledger' } | { ok: false; reason: string };
 
 type Headers = Record<string, string | string[] | undefined>;
 const header = (headers: Headers, name: string): string | undefined => {

@@ -55,10 +55,21 @@ export class InboundWebhooksController {
   @Public()
   @ApiOperation({ summary: 'Receive a signed webhook delivery (no bearer token)', description: SCHEMES })
   @ApiParam({ name: 'integration_id', format: 'uuid' })
-  @ApiSecurity(WEBHOOK_SIGNATURE) @ApiSecurity(XLEDGER_SIGNATURE)
+  @ApiSecurity(WEBHOOK_SIGNATURE)
+  @ApiSecurity(XLEDGER_SIGNATURE)
   @ApiHeader({ name: 'webhook-id', required: false, description: 'Standard Webhooks: the delivery id (idempotency key)', schema: { type: 'string', minLength: 1, maxLength: 255 } })
-  @ApiHeader({ name: 'webhook-timestamp', required: false, description: 'Standard Webhooks: Unix seconds, within 300 s of now', schema: { type: 'string', pattern: '^[0-9]{1,12}$', maxLength: 12 } })
-  @ApiHeader({ name: 'Date', required: false, description: 'Xledger: HTTP date, within 15 minutes of now', schema: { type: 'string', maxLength: 64, example: 'Sun, 22 Nov 2026 12:00:00 GMT' } })
+  @ApiHeader({
+    name: 'webhook-timestamp',
+    required: false,
+    description: 'Standard Webhooks: Unix seconds, within 300 s of now',
+    schema: { type: 'string', pattern: '^[0-9]{1,12}$', maxLength: 12 },
+  })
+  @ApiHeader({
+    name: 'Date',
+    required: false,
+    description: 'Xledger: HTTP date, within 15 minutes of now',
+    schema: { type: 'string', maxLength: 64, example: 'Sun, 22 Nov 2026 12:00:00 GMT' },
+  })
   @ApiBody({ description: 'Any content; stored byte for byte', schema: { type: 'string', maxLength: 1_048_576, example: '{"type":"expense.approved","data":{}}' } })
   @ApiAcceptedResponse({ type: WebhookReceiptResponse, description: 'New delivery stored' })
   @ApiOkResponse({ type: WebhookReceiptResponse, description: 'Duplicate webhook-id: nothing stored' })

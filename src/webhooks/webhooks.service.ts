@@ -35,7 +35,6 @@ export interface WebhookEventResponseItem {
   payload_base64: string | null;
 }
 
-
 // The inbound hot path is plain SQL, exported so the raw benchmark baseline runs the same statements:
 // one read of only the columns verification needs, and an idempotent insert.
 export const WEBHOOK_CONFIG_SQL = `SELECT id, organization_id, integration_type, enabled, webhook_url, api_key_encrypted, webhook_secret_encrypted,
@@ -72,7 +71,13 @@ export class WebhooksService {
    * `clientAddress`: the sender's address as the rate limits see it (normalizeIp); `request`: the
    * HTTP request of the delivery, named by the line logged when it is refused.
    */
-  async receive(integrationId: string, body: Buffer, headers: Record<string, string | string[] | undefined>, clientAddress: string, request?: LoggableRequest): Promise<WebhookReceipt> {
+  async receive(
+    integrationId: string,
+    body: Buffer,
+    headers: Record<string, string | string[] | undefined>,
+    clientAddress: string,
+    request?: LoggableRequest,
+  ): Promise<WebhookReceipt> {
     // An address that has sent too many refused deliveries is not read for until its bucket refills.
     if (this.refusals.tokens(clientAddress) < 1) throw tooMany('from this address', this.refusals.take(clientAddress));
     // UUIDs are case-insensitive: one integration however its id is spelled.
@@ -87,7 +92,13 @@ export class WebhooksService {
     if (!verification.ok) {
       this.refusals.take(clientAddress);
       // Nothing is written for a refused delivery; the reason is logged, never the signature.
-      this.logger.warn({ event: 'webhook_refused', integration_id: config.id, org_id: config.organization_id, reason: verification.reason, req: request && requestLogFields(request) });
+      this.logger.warn({
+        event: 'webhook_refused',
+        integration_id: config.id,
+        org_id: config.organization_id,
+        reason: verification.reason,
+        req: request && requestLogFields(request),
+      });
       throw RuleViolation.unauthorized('The webhook signature could not be verified.');
     }
     const wait = this.deliveries.take(config.id);
@@ -96,11 +107,14 @@ export class WebhooksService {
     if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: its webhooks are not accepted.');
 
     const contentType = headers['content-type'];
-    const inserted = await queryRows<{ id: string }>(
-      this.dataSource,
-      WEBHOOK_EVENT_INSERT_SQL,
-      [config.organization_id, config.id, verification.webhookId, verification.scheme, body, typeof contentType === 'string' ? contentType.slice(0, 255) : null],
-    );
+    const inserted = await queryRows<{ id: string }>(this.dataSource, WEBHOOK_EVENT_INSERT_SQL, [
+      config.organization_id,
+      config.id,
+      verification.webhookId,
+      verification.scheme,
+      body,
+      typeof contentType === 'string' ? contentType.slice(0, 255) : null,
+    ]);
     return inserted.length > 0 ? { status: 202, body: { id: inserted[0].id, duplicate: false } } : { status: 200, body: { duplicate: true } };
   }
 
@@ -137,7 +151,11 @@ export class WebhooksService {
     if (config.previous_webhook_secret_expires_at && config.previous_webhook_secret_expires_at.getTime() > Date.now()) {
       secrets.push(this.decrypt(config, 'previous_webhook_secret_encrypted'));
     }
-    return verifyStandardWebhook(body, headers, secrets.filter((s): s is string => s !== null));
+    return verifyStandardWebhook(
+      body,
+      headers,
+      secrets.filter((s): s is string => s !== null),
+    );
   }
 
   private decrypt(config: IntegrationConfigEntity, column: SecretColumn): string | null {

@@ -15,7 +15,13 @@ export interface ApiCall {
  */
 export function apiClient(t: TestApp) {
   const seen: ApiCall[] = [];
-  const call = async (method: 'get' | 'post' | 'patch' | 'put' | 'delete', path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}): Promise<Response> => {
+  const call = async (
+    method: 'get' | 'post' | 'patch' | 'put' | 'delete',
+    path: string,
+    token: string | null,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Response> => {
     let req = t.http[method](path);
     if (token) req = req.set('Authorization', `Bearer ${token}`);
     for (const [name, value] of Object.entries(headers)) req = req.set(name, value);

@@ -17,19 +17,25 @@ class ProbeItemDto {
 }
 
 export class ProbeDto {
-  @IsString(rule('display_name_not_empty')) @Matches(/\S/, rule('display_name_not_empty', 'display_name must not be empty'))
+  @IsString(rule('display_name_not_empty'))
+  @Matches(/\S/, rule('display_name_not_empty', 'display_name must not be empty'))
   display_name: string;
 
   @IsIn(['manual', 'daily'], rule('sync_frequency_must_be_known_value', 'sync_frequency is not a known value'))
   sync_frequency: string;
 
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   enabled?: boolean;
 
-  @IsOptional() @IsInt(rule('sort_order_non_negative')) @Min(0, rule('sort_order_non_negative', 'sort_order must be >= 0'))
+  @IsOptional()
+  @IsInt(rule('sort_order_non_negative'))
+  @Min(0, rule('sort_order_non_negative', 'sort_order must be >= 0'))
   sort_order?: number;
 
-  @IsOptional() @ValidateNested({ each: true }) @Type(() => ProbeItemDto)
+  @IsOptional()
+  @ValidateNested({ each: true })
+  @Type(() => ProbeItemDto)
   items?: ProbeItemDto[];
 }
 

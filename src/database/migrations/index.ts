@@ -7,4 +7,10 @@ import { IdempotencyKeys1763800000004 } from './1763800000004-idempotency-keys';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
-export const MIGRATIONS: (new () => MigrationInterface)[] = [IntegrationConfigs1763800000000, FieldMappings1763800000001, WebhookEvents1763800000002, ExportRuns1763800000003, IdempotencyKeys1763800000004];
+export const MIGRATIONS: (new () => MigrationInterface)[] = [
+  IntegrationConfigs1763800000000,
+  FieldMappings1763800000001,
+  WebhookEvents1763800000002,
+  ExportRuns1763800000003,
+  IdempotencyKeys1763800000004,
+];

@@ -10,8 +10,12 @@ const CLAIM_ID = { type: String, nullable: true, maxLength: 255, description: "T
 
 export class ExportRequestDto {
   @ApiProperty({
-    type: 'array', maxItems: MAX_EXPORT_RECORDS, items: { type: 'object', additionalProperties: true, maxProperties: 1000 },
-    example: [{ claim_id: '0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', expense_line: { km_distance: 42 } }],
+    type: 'array',
+    maxItems: MAX_EXPORT_RECORDS,
+    items: { type: 'object', additionalProperties: true, maxProperties: 1000 },
+    example: [
+      { claim_id: '0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', expense_line: { km_distance: 42 } },
+    ],
     description: 'Expense claims in the internal schema (GET /v1/integration-types); unknown keys are ignored',
   })
   @ruleDecorator(
@@ -31,7 +35,13 @@ export class MappingUsedResponse {
 export class ExportRowResponse {
   @ApiProperty({ example: 0, description: 'Position in the request' }) index: number;
   @ApiProperty({ ...CLAIM_ID, example: '0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b' }) claim_id: unknown;
-  @ApiProperty({ type: 'object', additionalProperties: true, maxProperties: 1000, example: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001' }, description: "Keys in the mappings' sort_order" })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    maxProperties: 1000,
+    example: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001' },
+    description: "Keys in the mappings' sort_order",
+  })
   output: Record<string, unknown>;
 }
 

@@ -28,22 +28,63 @@ export const TRANSFORM_CONFIG_SCHEMA: ApiPropertyOptions = {
   description: 'direct: null · format: {format, time_zone?} · lookup: {map} · computed: {expression} · static: {value}',
   oneOf: [
     {
-      type: 'object', title: 'format', required: ['format'], additionalProperties: false,
+      type: 'object',
+      title: 'format',
+      required: ['format'],
+      additionalProperties: false,
       properties: {
-        format: { type: 'string', minLength: 1, maxLength: MAX_FORMAT_LENGTH, example: 'dd.MM.yyyy', description: 'A date pattern (dd, MM, yyyy, HH, mm, ss…) or a number format (0, 0.00, #,##0.00)' },
-        time_zone: { type: 'string', minLength: 1, maxLength: MAX_TIME_ZONE_LENGTH, pattern: '^[A-Za-z0-9_+/-]+$', example: 'Europe/Oslo', description: 'IANA time zone for date-times' },
+        format: {
+          type: 'string',
+          minLength: 1,
+          maxLength: MAX_FORMAT_LENGTH,
+          example: 'dd.MM.yyyy',
+          description: 'A date pattern (dd, MM, yyyy, HH, mm, ss…) or a number format (0, 0.00, #,##0.00)',
+        },
+        time_zone: {
+          type: 'string',
+          minLength: 1,
+          maxLength: MAX_TIME_ZONE_LENGTH,
+          pattern: '^[A-Za-z0-9_+/-]+$',
+          example: 'Europe/Oslo',
+          description: 'IANA time zone for date-times',
+        },
       },
     },
     {
-      type: 'object', title: 'lookup', required: ['map'], additionalProperties: false,
-      properties: { map: { type: 'object', minProperties: 1, maxProperties: MAX_LOOKUP_ENTRIES, additionalProperties: { type: 'string', maxLength: MAX_TRANSFORM_VALUE_LENGTH }, example: { travel_km: '4001' } } },
+      type: 'object',
+      title: 'lookup',
+      required: ['map'],
+      additionalProperties: false,
+      properties: {
+        map: {
+          type: 'object',
+          minProperties: 1,
+          maxProperties: MAX_LOOKUP_ENTRIES,
+          additionalProperties: { type: 'string', maxLength: MAX_TRANSFORM_VALUE_LENGTH },
+          example: { travel_km: '4001' },
+        },
+      },
     },
     {
-      type: 'object', title: 'computed', required: ['expression'], additionalProperties: false,
-      properties: { expression: { type: 'string', minLength: 1, maxLength: MAX_EXPRESSION_LENGTH, example: 'km_distance * 4.5 + toll_amount', description: 'The safe formula language: arithmetic, comparisons, if/then/else and an allowlist of functions over source fields' } },
+      type: 'object',
+      title: 'computed',
+      required: ['expression'],
+      additionalProperties: false,
+      properties: {
+        expression: {
+          type: 'string',
+          minLength: 1,
+          maxLength: MAX_EXPRESSION_LENGTH,
+          example: 'km_distance * 4.5 + toll_amount',
+          description: 'The safe formula language: arithmetic, comparisons, if/then/else and an allowlist of functions over source fields',
+        },
+      },
     },
     {
-      type: 'object', title: 'static', required: ['value'], additionalProperties: false,
+      type: 'object',
+      title: 'static',
+      required: ['value'],
+      additionalProperties: false,
       properties: { value: { type: 'string', maxLength: MAX_TRANSFORM_VALUE_LENGTH, example: 'NOK' } },
     },
   ],
@@ -54,44 +95,60 @@ export const TRANSFORM_CONFIG_SCHEMA: ApiPropertyOptions = {
 // decorators into a subclass, so an optional parent would make the create DTO's required one optional.
 class FieldMappingFields {
   @ApiPropertyOptional({ enum: TRANSFORM_TYPE_VALUES, default: 'direct' })
-  @OptionalButNotNull() @IsIn(TRANSFORM_TYPE_VALUES, rule(MAPPING_RULES.transformType, `transform_type must be one of: ${TRANSFORM_TYPE_VALUES.join(', ')}`))
+  @OptionalButNotNull()
+  @IsIn(TRANSFORM_TYPE_VALUES, rule(MAPPING_RULES.transformType, `transform_type must be one of: ${TRANSFORM_TYPE_VALUES.join(', ')}`))
   transform_type?: TransformTypeValue;
 
   @ApiPropertyOptional(TRANSFORM_CONFIG_SCHEMA)
   // A lookup needs a non-empty map of strings (a validation rule, 400); other shapes are checked
   // against the transform type as a business rule (422), also when only one of the two changes.
   @ValidateIf((o: FieldMappingFields) => o.transform_type === 'lookup')
-  @ruleDecorator('isNonEmptyLookupMap', MAPPING_RULES.lookupMap, isNonEmptyLookupMap, () => 'a lookup transform needs transform_config {"map": {...}} with at least one string entry')
+  @ruleDecorator(
+    'isNonEmptyLookupMap',
+    MAPPING_RULES.lookupMap,
+    isNonEmptyLookupMap,
+    () => 'a lookup transform needs transform_config {"map": {...}} with at least one string entry',
+  )
   transform_config?: unknown;
 
   @ApiPropertyOptional({ type: String, nullable: true, minLength: 1, maxLength: 255, example: '0000' })
-  @IsOptional() @IsBoundedString(MAPPING_RULES.defaultValue, { min: 1, max: 255 }, { message: 'default_value must be 1 to 255 characters' })
+  @IsOptional()
+  @IsBoundedString(MAPPING_RULES.defaultValue, { min: 1, max: 255 }, { message: 'default_value must be 1 to 255 characters' })
   default_value?: string | null;
 
   @ApiPropertyOptional({ default: false })
-  @OptionalButNotNull() @IsBoolean(rule('is_required_must_be_boolean', 'is_required must be true or false'))
+  @OptionalButNotNull()
+  @IsBoolean(rule('is_required_must_be_boolean', 'is_required must be true or false'))
   is_required?: boolean;
 
   @ApiPropertyOptional({ type: String, nullable: true, example: 'expense_line.km_distance', pattern: DOT_PATH.source })
-  @IsOptional() @Matches(DOT_PATH, rule(MAPPING_RULES.path, 'source_field_path must be two or more snake_case segments joined by dots')) @IsBoundedString(MAPPING_RULES.path, { max: 255 })
+  @IsOptional()
+  @Matches(DOT_PATH, rule(MAPPING_RULES.path, 'source_field_path must be two or more snake_case segments joined by dots'))
+  @IsBoundedString(MAPPING_RULES.path, { max: 255 })
   source_field_path?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, maxLength: 255, description: 'Defaults to source_field' })
-  @IsOptional() @IsBoundedString('display_label_length_within_bounds', { max: 255, trim: true }, { message: 'display_label must be 1 to 255 characters' })
+  @IsOptional()
+  @IsBoundedString('display_label_length_within_bounds', { max: 255, trim: true }, { message: 'display_label must be 1 to 255 characters' })
   display_label?: string | null;
 
   @ApiPropertyOptional({ minimum: 0, description: 'Default: after the last' })
-  @OptionalButNotNull() @IsInt(rule(MAPPING_RULES.sortOrder, SORT_ORDER_MESSAGE)) @Min(0, rule(MAPPING_RULES.sortOrder, SORT_ORDER_MESSAGE)) @Max(1_000_000, rule(MAPPING_RULES.sortOrder, 'sort_order must be at most 1000000'))
+  @OptionalButNotNull()
+  @IsInt(rule(MAPPING_RULES.sortOrder, SORT_ORDER_MESSAGE))
+  @Min(0, rule(MAPPING_RULES.sortOrder, SORT_ORDER_MESSAGE))
+  @Max(1_000_000, rule(MAPPING_RULES.sortOrder, 'sort_order must be at most 1000000'))
   sort_order?: number;
 
   @ApiPropertyOptional({ default: true })
-  @OptionalButNotNull() @IsBoolean(rule('is_active_must_be_boolean', 'is_active must be true or false'))
+  @OptionalButNotNull()
+  @IsBoolean(rule('is_active_must_be_boolean', 'is_active must be true or false'))
   is_active?: boolean;
 }
 
 export class CreateFieldMappingDto extends FieldMappingFields {
   @ApiProperty({ example: 'expense_amount', description: 'A source field of the integration type (GET /v1/integration-types)', pattern: SNAKE_CASE.source })
-  @Matches(SNAKE_CASE, rule(MAPPING_RULES.sourceField, 'source_field must be snake_case')) @IsBoundedString(MAPPING_RULES.sourceField, { max: 255 })
+  @Matches(SNAKE_CASE, rule(MAPPING_RULES.sourceField, 'source_field must be snake_case'))
+  @IsBoundedString(MAPPING_RULES.sourceField, { max: 255 })
   source_field: string;
 
   @ApiProperty({ example: 'Amount', maxLength: 255 })
@@ -101,11 +158,14 @@ export class CreateFieldMappingDto extends FieldMappingFields {
 
 export class UpdateFieldMappingDto extends FieldMappingFields {
   @ApiPropertyOptional({ example: 'expense_amount', pattern: SNAKE_CASE.source })
-  @OptionalButNotNull() @Matches(SNAKE_CASE, rule(MAPPING_RULES.sourceField, 'source_field must be snake_case')) @IsBoundedString(MAPPING_RULES.sourceField, { max: 255 })
+  @OptionalButNotNull()
+  @Matches(SNAKE_CASE, rule(MAPPING_RULES.sourceField, 'source_field must be snake_case'))
+  @IsBoundedString(MAPPING_RULES.sourceField, { max: 255 })
   source_field?: string;
 
   @ApiPropertyOptional({ example: 'AccountCode', maxLength: 255 })
-  @OptionalButNotNull() @IsBoundedString(MAPPING_RULES.targetField, { max: 255, trim: true }, { message: 'target_field must be a non-empty string of at most 255 characters' })
+  @OptionalButNotNull()
+  @IsBoundedString(MAPPING_RULES.targetField, { max: 255, trim: true }, { message: 'target_field must be a non-empty string of at most 255 characters' })
   target_field?: string;
 }
 
@@ -116,12 +176,19 @@ export class BulkCreateFieldMappingsDto {
   @ArrayMaxSize(MAX_BULK_ITEMS, rule('items_within_bounds', `items must hold 1 to ${MAX_BULK_ITEMS} mappings`))
   // ValidateNested walks an array inside the array as more items: [[]] would pass as no item at all.
   @IsObject({ each: true, ...rule('items_must_be_array', 'each item must be a mapping object') })
-  @ValidateNested({ each: true }) @Type(() => CreateFieldMappingDto)
+  @ValidateNested({ each: true })
+  @Type(() => CreateFieldMappingDto)
   items: CreateFieldMappingDto[];
 }
 
 export class ReorderFieldMappingsDto {
-  @ApiProperty({ type: 'array', items: { type: 'string', format: 'uuid' }, minItems: 1, maxItems: 1000, description: 'Mapping ids in the new order: they get sort_order 0..n-1; others follow' })
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'string', format: 'uuid' },
+    minItems: 1,
+    maxItems: 1000,
+    description: 'Mapping ids in the new order: they get sort_order 0..n-1; others follow',
+  })
   @IsArray(rule('ids_must_be_array', 'ids must be an array'))
   @ArrayMinSize(1, rule('ids_within_bounds', 'ids must hold at least one id'))
   @ArrayMaxSize(1000, rule('ids_within_bounds', 'ids must hold at most 1000 ids'))
@@ -130,13 +197,19 @@ export class ReorderFieldMappingsDto {
 }
 
 export class PreviewMappingDto {
-  @ApiProperty({ type: 'object', additionalProperties: true, maxProperties: 1000, example: { claim_id: '3f2b…', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' } })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    maxProperties: 1000,
+    example: { claim_id: '3f2b…', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' },
+  })
   @ruleDecorator('isPlainObject', 'record_must_be_object', isPlainObject, () => 'record must be a JSON object')
   record: Record<string, unknown>;
 }
 
 export class FieldMappingListQueryDto {
   @ApiPropertyOptional({ enum: ['true', 'false'], description: 'Only active (true) or inactive (false) mappings' })
-  @IsOptional() @IsIn(['true', 'false'], rule('is_active_must_be_boolean', 'is_active must be true or false'))
+  @IsOptional()
+  @IsIn(['true', 'false'], rule('is_active_must_be_boolean', 'is_active must be true or false'))
   is_active?: 'true' | 'false';
 }

@@ -38,7 +38,11 @@ export class CoverageResponse {
 }
 
 export class PreviewResponse {
-  @ApiProperty({ type: 'object', additionalProperties: true, maxProperties: 1000, example: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001' } }) output: Record<string, unknown>;
-  @ApiProperty({ type: String, nullable: true, maxLength: 300, example: null, description: 'missing_required_field:<target_field> when the record would be skipped' }) skipped_reason: string | null;
+  @ApiProperty({ type: 'object', additionalProperties: true, maxProperties: 1000, example: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001' } }) output: Record<
+    string,
+    unknown
+  >;
+  @ApiProperty({ type: String, nullable: true, maxLength: 300, example: null, description: 'missing_required_field:<target_field> when the record would be skipped' })
+  skipped_reason: string | null;
   @ApiProperty({ type: 'array', items: { type: 'string', maxLength: 300 }, maxItems: 101, example: [] }) warnings: string[];
 }

@@ -1,16 +1,7 @@
 import { ApiHideProperty, ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional } from 'class-validator';
 import { rule } from '../../common/validation';
-import {
-  IsBoundedJsonObject,
-  IsBoundedString,
-  IsHttpsUrl,
-  IsSnakeCaseStringMap,
-  IsWebhookSecret,
-  MustBeAbsent,
-  OptionalButNotNull,
-  SNAKE_CASE,
-} from '../../common/validators';
+import { IsBoundedJsonObject, IsBoundedString, IsHttpsUrl, IsSnakeCaseStringMap, IsWebhookSecret, MustBeAbsent, OptionalButNotNull, SNAKE_CASE } from '../../common/validators';
 import { IsKnownIntegrationType } from '../../integration-types/known-integration-type.validator';
 import { SYNC_FREQUENCIES, type SyncFrequency } from '../integration-config.entity';
 
@@ -28,66 +19,94 @@ export const RULES = {
 
 const STRING_MAP_VALUE = { type: 'string', minLength: 1, maxLength: 255 } as const;
 
-const ENCRYPTED_MESSAGE = (field: string) =>
-  `${field} cannot be written: send the plaintext ${field.replace(/_encrypted$/, '')}, which is stored encrypted`;
+const ENCRYPTED_MESSAGE = (field: string) => `${field} cannot be written: send the plaintext ${field.replace(/_encrypted$/, '')}, which is stored encrypted`;
 
 /** The fields a create and an update share; on update, each is optional and null clears it. */
 class IntegrationConfigWritableFields {
   @ApiPropertyOptional({ type: String, nullable: true, format: 'uri', example: 'https://api.xledger.example/graphql', description: 'https only' })
-  @IsOptional() @IsHttpsUrl(RULES.baseUrl)
+  @IsOptional()
+  @IsHttpsUrl(RULES.baseUrl)
   base_url?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true, example: 'xl-api-key-…', description: 'Write-only; stored AES-256-GCM encrypted; responses show has_api_key' })
-  @IsOptional() @IsBoundedString(RULES.credential, { max: 4096 })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    writeOnly: true,
+    example: 'xl-api-key-…',
+    description: 'Write-only; stored AES-256-GCM encrypted; responses show has_api_key',
+  })
+  @IsOptional()
+  @IsBoundedString(RULES.credential, { max: 4096 })
   api_key?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, example: '7f0c1b0e-client' })
-  @IsOptional() @IsBoundedString(RULES.identifier, { max: 255, trim: true })
+  @IsOptional()
+  @IsBoundedString(RULES.identifier, { max: 255, trim: true })
   client_id?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true, description: 'Write-only; stored encrypted; responses show has_client_secret' })
-  @IsOptional() @IsBoundedString(RULES.credential, { max: 4096 })
+  @IsOptional()
+  @IsBoundedString(RULES.credential, { max: 4096 })
   client_secret?: string | null;
 
   @ApiPropertyOptional({ type: String, nullable: true, example: 'contoso.onmicrosoft.com' })
-  @IsOptional() @IsBoundedString(RULES.identifier, { max: 255, trim: true })
+  @IsOptional()
+  @IsBoundedString(RULES.identifier, { max: 255, trim: true })
   tenant_id?: string | null;
 
   @ApiPropertyOptional({
-    type: 'object', additionalProperties: STRING_MAP_VALUE, maxProperties: 200, example: { expense_amount: 'Amount', expense_date: 'TransactionDate' },
+    type: 'object',
+    additionalProperties: STRING_MAP_VALUE,
+    maxProperties: 200,
+    example: { expense_amount: 'Amount', expense_date: 'TransactionDate' },
     description: 'Shorthand for the active field mappings: {source_field: target_field}',
   })
-  @OptionalButNotNull() @IsSnakeCaseStringMap(RULES.jsonObject)
+  @OptionalButNotNull()
+  @IsSnakeCaseStringMap(RULES.jsonObject)
   field_mappings?: Record<string, string>;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: STRING_MAP_VALUE, maxProperties: 200, nullable: true, example: { travel_km: '4001', toll: '4002' } })
-  @IsOptional() @IsSnakeCaseStringMap(RULES.jsonObject)
+  @IsOptional()
+  @IsSnakeCaseStringMap(RULES.jsonObject)
   accounting_code_mappings?: Record<string, string> | null;
 
   @ApiPropertyOptional({ enum: SYNC_FREQUENCIES, default: 'manual' })
-  @OptionalButNotNull() @IsIn(SYNC_FREQUENCIES, rule(RULES.syncFrequency, `sync_frequency must be one of: ${SYNC_FREQUENCIES.join(', ')}`))
+  @OptionalButNotNull()
+  @IsIn(SYNC_FREQUENCIES, rule(RULES.syncFrequency, `sync_frequency must be one of: ${SYNC_FREQUENCIES.join(', ')}`))
   sync_frequency?: SyncFrequency;
 
   @ApiPropertyOptional({ type: String, nullable: true, format: 'uri', example: 'https://portal.example/webhooks/meander', description: 'https only; needs a webhook secret' })
-  @IsOptional() @IsHttpsUrl(RULES.baseUrl)
+  @IsOptional()
+  @IsHttpsUrl(RULES.baseUrl)
   webhook_url?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, writeOnly: true, description: 'Write-only: `whsec_` + base64 of 24–64 random bytes (no example: a secret is never to be copied from documentation). Or let the service generate one: POST /{id}/webhook-secret' })
-  @IsOptional() @IsWebhookSecret(RULES.webhookSecret)
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    writeOnly: true,
+    description:
+      'Write-only: `whsec_` + base64 of 24–64 random bytes (no example: a secret is never to be copied from documentation). Or let the service generate one: POST /{id}/webhook-secret',
+  })
+  @IsOptional()
+  @IsWebhookSecret(RULES.webhookSecret)
   webhook_secret?: string | null;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, maxProperties: 1000, nullable: true, example: { company_code: '1001' } })
-  @IsOptional() @IsBoundedJsonObject(RULES.jsonObject)
+  @IsOptional()
+  @IsBoundedJsonObject(RULES.jsonObject)
   extra_config?: Record<string, unknown> | null;
 
   // Ciphertext columns are never written by clients.
-  @ApiHideProperty() @MustBeAbsent(RULES.plaintext, ENCRYPTED_MESSAGE('api_key_encrypted'))
+  @ApiHideProperty()
+  @MustBeAbsent(RULES.plaintext, ENCRYPTED_MESSAGE('api_key_encrypted'))
   api_key_encrypted?: never;
 
-  @ApiHideProperty() @MustBeAbsent(RULES.plaintext, ENCRYPTED_MESSAGE('client_secret_encrypted'))
+  @ApiHideProperty()
+  @MustBeAbsent(RULES.plaintext, ENCRYPTED_MESSAGE('client_secret_encrypted'))
   client_secret_encrypted?: never;
 
-  @ApiHideProperty() @MustBeAbsent(RULES.plaintext, ENCRYPTED_MESSAGE('webhook_secret_encrypted'))
+  @ApiHideProperty()
+  @MustBeAbsent(RULES.plaintext, ENCRYPTED_MESSAGE('webhook_secret_encrypted'))
   webhook_secret_encrypted?: never;
 }
 
@@ -101,7 +120,8 @@ export class CreateIntegrationConfigDto extends IntegrationConfigWritableFields 
   display_name: string;
 
   @ApiPropertyOptional({ default: false })
-  @OptionalButNotNull() @IsBoolean(rule('enabled_must_be_boolean', 'enabled must be true or false'))
+  @OptionalButNotNull()
+  @IsBoolean(rule('enabled_must_be_boolean', 'enabled must be true or false'))
   enabled?: boolean;
 }
 
@@ -111,11 +131,13 @@ export class UpdateIntegrationConfigDto extends IntegrationConfigWritableFields 
   integration_type?: never;
 
   @ApiPropertyOptional({ example: 'Xledger production', maxLength: 200 })
-  @OptionalButNotNull() @IsBoundedString(RULES.displayName, { max: 200, trim: true }, { message: 'display_name must not be empty (at most 200 characters)' })
+  @OptionalButNotNull()
+  @IsBoundedString(RULES.displayName, { max: 200, trim: true }, { message: 'display_name must not be empty (at most 200 characters)' })
   display_name?: string;
 
   @ApiPropertyOptional()
-  @OptionalButNotNull() @IsBoolean(rule('enabled_must_be_boolean', 'enabled must be true or false'))
+  @OptionalButNotNull()
+  @IsBoolean(rule('enabled_must_be_boolean', 'enabled must be true or false'))
   enabled?: boolean;
 }
 

@@ -16,7 +16,13 @@ export class IntegrationConfigResponse {
   @ApiProperty() has_api_key: boolean;
   @ApiProperty() has_client_secret: boolean;
   @ApiProperty() has_webhook_secret: boolean;
-  @ApiProperty({ type: 'object', maxProperties: 1000, additionalProperties: { type: 'string', maxLength: 255 }, example: { expense_amount: 'Amount' }, description: 'The active field mappings, {source_field: target_field}' })
+  @ApiProperty({
+    type: 'object',
+    maxProperties: 1000,
+    additionalProperties: { type: 'string', maxLength: 255 },
+    example: { expense_amount: 'Amount' },
+    description: 'The active field mappings, {source_field: target_field}',
+  })
   field_mappings: Record<string, string>;
   @ApiProperty({ type: 'object', maxProperties: 200, additionalProperties: { type: 'string', maxLength: 255 }, example: { travel_km: '4001', toll: '4002' } })
   accounting_code_mappings: Record<string, string>;
@@ -40,6 +46,10 @@ export class IntegrationConfigListResponse {
 }
 
 export class WebhookSecretResponse {
-  @ApiProperty({ description: '`whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours', pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$', maxLength: 94 })
+  @ApiProperty({
+    description: '`whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours',
+    pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$',
+    maxLength: 94,
+  })
   webhook_secret: string;
 }

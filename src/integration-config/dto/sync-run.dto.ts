@@ -17,11 +17,16 @@ export class RecordSyncRunDto {
   status: SyncStatus;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-22T10:00:00.000Z' })
-  @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'started_at must be an RFC 3339 timestamp')) @Matches(RFC3339, rule('timestamp_must_be_iso8601', 'started_at must be an RFC 3339 timestamp')) @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
+  @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'started_at must be an RFC 3339 timestamp'))
+  @Matches(RFC3339, rule('timestamp_must_be_iso8601', 'started_at must be an RFC 3339 timestamp'))
+  @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
   started_at: string;
 
   @ApiPropertyOptional({ format: 'date-time', description: 'Default: now' })
-  @IsOptional() @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'finished_at must be an RFC 3339 timestamp')) @Matches(RFC3339, rule('timestamp_must_be_iso8601', 'finished_at must be an RFC 3339 timestamp')) @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
+  @IsOptional()
+  @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'finished_at must be an RFC 3339 timestamp'))
+  @Matches(RFC3339, rule('timestamp_must_be_iso8601', 'finished_at must be an RFC 3339 timestamp'))
+  @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
   finished_at?: string;
 
   @ApiPropertyOptional({ type: String, nullable: true, description: 'Required unless status is success', maxLength: 10000 })
@@ -30,11 +35,17 @@ export class RecordSyncRunDto {
   error?: string | null;
 
   @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @IsOptional() @IsInt(rule('record_count_non_negative', 'records_pushed must be a non-negative integer')) @Min(0, rule('record_count_non_negative', 'records_pushed must be a non-negative integer')) @Max(2_147_483_647, rule('record_count_non_negative'))
+  @IsOptional()
+  @IsInt(rule('record_count_non_negative', 'records_pushed must be a non-negative integer'))
+  @Min(0, rule('record_count_non_negative', 'records_pushed must be a non-negative integer'))
+  @Max(2_147_483_647, rule('record_count_non_negative'))
   records_pushed?: number;
 
   @ApiPropertyOptional({ minimum: 0, default: 0 })
-  @IsOptional() @IsInt(rule('record_count_non_negative', 'records_pulled must be a non-negative integer')) @Min(0, rule('record_count_non_negative', 'records_pulled must be a non-negative integer')) @Max(2_147_483_647, rule('record_count_non_negative'))
+  @IsOptional()
+  @IsInt(rule('record_count_non_negative', 'records_pulled must be a non-negative integer'))
+  @Min(0, rule('record_count_non_negative', 'records_pulled must be a non-negative integer'))
+  @Max(2_147_483_647, rule('record_count_non_negative'))
   records_pulled?: number;
 }
 
