@@ -8,11 +8,11 @@ import { Pool } from 'pg';
 import { TokenVerifier } from '../src/auth/token-verifier';
 import { Keyring } from '../src/crypto/keyring';
 import { SecretCipher } from '../src/crypto/secret-cipher';
-import { MAPPING_VIEWS_SQL } from '../src/field-mapping/field-mapping.service';
+import { MAPPING_VIEWS_SQL } from '../src/field-mapping/field-mapping.repository';
 import { toConfigResponse } from '../src/integration-config/integration-config.mapper';
-import { CONFIG_BY_ID_SQL, CONFIGS_OF_ORG_SQL } from '../src/integration-config/integration-config.service';
+import { CONFIG_BY_ID_SQL, CONFIGS_OF_ORG_SQL, WEBHOOK_CONFIG_SQL } from '../src/integration-config/integration-config.repository';
 import { verifyStandardWebhook } from '../src/webhooks/signatures';
-import { WEBHOOK_CONFIG_SQL, WEBHOOK_EVENT_INSERT_SQL } from '../src/webhooks/webhooks.service';
+import { WEBHOOK_EVENT_INSERT_SQL } from '../src/webhooks/webhook-event.repository';
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
 // The service's own token check (jose, the HMAC key imported once), with its verdict cache as

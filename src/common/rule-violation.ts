@@ -35,3 +35,9 @@ export class RuleViolation extends Error {
     return new RuleViolation('unauthorized', 401, detail);
   }
 }
+
+/** The row, or a 404 naming what was not found (another organization's row is not found either). */
+export function foundOr404<T>(row: T | null | undefined, what: string): T {
+  if (row === null || row === undefined) throw RuleViolation.notFound(what);
+  return row;
+}

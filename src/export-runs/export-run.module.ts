@@ -1,11 +1,11 @@
 import { Module } from '@nestjs/common';
 import { FieldMappingModule } from '../field-mapping/field-mapping.module';
-import { IntegrationConfigModule } from '../integration-config/integration-config.module';
+import { RepositoriesModule } from '../repositories.module';
 import { ExportRunService } from './export-run.service';
 import { MappingPool } from './mapping-pool';
 
 @Module({
-  imports: [IntegrationConfigModule, FieldMappingModule],
+  imports: [RepositoriesModule, FieldMappingModule],
   providers: [ExportRunService, MappingPool],
   exports: [ExportRunService],
 })

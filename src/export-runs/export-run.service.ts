@@ -1,19 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource, In } from 'typeorm';
 import type { Principal } from '../auth/principal';
-import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type PageQueryDto } from '../common/pagination';
-import { RuleViolation } from '../common/rule-violation';
+import { mapPage, type PageQueryDto } from '../common/pagination';
+import { foundOr404, RuleViolation } from '../common/rule-violation';
+import { TransactionRunner } from '../database/transaction';
 import type { MappingTask } from '../export';
-import { FieldMappingEntity } from '../field-mapping/field-mapping.entity';
+import { FieldMappingRepository } from '../field-mapping/field-mapping.repository';
 import { FieldMappingService } from '../field-mapping/field-mapping.service';
-import { IntegrationConfigService } from '../integration-config/integration-config.service';
+import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
 import type { ExportRunListResponse, ExportRunResponse, ExportRunSummaryResponse } from './dto/export.dto';
 import { ExportRunEntity, type ExportResult } from './export-run.entity';
+import { ExportRunRepository } from './export-run.repository';
 import { MappingPool } from './mapping-pool';
-import { InjectMeanderDataSource } from '../database/database.module';
 
+const CONFIG = 'Integration config';
 export const COVERAGE_CHECK_BEFORE_EXPORT = 'coverage_check_before_export';
 export const EXPORT_OUTPUT_WITHIN_BOUNDS = 'export_output_within_bounds';
 
@@ -23,17 +24,18 @@ export class ExportRunService {
   private readonly logger = new Logger('Export');
 
   constructor(
-    @InjectMeanderDataSource() private readonly dataSource: DataSource,
-    private readonly configs: IntegrationConfigService,
+    private readonly runs: ExportRunRepository,
+    private readonly configs: IntegrationConfigRepository,
+    private readonly mappingRows: FieldMappingRepository,
+    private readonly transactions: TransactionRunner,
     private readonly mappings: FieldMappingService,
     private readonly pool: MappingPool,
   ) {}
 
   /** Serialize without side effects; coverage problems are warnings. */
   async preview(orgId: string, integrationId: string, records: unknown[]): Promise<ExportResult> {
-    const manager = this.dataSource.manager;
-    const config = await this.configs.findOrFail(manager, orgId, integrationId);
-    const { specs, context, coverage } = await this.mappings.mappingInputs(manager, config);
+    const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), CONFIG);
+    const { specs, context, coverage } = await this.mappings.mappingInputs(orgId, config);
     const result = await this.map({ specs, context, records });
     result.warnings.unshift(...coverage.missing_target_fields.map((target) => `missing_target_field:${target}`));
     return result;
@@ -46,11 +48,11 @@ export class ExportRunService {
   async run(orgId: string, integrationId: string, records: unknown[], actor: Principal): Promise<ExportRunResponse> {
     const startedAt = new Date();
     this.logger.log({ event: 'export_started', org_id: orgId, config_id: integrationId, records: records.length, actor: actor.sub, req: actor.request });
-    const run = await this.dataSource.transaction(async (manager) => {
+    const run = await this.transactions.run(async (tx) => {
       // The config row lock also holds mapping writes (they lock it) until the run is recorded.
-      const config = await this.configs.findOrFail(manager, orgId, integrationId, true);
+      const config = foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), CONFIG);
       if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: nothing may be exported to it.');
-      const { specs, context, mappings, coverage } = await this.mappings.mappingInputs(manager, config);
+      const { specs, context, mappings, coverage } = await this.mappings.mappingInputs(orgId, config, tx);
       assertCoverage(coverage);
       const result = await this.map({ specs, context, records });
       const entity = Object.assign(new ExportRunEntity(), {
@@ -66,10 +68,11 @@ export class ExportRunService {
         result,
         created_by: actor.sub,
       });
-      await manager.getRepository(ExportRunEntity).insert(entity as never);
-      if (mappings.length > 0) {
-        await manager.getRepository(FieldMappingEntity).update({ organization_id: orgId, id: In(mappings.map((m) => m.id)) }, { used_in_export: true });
-      }
+      await this.runs.in(tx).insert(entity);
+      await this.mappingRows.in(tx).markUsedInExport(
+        orgId,
+        mappings.map((m) => m.id),
+      );
       return entity;
     });
     this.logger.log({
@@ -86,35 +89,12 @@ export class ExportRunService {
   }
 
   async list(orgId: string, integrationId: string, page: PageQueryDto): Promise<ExportRunListResponse> {
-    await this.configs.findOrFail(this.dataSource.manager, orgId, integrationId);
-    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const after = seqCursorAfter(page);
-    const query = this.dataSource
-      .getRepository(ExportRunEntity)
-      .createQueryBuilder('run')
-      .select([
-        'run.seq',
-        'run.id',
-        'run.integration_id',
-        'run.status',
-        'run.started_at',
-        'run.finished_at',
-        'run.row_count',
-        'run.skipped_count',
-        'run.mappings_used',
-        'run.created_by',
-      ])
-      .where('run.organization_id = :orgId AND run.integration_id = :integrationId', { orgId, integrationId })
-      .orderBy('run.seq', 'DESC')
-      .limit(limit + 1);
-    if (after) query.andWhere('run.seq < :after', { after });
-    return toPage(await query.getMany(), limit, toSummary);
+    foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), CONFIG);
+    return mapPage(await this.runs.listPage(orgId, integrationId, page), toSummary);
   }
 
   async get(orgId: string, integrationId: string, id: string): Promise<ExportRunResponse> {
-    const run = await this.dataSource.getRepository(ExportRunEntity).findOne({ where: { organization_id: orgId, integration_id: integrationId, id } });
-    if (!run) throw RuleViolation.notFound('Export run');
-    return toRunResponse(run);
+    return toRunResponse(foundOr404(await this.runs.findByOrgAndId(orgId, integrationId, id), 'Export run'));
   }
 
   /** The records mapped off the event loop when there are many; too large an output is a 422. */
@@ -139,7 +119,7 @@ function assertCoverage(coverage: { complete: boolean; missing_target_fields: st
   }
 }
 
-function toSummary(run: ExportRunEntity): ExportRunSummaryResponse {
+function toSummary(run: Omit<ExportRunEntity, 'result'>): ExportRunSummaryResponse {
   return {
     id: run.id,
     integration_id: run.integration_id,

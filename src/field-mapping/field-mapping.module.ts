@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
-import { IntegrationConfigModule } from '../integration-config/integration-config.module';
+import { RepositoriesModule } from '../repositories.module';
 import { FieldMappingService } from './field-mapping.service';
 
 @Module({
-  imports: [IntegrationConfigModule],
+  imports: [RepositoriesModule],
   providers: [FieldMappingService],
   exports: [FieldMappingService],
 })

@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { DataSource, In, IsNull, type EntityManager } from 'typeorm';
+import { Injectable } from '@nestjs/common';
 import { registerConstraintRule } from '../common/constraint-rules';
 import type { FieldError } from '../common/problem';
-import { RuleViolation } from '../common/rule-violation';
-import { compileMappings, coverage, type CompileContext, type CompiledMapping, type MappingResult, type MappingSpec } from '../export';
-import type { ConfigFieldMappingsPort } from '../integration-config/field-mappings.port';
+import { foundOr404, RuleViolation } from '../common/rule-violation';
+import { TransactionRunner, type Transaction } from '../database/transaction';
+import { compileMappings, coverage, type CompileContext, type MappingResult, type MappingSpec } from '../export';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
-import { IntegrationConfigService } from '../integration-config/integration-config.service';
+import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import type { IntegrationTypeDefinition } from '../integration-types/integration-type';
 import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
 import type { CreateFieldMappingDto, UpdateFieldMappingDto } from './dto/field-mapping-request.dto';
 import type { CoverageResponse, FieldMappingResponse } from './dto/field-mapping-response.dto';
 import { FieldMappingEntity } from './field-mapping.entity';
 import { toFieldMappingResponse } from './field-mapping.mapper';
+import { FieldMappingRepository } from './field-mapping.repository';
 import {
   businessRuleErrors,
   changedExportFields,
@@ -23,8 +23,6 @@ import {
   toMappingSpec,
   UNIQUE_SOURCE_FIELD,
 } from './field-mapping.rules';
-import { InjectMeanderDataSource } from '../database/database.module';
-import { queryRows } from '../database/pool-query';
 
 export const SOURCE_UNIQUE_INDEX = 'idx_field_mapping_integration_source_unique';
 registerConstraintRule(SOURCE_UNIQUE_INDEX, {
@@ -36,73 +34,42 @@ registerConstraintRule(SOURCE_UNIQUE_INDEX, {
 
 type MappingWrite = Partial<CreateFieldMappingDto & UpdateFieldMappingDto>;
 
-/** The `{source: target}` views of configs' active mappings (exported for the raw benchmark baseline). */
-export const MAPPING_VIEWS_SQL = `SELECT integration_id, source_field, target_field FROM field_mappings
-  WHERE organization_id = $1 AND integration_id = ANY($2) AND superseded_at IS NULL AND is_active = true
-  ORDER BY sort_order ASC, source_field ASC`;
-
 /**
  * Field mappings of an integration: CRUD, versions, order, coverage and preview. Every write
  * locks the integration's config row first, so concurrent writes to one integration queue up.
  */
 @Injectable()
-export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPort {
+export class FieldMappingService {
   constructor(
-    @InjectMeanderDataSource() private readonly dataSource: DataSource,
-    private readonly configs: IntegrationConfigService,
+    private readonly mappings: FieldMappingRepository,
+    private readonly configs: IntegrationConfigRepository,
+    private readonly transactions: TransactionRunner,
     private readonly registry: IntegrationTypeRegistry,
   ) {}
-
-  onModuleInit(): void {
-    this.configs.attachFieldMappings(this);
-  }
 
   // --- reads ---
 
   async list(orgId: string, integrationId: string, isActive?: boolean): Promise<FieldMappingResponse[]> {
-    await this.configs.findOrFail(this.dataSource.manager, orgId, integrationId);
-    const mappings = await this.repo(this.dataSource.manager).find({
-      where: { organization_id: orgId, integration_id: integrationId, superseded_at: IsNull(), ...(isActive === undefined ? {} : { is_active: isActive }) },
-      order: { sort_order: 'ASC', source_field: 'ASC' },
-    });
-    return mappings.map(toFieldMappingResponse);
+    await this.config(orgId, integrationId);
+    return (await this.mappings.listCurrent(orgId, integrationId, { isActive })).map(toFieldMappingResponse);
   }
 
   async get(orgId: string, integrationId: string, id: string): Promise<FieldMappingResponse> {
-    return toFieldMappingResponse(await this.findOrFail(this.dataSource.manager, orgId, integrationId, id));
+    return toFieldMappingResponse(await this.mapping(orgId, integrationId, id));
   }
 
   async versions(orgId: string, integrationId: string, id: string): Promise<FieldMappingResponse[]> {
-    const mapping = await this.findOrFail(this.dataSource.manager, orgId, integrationId, id);
-    const chain = await this.repo(this.dataSource.manager).find({
-      where: { organization_id: orgId, integration_id: integrationId, lineage_id: mapping.lineage_id },
-      order: { version: 'ASC' },
-    });
-    return chain.map(toFieldMappingResponse);
+    const mapping = await this.mapping(orgId, integrationId, id);
+    return (await this.mappings.listLineage(orgId, integrationId, mapping.lineage_id)).map(toFieldMappingResponse);
   }
 
   async coverage(orgId: string, integrationId: string): Promise<CoverageResponse> {
-    const config = await this.configs.findOrFail(this.dataSource.manager, orgId, integrationId);
-    return this.coverageOf(this.dataSource.manager, config);
-  }
-
-  async coverageOf(manager: EntityManager, config: IntegrationConfigEntity): Promise<CoverageResponse> {
-    const active = await this.activeMappings(manager, config.organization_id, config.id);
-    return coverage(active.map(toMappingSpec), this.registry.get(config.integration_type).required_target_fields);
+    return (await this.mappingInputs(orgId, await this.config(orgId, integrationId))).coverage;
   }
 
   async preview(orgId: string, integrationId: string, record: Record<string, unknown>): Promise<MappingResult> {
-    const config = await this.configs.findOrFail(this.dataSource.manager, orgId, integrationId);
-    const compiled = await this.compile(this.dataSource.manager, config);
-    return compiled.mapping(record);
-  }
-
-  /** The active current mappings of an integration, in output order. */
-  async activeMappings(manager: EntityManager, orgId: string, integrationId: string): Promise<FieldMappingEntity[]> {
-    return this.repo(manager).find({
-      where: { organization_id: orgId, integration_id: integrationId, superseded_at: IsNull(), is_active: true },
-      order: { sort_order: 'ASC', source_field: 'ASC' },
-    });
+    const { specs, context } = await this.mappingInputs(orgId, await this.config(orgId, integrationId));
+    return compileMappings(specs, context)(record);
   }
 
   /**
@@ -110,20 +77,15 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
    * coverage: one read of the mappings for both.
    */
   async mappingInputs(
-    manager: EntityManager,
+    orgId: string,
     config: IntegrationConfigEntity,
+    tx?: Transaction,
   ): Promise<{ specs: MappingSpec[]; context: CompileContext; mappings: FieldMappingEntity[]; coverage: CoverageResponse }> {
-    const mappings = await this.activeMappings(manager, config.organization_id, config.id);
+    const mappings = await this.repo(tx).listActive(orgId, config.id);
     const type = this.registry.get(config.integration_type);
     const context: CompileContext = { sourceFields: type.source_fields, accountingCodeMappings: config.accounting_code_mappings ?? null };
     const specs = mappings.map(toMappingSpec);
     return { specs, context, mappings, coverage: coverage(specs, type.required_target_fields) };
-  }
-
-  /** The one resolver: the integration's active mappings compiled once (preview and export). */
-  async compile(manager: EntityManager, config: IntegrationConfigEntity): Promise<{ mapping: CompiledMapping; mappings: FieldMappingEntity[] }> {
-    const { specs, context, mappings } = await this.mappingInputs(manager, config);
-    return { mapping: compileMappings(specs, context), mappings };
   }
 
   // --- writes ---
@@ -138,44 +100,45 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
   }
 
   async update(orgId: string, integrationId: string, id: string, dto: UpdateFieldMappingDto): Promise<FieldMappingResponse> {
-    return this.dataSource.transaction(async (manager) => {
-      const config = await this.configs.findOrFail(manager, orgId, integrationId, true);
-      const current = await this.findOrFail(manager, orgId, integrationId, id);
+    return this.transactions.run(async (tx) => {
+      const config = await this.lockConfig(orgId, integrationId, tx);
+      const current = await this.mapping(orgId, integrationId, id, tx);
       this.assertCurrent(current);
       const next = this.merge(current, dto);
       const frozen = current.used_in_export ? changedExportFields(current, next) : [];
       if (frozen.length > 0) throw this.immutable(frozen);
-      await this.assertValid(manager, config, [next], '');
-      await this.repo(manager).update({ organization_id: orgId, id }, { ...this.columns(next), updated_at: () => 'now()' });
-      return toFieldMappingResponse(await this.findOrFail(manager, orgId, integrationId, id));
+      await this.assertValid(orgId, config, [next], '', tx);
+      await this.mappings.in(tx).updateByOrgAndId(orgId, id, this.columns(next));
+      return toFieldMappingResponse(await this.mapping(orgId, integrationId, id, tx));
     });
   }
 
   async remove(orgId: string, integrationId: string, id: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await this.configs.findOrFail(manager, orgId, integrationId, true);
-      const current = await this.findOrFail(manager, orgId, integrationId, id);
+    await this.transactions.run(async (tx) => {
+      await this.lockConfig(orgId, integrationId, tx);
+      const current = await this.mapping(orgId, integrationId, id, tx);
       this.assertCurrent(current);
       if (current.used_in_export) {
         throw new RuleViolation(IMMUTABLE_AFTER_EXPORT_USE, 409, 'This mapping was used by a completed export and is kept for audit: deactivate it (is_active: false) instead.');
       }
-      await this.repo(manager).delete({ organization_id: orgId, integration_id: integrationId, id });
+      await this.mappings.in(tx).deleteByOrgAndId(orgId, integrationId, id);
     });
   }
 
   /** Version n+1 with the changes; the old version becomes inactive and read-only, in one transaction. */
   async createVersion(orgId: string, integrationId: string, id: string, dto: UpdateFieldMappingDto): Promise<FieldMappingResponse> {
-    return this.dataSource.transaction(async (manager) => {
-      const config = await this.configs.findOrFail(manager, orgId, integrationId, true);
-      const current = await this.findOrFail(manager, orgId, integrationId, id);
+    return this.transactions.run(async (tx) => {
+      const config = await this.lockConfig(orgId, integrationId, tx);
+      const current = await this.mapping(orgId, integrationId, id, tx);
       this.assertCurrent(current);
       const next = this.merge(current, { is_active: true, ...dto });
       Object.assign(next, { id: randomUUID(), version: current.version + 1, previous_version_id: current.id, used_in_export: false, superseded_at: null });
-      await this.assertValid(manager, config, [next], '', current.id);
+      await this.assertValid(orgId, config, [next], '', tx, current.id);
+      const mappings = this.mappings.in(tx);
       // Supersede first: the unique index covers current versions only.
-      await this.repo(manager).update({ organization_id: orgId, id: current.id }, { is_active: false, superseded_at: () => 'now()', updated_at: () => 'now()' });
-      await this.repo(manager).insert(next as never);
-      return toFieldMappingResponse(await this.findOrFail(manager, orgId, integrationId, next.id));
+      await mappings.supersede(orgId, current.id);
+      await mappings.insert(next);
+      return toFieldMappingResponse(await this.mapping(orgId, integrationId, next.id, tx));
     });
   }
 
@@ -185,12 +148,10 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
     if (duplicates.length > 0) {
       throw RuleViolation.validation(duplicates.map((i) => ({ field: `ids[${i}]`, rule: 'ids_must_be_unique', message: 'each id may appear once' })));
     }
-    return this.dataSource.transaction(async (manager) => {
-      await this.configs.findOrFail(manager, orgId, integrationId, true);
-      const currentMappings = await this.repo(manager).find({
-        where: { organization_id: orgId, integration_id: integrationId, superseded_at: IsNull() },
-        order: { sort_order: 'ASC', source_field: 'ASC' },
-      });
+    return this.transactions.run(async (tx) => {
+      await this.lockConfig(orgId, integrationId, tx);
+      const mappings = this.mappings.in(tx);
+      const currentMappings = await mappings.listCurrent(orgId, integrationId);
       const known = new Set(currentMappings.map((m) => m.id));
       const foreign = wanted.map((id, i) => (known.has(id) ? -1 : i)).filter((i) => i >= 0);
       if (foreign.length > 0) {
@@ -204,28 +165,21 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
       // Listed ids take 0..n-1; the others keep their relative order after them.
       const order = [...wanted, ...currentMappings.map((m) => m.id).filter((id) => !wanted.includes(id))];
       for (const [position, id] of order.entries()) {
-        await this.repo(manager).update({ organization_id: orgId, id }, { sort_order: position, updated_at: () => 'now()' });
+        await mappings.updateByOrgAndId(orgId, id, { sort_order: position });
       }
-      const result = await this.repo(manager).find({
-        where: { organization_id: orgId, integration_id: integrationId, superseded_at: IsNull() },
-        order: { sort_order: 'ASC', source_field: 'ASC' },
-      });
-      return result.map(toFieldMappingResponse);
+      return (await mappings.listCurrent(orgId, integrationId)).map(toFieldMappingResponse);
     });
   }
 
-  // --- the config's view and shorthand (ConfigFieldMappingsPort) ---
+  // --- what the config shows and writes of its mappings ---
 
-  async views(manager: EntityManager, orgId: string, integrationIds: string[]): Promise<Map<string, Record<string, string>>> {
-    const views = new Map<string, Record<string, string>>(integrationIds.map((id) => [id, {}]));
-    if (integrationIds.length === 0) return views;
-    // Plain SQL: on every config read (see IntegrationConfigService.get).
-    const active = await queryRows<{ integration_id: string; source_field: string; target_field: string }>(manager, MAPPING_VIEWS_SQL, [orgId, integrationIds]);
-    for (const m of active) views.get(m.integration_id)![m.source_field] = m.target_field;
-    return views;
+  /** The `{source_field: target_field}` view of each config's active mappings (on every config read). */
+  views(orgId: string, integrationIds: string[], tx?: Transaction): Promise<Map<string, Record<string, string>>> {
+    return this.repo(tx).activeViews(orgId, integrationIds);
   }
 
-  async applyShorthand(manager: EntityManager, orgId: string, config: IntegrationConfigEntity, shorthand: Record<string, string>, _actor: string): Promise<void> {
+  /** Applies the `field_mappings` shorthand of a config create or PATCH, inside its transaction. */
+  async applyShorthand(orgId: string, config: IntegrationConfigEntity, shorthand: Record<string, string>, tx: Transaction): Promise<void> {
     const type = this.registry.get(config.integration_type);
     const unknown = Object.keys(shorthand).filter((source) => !type.source_fields.some((f) => f.name === source));
     if (unknown.length > 0) {
@@ -240,14 +194,15 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
         })),
       );
     }
-    const current = await this.repo(manager).find({ where: { organization_id: orgId, integration_id: config.id, superseded_at: IsNull() } });
+    const mappings = this.mappings.in(tx);
+    const current = await mappings.listCurrent(orgId, config.id);
     const bySource = new Map(current.map((m) => [m.source_field, m]));
     let nextSortOrder = current.reduce((max, m) => Math.max(max, m.sort_order + 1), 0);
     const frozen: FieldError[] = [];
     for (const [source, target] of Object.entries(shorthand)) {
       const existing = bySource.get(source);
       if (!existing) {
-        await this.repo(manager).insert(this.newMapping(orgId, config.id, { source_field: source, target_field: target.trim() }, nextSortOrder++) as never);
+        await mappings.insert(this.newMapping(orgId, config.id, { source_field: source, target_field: target.trim() }, nextSortOrder++));
         continue;
       }
       // The same rules as a field-mapping update: a changed target on a used mapping is refused.
@@ -261,39 +216,47 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
         continue;
       }
       if (next.target_field !== existing.target_field || !existing.is_active) {
-        await this.repo(manager).update({ organization_id: orgId, id: existing.id }, { target_field: next.target_field, is_active: true, updated_at: () => 'now()' });
+        await mappings.updateByOrgAndId(orgId, existing.id, { target_field: next.target_field, is_active: true });
       }
     }
     if (frozen.length > 0) throw new RuleViolation(IMMUTABLE_AFTER_EXPORT_USE, 409, 'Some mappings were used by a completed export.', frozen);
-    const dropped = current.filter((m) => m.is_active && !(m.source_field in shorthand)).map((m) => m.id);
-    if (dropped.length > 0) await this.repo(manager).update({ organization_id: orgId, id: In(dropped) }, { is_active: false, updated_at: () => 'now()' });
+    await mappings.deactivate(
+      orgId,
+      current.filter((m) => m.is_active && !(m.source_field in shorthand)).map((m) => m.id),
+    );
   }
 
   // --- internals ---
 
-  private repo(manager: EntityManager) {
-    return manager.getRepository(FieldMappingEntity);
+  private repo(tx?: Transaction): FieldMappingRepository {
+    return tx ? this.mappings.in(tx) : this.mappings;
   }
 
-  private async findOrFail(manager: EntityManager, orgId: string, integrationId: string, id: string): Promise<FieldMappingEntity> {
-    const mapping = await this.repo(manager).findOne({ where: { organization_id: orgId, integration_id: integrationId, id } });
-    if (!mapping) throw RuleViolation.notFound('Field mapping');
-    return mapping;
+  private async config(orgId: string, integrationId: string): Promise<IntegrationConfigEntity> {
+    return foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
+  }
+
+  /** Every mapping write locks its config's row first, so concurrent writes to one integration queue up. */
+  private async lockConfig(orgId: string, integrationId: string, tx: Transaction): Promise<IntegrationConfigEntity> {
+    return foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), 'Integration config');
+  }
+
+  private async mapping(orgId: string, integrationId: string, id: string, tx?: Transaction): Promise<FieldMappingEntity> {
+    return foundOr404(await this.repo(tx).findByOrgAndId(orgId, integrationId, id), 'Field mapping');
   }
 
   private async createMany(orgId: string, integrationId: string, items: CreateFieldMappingDto[], bulk: boolean): Promise<FieldMappingResponse[]> {
-    return this.dataSource.transaction(async (manager) => {
-      const config = await this.configs.findOrFail(manager, orgId, integrationId, true);
-      const max = await this.repo(manager)
-        .createQueryBuilder('m')
-        .select('COALESCE(MAX(m.sort_order) + 1, 0)', 'next')
-        .where('m.organization_id = :orgId AND m.integration_id = :integrationId AND m.superseded_at IS NULL', { orgId, integrationId })
-        .getRawOne<{ next: number }>();
-      let nextSortOrder = Number(max?.next ?? 0);
+    return this.transactions.run(async (tx) => {
+      const config = await this.lockConfig(orgId, integrationId, tx);
+      const mappings = this.mappings.in(tx);
+      let nextSortOrder = await mappings.nextSortOrder(orgId, integrationId);
       const rows = items.map((item) => this.newMapping(orgId, integrationId, item, item.sort_order ?? nextSortOrder++));
-      await this.assertValid(manager, config, rows, bulk ? 'items' : null);
-      await this.repo(manager).insert(rows as never);
-      const stored = await this.repo(manager).find({ where: { organization_id: orgId, id: In(rows.map((r) => r.id)) } });
+      await this.assertValid(orgId, config, rows, bulk ? 'items' : null, tx);
+      await mappings.insert(rows);
+      const stored = await mappings.findByOrgAndIds(
+        orgId,
+        rows.map((r) => r.id),
+      );
       const byId = new Map(stored.map((m) => [m.id, m]));
       return rows.map((r) => toFieldMappingResponse(byId.get(r.id)!));
     });
@@ -344,7 +307,7 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
       source_field,
       target_field,
       transform_type,
-      transform_config: transform_config as never,
+      transform_config,
       default_value,
       is_required,
       source_field_path,
@@ -358,7 +321,7 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
    * 400 (lookup map), then 422 (schema, transform shape, required), then 409 (unique source),
    * every failing field of the batch at once. `prefix` null: single write, no prefix.
    */
-  private async assertValid(manager: EntityManager, config: IntegrationConfigEntity, rows: FieldMappingEntity[], prefix: string | null, replacing?: string): Promise<void> {
+  private async assertValid(orgId: string, config: IntegrationConfigEntity, rows: FieldMappingEntity[], prefix: string | null, tx: Transaction, replacing?: string): Promise<void> {
     const type: IntegrationTypeDefinition = this.registry.get(config.integration_type);
     const at = (i: number) => (prefix ? `${prefix}[${i}].` : '');
     const invalid = rows.flatMap((row, i) => lookupMapErrors(row, at(i)));
@@ -367,10 +330,11 @@ export class FieldMappingService implements OnModuleInit, ConfigFieldMappingsPor
     if (broken.length > 0)
       throw new RuleViolation(broken[0].rule, 422, `${broken.length} mapping rule${broken.length === 1 ? '' : 's'} failed: ${broken.map((e) => e.field).join(', ')}`, broken);
 
-    const others = await this.repo(manager).find({
-      where: { organization_id: config.organization_id, integration_id: config.id, superseded_at: IsNull(), source_field: In(rows.map((r) => r.source_field)) },
-      select: { id: true, source_field: true },
-    });
+    const others = await this.mappings.in(tx).listCurrentBySources(
+      orgId,
+      config.id,
+      rows.map((r) => r.source_field),
+    );
     const taken = new Map(others.filter((o) => !rows.some((r) => r.id === o.id) && o.id !== replacing).map((o) => [o.source_field, o.id]));
     const duplicates: FieldError[] = [];
     rows.forEach((row, i) => {

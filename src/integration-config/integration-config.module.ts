@@ -1,7 +1,11 @@
 import { Module } from '@nestjs/common';
+import { FieldMappingModule } from '../field-mapping/field-mapping.module';
+import { RepositoriesModule } from '../repositories.module';
 import { IntegrationConfigService } from './integration-config.service';
 
+// A config shows and writes its field mappings: this module uses the field-mapping one, never the other way.
 @Module({
+  imports: [RepositoriesModule, FieldMappingModule],
   providers: [IntegrationConfigService],
   exports: [IntegrationConfigService],
 })

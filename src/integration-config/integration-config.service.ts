@@ -1,19 +1,23 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
+import { QueryFailedError } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { registerConstraintRule } from '../common/constraint-rules';
 import { assertIfMatch } from '../common/if-match';
-import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type PageQueryDto } from '../common/pagination';
-import { RuleViolation } from '../common/rule-violation';
+import { mapPage, type PageQueryDto } from '../common/pagination';
+import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { scrubSyncError } from './sync-error';
 import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
 import type { CreateIntegrationConfigDto, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
 import type { IntegrationConfigResponse } from './dto/integration-config-response.dto';
 import type { RecordSyncRunDto, SyncRunListResponse, SyncRunResponse } from './dto/sync-run.dto';
-import type { ConfigFieldMappingsPort } from './field-mappings.port';
+import { FieldMappingService } from '../field-mapping/field-mapping.service';
+import type { Transaction } from '../database/transaction';
+import { TransactionRunner } from '../database/transaction';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
+import { IntegrationConfigRepository } from './integration-config.repository';
+import { SyncRunRepository } from './sync-run.repository';
 import { toConfigResponse, toSyncRunResponse } from './integration-config.mapper';
 import {
   CREDENTIALS_REQUIRED_BEFORE_ENABLE,
@@ -24,46 +28,11 @@ import {
   webhookSecretMissing,
 } from './integration-config.rules';
 import { SyncRunEntity } from './sync-run.entity';
-import { InjectMeanderDataSource } from '../database/database.module';
-import { queryRows } from '../database/pool-query';
 
+const CONFIG = 'Integration config';
 export const ORG_TYPE_UNIQUE_INDEX = 'idx_integration_configs_org_type';
 /** After a rotation the previous webhook secret keeps verifying this long. */
 export const WEBHOOK_SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
-
-/**
- * What toConfigResponse reads. The ciphertexts only tell has_*; the previous webhook secret is
- * never needed for a response. Raw rows have the entity's types (pg parses timestamptz and jsonb).
- */
-const RESPONSE_COLUMNS = [
-  'id',
-  'organization_id',
-  'integration_type',
-  'display_name',
-  'enabled',
-  'base_url',
-  'api_key_encrypted',
-  'client_id',
-  'client_secret_encrypted',
-  'tenant_id',
-  'accounting_code_mappings',
-  'sync_frequency',
-  'last_sync_at',
-  'last_sync_status',
-  'last_sync_error',
-  'last_success_at',
-  'webhook_url',
-  'webhook_secret_encrypted',
-  'extra_config',
-  'revision',
-  'created_by',
-  'updated_by',
-  'created_at',
-  'updated_at',
-].join(', ');
-// The read paths' SQL, exported so the raw benchmark baseline runs exactly the same statements.
-export const CONFIGS_OF_ORG_SQL = `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE organization_id = $1 ORDER BY created_at ASC, id ASC`;
-export const CONFIG_BY_ID_SQL = `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE organization_id = $1 AND id = $2`;
 
 // Races that slip past the service checks still answer with the rule.
 registerConstraintRule(ORG_TYPE_UNIQUE_INDEX, {
@@ -83,35 +52,23 @@ registerConstraintRule('fk_sync_runs_integration', { rule: 'not_found', status: 
 /** Secrets a request may write, and the column that holds each. */
 const WRITABLE_SECRETS = { api_key: 'api_key_encrypted', client_secret: 'client_secret_encrypted', webhook_secret: 'webhook_secret_encrypted' } as const;
 
-const NO_FIELD_MAPPINGS: ConfigFieldMappingsPort = {
-  views: async () => new Map(),
-  applyShorthand: async () => {
-    throw new Error('field mappings are not available in this composition');
-  },
-};
-
 /** Integration configs of an organization, their secrets and their sync history. */
 @Injectable()
 export class IntegrationConfigService {
   private readonly logger = new Logger('IntegrationConfig');
-  private fieldMappings: ConfigFieldMappingsPort = NO_FIELD_MAPPINGS;
 
   constructor(
-    @InjectMeanderDataSource() private readonly dataSource: DataSource,
+    private readonly configs: IntegrationConfigRepository,
+    private readonly syncRuns: SyncRunRepository,
+    private readonly transactions: TransactionRunner,
+    private readonly fieldMappings: FieldMappingService,
     private readonly cipher: SecretCipher,
     private readonly registry: IntegrationTypeRegistry,
   ) {}
 
-  /** Called once by the field-mapping module at start-up. */
-  attachFieldMappings(port: ConfigFieldMappingsPort): void {
-    this.fieldMappings = port;
-  }
-
   async list(orgId: string): Promise<IntegrationConfigResponse[]> {
-    // The read paths are plain SQL: entity hydration was most of their cost (npm run bench).
-    const configs = await queryRows<IntegrationConfigEntity>(this.dataSource, CONFIGS_OF_ORG_SQL, [orgId]);
+    const configs = await this.configs.listByOrg(orgId);
     const views = await this.fieldMappings.views(
-      this.dataSource.manager,
       orgId,
       configs.map((c) => c.id),
     );
@@ -119,19 +76,7 @@ export class IntegrationConfigService {
   }
 
   async get(orgId: string, id: string): Promise<IntegrationConfigResponse> {
-    const [config] = await queryRows<IntegrationConfigEntity>(this.dataSource, CONFIG_BY_ID_SQL, [orgId, id]);
-    if (!config) throw RuleViolation.notFound('Integration config');
-    return this.respond(this.dataSource.manager, config);
-  }
-
-  /** The config of `orgId` with this id, or 404 (also when it belongs to another organization). */
-  async findOrFail(manager: EntityManager, orgId: string, id: string, lock = false): Promise<IntegrationConfigEntity> {
-    const config = await manager.getRepository(IntegrationConfigEntity).findOne({
-      where: { organization_id: orgId, id },
-      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
-    });
-    if (!config) throw RuleViolation.notFound('Integration config');
-    return config;
+    return this.respond(orgId, foundOr404(await this.configs.findResponseByOrgAndId(orgId, id), CONFIG));
   }
 
   async create(orgId: string, dto: CreateIntegrationConfigDto, actor: Principal): Promise<IntegrationConfigResponse> {
@@ -161,26 +106,20 @@ export class IntegrationConfigService {
     this.assertStateRules(row);
 
     try {
-      const created = await this.dataSource.transaction(async (manager) => {
-        const existing = await manager.getRepository(IntegrationConfigEntity).findOne({
-          where: { organization_id: orgId, integration_type: row.integration_type },
-          select: { id: true },
-        });
-        if (existing) throw this.duplicateType(row.integration_type, existing.id);
-        await manager.getRepository(IntegrationConfigEntity).insert(row as never);
-        if (dto.field_mappings) await this.fieldMappings.applyShorthand(manager, orgId, row, dto.field_mappings, actor.sub);
-        return this.respond(manager, await this.findOrFail(manager, orgId, id));
+      const created = await this.transactions.run(async (tx) => {
+        const configs = this.configs.in(tx);
+        const existing = await configs.findIdByOrgAndType(orgId, row.integration_type);
+        if (existing) throw this.duplicateType(row.integration_type, existing);
+        await configs.insert(row);
+        if (dto.field_mappings) await this.fieldMappings.applyShorthand(orgId, row, dto.field_mappings, tx);
+        return this.respond(orgId, foundOr404(await configs.findByOrgAndId(orgId, id), CONFIG), tx);
       });
       this.auditCredentials('created', orgId, id, changedSecrets, actor);
       return created;
     } catch (error) {
       // Two concurrent creates: the unique index refused the second; name the winner.
       if (isUniqueViolation(error, ORG_TYPE_UNIQUE_INDEX)) {
-        const winner = await this.dataSource.getRepository(IntegrationConfigEntity).findOne({
-          where: { organization_id: orgId, integration_type: row.integration_type },
-          select: { id: true },
-        });
-        throw this.duplicateType(row.integration_type, winner?.id);
+        throw this.duplicateType(row.integration_type, (await this.configs.findIdByOrgAndType(orgId, row.integration_type)) ?? undefined);
       }
       throw error;
     }
@@ -188,8 +127,8 @@ export class IntegrationConfigService {
 
   async update(orgId: string, id: string, dto: UpdateIntegrationConfigDto, actor: Principal, ifMatch?: string): Promise<IntegrationConfigResponse> {
     let changedSecrets: string[] = [];
-    const updated = await this.dataSource.transaction(async (manager) => {
-      const current = await this.findOrFail(manager, orgId, id, true);
+    const updated = await this.transactions.run(async (tx) => {
+      const current = await this.lockConfig(orgId, id, tx);
       assertIfMatch(ifMatch, current.revision);
       const next: IntegrationConfigEntity = Object.assign(new IntegrationConfigEntity(), current);
       if (dto.display_name !== undefined) next.display_name = dto.display_name.trim();
@@ -209,20 +148,19 @@ export class IntegrationConfigService {
       }
       this.assertStateRules(next);
 
-      await this.writeRevision(manager, current, next, actor.sub);
-      if (dto.field_mappings) await this.fieldMappings.applyShorthand(manager, orgId, next, dto.field_mappings, actor.sub);
-      return this.respond(manager, await this.findOrFail(manager, orgId, id));
+      await this.writeRevision(orgId, current, next, actor.sub, tx);
+      if (dto.field_mappings) await this.fieldMappings.applyShorthand(orgId, next, dto.field_mappings, tx);
+      return this.respond(orgId, foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, id), CONFIG), tx);
     });
     this.auditCredentials('updated', orgId, id, changedSecrets, actor);
     return updated;
   }
 
   async remove(orgId: string, id: string, actor: Principal, ifMatch?: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      const current = await this.findOrFail(manager, orgId, id, true);
+    await this.transactions.run(async (tx) => {
+      const current = await this.lockConfig(orgId, id, tx);
       assertIfMatch(ifMatch, current.revision);
-      // Field mappings and sync runs go with it: ON DELETE CASCADE in the database.
-      await manager.getRepository(IntegrationConfigEntity).delete({ organization_id: orgId, id });
+      await this.configs.in(tx).deleteByOrgAndId(orgId, id);
     });
     this.logger.log({ event: 'integration_config_deleted', org_id: orgId, config_id: id, actor: actor.sub, req: actor.request });
   }
@@ -230,8 +168,8 @@ export class IntegrationConfigService {
   /** A fresh `whsec_` secret, shown once; the previous one keeps verifying for 24 hours. */
   async rotateWebhookSecret(orgId: string, id: string, actor: Principal): Promise<string> {
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
-    await this.dataSource.transaction(async (manager) => {
-      const current = await this.findOrFail(manager, orgId, id, true);
+    await this.transactions.run(async (tx) => {
+      const current = await this.lockConfig(orgId, id, tx);
       const next: IntegrationConfigEntity = Object.assign(new IntegrationConfigEntity(), current);
       if (current.webhook_secret_encrypted) {
         // The AAD names the column: the previous secret is re-encrypted for its new place.
@@ -240,7 +178,7 @@ export class IntegrationConfigService {
         next.previous_webhook_secret_expires_at = new Date(Date.now() + WEBHOOK_SECRET_OVERLAP_MS);
       }
       next.webhook_secret_encrypted = this.cipher.encrypt(secret, this.location(id, 'webhook_secret_encrypted'));
-      await this.writeRevision(manager, current, next, actor.sub);
+      await this.writeRevision(orgId, current, next, actor.sub, tx);
     });
     this.auditCredentials('rotated', orgId, id, ['webhook_secret'], actor);
     return secret;
@@ -252,8 +190,8 @@ export class IntegrationConfigService {
     if (finishedAt < startedAt) {
       throw RuleViolation.validation([{ field: 'finished_at', rule: 'finished_at_not_before_started_at', message: 'finished_at must not be before started_at' }]);
     }
-    return this.dataSource.transaction(async (manager) => {
-      const config = await this.findOrFail(manager, orgId, id, true);
+    return this.transactions.run(async (tx) => {
+      const config = await this.lockConfig(orgId, id, tx);
       if (!config.enabled) {
         throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: sync services must skip it entirely.');
       }
@@ -266,12 +204,13 @@ export class IntegrationConfigService {
         finished_at: finishedAt,
         // Whoever reports it (a sync service over REST or runSyncAttempt), an upstream error may
         // quote the credentials it was given: stored and shown to every reader, so scrubbed here.
-        error: dto.error ? scrubSyncError(dto.error, await this.organizationSecrets(manager, orgId)) : null,
+        error: dto.error ? scrubSyncError(dto.error, await this.organizationSecrets(orgId, tx)) : null,
         records_pushed: dto.records_pushed ?? 0,
         records_pulled: dto.records_pulled ?? 0,
         recorded_by: actor.sub,
       });
-      await manager.getRepository(SyncRunEntity).insert(run as never);
+      const syncRuns = this.syncRuns.in(tx);
+      await syncRuns.insert(run);
       // sync_status_updated_after_every_attempt: in the same transaction as the run.
       const next: IntegrationConfigEntity = Object.assign(new IntegrationConfigEntity(), config, {
         last_sync_at: finishedAt,
@@ -279,38 +218,31 @@ export class IntegrationConfigService {
         last_sync_error: dto.status === 'success' ? null : run.error,
         last_success_at: dto.status === 'success' ? finishedAt : config.last_success_at,
       });
-      await this.writeRevision(manager, config, next, config.updated_by);
-      const stored = await manager.getRepository(SyncRunEntity).findOneByOrFail({ organization_id: orgId, id: run.id });
-      return toSyncRunResponse(stored);
+      await this.writeRevision(orgId, config, next, config.updated_by, tx);
+      return toSyncRunResponse(foundOr404(await syncRuns.findByOrgAndId(orgId, run.id), 'Sync run'));
     });
   }
 
   async listSyncRuns(orgId: string, id: string, page: PageQueryDto): Promise<SyncRunListResponse> {
-    await this.findOrFail(this.dataSource.manager, orgId, id);
-    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const after = seqCursorAfter(page);
-    const query = this.dataSource
-      .getRepository(SyncRunEntity)
-      .createQueryBuilder('run')
-      .where('run.organization_id = :orgId AND run.integration_id = :id', { orgId, id })
-      .orderBy('run.seq', 'DESC')
-      .limit(limit + 1);
-    if (after) query.andWhere('run.seq < :after', { after });
-    return toPage(await query.getMany(), limit, toSyncRunResponse);
+    foundOr404(await this.configs.findByOrgAndId(orgId, id), CONFIG);
+    return mapPage(await this.syncRuns.listPage(orgId, id, page), toSyncRunResponse);
   }
 
   // --- internals ---
 
-  private async respond(manager: EntityManager, config: IntegrationConfigEntity): Promise<IntegrationConfigResponse> {
-    const views = await this.fieldMappings.views(manager, config.organization_id, [config.id]);
+  /** The config's row, locked for the rest of the transaction, or 404. */
+  private async lockConfig(orgId: string, id: string, tx: Transaction): Promise<IntegrationConfigEntity> {
+    return foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, id, { lock: true }), CONFIG);
+  }
+
+  private async respond(orgId: string, config: IntegrationConfigEntity, tx?: Transaction): Promise<IntegrationConfigResponse> {
+    const views = await this.fieldMappings.views(orgId, [config.id], tx);
     return toConfigResponse(config, views.get(config.id) ?? {});
   }
 
-  /** The config's plaintext secrets, only to scrub them from text that will be stored. */
-  /** Every secret the organization holds: an upstream may quote another config's key too. */
-  private async organizationSecrets(manager: EntityManager, orgId: string): Promise<string[]> {
-    const select = Object.fromEntries([['id', true], ...SECRET_COLUMNS.map((column) => [column, true])]);
-    const configs = await manager.getRepository(IntegrationConfigEntity).find({ where: { organization_id: orgId }, select });
+  /** Every secret the organization holds, only to scrub them from text that will be stored: an upstream may quote another config's key too. */
+  private async organizationSecrets(orgId: string, tx: Transaction): Promise<string[]> {
+    const configs = await this.configs.in(tx).listSecretsByOrg(orgId);
     const secrets: string[] = [];
     for (const config of configs) {
       for (const column of SECRET_COLUMNS) {
@@ -349,23 +281,9 @@ export class IntegrationConfigService {
     if (webhook.length > 0) throw new RuleViolation(WEBHOOK_SECRET_REQUIRED, 422, 'webhook_url needs a webhook secret.', webhook);
   }
 
-  /**
-   * Writes the changed columns and bumps the revision, guarded by the revision that was read:
-   * `UPDATE … WHERE id AND organization_id AND revision`, checked by the affected count.
-   */
-  private async writeRevision(manager: EntityManager, current: IntegrationConfigEntity, next: IntegrationConfigEntity, actor: string | null): Promise<void> {
-    const changes: Partial<Record<keyof IntegrationConfigEntity, unknown>> = {};
-    for (const key of Object.keys(next) as (keyof IntegrationConfigEntity)[]) {
-      if (['id', 'organization_id', 'integration_type', 'revision', 'created_at', 'updated_at', 'created_by', 'updated_by'].includes(key)) continue;
-      if (JSON.stringify(next[key]) !== JSON.stringify(current[key])) changes[key] = next[key];
-    }
-    const result = await manager
-      .createQueryBuilder()
-      .update(IntegrationConfigEntity)
-      .set({ ...changes, updated_by: actor, revision: () => 'revision + 1', updated_at: () => 'now()' } as never)
-      .where('id = :id AND organization_id = :orgId AND revision = :revision', { id: current.id, orgId: current.organization_id, revision: current.revision })
-      .execute();
-    if (result.affected !== 1) {
+  /** Writes the changed columns and bumps the revision; 412 when the row changed since it was read. */
+  private async writeRevision(orgId: string, current: IntegrationConfigEntity, next: IntegrationConfigEntity, actor: string | null, tx: Transaction): Promise<void> {
+    if (!(await this.configs.in(tx).updateRevision(orgId, current, next, actor))) {
       throw new RuleViolation('precondition_failed', 412, 'The config changed while this request was processed: read it again and retry.');
     }
   }

@@ -1,6 +1,8 @@
 import type { DataSource } from 'typeorm';
 import type { SecretCipher } from '../crypto/secret-cipher';
-import { INTEGRATION_CONFIGS_TABLE, SECRET_COLUMNS } from './integration-config.entity';
+import { TransactionRunner } from '../database/transaction';
+import { INTEGRATION_CONFIGS_TABLE, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
+import { IntegrationConfigRepository } from './integration-config.repository';
 
 // Re-encrypts every stored secret under the active key, in batches, each batch in its own
 // transaction. Rows are picked by "some envelope does not name the active key", so a run that
@@ -28,48 +30,34 @@ export interface RotationReport {
   valuesRotated: number;
 }
 
-const envelopeKeySql = (column: string) => `split_part(${column}, ':', 3)`;
-
-function notActiveClause(): string {
-  return SECRET_COLUMNS.map((c) => `(${c} IS NOT NULL AND ${envelopeKeySql(c)} <> $1)`).join(' OR ');
-}
-
 /** How many stored values use each key id. */
-export async function countValuesByKey(dataSource: DataSource): Promise<Record<string, number>> {
-  const unions = SECRET_COLUMNS.map((c) => `SELECT ${envelopeKeySql(c)} AS kid FROM ${INTEGRATION_CONFIGS_TABLE} WHERE ${c} IS NOT NULL`).join(' UNION ALL ');
-  const rows: { kid: string; n: number }[] = await dataSource.query(`SELECT kid, count(*)::int AS n FROM (${unions}) v GROUP BY kid ORDER BY kid`);
-  return Object.fromEntries(rows.map((r) => [r.kid, r.n]));
+export function countValuesByKey(dataSource: DataSource): Promise<Record<string, number>> {
+  return new IntegrationConfigRepository(dataSource).countSecretsByKey();
 }
 
 export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher, options: RotationOptions = {}): Promise<RotationReport> {
+  const configs = new IntegrationConfigRepository(dataSource);
+  const transactions = new TransactionRunner(dataSource);
   const active = cipher.activeKeyId;
   const batchSize = options.batchSize ?? 100;
-  if (options.dryRun) return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated: 0, valuesRotated: 0 };
+  if (options.dryRun) return { activeKeyId: active, valuesByKey: await configs.countSecretsByKey(), rowsRotated: 0, valuesRotated: 0 };
 
-  const [{ total }] = await dataSource.query(`SELECT count(*)::int AS total FROM ${INTEGRATION_CONFIGS_TABLE} WHERE ${notActiveClause()}`, [active]);
+  const total = await configs.countRowsWithSecretsNotUnder(active);
   let rowsRotated = 0;
   let valuesRotated = 0;
   options.onProgress?.({ done: 0, total });
   for (;;) {
-    const rotatedInBatch = await dataSource.transaction(async (manager) => {
-      // SKIP LOCKED: a row a request is writing right now is taken by a later batch.
-      const rows: Record<string, string | null>[] = await manager.query(
-        `SELECT id, ${SECRET_COLUMNS.join(', ')} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE ${notActiveClause()} ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
-        [active, batchSize],
-      );
+    const rotatedInBatch = await transactions.run(async (tx) => {
+      const batch = configs.in(tx);
+      const rows = await batch.lockRowsWithSecretsNotUnder(active, batchSize);
       for (const row of rows) {
-        const id = row['id'] as string;
-        const sets: string[] = [];
-        const params: unknown[] = [id];
+        const envelopes: Partial<Record<SecretColumn, string>> = {};
         for (const column of SECRET_COLUMNS) {
           const envelope = row[column];
-          if (!envelope || !cipher.needsRotation(envelope)) continue;
-          params.push(cipher.reencrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: id }));
-          sets.push(`${column} = $${params.length}`);
+          if (envelope && cipher.needsRotation(envelope)) envelopes[column] = cipher.reencrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: row.id });
         }
-        // Not a change of the config: no new revision, no updated_at.
-        await manager.query(`UPDATE ${INTEGRATION_CONFIGS_TABLE} SET ${sets.join(', ')} WHERE id = $1`, params);
-        valuesRotated += sets.length;
+        await batch.updateSecretEnvelopes(row.id, envelopes);
+        valuesRotated += Object.keys(envelopes).length;
       }
       return rows.length;
     });
@@ -78,5 +66,5 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
     options.onProgress?.({ done: Math.min(rowsRotated, total), total });
     if (options.pauseMs) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
   }
-  return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated, valuesRotated };
+  return { activeKeyId: active, valuesByKey: await configs.countSecretsByKey(), rowsRotated, valuesRotated };
 }

@@ -1,14 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource, In, Not } from 'typeorm';
 import type { Principal } from '../auth/principal';
+import { foundOr404 } from '../common/rule-violation';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { ExportRunService } from '../export-runs/export-run.service';
 import type { ExportRunResponse } from '../export-runs/dto/export.dto';
 import type { SyncRunResponse } from '../integration-config/dto/sync-run.dto';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
+import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { isDue } from './sync-schedule';
-import { InjectMeanderDataSource } from '../database/database.module';
 
 /** Plaintext credentials of one config: only ever returned to in-process callers. */
 export interface IntegrationCredentials {
@@ -46,7 +46,7 @@ export class SyncService {
   private readonly logger = new Logger('Sync');
 
   constructor(
-    @InjectMeanderDataSource() private readonly dataSource: DataSource,
+    private readonly configRows: IntegrationConfigRepository,
     private readonly cipher: SecretCipher,
     private readonly configs: IntegrationConfigService,
     private readonly exports: ExportRunService,
@@ -54,17 +54,13 @@ export class SyncService {
 
   /** Enabled configs of every organization due by their sync_frequency and last_sync_at. */
   async findDueConfigsAcrossOrganizations(now = new Date()): Promise<DueConfig[]> {
-    const enabled = await this.dataSource.getRepository(IntegrationConfigEntity).find({
-      where: { enabled: true, sync_frequency: Not(In(['manual'])) },
-      select: { organization_id: true, id: true, integration_type: true, sync_frequency: true, last_sync_at: true },
-      order: { last_sync_at: { direction: 'ASC', nulls: 'FIRST' }, id: 'ASC' },
-    });
+    const enabled = await this.configRows.listScheduledAcrossOrganizations();
     return enabled.filter((c) => isDue(c.sync_frequency, c.last_sync_at, now));
   }
 
   /** Decrypted credentials of one config; every read is audited (who, which config), never the values. */
   async readCredentials(orgId: string, configId: string, actor: Principal, purpose: string): Promise<IntegrationCredentials> {
-    const config = await this.configs.findOrFail(this.dataSource.manager, orgId, configId);
+    const config = foundOr404(await this.configRows.findByOrgAndId(orgId, configId), 'Integration config');
     const decrypt = (column: SecretColumn) => {
       const envelope = config[column];
       return envelope ? this.cipher.decrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: config.id }) : null;
@@ -91,7 +87,7 @@ export class SyncService {
     actor: Principal,
     attempt: (context: { config: IntegrationConfigEntity; credentials: IntegrationCredentials }) => Promise<SyncOutcome>,
   ): Promise<SyncAttempt> {
-    const config = await this.configs.findOrFail(this.dataSource.manager, orgId, configId);
+    const config = foundOr404(await this.configRows.findByOrgAndId(orgId, configId), 'Integration config');
     if (!config.enabled) return { skipped: true, reason: 'disabled_integration_must_not_sync' };
     const startedAt = new Date().toISOString();
     const credentials = await this.readCredentials(orgId, configId, actor, 'sync_attempt');

@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
-import { IntegrationConfigModule } from '../integration-config/integration-config.module';
+import { RepositoriesModule } from '../repositories.module';
 import { WebhooksService } from './webhooks.service';
 
 @Module({
-  imports: [IntegrationConfigModule],
+  imports: [RepositoriesModule],
   providers: [WebhooksService],
   exports: [WebhooksService],
 })

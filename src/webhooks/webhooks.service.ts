@@ -1,19 +1,16 @@
 import { isUtf8 } from 'node:buffer';
 import { Injectable, Logger } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { UUID_PATTERN } from '../auth/principal';
-import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type PageQueryDto } from '../common/pagination';
-import { RuleViolation } from '../common/rule-violation';
+import { mapPage, type PageQueryDto } from '../common/pagination';
+import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
-import { IntegrationConfigService } from '../integration-config/integration-config.service';
+import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
 import { TokenBucketLimiter } from '../common/rate-limiter';
 import { verifyStandardWebhook, verifyXledgerWebhook, type Verification } from './signatures';
-import { WebhookEventEntity } from './webhook-event.entity';
-import { InjectMeanderDataSource } from '../database/database.module';
-import { queryRows } from '../database/pool-query';
+import { WebhookEventRepository } from './webhook-event.repository';
 import { requestLogFields, type LoggableRequest } from '../logging/request-log';
 
 export interface WebhookReceipt {
@@ -35,14 +32,6 @@ export interface WebhookEventResponseItem {
   payload_base64: string | null;
 }
 
-// The inbound hot path is plain SQL, exported so the raw benchmark baseline runs the same statements:
-// one read of only the columns verification needs, and an idempotent insert.
-export const WEBHOOK_CONFIG_SQL = `SELECT id, organization_id, integration_type, enabled, webhook_url, api_key_encrypted, webhook_secret_encrypted,
-  previous_webhook_secret_encrypted, previous_webhook_secret_expires_at
-  FROM ${INTEGRATION_CONFIGS_TABLE} WHERE id = $1`;
-export const WEBHOOK_EVENT_INSERT_SQL = `INSERT INTO webhook_events (organization_id, integration_id, webhook_id, signature_scheme, payload, content_type)
-  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (integration_id, webhook_id) DO NOTHING RETURNING id`;
-
 /** Inbound webhooks: verified over the raw bytes, stored once per webhook-id. */
 @Injectable()
 export class WebhooksService {
@@ -57,9 +46,9 @@ export class WebhooksService {
   private readonly refusals: TokenBucketLimiter;
 
   constructor(
-    @InjectMeanderDataSource() private readonly dataSource: DataSource,
+    private readonly configs: IntegrationConfigRepository,
+    private readonly events: WebhookEventRepository,
     private readonly cipher: SecretCipher,
-    private readonly configs: IntegrationConfigService,
     config: AppConfig,
   ) {
     const sizes = { capacity: config.webhookRateLimitBurst, refillPerSecond: config.webhookRateLimitPerSecond, maxKeys: 10_000 };
@@ -82,7 +71,7 @@ export class WebhooksService {
     if (this.refusals.tokens(clientAddress) < 1) throw tooMany('from this address', this.refusals.take(clientAddress));
     // UUIDs are case-insensitive: one integration however its id is spelled.
     const id = integrationId.toLowerCase();
-    const [config] = UUID_PATTERN.test(id) ? await queryRows<IntegrationConfigEntity>(this.dataSource, WEBHOOK_CONFIG_SQL, [id]) : [];
+    const config = UUID_PATTERN.test(id) ? await this.configs.findForWebhook(id) : null;
     if (!config) {
       this.refusals.take(clientAddress);
       throw RuleViolation.notFound('Integration');
@@ -107,29 +96,18 @@ export class WebhooksService {
     if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: its webhooks are not accepted.');
 
     const contentType = headers['content-type'];
-    const inserted = await queryRows<{ id: string }>(this.dataSource, WEBHOOK_EVENT_INSERT_SQL, [
-      config.organization_id,
-      config.id,
-      verification.webhookId,
-      verification.scheme,
-      body,
-      typeof contentType === 'string' ? contentType.slice(0, 255) : null,
-    ]);
-    return inserted.length > 0 ? { status: 202, body: { id: inserted[0].id, duplicate: false } } : { status: 200, body: { duplicate: true } };
+    const inserted = await this.events.insertOnce(config.organization_id, config.id, {
+      webhook_id: verification.webhookId,
+      signature_scheme: verification.scheme,
+      payload: body,
+      content_type: typeof contentType === 'string' ? contentType.slice(0, 255) : null,
+    });
+    return inserted ? { status: 202, body: { id: inserted, duplicate: false } } : { status: 200, body: { duplicate: true } };
   }
 
   async listEvents(orgId: string, integrationId: string, page: PageQueryDto) {
-    await this.configs.findOrFail(this.dataSource.manager, orgId, integrationId);
-    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const after = seqCursorAfter(page);
-    const query = this.dataSource
-      .getRepository(WebhookEventEntity)
-      .createQueryBuilder('event')
-      .where('event.organization_id = :orgId AND event.integration_id = :integrationId', { orgId, integrationId })
-      .orderBy('event.seq', 'DESC')
-      .limit(limit + 1);
-    if (after) query.andWhere('event.seq < :after', { after });
-    return toPage(await query.getMany(), limit, (event): WebhookEventResponseItem => ({
+    foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
+    return mapPage(await this.events.listPage(orgId, integrationId, page), (event): WebhookEventResponseItem => ({
       id: event.id,
       webhook_id: event.webhook_id,
       received_at: event.received_at.toISOString(),

@@ -1,0 +1,60 @@
+import type { EntityManager, EntityTarget, FindOptionsOrder, FindOptionsSelect, FindOptionsWhere, ObjectLiteral } from 'typeorm';
+import { LessThan } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type Page, type PageQueryDto } from '../common/pagination';
+import { queryRows } from './pool-query';
+import type { Transaction } from './transaction';
+
+/**
+ * The base of the repositories: one per table, holding all of that table's SQL. Outside a
+ * transaction a repository runs on the pool; `in(tx)` is the same repository on a transaction.
+ */
+export abstract class TableRepository {
+  constructor(private readonly manager: EntityManager) {}
+
+  /** This repository on the transaction's connection (a view of it: nothing is copied). */
+  in(tx: Transaction): this {
+    return Object.create(this, { manager: { value: tx.manager } }) as this;
+  }
+
+  /** The rows of one plain SQL statement (the hot paths: no query runner outside a transaction). */
+  protected rows<T>(sql: string, parameters: readonly unknown[]): Promise<T[]> {
+    return queryRows<T>(this.manager, sql, parameters);
+  }
+
+  protected repository<E extends ObjectLiteral>(entity: EntityTarget<E>) {
+    return this.manager.getRepository(entity);
+  }
+
+  /**
+   * Inserts whole rows. The one cast of the repositories: TypeORM's QueryDeepPartialEntity recurses
+   * into jsonb columns (typed `Record<string, unknown>`) and cannot express them.
+   */
+  protected async insertRows<E extends ObjectLiteral>(entity: EntityTarget<E>, rows: E | E[]): Promise<void> {
+    await this.repository(entity).insert(rows as unknown as QueryDeepPartialEntity<E>);
+  }
+
+  /** Updates the rows `where` selects (the organization always in it); `updated_at` etc. may be SQL (`() => 'now()'`). */
+  protected async updateRows<E extends ObjectLiteral>(entity: EntityTarget<E>, where: FindOptionsWhere<E>, changes: { [K in keyof E]?: E[K] | (() => string) }): Promise<number> {
+    const result = await this.repository(entity).update(where, changes as unknown as QueryDeepPartialEntity<E>);
+    return result.affected ?? 0;
+  }
+
+  /** A newest-first keyset page over a table's `seq` (sync runs, export runs, webhook events). */
+  protected async newestFirst<E extends ObjectLiteral & { seq: string }>(
+    entity: EntityTarget<E>,
+    where: FindOptionsWhere<E>,
+    page: PageQueryDto,
+    select?: FindOptionsSelect<E>,
+  ): Promise<Page<E>> {
+    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
+    const after = seqCursorAfter(page);
+    const rows = await this.repository(entity).find({
+      where: { ...where, ...(after ? { seq: LessThan(after) } : {}) } as FindOptionsWhere<E>,
+      order: { seq: 'DESC' } as FindOptionsOrder<E>,
+      take: limit + 1,
+      select,
+    });
+    return toPage(rows, limit, (row) => row);
+  }
+}

@@ -1,0 +1,20 @@
+import { Module } from '@nestjs/common';
+import { TransactionRunner } from './database/transaction';
+import { ExportRunRepository } from './export-runs/export-run.repository';
+import { FieldMappingRepository } from './field-mapping/field-mapping.repository';
+import { IntegrationConfigRepository } from './integration-config/integration-config.repository';
+import { SyncRunRepository } from './integration-config/sync-run.repository';
+import { WebhookEventRepository } from './webhooks/webhook-event.repository';
+
+const REPOSITORIES = [IntegrationConfigRepository, SyncRunRepository, FieldMappingRepository, ExportRunRepository, WebhookEventRepository];
+
+/**
+ * One repository per table, and the transaction runner. Shared by the feature modules (field
+ * mappings lock their config's row, exports mark the mappings they used), so no feature module
+ * needs another's service just to reach a table, and the services' graph runs one way.
+ */
+@Module({
+  providers: [TransactionRunner, ...REPOSITORIES],
+  exports: [TransactionRunner, ...REPOSITORIES],
+})
+export class RepositoriesModule {}
