@@ -1,26 +1,20 @@
-import { Module, type OnModuleInit } from '@nestjs/common';
+import { Module, type OnModuleInit, type Type } from '@nestjs/common';
 import { INJECTABLE_WATERMARK } from '@nestjs/common/constants';
 import { ModuleRef } from '@nestjs/core';
 import { useContainer } from 'class-validator';
 import { AuthModule } from '../auth/auth.module';
-import { ExportRunController } from '../export-runs/export-run.controller';
-import { ExportRunModule } from '../export-runs/export-run.module';
-import { FieldMappingController } from '../field-mapping/field-mapping.controller';
-import { FieldMappingModule } from '../field-mapping/field-mapping.module';
-import { IdempotencyModule } from '../idempotency/idempotency.module';
-import { IntegrationConfigController } from '../integration-config/integration-config.controller';
-import { IntegrationConfigModule } from '../integration-config/integration-config.module';
-import { IntegrationTypesController } from '../integration-types/integration-types.controller';
-import { InboundWebhooksController, WebhookEventsController } from '../webhooks/webhooks.controller';
-import { WebhooksModule } from '../webhooks/webhooks.module';
+import { ExportRunHttpModule } from '../export-runs/export-run-http.module';
+import { FieldMappingHttpModule } from '../field-mapping/field-mapping-http.module';
+import { IntegrationConfigHttpModule } from '../integration-config/integration-config-http.module';
+import { IntegrationTypesHttpModule } from '../integration-types/integration-types-http.module';
+import { WebhooksHttpModule } from '../webhooks/webhooks-http.module';
 
 /**
- * The REST API over the feature services. Separate from them so that an internal service can
- * import the services without any route (IntegrationsModule.forRoot({ http: false })).
+ * The REST API: each feature's routes come from its own `…-http.module`, composed here only when
+ * IntegrationsModule serves HTTP, so a service importing it with `http: false` gets no route.
  */
 @Module({
-  imports: [AuthModule, IdempotencyModule, IntegrationConfigModule, FieldMappingModule, ExportRunModule, WebhooksModule],
-  controllers: [IntegrationTypesController, IntegrationConfigController, FieldMappingController, ExportRunController, InboundWebhooksController, WebhookEventsController],
+  imports: [AuthModule, IntegrationTypesHttpModule, IntegrationConfigHttpModule, FieldMappingHttpModule, ExportRunHttpModule, WebhooksHttpModule],
   exports: [AuthModule],
 })
 export class HttpApiModule implements OnModuleInit {
@@ -31,7 +25,7 @@ export class HttpApiModule implements OnModuleInit {
    * container; plain constraint classes are built by class-validator itself.
    */
   onModuleInit(): void {
-    const get = (type: object) => (Reflect.getMetadata(INJECTABLE_WATERMARK, type) ? this.moduleRef.get(type as never, { strict: false }) : undefined);
+    const get = (type: object) => (Reflect.getMetadata(INJECTABLE_WATERMARK, type) ? this.moduleRef.get(type as Type, { strict: false }) : undefined);
     useContainer({ get }, { fallback: true });
   }
 }
