@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AuthGuard } from './auth/auth.guard';
-import { ProblemFilter } from './common/problem.filter';
+import { ProblemFilter } from './http/problem.filter';
 import { AppConfig } from './config/app-config';
 import { ConfigModule, type ConfigModuleAsyncOptions } from './config/config.module';
 import { CryptoModule } from './crypto/crypto.module';

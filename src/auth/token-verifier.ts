@@ -1,6 +1,8 @@
 import { hash, webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { ROLES, UUID_PATTERN, type Principal, type Role } from './principal';
+import { UUID_PATTERN } from '../common/uuid';
+import { DEFAULT_TOKEN_CACHE_SIZE } from '../config/app-config';
+import { ROLES, type Principal, type Role } from './principal';
 
 export interface TokenVerifierOptions {
   /** HS256 secret; used unless `jwksUrl` is set. */
@@ -24,7 +26,7 @@ export class KeySetUnavailable extends Error {
 
 const CLOCK_SKEW_SECONDS = 60;
 /** Verified tokens remembered unless configured otherwise (AUTH_TOKEN_CACHE_SIZE). */
-export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
+export { DEFAULT_TOKEN_CACHE_SIZE };
 const DEFAULT_VERDICTS = { maxEntries: DEFAULT_TOKEN_CACHE_SIZE, maxAgeMs: 5 * 60_000 };
 
 /** The token itself is never kept or used as a key: only its digest is (the verdict cache, the rate limits). */

@@ -3,7 +3,8 @@
 // the one generated into DATA_DIR).
 import { parseArgs } from 'node:util';
 import { issueToken } from '../auth/issue-token';
-import { ROLES, UUID_PATTERN, type Role } from '../auth/principal';
+import { ROLES, type Role } from '../auth/principal';
+import { UUID_PATTERN } from '../common/uuid';
 import { loadAppConfig } from '../config/app-config';
 
 async function main(): Promise<void> {

@@ -3,8 +3,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
-import { DEFAULT_TOKEN_CACHE_SIZE } from '../auth/token-verifier';
 import { IsIn, IsInt, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+
+/** Verified tokens whose verdict is remembered (AUTH_TOKEN_CACHE_SIZE). */
+export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
 
 /** Start-up refused: the message is one line, safe to print (it never contains a secret). */
 export class ConfigError extends Error {

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiPara
 import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { PageQueryDto } from '../common/pagination';
-import { ResourceId } from '../common/resource-id.decorator';
+import { ResourceId } from '../http/resource-id.decorator';
 import { ValidBulkBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_MUST_BE_VALID, IDEMPOTENCY_KEY_REUSED } from '../idempotency/idempotency-key';

@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, HttpCode, Patch, Post, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
-import { ResourceId } from '../common/resource-id.decorator';
+import { ResourceId } from '../http/resource-id.decorator';
 import { ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';

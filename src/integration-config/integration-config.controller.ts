@@ -4,7 +4,7 @@ import { CurrentPrincipal, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { etagFor, isNotModified } from '../common/if-match';
 import { PageQueryDto } from '../common/pagination';
-import { ResourceId } from '../common/resource-id.decorator';
+import { ResourceId } from '../http/resource-id.decorator';
 import { ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_MUST_BE_VALID, IDEMPOTENCY_KEY_REUSED } from '../idempotency/idempotency-key';

@@ -1,7 +1,7 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
-import { UUID_PATTERN } from '../auth/principal';
+import { UUID_PATTERN } from '../common/uuid';
 import { routeAccess } from '../auth/route-access';
 import { RuleViolation } from '../common/rule-violation';
 import type { HttpRequest } from '../http/http-types';

@@ -2,7 +2,7 @@ import { Controller, Get, Headers, HttpCode, Param, Post, Req, Res } from '@nest
 import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { Public, READ_ROLES, Roles } from '../auth/auth.decorators';
 import { CURSOR_SCHEMA, MAX_PAGE_SIZE, PageQueryDto } from '../common/pagination';
-import { ResourceId } from '../common/resource-id.decorator';
+import { ResourceId } from '../http/resource-id.decorator';
 import { ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import type { HttpReply, HttpRequest } from '../http/http-types';

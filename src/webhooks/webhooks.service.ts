@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { Injectable, Logger } from '@nestjs/common';
-import { UUID_PATTERN } from '../auth/principal';
+import { UUID_PATTERN } from '../common/uuid';
 import { mapPage, type PageQueryDto } from '../common/pagination';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';

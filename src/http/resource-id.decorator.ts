@@ -1,7 +1,7 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { UUID_PATTERN } from '../auth/principal';
-import type { HttpRequest } from '../http/http-types';
-import { RuleViolation } from './rule-violation';
+import { UUID_PATTERN } from '../common/uuid';
+import type { HttpRequest } from './http-types';
+import { RuleViolation } from '../common/rule-violation';
 
 /**
  * A resource id from the path (`@ResourceId('id')`), lower-cased: one that is not a UUID cannot

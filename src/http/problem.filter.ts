@@ -1,13 +1,13 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { QueryFailedError, QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
-import { bodyReadViolation } from '../http/body-parsers';
+import { bodyReadViolation } from './body-parsers';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
-import type { HttpRequest } from '../http/http-types';
+import type { HttpRequest } from './http-types';
 import { principalLogFields, requestLogFields } from '../logging/request-log';
-import { ruleForConstraint } from './constraint-rules';
-import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from './problem';
-import { RuleViolation } from './rule-violation';
+import { ruleForConstraint } from '../common/constraint-rules';
+import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from '../common/problem';
+import { RuleViolation } from '../common/rule-violation';
 
 /** PostgreSQL SQLSTATEs that mean "the database itself is unreachable or going away". */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
