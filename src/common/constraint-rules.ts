@@ -1,20 +1,27 @@
-// Database constraints and the rules they enforce, so a race that slips past a service check
-// (two concurrent creates) still answers with the rule, not a 500. Feature modules register
-// their constraints next to the migration that creates them.
+// The database constraints a request can reach past the service's own check, and the rule each
+// enforces, so that race still answers with the rule, not a 500. Each entry has an e2e spec that
+// reaches it (test/constraint-races.e2e-spec.ts). A constraint the service's check always runs
+// before under the same row lock (the config's webhook secret, sync runs' and export runs'
+// foreign keys) is not listed: if it ever fires it is a bug, and a 500 says so.
 
-export interface ConstraintRule {
-  rule: string;
-  status: number;
-  field?: string;
-  message: string;
-}
+import type { Rule } from './rules';
 
-const constraintRules = new Map<string, ConstraintRule>();
+export type ConstraintRule = { status: 404; rule: 'not_found'; message: string } | { status: 409 | 422; rule: Rule; field: string; message: string };
 
-export function registerConstraintRule(constraint: string, rule: ConstraintRule): void {
-  constraintRules.set(constraint, rule);
-}
+const CONSTRAINT_RULES: Readonly<Record<string, ConstraintRule>> = {
+  // A writer that does not lock the config row first (another version of the service during a
+  // rolling deploy, a script) makes a mapping of the same source field current between the
+  // check and the insert.
+  idx_field_mapping_integration_source_unique: {
+    status: 409,
+    rule: 'unique_source_field_per_integration',
+    field: 'source_field',
+    message: 'This integration already has a current mapping for this source field.',
+  },
+  // An inbound webhook reads its config without a lock: the config deleted meanwhile.
+  fk_webhook_events_integration: { status: 404, rule: 'not_found', message: 'Integration not found.' },
+};
 
 export function ruleForConstraint(constraint: string | undefined): ConstraintRule | undefined {
-  return constraint ? constraintRules.get(constraint) : undefined;
+  return constraint ? CONSTRAINT_RULES[constraint] : undefined;
 }

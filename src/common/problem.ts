@@ -1,4 +1,8 @@
 // RFC 9457 problem details, exactly as API.md "Errors" describes them. Pure: no Nest imports.
+import type { Rule } from './rules';
+
+/** class-validator's constraint name in snake_case (`is_boolean`): a type error no dictionary rule names. */
+export type ValidatorConstraintName = `is_${string}` | `max_${string}` | `min_${string}` | `array_${string}`;
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const PROBLEM_TYPE_BASE = 'https://docs.meander.example/problems/';
@@ -6,8 +10,8 @@ export const PROBLEM_TYPE_BASE = 'https://docs.meander.example/problems/';
 export interface FieldError {
   /** The JSON name of the field, with `items[i].` / `a.b` prefixes for nested ones. */
   field: string;
-  /** A rule name of the data dictionaries, verbatim. */
-  rule: string;
+  /** A rule name of the catalogue (the data dictionaries' verbatim), or a validator's own constraint. */
+  rule: Rule | ValidatorConstraintName;
   message: string;
 }
 

@@ -1,4 +1,5 @@
 import type { FieldError } from './problem';
+import type { ProblemCode, Rule } from './rules';
 
 /**
  * A refusal a service throws: the rule (or generic code) that refused the request, its HTTP
@@ -8,7 +9,7 @@ export class RuleViolation extends Error {
   override name = 'RuleViolation';
 
   constructor(
-    readonly rule: string,
+    readonly rule: Rule | ProblemCode,
     readonly status: number,
     readonly detail: string,
     readonly errors: FieldError[] = [],
@@ -27,7 +28,7 @@ export class RuleViolation extends Error {
     return new RuleViolation('not_found', 404, `${what} not found`);
   }
 
-  static forbidden(detail: string, rule = 'forbidden'): RuleViolation {
+  static forbidden(detail: string, rule: Rule | ProblemCode = 'forbidden'): RuleViolation {
     return new RuleViolation(rule, 403, detail);
   }
 

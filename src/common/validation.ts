@@ -1,18 +1,17 @@
 import { Body, Query, ValidationPipe, type ArgumentMetadata, type PipeTransform, type ValidationError } from '@nestjs/common';
 import { stripProtoKeys } from '@nestjs/common/utils/strip-proto-keys.util';
 import { ARRAY_MAX_SIZE, getMetadataStorage, validate, ValidationTypes, type ValidationOptions, type ValidatorOptions } from 'class-validator';
-import type { FieldError } from './problem';
+import type { FieldError, ValidatorConstraintName } from './problem';
 import { RuleViolation } from './rule-violation';
+import type { Rule } from './rules';
 
 /**
  * Options for a class-validator decorator that reports the data dictionary's rule name:
  * `@IsIn(TYPES, rule('integration_type_must_be_known_value', 'integration_type is not a known type'))`.
  */
-export function rule(name: string, message?: string, extra: ValidationOptions = {}): ValidationOptions {
+export function rule(name: Rule, message?: string, extra: ValidationOptions = {}): ValidationOptions {
   return { ...extra, context: { rule: name }, ...(message ? { message } : {}) };
 }
-
-export const UNKNOWN_FIELD_RULE = 'unknown_field';
 
 const snake = (key: string) => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 
@@ -29,8 +28,9 @@ export function flattenValidationErrors(errors: ValidationError[], prefix = ''):
     // Several validators can carry one rule (an integer, at least 1, at most 200): name it once.
     const named = new Set<string>();
     for (const [key, message] of Object.entries(error.constraints ?? {})) {
-      const contextRule = (error.contexts?.[key] as { rule?: string } | undefined)?.rule;
-      const ruleName = key === 'whitelistValidation' ? UNKNOWN_FIELD_RULE : (contextRule ?? snake(key));
+      // The context's rule was set by rule() or ruleDecorator(), both typed by the catalogue.
+      const contextRule = (error.contexts?.[key] as { rule?: Rule } | undefined)?.rule;
+      const ruleName: FieldError['rule'] = key === 'whitelistValidation' ? 'unknown_field' : (contextRule ?? (snake(key) as ValidatorConstraintName));
       if (named.has(ruleName)) continue;
       named.add(ruleName);
       const text = key === 'whitelistValidation' ? `${field} is not a known field` : message;
@@ -56,7 +56,7 @@ const validationFailed = (errors: ValidationError[]) => RuleViolation.validation
 interface ArrayBound {
   property: string;
   max: number;
-  rule: string;
+  rule: FieldError['rule'];
   message: string;
 }
 
@@ -72,7 +72,7 @@ function arrayBoundsOf(metatype: new () => object): ArrayBound[] {
       .map((m) => ({
         property: m.propertyName,
         max: Number(m.constraints[0]),
-        rule: (m.context as { rule?: string } | undefined)?.rule ?? 'array_max_size',
+        rule: (m.context as { rule?: Rule } | undefined)?.rule ?? 'array_max_size',
         message: typeof m.message === 'string' ? m.message : `${m.propertyName} must hold at most ${String(m.constraints[0])} items`,
       }));
     arrayBounds.set(metatype, bounds);

@@ -1,5 +1,6 @@
 import { ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
 import { registerDecorator, ValidateIf, type ValidationArguments, type ValidationOptions } from 'class-validator';
+import type { Rule } from './rules';
 
 // Custom class-validator constraints named after the data dictionaries' rules. Each decorator
 // takes the rule name, so the same check reports the rule of the field it guards.
@@ -16,7 +17,7 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  */
 export function ruleDecorator(
   name: string,
-  rule: string,
+  rule: Rule,
   validate: (value: unknown) => boolean,
   defaultMessage: (args: ValidationArguments) => string,
   options: ValidationOptions = {},
@@ -43,7 +44,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 /** Property present in the body: validated even when null (PATCH: null is not "absent"). */
 export const OptionalButNotNull = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
-export function IsHttpsUrl(rule: string, options?: ValidationOptions) {
+export function IsHttpsUrl(rule: Rule, options?: ValidationOptions) {
   return ruleDecorator(
     'isHttpsUrl',
     rule,
@@ -66,7 +67,7 @@ export function IsHttpsUrl(rule: string, options?: ValidationOptions) {
  * A plain JSON object of snake_case keys to non-empty strings (field_mappings,
  * accounting_code_mappings): `field_mappings_must_be_valid_json_object`.
  */
-export function IsSnakeCaseStringMap(rule: string, limits = { maxKeys: 200, maxValueLength: 255 }, options?: ValidationOptions) {
+export function IsSnakeCaseStringMap(rule: Rule, limits = { maxKeys: 200, maxValueLength: 255 }, options?: ValidationOptions) {
   return ruleDecorator(
     'isSnakeCaseStringMap',
     rule,
@@ -92,7 +93,7 @@ function jsonShapeWithin(value: unknown, depth: number, budget: { nodes: number 
 }
 
 /** A plain JSON object of bounded size and depth (extra_config). */
-export function IsBoundedJsonObject(rule: string, options?: ValidationOptions) {
+export function IsBoundedJsonObject(rule: Rule, options?: ValidationOptions) {
   return ruleDecorator(
     'isBoundedJsonObject',
     rule,
@@ -104,7 +105,7 @@ export function IsBoundedJsonObject(rule: string, options?: ValidationOptions) {
 }
 
 /** The field must not be sent at all (e.g. the `*_encrypted` columns). */
-export function MustBeAbsent(rule: string, message: string) {
+export function MustBeAbsent(rule: Rule, message: string) {
   return ruleDecorator(
     'mustBeAbsent',
     rule,
@@ -122,7 +123,7 @@ export function isWebhookSecret(value: unknown): boolean {
   return bytes.toString('base64') === encoded && bytes.length >= 24 && bytes.length <= 64;
 }
 
-export function IsWebhookSecret(rule: string) {
+export function IsWebhookSecret(rule: Rule) {
   return ruleDecorator(
     'isWebhookSecret',
     rule,
@@ -139,7 +140,7 @@ export function IsWebhookSecret(rule: string) {
 }
 
 /** A non-empty string within a length bound. */
-export function IsBoundedString(rule: string, bounds: { min?: number; max: number; trim?: boolean }, options?: ValidationOptions) {
+export function IsBoundedString(rule: Rule, bounds: { min?: number; max: number; trim?: boolean }, options?: ValidationOptions) {
   const min = bounds.min ?? 1;
   return ruleDecorator(
     'isBoundedString',

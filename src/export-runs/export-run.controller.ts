@@ -5,16 +5,16 @@ import type { Principal } from '../auth/principal';
 import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
 import { ValidBulkBody, ValidQuery } from '../common/validation';
-import { ApiProblemResponses } from '../http/api-problem';
-import { IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_MUST_BE_VALID, IDEMPOTENCY_KEY_REUSED } from '../idempotency/idempotency-key';
+import { ApiProblemResponses, type ProblemSpec } from '../http/api-problem';
+
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { BEARER_AUTH } from '../http/swagger';
-import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
+
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { ExportRequestDto, ExportResultResponse, ExportRunListResponse, ExportRunResponse } from './dto/export.dto';
-import { COVERAGE_CHECK_BEFORE_EXPORT, EXPORT_OUTPUT_WITHIN_BOUNDS, ExportRunService } from './export-run.service';
+import { ExportRunService } from './export-run.service';
 
-const RECORDS_PROBLEMS = [
+const RECORDS_PROBLEMS: ProblemSpec[] = [
   { status: 400, rules: ['records_must_be_objects'] },
   { status: 413, rules: ['payload_too_large'], description: 'Body over 10 MiB' },
 ];
@@ -34,7 +34,7 @@ export class ExportRunController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Serialize up to 10,000 records with the active mappings; no side effects; coverage problems come back as warnings' })
   @ApiOkResponse({ type: ExportResultResponse })
-  @ApiProblemResponses(...RECORDS_PROBLEMS, { status: 422, rules: [EXPORT_OUTPUT_WITHIN_BOUNDS], description: 'The mapped output would pass 16 MiB' })
+  @ApiProblemResponses(...RECORDS_PROBLEMS, { status: 422, rules: ['export_output_within_bounds'], description: 'The mapped output would pass 16 MiB' })
   preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto) {
     return this.exports.preview(orgId, integrationId, body.records);
   }
@@ -45,10 +45,10 @@ export class ExportRunController {
   @ApiOperation({ summary: 'Run an export of up to 10,000 records and record it; the mappings it used become immutable' })
   @ApiCreatedResponse({ type: ExportRunResponse })
   @ApiProblemResponses(
-    { status: 400, rules: ['records_must_be_objects', IDEMPOTENCY_KEY_MUST_BE_VALID] },
+    { status: 400, rules: ['records_must_be_objects', 'idempotency_key_must_be_valid'] },
     RECORDS_PROBLEMS[1],
-    { status: 409, rules: [DISABLED_MUST_NOT_SYNC, IDEMPOTENCY_KEY_IN_USE] },
-    { status: 422, rules: [COVERAGE_CHECK_BEFORE_EXPORT, EXPORT_OUTPUT_WITHIN_BOUNDS, IDEMPOTENCY_KEY_REUSED] },
+    { status: 409, rules: ['disabled_integration_must_not_sync', 'idempotency_key_in_use'] },
+    { status: 422, rules: ['coverage_check_before_export', 'export_output_within_bounds', 'idempotency_key_reused_with_other_request'] },
   )
   run(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto, @CurrentPrincipal() principal: Principal) {
     return this.exports.run(orgId, integrationId, body.records, principal);

@@ -8,15 +8,13 @@ import type { MappingTask } from '../export';
 import { FieldMappingRepository } from '../field-mapping/field-mapping.repository';
 import { FieldMappingService } from '../field-mapping/field-mapping.service';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
-import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
+
 import type { ExportRunListResponse, ExportRunResponse, ExportRunSummaryResponse } from './dto/export.dto';
 import { ExportRunEntity, type ExportResult } from './export-run.entity';
 import { ExportRunRepository } from './export-run.repository';
 import { MappingPool } from './mapping-pool';
 
 const CONFIG = 'Integration config';
-export const COVERAGE_CHECK_BEFORE_EXPORT = 'coverage_check_before_export';
-export const EXPORT_OUTPUT_WITHIN_BOUNDS = 'export_output_within_bounds';
 
 /** Turns expense claims into the records an external system expects, and records each export. */
 @Injectable()
@@ -51,7 +49,7 @@ export class ExportRunService {
     const run = await this.transactions.run(async (tx) => {
       // The config row lock also holds mapping writes (they lock it) until the run is recorded.
       const config = foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), CONFIG);
-      if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: nothing may be exported to it.');
+      if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: nothing may be exported to it.');
       const { specs, context, mappings, coverage } = await this.mappings.mappingInputs(orgId, config, tx);
       assertCoverage(coverage);
       const result = await this.map({ specs, context, records });
@@ -101,8 +99,8 @@ export class ExportRunService {
   private async map(task: MappingTask): Promise<ExportResult> {
     const outcome = await this.pool.run(task);
     if (outcome.ok) return outcome.result;
-    throw new RuleViolation(EXPORT_OUTPUT_WITHIN_BOUNDS, 422, `The export would produce more than ${outcome.limit} bytes: send fewer records, or map fewer or shorter values.`, [
-      { field: 'records', rule: EXPORT_OUTPUT_WITHIN_BOUNDS, message: `the mapped output exceeds ${outcome.limit} bytes` },
+    throw new RuleViolation('export_output_within_bounds', 422, `The export would produce more than ${outcome.limit} bytes: send fewer records, or map fewer or shorter values.`, [
+      { field: 'records', rule: 'export_output_within_bounds', message: `the mapped output exceeds ${outcome.limit} bytes` },
     ]);
   }
 }
@@ -111,10 +109,10 @@ export class ExportRunService {
 function assertCoverage(coverage: { complete: boolean; missing_target_fields: string[] }): void {
   if (!coverage.complete) {
     throw new RuleViolation(
-      COVERAGE_CHECK_BEFORE_EXPORT,
+      'coverage_check_before_export',
       422,
       `Required target fields without an active mapping: ${coverage.missing_target_fields.join(', ')}.`,
-      coverage.missing_target_fields.map((target) => ({ field: target, rule: COVERAGE_CHECK_BEFORE_EXPORT, message: `required target field ${target} has no active mapping` })),
+      coverage.missing_target_fields.map((target) => ({ field: target, rule: 'coverage_check_before_export', message: `required target field ${target} has no active mapping` })),
     );
   }
 }

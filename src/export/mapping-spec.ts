@@ -1,4 +1,5 @@
 // Types of the export core. Pure: no Nest imports.
+import type { Rule } from '../common/rules';
 import type { SourceFieldDefinition } from '../integration-types/integration-type';
 
 export type TransformType = 'direct' | 'format' | 'lookup' | 'computed' | 'static';
@@ -36,6 +37,6 @@ export type CompiledMapping = (record: unknown) => MappingResult;
 /** A failed rule at write time; `field` is relative to the mapping body. */
 export interface RuleError {
   field: string;
-  rule: string;
+  rule: Rule;
   message: string;
 }

@@ -1,3 +1,4 @@
+import type { Rule } from '../common/rules';
 // Transform configs (write-time rules) and the format transforms (run time). Pure: no Nest.
 import { TZDate } from '@date-fns/tz';
 import { format as formatDate } from 'date-fns';
@@ -5,8 +6,6 @@ import type { SourceFieldDefinition } from '../integration-types/integration-typ
 import { compileFormula } from './expression';
 import type { MappingSpec, RuleError, TransformType } from './mapping-spec';
 
-export const TRANSFORM_CONFIG_RULE = 'transform_config_must_match_transform_type';
-export const SOURCE_FIELD_RULE = 'source_field_must_exist_in_internal_schema';
 export const MAX_FORMAT_LENGTH = 100;
 export const MAX_LOOKUP_ENTRIES = 1000;
 /**
@@ -117,7 +116,7 @@ export function validateTransformConfig(
   sourceField: SourceFieldDefinition,
   sourceFields: readonly SourceFieldDefinition[],
 ): RuleError[] {
-  const error = (message: string, field = 'transform_config', rule = TRANSFORM_CONFIG_RULE): RuleError[] => [{ field, rule, message }];
+  const error = (message: string, field = 'transform_config', rule: Rule = 'transform_config_must_match_transform_type'): RuleError[] => [{ field, rule, message }];
   switch (transformType) {
     case 'direct':
       return config === null || config === undefined ? [] : error('a direct transform takes no transform_config (null)');
@@ -136,7 +135,11 @@ export function validateTransformConfig(
       const compiled = compileFormula(config.expression, new Set(sourceFields.map((f) => f.name)));
       if (compiled.ok) return [];
       if (compiled.unknownNames.length > 0) {
-        return error(`the expression reads fields that are not source fields: ${compiled.unknownNames.join(', ')}`, 'transform_config.expression', SOURCE_FIELD_RULE);
+        return error(
+          `the expression reads fields that are not source fields: ${compiled.unknownNames.join(', ')}`,
+          'transform_config.expression',
+          'source_field_must_exist_in_internal_schema',
+        );
       }
       return error(compiled.message, 'transform_config.expression');
     }

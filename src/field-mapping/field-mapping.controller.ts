@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOk
 import { NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
 import { ResourceId } from '../http/resource-id.decorator';
 import { ValidBody, ValidQuery } from '../common/validation';
-import { ApiProblemResponses } from '../http/api-problem';
+import { ApiProblemResponses, type ProblemSpec } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import {
@@ -17,17 +17,12 @@ import {
 } from './dto/field-mapping-request.dto';
 import { CoverageResponse, FieldMappingListResponse, FieldMappingResponse, PreviewResponse } from './dto/field-mapping-response.dto';
 import { FieldMappingService } from './field-mapping.service';
-import {
-  IMMUTABLE_AFTER_EXPORT_USE,
-  MAPPING_VERSION_SUPERSEDED,
-  REQUIRED_NEEDS_RELIABLE_SOURCE,
-  SOURCE_FIELD_MUST_EXIST,
-  TRANSFORM_CONFIG_MUST_MATCH,
-  UNIQUE_SOURCE_FIELD,
-} from './field-mapping.rules';
 
-const VALIDATION = { status: 400, rules: [...Object.values(MAPPING_RULES), 'unknown_field'] };
-const BUSINESS = { status: 422, rules: [SOURCE_FIELD_MUST_EXIST, REQUIRED_NEEDS_RELIABLE_SOURCE, TRANSFORM_CONFIG_MUST_MATCH] };
+const VALIDATION: ProblemSpec = { status: 400, rules: [...Object.values(MAPPING_RULES), 'unknown_field'] };
+const BUSINESS: ProblemSpec = {
+  status: 422,
+  rules: ['source_field_must_exist_in_internal_schema', 'required_fields_must_have_default_or_reliable_source', 'transform_config_must_match_transform_type'],
+};
 const ID = ApiParam({ name: 'id', format: 'uuid', description: 'Field mapping id' });
 
 const EXAMPLES = {
@@ -80,7 +75,7 @@ export class FieldMappingController {
   @ApiOperation({ summary: 'Create a mapping' })
   @ApiBody({ type: CreateFieldMappingDto, examples: EXAMPLES })
   @ApiCreatedResponse({ type: FieldMappingResponse })
-  @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD] }, BUSINESS)
+  @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration'] }, BUSINESS)
   create(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: CreateFieldMappingDto) {
     return this.mappings.create(orgId, integrationId, body);
   }
@@ -90,7 +85,7 @@ export class FieldMappingController {
   @ApiOperation({ summary: 'Create many mappings, all or nothing; errors[].field is prefixed items[i].' })
   @ApiBody({ type: BulkCreateFieldMappingsDto, examples: { xledger: { value: { items: [EXAMPLES.direct.value, EXAMPLES.format.value, EXAMPLES.lookup.value] } } } })
   @ApiCreatedResponse({ type: FieldMappingListResponse })
-  @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD] }, BUSINESS)
+  @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration'] }, BUSINESS)
   async bulk(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: BulkCreateFieldMappingsDto) {
     return { items: await this.mappings.bulkCreate(orgId, integrationId, body.items) };
   }
@@ -138,7 +133,7 @@ export class FieldMappingController {
   @ID
   @ApiOperation({ summary: 'Update a mapping; once used by an export only display_label, sort_order and is_active change' })
   @ApiOkResponse({ type: FieldMappingResponse })
-  @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD, IMMUTABLE_AFTER_EXPORT_USE, MAPPING_VERSION_SUPERSEDED] }, BUSINESS)
+  @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration', 'immutable_after_export_use', 'mapping_version_superseded'] }, BUSINESS)
   update(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @ValidBody() body: UpdateFieldMappingDto) {
     return this.mappings.update(orgId, integrationId, id, body);
   }
@@ -149,7 +144,7 @@ export class FieldMappingController {
   @ID
   @ApiOperation({ summary: 'Delete a mapping (refused once used by an export: deactivate it instead)' })
   @ApiNoContentResponse()
-  @ApiProblemResponses({ status: 409, rules: [IMMUTABLE_AFTER_EXPORT_USE, MAPPING_VERSION_SUPERSEDED] })
+  @ApiProblemResponses({ status: 409, rules: ['immutable_after_export_use', 'mapping_version_superseded'] })
   async remove(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string) {
     await this.mappings.remove(orgId, integrationId, id);
   }
@@ -159,7 +154,7 @@ export class FieldMappingController {
   @ID
   @ApiOperation({ summary: 'New version of a mapping with the fields to change: version + 1; the old one becomes inactive and is kept' })
   @ApiCreatedResponse({ type: FieldMappingResponse })
-  @ApiProblemResponses(VALIDATION, { status: 409, rules: [UNIQUE_SOURCE_FIELD, MAPPING_VERSION_SUPERSEDED] }, BUSINESS)
+  @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration', 'mapping_version_superseded'] }, BUSINESS)
   createVersion(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @ValidBody() body: UpdateFieldMappingDto) {
     return this.mappings.createVersion(orgId, integrationId, id, body);
   }

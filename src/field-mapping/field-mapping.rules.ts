@@ -1,16 +1,8 @@
 // The field-mapping business rules as pure functions of a mapping's resulting state. No Nest.
 import type { FieldError } from '../common/problem';
-import { isNonEmptyLookupMap, requiredFieldHasReliableSource, validateTransformConfig, type MappingSpec } from '../export';
+import { isNonEmptyLookupMap, requiredFieldHasReliableSource, validateTransformConfig, type MappingSpec, type RuleError } from '../export';
 import type { IntegrationTypeDefinition } from '../integration-types/integration-type';
 import type { FieldMappingEntity } from './field-mapping.entity';
-
-export const UNIQUE_SOURCE_FIELD = 'unique_source_field_per_integration';
-export const SOURCE_FIELD_MUST_EXIST = 'source_field_must_exist_in_internal_schema';
-export const REQUIRED_NEEDS_RELIABLE_SOURCE = 'required_fields_must_have_default_or_reliable_source';
-export const TRANSFORM_CONFIG_MUST_MATCH = 'transform_config_must_match_transform_type';
-export const IMMUTABLE_AFTER_EXPORT_USE = 'immutable_after_export_use';
-export const MAPPING_VERSION_SUPERSEDED = 'mapping_version_superseded';
-export const LOOKUP_MAP_RULE = 'lookup_transform_config_is_non_empty_map';
 
 /** The fields an export depends on: frozen once a completed export used the mapping. */
 export const EXPORT_RELEVANT_FIELDS = ['source_field', 'target_field', 'transform_type', 'transform_config', 'default_value', 'is_required', 'source_field_path'] as const;
@@ -23,19 +15,27 @@ export type MappingState = Pick<FieldMappingEntity, 'source_field' | 'transform_
 /** A 400 the DTO cannot see when only one of transform_type / transform_config changes. */
 export function lookupMapErrors(state: MappingState, prefix = ''): FieldError[] {
   return state.transform_type === 'lookup' && !isNonEmptyLookupMap(state.transform_config)
-    ? [{ field: `${prefix}transform_config`, rule: LOOKUP_MAP_RULE, message: 'a lookup transform needs transform_config {"map": {...}} with at least one string entry' }]
+    ? [
+        {
+          field: `${prefix}transform_config`,
+          rule: 'lookup_transform_config_is_non_empty_map',
+          message: 'a lookup transform needs transform_config {"map": {...}} with at least one string entry',
+        },
+      ]
     : [];
 }
 
 /** The 422 rules, all failures at once, field names prefixed (`items[2].`) for bulk. */
-export function businessRuleErrors(state: MappingState, type: IntegrationTypeDefinition, prefix = ''): FieldError[] {
+export function businessRuleErrors(state: MappingState, type: IntegrationTypeDefinition, prefix = ''): RuleError[] {
   const sourceField = type.source_fields.find((f) => f.name === state.source_field);
   if (!sourceField) {
-    return [{ field: `${prefix}source_field`, rule: SOURCE_FIELD_MUST_EXIST, message: `${state.source_field} is not a source field of ${type.integration_type}` }];
+    return [
+      { field: `${prefix}source_field`, rule: 'source_field_must_exist_in_internal_schema', message: `${state.source_field} is not a source field of ${type.integration_type}` },
+    ];
   }
-  const errors: FieldError[] = [];
+  const errors: RuleError[] = [];
   if (JSON.stringify(state.transform_config ?? null).length > MAX_TRANSFORM_CONFIG_JSON) {
-    errors.push({ field: `${prefix}transform_config`, rule: TRANSFORM_CONFIG_MUST_MATCH, message: 'transform_config is larger than 64 KiB' });
+    errors.push({ field: `${prefix}transform_config`, rule: 'transform_config_must_match_transform_type', message: 'transform_config is larger than 64 KiB' });
   } else {
     for (const e of validateTransformConfig(state.transform_type, state.transform_config, sourceField, type.source_fields)) {
       errors.push({ ...e, field: `${prefix}${e.field}` });
@@ -44,7 +44,7 @@ export function businessRuleErrors(state: MappingState, type: IntegrationTypeDef
   if (state.is_required && !requiredFieldHasReliableSource(state, sourceField)) {
     errors.push({
       field: `${prefix}is_required`,
-      rule: REQUIRED_NEEDS_RELIABLE_SOURCE,
+      rule: 'required_fields_must_have_default_or_reliable_source',
       message: `a required mapping needs a default_value, a static transform, or a non-null source read by direct/format (${state.source_field} is ${sourceField.non_null ? 'non-null' : 'nullable'})`,
     });
   }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { registerConstraintRule } from '../common/constraint-rules';
 import type { FieldError } from '../common/problem';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { TransactionRunner, type Transaction } from '../database/transaction';
@@ -14,23 +13,7 @@ import type { CoverageResponse, FieldMappingResponse } from './dto/field-mapping
 import { FieldMappingEntity } from './field-mapping.entity';
 import { toFieldMappingResponse } from './field-mapping.mapper';
 import { FieldMappingRepository } from './field-mapping.repository';
-import {
-  businessRuleErrors,
-  changedExportFields,
-  IMMUTABLE_AFTER_EXPORT_USE,
-  lookupMapErrors,
-  MAPPING_VERSION_SUPERSEDED,
-  toMappingSpec,
-  UNIQUE_SOURCE_FIELD,
-} from './field-mapping.rules';
-
-export const SOURCE_UNIQUE_INDEX = 'idx_field_mapping_integration_source_unique';
-registerConstraintRule(SOURCE_UNIQUE_INDEX, {
-  rule: UNIQUE_SOURCE_FIELD,
-  status: 409,
-  field: 'source_field',
-  message: 'This integration already has a current mapping for this source field.',
-});
+import { businessRuleErrors, changedExportFields, lookupMapErrors, toMappingSpec } from './field-mapping.rules';
 
 type MappingWrite = Partial<CreateFieldMappingDto & UpdateFieldMappingDto>;
 
@@ -119,7 +102,7 @@ export class FieldMappingService {
       const current = await this.mapping(orgId, integrationId, id, tx);
       this.assertCurrent(current);
       if (current.used_in_export) {
-        throw new RuleViolation(IMMUTABLE_AFTER_EXPORT_USE, 409, 'This mapping was used by a completed export and is kept for audit: deactivate it (is_active: false) instead.');
+        throw new RuleViolation('immutable_after_export_use', 409, 'This mapping was used by a completed export and is kept for audit: deactivate it (is_active: false) instead.');
       }
       await this.mappings.in(tx).deleteByOrgAndId(orgId, integrationId, id);
     });
@@ -210,7 +193,7 @@ export class FieldMappingService {
       if (existing.used_in_export && changedExportFields(existing, next).length > 0) {
         frozen.push({
           field: `field_mappings.${source}`,
-          rule: IMMUTABLE_AFTER_EXPORT_USE,
+          rule: 'immutable_after_export_use',
           message: `the mapping of ${source} was used by an export: create a new version to change its target`,
         });
         continue;
@@ -219,7 +202,7 @@ export class FieldMappingService {
         await mappings.updateByOrgAndId(orgId, existing.id, { target_field: next.target_field, is_active: true });
       }
     }
-    if (frozen.length > 0) throw new RuleViolation(IMMUTABLE_AFTER_EXPORT_USE, 409, 'Some mappings were used by a completed export.', frozen);
+    if (frozen.length > 0) throw new RuleViolation('immutable_after_export_use', 409, 'Some mappings were used by a completed export.', frozen);
     await mappings.deactivate(
       orgId,
       current.filter((m) => m.is_active && !(m.source_field in shorthand)).map((m) => m.id),
@@ -339,23 +322,23 @@ export class FieldMappingService {
     const duplicates: FieldError[] = [];
     rows.forEach((row, i) => {
       const clash = taken.get(row.source_field) ?? (rows.findIndex((r) => r.source_field === row.source_field) < i ? 'this request' : undefined);
-      if (clash) duplicates.push({ field: `${at(i)}source_field`, rule: UNIQUE_SOURCE_FIELD, message: `${row.source_field} is already mapped (${clash})` });
+      if (clash) duplicates.push({ field: `${at(i)}source_field`, rule: 'unique_source_field_per_integration', message: `${row.source_field} is already mapped (${clash})` });
     });
-    if (duplicates.length > 0) throw new RuleViolation(UNIQUE_SOURCE_FIELD, 409, `Already mapped: ${duplicates.map((d) => d.field).join(', ')}.`, duplicates);
+    if (duplicates.length > 0) throw new RuleViolation('unique_source_field_per_integration', 409, `Already mapped: ${duplicates.map((d) => d.field).join(', ')}.`, duplicates);
   }
 
   private assertCurrent(mapping: FieldMappingEntity): void {
     if (mapping.superseded_at) {
-      throw new RuleViolation(MAPPING_VERSION_SUPERSEDED, 409, `Version ${mapping.version} was superseded and is kept read-only; change the current version.`);
+      throw new RuleViolation('mapping_version_superseded', 409, `Version ${mapping.version} was superseded and is kept read-only; change the current version.`);
     }
   }
 
   private immutable(fields: string[]): RuleViolation {
     return new RuleViolation(
-      IMMUTABLE_AFTER_EXPORT_USE,
+      'immutable_after_export_use',
       409,
       'This mapping was used by a completed export: create a new version (POST /{id}/versions) to change it.',
-      fields.map((field) => ({ field, rule: IMMUTABLE_AFTER_EXPORT_USE, message: `${field} is frozen since the mapping was used by an export` })),
+      fields.map((field) => ({ field, rule: 'immutable_after_export_use', message: `${field} is frozen since the mapping was used by an export` })),
     );
   }
 }

@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_LIMITS, problem, titleForCode } from '../common/problem';
+import { isRule, type ProblemCode, type Rule } from '../common/rules';
 
 const RULE_NAME = '^[a-z][a-z0-9_]*$';
 
@@ -19,7 +20,7 @@ export class ProblemResponse {
   @ApiPropertyOptional({ type: [FieldErrorResponse], maxItems: PROBLEM_LIMITS.errors, description: `At most ${PROBLEM_LIMITS.errors}` }) errors?: FieldErrorResponse[];
 }
 
-const DEFAULT_CODES: Record<number, string> = {
+const DEFAULT_CODES: Record<number, ProblemCode | 'unprocessable'> = {
   400: 'validation_failed',
   401: 'unauthorized',
   403: 'forbidden',
@@ -35,7 +36,7 @@ const DEFAULT_CODES: Record<number, string> = {
 /** One problem response: a status, and the rules (codes) that can produce it. */
 export interface ProblemSpec {
   status: number;
-  rules?: string[];
+  rules?: (Rule | ProblemCode)[];
   description?: string;
 }
 
@@ -56,7 +57,7 @@ export function ApiProblemResponses(...specs: (number | ProblemSpec)[]) {
             status,
             status === 400 ? 'validation_failed' : code,
             `Example: ${titleForCode(code).toLowerCase()}`,
-            status === 400 ? [{ field: 'field_name', rule: code, message: `field_name violates ${code}` }] : undefined,
+            status === 400 ? [{ field: 'field_name', rule: isRule(code) ? code : 'unknown_field', message: `field_name violates ${code}` }] : undefined,
           ),
         },
       ]),

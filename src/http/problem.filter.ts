@@ -43,9 +43,8 @@ export class ProblemFilter implements ExceptionFilter {
       const driverError = exception.driverError as { code?: string; constraint?: string } | undefined;
       const mapped = ruleForConstraint(driverError?.constraint);
       if (mapped && ['23505', '23503', '23514'].includes(driverError?.code ?? '')) {
-        const errors = [{ field: mapped.field ?? 'body', rule: mapped.rule, message: mapped.message }];
-        // A validation rule is reported as validation_failed, like every other 400.
-        return problem(mapped.status, mapped.status === 400 ? 'validation_failed' : mapped.rule, mapped.message, errors);
+        if (mapped.rule === 'not_found') return problem(404, 'not_found', mapped.message);
+        return problem(mapped.status, mapped.rule, mapped.message, [{ field: mapped.field, rule: mapped.rule, message: mapped.message }]);
       }
     }
     if (this.isDatabaseUnavailable(exception)) {

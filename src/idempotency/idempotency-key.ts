@@ -10,16 +10,16 @@ export const IDEMPOTENCY_KEY_MAX_LENGTH = 255;
 // Visible ASCII: a key is an opaque token (a UUID, usually), and is echoed in no header.
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
-export const IDEMPOTENCY_KEY_MUST_BE_VALID = 'idempotency_key_must_be_valid';
-export const IDEMPOTENCY_KEY_IN_USE = 'idempotency_key_in_use';
-export const IDEMPOTENCY_KEY_REUSED = 'idempotency_key_reused_with_other_request';
-
 /** The header's key; undefined when none was sent; a 400 when it is not one. */
 export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
   if (header === undefined) return undefined;
   if (typeof header === 'string' && IDEMPOTENCY_KEY_PATTERN.test(header)) return header;
   throw RuleViolation.validation([
-    { field: 'Idempotency-Key', rule: IDEMPOTENCY_KEY_MUST_BE_VALID, message: `Idempotency-Key must be one header of 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters` },
+    {
+      field: 'Idempotency-Key',
+      rule: 'idempotency_key_must_be_valid',
+      message: `Idempotency-Key must be one header of 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters`,
+    },
   ]);
 }
 

@@ -4,7 +4,7 @@ import { catchError, concatMap, from, of, switchMap, type Observable } from 'rxj
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { RuleViolation } from '../common/rule-violation';
 import type { HttpReply, HttpRequest } from '../http/http-types';
-import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_WINDOW_HOURS, idempotencyKeyOf, requestFingerprint } from './idempotency-key';
+import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_WINDOW_HOURS, idempotencyKeyOf, requestFingerprint } from './idempotency-key';
 import { IdempotencyRepository } from './idempotency.repository';
 
 export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
@@ -36,14 +36,14 @@ export class IdempotencyInterceptor implements NestInterceptor {
       switchMap((claim) => {
         if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint) {
           throw new RuleViolation(
-            IDEMPOTENCY_KEY_REUSED,
+            'idempotency_key_reused_with_other_request',
             422,
             `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`,
           );
         }
         if (claim.kind === 'in_progress') {
           throw new RuleViolation(
-            IDEMPOTENCY_KEY_IN_USE,
+            'idempotency_key_in_use',
             409,
             'A request with this Idempotency-Key is still running (or did not finish: look its effect up before using a new key).',
             [],

@@ -1,3 +1,4 @@
+import type { Rule } from '../common/rules';
 import { Controller, Delete, Get, Headers, HttpCode, Patch, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, READ_ROLES, Roles } from '../auth/auth.decorators';
@@ -7,7 +8,7 @@ import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
 import { ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
-import { IDEMPOTENCY_KEY_IN_USE, IDEMPOTENCY_KEY_MUST_BE_VALID, IDEMPOTENCY_KEY_REUSED } from '../idempotency/idempotency-key';
+
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { HttpReply } from '../http/http-types';
 import { BEARER_AUTH } from '../http/swagger';
@@ -16,9 +17,8 @@ import { CreateIntegrationConfigDto, RotateWebhookSecretDto, RULES, UpdateIntegr
 import { IntegrationConfigListResponse, IntegrationConfigResponse, WebhookSecretResponse } from './dto/integration-config-response.dto';
 import { RecordSyncRunDto, SyncRunListResponse, SyncRunResponse } from './dto/sync-run.dto';
 import { IntegrationConfigService } from './integration-config.service';
-import { CREDENTIALS_REQUIRED_BEFORE_ENABLE, DISABLED_MUST_NOT_SYNC, ONE_CONFIG_PER_TYPE, WEBHOOK_SECRET_REQUIRED } from './integration-config.rules';
 
-const VALIDATION_RULES = [
+const VALIDATION_RULES: Rule[] = [
   RULES.baseUrl,
   RULES.jsonObject,
   RULES.displayName,
@@ -66,9 +66,17 @@ export class IntegrationConfigController {
   })
   @ApiCreatedResponse({ type: IntegrationConfigResponse, headers: ETAG_HEADER })
   @ApiProblemResponses(
-    { status: 400, rules: [...VALIDATION_RULES, IDEMPOTENCY_KEY_MUST_BE_VALID] },
-    { status: 409, rules: [ONE_CONFIG_PER_TYPE, IDEMPOTENCY_KEY_IN_USE] },
-    { status: 422, rules: [CREDENTIALS_REQUIRED_BEFORE_ENABLE, WEBHOOK_SECRET_REQUIRED, 'source_field_must_exist_in_internal_schema', IDEMPOTENCY_KEY_REUSED] },
+    { status: 400, rules: [...VALIDATION_RULES, 'idempotency_key_must_be_valid'] },
+    { status: 409, rules: ['one_config_per_integration_type_per_org', 'idempotency_key_in_use'] },
+    {
+      status: 422,
+      rules: [
+        'credentials_required_before_enable',
+        'webhook_secret_required_for_inbound_webhooks',
+        'source_field_must_exist_in_internal_schema',
+        'idempotency_key_reused_with_other_request',
+      ],
+    },
   )
   async create(@OrgId() orgId: string, @ValidBody() body: CreateIntegrationConfigDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: HttpReply) {
     const config = await this.configs.create(orgId, body, principal);
@@ -118,7 +126,7 @@ export class IntegrationConfigController {
     404,
     412,
     { status: 409, rules: ['immutable_after_export_use', 'unique_source_field_per_integration'] },
-    { status: 422, rules: [CREDENTIALS_REQUIRED_BEFORE_ENABLE, WEBHOOK_SECRET_REQUIRED, 'source_field_must_exist_in_internal_schema'] },
+    { status: 422, rules: ['credentials_required_before_enable', 'webhook_secret_required_for_inbound_webhooks', 'source_field_must_exist_in_internal_schema'] },
   )
   async update(
     @OrgId() orgId: string,
@@ -176,12 +184,12 @@ export class IntegrationConfigController {
         'error_required_unless_success',
         'record_count_non_negative',
         'finished_at_not_before_started_at',
-        IDEMPOTENCY_KEY_MUST_BE_VALID,
+        'idempotency_key_must_be_valid',
       ],
     },
     404,
-    { status: 409, rules: [DISABLED_MUST_NOT_SYNC, IDEMPOTENCY_KEY_IN_USE] },
-    { status: 422, rules: [IDEMPOTENCY_KEY_REUSED] },
+    { status: 409, rules: ['disabled_integration_must_not_sync', 'idempotency_key_in_use'] },
+    { status: 422, rules: ['idempotency_key_reused_with_other_request'] },
   )
   recordSyncRun(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() body: RecordSyncRunDto, @CurrentPrincipal() principal: Principal) {
     return this.configs.recordSyncRun(orgId, id, body, principal);

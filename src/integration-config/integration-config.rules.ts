@@ -3,11 +3,6 @@ import type { FieldError } from '../common/problem';
 import type { CredentialName, IntegrationTypeDefinition } from '../integration-types/integration-type';
 import type { IntegrationConfigEntity } from './integration-config.entity';
 
-export const CREDENTIALS_REQUIRED_BEFORE_ENABLE = 'credentials_required_before_enable';
-export const WEBHOOK_SECRET_REQUIRED = 'webhook_secret_required_for_inbound_webhooks';
-export const ONE_CONFIG_PER_TYPE = 'one_config_per_integration_type_per_org';
-export const DISABLED_MUST_NOT_SYNC = 'disabled_integration_must_not_sync';
-
 type ConfigState = Pick<IntegrationConfigEntity, 'base_url' | 'api_key_encrypted' | 'client_id' | 'client_secret_encrypted' | 'tenant_id'>;
 
 const CREDENTIAL_PRESENT: Record<CredentialName, (state: ConfigState) => boolean> = {
@@ -20,10 +15,10 @@ const CREDENTIAL_PRESENT: Record<CredentialName, (state: ConfigState) => boolean
 /** `credentials_required_before_enable`: base_url and each of the type's credentials. */
 export function missingForEnable(type: IntegrationTypeDefinition, state: ConfigState): FieldError[] {
   const missing: FieldError[] = [];
-  if (state.base_url === null) missing.push({ field: 'base_url', rule: CREDENTIALS_REQUIRED_BEFORE_ENABLE, message: 'base_url is required to enable this integration' });
+  if (state.base_url === null) missing.push({ field: 'base_url', rule: 'credentials_required_before_enable', message: 'base_url is required to enable this integration' });
   for (const credential of type.required_credentials) {
     if (!CREDENTIAL_PRESENT[credential](state)) {
-      missing.push({ field: credential, rule: CREDENTIALS_REQUIRED_BEFORE_ENABLE, message: `${credential} is required to enable a ${type.integration_type} integration` });
+      missing.push({ field: credential, rule: 'credentials_required_before_enable', message: `${credential} is required to enable a ${type.integration_type} integration` });
     }
   }
   return missing;
@@ -32,6 +27,12 @@ export function missingForEnable(type: IntegrationTypeDefinition, state: ConfigS
 /** `webhook_secret_required_for_inbound_webhooks`. */
 export function webhookSecretMissing(state: Pick<IntegrationConfigEntity, 'webhook_url' | 'webhook_secret_encrypted'>): FieldError[] {
   return state.webhook_url !== null && state.webhook_secret_encrypted === null
-    ? [{ field: 'webhook_secret', rule: WEBHOOK_SECRET_REQUIRED, message: 'webhook_url needs a webhook secret (send webhook_secret, or POST /webhook-secret)' }]
+    ? [
+        {
+          field: 'webhook_secret',
+          rule: 'webhook_secret_required_for_inbound_webhooks',
+          message: 'webhook_url needs a webhook secret (send webhook_secret, or POST /webhook-secret)',
+        },
+      ]
     : [];
 }

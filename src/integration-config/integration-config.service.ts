@@ -2,7 +2,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
 import type { Principal } from '../auth/principal';
-import { registerConstraintRule } from '../common/constraint-rules';
 import { assertIfMatch } from '../common/if-match';
 import { mapPage, type PageQueryDto } from '../common/pagination';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
@@ -19,35 +18,13 @@ import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, SECRET_COLUMNS, typ
 import { IntegrationConfigRepository } from './integration-config.repository';
 import { SyncRunRepository } from './sync-run.repository';
 import { toConfigResponse, toSyncRunResponse } from './integration-config.mapper';
-import {
-  CREDENTIALS_REQUIRED_BEFORE_ENABLE,
-  DISABLED_MUST_NOT_SYNC,
-  missingForEnable,
-  ONE_CONFIG_PER_TYPE,
-  WEBHOOK_SECRET_REQUIRED,
-  webhookSecretMissing,
-} from './integration-config.rules';
+import { missingForEnable, webhookSecretMissing } from './integration-config.rules';
 import { SyncRunEntity } from './sync-run.entity';
 
 const CONFIG = 'Integration config';
 export const ORG_TYPE_UNIQUE_INDEX = 'idx_integration_configs_org_type';
 /** After a rotation the previous webhook secret keeps verifying this long. */
 export const WEBHOOK_SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
-
-// Races that slip past the service checks still answer with the rule.
-registerConstraintRule(ORG_TYPE_UNIQUE_INDEX, {
-  rule: ONE_CONFIG_PER_TYPE,
-  status: 409,
-  field: 'integration_type',
-  message: 'This organization already has a config of this integration type.',
-});
-registerConstraintRule('chk_integration_configs_webhook_secret_required', {
-  rule: WEBHOOK_SECRET_REQUIRED,
-  status: 422,
-  field: 'webhook_secret',
-  message: 'webhook_url needs a webhook secret.',
-});
-registerConstraintRule('fk_sync_runs_integration', { rule: 'not_found', status: 404, message: 'Integration config not found.' });
 
 /** Secrets a request may write, and the column that holds each. */
 const WRITABLE_SECRETS = { api_key: 'api_key_encrypted', client_secret: 'client_secret_encrypted', webhook_secret: 'webhook_secret_encrypted' } as const;
@@ -193,7 +170,7 @@ export class IntegrationConfigService {
     return this.transactions.run(async (tx) => {
       const config = await this.lockConfig(orgId, id, tx);
       if (!config.enabled) {
-        throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: sync services must skip it entirely.');
+        throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: sync services must skip it entirely.');
       }
       const run = Object.assign(new SyncRunEntity(), {
         id: randomUUID(),
@@ -274,11 +251,11 @@ export class IntegrationConfigService {
     if (state.enabled) {
       const missing = missingForEnable(this.registry.get(state.integration_type), state);
       if (missing.length > 0) {
-        throw new RuleViolation(CREDENTIALS_REQUIRED_BEFORE_ENABLE, 422, `An enabled integration needs: ${missing.map((m) => m.field).join(', ')}.`, missing);
+        throw new RuleViolation('credentials_required_before_enable', 422, `An enabled integration needs: ${missing.map((m) => m.field).join(', ')}.`, missing);
       }
     }
     const webhook = webhookSecretMissing(state);
-    if (webhook.length > 0) throw new RuleViolation(WEBHOOK_SECRET_REQUIRED, 422, 'webhook_url needs a webhook secret.', webhook);
+    if (webhook.length > 0) throw new RuleViolation('webhook_secret_required_for_inbound_webhooks', 422, 'webhook_url needs a webhook secret.', webhook);
   }
 
   /** Writes the changed columns and bumps the revision; 412 when the row changed since it was read. */
@@ -289,9 +266,12 @@ export class IntegrationConfigService {
   }
 
   private duplicateType(type: string, existingId: string | undefined): RuleViolation {
-    return new RuleViolation(ONE_CONFIG_PER_TYPE, 409, `This organization already has a ${type} config${existingId ? ` (id ${existingId}): PATCH it instead` : ''}.`, [
-      { field: 'integration_type', rule: ONE_CONFIG_PER_TYPE, message: `a ${type} config already exists${existingId ? `: ${existingId}` : ''}` },
-    ]);
+    return new RuleViolation(
+      'one_config_per_integration_type_per_org',
+      409,
+      `This organization already has a ${type} config${existingId ? ` (id ${existingId}): PATCH it instead` : ''}.`,
+      [{ field: 'integration_type', rule: 'one_config_per_integration_type_per_org', message: `a ${type} config already exists${existingId ? `: ${existingId}` : ''}` }],
+    );
   }
 
   /** Credential changes are audited: who, which organization, which config, which fields; never values. */

@@ -2,8 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { Validate, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
 import { IntegrationTypeRegistry } from './integration-type.registry';
 
-export const INTEGRATION_TYPE_RULE = 'integration_type_must_be_known_value';
-
 /** Resolved from Nest's container (class-validator `useContainer`), so registered types count. */
 @ValidatorConstraint({ name: 'isKnownIntegrationType' })
 @Injectable()
@@ -19,4 +17,4 @@ export class KnownIntegrationTypeConstraint implements ValidatorConstraintInterf
   }
 }
 
-export const IsKnownIntegrationType = () => Validate(KnownIntegrationTypeConstraint, { context: { rule: INTEGRATION_TYPE_RULE } });
+export const IsKnownIntegrationType = () => Validate(KnownIntegrationTypeConstraint, { context: { rule: 'integration_type_must_be_known_value' } });

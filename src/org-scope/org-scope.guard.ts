@@ -6,7 +6,6 @@ import { routeAccess } from '../auth/route-access';
 import { RuleViolation } from '../common/rule-violation';
 import type { HttpRequest } from '../http/http-types';
 
-export const ORG_SCOPED_ACCESS_ONLY = 'org_scoped_access_only';
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
@@ -32,7 +31,7 @@ export class OrgScopeGuard implements CanActivate {
     const orgId = request.params?.['org_id'];
     if (typeof orgId !== 'string') return true;
     if (principal.role === 'org_admin' && orgId.toLowerCase() !== principal.orgId) {
-      throw RuleViolation.forbidden('Organization admins may only access their own organization.', ORG_SCOPED_ACCESS_ONLY);
+      throw RuleViolation.forbidden('Organization admins may only access their own organization.', 'org_scoped_access_only');
     }
     if (!UUID_PATTERN.test(orgId)) throw RuleViolation.notFound('Organization');
     return true;

@@ -7,7 +7,7 @@ import { ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import type { HttpReply, HttpRequest } from '../http/http-types';
 import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagger';
-import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
+
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { clientAddress } from '../http/rate-limit.guard';
 import { WebhooksService } from './webhooks.service';
@@ -76,7 +76,7 @@ export class InboundWebhooksController {
   @ApiProblemResponses(
     { status: 401, description: 'Missing headers, bad signature, stale or future timestamp, or no webhook secret configured' },
     404,
-    { status: 409, rules: [DISABLED_MUST_NOT_SYNC] },
+    { status: 409, rules: ['disabled_integration_must_not_sync'] },
     { status: 413, rules: ['payload_too_large'], description: 'Body over 1 MiB' },
     { status: 429, rules: ['rate_limited'] },
   )

@@ -7,7 +7,7 @@ import { AppConfig } from '../config/app-config';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
-import { DISABLED_MUST_NOT_SYNC } from '../integration-config/integration-config.rules';
+
 import { TokenBucketLimiter } from '../common/rate-limiter';
 import { verifyStandardWebhook, verifyXledgerWebhook, type Verification } from './signatures';
 import { WebhookEventRepository } from './webhook-event.repository';
@@ -93,7 +93,7 @@ export class WebhooksService {
     const wait = this.deliveries.take(config.id);
     if (wait > 0) throw tooMany('for this integration', wait);
     // Verified first, so an unauthenticated caller learns nothing about the config's state.
-    if (!config.enabled) throw new RuleViolation(DISABLED_MUST_NOT_SYNC, 409, 'This integration is disabled: its webhooks are not accepted.');
+    if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: its webhooks are not accepted.');
 
     const contentType = headers['content-type'];
     const inserted = await this.events.insertOnce(config.organization_id, config.id, {

@@ -1,13 +1,12 @@
 // Test-only routes that exercise the foundation (guards, validation, error mapping) before the
 // feature modules exist. Never part of the service.
-import { Body, Controller, Get, HttpCode, Module, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Module, Post, Query } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Min, ValidateNested } from 'class-validator';
 import { DataSource } from 'typeorm';
 import { InjectMeanderDataSource } from '../../src/database/database.module';
 import { CurrentPrincipal, READ_ROLES, Roles } from '../../src/auth/auth.decorators';
 import type { Principal } from '../../src/auth/principal';
-import { registerConstraintRule } from '../../src/common/constraint-rules';
 import { rule, ValidBody } from '../../src/common/validation';
 import { OrgId } from '../../src/org-scope/org-id.decorator';
 
@@ -38,13 +37,6 @@ export class ProbeDto {
   @Type(() => ProbeItemDto)
   items?: ProbeItemDto[];
 }
-
-export const PROBE_UNIQUE_CONSTRAINT = 'uq_probe_uniques_name';
-registerConstraintRule(PROBE_UNIQUE_CONSTRAINT, { rule: 'probe_name_unique', status: 409, message: 'a probe with this name exists' });
-export const PROBE_FK_CONSTRAINT = 'fk_probe_children_parent';
-registerConstraintRule(PROBE_FK_CONSTRAINT, { rule: 'probe_parent_must_exist', status: 422, field: 'parent', message: 'the parent does not exist' });
-export const PROBE_CHECK_CONSTRAINT = 'chk_probe_uniques_name_short';
-registerConstraintRule(PROBE_CHECK_CONSTRAINT, { rule: 'probe_name_short', status: 400, field: 'name', message: 'the name is too long' });
 
 @Controller('v1')
 class ProbeController {
@@ -78,20 +70,6 @@ class ProbeController {
   @Roles(...READ_ROLES)
   boom() {
     throw new Error('kaboom with api_key=sk_live_SHOULD_NOT_LEAK');
-  }
-
-  @Post('probe/unique')
-  @Roles('org_admin')
-  async unique(@Body() body: { name: string }) {
-    await this.dataSource.query(`INSERT INTO probe_uniques (name) VALUES ($1)`, [body.name]);
-    return { ok: true };
-  }
-
-  @Post('probe/child')
-  @Roles('org_admin')
-  async child(@Body() body: { parent: string }) {
-    await this.dataSource.query(`INSERT INTO probe_children (parent) VALUES ($1)`, [body.parent]);
-    return { ok: true };
   }
 
   /** A transaction whose connection the server drops between two statements (an outage's timing). */

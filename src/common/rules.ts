@@ -1,0 +1,112 @@
+// The rule catalogue: every rule name the service answers with, written out in full once.
+// `grep -rn <rule_name> src` lands here and on the code that enforces the rule (rule names are
+// never shortened into constants). RuleViolation, rule() and ruleDecorator() take only these.
+
+/** The integration_configs data dictionary (seed 000): validation and business rules. */
+export const INTEGRATION_CONFIG_RULES = [
+  'base_url_must_be_https',
+  'field_mappings_must_be_valid_json_object',
+  'display_name_not_empty',
+  'integration_type_must_be_known_value',
+  'encrypted_fields_must_not_be_stored_in_plaintext',
+  'sync_frequency_must_be_known_value',
+  'one_config_per_integration_type_per_org',
+  'disabled_integration_must_not_sync',
+  'credentials_required_before_enable',
+  'sync_status_updated_after_every_attempt',
+  'org_scoped_access_only',
+  'webhook_secret_required_for_inbound_webhooks',
+] as const;
+
+/** The field_mapping data dictionary (seed 002): validation and business rules. */
+export const FIELD_MAPPING_RULES = [
+  'source_field_snake_case',
+  'target_field_non_empty',
+  'transform_type_is_valid_enum',
+  'lookup_transform_config_is_non_empty_map',
+  'default_value_length_within_bounds',
+  'source_field_path_valid_dot_notation',
+  'coverage_check_before_export',
+  'sort_order_non_negative',
+  'unique_source_field_per_integration',
+  'source_field_must_exist_in_internal_schema',
+  'required_fields_must_have_default_or_reliable_source',
+  'transform_config_must_match_transform_type',
+  'single_active_mapping_set_per_integration',
+  'cascade_delete_on_integration_removal',
+  'immutable_after_export_use',
+] as const;
+
+/** Rules of this service where the contract is silent (docs/api-decisions.md). */
+export const SERVICE_RULES = [
+  // request bodies and URLs
+  'body_must_be_valid_json',
+  'body_must_be_valid_utf8',
+  'body_nesting_within_bounds',
+  'text_must_be_valid_unicode',
+  'number_must_be_finite',
+  'unknown_field',
+  'content_length_must_match',
+  'request_must_be_valid_http',
+  'url_must_be_valid',
+  'bad_request',
+  // configs and sync runs
+  'integration_type_cannot_change',
+  'credential_length_within_bounds',
+  'identifier_length_within_bounds',
+  'webhook_secret_format',
+  'finished_at_not_before_started_at',
+  'error_required_unless_success',
+  'record_count_non_negative',
+  'sync_status_must_be_known_value',
+  'timestamp_must_be_iso8601',
+  'enabled_must_be_boolean',
+  // field mappings
+  'mapping_version_superseded',
+  'display_label_length_within_bounds',
+  'order_ids_must_belong_to_integration',
+  'ids_must_be_array',
+  'ids_must_be_unique',
+  'ids_must_be_uuids',
+  'ids_within_bounds',
+  'items_must_be_array',
+  'items_within_bounds',
+  'is_active_must_be_boolean',
+  'is_required_must_be_boolean',
+  // exports and previews
+  'records_must_be_objects',
+  'record_must_be_object',
+  'export_output_within_bounds',
+  // lists
+  'limit_within_bounds',
+  'cursor_must_be_valid',
+  // Idempotency-Key
+  'idempotency_key_must_be_valid',
+  'idempotency_key_in_use',
+  'idempotency_key_reused_with_other_request',
+] as const;
+
+/** API.md's codes for a status when no rule names the refusal. */
+export const PROBLEM_CODES = [
+  'validation_failed',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'method_not_allowed',
+  'conflict',
+  'precondition_failed',
+  'payload_too_large',
+  'unsupported_media_type',
+  'rate_limited',
+  'internal_error',
+  'service_unavailable',
+] as const;
+
+export type Rule = (typeof INTEGRATION_CONFIG_RULES)[number] | (typeof FIELD_MAPPING_RULES)[number] | (typeof SERVICE_RULES)[number];
+export type ProblemCode = (typeof PROBLEM_CODES)[number];
+
+const RULES: ReadonlySet<string> = new Set([...INTEGRATION_CONFIG_RULES, ...FIELD_MAPPING_RULES, ...SERVICE_RULES]);
+
+export function isRule(name: string): name is Rule {
+  return RULES.has(name);
+}
