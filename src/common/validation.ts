@@ -1,7 +1,7 @@
 import { Body, Query, ValidationPipe, type ArgumentMetadata, type PipeTransform, type ValidationError } from '@nestjs/common';
-import { stripProtoKeys } from '@nestjs/common/utils/strip-proto-keys.util';
 import { ARRAY_MAX_SIZE, getMetadataStorage, validate, ValidationTypes, type ValidationOptions, type ValidatorOptions } from 'class-validator';
 import type { FieldError, ValidatorConstraintName } from './problem';
+import { removeProtoKeys } from './nest-internals';
 import { RuleViolation } from './rule-violation';
 import type { Rule } from './rules';
 
@@ -140,7 +140,7 @@ function isShallow(metatype: new () => object): boolean {
  * without trusting its shape (an export's records: the compiled mapping reads own properties
  * only, and unknown keys are ignored). The DTO's fields are checked with the same rules and
  * options as ValidationPipe, on a shallow instance; prototype keys are stripped at every depth
- * by the same walk ValidationPipe runs (Nest's stripProtoKeys). What it leaves out is the deep
+ * by the same walk ValidationPipe runs (Nest's stripProtoKeys, nest-internals.ts). What it leaves out is the deep
  * copy (class-transformer) and the search for binary values, which a parsed JSON body cannot
  * hold: for 10,000 records, a quarter of an export preview's time.
  */
@@ -149,7 +149,7 @@ export class ShallowBodyValidationPipe implements PipeTransform<unknown, Promise
     const metatype = metadata.metatype as (new () => object) | undefined;
     if (!metatype || !isShallow(metatype)) throw new Error('ShallowBodyValidationPipe is for DTO classes without nested validation');
     assertArrayBounds(value, metatype);
-    stripProtoKeys(value);
+    removeProtoKeys(value);
     // As ValidationPipe: an array is judged by its indexes (unknown fields), anything else not an
     // object as no fields at all.
     const entity = Object.assign(new metatype(), typeof value === 'object' && value !== null ? value : {});

@@ -1,4 +1,6 @@
-import type { Pool } from 'pg';
+// The one reach into TypeORM's internals (its postgres driver's pool), with a spec that fails
+// when a version bump moves it: test/typeorm-internals.e2e-spec.ts. typeorm is pinned exactly.
+import { Pool } from 'pg';
 import { QueryFailedError, type DataSource, type EntityManager } from 'typeorm';
 
 /**
@@ -12,10 +14,18 @@ import { QueryFailedError, type DataSource, type EntityManager } from 'typeorm';
 export function queryRows<T>(db: DataSource | EntityManager, sql: string, parameters: readonly unknown[]): Promise<T[]> {
   const manager: EntityManager = 'dataSource' in db ? db : db.manager;
   if (manager.queryRunner) return manager.query(sql, parameters as unknown[]);
-  const pool = (manager.dataSource.driver as unknown as { master: Pool }).master;
+  const pool = driverPool(manager);
   // A promise chain rather than an async function: one promise less per statement.
   return pool.query(sql, parameters as unknown[]).then(
     (result) => result.rows as T[],
     (error: Error) => Promise.reject(new QueryFailedError(sql, parameters as unknown[], error)),
   );
+}
+
+/** The pg Pool of TypeORM's postgres driver (`driver.master`: not public API). */
+export function driverPool(db: DataSource | EntityManager): Pool {
+  const manager: EntityManager = 'dataSource' in db ? db : db.manager;
+  const pool = (manager.dataSource.driver as unknown as { master?: unknown }).master;
+  if (!(pool instanceof Pool)) throw new Error("TypeORM's postgres driver no longer keeps its pg Pool at driver.master");
+  return pool;
 }

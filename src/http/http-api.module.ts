@@ -1,8 +1,8 @@
 import { Module, type OnModuleInit, type Type } from '@nestjs/common';
-import { INJECTABLE_WATERMARK } from '@nestjs/common/constants';
 import { ModuleRef } from '@nestjs/core';
 import { useContainer } from 'class-validator';
 import { AuthModule } from '../auth/auth.module';
+import { isInjectable } from '../common/nest-internals';
 import { ExportRunHttpModule } from '../export-runs/export-run-http.module';
 import { FieldMappingHttpModule } from '../field-mapping/field-mapping-http.module';
 import { IntegrationConfigHttpModule } from '../integration-config/integration-config-http.module';
@@ -25,7 +25,7 @@ export class HttpApiModule implements OnModuleInit {
    * container; plain constraint classes are built by class-validator itself.
    */
   onModuleInit(): void {
-    const get = (type: object) => (Reflect.getMetadata(INJECTABLE_WATERMARK, type) ? this.moduleRef.get(type as Type, { strict: false }) : undefined);
+    const get = (type: object) => (isInjectable(type) ? this.moduleRef.get(type as Type, { strict: false }) : undefined);
     useContainer({ get }, { fallback: true });
   }
 }

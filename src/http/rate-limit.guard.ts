@@ -1,11 +1,11 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { DEFAULT_IPV6_SUBNET_PREFIX, normalizeIp } from '@nestjs/throttler';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { routeAccess, type RouteAccess } from '../auth/route-access';
 import { TokenBucketLimiter } from '../common/rate-limiter';
 import { RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
+import { clientAddressKey } from '../common/client-address';
 import type { HttpReply, HttpRequest } from './http-types';
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -76,7 +76,7 @@ export class RateLimitGuard implements CanActivate {
 
 /** The client's address as budgets count it: an IPv6 /64 is one client (one host usually holds all of it). */
 export function clientAddress(request: HttpRequest): string {
-  return normalizeIp(request.ip ?? '', DEFAULT_IPV6_SUBNET_PREFIX);
+  return clientAddressKey(request.ip ?? '');
 }
 
 function budgetOf(request: HttpRequest & AuthenticatedRequest, access: RouteAccess): BudgetName | null {

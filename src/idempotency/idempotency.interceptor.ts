@@ -1,10 +1,10 @@
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { catchError, concatMap, from, of, switchMap, type Observable } from 'rxjs';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { RuleViolation } from '../common/rule-violation';
 import type { HttpReply, HttpRequest } from '../http/http-types';
 import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_WINDOW_HOURS, idempotencyKeyOf, requestFingerprint } from './idempotency-key';
+import { declaredHttpCode } from '../common/nest-internals';
 import { IdempotencyRepository } from './idempotency.repository';
 
 export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
@@ -56,7 +56,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
           reply.status(claim.status);
           return of(JSON.parse(claim.body) as unknown);
         }
-        const status = (Reflect.getMetadata(HTTP_CODE_METADATA, handler) as number | undefined) ?? 201;
+        const status = declaredHttpCode(handler) ?? 201;
         return next.handle().pipe(
           concatMap(async (value: unknown) => {
             const etag = reply.getHeader?.('etag');

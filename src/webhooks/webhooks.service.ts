@@ -57,7 +57,7 @@ export class WebhooksService {
   }
 
   /**
-   * `clientAddress`: the sender's address as the rate limits see it (normalizeIp); `request`: the
+   * `clientAddress`: the sender's address as the rate limits see it (clientAddressKey); `request`: the
    * HTTP request of the delivery, named by the line logged when it is refused.
    */
   async receive(

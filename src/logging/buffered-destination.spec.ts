@@ -1,0 +1,33 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bufferedDestination } from './buffered-destination';
+
+describe('the buffered log destination (sonic-boom in buffer mode)', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'meander-log-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('holds small lines back and writes them byte-exact, multi-byte text included, on flush', async () => {
+    const file = join(dir, 'out.log');
+    const out = bufferedDestination(file);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the file opens asynchronously
+    const lines = Array.from({ length: 20 }, (_, i) => `{"msg":"line ${i} Ærø ✓"}\n`);
+    for (const line of lines) out.write(line);
+    expect(readFileSync(file, 'utf8')).toBe('');
+    out.flushSync();
+    expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+  });
+
+  it('writes without a flush once the buffer fills', async () => {
+    const file = join(dir, 'full.log');
+    const out = bufferedDestination(file);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const line = `${JSON.stringify({ msg: 'x'.repeat(1000) })}\n`;
+    for (let i = 0; i < 40; i++) out.write(line);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(readFileSync(file, 'utf8').length).toBeGreaterThanOrEqual(16 * 1024);
+    out.flushSync();
+    expect(readFileSync(file, 'utf8')).toBe(line.repeat(40));
+  });
+});
