@@ -1,23 +1,12 @@
 // The benchmark's workload: a 12-field mapping set using every transform type, the records it
 // maps, and the same mapping written by hand.
 import { randomUUID } from 'node:crypto';
-import { formatDateValue, formatNumber, parseNumberFormat, type MappingSpec } from '../src/export';
+import { formatDateValue, formatNumber, mappingSpec, parseNumberFormat, type MappingSpec } from '../src/export';
 
 export const ACCOUNTING_CODES: Record<string, string> = { travel_km: '4001', toll: '4002', parking: '4003' };
 
-const m = (sort_order: number, source_field: string, target_field: string, extra: Partial<MappingSpec> = {}): MappingSpec => ({
-  id: `bench-${sort_order}`,
-  version: 1,
-  source_field,
-  target_field,
-  transform_type: 'direct',
-  transform_config: null,
-  default_value: null,
-  is_required: false,
-  source_field_path: null,
-  sort_order,
-  ...extra,
-});
+const m = (sort_order: number, source_field: string, target_field: string, extra: Partial<MappingSpec> = {}): MappingSpec =>
+  mappingSpec(`bench-${sort_order}`, sort_order, source_field, target_field, extra);
 
 export const BENCH_MAPPINGS: MappingSpec[] = [
   m(0, 'claim_id', 'ClaimId'),

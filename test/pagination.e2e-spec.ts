@@ -1,4 +1,4 @@
-import { apiClient, expectProblem, rulesOf, type ApiClient } from './support/api';
+import { apiClient, expectProblem, hlfPortalConfig, rulesOf, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 // The growing lists (sync runs, webhook events, export runs) page with opaque keyset cursors.
@@ -13,14 +13,7 @@ describe('paged lists (HTTP, real database)', () => {
     api = apiClient(t);
     const org = newOrgId();
     token = await t.token('org_admin', org);
-    const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
-      integration_type: 'hlf_portal',
-      display_name: 'HLF',
-      base_url: 'https://hlf.example',
-      client_id: 'c',
-      client_secret: 's',
-      enabled: true,
-    });
+    const res = await api.post(`/v1/organizations/${org}/integrations`, token, hlfPortalConfig());
     expect(res.status).toBe(201);
     const path = `/v1/organizations/${org}/integrations/${res.body.id}`;
     lists = [`${path}/sync-runs`, `${path}/webhook-events`, `${path}/exports`];

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { apiClient, expectProblem, type ApiClient } from './support/api';
+import { apiClient, expectProblem, hlfPortalConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 const READS = 8;
@@ -80,16 +80,7 @@ describe('abuse limits (HTTP, real database)', () => {
     const org = newOrgId();
     const token = await t.token('org_admin', org);
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
-    const created = await api.post(`/v1/organizations/${org}/integrations`, token, {
-      integration_type: 'hlf_portal',
-      display_name: 'HLF',
-      base_url: 'https://hlf.example',
-      client_id: 'c',
-      client_secret: 's',
-      enabled: true,
-      webhook_secret: secret,
-      webhook_url: 'https://hlf.example/hooks',
-    });
+    const created = await api.post(`/v1/organizations/${org}/integrations`, token, hlfPortalConfig(secret));
     expect(created.status).toBe(201);
     const deliver = (ip: string) => {
       const webhookId = `msg_${randomBytes(8).toString('hex')}`;

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { apiClient, expectProblem, type ApiClient } from './support/api';
+import { apiClient, expectProblem, hlfPortalConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -22,17 +22,7 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const body =
       type === 'xledger'
         ? { integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', enabled: true, webhook_secret: secret, ...extra }
-        : {
-            integration_type: 'hlf_portal',
-            display_name: 'HLF',
-            base_url: 'https://hlf.example',
-            client_id: 'c',
-            client_secret: 's',
-            enabled: true,
-            webhook_secret: secret,
-            webhook_url: 'https://hlf.example/hooks',
-            ...extra,
-          };
+        : { ...hlfPortalConfig(secret), ...extra };
     const res = await api.post(`/v1/organizations/${org}/integrations`, token, body);
     expect(res.status).toBe(201);
     return { org, token, secret, id: res.body.id as string, configPath: `/v1/organizations/${org}/integrations/${res.body.id}` };

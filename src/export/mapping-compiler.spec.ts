@@ -1,23 +1,12 @@
 import fc from 'fast-check';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../integration-types/built-in-types';
 import { compileMappings, coverage } from './mapping-compiler';
-import type { MappingSpec } from './mapping-spec';
+import { mappingSpec, type MappingSpec } from './mapping-spec';
 
 let nextId = 0;
 function mapping(source_field: string, target_field: string, extra: Partial<MappingSpec> = {}): MappingSpec {
-  return {
-    id: `m${nextId++}`,
-    version: 1,
-    source_field,
-    target_field,
-    transform_type: 'direct',
-    transform_config: null,
-    default_value: null,
-    is_required: false,
-    source_field_path: null,
-    sort_order: nextId,
-    ...extra,
-  };
+  nextId += 1;
+  return mappingSpec(`m${nextId}`, nextId, source_field, target_field, extra);
 }
 const ctx = { sourceFields: EXPENSE_CLAIM_SOURCE_FIELDS, accountingCodeMappings: { travel_km: '4001', toll: '4002' } };
 

@@ -40,3 +40,20 @@ export interface RuleError {
   rule: Rule;
   message: string;
 }
+
+/** A spec with the defaults a new mapping gets (`direct`, no config, not required): fixtures and benchmarks. */
+export function mappingSpec(id: string, sort_order: number, source_field: string, target_field: string, extra: Partial<MappingSpec> = {}): MappingSpec {
+  return {
+    id,
+    version: 1,
+    source_field,
+    target_field,
+    transform_type: 'direct',
+    transform_config: null,
+    default_value: null,
+    is_required: false,
+    source_field_path: null,
+    sort_order,
+    ...extra,
+  };
+}

@@ -47,3 +47,16 @@ export function expectProblem(res: Response, status: number, code: string): void
 }
 
 export const rulesOf = (res: Response): string[] => (res.body.errors ?? []).map((e: { field: string; rule: string }) => `${e.field}:${e.rule}`);
+
+/** An enabled HLF portal config (OAuth client credentials); `webhookSecret` also sets it up for inbound webhooks. */
+export function hlfPortalConfig(webhookSecret?: string): Record<string, unknown> {
+  return {
+    integration_type: 'hlf_portal',
+    display_name: 'HLF',
+    base_url: 'https://hlf.example',
+    client_id: 'c',
+    client_secret: 's',
+    enabled: true,
+    ...(webhookSecret ? { webhook_secret: webhookSecret, webhook_url: 'https://hlf.example/hooks' } : {}),
+  };
+}
