@@ -8,6 +8,7 @@ import request from 'supertest';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
 import { InjectMeanderDataSource, IntegrationConfigService, IntegrationsModule, SyncService, type Principal } from '../src/index';
 import { issueToken } from '../src/auth/issue-token';
+import type { CreateIntegrationConfigDto, UpdateIntegrationConfigDto } from '../src/integration-config/dto/integration-config-request.dto';
 import { TEST_JWT_SECRET, testConfig } from './support/test-app';
 
 /** Collects what the module logs, to check the credential audit. */
@@ -74,7 +75,11 @@ describe('IntegrationsModule in a host application', () => {
   afterAll(() => app.close());
 
   const create = (integration_type: string, extra: Record<string, unknown> = {}) =>
-    host.configs.create(org, { integration_type, display_name: integration_type, base_url: 'https://x.example', api_key: API_KEY, enabled: true, ...extra } as never, admin);
+    host.configs.create(
+      org,
+      { integration_type, display_name: integration_type, base_url: 'https://x.example', api_key: API_KEY, enabled: true, ...extra } as CreateIntegrationConfigDto,
+      admin,
+    );
 
   it("keeps the host's default data source beside its own", async () => {
     expect(host.hostDataSource).toBeInstanceOf(DataSource);
@@ -84,10 +89,14 @@ describe('IntegrationsModule in a host application', () => {
     expect(host.hostDataSource.entityMetadatas).toHaveLength(0);
     expect(host.meanderDataSource.entityMetadatas.map((m) => m.tableName)).toContain('integration_configs');
     const otherOrg = randomUUID();
-    const config = await host.configs.create(otherOrg, { integration_type: 'host_ledger', display_name: 'H', base_url: 'https://x.example', api_key: API_KEY } as never, {
-      ...admin,
-      orgId: otherOrg,
-    });
+    const config = await host.configs.create(
+      otherOrg,
+      { integration_type: 'host_ledger', display_name: 'H', base_url: 'https://x.example', api_key: API_KEY } as CreateIntegrationConfigDto,
+      {
+        ...admin,
+        orgId: otherOrg,
+      },
+    );
     expect(await host.hostDataSource.query(`SELECT id FROM integration_configs WHERE id = $1`, [config.id])).toEqual([{ id: config.id }]);
   });
 
@@ -140,7 +149,7 @@ describe('IntegrationsModule in a host application', () => {
     const partial = await host.sync.runSyncAttempt(org, config.id, service, async () => ({ status: 'partial', error: `2 refused for ${API_KEY}` }));
     expect(partial).toMatchObject({ skipped: false, run: { status: 'partial', error: '2 refused for [redacted]' } });
 
-    await host.configs.update(org, config.id, { enabled: false } as never, admin);
+    await host.configs.update(org, config.id, { enabled: false } satisfies UpdateIntegrationConfigDto, admin);
     const callback = jest.fn();
     expect(await host.sync.runSyncAttempt(org, config.id, service, callback)).toEqual({ skipped: true, reason: 'disabled_integration_must_not_sync' });
     expect(callback).not.toHaveBeenCalled();
@@ -149,7 +158,12 @@ describe('IntegrationsModule in a host application', () => {
   it('runs an export', async () => {
     const config = (await host.configs.list(org)).find((c) => c.integration_type === 'xledger')!;
     await expect(host.sync.runExport(org, config.id, [{ expense_amount: 1 }], service)).rejects.toMatchObject({ rule: 'coverage_check_before_export' });
-    await host.configs.update(org, config.id, { field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' } } as never, admin);
+    await host.configs.update(
+      org,
+      config.id,
+      { field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' } } satisfies UpdateIntegrationConfigDto,
+      admin,
+    );
     const run = await host.sync.runExport(org, config.id, [{ claim_id: 'c1', expense_amount: 12, expense_date: '2026-11-20', expense_type: 'x' }], service);
     expect(run).toMatchObject({ status: 'completed', row_count: 1, rows: [{ output: { Amount: 12, TransactionDate: '2026-11-20', AccountCode: null } }] });
   });
