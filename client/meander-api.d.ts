@@ -447,13 +447,37 @@ export interface paths {
         put?: never;
         /**
          * Run an export of up to 10,000 records and record it; the mappings it used become immutable
-         * @description Run an export of up to 10,000 records and record it; the mappings it used become immutable.
+         * @description With `"deliver": true` the rows are also queued for delivery to the external system: 202, status `queued`.
          *
          *     Roles: `org_admin`, `sync_service`.
          *
          *     Problem codes and rules: `records_must_be_objects`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `payload_too_large`, `coverage_check_before_export`, `export_output_within_bounds`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
          */
         post: operations["ExportRunController_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{org_id}/integrations/{integration_id}/exports/{id}/rows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A delivered run's rows and where each one's delivery stands, by index, paginated
+         * @description A delivered run's rows and where each one's delivery stands, by index, paginated.
+         *
+         *     Roles: `org_admin`, `global_admin`, `sync_service`.
+         *
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         */
+        get: operations["ExportRunController_rows"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -532,6 +556,30 @@ export interface paths {
         get: operations["WebhookEventsController_list"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{org_id}/integrations/{id}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver this config's queued export runs now, whatever its sync_frequency
+         * @description Deliver this config's queued export runs now, whatever its sync_frequency.
+         *
+         *     Roles: `org_admin`, `sync_service`.
+         *
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `rate_limited`, `internal_error`, `validation_failed`.
+         */
+        post: operations["SyncController_syncNow"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1176,19 +1224,72 @@ export interface components {
              */
             warnings: string[];
         };
+        RunExportRequestDto: {
+            /**
+             * @description Expense claims in the internal schema (GET /v1/integration-types); unknown keys are ignored
+             * @example [
+             *       {
+             *         "claim_id": "0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b",
+             *         "expense_type": "travel_km",
+             *         "expense_amount": 120.5,
+             *         "expense_date": "2026-11-20",
+             *         "expense_line": {
+             *           "km_distance": 42
+             *         }
+             *       }
+             *     ]
+             */
+            records: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * @description Queue the rows for delivery to the external system (202, status queued)
+             * @default false
+             */
+            deliver?: boolean;
+        };
         MappingUsedResponse: {
             /** Format: uuid */
             mapping_id: string;
             /** @example 1 */
             version: number;
         };
+        ExportDeliveryResponse: {
+            /**
+             * Format: int32
+             * @description Delivery attempts so far (each one is a sync run)
+             * @example 1
+             */
+            attempts: number;
+            /**
+             * Format: int32
+             * @example 12
+             */
+            delivered_count: number;
+            /**
+             * Format: int32
+             * @description Rows the external system refused
+             * @example 0
+             */
+            failed_count: number;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due, after a failed one
+             */
+            next_attempt_at: string | null;
+            /** @example null */
+            last_error: string | null;
+        };
         ExportRunResponse: {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
             integration_id: string;
-            /** @enum {string} */
-            status: "completed";
+            /**
+             * @description `completed`: serialized, not delivered; the others follow a delivery (`"deliver": true`)
+             * @enum {string}
+             */
+            status: "completed" | "queued" | "delivering" | "delivered" | "partially_delivered" | "failed" | "cancelled";
             /** Format: date-time */
             started_at: string;
             /** Format: date-time */
@@ -1198,17 +1299,50 @@ export interface components {
             mappings_used: components["schemas"]["MappingUsedResponse"][];
             /** Format: uuid */
             created_by: string;
+            /** @description null for a run that is not delivered */
+            delivery: components["schemas"]["ExportDeliveryResponse"] | null;
             rows: components["schemas"]["ExportRowResponse"][];
             skipped: components["schemas"]["ExportSkipResponse"][];
             warnings: string[];
+        };
+        ExportRunRowStateResponse: {
+            /**
+             * Format: int32
+             * @example 0
+             */
+            index: number;
+            /**
+             * @description The record's claim_id, when it has a string one
+             * @example 0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b
+             */
+            claim_id: string | null;
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed" | "skipped";
+            /**
+             * @description The record's id in the external system, once delivered
+             * @example GL-100234
+             */
+            external_id: string | null;
+            /**
+             * @description Why the system refused the row (secrets scrubbed), or why it was skipped
+             * @example null
+             */
+            error: string | null;
+        };
+        ExportRunRowListResponse: {
+            items: components["schemas"]["ExportRunRowStateResponse"][];
+            next_cursor: string | null;
         };
         ExportRunSummaryResponse: {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
             integration_id: string;
-            /** @enum {string} */
-            status: "completed";
+            /**
+             * @description `completed`: serialized, not delivered; the others follow a delivery (`"deliver": true`)
+             * @enum {string}
+             */
+            status: "completed" | "queued" | "delivering" | "delivered" | "partially_delivered" | "failed" | "cancelled";
             /** Format: date-time */
             started_at: string;
             /** Format: date-time */
@@ -1218,6 +1352,8 @@ export interface components {
             mappings_used: components["schemas"]["MappingUsedResponse"][];
             /** Format: uuid */
             created_by: string;
+            /** @description null for a run that is not delivered */
+            delivery: components["schemas"]["ExportDeliveryResponse"] | null;
         };
         ExportRunListResponse: {
             /** @description Summaries; GET /{id} has the rows */
@@ -1253,6 +1389,14 @@ export interface components {
         WebhookEventListResponse: {
             items: components["schemas"]["WebhookEventResponse"][];
             next_cursor: string | null;
+        };
+        SyncNowResponse: {
+            /**
+             * Format: int32
+             * @description Queued export runs the delivery now picks up
+             * @example 2
+             */
+            queued_runs: number;
         };
     };
     responses: never;
@@ -4556,11 +4700,28 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ExportRequestDto"];
+                "application/json": components["schemas"]["RunExportRequestDto"];
             };
         };
         responses: {
             201: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportRunResponse"];
+                };
+            };
+            /** @description Queued for delivery (`"deliver": true`) */
+            202: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
                     "Access-Control-Allow-Origin"?: string;
@@ -4680,6 +4841,140 @@ export interface operations {
             };
             /** @description Problem details (application/problem+json). Rules: coverage_check_before_export, export_output_within_bounds, idempotency_key_reused_with_other_request. */
             422: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Over the rate limit; nothing was done. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
+            500: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+        };
+    };
+    ExportRunController_rows: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+                integration_id: string;
+                /** @description The organization (must be the token's own for org_admin) */
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportRunRowListResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid. */
+            400: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            401: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
+            403: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            404: {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
                     "Access-Control-Allow-Origin"?: string;
@@ -5156,6 +5451,153 @@ export interface operations {
                 headers: {
                     /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
                     "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+        };
+    };
+    SyncController_syncNow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Integration config id */
+                id: string;
+                /** @description The organization (must be the token's own for org_admin) */
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncNowResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            401: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
+            403: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            404: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync. */
+            409: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Over the rate limit; nothing was done. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
+            500: {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Any other client error, as problem+json with the rule that refused the request. */
+            "4XX": {
+                headers: {
+                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window. */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
+                    "RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {

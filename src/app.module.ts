@@ -4,6 +4,7 @@ import { AppConfig } from './config/app-config';
 import { HealthModule } from './health/health.module';
 import { IntegrationsModule } from './integrations.module';
 import { LoggingModule } from './logging/logging.module';
+import type { Connector } from './sync/connector';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -11,6 +12,8 @@ export interface AppModuleOptions {
   logStream?: DestinationStream;
   /** More modules to compose in (test probes). */
   extraImports?: (Type | DynamicModule)[];
+  /** Delivery connectors (src/sync/connector.ts); the vendors' own come with the service. */
+  connectors?: Connector[];
 }
 
 /** The composition root of the HTTP service. */
@@ -21,7 +24,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         LoggingModule.forRoot({ stream: options.logStream }),
-        IntegrationsModule.forRoot({ config: options.config, http: true }),
+        IntegrationsModule.forRoot({ config: options.config, http: true, connectors: options.connectors }),
         HealthModule,
         ...(options.extraImports ?? []),
       ],

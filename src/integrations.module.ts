@@ -14,6 +14,8 @@ import { IntegrationConfigModule } from './integration-config/integration-config
 import type { IntegrationTypeDefinition } from './integration-types/integration-type';
 import { IntegrationTypesModule } from './integration-types/integration-types.module';
 import { OrgScopeGuard } from './org-scope/org-scope.guard';
+import type { Connector } from './sync/connector';
+import { CONNECTORS } from './sync/connector.registry';
 import { SyncModule } from './sync/sync.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
@@ -25,6 +27,8 @@ export interface IntegrationsModuleOptions {
   http?: boolean;
   /** More integration types for the registry. */
   integrationTypes?: IntegrationTypeDefinition[];
+  /** Connectors that deliver rows for registered integration types (src/sync/connector.ts). */
+  connectors?: Connector[];
 }
 
 /**
@@ -49,19 +53,22 @@ export class IntegrationsModule {
       module: IntegrationsModule,
       global: true,
       imports: [config, DatabaseModule, CryptoModule, IntegrationTypesModule.forRoot(options.integrationTypes), ...services, ...(http ? [HttpApiModule] : [])],
-      providers: http
-        ? [
-            // Order matters: the token is verified before the organization is checked against it,
-            // and a write is counted against its token only once the token is known to be valid.
-            { provide: APP_GUARD, useClass: AuthGuard },
-            { provide: APP_GUARD, useClass: OrgScopeGuard },
-            { provide: APP_GUARD, useClass: RateLimitGuard },
-            { provide: APP_FILTER, useClass: ProblemFilter },
-            // No global pipe: bodies and queries are validated where they are declared (ValidBody,
-            // ValidQuery), so the host's own routes keep their own validation.
-          ]
-        : [],
-      exports: [...services, CryptoModule],
+      providers: [
+        { provide: CONNECTORS, useValue: options.connectors ?? [] },
+        ...(http
+          ? [
+              // Order matters: the token is verified before the organization is checked against it,
+              // and a write is counted against its token only once the token is known to be valid.
+              { provide: APP_GUARD, useClass: AuthGuard },
+              { provide: APP_GUARD, useClass: OrgScopeGuard },
+              { provide: APP_GUARD, useClass: RateLimitGuard },
+              { provide: APP_FILTER, useClass: ProblemFilter },
+              // No global pipe: bodies and queries are validated where they are declared (ValidBody,
+              // ValidQuery), so the host's own routes keep their own validation.
+            ]
+          : []),
+      ],
+      exports: [...services, CryptoModule, CONNECTORS],
     };
   }
 }

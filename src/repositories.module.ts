@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TransactionRunner } from './database/transaction';
+import { ExportRunRowRepository } from './export-runs/export-run-row.repository';
 import { ExportRunRepository } from './export-runs/export-run.repository';
 import { FieldMappingRepository } from './field-mapping/field-mapping.repository';
 import { IntegrationConfigRepository } from './integration-config/integration-config.repository';
 import { SyncRunRepository } from './integration-config/sync-run.repository';
 import { WebhookEventRepository } from './webhooks/webhook-event.repository';
 
-const REPOSITORIES = [IntegrationConfigRepository, SyncRunRepository, FieldMappingRepository, ExportRunRepository, WebhookEventRepository];
+const REPOSITORIES = [IntegrationConfigRepository, SyncRunRepository, FieldMappingRepository, ExportRunRepository, ExportRunRowRepository, WebhookEventRepository];
 
 /**
  * One repository per table, and the transaction runner. Shared by the feature modules (field

@@ -77,6 +77,7 @@ export const SERVICE_RULES = [
   'records_must_be_objects',
   'record_must_be_object',
   'export_output_within_bounds',
+  'deliver_must_be_boolean',
   // lists
   'limit_within_bounds',
   'cursor_must_be_valid',

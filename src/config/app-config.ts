@@ -87,6 +87,24 @@ class EnvironmentSchema {
 
   @IsOptional()
   @IsInt()
+  @Min(0)
+  @Max(64)
+  DELIVERY_WORKERS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  DELIVERY_MAX_ATTEMPTS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  DELIVERY_BACKOFF_BASE_MS?: number;
+
+  @IsOptional()
+  @IsInt()
   @Min(1)
   @Max(1_000_000)
   WEBHOOK_RATE_LIMIT_BURST?: number;
@@ -149,6 +167,12 @@ export class AppConfig {
   readonly databasePoolSize: number;
   /** Worker threads that run large previews and exports off the event loop; 0: all on it. */
   readonly mappingWorkers: number;
+  /** Concurrent delivery jobs of this instance; 0: an API-only instance that runs no delivery. */
+  readonly deliveryWorkers: number;
+  /** Attempts of one delivery before its run is `failed`. */
+  readonly deliveryMaxAttempts: number;
+  /** The first retry's delay; it doubles each attempt, with jitter, up to an hour. */
+  readonly deliveryBackoffBaseMs: number;
   readonly jwtSecret: string;
   readonly jwtIssuer: string | undefined;
   readonly jwtAudience: string | undefined;
@@ -220,6 +244,9 @@ const NUMBER_SYNTAX: Record<string, RegExp> = {
       'PORT',
       'DATABASE_POOL_SIZE',
       'MAPPING_WORKERS',
+      'DELIVERY_WORKERS',
+      'DELIVERY_MAX_ATTEMPTS',
+      'DELIVERY_BACKOFF_BASE_MS',
       'AUTH_TOKEN_CACHE_SIZE',
       'WEBHOOK_RATE_LIMIT_BURST',
       'RATE_LIMIT_READS_PER_MINUTE',
@@ -269,6 +296,9 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     databasePoolSize: parsed.DATABASE_POOL_SIZE ?? 10,
     // One core stays with the event loop (HTTP, the database): the others map records.
     mappingWorkers: parsed.MAPPING_WORKERS ?? Math.min(4, Math.max(1, availableParallelism() - 1)),
+    deliveryWorkers: parsed.DELIVERY_WORKERS ?? 2,
+    deliveryMaxAttempts: parsed.DELIVERY_MAX_ATTEMPTS ?? 8,
+    deliveryBackoffBaseMs: parsed.DELIVERY_BACKOFF_BASE_MS ?? 30_000,
     jwtSecret: jwtSecret ?? '',
     jwtIssuer: parsed.AUTH_JWT_ISSUER,
     jwtAudience: parsed.AUTH_JWT_AUDIENCE,

@@ -1,4 +1,4 @@
-import { ExportRunEntity } from '../export-runs/export-run.entity';
+import { ExportRunEntity, ExportRunRowEntity } from '../export-runs/export-run.entity';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { FieldMappingEntity } from '../field-mapping/field-mapping.entity';
 import { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
@@ -7,4 +7,13 @@ import { IntegrationTypeRow } from '../integration-types/integration-type-row.en
 import { WebhookEventEntity } from '../webhooks/webhook-event.entity';
 
 // Every TypeORM entity of the service. A feature adds its entity here.
-export const ENTITIES = [IntegrationTypeRow, IntegrationConfigEntity, SyncRunEntity, FieldMappingEntity, ExportRunEntity, WebhookEventEntity, IdempotencyKeyEntity];
+export const ENTITIES = [
+  IntegrationTypeRow,
+  IntegrationConfigEntity,
+  SyncRunEntity,
+  FieldMappingEntity,
+  ExportRunEntity,
+  ExportRunRowEntity,
+  WebhookEventEntity,
+  IdempotencyKeyEntity,
+];

@@ -1,17 +1,16 @@
-import { Controller, Get, HttpCode, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
 import { ValidBulkBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses, type ProblemSpec } from '../http/api-problem';
-
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { BEARER_AUTH } from '../http/swagger';
-
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
-import { ExportRequestDto, ExportResultResponse, ExportRunListResponse, ExportRunResponse } from './dto/export.dto';
+import type { HttpReply } from '../http/http-types';
+import { ExportRequestDto, ExportResultResponse, ExportRunListResponse, ExportRunResponse, ExportRunRowListResponse, RunExportRequestDto } from './dto/export.dto';
 import { ExportRunService } from './export-run.service';
 
 const RECORDS_PROBLEMS: ProblemSpec[] = [
@@ -42,16 +41,38 @@ export class ExportRunController {
   @Post()
   @Roles('org_admin', 'sync_service')
   @Idempotent()
-  @ApiOperation({ summary: 'Run an export of up to 10,000 records and record it; the mappings it used become immutable' })
+  @ApiOperation({
+    summary: 'Run an export of up to 10,000 records and record it; the mappings it used become immutable',
+    description: 'With `"deliver": true` the rows are also queued for delivery to the external system: 202, status `queued`.',
+  })
   @ApiCreatedResponse({ type: ExportRunResponse })
+  @ApiAcceptedResponse({ type: ExportRunResponse, description: 'Queued for delivery (`"deliver": true`)' })
   @ApiProblemResponses(
     { status: 400, rules: ['records_must_be_objects', 'idempotency_key_must_be_valid'] },
     RECORDS_PROBLEMS[1],
     { status: 409, rules: ['disabled_integration_must_not_sync', 'idempotency_key_in_use'] },
     { status: 422, rules: ['coverage_check_before_export', 'export_output_within_bounds', 'idempotency_key_reused_with_other_request'] },
   )
-  run(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto, @CurrentPrincipal() principal: Principal) {
-    return this.exports.run(orgId, integrationId, body.records, principal);
+  async run(
+    @OrgId() orgId: string,
+    @ResourceId('integration_id') integrationId: string,
+    @ValidBulkBody() body: RunExportRequestDto,
+    @CurrentPrincipal() principal: Principal,
+    @Res({ passthrough: true }) reply: HttpReply,
+  ) {
+    const run = await this.exports.run(orgId, integrationId, body.records, principal, { deliver: body.deliver === true });
+    if (body.deliver) reply.status(202);
+    return run;
+  }
+
+  @Get(':id/rows')
+  @Roles(...READ_ROLES)
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiOperation({ summary: "A delivered run's rows and where each one's delivery stands, by index, paginated" })
+  @ApiOkResponse({ type: ExportRunRowListResponse })
+  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] }, 404)
+  rows(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @ValidQuery() page: PageQueryDto) {
+    return this.exports.rows(orgId, integrationId, id, page);
   }
 
   @Get()

@@ -1,8 +1,12 @@
-import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, PrimaryGeneratedColumn, Unique } from 'typeorm';
 import type { ExportResult } from '../export';
 import { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 
 export type { ExportResult, ExportRow, ExportSkip } from '../export';
+
+export const EXPORT_RUN_STATUSES = ['completed', 'queued', 'delivering', 'delivered', 'partially_delivered', 'failed', 'cancelled'] as const;
+export type ExportRunStatus = (typeof EXPORT_RUN_STATUSES)[number];
+export type ExportRowStatus = 'pending' | 'delivered' | 'failed' | 'skipped';
 
 export interface MappingUsed {
   mapping_id: string;
@@ -13,7 +17,8 @@ export interface MappingUsed {
 @Entity({ name: 'export_runs' })
 @Unique('export_runs_seq_key', ['seq'])
 @Index('idx_export_runs_integration_seq', { synchronize: false })
-@Check('chk_export_runs_status', `status IN ('completed')`)
+@Check('chk_export_runs_status', `status IN ('completed', 'queued', 'delivering', 'delivered', 'partially_delivered', 'failed', 'cancelled')`)
+@Index('idx_export_runs_integration_status', ['integration_id', 'status'])
 @Check('chk_export_runs_row_count', `row_count >= 0`)
 @Check('chk_export_runs_skipped_count', `skipped_count >= 0`)
 @Check('chk_export_runs_mappings_used', `jsonb_typeof(mappings_used) = 'array'`)
@@ -25,7 +30,7 @@ export class ExportRunEntity {
   @ManyToOne(() => IntegrationConfigEntity, { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'integration_id', foreignKeyConstraintName: 'fk_export_runs_integration' })
   integration?: IntegrationConfigEntity;
-  @Column('text') status: 'completed';
+  @Column('text') status: ExportRunStatus;
   @Column('timestamptz') started_at: Date;
   @Column('timestamptz') finished_at: Date;
   @Column('integer') row_count: number;
@@ -34,4 +39,26 @@ export class ExportRunEntity {
   @Column('jsonb') result: ExportResult;
   @Column('uuid') created_by: string;
   @Column('timestamptz', { default: () => 'now()' }) created_at: Date;
+  @Column('integer', { default: 0 }) delivery_attempts: number;
+  @Column('integer', { default: 0 }) delivered_count: number;
+  @Column('integer', { default: 0 }) failed_count: number;
+  @Column('timestamptz', { nullable: true }) next_attempt_at: Date | null;
+  @Column('text', { nullable: true }) last_error: string | null;
+}
+
+/** One row of a run and where its delivery stands. */
+@Entity({ name: 'export_run_rows' })
+@Check('chk_export_run_rows_status', `status IN ('pending', 'delivered', 'failed', 'skipped')`)
+export class ExportRunRowEntity {
+  @PrimaryColumn('uuid', { primaryKeyConstraintName: 'pk_export_run_rows' }) export_run_id: string;
+  @PrimaryColumn('integer', { primaryKeyConstraintName: 'pk_export_run_rows' }) index: number;
+  @ManyToOne(() => ExportRunEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'export_run_id', foreignKeyConstraintName: 'fk_export_run_rows_run' })
+  run?: ExportRunEntity;
+  @Column('uuid') organization_id: string;
+  @Column('varchar', { length: 255, nullable: true }) claim_id: string | null;
+  @Column('jsonb', { nullable: true }) output: Record<string, unknown> | null;
+  @Column('text') status: ExportRowStatus;
+  @Column('varchar', { length: 255, nullable: true }) external_id: string | null;
+  @Column('text', { nullable: true }) error: string | null;
 }

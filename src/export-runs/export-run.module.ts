@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
 import { FieldMappingModule } from '../field-mapping/field-mapping.module';
+import { JobQueueModule } from '../job-queue/job-queue.module';
 import { RepositoriesModule } from '../repositories.module';
 import { ExportRunService } from './export-run.service';
 import { MappingPool } from './mapping-pool';
 
 @Module({
-  imports: [RepositoriesModule, FieldMappingModule],
+  imports: [RepositoriesModule, FieldMappingModule, JobQueueModule],
   providers: [ExportRunService, MappingPool],
   exports: [ExportRunService],
 })

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import type { Page, PageQueryDto } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
-import { ExportRunEntity } from './export-run.entity';
+import { ExportRunEntity, type ExportRunStatus } from './export-run.entity';
 
 /** export_runs: each export and its stored result. */
 @Injectable()
@@ -20,6 +20,26 @@ export class ExportRunRepository extends TableRepository {
     return this.repository(ExportRunEntity).findOne({ where: { organization_id: orgId, integration_id: integrationId, id } });
   }
 
+  /** The config's runs waiting for delivery (or caught mid-delivery by a lost worker), oldest first. */
+  listDeliverable(orgId: string, integrationId: string): Promise<ExportRunEntity[]> {
+    return this.repository(ExportRunEntity).find({ where: { organization_id: orgId, integration_id: integrationId, status: In(['queued', 'delivering']) }, order: { seq: 'ASC' } });
+  }
+
+  /** Runs waiting for delivery, or caught mid-delivery by a lost worker. */
+  countDeliverable(orgId: string, integrationId: string): Promise<number> {
+    return this.repository(ExportRunEntity).count({ where: { organization_id: orgId, integration_id: integrationId, status: In(['queued', 'delivering']) } });
+  }
+
+  async updateDelivery(
+    orgId: string,
+    id: string,
+    changes: Partial<Pick<ExportRunEntity, 'delivery_attempts' | 'delivered_count' | 'failed_count' | 'next_attempt_at' | 'last_error' | 'finished_at'>> & {
+      status?: ExportRunStatus;
+    },
+  ): Promise<void> {
+    await this.updateRows(ExportRunEntity, { organization_id: orgId, id }, changes);
+  }
+
   /** Summaries newest first: every column but the stored result. */
   listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<Omit<ExportRunEntity, 'result'>>> {
     return this.newestFirst(ExportRunEntity, { organization_id: orgId, integration_id: integrationId }, page, {
@@ -33,6 +53,11 @@ export class ExportRunRepository extends TableRepository {
       skipped_count: true,
       mappings_used: true,
       created_by: true,
+      delivery_attempts: true,
+      delivered_count: true,
+      failed_count: true,
+      next_attempt_at: true,
+      last_error: true,
     });
   }
 }

@@ -9,9 +9,11 @@ import { FieldMappingRepository } from '../field-mapping/field-mapping.repositor
 import { FieldMappingService } from '../field-mapping/field-mapping.service';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 
-import type { ExportRunListResponse, ExportRunResponse, ExportRunSummaryResponse } from './dto/export.dto';
-import { ExportRunEntity, type ExportResult } from './export-run.entity';
+import type { ExportRunListResponse, ExportRunResponse, ExportRunRowListResponse, ExportRunSummaryResponse } from './dto/export.dto';
+import { ExportRunEntity, ExportRunRowEntity, type ExportResult } from './export-run.entity';
+import { ExportRunRowRepository } from './export-run-row.repository';
 import { ExportRunRepository } from './export-run.repository';
+import { JobQueue } from '../job-queue/job-queue';
 import { MappingPool } from './mapping-pool';
 
 const CONFIG = 'Integration config';
@@ -23,6 +25,8 @@ export class ExportRunService {
 
   constructor(
     private readonly runs: ExportRunRepository,
+    private readonly rowStates: ExportRunRowRepository,
+    private readonly jobs: JobQueue,
     private readonly configs: IntegrationConfigRepository,
     private readonly mappingRows: FieldMappingRepository,
     private readonly transactions: TransactionRunner,
@@ -43,36 +47,48 @@ export class ExportRunService {
    * Run an export and record it: the run row and `used_in_export` on the mappings it used are
    * written in one transaction, so a failure leaves neither.
    */
-  async run(orgId: string, integrationId: string, records: unknown[], actor: Principal): Promise<ExportRunResponse> {
+  async run(orgId: string, integrationId: string, records: unknown[], actor: Principal, options: { deliver?: boolean } = {}): Promise<ExportRunResponse> {
     const startedAt = new Date();
     this.logger.log({ event: 'export_started', org_id: orgId, config_id: integrationId, records: records.length, actor: actor.sub, req: actor.request });
-    const run = await this.transactions.run(async (tx) => {
-      // The config row lock also holds mapping writes (they lock it) until the run is recorded.
-      const config = foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), CONFIG);
-      if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: nothing may be exported to it.');
-      const { specs, context, mappings, coverage } = await this.mappings.mappingInputs(orgId, config, tx);
-      assertCoverage(coverage);
-      const result = await this.map({ specs, context, records });
-      const entity = Object.assign(new ExportRunEntity(), {
-        id: randomUUID(),
-        organization_id: orgId,
-        integration_id: integrationId,
-        status: 'completed' as const,
-        started_at: startedAt,
-        finished_at: new Date(),
-        row_count: result.rows.length,
-        skipped_count: result.skipped.length,
-        mappings_used: mappings.map((m) => ({ mapping_id: m.id, version: m.version })),
-        result,
-        created_by: actor.sub,
+    const run = await this.transactions
+      .run(async (tx) => {
+        // The config row lock also holds mapping writes (they lock it) until the run is recorded.
+        const config = foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), CONFIG);
+        if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: nothing may be exported to it.');
+        const { specs, context, mappings, coverage } = await this.mappings.mappingInputs(orgId, config, tx);
+        assertCoverage(coverage);
+        const result = await this.map({ specs, context, records });
+        const entity = Object.assign(new ExportRunEntity(), {
+          id: randomUUID(),
+          organization_id: orgId,
+          integration_id: integrationId,
+          status: options.deliver ? 'queued' : 'completed',
+          started_at: startedAt,
+          finished_at: new Date(),
+          row_count: result.rows.length,
+          skipped_count: result.skipped.length,
+          mappings_used: mappings.map((m) => ({ mapping_id: m.id, version: m.version })),
+          result,
+          created_by: actor.sub,
+          delivery_attempts: 0,
+          delivered_count: 0,
+          failed_count: 0,
+          next_attempt_at: null,
+          last_error: null,
+        });
+        await this.runs.in(tx).insert(entity);
+        // Queued for delivery: each row with its state (skipped ones too, so the list is whole).
+        if (options.deliver) await this.rowStates.in(tx).insert(deliveryRows(orgId, entity));
+        await this.mappingRows.in(tx).markUsedInExport(
+          orgId,
+          mappings.map((m) => m.id),
+        );
+        return { entity, config };
+      })
+      .then(({ entity, config }) => {
+        // `realtime` is sent at once; `manual` waits for POST /sync; the other schedules for their slot.
+        return options.deliver && config.sync_frequency === 'realtime' ? this.jobs.enqueueDelivery({ orgId, integrationId }).then(() => entity) : entity;
       });
-      await this.runs.in(tx).insert(entity);
-      await this.mappingRows.in(tx).markUsedInExport(
-        orgId,
-        mappings.map((m) => m.id),
-      );
-      return entity;
-    });
     this.logger.log({
       event: 'export_completed',
       org_id: orgId,
@@ -93,6 +109,18 @@ export class ExportRunService {
 
   async get(orgId: string, integrationId: string, id: string): Promise<ExportRunResponse> {
     return toRunResponse(foundOr404(await this.runs.findByOrgAndId(orgId, integrationId, id), 'Export run'));
+  }
+
+  /** The rows of a run queued for delivery, with their states; a run that is not delivered has none. */
+  async rows(orgId: string, integrationId: string, id: string, page: PageQueryDto): Promise<ExportRunRowListResponse> {
+    foundOr404(await this.runs.findByOrgAndId(orgId, integrationId, id), 'Export run');
+    return mapPage(await this.rowStates.listPage(orgId, id, page), (row) => ({
+      index: row.index,
+      claim_id: row.claim_id,
+      status: row.status,
+      external_id: row.external_id,
+      error: row.error,
+    }));
   }
 
   /** The records mapped off the event loop when there are many; too large an output is a 422. */
@@ -117,6 +145,16 @@ function assertCoverage(coverage: { complete: boolean; missing_target_fields: st
   }
 }
 
+function deliveryRows(orgId: string, run: ExportRunEntity): ExportRunRowEntity[] {
+  const claimId = (value: unknown) => (typeof value === 'string' ? value.slice(0, 255) : null);
+  const row = (index: number, claim: unknown, output: Record<string, unknown> | null, status: 'pending' | 'skipped', error: string | null) =>
+    Object.assign(new ExportRunRowEntity(), { export_run_id: run.id, index, organization_id: orgId, claim_id: claimId(claim), output, status, external_id: null, error });
+  return [
+    ...run.result.rows.map((r) => row(r.index, r.claim_id, r.output, 'pending', null)),
+    ...run.result.skipped.map((r) => row(r.index, r.claim_id, null, 'skipped', r.reason)),
+  ].sort((a, b) => a.index - b.index);
+}
+
 function toSummary(run: Omit<ExportRunEntity, 'result'>): ExportRunSummaryResponse {
   return {
     id: run.id,
@@ -128,6 +166,16 @@ function toSummary(run: Omit<ExportRunEntity, 'result'>): ExportRunSummaryRespon
     skipped_count: run.skipped_count,
     mappings_used: run.mappings_used,
     created_by: run.created_by,
+    delivery:
+      run.status === 'completed'
+        ? null
+        : {
+            attempts: run.delivery_attempts,
+            delivered_count: run.delivered_count,
+            failed_count: run.failed_count,
+            next_attempt_at: run.next_attempt_at?.toISOString() ?? null,
+            last_error: run.last_error,
+          },
   };
 }
 

@@ -7,6 +7,7 @@ import { ExportRunHttpModule } from '../export-runs/export-run-http.module';
 import { FieldMappingHttpModule } from '../field-mapping/field-mapping-http.module';
 import { IntegrationConfigHttpModule } from '../integration-config/integration-config-http.module';
 import { IntegrationTypesHttpModule } from '../integration-types/integration-types-http.module';
+import { SyncHttpModule } from '../sync/sync-http.module';
 import { WebhooksHttpModule } from '../webhooks/webhooks-http.module';
 
 /**
@@ -14,7 +15,7 @@ import { WebhooksHttpModule } from '../webhooks/webhooks-http.module';
  * IntegrationsModule serves HTTP, so a service importing it with `http: false` gets no route.
  */
 @Module({
-  imports: [AuthModule, IntegrationTypesHttpModule, IntegrationConfigHttpModule, FieldMappingHttpModule, ExportRunHttpModule, WebhooksHttpModule],
+  imports: [AuthModule, IntegrationTypesHttpModule, IntegrationConfigHttpModule, FieldMappingHttpModule, ExportRunHttpModule, WebhooksHttpModule, SyncHttpModule],
   exports: [AuthModule],
 })
 export class HttpApiModule implements OnModuleInit {

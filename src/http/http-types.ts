@@ -21,4 +21,6 @@ export interface HttpRequest {
 export interface HttpReply {
   header(name: string, value: string): unknown;
   status(code: number): unknown;
+  /** The status set so far (Fastify's reply and Express's response both keep it here). */
+  readonly statusCode?: number;
 }

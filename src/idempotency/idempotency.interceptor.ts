@@ -56,9 +56,10 @@ export class IdempotencyInterceptor implements NestInterceptor {
           reply.status(claim.status);
           return of(JSON.parse(claim.body) as unknown);
         }
-        const status = declaredHttpCode(handler) ?? 201;
         return next.handle().pipe(
           concatMap(async (value: unknown) => {
+            // A handler may answer other than its declared status (an export queued for delivery: 202).
+            const status = reply.statusCode !== undefined && reply.statusCode !== 200 ? reply.statusCode : (declaredHttpCode(handler) ?? 201);
             const etag = reply.getHeader?.('etag');
             await this.keys.complete(orgId, sub, key, { status, body: JSON.stringify(value), etag: typeof etag === 'string' ? etag : null });
             return value;

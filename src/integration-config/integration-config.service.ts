@@ -161,7 +161,11 @@ export class IntegrationConfigService {
     return secret;
   }
 
-  async recordSyncRun(orgId: string, id: string, dto: RecordSyncRunDto, actor: Principal): Promise<SyncRunResponse> {
+  /**
+   * `attemptBegunWhileEnabled`: the delivery engine records an attempt that began while the config
+   * was enabled even when it was disabled meanwhile (the attempt stopped; its outcome still counts).
+   */
+  async recordSyncRun(orgId: string, id: string, dto: RecordSyncRunDto, actor: Principal, options: { attemptBegunWhileEnabled?: boolean } = {}): Promise<SyncRunResponse> {
     const startedAt = new Date(dto.started_at);
     const finishedAt = dto.finished_at ? new Date(dto.finished_at) : new Date();
     if (finishedAt < startedAt) {
@@ -169,7 +173,7 @@ export class IntegrationConfigService {
     }
     return this.transactions.run(async (tx) => {
       const config = await this.lockConfig(orgId, id, tx);
-      if (!config.enabled) {
+      if (!config.enabled && !options.attemptBegunWhileEnabled) {
         throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: sync services must skip it entirely.');
       }
       const run = Object.assign(new SyncRunEntity(), {

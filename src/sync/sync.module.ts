@@ -1,12 +1,15 @@
 import { Module } from '@nestjs/common';
 import { ExportRunModule } from '../export-runs/export-run.module';
 import { IntegrationConfigModule } from '../integration-config/integration-config.module';
+import { JobQueueModule } from '../job-queue/job-queue.module';
 import { RepositoriesModule } from '../repositories.module';
+import { ConnectorRegistry } from './connector.registry';
+import { DeliveryService } from './delivery.service';
 import { SyncService } from './sync.service';
 
 @Module({
-  imports: [RepositoriesModule, IntegrationConfigModule, ExportRunModule],
-  providers: [SyncService],
-  exports: [SyncService],
+  imports: [RepositoriesModule, IntegrationConfigModule, ExportRunModule, JobQueueModule],
+  providers: [SyncService, DeliveryService, ConnectorRegistry],
+  exports: [SyncService, DeliveryService],
 })
 export class SyncModule {}

@@ -9,6 +9,7 @@ import { createApp } from '../../src/app.factory';
 import { issueToken } from '../../src/auth/issue-token';
 import type { Role } from '../../src/auth/principal';
 import { loadAppConfig, type AppConfig } from '../../src/config/app-config';
+import type { Connector } from '../../src/sync/connector';
 import { MEANDER_DATA_SOURCE } from '../../src/database/database.module';
 
 // Test-only credentials: never used outside this suite.
@@ -30,6 +31,8 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
     RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
     RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
     RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '10000000',
+    // API-only by default: test/delivery.e2e-spec.ts runs the delivery workers.
+    DELIVERY_WORKERS: '0',
     ...overrides,
   });
 }
@@ -50,6 +53,8 @@ export interface TestAppOptions {
   captureLogs?: boolean;
   /** Extra modules (test-only probe controllers). */
   imports?: (Type | DynamicModule)[];
+  /** Delivery connectors (test sinks). */
+  connectors?: Connector[];
 }
 
 /** The real application (pipes, guards, filters, body limits) on a real port and database. */
@@ -60,6 +65,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     config,
     logStream: options.captureLogs ? { write: (line: string) => void logs.push(line) } : undefined,
     extraImports: options.imports,
+    connectors: options.connectors,
   });
   await app.listen(0, '127.0.0.1');
   const http = request.agent(app.getHttpServer());

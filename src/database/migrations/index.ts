@@ -4,6 +4,7 @@ import { FieldMappings1763800000001 } from './1763800000001-field-mappings';
 import { WebhookEvents1763800000002 } from './1763800000002-webhook-events';
 import { ExportRuns1763800000003 } from './1763800000003-export-runs';
 import { IdempotencyKeys1763800000004 } from './1763800000004-idempotency-keys';
+import { Delivery1763800000005 } from './1763800000005-delivery';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
@@ -13,4 +14,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   WebhookEvents1763800000002,
   ExportRuns1763800000003,
   IdempotencyKeys1763800000004,
+  Delivery1763800000005,
 ];

@@ -1,6 +1,10 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { CURSOR_SCHEMA, MAX_PAGE_SIZE } from '../../common/pagination';
+import { IsBoolean, IsOptional } from 'class-validator';
+import { rule } from '../../common/validation';
+import { MAX_SYNC_ERROR_LENGTH } from '../../integration-config/sync-error';
 import { isPlainObject, ruleDecorator } from '../../common/validators';
+import { EXPORT_RUN_STATUSES, type ExportRunStatus } from '../export-run.entity';
 // De-duplicated per-record warnings kept, plus one `more_warnings_omitted:<n>`.
 import { MAX_EXPORT_WARNINGS } from '../../export';
 
@@ -25,6 +29,35 @@ export class ExportRequestDto {
     () => `records must be an array of at most ${MAX_EXPORT_RECORDS} JSON objects`,
   )
   records: Record<string, unknown>[];
+}
+
+/** `POST …/exports`: the preview's body, and whether to deliver the rows. */
+export class RunExportRequestDto extends ExportRequestDto {
+  @ApiProperty({ required: false, default: false, description: 'Queue the rows for delivery to the external system (202, status queued)' })
+  @IsOptional()
+  @IsBoolean(rule('deliver_must_be_boolean', 'deliver must be true or false'))
+  deliver?: boolean;
+}
+
+export class ExportRunRowStateResponse {
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: MAX_EXPORT_RECORDS - 1, example: 0 }) index: number;
+  @ApiProperty({ ...CLAIM_ID, example: '0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b' }) claim_id: string | null;
+  @ApiProperty({ enum: ['pending', 'delivered', 'failed', 'skipped'] }) status: string;
+  @ApiProperty({ type: String, nullable: true, maxLength: 255, example: 'GL-100234', description: "The record's id in the external system, once delivered" }) external_id:
+    string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    maxLength: MAX_SYNC_ERROR_LENGTH,
+    example: null,
+    description: 'Why the system refused the row (secrets scrubbed), or why it was skipped',
+  })
+  error: string | null;
+}
+
+export class ExportRunRowListResponse {
+  @ApiProperty({ type: [ExportRunRowStateResponse], maxItems: MAX_PAGE_SIZE }) items: ExportRunRowStateResponse[];
+  @ApiProperty({ ...CURSOR_SCHEMA, nullable: true }) next_cursor: string | null;
 }
 
 export class MappingUsedResponse {
@@ -57,16 +90,29 @@ export class ExportResultResponse {
   @ApiProperty({ ...WARNINGS, example: ['missing_target_field:AccountCode'] }) warnings: string[];
 }
 
+export class ExportDeliveryResponse {
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 100, example: 1, description: 'Delivery attempts so far (each one is a sync run)' }) attempts: number;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: MAX_EXPORT_RECORDS, example: 12 }) delivered_count: number;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: MAX_EXPORT_RECORDS, example: 0, description: 'Rows the external system refused' }) failed_count: number;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When the next attempt is due, after a failed one' }) next_attempt_at: string | null;
+  @ApiProperty({ type: String, nullable: true, maxLength: MAX_SYNC_ERROR_LENGTH, example: null }) last_error: string | null;
+}
+
 export class ExportRunSummaryResponse {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ format: 'uuid' }) integration_id: string;
-  @ApiProperty({ enum: ['completed'] }) status: string;
+  @ApiProperty({
+    enum: EXPORT_RUN_STATUSES,
+    description: '`completed`: serialized, not delivered; the others follow a delivery (`"deliver": true`)',
+  })
+  status: ExportRunStatus;
   @ApiProperty({ format: 'date-time' }) started_at: string;
   @ApiProperty({ format: 'date-time' }) finished_at: string;
   @ApiProperty() row_count: number;
   @ApiProperty() skipped_count: number;
   @ApiProperty({ type: [MappingUsedResponse], maxItems: 1000 }) mappings_used: MappingUsedResponse[];
   @ApiProperty({ format: 'uuid' }) created_by: string;
+  @ApiProperty({ type: ExportDeliveryResponse, nullable: true, description: 'null for a run that is not delivered' }) delivery: ExportDeliveryResponse | null;
 }
 
 export class ExportRunResponse extends ExportRunSummaryResponse {

@@ -1,0 +1,55 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, MoreThan } from 'typeorm';
+import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type Page, type PageQueryDto } from '../common/pagination';
+import { InjectMeanderDataSource } from '../database/database.module';
+import { TableRepository } from '../database/table-repository';
+import type { RowOutcome } from '../sync/connector';
+import { ExportRunRowEntity } from './export-run.entity';
+
+/** export_run_rows: each row of a run queued for delivery, and where its delivery stands. */
+@Injectable()
+export class ExportRunRowRepository extends TableRepository {
+  constructor(@InjectMeanderDataSource() dataSource: DataSource) {
+    super(dataSource.manager);
+  }
+
+  insert(rows: ExportRunRowEntity[]): Promise<void> {
+    return rows.length > 0 ? this.insertRows(ExportRunRowEntity, rows) : Promise.resolve();
+  }
+
+  /** The rows still to deliver, in order. */
+  listPending(orgId: string, exportRunId: string): Promise<ExportRunRowEntity[]> {
+    return this.repository(ExportRunRowEntity).find({ where: { organization_id: orgId, export_run_id: exportRunId, status: 'pending' }, order: { index: 'ASC' } });
+  }
+
+  /** Records what the external system answered for each row of a batch, in one statement. */
+  async applyOutcomes(orgId: string, exportRunId: string, outcomes: RowOutcome[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    await this.rows(
+      `UPDATE export_run_rows r SET status = o.status, external_id = o.external_id, error = o.error
+       FROM unnest($3::int[], $4::text[], $5::text[], $6::text[]) AS o(index, status, external_id, error)
+       WHERE r.organization_id = $1 AND r.export_run_id = $2 AND r.index = o.index AND r.status = 'pending'`,
+      [
+        orgId,
+        exportRunId,
+        outcomes.map((o) => o.index),
+        outcomes.map((o) => o.status),
+        outcomes.map((o) => (o.status === 'delivered' ? o.externalId : null)),
+        outcomes.map((o) => (o.status === 'failed' ? o.error : null)),
+      ],
+    );
+  }
+
+  /** The run's rows by index, a page at a time (the cursor is the last index seen). */
+  async listPage(orgId: string, exportRunId: string, page: PageQueryDto): Promise<Page<ExportRunRowEntity>> {
+    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
+    const after = seqCursorAfter(page);
+    const rows = await this.repository(ExportRunRowEntity).find({
+      where: { organization_id: orgId, export_run_id: exportRunId, ...(after !== null ? { index: MoreThan(Number(after)) } : {}) },
+      order: { index: 'ASC' },
+      take: limit + 1,
+    });
+    const items = rows.slice(0, limit);
+    return { items, next_cursor: rows.length > limit ? encodeSeqCursor(String(items[items.length - 1].index)) : null };
+  }
+}

@@ -1,0 +1,70 @@
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import PgBoss from 'pg-boss';
+import { AppConfig } from '../config/app-config';
+
+/** The queue of delivery jobs: one per config at a time (pg-boss `stately`: one queued, one active per key). */
+export const DELIVERY_QUEUE = 'meander-delivery';
+/** pg-boss keeps its tables in a schema of its own, created and migrated by its start(). */
+export const JOB_QUEUE_SCHEMA = 'pgboss';
+
+export interface DeliveryJob {
+  orgId: string;
+  integrationId: string;
+}
+
+/**
+ * The PostgreSQL job queue (pg-boss, docs/adr/0003-delivery-job-queue.md): started on first use,
+ * so an instance that never queues or works starts no pool, and stopped gracefully with the
+ * application (active jobs finish; a job whose process died expires and is retried).
+ */
+@Injectable()
+export class JobQueue implements OnApplicationShutdown {
+  private readonly logger = new Logger('JobQueue');
+  private boss: Promise<PgBoss> | undefined;
+  private readonly workers: string[] = [];
+
+  constructor(private readonly config: AppConfig) {}
+
+  /** Queues a delivery of the config's queued runs; nothing when one is already waiting for it. */
+  async enqueueDelivery(job: DeliveryJob, startAfter?: Date): Promise<void> {
+    const boss = await this.started();
+    await boss.send(DELIVERY_QUEUE, job, {
+      singletonKey: job.integrationId,
+      ...(startAfter ? { startAfter } : {}),
+      // A job whose worker died (kill -9, OOM) expires and is retried; the engine counts attempts itself.
+      retryLimit: 10,
+      retryDelay: 5,
+      expireInSeconds: 15 * 60,
+    });
+    for (const id of this.workers) boss.notifyWorker(id);
+  }
+
+  /** Runs `handler` on delivery jobs, `concurrency` at a time in this instance. */
+  async workDeliveries(concurrency: number, handler: (job: DeliveryJob) => Promise<void>): Promise<void> {
+    const boss = await this.started();
+    for (let i = 0; i < concurrency; i += 1) {
+      const id = await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => handler(job.data));
+      this.workers.push(id);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (!this.boss) return;
+    const boss = await this.boss.catch(() => undefined);
+    // Graceful: no new job is fetched, the active ones finish (up to 30 s), then the pool closes.
+    await boss?.stop({ graceful: true, wait: true, timeout: 30_000 });
+  }
+
+  private started(): Promise<PgBoss> {
+    this.boss ??= (async () => {
+      if (!this.config.databaseUrl) throw new Error('no database URL for the job queue');
+      const boss = new PgBoss({ connectionString: this.config.databaseUrl, schema: JOB_QUEUE_SCHEMA, max: 3, application_name: 'meander-jobs' });
+      // Errors of its background loops (maintenance, polling) are logged, never thrown.
+      boss.on('error', (error) => this.logger.error({ err: { name: error.name, message: error.message } }, 'job queue error'));
+      await boss.start();
+      await boss.createQueue(DELIVERY_QUEUE, { name: DELIVERY_QUEUE, policy: 'stately' });
+      return boss;
+    })();
+    return this.boss;
+  }
+}

@@ -1,0 +1,25 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
+import type { Connector } from './connector';
+
+/** The connectors given to IntegrationsModule.forRoot({ connectors }). */
+export const CONNECTORS = Symbol('CONNECTORS');
+
+/** One connector per registered integration type that can be delivered to. */
+@Injectable()
+export class ConnectorRegistry {
+  private readonly byType = new Map<string, Connector>();
+
+  constructor(types: IntegrationTypeRegistry, @Optional() @Inject(CONNECTORS) connectors: Connector[] = []) {
+    for (const connector of connectors) {
+      // A connector for a type nobody registered would never be used: refuse it at start-up.
+      types.get(connector.integrationType);
+      if (this.byType.has(connector.integrationType)) throw new Error(`two connectors for integration type ${connector.integrationType}`);
+      this.byType.set(connector.integrationType, connector);
+    }
+  }
+
+  find(integrationType: string): Connector | undefined {
+    return this.byType.get(integrationType);
+  }
+}

@@ -1,0 +1,59 @@
+// What a connector implements to deliver rows to one kind of external system (Xledger,
+// Dynamics 365, a host's own): the engine (DeliveryService) does the rest: queueing, one attempt
+// per config at a time, retries, row states, sync runs. Pure: no Nest imports.
+import type { IntegrationCredentials } from './sync.service';
+
+/** One row to deliver: its position in the run, its stable reference and the mapped output. */
+export interface DeliveryRow {
+  index: number;
+  /** `meander:<export_run_id>:<index>`: sent as the vendor's idempotency key, so a repeated attempt creates nothing twice. */
+  reference: string;
+  output: Record<string, unknown>;
+}
+
+export type RowOutcome = { index: number; status: 'delivered'; externalId: string | null } | { index: number; status: 'failed'; error: string };
+
+export interface ConnectorContext {
+  config: { id: string; organization_id: string; integration_type: string; base_url: string | null; extra_config: Record<string, unknown> };
+  credentials: IntegrationCredentials;
+}
+
+export interface Connector {
+  /** The registered integration type this connector delivers for. */
+  readonly integrationType: string;
+  /** Rows per deliver() call (a vendor's batch limit). */
+  readonly maxBatchSize: number;
+  /**
+   * Delivers a batch: one outcome per row (a row the system refused is `failed` with its message).
+   * A failure of the whole batch is thrown: a DeliveryFailure says how to treat it, anything
+   * else is retried.
+   */
+  deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]>;
+}
+
+export type DeliveryFailureKind = 'retryable' | 'credentials_rejected';
+
+/** A batch that failed as a whole: retried with backoff (at least `retryAfterSeconds` when the system said so). */
+export class DeliveryFailure extends Error {
+  override name = 'DeliveryFailure';
+
+  constructor(
+    readonly kind: DeliveryFailureKind,
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The row's stable external reference. */
+export function rowReference(exportRunId: string, index: number): string {
+  return `meander:${exportRunId}:${index}`;
+}
+
+/** The delay before attempt `attempt + 1`: doubling from `baseMs`, ±20 % jitter, at most an hour, never before `retryAfterSeconds`. */
+export function retryDelayMs(attempt: number, baseMs: number, retryAfterSeconds?: number, random: () => number = Math.random): number {
+  const backoff = Math.min(60 * 60_000, baseMs * 2 ** Math.max(0, attempt - 1));
+  const jittered = Math.round(backoff * (0.8 + 0.4 * random()));
+  return Math.max(jittered, (retryAfterSeconds ?? 0) * 1000);
+}

@@ -1,0 +1,182 @@
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Principal } from '../auth/principal';
+import { foundOr404, RuleViolation } from '../common/rule-violation';
+import { AppConfig } from '../config/app-config';
+import type { ExportRunEntity } from '../export-runs/export-run.entity';
+import { ExportRunRowRepository } from '../export-runs/export-run-row.repository';
+import { ExportRunRepository } from '../export-runs/export-run.repository';
+import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
+import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
+import { IntegrationConfigService } from '../integration-config/integration-config.service';
+import { scrubSyncError } from '../integration-config/sync-error';
+import { JobQueue, type DeliveryJob } from '../job-queue/job-queue';
+import { DeliveryFailure, retryDelayMs, rowReference, type Connector, type ConnectorContext, type RowOutcome } from './connector';
+import { ConnectorRegistry } from './connector.registry';
+import { SyncService, type IntegrationCredentials } from './sync.service';
+
+/** What an attempt ended with, for its sync run. */
+interface AttemptOutcome {
+  status: 'success' | 'partial' | 'failed';
+  delivered: number;
+  error?: string;
+}
+
+/**
+ * The delivery engine: works the job queue's delivery jobs, one config at a time across every
+ * instance (the queue's `stately` policy), delivering each queued run's pending rows through the
+ * config's connector. Every attempt is a sync run (sync_status_updated_after_every_attempt); a
+ * disabled config is never attempted (disabled_integration_must_not_sync), and an attempt stops
+ * before its next request when the config is disabled meanwhile.
+ */
+@Injectable()
+export class DeliveryService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Delivery');
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly jobs: JobQueue,
+    private readonly connectors: ConnectorRegistry,
+    private readonly configs: IntegrationConfigRepository,
+    private readonly configService: IntegrationConfigService,
+    private readonly runs: ExportRunRepository,
+    private readonly rows: ExportRunRowRepository,
+    private readonly sync: SyncService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    // DELIVERY_WORKERS=0: an API-only instance; it still queues, others deliver.
+    if (this.config.deliveryWorkers > 0) await this.jobs.workDeliveries(this.config.deliveryWorkers, (job) => this.deliverConfig(job));
+  }
+
+  /** POST …/sync: the config's queued runs, now, whatever its sync_frequency. */
+  async syncNow(orgId: string, integrationId: string): Promise<{ queued_runs: number }> {
+    const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
+    if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: nothing is delivered to it.');
+    const queued = await this.runs.countDeliverable(orgId, integrationId);
+    if (queued > 0) await this.jobs.enqueueDelivery({ orgId, integrationId });
+    return { queued_runs: queued };
+  }
+
+  /** One delivery job: the config's queued runs, oldest first, until one needs a retry. */
+  async deliverConfig({ orgId, integrationId }: DeliveryJob): Promise<void> {
+    for (const run of await this.runs.listDeliverable(orgId, integrationId)) {
+      const config = await this.configs.findByOrgAndId(orgId, integrationId);
+      // Deleted (its runs went with it) or disabled: nothing is sent; queued runs wait for it.
+      if (!config?.enabled) return;
+      const connector = this.connectors.find(config.integration_type);
+      if (!connector) return void this.logger.warn({ event: 'no_connector', org_id: orgId, config_id: integrationId, integration_type: config.integration_type });
+      if (run.next_attempt_at && run.next_attempt_at.getTime() > Date.now()) {
+        // Backing off: this run (and those after it) wait for their retry time.
+        return this.jobs.enqueueDelivery({ orgId, integrationId }, run.next_attempt_at);
+      }
+      const carryOn = await this.attempt(config, run, connector);
+      if (!carryOn) return;
+    }
+  }
+
+  /** One attempt at a run; false when the config's deliveries must stop here (retry later, disabled). */
+  private async attempt(config: IntegrationConfigEntity, run: ExportRunEntity, connector: Connector): Promise<boolean> {
+    const orgId = config.organization_id;
+    const actor: Principal = { sub: run.created_by, role: 'sync_service', orgId: null };
+    const startedAt = new Date();
+    if (run.status === 'delivering') {
+      // The previous attempt's worker died mid-way: that attempt is recorded, then retried.
+      await this.record(config, actor, startedAt, { status: 'failed', delivered: 0, error: 'worker_lost' });
+    }
+    const attempts = run.delivery_attempts + 1;
+    await this.runs.updateDelivery(orgId, run.id, { status: 'delivering', delivery_attempts: attempts, next_attempt_at: null });
+    const credentials = await this.sync.readCredentials(orgId, config.id, actor, 'delivery');
+    const context: ConnectorContext = {
+      config: { id: config.id, organization_id: orgId, integration_type: config.integration_type, base_url: config.base_url, extra_config: config.extra_config },
+      credentials,
+    };
+    let delivered = 0;
+    let refused = 0;
+    const pending = await this.rows.listPending(orgId, run.id);
+    for (let start = 0; start < pending.length; start += connector.maxBatchSize) {
+      const current = await this.configs.findByOrgAndId(orgId, config.id);
+      if (!current?.enabled) {
+        // Disabled meanwhile: stop before the next request; the run waits, queued, for re-enabling.
+        await this.runs.updateDelivery(orgId, run.id, { status: 'queued', delivered_count: run.delivered_count + delivered, failed_count: run.failed_count + refused });
+        if (current) await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync' });
+        return false;
+      }
+      const batch = pending.slice(start, start + connector.maxBatchSize);
+      let outcomes: RowOutcome[];
+      try {
+        outcomes = await connector.deliver(
+          context,
+          batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} })),
+        );
+      } catch (error) {
+        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, refused, error, credentials);
+        return false;
+      }
+      const scrubbed = outcomes.map((o) => (o.status === 'failed' ? { ...o, error: scrubSyncError(o.error, secretsOf(credentials)) } : o));
+      await this.rows.applyOutcomes(orgId, run.id, scrubbed);
+      delivered += scrubbed.filter((o) => o.status === 'delivered').length;
+      refused += scrubbed.filter((o) => o.status === 'failed').length;
+    }
+    const deliveredCount = run.delivered_count + delivered;
+    const failedCount = run.failed_count + refused;
+    const status = failedCount === 0 ? 'delivered' : deliveredCount > 0 ? 'partially_delivered' : 'failed';
+    await this.runs.updateDelivery(orgId, run.id, {
+      status,
+      delivered_count: deliveredCount,
+      failed_count: failedCount,
+      last_error: refused > 0 ? `${refused} rows refused` : null,
+    });
+    await this.record(config, actor, startedAt, {
+      status: refused === 0 ? 'success' : delivered > 0 ? 'partial' : 'failed',
+      delivered,
+      error: refused > 0 ? `${refused} rows refused by the external system` : undefined,
+    });
+    return true;
+  }
+
+  /** A batch failed as a whole: the attempt is a failed sync run; the run is retried with backoff, or failed once out of attempts. */
+  private async failAttempt(
+    config: IntegrationConfigEntity,
+    run: ExportRunEntity,
+    actor: Principal,
+    startedAt: Date,
+    attempts: number,
+    delivered: number,
+    refused: number,
+    error: unknown,
+    credentials: IntegrationCredentials,
+  ): Promise<void> {
+    const orgId = config.organization_id;
+    const failure = error instanceof DeliveryFailure ? error : undefined;
+    const message = scrubSyncError(
+      failure?.kind === 'credentials_rejected' ? 'credentials_rejected' : String((error as Error)?.message ?? error) || 'delivery failed',
+      secretsOf(credentials),
+    );
+    const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
+    const nextAttemptAt = outOfAttempts ? null : new Date(Date.now() + retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds));
+    await this.runs.updateDelivery(orgId, run.id, {
+      status: outOfAttempts ? 'failed' : 'queued',
+      delivered_count: run.delivered_count + delivered,
+      failed_count: run.failed_count + refused,
+      next_attempt_at: nextAttemptAt,
+      last_error: message,
+    });
+    await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message });
+    if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt);
+  }
+
+  private async record(config: IntegrationConfigEntity, actor: Principal, startedAt: Date, outcome: AttemptOutcome): Promise<void> {
+    const error = outcome.status === 'success' ? undefined : (outcome.error ?? 'delivery failed');
+    await this.configService.recordSyncRun(
+      config.organization_id,
+      config.id,
+      { status: outcome.status, started_at: startedAt.toISOString(), records_pushed: outcome.delivered, error },
+      actor,
+      { attemptBegunWhileEnabled: true },
+    );
+  }
+}
+
+function secretsOf(credentials: IntegrationCredentials): (string | null)[] {
+  return [credentials.api_key, credentials.client_secret, credentials.webhook_secret];
+}

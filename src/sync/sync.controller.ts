@@ -1,0 +1,32 @@
+import { Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { Roles } from '../auth/auth.decorators';
+import { ApiProblemResponses } from '../http/api-problem';
+import { ResourceId } from '../http/resource-id.decorator';
+import { BEARER_AUTH } from '../http/swagger';
+import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
+import { DeliveryService } from './delivery.service';
+
+export class SyncNowResponse {
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 2_147_483_647, example: 2, description: 'Queued export runs the delivery now picks up' }) queued_runs: number;
+}
+
+@ApiTags('Delivery')
+@ApiBearerAuth(BEARER_AUTH)
+@ApiOrgIdParam()
+@ApiProblemResponses(401, { status: 403, rules: ['forbidden', 'org_scoped_access_only'] })
+@Controller('v1/organizations/:org_id/integrations/:id')
+export class SyncController {
+  constructor(private readonly delivery: DeliveryService) {}
+
+  @Post('sync')
+  @Roles('org_admin', 'sync_service')
+  @HttpCode(202)
+  @ApiParam({ name: 'id', format: 'uuid', description: 'Integration config id' })
+  @ApiOperation({ summary: "Deliver this config's queued export runs now, whatever its sync_frequency" })
+  @ApiAcceptedResponse({ type: SyncNowResponse })
+  @ApiProblemResponses(404, { status: 409, rules: ['disabled_integration_must_not_sync'] })
+  syncNow(@OrgId() orgId: string, @ResourceId('id') id: string) {
+    return this.delivery.syncNow(orgId, id);
+  }
+}

@@ -1,0 +1,239 @@
+import { randomUUID } from 'node:crypto';
+import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
+import { apiClient, expectProblem, type ApiClient } from './support/api';
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+
+jest.setTimeout(60_000);
+
+const MAPPINGS = [
+  { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
+  { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
+  { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
+  { source_field: 'cost_center', target_field: 'CostCenter', is_required: true, default_value: 'CC0' },
+];
+const API_KEY = 'xl-key-0123456789abcdef';
+
+/** A test sink standing in for the external system: it records what reaches it, by reference. */
+class SinkConnector implements Connector {
+  readonly integrationType = 'xledger';
+  readonly maxBatchSize = 3;
+  readonly received = new Map<string, Record<string, unknown>>();
+  readonly calls: { configId: string; references: string[]; apiKey: string | null }[] = [];
+  /** Whole-batch failures to throw, in order, before anything is applied. */
+  failures: Error[] = [];
+  /** Rows (by index) the system refuses. */
+  refuse = new Set<number>();
+  /** Called before each batch (a test may act while a delivery runs). */
+  beforeBatch: () => Promise<void> = async () => undefined;
+
+  async deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
+    await this.beforeBatch();
+    this.calls.push({ configId: context.config.id, references: rows.map((r) => r.reference), apiKey: context.credentials.api_key });
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+    return rows.map((row) => {
+      if (this.refuse.has(row.index)) return { index: row.index, status: 'failed', error: `row ${row.index} refused: account closed (key ${API_KEY})` };
+      this.received.set(row.reference, row.output);
+      return { index: row.index, status: 'delivered', externalId: `GL-${row.index}` };
+    });
+  }
+
+  callsFor(configId: string) {
+    return this.calls.filter((c) => c.configId === configId);
+  }
+}
+
+function claim(overrides: Record<string, unknown> = {}) {
+  return { claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', ...overrides };
+}
+
+describe('delivery to the external system (HTTP, real database, the job queue)', () => {
+  let t: TestApp;
+  let api: ApiClient;
+  const sink = new SinkConnector();
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { DELIVERY_WORKERS: '2', DELIVERY_BACKOFF_BASE_MS: '200', DELIVERY_MAX_ATTEMPTS: '3' }, connectors: [sink] });
+    api = apiClient(t);
+  }, 60_000);
+  afterAll(() => t.close());
+  beforeEach(() => {
+    sink.failures = [];
+    sink.refuse = new Set();
+    sink.beforeBatch = async () => undefined;
+  });
+
+  async function setup(options: { sync_frequency?: string; enabled?: boolean } = {}) {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
+      integration_type: 'xledger',
+      display_name: 'X',
+      base_url: 'https://x.example',
+      api_key: API_KEY,
+      enabled: options.enabled ?? true,
+      sync_frequency: options.sync_frequency ?? 'realtime',
+    });
+    expect(res.status).toBe(201);
+    const configPath = `/v1/organizations/${org}/integrations/${res.body.id}`;
+    expect((await api.post(`${configPath}/field-mappings/bulk`, token, { items: MAPPINGS })).status).toBe(201);
+    return { org, token, configId: res.body.id as string, configPath, exports: `${configPath}/exports` };
+  }
+
+  /** The run, once `done` says so (the worker is asynchronous). */
+  async function waitForRun(path: string, token: string, done: (run: any) => boolean, timeoutMs = 20_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await api.get(path, token);
+      if (done(res.body) || Date.now() > deadline) return res.body;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  const syncRuns = async (integrationId: string) =>
+    (await t.dataSource.query(`SELECT status, records_pushed, error FROM sync_runs WHERE integration_id = $1 ORDER BY seq`, [integrationId])) as {
+      status: string;
+      records_pushed: number;
+      error: string | null;
+    }[];
+
+  it('queues a realtime export (202) and delivers every row once, with its stable reference; each attempt is a sync run', async () => {
+    const { token, configId, configPath, exports } = await setup();
+    const records = [claim(), claim({ expense_amount: null }), claim(), claim(), claim()];
+    const res = await api.post(exports, token, { records, deliver: true });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'queued', delivery: { attempts: 0, delivered_count: 0, failed_count: 0, next_attempt_at: null, last_error: null } });
+    const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
+    expect(run).toMatchObject({ status: 'delivered', delivery: { attempts: 1, delivered_count: 4, failed_count: 0 } });
+    // Four rows in batches of three: two requests; each row once, by its reference.
+    expect(sink.callsFor(configId).map((c) => c.references.length)).toEqual([3, 1]);
+    const references = sink.callsFor(configId).flatMap((c) => c.references);
+    expect(references).toEqual([0, 2, 3, 4].map((i) => `meander:${res.body.id}:${i}`));
+    expect(sink.callsFor(configId)[0].apiKey).toBe(API_KEY);
+    expect(sink.received.get(`meander:${res.body.id}:0`)).toMatchObject({ Amount: 120.5, AccountCode: '4999' });
+    const rows = await api.get(`${exports}/${res.body.id}/rows`, token);
+    expect(rows.body.items).toEqual([
+      { index: 0, claim_id: records[0].claim_id, status: 'delivered', external_id: 'GL-0', error: null },
+      { index: 1, claim_id: records[1].claim_id, status: 'skipped', external_id: null, error: 'missing_required_field:Amount' },
+      { index: 2, claim_id: records[2].claim_id, status: 'delivered', external_id: 'GL-2', error: null },
+      { index: 3, claim_id: records[3].claim_id, status: 'delivered', external_id: 'GL-3', error: null },
+      { index: 4, claim_id: records[4].claim_id, status: 'delivered', external_id: 'GL-4', error: null },
+    ]);
+    expect(await syncRuns(configId)).toEqual([{ status: 'success', records_pushed: 4, error: null }]);
+    expect((await api.get(configPath, token)).body).toMatchObject({ last_sync_status: 'success', last_sync_error: null });
+  });
+
+  it('pages the rows by index', async () => {
+    const { token, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const first = await api.get(`${exports}/${res.body.id}/rows?limit=2`, token);
+    expect(first.body.items.map((r: { index: number }) => r.index)).toEqual([0, 1]);
+    const second = await api.get(`${exports}/${res.body.id}/rows?limit=2&cursor=${first.body.next_cursor}`, token);
+    expect({ indexes: second.body.items.map((r: { index: number }) => r.index), next: second.body.next_cursor }).toEqual({ indexes: [2], next: null });
+  });
+
+  it("keeps a manual config's run queued until POST /sync, which delivers it", async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await api.get(`${exports}/${res.body.id}`, token)).body.status).toBe('queued');
+    expect(sink.callsFor(configId)).toHaveLength(0);
+    const sync = await api.post(`${configPath}/sync`, token, {});
+    expect({ status: sync.status, body: sync.body }).toEqual({ status: 202, body: { queued_runs: 1 } });
+    expect((await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered')).status).toBe('delivered');
+  });
+
+  it('disabled_integration_must_not_sync: not one request while disabled; disabled mid-run, it stops before the next batch', async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: Array.from({ length: 7 }, () => claim()), deliver: true });
+    // The config is disabled while the first batch is sent: the attempt stops before the second.
+    let disabled = false;
+    sink.beforeBatch = async () => {
+      if (disabled) return;
+      disabled = true;
+      expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200);
+    };
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    const stopped = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
+    expect(stopped).toMatchObject({ status: 'queued', delivery: { attempts: 1, delivered_count: 3 } });
+    const callsWhileDisabled = sink.callsFor(configId).length;
+    expect(callsWhileDisabled).toBe(1);
+    expectProblem(await api.post(`${configPath}/sync`, token, {}), 409, 'disabled_integration_must_not_sync');
+    expect(await syncRuns(configId)).toEqual([{ status: 'partial', records_pushed: 3, error: 'disabled_integration_must_not_sync' }]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(sink.callsFor(configId)).toHaveLength(callsWhileDisabled);
+    // Enabled again, the rest goes; the three delivered rows are not sent again.
+    sink.beforeBatch = async () => undefined;
+    const current = await api.get(configPath, token);
+    expect((await api.patch(configPath, token, { enabled: true }, { 'If-Match': current.headers.etag })).status).toBe(200);
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
+    expect(done.delivery).toMatchObject({ attempts: 2, delivered_count: 7 });
+    const references = sink.callsFor(configId).flatMap((c) => c.references);
+    expect(new Set(references).size).toBe(7);
+    expect(references).toHaveLength(7);
+  });
+
+  it('retries a failed batch with backoff, honouring Retry-After, and fails the run once out of attempts', async () => {
+    const { token, configId, exports } = await setup();
+    sink.failures = [new DeliveryFailure('retryable', 'upstream 503', 1), new Error('socket hang up')];
+    const res = await api.post(exports, token, { records: [claim(), claim()], deliver: true });
+    const first = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.delivery.attempts >= 1 && r.status === 'queued');
+    expect(first.delivery).toMatchObject({ attempts: 1, last_error: 'upstream 503' });
+    // Retry-After: 1 s beats the 200 ms base.
+    expect(new Date(first.delivery.next_attempt_at).getTime() - Date.now()).toBeGreaterThan(500);
+    const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
+    expect(done.delivery).toMatchObject({ attempts: 3, delivered_count: 2, next_attempt_at: null });
+    expect((await syncRuns(configId)).map((r) => [r.status, r.error])).toEqual([
+      ['failed', 'upstream 503'],
+      ['failed', 'socket hang up'],
+      ['success', null],
+    ]);
+
+    const out = await setup();
+    sink.failures = [new DeliveryFailure('credentials_rejected', 'HTTP 401'), new Error('x'), new Error('y')];
+    const failing = await api.post(out.exports, out.token, { records: [claim()], deliver: true });
+    const failed = await waitForRun(`${out.exports}/${failing.body.id}`, out.token, (r) => r.status === 'failed');
+    expect(failed.delivery).toMatchObject({ attempts: 3, delivered_count: 0, next_attempt_at: null, last_error: 'y' });
+    expect((await syncRuns(out.configId))[0]).toMatchObject({ status: 'failed', error: 'credentials_rejected' });
+  });
+
+  it('a refused row is failed with its message (secrets scrubbed) and the others go on: partially_delivered', async () => {
+    const { token, configId, exports } = await setup();
+    sink.refuse = new Set([1]);
+    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'partially_delivered');
+    expect(run.delivery).toMatchObject({ delivered_count: 2, failed_count: 1 });
+    const rows = (await api.get(`${exports}/${res.body.id}/rows`, token)).body.items;
+    expect(rows[1]).toMatchObject({ status: 'failed', external_id: null });
+    expect(rows[1].error).toContain('account closed');
+    expect(rows[1].error).not.toContain(API_KEY);
+    expect((await syncRuns(configId))[0]).toMatchObject({ status: 'partial', records_pushed: 2 });
+  });
+
+  it("records a lost worker's attempt as failed (worker_lost) and retries it", async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    // As a worker that died mid-attempt leaves it.
+    await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [res.body.id]);
+    expect((await api.post(`${configPath}/sync`, token, {})).body).toEqual({ queued_runs: 1 });
+    const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
+    expect(done.delivery.attempts).toBe(2);
+    expect((await syncRuns(configId)).map((r) => [r.status, r.error])).toEqual([
+      ['failed', 'worker_lost'],
+      ['success', null],
+    ]);
+  });
+
+  it('refuses what the contract refuses: a global admin, a disabled config, a non-boolean deliver', async () => {
+    const { org, token, configPath, exports } = await setup();
+    expectProblem(await api.post(exports, await t.token('global_admin'), { records: [claim()], deliver: true }), 403, 'forbidden');
+    const bad = await api.post(exports, token, { records: [claim()], deliver: 'yes' });
+    expectProblem(bad, 400, 'validation_failed');
+    expect(bad.body.errors).toEqual([expect.objectContaining({ field: 'deliver', rule: 'deliver_must_be_boolean' })]);
+    const current = await api.get(configPath, token);
+    expect((await api.patch(configPath, token, { enabled: false }, { 'If-Match': current.headers.etag })).status).toBe(200);
+    expectProblem(await api.post(exports, token, { records: [claim()], deliver: true }), 409, 'disabled_integration_must_not_sync');
+    expectProblem(await api.post(`/v1/organizations/${org}/integrations/${randomUUID()}/sync`, token, {}), 404, 'not_found');
+  });
+});
