@@ -19,8 +19,8 @@ class SinkConnector implements Connector {
   readonly maxBatchSize = 3;
   readonly received = new Map<string, Record<string, unknown>>();
   readonly calls: { configId: string; references: string[]; apiKey: string | null }[] = [];
-  /** Whole-batch failures to throw, in order, before anything is applied. */
-  failures: Error[] = [];
+  /** Whole-batch failures to throw for a config, in order, before anything is applied. */
+  failures = new Map<string, Error[]>();
   /** Rows (by index) the system refuses. */
   refuse = new Set<number>();
   /** Called before each batch (a test may act while a delivery runs). */
@@ -29,7 +29,7 @@ class SinkConnector implements Connector {
   async deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
     await this.beforeBatch();
     this.calls.push({ configId: context.config.id, references: rows.map((r) => r.reference), apiKey: context.credentials.api_key });
-    const failure = this.failures.shift();
+    const failure = this.failures.get(context.config.id)?.shift();
     if (failure) throw failure;
     return rows.map((row) => {
       if (this.refuse.has(row.index)) return { index: row.index, status: 'failed', error: `row ${row.index} refused: account closed (key ${API_KEY})` };
@@ -53,12 +53,12 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   const sink = new SinkConnector();
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { DELIVERY_WORKERS: '2', DELIVERY_BACKOFF_BASE_MS: '200', DELIVERY_MAX_ATTEMPTS: '3' }, connectors: [sink] });
+    t = await startTestApp({ captureLogs: true, env: { DELIVERY_WORKERS: '2', DELIVERY_BACKOFF_BASE_MS: '200', DELIVERY_MAX_ATTEMPTS: '3' }, connectors: [sink] });
     api = apiClient(t);
   }, 60_000);
   afterAll(() => t.close());
   beforeEach(() => {
-    sink.failures = [];
+    sink.failures = new Map();
     sink.refuse = new Set();
     sink.beforeBatch = async () => undefined;
   });
@@ -176,7 +176,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('retries a failed batch with backoff, honouring Retry-After, and fails the run once out of attempts', async () => {
     const { token, configId, exports } = await setup();
-    sink.failures = [new DeliveryFailure('retryable', 'upstream 503', 1), new Error('socket hang up')];
+    sink.failures.set(configId, [new DeliveryFailure('retryable', 'upstream 503', 1), new Error('socket hang up')]);
     const res = await api.post(exports, token, { records: [claim(), claim()], deliver: true });
     const first = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.delivery.attempts >= 1 && r.status === 'queued');
     expect(first.delivery).toMatchObject({ attempts: 1, last_error: 'upstream 503' });
@@ -184,6 +184,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(new Date(first.delivery.next_attempt_at).getTime() - Date.now()).toBeGreaterThan(500);
     const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
     expect(done.delivery).toMatchObject({ attempts: 3, delivered_count: 2, next_attempt_at: null });
+    expect(sink.callsFor(configId)).toHaveLength(3);
     expect((await syncRuns(configId)).map((r) => [r.status, r.error])).toEqual([
       ['failed', 'upstream 503'],
       ['failed', 'socket hang up'],
@@ -191,9 +192,10 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     ]);
 
     const out = await setup();
-    sink.failures = [new DeliveryFailure('credentials_rejected', 'HTTP 401'), new Error('x'), new Error('y')];
+    sink.failures.set(out.configId, [new DeliveryFailure('credentials_rejected', 'HTTP 401'), new Error('x'), new Error('y')]);
     const failing = await api.post(out.exports, out.token, { records: [claim()], deliver: true });
     const failed = await waitForRun(`${out.exports}/${failing.body.id}`, out.token, (r) => r.status === 'failed');
+    expect(sink.callsFor(out.configId)).toHaveLength(3);
     expect(failed.delivery).toMatchObject({ attempts: 3, delivered_count: 0, next_attempt_at: null, last_error: 'y' });
     expect((await syncRuns(out.configId))[0]).toMatchObject({ status: 'failed', error: 'credentials_rejected' });
   });
@@ -223,6 +225,48 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       ['failed', 'worker_lost'],
       ['success', null],
     ]);
+  });
+
+  it("sends a scheduled config's runs at its next slot, in its time zone; a new schedule takes over the waiting runs", async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const current = await api.get(configPath, token);
+    expect((await api.patch(configPath, token, { sync_frequency: 'daily', extra_config: { sync_time_zone: 'Europe/Oslo' } }, { 'If-Match': current.headers.etag })).status).toBe(
+      200,
+    );
+    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    expect(res.status).toBe(202);
+    // One job for the config, waiting for the next midnight in Oslo (the queue's own table).
+    const [job] = await t.dataSource.query(`SELECT start_after FROM pgboss.job WHERE name = 'meander-delivery' AND singleton_key = $1 AND state = 'created'`, [configId]);
+    const oslo = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Oslo', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(job.start_after);
+    expect(oslo).toBe('00:00');
+    expect(new Date(job.start_after).getTime() - Date.now()).toBeGreaterThan(0);
+    expect(new Date(job.start_after).getTime() - Date.now()).toBeLessThanOrEqual(24 * 3600_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sink.callsFor(configId)).toHaveLength(0);
+
+    // A manual config's waiting run goes as soon as the config turns realtime.
+    const manual = await setup({ sync_frequency: 'manual' });
+    const waiting = await api.post(manual.exports, manual.token, { records: [claim()], deliver: true });
+    const before = await api.get(manual.configPath, manual.token);
+    expect((await api.patch(manual.configPath, manual.token, { sync_frequency: 'realtime' }, { 'If-Match': before.headers.etag })).status).toBe(200);
+    expect((await waitForRun(`${manual.exports}/${waiting.body.id}`, manual.token, (r) => r.status === 'delivered')).status).toBe('delivered');
+  });
+
+  it('sends nothing more once the config is deleted mid-delivery', async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    await api.post(exports, token, { records: Array.from({ length: 7 }, () => claim()), deliver: true });
+    let deleted = false;
+    sink.beforeBatch = async () => {
+      if (deleted) return;
+      deleted = true;
+      expect((await api.delete(configPath, token)).status).toBe(204);
+    };
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    for (let waited = 0; !deleted && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(sink.callsFor(configId)).toHaveLength(1);
+    const [{ n }] = await t.dataSource.query(`SELECT count(*)::int AS n FROM export_runs WHERE integration_id = $1`, [configId]);
+    expect(n).toBe(0);
   });
 
   it('refuses what the contract refuses: a global admin, a disabled config, a non-boolean deliver', async () => {

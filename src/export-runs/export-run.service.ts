@@ -86,8 +86,8 @@ export class ExportRunService {
         return { entity, config };
       })
       .then(({ entity, config }) => {
-        // `realtime` is sent at once; `manual` waits for POST /sync; the other schedules for their slot.
-        return options.deliver && config.sync_frequency === 'realtime' ? this.jobs.enqueueDelivery({ orgId, integrationId }).then(() => entity) : entity;
+        // Sent when the config's schedule says (realtime: at once; manual: on POST /sync).
+        return options.deliver ? this.jobs.scheduleDelivery(config).then(() => entity) : entity;
       });
     this.logger.log({
       event: 'export_completed',

@@ -17,6 +17,8 @@ import { TransactionRunner } from '../database/transaction';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
 import { IntegrationConfigRepository } from './integration-config.repository';
 import { SyncRunRepository } from './sync-run.repository';
+import { ExportRunRepository } from '../export-runs/export-run.repository';
+import { JobQueue } from '../job-queue/job-queue';
 import { toConfigResponse, toSyncRunResponse } from './integration-config.mapper';
 import { missingForEnable, webhookSecretMissing } from './integration-config.rules';
 import { SyncRunEntity } from './sync-run.entity';
@@ -37,6 +39,8 @@ export class IntegrationConfigService {
   constructor(
     private readonly configs: IntegrationConfigRepository,
     private readonly syncRuns: SyncRunRepository,
+    private readonly exportRuns: ExportRunRepository,
+    private readonly jobs: JobQueue,
     private readonly transactions: TransactionRunner,
     private readonly fieldMappings: FieldMappingService,
     private readonly cipher: SecretCipher,
@@ -104,6 +108,7 @@ export class IntegrationConfigService {
 
   async update(orgId: string, id: string, dto: UpdateIntegrationConfigDto, actor: Principal, ifMatch?: string): Promise<IntegrationConfigResponse> {
     let changedSecrets: string[] = [];
+    let reschedule: IntegrationConfigEntity | undefined;
     const updated = await this.transactions.run(async (tx) => {
       const current = await this.lockConfig(orgId, id, tx);
       assertIfMatch(ifMatch, current.revision);
@@ -127,8 +132,12 @@ export class IntegrationConfigService {
 
       await this.writeRevision(orgId, current, next, actor.sub, tx);
       if (dto.field_mappings) await this.fieldMappings.applyShorthand(orgId, next, dto.field_mappings, tx);
+      // Enabled again, or on another schedule: its waiting runs go by the schedule it has now.
+      const scheduleChanged = next.sync_frequency !== current.sync_frequency || next.extra_config['sync_time_zone'] !== current.extra_config['sync_time_zone'];
+      if (next.enabled && (!current.enabled || scheduleChanged) && (await this.exportRuns.in(tx).countDeliverable(orgId, id)) > 0) reschedule = next;
       return this.respond(orgId, foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, id), CONFIG), tx);
     });
+    if (reschedule) await this.jobs.scheduleDelivery(reschedule);
     this.auditCredentials('updated', orgId, id, changedSecrets, actor);
     return updated;
   }

@@ -1,6 +1,8 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import { AppConfig } from '../config/app-config';
+import type { SyncFrequency } from '../integration-config/integration-config.entity';
+import { nextSlot } from '../sync/sync-schedule';
 
 /** The queue of delivery jobs: one per config at a time (pg-boss `stately`: one queued, one active per key). */
 export const DELIVERY_QUEUE = 'meander-delivery';
@@ -39,11 +41,31 @@ export class JobQueue implements OnApplicationShutdown {
     for (const id of this.workers) boss.notifyWorker(id);
   }
 
+  /**
+   * Queues the config's delivery for when its schedule sends queued runs (sync_frequency, in
+   * `extra_config.sync_time_zone`): at once for `realtime`, the next slot for the others, never
+   * for `manual` (POST …/sync does). The job is the config's one: a slot fires once, whichever
+   * instance works it.
+   */
+  async scheduleDelivery(config: { organization_id: string; id: string; sync_frequency: SyncFrequency; extra_config: Record<string, unknown> }, now = new Date()): Promise<void> {
+    const zone = config.extra_config['sync_time_zone'];
+    const slot = nextSlot(config.sync_frequency, now, typeof zone === 'string' ? zone : undefined);
+    if (slot) await this.enqueueDelivery({ orgId: config.organization_id, integrationId: config.id }, slot > now ? slot : undefined);
+  }
+
   /** Runs `handler` on delivery jobs, `concurrency` at a time in this instance. */
   async workDeliveries(concurrency: number, handler: (job: DeliveryJob) => Promise<void>): Promise<void> {
     const boss = await this.started();
     for (let i = 0; i < concurrency; i += 1) {
-      const id = await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => handler(job.data));
+      const id = await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
+        try {
+          await handler(job.data);
+        } catch (error) {
+          // pg-boss retries the job; the reason is logged here (its message only: never a query's parameters).
+          this.logger.error({ event: 'delivery_job_failed', config_id: job.data.integrationId, err: { name: (error as Error)?.name, message: (error as Error)?.message } });
+          throw error;
+        }
+      });
       this.workers.push(id);
     }
   }
