@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
-import { apiClient, expectProblem, type ApiClient } from './support/api';
+import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(60_000);
@@ -66,14 +66,11 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   async function setup(options: { sync_frequency?: string; enabled?: boolean } = {}) {
     const org = newOrgId();
     const token = await t.token('org_admin', org);
-    const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
-      integration_type: 'xledger',
-      display_name: 'X',
-      base_url: 'https://x.example',
-      api_key: API_KEY,
-      enabled: options.enabled ?? true,
-      sync_frequency: options.sync_frequency ?? 'realtime',
-    });
+    const res = await api.post(
+      `/v1/organizations/${org}/integrations`,
+      token,
+      xledgerConfig({ api_key: API_KEY, enabled: options.enabled ?? true, sync_frequency: options.sync_frequency ?? 'realtime' }),
+    );
     expect(res.status).toBe(201);
     const configPath = `/v1/organizations/${org}/integrations/${res.body.id}`;
     expect((await api.post(`${configPath}/field-mappings/bulk`, token, { items: MAPPINGS })).status).toBe(201);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { apiClient, expectProblem, type ApiClient } from './support/api';
+import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
 import { INLINE_RECORDS, MappingPool } from '../src/export-runs/mapping-pool';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
@@ -28,14 +28,11 @@ describe('exports (HTTP, real database)', () => {
   async function setup(options: { enabled?: boolean; mappings?: Record<string, unknown>[] } = {}) {
     const org = newOrgId();
     const token = await t.token('org_admin', org);
-    const res = await api.post(`/v1/organizations/${org}/integrations`, token, {
-      integration_type: 'xledger',
-      display_name: 'X',
-      base_url: 'https://x.example',
-      api_key: 'k',
-      enabled: options.enabled ?? true,
-      accounting_code_mappings: { travel_km: '4001', toll: '4002' },
-    });
+    const res = await api.post(
+      `/v1/organizations/${org}/integrations`,
+      token,
+      xledgerConfig({ api_key: 'k', enabled: options.enabled ?? true, accounting_code_mappings: { travel_km: '4001', toll: '4002' } }),
+    );
     expect(res.status).toBe(201);
     const configPath = `/v1/organizations/${org}/integrations/${res.body.id}`;
     const mappings = options.mappings ?? MAPPINGS;

@@ -60,3 +60,8 @@ export function hlfPortalConfig(webhookSecret?: string): Record<string, unknown>
     ...(webhookSecret ? { webhook_secret: webhookSecret, webhook_url: 'https://hlf.example/hooks' } : {}),
   };
 }
+
+/** An Xledger config with its API key, enabled unless `extra` says otherwise. */
+export function xledgerConfig(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'xl-key-0123456789abcdef', enabled: true, ...extra };
+}
