@@ -9,6 +9,7 @@ import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-t
 import { InjectMeanderDataSource, IntegrationConfigService, IntegrationsModule, SyncService, type Principal } from '../src/index';
 import { issueToken } from '../src/auth/issue-token';
 import type { CreateIntegrationConfigDto, UpdateIntegrationConfigDto } from '../src/integration-config/dto/integration-config-request.dto';
+import type { Connector, ConnectorContext, DeliveryRow, RowOutcome } from '../src/sync/connector';
 import { TEST_JWT_SECRET, testConfig } from './support/test-app';
 
 /** Collects what the module logs, to check the credential audit. */
@@ -24,6 +25,19 @@ class CapturingLogger implements LoggerService {
     this.lines.push(JSON.stringify(message));
   }
 }
+
+/** The host's own external system, delivered to through a connector it registers. */
+class HostLedgerConnector implements Connector {
+  readonly integrationType = 'host_ledger';
+  readonly maxBatchSize = 100;
+  readonly received: { reference: string; output: Record<string, unknown>; apiKey: string | null }[] = [];
+
+  async deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
+    for (const row of rows) this.received.push({ reference: row.reference, output: row.output, apiKey: context.credentials.api_key });
+    return rows.map((row) => ({ index: row.index, status: 'delivered', externalId: `HL-${row.index}` }));
+  }
+}
+const hostLedger = new HostLedgerConnector();
 
 /** A sync service of the platform, as it would use the module. */
 @Injectable()
@@ -42,8 +56,9 @@ class NightlySync {
     // A host with a default TypeORM data source of its own: the module's is named and separate.
     TypeOrmModule.forRoot({ type: 'postgres', url: process.env.TEST_DATABASE_URL, entities: [], synchronize: false, extra: { max: 2 } }),
     IntegrationsModule.forRootAsync({
-      useFactory: () => testConfig(),
+      useFactory: () => testConfig({ DELIVERY_WORKERS: '1' }),
       http: false,
+      connectors: [hostLedger],
       integrationTypes: [
         {
           integration_type: 'host_ledger',
@@ -166,6 +181,31 @@ describe('IntegrationsModule in a host application', () => {
     );
     const run = await host.sync.runExport(org, config.id, [{ claim_id: 'c1', expense_amount: 12, expense_date: '2026-11-20', expense_type: 'x' }], service);
     expect(run).toMatchObject({ status: 'completed', row_count: 1, rows: [{ output: { Amount: 12, TransactionDate: '2026-11-20', AccountCode: null } }] });
+  });
+
+  it("delivers a queued export through the host's own connector", async () => {
+    const otherOrg = randomUUID();
+    const owner: Principal = { ...admin, orgId: otherOrg };
+    const config = await host.configs.create(
+      otherOrg,
+      {
+        integration_type: 'host_ledger',
+        display_name: 'H',
+        base_url: 'https://x.example',
+        api_key: API_KEY,
+        enabled: true,
+        sync_frequency: 'realtime',
+        field_mappings: { expense_amount: 'Amount' },
+      } as CreateIntegrationConfigDto,
+      owner,
+    );
+    const run = await host.sync.runExport(otherOrg, config.id, [{ claim_id: 'c1', expense_amount: 12 }], service, { deliver: true });
+    expect(run.status).toBe('queued');
+    for (let waited = 0; hostLedger.received.length === 0 && waited < 20_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(hostLedger.received).toEqual([{ reference: `meander:${run.id}:0`, output: { Amount: 12 }, apiKey: API_KEY }]);
+    for (let waited = 0; (await host.configs.get(otherOrg, config.id)).last_sync_status !== 'success' && waited < 10_000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await host.configs.get(otherOrg, config.id)).toMatchObject({ last_sync_status: 'success' });
   });
 
   it('serves no route when imported with http: false', async () => {

@@ -109,7 +109,8 @@ export class SyncService {
     return { skipped: false, run };
   }
 
-  runExport(orgId: string, configId: string, records: unknown[], actor: Principal): Promise<ExportRunResponse> {
-    return this.exports.run(orgId, configId, records, actor);
+  /** An export; `deliver: true` also queues its rows for delivery through the type's connector. */
+  runExport(orgId: string, configId: string, records: unknown[], actor: Principal, options: { deliver?: boolean } = {}): Promise<ExportRunResponse> {
+    return this.exports.run(orgId, configId, records, actor, options);
   }
 }
