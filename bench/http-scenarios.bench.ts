@@ -161,6 +161,8 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       ENCRYPTION_KEYS: keys,
       LOG_LEVEL: 'info',
       DATABASE_POOL_SIZE: '10',
+      // An API-only instance: no delivery workers polling the database beside what is measured.
+      DELIVERY_WORKERS: '0',
       RATE_LIMIT_READS_PER_MINUTE: '10000000',
       RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
       RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',

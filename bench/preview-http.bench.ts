@@ -37,6 +37,8 @@ export async function runPreviewHttpBench(options: { records: number; requestsPe
     ENCRYPTION_KEYS: Keyring.generateSpec('bench'),
     DATABASE_URL: embedded?.url ?? process.env.DATABASE_URL ?? '',
     DATA_DIR: dataDir,
+    // An API-only instance: no delivery workers polling the database beside what is measured.
+    DELIVERY_WORKERS: '0',
     // The benchmark is one token flooding on purpose: the abuse limits would measure themselves.
     RATE_LIMIT_READS_PER_MINUTE: '10000000',
     RATE_LIMIT_WRITES_PER_MINUTE: '10000000',

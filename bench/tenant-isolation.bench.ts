@@ -80,6 +80,8 @@ export async function runTenantIsolationBench(options: { previews: number; recor
       ENCRYPTION_KEYS: Keyring.generateSpec('bench'),
       LOG_LEVEL: 'info',
       DATABASE_POOL_SIZE: '10',
+      // An API-only instance: no delivery workers polling the database beside what is measured.
+      DELIVERY_WORKERS: '0',
       RATE_LIMIT_READS_PER_MINUTE: '10000000',
       RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
       RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
@@ -151,8 +153,8 @@ async function measureOn(base: string, secret: string, previewBody: string, opti
   const previewLoop = async () => {
     while (running) {
       const res = await fetch(previewA, { method: 'POST', headers: a, body: previewBody });
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`preview answered ${res.status}`);
+      const answer = await res.text();
+      if (res.status !== 200) throw new Error(`preview answered ${res.status}: ${answer.slice(0, 300)}`);
       previews++;
     }
   };
