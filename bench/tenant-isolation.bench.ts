@@ -153,15 +153,18 @@ async function measureOn(base: string, secret: string, previewBody: string, opti
   let refused = 0;
   const previewLoop = async () => {
     while (running) {
-      const res = await fetch(previewA, { method: 'POST', headers: a, body: previewBody });
-      const answer = await res.text();
       // Overloaded on purpose: with the mapping on the event loop a preview can wait past the
-      // pool's 5 s connect timeout and be told 503 with Retry-After, as a client would be.
-      if (res.status === 503) {
+      // pool's 5 s connect timeout (503), or find its keep-alive connection closed by timers that
+      // fired late (ECONNRESET). A client backs off and tries again; so does this loop.
+      const res = await fetch(previewA, { method: 'POST', headers: a, body: previewBody }).catch((error: Error) => error);
+      if (res instanceof Error || res.status === 503) {
         refused++;
-        await new Promise((resolve) => setTimeout(resolve, 1000 * Number(res.headers.get('retry-after') ?? 1)));
+        const retryAfter = res instanceof Error ? 1 : Number(res.headers.get('retry-after') ?? 1);
+        if (!(res instanceof Error)) await res.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 1000 * retryAfter));
         continue;
       }
+      const answer = await res.text();
       if (res.status !== 200) throw new Error(`preview answered ${res.status}: ${answer.slice(0, 300)}`);
       previews++;
     }
