@@ -82,6 +82,25 @@ export function start(entry: string, args: string[], env: NodeJS.ProcessEnv, rea
  * with room for two pools of 10, or the PostgreSQL server of DATABASE_URL. Its process joins
  * `children`, to be stopped with them.
  */
+/** The service as the benchmarks run it: production mode, logging at info, API-only, abuse limits out of the way. */
+export function benchServiceEnv(options: { databaseUrl: string; dataDir: string; secret: string; keys: string }): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    PORT: '0',
+    DATABASE_URL: options.databaseUrl,
+    DATA_DIR: options.dataDir,
+    AUTH_JWT_SECRET: options.secret,
+    ENCRYPTION_KEYS: options.keys,
+    LOG_LEVEL: 'info',
+    DATABASE_POOL_SIZE: '10',
+    // An API-only instance: no delivery workers polling the database beside what is measured.
+    DELIVERY_WORKERS: '0',
+    RATE_LIMIT_READS_PER_MINUTE: '10000000',
+    RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
+    RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
+  };
+}
+
 export async function benchDatabase(dataDir: string, children: ChildProcess[]): Promise<string> {
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
   // mkdtemp's 0700 would keep the server's user (`postgres`, when run as root) out of its cluster.
@@ -152,20 +171,8 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
     // The target rows verify every request's token on both sides (AUTH_TOKEN_CACHE_SIZE=0, which
     // the baseline reads too): the same JWT cost on both sides, as in every earlier run.
     const env = {
+      ...benchServiceEnv({ databaseUrl, dataDir, secret, keys }),
       AUTH_TOKEN_CACHE_SIZE: '0',
-      NODE_ENV: 'production',
-      PORT: '0',
-      DATABASE_URL: databaseUrl,
-      DATA_DIR: dataDir,
-      AUTH_JWT_SECRET: secret,
-      ENCRYPTION_KEYS: keys,
-      LOG_LEVEL: 'info',
-      DATABASE_POOL_SIZE: '10',
-      // An API-only instance: no delivery workers polling the database beside what is measured.
-      DELIVERY_WORKERS: '0',
-      RATE_LIMIT_READS_PER_MINUTE: '10000000',
-      RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
-      RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
       WEBHOOK_RATE_LIMIT_BURST: '1000000',
       WEBHOOK_RATE_LIMIT_PER_SECOND: '1000000',
     };

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { issueToken } from '../src/auth/issue-token';
 import { Keyring } from '../src/crypto/keyring';
 import { makeRecords } from './fixtures';
-import { benchDatabase, start, stop } from './http-scenarios.bench';
+import { benchDatabase, benchServiceEnv, start, stop } from './http-scenarios.bench';
 import { percentile } from './stats';
 
 export interface IsolationBenchResult {
@@ -71,21 +71,7 @@ export async function runTenantIsolationBench(options: { previews: number; recor
   const children: ChildProcess[] = [];
   try {
     const databaseUrl = await benchDatabase(dataDir, children);
-    const env = {
-      NODE_ENV: 'production',
-      PORT: '0',
-      DATABASE_URL: databaseUrl,
-      DATA_DIR: dataDir,
-      AUTH_JWT_SECRET: secret,
-      ENCRYPTION_KEYS: Keyring.generateSpec('bench'),
-      LOG_LEVEL: 'info',
-      DATABASE_POOL_SIZE: '10',
-      // An API-only instance: no delivery workers polling the database beside what is measured.
-      DELIVERY_WORKERS: '0',
-      RATE_LIMIT_READS_PER_MINUTE: '10000000',
-      RATE_LIMIT_WRITES_PER_MINUTE: '10000000',
-      RATE_LIMIT_PUBLIC_PER_MINUTE: '10000000',
-    };
+    const env = benchServiceEnv({ databaseUrl, dataDir, secret, keys: Keyring.generateSpec('bench') });
     const body = JSON.stringify({ records: makeRecords(options.records) });
     const measure = async (workers: string | undefined) => {
       const service = await start('src/main.ts', [], { ...env, ...(workers === undefined ? {} : { MAPPING_WORKERS: workers }) }, /listening on port (\d+)/);

@@ -56,12 +56,6 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
-/** Takes `limit + 1` rows newest first and turns them into a page. */
-export function toPage<T extends { seq: string }, R>(rows: T[], limit: number, map: (row: T) => R): Page<R> {
-  const page = rows.slice(0, limit);
-  return { items: page.map(map), next_cursor: rows.length > limit ? encodeSeqCursor(page[page.length - 1].seq) : null };
-}
-
 export function mapPage<T, R>(page: Page<T>, map: (item: T) => R): Page<R> {
   return { items: page.items.map(map), next_cursor: page.next_cursor };
 }

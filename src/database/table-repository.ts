@@ -1,7 +1,7 @@
 import type { EntityManager, EntityTarget, FindOptionsOrder, FindOptionsSelect, FindOptionsWhere, ObjectLiteral } from 'typeorm';
-import { LessThan } from 'typeorm';
+import { LessThan, MoreThan } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { DEFAULT_PAGE_SIZE, seqCursorAfter, toPage, type Page, type PageQueryDto } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type Page, type PageQueryDto } from '../common/pagination';
 import { queryRows } from './pool-query';
 import type { Transaction } from './transaction';
 
@@ -40,21 +40,26 @@ export abstract class TableRepository {
     return result.affected ?? 0;
   }
 
-  /** A newest-first keyset page over a table's `seq` (sync runs, export runs, webhook events). */
-  protected async newestFirst<E extends ObjectLiteral & { seq: string }>(
+  /**
+   * A keyset page over an increasing column: `seq` newest first (sync runs, export runs, webhook
+   * events) or a run's row `index` in order. The cursor is the last key of the page.
+   */
+  protected async keysetPage<E extends ObjectLiteral>(
     entity: EntityTarget<E>,
     where: FindOptionsWhere<E>,
     page: PageQueryDto,
-    select?: FindOptionsSelect<E>,
+    options: { key: 'seq' | 'index'; order: 'ASC' | 'DESC'; select?: FindOptionsSelect<E> },
   ): Promise<Page<E>> {
     const limit = page.limit ?? DEFAULT_PAGE_SIZE;
     const after = seqCursorAfter(page);
+    const past = options.order === 'DESC' ? LessThan : MoreThan;
     const rows = await this.repository(entity).find({
-      where: { ...where, ...(after ? { seq: LessThan(after) } : {}) } as FindOptionsWhere<E>,
-      order: { seq: 'DESC' } as FindOptionsOrder<E>,
+      where: { ...where, ...(after !== null ? { [options.key]: past(options.key === 'index' ? Number(after) : after) } : {}) } as FindOptionsWhere<E>,
+      order: { [options.key]: options.order } as FindOptionsOrder<E>,
       take: limit + 1,
-      select,
+      select: options.select,
     });
-    return toPage(rows, limit, (row) => row);
+    const items = rows.slice(0, limit);
+    return { items, next_cursor: rows.length > limit ? encodeSeqCursor(String(items[items.length - 1][options.key])) : null };
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, MoreThan } from 'typeorm';
-import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type Page, type PageQueryDto } from '../common/pagination';
+import { DataSource } from 'typeorm';
+import type { Page, PageQueryDto } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import type { RowOutcome } from '../sync/connector';
@@ -41,15 +41,7 @@ export class ExportRunRowRepository extends TableRepository {
   }
 
   /** The run's rows by index, a page at a time (the cursor is the last index seen). */
-  async listPage(orgId: string, exportRunId: string, page: PageQueryDto): Promise<Page<ExportRunRowEntity>> {
-    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const after = seqCursorAfter(page);
-    const rows = await this.repository(ExportRunRowEntity).find({
-      where: { organization_id: orgId, export_run_id: exportRunId, ...(after !== null ? { index: MoreThan(Number(after)) } : {}) },
-      order: { index: 'ASC' },
-      take: limit + 1,
-    });
-    const items = rows.slice(0, limit);
-    return { items, next_cursor: rows.length > limit ? encodeSeqCursor(String(items[items.length - 1].index)) : null };
+  listPage(orgId: string, exportRunId: string, page: PageQueryDto): Promise<Page<ExportRunRowEntity>> {
+    return this.keysetPage(ExportRunRowEntity, { organization_id: orgId, export_run_id: exportRunId }, page, { key: 'index', order: 'ASC' });
   }
 }

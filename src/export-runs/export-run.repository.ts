@@ -42,22 +42,26 @@ export class ExportRunRepository extends TableRepository {
 
   /** Summaries newest first: every column but the stored result. */
   listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<Omit<ExportRunEntity, 'result'>>> {
-    return this.newestFirst(ExportRunEntity, { organization_id: orgId, integration_id: integrationId }, page, {
-      seq: true,
-      id: true,
-      integration_id: true,
-      status: true,
-      started_at: true,
-      finished_at: true,
-      row_count: true,
-      skipped_count: true,
-      mappings_used: true,
-      created_by: true,
-      delivery_attempts: true,
-      delivered_count: true,
-      failed_count: true,
-      next_attempt_at: true,
-      last_error: true,
+    return this.keysetPage(ExportRunEntity, { organization_id: orgId, integration_id: integrationId }, page, {
+      key: 'seq',
+      order: 'DESC',
+      select: {
+        seq: true,
+        id: true,
+        integration_id: true,
+        status: true,
+        started_at: true,
+        finished_at: true,
+        row_count: true,
+        skipped_count: true,
+        mappings_used: true,
+        created_by: true,
+        delivery_attempts: true,
+        delivered_count: true,
+        failed_count: true,
+        next_attempt_at: true,
+        last_error: true,
+      },
     });
   }
 }

@@ -21,6 +21,6 @@ export class SyncRunRepository extends TableRepository {
   }
 
   listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<SyncRunEntity>> {
-    return this.newestFirst(SyncRunEntity, { organization_id: orgId, integration_id: integrationId }, page);
+    return this.keysetPage(SyncRunEntity, { organization_id: orgId, integration_id: integrationId }, page, { key: 'seq', order: 'DESC' });
   }
 }

@@ -25,6 +25,6 @@ export class WebhookEventRepository extends TableRepository {
   }
 
   listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<WebhookEventEntity>> {
-    return this.newestFirst(WebhookEventEntity, { organization_id: orgId, integration_id: integrationId }, page);
+    return this.keysetPage(WebhookEventEntity, { organization_id: orgId, integration_id: integrationId }, page, { key: 'seq', order: 'DESC' });
   }
 }
