@@ -7,7 +7,7 @@ export { IntegrationConfigService } from './integration-config/integration-confi
 export { FieldMappingService } from './field-mapping/field-mapping.service';
 export { ExportRunService } from './export-runs/export-run.service';
 export { WebhooksService } from './webhooks/webhooks.service';
-export { SyncService, type DueConfig, type IntegrationCredentials, type SyncAttempt, type SyncOutcome } from './sync/sync.service';
+export { SyncService, type IntegrationCredentials } from './sync/sync.service';
 export { DeliveryService } from './sync/delivery.service';
 export { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryFailureKind, type DeliveryRow, type RowOutcome } from './sync/connector';
 export { IntegrationTypeRegistry } from './integration-types/integration-type.registry';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
+import { DeliveryLocks } from '../src/sync/delivery-lock';
 import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
@@ -233,7 +234,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const res = await api.post(exports, token, { records: [claim()], deliver: true });
     expect(res.status).toBe(202);
     // One job for the config, waiting for the next midnight in Oslo (the queue's own table).
-    const [job] = await t.dataSource.query(`SELECT start_after FROM pgboss.job WHERE name = 'meander-delivery' AND singleton_key = $1 AND state = 'created'`, [configId]);
+    const [job] = await t.dataSource.query(`SELECT start_after FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'created'`, [configId]);
     const oslo = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Oslo', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(job.start_after);
     expect(oslo).toBe('00:00');
     expect(new Date(job.start_after).getTime() - Date.now()).toBeGreaterThan(0);
@@ -247,6 +248,55 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const before = await api.get(manual.configPath, manual.token);
     expect((await api.patch(manual.configPath, manual.token, { sync_frequency: 'realtime' }, { 'If-Match': before.headers.etag })).status).toBe(200);
     expect((await waitForRun(`${manual.exports}/${waiting.body.id}`, manual.token, (r) => r.status === 'delivered')).status).toBe('delivered');
+  });
+
+  it("a config whose attempt is running, with more queued for it, holds up no other config's delivery", async () => {
+    const busy = await setup({ sync_frequency: 'manual' });
+    const other = await setup();
+    await api.post(busy.exports, busy.token, { records: [claim()], deliver: true });
+    // The busy config's attempt waits inside its first batch until released.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let entered = false;
+    sink.beforeBatch = async () => {
+      if (entered) return;
+      entered = true;
+      await released;
+    };
+    expect((await api.post(`${busy.configPath}/sync`, busy.token, {})).status).toBe(202);
+    for (let waited = 0; !entered && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(entered).toBe(true);
+    // A second run queued for the busy config while its attempt is active, then another config's run.
+    await api.post(busy.exports, busy.token, { records: [claim()], deliver: true });
+    expect((await api.post(`${busy.configPath}/sync`, busy.token, {})).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const res = await api.post(other.exports, other.token, { records: [claim()], deliver: true });
+    try {
+      expect((await waitForRun(`${other.exports}/${res.body.id}`, other.token, (r) => r.status === 'delivered', 10_000)).status).toBe('delivered');
+    } finally {
+      release();
+    }
+    // Both of the busy config's runs go once it is free, one attempt at a time.
+    const runs = await waitForRun(busy.exports, busy.token, (page) => page.items?.every((r: { status: string }) => r.status === 'delivered'));
+    expect(runs.items.map((r: { status: string }) => r.status)).toEqual(['delivered', 'delivered']);
+    expect(sink.callsFor(busy.configId)).toHaveLength(2);
+  });
+
+  it('one attempt per config at a time: a job for a config another attempt holds waits, and runs after it', async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    const locks = t.app.get(DeliveryLocks);
+    // Another instance's attempt, as the lock sees it.
+    const held = await locks.withConfigLock(configId, async () => {
+      expect(await locks.withConfigLock(configId, async () => 'second')).toEqual({ acquired: false });
+      expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(sink.callsFor(configId)).toHaveLength(0);
+      return 'first';
+    });
+    expect(held).toEqual({ acquired: true, value: 'first' });
+    expect((await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered')).delivery.attempts).toBe(1);
+    expect(sink.callsFor(configId)).toHaveLength(1);
   });
 
   it('sends nothing more once the config is deleted mid-delivery', async () => {

@@ -103,6 +103,13 @@ class EnvironmentSchema {
   @Max(3_600_000)
   DELIVERY_BACKOFF_BASE_MS?: number;
 
+  // pg-boss refuses an expiry of a day or more.
+  @IsOptional()
+  @IsInt()
+  @Min(2)
+  @Max(86_399)
+  DELIVERY_JOB_TIMEOUT_SECONDS?: number;
+
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -173,6 +180,8 @@ export class AppConfig {
   readonly deliveryMaxAttempts: number;
   /** The first retry's delay; it doubles each attempt, with jitter, up to an hour. */
   readonly deliveryBackoffBaseMs: number;
+  /** How long a delivery job may stay active before the queue takes its worker for lost and hands it to another. */
+  readonly deliveryJobTimeoutSeconds: number;
   readonly jwtSecret: string;
   readonly jwtIssuer: string | undefined;
   readonly jwtAudience: string | undefined;
@@ -247,6 +256,7 @@ const NUMBER_SYNTAX: Record<string, RegExp> = {
       'DELIVERY_WORKERS',
       'DELIVERY_MAX_ATTEMPTS',
       'DELIVERY_BACKOFF_BASE_MS',
+      'DELIVERY_JOB_TIMEOUT_SECONDS',
       'AUTH_TOKEN_CACHE_SIZE',
       'WEBHOOK_RATE_LIMIT_BURST',
       'RATE_LIMIT_READS_PER_MINUTE',
@@ -299,6 +309,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     deliveryWorkers: parsed.DELIVERY_WORKERS ?? 2,
     deliveryMaxAttempts: parsed.DELIVERY_MAX_ATTEMPTS ?? 8,
     deliveryBackoffBaseMs: parsed.DELIVERY_BACKOFF_BASE_MS ?? 30_000,
+    deliveryJobTimeoutSeconds: parsed.DELIVERY_JOB_TIMEOUT_SECONDS ?? 900,
     jwtSecret: jwtSecret ?? '',
     jwtIssuer: parsed.AUTH_JWT_ISSUER,
     jwtAudience: parsed.AUTH_JWT_AUDIENCE,

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, MoreThan } from 'typeorm';
 import type { Page, PageQueryDto } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
@@ -17,9 +17,24 @@ export class ExportRunRowRepository extends TableRepository {
     return rows.length > 0 ? this.insertRows(ExportRunRowEntity, rows) : Promise.resolve();
   }
 
-  /** The rows still to deliver, in order. */
-  listPending(orgId: string, exportRunId: string): Promise<ExportRunRowEntity[]> {
-    return this.repository(ExportRunRowEntity).find({ where: { organization_id: orgId, export_run_id: exportRunId, status: 'pending' }, order: { index: 'ASC' } });
+  /** The next `limit` rows still to deliver after `afterIndex`, in order (a batch at a time: a run may hold many). */
+  listPendingAfter(orgId: string, exportRunId: string, afterIndex: number, limit: number): Promise<Pick<ExportRunRowEntity, 'index' | 'output'>[]> {
+    return this.repository(ExportRunRowEntity).find({
+      select: { index: true, output: true },
+      where: { organization_id: orgId, export_run_id: exportRunId, status: 'pending', index: MoreThan(afterIndex) },
+      order: { index: 'ASC' },
+      take: limit,
+    });
+  }
+
+  /** How many of the run's rows are delivered and failed: the run's counts, whoever delivered them (a lost worker too). */
+  async countOutcomes(orgId: string, exportRunId: string): Promise<{ delivered: number; failed: number }> {
+    const [counts] = await this.rows<{ delivered: number; failed: number }>(
+      `SELECT count(*) FILTER (WHERE status = 'delivered')::int AS delivered, count(*) FILTER (WHERE status = 'failed')::int AS failed
+       FROM export_run_rows WHERE organization_id = $1 AND export_run_id = $2`,
+      [orgId, exportRunId],
+    );
+    return counts;
   }
 
   /** Records what the external system answered for each row of a batch, in one statement. */

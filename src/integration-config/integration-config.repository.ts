@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, In, Not } from 'typeorm';
+import { DataSource } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
@@ -89,15 +89,6 @@ export class IntegrationConfigRepository extends TableRepository {
   async findForWebhook(id: string): Promise<IntegrationConfigEntity | null> {
     const [config] = await this.rows<IntegrationConfigEntity>(WEBHOOK_CONFIG_SQL, [id]);
     return config ?? null;
-  }
-
-  /** Enabled configs with a schedule, of every organization (the sync services' view). */
-  listScheduledAcrossOrganizations(): Promise<Pick<IntegrationConfigEntity, 'organization_id' | 'id' | 'integration_type' | 'sync_frequency' | 'last_sync_at'>[]> {
-    return this.repository(IntegrationConfigEntity).find({
-      where: { enabled: true, sync_frequency: Not(In(['manual'])) },
-      select: { organization_id: true, id: true, integration_type: true, sync_frequency: true, last_sync_at: true },
-      order: { last_sync_at: { direction: 'ASC', nulls: 'FIRST' }, id: 'ASC' },
-    });
   }
 
   /** Every stored secret of the organization's configs (to scrub them from text that is stored). */

@@ -4,8 +4,13 @@ import { AppConfig } from '../config/app-config';
 import type { SyncFrequency } from '../integration-config/integration-config.entity';
 import { nextSlot } from '../sync/sync-schedule';
 
-/** The queue of delivery jobs: one per config at a time (pg-boss `stately`: one queued, one active per key). */
-export const DELIVERY_QUEUE = 'meander-delivery';
+/**
+ * The queue of delivery jobs, at most one waiting per config (pg-boss `short`: one `created` job
+ * per singleton key). Not `stately`: there a queued job whose key also has an active one fails
+ * the whole fetch on a unique index, and every worker of every config waits behind it (pg-boss
+ * #535/#536); one attempt per config at a time is the engine's advisory lock instead.
+ */
+export const DELIVERY_QUEUE = 'meander-deliveries';
 /** pg-boss keeps its tables in a schema of its own, created and migrated by its start(). */
 export const JOB_QUEUE_SCHEMA = 'pgboss';
 
@@ -33,10 +38,11 @@ export class JobQueue implements OnApplicationShutdown {
     await boss.send(DELIVERY_QUEUE, job, {
       singletonKey: job.integrationId,
       ...(startAfter ? { startAfter } : {}),
-      // A job whose worker died (kill -9, OOM) expires and is retried; the engine counts attempts itself.
+      // A job whose worker died (kill -9, OOM) expires and is handed to another worker; the
+      // engine counts attempts itself, so these retries only cover lost workers and outages.
       retryLimit: 10,
-      retryDelay: 5,
-      expireInSeconds: 15 * 60,
+      retryDelay: 1,
+      expireInSeconds: this.config.deliveryJobTimeoutSeconds,
     });
     for (const id of this.workers) boss.notifyWorker(id);
   }
@@ -80,11 +86,19 @@ export class JobQueue implements OnApplicationShutdown {
   private started(): Promise<PgBoss> {
     this.boss ??= (async () => {
       if (!this.config.databaseUrl) throw new Error('no database URL for the job queue');
-      const boss = new PgBoss({ connectionString: this.config.databaseUrl, schema: JOB_QUEUE_SCHEMA, max: 3, application_name: 'meander-jobs' });
+      const boss = new PgBoss({
+        connectionString: this.config.databaseUrl,
+        schema: JOB_QUEUE_SCHEMA,
+        max: 3,
+        application_name: 'meander-jobs',
+        // Expired jobs are found by the maintenance loop: often enough that a lost worker's job
+        // moves on within about a third of its timeout (at most pg-boss's default, 2 minutes).
+        maintenanceIntervalSeconds: Math.min(120, Math.max(1, Math.ceil(this.config.deliveryJobTimeoutSeconds / 3))),
+      });
       // Errors of its background loops (maintenance, polling) are logged, never thrown.
       boss.on('error', (error) => this.logger.error({ err: { name: error.name, message: error.message } }, 'job queue error'));
       await boss.start();
-      await boss.createQueue(DELIVERY_QUEUE, { name: DELIVERY_QUEUE, policy: 'stately' });
+      await boss.createQueue(DELIVERY_QUEUE, { name: DELIVERY_QUEUE, policy: 'short' });
       return boss;
     })();
     return this.boss;

@@ -29,8 +29,19 @@ export interface Connector {
    * else is retried.
    */
   deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]>;
+  /**
+   * POST …/connection-test: authenticates and makes one read-only call; sends no claim data.
+   * Resolves when the system answered as expected; otherwise throws (a DeliveryFailure says why).
+   * Optional: a connector without it answers `ok: false` ("connection test not supported").
+   */
+  testConnection?(context: ConnectorContext): Promise<void>;
 }
 
+/**
+ * How a whole-batch failure is treated: `retryable` (network, timeout, 5xx, throttling) and
+ * `credentials_rejected` (the system refused the credentials: 401/403, a token refused) are
+ * both retried with backoff; the run's error says `credentials_rejected` for the latter.
+ */
 export type DeliveryFailureKind = 'retryable' | 'credentials_rejected';
 
 /** A batch that failed as a whole: retried with backoff (at least `retryAfterSeconds` when the system said so). */

@@ -2,16 +2,16 @@ import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common'
 import type { Principal } from '../auth/principal';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
-import type { ExportRunEntity } from '../export-runs/export-run.entity';
 import { ExportRunRowRepository } from '../export-runs/export-run-row.repository';
-import { ExportRunRepository } from '../export-runs/export-run.repository';
+import { ExportRunRepository, type DeliverableRun } from '../export-runs/export-run.repository';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { scrubSyncError } from '../integration-config/sync-error';
 import { JobQueue, type DeliveryJob } from '../job-queue/job-queue';
-import { DeliveryFailure, retryDelayMs, rowReference, type Connector, type ConnectorContext, type RowOutcome } from './connector';
+import { DeliveryFailure, retryDelayMs, rowReference, type Connector, type ConnectorContext } from './connector';
 import { ConnectorRegistry } from './connector.registry';
+import { DeliveryLocks, type HeldLock } from './delivery-lock';
 import { SyncService, type IntegrationCredentials } from './sync.service';
 
 /** What an attempt ended with, for its sync run. */
@@ -21,12 +21,16 @@ interface AttemptOutcome {
   error?: string;
 }
 
+/** When another attempt holds the config, its job looks again this much later (the holder may have listed its runs before this job's were queued). */
+const LOCK_BUSY_RETRY_MS = 2_000;
+
 /**
- * The delivery engine: works the job queue's delivery jobs, one config at a time across every
- * instance (the queue's `stately` policy), delivering each queued run's pending rows through the
- * config's connector. Every attempt is a sync run (sync_status_updated_after_every_attempt); a
- * disabled config is never attempted (disabled_integration_must_not_sync), and an attempt stops
- * before its next request when the config is disabled meanwhile.
+ * The delivery engine: works the job queue's delivery jobs, one attempt per config at a time
+ * across every instance (an advisory lock per config), delivering each queued run's pending rows
+ * through the config's connector, a batch at a time. Every attempt is a sync run
+ * (sync_status_updated_after_every_attempt); a disabled config is never attempted
+ * (disabled_integration_must_not_sync), and an attempt stops before its next request when the
+ * config is disabled meanwhile.
  */
 @Injectable()
 export class DeliveryService implements OnApplicationBootstrap {
@@ -35,6 +39,7 @@ export class DeliveryService implements OnApplicationBootstrap {
   constructor(
     private readonly config: AppConfig,
     private readonly jobs: JobQueue,
+    private readonly locks: DeliveryLocks,
     private readonly connectors: ConnectorRegistry,
     private readonly configs: IntegrationConfigRepository,
     private readonly configService: IntegrationConfigService,
@@ -57,8 +62,13 @@ export class DeliveryService implements OnApplicationBootstrap {
     return { queued_runs: queued };
   }
 
-  /** One delivery job: the config's queued runs, oldest first, until one needs a retry. */
-  async deliverConfig({ orgId, integrationId }: DeliveryJob): Promise<void> {
+  /** One delivery job: the config's queued runs, oldest first, until one needs a retry; nothing while another attempt holds the config. */
+  async deliverConfig(job: DeliveryJob): Promise<void> {
+    const outcome = await this.locks.withConfigLock(job.integrationId, (lock) => this.deliverQueuedRuns(job, lock));
+    if (!outcome.acquired) await this.jobs.enqueueDelivery(job, new Date(Date.now() + LOCK_BUSY_RETRY_MS));
+  }
+
+  private async deliverQueuedRuns({ orgId, integrationId }: DeliveryJob, lock: HeldLock): Promise<void> {
     for (const run of await this.runs.listDeliverable(orgId, integrationId)) {
       const config = await this.configs.findByOrgAndId(orgId, integrationId);
       // Deleted (its runs went with it) or disabled: nothing is sent; queued runs wait for it.
@@ -69,18 +79,18 @@ export class DeliveryService implements OnApplicationBootstrap {
         // Backing off: this run (and those after it) wait for their retry time.
         return this.jobs.enqueueDelivery({ orgId, integrationId }, run.next_attempt_at);
       }
-      const carryOn = await this.attempt(config, run, connector);
+      const carryOn = await this.attempt(config, run, connector, lock);
       if (!carryOn) return;
     }
   }
 
   /** One attempt at a run; false when the config's deliveries must stop here (retry later, disabled). */
-  private async attempt(config: IntegrationConfigEntity, run: ExportRunEntity, connector: Connector): Promise<boolean> {
+  private async attempt(config: IntegrationConfigEntity, run: DeliverableRun, connector: Connector, lock: HeldLock): Promise<boolean> {
     const orgId = config.organization_id;
     const actor: Principal = { sub: run.created_by, role: 'sync_service', orgId: null };
     const startedAt = new Date();
     if (run.status === 'delivering') {
-      // The previous attempt's worker died mid-way: that attempt is recorded, then retried.
+      // The previous attempt's worker died mid-way (the lock is free, so it is gone): that attempt is recorded, then retried.
       await this.record(config, actor, startedAt, { status: 'failed', delivered: 0, error: 'worker_lost' });
     }
     const attempts = run.delivery_attempts + 1;
@@ -92,24 +102,27 @@ export class DeliveryService implements OnApplicationBootstrap {
     };
     let delivered = 0;
     let refused = 0;
-    const pending = await this.rows.listPending(orgId, run.id);
-    for (let start = 0; start < pending.length; start += connector.maxBatchSize) {
+    for (let after = -1; ;) {
+      // The lock's connection is alive (else another instance may hold the config now), and the config is still enabled.
+      await lock.check();
       const current = await this.configs.findByOrgAndId(orgId, config.id);
       if (!current?.enabled) {
         // Disabled meanwhile: stop before the next request; the run waits, queued, for re-enabling.
-        await this.runs.updateDelivery(orgId, run.id, { status: 'queued', delivered_count: run.delivered_count + delivered, failed_count: run.failed_count + refused });
+        await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
         if (current) await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync' });
         return false;
       }
-      const batch = pending.slice(start, start + connector.maxBatchSize);
-      let outcomes: RowOutcome[];
+      const batch = await this.rows.listPendingAfter(orgId, run.id, after, connector.maxBatchSize);
+      if (batch.length === 0) break;
+      after = batch[batch.length - 1].index;
+      let outcomes;
       try {
         outcomes = await connector.deliver(
           context,
           batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} })),
         );
       } catch (error) {
-        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, refused, error, credentials);
+        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, credentials);
         return false;
       }
       const scrubbed = outcomes.map((o) => (o.status === 'failed' ? { ...o, error: scrubSyncError(o.error, secretsOf(credentials)) } : o));
@@ -117,15 +130,9 @@ export class DeliveryService implements OnApplicationBootstrap {
       delivered += scrubbed.filter((o) => o.status === 'delivered').length;
       refused += scrubbed.filter((o) => o.status === 'failed').length;
     }
-    const deliveredCount = run.delivered_count + delivered;
-    const failedCount = run.failed_count + refused;
-    const status = failedCount === 0 ? 'delivered' : deliveredCount > 0 ? 'partially_delivered' : 'failed';
-    await this.runs.updateDelivery(orgId, run.id, {
-      status,
-      delivered_count: deliveredCount,
-      failed_count: failedCount,
-      last_error: refused > 0 ? `${refused} rows refused` : null,
-    });
+    const counts = await this.counts(orgId, run.id);
+    const status = counts.failed_count === 0 ? 'delivered' : counts.delivered_count > 0 ? 'partially_delivered' : 'failed';
+    await this.runs.updateDelivery(orgId, run.id, { status, ...counts, last_error: counts.failed_count > 0 ? `${counts.failed_count} rows refused` : null });
     await this.record(config, actor, startedAt, {
       status: refused === 0 ? 'success' : delivered > 0 ? 'partial' : 'failed',
       delivered,
@@ -137,32 +144,33 @@ export class DeliveryService implements OnApplicationBootstrap {
   /** A batch failed as a whole: the attempt is a failed sync run; the run is retried with backoff, or failed once out of attempts. */
   private async failAttempt(
     config: IntegrationConfigEntity,
-    run: ExportRunEntity,
+    run: DeliverableRun,
     actor: Principal,
     startedAt: Date,
     attempts: number,
     delivered: number,
-    refused: number,
     error: unknown,
     credentials: IntegrationCredentials,
   ): Promise<void> {
     const orgId = config.organization_id;
     const failure = error instanceof DeliveryFailure ? error : undefined;
-    const message = scrubSyncError(
-      failure?.kind === 'credentials_rejected' ? 'credentials_rejected' : String((error as Error)?.message ?? error) || 'delivery failed',
-      secretsOf(credentials),
-    );
+    const message = scrubSyncError(attemptError(error), secretsOf(credentials));
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
     const nextAttemptAt = outOfAttempts ? null : new Date(Date.now() + retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds));
     await this.runs.updateDelivery(orgId, run.id, {
       status: outOfAttempts ? 'failed' : 'queued',
-      delivered_count: run.delivered_count + delivered,
-      failed_count: run.failed_count + refused,
+      ...(await this.counts(orgId, run.id)),
       next_attempt_at: nextAttemptAt,
       last_error: message,
     });
     await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message });
     if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt);
+  }
+
+  /** The run's counts from its rows: the truth, also after a lost worker delivered some of them. */
+  private async counts(orgId: string, runId: string): Promise<{ delivered_count: number; failed_count: number }> {
+    const { delivered, failed } = await this.rows.countOutcomes(orgId, runId);
+    return { delivered_count: delivered, failed_count: failed };
   }
 
   private async record(config: IntegrationConfigEntity, actor: Principal, startedAt: Date, outcome: AttemptOutcome): Promise<void> {
@@ -175,6 +183,12 @@ export class DeliveryService implements OnApplicationBootstrap {
       { attemptBegunWhileEnabled: true },
     );
   }
+}
+
+/** A failed attempt's error as stored: the rule or kind where there is one, else the error's own message. */
+function attemptError(error: unknown): string {
+  if (error instanceof DeliveryFailure && error.kind === 'credentials_rejected') return 'credentials_rejected';
+  return String((error as Error)?.message ?? error) || 'delivery failed';
 }
 
 function secretsOf(credentials: IntegrationCredentials): (string | null)[] {

@@ -4,12 +4,13 @@ import { IntegrationConfigModule } from '../integration-config/integration-confi
 import { JobQueueModule } from '../job-queue/job-queue.module';
 import { RepositoriesModule } from '../repositories.module';
 import { ConnectorRegistry } from './connector.registry';
+import { DeliveryLocks } from './delivery-lock';
 import { DeliveryService } from './delivery.service';
 import { SyncService } from './sync.service';
 
 @Module({
   imports: [RepositoriesModule, IntegrationConfigModule, ExportRunModule, JobQueueModule],
-  providers: [SyncService, DeliveryService, ConnectorRegistry],
+  providers: [SyncService, DeliveryService, DeliveryLocks, ConnectorRegistry],
   exports: [SyncService, DeliveryService],
 })
 export class SyncModule {}

@@ -4,11 +4,9 @@ import { foundOr404 } from '../common/rule-violation';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { ExportRunService } from '../export-runs/export-run.service';
 import type { ExportRunResponse } from '../export-runs/dto/export.dto';
-import type { SyncRunResponse } from '../integration-config/dto/sync-run.dto';
-import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
+import { INTEGRATION_CONFIGS_TABLE, type SecretColumn } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
-import { isDue } from './sync-schedule';
 
 /** Plaintext credentials of one config: only ever returned to in-process callers. */
 export interface IntegrationCredentials {
@@ -20,26 +18,10 @@ export interface IntegrationCredentials {
   webhook_secret: string | null;
 }
 
-export interface DueConfig {
-  organization_id: string;
-  id: string;
-  integration_type: string;
-  sync_frequency: string;
-  last_sync_at: Date | null;
-}
-
-export interface SyncOutcome {
-  status?: 'success' | 'partial';
-  error?: string;
-  records_pushed?: number;
-  records_pulled?: number;
-}
-
-export type SyncAttempt = { skipped: true; reason: 'disabled_integration_must_not_sync' } | { skipped: false; run: SyncRunResponse };
-
 /**
- * What a sync service needs, in process: which configs are due, their credentials (the only
- * door to plaintext), a sync attempt that always records its outcome, and exports.
+ * What a sync service needs in process beside the delivery engine: credentials (the only door
+ * to plaintext) and exports. Runs are delivered, scheduled and recorded by the engine
+ * (DeliveryService) through the connectors a host registers.
  */
 @Injectable()
 export class SyncService {
@@ -51,12 +33,6 @@ export class SyncService {
     private readonly configs: IntegrationConfigService,
     private readonly exports: ExportRunService,
   ) {}
-
-  /** Enabled configs of every organization due by their sync_frequency and last_sync_at. */
-  async findDueConfigsAcrossOrganizations(now = new Date()): Promise<DueConfig[]> {
-    const enabled = await this.configRows.listScheduledAcrossOrganizations();
-    return enabled.filter((c) => isDue(c.sync_frequency, c.last_sync_at, now));
-  }
 
   /** Decrypted credentials of one config; every read is audited (who, which config), never the values. */
   async readCredentials(orgId: string, configId: string, actor: Principal, purpose: string): Promise<IntegrationCredentials> {
@@ -74,39 +50,6 @@ export class SyncService {
       tenant_id: config.tenant_id,
       webhook_secret: decrypt('webhook_secret_encrypted'),
     };
-  }
-
-  /**
-   * One sync attempt: a disabled config is skipped (the callback is not called); otherwise the
-   * outcome is recorded whatever happens: a callback that throws is recorded as `failed`, and
-   * the error is thrown again.
-   */
-  async runSyncAttempt(
-    orgId: string,
-    configId: string,
-    actor: Principal,
-    attempt: (context: { config: IntegrationConfigEntity; credentials: IntegrationCredentials }) => Promise<SyncOutcome>,
-  ): Promise<SyncAttempt> {
-    const config = foundOr404(await this.configRows.findByOrgAndId(orgId, configId), 'Integration config');
-    if (!config.enabled) return { skipped: true, reason: 'disabled_integration_must_not_sync' };
-    const startedAt = new Date().toISOString();
-    const credentials = await this.readCredentials(orgId, configId, actor, 'sync_attempt');
-    let outcome: SyncOutcome;
-    try {
-      outcome = await attempt({ config, credentials });
-    } catch (error) {
-      // recordSyncRun scrubs the config's secrets and secret-shaped text from every stored error.
-      const message = String((error as Error)?.message ?? error) || 'the sync attempt failed';
-      await this.configs.recordSyncRun(orgId, configId, { status: 'failed', started_at: startedAt, error: message }, actor);
-      throw error;
-    }
-    const run = await this.configs.recordSyncRun(
-      orgId,
-      configId,
-      { status: outcome.status ?? 'success', started_at: startedAt, error: outcome.error, records_pushed: outcome.records_pushed, records_pulled: outcome.records_pulled },
-      actor,
-    );
-    return { skipped: false, run };
   }
 
   /** An export; `deliver: true` also queues its rows for delivery through the type's connector. */

@@ -1,0 +1,50 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { DataSource, QueryRunner } from 'typeorm';
+import { InjectMeanderDataSource } from '../database/database.module';
+
+// The advisory-lock key space of delivery attempts (first key of the two-int form): "MD".
+const DELIVERY_LOCK_CLASS = 0x4d44;
+
+/** A held lock: `check()` throws when its connection is gone (the lock with it). */
+export interface HeldLock {
+  check(): Promise<void>;
+}
+
+/**
+ * One delivery attempt per config at a time, across every instance: a PostgreSQL session
+ * advisory lock on a connection of its own, held for the attempt. The job queue hands a config's
+ * job to one worker, but a job can outlive its expiry (a slow attempt) and be handed out again;
+ * the lock is what makes a second attempt wait. A worker that dies (kill -9) loses its
+ * connection, and the server releases the lock with it: nothing to clean up.
+ */
+@Injectable()
+export class DeliveryLocks {
+  private readonly logger = new Logger('DeliveryLocks');
+
+  constructor(@InjectMeanderDataSource() private readonly dataSource: DataSource) {}
+
+  /** Runs `work` holding the config's lock; `{ acquired: false }` at once when another attempt holds it. */
+  async withConfigLock<T>(configId: string, work: (lock: HeldLock) => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const [{ locked }] = (await runner.query(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked`, [DELIVERY_LOCK_CLASS, configId])) as { locked: boolean }[];
+      if (!locked) return { acquired: false };
+      try {
+        return { acquired: true, value: await work({ check: () => runner.query('SELECT 1').then(() => undefined) }) };
+      } finally {
+        await this.unlock(runner, configId);
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private async unlock(runner: QueryRunner, configId: string): Promise<void> {
+    try {
+      await runner.query(`SELECT pg_advisory_unlock($1, hashtext($2))`, [DELIVERY_LOCK_CLASS, configId]);
+    } catch (error) {
+      // The connection is gone, and the server released the lock with it.
+      this.logger.warn({ event: 'delivery_unlock_failed', config_id: configId, err: { name: (error as Error)?.name, message: (error as Error)?.message } });
+    }
+  }
+}
