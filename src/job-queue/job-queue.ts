@@ -98,9 +98,26 @@ export class JobQueue implements OnApplicationShutdown {
       // Errors of its background loops (maintenance, polling) are logged, never thrown.
       boss.on('error', (error) => this.logger.error({ err: { name: error.name, message: error.message } }, 'job queue error'));
       await boss.start();
-      await boss.createQueue(DELIVERY_QUEUE, { name: DELIVERY_QUEUE, policy: 'short' });
+      await ensureQueue(boss);
       return boss;
     })();
     return this.boss;
+  }
+}
+
+/**
+ * Creates the delivery queue unless it exists. Instances that start together race in pg-boss's
+ * create_queue (it creates a table: one of them dies in a deadlock, or on the queue's key):
+ * the loser finds the winner's queue on a look a moment later.
+ */
+async function ensureQueue(boss: PgBoss): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    if (await boss.getQueue(DELIVERY_QUEUE)) return;
+    try {
+      return await boss.createQueue(DELIVERY_QUEUE, { name: DELIVERY_QUEUE, policy: 'short' });
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
   }
 }
