@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { runAdapterBench } from './adapter.bench';
+import { runDeliveryBench } from './delivery.bench';
 import { runHttpScenarioBench } from './http-scenarios.bench';
 import { runMappingCompilerBench } from './mapping-compiler.bench';
 import { runPreviewHttpBench } from './preview-http.bench';
@@ -28,6 +29,10 @@ async function main(): Promise<void> {
   );
 
   const isolation = await runTenantIsolationBench(quick ? { previews: 4, records: 10_000, gets: 100 } : { previews: 4, records: 10_000, gets: 300 });
+
+  const delivery = await runDeliveryBench(
+    quick ? { configs: 50, rowsPerConfig: 200, rounds: 1, scheduled: 10_000, due: 10 } : { configs: 50, rowsPerConfig: 200, rounds: 3, scheduled: 10_000, due: 10 },
+  );
 
   const adapter = await runAdapterBench(
     quick ? { connections: 10, warmupSeconds: 1, roundSeconds: 1, rounds: 3 } : { connections: 10, warmupSeconds: 2, roundSeconds: 5, rounds: 3 },
@@ -69,6 +74,27 @@ async function main(): Promise<void> {
       '–',
     ],
   );
+  for (const [i, model] of delivery.models.entries()) {
+    rows.push([
+      `delivery engine (job queue, lock, row states, sync runs) vs a plain loop, same sink, 2 workers each${i === 0 ? '' : ' (LAN-fast vendor)'}`,
+      `${delivery.rows} rows over ${delivery.configs} configs × ${delivery.rounds}; sink ${model.batchMs} ms per batch of 100`,
+      `${model.engineMs} vs ${model.loopMs} ms; engine ${model.overheadMsPerAttempt.toFixed(0)} ms per attempt`,
+      `${model.ratio.toFixed(2)}× throughput`,
+      i === 0 ? '≥ 0.8× throughput' : 'measured',
+      i === 0 ? (model.ratio >= 0.8 ? 'yes' : 'NO') : '–',
+    ]);
+  }
+  rows.push(
+    ['queueing for delivery (export with deliver: true vs without)', `${delivery.rows} rows`, `${delivery.enqueueMsPerRow.toFixed(3)} ms per row`, '–', 'measured', '–'],
+    [
+      `scheduler tick: ${delivery.tick.scheduled} scheduled configs, ${delivery.tick.due} due, vs only the due ones queued`,
+      "pg-boss's fetch scan",
+      `${delivery.tick.dueReadMs.toFixed(2)} vs ${delivery.tick.emptyReadMs.toFixed(2)} ms; ${delivery.tick.rowsRead} rows read`,
+      `${(delivery.tick.dueReadMs / delivery.tick.emptyReadMs).toFixed(2)}× time`,
+      `reads only the due (${delivery.tick.due})`,
+      delivery.tick.rowsRead === delivery.tick.due ? 'yes' : 'NO',
+    ],
+  );
   for (const s of http.scenarios) {
     // Rows without a target are measured for the reader (the service as deployed).
     const target = TARGETS[s.scenario] as (typeof TARGETS)[string] | undefined;
@@ -104,9 +130,10 @@ async function main(): Promise<void> {
     `\nService RSS after ${http.serviceRequests} requests: ${http.serviceRssEndMb} MB; after each of 3 rounds of ${http.memoryRss.length ? 'GETs' : ''}: ${http.memoryRss.join(' / ')} MB ` +
       `(round 2 → 3: ${(growth * 100).toFixed(1)}%, ${growth <= 0.05 ? 'no growth' : 'GROWING'}). Bench process RSS: ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB.`,
   );
+  console.log(`Delivery bench RSS after each round: ${delivery.rssMb.join(' / ')} MB. Scheduler tick plan:\n${delivery.tick.plan}`);
   console.log(`Finished in ${Math.round((Date.now() - started.getTime()) / 1000)} s.`);
   if (!quick) {
-    writeFileSync(join(__dirname, 'results.json'), JSON.stringify({ date: started.toISOString(), machine, mapping, preview, isolation, http, adapter }, null, 2));
+    writeFileSync(join(__dirname, 'results.json'), JSON.stringify({ date: started.toISOString(), machine, mapping, preview, isolation, http, delivery, adapter }, null, 2));
   }
 }
 

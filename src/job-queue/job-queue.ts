@@ -63,13 +63,18 @@ export class JobQueue implements OnApplicationShutdown {
   async workDeliveries(concurrency: number, handler: (job: DeliveryJob) => Promise<void>): Promise<void> {
     const boss = await this.started();
     for (let i = 0; i < concurrency; i += 1) {
-      const id = await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
+      let id: string | undefined;
+      id = await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
         try {
           await handler(job.data);
         } catch (error) {
           // pg-boss retries the job; the reason is logged here (its message only: never a query's parameters).
           this.logger.error({ event: 'delivery_job_failed', config_id: job.data.integrationId, err: { name: (error as Error)?.name, message: (error as Error)?.message } });
           throw error;
+        } finally {
+          // A worker that found a job looks for the next at once: pg-boss would otherwise wait out
+          // the polling interval after every job (one job per 2 s per worker); an empty fetch waits.
+          if (id) boss.notifyWorker(id);
         }
       });
       this.workers.push(id);

@@ -1,13 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { InjectMeanderDataSource } from '../database/database.module';
+import { Transaction } from '../database/transaction';
 
 // The advisory-lock key space of delivery attempts (first key of the two-int form): "MD".
 const DELIVERY_LOCK_CLASS = 0x4d44;
 
-/** A held lock: `check()` throws when its connection is gone (the lock with it). */
+/** A held lock. Its connection, for reads that must fail when the lock is gone (the connection with it): `repository.in(lock.session)`. */
 export interface HeldLock {
-  check(): Promise<void>;
+  readonly session: Transaction;
 }
 
 /**
@@ -30,7 +31,7 @@ export class DeliveryLocks {
       const [{ locked }] = (await runner.query(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked`, [DELIVERY_LOCK_CLASS, configId])) as { locked: boolean }[];
       if (!locked) return { acquired: false };
       try {
-        return { acquired: true, value: await work({ check: () => runner.query('SELECT 1').then(() => undefined) }) };
+        return { acquired: true, value: await work({ session: new Transaction(runner.manager) }) };
       } finally {
         await this.unlock(runner, configId);
       }

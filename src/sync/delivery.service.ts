@@ -95,17 +95,16 @@ export class DeliveryService implements OnApplicationBootstrap {
     }
     const attempts = run.delivery_attempts + 1;
     await this.runs.updateDelivery(orgId, run.id, { status: 'delivering', delivery_attempts: attempts, next_attempt_at: null });
-    const credentials = await this.sync.readCredentials(orgId, config.id, actor, 'delivery');
+    const credentials = this.sync.credentialsOf(config, actor, 'delivery');
     const context: ConnectorContext = {
       config: { id: config.id, organization_id: orgId, integration_type: config.integration_type, base_url: config.base_url, extra_config: config.extra_config },
       credentials,
     };
     let delivered = 0;
     let refused = 0;
-    for (let after = -1; ;) {
-      // The lock's connection is alive (else another instance may hold the config now), and the config is still enabled.
-      await lock.check();
-      const current = await this.configs.findByOrgAndId(orgId, config.id);
+    for (let after = -1, more = true; more;) {
+      // Read on the lock's connection: it fails when the lock is gone (another instance may hold the config now).
+      const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
       if (!current?.enabled) {
         // Disabled meanwhile: stop before the next request; the run waits, queued, for re-enabling.
         await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
@@ -114,6 +113,8 @@ export class DeliveryService implements OnApplicationBootstrap {
       }
       const batch = await this.rows.listPendingAfter(orgId, run.id, after, connector.maxBatchSize);
       if (batch.length === 0) break;
+      // A short batch is the last: no round trip to find nothing.
+      more = batch.length === connector.maxBatchSize;
       after = batch[batch.length - 1].index;
       let outcomes;
       try {

@@ -4,7 +4,7 @@ import { foundOr404 } from '../common/rule-violation';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { ExportRunService } from '../export-runs/export-run.service';
 import type { ExportRunResponse } from '../export-runs/dto/export.dto';
-import { INTEGRATION_CONFIGS_TABLE, type SecretColumn } from '../integration-config/integration-config.entity';
+import { INTEGRATION_CONFIGS_TABLE, type IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 
@@ -36,12 +36,16 @@ export class SyncService {
 
   /** Decrypted credentials of one config; every read is audited (who, which config), never the values. */
   async readCredentials(orgId: string, configId: string, actor: Principal, purpose: string): Promise<IntegrationCredentials> {
-    const config = foundOr404(await this.configRows.findByOrgAndId(orgId, configId), 'Integration config');
+    return this.credentialsOf(foundOr404(await this.configRows.findByOrgAndId(orgId, configId), 'Integration config'), actor, purpose);
+  }
+
+  /** The same, of a config row already read (the delivery engine has just read it). */
+  credentialsOf(config: IntegrationConfigEntity, actor: Principal, purpose: string): IntegrationCredentials {
     const decrypt = (column: SecretColumn) => {
       const envelope = config[column];
       return envelope ? this.cipher.decrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: config.id }) : null;
     };
-    this.logger.log({ event: 'credentials_read', org_id: orgId, config_id: configId, actor: actor.sub, role: actor.role, purpose, req: actor.request });
+    this.logger.log({ event: 'credentials_read', org_id: config.organization_id, config_id: config.id, actor: actor.sub, role: actor.role, purpose, req: actor.request });
     return {
       base_url: config.base_url,
       api_key: decrypt('api_key_encrypted'),
