@@ -1,0 +1,277 @@
+// The connector against the local Xledger fake (test/support/fakes/xledger-fake.ts): what goes on
+// the wire, how often, and what each of Xledger's answers becomes.
+import { startXledgerFake, type XledgerFake } from '../../../test/support/fakes/xledger-fake';
+import { OutboundClient, OutboundError, type OutboundRequest } from '../../egress/outbound-http';
+import { DeliveryFailure, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
+import { XledgerConnector } from './xledger.connector';
+import { ADD_GL_IMPORT_ITEMS_MUTATION } from './xledger-graphql';
+
+const API_KEY = 'xl-Tok3n/abcdef0123456789+SECRET';
+const RUN = '3f2b0c1e-0000-4000-8000-0000000000aa';
+
+const rowsOf = (count: number, from = 0): DeliveryRow[] =>
+  Array.from({ length: count }, (_, i) => {
+    const index = from + i;
+    return {
+      index,
+      reference: rowReference(RUN, index),
+      output: { Amount: 100 + index / 4, TransactionDate: '20.11.2026', AccountCode: '7140', text: `Claim ${index}`, 'currency.code': 'NOK' },
+    };
+  });
+
+const contextFor = (url: string, apiKey: string | null = API_KEY): ConnectorContext => ({
+  config: { id: 'c0ffee00-0000-4000-8000-000000000001', organization_id: 'c0ffee00-0000-4000-8000-000000000002', integration_type: 'xledger', base_url: url, extra_config: {} },
+  credentials: { base_url: url, api_key: apiKey, client_id: null, client_secret: null, tenant_id: null, webhook_secret: null },
+});
+
+/** Every error a test saw thrown: none may hold the token. */
+const thrown: unknown[] = [];
+async function failureOf(promise: Promise<unknown>): Promise<DeliveryFailure> {
+  try {
+    await promise;
+  } catch (error) {
+    thrown.push(error);
+    if (error instanceof DeliveryFailure) return error;
+    throw error;
+  }
+  throw new Error('expected a DeliveryFailure');
+}
+
+describe('XledgerConnector against the Xledger fake', () => {
+  let fake: XledgerFake;
+  let http: OutboundClient;
+  let connector: XledgerConnector;
+
+  beforeEach(async () => {
+    fake = await startXledgerFake({ apiKey: API_KEY });
+    http = new OutboundClient({ policy: { allowPrivate: true }, ca: [fake.cert] });
+    connector = new XledgerConnector(http);
+  });
+
+  afterEach(async () => {
+    http.close();
+    await fake.close();
+  });
+
+  afterAll(() => {
+    for (const error of thrown) {
+      expect(String((error as Error).message)).not.toContain(API_KEY);
+      expect(JSON.stringify(error)).not.toContain(API_KEY);
+    }
+  });
+
+  it('sends the rows given in one addGLImportItems request, with the token and the references', async () => {
+    const rows = rowsOf(3);
+    const outcomes = await connector.deliver(contextFor(fake.url), rows);
+
+    expect(fake.requests).toHaveLength(1);
+    const [request] = fake.requests;
+    expect(request).toMatchObject({ method: 'POST', path: '/graphql', operation: 'addGLImportItems', answer: 200 });
+    expect(request.headers.authorization).toBe(`token ${API_KEY}`);
+    expect(request.headers['content-type']).toBe('application/json');
+    expect(request.body).toEqual({
+      query: ADD_GL_IMPORT_ITEMS_MUTATION,
+      variables: {
+        inputs: rows.map((row) => ({
+          clientId: String(row.index),
+          node: {
+            amount: String(100 + row.index / 4),
+            postedDate: '2026-11-20',
+            account: { code: '7140' },
+            text: `Claim ${row.index}`,
+            currency: { code: 'NOK' },
+            extIdentifier: row.reference,
+          },
+        })),
+      },
+    });
+    // Values travel only as variables.
+    expect(String(request.body?.query)).not.toContain('Claim');
+
+    expect(outcomes).toEqual(rows.map((row) => ({ index: row.index, status: 'delivered', externalId: String(fake.items.get(row.reference)?.dbId) })));
+    expect([...fake.items.keys()]).toEqual(rows.map((row) => row.reference));
+  });
+
+  it('sends a full batch of 500 as one request, and nothing for an empty one', async () => {
+    const outcomes = await connector.deliver(contextFor(fake.url), rowsOf(500));
+    expect(fake.requests).toHaveLength(1);
+    expect((fake.requests[0].body?.variables?.inputs as unknown[]).length).toBe(500);
+    expect(outcomes.filter((o) => o.status === 'delivered')).toHaveLength(500);
+    expect(fake.items.size).toBe(500);
+
+    expect(await connector.deliver(contextFor(fake.url), [])).toEqual([]);
+    await expect(connector.deliver(contextFor(fake.url), rowsOf(501))).rejects.toThrow('at most 500 rows');
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('fails a row it cannot translate without sending it; the others go', async () => {
+    const rows = rowsOf(3);
+    rows[1] = { ...rows[1], output: { ...rows[1].output, TransactionDate: 'next Tuesday' } };
+    const outcomes = await connector.deliver(contextFor(fake.url), rows);
+    expect(outcomes[1]).toEqual({ index: 1, status: 'failed', error: 'TransactionDate "next Tuesday" is not a date (yyyy-MM-dd or dd.MM.yyyy)' });
+    expect(outcomes.filter((o) => o.status === 'delivered').map((o) => o.index)).toEqual([0, 2]);
+    expect((fake.requests[0].body?.variables?.inputs as { clientId: string }[]).map((i) => i.clientId)).toEqual(['0', '2']);
+
+    const none = rowsOf(2).map((row) => ({ ...row, output: { ...row.output, Amount: 'n/a' } }));
+    expect((await connector.deliver(contextFor(fake.url), none)).map((o) => o.status)).toEqual(['failed', 'failed']);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it.each([
+    ['a wrong token', 'xl-not-the-right-token'],
+    ['no token', null],
+  ])('answers %s with credentials_rejected and creates nothing', async (_, apiKey) => {
+    const failure = await failureOf(connector.deliver(contextFor(fake.url, apiKey), rowsOf(2)));
+    expect(failure.kind).toBe('credentials_rejected');
+    expect(fake.items.size).toBe(0);
+    expect(fake.requests).toHaveLength(apiKey === null ? 0 : 1);
+  });
+
+  it('answers a revoked token with credentials_rejected, whatever HTTP status carries the refusal', async () => {
+    fake.rejectAuth();
+    expect((await failureOf(connector.deliver(contextFor(fake.url), rowsOf(1)))).kind).toBe('credentials_rejected');
+    expect(fake.requests[0].answer).toBe(401);
+
+    const quiet = await startXledgerFake({ apiKey: API_KEY, authFailureStatus: 200 });
+    const quietHttp = new OutboundClient({ policy: { allowPrivate: true }, ca: [quiet.cert] });
+    try {
+      quiet.rejectAuth();
+      const failure = await failureOf(new XledgerConnector(quietHttp).deliver(contextFor(quiet.url), rowsOf(1)));
+      expect(failure.kind).toBe('credentials_rejected');
+      expect(quiet.requests[0].answer).toBe(200);
+    } finally {
+      quietHttp.close();
+      await quiet.close();
+    }
+  });
+
+  it.each([
+    ['BAD_REQUEST.BURST_RATE_LIMIT_REACHED' as const, undefined, 5],
+    ['BAD_REQUEST.CONCURRENCY_LIMIT_REACHED' as const, undefined, 5],
+    ['BAD_REQUEST.INSUFFICIENT_CREDITS' as const, undefined, 1200],
+    ['BAD_REQUEST.INSUFFICIENT_CREDITS' as const, { resetAt: '2026-11-20T12:15:00Z' }, 900],
+  ])('retries %s after the wait Xledger asks for (%j)', async (code, extensions, seconds) => {
+    connector = new XledgerConnector(http, () => Date.parse('2026-11-20T12:00:00Z'));
+    fake.throttleNext(code, 1, extensions);
+    const failure = await failureOf(connector.deliver(contextFor(fake.url), rowsOf(2)));
+    expect(failure).toMatchObject({ kind: 'retryable', message: code, retryAfterSeconds: seconds });
+    expect(fake.items.size).toBe(0);
+
+    // The retry goes through.
+    const outcomes = await connector.deliver(contextFor(fake.url), rowsOf(2));
+    expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'delivered']);
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it.each([
+    [429, { 'retry-after': '17' }, 17],
+    [503, { 'retry-after': '30' }, 30],
+    [500, {}, undefined],
+  ])('retries HTTP %i, honouring Retry-After', async (status, headers, seconds) => {
+    fake.failNext(status, 1, headers);
+    const failure = await failureOf(connector.deliver(contextFor(fake.url), rowsOf(1)));
+    expect(failure).toMatchObject({ kind: 'retryable', message: `Xledger answered HTTP ${status}`, retryAfterSeconds: seconds });
+    expect(fake.items.size).toBe(0);
+  });
+
+  it('fails the items Xledger refuses with its message and delivers the others (whole request refused: the rest sent again)', async () => {
+    const rows = rowsOf(4);
+    fake.refuseItems([rows[1].reference, rows[3].reference], `Account 7140 is closed for posting (token ${API_KEY})`);
+    const outcomes = await connector.deliver(contextFor(fake.url), rows);
+
+    expect(outcomes[1]).toMatchObject({ index: 1, status: 'failed' });
+    expect(outcomes[3]).toMatchObject({ index: 3, status: 'failed' });
+    const error = (outcomes[1] as { error: string }).error;
+    expect(error).toContain("Variable '$inputs[1].node' is invalid. Account 7140 is closed for posting");
+    expect(error).not.toContain(API_KEY);
+    expect(outcomes.filter((o) => o.status === 'delivered').map((o) => o.index)).toEqual([0, 2]);
+    expect([...fake.items.keys()]).toEqual([rows[0].reference, rows[2].reference]);
+    // The refused request, then the others alone.
+    expect(fake.requests).toHaveLength(2);
+    expect((fake.requests[1].body?.variables?.inputs as { clientId: string }[]).map((i) => i.clientId)).toEqual(['0', '2']);
+  });
+
+  it('fails the items Xledger refuses and delivers the others in one request when Xledger carries the rest out', async () => {
+    const rows = rowsOf(3);
+    fake.refuseItems((node) => node.extIdentifier === rows[2].reference, 'Period 2026-11 is closed', { partial: true });
+    const outcomes = await connector.deliver(contextFor(fake.url), rows);
+    expect(outcomes).toEqual([
+      { index: 0, status: 'delivered', externalId: String(fake.items.get(rows[0].reference)?.dbId) },
+      { index: 1, status: 'delivered', externalId: String(fake.items.get(rows[1].reference)?.dbId) },
+      { index: 2, status: 'failed', error: 'Period 2026-11 is closed' },
+    ]);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('throws retryable when the answer is lost, and a repeat creates nothing twice', async () => {
+    const rows = rowsOf(3);
+    fake.loseAnswerNext();
+    const failure = await failureOf(connector.deliver(contextFor(fake.url), rows));
+    expect(failure.kind).toBe('retryable');
+    expect(failure.message).toContain('network');
+    // Xledger carried the request out before the connection went.
+    expect(fake.requests[0].answer).toBe('lost');
+    expect(fake.items.size).toBe(3);
+    const dbIds = rows.map((row) => fake.items.get(row.reference)?.dbId);
+
+    const outcomes = await connector.deliver(contextFor(fake.url), rows);
+    expect(outcomes).toEqual(rows.map((row, i) => ({ index: row.index, status: 'delivered', externalId: String(dbIds[i]) })));
+    expect(fake.items.size).toBe(3);
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('throws retryable on a timeout, naming no secret', async () => {
+    const timingOut = { request: (_: OutboundRequest) => Promise.reject(new OutboundError('timeout', 'No whole answer from 127.0.0.1 within 30000 ms')) } as OutboundClient;
+    const failure = await failureOf(new XledgerConnector(timingOut).deliver(contextFor(fake.url), rowsOf(1)));
+    expect(failure).toMatchObject({ kind: 'retryable', message: 'Xledger request failed (timeout): No whole answer from 127.0.0.1 within 30000 ms' });
+  });
+
+  describe('answers the fake does not give', () => {
+    const answering = (body: unknown) => {
+      const requests: OutboundRequest[] = [];
+      const client = {
+        request: (request: OutboundRequest) => {
+          requests.push(request);
+          return Promise.resolve({ status: 200, headers: {}, body: Buffer.from(JSON.stringify(body)) });
+        },
+      };
+      return { requests, connector: new XledgerConnector(client as unknown as OutboundClient) };
+    };
+
+    it('never sends again an item an executed mutation left out: it fails, the listed one is delivered', async () => {
+      const { requests, connector: stubbed } = answering({ data: { addGLImportItems: { edges: [{ clientId: '0', node: { dbId: 42 } }] } } });
+      expect(await stubbed.deliver(contextFor('https://xledger.example/graphql'), rowsOf(2))).toEqual([
+        { index: 0, status: 'delivered', externalId: '42' },
+        { index: 1, status: 'failed', error: "Xledger's answer did not include this item" },
+      ]);
+      expect(requests).toHaveLength(1);
+    });
+
+    it('fails the batch as a whole, retryable, when nothing ran and no item is to blame', async () => {
+      const { requests, connector: stubbed } = answering({ errors: [{ message: 'Your query timed out.' }], data: null });
+      expect(await failureOf(stubbed.deliver(contextFor('https://xledger.example/graphql'), rowsOf(2)))).toMatchObject({
+        kind: 'retryable',
+        message: 'Xledger: Your query timed out.',
+      });
+      expect(requests).toHaveLength(1);
+    });
+  });
+
+  describe('testConnection', () => {
+    it('makes one read-only query with the token and sends no claim data', async () => {
+      await connector.testConnection(contextFor(fake.url));
+      expect(fake.requests).toHaveLength(1);
+      expect(fake.requests[0]).toMatchObject({ operation: 'connectionTest', answer: 200 });
+      expect(fake.requests[0].headers.authorization).toBe(`token ${API_KEY}`);
+      expect(fake.requests[0].body).toEqual({ query: 'query MeanderConnectionTest { __typename }' });
+      expect(fake.items.size).toBe(0);
+    });
+
+    it('throws credentials_rejected for a refused token and retryable when throttled', async () => {
+      expect((await failureOf(connector.testConnection(contextFor(fake.url, 'xl-wrong')))).kind).toBe('credentials_rejected');
+      fake.throttleNext('BAD_REQUEST.BURST_RATE_LIMIT_REACHED');
+      expect(await failureOf(connector.testConnection(contextFor(fake.url)))).toMatchObject({ kind: 'retryable', retryAfterSeconds: 5 });
+      expect(fake.requests).toHaveLength(2);
+    });
+  });
+});
