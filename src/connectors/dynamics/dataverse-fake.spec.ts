@@ -1,0 +1,166 @@
+// The fake Dataverse behaves as Microsoft documents it where our connector does not go: without
+// continue-on-error, change sets, conditional upserts, the batch limit, the token checks.
+import { startDataverseFake, type DataverseFake } from '../../../test/support/fakes/dataverse-fake';
+import { OutboundClient, type OutboundResponse } from '../../egress/outbound-http';
+import { buildBatchRequest, parseBatchResponse } from './odata-batch';
+
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const CLIENT_ID = 'f0b6e3a1-2c4d-4e5f-8a9b-0c1d2e3f4a5b';
+const SECRET = 'fake-secret-value-0123456789';
+
+let fake: DataverseFake;
+let http: OutboundClient;
+let token: string;
+
+beforeEach(async () => {
+  fake = await startDataverseFake({ tenant: TENANT, clientId: CLIENT_ID, clientSecret: SECRET });
+  http = new OutboundClient({ policy: { allowPrivate: true }, ca: [fake.ca] });
+  const answer = await requestToken(`${fake.url}/.default`);
+  token = (JSON.parse(answer.body.toString()) as { access_token: string }).access_token;
+});
+
+afterEach(async () => {
+  http.close();
+  await fake.close();
+});
+
+function requestToken(scope: string, secret = SECRET): Promise<OutboundResponse> {
+  return http.request({
+    url: `${fake.authorityUrl}/${TENANT}/oauth2/v2.0/token`,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT_ID, client_secret: secret, scope }).toString(),
+  });
+}
+
+function api(method: 'GET' | 'POST' | 'PATCH', path: string, body?: string, headers: Record<string, string> = {}): Promise<OutboundResponse> {
+  return http.request({ url: `${fake.url}/api/data/v9.2/${path}`, method, headers: { Authorization: `Bearer ${token}`, ...headers }, body });
+}
+
+function upsert(key: string, body: object) {
+  return { method: 'PATCH', url: `${fake.url}/api/data/v9.2/things(ref='${key}')`, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function parts(answer: OutboundResponse) {
+  return parseBatchResponse(String(answer.headers['content-type']), answer.body);
+}
+
+describe('the fake Dataverse', () => {
+  it('issues tokens only for the right secret and scope, in the documented shapes', async () => {
+    const wrongSecret = await requestToken(`${fake.url}/.default`, 'not-the-secret');
+    expect(wrongSecret.status).toBe(401);
+    expect(JSON.parse(wrongSecret.body.toString())).toMatchObject({
+      error: 'invalid_client',
+      error_codes: [7000215],
+      error_description: expect.stringMatching(/^AADSTS7000215: /),
+    });
+    const wrongScope = await requestToken('https://other.example/.default');
+    expect(wrongScope.status).toBe(400);
+    expect(JSON.parse(wrongScope.body.toString())).toMatchObject({ error: 'invalid_scope', error_codes: [70011] });
+    const good = JSON.parse((await requestToken(`${fake.url}/.default`)).body.toString());
+    expect(good).toMatchObject({ token_type: 'Bearer', expires_in: 3599, access_token: expect.any(String) });
+    expect(fake.tokenRequests).toHaveLength(4);
+  });
+
+  it('answers 401 with a bearer challenge naming the tenant when the token is missing or unknown', async () => {
+    const answer = await http.request({ url: `${fake.url}/api/data/v9.2/WhoAmI`, method: 'GET', headers: { Authorization: 'Bearer nope' } });
+    expect(answer.status).toBe(401);
+    expect(answer.headers['www-authenticate']).toContain(`authorization_uri=${fake.url}/${TENANT}/oauth2/authorize`);
+    expect((await api('GET', 'WhoAmI()')).status).toBe(200);
+  });
+
+  it('without continue-on-error stops at the first refused request and answers 400', async () => {
+    fake.refuseRows((u) => u.key === 'b', 'Refused.');
+    const { contentType, body } = buildBatchRequest([upsert('a', { n: 1 }), upsert('b', { n: 2 }), upsert('c', { n: 3 })]);
+    const answer = await api('POST', '$batch', body, { 'Content-Type': contentType });
+    expect(answer.status).toBe(400);
+    expect(parts(answer).map((p) => p.status)).toEqual([204, 400]);
+    expect(fake.table('things').map((r) => r.key)).toEqual(['a']);
+  });
+
+  it('with continue-on-error answers 200, one part per request, and says the preference applied', async () => {
+    fake.refuseRows((u) => u.key === 'b', 'Refused.');
+    const { contentType, body } = buildBatchRequest([upsert('a', { n: 1 }), upsert('b', { n: 2 }), upsert('c', { n: 3 })]);
+    const answer = await api('POST', '$batch', body, { 'Content-Type': contentType, Prefer: 'odata.continue-on-error' });
+    expect(answer.status).toBe(200);
+    expect(answer.headers['preference-applied']).toBe('odata.continue-on-error');
+    const answered = parts(answer);
+    expect(answered.map((p) => p.status)).toEqual([204, 400, 204]);
+    expect(JSON.parse(answered[1].body)).toEqual({ error: { code: '0x80044331', message: 'Refused.' } });
+    expect(answered[2].headers['odata-entityid']).toBe(`${fake.url}/api/data/v9.2/things(ref='c')`);
+  });
+
+  it('applies a change set all or nothing, echoing Content-IDs', async () => {
+    const changeset = (keys: string[]) =>
+      [
+        '--batch_1',
+        'Content-Type: multipart/mixed; boundary=changeset_1',
+        '',
+        ...keys.flatMap((key, i) => [
+          '--changeset_1',
+          'Content-Type: application/http',
+          'Content-Transfer-Encoding: binary',
+          `Content-ID: ${i + 1}`,
+          '',
+          `PATCH /api/data/v9.2/things(ref='${key}') HTTP/1.1`,
+          'Content-Type: application/json',
+          '',
+          '{"n":1}',
+        ]),
+        '--changeset_1--',
+        '--batch_1--',
+        '',
+      ].join('\r\n');
+    const ok = await api('POST', '$batch', changeset(['a', 'b']), { 'Content-Type': 'multipart/mixed; boundary=batch_1' });
+    expect(parts(ok).map((p) => [p.status, p.contentId])).toEqual([
+      [204, '1'],
+      [204, '2'],
+    ]);
+    fake.refuseRows((u) => u.key === 'd', 'Refused.');
+    const refused = await api('POST', '$batch', changeset(['c', 'd']), { 'Content-Type': 'multipart/mixed; boundary=batch_1', Prefer: 'odata.continue-on-error' });
+    expect(parts(refused).map((p) => [p.status, p.contentId])).toEqual([[400, '2']]);
+    expect(fake.table('things').map((r) => r.key)).toEqual(['a', 'b']);
+  });
+
+  it('upserts: creates once, then updates; If-Match: * never creates, If-None-Match: * never updates', async () => {
+    expect((await api('PATCH', "things(ref='x')", '{"n":1}', { 'Content-Type': 'application/json' })).status).toBe(204);
+    expect((await api('PATCH', "things(ref='x')", '{"n":2,"ref":"ignored on update"}', { 'Content-Type': 'application/json' })).status).toBe(204);
+    expect(fake.table('things')).toEqual([{ id: expect.any(String), key: 'x', values: { ref: 'x', n: 2 }, writes: 2 }]);
+    expect((await api('PATCH', "things(ref='y')", '{"n":1}', { 'Content-Type': 'application/json', 'If-Match': '*' })).status).toBe(404);
+    expect((await api('PATCH', "things(ref='x')", '{"n":3}', { 'Content-Type': 'application/json', 'If-None-Match': '*' })).status).toBe(412);
+    expect(fake.createdCount).toBe(1);
+  });
+
+  it('refuses a batch of more than 1,000 requests, and an unknown entity set or key when told its keys', async () => {
+    const { contentType, body } = buildBatchRequest(Array.from({ length: 1001 }, (_, i) => upsert(`k${i}`, {})));
+    expect((await api('POST', '$batch', body, { 'Content-Type': contentType })).status).toBe(400);
+    expect(fake.table('things')).toEqual([]);
+
+    const strict = await startDataverseFake({ tenant: TENANT, clientId: CLIENT_ID, clientSecret: SECRET, entitySets: { things: 'ref' } });
+    try {
+      const strictToken = JSON.parse(
+        (
+          await http.request({
+            url: `${strict.authorityUrl}/${TENANT}/oauth2/v2.0/token`,
+            method: 'POST',
+            headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT_ID, client_secret: SECRET, scope: `${strict.url}/.default` }).toString(),
+          })
+        ).body.toString(),
+      ).access_token as string;
+      const patch = (path: string) =>
+        http.request({
+          url: `${strict.url}/api/data/v9.2/${path}`,
+          method: 'PATCH',
+          headers: { Authorization: `Bearer ${strictToken}`, 'Content-Type': 'application/json' },
+          body: '{}',
+        });
+      expect((await patch("others(ref='a')")).status).toBe(404);
+      const wrongKey = await patch("things(name='a')");
+      expect(wrongKey.status).toBe(400);
+      expect(JSON.parse(wrongKey.body.toString()).error.message).toContain('The key in the request URI is not valid');
+    } finally {
+      await strict.close();
+    }
+  });
+});

@@ -1,0 +1,414 @@
+import { randomUUID } from 'node:crypto';
+import { parseBatchRequest, startDataverseFake, type DataverseFake } from '../../../test/support/fakes/dataverse-fake';
+import { EgressRefused, OutboundClient, type OutboundRequest, type OutboundResponse } from '../../egress/outbound-http';
+import { DeliveryFailure, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
+import { DynamicsConnector, entityIdOf, retryAfterSeconds, type DynamicsIntegrationType } from './dynamics.connector';
+
+const TENANT = 'contoso.onmicrosoft.com';
+const CLIENT_ID = '535fb089-9ff3-47b6-9bfb-4f1264799865';
+const SECRET = 'Qx8Q~dataverse.secret-VALUE_0123456789';
+const ENTITY_SET = 'msdyn_expenses';
+const KEY = 'meander_reference';
+const COLUMNS = { ExpenseAmount: 'msdyn_amount', ExpenseDate: 'msdyn_transactiondate', ContactId: 'msdyn_contactid' };
+
+let fake: DataverseFake;
+let http: OutboundClient;
+// Every message a connector threw, and every token the fake saw: none may hold the other.
+const thrown: string[] = [];
+const tokensSeen = new Set<string>();
+
+beforeEach(async () => {
+  fake = await startDataverseFake({ tenant: TENANT, clientId: CLIENT_ID, clientSecret: SECRET, entitySets: { [ENTITY_SET]: KEY } });
+  http = new OutboundClient({ policy: { allowPrivate: true }, ca: [fake.ca] });
+});
+
+afterEach(async () => {
+  for (const request of fake.apiRequests) {
+    const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''));
+    if (bearer) tokensSeen.add(bearer[1]);
+  }
+  http.close();
+  await fake.close();
+});
+
+afterAll(() => {
+  expect(thrown.length).toBeGreaterThan(5);
+  for (const message of thrown) {
+    expect(message).not.toContain(SECRET);
+    for (const token of tokensSeen) expect(message).not.toContain(token);
+  }
+});
+
+function connector(type: DynamicsIntegrationType = 'dynamics', now?: () => number): DynamicsConnector {
+  return new DynamicsConnector(type, http, { authorityUrl: fake.authorityUrl, now });
+}
+
+function context(
+  over: { type?: DynamicsIntegrationType; configId?: string; extra?: Record<string, unknown>; credentials?: Partial<ConnectorContext['credentials']> } = {},
+): ConnectorContext {
+  const type = over.type ?? 'dynamics';
+  return {
+    config: {
+      id: over.configId ?? 'config-1',
+      organization_id: 'org-1',
+      integration_type: type,
+      base_url: fake.url,
+      extra_config: { entity_set: ENTITY_SET, alternate_key: KEY, columns: COLUMNS, ...(type === 'hlf_portal' ? { tenant_id: TENANT } : {}), ...over.extra },
+    },
+    credentials: {
+      base_url: null,
+      api_key: null,
+      client_id: CLIENT_ID,
+      client_secret: SECRET,
+      tenant_id: type === 'dynamics' ? TENANT : null,
+      webhook_secret: null,
+      ...over.credentials,
+    },
+  };
+}
+
+function rows(count: number, runId: string = randomUUID()): DeliveryRow[] {
+  return Array.from({ length: count }, (_, index) => ({
+    index,
+    reference: rowReference(runId, index),
+    output: { ExpenseAmount: 100 + index, ExpenseDate: '2026-11-20', ContactId: '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f', msdyn_description: `Claim ${index}` },
+  }));
+}
+
+async function failure(promise: Promise<unknown>): Promise<DeliveryFailure> {
+  try {
+    await promise;
+  } catch (error) {
+    thrown.push((error as Error).message);
+    if (error instanceof DeliveryFailure) return error;
+    throw error;
+  }
+  throw new Error('expected the delivery to fail');
+}
+
+const batches = () => fake.apiRequests.filter((r) => r.path === '/api/data/v9.2/$batch');
+
+describe('the Dynamics 365 / Dataverse connector', () => {
+  it('delivers a batch as upserts by alternate key, with a client-credentials token and the documented headers', async () => {
+    const sent = rows(3);
+    const outcomes = await connector().deliver(context(), sent);
+
+    expect(outcomes).toEqual(sent.map((row) => ({ index: row.index, status: 'delivered', externalId: `${KEY}='${row.reference}'` })));
+    expect(fake.tokenRequests).toHaveLength(1);
+    const tokenRequest = fake.tokenRequests[0];
+    expect(tokenRequest.path).toBe(`/${TENANT}/oauth2/v2.0/token`);
+    expect(tokenRequest.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(Object.fromEntries(new URLSearchParams(tokenRequest.body))).toEqual({
+      grant_type: 'client_credentials',
+      client_id: CLIENT_ID,
+      client_secret: SECRET,
+      scope: `${fake.url}/.default`,
+    });
+
+    expect(fake.apiRequests).toHaveLength(1);
+    const batch = fake.apiRequests[0];
+    expect(batch.method).toBe('POST');
+    expect(batch.path).toBe('/api/data/v9.2/$batch');
+    expect(batch.headers).toMatchObject({ prefer: 'odata.continue-on-error', 'odata-version': '4.0', 'odata-maxversion': '4.0', accept: 'application/json' });
+    expect(batch.headers.authorization).toMatch(/^Bearer \S+$/);
+    const items = parseBatchRequest(String(batch.headers['content-type']), batch.body);
+    expect(items.map((item) => ('request' in item ? [item.request.method, item.request.url] : undefined))).toEqual(
+      sent.map((row) => ['PATCH', `${fake.url}/api/data/v9.2/${ENTITY_SET}(${KEY}='${row.reference}')`]),
+    );
+    // The secret goes to the token endpoint only.
+    expect(fake.apiRequests.some((r) => JSON.stringify(r).includes(SECRET))).toBe(false);
+
+    const table = fake.table(ENTITY_SET);
+    expect(table.map((r) => r.values)).toEqual(
+      sent.map((row, i) => ({
+        [KEY]: row.reference,
+        msdyn_amount: 100 + i,
+        msdyn_transactiondate: '2026-11-20',
+        msdyn_contactid: '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f',
+        msdyn_description: `Claim ${i}`,
+      })),
+    );
+  });
+
+  it('writes the target fields under their own names when extra_config.columns is not given', async () => {
+    const [row] = rows(1);
+    await connector().deliver(context({ extra: { columns: undefined } }), [row]);
+    expect(fake.table(ENTITY_SET)[0].values).toMatchObject({ ExpenseAmount: 100, ExpenseDate: '2026-11-20', ContactId: expect.any(String) });
+  });
+
+  it('never lets a body column override the alternate key (a repeat would create a second record)', async () => {
+    const [row] = rows(1);
+    await connector().deliver(context(), [{ ...row, output: { ...row.output, [KEY]: 'something else' } }]);
+    await connector().deliver(context(), [{ ...row, output: { ...row.output, [KEY]: 'another thing' } }]);
+    expect(fake.table(ENTITY_SET).map((r) => r.key)).toEqual([row.reference]);
+  });
+
+  it('keeps the token across batches and asks again shortly before it expires', async () => {
+    let clock = Date.now();
+    const dynamics = connector('dynamics', () => clock);
+    await dynamics.deliver(context(), rows(2));
+    await dynamics.deliver(context(), rows(2));
+    expect(fake.tokenRequests).toHaveLength(1);
+    expect(new Set(batches().map((r) => r.headers.authorization)).size).toBe(1);
+
+    clock += (3599 - 60) * 1000;
+    await dynamics.deliver(context(), rows(2));
+    expect(fake.tokenRequests).toHaveLength(2);
+    expect(new Set(batches().map((r) => r.headers.authorization)).size).toBe(2);
+  });
+
+  it('asks for a new token as soon as the credentials change, and never sends the old one with them', async () => {
+    const dynamics = connector();
+    await dynamics.deliver(context(), rows(1));
+    const rotated = context({ credentials: { client_secret: 'Zy7R~a-rotated-secret_9876543210' } });
+
+    const refused = await failure(dynamics.deliver(rotated, rows(1)));
+    expect(refused.kind).toBe('credentials_rejected');
+    expect(fake.tokenRequests).toHaveLength(2);
+    expect(new URLSearchParams(fake.tokenRequests[1].body).get('client_secret')).toBe('Zy7R~a-rotated-secret_9876543210');
+    expect(batches()).toHaveLength(1);
+    expect(refused.message).not.toContain('Zy7R~a-rotated-secret_9876543210');
+  });
+
+  it('fails only the row Dataverse refuses, with its message; the others are delivered', async () => {
+    const sent = rows(3);
+    fake.refuseRows((upsert) => upsert.key === sent[1].reference, "A validation error occurred. The value of 'msdyn_amount' is outside the allowed range.");
+    const outcomes = await connector().deliver(context(), sent);
+    expect(outcomes).toEqual([
+      { index: 0, status: 'delivered', externalId: expect.any(String) },
+      { index: 1, status: 'failed', error: "A validation error occurred. The value of 'msdyn_amount' is outside the allowed range." },
+      { index: 2, status: 'delivered', externalId: expect.any(String) },
+    ]);
+    expect(fake.table(ENTITY_SET).map((r) => r.key)).toEqual([sent[0].reference, sent[2].reference]);
+  });
+
+  it('throttled (429): retryable after Retry-After, nothing applied; the repeat delivers', async () => {
+    const sent = rows(3);
+    fake.throttleNext(1, 17);
+    const throttled = await failure(connector().deliver(context(), sent));
+    expect(throttled).toMatchObject({ kind: 'retryable', retryAfterSeconds: 17 });
+    expect(throttled.message).toContain('429');
+    expect(fake.table(ENTITY_SET)).toEqual([]);
+
+    expect((await connector().deliver(context(), sent)).every((o) => o.status === 'delivered')).toBe(true);
+    expect(fake.table(ENTITY_SET)).toHaveLength(3);
+  });
+
+  it('a 429 or 5xx inside the batch fails the batch as a whole; repeating it creates nothing twice', async () => {
+    const sent = rows(3);
+    fake.throttleNext(1, 9, { inBatch: true });
+    expect(await failure(connector().deliver(context(), sent))).toMatchObject({ kind: 'retryable', retryAfterSeconds: 9 });
+    // The parts after the throttled one were applied all the same.
+    expect(fake.table(ENTITY_SET)).toHaveLength(2);
+
+    fake.refuseRows((upsert) => upsert.key === sent[2].reference, 'Generic SQL error.', { status: 500, code: '0x80044150' });
+    expect(await failure(connector().deliver(context(), sent))).toMatchObject({ kind: 'retryable' });
+
+    fake.refuseRows(() => false, '');
+    expect((await connector().deliver(context(), sent)).map((o) => o.status)).toEqual(['delivered', 'delivered', 'delivered']);
+    expect(fake.table(ENTITY_SET)).toHaveLength(3);
+    expect(fake.createdCount).toBe(3);
+  });
+
+  it('credentials refused by the token endpoint: credentials_rejected, and not one request reaches the API', async () => {
+    fake.rejectCredentials();
+    const refused = await failure(connector().deliver(context(), rows(2)));
+    expect(refused.kind).toBe('credentials_rejected');
+    expect(refused.message).toContain('invalid_client');
+    expect(fake.tokenRequests[0].answer).toBe(401);
+    expect(fake.apiRequests).toEqual([]);
+
+    const wrongTenant = await failure(connector().deliver(context({ credentials: { tenant_id: 'fabrikam.onmicrosoft.com' } }), rows(1)));
+    expect(wrongTenant.kind).toBe('credentials_rejected');
+    expect(fake.tokenRequests[1]).toMatchObject({ path: '/fabrikam.onmicrosoft.com/oauth2/v2.0/token', answer: 400 });
+    expect(fake.apiRequests).toEqual([]);
+  });
+
+  it('a token the API refuses (401) is dropped: credentials_rejected now, a fresh token on the next attempt', async () => {
+    const dynamics = connector();
+    await dynamics.deliver(context(), rows(1));
+    fake.revokeTokens();
+    const refused = await failure(dynamics.deliver(context(), rows(1)));
+    expect(refused.kind).toBe('credentials_rejected');
+    expect(fake.tokenRequests).toHaveLength(1);
+
+    await dynamics.deliver(context(), rows(1));
+    expect(fake.tokenRequests).toHaveLength(2);
+  });
+
+  it('a lost answer is retryable, and the repeat creates nothing twice', async () => {
+    const sent = rows(3);
+    fake.loseAnswerNext(1);
+    const lost = await failure(connector().deliver(context(), sent));
+    expect(lost.kind).toBe('retryable');
+    expect(batches()[0].answer).toBe('lost');
+    expect(fake.table(ENTITY_SET)).toHaveLength(3);
+
+    const outcomes = await connector().deliver(context(), sent);
+    expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'delivered', 'delivered']);
+    expect(fake.table(ENTITY_SET).map((r) => [r.key, r.writes])).toEqual(sent.map((row) => [row.reference, 2]));
+    expect(fake.createdCount).toBe(3);
+  });
+
+  it('escapes the alternate key: a quote written twice, URL-unsafe characters percent-encoded', async () => {
+    const references = ["meander:o'brien:1", 'meander:a/b?c#d%e f:2', "meander:æøå 'x'':3"];
+    const sent = references.map((reference, index) => ({ index, reference, output: { ExpenseAmount: index } }));
+    const outcomes = await connector().deliver(context(), sent);
+    expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'delivered', 'delivered']);
+    expect(fake.table(ENTITY_SET).map((r) => r.key)).toEqual(references);
+    expect(batches()[0].body).toContain(`${ENTITY_SET}(${KEY}='meander:o''brien:1') HTTP/1.1`);
+    expect(outcomes[0]).toMatchObject({ externalId: `${KEY}='meander:o''brien:1'` });
+  });
+
+  it('never puts the secret or a token in what it throws, even when Dataverse quotes them', async () => {
+    const dynamics = connector();
+    await dynamics.deliver(context(), rows(1));
+    const token = /^Bearer (.+)$/.exec(String(fake.apiRequests[0].headers.authorization))?.[1] as string;
+    fake.refuseRows(() => true, `Upstream failure for client_secret ${SECRET} and Authorization: Bearer ${token} (${encodeURIComponent(token)})`, { status: 503 });
+    const failed = await failure(dynamics.deliver(context(), rows(1)));
+    expect(failed.kind).toBe('retryable');
+    expect(failed.message).toContain('503');
+    expect(failed.message).not.toContain(SECRET);
+    expect(failed.message).not.toContain(token);
+  });
+
+  it('hlf_portal takes the tenant from extra_config.tenant_id, dynamics from the credentials', async () => {
+    const portal = connector('hlf_portal');
+    expect(portal.integrationType).toBe('hlf_portal');
+    const portalContext = context({ type: 'hlf_portal', credentials: { tenant_id: 'not-this-one.onmicrosoft.com' } });
+    expect((await portal.deliver(portalContext, rows(1)))[0].status).toBe('delivered');
+    expect(fake.tokenRequests.map((r) => r.path)).toEqual([`/${TENANT}/oauth2/v2.0/token`]);
+
+    const dynamicsContext = context({ extra: { tenant_id: 'not-this-one.onmicrosoft.com' } });
+    expect((await connector('dynamics').deliver(dynamicsContext, rows(1)))[0].status).toBe('delivered');
+    expect(fake.tokenRequests.map((r) => r.path)).toEqual([`/${TENANT}/oauth2/v2.0/token`, `/${TENANT}/oauth2/v2.0/token`]);
+
+    const noTenant = await failure(portal.deliver(context({ type: 'hlf_portal', extra: { tenant_id: undefined }, credentials: { tenant_id: TENANT } }), rows(1)));
+    expect(noTenant.message).toContain('extra_config.tenant_id');
+    expect(fake.requests).toHaveLength(4);
+  });
+
+  it('an incomplete config fails before anything is sent, naming what is missing', async () => {
+    expect((await failure(connector().deliver(context({ extra: { entity_set: undefined } }), rows(1)))).message).toContain('extra_config.entity_set');
+    expect((await failure(connector().deliver(context({ extra: { alternate_key: 'x)/../y' } }), rows(1)))).message).toContain('plain names');
+    expect((await failure(connector().deliver(context({ credentials: { client_secret: null } }), rows(1)))).message).toContain('client_secret');
+    expect(fake.requests).toEqual([]);
+  });
+
+  it('sends more than 1,000 rows in batches of at most 1,000, under one token', async () => {
+    const dynamics = connector();
+    expect(dynamics.maxBatchSize).toBe(1000);
+    const outcomes = await dynamics.deliver(context(), rows(1001));
+    expect(outcomes).toHaveLength(1001);
+    expect(outcomes.every((o) => o.status === 'delivered')).toBe(true);
+    expect(batches().map((r) => parseBatchRequest(String(r.headers['content-type']), r.body).length)).toEqual([1000, 1]);
+    expect(fake.tokenRequests).toHaveLength(1);
+    expect(fake.table(ENTITY_SET)).toHaveLength(1001);
+  });
+
+  it('an egress refusal is passed on as it is, and nothing is sent (token endpoint included)', async () => {
+    const guarded = new OutboundClient({ policy: { allowPrivate: false }, ca: [fake.ca] });
+    try {
+      const dynamics = new DynamicsConnector('dynamics', guarded, { authorityUrl: fake.authorityUrl });
+      await expect(dynamics.deliver(context(), rows(1))).rejects.toBeInstanceOf(EgressRefused);
+      await expect(dynamics.testConnection(context())).rejects.toBeInstanceOf(EgressRefused);
+      expect(fake.requests).toEqual([]);
+    } finally {
+      guarded.close();
+    }
+  });
+
+  describe('connection test', () => {
+    it('gets a token and makes one read-only WhoAmI call, with no claim data', async () => {
+      await connector().testConnection(context({ extra: { entity_set: undefined, alternate_key: undefined } }));
+      expect(fake.requests.map((r) => [r.kind, r.method, r.path, r.answer])).toEqual([
+        ['token', 'POST', `/${TENANT}/oauth2/v2.0/token`, 200],
+        ['api', 'GET', '/api/data/v9.2/WhoAmI', 200],
+      ]);
+      expect(fake.apiRequests[0].body).toBe('');
+    });
+
+    it('reports refused credentials, and a refused token', async () => {
+      fake.rejectCredentials();
+      expect((await failure(connector().testConnection(context()))).kind).toBe('credentials_rejected');
+      expect(fake.apiRequests).toEqual([]);
+      fake.rejectCredentials(false);
+
+      const dynamics = connector();
+      await dynamics.testConnection(context());
+      fake.revokeTokens();
+      expect((await failure(dynamics.testConnection(context()))).kind).toBe('credentials_rejected');
+    });
+
+    it('reports throttling with its Retry-After', async () => {
+      fake.throttleNext(1, 30);
+      expect(await failure(connector().testConnection(context()))).toMatchObject({ kind: 'retryable', retryAfterSeconds: 30 });
+    });
+  });
+});
+
+describe('when Dataverse stops at a refused request (no continue-on-error)', () => {
+  // Microsoft: without the preference the batch answers 400 and holds the responses up to the
+  // first failure; the rows after it were never processed and go again.
+  it('fails that row and sends the rest again', async () => {
+    const sent: OutboundRequest[] = [];
+    const answers: OutboundResponse[] = [
+      {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from(JSON.stringify({ token_type: 'Bearer', expires_in: 3599, access_token: 'opaque-token-1' })),
+      },
+      multipart(400, [
+        'HTTP/1.1 204 No Content\r\nOData-EntityId: https://org.example/api/data/v9.2/things(5ab0c2a1-0000-4000-8000-000000000001)\r\n\r\n',
+        'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n{"error":{"code":"0x80044331","message":"A validation error occurred."}}',
+      ]),
+      multipart(200, ['HTTP/1.1 204 No Content\r\n\r\n']),
+    ];
+    const scripted = { request: async (request: OutboundRequest) => (sent.push(request), answers.shift() as OutboundResponse) } as unknown as OutboundClient;
+    const dynamics = new DynamicsConnector('dynamics', scripted, { authorityUrl: 'https://login.example' });
+    const ctx: ConnectorContext = {
+      config: { id: 'c', organization_id: 'o', integration_type: 'dynamics', base_url: 'https://org.example/', extra_config: { entity_set: 'things', alternate_key: 'ref' } },
+      credentials: { base_url: null, api_key: null, client_id: 'id', client_secret: 'secret-value', tenant_id: 'tenant', webhook_secret: null },
+    };
+    const outcomes = await dynamics.deliver(ctx, [
+      { index: 0, reference: 'r0', output: {} },
+      { index: 1, reference: 'r1', output: {} },
+      { index: 2, reference: 'r2', output: {} },
+    ]);
+    expect(outcomes).toEqual([
+      { index: 0, status: 'delivered', externalId: '5ab0c2a1-0000-4000-8000-000000000001' },
+      { index: 1, status: 'failed', error: 'A validation error occurred.' },
+      { index: 2, status: 'delivered', externalId: null },
+    ]);
+    expect(sent.map((r) => r.url)).toEqual([
+      'https://login.example/tenant/oauth2/v2.0/token',
+      'https://org.example/api/data/v9.2/$batch',
+      'https://org.example/api/data/v9.2/$batch',
+    ]);
+    expect(String(sent[2].body)).toContain("things(ref='r2')");
+    expect(String(sent[2].body)).not.toContain("things(ref='r1')");
+  });
+
+  function multipart(status: number, responses: string[]): OutboundResponse {
+    const body =
+      responses.map((r) => `--batchresponse_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n${r}\r\n`).join('') + '--batchresponse_1--\r\n';
+    return { status, headers: { 'content-type': 'multipart/mixed; boundary=batchresponse_1' }, body: Buffer.from(body) };
+  }
+});
+
+describe('reading Dataverse headers', () => {
+  it('takes the id in OData-EntityId’s parentheses: a GUID, or the alternate key an upsert named', () => {
+    expect(entityIdOf('https://org.example/api/data/v9.2/tasks(d31ba648-c592-ed11-aad1-000d3a993550)')).toBe('d31ba648-c592-ed11-aad1-000d3a993550');
+    expect(entityIdOf("https://org.example/api/data/v9.2/things(ref='a(b)c')")).toBe("ref='a(b)c'");
+    expect(entityIdOf("https://org.example/api/data/v9.2/things(ref='a%2Fb')")).toBe("ref='a/b'");
+    expect(entityIdOf(undefined)).toBeNull();
+    expect(entityIdOf('https://org.example/nothing')).toBeNull();
+  });
+
+  it('reads Retry-After as seconds or an HTTP date, ignoring nonsense', () => {
+    expect(retryAfterSeconds('120')).toBe(120);
+    expect(retryAfterSeconds(new Date(Date.UTC(2030, 0, 1, 0, 1, 0)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(60);
+    expect(retryAfterSeconds('soon')).toBeUndefined();
+    expect(retryAfterSeconds(undefined)).toBeUndefined();
+  });
+});

@@ -1,0 +1,328 @@
+// Delivery to Microsoft Dynamics 365 / Dataverse (`dynamics`, and `hlf_portal`, a Dynamics 365
+// portal): a client-credentials token from the Microsoft identity platform, then each batch of
+// rows as one `$batch` of upserts by alternate key, so a repeated attempt never creates a record
+// twice. API.md "What goes on the wire". Pure: no Nest imports.
+import { EgressRefused, OutboundError, type OutboundClient, type OutboundResponse } from '../../egress/outbound-http';
+import { scrubSyncError } from '../../integration-config/sync-error';
+import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
+import { BatchFormatError, buildBatchRequest, encodeKeySegment, isMultipartMixed, odataStringLiteral, parseBatchResponse, type BatchResponsePart } from './odata-batch';
+import { TokenCache, type IssuedToken, type TokenIdentity } from './token-cache';
+
+export type DynamicsIntegrationType = 'dynamics' | 'hlf_portal';
+
+export interface DynamicsConnectorOptions {
+  /** DYNAMICS_AUTHORITY_URL: the Microsoft identity platform base, e.g. https://login.microsoftonline.com. */
+  authorityUrl: string;
+  /** The clock the token cache reads (specs). */
+  now?: () => number;
+}
+
+/** Target fields the config may rename to the entity's own columns (`extra_config.columns`). */
+const RENAMEABLE_FIELDS = ['ExpenseAmount', 'ExpenseDate', 'ContactId'] as const;
+const API_PATH = '/api/data/v9.2';
+// A 1,000-request answer with error texts stays well under this.
+const MAX_BATCH_ANSWER_BYTES = 32 * 1024 * 1024;
+// Dataverse's own limit per $batch (Microsoft: "up to 1000 individual requests").
+const MAX_REQUESTS_PER_BATCH = 1000;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const TENANT = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
+const ODATA_HEADERS = { Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0' };
+
+/** A config's settings, resolved and checked once per call. */
+interface Settings {
+  configId: string;
+  baseUrl: string;
+  tenant: string;
+  clientId: string;
+  clientSecret: string;
+  entitySet: string;
+  alternateKey: string;
+  columns: Partial<Record<(typeof RENAMEABLE_FIELDS)[number], string>>;
+}
+
+export class DynamicsConnector implements Connector {
+  readonly maxBatchSize = MAX_REQUESTS_PER_BATCH;
+  private readonly authorityUrl: string;
+  private readonly tokens: TokenCache;
+
+  constructor(
+    readonly integrationType: DynamicsIntegrationType,
+    private readonly http: OutboundClient,
+    options: DynamicsConnectorOptions,
+  ) {
+    this.authorityUrl = trimSlashes(options.authorityUrl);
+    this.tokens = new TokenCache({ now: options.now });
+  }
+
+  async deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
+    if (rows.length === 0) return [];
+    const settings = this.settings(context, true);
+    const outcomes = new Map<number, RowOutcome>();
+    for (let start = 0; start < rows.length; start += MAX_REQUESTS_PER_BATCH) {
+      let pending = rows.slice(start, start + MAX_REQUESTS_PER_BATCH);
+      while (pending.length > 0) {
+        const answered = await this.sendBatch(settings, pending);
+        for (const outcome of answered) outcomes.set(outcome.index, outcome);
+        // Without continue-on-error Dataverse stops at a refused request: the rest go again.
+        pending = pending.slice(answered.length);
+      }
+    }
+    return rows.map((row) => outcomes.get(row.index) as RowOutcome);
+  }
+
+  async testConnection(context: ConnectorContext): Promise<void> {
+    const settings = this.settings(context, false);
+    const token = await this.token(settings);
+    const response = await this.send(settings, token, {
+      url: `${settings.baseUrl}${API_PATH}/WhoAmI`,
+      method: 'GET',
+      headers: { ...ODATA_HEADERS, Authorization: `Bearer ${token}` },
+    });
+    this.failOnWholeRequest(settings, token, response, 'WhoAmI');
+    const answer = parseJson(response.body) as { UserId?: unknown } | undefined;
+    if (response.status !== 200 || typeof answer?.UserId !== 'string') {
+      throw this.failure(settings, token, 'retryable', `Dataverse answered WhoAmI with HTTP ${response.status}${odataErrorSuffix(response.body)}`);
+    }
+  }
+
+  /** One $batch of upserts: the outcomes of the rows answered, in order (at least one). */
+  private async sendBatch(settings: Settings, rows: DeliveryRow[]): Promise<RowOutcome[]> {
+    const token = await this.token(settings);
+    const { contentType, body } = buildBatchRequest(
+      rows.map((row) => ({
+        method: 'PATCH',
+        url: this.upsertUrl(settings, row.reference),
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(this.columnsOf(settings, row.output)),
+      })),
+    );
+    const response = await this.send(settings, token, {
+      url: `${settings.baseUrl}${API_PATH}/$batch`,
+      method: 'POST',
+      headers: { ...ODATA_HEADERS, Authorization: `Bearer ${token}`, 'Content-Type': contentType, Prefer: 'odata.continue-on-error' },
+      body,
+      maxResponseBytes: MAX_BATCH_ANSWER_BYTES,
+    });
+    this.failOnWholeRequest(settings, token, response, 'the batch');
+    const answerType = header(response, 'content-type');
+    if (!isMultipartMixed(answerType)) {
+      throw this.failure(settings, token, 'retryable', `Dataverse answered the batch with HTTP ${response.status}${odataErrorSuffix(response.body)}`);
+    }
+    let parts: BatchResponsePart[];
+    try {
+      parts = parseBatchResponse(answerType as string, response.body);
+    } catch (error) {
+      if (!(error instanceof BatchFormatError)) throw error;
+      throw this.failure(settings, token, 'retryable', `Dataverse's batch answer could not be read: ${error.message}`);
+    }
+    if (parts.length === 0 || parts.length > rows.length) {
+      throw this.failure(settings, token, 'retryable', `Dataverse answered ${parts.length} of ${rows.length} requests of the batch`);
+    }
+    // A refused token or missing privilege holds for every row: the attempt fails as a whole.
+    if (parts.some((part) => part.status === 401 || part.status === 403)) {
+      this.tokens.drop(settings.configId);
+      throw this.failure(settings, token, 'credentials_rejected', 'Dataverse refused the credentials (HTTP 401/403 in the batch)');
+    }
+    // Throttled or failed on the server's side: retried whole; the upserts already applied repeat harmlessly.
+    const transient = parts.find((part) => part.status === 429 || part.status >= 500);
+    if (transient) {
+      const after = retryAfterSeconds(transient.headers['retry-after']) ?? retryAfterSeconds(header(response, 'retry-after'));
+      throw this.failure(settings, token, 'retryable', `Dataverse answered HTTP ${transient.status} in the batch${odataErrorSuffix(transient.body)}`, after);
+    }
+    return parts.map((part, i) => outcomeOf(rows[i].index, part));
+  }
+
+  /** Whole-request answers that no row is to blame for: credentials, throttling, server errors. */
+  private failOnWholeRequest(settings: Settings, token: string, response: OutboundResponse, what: string): void {
+    if (response.status === 401 || response.status === 403) {
+      this.tokens.drop(settings.configId);
+      throw this.failure(settings, token, 'credentials_rejected', `Dataverse refused the credentials for ${what} (HTTP ${response.status})`);
+    }
+    if (response.status === 429 || response.status >= 500) {
+      throw this.failure(
+        settings,
+        token,
+        'retryable',
+        `Dataverse answered ${what} with HTTP ${response.status}${odataErrorSuffix(response.body)}`,
+        retryAfterSeconds(header(response, 'retry-after')),
+      );
+    }
+  }
+
+  private async token(settings: Settings): Promise<string> {
+    const identity: TokenIdentity = {
+      configId: settings.configId,
+      tenant: settings.tenant,
+      clientId: settings.clientId,
+      clientSecret: settings.clientSecret,
+      authority: this.authorityUrl,
+      scope: scopeOf(settings),
+    };
+    return this.tokens.get(identity, () => this.requestToken(settings));
+  }
+
+  /** The client-credentials grant (Microsoft identity platform v2.0 token endpoint). */
+  private async requestToken(settings: Settings): Promise<IssuedToken> {
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: settings.clientId, client_secret: settings.clientSecret, scope: scopeOf(settings) });
+    const response = await this.send(settings, undefined, {
+      url: `${this.authorityUrl}/${settings.tenant}/oauth2/v2.0/token`,
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: form.toString(),
+    });
+    const answer = parseJson(response.body) as { token_type?: unknown; expires_in?: unknown; access_token?: unknown; error?: unknown; error_codes?: unknown } | undefined;
+    if (response.status === 400 || response.status === 401 || response.status === 403) {
+      // invalid_client (wrong or expired secret), unauthorized_client (unknown app), a tenant not found…
+      throw this.failure(
+        settings,
+        undefined,
+        'credentials_rejected',
+        `The Microsoft identity platform refused the credentials (HTTP ${response.status}${tokenErrorSuffix(answer)})`,
+      );
+    }
+    if (response.status !== 200) {
+      throw this.failure(settings, undefined, 'retryable', `The Microsoft identity platform answered HTTP ${response.status}`, retryAfterSeconds(header(response, 'retry-after')));
+    }
+    const expiresIn = Number(answer?.expires_in);
+    if (typeof answer?.access_token !== 'string' || !answer.access_token || String(answer.token_type).toLowerCase() !== 'bearer' || !Number.isFinite(expiresIn)) {
+      throw this.failure(settings, undefined, 'retryable', 'The Microsoft identity platform answered without a bearer token');
+    }
+    return { accessToken: answer.access_token, expiresInSeconds: expiresIn };
+  }
+
+  /** One outbound request; transport failures become retryable DeliveryFailures (an egress refusal stays itself). */
+  private async send(settings: Settings, token: string | undefined, request: Parameters<OutboundClient['request']>[0]): Promise<OutboundResponse> {
+    try {
+      return await this.http.request(request);
+    } catch (error) {
+      if (error instanceof EgressRefused) throw error;
+      if (error instanceof OutboundError) {
+        const host = new URL(request.url).host;
+        throw this.failure(settings, token, 'retryable', error.code === 'timeout' ? `${host} did not answer in time` : `${host} could not be reached (${error.code})`);
+      }
+      throw error;
+    }
+  }
+
+  /** A DeliveryFailure whose message holds neither the secret nor the token, in any encoding. */
+  private failure(settings: Settings, token: string | undefined, kind: 'retryable' | 'credentials_rejected', message: string, retryAfter?: number): DeliveryFailure {
+    return new DeliveryFailure(kind, scrubSyncError(message, [settings.clientSecret, token ?? null]), retryAfter);
+  }
+
+  private upsertUrl(settings: Settings, reference: string): string {
+    return `${settings.baseUrl}${API_PATH}/${settings.entitySet}(${settings.alternateKey}=${encodeKeySegment(odataStringLiteral(reference))})`;
+  }
+
+  /** The row's output as the entity's columns: ExpenseAmount/ExpenseDate/ContactId renamed when the config says so. */
+  private columnsOf(settings: Settings, output: Record<string, unknown>): Record<string, unknown> {
+    const body: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(output)) {
+      const column = (settings.columns as Record<string, string | undefined>)[field] ?? field;
+      // On create Dataverse takes a key column in the body over the key in the URL: a repeat would then create again.
+      if (column === settings.alternateKey) continue;
+      body[column] = value;
+    }
+    return body;
+  }
+
+  private settings(context: ConnectorContext, forRows: boolean): Settings {
+    const { config, credentials } = context;
+    const extra = config.extra_config ?? {};
+    const missing = (what: string) => new DeliveryFailure('retryable', `The ${this.integrationType} config has no ${what}`);
+    const baseUrl = trimSlashes(config.base_url ?? credentials.base_url ?? '');
+    if (!baseUrl) throw missing('base_url');
+    const tenant = this.integrationType === 'dynamics' ? credentials.tenant_id : typeof extra['tenant_id'] === 'string' ? extra['tenant_id'] : null;
+    if (!tenant) throw missing(this.integrationType === 'dynamics' ? 'tenant_id' : 'extra_config.tenant_id');
+    if (!TENANT.test(tenant)) throw new DeliveryFailure('retryable', 'The tenant id is not a tenant id or domain name');
+    if (!credentials.client_id) throw missing('client_id');
+    if (!credentials.client_secret) throw missing('client_secret');
+    const entitySet = typeof extra['entity_set'] === 'string' ? extra['entity_set'] : '';
+    const alternateKey = typeof extra['alternate_key'] === 'string' ? extra['alternate_key'] : '';
+    if (forRows) {
+      if (!entitySet) throw missing('extra_config.entity_set');
+      if (!alternateKey) throw missing('extra_config.alternate_key');
+      // They become part of the request URL: names only.
+      if (!IDENTIFIER.test(entitySet) || !IDENTIFIER.test(alternateKey)) throw new DeliveryFailure('retryable', 'extra_config.entity_set and alternate_key must be plain names');
+    }
+    const columns: Settings['columns'] = {};
+    const given = extra['columns'];
+    if (given && typeof given === 'object' && !Array.isArray(given)) {
+      for (const field of RENAMEABLE_FIELDS) {
+        const column = (given as Record<string, unknown>)[field];
+        if (typeof column === 'string' && column) columns[field] = column;
+      }
+    }
+    return { configId: config.id, baseUrl, tenant, clientId: credentials.client_id, clientSecret: credentials.client_secret, entitySet, alternateKey, columns };
+  }
+}
+
+function outcomeOf(index: number, part: BatchResponsePart): RowOutcome {
+  if (part.status >= 200 && part.status < 300) return { index, status: 'delivered', externalId: entityIdOf(part.headers['odata-entityid']) };
+  const error = odataError(part.body);
+  return { index, status: 'failed', error: error?.message || `Dataverse answered HTTP ${part.status}` };
+}
+
+/** What OData-EntityId names the record by, in parentheses: its id, or the alternate key an upsert used. */
+export function entityIdOf(entityIdUrl: string | undefined): string | null {
+  if (!entityIdUrl) return null;
+  const match = /\/api\/data\/v[\d.]+\/[^/(]+\((.+)\)\s*$/.exec(entityIdUrl) ?? /\(([^()]+)\)\s*$/.exec(entityIdUrl);
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return match[1];
+  }
+}
+
+/** Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); nonsense is ignored. */
+export function retryAfterSeconds(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Math.min(Number(text), 86_400);
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) return undefined;
+  return Math.min(Math.max(0, Math.ceil((date - now) / 1000)), 86_400);
+}
+
+function scopeOf(settings: Settings): string {
+  return `${settings.baseUrl}/.default`;
+}
+
+function header(response: OutboundResponse, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function parseJson(body: Buffer | string): unknown {
+  try {
+    return JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `{ error: { code, message } }`, the Web API's error body. */
+function odataError(body: Buffer | string): { code?: string; message?: string } | undefined {
+  const parsed = parseJson(body) as { error?: { code?: unknown; message?: unknown } } | undefined;
+  const error = parsed?.error;
+  if (!error || typeof error !== 'object') return undefined;
+  return { code: typeof error.code === 'string' ? error.code : undefined, message: typeof error.message === 'string' ? error.message : undefined };
+}
+
+function odataErrorSuffix(body: Buffer | string): string {
+  const error = odataError(body);
+  if (!error?.message && !error?.code) return '';
+  return `: ${[error.code, error.message].filter(Boolean).join(' ')}`;
+}
+
+/** The token endpoint's error code and AADSTS number, never its description (it may quote the request). */
+function tokenErrorSuffix(answer: { error?: unknown; error_codes?: unknown } | undefined): string {
+  const parts: string[] = [];
+  if (typeof answer?.error === 'string' && /^[a-z_]+$/.test(answer.error)) parts.push(answer.error);
+  if (Array.isArray(answer?.error_codes) && Number.isInteger(answer.error_codes[0])) parts.push(`AADSTS${answer.error_codes[0]}`);
+  return parts.length ? `, ${parts.join(' ')}` : '';
+}
+
+function trimSlashes(url: string): string {
+  return url.trim().replace(/\/+$/, '');
+}

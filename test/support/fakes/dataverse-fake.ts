@@ -1,0 +1,632 @@
+// A local Microsoft Dataverse Web API and Microsoft identity platform token endpoint, on loopback
+// over HTTPS, built from Microsoft's published behaviour (not from our client):
+//
+// - Token (client credentials): learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+//   (MicrosoftDocs/entra-docs docs/identity-platform/v2-oauth2-client-creds-grant-flow.md): POST
+//   /{tenant}/oauth2/v2.0/token, form body grant_type/client_id/client_secret/scope (or client
+//   credentials as HTTP Basic), answer { token_type: "Bearer", expires_in, access_token }; errors
+//   400 { error, error_description: "AADSTS…\r\nTrace ID…", error_codes, timestamp, trace_id,
+//   correlation_id }. invalid_client/AADSTS7000215 (wrong secret), AADSTS7000218 (no secret),
+//   unauthorized_client/AADSTS700016 (unknown app), AADSTS90002 (unknown tenant): Entra's published
+//   error codes; invalid_client is answered 401 (RFC 6749 §5.2), the others 400.
+// - $batch: learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api
+//   (MicrosoftDocs/powerapps-docs …/webapi/execute-batch-operations-using-web-api.md) and OData 4.0
+//   part 1 §11.7: multipart/mixed with the request's (possibly quoted) boundary; each part
+//   Content-Type: application/http + Content-Transfer-Encoding: binary; change sets are nested
+//   multipart/mixed parts, all-or-nothing, members carry Content-ID; at most 1,000 requests, no
+//   nested batches. Answer 200 OK, `multipart/mixed; boundary=batchresponse_<guid>`, one part per
+//   request in order. Without `Prefer: odata.continue-on-error` processing stops at the first
+//   failed request and the batch answers 400; with it, 200 and the failure is one part
+//   `HTTP/1.1 400 Bad Request` + `{"error":{"code":"0x80044331","message":"…"}}`.
+// - Upsert: …/data-platform/use-upsert-insert-update-record.md: PATCH entityset(key='value')
+//   creates or updates (never both), 204 No Content + OData-EntityId naming the record by the
+//   key in the URL; If-Match: * = update only (404), If-None-Match: * = create only (412); on
+//   update a key column in the body is ignored, on create the body's value wins over the URL's.
+//   Key syntax: …/use-alternate-key-reference-record.md (`/accounts(accountnumber='ABC123')`).
+// - Errors: …/webapi/compose-http-requests-handle-errors.md: `{ "error": { "code", "message" } }`,
+//   401 for a bad or missing token, 429 for service protection.
+// - Service protection: …/data-platform/api-limits.md: 429 Too Many Requests with Retry-After in
+//   seconds; codes 0x80072322 (number of requests), 0x80072321 (execution time), 0x80072326
+//   (concurrent requests).
+// - WhoAmI: GET /api/data/v9.2/WhoAmI (or WhoAmI()) → { "@odata.context": "…$metadata#
+//   Microsoft.Dynamics.CRM.WhoAmIResponse", BusinessUnitId, UserId, OrganizationId }.
+// - An unauthenticated API request: 401 + `WWW-Authenticate: Bearer authorization_uri=
+//   {authority}/{tenant}/oauth2/authorize` (RFC 6750 §3; Dataverse's tenant discovery relies on it).
+//
+// Not published, chosen here: the fake's error codes and wordings other than those above (empty
+// `code`, as the docs say it "is frequently empty"); whether a part inside a batch can itself be
+// 429 (throttleNext's `inBatch` mode makes one, to exercise a client); Microsoft warns that
+// alternate-key values holding / < > * % & : \ ? break GET and PATCH on the URL, which this fake
+// does not enforce inside $batch (references are `meander:<run>:<index>`).
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { testCertificate } from '../tls';
+
+export interface DataverseFakeOptions {
+  tenant: string;
+  clientId: string;
+  clientSecret: string;
+  /** Token lifetime in seconds; default 3599 as Microsoft's sample answer. */
+  expiresIn?: number;
+  /** Entity set → its alternate key column. Given: other entity sets are 404 and another key column 400. */
+  entitySets?: Record<string, string>;
+}
+
+export interface RecordedRequest {
+  kind: 'token' | 'api';
+  method: string;
+  /** Path and query as received. */
+  path: string;
+  /** Lower-cased names, as node:http gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  /** How it was answered: the HTTP status, or 'lost' when the connection was cut instead. */
+  answer?: number | 'lost';
+}
+
+export interface FakeRecord {
+  /** The primary key Dataverse gave the record on create. */
+  id: string;
+  /** The alternate key's value. */
+  key: string;
+  values: Record<string, unknown>;
+  /** Upserts applied to this record (1 = created, never updated). */
+  writes: number;
+}
+
+/** What a refusal predicate sees of one upsert. */
+export interface UpsertSeen {
+  entitySet: string;
+  key: string;
+  body: Record<string, unknown>;
+}
+
+/** One request of a parsed batch. */
+export interface ParsedBatchRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  contentId?: string;
+}
+
+/** A batch's items: single requests, or change sets of them. */
+export type ParsedBatchItem = { request: ParsedBatchRequest } | { changeset: ParsedBatchRequest[] };
+
+/** One response to encode into a batch answer. */
+export interface FakeResponsePart {
+  status: number;
+  headers?: [string, string][];
+  body?: string;
+  contentId?: string;
+}
+
+export type FakeResponseItem = FakeResponsePart | { changeset: FakeResponsePart[] };
+
+export interface DataverseFake {
+  /** The environment URL: a config's base_url. */
+  url: string;
+  /** DYNAMICS_AUTHORITY_URL for the connector: the same server serves the token endpoint. */
+  authorityUrl: string;
+  /** The self-signed certificate (PEM) to trust, and its file (NODE_EXTRA_CA_CERTS). */
+  ca: string;
+  caFile: string;
+  /** Every request received, token endpoint included, in order. */
+  readonly requests: RecordedRequest[];
+  readonly tokenRequests: RecordedRequest[];
+  readonly apiRequests: RecordedRequest[];
+  /** The records of an entity set, oldest first (copies). */
+  table(entitySet: string): FakeRecord[];
+  /** Records created since the start (an update is not one). */
+  readonly createdCount: number;
+  setExpiresIn(seconds: number): void;
+  /** The token endpoint answers invalid_client (a rotated or revoked secret) while on. */
+  rejectCredentials(on?: boolean): void;
+  /** Every token issued so far stops being accepted (401). */
+  revokeTokens(): void;
+  /** The next n API requests answer 429 + Retry-After (or, `inBatch`, the first upsert of the next n batches does). */
+  throttleNext(n: number, retryAfterSeconds: number, options?: { inBatch?: boolean; code?: string }): void;
+  /** Upserts matching the predicate are refused (400, or `status`) with the OData error `message`; nothing applied. */
+  refuseRows(predicate: (upsert: UpsertSeen) => boolean, message: string, options?: { code?: string; status?: number }): void;
+  /** The next n API requests are applied in full, then the connection is cut before the answer. */
+  loseAnswerNext(n: number): void;
+  close(): Promise<void>;
+}
+
+const API_PREFIX = '/api/data/v9.2/';
+const MAX_BATCH_REQUESTS = 1000;
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const THROTTLE_MESSAGES: Record<string, string> = {
+  '0x80072322': 'Number of requests exceeded the limit of 6000 over time window of 300 seconds.',
+  '0x80072321':
+    'Combined execution time of incoming requests exceeded limit of 1,200,000 milliseconds over time window of 300 seconds. Decrease number of concurrent requests or reduce the duration of requests and try again later.',
+  '0x80072326': 'Number of concurrent requests exceeded the limit of 52.',
+};
+
+class HttpAnswer {
+  constructor(
+    readonly status: number,
+    readonly headers: [string, string][],
+    readonly body: string,
+  ) {}
+}
+
+export async function startDataverseFake(options: DataverseFakeOptions): Promise<DataverseFake> {
+  const { key, cert, caFile } = await testCertificate();
+  const requests: RecordedRequest[] = [];
+  const tables = new Map<string, Map<string, FakeRecord>>();
+  const tokens = new Map<string, { expiresAt: number; audience: string }>();
+  const identity = { BusinessUnitId: randomUUID(), UserId: randomUUID(), OrganizationId: randomUUID() };
+  let expiresIn = options.expiresIn ?? 3599;
+  let rejecting = false;
+  let created = 0;
+  let throttle = { remaining: 0, retryAfter: 0, inBatch: false, code: '0x80072322' };
+  let lose = 0;
+  let refusal: { predicate: (upsert: UpsertSeen) => boolean; message: string; code: string; status: number } | undefined;
+  let origin = '';
+
+  const server: Server = createServer({ key, cert }, (req, res) => {
+    void handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) send(res, new HttpAnswer(500, [['Content-Type', 'application/json']], JSON.stringify({ error: { code: '', message: String(error) } })));
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const path = req.url ?? '/';
+    const isToken = /^\/[^/]+\/oauth2\/v2\.0\/token(?:\?|$)/.test(path);
+    const record: RecordedRequest = { kind: isToken ? 'token' : 'api', method: req.method ?? '', path, headers: { ...req.headers }, body };
+    requests.push(record);
+    const answer = (result: HttpAnswer) => {
+      record.answer = result.status;
+      send(res, result);
+    };
+    if (isToken) return answer(tokenEndpoint(req, path, body));
+    const unauthorized = authenticate(req);
+    if (unauthorized) return answer(unauthorized);
+    if (throttle.remaining > 0 && !throttle.inBatch) {
+      throttle.remaining--;
+      return answer(throttled());
+    }
+    const result = api(req, path, body);
+    if (lose > 0) {
+      lose--;
+      // Applied in full above; the client never learns it.
+      record.answer = 'lost';
+      req.socket.destroy();
+      return;
+    }
+    answer(result);
+  }
+
+  function tokenEndpoint(req: IncomingMessage, path: string, body: string): HttpAnswer {
+    const tenant = decodeURIComponent(path.split('/')[1] ?? '');
+    if (req.method !== 'POST') return new HttpAnswer(405, [], '');
+    const form = new URLSearchParams(body);
+    let clientId = form.get('client_id');
+    let clientSecret = form.get('client_secret');
+    const basic = /^Basic\s+(.+)$/i.exec(String(req.headers.authorization ?? ''));
+    if (basic) {
+      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      clientId = decodeURIComponent(decoded.slice(0, colon));
+      clientSecret = decodeURIComponent(decoded.slice(colon + 1));
+    }
+    if (!String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+      return tokenError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'grant_type'.");
+    }
+    if (form.get('grant_type') !== 'client_credentials') return tokenError(400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
+    if (tenant !== options.tenant)
+      return tokenError(400, 'invalid_request', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+    if (clientId !== options.clientId) {
+      return tokenError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenant}'.`);
+    }
+    if (!clientSecret) return tokenError(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+    if (rejecting || clientSecret !== options.clientSecret) {
+      return tokenError(
+        401,
+        'invalid_client',
+        7000215,
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+      );
+    }
+    const scope = form.get('scope') ?? '';
+    if (scope !== `${origin}/.default`)
+      return tokenError(400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`);
+    const accessToken = randomBytes(32).toString('base64url');
+    tokens.set(accessToken, { expiresAt: Date.now() + expiresIn * 1000, audience: origin });
+    return json(200, { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: accessToken });
+  }
+
+  function authenticate(req: IncomingMessage): HttpAnswer | undefined {
+    const bearer = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization ?? ''));
+    const token = bearer ? tokens.get(bearer[1]) : undefined;
+    if (token && token.expiresAt > Date.now() && token.audience === origin) return undefined;
+    return new HttpAnswer(401, [['WWW-Authenticate', `Bearer authorization_uri=${origin}/${options.tenant}/oauth2/authorize, resource_id=${origin}/`]], '');
+  }
+
+  function api(req: IncomingMessage, path: string, body: string): HttpAnswer {
+    const resource = path.startsWith(API_PREFIX) ? path.slice(API_PREFIX.length) : undefined;
+    if (resource === '$batch' && req.method === 'POST') return batch(req, body);
+    return execute({ method: req.method ?? '', url: path, headers: flatHeaders(req.headers), body }, 'commit');
+  }
+
+  function batch(req: IncomingMessage, body: string): HttpAnswer {
+    let items: ParsedBatchItem[];
+    try {
+      items = parseBatchRequest(String(req.headers['content-type'] ?? ''), body);
+    } catch (error) {
+      return odataError(400, '', (error as Error).message);
+    }
+    const count = items.reduce((n, item) => n + ('changeset' in item ? item.changeset.length : 1), 0);
+    if (count > MAX_BATCH_REQUESTS) return odataError(400, '', `The batch holds ${count} requests; at most ${MAX_BATCH_REQUESTS} are allowed.`);
+    const continueOnError = /(?:^|[,\s])odata\.continue-on-error(?:=true)?(?:[,;\s]|$)/i.test(String(req.headers.prefer ?? ''));
+    let throttleOne = throttle.remaining > 0 && throttle.inBatch;
+    if (throttleOne) throttle.remaining--;
+    const out: FakeResponseItem[] = [];
+    let failed = false;
+    for (const item of items) {
+      if ('changeset' in item) {
+        const staged = stage();
+        const answers: FakeResponsePart[] = [];
+        let failure: FakeResponsePart | undefined;
+        for (const request of item.changeset) {
+          const answer = toPart(execute(request, staged), request.contentId);
+          if (answer.status >= 400) {
+            failure = answer;
+            break;
+          }
+          answers.push(answer);
+        }
+        if (failure) {
+          out.push(failure);
+          failed = true;
+        } else {
+          staged.commit();
+          out.push({ changeset: answers });
+        }
+      } else {
+        let answer: HttpAnswer;
+        if (throttleOne && item.request.method === 'PATCH') {
+          throttleOne = false;
+          answer = throttled();
+        } else {
+          answer = execute(item.request, 'commit');
+        }
+        const part = toPart(answer, item.request.contentId);
+        out.push(part);
+        if (part.status >= 400) failed = true;
+      }
+      if (failed && !continueOnError) break;
+    }
+    const boundary = `batchresponse_${randomUUID()}`;
+    const headers: [string, string][] = [
+      ['Content-Type', `multipart/mixed; boundary=${boundary}`],
+      ['OData-Version', '4.0'],
+    ];
+    if (continueOnError) headers.push(['Preference-Applied', 'odata.continue-on-error']);
+    return new HttpAnswer(failed && !continueOnError ? 400 : 200, headers, encodeBatchResponse(out, boundary));
+  }
+
+  /** A change set's writes go to a copy of the tables, kept only when every request succeeded. */
+  function stage(): Staged {
+    const copy = new Map<string, Map<string, FakeRecord>>();
+    for (const [name, rows] of tables) copy.set(name, new Map([...rows].map(([k, v]) => [k, { ...v, values: { ...v.values } }])));
+    let createdHere = 0;
+    return {
+      tables: copy,
+      created: () => createdHere++,
+      commit: () => {
+        tables.clear();
+        for (const [name, rows] of copy) tables.set(name, rows);
+        created += createdHere;
+      },
+    };
+  }
+
+  function execute(request: ParsedBatchRequest, target: Staged | 'commit'): HttpAnswer {
+    const path = pathOf(request.url);
+    if (path === undefined) return odataError(400, '', `The URL '${request.url}' is not on this environment.`);
+    if (!path.startsWith(API_PREFIX)) return odataError(404, '', `No HTTP resource was found that matches the request URI '${request.url}'.`);
+    const resource = path.slice(API_PREFIX.length);
+    if (/^WhoAmI(?:\(\))?$/.test(resource)) {
+      if (request.method !== 'GET') return odataError(405, '', 'The requested resource does not support http method.');
+      return json(200, { '@odata.context': `${origin}${API_PREFIX}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse`, ...identity });
+    }
+    const address = parseKeyAddress(resource);
+    if (!address) return odataError(404, '', `Resource not found for the segment '${resource}'.`);
+    const expectedKey = options.entitySets ? options.entitySets[address.entitySet] : undefined;
+    if (options.entitySets && expectedKey === undefined) return odataError(404, '', `Resource not found for the segment '${address.entitySet}'.`);
+    if (expectedKey !== undefined && expectedKey !== address.keyName) {
+      const type = `Microsoft.Dynamics.CRM.${address.entitySet}`;
+      return odataError(
+        400,
+        '',
+        `The key in the request URI is not valid for resource '${type}'. Ensure that the names and number of key properties match the declared or alternate key properties for the resource '${type}'.`,
+      );
+    }
+    const tablesNow = target === 'commit' ? tables : target.tables;
+    const table = tablesNow.get(address.entitySet) ?? new Map<string, FakeRecord>();
+    const existing = table.get(address.keyValue);
+    const entityId = `${origin}${API_PREFIX}${address.raw}`;
+    if (request.method === 'GET') {
+      if (!existing) return odataError(404, '', `${address.entitySet} With Ids = ${address.keyValue} Does Not Exist`);
+      return json(200, { ...existing.values, [`${address.entitySet}id`]: existing.id });
+    }
+    if (request.method !== 'PATCH') return odataError(405, '', 'The requested resource does not support http method.');
+    let values: unknown;
+    try {
+      values = JSON.parse(request.body);
+    } catch {
+      return odataError(400, '', 'The request body is not valid JSON.');
+    }
+    if (!values || typeof values !== 'object' || Array.isArray(values)) return odataError(400, '', 'The request body must be a JSON object.');
+    const body = values as Record<string, unknown>;
+    if (refusal?.predicate({ entitySet: address.entitySet, key: address.keyValue, body })) return odataError(refusal.status, refusal.code, refusal.message);
+    const ifMatch = request.headers['if-match'];
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (ifMatch === '*' && !existing) return odataError(404, '', `${address.entitySet} With Ids = ${address.keyValue} Does Not Exist`);
+    if (ifNoneMatch === '*' && existing) return odataError(412, '', 'A record with matching key values already exists.');
+    if (existing) {
+      const update = { ...body };
+      delete update[address.keyName];
+      Object.assign(existing.values, update);
+      existing.writes++;
+    } else {
+      table.set(address.keyValue, { id: randomUUID(), key: address.keyValue, values: { [address.keyName]: address.keyValue, ...body }, writes: 1 });
+      if (target === 'commit') created++;
+      else target.created();
+    }
+    tablesNow.set(address.entitySet, table);
+    return new HttpAnswer(
+      204,
+      [
+        ['OData-Version', '4.0'],
+        ['OData-EntityId', entityId],
+      ],
+      '',
+    );
+  }
+
+  function throttled(): HttpAnswer {
+    const answer = odataError(429, throttle.code, THROTTLE_MESSAGES[throttle.code] ?? 'Too many requests.');
+    return new HttpAnswer(429, [...answer.headers, ['Retry-After', String(throttle.retryAfter)]], answer.body);
+  }
+
+  /** The request URL's path when it is on this environment (absolute) or a path. */
+  function pathOf(url: string): string | undefined {
+    if (url.startsWith('/')) return url;
+    try {
+      const parsed = new URL(url);
+      return parsed.origin === origin ? `${parsed.pathname}${parsed.search}` : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const tableOf = (entitySet: string) => [...(tables.get(entitySet)?.values() ?? [])].map((r) => ({ ...r, values: { ...r.values } }));
+  return {
+    url: origin,
+    authorityUrl: origin,
+    ca: cert,
+    caFile,
+    get requests() {
+      return requests;
+    },
+    get tokenRequests() {
+      return requests.filter((r) => r.kind === 'token');
+    },
+    get apiRequests() {
+      return requests.filter((r) => r.kind === 'api');
+    },
+    table: tableOf,
+    get createdCount() {
+      return created;
+    },
+    setExpiresIn: (seconds) => void (expiresIn = seconds),
+    rejectCredentials: (on = true) => void (rejecting = on),
+    revokeTokens: () => tokens.clear(),
+    throttleNext: (n, retryAfterSeconds, opts = {}) => void (throttle = { remaining: n, retryAfter: retryAfterSeconds, inBatch: !!opts.inBatch, code: opts.code ?? '0x80072322' }),
+    refuseRows: (predicate, message, opts = {}) => void (refusal = { predicate, message, code: opts.code ?? '0x80044331', status: opts.status ?? 400 }),
+    loseAnswerNext: (n) => void (lose = n),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+interface Staged {
+  tables: Map<string, Map<string, FakeRecord>>;
+  created: () => void;
+  commit: () => void;
+}
+
+/** `entityset(key='value')` (or a bare value), percent-decoded then OData-unquoted. */
+export function parseKeyAddress(resource: string): { entitySet: string; keyName: string; keyValue: string; raw: string } | undefined {
+  const open = resource.indexOf('(');
+  if (open <= 0 || !resource.endsWith(')')) return undefined;
+  const entitySet = resource.slice(0, open);
+  let inner: string;
+  try {
+    inner = decodeURIComponent(resource.slice(open + 1, -1));
+  } catch {
+    return undefined;
+  }
+  const match = /^([A-Za-z_][A-Za-z0-9_]*)=(?:'((?:[^']|'')*)'|([^',]+))$/.exec(inner);
+  if (!match) return undefined;
+  const keyValue = match[2] !== undefined ? match[2].replace(/''/g, "'") : (match[3] as string);
+  return { entitySet, keyName: match[1], keyValue, raw: resource };
+}
+
+/**
+ * A `$batch` request body: line by line (CRLF or LF), boundary from the Content-Type, change
+ * sets one level deep. Kept apart from the connector's parser on purpose.
+ */
+export function parseBatchRequest(contentType: string, body: string): ParsedBatchItem[] {
+  const boundary = boundaryParam(contentType);
+  if (!/^multipart\/mixed\s*(;|$)/i.test(contentType.trim()) || !boundary) throw new Error('The batch request must be multipart/mixed with a boundary.');
+  return multipartLines(body, boundary).map((lines) => {
+    const { headers, rest } = headerBlock(lines);
+    const partType = headers['content-type'] ?? '';
+    if (/^multipart\/mixed/i.test(partType)) {
+      const inner = boundaryParam(partType);
+      if (!inner) throw new Error('A change set names no boundary.');
+      return {
+        changeset: multipartLines(rest.join('\n'), inner).map((member) => {
+          const part = headerBlock(member);
+          if (!/^application\/http/i.test(part.headers['content-type'] ?? '')) throw new Error('A change set member must be application/http.');
+          if (part.headers['content-id'] === undefined) throw new Error('A change set member must have a Content-ID.');
+          return httpRequest(part.rest, part.headers['content-id']);
+        }),
+      };
+    }
+    if (!/^application\/http/i.test(partType)) throw new Error('A batch part must be application/http or a change set.');
+    if (!/^binary$/i.test(headers['content-transfer-encoding'] ?? '')) throw new Error('A batch part must be Content-Transfer-Encoding: binary.');
+    return { request: httpRequest(rest, headers['content-id']) };
+  });
+}
+
+function httpRequest(lines: string[], contentId: string | undefined): ParsedBatchRequest {
+  const requestLine = /^([A-Z]+) (\S+) HTTP\/1\.1$/.exec(lines[0] ?? '');
+  if (!requestLine) throw new Error(`Not an HTTP request line: '${lines[0] ?? ''}'.`);
+  if (/\/\$batch(?:\?|$)/.test(requestLine[2])) throw new Error('A batch may not contain another batch.');
+  const { headers, rest } = headerBlock(lines.slice(1));
+  const request: ParsedBatchRequest = { method: requestLine[1], url: requestLine[2], headers, body: rest.join('\r\n') };
+  if (contentId !== undefined) request.contentId = contentId;
+  return request;
+}
+
+function multipartLines(body: string, boundary: string): string[][] {
+  const parts: string[][] = [];
+  let current: string[] | undefined;
+  for (const line of body.split(/\r?\n/)) {
+    const trimmed = line.replace(/[ \t]+$/, '');
+    if (trimmed === `--${boundary}--`) {
+      if (current) parts.push(current);
+      return parts;
+    }
+    if (trimmed === `--${boundary}`) {
+      if (current) parts.push(current);
+      current = [];
+    } else if (current) {
+      current.push(line);
+    }
+  }
+  throw new Error('The multipart body has no closing delimiter.');
+}
+
+function headerBlock(lines: string[]): { headers: Record<string, string>; rest: string[] } {
+  const headers: Record<string, string> = {};
+  let i = 0;
+  for (; i < lines.length && lines[i] !== ''; i++) {
+    const colon = lines[i].indexOf(':');
+    if (colon <= 0) throw new Error(`Not a header: '${lines[i]}'.`);
+    headers[lines[i].slice(0, colon).trim().toLowerCase()] = lines[i].slice(colon + 1).trim();
+  }
+  return { headers, rest: lines.slice(i + 1) };
+}
+
+function boundaryParam(contentType: string): string | undefined {
+  const match = /;\s*boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  return match ? (match[1] ?? match[2]) : undefined;
+}
+
+/** A batch answer in Microsoft's layout, CRLF line ends. */
+export function encodeBatchResponse(items: FakeResponseItem[], boundary: string): string {
+  const lines: string[] = [];
+  for (const item of items) {
+    lines.push(`--${boundary}`);
+    if ('changeset' in item) {
+      const inner = `changesetresponse_${randomUUID()}`;
+      lines.push(`Content-Type: multipart/mixed; boundary=${inner}`, '');
+      for (const part of item.changeset) lines.push(`--${inner}`, ...encodePart(part));
+      lines.push(`--${inner}--`);
+    } else {
+      lines.push(...encodePart(item));
+    }
+  }
+  lines.push(`--${boundary}--`, '');
+  return lines.join('\r\n');
+}
+
+function encodePart(part: FakeResponsePart): string[] {
+  const lines = ['Content-Type: application/http', 'Content-Transfer-Encoding: binary'];
+  if (part.contentId !== undefined) lines.push(`Content-ID: ${part.contentId}`);
+  lines.push('', `HTTP/1.1 ${part.status} ${STATUS_CODES[part.status] ?? 'Unknown'}`);
+  for (const [name, value] of part.headers ?? []) lines.push(`${name}: ${value}`);
+  lines.push('', part.body ?? '');
+  return lines;
+}
+
+function toPart(answer: HttpAnswer, contentId: string | undefined): FakeResponsePart {
+  const part: FakeResponsePart = { status: answer.status, headers: answer.headers, body: answer.body };
+  if (contentId !== undefined) part.contentId = contentId;
+  return part;
+}
+
+function odataError(status: number, code: string, message: string): HttpAnswer {
+  return new HttpAnswer(
+    status,
+    [
+      ['Content-Type', 'application/json; odata.metadata=minimal'],
+      ['OData-Version', '4.0'],
+    ],
+    JSON.stringify({ error: { code, message } }),
+  );
+}
+
+function tokenError(status: number, error: string, code: number, description: string): HttpAnswer {
+  const traceId = randomUUID();
+  const correlationId = randomUUID();
+  const timestamp = new Date()
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
+  return json(status, {
+    error,
+    error_description: `AADSTS${code}: ${description}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}\r\nTimestamp: ${timestamp}`,
+    error_codes: [code],
+    timestamp,
+    trace_id: traceId,
+    correlation_id: correlationId,
+    error_uri: `https://login.microsoftonline.com/error?code=${code}`,
+  });
+}
+
+function json(status: number, value: unknown): HttpAnswer {
+  return new HttpAnswer(status, [['Content-Type', 'application/json; charset=utf-8']], JSON.stringify(value));
+}
+
+function send(res: ServerResponse, answer: HttpAnswer): void {
+  res.statusCode = answer.status;
+  for (const [name, value] of answer.headers) res.setHeader(name, value);
+  res.end(answer.body);
+}
+
+function flatHeaders(headers: IncomingMessage['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  return out;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) req.destroy(new Error('request body too large'));
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
