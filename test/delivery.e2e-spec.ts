@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
 import { DeliveryLocks } from '../src/sync/delivery-lock';
-import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
+import { apiClient, expectProblem, rulesOf, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(60_000);
@@ -54,7 +54,12 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   const sink = new SinkConnector();
 
   beforeAll(async () => {
-    t = await startTestApp({ captureLogs: true, env: { DELIVERY_WORKERS: '2', DELIVERY_BACKOFF_BASE_MS: '200', DELIVERY_MAX_ATTEMPTS: '3' }, connectors: [sink] });
+    t = await startTestApp({
+      captureLogs: true,
+      // EGRESS_ALLOW_PRIVATE is false (the default): the built-in connectors may not reach loopback.
+      env: { DELIVERY_WORKERS: '2', DELIVERY_BACKOFF_BASE_MS: '200', DELIVERY_MAX_ATTEMPTS: '3', DYNAMICS_AUTHORITY_URL: 'https://127.0.0.1:9' },
+      connectors: [sink],
+    });
     api = apiClient(t);
   }, 60_000);
   afterAll(() => t.close());
@@ -316,6 +321,47 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(n).toBe(0);
   });
 
+  it('egress_destination_not_allowed: a connection test to a loopback or metadata address is 422, a delivery attempt to one fails; both audited', async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const base = `/v1/organizations/${org}/integrations`;
+    const dataverse = {
+      integration_type: 'dynamics',
+      display_name: 'D365',
+      client_id: 'c',
+      client_secret: 'dynamics-secret-0123456789',
+      tenant_id: 'tenant',
+      sync_frequency: 'realtime',
+      extra_config: { entity_set: 'cr123_expenses', alternate_key: 'cr123_ref' },
+    };
+    // Disabled: a connection test is still allowed (it sends no claim data). Its first request, the
+    // token at DYNAMICS_AUTHORITY_URL (loopback here), is refused: the operator's URL, so no field named.
+    const created = await api.post(base, token, { ...dataverse, base_url: 'https://169.254.169.254', enabled: false });
+    expect(created.status).toBe(201);
+    const refused = await api.post(`${base}/${created.body.id}/connection-test`, token, {});
+    expectProblem(refused, 422, 'egress_destination_not_allowed');
+    expect(refused.body.errors ?? []).toEqual([]);
+    expect(refused.body.detail).toContain('127.0.0.1:9');
+    expect(t.logs.some((l) => l.includes('"event":"egress_refused"') && l.includes('127.0.0.1:9'))).toBe(true);
+    expectProblem(await api.post(`/v1/organizations/${newOrgId()}/integrations/${created.body.id}/connection-test`, token, {}), 403, 'org_scoped_access_only');
+
+    // A delivery attempt: its first request (the token, on loopback here) is refused, and the attempt fails with the rule.
+    const current = await api.get(`${base}/${created.body.id}`, token);
+    expect((await api.patch(`${base}/${created.body.id}`, token, { base_url: 'https://localhost:9', enabled: true }, { 'If-Match': current.headers.etag })).status).toBe(200);
+    const mappings = [
+      { source_field: 'expense_amount', target_field: 'ExpenseAmount', is_required: true },
+      { source_field: 'expense_date', target_field: 'ExpenseDate', is_required: true },
+      { source_field: 'peer_mentor_id', target_field: 'ContactId', is_required: true, default_value: 'p' },
+    ];
+    expect((await api.post(`${base}/${created.body.id}/field-mappings/bulk`, token, { items: mappings })).status).toBe(201);
+    const res = await api.post(`${base}/${created.body.id}/exports`, token, { records: [claim()], deliver: true });
+    expect(res.status).toBe(202);
+    const run = await waitForRun(`${base}/${created.body.id}/exports/${res.body.id}`, token, (r) => r.delivery?.attempts >= 1 && r.status !== 'delivering');
+    expect(run.delivery.last_error).toBe('egress_destination_not_allowed');
+    expect((await syncRuns(created.body.id))[0]).toMatchObject({ status: 'failed', error: 'egress_destination_not_allowed' });
+    expect(t.logs.join('\n')).not.toContain('dynamics-secret-0123456789');
+  });
+
   it('refuses what the contract refuses: a global admin, a disabled config, a non-boolean deliver', async () => {
     const { org, token, configPath, exports } = await setup();
     expectProblem(await api.post(exports, await t.token('global_admin'), { records: [claim()], deliver: true }), 403, 'forbidden');
@@ -326,5 +372,36 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect((await api.patch(configPath, token, { enabled: false }, { 'If-Match': current.headers.etag })).status).toBe(200);
     expectProblem(await api.post(exports, token, { records: [claim()], deliver: true }), 409, 'disabled_integration_must_not_sync');
     expectProblem(await api.post(`/v1/organizations/${org}/integrations/${randomUUID()}/sync`, token, {}), 404, 'not_found');
+  });
+});
+
+describe('connection test with the built-in connectors (EGRESS_ALLOW_PRIVATE=false)', () => {
+  let t: TestApp;
+  let api: ApiClient;
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = apiClient(t);
+  });
+  afterAll(() => t.close());
+
+  // The refusal's audit line is asserted in the suite above (one app per process captures Nest's static logger).
+  it("egress_destination_not_allowed names base_url when the config's own URL is refused: metadata, and loopback by name", async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const base = `/v1/organizations/${org}/integrations`;
+    const created = await api.post(base, token, xledgerConfig({ base_url: 'https://169.254.169.254/graphql', enabled: false }));
+    expect(created.status).toBe(201);
+    const path = `${base}/${created.body.id}`;
+    const metadata = await api.post(`${path}/connection-test`, token, {});
+    expectProblem(metadata, 422, 'egress_destination_not_allowed');
+    expect(rulesOf(metadata)).toEqual(['base_url:egress_destination_not_allowed']);
+    // A name that resolves to loopback is judged on the address connected to.
+    const current = await api.get(path, token);
+    expect((await api.patch(path, token, { base_url: 'https://localhost:9/graphql' }, { 'If-Match': current.headers.etag })).status).toBe(200);
+    expect(rulesOf(await api.post(`${path}/connection-test`, token, {}))).toEqual(['base_url:egress_destination_not_allowed']);
+    // Roles: a global admin may not (403); another organization's config is a 404.
+    expectProblem(await api.post(`${path}/connection-test`, await t.token('global_admin'), {}), 403, 'forbidden');
+    const stranger = newOrgId();
+    expectProblem(await api.post(`/v1/organizations/${stranger}/integrations/${created.body.id}/connection-test`, await t.token('org_admin', stranger), {}), 404, 'not_found');
   });
 });

@@ -78,6 +78,8 @@ export const SERVICE_RULES = [
   'record_must_be_object',
   'export_output_within_bounds',
   'deliver_must_be_boolean',
+  // delivery (API.md v1.1)
+  'egress_destination_not_allowed',
   // lists
   'limit_within_bounds',
   'cursor_must_be_valid',

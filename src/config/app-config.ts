@@ -154,6 +154,14 @@ class EnvironmentSchema {
   CORS_ORIGINS?: string;
 
   @IsOptional()
+  @IsIn(['true', 'false'], { message: 'EGRESS_ALLOW_PRIVATE must be true or false' })
+  EGRESS_ALLOW_PRIVATE?: string;
+
+  @IsOptional()
+  @IsUrl({ protocols: ['https'], require_tld: false, require_protocol: true }, { message: 'DYNAMICS_AUTHORITY_URL must be an https URL' })
+  DYNAMICS_AUTHORITY_URL?: string;
+
+  @IsOptional()
   @Matches(/^(true|false|\d{1,2}|(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*)$/, {
     message: 'TRUST_PROXY must be true, false, a hop count, loopback/linklocal/uniquelocal or a list of addresses',
   })
@@ -204,6 +212,10 @@ export class AppConfig {
   readonly rateLimitUnauthenticatedPerMinute: number;
   /** Browser origins allowed to call the API cross-origin; empty: none (no CORS headers at all). */
   readonly corsOrigins: string[];
+  /** Outbound requests may reach loopback and private addresses (tests, on-premise systems). */
+  readonly egressAllowPrivate: boolean;
+  /** The Microsoft identity platform's base (Dynamics 365 tokens). */
+  readonly dynamicsAuthorityUrl: string;
   /** Which proxies' X-Forwarded-For decides the client IP (Fastify's `trustProxy`, as Express's `trust proxy`). */
   readonly trustProxy: boolean | number | string;
 
@@ -314,6 +326,8 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     jwtIssuer: parsed.AUTH_JWT_ISSUER,
     jwtAudience: parsed.AUTH_JWT_AUDIENCE,
     jwksUrl: parsed.AUTH_JWKS_URL,
+    egressAllowPrivate: parsed.EGRESS_ALLOW_PRIVATE === 'true',
+    dynamicsAuthorityUrl: (parsed.DYNAMICS_AUTHORITY_URL ?? 'https://login.microsoftonline.com').replace(/\/+$/, ''),
     tokenCacheSize: parsed.AUTH_TOKEN_CACHE_SIZE ?? DEFAULT_TOKEN_CACHE_SIZE,
     encryptionKeys: encryptionKeys ?? '',
     encryptionActiveKeyId: parsed.ENCRYPTION_ACTIVE_KEY_ID,

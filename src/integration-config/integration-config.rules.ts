@@ -3,7 +3,13 @@ import type { FieldError } from '../common/problem';
 import type { CredentialName, IntegrationTypeDefinition } from '../integration-types/integration-type';
 import type { IntegrationConfigEntity } from './integration-config.entity';
 
-type ConfigState = Pick<IntegrationConfigEntity, 'base_url' | 'api_key_encrypted' | 'client_id' | 'client_secret_encrypted' | 'tenant_id'>;
+type ConfigState = Pick<IntegrationConfigEntity, 'base_url' | 'api_key_encrypted' | 'client_id' | 'client_secret_encrypted' | 'tenant_id' | 'extra_config'>;
+
+/** Where a Dynamics 365 connector writes rows (API.md "What goes on the wire"): needed before it can deliver. */
+const REQUIRED_EXTRA_CONFIG: Record<string, readonly string[]> = {
+  dynamics: ['entity_set', 'alternate_key'],
+  hlf_portal: ['entity_set', 'alternate_key'],
+};
 
 const CREDENTIAL_PRESENT: Record<CredentialName, (state: ConfigState) => boolean> = {
   api_key: (s) => s.api_key_encrypted !== null,
@@ -12,13 +18,19 @@ const CREDENTIAL_PRESENT: Record<CredentialName, (state: ConfigState) => boolean
   tenant_id: (s) => s.tenant_id !== null,
 };
 
-/** `credentials_required_before_enable`: base_url and each of the type's credentials. */
+/** `credentials_required_before_enable`: base_url, each of the type's credentials, and what its connector needs in extra_config. */
 export function missingForEnable(type: IntegrationTypeDefinition, state: ConfigState): FieldError[] {
   const missing: FieldError[] = [];
   if (state.base_url === null) missing.push({ field: 'base_url', rule: 'credentials_required_before_enable', message: 'base_url is required to enable this integration' });
   for (const credential of type.required_credentials) {
     if (!CREDENTIAL_PRESENT[credential](state)) {
       missing.push({ field: credential, rule: 'credentials_required_before_enable', message: `${credential} is required to enable a ${type.integration_type} integration` });
+    }
+  }
+  for (const key of REQUIRED_EXTRA_CONFIG[type.integration_type] ?? []) {
+    const value = state.extra_config?.[key];
+    if (typeof value !== 'string' || value.trim() === '') {
+      missing.push({ field: `extra_config.${key}`, rule: 'credentials_required_before_enable', message: `extra_config.${key} is required to enable a ${type.integration_type} integration` });
     }
   }
   return missing;

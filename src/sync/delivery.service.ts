@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common'
 import type { Principal } from '../auth/principal';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
+import { EgressRefused } from '../egress/outbound-http';
 import { ExportRunRowRepository } from '../export-runs/export-run-row.repository';
 import { ExportRunRepository, type DeliverableRun } from '../export-runs/export-run.repository';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
@@ -62,6 +63,35 @@ export class DeliveryService implements OnApplicationBootstrap {
     return { queued_runs: queued };
   }
 
+  /**
+   * POST …/connection-test: the connector authenticates and makes one read-only call. Allowed
+   * while disabled (it sends no claim data); a destination the egress rule refuses is a 422, any
+   * other failure an answer with `ok: false` and the scrubbed reason.
+   */
+  async testConnection(orgId: string, integrationId: string, actor: Principal): Promise<{ ok: boolean; latency_ms: number; error: string | null }> {
+    const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
+    const connector = this.connectors.find(config.integration_type);
+    if (!connector?.testConnection) return { ok: false, latency_ms: 0, error: `no connection test for integration type ${config.integration_type}` };
+    const credentials = this.sync.credentialsOf(config, actor, 'connection_test');
+    const started = performance.now();
+    try {
+      await connector.testConnection(connectorContext(config, credentials));
+      return { ok: true, latency_ms: Math.round(performance.now() - started), error: null };
+    } catch (error) {
+      if (error instanceof EgressRefused) {
+        // The config's own URL is the admin's to fix; another host (the identity platform) is the operator's.
+        const ownUrl = config.base_url !== null && hostOf(config.base_url) === error.host;
+        throw new RuleViolation(
+          'egress_destination_not_allowed',
+          422,
+          `Outbound requests may not reach ${error.host}: it is not https or resolves to a loopback, private, link-local or otherwise internal address.`,
+          ownUrl ? [{ field: 'base_url', rule: 'egress_destination_not_allowed', message: 'the host is not an address outbound requests may reach' }] : [],
+        );
+      }
+      return { ok: false, latency_ms: Math.round(performance.now() - started), error: scrubSyncError(attemptError(error), secretsOf(credentials)) };
+    }
+  }
+
   /** One delivery job: the config's queued runs, oldest first, until one needs a retry; nothing while another attempt holds the config. */
   async deliverConfig(job: DeliveryJob): Promise<void> {
     const outcome = await this.locks.withConfigLock(job.integrationId, (lock) => this.deliverQueuedRuns(job, lock));
@@ -96,10 +126,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     const attempts = run.delivery_attempts + 1;
     await this.runs.updateDelivery(orgId, run.id, { status: 'delivering', delivery_attempts: attempts, next_attempt_at: null });
     const credentials = this.sync.credentialsOf(config, actor, 'delivery');
-    const context: ConnectorContext = {
-      config: { id: config.id, organization_id: orgId, integration_type: config.integration_type, base_url: config.base_url, extra_config: config.extra_config },
-      credentials,
-    };
+    const context = connectorContext(config, credentials);
     let delivered = 0;
     let refused = 0;
     for (let after = -1, more = true; more;) {
@@ -186,8 +213,24 @@ export class DeliveryService implements OnApplicationBootstrap {
   }
 }
 
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+}
+
+function connectorContext(config: IntegrationConfigEntity, credentials: IntegrationCredentials): ConnectorContext {
+  return {
+    config: { id: config.id, organization_id: config.organization_id, integration_type: config.integration_type, base_url: config.base_url, extra_config: config.extra_config },
+    credentials,
+  };
+}
+
 /** A failed attempt's error as stored: the rule or kind where there is one, else the error's own message. */
 function attemptError(error: unknown): string {
+  if (error instanceof EgressRefused) return error.rule;
   if (error instanceof DeliveryFailure && error.kind === 'credentials_rejected') return 'credentials_rejected';
   return String((error as Error)?.message ?? error) || 'delivery failed';
 }

@@ -1,11 +1,18 @@
 import { Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { Roles } from '../auth/auth.decorators';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/principal';
 import { ApiProblemResponses } from '../http/api-problem';
 import { ResourceId } from '../http/resource-id.decorator';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { DeliveryService } from './delivery.service';
+
+export class ConnectionTestResponse {
+  @ApiProperty({ example: true, description: 'The external system accepted the credentials and answered the read-only call' }) ok: boolean;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 2_147_483_647, example: 184, description: 'Milliseconds the test took' }) latency_ms: number;
+  @ApiProperty({ type: 'string', nullable: true, maxLength: 10_000, example: null, description: 'Why it failed (no secret in it), or null' }) error: string | null;
+}
 
 export class SyncNowResponse {
   @ApiProperty({ type: 'integer', minimum: 0, maximum: 2_147_483_647, example: 2, description: 'Queued export runs the delivery now picks up' }) queued_runs: number;
@@ -28,5 +35,19 @@ export class SyncController {
   @ApiProblemResponses(404, { status: 409, rules: ['disabled_integration_must_not_sync'] })
   syncNow(@OrgId() orgId: string, @ResourceId('id') id: string) {
     return this.delivery.syncNow(orgId, id);
+  }
+
+  @Post('connection-test')
+  @Roles('org_admin', 'sync_service')
+  @HttpCode(200)
+  @ApiParam({ name: 'id', format: 'uuid', description: 'Integration config id' })
+  @ApiOperation({
+    summary: 'Authenticate against the external system and make one read-only call',
+    description: 'Sends no claim data; allowed while the config is disabled. Counts against the write budget. A destination the egress rule refuses is 422.',
+  })
+  @ApiOkResponse({ type: ConnectionTestResponse })
+  @ApiProblemResponses(404, { status: 422, rules: ['egress_destination_not_allowed'] })
+  testConnection(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal) {
+    return this.delivery.testConnection(orgId, id, principal);
   }
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ConnectorsModule } from '../connectors/connectors.module';
 import { ExportRunModule } from '../export-runs/export-run.module';
 import { IntegrationConfigModule } from '../integration-config/integration-config.module';
 import { JobQueueModule } from '../job-queue/job-queue.module';
@@ -9,7 +10,7 @@ import { DeliveryService } from './delivery.service';
 import { SyncService } from './sync.service';
 
 @Module({
-  imports: [RepositoriesModule, IntegrationConfigModule, ExportRunModule, JobQueueModule],
+  imports: [ConnectorsModule, RepositoriesModule, IntegrationConfigModule, ExportRunModule, JobQueueModule],
   providers: [SyncService, DeliveryService, DeliveryLocks, ConnectorRegistry],
   exports: [SyncService, DeliveryService],
 })
