@@ -63,8 +63,9 @@ export class JobQueue implements OnApplicationShutdown {
   async workDeliveries(concurrency: number, handler: (job: DeliveryJob) => Promise<void>): Promise<void> {
     const boss = await this.started();
     for (let i = 0; i < concurrency; i += 1) {
-      let id: string | undefined;
-      id = await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
+      // Set once work() answers; a job may already run before it does.
+      const worker: { id?: string } = {};
+      worker.id = await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
         try {
           await handler(job.data);
         } catch (error) {
@@ -74,10 +75,10 @@ export class JobQueue implements OnApplicationShutdown {
         } finally {
           // A worker that found a job looks for the next at once: pg-boss would otherwise wait out
           // the polling interval after every job (one job per 2 s per worker); an empty fetch waits.
-          if (id) boss.notifyWorker(id);
+          if (worker.id) boss.notifyWorker(worker.id);
         }
       });
-      this.workers.push(id);
+      this.workers.push(worker.id);
     }
   }
 
