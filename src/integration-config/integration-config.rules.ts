@@ -30,7 +30,11 @@ export function missingForEnable(type: IntegrationTypeDefinition, state: ConfigS
   for (const key of REQUIRED_EXTRA_CONFIG[type.integration_type] ?? []) {
     const value = state.extra_config?.[key];
     if (typeof value !== 'string' || value.trim() === '') {
-      missing.push({ field: `extra_config.${key}`, rule: 'credentials_required_before_enable', message: `extra_config.${key} is required to enable a ${type.integration_type} integration` });
+      missing.push({
+        field: `extra_config.${key}`,
+        rule: 'credentials_required_before_enable',
+        message: `extra_config.${key} is required to enable a ${type.integration_type} integration`,
+      });
     }
   }
   return missing;
