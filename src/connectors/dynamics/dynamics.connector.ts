@@ -129,7 +129,11 @@ export class DynamicsConnector implements Connector {
       const after = retryAfterSeconds(transient.headers['retry-after']) ?? retryAfterSeconds(header(response, 'retry-after'));
       throw this.failure(settings, token, 'retryable', `Dataverse answered HTTP ${transient.status} in the batch${odataErrorSuffix(transient.body)}`, after);
     }
-    return parts.map((part, i) => outcomeOf(rows[i].index, part));
+    // A refusal may quote what it was sent: the token is scrubbed here, where it is known (the engine knows only the stored secrets).
+    return parts.map((part, i) => {
+      const outcome = outcomeOf(rows[i].index, part);
+      return outcome.status === 'failed' ? { ...outcome, error: scrubSyncError(outcome.error, [settings.clientSecret, token]) } : outcome;
+    });
   }
 
   /** Whole-request answers that no row is to blame for: credentials, throttling, server errors. */
