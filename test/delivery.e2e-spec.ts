@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
 import { DeliveryLocks } from '../src/sync/delivery-lock';
-import { apiClient, expectProblem, rulesOf, xledgerConfig, type ApiClient } from './support/api';
+import { apiClient, expectProblem, hlfPortalConfig, rulesOf, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(60_000);
@@ -13,6 +13,8 @@ const MAPPINGS = [
   { source_field: 'cost_center', target_field: 'CostCenter', is_required: true, default_value: 'CC0' },
 ];
 const API_KEY = 'xl-key-0123456789abcdef';
+/** Another config's secret in the same organization: an upstream may quote it too. */
+const OTHER_SECRET = 'hlf-client-secret-0123456789';
 
 /** A test sink standing in for the external system: it records what reaches it, by reference. */
 class SinkConnector implements Connector {
@@ -33,7 +35,7 @@ class SinkConnector implements Connector {
     const failure = this.failures.get(context.config.id)?.shift();
     if (failure) throw failure;
     return rows.map((row) => {
-      if (this.refuse.has(row.index)) return { index: row.index, status: 'failed', error: `row ${row.index} refused: account closed (key ${API_KEY})` };
+      if (this.refuse.has(row.index)) return { index: row.index, status: 'failed', error: `row ${row.index} refused: account closed (key ${API_KEY}, ${OTHER_SECRET})` };
       this.received.set(row.reference, row.output);
       return { index: row.index, status: 'delivered', externalId: `GL-${row.index}` };
     });
@@ -203,8 +205,9 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect((await syncRuns(out.configId))[0]).toMatchObject({ status: 'failed', error: 'credentials_rejected' });
   });
 
-  it('a refused row is failed with its message (secrets scrubbed) and the others go on: partially_delivered', async () => {
-    const { token, configId, exports } = await setup();
+  it('a refused row is failed with its message (every secret of the organization scrubbed) and the others go on: partially_delivered', async () => {
+    const { org, token, configId, exports } = await setup();
+    expect((await api.post(`/v1/organizations/${org}/integrations`, token, { ...hlfPortalConfig(), enabled: false, client_secret: OTHER_SECRET })).status).toBe(201);
     sink.refuse = new Set([1]);
     const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
     const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'partially_delivered');
@@ -213,6 +216,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(rows[1]).toMatchObject({ status: 'failed', external_id: null });
     expect(rows[1].error).toContain('account closed');
     expect(rows[1].error).not.toContain(API_KEY);
+    expect(rows[1].error).not.toContain(OTHER_SECRET);
     expect((await syncRuns(configId))[0]).toMatchObject({ status: 'partial', records_pushed: 2 });
   });
 

@@ -230,9 +230,19 @@ export class IntegrationConfigService {
     return toConfigResponse(config, views.get(config.id) ?? {});
   }
 
+  /**
+   * Text an external system wrote (row refusals, failed attempts, connection tests), without any
+   * secret of the organization in any encoding: what recordSyncRun stores for a sync run's error.
+   */
+  async scrubOrganizationSecrets(orgId: string, texts: string[]): Promise<string[]> {
+    if (texts.length === 0) return [];
+    const secrets = await this.organizationSecrets(orgId);
+    return texts.map((text) => scrubSyncError(text, secrets));
+  }
+
   /** Every secret the organization holds, only to scrub them from text that will be stored: an upstream may quote another config's key too. */
-  private async organizationSecrets(orgId: string, tx: Transaction): Promise<string[]> {
-    const configs = await this.configs.in(tx).listSecretsByOrg(orgId);
+  private async organizationSecrets(orgId: string, tx?: Transaction): Promise<string[]> {
+    const configs = await (tx ? this.configs.in(tx) : this.configs).listSecretsByOrg(orgId);
     const secrets: string[] = [];
     for (const config of configs) {
       for (const column of SECRET_COLUMNS) {

@@ -8,7 +8,6 @@ import { ExportRunRepository, type DeliverableRun } from '../export-runs/export-
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
-import { scrubSyncError } from '../integration-config/sync-error';
 import { JobQueue, type DeliveryJob } from '../job-queue/job-queue';
 import { DeliveryFailure, retryDelayMs, rowReference, type Connector, type ConnectorContext } from './connector';
 import { ConnectorRegistry } from './connector.registry';
@@ -88,7 +87,9 @@ export class DeliveryService implements OnApplicationBootstrap {
           ownUrl ? [{ field: 'base_url', rule: 'egress_destination_not_allowed', message: 'the host is not an address outbound requests may reach' }] : [],
         );
       }
-      return { ok: false, latency_ms: Math.round(performance.now() - started), error: scrubSyncError(attemptError(error), secretsOf(credentials)) };
+      const latency = Math.round(performance.now() - started);
+      const [reason] = await this.configService.scrubOrganizationSecrets(orgId, [attemptError(error)]);
+      return { ok: false, latency_ms: latency, error: reason };
     }
   }
 
@@ -100,7 +101,8 @@ export class DeliveryService implements OnApplicationBootstrap {
 
   private async deliverQueuedRuns({ orgId, integrationId }: DeliveryJob, lock: HeldLock): Promise<void> {
     for (const run of await this.runs.listDeliverable(orgId, integrationId)) {
-      const config = await this.configs.findByOrgAndId(orgId, integrationId);
+      // On the lock's connection: a read that fails when the lock is gone (another instance may hold the config now).
+      const config = await this.configs.in(lock.session).findByOrgAndId(orgId, integrationId);
       // Deleted (its runs went with it) or disabled: nothing is sent; queued runs wait for it.
       if (!config?.enabled) return;
       const connector = this.connectors.find(config.integration_type);
@@ -129,19 +131,9 @@ export class DeliveryService implements OnApplicationBootstrap {
     const context = connectorContext(config, credentials);
     let delivered = 0;
     let refused = 0;
-    for (let after = -1, more = true; more;) {
-      // Read on the lock's connection: it fails when the lock is gone (another instance may hold the config now).
-      const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
-      if (!current?.enabled) {
-        // Disabled meanwhile: stop before the next request; the run waits, queued, for re-enabling.
-        await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
-        if (current) await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync' });
-        return false;
-      }
+    for (let after = -1; ;) {
       const batch = await this.rows.listPendingAfter(orgId, run.id, after, connector.maxBatchSize);
       if (batch.length === 0) break;
-      // A short batch is the last: no round trip to find nothing.
-      more = batch.length === connector.maxBatchSize;
       after = batch[batch.length - 1].index;
       let outcomes;
       try {
@@ -150,13 +142,27 @@ export class DeliveryService implements OnApplicationBootstrap {
           batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} })),
         );
       } catch (error) {
-        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, credentials);
+        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error);
         return false;
       }
-      const scrubbed = outcomes.map((o) => (o.status === 'failed' ? { ...o, error: scrubSyncError(o.error, secretsOf(credentials)) } : o));
-      await this.rows.applyOutcomes(orgId, run.id, scrubbed);
-      delivered += scrubbed.filter((o) => o.status === 'delivered').length;
-      refused += scrubbed.filter((o) => o.status === 'failed').length;
+      const failed = outcomes.filter((o) => o.status === 'failed');
+      const reasons = await this.configService.scrubOrganizationSecrets(
+        orgId,
+        failed.map((o) => o.error),
+      );
+      await this.rows.applyOutcomes(orgId, run.id, [...outcomes.filter((o) => o.status === 'delivered'), ...failed.map((o, i) => ({ ...o, error: reasons[i] }))]);
+      delivered += outcomes.length - failed.length;
+      refused += failed.length;
+      // A short batch is the last: no round trip to find nothing.
+      if (batch.length < connector.maxBatchSize) break;
+      // Before the next request: still enabled? Read on the lock's connection, so a lost lock stops the attempt too.
+      const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
+      if (!current?.enabled) {
+        // Disabled meanwhile: the run waits, queued, for re-enabling.
+        await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
+        if (current) await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync' });
+        return false;
+      }
     }
     const counts = await this.counts(orgId, run.id);
     const status = counts.failed_count === 0 ? 'delivered' : counts.delivered_count > 0 ? 'partially_delivered' : 'failed';
@@ -178,11 +184,10 @@ export class DeliveryService implements OnApplicationBootstrap {
     attempts: number,
     delivered: number,
     error: unknown,
-    credentials: IntegrationCredentials,
   ): Promise<void> {
     const orgId = config.organization_id;
     const failure = error instanceof DeliveryFailure ? error : undefined;
-    const message = scrubSyncError(attemptError(error), secretsOf(credentials));
+    const [message] = await this.configService.scrubOrganizationSecrets(orgId, [attemptError(error)]);
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
     const nextAttemptAt = outOfAttempts ? null : new Date(Date.now() + retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds));
     await this.runs.updateDelivery(orgId, run.id, {
@@ -233,8 +238,4 @@ function attemptError(error: unknown): string {
   if (error instanceof EgressRefused) return error.rule;
   if (error instanceof DeliveryFailure && error.kind === 'credentials_rejected') return 'credentials_rejected';
   return String((error as Error)?.message ?? error) || 'delivery failed';
-}
-
-function secretsOf(credentials: IntegrationCredentials): (string | null)[] {
-  return [credentials.api_key, credentials.client_secret, credentials.webhook_secret];
 }
