@@ -58,6 +58,22 @@ describe('configuration', () => {
     for (const bad of ['example.com', '0.0.0.0; rm', 'http://x']) expect(() => load({ HOST: bad })).toThrow(/HOST/);
   });
 
+  it('reads the delivery and egress settings, and refuses nonsense', () => {
+    const load = (env: Record<string, string>) => loadAppConfig({ DATA_DIR: dataDir, ...env }, () => undefined);
+    expect(load({})).toMatchObject({ deliveryJobTimeoutSeconds: 900, egressAllowPrivate: false, dynamicsAuthorityUrl: 'https://login.microsoftonline.com' });
+    expect(load({ DELIVERY_JOB_TIMEOUT_SECONDS: '3', EGRESS_ALLOW_PRIVATE: 'true', DYNAMICS_AUTHORITY_URL: 'https://127.0.0.1:8443/' })).toMatchObject({
+      deliveryJobTimeoutSeconds: 3,
+      egressAllowPrivate: true,
+      // No trailing slash: the tenant's path is appended.
+      dynamicsAuthorityUrl: 'https://127.0.0.1:8443',
+    });
+    expect(load({ EGRESS_ALLOW_PRIVATE: 'false' }).egressAllowPrivate).toBe(false);
+    // pg-boss refuses an expiry under a second or of a day or more.
+    for (const bad of ['1', '86400', 'soon', '2.5']) expect(() => load({ DELIVERY_JOB_TIMEOUT_SECONDS: bad })).toThrow(/DELIVERY_JOB_TIMEOUT_SECONDS/);
+    for (const bad of ['yes', '1', 'TRUE ']) expect(() => load({ EGRESS_ALLOW_PRIVATE: bad })).toThrow(/EGRESS_ALLOW_PRIVATE/);
+    for (const bad of ['http://login.example', 'login.microsoftonline.com']) expect(() => load({ DYNAMICS_AUTHORITY_URL: bad })).toThrow(/DYNAMICS_AUTHORITY_URL/);
+  });
+
   it('refuses production start-up without AUTH_JWT_SECRET or ENCRYPTION_KEYS, in one line, generating nothing', () => {
     const attempt = (env: Record<string, string>) => () => loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...env }, () => undefined);
     expect(attempt({ ENCRYPTION_KEYS: KEYS })).toThrow(new ConfigError('AUTH_JWT_SECRET must be set when NODE_ENV=production'));
