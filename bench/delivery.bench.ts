@@ -244,12 +244,8 @@ async function measureSchedulerTick(db: Client, scheduled: number, due: number):
     const { rows } = await db.query(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF) ${scan}`, [probe]);
     await db.query('ROLLBACK');
     const plan = rows.map((r) => r['QUERY PLAN'] as string).join('\n');
-    // The index scan's row count: what the scan read of the waiting jobs.
-    const rowsRead = Number(
-      /Index (?:Only )?Scan[^\n]*\n(?:[^\n]*\n)*?[^\n]*actual rows=(\d+)/.exec(plan)?.[1] ??
-        /actual rows=(\d+)/.exec(plan.split('\n').find((l) => /Scan/.test(l)) ?? '')?.[1] ??
-        NaN,
-    );
+    // What the scan read of the waiting jobs: the row count of its one scan node.
+    const rowsRead = Number(/Scan .*\(actual rows=(\d+)/.exec(plan)?.[1] ?? NaN);
     return { scheduled, due, dueReadMs, emptyReadMs, rowsRead, plan };
   } finally {
     await db.query(`SELECT ${JOB_QUEUE_SCHEMA}.delete_queue($1)`, [probe]).catch(() => undefined);

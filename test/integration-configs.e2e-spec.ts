@@ -292,7 +292,7 @@ describe('integration configs (HTTP, real database)', () => {
         'tenant_id:credentials_required_before_enable',
       ]);
       // Where the connector writes: required too, and a blank name is none (API.md "What goes on the wire").
-      const blank = await api.post(base(org), token, {
+      const complete = {
         integration_type: 'dynamics',
         display_name: 'D365',
         enabled: true,
@@ -300,20 +300,11 @@ describe('integration configs (HTTP, real database)', () => {
         client_secret: CLIENT_SECRET,
         tenant_id: 't',
         base_url: 'https://d365.example',
-        extra_config: { entity_set: ' ', alternate_key: 'cr123_ref' },
-      });
+      };
+      const blank = await api.post(base(org), token, { ...complete, extra_config: { entity_set: ' ', alternate_key: 'cr123_ref' } });
       expectProblem(blank, 422, 'credentials_required_before_enable');
       expect(rulesOf(blank)).toEqual(['extra_config.entity_set:credentials_required_before_enable']);
-      const ok = await api.post(base(org), token, {
-        integration_type: 'dynamics',
-        display_name: 'D365',
-        enabled: true,
-        client_id: 'abc',
-        client_secret: CLIENT_SECRET,
-        tenant_id: 't',
-        base_url: 'https://d365.example',
-        extra_config: { entity_set: 'msdyn_expenses', alternate_key: 'cr123_ref' },
-      });
+      const ok = await api.post(base(org), token, { ...complete, extra_config: { entity_set: 'msdyn_expenses', alternate_key: 'cr123_ref' } });
       expect(ok.status).toBe(201);
       expect(ok.body).toMatchObject({ enabled: true, has_client_secret: true });
     });

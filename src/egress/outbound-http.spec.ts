@@ -466,7 +466,7 @@ describe('OutboundClient', () => {
         (async () => {
           const plain = await answer(new OutboundClient({ policy: { allowPrivate: true } }));
           const withCa = await answer(new OutboundClient({ policy: { allowPrivate: true }, ca: [${JSON.stringify(other.cert)}] }));
-          console.log(JSON.stringify({ plain, withCa }));
+          process.stdout.write(JSON.stringify({ plain, withCa }));
         })();
       `;
       const run = (env: NodeJS.ProcessEnv) =>
