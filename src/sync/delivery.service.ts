@@ -159,19 +159,19 @@ export class DeliveryService implements OnApplicationBootstrap {
       const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
       if (!current?.enabled) {
         // Disabled meanwhile: the run waits, queued, for re-enabling.
-        await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
         if (current) await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync' });
+        await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
         return false;
       }
     }
     const counts = await this.counts(orgId, run.id);
     const status = counts.failed_count === 0 ? 'delivered' : counts.delivered_count > 0 ? 'partially_delivered' : 'failed';
-    await this.runs.updateDelivery(orgId, run.id, { status, ...counts, last_error: counts.failed_count > 0 ? `${counts.failed_count} rows refused` : null });
     await this.record(config, actor, startedAt, {
       status: refused === 0 ? 'success' : delivered > 0 ? 'partial' : 'failed',
       delivered,
       error: refused > 0 ? `${refused} rows refused by the external system` : undefined,
     });
+    await this.runs.updateDelivery(orgId, run.id, { status, ...counts, last_error: counts.failed_count > 0 ? `${counts.failed_count} rows refused` : null });
     return true;
   }
 
@@ -190,13 +190,13 @@ export class DeliveryService implements OnApplicationBootstrap {
     const [message] = await this.configService.scrubOrganizationSecrets(orgId, [attemptError(error)]);
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
     const nextAttemptAt = outOfAttempts ? null : new Date(Date.now() + retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds));
+    await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message });
     await this.runs.updateDelivery(orgId, run.id, {
       status: outOfAttempts ? 'failed' : 'queued',
       ...(await this.counts(orgId, run.id)),
       next_attempt_at: nextAttemptAt,
       last_error: message,
     });
-    await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message });
     if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt);
   }
 
@@ -206,6 +206,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     return { delivered_count: delivered, failed_count: failed };
   }
 
+  /** The attempt's sync run. Written before the run's own state changes, so whoever sees the run settle sees its attempt recorded. */
   private async record(config: IntegrationConfigEntity, actor: Principal, startedAt: Date, outcome: AttemptOutcome): Promise<void> {
     const error = outcome.status === 'success' ? undefined : (outcome.error ?? 'delivery failed');
     await this.configService.recordSyncRun(
