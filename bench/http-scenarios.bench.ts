@@ -133,7 +133,7 @@ async function measuredLoad(url: string, pid: number, request: RequestSpec, conn
   return { ...result, cpuMsPerRequest: ((cpuSeconds(pid) - before) * 1000) / Math.max(result.total, 1) };
 }
 
-function rssMb(pid: number): number {
+export function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
 }

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { runAdapterBench } from './adapter.bench';
+import { runConnectorBench } from './connectors.bench';
 import { runDeliveryBench } from './delivery.bench';
 import { runHttpScenarioBench } from './http-scenarios.bench';
 import { runMappingCompilerBench } from './mapping-compiler.bench';
@@ -33,6 +34,8 @@ async function main(): Promise<void> {
   const delivery = await runDeliveryBench(
     quick ? { configs: 50, rowsPerConfig: 200, rounds: 1, scheduled: 10_000, due: 10 } : { configs: 50, rowsPerConfig: 200, rounds: 3, scheduled: 10_000, due: 10 },
   );
+
+  const connectors = await runConnectorBench(quick ? { configs: 10, rowsPerConfig: 1_000, rounds: 1 } : { configs: 10, rowsPerConfig: 1_000, rounds: 3 });
 
   const adapter = await runAdapterBench(
     quick ? { connections: 10, warmupSeconds: 1, roundSeconds: 1, rounds: 3 } : { connections: 10, warmupSeconds: 2, roundSeconds: 5, rounds: 3 },
@@ -95,6 +98,16 @@ async function main(): Promise<void> {
       delivery.tick.rowsRead === delivery.tick.due ? 'yes' : 'NO',
     ],
   );
+  for (const c of connectors) {
+    rows.push([
+      `${c.vendor === 'xledger' ? 'Xledger' : 'Dataverse'} connector through the service vs a script replaying its requests, to the same local fake`,
+      `${c.rows} rows over 10 configs × ${c.serviceRssMb.length} rounds, 2 at a time`,
+      `${c.serviceMs} vs ${c.scriptMs} ms; ${c.requestsPer1000Rows.toFixed(1)} requests per 1,000 rows; service RSS ${c.serviceRssMb.join(' / ')} MB`,
+      `${c.ratio.toFixed(2)}× throughput`,
+      '≥ 0.8× throughput',
+      c.ratio >= 0.8 ? 'yes' : 'NO',
+    ]);
+  }
   for (const s of http.scenarios) {
     // Rows without a target are measured for the reader (the service as deployed).
     const target = TARGETS[s.scenario] as (typeof TARGETS)[string] | undefined;
@@ -133,7 +146,10 @@ async function main(): Promise<void> {
   console.log(`Delivery bench RSS after each round: ${delivery.rssMb.join(' / ')} MB. Scheduler tick plan:\n${delivery.tick.plan}`);
   console.log(`Finished in ${Math.round((Date.now() - started.getTime()) / 1000)} s.`);
   if (!quick) {
-    writeFileSync(join(__dirname, 'results.json'), JSON.stringify({ date: started.toISOString(), machine, mapping, preview, isolation, http, delivery, adapter }, null, 2));
+    writeFileSync(
+      join(__dirname, 'results.json'),
+      JSON.stringify({ date: started.toISOString(), machine, mapping, preview, isolation, http, delivery, connectors, adapter }, null, 2),
+    );
   }
 }
 

@@ -1,0 +1,206 @@
+// The real connectors against the local vendor fakes: 10,000 rows to each through the service
+// (a process of its own: NODE_EXTRA_CA_CERTS trusts the fakes' certificate), against a plain
+// script replaying the very requests the service sent, with the same concurrency, to the same fake.
+import { request as httpsRequest, Agent } from 'node:https';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { Client } from 'pg';
+import { issueToken } from '../src/auth/issue-token';
+import { Keyring } from '../src/crypto/keyring';
+import { startDataverseFake } from '../test/support/fakes/dataverse-fake';
+import { startXledgerFake } from '../test/support/fakes/xledger-fake';
+import { testCertificate } from '../test/support/tls';
+import { benchDatabase, benchServiceEnv, rssMb, start, stop } from './http-scenarios.bench';
+import { median } from './stats';
+
+export interface ConnectorBenchRow {
+  vendor: 'xledger' | 'dynamics';
+  rows: number;
+  serviceMs: number;
+  scriptMs: number;
+  ratio: number;
+  /** Requests the service sent per 1,000 delivered rows (Dataverse: token requests included). */
+  requestsPer1000Rows: number;
+  serviceRssMb: number[];
+}
+
+const WORKERS = 2;
+const SECRET = 'bench-only-jwt-secret-0123456789-abcdefghij';
+
+interface Captured {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export async function runConnectorBench(options: { configs: number; rowsPerConfig: number; rounds: number }): Promise<ConnectorBenchRow[]> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'meander-bench-connectors-'));
+  const children: ChildProcess[] = [];
+  const apiKey = 'bench-xledger-token-0123456789abcdef';
+  const xledger = await startXledgerFake({ apiKey });
+  const dataverse = await startDataverseFake({ tenant: 'bench-tenant', clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789' });
+  const { caFile } = await testCertificate();
+  const agent = new Agent({ keepAlive: true, ca: readFileSync(caFile, 'utf8') });
+  let db: Client | undefined;
+  try {
+    const databaseUrl = await benchDatabase(dataDir, children);
+    const service = await start(
+      'src/main.ts',
+      [],
+      {
+        ...benchServiceEnv({ databaseUrl, dataDir, secret: SECRET, keys: Keyring.generateSpec('bench') }),
+        DELIVERY_WORKERS: String(WORKERS),
+        EGRESS_ALLOW_PRIVATE: 'true',
+        DYNAMICS_AUTHORITY_URL: dataverse.authorityUrl,
+        NODE_EXTRA_CA_CERTS: caFile,
+      },
+      /listening on port (\d+)/,
+    );
+    children.push(service.child);
+    const base = `http://127.0.0.1:${service.match[1]}`;
+    db = new Client({ connectionString: databaseUrl });
+    await db.connect();
+    const post = async (token: string, path: string, body: unknown) => {
+      const res = await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { id: string; row_count: number };
+    };
+
+    const vendors = [
+      {
+        vendor: 'xledger' as const,
+        config: { integration_type: 'xledger', base_url: xledger.url, api_key: apiKey, accounting_code_mappings: { travel_km: '4001' } },
+        mappings: [
+          { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
+          { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
+          { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
+          { source_field: 'description', target_field: 'text', default_value: '-' },
+        ],
+        captured: (from: number): Captured[] => xledger.requests.slice(from).map((r) => ({ method: r.method, path: r.path, headers: r.headers, body: r.rawBody })),
+        sent: () => xledger.requests.length,
+        // Replayed to a fresh ledger, so the script's requests create as much as the service's did.
+        reset: () => xledger.items.clear(),
+      },
+      {
+        vendor: 'dynamics' as const,
+        config: {
+          integration_type: 'dynamics',
+          base_url: dataverse.url,
+          client_id: 'bench-client',
+          client_secret: 'bench-client-secret-0123456789',
+          tenant_id: 'bench-tenant',
+          extra_config: { entity_set: 'cr123_expenses', alternate_key: 'cr123_meanderreference' },
+        },
+        mappings: [
+          { source_field: 'expense_amount', target_field: 'ExpenseAmount', is_required: true },
+          { source_field: 'expense_date', target_field: 'ExpenseDate', is_required: true },
+          { source_field: 'peer_mentor_id', target_field: 'ContactId', is_required: true },
+        ],
+        captured: (from: number): Captured[] => dataverse.requests.slice(from).map((r) => ({ method: r.method, path: r.path, headers: r.headers, body: r.body })),
+        sent: () => dataverse.requests.length,
+        // Upserts by alternate key: a replay updates what the service created, as a repeat would.
+        reset: () => undefined,
+      },
+    ];
+    const results: ConnectorBenchRow[] = [];
+    for (const v of vendors) {
+      const configs: { token: string; path: string }[] = [];
+      for (let i = 0; i < options.configs; i++) {
+        const org = crypto.randomUUID();
+        const token = await issueToken({ secret: SECRET, role: 'org_admin', orgId: org });
+        const created = await post(token, `/v1/organizations/${org}/integrations`, {
+          display_name: `Bench ${v.vendor} ${i}`,
+          enabled: true,
+          sync_frequency: 'manual',
+          ...v.config,
+        });
+        const path = `/v1/organizations/${org}/integrations/${created.id}`;
+        await post(token, `${path}/field-mappings/bulk`, { items: v.mappings });
+        configs.push({ token, path });
+      }
+      const serviceMs: number[] = [];
+      const scriptMs: number[] = [];
+      const rss: number[] = [];
+      let requestsPer1000Rows = 0;
+      let rows = 0;
+      for (let round = 0; round < options.rounds + 1; round++) {
+        const runIds: string[] = [];
+        rows = 0;
+        for (const [c, config] of configs.entries()) {
+          const records = Array.from({ length: options.rowsPerConfig }, (_, n) => ({
+            claim_id: `r${round}-c${c}-${n}`,
+            expense_type: 'travel_km',
+            expense_amount: 10 + (n % 90) + 0.5,
+            expense_date: '2026-11-20',
+            peer_mentor_id: `pm-${n % 50}`,
+            description: `Trip ${n}`,
+          }));
+          const run = await post(config.token, `${config.path}/exports`, { records, deliver: true });
+          runIds.push(run.id);
+          rows += run.row_count;
+        }
+        v.reset();
+        const mark = v.sent();
+        const started = performance.now();
+        for (const config of configs) await post(config.token, `${config.path}/sync`, {});
+        for (;;) {
+          const { rows: left } = await db.query(`SELECT count(*)::int AS n FROM export_runs WHERE id = ANY($1) AND status <> 'delivered'`, [runIds]);
+          if (left[0].n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        const serviceTook = performance.now() - started;
+        const captured = v.captured(mark);
+        v.reset();
+        const scriptStarted = performance.now();
+        await Promise.all(
+          Array.from({ length: WORKERS }, async (_, worker) => {
+            for (let i = worker; i < captured.length; i += WORKERS) await replay(captured[i], agent, v.vendor === 'xledger' ? xledger.url : dataverse.url);
+          }),
+        );
+        const scriptTook = performance.now() - scriptStarted;
+        if (round === 0) continue; // warm-up: connections, token caches, JIT
+        serviceMs.push(serviceTook);
+        scriptMs.push(scriptTook);
+        requestsPer1000Rows = (captured.length * 1000) / rows;
+        rss.push(rssMb(service.child.pid!));
+      }
+      const serviceMedian = median(serviceMs);
+      const scriptMedian = median(scriptMs);
+      results.push({
+        vendor: v.vendor,
+        rows,
+        serviceMs: Math.round(serviceMedian),
+        scriptMs: Math.round(scriptMedian),
+        ratio: scriptMedian / serviceMedian,
+        requestsPer1000Rows,
+        serviceRssMb: rss,
+      });
+    }
+    return results;
+  } finally {
+    agent.destroy();
+    await db?.end();
+    for (const child of children.reverse()) await stop(child);
+    await xledger.close();
+    await dataverse.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** One captured request sent again as it was: method, path, headers (less the connection's own), body. */
+function replay(request: Captured, agent: Agent, origin: string): Promise<void> {
+  const url = new URL(request.path, origin);
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !['host', 'content-length', 'connection'].includes(name)) headers[name] = value;
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: request.method, headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode && res.statusCode < 300 ? resolve() : reject(new Error(`replay answered ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(request.body);
+  });
+}
