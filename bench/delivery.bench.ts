@@ -34,6 +34,8 @@ export interface DeliveryBenchResult {
   models: DeliveryModelResult[];
   enqueueMsPerRow: number;
   rssMb: number[];
+  /** The JS heap in use after each round (after a collection under --expose-gc). */
+  heapMb: number[];
   tick: { scheduled: number; due: number; dueReadMs: number; emptyReadMs: number; rowsRead: number; plan: string };
 }
 
@@ -122,6 +124,7 @@ export async function runDeliveryBench(options: { configs: number; rowsPerConfig
       const loopMs: number[][] = VENDOR_MODELS.map(() => []);
       const enqueueMsPerRow: number[] = [];
       const rssMb: number[] = [];
+      const heapMb: number[] = [];
       for (let round = 0; round < options.rounds + 1; round++) {
         for (const [m, model] of VENDOR_MODELS.entries()) {
           sink.model = model;
@@ -170,7 +173,12 @@ export async function runDeliveryBench(options: { configs: number; rowsPerConfig
           loopMs[m].push(loopTook);
           enqueueMsPerRow.push((queueMs - serializeMs) / rows);
         }
-        if (round > 0) rssMb.push(Math.round(process.memoryUsage().rss / 2 ** 20));
+        if (round > 0) {
+          // Under --expose-gc (npm run bench), collected first: what the round left behind, not what is not yet collected.
+          (globalThis as { gc?: () => void }).gc?.();
+          rssMb.push(Math.round(process.memoryUsage().rss / 2 ** 20));
+          heapMb.push(Math.round(process.memoryUsage().heapUsed / 2 ** 20));
+        }
       }
       const tick = await measureSchedulerTick(db, options.scheduled, options.due);
       const attemptsPerWorker = options.configs / WORKERS;
@@ -191,6 +199,7 @@ export async function runDeliveryBench(options: { configs: number; rowsPerConfig
         }),
         enqueueMsPerRow: median(enqueueMsPerRow),
         rssMb,
+        heapMb,
         tick,
       };
     } finally {

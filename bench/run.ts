@@ -143,7 +143,9 @@ async function main(): Promise<void> {
     `\nService RSS after ${http.serviceRequests} requests: ${http.serviceRssEndMb} MB; after each of 3 rounds of ${http.memoryRss.length ? 'GETs' : ''}: ${http.memoryRss.join(' / ')} MB ` +
       `(round 2 → 3: ${(growth * 100).toFixed(1)}%, ${growth <= 0.05 ? 'no growth' : 'GROWING'}). Bench process RSS: ${Math.round(process.memoryUsage().rss / 2 ** 20)} MB.`,
   );
-  console.log(`Delivery bench RSS after each round: ${delivery.rssMb.join(' / ')} MB. Scheduler tick plan:\n${delivery.tick.plan}`);
+  console.log(
+    `Delivery bench after each round (collected): RSS ${delivery.rssMb.join(' / ')} MB, heap ${delivery.heapMb.join(' / ')} MB. Scheduler tick plan:\n${delivery.tick.plan}`,
+  );
   console.log(`Finished in ${Math.round((Date.now() - started.getTime()) / 1000)} s.`);
   if (!quick) {
     writeFileSync(
