@@ -4,10 +4,30 @@
 'use strict';
 const { join } = require('node:path');
 
+/** Each command: its file in src/cli, and what it does (the usage text). */
+const COMMANDS = {
+  token: { file: 'token', summary: 'print a development bearer token (npm run token)' },
+  'keys-rotate': { file: 'keys-rotate', summary: 're-encrypt stored secrets under the active key, or check a key can be retired (npm run keys:rotate)' },
+  openapi: { file: 'openapi', summary: 'write the OpenAPI document (npm run openapi)' },
+};
+// As npm's script names spell it.
+COMMANDS['keys:rotate'] = COMMANDS['keys-rotate'];
+
+const USAGE = [
+  'usage: node bin/cli.js <command> [options]     (<command> --help: its options)',
+  '',
+  'commands:',
+  ...['token', 'keys-rotate', 'openapi'].map((name) => `  ${name.padEnd(12)} ${COMMANDS[name].summary}`),
+].join('\n');
+
 const name = process.argv[2];
-if (!name || !/^[a-z-]+$/.test(name)) {
-  console.error('usage: bin/cli.js <command> [options]');
-  process.exit(2);
+if (name === '--help' || name === '-h' || name === 'help') {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+if (!name || !Object.hasOwn(COMMANDS, name)) {
+  console.error(name ? `bin/cli.js: unknown command "${name}"\n\n${USAGE}` : USAGE);
+  process.exit(1);
 }
 process.argv.splice(2, 1);
 const root = join(__dirname, '..');
@@ -19,7 +39,7 @@ try {
 }
 if (fromSource) {
   require('@swc-node/register');
-  require(join(root, 'src', 'cli', `${name}.ts`));
+  require(join(root, 'src', 'cli', `${COMMANDS[name].file}.ts`));
 } else {
-  require(join(root, 'dist', 'src', 'cli', `${name}.js`));
+  require(join(root, 'dist', 'src', 'cli', `${COMMANDS[name].file}.js`));
 }

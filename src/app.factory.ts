@@ -4,7 +4,6 @@ import { NestFactory } from '@nestjs/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import helmet from 'helmet';
-import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module';
 import type { AppConfig } from './config/app-config';
 import { problem, PROBLEM_CONTENT_TYPE } from './common/problem';
@@ -13,6 +12,7 @@ import { authenticateBeforeBody } from './http/authenticate-before-body';
 import { useBodyParsers } from './http/body-parsers';
 import { DOCS_PATH, setupSwagger } from './http/swagger';
 import { useAccessLog } from './logging/access-log';
+import { AppLogger } from './logging/app-logger';
 import { REQUEST_ID_HEADER, requestIdFor } from './logging/logging.module';
 
 /**
@@ -99,11 +99,16 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     bufferLogs: true,
     // Throw instead of exiting: main.ts reports start-up errors in one line, tests see them.
     abortOnError: false,
+    // A failed start-up does not print the buffered lines (TypeORM's retries, Nest's own report
+    // of the error, each with its stack) in Nest's console format: main.ts says it once.
+    autoFlushLogs: false,
   });
-  app.useLogger(app.get(Logger));
+  const logger = app.get(AppLogger);
+  app.useLogger(logger);
+  app.flushLogs();
   authenticateBeforeBody(fastify, app.get(Authenticator));
   // The root logger: lines outside any request context (see useAccessLog).
-  useAccessLog(fastify, (await app.resolve(PinoLogger)).logger);
+  useAccessLog(fastify, logger.root);
   // Cross-origin browsers only from the configured origins (an admin console); none by default.
   if (options.config.corsOrigins.length > 0) {
     app.enableCors({

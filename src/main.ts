@@ -5,20 +5,30 @@ import { createApp } from './app.factory';
 import { ConfigError, loadAppConfig, type AppConfig } from './config/app-config';
 import { Keyring, KeyringError } from './crypto/keyring';
 import { startEmbeddedPostgres, DataDirLockedError, type EmbeddedPostgres } from './database/embedded-postgres';
-import { bufferedStdout } from './logging/logging.module';
+import { AppLogger } from './logging/app-logger';
+import { bufferedStdout, loggerOptions } from './logging/logging.module';
+import { describeStartupFailure } from './startup-failure';
+
+const logStream = bufferedStdout();
+
+/** What start-up got to, for the line that says why it failed. */
+const attempt: { config?: AppConfig; embedded?: boolean } = {};
 
 async function bootstrap(): Promise<void> {
   let config: AppConfig = loadAppConfig();
+  attempt.config = config;
   // Refuse a bad keyring before anything starts, in one line.
   Keyring.parse(config.encryptionKeys, config.encryptionActiveKeyId);
   let embedded: EmbeddedPostgres | undefined;
   if (!config.databaseUrl) {
+    attempt.embedded = true;
     embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, maxConnections: config.databasePoolSize });
     config = config.withDatabaseUrl(embedded.url);
   }
   let app: NestFastifyApplication;
   try {
-    app = await createApp({ config, logStream: bufferedStdout() });
+    app = await createApp({ config, logStream });
+    await app.listen(config.port, config.host);
   } catch (error) {
     await embedded?.stop();
     throw error;
@@ -36,6 +46,8 @@ async function bootstrap(): Promise<void> {
       try {
         await app.close();
         await embedded?.stop();
+        // The last line: the process ends on purpose (a supervisor can tell it from a crash).
+        logger.log('stopped', 'Bootstrap');
         process.exit(0);
       } catch (error) {
         logger.error(`shutdown failed: ${(error as Error).message}`, 'Bootstrap');
@@ -46,7 +58,6 @@ async function bootstrap(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
-  await app.listen(config.port, config.host);
   // The bound port (PORT=0 picks a free one).
   const { port } = app.getHttpServer().address() as { port: number };
   new Logger('Bootstrap').log(
@@ -56,11 +67,22 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: unknown) => {
-  // One clear line for configuration mistakes; the rest is unexpected and gets its stack.
+  // One line, on stderr for whoever started the process and as a JSON log line for the log
+  // pipeline: configuration mistakes, and the database or port that could not be reached. Only
+  // the unexpected gets its stack, once.
+  const { config, embedded } = attempt;
+  let line: string;
+  let stack: string | undefined;
   if (error instanceof ConfigError || error instanceof KeyringError || error instanceof DataDirLockedError) {
-    console.error(`start-up refused: ${error.message}`);
+    line = `start-up refused: ${error.message}`;
   } else {
-    console.error('start-up failed:', error);
+    const known = config && describeStartupFailure(error, { databaseUrl: config.databaseUrl, embedded, host: config.host, port: config.port });
+    line = `start-up failed: ${known ?? (error instanceof Error ? error.message : String(error))}`;
+    if (!known) stack = error instanceof Error ? error.stack : undefined;
   }
+  console.error(stack ? `${line}\n${stack}` : line);
+  // A configuration refused before LOG_LEVEL was read still gets its log line.
+  const logger = AppLogger.create(loggerOptions({ logLevel: config?.logLevel ?? 'info' }), logStream);
+  logger.root.fatal({ context: 'Bootstrap', ...(stack ? { err: error } : {}) }, line);
   process.exit(1);
 });

@@ -9,6 +9,8 @@ import { freePort, killAllChildren, ROOT, spawnTs, waitForExit, waitForOutput } 
 
 jest.setTimeout(120_000);
 
+const KEYS = `k1:${Buffer.alloc(32, 7).toString('base64')}`;
+
 // The service as `npm start` runs it: a real process, its own embedded database, real signals.
 describe('the service process', () => {
   let dataDir: string;
@@ -46,6 +48,66 @@ describe('the service process', () => {
     expect(stderr).not.toContain('c2hvcnQ');
   });
 
+  /** Runs the service to its exit: its code, stderr's lines, and stdout's JSON log lines. */
+  const startUp = async (env: NodeJS.ProcessEnv) => {
+    const child = spawnTs('src/main.ts', [], {
+      NODE_ENV: 'development',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'info',
+      AUTH_JWT_SECRET: 'x'.repeat(40),
+      ENCRYPTION_KEYS: KEYS,
+      PORT: '0',
+      ...env,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await waitForExit(child, 60_000);
+    const logLines = stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { level: number; time: string; msg: string; err?: unknown });
+    return { code, stderr: stderr.trimEnd().split('\n'), logLines };
+  };
+
+  /** One line on stderr, the same as one fatal JSON log line, naming what to fix and no secret. */
+  const expectOneLine = (run: Awaited<ReturnType<typeof startUp>>, pattern: RegExp) => {
+    expect(run.code).toBe(1);
+    expect(run.stderr).toHaveLength(1);
+    expect(run.stderr[0]).toMatch(pattern);
+    expect(run.logLines).toEqual([expect.objectContaining({ level: 60, msg: run.stderr[0], time: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/) })]);
+    expect(run.logLines[0]).not.toHaveProperty('err');
+  };
+
+  it('names the server and database of an unreachable DATABASE_URL in one line, never its password', async () => {
+    const port = await freePort();
+    const run = await startUp({ DATABASE_URL: `postgres://meander:s3cret-pw@127.0.0.1:${port}/meander_prod` });
+    expectOneLine(
+      run,
+      new RegExp(`^start-up failed: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database "meander_prod", user "meander"\\): connection refused; .*DATABASE_URL`),
+    );
+    expect(run.stderr[0]).not.toContain('s3cret-pw');
+  });
+
+  it('says which database does not exist and how to fix it, in one line', async () => {
+    const url = new URL(process.env.TEST_DATABASE_URL!);
+    url.pathname = '/meander_missing_db';
+    const run = await startUp({ DATABASE_URL: url.toString() });
+    expectOneLine(
+      run,
+      new RegExp(`^start-up failed: cannot connect to PostgreSQL at ${url.hostname}:${url.port || 5432} .*database "meander_missing_db" does not exist; create it .*DATABASE_URL`),
+    );
+  });
+
+  it('refuses PORT=abc with the one rule it breaks', async () => {
+    const run = await startUp({ PORT: 'abc' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toEqual(['start-up refused: invalid configuration: PORT must be a whole number from 0 to 65535']);
+    expect(run.logLines).toEqual([expect.objectContaining({ level: 60, msg: run.stderr[0] })]);
+  });
+
   it('starts on the embedded database, refuses a second process on the same DATA_DIR, stops on SIGTERM and restarts', async () => {
     const port = await freePort();
     const env = { DATA_DIR: dataDir, PORT: String(port), NODE_ENV: 'development', DATABASE_URL: '', AUTH_JWT_SECRET: '', ENCRYPTION_KEYS: '', LOG_LEVEL: 'info' };
@@ -73,8 +135,17 @@ describe('the service process', () => {
 
     first.kill('SIGTERM');
     expect(await waitForExit(first)).toBe(0);
-    // and every line is written out on exit, the last one logged just before it included.
-    expect(firstStdout).toContain('SIGTERM received: draining requests and closing the database');
+    // and every line is written out on exit, the last one logged just before it included: "stopped".
+    const lines = firstStdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { time: string; msg: string });
+    const messages = lines.map((line) => line.msg);
+    expect(messages).toContain('SIGTERM received: draining requests and closing the database');
+    expect(messages[messages.length - 1]).toBe('stopped');
+    expect(messages.indexOf('stopped')).toBeGreaterThan(messages.indexOf('SIGTERM received: draining requests and closing the database'));
+    // `time` is ISO 8601 (UTC), on every line.
+    for (const line of lines) expect(line.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(existsSync(join(dataDir, 'embedded.lock'))).toBe(false);
 
     const again = spawnTs('src/main.ts', [], env);

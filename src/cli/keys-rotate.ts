@@ -1,14 +1,30 @@
-// npm run keys:rotate -- [--dry-run] [--retire <kid>] [--batch-size <n>]
+// npm run keys:rotate -- [--dry-run] [--retire <kid>] [--batch-size <n>] [--pause-ms <ms>]
 // Re-encrypts every stored secret under ENCRYPTION_ACTIVE_KEY_ID (default: the last key of
 // ENCRYPTION_KEYS), online, in batches; safe to stop and run again. --retire <kid> refuses
 // (exit 1) while any value still uses that key. Works on DATABASE_URL, or on the embedded
 // database of DATA_DIR (through the running service's server when it is up).
-import { parseArgs } from 'node:util';
 import { loadAppConfig } from '../config/app-config';
-import { Keyring } from '../crypto/keyring';
+import { KEY_ID_PATTERN, Keyring } from '../crypto/keyring';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { openDataSourceForCli } from '../database/cli-data-source';
 import { countValuesByKey, rotateSecrets } from '../integration-config/secret-rotation';
+import { integerOption, parseCommandArgs, runCommand, UsageError } from './cli-args';
+
+const HELP = `
+usage: npm run keys:rotate -- [--dry-run] [--batch-size <rows>] [--pause-ms <ms>]
+       npm run keys:rotate -- --retire <kid>
+
+Re-encrypts every stored secret under the active key (ENCRYPTION_ACTIVE_KEY_ID, or else the last
+key of ENCRYPTION_KEYS), online, in batches, each in its own transaction: safe to stop and to run
+again. Uses DATABASE_URL, or the embedded database of DATA_DIR.
+
+  --dry-run            count the values each key encrypts; change nothing
+  --batch-size <rows>  rows per batch, 1 to 10000 (default: 100)
+  --pause-ms <ms>      pause between batches, 0 to 60000 (default: 0)
+  --retire <kid>       exit 0 only when no value uses key <kid> any more (then remove it from
+                       ENCRYPTION_KEYS); the active key cannot be retired
+  -h, --help           this text
+`;
 
 function progressBar(done: number, total: number): string {
   const width = 30;
@@ -17,7 +33,9 @@ function progressBar(done: number, total: number): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const values = parseCommandArgs({
+    name: 'keys:rotate',
+    help: HELP,
     options: {
       'dry-run': { type: 'boolean', default: false },
       retire: { type: 'string' },
@@ -25,23 +43,29 @@ async function main(): Promise<number> {
       'pause-ms': { type: 'string', default: '0' },
     },
   });
+  const batchSize = integerOption('batch-size', values['batch-size'] ?? '100', 1, 10_000, 'rows');
+  const pauseMs = integerOption('pause-ms', values['pause-ms'] ?? '0', 0, 60_000, 'milliseconds');
   const config = loadAppConfig(process.env, (line) => console.error(`warning: ${line}`));
   const keyring = Keyring.parse(config.encryptionKeys, config.encryptionActiveKeyId);
   const cipher = new SecretCipher(keyring);
-  const batchSize = Number(values['batch-size']);
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw new Error('--batch-size must be an integer from 1 to 10000');
+  if (values.retire !== undefined) {
+    // Only echo the id if it looks like one (it could be misplaced key material).
+    const kid = KEY_ID_PATTERN.test(values.retire) ? `"${values.retire}"` : '(not a valid key id)';
+    if (!keyring.has(values.retire)) throw new UsageError(`--retire: no key ${kid} in ENCRYPTION_KEYS (have: ${keyring.ids().join(', ')})`);
+    if (values.retire === keyring.activeKeyId) {
+      throw new UsageError(
+        `--retire: key ${kid} is the active key: change ENCRYPTION_ACTIVE_KEY_ID to another key first (unset, the last key of ENCRYPTION_KEYS is active), redeploy, and run npm run keys:rotate`,
+      );
+    }
+  }
 
   const dataSource = await (await openDataSourceForCli()).initialize();
   try {
-    if (values.retire) {
+    if (values.retire !== undefined) {
       const counts = await countValuesByKey(dataSource);
       const left = counts[values.retire] ?? 0;
       if (left > 0) {
         console.error(`keys:rotate: key "${values.retire}" still encrypts ${left} value(s): run npm run keys:rotate first`);
-        return 1;
-      }
-      if (values.retire === keyring.activeKeyId) {
-        console.error(`keys:rotate: key "${values.retire}" is the active key and cannot be retired`);
         return 1;
       }
       console.log(`key "${values.retire}" encrypts nothing: remove it from ENCRYPTION_KEYS`);
@@ -50,7 +74,7 @@ async function main(): Promise<number> {
     const report = await rotateSecrets(dataSource, cipher, {
       batchSize,
       dryRun: values['dry-run'],
-      pauseMs: Number(values['pause-ms']),
+      pauseMs,
       onProgress: ({ done, total }) => process.stderr.write(`\r${progressBar(done, total)}${done === total ? '\n' : ''}`),
     });
     if (values['dry-run']) {
@@ -69,10 +93,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`keys:rotate: ${(error as Error).message}`);
-    process.exit(1);
-  },
-);
+runCommand('keys:rotate', main);

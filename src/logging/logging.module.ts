@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { DynamicModule, Module } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
+import type { DestinationStream, LoggerOptions } from 'pino';
 import { AppConfig } from '../config/app-config';
+import { AppLogger } from './app-logger';
 import { redactDeep, safeUrl } from './redact';
 import type { RequestLogFields } from './request-log';
 
@@ -21,41 +21,34 @@ export { bufferedStdout } from './buffered-destination';
 /**
  * Structured JSON logs (pino) with the request (`req`: id, method, path) on the lines logged for
  * it (requestLogFields), and redaction of authorization headers, secrets and `*_encrypted` values.
+ * AppLogger is Nest's logger (app.useLogger) and holds the root pino logger (the access log).
  */
 @Module({})
 export class LoggingModule {
   static forRoot(options: { stream?: DestinationStream } = {}): DynamicModule {
     return {
       module: LoggingModule,
-      imports: [
-        LoggerModule.forRootAsync({
-          inject: [AppConfig],
-          useFactory: (config: AppConfig) => ({
-            // No middleware and no per-request context: the access log is Fastify hooks
-            // (useAccessLog); pino-http only builds the root logger with these options.
-            forRoutes: [],
-            pinoHttp: {
-              level: config.logLevel,
-              stream: options.stream,
-              // A request is logged as the access log's summary of it (method, path, query
-              // parameter names, user agent), never with its headers (tokens, signatures) nor
-              // its body; a response as its status.
-              serializers: {
-                // What the lines carry as `req` (requestLogFields), once more through safeUrl: a
-                // line that names a request some other way still shows no query value.
-                req: (req: RequestLogFields) => ({ id: req.id, method: req.method, url: safeUrl(req.url), user_agent: req.user_agent }),
-                res: (res: { statusCode: number }) => ({ status: res.statusCode }),
-              },
-              // The values as logged: pino-http would first map each `req` as a Node request
-              // (headers, socket, raw), work for nothing on every access line.
-              wrapSerializers: false,
-              // Secret-named keys (authorization, cookie, *_secret…) at any depth of what is logged,
-              // and secret shapes in its text (before the serializers above run).
-              formatters: { log: (object: Record<string, unknown>) => redactDeep(object) as Record<string, unknown> },
-            },
-          }),
-        }),
-      ],
+      global: true,
+      providers: [{ provide: AppLogger, inject: [AppConfig], useFactory: (config: AppConfig) => AppLogger.create(loggerOptions(config), options.stream) }],
+      exports: [AppLogger],
     };
   }
+}
+
+export function loggerOptions(config: Pick<AppConfig, 'logLevel'>): LoggerOptions {
+  return {
+    level: config.logLevel,
+    // A request is logged as the access log's summary of it (method, path, query parameter
+    // names, user agent), never with its headers (tokens, signatures) nor its body; a response
+    // as its status.
+    serializers: {
+      // What the lines carry as `req` (requestLogFields), once more through safeUrl: a line that
+      // names a request some other way still shows no query value.
+      req: (req: RequestLogFields) => ({ id: req.id, method: req.method, url: safeUrl(req.url), user_agent: req.user_agent }),
+      res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+    },
+    // Secret-named keys (authorization, cookie, *_secret…) at any depth of what is logged, and
+    // secret shapes in its text (before the serializers above run).
+    formatters: { log: (object: Record<string, unknown>) => redactDeep(object) as Record<string, unknown> },
+  };
 }
