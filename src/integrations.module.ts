@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { AuditModule } from './audit/audit.module';
 import { AuthGuard } from './auth/auth.guard';
 import { ProblemFilter } from './http/problem.filter';
 import { AppConfig } from './config/app-config';
@@ -14,6 +15,7 @@ import { IntegrationConfigModule } from './integration-config/integration-config
 import type { IntegrationTypeDefinition } from './integration-types/integration-type';
 import { IntegrationTypesModule } from './integration-types/integration-types.module';
 import { OrgScopeGuard } from './org-scope/org-scope.guard';
+import { RetentionModule } from './retention/retention.module';
 import type { Connector } from './sync/connector';
 import { CONNECTORS } from './sync/connector.registry';
 import { SyncModule } from './sync/sync.module';
@@ -48,11 +50,11 @@ export class IntegrationsModule {
 
   private static compose(config: DynamicModule, options: IntegrationsModuleOptions): DynamicModule {
     const http = options.http ?? true;
-    const services = [IntegrationConfigModule, FieldMappingModule, ExportRunModule, WebhooksModule, SyncModule];
+    const services = [IntegrationConfigModule, FieldMappingModule, ExportRunModule, WebhooksModule, SyncModule, AuditModule];
     return {
       module: IntegrationsModule,
       global: true,
-      imports: [config, DatabaseModule, CryptoModule, IntegrationTypesModule.forRoot(options.integrationTypes), ...services, ...(http ? [HttpApiModule] : [])],
+      imports: [config, DatabaseModule, CryptoModule, IntegrationTypesModule.forRoot(options.integrationTypes), ...services, RetentionModule, ...(http ? [HttpApiModule] : [])],
       providers: [
         { provide: CONNECTORS, useValue: options.connectors ?? [] },
         ...(http

@@ -71,13 +71,20 @@ describe('integration configs (HTTP, real database)', () => {
       expect(byType.visma_net).toBeDefined();
       const fields = byType.xledger.source_fields;
       expect(fields).toHaveLength(20);
-      expect(fields[0]).toEqual({ name: 'claim_id', type: 'uuid', non_null: true, path: null });
-      expect(fields.find((f: { name: string }) => f.name === 'km_distance')).toEqual({ name: 'km_distance', type: 'number', non_null: false, path: 'expense_line.km_distance' });
+      expect(fields[0]).toEqual({ name: 'claim_id', type: 'uuid', non_null: true, path: null, derived_from: null });
+      expect(fields.find((f: { name: string }) => f.name === 'km_distance')).toEqual({
+        name: 'km_distance',
+        type: 'number',
+        non_null: false,
+        path: 'expense_line.km_distance',
+        derived_from: null,
+      });
       expect(fields.find((f: { name: string }) => f.name === 'passenger_count')).toEqual({
         name: 'passenger_count',
         type: 'integer',
         non_null: false,
         path: 'expense_line.passenger_count',
+        derived_from: null,
       });
     });
 
@@ -144,6 +151,8 @@ describe('integration configs (HTTP, real database)', () => {
         'last_sync_error',
         'last_sync_status',
         'organization_id',
+        'paused',
+        'paused_at',
         'revision',
         'sync_frequency',
         'tenant_id',
@@ -307,6 +316,24 @@ describe('integration configs (HTTP, real database)', () => {
       const ok = await api.post(base(org), token, { ...complete, extra_config: { entity_set: 'msdyn_expenses', alternate_key: 'cr123_ref' } });
       expect(ok.status).toBe(201);
       expect(ok.body).toMatchObject({ enabled: true, has_client_secret: true });
+    });
+
+    it('dataverse_names_must_be_schema_names: refuses names that would change the request URL, enabled or not', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const created = await createConfig(org, token, { integration_type: 'dynamics', display_name: 'D365', extra_config: { entity_set: 'msdyn_expenses' } });
+      const res = await api.patch(`${base(org)}/${created.id}`, token, {
+        extra_config: { entity_set: "msdyn_expenses(x='1')", alternate_key: 'key/../x', columns: { ExpenseAmount: 'msdyn_amount', Amount: 'a' } },
+      });
+      expectProblem(res, 422, 'dataverse_names_must_be_schema_names');
+      expect(rulesOf(res)).toEqual([
+        'extra_config.entity_set:dataverse_names_must_be_schema_names',
+        'extra_config.alternate_key:dataverse_names_must_be_schema_names',
+        'extra_config.columns.Amount:dataverse_names_must_be_schema_names',
+      ]);
+      expect((await api.get(`${base(org)}/${created.id}`, token)).body.extra_config).toEqual({ entity_set: 'msdyn_expenses' });
+      // Xledger reads none of these names: its extra_config is its own.
+      expect((await api.post(base(org), token, { integration_type: 'xledger', display_name: 'X', extra_config: { entity_set: 'a/b' } })).status).toBe(201);
     });
 
     it('refuses enabling by PATCH, and clearing a required credential or base_url of an enabled config', async () => {

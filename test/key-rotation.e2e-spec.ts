@@ -22,6 +22,8 @@ describe('keys:rotate', () => {
   let app: TestApp | undefined;
   /** config id → column → plaintext expected after rotation. */
   const expected = new Map<string, Record<string, string>>();
+  /** alert endpoint id → its signing secret: re-encrypted by the same run. */
+  const alertSecrets = new Map<string, string>();
 
   const runCli = (args: string[]) =>
     spawnTs('src/cli/keys-rotate.ts', args, { DATABASE_URL: db.url, ENCRYPTION_KEYS: `${K1},${K2}`, ENCRYPTION_ACTIVE_KEY_ID: '', NODE_ENV: 'test' });
@@ -70,6 +72,11 @@ describe('keys:rotate', () => {
           secrets.webhook_secret_encrypted = rotated.body.webhook_secret;
         }
         expected.set(res.body.id, secrets);
+        if (i < 3) {
+          const endpoint = await api.post(`/v1/organizations/${org}/alert-endpoints`, token, { url: 'https://ops.example.org/hooks' });
+          expect(endpoint.status).toBe(201);
+          alertSecrets.set(endpoint.body.id, endpoint.body.signing_secret);
+        }
       }
       expect(new Set(keyIdsIn(await rows(before)))).toEqual(new Set(['k1']));
     } finally {
@@ -93,11 +100,11 @@ describe('keys:rotate', () => {
     const snapshot = await rows(app!);
     const dry = await cliOutput(['--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.out).toMatch(/dry run: 42 value\(s\) would be re-encrypted under "k2"/);
+    expect(dry.out).toMatch(/dry run: 45 value\(s\) would be re-encrypted under "k2"/);
     expect(await rows(app!)).toEqual(snapshot);
     const retire = await cliOutput(['--retire', 'k1']);
     expect(retire.code).toBe(1);
-    expect(retire.out).toMatch(/key "k1" still encrypts 42 value/);
+    expect(retire.out).toMatch(/key "k1" still encrypts 45 value/);
   });
 
   it('survives a kill halfway while the service serves, resumes, and every secret decrypts to its original', async () => {
@@ -147,6 +154,11 @@ describe('keys:rotate', () => {
         expect(cipher.decrypt(envelope!, at)).toBe(secrets[column]);
         expect(onlyK2.decrypt(envelope!, at)).toBe(secrets[column]);
       }
+    }
+    const alerts = (await app!.dataSource.query(`SELECT id, signing_secret_encrypted FROM alert_endpoints`)) as { id: string; signing_secret_encrypted: string }[];
+    expect(alerts).toHaveLength(alertSecrets.size);
+    for (const row of alerts) {
+      expect(onlyK2.decrypt(row.signing_secret_encrypted, { table: 'alert_endpoints', column: 'signing_secret_encrypted', rowId: row.id })).toBe(alertSecrets.get(row.id));
     }
     const retire = await cliOutput(['--retire', 'k1']);
     expect(retire.code).toBe(0);

@@ -80,6 +80,15 @@ export const SERVICE_RULES = [
   'deliver_must_be_boolean',
   // delivery (API.md v1.1)
   'egress_destination_not_allowed',
+  'dataverse_names_must_be_schema_names',
+  // the audit trail (issue 20)
+  'audit_action_must_be_known_value',
+  'resource_id_must_be_uuid',
+  'time_range_must_be_ordered',
+  // failure alerts and pausing (issue 20)
+  'paused_must_be_boolean',
+  'integration_paused',
+  'alert_endpoints_within_bounds',
   // lists
   'limit_within_bounds',
   'cursor_must_be_valid',

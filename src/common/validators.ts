@@ -1,6 +1,7 @@
 import { ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
-import { registerDecorator, ValidateIf, type ValidationArguments, type ValidationOptions } from 'class-validator';
+import { IsISO8601, Matches, registerDecorator, ValidateIf, type ValidationArguments, type ValidationOptions } from 'class-validator';
 import type { Rule } from './rules';
+import { rule } from './validation';
 
 // Custom class-validator constraints named after the data dictionaries' rules. Each decorator
 // takes the rule name, so the same check reports the rule of the field it guards.
@@ -29,6 +30,8 @@ export function ruleDecorator(
       target: target.constructor,
       propertyName,
       options: { context: { rule }, ...options },
+      // The schema travels with the constraint, so the OpenAPI document can be checked against it.
+      constraints: schema ? [schema] : undefined,
       validator: { validate, defaultMessage },
     });
     if (schema) ApiProperty(schema)(target, propertyName);
@@ -150,4 +153,19 @@ export function IsBoundedString(rule: Rule, bounds: { min?: number; max: number;
     options,
     { type: 'string', minLength: min, maxLength: bounds.max },
   );
+}
+
+// RFC 3339's profile of ISO 8601 only: ISO's week dates (2026-W01-1), ordinal dates (2026-032),
+// basic format (20260101T000000Z), hour-only times and comma fractions pass IsISO8601 but are
+// read otherwise, or refused, by PostgreSQL. IsISO8601 still checks the calendar (no 02-30).
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** An RFC 3339 timestamp (`timestamp_must_be_iso8601`, the name clients already match on). */
+export function IsRfc3339Timestamp() {
+  const decorators = [
+    IsISO8601({ strict: true, strictSeparator: true }, rule('timestamp_must_be_iso8601', '$property must be an RFC 3339 timestamp')),
+    Matches(RFC3339, rule('timestamp_must_be_iso8601', '$property must be an RFC 3339 timestamp')),
+    IsBoundedString('timestamp_must_be_iso8601', { max: 40 }),
+  ];
+  return (target: object, propertyName: string) => decorators.forEach((decorate) => decorate(target, propertyName));
 }

@@ -74,6 +74,63 @@ describe('configuration', () => {
     for (const bad of ['http://login.example', 'login.microsoftonline.com']) expect(() => load({ DYNAMICS_AUTHORITY_URL: bad })).toThrow(/DYNAMICS_AUTHORITY_URL/);
   });
 
+  it('reads the alert settings: pause after 5 failed attempts, retry after 30 s, and refuses nonsense', () => {
+    const load = (env: Record<string, string>) => loadAppConfig({ DATA_DIR: dataDir, ...env }, () => undefined);
+    expect(load({})).toMatchObject({ alertPauseAfterFailures: 5, alertRetryDelaySeconds: 30 });
+    expect(load({ ALERT_PAUSE_AFTER_FAILURES: '0', ALERT_RETRY_DELAY_SECONDS: '1' })).toMatchObject({ alertPauseAfterFailures: 0, alertRetryDelaySeconds: 1 });
+    for (const bad of ['-1', '1001', 'often', '2.5']) expect(() => load({ ALERT_PAUSE_AFTER_FAILURES: bad })).toThrow(/ALERT_PAUSE_AFTER_FAILURES/);
+    for (const bad of ['0', '3601', 'soon']) expect(() => load({ ALERT_RETRY_DELAY_SECONDS: bad })).toThrow(/ALERT_RETRY_DELAY_SECONDS/);
+  });
+
+  it('reads the retention settings: 90 days by default, audit events forever, and refuses nonsense', () => {
+    const load = (env: Record<string, string>) => loadAppConfig({ DATA_DIR: dataDir, ...env }, () => undefined);
+    expect(load({})).toMatchObject({
+      retentionWebhookEventsDays: 90,
+      retentionSyncRunsDays: 90,
+      retentionExportRunsDays: 90,
+      retentionAuditEventsDays: 0,
+      retentionBatchSize: 1000,
+    });
+    expect(load({ RETENTION_WEBHOOK_EVENTS_DAYS: '7', RETENTION_SYNC_RUNS_DAYS: '0', RETENTION_EXPORT_RUNS_DAYS: '30', RETENTION_BATCH_SIZE: '2' })).toMatchObject({
+      retentionWebhookEventsDays: 7,
+      retentionSyncRunsDays: 0,
+      retentionExportRunsDays: 30,
+      retentionAuditEventsDays: 0,
+      retentionBatchSize: 2,
+    });
+    for (const key of ['RETENTION_WEBHOOK_EVENTS_DAYS', 'RETENTION_SYNC_RUNS_DAYS', 'RETENTION_EXPORT_RUNS_DAYS', 'RETENTION_AUDIT_EVENTS_DAYS']) {
+      for (const bad of ['-1', '1.5', '90d', '36501']) expect(() => load({ [key]: bad })).toThrow(new RegExp(key));
+    }
+    for (const bad of ['0', '-5', '100001', 'all']) expect(() => load({ RETENTION_BATCH_SIZE: bad })).toThrow(/RETENTION_BATCH_SIZE/);
+  });
+
+  it('keeps audit events at least as long as the rows they describe, else refuses to start in one line', () => {
+    const load = (env: Record<string, string>) => loadAppConfig({ DATA_DIR: dataDir, ...env }, () => undefined);
+    expect(load({ RETENTION_AUDIT_EVENTS_DAYS: '90' }).retentionAuditEventsDays).toBe(90);
+    expect(load({ RETENTION_AUDIT_EVENTS_DAYS: '365', RETENTION_SYNC_RUNS_DAYS: '365' }).retentionAuditEventsDays).toBe(365);
+    expect(() => load({ RETENTION_AUDIT_EVENTS_DAYS: '30' })).toThrow(
+      new ConfigError('RETENTION_AUDIT_EVENTS_DAYS (30) must be 0 (keep forever) or at least RETENTION_WEBHOOK_EVENTS_DAYS, which keeps its rows 90 days'),
+    );
+    expect(() => load({ RETENTION_AUDIT_EVENTS_DAYS: '100', RETENTION_EXPORT_RUNS_DAYS: '120' })).toThrow(/at least RETENTION_EXPORT_RUNS_DAYS, which keeps its rows 120 days$/);
+    // Another kind kept forever keeps the audit events describing it forever too.
+    expect(() => load({ RETENTION_AUDIT_EVENTS_DAYS: '400', RETENTION_SYNC_RUNS_DAYS: '0' })).toThrow(/at least RETENTION_SYNC_RUNS_DAYS, which keeps its rows forever \(0\)$/);
+    expect(() => load({ RETENTION_AUDIT_EVENTS_DAYS: '1' })).toThrow(/^[^\n]+$/);
+  });
+
+  it('reads METRICS_TOKEN (unset: metrics off), refusing a short or unsendable one without echoing it', () => {
+    const load = (env: Record<string, string>) => loadAppConfig({ DATA_DIR: dataDir, ...env }, () => undefined);
+    const token = 'metrics-scrape-token-0123456789-abcdefghijklmnop';
+    expect(load({}).metricsToken).toBeUndefined();
+    expect(load({ METRICS_TOKEN: token }).metricsToken).toBe(token);
+    expect(load({ METRICS_TOKEN: 'A'.repeat(32) }).metricsToken).toBe('A'.repeat(32));
+    for (const bad of ['x'.repeat(31), `${token} with spaces`, `${token}"`, `${token}\n`]) {
+      expect(() => load({ METRICS_TOKEN: bad })).toThrow(/METRICS_TOKEN must be/);
+      expect(() => load({ METRICS_TOKEN: bad })).not.toThrow(bad);
+    }
+    expect(() => load({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN must be at least 32 characters/);
+    expect(JSON.stringify(load({ METRICS_TOKEN: token }))).not.toContain(token);
+  });
+
   it('refuses production start-up without AUTH_JWT_SECRET or ENCRYPTION_KEYS, in one line, generating nothing', () => {
     const attempt = (env: Record<string, string>) => () => loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ...env }, () => undefined);
     expect(attempt({ ENCRYPTION_KEYS: KEYS })).toThrow(new ConfigError('AUTH_JWT_SECRET must be set when NODE_ENV=production'));

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsInt, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { getMetadataStorage, IsIn, IsInt, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 /** Verified tokens whose verdict is remembered (AUTH_TOKEN_CACHE_SIZE). */
 export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
@@ -46,6 +46,12 @@ class EnvironmentSchema {
   @IsOptional()
   @IsString()
   AUTH_JWT_ISSUER?: string;
+
+  // Sent by the scraper in an Authorization header: a bearer token's characters (RFC 6750 b64token).
+  @IsOptional()
+  @MinLength(32, { message: 'METRICS_TOKEN must be at least 32 characters' })
+  @Matches(/^[A-Za-z0-9\-._~+/]+=*$/, { message: 'METRICS_TOKEN must be a bearer token: letters, digits and -._~+/ (then = padding only)' })
+  METRICS_TOKEN?: string;
 
   @IsOptional()
   @IsString()
@@ -112,9 +118,52 @@ class EnvironmentSchema {
 
   @IsOptional()
   @IsInt()
+  @Min(0)
+  @Max(1000)
+  ALERT_PAUSE_AFTER_FAILURES?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  ALERT_RETRY_DELAY_SECONDS?: number;
+
+  @IsOptional()
+  @IsInt()
   @Min(1)
   @Max(1_000_000)
   WEBHOOK_RATE_LIMIT_BURST?: number;
+
+  // Days kept; 0 keeps forever. At most a century (a cutoff stays a valid date).
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(36_500)
+  RETENTION_WEBHOOK_EVENTS_DAYS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(36_500)
+  RETENTION_SYNC_RUNS_DAYS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(36_500)
+  RETENTION_EXPORT_RUNS_DAYS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(36_500)
+  RETENTION_AUDIT_EVENTS_DAYS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  RETENTION_BATCH_SIZE?: number;
 
   // A rate, so fractions are allowed: 0.5 is one delivery every two seconds.
   @IsOptional()
@@ -190,12 +239,26 @@ export class AppConfig {
   readonly deliveryBackoffBaseMs: number;
   /** How long a delivery job may stay active before the queue takes its worker for lost and hands it to another. */
   readonly deliveryJobTimeoutSeconds: number;
+  /** Failed delivery attempts in a row that pause a config's deliveries (and alert); 0: never paused. */
+  readonly alertPauseAfterFailures: number;
+  /** The first retry's delay of an alert its endpoint did not take; it doubles each retry (pg-boss backoff). */
+  readonly alertRetryDelaySeconds: number;
+  /** Days stored webhook events, sync runs and export runs (with their rows) are kept; 0: forever (src/retention). */
+  readonly retentionWebhookEventsDays: number;
+  readonly retentionSyncRunsDays: number;
+  readonly retentionExportRunsDays: number;
+  /** Days audit events are kept; 0 (the default): forever. Never shorter than the others. */
+  readonly retentionAuditEventsDays: number;
+  /** Rows deleted per statement by the retention job. */
+  readonly retentionBatchSize: number;
   readonly jwtSecret: string;
   readonly jwtIssuer: string | undefined;
   readonly jwtAudience: string | undefined;
   readonly jwksUrl: string | undefined;
   /** Verified tokens remembered (their verdict, by digest) so a token's signature is checked once; 0: on every request. */
   readonly tokenCacheSize: number;
+  /** The bearer token GET /metrics requires; unset: metrics are off (404). */
+  readonly metricsToken: string | undefined;
   readonly encryptionKeys: string;
   readonly encryptionActiveKeyId: string | undefined;
   readonly logLevel: string;
@@ -230,7 +293,7 @@ export class AppConfig {
 
   /** Never print secrets, even by accident. */
   toJSON(): object {
-    return { ...this, jwtSecret: '[redacted]', encryptionKeys: '[redacted]' };
+    return { ...this, jwtSecret: '[redacted]', encryptionKeys: '[redacted]', metricsToken: this.metricsToken === undefined ? undefined : '[redacted]' };
   }
 }
 
@@ -269,6 +332,13 @@ const NUMBER_SYNTAX: Record<string, RegExp> = {
       'DELIVERY_MAX_ATTEMPTS',
       'DELIVERY_BACKOFF_BASE_MS',
       'DELIVERY_JOB_TIMEOUT_SECONDS',
+      'ALERT_PAUSE_AFTER_FAILURES',
+      'ALERT_RETRY_DELAY_SECONDS',
+      'RETENTION_WEBHOOK_EVENTS_DAYS',
+      'RETENTION_SYNC_RUNS_DAYS',
+      'RETENTION_EXPORT_RUNS_DAYS',
+      'RETENTION_AUDIT_EVENTS_DAYS',
+      'RETENTION_BATCH_SIZE',
       'AUTH_TOKEN_CACHE_SIZE',
       'WEBHOOK_RATE_LIMIT_BURST',
       'RATE_LIMIT_READS_PER_MINUTE',
@@ -279,6 +349,17 @@ const NUMBER_SYNTAX: Record<string, RegExp> = {
   ),
   WEBHOOK_RATE_LIMIT_PER_SECOND: /^\d+(\.\d+)?$/,
 };
+
+/** One rule per numeric variable (`PORT must be a whole number from 0 to 65535`), not each constraint it broke. */
+function numberRule(key: string): string {
+  const bounds = getMetadataStorage()
+    .getTargetValidationMetadatas(EnvironmentSchema, '', true, false)
+    .filter((m) => m.propertyName === key);
+  const bound = (name: string) => bounds.find((m) => m.name === name)?.constraints[0] as number | undefined;
+  const [min, max] = [bound('min'), bound('max')];
+  const kind = NUMBER_SYNTAX[key].test('0.5') ? 'a number' : 'a whole number';
+  return `${key} must be ${kind}${min !== undefined && max !== undefined ? ` from ${min} to ${max}` : ''}`;
+}
 
 export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line: string) => void = (line) => console.warn(`warning: ${line}`)): AppConfig {
   const raw: Record<string, unknown> = {};
@@ -291,7 +372,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
   const errors = validateSync(parsed, { whitelist: false, skipMissingProperties: false });
   if (errors.length > 0) {
     // Only the variable names and the rule: the values may be secrets.
-    const problems = errors.map((e) => Object.values(e.constraints ?? {}).join(', ') || `${e.property} is invalid`);
+    const problems = errors.map((e) => (e.property in NUMBER_SYNTAX ? numberRule(e.property) : Object.values(e.constraints ?? {}).join(', ') || `${e.property} is invalid`));
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
 
@@ -322,6 +403,9 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     deliveryMaxAttempts: parsed.DELIVERY_MAX_ATTEMPTS ?? 8,
     deliveryBackoffBaseMs: parsed.DELIVERY_BACKOFF_BASE_MS ?? 30_000,
     deliveryJobTimeoutSeconds: parsed.DELIVERY_JOB_TIMEOUT_SECONDS ?? 900,
+    alertPauseAfterFailures: parsed.ALERT_PAUSE_AFTER_FAILURES ?? 5,
+    alertRetryDelaySeconds: parsed.ALERT_RETRY_DELAY_SECONDS ?? 30,
+    ...retentionSettings(parsed),
     jwtSecret: jwtSecret ?? '',
     jwtIssuer: parsed.AUTH_JWT_ISSUER,
     jwtAudience: parsed.AUTH_JWT_AUDIENCE,
@@ -329,6 +413,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     egressAllowPrivate: parsed.EGRESS_ALLOW_PRIVATE === 'true',
     dynamicsAuthorityUrl: (parsed.DYNAMICS_AUTHORITY_URL ?? 'https://login.microsoftonline.com').replace(/\/+$/, ''),
     tokenCacheSize: parsed.AUTH_TOKEN_CACHE_SIZE ?? DEFAULT_TOKEN_CACHE_SIZE,
+    metricsToken: parsed.METRICS_TOKEN,
     encryptionKeys: encryptionKeys ?? '',
     encryptionActiveKeyId: parsed.ENCRYPTION_ACTIVE_KEY_ID,
     logLevel: parsed.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
@@ -346,6 +431,34 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
       .filter(Boolean),
     trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
   });
+}
+
+/**
+ * The retention settings. Audit events outlive what they describe: when they are pruned at all,
+ * they are kept at least as long as each other kind (and a kind kept forever keeps them forever).
+ */
+function retentionSettings(parsed: EnvironmentSchema) {
+  const settings = {
+    retentionWebhookEventsDays: parsed.RETENTION_WEBHOOK_EVENTS_DAYS ?? 90,
+    retentionSyncRunsDays: parsed.RETENTION_SYNC_RUNS_DAYS ?? 90,
+    retentionExportRunsDays: parsed.RETENTION_EXPORT_RUNS_DAYS ?? 90,
+    retentionAuditEventsDays: parsed.RETENTION_AUDIT_EVENTS_DAYS ?? 0,
+    retentionBatchSize: parsed.RETENTION_BATCH_SIZE ?? 1000,
+  };
+  const audit = settings.retentionAuditEventsDays;
+  if (audit > 0) {
+    const others: [string, number][] = [
+      ['RETENTION_WEBHOOK_EVENTS_DAYS', settings.retentionWebhookEventsDays],
+      ['RETENTION_SYNC_RUNS_DAYS', settings.retentionSyncRunsDays],
+      ['RETENTION_EXPORT_RUNS_DAYS', settings.retentionExportRunsDays],
+    ];
+    const longer = others.find(([, days]) => days === 0 || days > audit);
+    if (longer) {
+      const kept = longer[1] === 0 ? 'forever (0)' : `${longer[1]} days`;
+      throw new ConfigError(`RETENTION_AUDIT_EVENTS_DAYS (${audit}) must be 0 (keep forever) or at least ${longer[0]}, which keeps its rows ${kept}`);
+    }
+  }
+  return settings;
 }
 
 function parseTrustProxy(value: string | undefined): boolean | number | string {

@@ -1,3 +1,5 @@
+import { AlertEndpointEntity } from '../alerts/alert-endpoint.entity';
+import { AuditEventEntity } from '../audit/audit-event.entity';
 import { ExportRunEntity, ExportRunRowEntity } from '../export-runs/export-run.entity';
 import { IdempotencyKeyEntity } from '../idempotency/idempotency-key.entity';
 import { FieldMappingEntity } from '../field-mapping/field-mapping.entity';
@@ -16,4 +18,6 @@ export const ENTITIES = [
   ExportRunRowEntity,
   WebhookEventEntity,
   IdempotencyKeyEntity,
+  AuditEventEntity,
+  AlertEndpointEntity,
 ];

@@ -10,6 +10,13 @@ import { InjectMeanderDataSource } from './database.module';
 export class Transaction {
   /** Only repositories read it (TableRepository.in). */
   constructor(readonly manager: EntityManager) {}
+
+  /** The transaction as a library that runs its own SQL takes it (pg-boss's `db`): its jobs commit or roll back with the rest. */
+  sqlExecutor(): { executeSql(text: string, values: unknown[]): Promise<{ rows: unknown[] }> } {
+    const runner = this.manager.queryRunner;
+    if (!runner) throw new Error('Transaction without a query runner');
+    return { executeSql: async (text, values) => ({ rows: (await runner.query(text, values, true)).records as unknown[] }) };
+  }
 }
 
 @Injectable()

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
 import { FieldMappingModule } from '../field-mapping/field-mapping.module';
 import { JobQueueModule } from '../job-queue/job-queue.module';
 import { RepositoriesModule } from '../repositories.module';
@@ -6,7 +7,7 @@ import { ExportRunService } from './export-run.service';
 import { MappingPool } from './mapping-pool';
 
 @Module({
-  imports: [RepositoriesModule, FieldMappingModule, JobQueueModule],
+  imports: [RepositoriesModule, FieldMappingModule, JobQueueModule, AuditModule],
   providers: [ExportRunService, MappingPool],
   exports: [ExportRunService],
 })

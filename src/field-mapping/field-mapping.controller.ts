@@ -1,6 +1,7 @@
 import { Controller, Delete, Get, HttpCode, Patch, Post, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
+import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/principal';
 import { ResourceId } from '../http/resource-id.decorator';
 import { ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses, type ProblemSpec } from '../http/api-problem';
@@ -15,7 +16,14 @@ import {
   ReorderFieldMappingsDto,
   UpdateFieldMappingDto,
 } from './dto/field-mapping-request.dto';
-import { CoverageResponse, FieldMappingListResponse, FieldMappingResponse, PreviewResponse } from './dto/field-mapping-response.dto';
+import {
+  CoverageResponse,
+  FieldMappingListResponse,
+  FieldMappingResponse,
+  FieldMappingWriteListResponse,
+  FieldMappingWriteResponse,
+  PreviewResponse,
+} from './dto/field-mapping-response.dto';
 import { FieldMappingService } from './field-mapping.service';
 
 const VALIDATION: ProblemSpec = { status: 400, rules: [...Object.values(MAPPING_RULES), 'unknown_field'] };
@@ -74,20 +82,21 @@ export class FieldMappingController {
   @Roles('org_admin')
   @ApiOperation({ summary: 'Create a mapping' })
   @ApiBody({ type: CreateFieldMappingDto, examples: EXAMPLES })
-  @ApiCreatedResponse({ type: FieldMappingResponse })
+  @ApiCreatedResponse({ type: FieldMappingWriteResponse })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration'] }, BUSINESS)
-  create(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: CreateFieldMappingDto) {
-    return this.mappings.create(orgId, integrationId, body);
+  async create(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: CreateFieldMappingDto, @CurrentPrincipal() actor: Principal) {
+    const [created] = await this.mappings.withWriteWarnings(orgId, integrationId, [await this.mappings.create(orgId, integrationId, body, actor)]);
+    return created;
   }
 
   @Post('bulk')
   @Roles('org_admin')
   @ApiOperation({ summary: 'Create many mappings, all or nothing; errors[].field is prefixed items[i].' })
   @ApiBody({ type: BulkCreateFieldMappingsDto, examples: { xledger: { value: { items: [EXAMPLES.direct.value, EXAMPLES.format.value, EXAMPLES.lookup.value] } } } })
-  @ApiCreatedResponse({ type: FieldMappingListResponse })
+  @ApiCreatedResponse({ type: FieldMappingWriteListResponse })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration'] }, BUSINESS)
-  async bulk(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: BulkCreateFieldMappingsDto) {
-    return { items: await this.mappings.bulkCreate(orgId, integrationId, body.items) };
+  async bulk(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: BulkCreateFieldMappingsDto, @CurrentPrincipal() actor: Principal) {
+    return { items: await this.mappings.withWriteWarnings(orgId, integrationId, await this.mappings.bulkCreate(orgId, integrationId, body.items, actor)) };
   }
 
   @Put('order')
@@ -96,8 +105,8 @@ export class FieldMappingController {
   @ApiBody({ type: ReorderFieldMappingsDto, examples: { two_first: { value: { ids: ['8d0c6a52-3b1e-4f6a-9c2d-1e0f9a8b7c6d', '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d'] } } } })
   @ApiOkResponse({ type: FieldMappingListResponse })
   @ApiProblemResponses({ status: 400, rules: ['ids_must_be_uuids', 'ids_must_be_unique', 'ids_within_bounds'] }, { status: 422, rules: ['order_ids_must_belong_to_integration'] })
-  async reorder(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: ReorderFieldMappingsDto) {
-    return { items: await this.mappings.reorder(orgId, integrationId, body.ids) };
+  async reorder(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: ReorderFieldMappingsDto, @CurrentPrincipal() actor: Principal) {
+    return { items: await this.mappings.reorder(orgId, integrationId, body.ids, actor) };
   }
 
   @Get('coverage')
@@ -132,10 +141,17 @@ export class FieldMappingController {
   @Roles('org_admin')
   @ID
   @ApiOperation({ summary: 'Update a mapping; once used by an export only display_label, sort_order and is_active change' })
-  @ApiOkResponse({ type: FieldMappingResponse })
+  @ApiOkResponse({ type: FieldMappingWriteResponse })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration', 'immutable_after_export_use', 'mapping_version_superseded'] }, BUSINESS)
-  update(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @ValidBody() body: UpdateFieldMappingDto) {
-    return this.mappings.update(orgId, integrationId, id, body);
+  async update(
+    @OrgId() orgId: string,
+    @ResourceId('integration_id') integrationId: string,
+    @ResourceId('id') id: string,
+    @ValidBody() body: UpdateFieldMappingDto,
+    @CurrentPrincipal() actor: Principal,
+  ) {
+    const [updated] = await this.mappings.withWriteWarnings(orgId, integrationId, [await this.mappings.update(orgId, integrationId, id, body, actor)]);
+    return updated;
   }
 
   @Delete(':id')
@@ -145,18 +161,25 @@ export class FieldMappingController {
   @ApiOperation({ summary: 'Delete a mapping (refused once used by an export: deactivate it instead)' })
   @ApiNoContentResponse()
   @ApiProblemResponses({ status: 409, rules: ['immutable_after_export_use', 'mapping_version_superseded'] })
-  async remove(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string) {
-    await this.mappings.remove(orgId, integrationId, id);
+  async remove(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @CurrentPrincipal() actor: Principal) {
+    await this.mappings.remove(orgId, integrationId, id, actor);
   }
 
   @Post(':id/versions')
   @Roles('org_admin')
   @ID
   @ApiOperation({ summary: 'New version of a mapping with the fields to change: version + 1; the old one becomes inactive and is kept' })
-  @ApiCreatedResponse({ type: FieldMappingResponse })
+  @ApiCreatedResponse({ type: FieldMappingWriteResponse })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration', 'mapping_version_superseded'] }, BUSINESS)
-  createVersion(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @ValidBody() body: UpdateFieldMappingDto) {
-    return this.mappings.createVersion(orgId, integrationId, id, body);
+  async createVersion(
+    @OrgId() orgId: string,
+    @ResourceId('integration_id') integrationId: string,
+    @ResourceId('id') id: string,
+    @ValidBody() body: UpdateFieldMappingDto,
+    @CurrentPrincipal() actor: Principal,
+  ) {
+    const [created] = await this.mappings.withWriteWarnings(orgId, integrationId, [await this.mappings.createVersion(orgId, integrationId, id, body, actor)]);
+    return created;
   }
 
   @Get(':id/versions')

@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module';
 import { RepositoriesModule } from '../repositories.module';
 import { FieldMappingService } from './field-mapping.service';
 
 @Module({
-  imports: [RepositoriesModule],
+  imports: [RepositoriesModule, AuditModule],
   providers: [FieldMappingService],
   exports: [FieldMappingService],
 })

@@ -1,21 +1,42 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { changedFieldNames } from '../audit/audit-actions';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/principal';
 import type { FieldError } from '../common/problem';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { TransactionRunner, type Transaction } from '../database/transaction';
-import { compileMappings, coverage, type CompileContext, type MappingResult, type MappingSpec } from '../export';
+import { compileMappings, coverage, mappingWriteWarnings, type CompileContext, type MappingResult, type MappingSpec } from '../export';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import type { IntegrationTypeDefinition } from '../integration-types/integration-type';
 import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
 import type { CreateFieldMappingDto, UpdateFieldMappingDto } from './dto/field-mapping-request.dto';
-import type { CoverageResponse, FieldMappingResponse } from './dto/field-mapping-response.dto';
+import type { CoverageResponse, FieldMappingResponse, FieldMappingWriteResponse } from './dto/field-mapping-response.dto';
 import { FieldMappingEntity } from './field-mapping.entity';
 import { toFieldMappingResponse } from './field-mapping.mapper';
 import { FieldMappingRepository } from './field-mapping.repository';
 import { businessRuleErrors, changedExportFields, lookupMapErrors, toMappingSpec } from './field-mapping.rules';
 
 type MappingWrite = Partial<CreateFieldMappingDto & UpdateFieldMappingDto>;
+
+/** The fields of a mapping a write can change, as the audit trail names them. */
+const MAPPING_FIELDS = [
+  'source_field',
+  'target_field',
+  'transform_type',
+  'transform_config',
+  'default_value',
+  'is_required',
+  'source_field_path',
+  'display_label',
+  'sort_order',
+  'is_active',
+] as const;
+
+function mappingResource(integrationId: string, id: string) {
+  return { type: 'field_mapping' as const, id, integrationId };
+}
 
 /**
  * Field mappings of an integration: CRUD, versions, order, coverage and preview. Every write
@@ -28,6 +49,7 @@ export class FieldMappingService {
     private readonly configs: IntegrationConfigRepository,
     private readonly transactions: TransactionRunner,
     private readonly registry: IntegrationTypeRegistry,
+    private readonly audit: AuditService,
   ) {}
 
   // --- reads ---
@@ -55,6 +77,13 @@ export class FieldMappingService {
     return compileMappings(specs, context)(record);
   }
 
+  /** Written mappings with their `warnings` (docs/api-decisions.md): read after the write, outside its transaction. */
+  async withWriteWarnings(orgId: string, integrationId: string, written: FieldMappingResponse[]): Promise<FieldMappingWriteResponse[]> {
+    const config = await this.config(orgId, integrationId);
+    const context: CompileContext = { sourceFields: this.registry.get(config.integration_type).source_fields, accountingCodeMappings: config.accounting_code_mappings ?? null };
+    return written.map((m) => ({ ...m, warnings: mappingWriteWarnings({ ...m, transform_type: m.transform_type as MappingSpec['transform_type'] }, context) }));
+  }
+
   /**
    * What the export core needs to map records with the integration's active mappings, and their
    * coverage: one read of the mappings for both.
@@ -73,16 +102,16 @@ export class FieldMappingService {
 
   // --- writes ---
 
-  async create(orgId: string, integrationId: string, dto: CreateFieldMappingDto): Promise<FieldMappingResponse> {
-    const [created] = await this.createMany(orgId, integrationId, [dto], false);
+  async create(orgId: string, integrationId: string, dto: CreateFieldMappingDto, actor: Principal): Promise<FieldMappingResponse> {
+    const [created] = await this.createMany(orgId, integrationId, [dto], false, actor);
     return created;
   }
 
-  async bulkCreate(orgId: string, integrationId: string, items: CreateFieldMappingDto[]): Promise<FieldMappingResponse[]> {
-    return this.createMany(orgId, integrationId, items, true);
+  async bulkCreate(orgId: string, integrationId: string, items: CreateFieldMappingDto[], actor: Principal): Promise<FieldMappingResponse[]> {
+    return this.createMany(orgId, integrationId, items, true, actor);
   }
 
-  async update(orgId: string, integrationId: string, id: string, dto: UpdateFieldMappingDto): Promise<FieldMappingResponse> {
+  async update(orgId: string, integrationId: string, id: string, dto: UpdateFieldMappingDto, actor: Principal): Promise<FieldMappingResponse> {
     return this.transactions.run(async (tx) => {
       const config = await this.lockConfig(orgId, integrationId, tx);
       const current = await this.mapping(orgId, integrationId, id, tx);
@@ -92,11 +121,13 @@ export class FieldMappingService {
       if (frozen.length > 0) throw this.immutable(frozen);
       await this.assertValid(orgId, config, [next], '', tx);
       await this.mappings.in(tx).updateByOrgAndId(orgId, id, this.columns(next));
+      const changedFields = changedFieldNames(this.columns(current), this.columns(next), MAPPING_FIELDS);
+      await this.audit.record({ orgId, actor, action: 'field_mapping.updated', resource: mappingResource(integrationId, id), changedFields }, tx);
       return toFieldMappingResponse(await this.mapping(orgId, integrationId, id, tx));
     });
   }
 
-  async remove(orgId: string, integrationId: string, id: string): Promise<void> {
+  async remove(orgId: string, integrationId: string, id: string, actor: Principal): Promise<void> {
     await this.transactions.run(async (tx) => {
       await this.lockConfig(orgId, integrationId, tx);
       const current = await this.mapping(orgId, integrationId, id, tx);
@@ -105,11 +136,12 @@ export class FieldMappingService {
         throw new RuleViolation('immutable_after_export_use', 409, 'This mapping was used by a completed export and is kept for audit: deactivate it (is_active: false) instead.');
       }
       await this.mappings.in(tx).deleteByOrgAndId(orgId, integrationId, id);
+      await this.audit.record({ orgId, actor, action: 'field_mapping.deleted', resource: mappingResource(integrationId, id), details: { source_field: current.source_field } }, tx);
     });
   }
 
   /** Version n+1 with the changes; the old version becomes inactive and read-only, in one transaction. */
-  async createVersion(orgId: string, integrationId: string, id: string, dto: UpdateFieldMappingDto): Promise<FieldMappingResponse> {
+  async createVersion(orgId: string, integrationId: string, id: string, dto: UpdateFieldMappingDto, actor: Principal): Promise<FieldMappingResponse> {
     return this.transactions.run(async (tx) => {
       const config = await this.lockConfig(orgId, integrationId, tx);
       const current = await this.mapping(orgId, integrationId, id, tx);
@@ -121,11 +153,14 @@ export class FieldMappingService {
       // Supersede first: the unique index covers current versions only.
       await mappings.supersede(orgId, current.id);
       await mappings.insert(next);
+      const changedFields = changedFieldNames(this.columns(current), this.columns(next), MAPPING_FIELDS);
+      const details = { version: next.version, previous_version_id: current.id };
+      await this.audit.record({ orgId, actor, action: 'field_mapping.version_created', resource: mappingResource(integrationId, next.id), changedFields, details }, tx);
       return toFieldMappingResponse(await this.mapping(orgId, integrationId, next.id, tx));
     });
   }
 
-  async reorder(orgId: string, integrationId: string, ids: string[]): Promise<FieldMappingResponse[]> {
+  async reorder(orgId: string, integrationId: string, ids: string[], actor: Principal): Promise<FieldMappingResponse[]> {
     const wanted = ids.map((id) => id.toLowerCase());
     const duplicates = wanted.map((id, i) => (wanted.indexOf(id) !== i ? i : -1)).filter((i) => i >= 0);
     if (duplicates.length > 0) {
@@ -150,6 +185,17 @@ export class FieldMappingService {
       for (const [position, id] of order.entries()) {
         await mappings.updateByOrgAndId(orgId, id, { sort_order: position });
       }
+      await this.audit.record(
+        {
+          orgId,
+          actor,
+          action: 'field_mapping.reordered',
+          resource: { type: 'integration_config', id: integrationId, integrationId },
+          changedFields: ['sort_order'],
+          details: { ids: order },
+        },
+        tx,
+      );
       return (await mappings.listCurrent(orgId, integrationId)).map(toFieldMappingResponse);
     });
   }
@@ -162,7 +208,7 @@ export class FieldMappingService {
   }
 
   /** Applies the `field_mappings` shorthand of a config create or PATCH, inside its transaction. */
-  async applyShorthand(orgId: string, config: IntegrationConfigEntity, shorthand: Record<string, string>, tx: Transaction): Promise<void> {
+  async applyShorthand(orgId: string, config: IntegrationConfigEntity, shorthand: Record<string, string>, tx: Transaction, actor: Principal): Promise<void> {
     const type = this.registry.get(config.integration_type);
     const unknown = Object.keys(shorthand).filter((source) => !type.source_fields.some((f) => f.name === source));
     if (unknown.length > 0) {
@@ -185,7 +231,19 @@ export class FieldMappingService {
     for (const [source, target] of Object.entries(shorthand)) {
       const existing = bySource.get(source);
       if (!existing) {
-        await mappings.insert(this.newMapping(orgId, config.id, { source_field: source, target_field: target.trim() }, nextSortOrder++));
+        const created = this.newMapping(orgId, config.id, { source_field: source, target_field: target.trim() }, nextSortOrder++);
+        await mappings.insert(created);
+        await this.audit.record(
+          {
+            orgId,
+            actor,
+            action: 'field_mapping.created',
+            resource: mappingResource(config.id, created.id),
+            changedFields: ['source_field', 'target_field'],
+            details: { shorthand: true },
+          },
+          tx,
+        );
         continue;
       }
       // The same rules as a field-mapping update: a changed target on a used mapping is refused.
@@ -200,13 +258,25 @@ export class FieldMappingService {
       }
       if (next.target_field !== existing.target_field || !existing.is_active) {
         await mappings.updateByOrgAndId(orgId, existing.id, { target_field: next.target_field, is_active: true });
+        const changedFields = changedFieldNames(this.columns(existing), this.columns(next), MAPPING_FIELDS);
+        await this.audit.record(
+          { orgId, actor, action: 'field_mapping.updated', resource: mappingResource(config.id, existing.id), changedFields, details: { shorthand: true } },
+          tx,
+        );
       }
     }
     if (frozen.length > 0) throw new RuleViolation('immutable_after_export_use', 409, 'Some mappings were used by a completed export.', frozen);
+    const dropped = current.filter((m) => m.is_active && !(m.source_field in shorthand));
     await mappings.deactivate(
       orgId,
-      current.filter((m) => m.is_active && !(m.source_field in shorthand)).map((m) => m.id),
+      dropped.map((m) => m.id),
     );
+    for (const mapping of dropped) {
+      await this.audit.record(
+        { orgId, actor, action: 'field_mapping.updated', resource: mappingResource(config.id, mapping.id), changedFields: ['is_active'], details: { shorthand: true } },
+        tx,
+      );
+    }
   }
 
   // --- internals ---
@@ -228,7 +298,7 @@ export class FieldMappingService {
     return foundOr404(await this.repo(tx).findByOrgAndId(orgId, integrationId, id), 'Field mapping');
   }
 
-  private async createMany(orgId: string, integrationId: string, items: CreateFieldMappingDto[], bulk: boolean): Promise<FieldMappingResponse[]> {
+  private async createMany(orgId: string, integrationId: string, items: CreateFieldMappingDto[], bulk: boolean, actor: Principal): Promise<FieldMappingResponse[]> {
     return this.transactions.run(async (tx) => {
       const config = await this.lockConfig(orgId, integrationId, tx);
       const mappings = this.mappings.in(tx);
@@ -236,6 +306,10 @@ export class FieldMappingService {
       const rows = items.map((item) => this.newMapping(orgId, integrationId, item, item.sort_order ?? nextSortOrder++));
       await this.assertValid(orgId, config, rows, bulk ? 'items' : null, tx);
       await mappings.insert(rows);
+      for (const [i, row] of rows.entries()) {
+        const changedFields = MAPPING_FIELDS.filter((field) => items[i][field] !== undefined);
+        await this.audit.record({ orgId, actor, action: 'field_mapping.created', resource: mappingResource(integrationId, row.id), changedFields, details: { bulk } }, tx);
+      }
       const stored = await mappings.findByOrgAndIds(
         orgId,
         rows.map((r) => r.id),

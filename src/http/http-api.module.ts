@@ -1,6 +1,8 @@
 import { Module, type OnModuleInit, type Type } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { useContainer } from 'class-validator';
+import { AlertsHttpModule } from '../alerts/alerts-http.module';
+import { AuditHttpModule } from '../audit/audit-http.module';
 import { AuthModule } from '../auth/auth.module';
 import { isInjectable } from '../common/nest-internals';
 import { ExportRunHttpModule } from '../export-runs/export-run-http.module';
@@ -15,7 +17,17 @@ import { WebhooksHttpModule } from '../webhooks/webhooks-http.module';
  * IntegrationsModule serves HTTP, so a service importing it with `http: false` gets no route.
  */
 @Module({
-  imports: [AuthModule, IntegrationTypesHttpModule, IntegrationConfigHttpModule, FieldMappingHttpModule, ExportRunHttpModule, WebhooksHttpModule, SyncHttpModule],
+  imports: [
+    AuthModule,
+    IntegrationTypesHttpModule,
+    IntegrationConfigHttpModule,
+    FieldMappingHttpModule,
+    ExportRunHttpModule,
+    WebhooksHttpModule,
+    SyncHttpModule,
+    AuditHttpModule,
+    AlertsHttpModule,
+  ],
   exports: [AuthModule],
 })
 export class HttpApiModule implements OnModuleInit {

@@ -1,13 +1,16 @@
-import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
+import { ArgumentsHost, Catch, HttpException, Logger, Optional, type ExceptionFilter } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { QueryFailedError, QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { bodyReadViolation } from './body-parsers';
+import { AuditService } from '../audit/audit.service';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
+import type { Principal } from '../auth/principal';
 import type { HttpRequest } from './http-types';
 import { principalLogFields, requestLogFields } from '../logging/request-log';
 import { ruleForConstraint } from '../common/constraint-rules';
 import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from '../common/problem';
 import { RuleViolation } from '../common/rule-violation';
+import { UUID_PATTERN } from '../common/uuid';
 
 /** PostgreSQL SQLSTATEs that mean "the database itself is unreachable or going away". */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
@@ -20,6 +23,8 @@ const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', '
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('ProblemFilter');
+
+  constructor(@Optional() private readonly audit?: AuditService) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     // Fastify's reply (the service) or Express's response (a host application): both have these.
@@ -67,6 +72,34 @@ export class ProblemFilter implements ExceptionFilter {
       ip: request.ip,
       req: requestLogFields(request),
     });
+    if (body.status === 403 && principal) this.recordRefusal(body, request, principal);
+  }
+
+  /**
+   * A refused authorization is also a row of an audit trail: an organization admin's in their own
+   * organization's (whichever organization they asked for: another tenant must not be able to
+   * write into, or show itself in, the trail of the one it probed), the others' in the one asked
+   * for. Only 403s: a 401 has no one to name, and anonymous traffic must not grow the table.
+   */
+  private recordRefusal(body: ProblemDetails, request: HttpRequest & AuthenticatedRequest, principal: Principal): void {
+    const uuid = (value: unknown) => (typeof value === 'string' && UUID_PATTERN.test(value) ? value.toLowerCase() : null);
+    const askedFor = uuid(request.params?.['org_id']);
+    const orgId = principal.role === 'org_admin' ? principal.orgId : askedFor;
+    // Ids of the path are the asker's words: kept only where they name the trail's own organization's resources.
+    const own = orgId !== null && orgId === askedFor;
+    const route = (request as { routeOptions?: { url?: string } }).routeOptions?.url ?? null;
+    const resourceId = own ? uuid(request.params?.['id'] ?? request.params?.['integration_id']) : null;
+    const integrationId = own ? (uuid(request.params?.['integration_id']) ?? (route?.includes('/integrations/:id') ? resourceId : null)) : null;
+    this.audit
+      ?.record({
+        orgId,
+        actor: principal,
+        action: 'access.refused',
+        resource: { type: 'request', id: resourceId, integrationId },
+        details: { rule: body.code, method: request.method, route, ...(own ? {} : { organization_asked_for: askedFor }) },
+        requestId: requestLogFields(request).id,
+      })
+      .catch((error: unknown) => this.logger.error({ err: summarizeError(error), req: requestLogFields(request) }, 'audit event not written'));
   }
 
   private httpProblem(exception: HttpException): ProblemDetails {

@@ -72,6 +72,7 @@ export class IntegrationConfigController {
       status: 422,
       rules: [
         'credentials_required_before_enable',
+        'dataverse_names_must_be_schema_names',
         'webhook_secret_required_for_inbound_webhooks',
         'source_field_must_exist_in_internal_schema',
         'idempotency_key_reused_with_other_request',
@@ -126,7 +127,15 @@ export class IntegrationConfigController {
     404,
     412,
     { status: 409, rules: ['immutable_after_export_use', 'unique_source_field_per_integration'] },
-    { status: 422, rules: ['credentials_required_before_enable', 'webhook_secret_required_for_inbound_webhooks', 'source_field_must_exist_in_internal_schema'] },
+    {
+      status: 422,
+      rules: [
+        'credentials_required_before_enable',
+        'dataverse_names_must_be_schema_names',
+        'webhook_secret_required_for_inbound_webhooks',
+        'source_field_must_exist_in_internal_schema',
+      ],
+    },
   )
   async update(
     @OrgId() orgId: string,

@@ -29,6 +29,7 @@ const ENVELOPE = `'^enc:v1:[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]*:
 @Check('chk_integration_configs_previous_webhook_secret_envelope', `previous_webhook_secret_encrypted ~ ${ENVELOPE}`)
 @Check('chk_integration_configs_extra_config_object', `jsonb_typeof(extra_config) = 'object'`)
 @Check('chk_integration_configs_revision', `revision > 0`)
+@Check('chk_integration_configs_consecutive_failures', `consecutive_failures >= 0`)
 @Check('chk_integration_configs_webhook_secret_required', `webhook_url IS NULL OR webhook_secret_encrypted IS NOT NULL`)
 @Check('chk_integration_configs_previous_webhook_secret_expiry', `(previous_webhook_secret_encrypted IS NULL) = (previous_webhook_secret_expires_at IS NULL)`)
 export class IntegrationConfigEntity {
@@ -57,6 +58,11 @@ export class IntegrationConfigEntity {
   @Column('text', { nullable: true }) previous_webhook_secret_encrypted: string | null;
   @Column('timestamptz', { nullable: true }) previous_webhook_secret_expires_at: Date | null;
   @Column('jsonb', { default: {} }) extra_config: Record<string, unknown>;
+  /** Deliveries stopped after failed attempts in a row (or by an admin) until an admin clears it. */
+  @Column('boolean', { default: false }) paused: boolean;
+  @Column('timestamptz', { nullable: true }) paused_at: Date | null;
+  /** The delivery engine's failed attempts since its last one that delivered anything. */
+  @Column('integer', { default: 0 }) consecutive_failures: number;
   @Column('integer', { default: 1 }) revision: number;
   @Column('uuid') created_by: string;
   @Column('uuid', { nullable: true }) updated_by: string | null;

@@ -28,6 +28,8 @@ export function toConfigResponse(config: IntegrationConfigEntity, fieldMappings:
     last_success_at: iso(config.last_success_at),
     webhook_url: config.webhook_url,
     extra_config: config.extra_config ?? {},
+    paused: config.paused,
+    paused_at: iso(config.paused_at),
     revision: config.revision,
     created_by: config.created_by,
     updated_by: config.updated_by,

@@ -29,6 +29,8 @@ const RESPONSE_COLUMNS = [
   'webhook_url',
   'webhook_secret_encrypted',
   'extra_config',
+  'paused',
+  'paused_at',
   'revision',
   'created_by',
   'updated_by',

@@ -1,5 +1,6 @@
 // The config's business rules as pure functions of its resulting state. No Nest imports.
 import type { FieldError } from '../common/problem';
+import { dataverseNameErrors } from '../connectors/dynamics/dataverse-names';
 import type { CredentialName, IntegrationTypeDefinition } from '../integration-types/integration-type';
 import type { IntegrationConfigEntity } from './integration-config.entity';
 
@@ -38,6 +39,12 @@ export function missingForEnable(type: IntegrationTypeDefinition, state: ConfigS
     }
   }
   return missing;
+}
+
+/** `dataverse_names_must_be_schema_names`: what a Dataverse connector reads of extra_config, checked when it is written. */
+export function extraConfigErrors(integrationType: string, extra: Record<string, unknown>): FieldError[] {
+  if (!(integrationType in REQUIRED_EXTRA_CONFIG)) return [];
+  return dataverseNameErrors(integrationType, extra).map((e) => ({ ...e, rule: 'dataverse_names_must_be_schema_names' }));
 }
 
 /** `webhook_secret_required_for_inbound_webhooks`. */

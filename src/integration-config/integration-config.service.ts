@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
+import { changedFieldNames } from '../audit/audit-actions';
+import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { assertIfMatch } from '../common/if-match';
 import { mapPage, type PageQueryDto } from '../common/pagination';
@@ -20,7 +22,7 @@ import { SyncRunRepository } from './sync-run.repository';
 import { ExportRunRepository } from '../export-runs/export-run.repository';
 import { JobQueue } from '../job-queue/job-queue';
 import { toConfigResponse, toSyncRunResponse } from './integration-config.mapper';
-import { missingForEnable, webhookSecretMissing } from './integration-config.rules';
+import { extraConfigErrors, missingForEnable, webhookSecretMissing } from './integration-config.rules';
 import { SyncRunEntity } from './sync-run.entity';
 
 const CONFIG = 'Integration config';
@@ -30,6 +32,19 @@ export const WEBHOOK_SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
 
 /** Secrets a request may write, and the column that holds each. */
 const WRITABLE_SECRETS = { api_key: 'api_key_encrypted', client_secret: 'client_secret_encrypted', webhook_secret: 'webhook_secret_encrypted' } as const;
+/** The plain fields a write may change, as the audit trail names them. */
+const AUDITED_FIELDS = [
+  'display_name',
+  'enabled',
+  'paused',
+  'base_url',
+  'client_id',
+  'tenant_id',
+  'accounting_code_mappings',
+  'sync_frequency',
+  'webhook_url',
+  'extra_config',
+] as const;
 
 /** Integration configs of an organization, their secrets and their sync history. */
 @Injectable()
@@ -45,6 +60,7 @@ export class IntegrationConfigService {
     private readonly fieldMappings: FieldMappingService,
     private readonly cipher: SecretCipher,
     private readonly registry: IntegrationTypeRegistry,
+    private readonly audit: AuditService,
   ) {}
 
   async list(orgId: string): Promise<IntegrationConfigResponse[]> {
@@ -92,7 +108,16 @@ export class IntegrationConfigService {
         const existing = await configs.findIdByOrgAndType(orgId, row.integration_type);
         if (existing) throw this.duplicateType(row.integration_type, existing);
         await configs.insert(row);
-        if (dto.field_mappings) await this.fieldMappings.applyShorthand(orgId, row, dto.field_mappings, tx);
+        if (dto.field_mappings) await this.fieldMappings.applyShorthand(orgId, row, dto.field_mappings, tx, actor);
+        const fields = [
+          ...AUDITED_FIELDS.filter((field) => field in dto && dto[field as keyof CreateIntegrationConfigDto] !== undefined),
+          ...changedSecrets,
+          ...(dto.field_mappings ? ['field_mappings'] : []),
+        ];
+        await this.audit.record(
+          { orgId, actor, action: 'integration_config.created', resource: this.resource(id), changedFields: fields, details: { integration_type: row.integration_type } },
+          tx,
+        );
         return this.respond(orgId, foundOr404(await configs.findByOrgAndId(orgId, id), CONFIG), tx);
       });
       this.auditCredentials('created', orgId, id, changedSecrets, actor);
@@ -122,6 +147,12 @@ export class IntegrationConfigService {
       if (dto.sync_frequency !== undefined) next.sync_frequency = dto.sync_frequency;
       if (dto.webhook_url !== undefined) next.webhook_url = dto.webhook_url;
       if (dto.extra_config !== undefined) next.extra_config = dto.extra_config ?? {};
+      if (dto.paused !== undefined && dto.paused !== current.paused) {
+        next.paused = dto.paused;
+        next.paused_at = dto.paused ? new Date() : null;
+        // An admin resuming has acted on the failures: they count afresh.
+        if (!dto.paused) next.consecutive_failures = 0;
+      }
       changedSecrets = this.applySecrets(next, dto);
       if (dto.webhook_secret !== undefined) {
         // Setting or clearing the secret directly ends any rotation overlap: the old one may be why.
@@ -131,10 +162,13 @@ export class IntegrationConfigService {
       this.assertStateRules(next);
 
       await this.writeRevision(orgId, current, next, actor.sub, tx);
-      if (dto.field_mappings) await this.fieldMappings.applyShorthand(orgId, next, dto.field_mappings, tx);
-      // Enabled again, or on another schedule: its waiting runs go by the schedule it has now.
+      if (dto.field_mappings) await this.fieldMappings.applyShorthand(orgId, next, dto.field_mappings, tx, actor);
+      const fields = [...changedFieldNames(current, next, AUDITED_FIELDS), ...changedSecrets, ...(dto.field_mappings ? ['field_mappings'] : [])];
+      await this.audit.record({ orgId, actor, action: 'integration_config.updated', resource: this.resource(id), changedFields: fields }, tx);
+      // Enabled or resumed again, or on another schedule: its waiting runs go by the schedule it has now.
       const scheduleChanged = next.sync_frequency !== current.sync_frequency || next.extra_config['sync_time_zone'] !== current.extra_config['sync_time_zone'];
-      if (next.enabled && (!current.enabled || scheduleChanged) && (await this.exportRuns.in(tx).countDeliverable(orgId, id)) > 0) reschedule = next;
+      if (next.enabled && !next.paused && (!current.enabled || current.paused || scheduleChanged) && (await this.exportRuns.in(tx).countDeliverable(orgId, id)) > 0)
+        reschedule = next;
       return this.respond(orgId, foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, id), CONFIG), tx);
     });
     if (reschedule) await this.jobs.scheduleDelivery(reschedule);
@@ -147,6 +181,7 @@ export class IntegrationConfigService {
       const current = await this.lockConfig(orgId, id, tx);
       assertIfMatch(ifMatch, current.revision);
       await this.configs.in(tx).deleteByOrgAndId(orgId, id);
+      await this.audit.record({ orgId, actor, action: 'integration_config.deleted', resource: this.resource(id), details: { integration_type: current.integration_type } }, tx);
     });
     this.logger.log({ event: 'integration_config_deleted', org_id: orgId, config_id: id, actor: actor.sub, req: actor.request });
   }
@@ -165,16 +200,41 @@ export class IntegrationConfigService {
       }
       next.webhook_secret_encrypted = this.cipher.encrypt(secret, this.location(id, 'webhook_secret_encrypted'));
       await this.writeRevision(orgId, current, next, actor.sub, tx);
+      await this.audit.record({ orgId, actor, action: 'integration_config.webhook_secret_rotated', resource: this.resource(id), changedFields: ['webhook_secret'] }, tx);
     });
     this.auditCredentials('rotated', orgId, id, ['webhook_secret'], actor);
     return secret;
   }
 
+  async recordSyncRun(orgId: string, id: string, dto: RecordSyncRunDto, actor: Principal): Promise<SyncRunResponse> {
+    const { run } = await this.writeSyncRun(orgId, id, dto, actor, {});
+    return run;
+  }
+
   /**
-   * `attemptBegunWhileEnabled`: the delivery engine records an attempt that began while the config
-   * was enabled even when it was disabled meanwhile (the attempt stopped; its outcome still counts).
+   * The delivery engine's attempt, as a sync run: recorded also when the config was disabled
+   * meanwhile (the attempt began while it was enabled; its outcome still counts), and the
+   * config's failed attempts in a row counted (`countsTowardPause`: not one stopped on purpose):
+   * the `pauseAfter`-th pauses its deliveries until an admin resumes them, and `onPaused` runs in
+   * the same transaction (the alert that says so commits with the pause).
    */
-  async recordSyncRun(orgId: string, id: string, dto: RecordSyncRunDto, actor: Principal, options: { attemptBegunWhileEnabled?: boolean } = {}): Promise<SyncRunResponse> {
+  async recordDeliveryAttempt(
+    orgId: string,
+    id: string,
+    dto: RecordSyncRunDto,
+    actor: Principal,
+    pause: { after: number; countsTowardPause: boolean; onPaused: (tx: Transaction, consecutiveFailures: number) => Promise<void> },
+  ): Promise<void> {
+    await this.writeSyncRun(orgId, id, dto, actor, { deliveryAttempt: true, pause });
+  }
+
+  private async writeSyncRun(
+    orgId: string,
+    id: string,
+    dto: RecordSyncRunDto,
+    actor: Principal,
+    engine: { deliveryAttempt?: boolean; pause?: Parameters<IntegrationConfigService['recordDeliveryAttempt']>[4] },
+  ): Promise<{ run: SyncRunResponse }> {
     const startedAt = new Date(dto.started_at);
     const finishedAt = dto.finished_at ? new Date(dto.finished_at) : new Date();
     if (finishedAt < startedAt) {
@@ -182,7 +242,7 @@ export class IntegrationConfigService {
     }
     return this.transactions.run(async (tx) => {
       const config = await this.lockConfig(orgId, id, tx);
-      if (!config.enabled && !options.attemptBegunWhileEnabled) {
+      if (!config.enabled && !engine.deliveryAttempt) {
         throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: sync services must skip it entirely.');
       }
       const run = Object.assign(new SyncRunEntity(), {
@@ -192,7 +252,7 @@ export class IntegrationConfigService {
         status: dto.status,
         started_at: startedAt,
         finished_at: finishedAt,
-        // Whoever reports it (a sync service over REST or runSyncAttempt), an upstream error may
+        // Whoever reports it (a sync service over REST or the delivery engine), an upstream error may
         // quote the credentials it was given: stored and shown to every reader, so scrubbed here.
         error: dto.error ? scrubSyncError(dto.error, await this.organizationSecrets(orgId, tx)) : null,
         records_pushed: dto.records_pushed ?? 0,
@@ -208,8 +268,19 @@ export class IntegrationConfigService {
         last_sync_error: dto.status === 'success' ? null : run.error,
         last_success_at: dto.status === 'success' ? finishedAt : config.last_success_at,
       });
+      const pause = engine.pause;
+      // Only the engine's attempts count: a sync service's own reports are its business. An attempt
+      // that delivered anything (partial) shows the system reachable: the count starts afresh.
+      if (pause?.countsTowardPause) next.consecutive_failures = dto.status === 'failed' ? config.consecutive_failures + 1 : 0;
+      const pausedNow = pause !== undefined && pause.after > 0 && !config.paused && next.consecutive_failures >= pause.after;
+      if (pausedNow) {
+        Object.assign(next, { paused: true, paused_at: finishedAt });
+        const details = { consecutive_failures: next.consecutive_failures };
+        await this.audit.record({ orgId, actor: null, action: 'integration_config.paused', resource: this.resource(id), changedFields: ['paused'], details }, tx);
+      }
       await this.writeRevision(orgId, config, next, config.updated_by, tx);
-      return toSyncRunResponse(foundOr404(await syncRuns.findByOrgAndId(orgId, run.id), 'Sync run'));
+      if (pausedNow) await pause.onPaused(tx, next.consecutive_failures);
+      return { run: toSyncRunResponse(foundOr404(await syncRuns.findByOrgAndId(orgId, run.id), 'Sync run')) };
     });
   }
 
@@ -253,6 +324,10 @@ export class IntegrationConfigService {
     return secrets;
   }
 
+  private resource(id: string) {
+    return { type: 'integration_config' as const, id, integrationId: id };
+  }
+
   private location(rowId: string, column: SecretColumn) {
     return { table: INTEGRATION_CONFIGS_TABLE, column, rowId };
   }
@@ -271,6 +346,9 @@ export class IntegrationConfigService {
 
   /** The rules about the state a write would leave; all of one kind reported at once. */
   private assertStateRules(state: IntegrationConfigEntity): void {
+    const names = extraConfigErrors(state.integration_type, state.extra_config ?? {});
+    if (names.length > 0)
+      throw new RuleViolation('dataverse_names_must_be_schema_names', 422, 'extra_config names what the connector writes to: each must be a plain Dataverse name.', names);
     if (state.enabled) {
       const missing = missingForEnable(this.registry.get(state.integration_type), state);
       if (missing.length > 0) {

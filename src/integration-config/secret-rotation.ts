@@ -1,4 +1,6 @@
 import type { DataSource } from 'typeorm';
+import { ALERT_ENDPOINTS_TABLE } from '../alerts/alert-endpoint.entity';
+import { AlertEndpointRepository } from '../alerts/alert-endpoint.repository';
 import type { SecretCipher } from '../crypto/secret-cipher';
 import { TransactionRunner } from '../database/transaction';
 import { INTEGRATION_CONFIGS_TABLE, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
@@ -31,8 +33,11 @@ export interface RotationReport {
 }
 
 /** How many stored values use each key id. */
-export function countValuesByKey(dataSource: DataSource): Promise<Record<string, number>> {
-  return new IntegrationConfigRepository(dataSource).countSecretsByKey();
+export async function countValuesByKey(dataSource: DataSource): Promise<Record<string, number>> {
+  const [configs, alerts] = await Promise.all([new IntegrationConfigRepository(dataSource).countSecretsByKey(), new AlertEndpointRepository(dataSource).countSecretsByKey()]);
+  const counts = { ...configs };
+  for (const [kid, n] of Object.entries(alerts)) counts[kid] = (counts[kid] ?? 0) + n;
+  return counts;
 }
 
 export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher, options: RotationOptions = {}): Promise<RotationReport> {
@@ -40,7 +45,7 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
   const transactions = new TransactionRunner(dataSource);
   const active = cipher.activeKeyId;
   const batchSize = options.batchSize ?? 100;
-  if (options.dryRun) return { activeKeyId: active, valuesByKey: await configs.countSecretsByKey(), rowsRotated: 0, valuesRotated: 0 };
+  if (options.dryRun) return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated: 0, valuesRotated: 0 };
 
   const total = await configs.countRowsWithSecretsNotUnder(active);
   let rowsRotated = 0;
@@ -66,5 +71,22 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
     options.onProgress?.({ done: Math.min(rowsRotated, total), total });
     if (options.pauseMs) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
   }
-  return { activeKeyId: active, valuesByKey: await configs.countSecretsByKey(), rowsRotated, valuesRotated };
+  // The alert endpoints' signing secrets too: a retired key must not leave an alert unsendable.
+  const alerts = new AlertEndpointRepository(dataSource);
+  for (;;) {
+    const rotatedInBatch = await transactions.run(async (tx) => {
+      const batch = alerts.in(tx);
+      const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize);
+      for (const row of rows) {
+        const location = { table: ALERT_ENDPOINTS_TABLE, column: 'signing_secret_encrypted', rowId: row.id };
+        await batch.updateSecretById(row.id, cipher.reencrypt(row.signing_secret_encrypted, location));
+      }
+      return rows.length;
+    });
+    if (rotatedInBatch === 0) break;
+    rowsRotated += rotatedInBatch;
+    valuesRotated += rotatedInBatch;
+    if (options.pauseMs) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
+  }
+  return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated, valuesRotated };
 }

@@ -3,6 +3,7 @@ import PgBoss from 'pg-boss';
 import { AppConfig } from '../config/app-config';
 import type { SyncFrequency } from '../integration-config/integration-config.entity';
 import { nextSlot } from '../sync/sync-schedule';
+import type { Transaction } from '../database/transaction';
 
 /**
  * The queue of delivery jobs, at most one waiting per config (pg-boss `short`: one `created` job
@@ -11,8 +12,27 @@ import { nextSlot } from '../sync/sync-schedule';
  * #535/#536); one attempt per config at a time is the engine's advisory lock instead.
  */
 export const DELIVERY_QUEUE = 'meander-deliveries';
+/**
+ * The retention job's queue (src/retention). Its cron schedule (pg-boss's) sends one job per
+ * period whichever instances are up; `short`, so at most one job waits.
+ */
+export const RETENTION_QUEUE = 'meander-retention';
+/** Hourly at minute 17 (UTC): small runs, away from the top of the hour when scheduled deliveries start. */
+export const RETENTION_CRON = '17 * * * *';
 /** pg-boss keeps its tables in a schema of its own, created and migrated by its start(). */
 export const JOB_QUEUE_SCHEMA = 'pgboss';
+
+/** Failure alerts on their way to the organizations' endpoints: retried with backoff, each on its own. */
+export const ALERT_QUEUE = 'meander-alerts';
+/** Sends of one alert before it is given up (pg-boss retries after 1, 2, 4, … × the retry delay). */
+export const ALERT_RETRY_LIMIT = 8;
+
+export interface AlertJob {
+  orgId: string;
+  endpointId: string;
+  /** The alert's body as sent (src/alerts/alert-event.ts); no secret in it. */
+  event: unknown;
+}
 
 export interface DeliveryJob {
   orgId: string;
@@ -28,6 +48,7 @@ export interface DeliveryJob {
 export class JobQueue implements OnApplicationShutdown {
   private readonly logger = new Logger('JobQueue');
   private boss: Promise<PgBoss> | undefined;
+  private alertQueueReady: Promise<PgBoss> | undefined;
   private readonly workers: string[] = [];
 
   constructor(private readonly config: AppConfig) {}
@@ -82,6 +103,72 @@ export class JobQueue implements OnApplicationShutdown {
     }
   }
 
+  /**
+   * Queues one alert for one endpoint; durable (in PostgreSQL) and retried until its endpoint
+   * takes it. Inside `tx`: queued only if the change it reports commits.
+   */
+  async enqueueAlert(job: AlertJob, tx?: Transaction): Promise<void> {
+    const boss = await this.alertQueue();
+    await boss.send(ALERT_QUEUE, job, {
+      ...(tx ? { db: tx.sqlExecutor() } : {}),
+      retryLimit: ALERT_RETRY_LIMIT,
+      retryDelay: this.config.alertRetryDelaySeconds,
+      retryBackoff: true,
+      expireInSeconds: 120,
+    });
+  }
+
+  /** Runs `handler` on alert jobs in this instance; a handler that throws has its job retried. */
+  async workAlerts(concurrency: number, handler: (job: AlertJob) => Promise<void>): Promise<void> {
+    const boss = await this.alertQueue();
+    for (let i = 0; i < concurrency; i += 1) {
+      await boss.work<AlertJob>(ALERT_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
+        try {
+          await handler(job.data);
+        } catch (error) {
+          this.logger.warn({ event: 'alert_job_failed', endpoint_id: job.data.endpointId, err: { name: (error as Error)?.name, message: (error as Error)?.message } });
+          throw error;
+        }
+      });
+    }
+  }
+
+  /** The alert queue, created once: `standard`, every alert its own job (`short` would keep one waiting job per queue). */
+  private alertQueue(): Promise<PgBoss> {
+    this.alertQueueReady ??= this.started().then(async (boss) => {
+      await ensureQueue(boss, ALERT_QUEUE, 'standard');
+      return boss;
+    });
+    // A failed set-up is tried again by the next alert, not remembered.
+    this.alertQueueReady.catch(() => (this.alertQueueReady = undefined));
+    return this.alertQueueReady;
+  }
+
+  /**
+   * Schedules the retention job (the schedule is one row, upserted by every instance that works
+   * it) and runs `handler` on its jobs in this instance. A run cut short (shutdown, expiry) is
+   * carried on by the next one.
+   */
+  async workRetention(handler: () => Promise<void>): Promise<void> {
+    const boss = await this.started();
+    await ensureQueue(boss, RETENTION_QUEUE);
+    await boss.schedule(RETENTION_QUEUE, RETENTION_CRON, {}, { tz: 'UTC', retryLimit: 2, retryDelay: 300, expireInSeconds: 50 * 60 });
+    await boss.work(RETENTION_QUEUE, { batchSize: 1, pollingIntervalSeconds: 10 }, async () => {
+      try {
+        await handler();
+      } catch (error) {
+        this.logger.error({ event: 'retention_job_failed', err: { name: (error as Error)?.name, message: (error as Error)?.message } });
+        throw error;
+      }
+    });
+  }
+
+  /** Retention turned off (every RETENTION_*_DAYS 0): no job is sent any more. */
+  async unscheduleRetention(): Promise<void> {
+    const boss = await this.started();
+    await boss.unschedule(RETENTION_QUEUE);
+  }
+
   async onApplicationShutdown(): Promise<void> {
     if (!this.boss) return;
     const boss = await this.boss.catch(() => undefined);
@@ -104,7 +191,7 @@ export class JobQueue implements OnApplicationShutdown {
       // Errors of its background loops (maintenance, polling) are logged, never thrown.
       boss.on('error', (error) => this.logger.error({ err: { name: error.name, message: error.message } }, 'job queue error'));
       await boss.start();
-      await ensureQueue(boss);
+      await ensureQueue(boss, DELIVERY_QUEUE);
       return boss;
     })();
     return this.boss;
@@ -112,15 +199,15 @@ export class JobQueue implements OnApplicationShutdown {
 }
 
 /**
- * Creates the delivery queue unless it exists. Instances that start together race in pg-boss's
+ * Creates a queue unless it exists. Instances that start together race in pg-boss's
  * create_queue (it creates a table: one of them dies in a deadlock, or on the queue's key):
  * the loser finds the winner's queue on a look a moment later.
  */
-async function ensureQueue(boss: PgBoss): Promise<void> {
+async function ensureQueue(boss: PgBoss, name: string, policy: 'short' | 'standard' = 'short'): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
-    if (await boss.getQueue(DELIVERY_QUEUE)) return;
+    if (await boss.getQueue(name)) return;
     try {
-      return await boss.createQueue(DELIVERY_QUEUE, { name: DELIVERY_QUEUE, policy: 'short' });
+      return await boss.createQueue(name, { name, policy });
     } catch (error) {
       if (attempt >= 5) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100 * attempt));

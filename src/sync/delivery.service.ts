@@ -1,4 +1,7 @@
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, Optional, type OnApplicationBootstrap } from '@nestjs/common';
+import type { AlertType } from '../alerts/alert-event';
+import { AlertsService } from '../alerts/alerts.service';
+import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
@@ -13,12 +16,18 @@ import { DeliveryFailure, retryDelayMs, rowReference, type Connector, type Conne
 import { ConnectorRegistry } from './connector.registry';
 import { DeliveryLocks, type HeldLock } from './delivery-lock';
 import { SyncService, type IntegrationCredentials } from './sync.service';
+import { DeliveryMetrics } from '../metrics/delivery-metrics';
+import { TransactionRunner } from '../database/transaction';
 
 /** What an attempt ended with, for its sync run. */
 interface AttemptOutcome {
   status: 'success' | 'partial' | 'failed';
   delivered: number;
+  /** Rows the system refused (for the metrics). */
+  refused?: number;
   error?: string;
+  /** Stopped on purpose (the config disabled or paused meanwhile): not a failure towards the pause. */
+  stopped?: boolean;
 }
 
 /** When another attempt holds the config, its job looks again this much later (the holder may have listed its runs before this job's were queued). */
@@ -46,6 +55,11 @@ export class DeliveryService implements OnApplicationBootstrap {
     private readonly runs: ExportRunRepository,
     private readonly rows: ExportRunRowRepository,
     private readonly sync: SyncService,
+    private readonly audit: AuditService,
+    private readonly alerts: AlertsService,
+    private readonly transactions: TransactionRunner,
+    // Counts attempts for GET /metrics; absent without the HTTP service's MetricsModule (a host application).
+    @Optional() private readonly metrics?: DeliveryMetrics,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -54,10 +68,15 @@ export class DeliveryService implements OnApplicationBootstrap {
   }
 
   /** POST …/sync: the config's queued runs, now, whatever its sync_frequency. */
-  async syncNow(orgId: string, integrationId: string): Promise<{ queued_runs: number }> {
+  async syncNow(orgId: string, integrationId: string, actor: Principal): Promise<{ queued_runs: number }> {
     const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
     if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: nothing is delivered to it.');
+    if (config.paused)
+      throw new RuleViolation('integration_paused', 409, 'Deliveries of this integration are paused after failed attempts: fix the cause, then PATCH paused: false.');
     const queued = await this.runs.countDeliverable(orgId, integrationId);
+    // Recorded first: a request the trail does not show is never carried out.
+    const resource = { type: 'integration_config' as const, id: integrationId, integrationId };
+    await this.audit.record({ orgId, actor, action: 'delivery.requested', resource, details: { queued_runs: queued } });
     if (queued > 0) await this.jobs.enqueueDelivery({ orgId, integrationId });
     return { queued_runs: queued };
   }
@@ -69,6 +88,21 @@ export class DeliveryService implements OnApplicationBootstrap {
    */
   async testConnection(orgId: string, integrationId: string, actor: Principal): Promise<{ ok: boolean; latency_ms: number; error: string | null }> {
     const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
+    let result: { ok: boolean; latency_ms: number } | undefined;
+    try {
+      return (result = await this.connectionTest(config, actor));
+    } finally {
+      // A refused destination (422) is a test someone ran too: recorded as not ok. A failed write
+      // is logged, never put in the place of the test's own answer or refusal.
+      const details = { ok: result?.ok ?? false, latency_ms: result?.latency_ms ?? 0 };
+      await this.audit
+        .record({ orgId, actor, action: 'connection.tested', resource: { type: 'integration_config', id: integrationId, integrationId }, details })
+        .catch((error: unknown) => this.logger.error({ event: 'audit_event_not_written', org_id: orgId, config_id: integrationId, err: { name: (error as Error)?.name } }));
+    }
+  }
+
+  private async connectionTest(config: IntegrationConfigEntity, actor: Principal): Promise<{ ok: boolean; latency_ms: number; error: string | null }> {
+    const orgId = config.organization_id;
     const connector = this.connectors.find(config.integration_type);
     if (!connector?.testConnection) return { ok: false, latency_ms: 0, error: `no connection test for integration type ${config.integration_type}` };
     const credentials = this.sync.credentialsOf(config, actor, 'connection_test');
@@ -103,8 +137,8 @@ export class DeliveryService implements OnApplicationBootstrap {
     for (const run of await this.runs.listDeliverable(orgId, integrationId)) {
       // On the lock's connection: a read that fails when the lock is gone (another instance may hold the config now).
       const config = await this.configs.in(lock.session).findByOrgAndId(orgId, integrationId);
-      // Deleted (its runs went with it) or disabled: nothing is sent; queued runs wait for it.
-      if (!config?.enabled) return;
+      // Deleted (its runs went with it), disabled or paused: nothing is sent; queued runs wait for it.
+      if (!config?.enabled || config.paused) return;
       const connector = this.connectors.find(config.integration_type);
       if (!connector) return void this.logger.warn({ event: 'no_connector', org_id: orgId, config_id: integrationId, integration_type: config.integration_type });
       if (run.next_attempt_at && run.next_attempt_at.getTime() > Date.now()) {
@@ -155,11 +189,13 @@ export class DeliveryService implements OnApplicationBootstrap {
       refused += failed.length;
       // A short batch is the last: no round trip to find nothing.
       if (batch.length < connector.maxBatchSize) break;
-      // Before the next request: still enabled? Read on the lock's connection, so a lost lock stops the attempt too.
+      // Before the next request: still enabled and not paused? Read on the lock's connection, so a lost lock stops the attempt too.
       const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
-      if (!current?.enabled) {
-        // Disabled meanwhile: the run waits, queued, for re-enabling.
-        if (current) await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync' });
+      if (!current?.enabled || current.paused) {
+        // Disabled or paused meanwhile: the run waits, queued, for re-enabling or resuming.
+        // Stopped on purpose: not a failure towards the pause.
+        if (current)
+          await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync', stopped: true });
         await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
         return false;
       }
@@ -169,9 +205,16 @@ export class DeliveryService implements OnApplicationBootstrap {
     await this.record(config, actor, startedAt, {
       status: refused === 0 ? 'success' : delivered > 0 ? 'partial' : 'failed',
       delivered,
+      refused,
       error: refused > 0 ? `${refused} rows refused by the external system` : undefined,
     });
-    await this.runs.updateDelivery(orgId, run.id, { status, ...counts, last_error: counts.failed_count > 0 ? `${counts.failed_count} rows refused` : null });
+    const lastError = counts.failed_count > 0 ? `${counts.failed_count} rows refused` : null;
+    await this.settleRun(
+      config,
+      run.id,
+      { status, ...counts, last_error: lastError },
+      status === 'failed' ? [['delivery.failed', { attempts, error: lastError ?? undefined }]] : [],
+    );
     return true;
   }
 
@@ -191,13 +234,28 @@ export class DeliveryService implements OnApplicationBootstrap {
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
     const nextAttemptAt = outOfAttempts ? null : new Date(Date.now() + retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds));
     await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message });
-    await this.runs.updateDelivery(orgId, run.id, {
-      status: outOfAttempts ? 'failed' : 'queued',
-      ...(await this.counts(orgId, run.id)),
-      next_attempt_at: nextAttemptAt,
-      last_error: message,
-    });
+    const alerts: [AlertType, { attempts: number; error: string }][] = [];
+    // Once per streak of refusals, not once per retry.
+    if (failure?.kind === 'credentials_rejected' && config.last_sync_error !== 'credentials_rejected') alerts.push(['credentials.rejected', { attempts, error: message }]);
+    if (outOfAttempts) alerts.push(['delivery.failed', { attempts, error: message }]);
+    const counts = await this.counts(orgId, run.id);
+    await this.settleRun(config, run.id, { status: outOfAttempts ? 'failed' : 'queued', ...counts, next_attempt_at: nextAttemptAt, last_error: message }, alerts);
     if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt);
+  }
+
+  /** The run's new delivery state, and the alerts it raises in the same transaction: both or neither. */
+  private async settleRun(
+    config: IntegrationConfigEntity,
+    runId: string,
+    changes: Parameters<ExportRunRepository['updateDelivery']>[2],
+    alerts: [AlertType, { attempts: number; error?: string }][],
+  ): Promise<void> {
+    const orgId = config.organization_id;
+    if (alerts.length === 0) return void (await this.runs.updateDelivery(orgId, runId, changes));
+    await this.transactions.run(async (tx) => {
+      await this.runs.in(tx).updateDelivery(orgId, runId, changes);
+      for (const [type, data] of alerts) await this.alerts.raise(tx, orgId, type, { ...alertSubject(config), export_run_id: runId, ...data });
+    });
   }
 
   /** The run's counts from its rows: the truth, also after a lost worker delivered some of them. */
@@ -209,14 +267,23 @@ export class DeliveryService implements OnApplicationBootstrap {
   /** The attempt's sync run. Written before the run's own state changes, so whoever sees the run settle sees its attempt recorded. */
   private async record(config: IntegrationConfigEntity, actor: Principal, startedAt: Date, outcome: AttemptOutcome): Promise<void> {
     const error = outcome.status === 'success' ? undefined : (outcome.error ?? 'delivery failed');
-    await this.configService.recordSyncRun(
+    await this.configService.recordDeliveryAttempt(
       config.organization_id,
       config.id,
       { status: outcome.status, started_at: startedAt.toISOString(), records_pushed: outcome.delivered, error },
       actor,
-      { attemptBegunWhileEnabled: true },
+      {
+        after: this.config.alertPauseAfterFailures,
+        countsTowardPause: !outcome.stopped,
+        onPaused: (tx, failures) => this.alerts.raise(tx, config.organization_id, 'integration.paused', { ...alertSubject(config), consecutive_failures: failures, error }),
+      },
     );
+    this.metrics?.attemptEnded(config.integration_type, outcome);
   }
+}
+
+function alertSubject(config: IntegrationConfigEntity) {
+  return { integration_id: config.id, integration_type: config.integration_type };
 }
 
 function hostOf(url: string): string | undefined {

@@ -33,8 +33,8 @@ export class SyncController {
   @ApiOperation({ summary: "Deliver this config's queued export runs now, whatever its sync_frequency" })
   @ApiAcceptedResponse({ type: SyncNowResponse })
   @ApiProblemResponses(404, { status: 409, rules: ['disabled_integration_must_not_sync'] })
-  syncNow(@OrgId() orgId: string, @ResourceId('id') id: string) {
-    return this.delivery.syncNow(orgId, id);
+  syncNow(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal) {
+    return this.delivery.syncNow(orgId, id, principal);
   }
 
   @Post('connection-test')

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { AlertsModule } from '../alerts/alerts.module';
+import { AuditModule } from '../audit/audit.module';
 import { ConnectorsModule } from '../connectors/connectors.module';
 import { ExportRunModule } from '../export-runs/export-run.module';
 import { IntegrationConfigModule } from '../integration-config/integration-config.module';
@@ -10,7 +12,7 @@ import { DeliveryService } from './delivery.service';
 import { SyncService } from './sync.service';
 
 @Module({
-  imports: [ConnectorsModule, RepositoriesModule, IntegrationConfigModule, ExportRunModule, JobQueueModule],
+  imports: [ConnectorsModule, RepositoriesModule, IntegrationConfigModule, ExportRunModule, JobQueueModule, AuditModule, AlertsModule],
   providers: [SyncService, DeliveryService, DeliveryLocks, ConnectorRegistry],
   exports: [SyncService, DeliveryService],
 })

@@ -5,6 +5,10 @@ import { WebhookEvents1763800000002 } from './1763800000002-webhook-events';
 import { ExportRuns1763800000003 } from './1763800000003-export-runs';
 import { IdempotencyKeys1763800000004 } from './1763800000004-idempotency-keys';
 import { Delivery1763800000005 } from './1763800000005-delivery';
+import { AuditEvents1763800000006 } from './1763800000006-audit-events';
+import { Alerts1763800000008 } from './1763800000008-alerts';
+import { RetentionIndexes1763800000007 } from './1763800000007-retention-indexes';
+import { ExportRowOrder1763800000009 } from './1763800000009-export-row-order';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
@@ -15,4 +19,8 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   ExportRuns1763800000003,
   IdempotencyKeys1763800000004,
   Delivery1763800000005,
+  AuditEvents1763800000006,
+  RetentionIndexes1763800000007,
+  Alerts1763800000008,
+  ExportRowOrder1763800000009,
 ];

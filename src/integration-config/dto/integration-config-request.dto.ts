@@ -126,6 +126,11 @@ export class CreateIntegrationConfigDto extends IntegrationConfigWritableFields 
 }
 
 export class UpdateIntegrationConfigDto extends IntegrationConfigWritableFields {
+  @ApiPropertyOptional({ description: 'false resumes deliveries paused after failed attempts (and starts counting failures afresh); true pauses them' })
+  @OptionalButNotNull()
+  @IsBoolean(rule('paused_must_be_boolean', 'paused must be true or false'))
+  paused?: boolean;
+
   @ApiHideProperty()
   @MustBeAbsent(RULES.integrationTypeImmutable, 'integration_type cannot change: create a config of the other type instead')
   integration_type?: never;

@@ -11,8 +11,8 @@ export class IntegrationConfigResponse {
   @ApiProperty({ example: 'Xledger production', maxLength: 200 }) display_name: string;
   @ApiProperty() enabled: boolean;
   @ApiProperty({ type: String, format: 'uri', maxLength: 2048, nullable: true, example: 'https://api.xledger.example/graphql' }) base_url: string | null;
-  @ApiProperty({ type: String, nullable: true, maxLength: 255 }) client_id: string | null;
-  @ApiProperty({ type: String, nullable: true, maxLength: 255 }) tenant_id: string | null;
+  @ApiProperty({ type: String, nullable: true, maxLength: 255, example: '7f0c1b0e-client' }) client_id: string | null;
+  @ApiProperty({ type: String, nullable: true, maxLength: 255, example: null }) tenant_id: string | null;
   @ApiProperty() has_api_key: boolean;
   @ApiProperty() has_client_secret: boolean;
   @ApiProperty() has_webhook_secret: boolean;
@@ -31,9 +31,17 @@ export class IntegrationConfigResponse {
   @ApiProperty({ enum: SYNC_STATUSES, nullable: true }) last_sync_status: string | null;
   @ApiProperty({ type: String, nullable: true, maxLength: 10_000 }) last_sync_error: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) last_success_at: string | null;
-  @ApiProperty({ type: String, format: 'uri', maxLength: 2048, nullable: true }) webhook_url: string | null;
+  @ApiProperty({ type: String, format: 'uri', maxLength: 2048, nullable: true, example: null }) webhook_url: string | null;
   @ApiProperty({ type: 'object', maxProperties: 1000, additionalProperties: true, example: { company_code: '1001' } }) extra_config: Record<string, unknown>;
-  @ApiProperty({ example: 1, description: 'Increases by one on every change; the ETag is "<revision>"' }) revision: number;
+  @ApiProperty({
+    example: false,
+    description:
+      'Deliveries are paused: after ALERT_PAUSE_AFTER_FAILURES failed attempts in a row (an `integration.paused` alert says so), or by an admin. PATCH `paused: false` resumes them.',
+  })
+  paused: boolean;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'When deliveries were paused' }) paused_at: string | null;
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 2_147_483_647, example: 3, description: 'Increases by one on every change; the ETag is "<revision>"' })
+  revision: number;
   @ApiProperty({ format: 'uuid' }) created_by: string;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) updated_by: string | null;
   @ApiProperty({ format: 'date-time' }) created_at: string;
@@ -50,6 +58,8 @@ export class WebhookSecretResponse {
     description: '`whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours',
     pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$',
     maxLength: 94,
+    // base64 of "example-webhook-secret-32-bytes!": visibly not a secret of anyone's.
+    example: 'whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=',
   })
   webhook_secret: string;
 }

@@ -1,15 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsISO8601, IsOptional, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { IsIn, IsInt, IsOptional, Max, Min, ValidateIf } from 'class-validator';
 import { rule } from '../../common/validation';
-import { IsBoundedString } from '../../common/validators';
+import { IsBoundedString, IsRfc3339Timestamp } from '../../common/validators';
 import { CURSOR_SCHEMA, MAX_PAGE_SIZE } from '../../common/pagination';
 import { SYNC_STATUSES, type SyncStatus } from '../integration-config.entity';
-
-const ISO = { strict: true, strictSeparator: true };
-// RFC 3339's profile of ISO 8601 only: ISO's week dates (2026-W01-1), ordinal dates (2026-032),
-// basic format (20260101T000000Z), hour-only times and comma fractions pass IsISO8601 but are
-// read otherwise, or refused, by PostgreSQL. IsISO8601 still checks the calendar (no 02-30).
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 export class RecordSyncRunDto {
   @ApiProperty({ enum: SYNC_STATUSES })
@@ -17,19 +11,15 @@ export class RecordSyncRunDto {
   status: SyncStatus;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-22T10:00:00.000Z' })
-  @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'started_at must be an RFC 3339 timestamp'))
-  @Matches(RFC3339, rule('timestamp_must_be_iso8601', 'started_at must be an RFC 3339 timestamp'))
-  @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
+  @IsRfc3339Timestamp()
   started_at: string;
 
   @ApiPropertyOptional({ format: 'date-time', description: 'Default: now' })
   @IsOptional()
-  @IsISO8601(ISO, rule('timestamp_must_be_iso8601', 'finished_at must be an RFC 3339 timestamp'))
-  @Matches(RFC3339, rule('timestamp_must_be_iso8601', 'finished_at must be an RFC 3339 timestamp'))
-  @IsBoundedString('timestamp_must_be_iso8601', { max: 40 })
+  @IsRfc3339Timestamp()
   finished_at?: string;
 
-  @ApiPropertyOptional({ type: String, nullable: true, description: 'Required unless status is success', maxLength: 10000 })
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'Required unless status is success', maxLength: 10000, example: null })
   @ValidateIf((o: RecordSyncRunDto) => o.status !== 'success' || (o.error !== undefined && o.error !== null))
   @IsBoundedString('error_required_unless_success', { max: 10_000, trim: true }, { message: 'error is required (1 to 10000 characters) unless status is success' })
   error?: string | null;
@@ -56,8 +46,8 @@ export class SyncRunResponse {
   @ApiProperty({ format: 'date-time' }) started_at: string;
   @ApiProperty({ format: 'date-time' }) finished_at: string;
   @ApiProperty({ type: String, nullable: true, maxLength: 10_000 }) error: string | null;
-  @ApiProperty() records_pushed: number;
-  @ApiProperty() records_pulled: number;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 2_147_483_647, example: 12 }) records_pushed: number;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 2_147_483_647, example: 0 }) records_pulled: number;
   @ApiProperty({ format: 'uuid', description: 'sub of the token that recorded it' }) recorded_by: string;
   @ApiProperty({ format: 'date-time' }) created_at: string;
 }

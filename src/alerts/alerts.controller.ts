@@ -1,0 +1,85 @@
+import { Controller, Delete, Get, HttpCode, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/principal';
+import { ValidBody } from '../common/validation';
+import { ApiProblemResponses } from '../http/api-problem';
+import { ResourceId } from '../http/resource-id.decorator';
+import { BEARER_AUTH } from '../http/swagger';
+import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
+import { AlertsService } from './alerts.service';
+import {
+  AlertEndpointCreatedResponse,
+  AlertEndpointListResponse,
+  AlertEndpointResponse,
+  AlertSecretResponse,
+  CreateAlertEndpointDto,
+  RotateAlertSecretDto,
+} from './dto/alert-endpoint.dto';
+
+const ID = ApiParam({ name: 'id', format: 'uuid', description: 'Alert endpoint id' });
+
+const ALERTS = `Alerts are POSTed as JSON, signed like Standard Webhooks (headers \`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\` with the endpoint's \`whsec_\` secret): \`delivery.failed\` (an export run failed for good), \`credentials.rejected\` (the external system refused the config's credentials), \`integration.paused\` (ALERT_PAUSE_AFTER_FAILURES failed attempts in a row: deliveries stop until an admin PATCHes \`paused: false\`). Each is retried with backoff until the endpoint answers 2xx; \`webhook-id\` stays the same across retries.`;
+
+@ApiTags('Failure alerts')
+@ApiBearerAuth(BEARER_AUTH)
+@ApiOrgIdParam()
+@ApiProblemResponses(401, { status: 403, rules: ['forbidden', 'org_scoped_access_only'] })
+@Controller('v1/organizations/:org_id/alert-endpoints')
+export class AlertsController {
+  constructor(private readonly alerts: AlertsService) {}
+
+  @Get()
+  @Roles('org_admin', 'global_admin')
+  @ApiOperation({ summary: "The organization's alert endpoints (never their secrets)", description: ALERTS })
+  @ApiOkResponse({ type: AlertEndpointListResponse })
+  async list(@OrgId() orgId: string): Promise<AlertEndpointListResponse> {
+    return { items: await this.alerts.list(orgId) };
+  }
+
+  @Post()
+  @Roles('org_admin')
+  @ApiOperation({ summary: 'Register an alert endpoint; its signing secret is shown once', description: ALERTS })
+  @ApiCreatedResponse({ type: AlertEndpointCreatedResponse })
+  @ApiProblemResponses({ status: 400, rules: ['base_url_must_be_https', 'display_name_not_empty', 'unknown_field'] }, { status: 422, rules: ['alert_endpoints_within_bounds'] })
+  create(@OrgId() orgId: string, @ValidBody() body: CreateAlertEndpointDto, @CurrentPrincipal() actor: Principal): Promise<AlertEndpointCreatedResponse> {
+    return this.alerts.create(orgId, body, actor);
+  }
+
+  @Get(':id')
+  @Roles('org_admin', 'global_admin')
+  @ID
+  @ApiOperation({ summary: 'One alert endpoint' })
+  @ApiOkResponse({ type: AlertEndpointResponse })
+  @ApiProblemResponses(404)
+  get(@OrgId() orgId: string, @ResourceId('id') id: string): Promise<AlertEndpointResponse> {
+    return this.alerts.get(orgId, id);
+  }
+
+  @Post(':id/signing-secret')
+  @Roles('org_admin')
+  @ID
+  @ApiOperation({ summary: 'A new signing secret, shown once; alerts sent from now on are signed with it' })
+  @ApiBody({ required: false, description: 'No fields: send no body or `{}`.', schema: { type: 'object', additionalProperties: false, maxProperties: 0, example: {} } })
+  @ApiCreatedResponse({ type: AlertSecretResponse })
+  @ApiProblemResponses(404)
+  async rotateSecret(
+    @OrgId() orgId: string,
+    @ResourceId('id') id: string,
+    @ValidBody() _body: RotateAlertSecretDto,
+    @CurrentPrincipal() actor: Principal,
+  ): Promise<AlertSecretResponse> {
+    return { signing_secret: await this.alerts.rotateSecret(orgId, id, actor) };
+  }
+
+  @Delete(':id')
+  @Roles('org_admin')
+  @HttpCode(204)
+  @ID
+  @ApiOperation({ summary: 'Remove an alert endpoint; its queued alerts are dropped' })
+  @ApiNoContentResponse()
+  @ApiProblemResponses(404)
+  async remove(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() actor: Principal): Promise<void> {
+    await this.alerts.remove(orgId, id, actor);
+  }
+}

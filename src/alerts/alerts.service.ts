@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
+import type { Principal } from '../auth/principal';
+import { foundOr404, RuleViolation } from '../common/rule-violation';
+import { AppConfig } from '../config/app-config';
+import { Egress } from '../connectors/connectors.module';
+import { SecretCipher } from '../crypto/secret-cipher';
+import { TransactionRunner, type Transaction } from '../database/transaction';
+import { EgressRefused } from '../egress/outbound-http';
+import { JobQueue, type AlertJob } from '../job-queue/job-queue';
+import { ALERT_ENDPOINTS_TABLE, AlertEndpointEntity } from './alert-endpoint.entity';
+import { AlertEndpointRepository } from './alert-endpoint.repository';
+import { ALERT_TYPES, alertEvent, newSigningSecret, signedHeaders, type AlertEvent, type AlertType } from './alert-event';
+import { MAX_ALERT_ENDPOINTS, type AlertEndpointCreatedResponse, type AlertEndpointResponse, type CreateAlertEndpointDto } from './dto/alert-endpoint.dto';
+
+const ENDPOINT = 'Alert endpoint';
+/** An endpoint's answer is read only to see its status: a few KiB is plenty. */
+const MAX_ANSWER_BYTES = 16 * 1024;
+const SEND_TIMEOUT_MS = 10_000;
+
+/**
+ * Failure alerts: an organization's endpoints, and the alerts the delivery engine raises, sent as
+ * durable jobs (each retried with backoff until its endpoint answers 2xx), signed with the
+ * endpoint's own Standard Webhooks secret.
+ */
+@Injectable()
+export class AlertsService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Alerts');
+
+  constructor(
+    private readonly endpoints: AlertEndpointRepository,
+    private readonly transactions: TransactionRunner,
+    private readonly cipher: SecretCipher,
+    private readonly audit: AuditService,
+    private readonly jobs: JobQueue,
+    private readonly egress: Egress,
+    private readonly config: AppConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    // The instances that deliver also send the alerts; an API-only instance only queues them.
+    if (this.config.deliveryWorkers > 0) await this.jobs.workAlerts(1, (job) => this.send(job));
+  }
+
+  async list(orgId: string): Promise<AlertEndpointResponse[]> {
+    return (await this.endpoints.listByOrg(orgId)).map(toResponse);
+  }
+
+  async get(orgId: string, id: string): Promise<AlertEndpointResponse> {
+    return toResponse(foundOr404(await this.endpoints.findByOrgAndId(orgId, id), ENDPOINT));
+  }
+
+  async create(orgId: string, dto: CreateAlertEndpointDto, actor: Principal): Promise<AlertEndpointCreatedResponse> {
+    const secret = newSigningSecret();
+    const id = randomUUID();
+    const endpoint = await this.transactions.run(async (tx) => {
+      const endpoints = this.endpoints.in(tx);
+      if ((await endpoints.countByOrgLocked(orgId)) >= MAX_ALERT_ENDPOINTS) {
+        throw new RuleViolation('alert_endpoints_within_bounds', 422, `An organization has at most ${MAX_ALERT_ENDPOINTS} alert endpoints: delete one first.`);
+      }
+      await endpoints.insert(
+        Object.assign(new AlertEndpointEntity(), {
+          id,
+          organization_id: orgId,
+          url: dto.url,
+          description: dto.description?.trim() || null,
+          signing_secret_encrypted: this.cipher.encrypt(secret, location(id)),
+          created_by: actor.sub,
+        }),
+      );
+      await this.audit.record({ orgId, actor, action: 'alert_endpoint.created', resource: { type: 'alert_endpoint', id }, changedFields: ['url', 'signing_secret'] }, tx);
+      return foundOr404(await endpoints.findByOrgAndId(orgId, id), ENDPOINT);
+    });
+    return { ...toResponse(endpoint), signing_secret: secret };
+  }
+
+  async rotateSecret(orgId: string, id: string, actor: Principal): Promise<string> {
+    const secret = newSigningSecret();
+    await this.transactions.run(async (tx) => {
+      if (!(await this.endpoints.in(tx).updateSecret(orgId, id, this.cipher.encrypt(secret, location(id))))) throw RuleViolation.notFound(ENDPOINT);
+      await this.audit.record({ orgId, actor, action: 'alert_endpoint.secret_rotated', resource: { type: 'alert_endpoint', id }, changedFields: ['signing_secret'] }, tx);
+    });
+    return secret;
+  }
+
+  async remove(orgId: string, id: string, actor: Principal): Promise<void> {
+    await this.transactions.run(async (tx) => {
+      if (!(await this.endpoints.in(tx).deleteByOrgAndId(orgId, id))) throw RuleViolation.notFound(ENDPOINT);
+      await this.audit.record({ orgId, actor, action: 'alert_endpoint.deleted', resource: { type: 'alert_endpoint', id } }, tx);
+    });
+  }
+
+  /**
+   * Queues the alert for each of the organization's endpoints, in `tx`: the jobs commit with the
+   * change they report (a run failed, a config paused) or not at all, so no alert is lost between
+   * the two, nor sent for a change that rolled back.
+   */
+  async raise(tx: Transaction, orgId: string, type: AlertType, data: Omit<AlertEvent['data'], 'organization_id'>): Promise<void> {
+    const event = alertEvent(type, { organization_id: orgId, ...data });
+    for (const endpoint of await this.endpoints.in(tx).listByOrg(orgId)) await this.jobs.enqueueAlert({ orgId, endpointId: endpoint.id, event }, tx);
+  }
+
+  /** One send of one alert; throws (the job is retried) unless the endpoint answers 2xx. */
+  async send(job: AlertJob): Promise<void> {
+    const endpoint = await this.endpoints.findByOrgAndId(job.orgId, job.endpointId);
+    if (!endpoint) return; // Deleted since: nobody to tell.
+    const event = job.event as AlertEvent;
+    const body = JSON.stringify(event);
+    const secret = this.cipher.decrypt(endpoint.signing_secret_encrypted, location(endpoint.id));
+    try {
+      const answer = await this.egress.client.request({
+        url: endpoint.url,
+        method: 'POST',
+        headers: signedHeaders(secret, event, body),
+        body,
+        timeoutMs: SEND_TIMEOUT_MS,
+        maxResponseBytes: MAX_ANSWER_BYTES,
+      });
+      if (answer.status < 200 || answer.status > 299) throw new Error(`the alert endpoint answered ${answer.status}`);
+      this.logger.log({ event: 'alert_sent', org_id: job.orgId, endpoint_id: endpoint.id, alert_id: event.id, type: event.type });
+    } catch (error) {
+      // A destination the egress rule refuses stays refused: retrying would only repeat the refusal.
+      if (error instanceof EgressRefused) return void this.logger.warn({ event: 'alert_refused_by_egress', org_id: job.orgId, endpoint_id: endpoint.id, host: error.host });
+      throw error;
+    }
+  }
+}
+
+function location(rowId: string) {
+  return { table: ALERT_ENDPOINTS_TABLE, column: 'signing_secret_encrypted', rowId };
+}
+
+function toResponse(endpoint: AlertEndpointEntity): AlertEndpointResponse {
+  return {
+    id: endpoint.id,
+    url: endpoint.url,
+    description: endpoint.description,
+    events: [...ALERT_TYPES],
+    created_by: endpoint.created_by,
+    created_at: endpoint.created_at.toISOString(),
+  };
+}

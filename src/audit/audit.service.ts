@@ -1,0 +1,71 @@
+import { Injectable } from '@nestjs/common';
+import type { Principal } from '../auth/principal';
+import { mapPage } from '../common/pagination';
+import { RuleViolation } from '../common/rule-violation';
+import type { Transaction } from '../database/transaction';
+import type { AuditAction, AuditResourceType } from './audit-actions';
+import type { AuditEventEntity } from './audit-event.entity';
+import { AuditEventRepository } from './audit-event.repository';
+import type { AuditEventListResponse, AuditEventQueryDto, AuditEventResponse } from './dto/audit-event.dto';
+
+export interface AuditEntry {
+  /** The organization whose data it concerns. */
+  orgId: string | null;
+  /** Who; null for an unauthenticated request. */
+  actor: Principal | null;
+  action: AuditAction;
+  resource: { type: AuditResourceType; id: string | null; integrationId?: string | null };
+  /** Names only, never values. */
+  changedFields?: string[];
+  details?: Record<string, unknown>;
+  /** The request's id when there is no principal to carry it. */
+  requestId?: string;
+}
+
+/** The audit trail: one append-only row per audited action, written in the transaction of the change it records. */
+@Injectable()
+export class AuditService {
+  constructor(private readonly events: AuditEventRepository) {}
+
+  /** Inside `tx` when the action changes data: the event commits or rolls back with it. */
+  async record(entry: AuditEntry, tx?: Transaction): Promise<void> {
+    await (tx ? this.events.in(tx) : this.events).insert({
+      organization_id: entry.orgId,
+      actor_sub: entry.actor?.sub ?? null,
+      actor_role: entry.actor?.role ?? null,
+      actor_organization_id: entry.actor?.orgId ?? null,
+      resource_type: entry.resource.type,
+      resource_id: entry.resource.id,
+      integration_id: entry.resource.integrationId ?? null,
+      action: entry.action,
+      changed_fields: entry.changedFields ?? [],
+      request_id: entry.actor?.request?.id ?? entry.requestId ?? null,
+      details: entry.details ?? {},
+    });
+  }
+
+  async list(orgId: string, query: AuditEventQueryDto): Promise<AuditEventListResponse> {
+    const from = query.from ? new Date(query.from) : undefined;
+    const to = query.to ? new Date(query.to) : undefined;
+    if (from && to && from >= to) {
+      throw RuleViolation.validation([{ field: 'to', rule: 'time_range_must_be_ordered', message: 'to must be later than from' }]);
+    }
+    const page = await this.events.listPage(orgId, { resourceId: query.resource_id?.toLowerCase(), action: query.action, from, to }, query);
+    return mapPage(page, toAuditEventResponse);
+  }
+}
+
+function toAuditEventResponse(event: AuditEventEntity): AuditEventResponse {
+  return {
+    id: event.id,
+    occurred_at: event.occurred_at.toISOString(),
+    actor: event.actor_sub && event.actor_role ? { sub: event.actor_sub, role: event.actor_role, organization_id: event.actor_organization_id } : null,
+    resource_type: event.resource_type,
+    resource_id: event.resource_id,
+    integration_id: event.integration_id,
+    action: event.action,
+    changed_fields: event.changed_fields,
+    request_id: event.request_id,
+    details: event.details,
+  };
+}

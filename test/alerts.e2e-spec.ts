@@ -1,0 +1,298 @@
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { AlertsService } from '../src/alerts/alerts.service';
+import { issueToken } from '../src/auth/issue-token';
+import { apiClient, expectProblem, rulesOf, type ApiClient } from './support/api';
+import { freePort, killAllChildren, spawnTs, waitForOutput } from './support/child-processes';
+import { startXledgerFake, type XledgerFake } from './support/fakes/xledger-fake';
+import { newOrgId, startTestApp, TEST_ENCRYPTION_KEYS, TEST_JWT_SECRET, type TestApp } from './support/test-app';
+import { testCertificate } from './support/tls';
+
+jest.setTimeout(90_000);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface ReceivedAlert {
+  headers: Record<string, string>;
+  body: string;
+  answered: number;
+}
+
+/** An organization's alert receiver over HTTPS (the per-run test certificate): records every POST; answers `failFirst` of them 503. */
+async function startReceiver(failFirst = 0): Promise<{ url: string; received: ReceivedAlert[]; close(): Promise<void> }> {
+  const { key, cert } = await testCertificate();
+  const received: ReceivedAlert[] = [];
+  const server: Server = createServer({ key, cert }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const answered = received.length < failFirst ? 503 : 204;
+      received.push({ headers: req.headers as Record<string, string>, body: Buffer.concat(chunks).toString(), answered });
+      res.writeHead(answered).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/meander`,
+    received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('failure alerts: endpoints over HTTP (real database)', () => {
+  let t: TestApp;
+  let api: ApiClient;
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = apiClient(t);
+  });
+  afterAll(() => t.close());
+
+  async function admin() {
+    const org = newOrgId();
+    return { org, token: await t.token('org_admin', org), base: `/v1/organizations/${org}/alert-endpoints` };
+  }
+
+  it('shows the signing secret once, never again, and audits every change', async () => {
+    const { org, token, base } = await admin();
+    const created = await api.post(base, token, { url: 'https://ops.example.org/hooks', description: ' On call ' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ url: 'https://ops.example.org/hooks', description: 'On call', events: ['delivery.failed', 'credentials.rejected', 'integration.paused'] });
+    expect(created.body.signing_secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const id = created.body.id as string;
+    const read = await api.get(`${base}/${id}`, token);
+    const list = await api.get(base, token);
+    const rotated = await api.post(`${base}/${id}/signing-secret`, token);
+    expect(rotated.status).toBe(201);
+    expect(rotated.body.signing_secret).not.toBe(created.body.signing_secret);
+    for (const res of [read, list]) {
+      expect(res.status).toBe(200);
+      expect(res.text).not.toContain('whsec_');
+      expect(res.text).not.toContain('signing_secret');
+    }
+    const stored = JSON.stringify(await t.dataSource.query(`SELECT * FROM alert_endpoints WHERE id = $1`, [id]));
+    expect(stored).not.toContain(rotated.body.signing_secret.slice(6));
+    expect((await api.delete(`${base}/${id}`, token)).status).toBe(204);
+    expectProblem(await api.get(`${base}/${id}`, token), 404, 'not_found');
+    const trail = await api.get(`/v1/organizations/${org}/audit-events?resource_id=${id}`, token);
+    expect(trail.body.items.map((e: { action: string }) => e.action)).toEqual(['alert_endpoint.deleted', 'alert_endpoint.secret_rotated', 'alert_endpoint.created']);
+  });
+
+  it('takes https URLs only, at most 10 per organization', async () => {
+    const { token, base } = await admin();
+    expect(rulesOf(await api.post(base, token, { url: 'http://ops.example.org/hooks' }))).toEqual(['url:base_url_must_be_https']);
+    expect(rulesOf(await api.post(base, token, { url: 'https://user:pw@ops.example.org/' }))).toEqual(['url:base_url_must_be_https']);
+    expectProblem(await api.post(base, token, { url: 'https://ops.example.org/', secret: 'mine' }), 400, 'validation_failed');
+    // At once: the creates of one organization queue up behind its count, so 10 and no more.
+    const statuses = await Promise.all(Array.from({ length: 14 }, (_, i) => api.post(base, token, { url: `https://ops.example.org/${i}` }).then((res) => res.status)));
+    expect(statuses.filter((status) => status === 201)).toHaveLength(10);
+    expect(statuses.filter((status) => status === 422)).toHaveLength(4);
+    expect((await api.get(base, token)).body.items).toHaveLength(10);
+    expectProblem(await api.post(base, token, { url: 'https://ops.example.org/11' }), 422, 'alert_endpoints_within_bounds');
+  });
+
+  it('lets the org_admin manage its own, a global_admin read any, and nobody else in', async () => {
+    const a = await admin();
+    const b = await admin();
+    const created = await api.post(a.base, a.token, { url: 'https://ops.example.org/a' });
+    const global = await t.token('global_admin');
+    const sync = await t.token('sync_service');
+    expect((await api.get(a.base, global)).body.items).toHaveLength(1);
+    expectProblem(await api.post(a.base, global, { url: 'https://ops.example.org/g' }), 403, 'forbidden');
+    expectProblem(await api.get(a.base, sync), 403, 'forbidden');
+    expectProblem(await api.get(a.base, b.token), 403, 'org_scoped_access_only');
+    expectProblem(await api.delete(`${a.base}/${created.body.id}`, b.token), 403, 'org_scoped_access_only');
+    // A's endpoint id under B's organization: not found, and still there.
+    expectProblem(await api.get(`${b.base}/${created.body.id}`, b.token), 404, 'not_found');
+    expectProblem(await api.delete(`${b.base}/${created.body.id}`, b.token), 404, 'not_found');
+    expectProblem(await api.post(`${b.base}/${created.body.id}/signing-secret`, b.token), 404, 'not_found');
+    expect((await api.get(`${a.base}/${created.body.id}`, a.token)).status).toBe(200);
+    expectProblem(await api.get(a.base, null), 401, 'unauthorized');
+  });
+
+  it('lets an admin pause and resume a config by PATCH; paused, it takes no sync request', async () => {
+    const { org, token } = await admin();
+    const config = await api.post(`/v1/organizations/${org}/integrations`, token, {
+      integration_type: 'xledger',
+      display_name: 'X',
+      base_url: 'https://x.example',
+      api_key: 'k'.repeat(24),
+      enabled: true,
+    });
+    const path = `/v1/organizations/${org}/integrations/${config.body.id}`;
+    expect(config.body).toMatchObject({ paused: false, paused_at: null });
+    expect(rulesOf(await api.patch(path, token, { paused: 'yes' }))).toEqual(['paused:paused_must_be_boolean']);
+    expect(rulesOf(await api.patch(path, token, { paused: null }))).toEqual(['paused:paused_must_be_boolean']);
+    const paused = await api.patch(path, token, { paused: true });
+    expect(paused.body).toMatchObject({ paused: true, paused_at: expect.any(String) });
+    expectProblem(await api.post(`${path}/sync`, token), 409, 'integration_paused');
+    expect((await api.patch(path, token, { paused: false })).body).toMatchObject({ paused: false, paused_at: null });
+    expect((await api.post(`${path}/sync`, token)).status).toBe(202);
+    const trail = await api.get(`/v1/organizations/${org}/audit-events?action=integration_config.updated`, token);
+    expect(trail.body.items.map((e: { changed_fields: string[] }) => e.changed_fields)).toEqual([['paused'], ['paused']]);
+  });
+
+  it('sends nothing to a loopback address while EGRESS_ALLOW_PRIVATE is off', async () => {
+    const receiver = await startReceiver();
+    try {
+      const { org, token, base } = await admin();
+      const created = await api.post(base, token, { url: receiver.url });
+      const event = { id: 'alert_x', type: 'delivery.failed', timestamp: new Date().toISOString(), data: {} };
+      // The job's handler itself: refused by the egress rule, not retried (it returns), nothing sent.
+      await expect(t.app.get(AlertsService).send({ orgId: org, endpointId: created.body.id, event })).resolves.toBeUndefined();
+      expect(receiver.received).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+/**
+ * The real service (src/main.ts) in a child process delivering to the Xledger fake with a key the
+ * fake refuses: the alerts its failures raise reach an HTTPS receiver, signed, retried, once each;
+ * after ALERT_PAUSE_AFTER_FAILURES failed attempts the config pauses until an admin resumes it.
+ */
+describe('failure alerts: raised by the delivery engine, sent as durable jobs', () => {
+  let child: ChildProcess;
+  let base: string;
+  let xledger: XledgerFake;
+  let apiKey: string;
+
+  beforeAll(async () => {
+    const { caFile } = await testCertificate();
+    apiKey = `xl-${randomBytes(24).toString('base64url')}`;
+    xledger = await startXledgerFake({ apiKey });
+    const port = await freePort();
+    child = spawnTs('src/main.ts', [], {
+      NODE_ENV: 'test',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: process.env.TEST_DATABASE_URL,
+      DATABASE_POOL_SIZE: '5',
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+      LOG_LEVEL: 'info',
+      MAPPING_WORKERS: '0',
+      DELIVERY_WORKERS: '1',
+      DELIVERY_BACKOFF_BASE_MS: '100',
+      DELIVERY_MAX_ATTEMPTS: '2',
+      ALERT_PAUSE_AFTER_FAILURES: '3',
+      ALERT_RETRY_DELAY_SECONDS: '1',
+      EGRESS_ALLOW_PRIVATE: 'true',
+      NODE_EXTRA_CA_CERTS: caFile,
+    });
+    const [, listening] = await waitForOutput(child, /listening on port (\d+)/, 90_000);
+    base = `http://127.0.0.1:${listening}`;
+  }, 120_000);
+
+  afterAll(async () => {
+    killAllChildren();
+    await xledger?.close();
+  });
+
+  async function call(method: string, path: string, token: string, body?: unknown) {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, text, body: text ? JSON.parse(text) : undefined };
+  }
+
+  async function waitFor<T>(read: () => Promise<T> | T, done: (value: T) => boolean, timeoutMs = 45_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await read();
+      if (done(value) || Date.now() > deadline) return value;
+      await sleep(150);
+    }
+  }
+
+  it('alerts once for rejected credentials and once for a run failed for good, signed and retried; pauses after 3 failed attempts until resumed', async () => {
+    const receiver = await startReceiver(1);
+    try {
+      const org = randomUUID();
+      const token = await issueToken({ secret: TEST_JWT_SECRET, role: 'org_admin', orgId: org });
+      const endpoint = await call('POST', `/v1/organizations/${org}/alert-endpoints`, token, { url: receiver.url });
+      expect(endpoint.status).toBe(201);
+      const secret = endpoint.body.signing_secret as string;
+      const wrongKey = `xl-wrong-${randomBytes(24).toString('base64url')}`;
+      const config = await call('POST', `/v1/organizations/${org}/integrations`, token, {
+        integration_type: 'xledger',
+        display_name: 'Xledger (fake)',
+        base_url: xledger.url,
+        api_key: wrongKey,
+        enabled: true,
+        sync_frequency: 'realtime',
+        accounting_code_mappings: { travel_km: '4001' },
+        field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' },
+      });
+      expect(config.status).toBe(201);
+      const path = `/v1/organizations/${org}/integrations/${config.body.id}`;
+      const record = { expense_type: 'travel_km', expense_amount: 100.5, expense_date: '2026-11-20' };
+      const first = await call('POST', `${path}/exports`, token, { records: [record], deliver: true });
+      expect(first.status).toBe(202);
+
+      // Two attempts, both refused: the run fails for good.
+      const failed = await waitFor(
+        () => call('GET', `${path}/exports/${first.body.id}`, token),
+        (res) => res.body.status === 'failed',
+      );
+      expect(failed.body).toMatchObject({ status: 'failed', delivery: { attempts: 2 } });
+      const settled = (types: string[]) => () => {
+        const got = receiver.received.filter((r) => r.answered === 204).map((r) => JSON.parse(r.body).type as string);
+        return types.every((type) => got.includes(type));
+      };
+      await waitFor(() => receiver.received, settled(['credentials.rejected', 'delivery.failed']));
+
+      // The third failed attempt in a row (the next run's first) pauses the config.
+      const second = await call('POST', `${path}/exports`, token, { records: [record], deliver: true });
+      expect(second.status).toBe(202);
+      const paused = await waitFor(
+        () => call('GET', path, token),
+        (res) => res.body.paused === true,
+      );
+      expect(paused.body).toMatchObject({ paused: true, paused_at: expect.any(String), last_sync_error: 'credentials_rejected' });
+      await waitFor(() => receiver.received, settled(['integration.paused']));
+      const sync = await call('POST', `${path}/sync`, token);
+      expect({ status: sync.status, code: sync.body.code }).toEqual({ status: 409, code: 'integration_paused' });
+      // Paused: the retry that was due sends nothing.
+      const requestsWhilePaused = xledger.requests.length;
+      await sleep(1500);
+      expect(xledger.requests.length).toBe(requestsWhilePaused);
+
+      // Every alert: verified by the reference library with the endpoint's secret; each type
+      // delivered once; the one answered 503 was sent again with the same webhook-id.
+      const wh = new Webhook(secret);
+      const events = receiver.received.map((r) => ({ ...r, event: wh.verify(r.body, r.headers) as { id: string; type: string; data: Record<string, unknown> } }));
+      const delivered = events.filter((r) => r.answered === 204).map((r) => r.event.type);
+      expect([...delivered].sort()).toEqual(['credentials.rejected', 'delivery.failed', 'integration.paused']);
+      const retried = events[0];
+      expect(retried.answered).toBe(503);
+      expect(events.filter((r) => r.event.id === retried.event.id).map((r) => r.answered)).toEqual([503, 204]);
+      const failure = events.find((r) => r.event.type === 'delivery.failed')!.event;
+      expect(failure.data).toMatchObject({ organization_id: org, integration_id: config.body.id, integration_type: 'xledger', export_run_id: first.body.id, attempts: 2 });
+      for (const r of receiver.received) {
+        expect(r.body).not.toContain(wrongKey);
+        expect(JSON.stringify(r.headers)).not.toContain(wrongKey);
+      }
+
+      // The admin fixes the key and resumes: the waiting run is delivered.
+      const resumed = await call('PATCH', path, token, { api_key: apiKey, paused: false });
+      expect(resumed.body).toMatchObject({ paused: false, paused_at: null });
+      const delivered2 = await waitFor(
+        () => call('GET', `${path}/exports/${second.body.id}`, token),
+        (res) => res.body.status === 'delivered',
+      );
+      expect(delivered2.body.status).toBe('delivered');
+      const trail = await call('GET', `/v1/organizations/${org}/audit-events?resource_id=${config.body.id}&action=integration_config.paused`, token);
+      expect(trail.body.items).toEqual([expect.objectContaining({ actor: null, changed_fields: ['paused'], details: { consecutive_failures: 3 } })]);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
