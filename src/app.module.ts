@@ -4,6 +4,7 @@ import { AppConfig } from './config/app-config';
 import { HealthModule } from './health/health.module';
 import { IntegrationsModule } from './integrations.module';
 import { LoggingModule } from './logging/logging.module';
+import { MetricsModule } from './metrics/metrics.module';
 import type { Connector } from './sync/connector';
 
 export interface AppModuleOptions {
@@ -26,6 +27,7 @@ export class AppModule {
         LoggingModule.forRoot({ stream: options.logStream }),
         IntegrationsModule.forRoot({ config: options.config, http: true, connectors: options.connectors }),
         HealthModule,
+        MetricsModule,
         ...(options.extraImports ?? []),
       ],
     };

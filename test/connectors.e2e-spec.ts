@@ -39,6 +39,7 @@ const HLF_MAPPINGS = [
   { source_field: 'peer_mentor_id', target_field: 'PeerMentorId', is_required: true },
 ];
 
+const METRICS_TOKEN = randomBytes(32).toString('base64url');
 const TERMINAL = ['delivered', 'partially_delivered', 'failed', 'cancelled'];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -91,6 +92,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       EGRESS_ALLOW_PRIVATE: 'true',
       DYNAMICS_AUTHORITY_URL: dv.authorityUrl,
       NODE_EXTRA_CA_CERTS: caFile,
+      METRICS_TOKEN,
     });
     child.stdout?.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
@@ -695,6 +697,17 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
   // --- secrets ---
 
   // The file's last test: it reads what every test above left (configs, stored errors, requests, log lines); run alone it has nothing to read.
+  it('reports the requests it sent to each system at /metrics: exactly what the fakes recorded, token requests included', async () => {
+    const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    const text = await res.text();
+    const sent = (type: string) => Number(new RegExp(`^meander_vendor_requests_total\\{integration_type="${type}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const xledgerRecorded = xledgerFakes.reduce((n, { fake }) => n + fake.requests.length, 0);
+    expect(xledgerRecorded).toBeGreaterThan(0);
+    expect(sent('xledger')).toBe(xledgerRecorded);
+    expect(sent('dynamics') + sent('hlf_portal')).toBe(dv.requests.length);
+    expect(sent('hlf_portal')).toBeGreaterThan(0);
+  });
+
   it('secrets stay secret: no api_key, client_secret or access token in any stored error, log line or answer; credentials reach the fakes only where they belong', async () => {
     // Stopped gracefully, so every buffered log line is out.
     child.kill('SIGTERM');

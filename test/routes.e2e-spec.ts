@@ -48,6 +48,16 @@ describe('route inventory', () => {
     expect(routes.filter((r) => r.access === 'UNDECLARED')).toEqual([]);
   });
 
+  // Public means "no user token": each of these proves its caller otherwise, or needs no proof.
+  it('only the probes, the inbound webhooks and the metrics (their own token) are public', () => {
+    const reflector = t.app.get(Reflector);
+    const open = handlers()
+      .filter(({ controller, handler }) => reflector.getAllAndOverride<boolean>(IS_PUBLIC, [handler, controller]))
+      .map(({ route }) => route.replace(/\/+$/, ''))
+      .sort();
+    expect(open).toEqual(['GET health/live', 'GET health/ready', 'GET metrics', 'POST v1/webhooks/:integration_id']);
+  });
+
   // There is no global validation pipe (it would run on every path id too): a body or query
   // parameter that forgot ValidBody()/ValidBulkBody()/ValidQuery() would reach the service unchecked.
   it('every body and query parameter of the API is validated', () => {

@@ -53,6 +53,8 @@ export class TokenVerifier {
   private readonly key: Promise<webcrypto.CryptoKey> | JWTVerifyGetKey;
   private readonly algorithms: string[];
   private readonly verdicts = new Map<string, Verdict>();
+  /** Tokens admitted from a remembered verdict (hits) and verified with the key (misses), since start: for the metrics. */
+  readonly verdictLookups = { hits: 0, misses: 0 };
   private readonly verdictLimits: typeof DEFAULT_VERDICTS;
 
   constructor(private readonly options: TokenVerifierOptions) {
@@ -90,6 +92,7 @@ export class TokenVerifier {
   }
 
   private async verifyAndRemember(token: string, fingerprint: string): Promise<Principal> {
+    this.verdictLookups.misses += 1;
     const now = Date.now();
     const { principal, expiresAt } = await this.verifyNow(token);
     this.remember(fingerprint, principal, Math.min((expiresAt + CLOCK_SKEW_SECONDS) * 1000, now + this.verdictLimits.maxAgeMs));
@@ -100,7 +103,10 @@ export class TokenVerifier {
   knownPrincipal(fingerprint: string): Principal | undefined {
     const known = this.verdicts.get(fingerprint);
     if (!known) return undefined;
-    if (Date.now() < known.validUntilMs) return known.principal;
+    if (Date.now() < known.validUntilMs) {
+      this.verdictLookups.hits += 1;
+      return known.principal;
+    }
     this.verdicts.delete(fingerprint);
     return undefined;
   }

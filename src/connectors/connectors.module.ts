@@ -1,12 +1,25 @@
 import { Injectable, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { OutboundClient } from '../egress/outbound-http';
+import { countingOutbound, OutboundClient, type Outbound } from '../egress/outbound-http';
 import type { Connector } from '../sync/connector';
 import { DynamicsConnector } from './dynamics/dynamics.connector';
 import { XledgerConnector } from './xledger/xledger.connector';
 
 /** The service's own connectors (Xledger, Dynamics 365, the HLF portal); a host's connector for the same type replaces one. */
 export const BUILT_IN_CONNECTORS = Symbol('BUILT_IN_CONNECTORS');
+
+const vendorRequests: Record<string, number> = {};
+
+/** Requests sent to each integration type's external system since the process started (with rows delivered: requests per row). */
+export function vendorRequestCounts(): Record<string, number> {
+  return { ...vendorRequests };
+}
+
+/** The instance's client, counting the requests sent for one integration type (token requests included). */
+function countedFor(type: string, client: Outbound): Outbound {
+  vendorRequests[type] ??= 0;
+  return countingOutbound(client, () => void (vendorRequests[type] += 1));
+}
 
 /** The one outbound client of the instance: its keep-alive connections closed with the application. */
 @Injectable()
@@ -34,12 +47,12 @@ export class Egress implements OnApplicationShutdown {
       provide: BUILT_IN_CONNECTORS,
       inject: [Egress, AppConfig],
       useFactory: (egress: Egress, config: AppConfig): Connector[] => [
-        new XledgerConnector(egress.client),
-        new DynamicsConnector('dynamics', egress.client, { authorityUrl: config.dynamicsAuthorityUrl }),
-        new DynamicsConnector('hlf_portal', egress.client, { authorityUrl: config.dynamicsAuthorityUrl }),
+        new XledgerConnector(countedFor('xledger', egress.client)),
+        new DynamicsConnector('dynamics', countedFor('dynamics', egress.client), { authorityUrl: config.dynamicsAuthorityUrl }),
+        new DynamicsConnector('hlf_portal', countedFor('hlf_portal', egress.client), { authorityUrl: config.dynamicsAuthorityUrl }),
       ],
     },
   ],
-  exports: [BUILT_IN_CONNECTORS],
+  exports: [BUILT_IN_CONNECTORS, Egress],
 })
 export class ConnectorsModule {}

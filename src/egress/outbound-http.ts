@@ -77,6 +77,26 @@ export interface OutboundClientOptions {
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
+/** What a connector needs of the client. */
+export type Outbound = Pick<OutboundClient, 'request'>;
+
+/** The client, calling `onRequest` for every request it sent, answered or not; not for one the egress rule refused (Xledger's quota is counted in requests). */
+export function countingOutbound(client: Outbound, onRequest: () => void): Outbound {
+  return {
+    request: (request) =>
+      client.request(request).then(
+        (response) => {
+          onRequest();
+          return response;
+        },
+        (error: unknown) => {
+          if (!(error instanceof EgressRefused)) onRequest();
+          throw error;
+        },
+      ),
+  };
+}
+
 /** Sends one request; resolves with any HTTP status (a 4xx/5xx is an answer, not an error). */
 export class OutboundClient {
   // Keep-alive: a delivery sends thousands of rows to one host; each new socket still goes

@@ -9,6 +9,7 @@ export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
 @Unique('webhook_events_seq_key', ['seq'])
 @Index('idx_webhook_events_integration_webhook_id', ['integration_id', 'webhook_id'], { unique: true })
 @Index('idx_webhook_events_integration_seq', { synchronize: false })
+@Index('idx_webhook_events_received_at', { synchronize: false })
 @Check('chk_webhook_events_scheme', `signature_scheme IN ('standard_webhooks', 'xledger')`)
 export class WebhookEventEntity {
   @Column({ type: 'bigint', generated: 'identity', generatedIdentity: 'ALWAYS', insert: false, update: false }) seq: string;

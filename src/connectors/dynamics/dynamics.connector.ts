@@ -2,11 +2,12 @@
 // portal): a client-credentials token from the Microsoft identity platform, then each batch of
 // rows as one `$batch` of upserts by alternate key, so a repeated attempt never creates a record
 // twice. API.md "What goes on the wire". Pure: no Nest imports.
-import { EgressRefused, OutboundError, type OutboundClient, type OutboundResponse } from '../../egress/outbound-http';
+import { EgressRefused, OutboundError, type Outbound, type OutboundRequest, type OutboundResponse } from '../../egress/outbound-http';
 import { scrubSyncError } from '../../integration-config/sync-error';
 import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
 import { BatchFormatError, buildBatchRequest, encodeKeySegment, isMultipartMixed, odataStringLiteral, parseBatchResponse, type BatchResponsePart } from './odata-batch';
 import { TokenCache, type IssuedToken, type TokenIdentity } from './token-cache';
+import { DATAVERSE_IDENTIFIER, RENAMEABLE_FIELDS, TENANT } from './dataverse-names';
 
 export type DynamicsIntegrationType = 'dynamics' | 'hlf_portal';
 
@@ -17,15 +18,11 @@ export interface DynamicsConnectorOptions {
   now?: () => number;
 }
 
-/** Target fields the config may rename to the entity's own columns (`extra_config.columns`). */
-const RENAMEABLE_FIELDS = ['ExpenseAmount', 'ExpenseDate', 'ContactId'] as const;
 const API_PATH = '/api/data/v9.2';
 // A 1,000-request answer with error texts stays well under this.
 const MAX_BATCH_ANSWER_BYTES = 32 * 1024 * 1024;
 // Dataverse's own limit per $batch (Microsoft: "up to 1000 individual requests").
 const MAX_REQUESTS_PER_BATCH = 1000;
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const TENANT = /^[A-Za-z0-9][A-Za-z0-9.-]*$/;
 const ODATA_HEADERS = { Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0' };
 
 /** A config's settings, resolved and checked once per call. */
@@ -47,7 +44,7 @@ export class DynamicsConnector implements Connector {
 
   constructor(
     readonly integrationType: DynamicsIntegrationType,
-    private readonly http: OutboundClient,
+    private readonly http: Outbound,
     options: DynamicsConnectorOptions,
   ) {
     this.authorityUrl = trimSlashes(options.authorityUrl);
@@ -195,7 +192,7 @@ export class DynamicsConnector implements Connector {
   }
 
   /** One outbound request; transport failures become retryable DeliveryFailures (an egress refusal stays itself). */
-  private async send(settings: Settings, token: string | undefined, request: Parameters<OutboundClient['request']>[0]): Promise<OutboundResponse> {
+  private async send(settings: Settings, token: string | undefined, request: OutboundRequest): Promise<OutboundResponse> {
     try {
       return await this.http.request(request);
     } catch (error) {
@@ -246,7 +243,8 @@ export class DynamicsConnector implements Connector {
       if (!entitySet) throw missing('extra_config.entity_set');
       if (!alternateKey) throw missing('extra_config.alternate_key');
       // They become part of the request URL: names only.
-      if (!IDENTIFIER.test(entitySet) || !IDENTIFIER.test(alternateKey)) throw new DeliveryFailure('retryable', 'extra_config.entity_set and alternate_key must be plain names');
+      if (!DATAVERSE_IDENTIFIER.test(entitySet) || !DATAVERSE_IDENTIFIER.test(alternateKey))
+        throw new DeliveryFailure('retryable', 'extra_config.entity_set and alternate_key must be plain names');
     }
     const columns: Settings['columns'] = {};
     const given = extra['columns'];

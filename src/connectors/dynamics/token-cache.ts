@@ -26,6 +26,14 @@ export interface TokenCacheOptions {
   now?: () => number;
 }
 
+// Lookups of every TokenCache of the process (the metrics show them): a hit needed no token request.
+const lookups = { hits: 0, misses: 0 };
+
+/** Hits and misses of the process's token caches since it started. */
+export function tokenCacheLookups(): { hits: number; misses: number } {
+  return { ...lookups };
+}
+
 interface Entry {
   digest: string;
   accessToken: string;
@@ -56,9 +64,12 @@ export class TokenCache {
   async get(identity: TokenIdentity, fetch: () => Promise<IssuedToken>): Promise<string> {
     const digest = this.digest(identity);
     const cached = this.peek(identity.configId, digest);
-    if (cached) return cached;
     const inFlight = this.pending.get(identity.configId);
-    if (inFlight?.digest === digest) return inFlight.promise;
+    const shared = inFlight?.digest === digest ? inFlight.promise : undefined;
+    // A caller sharing another's token request made none itself: a hit.
+    lookups[cached || shared ? 'hits' : 'misses'] += 1;
+    if (cached) return cached;
+    if (shared) return shared;
     const promise = fetch()
       .then((issued) => {
         this.store(identity.configId, digest, issued);

@@ -1,7 +1,7 @@
 // Delivers export rows to Xledger as GL import items (API.md "Delivery to the external systems",
 // shared/CONNECTORS.md "Xledger"). Pure: no Nest imports; a host registers an instance through
 // IntegrationsModule.forRoot({ connectors }).
-import { OutboundError, type OutboundClient, type OutboundResponse } from '../../egress/outbound-http';
+import { OutboundError, type Outbound, type OutboundResponse } from '../../egress/outbound-http';
 import { scrubSyncError } from '../../integration-config/sync-error';
 import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
 import {
@@ -27,7 +27,7 @@ export class XledgerConnector implements Connector {
   readonly maxBatchSize = XLEDGER_MAX_ITEMS;
 
   constructor(
-    private readonly http: OutboundClient,
+    private readonly http: Outbound,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -1,0 +1,11 @@
+// The delivery engine's view of the metrics: what it reports of each attempt. Pure: no Nest, no
+// prom-client, so the engine imports nothing of the HTTP service's metrics to report to them.
+
+/** How an attempt ended, as its sync run records it. */
+export type AttemptStatus = 'success' | 'partial' | 'failed';
+
+/** What the delivery engine reports of each attempt it records (a Nest injection token too). */
+export abstract class DeliveryMetrics {
+  /** One attempt at a run ended: its outcome, the rows the system accepted and those it refused. */
+  abstract attemptEnded(integrationType: string, outcome: { status: AttemptStatus; delivered: number; refused?: number }): void;
+}

@@ -1,0 +1,98 @@
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { JobQueue } from '../job-queue/job-queue';
+import { keepsEverything, retentionCutoffs, RETENTION_TABLES, type RetentionDays, type RetentionTable } from './retention-policy';
+import { RetentionRepository } from './retention.repository';
+
+/** What a run deleted per table; a table kept forever is absent. */
+export type RetentionCounts = Partial<Record<RetentionTable, number>>;
+
+/** PostgreSQL's insufficient_privilege: the operator revoked DELETE on the table from the service's role. */
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/**
+ * Prunes stored webhook events, sync runs and export runs (with their rows) older than their
+ * configured age, and audit events only when RETENTION_AUDIT_EVENTS_DAYS says so. Runs as a job of
+ * the PostgreSQL job queue on its cron schedule (JobQueue.workRetention: once an hour, whichever
+ * instance takes it), on the instances that run workers (DELIVERY_WORKERS > 0), as deliveries do.
+ */
+@Injectable()
+export class RetentionService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Retention');
+  private stopping = false;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly jobs: JobQueue,
+    private readonly repository: RetentionRepository,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    // An API-only instance (DELIVERY_WORKERS=0) works no job: the worker instances prune.
+    if (this.config.deliveryWorkers === 0) return;
+    if (keepsEverything(this.days())) await this.jobs.unscheduleRetention();
+    else await this.jobs.workRetention(() => this.run().then(() => undefined));
+  }
+
+  /** Between two batches: a run stopped here is carried on by the next. */
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
+  }
+
+  /** One run: every table, a batch at a time, oldest rows first; one log line with the counts. */
+  async run(now = new Date()): Promise<RetentionCounts> {
+    const started = performance.now();
+    const cutoffs = retentionCutoffs(this.days(), now);
+    const batch = this.config.retentionBatchSize;
+    const statements: Record<RetentionTable, (before: Date, limit: number) => Promise<number>> = {
+      webhook_events: (before, limit) => this.repository.deleteWebhookEvents(before, limit),
+      sync_runs: (before, limit) => this.repository.deleteSyncRuns(before, limit),
+      export_run_rows: (before, limit) => this.repository.deleteExportRunRows(before, limit),
+      export_runs: (before, limit) => this.repository.deleteExportRuns(before, limit),
+      audit_events: (before, limit) => this.repository.deleteAuditEvents(before, limit),
+    };
+    const deleted: RetentionCounts = {};
+    for (const table of RETENTION_TABLES) {
+      const before = cutoffs[table];
+      if (!before || this.stopping) continue;
+      try {
+        deleted[table] = await this.inBatches((limit) => statements[table](before, limit), batch);
+      } catch (error) {
+        // A supported set-up: the operator keeps audit events whatever the setting says.
+        if (table !== 'audit_events' || sqlState(error) !== INSUFFICIENT_PRIVILEGE) throw error;
+        this.logger.warn({ event: 'retention_delete_refused', table, reason: 'permission denied: DELETE is revoked from the service role; audit events are kept' });
+      }
+    }
+    this.logger.log({
+      event: 'retention_completed',
+      deleted,
+      kept_forever: RETENTION_TABLES.filter((table) => !cutoffs[table]),
+      stopped_early: this.stopping,
+      duration_ms: Math.round(performance.now() - started),
+    });
+    return deleted;
+  }
+
+  /** Batches until one comes back short (or the application stops); the total deleted. */
+  private async inBatches(deleteBatch: (limit: number) => Promise<number>, limit: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await deleteBatch(limit);
+      total += deleted;
+      if (deleted < limit || this.stopping) return total;
+    }
+  }
+
+  private days(): RetentionDays {
+    return {
+      webhookEvents: this.config.retentionWebhookEventsDays,
+      syncRuns: this.config.retentionSyncRunsDays,
+      exportRuns: this.config.retentionExportRunsDays,
+      auditEvents: this.config.retentionAuditEventsDays,
+    };
+  }
+}
+
+function sqlState(error: unknown): string | undefined {
+  return (error as { driverError?: { code?: string } })?.driverError?.code;
+}
