@@ -19,6 +19,9 @@ export interface MappingUsed {
 @Index('idx_export_runs_integration_seq', { synchronize: false })
 @Check('chk_export_runs_status', `status IN ('completed', 'queued', 'delivering', 'delivered', 'partially_delivered', 'failed', 'cancelled')`)
 @Index('idx_export_runs_integration_status', ['integration_id', 'status'])
+// The retention job's (migration 1763800000007).
+@Index('idx_export_runs_created_at', { synchronize: false })
+@Index('idx_export_runs_mappings_used', { synchronize: false })
 @Check('chk_export_runs_row_count', `row_count >= 0`)
 @Check('chk_export_runs_skipped_count', `skipped_count >= 0`)
 @Check('chk_export_runs_mappings_used', `jsonb_typeof(mappings_used) = 'array'`)
@@ -36,7 +39,8 @@ export class ExportRunEntity {
   @Column('integer') row_count: number;
   @Column('integer') skipped_count: number;
   @Column('jsonb') mappings_used: MappingUsed[];
-  @Column('jsonb') result: ExportResult;
+  // json, not jsonb: the text as written keeps each output's keys in the mappings' sort_order.
+  @Column('json') result: ExportResult;
   @Column('uuid') created_by: string;
   @Column('timestamptz', { default: () => 'now()' }) created_at: Date;
   @Column('integer', { default: 0 }) delivery_attempts: number;
@@ -57,7 +61,8 @@ export class ExportRunRowEntity {
   run?: ExportRunEntity;
   @Column('uuid') organization_id: string;
   @Column('varchar', { length: 255, nullable: true }) claim_id: string | null;
-  @Column('jsonb', { nullable: true }) output: Record<string, unknown> | null;
+  // json: keeps the keys' order, as export_runs.result does.
+  @Column('json', { nullable: true }) output: Record<string, unknown> | null;
   @Column('text') status: ExportRowStatus;
   @Column('varchar', { length: 255, nullable: true }) external_id: string | null;
   @Column('text', { nullable: true }) error: string | null;

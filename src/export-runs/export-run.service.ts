@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { mapPage, type PageQueryDto } from '../common/pagination';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
@@ -32,6 +33,7 @@ export class ExportRunService {
     private readonly transactions: TransactionRunner,
     private readonly mappings: FieldMappingService,
     private readonly pool: MappingPool,
+    private readonly audit: AuditService,
   ) {}
 
   /** Serialize without side effects; coverage problems are warnings. */
@@ -79,6 +81,12 @@ export class ExportRunService {
         await this.runs.in(tx).insert(entity);
         // Queued for delivery: each row with its state (skipped ones too, so the list is whole).
         if (options.deliver) await this.rowStates.in(tx).insert(deliveryRows(orgId, entity));
+        if (options.deliver) {
+          await this.audit.record(
+            { orgId, actor, action: 'delivery.requested', resource: { type: 'export_run', id: entity.id, integrationId }, details: { rows: entity.row_count } },
+            tx,
+          );
+        }
         await this.mappingRows.in(tx).markUsedInExport(
           orgId,
           mappings.map((m) => m.id),
@@ -164,7 +172,8 @@ function toSummary(run: Omit<ExportRunEntity, 'result'>): ExportRunSummaryRespon
     finished_at: run.finished_at.toISOString(),
     row_count: run.row_count,
     skipped_count: run.skipped_count,
-    mappings_used: run.mappings_used,
+    // jsonb answers {version, mapping_id}: back in the order POST answered.
+    mappings_used: run.mappings_used.map((m) => ({ mapping_id: m.mapping_id, version: m.version })),
     created_by: run.created_by,
     delivery:
       run.status === 'completed'

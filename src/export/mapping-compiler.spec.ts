@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../integration-types/built-in-types';
-import { compileMappings, coverage } from './mapping-compiler';
+import { compileMappings, coverage, mappingWriteWarnings } from './mapping-compiler';
 import { mappingSpec, type MappingSpec } from './mapping-spec';
 
 let nextId = 0;
@@ -63,6 +63,41 @@ describe('mapping compiler', () => {
     const record = Object.create({ cost_center: 'inherited' });
     expect(compiled(record).output).toEqual({ T: null, C: null });
     expect(compiled(JSON.parse('{"__proto__": {"cost_center": "evil"}}')).output).toEqual({ T: null, C: null });
+  });
+
+  it("derives accounting_code from the config, and warns when the record's own accounting_code is ignored", () => {
+    const compiled = compileMappings(
+      [
+        mapping('accounting_code', 'Account'),
+        mapping('accounting_code', 'Formula', { transform_type: 'computed', transform_config: { expression: 'concat(accounting_code, "-", cost_center)' } }),
+        mapping('cost_center', 'Cc'),
+        mapping('accounting_code', 'Fixed', { transform_type: 'static', transform_config: { value: 'S' } }),
+      ],
+      ctx,
+    );
+    expect(compiled({ expense_type: 'travel_km', accounting_code: '9999', cost_center: 'C1' })).toEqual({
+      output: { Account: '4001', Formula: '4001-C1', Cc: 'C1', Fixed: 'S' },
+      skipped_reason: null,
+      warnings: ['record_accounting_code_ignored:Account', 'record_accounting_code_ignored:Formula'],
+    });
+    // Not a silent null: the expense type has no code, and the record's own one is not used.
+    expect(compiled({ expense_type: 'parking', accounting_code: '9999' })).toMatchObject({
+      output: { Account: null },
+      warnings: ['record_accounting_code_ignored:Account', 'record_accounting_code_ignored:Formula'],
+    });
+    expect(compiled({ expense_type: 'travel_km' }).warnings).toEqual([]);
+    expect(compiled({ expense_type: 'travel_km', accounting_code: null }).warnings).toEqual([]);
+  });
+
+  it('tells a mapping write that uses accounting_code when the config maps no expense type to a code', () => {
+    const none = { ...ctx, accountingCodeMappings: {} };
+    expect(mappingWriteWarnings(mapping('accounting_code', 'Account'), none)).toEqual(['accounting_code_mappings_empty:Account']);
+    expect(mappingWriteWarnings(mapping('accounting_code', 'Account'), { ...ctx, accountingCodeMappings: null })).toEqual(['accounting_code_mappings_empty:Account']);
+    const formula = mapping('cost_center', 'F', { transform_type: 'computed', transform_config: { expression: 'concat(accounting_code, cost_center)' } });
+    expect(mappingWriteWarnings(formula, none)).toEqual(['accounting_code_mappings_empty:F']);
+    expect(mappingWriteWarnings(mapping('accounting_code', 'S', { transform_type: 'static', transform_config: { value: 'x' } }), none)).toEqual([]);
+    expect(mappingWriteWarnings(mapping('cost_center', 'C'), none)).toEqual([]);
+    expect(mappingWriteWarnings(mapping('accounting_code', 'Account'), ctx)).toEqual([]);
   });
 
   it('coverage names the missing required targets', () => {

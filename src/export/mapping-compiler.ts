@@ -13,6 +13,8 @@ type Transform = (value: unknown, record: Record<string, unknown>, warn: (warnin
 interface Step {
   target: string;
   read: Reader;
+  /** Derived fields the step reads (accounting_code): a record's own value of one is ignored, with a warning. */
+  derived: string[];
   transform: Transform | null;
   defaultValue: string | null;
   required: boolean;
@@ -102,6 +104,14 @@ function makeTransform(spec: MappingSpec, field: SourceFieldDefinition, fields: 
   }
 }
 
+/** The derived fields whose value a mapping uses: its source (unless `static`), or those its formula reads. */
+function derivedFieldsRead(spec: MappingSpec, field: SourceFieldDefinition, fields: Map<string, SourceFieldDefinition>): string[] {
+  if (spec.transform_type === 'static') return [];
+  if (spec.transform_type !== 'computed') return field.derived ? [field.name] : [];
+  const compiled = compileFormula((spec.transform_config as Record<string, unknown> | null)?.['expression'], new Set(fields.keys()));
+  return compiled.ok ? compiled.formula.fieldsRead.filter((name) => fields.get(name)?.derived) : [];
+}
+
 const byOrder = (a: MappingSpec, b: MappingSpec) => a.sort_order - b.sort_order || (a.source_field < b.source_field ? -1 : a.source_field > b.source_field ? 1 : 0);
 
 export function compileMappings(mappings: readonly MappingSpec[], ctx: CompileContext): CompiledMapping {
@@ -114,6 +124,7 @@ export function compileMappings(mappings: readonly MappingSpec[], ctx: CompileCo
       {
         target: spec.target_field,
         read: fieldReader(field, spec.source_field_path, ctx),
+        derived: derivedFieldsRead(spec, field, fields),
         transform: makeTransform(spec, field, fields, ctx),
         defaultValue: spec.default_value,
         required: spec.is_required,
@@ -129,6 +140,8 @@ export function compileMappings(mappings: readonly MappingSpec[], ctx: CompileCo
     const warn = (warning: string) => warnings.push(warning);
     const output: Record<string, unknown> = {};
     for (const step of steps) {
+      // The record's own accounting_code is not what is exported: say so rather than leave a surprise.
+      for (const name of step.derived) if (hasOwn.call(source, name) && source[name] !== null && source[name] !== undefined) warn(`record_${name}_ignored:${step.target}`);
       let value = step.read(source);
       if (step.transform !== null) value = step.transform(value, source, warn);
       if ((value === null || value === undefined || value === '') && step.defaultValue !== null) value = step.defaultValue;
@@ -138,6 +151,17 @@ export function compileMappings(mappings: readonly MappingSpec[], ctx: CompileCo
     }
     return { output, skipped_reason: null, warnings };
   };
+}
+
+/**
+ * What a mapping write is told (its `warnings`): a mapping that uses the derived accounting_code
+ * while the config maps no expense type to a code would export null (or its default) for every record.
+ */
+export function mappingWriteWarnings(spec: MappingSpec, ctx: CompileContext): string[] {
+  const fields = new Map(ctx.sourceFields.map((f) => [f.name, f]));
+  const field = fields.get(spec.source_field);
+  if (!field || Object.keys(ctx.accountingCodeMappings ?? {}).length > 0) return [];
+  return derivedFieldsRead(spec, field, fields).includes('accounting_code') ? [`accounting_code_mappings_empty:${spec.target_field}`] : [];
 }
 
 /** Whether the active mappings cover the type's required target fields. */

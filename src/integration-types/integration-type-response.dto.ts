@@ -5,6 +5,15 @@ export class SourceFieldResponse {
   @ApiProperty({ enum: ['uuid', 'string', 'number', 'integer', 'date', 'datetime'], example: 'number' }) type: string;
   @ApiProperty({ description: 'Always present and non-null in platform records' }) non_null: boolean;
   @ApiProperty({ type: String, nullable: true, example: null, maxLength: 255, description: 'Dot path inside a record, when not the top-level name' }) path: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: null,
+    maxLength: 255,
+    description:
+      "Set for a field that is derived, not read from the record: `accounting_code_mappings[expense_type]` (the config's code for the record's expense_type). A record's own value of it is ignored, with a warning.",
+  })
+  derived_from: string | null;
 }
 
 export class IntegrationTypeResponse {

@@ -18,6 +18,11 @@ export interface SourceFieldDefinition {
   derived?: 'accounting_code';
 }
 
+/** What the registry answers for each kind of derived field: where its value comes from. */
+export const DERIVED_FROM: Readonly<Record<NonNullable<SourceFieldDefinition['derived']>, string>> = Object.freeze({
+  accounting_code: 'accounting_code_mappings[expense_type]',
+});
+
 /** Credentials a config may hold; `base_url` is always required as well to enable. */
 export type CredentialName = 'api_key' | 'client_id' | 'client_secret' | 'tenant_id';
 

@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swa
 import { READ_ROLES, Roles } from '../auth/auth.decorators';
 import { ApiProblemResponses } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
+import { DERIVED_FROM } from './integration-type';
 import { IntegrationTypeListResponse } from './integration-type-response.dto';
 import { IntegrationTypeRegistry } from './integration-type.registry';
 
@@ -24,7 +25,7 @@ export class IntegrationTypesController {
         display_name: t.display_name,
         required_credentials: [...t.required_credentials],
         required_target_fields: [...t.required_target_fields],
-        source_fields: t.source_fields.map((f) => ({ name: f.name, type: f.type, non_null: f.non_null, path: f.path })),
+        source_fields: t.source_fields.map((f) => ({ name: f.name, type: f.type, non_null: f.non_null, path: f.path, derived_from: f.derived ? DERIVED_FROM[f.derived] : null })),
       })),
     };
   }

@@ -27,6 +27,8 @@ export class ExportRequestDto {
     'records_must_be_objects',
     (value) => Array.isArray(value) && value.length <= MAX_EXPORT_RECORDS && value.every(isPlainObject),
     () => `records must be an array of at most ${MAX_EXPORT_RECORDS} JSON objects`,
+    {},
+    { type: 'array', maxItems: MAX_EXPORT_RECORDS, items: { type: 'object' } },
   )
   records: Record<string, unknown>[];
 }
@@ -62,11 +64,11 @@ export class ExportRunRowListResponse {
 
 export class MappingUsedResponse {
   @ApiProperty({ format: 'uuid' }) mapping_id: string;
-  @ApiProperty({ example: 1 }) version: number;
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 2_147_483_647, example: 1 }) version: number;
 }
 
 export class ExportRowResponse {
-  @ApiProperty({ example: 0, description: 'Position in the request' }) index: number;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: MAX_EXPORT_RECORDS - 1, example: 0, description: 'Position in the request' }) index: number;
   @ApiProperty({ ...CLAIM_ID, example: '0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b' }) claim_id: unknown;
   @ApiProperty({
     type: 'object',
@@ -79,8 +81,8 @@ export class ExportRowResponse {
 }
 
 export class ExportSkipResponse {
-  @ApiProperty({ example: 1 }) index: number;
-  @ApiProperty(CLAIM_ID) claim_id: unknown;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: MAX_EXPORT_RECORDS - 1, example: 1 }) index: number;
+  @ApiProperty({ ...CLAIM_ID, example: '7d1e5b3a-2c4f-4e8a-b9d0-6f1a2b3c4d5e' }) claim_id: unknown;
   @ApiProperty({ example: 'missing_required_field:AccountCode', maxLength: 300 }) reason: string;
 }
 
@@ -108,8 +110,8 @@ export class ExportRunSummaryResponse {
   status: ExportRunStatus;
   @ApiProperty({ format: 'date-time' }) started_at: string;
   @ApiProperty({ format: 'date-time' }) finished_at: string;
-  @ApiProperty() row_count: number;
-  @ApiProperty() skipped_count: number;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: MAX_EXPORT_RECORDS, example: 12 }) row_count: number;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: MAX_EXPORT_RECORDS, example: 1 }) skipped_count: number;
   @ApiProperty({ type: [MappingUsedResponse], maxItems: 1000 }) mappings_used: MappingUsedResponse[];
   @ApiProperty({ format: 'uuid' }) created_by: string;
   @ApiProperty({ type: ExportDeliveryResponse, nullable: true, description: 'null for a run that is not delivered' }) delivery: ExportDeliveryResponse | null;
@@ -118,7 +120,7 @@ export class ExportRunSummaryResponse {
 export class ExportRunResponse extends ExportRunSummaryResponse {
   @ApiProperty({ type: [ExportRowResponse], maxItems: MAX_EXPORT_RECORDS }) rows: ExportRowResponse[];
   @ApiProperty({ type: [ExportSkipResponse], maxItems: MAX_EXPORT_RECORDS }) skipped: ExportSkipResponse[];
-  @ApiProperty(WARNINGS) warnings: string[];
+  @ApiProperty({ ...WARNINGS, example: ['missing_target_field:AccountCode'] }) warnings: string[];
 }
 
 export class ExportRunListResponse {

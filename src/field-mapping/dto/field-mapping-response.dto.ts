@@ -13,13 +13,13 @@ export class FieldMappingResponse {
   @ApiProperty(TARGET) target_field: string;
   @ApiProperty({ enum: TRANSFORM_TYPE_VALUES }) transform_type: string;
   @ApiProperty({ ...TRANSFORM_CONFIG_SCHEMA, example: { format: 'dd.MM.yyyy' } }) transform_config: unknown;
-  @ApiProperty({ type: String, nullable: true, maxLength: 255 }) default_value: string | null;
+  @ApiProperty({ type: String, nullable: true, maxLength: 255, example: null }) default_value: string | null;
   @ApiProperty() is_required: boolean;
   @ApiProperty({ type: String, nullable: true, example: null, pattern: DOT_PATH.source, maxLength: 255 }) source_field_path: string | null;
   @ApiProperty({ example: 'expense_amount', maxLength: 255 }) display_label: string;
-  @ApiProperty({ example: 0 }) sort_order: number;
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 1_000_000, example: 0 }) sort_order: number;
   @ApiProperty() is_active: boolean;
-  @ApiProperty({ example: 1 }) version: number;
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 2_147_483_647, example: 1 }) version: number;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) previous_version_id: string | null;
   @ApiProperty({ description: 'Used by a completed export: export-relevant fields are frozen; create a new version instead' }) used_in_export: boolean;
   @ApiProperty({ format: 'date-time' }) created_at: string;
@@ -29,6 +29,22 @@ export class FieldMappingResponse {
 export class FieldMappingListResponse {
   @ApiProperty({ type: [FieldMappingResponse], maxItems: 1000, description: 'Every current mapping of the integration (one per source field)' }) items: FieldMappingResponse[];
   @ApiProperty({ ...CURSOR_SCHEMA, nullable: true, example: null, description: 'Always null: the list holds every current mapping' }) next_cursor: null;
+}
+
+/** The answer to a mapping write: the mapping, and what its writer should know. */
+export class FieldMappingWriteResponse extends FieldMappingResponse {
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'string', maxLength: 300 },
+    maxItems: 10,
+    example: [],
+    description: "accounting_code_mappings_empty:<target_field>: the mapping uses the derived accounting_code while the config's accounting_code_mappings is empty",
+  })
+  warnings: string[];
+}
+
+export class FieldMappingWriteListResponse {
+  @ApiProperty({ type: [FieldMappingWriteResponse], maxItems: 1000 }) items: FieldMappingWriteResponse[];
 }
 
 export class CoverageResponse {
