@@ -52,6 +52,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics (the metrics token, not a user token)
+         * @description The service's metrics for Prometheus (text format 0.0.4), names prefixed `meander_`: HTTP requests by method, route template and status, and their durations; delivery attempts by integration type and outcome; rows delivered and refused; the delivery queue's depth, scheduled jobs and oldest waiting job's age; token cache hits and misses; Node's process metrics.
+         *
+         *     Labels carry no organization, config or user id and no secret: a request is counted under its route template (`/v1/organizations/:org_id/integrations/:id`), never its URL, and one that matched no route under `unmatched`.
+         *
+         *     Off (404) unless `METRICS_TOKEN` is set; then `Authorization: Bearer <METRICS_TOKEN>` is required (401 otherwise, user JWTs included, whatever their role). Counted against the per-address budget of unauthenticated routes, which a scraper's interval is far below.
+         *
+         *     The metrics token only: no user token.
+         *
+         *     Problem codes and rules: `unauthorized`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         */
+        get: operations["MetricsController_scrape"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/integration-types": {
         parameters: {
             query?: never;
@@ -65,7 +93,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         get: operations["IntegrationTypesController_list"];
         put?: never;
@@ -89,7 +117,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         get: operations["IntegrationConfigController_list"];
         put?: never;
@@ -99,7 +127,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `one_config_per_integration_type_per_org`, `idempotency_key_in_use`, `credentials_required_before_enable`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `one_config_per_integration_type_per_org`, `idempotency_key_in_use`, `credentials_required_before_enable`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
          */
         post: operations["IntegrationConfigController_create"];
         delete?: never;
@@ -121,7 +149,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         get: operations["IntegrationConfigController_get"];
         put?: never;
@@ -132,7 +160,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `precondition_failed`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `precondition_failed`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         delete: operations["IntegrationConfigController_remove"];
         options?: never;
@@ -143,7 +171,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `integration_type_cannot_change`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `unique_source_field_per_integration`, `precondition_failed`, `credentials_required_before_enable`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `integration_type_cannot_change`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `unique_source_field_per_integration`, `precondition_failed`, `credentials_required_before_enable`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `rate_limited`, `internal_error`.
          */
         patch: operations["IntegrationConfigController_update"];
         trace?: never;
@@ -163,7 +191,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         post: operations["IntegrationConfigController_rotateWebhookSecret"];
         delete?: never;
@@ -217,7 +245,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         get: operations["FieldMappingController_list"];
         put?: never;
@@ -297,7 +325,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         get: operations["FieldMappingController_coverage"];
         put?: never;
@@ -345,7 +373,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         get: operations["FieldMappingController_get"];
         put?: never;
@@ -356,7 +384,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `mapping_version_superseded`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `mapping_version_superseded`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         delete: operations["FieldMappingController_remove"];
         options?: never;
@@ -385,7 +413,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         get: operations["FieldMappingController_versions"];
         put?: never;
@@ -497,7 +525,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         get: operations["ExportRunController_get"];
         put?: never;
@@ -529,7 +557,7 @@ export interface paths {
          *
          *     No bearer token.
          *
-         *     Problem codes and rules: `unauthorized`, `not_found`, `disabled_integration_must_not_sync`, `payload_too_large`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `not_found`, `disabled_integration_must_not_sync`, `payload_too_large`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         post: operations["InboundWebhooksController_receive"];
         delete?: never;
@@ -577,7 +605,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `rate_limited`, `internal_error`, `validation_failed`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         post: operations["SyncController_syncNow"];
         delete?: never;
@@ -610,6 +638,118 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/organizations/{org_id}/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's audit trail, newest first, paginated
+         * @description Every change to a config (credentials by field name, never value), its mappings and versions, webhook secret rotations, delivery requests, connection tests and refused requests (403). Append-only.
+         *
+         *     Roles: `org_admin`, `global_admin`.
+         *
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `resource_id_must_be_uuid`, `audit_action_must_be_known_value`, `timestamp_must_be_iso8601`, `time_range_must_be_ordered`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`.
+         */
+        get: operations["AuditController_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{org_id}/alert-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's alert endpoints (never their secrets)
+         * @description Alerts are POSTed as JSON, signed like Standard Webhooks (headers `webhook-id`, `webhook-timestamp`, `webhook-signature` with the endpoint's `whsec_` secret): `delivery.failed` (an export run failed for good), `credentials.rejected` (the external system refused the config's credentials), `integration.paused` (ALERT_PAUSE_AFTER_FAILURES failed attempts in a row: deliveries stop until an admin PATCHes `paused: false`). Each is retried with backoff until the endpoint answers 2xx; `webhook-id` stays the same across retries.
+         *
+         *     Roles: `org_admin`, `global_admin`.
+         *
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         */
+        get: operations["AlertsController_list"];
+        put?: never;
+        /**
+         * Register an alert endpoint; its signing secret is shown once
+         * @description Alerts are POSTed as JSON, signed like Standard Webhooks (headers `webhook-id`, `webhook-timestamp`, `webhook-signature` with the endpoint's `whsec_` secret): `delivery.failed` (an export run failed for good), `credentials.rejected` (the external system refused the config's credentials), `integration.paused` (ALERT_PAUSE_AFTER_FAILURES failed attempts in a row: deliveries stop until an admin PATCHes `paused: false`). Each is retried with backoff until the endpoint answers 2xx; `webhook-id` stays the same across retries.
+         *
+         *     Roles: `org_admin`.
+         *
+         *     Problem codes and rules: `base_url_must_be_https`, `display_name_not_empty`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `alert_endpoints_within_bounds`, `rate_limited`, `internal_error`.
+         */
+        post: operations["AlertsController_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{org_id}/alert-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One alert endpoint
+         * @description One alert endpoint.
+         *
+         *     Roles: `org_admin`, `global_admin`.
+         *
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         */
+        get: operations["AlertsController_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove an alert endpoint; its queued alerts are dropped
+         * @description Remove an alert endpoint; its queued alerts are dropped.
+         *
+         *     Roles: `org_admin`.
+         *
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         */
+        delete: operations["AlertsController_remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{org_id}/alert-endpoints/{id}/signing-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new signing secret, shown once; alerts sent from now on are signed with it
+         * @description A new signing secret, shown once; alerts sent from now on are signed with it.
+         *
+         *     Roles: `org_admin`.
+         *
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         */
+        post: operations["AlertsController_rotateSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -633,7 +773,10 @@ export interface components {
             type: string;
             /** @example Validation failed */
             title: string;
-            /** @example 400 */
+            /**
+             * Format: int32
+             * @example 400
+             */
             status: number;
             /**
              * @description validation_failed, a business rule name, or a generic code
@@ -660,6 +803,11 @@ export interface components {
              * @example null
              */
             path: string | null;
+            /**
+             * @description Set for a field that is derived, not read from the record: `accounting_code_mappings[expense_type]` (the config's code for the record's expense_type). A record's own value of it is ignored, with a warning.
+             * @example null
+             */
+            derived_from: string | null;
         };
         IntegrationTypeResponse: {
             /** @example xledger */
@@ -701,7 +849,10 @@ export interface components {
             api_key?: string | null;
             /** @example 7f0c1b0e-client */
             client_id?: string | null;
-            /** @description Write-only; stored encrypted; responses show has_client_secret */
+            /**
+             * @description Write-only; stored encrypted; responses show has_client_secret
+             * @example null
+             */
             client_secret?: string | null;
             /** @example contoso.onmicrosoft.com */
             tenant_id?: string | null;
@@ -735,7 +886,10 @@ export interface components {
              * @example https://portal.example/webhooks/meander
              */
             webhook_url?: string | null;
-            /** @description Write-only: `whsec_` + base64 of 24–64 random bytes (no example: a secret is never to be copied from documentation). Or let the service generate one: POST /{id}/webhook-secret */
+            /**
+             * @description Write-only: `whsec_` + base64 of 24–64 random bytes (no example: a secret is never to be copied from documentation). Or let the service generate one: POST /{id}/webhook-secret
+             * @example null
+             */
             webhook_secret?: string | null;
             /**
              * @example {
@@ -756,9 +910,15 @@ export interface components {
             enabled?: boolean;
         };
         IntegrationConfigResponse: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example eb92cc52-a766-4500-a001-d02f1eaa7878
+             */
             id: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example af3a1bb3-12bf-4430-855d-0f513e3a27c4
+             */
             organization_id: string;
             /** @example xledger */
             integration_type: string;
@@ -770,7 +930,9 @@ export interface components {
              * @example https://api.xledger.example/graphql
              */
             base_url: string | null;
+            /** @example 7f0c1b0e-client */
             client_id: string | null;
+            /** @example null */
             tenant_id: string | null;
             has_api_key: boolean;
             has_client_secret: boolean;
@@ -795,14 +957,24 @@ export interface components {
             };
             /** @enum {string} */
             sync_frequency: "manual" | "realtime" | "hourly" | "daily" | "weekly" | "monthly";
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:04.250Z
+             */
             last_sync_at: string | null;
             /** @enum {string|null} */
             last_sync_status: "success" | "partial" | "failed" | null;
+            /** @example null */
             last_sync_error: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:04.250Z
+             */
             last_success_at: string | null;
-            /** Format: uri */
+            /**
+             * Format: uri
+             * @example null
+             */
             webhook_url: string | null;
             /**
              * @example {
@@ -813,17 +985,41 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
+             * @description Deliveries are paused: after ALERT_PAUSE_AFTER_FAILURES failed attempts in a row (an `integration.paused` alert says so), or by an admin. PATCH `paused: false` resumes them.
+             * @example false
+             */
+            paused: boolean;
+            /**
+             * Format: date-time
+             * @description When deliveries were paused
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            paused_at: string | null;
+            /**
+             * Format: int32
              * @description Increases by one on every change; the ETag is "<revision>"
-             * @example 1
+             * @example 3
              */
             revision: number;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 04f8996d-a763-47a9-a9b1-028ee3007569
+             */
             created_by: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 04f8996d-a763-47a9-a9b1-028ee3007569
+             */
             updated_by: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-20T08:15:00.000Z
+             */
             created_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:00.000Z
+             */
             updated_at: string;
         };
         IntegrationConfigListResponse: {
@@ -849,7 +1045,10 @@ export interface components {
             api_key?: string | null;
             /** @example 7f0c1b0e-client */
             client_id?: string | null;
-            /** @description Write-only; stored encrypted; responses show has_client_secret */
+            /**
+             * @description Write-only; stored encrypted; responses show has_client_secret
+             * @example null
+             */
             client_secret?: string | null;
             /** @example contoso.onmicrosoft.com */
             tenant_id?: string | null;
@@ -883,7 +1082,10 @@ export interface components {
              * @example https://portal.example/webhooks/meander
              */
             webhook_url?: string | null;
-            /** @description Write-only: `whsec_` + base64 of 24–64 random bytes (no example: a secret is never to be copied from documentation). Or let the service generate one: POST /{id}/webhook-secret */
+            /**
+             * @description Write-only: `whsec_` + base64 of 24–64 random bytes (no example: a secret is never to be copied from documentation). Or let the service generate one: POST /{id}/webhook-secret
+             * @example null
+             */
             webhook_secret?: string | null;
             /**
              * @example {
@@ -893,12 +1095,17 @@ export interface components {
             extra_config?: {
                 [key: string]: unknown;
             } | null;
+            /** @description false resumes deliveries paused after failed attempts (and starts counting failures afresh); true pauses them */
+            paused?: boolean;
             /** @example Xledger production */
             display_name?: string;
             enabled?: boolean;
         };
         WebhookSecretResponse: {
-            /** @description `whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours */
+            /**
+             * @description `whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours
+             * @example whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=
+             */
             webhook_secret: string;
         };
         RecordSyncRunDto: {
@@ -912,46 +1119,90 @@ export interface components {
             /**
              * Format: date-time
              * @description Default: now
+             * @example 2026-11-22T10:00:04.250Z
              */
             finished_at?: string;
-            /** @description Required unless status is success */
+            /**
+             * @description Required unless status is success
+             * @example null
+             */
             error?: string | null;
-            /** @default 0 */
+            /**
+             * Format: int32
+             * @default 0
+             */
             records_pushed?: number;
-            /** @default 0 */
+            /**
+             * Format: int32
+             * @default 0
+             */
             records_pulled?: number;
         };
         SyncRunResponse: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example f86e6df9-18d5-4e45-85a9-e482b0149b86
+             */
             id: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example eb92cc52-a766-4500-a001-d02f1eaa7878
+             */
             integration_id: string;
             /** @enum {string} */
             status: "success" | "partial" | "failed";
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:00.000Z
+             */
             started_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:04.250Z
+             */
             finished_at: string;
+            /** @example null */
             error: string | null;
+            /**
+             * Format: int32
+             * @example 12
+             */
             records_pushed: number;
+            /**
+             * Format: int32
+             * @example 0
+             */
             records_pulled: number;
             /**
              * Format: uuid
              * @description sub of the token that recorded it
+             * @example 04f8996d-a763-47a9-a9b1-028ee3007569
              */
             recorded_by: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-20T08:15:00.000Z
+             */
             created_at: string;
         };
         SyncRunListResponse: {
             items: components["schemas"]["SyncRunResponse"][];
-            /** @description Pass as ?cursor= for the next (older) page */
+            /**
+             * @description Pass as ?cursor= for the next (older) page
+             * @example czo0MjE
+             */
             next_cursor: string | null;
         };
         FieldMappingResponse: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example a0f79e41-9d95-452b-b727-f792cbb9e36a
+             */
             id: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example eb92cc52-a766-4500-a001-d02f1eaa7878
+             */
             integration_id: string;
             /** @example expense_amount */
             source_field: string;
@@ -995,24 +1246,40 @@ export interface components {
                 /** @example NOK */
                 value: string;
             }) | null;
+            /** @example null */
             default_value: string | null;
             is_required: boolean;
             /** @example null */
             source_field_path: string | null;
             /** @example expense_amount */
             display_label: string;
-            /** @example 0 */
+            /**
+             * Format: int32
+             * @example 0
+             */
             sort_order: number;
             is_active: boolean;
-            /** @example 1 */
+            /**
+             * Format: int32
+             * @example 1
+             */
             version: number;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example a0f79e41-9d95-452b-b727-f792cbb9e36a
+             */
             previous_version_id: string | null;
             /** @description Used by a completed export: export-relevant fields are frozen; create a new version instead */
             used_in_export: boolean;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-20T08:15:00.000Z
+             */
             created_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:00.000Z
+             */
             updated_at: string;
         };
         FieldMappingListResponse: {
@@ -1067,9 +1334,15 @@ export interface components {
             is_required?: boolean;
             /** @example expense_line.km_distance */
             source_field_path?: string | null;
-            /** @description Defaults to source_field */
+            /**
+             * @description Defaults to source_field
+             * @example Amount (NOK)
+             */
             display_label?: string | null;
-            /** @description Default: after the last */
+            /**
+             * Format: int32
+             * @description Default: after the last
+             */
             sort_order?: number;
             /** @default true */
             is_active?: boolean;
@@ -1081,11 +1354,114 @@ export interface components {
             /** @example Amount */
             target_field: string;
         };
+        FieldMappingWriteResponse: {
+            /**
+             * Format: uuid
+             * @example 0b909b99-f91b-4a8e-9825-b8757a9eaf7e
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @example eb92cc52-a766-4500-a001-d02f1eaa7878
+             */
+            integration_id: string;
+            /** @example expense_amount */
+            source_field: string;
+            /** @example Amount */
+            target_field: string;
+            /** @enum {string} */
+            transform_type: "direct" | "format" | "lookup" | "computed" | "static";
+            /**
+             * @description direct: null · format: {format, time_zone?} · lookup: {map} · computed: {expression} · static: {value}
+             * @example {
+             *       "format": "dd.MM.yyyy"
+             *     }
+             */
+            transform_config: ({
+                /**
+                 * @description A date pattern (dd, MM, yyyy, HH, mm, ss…) or a number format (0, 0.00, #,##0.00)
+                 * @example dd.MM.yyyy
+                 */
+                format: string;
+                /**
+                 * @description IANA time zone for date-times
+                 * @example Europe/Oslo
+                 */
+                time_zone?: string;
+            } | {
+                /**
+                 * @example {
+                 *       "travel_km": "4001"
+                 *     }
+                 */
+                map: {
+                    [key: string]: string;
+                };
+            } | {
+                /**
+                 * @description The safe formula language: arithmetic, comparisons, if/then/else and an allowlist of functions over source fields
+                 * @example km_distance * 4.5 + toll_amount
+                 */
+                expression: string;
+            } | {
+                /** @example NOK */
+                value: string;
+            }) | null;
+            /** @example null */
+            default_value: string | null;
+            is_required: boolean;
+            /** @example null */
+            source_field_path: string | null;
+            /** @example expense_amount */
+            display_label: string;
+            /**
+             * Format: int32
+             * @example 0
+             */
+            sort_order: number;
+            is_active: boolean;
+            /**
+             * Format: int32
+             * @example 1
+             */
+            version: number;
+            /**
+             * Format: uuid
+             * @example a0f79e41-9d95-452b-b727-f792cbb9e36a
+             */
+            previous_version_id: string | null;
+            /** @description Used by a completed export: export-relevant fields are frozen; create a new version instead */
+            used_in_export: boolean;
+            /**
+             * Format: date-time
+             * @example 2026-11-20T08:15:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            updated_at: string;
+            /**
+             * @description accounting_code_mappings_empty:<target_field>: the mapping uses the derived accounting_code while the config's accounting_code_mappings is empty
+             * @example []
+             */
+            warnings: string[];
+        };
         BulkCreateFieldMappingsDto: {
             items: components["schemas"]["CreateFieldMappingDto"][];
         };
+        FieldMappingWriteListResponse: {
+            items: components["schemas"]["FieldMappingWriteResponse"][];
+        };
         ReorderFieldMappingsDto: {
-            /** @description Mapping ids in the new order: they get sort_order 0..n-1; others follow */
+            /**
+             * @description Mapping ids in the new order: they get sort_order 0..n-1; others follow
+             * @example [
+             *       "a0f79e41-9d95-452b-b727-f792cbb9e36a",
+             *       "343f8b26-4ee1-4928-9527-67b1ec2e5007"
+             *     ]
+             */
             ids: string[];
         };
         CoverageResponse: {
@@ -1177,9 +1553,15 @@ export interface components {
             is_required?: boolean;
             /** @example expense_line.km_distance */
             source_field_path?: string | null;
-            /** @description Defaults to source_field */
+            /**
+             * @description Defaults to source_field
+             * @example Amount (NOK)
+             */
             display_label?: string | null;
-            /** @description Default: after the last */
+            /**
+             * Format: int32
+             * @description Default: after the last
+             */
             sort_order?: number;
             /** @default true */
             is_active?: boolean;
@@ -1209,6 +1591,7 @@ export interface components {
         };
         ExportRowResponse: {
             /**
+             * Format: int32
              * @description Position in the request
              * @example 0
              */
@@ -1231,9 +1614,15 @@ export interface components {
             };
         };
         ExportSkipResponse: {
-            /** @example 1 */
+            /**
+             * Format: int32
+             * @example 1
+             */
             index: number;
-            /** @description The record's claim_id, when it has a string one */
+            /**
+             * @description The record's claim_id, when it has a string one
+             * @example 7d1e5b3a-2c4f-4e8a-b9d0-6f1a2b3c4d5e
+             */
             claim_id: string | null;
             /** @example missing_required_field:AccountCode */
             reason: string;
@@ -1273,9 +1662,15 @@ export interface components {
             deliver?: boolean;
         };
         MappingUsedResponse: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example a0f79e41-9d95-452b-b727-f792cbb9e36a
+             */
             mapping_id: string;
-            /** @example 1 */
+            /**
+             * Format: int32
+             * @example 1
+             */
             version: number;
         };
         ExportDeliveryResponse: {
@@ -1299,34 +1694,63 @@ export interface components {
             /**
              * Format: date-time
              * @description When the next attempt is due, after a failed one
+             * @example 2026-11-22T10:05:00.000Z
              */
             next_attempt_at: string | null;
             /** @example null */
             last_error: string | null;
         };
         ExportRunResponse: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example aae92013-f05f-46d6-8573-fd57de2bf61e
+             */
             id: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example eb92cc52-a766-4500-a001-d02f1eaa7878
+             */
             integration_id: string;
             /**
              * @description `completed`: serialized, not delivered; the others follow a delivery (`"deliver": true`)
              * @enum {string}
              */
             status: "completed" | "queued" | "delivering" | "delivered" | "partially_delivered" | "failed" | "cancelled";
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:00.000Z
+             */
             started_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:04.250Z
+             */
             finished_at: string;
+            /**
+             * Format: int32
+             * @example 12
+             */
             row_count: number;
+            /**
+             * Format: int32
+             * @example 1
+             */
             skipped_count: number;
             mappings_used: components["schemas"]["MappingUsedResponse"][];
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 04f8996d-a763-47a9-a9b1-028ee3007569
+             */
             created_by: string;
             /** @description null for a run that is not delivered */
             delivery: components["schemas"]["ExportDeliveryResponse"] | null;
             rows: components["schemas"]["ExportRowResponse"][];
             skipped: components["schemas"]["ExportSkipResponse"][];
+            /**
+             * @example [
+             *       "missing_target_field:AccountCode"
+             *     ]
+             */
             warnings: string[];
         };
         ExportRunRowStateResponse: {
@@ -1355,26 +1779,50 @@ export interface components {
         };
         ExportRunRowListResponse: {
             items: components["schemas"]["ExportRunRowStateResponse"][];
+            /** @example czo0MjE */
             next_cursor: string | null;
         };
         ExportRunSummaryResponse: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example aae92013-f05f-46d6-8573-fd57de2bf61e
+             */
             id: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example eb92cc52-a766-4500-a001-d02f1eaa7878
+             */
             integration_id: string;
             /**
              * @description `completed`: serialized, not delivered; the others follow a delivery (`"deliver": true`)
              * @enum {string}
              */
             status: "completed" | "queued" | "delivering" | "delivered" | "partially_delivered" | "failed" | "cancelled";
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:00.000Z
+             */
             started_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:00:04.250Z
+             */
             finished_at: string;
+            /**
+             * Format: int32
+             * @example 12
+             */
             row_count: number;
+            /**
+             * Format: int32
+             * @example 1
+             */
             skipped_count: number;
             mappings_used: components["schemas"]["MappingUsedResponse"][];
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 04f8996d-a763-47a9-a9b1-028ee3007569
+             */
             created_by: string;
             /** @description null for a run that is not delivered */
             delivery: components["schemas"]["ExportDeliveryResponse"] | null;
@@ -1382,36 +1830,49 @@ export interface components {
         ExportRunListResponse: {
             /** @description Summaries; GET /{id} has the rows */
             items: components["schemas"]["ExportRunSummaryResponse"][];
+            /** @example czo0MjE */
             next_cursor: string | null;
         };
         WebhookReceiptResponse: {
             /**
              * Format: uuid
              * @description The stored event (new deliveries)
+             * @example 8d998180-0941-4383-a327-b42c93a9ef15
              */
             id?: string;
             /** @description true when this webhook-id was already received for the integration */
             duplicate: boolean;
         };
         WebhookEventResponse: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @example 06a82682-73c1-4a0b-8199-fc9afd4bb9ba
+             */
             id: string;
             /** @example msg_2Lh9KcxkfbW3c4Y7d6Z */
             webhook_id: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @example 2026-11-22T10:02:31.000Z
+             */
             received_at: string;
             /** @enum {string} */
             signature_scheme: "standard_webhooks" | "xledger";
-            /** @description The body exactly as received (at most 1 MiB), as UTF-8 text */
+            /**
+             * @description The body exactly as received (at most 1 MiB), as UTF-8 text
+             * @example {"type":"expense.approved","data":{}}
+             */
             payload: string;
             /**
              * Format: byte
              * @description The exact bytes, base64, when the body is not valid UTF-8 (then `payload` holds U+FFFD where bytes could not be read); null when `payload` is the body itself
+             * @example null
              */
             payload_base64: string | null;
         };
         WebhookEventListResponse: {
             items: components["schemas"]["WebhookEventResponse"][];
+            /** @example czo0MjE */
             next_cursor: string | null;
         };
         SyncNowResponse: {
@@ -1440,11 +1901,172 @@ export interface components {
              */
             error: string | null;
         };
+        AuditActorResponse: {
+            /**
+             * Format: uuid
+             * @description The token subject (`sub`)
+             * @example 04f8996d-a763-47a9-a9b1-028ee3007569
+             */
+            sub: string;
+            /** @enum {string} */
+            role: "org_admin" | "global_admin" | "sync_service";
+            /**
+             * Format: uuid
+             * @description The actor's own organization (null for global_admin and sync_service)
+             * @example af3a1bb3-12bf-4430-855d-0f513e3a27c4
+             */
+            organization_id: string | null;
+        };
+        AuditEventResponse: {
+            /**
+             * Format: uuid
+             * @example 6a2f41c5-9d0e-4c43-8a57-2f0d8e1b7c11
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @example 2026-12-06T09:14:03.512Z
+             */
+            occurred_at: string;
+            /** @description Who; null when no one was authenticated */
+            actor: components["schemas"]["AuditActorResponse"] | null;
+            /** @enum {string} */
+            resource_type: "integration_config" | "field_mapping" | "export_run" | "alert_endpoint" | "request";
+            /**
+             * Format: uuid
+             * @description The config, mapping or export run acted on
+             * @example eb92cc52-a766-4500-a001-d02f1eaa7878
+             */
+            resource_id: string | null;
+            /**
+             * Format: uuid
+             * @description The integration config the resource belongs to
+             * @example eb92cc52-a766-4500-a001-d02f1eaa7878
+             */
+            integration_id: string | null;
+            /** @enum {string} */
+            action: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused";
+            /**
+             * @description Names of the fields the change set (a credential is named, its value never stored)
+             * @example [
+             *       "api_key",
+             *       "enabled"
+             *     ]
+             */
+            changed_fields: string[];
+            /**
+             * @description The X-Request-Id of the request
+             * @example req-8f14e45f
+             */
+            request_id: string | null;
+            /**
+             * @description What else the action says (e.g. `rule` and `method` of a refusal, `ok` of a connection test, `queued_runs` of a delivery request); never a secret
+             * @example {
+             *       "ok": false
+             *     }
+             */
+            details: {
+                [key: string]: unknown;
+            };
+        };
+        AuditEventListResponse: {
+            items: components["schemas"]["AuditEventResponse"][];
+            /** @example czo0MjE */
+            next_cursor: string | null;
+        };
+        AlertEndpointResponse: {
+            /**
+             * Format: uuid
+             * @example 3f6c2a9e-8b1d-4e7a-9c55-0d2b7e4f1a63
+             */
+            id: string;
+            /**
+             * Format: uri
+             * @example https://ops.example.org/hooks/meander
+             */
+            url: string;
+            /** @example On-call channel */
+            description: string | null;
+            /** @description What it receives: every alert type */
+            events: ("delivery.failed" | "credentials.rejected" | "integration.paused")[];
+            /**
+             * Format: uuid
+             * @example 9b1e4c7d-2a5f-4e08-b3d6-71c0f8a2e594
+             */
+            created_by: string;
+            /**
+             * Format: date-time
+             * @example 2026-12-06T09:14:03.512Z
+             */
+            created_at: string;
+        };
+        AlertEndpointListResponse: {
+            items: components["schemas"]["AlertEndpointResponse"][];
+        };
+        CreateAlertEndpointDto: {
+            /**
+             * Format: uri
+             * @description https only; outbound egress rules apply (no loopback, private or link-local address)
+             * @example https://ops.example.org/hooks/meander
+             */
+            url: string;
+            /** @example On-call channel */
+            description?: string | null;
+        };
+        AlertEndpointCreatedResponse: {
+            /**
+             * Format: uuid
+             * @example 3f6c2a9e-8b1d-4e7a-9c55-0d2b7e4f1a63
+             */
+            id: string;
+            /**
+             * Format: uri
+             * @example https://ops.example.org/hooks/meander
+             */
+            url: string;
+            /** @example On-call channel */
+            description: string | null;
+            /** @description What it receives: every alert type */
+            events: ("delivery.failed" | "credentials.rejected" | "integration.paused")[];
+            /**
+             * Format: uuid
+             * @example 9b1e4c7d-2a5f-4e08-b3d6-71c0f8a2e594
+             */
+            created_by: string;
+            /**
+             * Format: date-time
+             * @example 2026-12-06T09:14:03.512Z
+             */
+            created_at: string;
+            /**
+             * @description The Standard Webhooks signing secret (`whsec_` + base64 of 32 random bytes), shown this once
+             * @example whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=
+             */
+            signing_secret: string;
+        };
+        AlertSecretResponse: {
+            /**
+             * @description The new signing secret, shown this once; the previous one stops signing at once
+             * @example whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=
+             */
+            signing_secret: string;
+        };
     };
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Requests allowed per window by the budget this request counted against. */
+        "RateLimit-Limit": number;
+        /** @description Requests left in the window. */
+        "RateLimit-Remaining": number;
+        /** @description Seconds until the budget is whole again. */
+        "RateLimit-Reset": number;
+        /** @description Only for a browser origin listed in CORS_ORIGINS; never `*`. */
+        "Access-Control-Allow-Origin": string;
+        /** @description Seconds to wait before retrying. */
+        "Retry-After": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -1460,8 +2082,7 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1471,8 +2092,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1492,8 +2112,7 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1503,8 +2122,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1514,8 +2132,98 @@ export interface operations {
             /** @description The database does not answer within 2 s (problem+json) */
             503: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+        };
+    };
+    MetricsController_scrape: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics, in the Prometheus text exposition format 0.0.4 */
+            200: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # TYPE meander_http_requests_total counter
+                     *     meander_http_requests_total{method="GET",route="/v1/organizations/:org_id/integrations",status="200"} 42
+                     */
+                    "text/plain; version=0.0.4; charset=utf-8": string;
+                };
+            };
+            /** @description No bearer credential, or not the metrics token (a user JWT is not one); `WWW-Authenticate: Bearer` */
+            401: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Metrics are off: `METRICS_TOKEN` is not set */
+            404: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Over the rate limit; nothing was done. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
+            500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Any other client error, as problem+json with the rule that refused the request. */
+            "4XX": {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1535,14 +2243,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1552,14 +2256,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1569,16 +2269,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1588,8 +2283,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1599,14 +2293,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1629,14 +2319,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1646,14 +2332,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1663,14 +2345,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1680,16 +2358,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1699,8 +2372,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1710,14 +2382,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1749,14 +2417,10 @@ export interface operations {
                 headers: {
                     /** @description The revision, quoted: send it back in If-Match */
                     ETag?: string;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1766,14 +2430,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, idempotency_key_must_be_valid. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1783,14 +2443,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1800,14 +2456,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1817,31 +2469,23 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: one_config_per_integration_type_per_org, idempotency_key_in_use. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema, idempotency_key_reused_with_other_request. */
+            /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, dataverse_names_must_be_schema_names, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1851,16 +2495,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1870,8 +2509,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1901,14 +2539,10 @@ export interface operations {
                 headers: {
                     /** @description The revision, quoted: send it back in If-Match */
                     ETag?: string;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1920,8 +2554,7 @@ export interface operations {
                 headers: {
                     /** @description The revision, quoted: send it back in If-Match */
                     ETag?: string;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1929,14 +2562,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1946,14 +2575,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1963,14 +2588,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1980,16 +2601,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1999,8 +2615,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2010,14 +2625,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2045,14 +2656,10 @@ export interface operations {
         responses: {
             204: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2060,14 +2667,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2077,14 +2680,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2094,14 +2693,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2111,14 +2706,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             412: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2128,16 +2719,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2147,8 +2733,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2158,14 +2743,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2197,14 +2778,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2214,14 +2791,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, integration_type_cannot_change. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2231,14 +2804,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2248,14 +2817,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2265,14 +2830,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2282,14 +2843,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: immutable_after_export_use, unique_source_field_per_integration. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2299,31 +2856,23 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             412: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema. */
+            /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, dataverse_names_must_be_schema_names, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2333,16 +2882,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2352,8 +2896,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2383,14 +2926,10 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2400,14 +2939,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2417,14 +2952,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2434,14 +2965,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2451,16 +2978,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2470,8 +2992,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2481,14 +3002,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2517,14 +3034,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2534,14 +3047,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2551,14 +3060,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2568,14 +3073,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2585,14 +3086,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2602,16 +3099,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2621,8 +3113,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2654,14 +3145,10 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2671,14 +3158,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: sync_status_must_be_known_value, timestamp_must_be_iso8601, error_required_unless_success, record_count_non_negative, finished_at_not_before_started_at, idempotency_key_must_be_valid. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2688,14 +3171,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2705,14 +3184,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2722,14 +3197,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2739,14 +3210,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync, idempotency_key_in_use. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2756,14 +3223,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2773,16 +3236,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2792,8 +3250,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2820,14 +3277,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2837,14 +3290,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2854,14 +3303,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2871,14 +3316,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2888,16 +3329,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2907,8 +3343,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2918,14 +3353,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2953,31 +3384,23 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FieldMappingResponse"];
+                    "application/json": components["schemas"]["FieldMappingWriteResponse"];
                 };
             };
             /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2987,14 +3410,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3004,14 +3423,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3021,14 +3436,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3038,14 +3449,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3055,14 +3462,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3072,16 +3475,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3091,8 +3489,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3120,31 +3517,23 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FieldMappingListResponse"];
+                    "application/json": components["schemas"]["FieldMappingWriteListResponse"];
                 };
             };
             /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3154,14 +3543,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3171,14 +3556,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3188,14 +3569,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3205,14 +3582,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3222,14 +3595,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3239,16 +3608,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3258,8 +3622,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3287,14 +3650,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3304,14 +3663,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: ids_must_be_uuids, ids_must_be_unique, ids_within_bounds. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3321,14 +3676,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3338,14 +3689,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3355,14 +3702,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3372,14 +3715,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: order_ids_must_belong_to_integration. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3389,16 +3728,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3408,8 +3742,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3433,14 +3766,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3450,14 +3779,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3467,14 +3792,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3484,14 +3805,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3501,16 +3818,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3520,8 +3832,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3531,14 +3842,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3566,14 +3873,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3583,14 +3886,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: record_must_be_object. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3600,14 +3899,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3617,14 +3912,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3634,14 +3925,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3651,16 +3938,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3670,8 +3952,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3697,14 +3978,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3714,14 +3991,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3731,14 +4004,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3748,14 +4017,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3765,16 +4030,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3784,8 +4044,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3795,14 +4054,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3828,14 +4083,10 @@ export interface operations {
         responses: {
             204: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3843,14 +4094,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3860,14 +4107,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3877,14 +4120,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3894,14 +4133,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: immutable_after_export_use, mapping_version_superseded. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3911,16 +4146,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3930,8 +4160,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3941,14 +4170,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3978,31 +4203,23 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FieldMappingResponse"];
+                    "application/json": components["schemas"]["FieldMappingWriteResponse"];
                 };
             };
             /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4012,14 +4229,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4029,14 +4242,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4046,14 +4255,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4063,14 +4268,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration, immutable_after_export_use, mapping_version_superseded. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4080,14 +4281,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4097,16 +4294,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4116,8 +4308,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4143,14 +4334,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4160,14 +4347,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4177,14 +4360,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4194,14 +4373,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4211,16 +4386,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4230,8 +4400,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4241,14 +4410,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4278,31 +4443,23 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["FieldMappingResponse"];
+                    "application/json": components["schemas"]["FieldMappingWriteResponse"];
                 };
             };
             /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4312,14 +4469,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4329,14 +4482,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4346,14 +4495,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4363,14 +4508,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration, mapping_version_superseded. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4380,14 +4521,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4397,16 +4534,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4416,8 +4548,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4445,14 +4576,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4462,14 +4589,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: records_must_be_objects. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4479,14 +4602,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4496,14 +4615,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4513,14 +4628,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4530,14 +4641,10 @@ export interface operations {
             /** @description Body over 10 MiB */
             413: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4547,14 +4654,10 @@ export interface operations {
             /** @description The mapped output would pass 16 MiB */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4564,16 +4667,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4583,8 +4681,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4612,14 +4709,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4629,14 +4722,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4646,14 +4735,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4663,14 +4748,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4680,14 +4761,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4697,16 +4774,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4716,8 +4788,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4748,14 +4819,10 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4765,14 +4832,10 @@ export interface operations {
             /** @description Queued for delivery (`"deliver": true`) */
             202: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4782,14 +4845,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: records_must_be_objects, idempotency_key_must_be_valid. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4799,14 +4858,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4816,14 +4871,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4833,14 +4884,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4850,14 +4897,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync, idempotency_key_in_use. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4867,14 +4910,10 @@ export interface operations {
             /** @description Body over 10 MiB */
             413: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4884,14 +4923,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: coverage_check_before_export, export_output_within_bounds, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4901,16 +4936,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4920,8 +4950,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4950,14 +4979,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4967,14 +4992,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4984,14 +5005,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5001,14 +5018,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5018,14 +5031,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5035,16 +5044,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5054,8 +5058,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5080,14 +5083,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5097,14 +5096,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5114,14 +5109,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5131,14 +5122,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5148,16 +5135,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5167,8 +5149,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5178,14 +5159,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5204,6 +5181,10 @@ export interface operations {
                 "webhook-timestamp"?: string;
                 /** @description Standard Webhooks: the delivery id (idempotency key) */
                 "webhook-id"?: string;
+                /** @description Xledger: base64url HMAC-SHA256 over `<Unix seconds of the Date header>.<raw body>`, keyed by the config's API token. */
+                "X-XL-Webhook-Signature"?: string;
+                /** @description Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256>` over `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed by the config's webhook secret. */
+                "webhook-signature"?: string;
             };
             path: {
                 integration_id: string;
@@ -5220,14 +5201,10 @@ export interface operations {
             /** @description Duplicate webhook-id: nothing stored */
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5237,14 +5214,10 @@ export interface operations {
             /** @description New delivery stored */
             202: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5254,14 +5227,10 @@ export interface operations {
             /** @description Missing headers, bad signature, stale or future timestamp, or no webhook secret configured */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5271,14 +5240,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5288,14 +5253,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5305,14 +5266,10 @@ export interface operations {
             /** @description Body over 1 MiB */
             413: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5322,16 +5279,11 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: rate_limited. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5341,8 +5293,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5352,14 +5303,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5387,14 +5334,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5404,14 +5347,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid. */
             400: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5421,14 +5360,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5438,14 +5373,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5455,14 +5386,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5472,16 +5399,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5491,8 +5413,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5517,14 +5438,10 @@ export interface operations {
         responses: {
             202: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5534,14 +5451,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5551,14 +5464,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5568,14 +5477,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5585,14 +5490,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync. */
             409: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5602,16 +5503,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5621,8 +5517,7 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5632,14 +5527,10 @@ export interface operations {
             /** @description Any other client error, as problem+json with the rule that refused the request. */
             "4XX": {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5664,14 +5555,10 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5681,14 +5568,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5698,14 +5581,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
             403: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5715,14 +5594,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). */
             404: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5732,14 +5607,10 @@ export interface operations {
             /** @description Problem details (application/problem+json). Rules: egress_destination_not_allowed. */
             422: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5749,16 +5620,11 @@ export interface operations {
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
-                    /** @description Seconds to wait before retrying. */
-                    "Retry-After"?: number;
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
-                    /** @description Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403). */
-                    "RateLimit-Limit"?: number;
-                    /** @description Requests left in the window. */
-                    "RateLimit-Remaining"?: number;
-                    /** @description Seconds until the budget is whole again (it refills continuously over a minute). */
-                    "RateLimit-Reset"?: number;
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5768,8 +5634,617 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
-                    /** @description Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default. */
-                    "Access-Control-Allow-Origin"?: string;
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+        };
+    };
+    AuditController_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The next_cursor of the previous page */
+                cursor?: string;
+                /** @description Events of this resource; a config's id also lists its mappings' events */
+                resource_id?: string;
+                action?: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused";
+                /** @description Events at or after this time */
+                from?: string;
+                /** @description Events before this time */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The organization (must be the token's own for org_admin) */
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventListResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid, resource_id_must_be_uuid, audit_action_must_be_known_value, timestamp_must_be_iso8601, time_range_must_be_ordered. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            401: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
+            403: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Over the rate limit; nothing was done. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
+            500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+        };
+    };
+    AlertsController_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization (must be the token's own for org_admin) */
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEndpointListResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            401: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
+            403: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Over the rate limit; nothing was done. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
+            500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Any other client error, as problem+json with the rule that refused the request. */
+            "4XX": {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+        };
+    };
+    AlertsController_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization (must be the token's own for org_admin) */
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateAlertEndpointDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEndpointCreatedResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, display_name_not_empty, unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            401: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
+            403: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: alert_endpoints_within_bounds. */
+            422: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Over the rate limit; nothing was done. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
+            500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+        };
+    };
+    AlertsController_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Alert endpoint id */
+                id: string;
+                /** @description The organization (must be the token's own for org_admin) */
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEndpointResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            401: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
+            403: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            404: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Over the rate limit; nothing was done. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
+            500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Any other client error, as problem+json with the rule that refused the request. */
+            "4XX": {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+        };
+    };
+    AlertsController_remove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Alert endpoint id */
+                id: string;
+                /** @description The organization (must be the token's own for org_admin) */
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem details (application/problem+json). */
+            401: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
+            403: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            404: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Over the rate limit; nothing was done. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
+            500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Any other client error, as problem+json with the rule that refused the request. */
+            "4XX": {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+        };
+    };
+    AlertsController_rotateSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Alert endpoint id */
+                id: string;
+                /** @description The organization (must be the token's own for org_admin) */
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description No fields: send no body or `{}`. */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertSecretResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            401: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: forbidden, org_scoped_access_only. */
+            403: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). */
+            404: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Over the rate limit; nothing was done. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
+            500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Any other client error, as problem+json with the rule that refused the request. */
+            "4XX": {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -1,6 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { ROLES_EXTENSION } from '../auth/auth.decorators';
 import { problem, PROBLEM_CONTENT_TYPE, titleForCode } from '../common/problem';
+import { problemAnswer, SERVICE_ANSWERS, UNKNOWN_ANSWER_PREFIX, type ProblemAnswer } from './api-problem';
+import { EXPORT_BODY_LIMIT } from './body-parsers';
+import { METRICS_AUTH } from './swagger';
 
 // What every operation of the document shares, written once here instead of on 27 handlers:
 // the responses any request can get (401, 429, 500), the headers every response carries, and a
@@ -21,38 +25,205 @@ const TAGS = [
   { name: 'Exports', description: 'Expense claims turned into the records an external system expects: previews without side effects, and recorded runs.' },
   { name: 'Inbound webhooks', description: 'Signed deliveries from the external systems, verified over the raw body and stored once.' },
   { name: 'Health', description: 'Liveness and readiness probes; no token, no rate limit.' },
+  { name: 'Metrics', description: 'Prometheus metrics, behind their own bearer secret (METRICS_TOKEN); no tenant data in any label.' },
 ];
 
-const RATE_LIMIT_HEADERS: Json = {
+// Response headers are components, referenced from each response: one short row each in Swagger
+// UI, the long explanation once (in the document's description, see swagger.ts).
+const HEADERS: Json = {
   'RateLimit-Limit': {
-    description:
-      'Requests allowed in the window by the budget this request was counted against (writes or reads per token, unauthenticated requests per client IP). Absent when the request was refused before it was counted (401, 403).',
+    description: 'Requests allowed per window by the budget this request counted against.',
     schema: { type: 'integer', minimum: 1, maximum: 10_000_000 },
   },
   'RateLimit-Remaining': { description: 'Requests left in the window.', schema: { type: 'integer', minimum: 0, maximum: 10_000_000 } },
-  'RateLimit-Reset': { description: 'Seconds until the budget is whole again (it refills continuously over a minute).', schema: { type: 'integer', minimum: 0, maximum: 60 } },
-};
-
-const CORS_HEADER: Json = {
+  'RateLimit-Reset': { description: 'Seconds until the budget is whole again.', schema: { type: 'integer', minimum: 0, maximum: 60 } },
   'Access-Control-Allow-Origin': {
-    description: 'Only when the request came from a browser origin listed in CORS_ORIGINS; never `*`. Absent otherwise: cross-origin browsers are refused by default.',
+    description: 'Only for a browser origin listed in CORS_ORIGINS; never `*`.',
     schema: { type: 'string', format: 'uri', maxLength: 2048 },
+  },
+  'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 1, maximum: 3600 } },
+};
+const headerRef = (name: string): Json => ({ $ref: `#/components/headers/${name}` });
+const RATE_LIMIT_HEADERS = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'];
+
+/** The security scheme names the inbound webhook operation once used for its signatures. */
+export const WEBHOOK_SIGNATURE = 'webhook_signature';
+export const XLEDGER_SIGNATURE = 'xledger_signature';
+
+/**
+ * Inbound webhooks prove themselves with an HMAC of the body. As security schemes they would be
+ * fill-in boxes in Swagger UI's Authorize dialog that no admin can use (a signature covers one
+ * body at one time): the operation that names them gets them as documented header parameters
+ * instead, and no security requirement (it takes no bearer token).
+ */
+const SIGNATURE_HEADERS: Record<string, Json> = {
+  [WEBHOOK_SIGNATURE]: {
+    name: 'webhook-signature',
+    in: 'header',
+    required: false,
+    description: "Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256>` over `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed by the config's webhook secret.",
+    schema: { type: 'string', minLength: 4, maxLength: 1024, pattern: '^v1,', example: 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=' },
+  },
+  [XLEDGER_SIGNATURE]: {
+    name: 'X-XL-Webhook-Signature',
+    in: 'header',
+    required: false,
+    description: "Xledger: base64url HMAC-SHA256 over `<Unix seconds of the Date header>.<raw body>`, keyed by the config's API token.",
+    schema: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_-]+={0,2}$', example: 'q3VbqO2bX9d8Jt5yQm0k3Zr1cW8pL4sT6uE7hN2aF0g' },
   },
 };
 
-const RETRY_AFTER: Json = { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 1, maximum: 3600 } } };
+function moveSignaturesToHeaders(operation: Json): void {
+  const requirements: Json[] | undefined = operation.security;
+  if (!requirements?.some((r) => Object.keys(r).some((name) => name in SIGNATURE_HEADERS))) return;
+  const parameters: Json[] = (operation.parameters ??= []);
+  for (const requirement of requirements) {
+    for (const name of Object.keys(requirement)) {
+      const header = SIGNATURE_HEADERS[name];
+      if (header && !parameters.some((p) => p.in === 'header' && p.name === header.name)) parameters.push(structuredClone(header));
+    }
+  }
+  operation.security = requirements.filter((r) => !Object.keys(r).some((name) => name in SIGNATURE_HEADERS));
+}
 
-function problemResponse(status: number, code: string, description: string, headers: Json = {}): Json {
+function problemResponse(status: number, code: string, description: string): Json {
   return {
     description,
-    headers,
     content: {
       [PROBLEM_CONTENT_TYPE]: {
         schema: { $ref: '#/components/schemas/ProblemResponse' },
-        examples: { [code]: { summary: titleForCode(code), value: problem(status, code, `Example: ${titleForCode(code).toLowerCase()}`) } },
+        examples: { [code]: { summary: titleForCode(code), value: problemAnswer(status, code) } },
       },
     },
   };
+}
+
+const WRITE_METHODS = new Set(['post', 'put', 'patch', 'delete']);
+const ROLE_ORDER = ['sync_service', 'org_admin', 'global_admin'];
+
+/** What the services call a resource when it is not found (RuleViolation.notFound), where its path segment does not say it. */
+const RESOURCE_NAMES: Record<string, string> = { integrations: 'Integration config', webhooks: 'Integration', exports: 'Export run' };
+
+/** The resource a 404 of this path names: the one its last id belongs to (`…/field-mappings/{id}` → Field mapping). */
+function resourceOfPath(path: string): string | undefined {
+  const segments = path.split('/');
+  const last = segments
+    .map((segment, i) => (/^\{.+\}$/.test(segment) && segment !== '{org_id}' ? i : -1))
+    .filter((i) => i > 0)
+    .pop();
+  // Only the organization in the path: a malformed one is what is not found (org-scope.guard.ts).
+  if (last === undefined) return path.includes('{org_id}') ? 'Organization' : undefined;
+  const collection = segments[last - 1];
+  const words = RESOURCE_NAMES[collection] ?? collection.replace(/s$/, '').replace(/-/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** The answer of a code that depends on the route (its roles, its budget, its body limit, its resource). */
+function routeAnswer(code: string, path: string, method: string, operation: Json): ProblemAnswer | undefined {
+  const webhook = path.startsWith('/v1/webhooks/');
+  switch (code) {
+    case 'forbidden': {
+      const roles: string[] = operation[ROLES_EXTENSION] ?? [];
+      const refused = ROLE_ORDER.find((role) => !roles.includes(role));
+      if (refused) return { detail: `The role ${refused} may not do this.` };
+      return WRITE_METHODS.has(method) ? { detail: 'Global admins have read-only access for support: no write of any kind.' } : undefined;
+    }
+    case 'rate_limited':
+      if (webhook) return { detail: 'Too many deliveries for this integration: retry in 1 s.' };
+      return { detail: `Too many requests: at most ${WRITE_METHODS.has(method) ? 300 : 3000} per minute; retry in 1 s.` };
+    case 'payload_too_large':
+      return path.includes('/exports') ? { detail: `The request body exceeds the limit of ${EXPORT_BODY_LIMIT} bytes for this route.` } : undefined;
+    case 'not_found': {
+      const missing = resourceOfPath(path);
+      return missing ? { detail: `${missing} not found` } : undefined;
+    }
+    case 'disabled_integration_must_not_sync':
+      if (webhook) return { detail: 'This integration is disabled: its webhooks are not accepted.' };
+      if (path.endsWith('/sync')) return { detail: 'This integration is disabled: nothing is delivered to it.' };
+      if (path.includes('/exports')) return { detail: 'This integration is disabled: nothing may be exported to it.' };
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Answers a 400 of a DTO field from its validators (given by the caller: the document alone does not know them). */
+export type ValidationAnswers = (inputs: { bodySchema?: string; queryNames: string[] }, rule: string) => ProblemAnswer | undefined;
+
+/**
+ * Every problem example becomes an answer of the service: the route's own (roles, budget, limits),
+ * a validator's for a DTO field's 400, or SERVICE_ANSWERS' as ApiProblemResponses wrote it.
+ */
+function answerProblemExamples(path: string, method: string, operation: Json, validationAnswers?: ValidationAnswers): void {
+  const bodyRef: string | undefined = operation.requestBody?.content?.['application/json']?.schema?.$ref;
+  const inputs = { bodySchema: bodyRef?.split('/').pop(), queryNames: (operation.parameters ?? []).filter((p: Json) => p.in === 'query').map((p: Json) => p.name) };
+  for (const response of Object.values<Json>(operation.responses ?? {})) {
+    const examples: Json = response.content?.[PROBLEM_CONTENT_TYPE]?.examples ?? {};
+    for (const [code, example] of Object.entries<Json>(examples)) {
+      const value = example.value;
+      const declared = SERVICE_ANSWERS[code as keyof typeof SERVICE_ANSWERS];
+      // A route that wrote its own answer keeps it.
+      const isDefault = !declared || value.detail === declared.detail || String(value.detail).startsWith(UNKNOWN_ANSWER_PREFIX);
+      const answer =
+        (isDefault && routeAnswer(code, path, method, operation)) || (String(value.detail).startsWith(UNKNOWN_ANSWER_PREFIX) ? validationAnswers?.(inputs, code) : undefined);
+      if (answer) example.value = problem(value.status, value.code, answer.detail, answer.errors);
+    }
+  }
+}
+
+/** A stable, plausible UUID (version 4 layout) for a name: each kind of id gets its own. */
+export function exampleUuid(name: string): string {
+  const hex = createHash('sha256').update(name).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${'89ab'[parseInt(hex[16], 16) % 4]}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** What an id names: `integration_id` and IntegrationConfigResponse's `id` are the same config. */
+function idKind(schemaName: string, property: string): string {
+  if (property === 'id') {
+    const entity = schemaName
+      .replace(/(Summary)?Response$/, '')
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .toLowerCase();
+    return entity === 'integration_config' ? 'integration' : entity;
+  }
+  if (/^(created_by|updated_by|recorded_by|sub|actor_id|user_id)$/.test(property)) return 'user';
+  if (property === 'previous_version_id' || property === 'mapping_id') return 'field_mapping';
+  if (property === 'resource_id') return 'integration';
+  return property.replace(/_id$/, '');
+}
+
+const DATE_TIMES: Record<string, string> = {
+  created_at: '2026-11-20T08:15:00.000Z',
+  updated_at: '2026-11-22T10:00:00.000Z',
+  started_at: '2026-11-22T10:00:00.000Z',
+  finished_at: '2026-11-22T10:00:04.250Z',
+  received_at: '2026-11-22T10:02:31.000Z',
+  occurred_at: '2026-11-22T10:00:00.000Z',
+  last_sync_at: '2026-11-22T10:00:04.250Z',
+  last_success_at: '2026-11-22T10:00:04.250Z',
+  next_attempt_at: '2026-11-22T10:05:00.000Z',
+};
+
+/**
+ * Response and request examples: each kind of id its own UUID (Swagger UI would show the same one
+ * everywhere), the same UUID where two fields name the same resource, and date-times that follow
+ * each other. A field with an example of its own keeps it.
+ */
+function completeExamples(schemas: Json): void {
+  for (const [schemaName, schema] of Object.entries<Json>(schemas)) {
+    for (const [property, field] of Object.entries<Json>(schema.properties ?? {})) {
+      if (field.example !== undefined || field.$ref || field.allOf) continue;
+      if (field.format === 'uuid') field.example = exampleUuid(idKind(schemaName, property));
+      else if (field.format === 'date-time') field.example = DATE_TIMES[property] ?? '2026-11-22T10:00:00.000Z';
+      else if (field.type === 'array' && field.items?.format === 'uuid') field.example = [exampleUuid('field_mapping'), exampleUuid('field_mapping:2')];
+      // An opaque cursor as the lists issue them (base64url of `s:421`).
+      else if (property === 'next_cursor') field.example = 'czo0MjE';
+      // Unset is the plausible value of an optional text (an error, a secret never shown): not "string".
+      else if (field.type === 'string' && field.nullable && !field.enum) field.example = null;
+      // A signing secret shown once: visibly no one's (base64 of "example-webhook-secret-32-bytes!").
+      else if (field.type === 'string' && String(field.pattern).startsWith('^whsec_')) field.example = 'whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=';
+    }
+  }
 }
 
 /** The rule names an operation's problem responses list (their examples are keyed by rule). */
@@ -68,7 +239,8 @@ function rulesOf(operation: Json): string[] {
 
 function describeOperation(operation: Json): string {
   const roles: string[] | undefined = operation[ROLES_EXTENSION];
-  const who = roles?.length ? `Roles: ${roles.map((r) => `\`${r}\``).join(', ')}.` : 'No bearer token.';
+  const metricsToken = (operation.security ?? []).some((s: Json) => METRICS_AUTH in s);
+  const who = roles?.length ? `Roles: ${roles.map((r) => `\`${r}\``).join(', ')}.` : metricsToken ? 'The metrics token only: no user token.' : 'No bearer token.';
   const rules = rulesOf(operation);
   const lines = [operation.description ?? `${operation.summary}.`, who];
   if (rules.length) lines.push(`Problem codes and rules: ${rules.map((r) => `\`${r}\``).join(', ')}.`);
@@ -112,10 +284,13 @@ function completeSchema(schema: Json): void {
 }
 
 /**
- * Completes the document in place and returns it. Pure: reads nothing but the document.
+ * Completes the document in place and returns it. Pure: reads nothing but the document (and
+ * the validators' answers, when given).
  */
-export function applyOpenApiConventions(document: OpenAPIObject): OpenAPIObject {
+export function applyOpenApiConventions(document: OpenAPIObject, validationAnswers?: ValidationAnswers): OpenAPIObject {
   const doc = document as Json;
+  doc.components ??= {};
+  doc.components.headers = structuredClone(HEADERS);
   doc.servers = [{ url: '/', description: 'This service, wherever it runs (local, staging or production): paths are relative to the document', 'x-internal': false }];
   const used = new Set<string>();
 
@@ -124,23 +299,25 @@ export function applyOpenApiConventions(document: OpenAPIObject): OpenAPIObject 
       const operation: Json | undefined = item[method];
       if (!operation) continue;
       for (const tag of operation.tags ?? []) used.add(tag);
+      moveSignaturesToHeaders(operation);
       for (const parameter of operation.parameters ?? []) completeParameterSchema(parameter);
 
-      const responses: Json = (operation.responses ??= {});
+      // Nest shares one response object among the operations of a controller-level decorator: each operation gets its own.
+      const responses: Json = (operation.responses = structuredClone(operation.responses ?? {}));
       const secured = (operation.security ?? doc.security ?? []).length > 0;
       const limited = !isRateLimitExempt(path);
       if (secured && !responses['401']) responses['401'] = problemResponse(401, 'unauthorized', 'Missing, malformed, expired or refused credentials.');
       if (limited && !responses['429']) responses['429'] = problemResponse(429, 'rate_limited', 'Over the rate limit; nothing was done.');
       if (!responses['500']) responses['500'] = problemResponse(500, 'internal_error', 'Unexpected error; it is logged with the request id. Nothing is half-written.');
       if (limited && !responses['400'] && !responses['422'] && !responses['4XX']) {
-        responses['4XX'] = problemResponse(400, 'validation_failed', 'Any other client error, as problem+json with the rule that refused the request.');
+        responses['4XX'] = problemResponse(400, 'url_must_be_valid', 'Any other client error, as problem+json with the rule that refused the request.');
       }
-      if (limited && responses['429']) responses['429'].headers = { ...RETRY_AFTER, ...responses['429'].headers };
+      answerProblemExamples(path, method, operation, validationAnswers);
 
       for (const [status, response] of Object.entries<Json>(responses)) {
-        const headers: Json = { ...response.headers, ...CORS_HEADER };
-        if (limited && /^[24]/.test(status)) Object.assign(headers, RATE_LIMIT_HEADERS);
-        response.headers = headers;
+        const names = [...(status === '429' && limited ? ['Retry-After'] : []), 'Access-Control-Allow-Origin', ...(limited && /^[24]/.test(status) ? RATE_LIMIT_HEADERS : [])];
+        const own = Object.fromEntries(Object.entries<Json>(response.headers ?? {}).filter(([name]) => !(name in HEADERS)));
+        response.headers = { ...own, ...Object.fromEntries(names.map((name) => [name, headerRef(name)])) };
       }
       operation.description = describeOperation(operation);
     }
@@ -148,6 +325,7 @@ export function applyOpenApiConventions(document: OpenAPIObject): OpenAPIObject 
 
   forEachSchema(doc.paths, completeSchema);
   forEachSchema(doc.components, completeSchema);
+  completeExamples(doc.components.schemas ?? {});
 
   const known = new Set(TAGS.map((t) => t.name));
   doc.tags = [...TAGS.filter((t) => used.has(t.name)), ...[...used].filter((t) => !known.has(t)).map((name) => ({ name }))];

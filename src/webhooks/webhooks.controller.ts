@@ -22,7 +22,8 @@ class WebhookEventResponse {
   @ApiProperty({ example: 'msg_2Lh9KcxkfbW3c4Y7d6Z', maxLength: 255 }) webhook_id: string;
   @ApiProperty({ format: 'date-time' }) received_at: string;
   @ApiProperty({ enum: ['standard_webhooks', 'xledger'] }) signature_scheme: string;
-  @ApiProperty({ description: 'The body exactly as received (at most 1 MiB), as UTF-8 text', maxLength: 1_048_576 }) payload: string;
+  @ApiProperty({ description: 'The body exactly as received (at most 1 MiB), as UTF-8 text', maxLength: 1_048_576, example: '{"type":"expense.approved","data":{}}' })
+  payload: string;
   @ApiProperty({
     type: String,
     nullable: true,

@@ -108,6 +108,8 @@ class FieldMappingFields {
     MAPPING_RULES.lookupMap,
     isNonEmptyLookupMap,
     () => 'a lookup transform needs transform_config {"map": {...}} with at least one string entry',
+    {},
+    TRANSFORM_CONFIG_SCHEMA,
   )
   transform_config?: unknown;
 
@@ -127,7 +129,7 @@ class FieldMappingFields {
   @IsBoundedString(MAPPING_RULES.path, { max: 255 })
   source_field_path?: string | null;
 
-  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 255, description: 'Defaults to source_field' })
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 255, example: 'Amount (NOK)', description: 'Defaults to source_field' })
   @IsOptional()
   @IsBoundedString('display_label_length_within_bounds', { max: 255, trim: true }, { message: 'display_label must be 1 to 255 characters' })
   display_label?: string | null;
@@ -203,7 +205,7 @@ export class PreviewMappingDto {
     maxProperties: 1000,
     example: { claim_id: '3f2b…', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' },
   })
-  @ruleDecorator('isPlainObject', 'record_must_be_object', isPlainObject, () => 'record must be a JSON object')
+  @ruleDecorator('isPlainObject', 'record_must_be_object', isPlainObject, () => 'record must be a JSON object', {}, { type: 'object', additionalProperties: true })
   record: Record<string, unknown>;
 }
 
