@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -6,9 +5,9 @@ import { Webhook } from 'standardwebhooks';
 import { AlertsService } from '../src/alerts/alerts.service';
 import { issueToken } from '../src/auth/issue-token';
 import { apiClient, expectProblem, rulesOf, type ApiClient } from './support/api';
-import { freePort, killAllChildren, spawnTs, waitForOutput } from './support/child-processes';
+import { killAllChildren, startServiceProcess } from './support/child-processes';
 import { startXledgerFake, type XledgerFake } from './support/fakes/xledger-fake';
-import { newOrgId, startTestApp, TEST_ENCRYPTION_KEYS, TEST_JWT_SECRET, type TestApp } from './support/test-app';
+import { newOrgId, startTestApp, TEST_JWT_SECRET, type TestApp } from './support/test-app';
 import { testCertificate } from './support/tls';
 
 jest.setTimeout(90_000);
@@ -156,7 +155,6 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
  * after ALERT_PAUSE_AFTER_FAILURES failed attempts the config pauses until an admin resumes it.
  */
 describe('failure alerts: raised by the delivery engine, sent as durable jobs', () => {
-  let child: ChildProcess;
   let base: string;
   let xledger: XledgerFake;
   let apiKey: string;
@@ -165,17 +163,7 @@ describe('failure alerts: raised by the delivery engine, sent as durable jobs', 
     const { caFile } = await testCertificate();
     apiKey = `xl-${randomBytes(24).toString('base64url')}`;
     xledger = await startXledgerFake({ apiKey });
-    const port = await freePort();
-    child = spawnTs('src/main.ts', [], {
-      NODE_ENV: 'test',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: process.env.TEST_DATABASE_URL,
-      DATABASE_POOL_SIZE: '5',
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-      LOG_LEVEL: 'info',
-      MAPPING_WORKERS: '0',
+    ({ base } = await startServiceProcess({
       DELIVERY_WORKERS: '1',
       DELIVERY_BACKOFF_BASE_MS: '100',
       DELIVERY_MAX_ATTEMPTS: '2',
@@ -183,9 +171,7 @@ describe('failure alerts: raised by the delivery engine, sent as durable jobs', 
       ALERT_RETRY_DELAY_SECONDS: '1',
       EGRESS_ALLOW_PRIVATE: 'true',
       NODE_EXTRA_CA_CERTS: caFile,
-    });
-    const [, listening] = await waitForOutput(child, /listening on port (\d+)/, 90_000);
-    base = `http://127.0.0.1:${listening}`;
+    }));
   }, 120_000);
 
   afterAll(async () => {

@@ -1,11 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { issueToken } from '../src/auth/issue-token';
-import { freePort, killAllChildren, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
+import { killAllChildren, startServiceProcess, waitForExit, type ServiceProcess } from './support/child-processes';
 import { parseBatchRequest, startDataverseFake, type DataverseFake, type RecordedRequest as DataverseRequest } from './support/fakes/dataverse-fake';
 import { startXledgerFake, type XledgerFake } from './support/fakes/xledger-fake';
-import { TEST_ENCRYPTION_KEYS, TEST_JWT_SECRET } from './support/test-app';
+import { TEST_JWT_SECRET } from './support/test-app';
 import { testCertificate } from './support/tls';
 
 jest.setTimeout(60_000);
@@ -56,12 +55,10 @@ interface Config {
  * and Dataverse fakes (trusted through NODE_EXTRA_CA_CERTS), driven over HTTP like a client.
  */
 describe('connectors: the real service delivers to the Xledger and Dataverse fakes', () => {
-  let child: ChildProcess;
+  let service: ServiceProcess;
   let base: string;
   let db: Client;
   let dv: DataverseFake;
-  let stdout = '';
-  let stderr = '';
   const xledgerFakes: { fake: XledgerFake; keys: string[] }[] = [];
   /** Every config this spec made, every secret it gave one, every API answer it read. */
   const configIds: string[] = [];
@@ -71,34 +68,16 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
   beforeAll(async () => {
     const { caFile } = await testCertificate();
     dv = await startDataverseFake({ tenant: TENANT, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, entitySets: { [DYNAMICS_SET]: DYNAMICS_KEY, [HLF_SET]: HLF_KEY } });
-    const port = await freePort();
-    child = spawnTs('src/main.ts', [], {
-      NODE_ENV: 'test',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: process.env.TEST_DATABASE_URL,
-      DATABASE_POOL_SIZE: '5',
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-      LOG_LEVEL: 'info',
-      MAPPING_WORKERS: '0',
+    service = await startServiceProcess({
       DELIVERY_WORKERS: '2',
       DELIVERY_BACKOFF_BASE_MS: '200',
       DELIVERY_MAX_ATTEMPTS: '4',
-      RATE_LIMIT_READS_PER_MINUTE: '1000000',
-      RATE_LIMIT_WRITES_PER_MINUTE: '1000000',
-      RATE_LIMIT_PUBLIC_PER_MINUTE: '1000000',
-      RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '1000000',
       EGRESS_ALLOW_PRIVATE: 'true',
       DYNAMICS_AUTHORITY_URL: dv.authorityUrl,
       NODE_EXTRA_CA_CERTS: caFile,
       METRICS_TOKEN,
     });
-    child.stdout?.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
-    const [, listening] = await waitForOutput(child, /listening on port (\d+)/, 90_000);
-    expect(Number(listening)).toBe(port);
-    base = `http://127.0.0.1:${port}`;
+    base = service.base;
     db = new Client({ connectionString: process.env.TEST_DATABASE_URL });
     await db.connect();
   }, 120_000);
@@ -710,8 +689,9 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
 
   it('secrets stay secret: no api_key, client_secret or access token in any stored error, log line or answer; credentials reach the fakes only where they belong', async () => {
     // Stopped gracefully, so every buffered log line is out.
-    child.kill('SIGTERM');
-    await waitForExit(child);
+    service.child.kill('SIGTERM');
+    await waitForExit(service.child);
+    const stdout = service.stdout();
 
     const tokenAnswers = dv.tokenRequests.filter((r) => r.answer === 200).length;
     const tokens = new Set(dv.apiRequests.map(bearerOf).filter((t): t is string => t !== undefined));
@@ -737,7 +717,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     const sources: [string, string[]][] = [
       ['stored error', stored],
       ['stdout', stdout.split('\n')],
-      ['stderr', stderr.split('\n')],
+      ['stderr', service.stderr().split('\n')],
       ['API answer', responses],
     ];
     for (const [source, texts] of sources) {

@@ -37,30 +37,12 @@ export class RetentionRepository extends TableRepository {
   }
 
   deleteWebhookEvents(before: Date, limit: number): Promise<number> {
-    return this.deleted(
-      `WITH doomed AS (
-         SELECT id FROM webhook_events WHERE received_at < $1 ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED
-       ), deleted AS (
-         DELETE FROM webhook_events w USING doomed WHERE w.id = doomed.id RETURNING 1
-       )
-       SELECT count(*)::int AS deleted FROM deleted`,
-      before,
-      limit,
-    );
+    return this.deleteOldest('webhook_events', 'received_at', 'FOR UPDATE SKIP LOCKED', before, limit);
   }
 
   /** Sync runs are written once, when their attempt ends (src/sync/delivery.service.ts): none is updated later. */
   deleteSyncRuns(before: Date, limit: number): Promise<number> {
-    return this.deleted(
-      `WITH doomed AS (
-         SELECT id FROM sync_runs WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED
-       ), deleted AS (
-         DELETE FROM sync_runs s USING doomed WHERE s.id = doomed.id RETURNING 1
-       )
-       SELECT count(*)::int AS deleted FROM deleted`,
-      before,
-      limit,
-    );
+    return this.deleteOldest('sync_runs', 'created_at', 'FOR UPDATE SKIP LOCKED', before, limit);
   }
 
   /** The rows of prunable runs: first, a batch at a time, so deleting a run never cascades to a large number of rows. */
@@ -106,11 +88,16 @@ export class RetentionRepository extends TableRepository {
    * may well not grant); nothing else locks them. Refused (42501) when the operator revoked DELETE.
    */
   deleteAuditEvents(before: Date, limit: number): Promise<number> {
+    return this.deleteOldest('audit_events', 'occurred_at', '', before, limit);
+  }
+
+  /** The oldest `limit` rows of a table keyed by `id`, older than `before` by `column`. */
+  private deleteOldest(table: 'webhook_events' | 'sync_runs' | 'audit_events', column: string, lock: string, before: Date, limit: number): Promise<number> {
     return this.deleted(
       `WITH doomed AS (
-         SELECT id FROM audit_events WHERE occurred_at < $1 ORDER BY occurred_at LIMIT $2
+         SELECT id FROM ${table} WHERE ${column} < $1 ORDER BY ${column} LIMIT $2 ${lock}
        ), deleted AS (
-         DELETE FROM audit_events a USING doomed WHERE a.id = doomed.id RETURNING 1
+         DELETE FROM ${table} t USING doomed WHERE t.id = doomed.id RETURNING 1
        )
        SELECT count(*)::int AS deleted FROM deleted`,
       before,

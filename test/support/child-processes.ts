@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { freeLoopbackPort } from '../../src/database/embedded-postgres';
+import { TEST_ENCRYPTION_KEYS, TEST_JWT_SECRET } from './test-app';
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -83,4 +84,46 @@ export async function spawnEmbeddedPostgres(dataDir: string, port?: number): Pro
       await waitForExit(child);
     },
   };
+}
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  /** Everything it wrote so far. */
+  stdout(): string;
+  stderr(): string;
+}
+
+/**
+ * The real service (src/main.ts) in a child process on a free loopback port and the test
+ * database, with the test keys and limits no spec reaches; `env` adds or overrides settings.
+ * Resolves once it listens.
+ */
+export async function startServiceProcess(env: NodeJS.ProcessEnv = {}): Promise<ServiceProcess> {
+  const port = await freePort();
+  const child = spawnTs('src/main.ts', [], {
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: process.env.TEST_DATABASE_URL,
+    DATABASE_POOL_SIZE: '5',
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    LOG_LEVEL: 'info',
+    MAPPING_WORKERS: '0',
+    RATE_LIMIT_READS_PER_MINUTE: '1000000',
+    RATE_LIMIT_WRITES_PER_MINUTE: '1000000',
+    RATE_LIMIT_PUBLIC_PER_MINUTE: '1000000',
+    RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '1000000',
+    ...env,
+  });
+  // Drained all along: a full pipe would stall the service.
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+  const [, listening] = await waitForOutput(child, /listening on port (\d+)/, 90_000);
+  if (Number(listening) !== port) throw new Error(`the service listens on ${listening}, not on ${port}`);
+  return { child, base: `http://127.0.0.1:${port}`, stdout: () => stdout, stderr: () => stderr };
 }
