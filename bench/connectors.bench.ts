@@ -41,7 +41,13 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
   const children: ChildProcess[] = [];
   const apiKey = 'bench-xledger-token-0123456789abcdef';
   const xledger = await startXledgerFake({ apiKey });
-  const dataverse = await startDataverseFake({ tenant: 'bench-tenant', clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789' });
+  const dataverse = await startDataverseFake({
+    tenant: 'bench-tenant',
+    clientId: 'bench-client',
+    clientSecret: 'bench-client-secret-0123456789',
+    // ContactId is bound as the lookup it is (…@odata.bind): the fake checks it as Dataverse does.
+    lookups: { cr123_expenses: { ContactId: 'contacts' } },
+  });
   const { caFile } = await testCertificate();
   const agent = new Agent({ keepAlive: true, ca: readFileSync(caFile, 'utf8') });
   let db: Client | undefined;
@@ -135,7 +141,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
             expense_type: 'travel_km',
             expense_amount: 10 + (n % 90) + 0.5,
             expense_date: '2026-11-20',
-            peer_mentor_id: `pm-${n % 50}`,
+            peer_mentor_id: `00000000-0000-4000-8000-${String(n % 50).padStart(12, '0')}`,
             description: `Trip ${n}`,
           }));
           const run = await post(config.token, `${config.path}/exports`, { records, deliver: true });

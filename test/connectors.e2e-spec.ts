@@ -67,7 +67,13 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
 
   beforeAll(async () => {
     const { caFile } = await testCertificate();
-    dv = await startDataverseFake({ tenant: TENANT, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, entitySets: { [DYNAMICS_SET]: DYNAMICS_KEY, [HLF_SET]: HLF_KEY } });
+    dv = await startDataverseFake({
+      tenant: TENANT,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      entitySets: { [DYNAMICS_SET]: DYNAMICS_KEY, [HLF_SET]: HLF_KEY },
+      lookups: { [DYNAMICS_SET]: { msdyn_contactid: 'contacts' } },
+    });
     service = await startServiceProcess({
       DELIVERY_WORKERS: '2',
       DELIVERY_BACKOFF_BASE_MS: '200',
@@ -409,7 +415,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       [DYNAMICS_KEY]: `meander:${first}:7`,
       msdyn_amount: 107.25,
       msdyn_transactiondate: '2026-11-20',
-      msdyn_contactid: MENTOR,
+      _msdyn_contactid_value: MENTOR,
       msdyn_description: 'Claim 7',
     });
     const rows = await rowsOf(config, first);

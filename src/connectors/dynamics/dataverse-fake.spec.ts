@@ -163,4 +163,43 @@ describe('the fake Dataverse', () => {
       await strict.close();
     }
   });
+
+  it('takes a lookup only as a binding to its entity set, as the OData reader does', async () => {
+    const strict = await startDataverseFake({
+      tenant: TENANT,
+      clientId: CLIENT_ID,
+      clientSecret: SECRET,
+      entitySets: { things: 'ref' },
+      lookups: { things: { owner: 'contacts' } },
+    });
+    try {
+      const strictToken = JSON.parse(
+        (
+          await http.request({
+            url: `${strict.authorityUrl}/${TENANT}/oauth2/v2.0/token`,
+            method: 'POST',
+            headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT_ID, client_secret: SECRET, scope: `${strict.url}/.default` }).toString(),
+          })
+        ).body.toString(),
+      ).access_token as string;
+      const patch = async (key: string, body: Record<string, unknown>) => {
+        const answer = await http.request({
+          url: `${strict.url}/api/data/v9.2/things(ref='${key}')`,
+          method: 'PATCH',
+          headers: { Authorization: `Bearer ${strictToken}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return { status: answer.status, message: answer.body.length ? (JSON.parse(answer.body.toString()).error?.message as string) : undefined };
+      };
+      const id = '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f';
+      expect(await patch('a', { owner: id })).toMatchObject({ status: 400, message: expect.stringContaining("'PrimitiveValue' node with non-null value") });
+      expect(await patch('b', { 'other@odata.bind': `/contacts(${id})` })).toMatchObject({ status: 400, message: expect.stringContaining("undeclared property 'other'") });
+      expect(await patch('c', { 'owner@odata.bind': `/accounts(${id})` })).toMatchObject({ status: 400 });
+      expect(await patch('d', { 'owner@odata.bind': `/contacts(${id})` })).toEqual({ status: 204, message: undefined });
+      expect(strict.table('things').map((r) => r.values)).toEqual([{ ref: 'd', _owner_value: id }]);
+    } finally {
+      await strict.close();
+    }
+  });
 });

@@ -18,7 +18,13 @@ const thrown: string[] = [];
 const tokensSeen = new Set<string>();
 
 beforeEach(async () => {
-  fake = await startDataverseFake({ tenant: TENANT, clientId: CLIENT_ID, clientSecret: SECRET, entitySets: { [ENTITY_SET]: KEY } });
+  fake = await startDataverseFake({
+    tenant: TENANT,
+    clientId: CLIENT_ID,
+    clientSecret: SECRET,
+    entitySets: { [ENTITY_SET]: KEY },
+    lookups: { [ENTITY_SET]: { msdyn_contactid: 'contacts', ContactId: 'contacts' } },
+  });
   http = new OutboundClient({ policy: { allowPrivate: true }, ca: [fake.ca] });
 });
 
@@ -124,7 +130,7 @@ describe('the Dynamics 365 / Dataverse connector', () => {
         [KEY]: row.reference,
         msdyn_amount: 100 + i,
         msdyn_transactiondate: '2026-11-20',
-        msdyn_contactid: '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f',
+        _msdyn_contactid_value: '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f',
         msdyn_description: `Claim ${i}`,
       })),
     );
@@ -133,7 +139,22 @@ describe('the Dynamics 365 / Dataverse connector', () => {
   it('writes the target fields under their own names when extra_config.columns is not given', async () => {
     const [row] = rows(1);
     await connector().deliver(context({ extra: { columns: undefined } }), [row]);
-    expect(fake.table(ENTITY_SET)[0].values).toMatchObject({ ExpenseAmount: 100, ExpenseDate: '2026-11-20', ContactId: expect.any(String) });
+    expect(fake.table(ENTITY_SET)[0].values).toMatchObject({ ExpenseAmount: 100, ExpenseDate: '2026-11-20', _contactid_value: '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f' });
+  });
+
+  it('binds ContactId as the lookup it is (`@odata.bind` to /contacts), and fails a row whose ContactId is no GUID without sending it', async () => {
+    const [good, bad, none] = rows(3);
+    bad.output = { ...bad.output, ContactId: 'Kari Nordmann' };
+    none.output = { ...none.output, ContactId: null };
+    const outcomes = await connector().deliver(context(), [good, bad, none]);
+    expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'failed', 'delivered']);
+    expect(outcomes[1]).toMatchObject({ error: 'ContactId must be the id (GUID) of a Dataverse contact' });
+    const [batch] = fake.apiRequests.filter((r) => r.path.endsWith('$batch')).slice(-1);
+    const bodies = parseBatchRequest(String(batch.headers['content-type']), batch.body).map((item) => ('request' in item ? JSON.parse(item.request.body) : undefined));
+    expect(bodies).toHaveLength(2);
+    expect(bodies[0]).toMatchObject({ 'msdyn_contactid@odata.bind': '/contacts(0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f)' });
+    expect(Object.keys(bodies[1])).not.toContain('msdyn_contactid@odata.bind');
+    expect(Object.keys(bodies[0])).not.toContain('msdyn_contactid');
   });
 
   it('never lets a body column override the alternate key (a repeat would create a second record)', async () => {

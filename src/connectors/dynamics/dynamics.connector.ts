@@ -23,6 +23,7 @@ const API_PATH = '/api/data/v9.2';
 const MAX_BATCH_ANSWER_BYTES = 32 * 1024 * 1024;
 // Dataverse's own limit per $batch (Microsoft: "up to 1000 individual requests").
 const MAX_REQUESTS_PER_BATCH = 1000;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ODATA_HEADERS = { Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0' };
 
 /** A config's settings, resolved and checked once per call. */
@@ -55,8 +56,16 @@ export class DynamicsConnector implements Connector {
     if (rows.length === 0) return [];
     const settings = this.settings(context, true);
     const outcomes = new Map<number, RowOutcome>();
-    for (let start = 0; start < rows.length; start += MAX_REQUESTS_PER_BATCH) {
-      let pending = rows.slice(start, start + MAX_REQUESTS_PER_BATCH);
+    // A row Dataverse could only refuse is failed here, without a request.
+    const sendable: DeliveryRow[] = [];
+    for (const row of rows) {
+      const contact = row.output['ContactId'];
+      if (contact !== undefined && contact !== null && !(typeof contact === 'string' && GUID.test(contact))) {
+        outcomes.set(row.index, { index: row.index, status: 'failed', error: 'ContactId must be the id (GUID) of a Dataverse contact' });
+      } else sendable.push(row);
+    }
+    for (let start = 0; start < sendable.length; start += MAX_REQUESTS_PER_BATCH) {
+      let pending = sendable.slice(start, start + MAX_REQUESTS_PER_BATCH);
       while (pending.length > 0) {
         const answered = await this.sendBatch(settings, pending);
         for (const outcome of answered) outcomes.set(outcome.index, outcome);
@@ -214,13 +223,21 @@ export class DynamicsConnector implements Connector {
     return `${settings.baseUrl}${API_PATH}/${settings.entitySet}(${settings.alternateKey}=${encodeKeySegment(odataStringLiteral(reference))})`;
   }
 
-  /** The row's output as the entity's columns: ExpenseAmount/ExpenseDate/ContactId renamed when the config says so. */
+  /**
+   * The row's output as the entity's columns: ExpenseAmount/ExpenseDate/ContactId renamed when the
+   * config says so. ContactId is a lookup: Dataverse takes it only as a binding of the navigation
+   * property (`<name>@odata.bind: /contacts(<id>)`), never as a plain value.
+   */
   private columnsOf(settings: Settings, output: Record<string, unknown>): Record<string, unknown> {
     const body: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(output)) {
       const column = (settings.columns as Record<string, string | undefined>)[field] ?? field;
       // On create Dataverse takes a key column in the body over the key in the URL: a repeat would then create again.
       if (column === settings.alternateKey) continue;
+      if (field === 'ContactId') {
+        if (value !== null && value !== undefined) body[`${column}@odata.bind`] = `/contacts(${String(value).toLowerCase()})`;
+        continue;
+      }
       body[column] = value;
     }
     return body;

@@ -53,6 +53,12 @@ export interface DataverseFakeOptions {
   expiresIn?: number;
   /** Entity set → its alternate key column. Given: other entity sets are 404 and another key column 400. */
   entitySets?: Record<string, string>;
+  /**
+   * Entity set → its lookups (single-valued navigation property → the entity set it points to).
+   * As Dataverse's OData reader: a lookup is set only by `<property>@odata.bind: "/<set>(<id>)"`;
+   * a plain value for it, or a binding of a property that is no lookup, is a 400.
+   */
+  lookups?: Record<string, Record<string, string>>;
 }
 
 export interface RecordedRequest {
@@ -365,11 +371,19 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
     }
     if (!values || typeof values !== 'object' || Array.isArray(values)) return odataError(400, '', 'The request body must be a JSON object.');
     const body = values as Record<string, unknown>;
+    const lookupError = lookupRefusal(options.lookups?.[address.entitySet] ?? {}, body);
+    if (lookupError) return odataError(400, '0x80060888', lookupError);
     if (refusal?.predicate({ entitySet: address.entitySet, key: address.keyValue, body })) return odataError(refusal.status, refusal.code, refusal.message);
     const ifMatch = request.headers['if-match'];
     const ifNoneMatch = request.headers['if-none-match'];
     if (ifMatch === '*' && !existing) return odataError(404, '', `${address.entitySet} With Ids = ${address.keyValue} Does Not Exist`);
     if (ifNoneMatch === '*' && existing) return odataError(412, '', 'A record with matching key values already exists.');
+    // Stored as Dataverse reads a lookup back: `_<property>_value` holds the id.
+    for (const [key, value] of Object.entries(body)) {
+      if (!key.endsWith(BIND)) continue;
+      delete body[key];
+      body[`_${key.slice(0, -BIND.length).toLowerCase()}_value`] = /\(([^)]+)\)$/.exec(String(value))?.[1];
+    }
     if (existing) {
       const update = { ...body };
       delete update[address.keyName];
@@ -629,4 +643,27 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+const BIND = '@odata.bind';
+const GUID_TEXT = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+
+/** What Dataverse's OData reader says of a body that sets a lookup any other way than by binding it; undefined when it is fine. */
+function lookupRefusal(lookups: Record<string, string>, body: Record<string, unknown>): string | undefined {
+  for (const [key, value] of Object.entries(body)) {
+    if (key in lookups && value !== null) {
+      // OData's own wording for a primitive where a navigation property is.
+      return "A 'PrimitiveValue' node with non-null value was found when trying to read the value of a navigation property; however, a 'StartArray' node, a 'StartObject' node, or a 'PrimitiveValue' node with null value was expected.";
+    }
+    if (!key.endsWith(BIND)) continue;
+    const property = key.slice(0, -BIND.length);
+    const target = lookups[property];
+    if (target === undefined) {
+      return `An undeclared property '${property}' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values.`;
+    }
+    if (typeof value !== 'string' || !new RegExp(`^/${target}\\(${GUID_TEXT}\\)$`).test(value)) {
+      return `The value of the annotation '${key}' is not a valid entity reference: expected '/${target}(<guid>)'.`;
+    }
+  }
+  return undefined;
 }
