@@ -110,7 +110,7 @@ describe('keys:rotate', () => {
   it('survives a kill halfway while the service serves, resumes, and every secret decrypts to its original', async () => {
     // Killed with at least six rows (six seconds) to go, so the CLI cannot finish first.
     const child = runCli(['--batch-size', '1', '--pause-ms', '1000']);
-    await waitForOutput(child, /\] [3-6]\/12 rows/);
+    await waitForOutput(child, /\] [3-6]\/15 rows/);
     child.kill('SIGKILL');
     await waitForExit(child);
 
@@ -163,5 +163,35 @@ describe('keys:rotate', () => {
     const retire = await cliOutput(['--retire', 'k1']);
     expect(retire.code).toBe(0);
     expect(retire.out).toMatch(/key "k1" encrypts nothing/);
+  });
+
+  it('waits for a row a write holds locked, rather than stopping short of it', async () => {
+    const K3 = `k3:${randomBytes(32).toString('base64')}`;
+    const holder = app!.dataSource.createQueryRunner();
+    await holder.connect();
+    await holder.startTransaction();
+    try {
+      const [{ id }] = (await holder.query(`SELECT id FROM integration_configs ORDER BY id LIMIT 1 FOR UPDATE`)) as { id: string }[];
+      const child = spawnTs('src/cli/keys-rotate.ts', [], { DATABASE_URL: db.url, ENCRYPTION_KEYS: `${K2},${K3}`, ENCRYPTION_ACTIVE_KEY_ID: '', NODE_ENV: 'test' });
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+      // Every other row goes to k3; the locked one is waited for, not skipped (the run goes on).
+      const othersDone = async () => keyIdsIn((await rows(app!)).filter((r) => r.id !== id)).every((kid) => kid === 'k3');
+      for (let i = 0; i < 300 && !(await othersDone()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await othersDone()).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(child.exitCode).toBeNull();
+      expect((await rows(app!)).find((r) => r.id === id)?.api_key_encrypted?.split(':')[2]).toBe('k2');
+      await holder.commitTransaction();
+      expect(await waitForExit(child, 60_000)).toBe(0);
+      expect(out).not.toMatch(/stayed locked/);
+      const after = await rows(app!);
+      expect(new Set(keyIdsIn(after))).toEqual(new Set(['k3']));
+      expect(after.find((r) => r.id === id)?.api_key_encrypted?.split(':')[2]).toBe('k3');
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+    }
   });
 });

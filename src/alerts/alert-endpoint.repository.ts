@@ -49,6 +49,11 @@ export class AlertEndpointRepository extends TableRepository {
     return Object.fromEntries(rows.map((r) => [r.kid, r.n]));
   }
 
+  async countRowsWithSecretNotUnder(keyId: string): Promise<number> {
+    const [{ n }] = await this.rows<{ n: number }>(`SELECT count(*)::int AS n FROM alert_endpoints WHERE split_part(signing_secret_encrypted, ':', 3) <> $1`, [keyId]);
+    return n;
+  }
+
   /** Up to `limit` endpoints whose secret is under another key, locked (SKIP LOCKED: one being written is taken later). */
   lockRowsWithSecretNotUnder(keyId: string, limit: number): Promise<Pick<AlertEndpointEntity, 'id' | 'signing_secret_encrypted'>[]> {
     return this.rows(

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { ALERT_ENDPOINTS_TABLE } from '../alerts/alert-endpoint.entity';
 import { AlertEndpointRepository } from '../alerts/alert-endpoint.repository';
 import type { SecretCipher } from '../crypto/secret-cipher';
-import { TransactionRunner } from '../database/transaction';
+import { TransactionRunner, type Transaction } from '../database/transaction';
 import { INTEGRATION_CONFIGS_TABLE, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
 import { IntegrationConfigRepository } from './integration-config.repository';
 
@@ -47,14 +47,23 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
   const batchSize = options.batchSize ?? 100;
   if (options.dryRun) return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated: 0, valuesRotated: 0 };
 
-  const total = await configs.countRowsWithSecretsNotUnder(active);
+  // The alert endpoints' signing secrets too: a retired key must not leave an alert unsendable.
+  const alerts = new AlertEndpointRepository(dataSource);
+  const total = (await configs.countRowsWithSecretsNotUnder(active)) + (await alerts.countRowsWithSecretNotUnder(active));
   let rowsRotated = 0;
   let valuesRotated = 0;
   options.onProgress?.({ done: 0, total });
-  for (;;) {
-    const rotatedInBatch = await transactions.run(async (tx) => {
+  const counted = (rows: number, values: number) => {
+    rowsRotated += rows;
+    valuesRotated += values;
+    options.onProgress?.({ done: Math.min(rowsRotated, total), total });
+  };
+  await inBatches(
+    transactions,
+    async (tx) => {
       const batch = configs.in(tx);
       const rows = await batch.lockRowsWithSecretsNotUnder(active, batchSize);
+      let values = 0;
       for (const row of rows) {
         const envelopes: Partial<Record<SecretColumn, string>> = {};
         for (const column of SECRET_COLUMNS) {
@@ -62,31 +71,58 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
           if (envelope && cipher.needsRotation(envelope)) envelopes[column] = cipher.reencrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: row.id });
         }
         await batch.updateSecretEnvelopes(row.id, envelopes);
-        valuesRotated += Object.keys(envelopes).length;
+        values += Object.keys(envelopes).length;
       }
-      return rows.length;
-    });
-    if (rotatedInBatch === 0) break;
-    rowsRotated += rotatedInBatch;
-    options.onProgress?.({ done: Math.min(rowsRotated, total), total });
-    if (options.pauseMs) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
-  }
-  // The alert endpoints' signing secrets too: a retired key must not leave an alert unsendable.
-  const alerts = new AlertEndpointRepository(dataSource);
-  for (;;) {
-    const rotatedInBatch = await transactions.run(async (tx) => {
+      return { rows: rows.length, values };
+    },
+    () => configs.countRowsWithSecretsNotUnder(active),
+    counted,
+    options.pauseMs,
+  );
+  await inBatches(
+    transactions,
+    async (tx) => {
       const batch = alerts.in(tx);
       const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize);
       for (const row of rows) {
         const location = { table: ALERT_ENDPOINTS_TABLE, column: 'signing_secret_encrypted', rowId: row.id };
         await batch.updateSecretById(row.id, cipher.reencrypt(row.signing_secret_encrypted, location));
       }
-      return rows.length;
-    });
-    if (rotatedInBatch === 0) break;
-    rowsRotated += rotatedInBatch;
-    valuesRotated += rotatedInBatch;
-    if (options.pauseMs) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
-  }
+      return { rows: rows.length, values: rows.length };
+    },
+    () => alerts.countRowsWithSecretNotUnder(active),
+    counted,
+    options.pauseMs,
+  );
   return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated, valuesRotated };
+}
+
+/** How long rows locked by writes in progress are waited for before the run gives up (run it again). */
+const LOCKED_ROWS_WAIT_MS = 30_000;
+
+/**
+ * Batches until nothing is left under another key. A batch takes only unlocked rows (SKIP
+ * LOCKED: a config being written is not waited for); one that finds nothing to take while rows
+ * are left means they are locked right now, so it looks again shortly rather than stopping short.
+ */
+async function inBatches(
+  transactions: TransactionRunner,
+  batch: (tx: Transaction) => Promise<{ rows: number; values: number }>,
+  left: () => Promise<number>,
+  counted: (rows: number, values: number) => void,
+  pauseMs?: number,
+): Promise<void> {
+  const deadline = Date.now() + LOCKED_ROWS_WAIT_MS;
+  for (;;) {
+    const done = await transactions.run(batch);
+    if (done.rows > 0) {
+      counted(done.rows, done.values);
+      if (pauseMs) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      continue;
+    }
+    const remaining = await left();
+    if (remaining === 0) return;
+    if (Date.now() > deadline) throw new Error(`${remaining} row(s) stayed locked by other transactions for ${LOCKED_ROWS_WAIT_MS / 1000} s: run keys:rotate again`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
