@@ -355,7 +355,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const mappings = [
       { source_field: 'expense_amount', target_field: 'ExpenseAmount', is_required: true },
       { source_field: 'expense_date', target_field: 'ExpenseDate', is_required: true },
-      { source_field: 'peer_mentor_id', target_field: 'ContactId', is_required: true, default_value: 'p' },
+      { source_field: 'peer_mentor_id', target_field: 'ContactId', is_required: true, default_value: '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f' },
     ];
     expect((await api.post(`${base}/${created.body.id}/field-mappings/bulk`, token, { items: mappings })).status).toBe(201);
     const res = await api.post(`${base}/${created.body.id}/exports`, token, { records: [claim()], deliver: true });
