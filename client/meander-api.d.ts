@@ -1104,7 +1104,7 @@ export interface components {
         WebhookSecretResponse: {
             /**
              * @description `whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours
-             * @example whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=
+             * @example whsec_ShownOnceInTheRealAnswer
              */
             webhook_secret: string;
         };
@@ -2040,14 +2040,14 @@ export interface components {
             created_at: string;
             /**
              * @description The Standard Webhooks signing secret (`whsec_` + base64 of 32 random bytes), shown this once
-             * @example whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=
+             * @example whsec_ShownOnceInTheRealAnswer
              */
             signing_secret: string;
         };
         AlertSecretResponse: {
             /**
              * @description The new signing secret, shown this once; the previous one stops signing at once
-             * @example whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=
+             * @example whsec_ShownOnceInTheRealAnswer
              */
             signing_secret: string;
         };

@@ -58,8 +58,6 @@ export class WebhookSecretResponse {
     description: '`whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours',
     pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$',
     maxLength: 94,
-    // base64 of "example-webhook-secret-32-bytes!": visibly not a secret of anyone's.
-    example: 'whsec_ZXhhbXBsZS13ZWJob29rLXNlY3JldC0zMi1ieXRlcyE=',
   })
   webhook_secret: string;
 }
