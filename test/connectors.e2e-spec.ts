@@ -586,7 +586,8 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
 
     // A few seconds, and until the realtime config's retry job has been worked.
     const windowStart = Date.now();
-    await waitFor(
+    // The retry job must have been worked (and sent nothing), not merely waited out.
+    const pendingJobs = await waitFor(
       async () =>
         Number(
           (await db.query(`SELECT count(*) FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state IN ('created', 'retry', 'active')`, [realtime.id]))
@@ -595,6 +596,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       (pending) => pending === 0,
       10_000,
     );
+    expect(pendingJobs).toBe(0);
     await sleep(Math.max(0, 3_000 - (Date.now() - windowStart)));
     expect(fake.requests).toEqual([]);
     expect(dv.requests.slice(dvMark)).toEqual([]);

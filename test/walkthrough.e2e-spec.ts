@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueToken } from '../src/auth/issue-token';
-import { freePort, killAllChildren, ROOT, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
+import { killAllChildren, ROOT, startServiceProcess, waitForExit, type ServiceProcess } from './support/child-processes';
 import { TEST_ENCRYPTION_KEYS, TEST_JWT_SECRET } from './support/test-app';
 
 jest.setTimeout(180_000);
@@ -76,35 +76,19 @@ function runBash(script: string, env: NodeJS.ProcessEnv): Promise<{ code: number
 describe('docs/walkthrough.md, run as written', () => {
   const markdown = readFileSync(DOC, 'utf8');
   let dir: string;
-  let service: ChildProcess;
+  let service: ServiceProcess | undefined;
   let base: string;
-  let serviceOutput = '';
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'meander-walkthrough-'));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    service = spawnTs('src/main.ts', [], {
-      NODE_ENV: 'development',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: process.env.TEST_DATABASE_URL,
-      DATA_DIR: join(dir, 'data'),
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-      DELIVERY_WORKERS: '0',
-      LOG_LEVEL: 'info',
-    });
-    // Drained all along: a full pipe would stall the service.
-    service.stdout?.on('data', (chunk: Buffer) => (serviceOutput = (serviceOutput + chunk.toString()).slice(-20_000)));
-    service.stderr?.on('data', (chunk: Buffer) => (serviceOutput = (serviceOutput + chunk.toString()).slice(-20_000)));
-    await waitForOutput(service, /listening on port/);
+    service = await startServiceProcess({ NODE_ENV: 'development', DATA_DIR: join(dir, 'data'), DELIVERY_WORKERS: '0' });
+    base = service.base;
   });
 
   afterAll(async () => {
-    if (service?.exitCode === null) {
-      service.kill('SIGTERM');
-      await waitForExit(service);
+    if (service?.child.exitCode === null) {
+      service.child.kill('SIGTERM');
+      await waitForExit(service.child);
     }
     killAllChildren();
     rmSync(dir, { recursive: true, force: true });
@@ -153,7 +137,10 @@ describe('docs/walkthrough.md, run as written', () => {
       DATA_DIR: join(dir, 'data'),
       NODE_ENV: 'development',
     });
-    if (run.code !== 0) throw new Error(`the walkthrough stopped (exit ${run.code}):\n${run.stderr}\n--- stdout:\n${run.stdout}\n--- service:\n${serviceOutput}`);
+    if (run.code !== 0)
+      throw new Error(
+        `the walkthrough stopped (exit ${run.code}):\n${run.stderr}\n--- stdout:\n${run.stdout}\n--- service:\n${(service?.stdout() ?? '') + (service?.stderr() ?? '')}`,
+      );
 
     const steps = recordedCalls(calls);
     const org = '/v1/organizations/{uuid}/integrations';

@@ -1,6 +1,6 @@
 // The fake Dataverse behaves as Microsoft documents it where our connector does not go: without
 // continue-on-error, change sets, conditional upserts, the batch limit, the token checks.
-import { startDataverseFake, type DataverseFake } from '../../../test/support/fakes/dataverse-fake';
+import { startDataverseFake, type DataverseFake, type DataverseFakeOptions } from '../../../test/support/fakes/dataverse-fake';
 import { OutboundClient, type OutboundResponse } from '../../egress/outbound-http';
 import { buildBatchRequest, parseBatchResponse } from './odata-batch';
 
@@ -24,9 +24,9 @@ afterEach(async () => {
   await fake.close();
 });
 
-function requestToken(scope: string, secret = SECRET): Promise<OutboundResponse> {
+function requestToken(scope: string, secret = SECRET, from: DataverseFake = fake): Promise<OutboundResponse> {
   return http.request({
-    url: `${fake.authorityUrl}/${TENANT}/oauth2/v2.0/token`,
+    url: `${from.authorityUrl}/${TENANT}/oauth2/v2.0/token`,
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT_ID, client_secret: secret, scope }).toString(),
@@ -35,6 +35,29 @@ function requestToken(scope: string, secret = SECRET): Promise<OutboundResponse>
 
 function api(method: 'GET' | 'POST' | 'PATCH', path: string, body?: string, headers: Record<string, string> = {}): Promise<OutboundResponse> {
   return http.request({ url: `${fake.url}/api/data/v9.2/${path}`, method, headers: { Authorization: `Bearer ${token}`, ...headers }, body });
+}
+
+/** A fake started with `options` (entity sets, lookups), for `work` with a PATCH on it as its token; closed after. */
+async function withConfiguredFake(
+  options: Pick<DataverseFakeOptions, 'entitySets' | 'lookups'>,
+  work: (configured: DataverseFake, patch: (path: string, body: object) => Promise<{ status: number; message?: string }>) => Promise<void>,
+): Promise<void> {
+  const configured = await startDataverseFake({ tenant: TENANT, clientId: CLIENT_ID, clientSecret: SECRET, ...options });
+  try {
+    const answer = await requestToken(`${configured.url}/.default`, SECRET, configured);
+    const bearer = (JSON.parse(answer.body.toString()) as { access_token: string }).access_token;
+    await work(configured, async (path, body) => {
+      const response = await http.request({
+        url: `${configured.url}/api/data/v9.2/${path}`,
+        method: 'PATCH',
+        headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, message: response.body.length ? (JSON.parse(response.body.toString()).error?.message as string) : undefined };
+    });
+  } finally {
+    await configured.close();
+  }
 }
 
 function upsert(key: string, body: object) {
@@ -136,70 +159,23 @@ describe('the fake Dataverse', () => {
     expect((await api('POST', '$batch', body, { 'Content-Type': contentType })).status).toBe(400);
     expect(fake.table('things')).toEqual([]);
 
-    const strict = await startDataverseFake({ tenant: TENANT, clientId: CLIENT_ID, clientSecret: SECRET, entitySets: { things: 'ref' } });
-    try {
-      const strictToken = JSON.parse(
-        (
-          await http.request({
-            url: `${strict.authorityUrl}/${TENANT}/oauth2/v2.0/token`,
-            method: 'POST',
-            headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-            body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT_ID, client_secret: SECRET, scope: `${strict.url}/.default` }).toString(),
-          })
-        ).body.toString(),
-      ).access_token as string;
-      const patch = (path: string) =>
-        http.request({
-          url: `${strict.url}/api/data/v9.2/${path}`,
-          method: 'PATCH',
-          headers: { Authorization: `Bearer ${strictToken}`, 'Content-Type': 'application/json' },
-          body: '{}',
-        });
-      expect((await patch("others(ref='a')")).status).toBe(404);
-      const wrongKey = await patch("things(name='a')");
+    await withConfiguredFake({ entitySets: { things: 'ref' } }, async (_configured, patch) => {
+      expect((await patch("others(ref='a')", {})).status).toBe(404);
+      const wrongKey = await patch("things(name='a')", {});
       expect(wrongKey.status).toBe(400);
-      expect(JSON.parse(wrongKey.body.toString()).error.message).toContain('The key in the request URI is not valid');
-    } finally {
-      await strict.close();
-    }
+      expect(wrongKey.message).toContain('The key in the request URI is not valid');
+    });
   });
 
   it('takes a lookup only as a binding to its entity set, as the OData reader does', async () => {
-    const strict = await startDataverseFake({
-      tenant: TENANT,
-      clientId: CLIENT_ID,
-      clientSecret: SECRET,
-      entitySets: { things: 'ref' },
-      lookups: { things: { owner: 'contacts' } },
-    });
-    try {
-      const strictToken = JSON.parse(
-        (
-          await http.request({
-            url: `${strict.authorityUrl}/${TENANT}/oauth2/v2.0/token`,
-            method: 'POST',
-            headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-            body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT_ID, client_secret: SECRET, scope: `${strict.url}/.default` }).toString(),
-          })
-        ).body.toString(),
-      ).access_token as string;
-      const patch = async (key: string, body: Record<string, unknown>) => {
-        const answer = await http.request({
-          url: `${strict.url}/api/data/v9.2/things(ref='${key}')`,
-          method: 'PATCH',
-          headers: { Authorization: `Bearer ${strictToken}`, 'Content-Type': 'application/json' },
-          body: JSON.stringify(body),
-        });
-        return { status: answer.status, message: answer.body.length ? (JSON.parse(answer.body.toString()).error?.message as string) : undefined };
-      };
+    await withConfiguredFake({ entitySets: { things: 'ref' }, lookups: { things: { owner: 'contacts' } } }, async (configured, patchPath) => {
+      const patch = (key: string, body: object) => patchPath(`things(ref='${key}')`, body);
       const id = '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f';
       expect(await patch('a', { owner: id })).toMatchObject({ status: 400, message: expect.stringContaining("'PrimitiveValue' node with non-null value") });
       expect(await patch('b', { 'other@odata.bind': `/contacts(${id})` })).toMatchObject({ status: 400, message: expect.stringContaining("undeclared property 'other'") });
       expect(await patch('c', { 'owner@odata.bind': `/accounts(${id})` })).toMatchObject({ status: 400 });
       expect(await patch('d', { 'owner@odata.bind': `/contacts(${id})` })).toEqual({ status: 204, message: undefined });
-      expect(strict.table('things').map((r) => r.values)).toEqual([{ ref: 'd', _owner_value: id }]);
-    } finally {
-      await strict.close();
-    }
+      expect(configured.table('things').map((r) => r.values)).toEqual([{ ref: 'd', _owner_value: id }]);
+    });
   });
 });
