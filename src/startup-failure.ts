@@ -31,10 +31,10 @@ export function describeStartupFailure(error: unknown, context: { databaseUrl?: 
   if (!(error instanceof Error)) return undefined;
   const { code, syscall } = error as ErrorFields;
   if (syscall === 'listen') return describeListenFailure(code, context.host, context.port);
-  const reason = databaseReason(error as ErrorFields, context.databaseUrl ? databaseTarget(context.databaseUrl) : undefined);
+  const target = context.databaseUrl ? databaseTarget(context.databaseUrl) : undefined;
+  const reason = databaseReason(error as ErrorFields, target);
   if (!reason) return undefined;
   if (context.embedded) return `cannot connect to the embedded PostgreSQL of DATA_DIR: ${reason.what}`;
-  const target = context.databaseUrl ? databaseTarget(context.databaseUrl) : undefined;
   const where = target ? `PostgreSQL at ${target.host}:${target.port} (database "${target.database}"${target.user ? `, user "${target.user}"` : ''})` : 'PostgreSQL';
   return `cannot connect to ${where}: ${reason.what}; ${reason.fix}`;
 }

@@ -1,6 +1,6 @@
 // What an alert says and how it is signed. Pure: no Nest imports.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { Webhook } from 'standardwebhooks';
+import { randomUUID } from 'node:crypto';
+import { signStandardWebhook } from '../webhooks/signatures';
 
 export const ALERT_TYPES = ['delivery.failed', 'credentials.rejected', 'integration.paused'] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
@@ -27,20 +27,17 @@ export function alertEvent(type: AlertType, data: AlertEvent['data'], at = new D
   return { id: `alert_${randomUUID()}`, type, timestamp: at.toISOString(), data };
 }
 
-/** A new signing secret: `whsec_` + base64 of 32 random bytes, as the inbound webhook secrets. */
-export function newSigningSecret(): string {
-  return `whsec_${randomBytes(32).toString('base64')}`;
-}
-
 /**
  * The Standard Webhooks headers of one send: `webhook-id` (the event's), `webhook-timestamp`
  * (now: each retry is signed afresh, so a receiver's 5-minute window holds) and `webhook-signature`.
  */
 export function signedHeaders(secret: string, event: AlertEvent, body: string, now = new Date()): Record<string, string> {
+  const timestamp = Math.floor(now.getTime() / 1000);
   return {
     'content-type': 'application/json',
     'webhook-id': event.id,
-    'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-    'webhook-signature': new Webhook(secret).sign(event.id, now, body),
+    'webhook-timestamp': String(timestamp),
+    // The service's own signer, byte-exact over the body it sends (the one inbound webhooks are checked with).
+    'webhook-signature': `v1,${signStandardWebhook(secret, event.id, timestamp, Buffer.from(body))}`,
   };
 }

@@ -11,7 +11,8 @@ import { EgressRefused } from '../egress/outbound-http';
 import { JobQueue, type AlertJob } from '../job-queue/job-queue';
 import { ALERT_ENDPOINTS_TABLE, AlertEndpointEntity } from './alert-endpoint.entity';
 import { AlertEndpointRepository } from './alert-endpoint.repository';
-import { ALERT_TYPES, alertEvent, newSigningSecret, signedHeaders, type AlertEvent, type AlertType } from './alert-event';
+import { newWebhookSecret } from '../webhooks/signatures';
+import { ALERT_TYPES, alertEvent, signedHeaders, type AlertEvent, type AlertType } from './alert-event';
 import { MAX_ALERT_ENDPOINTS, type AlertEndpointCreatedResponse, type AlertEndpointResponse, type CreateAlertEndpointDto } from './dto/alert-endpoint.dto';
 
 const ENDPOINT = 'Alert endpoint';
@@ -52,7 +53,7 @@ export class AlertsService implements OnApplicationBootstrap {
   }
 
   async create(orgId: string, dto: CreateAlertEndpointDto, actor: Principal): Promise<AlertEndpointCreatedResponse> {
-    const secret = newSigningSecret();
+    const secret = newWebhookSecret();
     const id = randomUUID();
     const endpoint = await this.transactions.run(async (tx) => {
       const endpoints = this.endpoints.in(tx);
@@ -76,7 +77,7 @@ export class AlertsService implements OnApplicationBootstrap {
   }
 
   async rotateSecret(orgId: string, id: string, actor: Principal): Promise<string> {
-    const secret = newSigningSecret();
+    const secret = newWebhookSecret();
     await this.transactions.run(async (tx) => {
       if (!(await this.endpoints.in(tx).updateSecret(orgId, id, this.cipher.encrypt(secret, location(id))))) throw RuleViolation.notFound(ENDPOINT);
       await this.audit.record({ orgId, actor, action: 'alert_endpoint.secret_rotated', resource: { type: 'alert_endpoint', id }, changedFields: ['signing_secret'] }, tx);

@@ -25,6 +25,16 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export const AUDIT_RESOURCE_TYPES = ['integration_config', 'field_mapping', 'export_run', 'alert_endpoint', 'request'] as const;
 export type AuditResourceType = (typeof AUDIT_RESOURCE_TYPES)[number];
 
+/** An audit event's resource: a config (its own integration). */
+export function configResource(id: string) {
+  return { type: 'integration_config' as const, id, integrationId: id };
+}
+
+/** An audit event's resource: a mapping of a config. */
+export function mappingResource(integrationId: string, id: string) {
+  return { type: 'field_mapping' as const, id, integrationId };
+}
+
 /**
  * The names of the fields a change touched, compared before → after (never their values): a
  * field sent with the value it already had is not a change.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { changedFieldNames } from '../audit/audit-actions';
+import { changedFieldNames, configResource, mappingResource } from '../audit/audit-actions';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import type { FieldError } from '../common/problem';
@@ -33,10 +33,6 @@ const MAPPING_FIELDS = [
   'sort_order',
   'is_active',
 ] as const;
-
-function mappingResource(integrationId: string, id: string) {
-  return { type: 'field_mapping' as const, id, integrationId };
-}
 
 /**
  * Field mappings of an integration: CRUD, versions, order, coverage and preview. Every write
@@ -190,7 +186,7 @@ export class FieldMappingService {
           orgId,
           actor,
           action: 'field_mapping.reordered',
-          resource: { type: 'integration_config', id: integrationId, integrationId },
+          resource: configResource(integrationId),
           changedFields: ['sort_order'],
           details: { ids: order },
         },

@@ -1,7 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { newWebhookSecret } from '../webhooks/signatures';
 import { Injectable, Logger } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
-import { changedFieldNames } from '../audit/audit-actions';
+import { changedFieldNames, configResource } from '../audit/audit-actions';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { assertIfMatch } from '../common/if-match';
@@ -115,7 +116,7 @@ export class IntegrationConfigService {
           ...(dto.field_mappings ? ['field_mappings'] : []),
         ];
         await this.audit.record(
-          { orgId, actor, action: 'integration_config.created', resource: this.resource(id), changedFields: fields, details: { integration_type: row.integration_type } },
+          { orgId, actor, action: 'integration_config.created', resource: configResource(id), changedFields: fields, details: { integration_type: row.integration_type } },
           tx,
         );
         return this.respond(orgId, foundOr404(await configs.findByOrgAndId(orgId, id), CONFIG), tx);
@@ -164,7 +165,7 @@ export class IntegrationConfigService {
       await this.writeRevision(orgId, current, next, actor.sub, tx);
       if (dto.field_mappings) await this.fieldMappings.applyShorthand(orgId, next, dto.field_mappings, tx, actor);
       const fields = [...changedFieldNames(current, next, AUDITED_FIELDS), ...changedSecrets, ...(dto.field_mappings ? ['field_mappings'] : [])];
-      await this.audit.record({ orgId, actor, action: 'integration_config.updated', resource: this.resource(id), changedFields: fields }, tx);
+      await this.audit.record({ orgId, actor, action: 'integration_config.updated', resource: configResource(id), changedFields: fields }, tx);
       // Enabled or resumed again, or on another schedule: its waiting runs go by the schedule it has now.
       const scheduleChanged = next.sync_frequency !== current.sync_frequency || next.extra_config['sync_time_zone'] !== current.extra_config['sync_time_zone'];
       if (next.enabled && !next.paused && (!current.enabled || current.paused || scheduleChanged) && (await this.exportRuns.in(tx).countDeliverable(orgId, id)) > 0)
@@ -181,14 +182,14 @@ export class IntegrationConfigService {
       const current = await this.lockConfig(orgId, id, tx);
       assertIfMatch(ifMatch, current.revision);
       await this.configs.in(tx).deleteByOrgAndId(orgId, id);
-      await this.audit.record({ orgId, actor, action: 'integration_config.deleted', resource: this.resource(id), details: { integration_type: current.integration_type } }, tx);
+      await this.audit.record({ orgId, actor, action: 'integration_config.deleted', resource: configResource(id), details: { integration_type: current.integration_type } }, tx);
     });
     this.logger.log({ event: 'integration_config_deleted', org_id: orgId, config_id: id, actor: actor.sub, req: actor.request });
   }
 
   /** A fresh `whsec_` secret, shown once; the previous one keeps verifying for 24 hours. */
   async rotateWebhookSecret(orgId: string, id: string, actor: Principal): Promise<string> {
-    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const secret = newWebhookSecret();
     await this.transactions.run(async (tx) => {
       const current = await this.lockConfig(orgId, id, tx);
       const next: IntegrationConfigEntity = Object.assign(new IntegrationConfigEntity(), current);
@@ -200,15 +201,15 @@ export class IntegrationConfigService {
       }
       next.webhook_secret_encrypted = this.cipher.encrypt(secret, this.location(id, 'webhook_secret_encrypted'));
       await this.writeRevision(orgId, current, next, actor.sub, tx);
-      await this.audit.record({ orgId, actor, action: 'integration_config.webhook_secret_rotated', resource: this.resource(id), changedFields: ['webhook_secret'] }, tx);
+      await this.audit.record({ orgId, actor, action: 'integration_config.webhook_secret_rotated', resource: configResource(id), changedFields: ['webhook_secret'] }, tx);
     });
     this.auditCredentials('rotated', orgId, id, ['webhook_secret'], actor);
     return secret;
   }
 
   async recordSyncRun(orgId: string, id: string, dto: RecordSyncRunDto, actor: Principal): Promise<SyncRunResponse> {
-    const { run } = await this.writeSyncRun(orgId, id, dto, actor, {});
-    return run;
+    const runId = await this.writeSyncRun(orgId, id, dto, actor);
+    return toSyncRunResponse(foundOr404(await this.syncRuns.findByOrgAndId(orgId, runId), 'Sync run'));
   }
 
   /**
@@ -216,7 +217,8 @@ export class IntegrationConfigService {
    * meanwhile (the attempt began while it was enabled; its outcome still counts), and the
    * config's failed attempts in a row counted (`countsTowardPause`: not one stopped on purpose):
    * the `pauseAfter`-th pauses its deliveries until an admin resumes them, and `onPaused` runs in
-   * the same transaction (the alert that says so commits with the pause).
+   * the same transaction (the alert that says so commits with the pause). `dto.error` comes
+   * scrubbed: the engine scrubs what an external system wrote when it reads it.
    */
   async recordDeliveryAttempt(
     orgId: string,
@@ -225,16 +227,17 @@ export class IntegrationConfigService {
     actor: Principal,
     pause: { after: number; countsTowardPause: boolean; onPaused: (tx: Transaction, consecutiveFailures: number) => Promise<void> },
   ): Promise<void> {
-    await this.writeSyncRun(orgId, id, dto, actor, { deliveryAttempt: true, pause });
+    await this.writeSyncRun(orgId, id, dto, actor, pause);
   }
 
+  /** The new sync run's id. `pause` given: an attempt of the delivery engine. */
   private async writeSyncRun(
     orgId: string,
     id: string,
     dto: RecordSyncRunDto,
     actor: Principal,
-    engine: { deliveryAttempt?: boolean; pause?: Parameters<IntegrationConfigService['recordDeliveryAttempt']>[4] },
-  ): Promise<{ run: SyncRunResponse }> {
+    pause?: Parameters<IntegrationConfigService['recordDeliveryAttempt']>[4],
+  ): Promise<string> {
     const startedAt = new Date(dto.started_at);
     const finishedAt = dto.finished_at ? new Date(dto.finished_at) : new Date();
     if (finishedAt < startedAt) {
@@ -242,7 +245,7 @@ export class IntegrationConfigService {
     }
     return this.transactions.run(async (tx) => {
       const config = await this.lockConfig(orgId, id, tx);
-      if (!config.enabled && !engine.deliveryAttempt) {
+      if (!config.enabled && !pause) {
         throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: sync services must skip it entirely.');
       }
       const run = Object.assign(new SyncRunEntity(), {
@@ -252,9 +255,9 @@ export class IntegrationConfigService {
         status: dto.status,
         started_at: startedAt,
         finished_at: finishedAt,
-        // Whoever reports it (a sync service over REST or the delivery engine), an upstream error may
-        // quote the credentials it was given: stored and shown to every reader, so scrubbed here.
-        error: dto.error ? scrubSyncError(dto.error, await this.organizationSecrets(orgId, tx)) : null,
+        // A sync service's error may quote the credentials it was given: stored and shown to every
+        // reader, so scrubbed here (the engine's comes scrubbed).
+        error: dto.error ? (pause ? dto.error : scrubSyncError(dto.error, await this.organizationSecrets(orgId, tx))) : null,
         records_pushed: dto.records_pushed ?? 0,
         records_pulled: dto.records_pulled ?? 0,
         recorded_by: actor.sub,
@@ -268,7 +271,6 @@ export class IntegrationConfigService {
         last_sync_error: dto.status === 'success' ? null : run.error,
         last_success_at: dto.status === 'success' ? finishedAt : config.last_success_at,
       });
-      const pause = engine.pause;
       // Only the engine's attempts count: a sync service's own reports are its business. An attempt
       // that delivered anything (partial) shows the system reachable: the count starts afresh.
       if (pause?.countsTowardPause) next.consecutive_failures = dto.status === 'failed' ? config.consecutive_failures + 1 : 0;
@@ -276,11 +278,11 @@ export class IntegrationConfigService {
       if (pausedNow) {
         Object.assign(next, { paused: true, paused_at: finishedAt });
         const details = { consecutive_failures: next.consecutive_failures };
-        await this.audit.record({ orgId, actor: null, action: 'integration_config.paused', resource: this.resource(id), changedFields: ['paused'], details }, tx);
+        await this.audit.record({ orgId, actor: null, action: 'integration_config.paused', resource: configResource(id), changedFields: ['paused'], details }, tx);
       }
       await this.writeRevision(orgId, config, next, config.updated_by, tx);
       if (pausedNow) await pause.onPaused(tx, next.consecutive_failures);
-      return { run: toSyncRunResponse(foundOr404(await syncRuns.findByOrgAndId(orgId, run.id), 'Sync run')) };
+      return run.id;
     });
   }
 
@@ -306,9 +308,17 @@ export class IntegrationConfigService {
    * secret of the organization in any encoding: what recordSyncRun stores for a sync run's error.
    */
   async scrubOrganizationSecrets(orgId: string, texts: string[]): Promise<string[]> {
-    if (texts.length === 0) return [];
-    const secrets = await this.organizationSecrets(orgId);
-    return texts.map((text) => scrubSyncError(text, secrets));
+    return this.secretScrubber(orgId)(texts);
+  }
+
+  /** The same as a function that reads (and decrypts) the organization's secrets once, on first use: for one delivery attempt. */
+  secretScrubber(orgId: string): (texts: string[]) => Promise<string[]> {
+    let secrets: Promise<string[]> | undefined;
+    return async (texts) => {
+      if (texts.length === 0) return [];
+      const known = await (secrets ??= this.organizationSecrets(orgId));
+      return texts.map((text) => scrubSyncError(text, known));
+    };
   }
 
   /** Every secret the organization holds, only to scrub them from text that will be stored: an upstream may quote another config's key too. */
@@ -322,10 +332,6 @@ export class IntegrationConfigService {
       }
     }
     return secrets;
-  }
-
-  private resource(id: string) {
-    return { type: 'integration_config' as const, id, integrationId: id };
   }
 
   private location(rowId: string, column: SecretColumn) {

@@ -25,7 +25,7 @@ export const JOB_QUEUE_SCHEMA = 'pgboss';
 /** Failure alerts on their way to the organizations' endpoints: retried with backoff, each on its own. */
 export const ALERT_QUEUE = 'meander-alerts';
 /** Sends of one alert before it is given up (pg-boss retries after 1, 2, 4, … × the retry delay). */
-export const ALERT_RETRY_LIMIT = 8;
+const ALERT_RETRY_LIMIT = 8;
 
 export interface AlertJob {
   orgId: string;

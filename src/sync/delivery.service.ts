@@ -1,6 +1,7 @@
 import { Injectable, Logger, Optional, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AlertType } from '../alerts/alert-event';
 import { AlertsService } from '../alerts/alerts.service';
+import { configResource } from '../audit/audit-actions';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
@@ -75,8 +76,7 @@ export class DeliveryService implements OnApplicationBootstrap {
       throw new RuleViolation('integration_paused', 409, 'Deliveries of this integration are paused after failed attempts: fix the cause, then PATCH paused: false.');
     const queued = await this.runs.countDeliverable(orgId, integrationId);
     // Recorded first: a request the trail does not show is never carried out.
-    const resource = { type: 'integration_config' as const, id: integrationId, integrationId };
-    await this.audit.record({ orgId, actor, action: 'delivery.requested', resource, details: { queued_runs: queued } });
+    await this.audit.record({ orgId, actor, action: 'delivery.requested', resource: configResource(integrationId), details: { queued_runs: queued } });
     if (queued > 0) await this.jobs.enqueueDelivery({ orgId, integrationId });
     return { queued_runs: queued };
   }
@@ -96,7 +96,7 @@ export class DeliveryService implements OnApplicationBootstrap {
       // is logged, never put in the place of the test's own answer or refusal.
       const details = { ok: result?.ok ?? false, latency_ms: result?.latency_ms ?? 0 };
       await this.audit
-        .record({ orgId, actor, action: 'connection.tested', resource: { type: 'integration_config', id: integrationId, integrationId }, details })
+        .record({ orgId, actor, action: 'connection.tested', resource: configResource(integrationId), details })
         .catch((error: unknown) => this.logger.error({ event: 'audit_event_not_written', org_id: orgId, config_id: integrationId, err: { name: (error as Error)?.name } }));
     }
   }
@@ -163,6 +163,8 @@ export class DeliveryService implements OnApplicationBootstrap {
     await this.runs.updateDelivery(orgId, run.id, { status: 'delivering', delivery_attempts: attempts, next_attempt_at: null });
     const credentials = this.sync.credentialsOf(config, actor, 'delivery');
     const context = connectorContext(config, credentials);
+    // What the external system writes is scrubbed of the organization's secrets, read once an attempt.
+    const scrub = this.configService.secretScrubber(orgId);
     let delivered = 0;
     let refused = 0;
     for (let after = -1; ;) {
@@ -176,14 +178,11 @@ export class DeliveryService implements OnApplicationBootstrap {
           batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} })),
         );
       } catch (error) {
-        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error);
+        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, scrub);
         return false;
       }
       const failed = outcomes.filter((o) => o.status === 'failed');
-      const reasons = await this.configService.scrubOrganizationSecrets(
-        orgId,
-        failed.map((o) => o.error),
-      );
+      const reasons = await scrub(failed.map((o) => o.error));
       await this.rows.applyOutcomes(orgId, run.id, [...outcomes.filter((o) => o.status === 'delivered'), ...failed.map((o, i) => ({ ...o, error: reasons[i] }))]);
       delivered += outcomes.length - failed.length;
       refused += failed.length;
@@ -227,10 +226,11 @@ export class DeliveryService implements OnApplicationBootstrap {
     attempts: number,
     delivered: number,
     error: unknown,
+    scrub: (texts: string[]) => Promise<string[]>,
   ): Promise<void> {
     const orgId = config.organization_id;
     const failure = error instanceof DeliveryFailure ? error : undefined;
-    const [message] = await this.configService.scrubOrganizationSecrets(orgId, [attemptError(error)]);
+    const [message] = await scrub([attemptError(error)]);
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
     const nextAttemptAt = outOfAttempts ? null : new Date(Date.now() + retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds));
     await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message });

@@ -4,7 +4,7 @@
 // `standardwebhooks` package decodes the body to a string before signing (not byte-exact for
 // non-UTF-8 bodies) and JSON-parses it by default, so the same algorithm is written here over
 // the bytes; the tests check it against that package as an independent implementation.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const STANDARD_TOLERANCE_SECONDS = 300;
 /** Xledger's window (xledger/graphql-samples, Webhooks-CSharp/GraphQL/ProjectSyncer.cs, ValidSignature). */
@@ -18,6 +18,11 @@ const header = (headers: Headers, name: string): string | undefined => {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 };
+
+/** A new Standard Webhooks secret: `whsec_` + base64 of 32 random bytes (inbound webhooks, alert endpoints). */
+export function newWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
 
 /** The key bytes of a `whsec_` secret. */
 export function webhookSecretKey(secret: string): Buffer {
