@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { queryRows } from '../database/pool-query';
 import { DELIVERY_QUEUE, JOB_QUEUE_SCHEMA } from '../job-queue/job-queue';
 import type { QueueSnapshot } from './service-metrics';
@@ -11,7 +11,7 @@ const NOT_CREATED_YET = new Set(['42P01', '3F000']);
  * its index on (name, start_after) covers), split into due and scheduled. Zero while pg-boss has
  * not created its schema yet; failures of the database itself are the caller's.
  */
-export async function readDeliveryQueue(db: DataSource, schema = JOB_QUEUE_SCHEMA): Promise<QueueSnapshot> {
+export async function readDeliveryQueue(db: DataSource | EntityManager, schema = JOB_QUEUE_SCHEMA): Promise<QueueSnapshot> {
   try {
     const [row] = await queryRows<{ due: number; scheduled: number; oldest_due_seconds: number }>(
       db,

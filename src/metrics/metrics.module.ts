@@ -62,7 +62,12 @@ async function readQueueWithin(dataSource: DataSource, timeoutMs: number): Promi
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      readDeliveryQueue(dataSource),
+      // Bounded on the server too: a query the scrape stopped waiting for must not keep holding a
+      // connection of the API's pool while the database is slow.
+      dataSource.transaction(async (manager) => {
+        await manager.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+        return readDeliveryQueue(manager);
+      }),
       new Promise<null>((resolve) => {
         timer = setTimeout(() => resolve(null), timeoutMs);
       }),
