@@ -213,7 +213,7 @@ export async function runHttpScenarioBench(options: Options): Promise<HttpBenchR
       client_id: 'c',
       client_secret: 's',
       enabled: true,
-      extra_config: { entity_set: 'cr123_expenses', alternate_key: 'cr123_meanderreference' },
+      extra_config: { entity_set: 'cr123_expenses', alternate_key: 'cr123_meanderreference', tenant_id: 'hlf.onmicrosoft.com' },
       webhook_secret: webhookSecret,
       webhook_url: 'https://h.example/hooks',
     });

@@ -3,7 +3,7 @@ import { Global, Module } from '@nestjs/common';
 import { SecretCipher } from '../src/crypto/secret-cipher';
 import { EXTRA_INTEGRATION_TYPES } from '../src/integration-types/integration-type.registry';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
-import { apiClient, expectProblem, rulesOf, type ApiClient } from './support/api';
+import { apiClient, expectProblem, hlfPortalConfig, rulesOf, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 const API_KEY = `xl-api-key-${randomBytes(8).toString('hex')}`;
@@ -316,6 +316,25 @@ describe('integration configs (HTTP, real database)', () => {
       const ok = await api.post(base(org), token, { ...complete, extra_config: { entity_set: 'msdyn_expenses', alternate_key: 'cr123_ref' } });
       expect(ok.status).toBe(201);
       expect(ok.body).toMatchObject({ enabled: true, has_client_secret: true });
+    });
+
+    it('hlf_portal: its tenant (extra_config.tenant_id) too, without which no token can be had', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const withoutTenant = { ...hlfPortalConfig(), extra_config: { entity_set: 'cr123_expenses', alternate_key: 'cr123_ref' } };
+      const res = await api.post(base(org), token, withoutTenant);
+      expectProblem(res, 422, 'credentials_required_before_enable');
+      expect(rulesOf(res)).toEqual(['extra_config.tenant_id:credentials_required_before_enable']);
+      // Disabled, it may wait for it; enabling asks again.
+      const saved = await api.post(base(org), token, { ...withoutTenant, enabled: false });
+      expect(saved.status).toBe(201);
+      const enable = await api.patch(`${base(org)}/${saved.body.id}`, token, { enabled: true });
+      expect(rulesOf(enable)).toEqual(['extra_config.tenant_id:credentials_required_before_enable']);
+      const withTenant = await api.patch(`${base(org)}/${saved.body.id}`, token, {
+        enabled: true,
+        extra_config: { ...withoutTenant.extra_config, tenant_id: 'hlf.onmicrosoft.com' },
+      });
+      expect(withTenant.status).toBe(200);
     });
 
     it('dataverse_names_must_be_schema_names: refuses names that would change the request URL, enabled or not', async () => {

@@ -9,7 +9,7 @@ type ConfigState = Pick<IntegrationConfigEntity, 'base_url' | 'api_key_encrypted
 /** Where a Dynamics 365 connector writes rows (API.md "What goes on the wire"): needed before it can deliver. */
 const REQUIRED_EXTRA_CONFIG: Record<string, readonly string[]> = {
   dynamics: ['entity_set', 'alternate_key'],
-  hlf_portal: ['entity_set', 'alternate_key'],
+  hlf_portal: ['entity_set', 'alternate_key', 'tenant_id'],
 };
 
 const CREDENTIAL_PRESENT: Record<CredentialName, (state: ConfigState) => boolean> = {

@@ -57,7 +57,7 @@ export function hlfPortalConfig(webhookSecret?: string): Record<string, unknown>
     client_id: 'c',
     client_secret: 's',
     enabled: true,
-    extra_config: { entity_set: 'cr123_expenses', alternate_key: 'cr123_meanderreference' },
+    extra_config: { entity_set: 'cr123_expenses', alternate_key: 'cr123_meanderreference', tenant_id: 'hlf.onmicrosoft.com' },
     ...(webhookSecret ? { webhook_secret: webhookSecret, webhook_url: 'https://hlf.example/hooks' } : {}),
   };
 }
