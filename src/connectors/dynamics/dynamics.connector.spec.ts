@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { parseBatchRequest, startDataverseFake, type DataverseFake } from '../../../test/support/fakes/dataverse-fake';
 import { EgressRefused, OutboundClient, type OutboundRequest, type OutboundResponse } from '../../egress/outbound-http';
 import { DeliveryFailure, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
-import { DynamicsConnector, entityIdOf, retryAfterSeconds, type DynamicsIntegrationType } from './dynamics.connector';
+import { DynamicsConnector, entityIdOf, type DynamicsIntegrationType } from './dynamics.connector';
 
 const TENANT = 'contoso.onmicrosoft.com';
 const CLIENT_ID = '535fb089-9ff3-47b6-9bfb-4f1264799865';
@@ -424,12 +424,5 @@ describe('reading Dataverse headers', () => {
     expect(entityIdOf("https://org.example/api/data/v9.2/things(ref='a%2Fb')")).toBe("ref='a/b'");
     expect(entityIdOf(undefined)).toBeNull();
     expect(entityIdOf('https://org.example/nothing')).toBeNull();
-  });
-
-  it('reads Retry-After as seconds or an HTTP date, ignoring nonsense', () => {
-    expect(retryAfterSeconds('120')).toBe(120);
-    expect(retryAfterSeconds(new Date(Date.UTC(2030, 0, 1, 0, 1, 0)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(60);
-    expect(retryAfterSeconds('soon')).toBeUndefined();
-    expect(retryAfterSeconds(undefined)).toBeUndefined();
   });
 });

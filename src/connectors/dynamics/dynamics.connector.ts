@@ -3,6 +3,7 @@
 // rows as one `$batch` of upserts by alternate key, so a repeated attempt never creates a record
 // twice. API.md "What goes on the wire". Pure: no Nest imports.
 import { EgressRefused, OutboundError, type Outbound, type OutboundRequest, type OutboundResponse } from '../../egress/outbound-http';
+import { headerValue, retryAfterSeconds } from '../../egress/retry-after';
 import { scrubSyncError } from '../../integration-config/sync-error';
 import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
 import { BatchFormatError, buildBatchRequest, encodeKeySegment, isMultipartMixed, odataStringLiteral, parseBatchResponse, type BatchResponsePart } from './odata-batch';
@@ -110,7 +111,7 @@ export class DynamicsConnector implements Connector {
       maxResponseBytes: MAX_BATCH_ANSWER_BYTES,
     });
     this.failOnWholeRequest(settings, token, response, 'the batch');
-    const answerType = header(response, 'content-type');
+    const answerType = headerValue(response.headers, 'content-type');
     if (!isMultipartMixed(answerType)) {
       throw this.failure(settings, token, 'retryable', `Dataverse answered the batch with HTTP ${response.status}${odataErrorSuffix(response.body)}`);
     }
@@ -132,7 +133,7 @@ export class DynamicsConnector implements Connector {
     // Throttled or failed on the server's side: retried whole; the upserts already applied repeat harmlessly.
     const transient = parts.find((part) => part.status === 429 || part.status >= 500);
     if (transient) {
-      const after = retryAfterSeconds(transient.headers['retry-after']) ?? retryAfterSeconds(header(response, 'retry-after'));
+      const after = retryAfterSeconds(transient.headers['retry-after']) ?? retryAfterSeconds(headerValue(response.headers, 'retry-after'));
       throw this.failure(settings, token, 'retryable', `Dataverse answered HTTP ${transient.status} in the batch${odataErrorSuffix(transient.body)}`, after);
     }
     // A refusal may quote what it was sent: the token is scrubbed here, where it is known (the engine knows only the stored secrets).
@@ -154,7 +155,7 @@ export class DynamicsConnector implements Connector {
         token,
         'retryable',
         `Dataverse answered ${what} with HTTP ${response.status}${odataErrorSuffix(response.body)}`,
-        retryAfterSeconds(header(response, 'retry-after')),
+        retryAfterSeconds(headerValue(response.headers, 'retry-after')),
       );
     }
   }
@@ -191,7 +192,13 @@ export class DynamicsConnector implements Connector {
       );
     }
     if (response.status !== 200) {
-      throw this.failure(settings, undefined, 'retryable', `The Microsoft identity platform answered HTTP ${response.status}`, retryAfterSeconds(header(response, 'retry-after')));
+      throw this.failure(
+        settings,
+        undefined,
+        'retryable',
+        `The Microsoft identity platform answered HTTP ${response.status}`,
+        retryAfterSeconds(headerValue(response.headers, 'retry-after')),
+      );
     }
     const expiresIn = Number(answer?.expires_in);
     if (typeof answer?.access_token !== 'string' || !answer.access_token || String(answer.token_type).toLowerCase() !== 'bearer' || !Number.isFinite(expiresIn)) {
@@ -293,23 +300,8 @@ export function entityIdOf(entityIdUrl: string | undefined): string | null {
   }
 }
 
-/** Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); nonsense is ignored. */
-export function retryAfterSeconds(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Math.min(Number(text), 86_400);
-  const date = Date.parse(text);
-  if (Number.isNaN(date)) return undefined;
-  return Math.min(Math.max(0, Math.ceil((date - now) / 1000)), 86_400);
-}
-
 function scopeOf(settings: Settings): string {
   return `${settings.baseUrl}/.default`;
-}
-
-function header(response: OutboundResponse, name: string): string | undefined {
-  const value = response.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 function parseJson(body: Buffer | string): unknown {

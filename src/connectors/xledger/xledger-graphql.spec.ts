@@ -8,7 +8,6 @@ import {
   INSUFFICIENT_CREDITS,
   readAddAnswer,
   readConnectionTestAnswer,
-  retryAfterSeconds,
   toGLImportInput,
   type XledgerHttpAnswer,
 } from './xledger-graphql';
@@ -227,13 +226,5 @@ describe("reading Xledger's answers", () => {
       failure: { kind: 'retryable', message: 'Xledger: Your query timed out.' },
     });
     expect(readConnectionTestAnswer(answer({ data: null }), NOW)).toMatchObject({ ok: false, failure: { kind: 'retryable' } });
-  });
-
-  it('reads Retry-After in seconds or as a date', () => {
-    expect(retryAfterSeconds('120', NOW)).toBe(120);
-    expect(retryAfterSeconds('0', NOW)).toBe(1);
-    expect(retryAfterSeconds(new Date(NOW + 61_000).toUTCString(), NOW)).toBe(61);
-    expect(retryAfterSeconds('soon', NOW)).toBeUndefined();
-    expect(retryAfterSeconds(undefined, NOW)).toBeUndefined();
   });
 });

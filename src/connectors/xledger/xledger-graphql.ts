@@ -13,6 +13,7 @@
 //   (the sample waits 20 minutes, "@TODO: use extensions { resetAt }").
 // - A refused token: `Bad format for API Token. Expected header: "Authorization: token <your-token>"`
 //   in `errors[]` (grasp-labs `utils/rules.py`); the HTTP status is not published, so 401/403 count too.
+import { headerValue, retryAfterSeconds, secondsUntil } from '../../egress/retry-after';
 import type { DeliveryFailureKind, DeliveryRow } from '../../sync/connector';
 
 export const XLEDGER_MAX_ITEMS = 500;
@@ -271,7 +272,10 @@ function parseGraphQL(answer: XledgerHttpAnswer, now: number): AnswerReading<{ j
   const { status, headers } = answer;
   if (status === 401 || status === 403) return { ok: false, failure: { kind: 'credentials_rejected', message: `Xledger refused the API token (HTTP ${status})` } };
   if (status === 429 || status >= 500) {
-    return { ok: false, failure: { kind: 'retryable', message: `Xledger answered HTTP ${status}`, retryAfterSeconds: retryAfterSeconds(header(headers, 'retry-after'), now) } };
+    return {
+      ok: false,
+      failure: { kind: 'retryable', message: `Xledger answered HTTP ${status}`, retryAfterSeconds: retryAfterSeconds(headerValue(headers, 'retry-after'), now) },
+    };
   }
   let json: unknown;
   try {
@@ -352,25 +356,11 @@ export function waitFromExtensions(error: { extensions?: unknown }, now: number)
   if (typeof resetAt === 'string' && resetAt.trim() !== '') at = /^\d+$/.test(resetAt.trim()) ? epochMs(Number(resetAt)) : Date.parse(resetAt);
   else if (typeof resetAt === 'number') at = epochMs(resetAt);
   if (at === undefined || !Number.isFinite(at)) return undefined;
-  return Math.max(1, Math.ceil((at - now) / 1000));
+  return secondsUntil(at, now);
 }
 
 function epochMs(value: number): number {
   return value > 1e12 ? value : value * 1000;
-}
-
-/** `Retry-After` as seconds (a number of seconds or an HTTP date), at least 1; undefined when absent or unreadable. */
-export function retryAfterSeconds(value: string | undefined, now: number): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Math.max(1, Number(text));
-  const at = Date.parse(text);
-  return Number.isFinite(at) ? Math.max(1, Math.ceil((at - now) / 1000)) : undefined;
-}
-
-function header(headers: XledgerHttpAnswer['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 function isPlainObject(value: unknown): boolean {
