@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
 import { DeliveryLocks } from '../src/sync/delivery-lock';
+import { applyOutcomesStatement, ExportRunRowRepository } from '../src/export-runs/export-run-row.repository';
 import { apiClient, expectProblem, hlfPortalConfig, rulesOf, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
@@ -44,6 +45,13 @@ class SinkConnector implements Connector {
   callsFor(configId: string) {
     return this.calls.filter((c) => c.configId === configId);
   }
+}
+
+/** Every value of `key` in an EXPLAIN (FORMAT JSON) plan tree, summed. */
+function sumInPlan(node: Record<string, unknown>, key: string): number {
+  const own = typeof node[key] === 'number' ? (node[key] as number) : 0;
+  const children = (node.Plans as Record<string, unknown>[] | undefined) ?? [];
+  return own + children.reduce((sum, child) => sum + sumInPlan(child, key), 0);
 }
 
 function claim(overrides: Record<string, unknown> = {}) {
@@ -101,6 +109,64 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       records_pushed: number;
       error: string | null;
     }[];
+
+  /** A manual config's queued run of `count` rows: nothing delivers it until someone asks. */
+  async function queuedRun(count: number) {
+    const { org, token, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: Array.from({ length: count }, () => claim()), deliver: true });
+    expect(res.status).toBe(202);
+    return { orgId: org, runId: res.body.id as string };
+  }
+
+  it("writes a batch's outcomes by joining each to its row, also when the statistics say pending rows are rare", async () => {
+    const pending = await queuedRun(1000);
+    const history = await queuedRun(1);
+    const runner = t.dataSource.createQueryRunner();
+    await runner.startTransaction();
+    try {
+      // 200,000 delivered rows of history, and statistics that have seen them (rolled back below).
+      await runner.query(
+        `INSERT INTO export_run_rows (export_run_id, index, organization_id, status, external_id)
+         SELECT $1, n, $2, 'delivered', 'x' || n FROM generate_series(1, 200000) AS n`,
+        [history.runId, history.orgId],
+      );
+      await runner.query(`ANALYZE export_run_rows`);
+      const outcomes: RowOutcome[] = Array.from({ length: 500 }, (_, index) => ({ index, status: 'delivered', externalId: `x-${index}` }));
+      const { sql, params } = applyOutcomesStatement(pending.orgId, pending.runId, outcomes);
+      const [
+        {
+          'QUERY PLAN': [explained],
+        },
+      ] = await runner.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
+      // The plan this replaced compared all 1,000 rows with all 500 outcomes: 499,500 rows removed by its join filter.
+      expect(sumInPlan(explained.Plan, 'Rows Removed by Join Filter')).toBeLessThanOrEqual(outcomes.length);
+      const [{ n }] = await runner.query(`SELECT count(*)::int AS n FROM export_run_rows WHERE export_run_id = $1 AND status = 'delivered'`, [pending.runId]);
+      expect(n).toBe(500);
+    } finally {
+      await runner.rollbackTransaction();
+      await runner.release();
+    }
+  });
+
+  it('gives an outcome only to a row still pending', async () => {
+    const { orgId, runId } = await queuedRun(3);
+    const rows = t.app.get(ExportRunRowRepository);
+    await rows.applyOutcomes(orgId, runId, [
+      { index: 0, status: 'delivered', externalId: 'first' },
+      { index: 1, status: 'failed', error: 'refused' },
+    ]);
+    await rows.applyOutcomes(orgId, runId, [
+      { index: 0, status: 'failed', error: 'late answer' },
+      { index: 1, status: 'delivered', externalId: 'late' },
+      { index: 2, status: 'delivered', externalId: 'third' },
+    ]);
+    const stored = await t.dataSource.query(`SELECT index, status, external_id, error FROM export_run_rows WHERE export_run_id = $1 ORDER BY index`, [runId]);
+    expect(stored).toEqual([
+      { index: 0, status: 'delivered', external_id: 'first', error: null },
+      { index: 1, status: 'failed', external_id: null, error: 'refused' },
+      { index: 2, status: 'delivered', external_id: 'third', error: null },
+    ]);
+  });
 
   it('queues a realtime export (202) and delivers every row once, with its stable reference; each attempt is a sync run', async () => {
     const { token, configId, configPath, exports } = await setup();
