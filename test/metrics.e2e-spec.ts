@@ -4,7 +4,7 @@ import createClient from 'openapi-fetch';
 import type { Response } from 'supertest';
 import type { paths } from '../client/meander-api';
 import { ROLES, type Role } from '../src/auth/principal';
-import { readDeliveryQueue } from '../src/metrics/delivery-queue';
+import { readDeliveryQueue, readDeliveryQueueWithin } from '../src/metrics/delivery-queue';
 import { DELIVERY_QUEUE, JOB_QUEUE_SCHEMA } from '../src/job-queue/job-queue';
 import type { Connector, ConnectorContext, DeliveryRow, RowOutcome } from '../src/sync/connector';
 import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
@@ -273,6 +273,25 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
 
   it('reads an absent queue schema as an empty queue (pg-boss creates it on first use)', async () => {
     expect(await readDeliveryQueue(t.dataSource, 'pgboss_not_created_yet')).toEqual({ due: 0, scheduled: 0, oldestDueSeconds: 0 });
+  });
+
+  it('stops waiting for a queue the database cannot read in time, and so does the database', async () => {
+    // Another session holds the job table (a long migration, a VACUUM FULL): the read cannot start.
+    const blocker = t.dataSource.createQueryRunner();
+    await blocker.startTransaction();
+    try {
+      await blocker.query(`LOCK TABLE "${JOB_QUEUE_SCHEMA}".job IN ACCESS EXCLUSIVE MODE`);
+      const failures: unknown[] = [];
+      expect(await readDeliveryQueueWithin(t.dataSource, 300, (error) => failures.push(error))).toBeNull();
+      // The server gave up on the statement too: no backend is left waiting for the lock.
+      const waiting = async () =>
+        (await t.dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%oldest_due_seconds%'`))[0].n as number;
+      expect(await waitFor(waiting, (n) => n === 0, 5_000)).toBe(0);
+      expect(failures).toEqual([]);
+    } finally {
+      await blocker.rollbackTransaction();
+      await blocker.release();
+    }
   });
 
   it('labels carry no organization, config, run or user id, and no secret', async () => {

@@ -29,3 +29,29 @@ export async function readDeliveryQueue(db: DataSource | EntityManager, schema =
     throw error;
   }
 }
+
+/**
+ * The queue as readDeliveryQueue reads it, or null (reported as unknown) when it could not be read
+ * within `timeoutMs`: the answer is not waited for longer, and the query is bounded on the server
+ * too (statement_timeout), so one the scrape stopped waiting for does not keep holding a
+ * connection of the API's pool while the database is slow. A failed read is `onUnreadable`'s.
+ */
+export async function readDeliveryQueueWithin(dataSource: DataSource, timeoutMs: number, onUnreadable: (error: unknown) => void): Promise<QueueSnapshot | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      dataSource.transaction(async (manager) => {
+        await manager.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+        return readDeliveryQueue(manager);
+      }),
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    onUnreadable(error);
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -7,11 +7,11 @@ import { AuthModule } from '../auth/auth.module';
 import { TokenVerifier } from '../auth/token-verifier';
 import { tokenCacheLookups } from '../connectors/dynamics/token-cache';
 import { MEANDER_DATA_SOURCE } from '../database/database.module';
-import { readDeliveryQueue } from './delivery-queue';
+import { readDeliveryQueueWithin } from './delivery-queue';
 import { observeHttpRequests } from './http-metrics';
 import { MetricsController } from './metrics.controller';
 import { DeliveryMetrics } from './delivery-metrics';
-import { ServiceMetrics, type QueueSnapshot } from './service-metrics';
+import { ServiceMetrics } from './service-metrics';
 import { vendorRequestCounts } from '../connectors/connectors.module';
 
 /** A scrape waits this long for the queue's numbers, then reports them unknown (NaN). */
@@ -32,7 +32,7 @@ const QUEUE_READ_TIMEOUT_MS = 2_000;
       inject: [getDataSourceToken(MEANDER_DATA_SOURCE), TokenVerifier],
       useFactory: (dataSource: DataSource, verifier: TokenVerifier) =>
         new ServiceMetrics({
-          queue: () => readQueueWithin(dataSource, QUEUE_READ_TIMEOUT_MS),
+          queue: () => readDeliveryQueueWithin(dataSource, QUEUE_READ_TIMEOUT_MS, logUnreadable),
           // The Dynamics 365 / HLF portal access tokens (the process's); the bearer tokens' verdicts (this application's).
           cacheLookups: () => ({ dynamics: tokenCacheLookups(), auth: { ...verifier.verdictLookups } }),
           cacheEntries: () => ({ auth: verifier.rememberedVerdicts }),
@@ -58,25 +58,5 @@ export class MetricsModule implements OnModuleInit {
 
 const logger = new Logger('Metrics');
 
-async function readQueueWithin(dataSource: DataSource, timeoutMs: number): Promise<QueueSnapshot | null> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      // Bounded on the server too: a query the scrape stopped waiting for must not keep holding a
-      // connection of the API's pool while the database is slow.
-      dataSource.transaction(async (manager) => {
-        await manager.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
-        return readDeliveryQueue(manager);
-      }),
-      new Promise<null>((resolve) => {
-        timer = setTimeout(() => resolve(null), timeoutMs);
-      }),
-    ]);
-  } catch (error) {
-    // The scrape still answers (HTTP and process metrics matter most during an outage).
-    logger.warn({ event: 'metrics_queue_unreadable', err: { name: (error as Error)?.name, code: (error as { code?: string })?.code } });
-    return null;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+// The scrape still answers when the queue cannot be read (HTTP and process metrics matter most during an outage).
+const logUnreadable = (error: unknown) => logger.warn({ event: 'metrics_queue_unreadable', err: { name: (error as Error)?.name, code: (error as { code?: string })?.code } });
