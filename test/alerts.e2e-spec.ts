@@ -9,10 +9,13 @@ import { killAllChildren, startServiceProcess } from './support/child-processes'
 import { startXledgerFake, type XledgerFake } from './support/fakes/xledger-fake';
 import { newOrgId, startTestApp, TEST_JWT_SECRET, type TestApp } from './support/test-app';
 import { testCertificate } from './support/tls';
+import { waitFor } from './support/wait';
 
 jest.setTimeout(90_000);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Retries with backoff and a service process of its own: slower than the in-process specs. */
+const ALERT_WAIT_MS = 45_000;
 
 interface ReceivedAlert {
   headers: Record<string, string>;
@@ -189,15 +192,6 @@ describe('failure alerts: raised by the delivery engine, sent as durable jobs', 
     return { status: res.status, text, body: text ? JSON.parse(text) : undefined };
   }
 
-  async function waitFor<T>(read: () => Promise<T> | T, done: (value: T) => boolean, timeoutMs = 45_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (done(value) || Date.now() > deadline) return value;
-      await sleep(150);
-    }
-  }
-
   it('alerts once for rejected credentials and once for a run failed for good, signed and retried; pauses after 3 failed attempts until resumed', async () => {
     const receiver = await startReceiver(1);
     try {
@@ -227,13 +221,14 @@ describe('failure alerts: raised by the delivery engine, sent as durable jobs', 
       const failed = await waitFor(
         () => call('GET', `${path}/exports/${first.body.id}`, token),
         (res) => res.body.status === 'failed',
+        ALERT_WAIT_MS,
       );
       expect(failed.body).toMatchObject({ status: 'failed', delivery: { attempts: 2 } });
       const settled = (types: string[]) => () => {
         const got = receiver.received.filter((r) => r.answered === 204).map((r) => JSON.parse(r.body).type as string);
         return types.every((type) => got.includes(type));
       };
-      await waitFor(() => receiver.received, settled(['credentials.rejected', 'delivery.failed']));
+      await waitFor(() => receiver.received, settled(['credentials.rejected', 'delivery.failed']), ALERT_WAIT_MS);
 
       // The third failed attempt in a row (the next run's first) pauses the config.
       const second = await call('POST', `${path}/exports`, token, { records: [record], deliver: true });
@@ -241,9 +236,10 @@ describe('failure alerts: raised by the delivery engine, sent as durable jobs', 
       const paused = await waitFor(
         () => call('GET', path, token),
         (res) => res.body.paused === true,
+        ALERT_WAIT_MS,
       );
       expect(paused.body).toMatchObject({ paused: true, paused_at: expect.any(String), last_sync_error: 'credentials_rejected' });
-      await waitFor(() => receiver.received, settled(['integration.paused']));
+      await waitFor(() => receiver.received, settled(['integration.paused']), ALERT_WAIT_MS);
       const sync = await call('POST', `${path}/sync`, token);
       expect({ status: sync.status, code: sync.body.code }).toEqual({ status: 409, code: 'integration_paused' });
       // Paused: the retry that was due sends nothing.
@@ -273,6 +269,7 @@ describe('failure alerts: raised by the delivery engine, sent as durable jobs', 
       const delivered2 = await waitFor(
         () => call('GET', `${path}/exports/${second.body.id}`, token),
         (res) => res.body.status === 'delivered',
+        ALERT_WAIT_MS,
       );
       expect(delivered2.body.status).toBe('delivered');
       const trail = await call('GET', `/v1/organizations/${org}/audit-events?resource_id=${config.body.id}&action=integration_config.paused`, token);

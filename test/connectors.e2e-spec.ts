@@ -5,6 +5,7 @@ import { killAllChildren, startServiceProcess, waitForExit, type ServiceProcess 
 import { parseBatchRequest, startDataverseFake, type DataverseFake, type RecordedRequest as DataverseRequest } from './support/fakes/dataverse-fake';
 import { startXledgerFake, type XledgerFake } from './support/fakes/xledger-fake';
 import { TEST_JWT_SECRET } from './support/test-app';
+import { waitFor } from './support/wait';
 import { testCertificate } from './support/tls';
 
 jest.setTimeout(60_000);
@@ -193,21 +194,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
 
   /** The run, once `done` says so (delivery is asynchronous); bounded. */
   async function waitForRun(config: Config, runId: string, done: (run: any) => boolean = (run) => TERMINAL.includes(run.status), timeoutMs = 30_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await call('GET', `${config.exports}/${runId}`, config.token);
-      if (done(res.body) || Date.now() > deadline) return res.body;
-      await sleep(150);
-    }
-  }
-
-  async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (done(value) || Date.now() > deadline) return value;
-      await sleep(100);
-    }
+    return waitFor(async () => (await call('GET', `${config.exports}/${runId}`, config.token)).body, done, timeoutMs, 150);
   }
 
   /** Every row of a delivered run, through the paged rows route. */
@@ -576,6 +563,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     const firstAttempt = await waitFor(
       () => syncRuns(realtime.id),
       (runs) => runs.length > 0,
+      30_000,
     );
     expect(brief(firstAttempt).map((a) => a.status)).toEqual(['failed']);
     for (const config of [realtime, xledger, dynamics]) await setEnabled(config, false);

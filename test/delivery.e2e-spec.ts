@@ -4,6 +4,7 @@ import { DeliveryLocks } from '../src/sync/delivery-lock';
 import { applyOutcomesStatement, ExportRunRowRepository } from '../src/export-runs/export-run-row.repository';
 import { apiClient, expectProblem, hlfPortalConfig, rulesOf, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+import { waitFor } from './support/wait';
 
 jest.setTimeout(60_000);
 
@@ -95,12 +96,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   /** The run, once `done` says so (the worker is asynchronous). */
   async function waitForRun(path: string, token: string, done: (run: any) => boolean, timeoutMs = 20_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await api.get(path, token);
-      if (done(res.body) || Date.now() > deadline) return res.body;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    return waitFor(async () => (await api.get(path, token)).body, done, timeoutMs);
   }
 
   const syncRuns = async (integrationId: string) =>
@@ -365,7 +361,15 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const held = await locks.withConfigLock(configId, async () => {
       expect(await locks.withConfigLock(configId, async () => 'second')).toEqual({ acquired: false });
       expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      // A worker took the job, found the config held and queued it again for later: it did not wait, nor send.
+      const requeued = async () =>
+        (
+          await t.dataSource.query(
+            `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'created' AND start_after > now() + interval '1 second'`,
+            [configId],
+          )
+        )[0].n as number;
+      expect(await waitFor(requeued, (n) => n === 1)).toBe(1);
       expect(sink.callsFor(configId)).toHaveLength(0);
       return 'first';
     });

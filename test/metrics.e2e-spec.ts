@@ -9,6 +9,7 @@ import { DELIVERY_QUEUE, JOB_QUEUE_SCHEMA } from '../src/job-queue/job-queue';
 import type { Connector, ConnectorContext, DeliveryRow, RowOutcome } from '../src/sync/connector';
 import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, TEST_JWT_SECRET, type TestApp } from './support/test-app';
+import { waitFor } from './support/wait';
 
 jest.setTimeout(60_000);
 
@@ -95,15 +96,6 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
     expect((await api.post(`${configPath}/field-mappings/bulk`, token, { items: MAPPINGS })).status).toBe(201);
     ids.add(org).add(created.body.id);
     return { org, token, configId: created.body.id as string, configPath };
-  }
-
-  async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (done(value) || Date.now() > deadline) return value;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
   }
 
   function expectRefused(res: Response): void {
