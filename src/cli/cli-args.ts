@@ -11,8 +11,6 @@ export class UsageError extends Error {
 }
 
 export interface CommandSpec<O extends Options> {
-  /** As the user types it: `token`, `keys:rotate`, `openapi`. */
-  readonly name: string;
   /** The text of --help: usage line, what it does, its options. */
   readonly help: string;
   readonly options: O;
@@ -48,7 +46,7 @@ export function integerOption(name: string, value: string, min: number, max: num
   return number;
 }
 
-/** Runs a command's main: a UsageError or any other error is one line on stderr, exit 1. */
+/** Runs a command's main (`name` as the user types it: `token`, `keys:rotate`): a UsageError or any other error is one line on stderr, exit 1. */
 export function runCommand(name: string, main: () => Promise<number | void>): void {
   main().then(
     (code) => process.exit(code ?? 0),

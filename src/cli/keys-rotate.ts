@@ -34,7 +34,6 @@ function progressBar(done: number, total: number): string {
 
 async function main(): Promise<number> {
   const values = parseCommandArgs({
-    name: 'keys:rotate',
     help: HELP,
     options: {
       'dry-run': { type: 'boolean', default: false },

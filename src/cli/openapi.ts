@@ -16,7 +16,7 @@ npm run openapi runs it, then regenerates the typed client (client/meander-api.d
 `;
 
 async function main(): Promise<void> {
-  const values = parseCommandArgs({ name: 'openapi', help: HELP, options: { out: { type: 'string', default: 'openapi.json' } } });
+  const values = parseCommandArgs({ help: HELP, options: { out: { type: 'string', default: 'openapi.json' } } });
   const file = resolve(values.out ?? 'openapi.json');
   const document = await generateOpenApiDocument();
   writeFileSync(file, serializeOpenApiDocument(document));

@@ -26,7 +26,6 @@ Prints a development bearer token, signed with the secret the service verifies w
 
 async function main(): Promise<void> {
   const values = parseCommandArgs({
-    name: 'token',
     help: HELP,
     options: { org: { type: 'string' }, role: { type: 'string', default: 'org_admin' }, sub: { type: 'string' }, ttl: { type: 'string', default: String(DEFAULT_TTL_SECONDS) } },
   });
