@@ -143,6 +143,14 @@ describe('audit trail (HTTP, real database)', () => {
       'field_mapping.created',
       'integration_config.created',
     ]);
+    // Page by page (either of the two ids matching), the same events in the same order.
+    const paged: string[] = [];
+    for (let cursor: string | null = '', pages = 0; cursor !== null && pages < 10; pages += 1) {
+      const res = await api.get(`/v1/organizations/${org}/audit-events?resource_id=${id}&limit=2${cursor ? `&cursor=${cursor}` : ''}`, token);
+      paged.push(...res.body.items.map((e: { action: string }) => e.action));
+      cursor = res.body.next_cursor;
+    }
+    expect(paged).toEqual(ofConfig.map((e) => e.action));
   });
 
   it("records the mappings a config's field_mappings shorthand creates, retargets and deactivates, each under its own id", async () => {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type Page, type PageQueryDto } from '../common/pagination';
+import { And, DataSource, LessThan, MoreThanOrEqual, type FindOperator, type FindOptionsWhere } from 'typeorm';
+import type { Page, PageQueryDto } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import { AuditEventEntity } from './audit-event.entity';
@@ -14,9 +14,6 @@ export interface AuditEventFilter {
   from?: Date;
   to?: Date;
 }
-
-const COLUMNS =
-  'seq, id, organization_id, occurred_at, actor_sub, actor_role, actor_organization_id, resource_type, resource_id, integration_id, action, changed_fields, request_id, details';
 
 /** audit_events: insert and read only; nothing here updates or deletes a row (retention prunes by age). */
 @Injectable()
@@ -46,23 +43,24 @@ export class AuditEventRepository extends TableRepository {
   }
 
   /** Newest first, a keyset page over `seq`. */
-  async listPage(orgId: string, filter: AuditEventFilter, page: PageQueryDto): Promise<Page<AuditEventEntity>> {
-    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const where = ['organization_id = $1'];
-    const parameters: unknown[] = [orgId];
-    const add = (condition: (n: string) => string, value: unknown) => {
-      parameters.push(value);
-      where.push(condition(`$${parameters.length}`));
+  listPage(orgId: string, filter: AuditEventFilter, page: PageQueryDto): Promise<Page<AuditEventEntity>> {
+    const common: FindOptionsWhere<AuditEventEntity> = {
+      organization_id: orgId,
+      ...(filter.action ? { action: filter.action } : {}),
+      ...(filter.from || filter.to ? { occurred_at: between(filter.from, filter.to) } : {}),
     };
-    const after = seqCursorAfter(page);
-    if (after !== null) add((n) => `seq < ${n}`, after);
-    if (filter.resourceId) add((n) => `(resource_id = ${n} OR integration_id = ${n})`, filter.resourceId);
-    if (filter.action) add((n) => `action = ${n}`, filter.action);
-    if (filter.from) add((n) => `occurred_at >= ${n}`, filter.from);
-    if (filter.to) add((n) => `occurred_at < ${n}`, filter.to);
-    parameters.push(limit + 1);
-    const rows = await this.rows<AuditEventEntity>(`SELECT ${COLUMNS} FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $${parameters.length}`, parameters);
-    const items = rows.slice(0, limit);
-    return { items, next_cursor: rows.length > limit ? encodeSeqCursor(String(items[items.length - 1].seq)) : null };
+    const where = filter.resourceId
+      ? [
+          { ...common, resource_id: filter.resourceId },
+          { ...common, integration_id: filter.resourceId },
+        ]
+      : common;
+    return this.keysetPage(AuditEventEntity, where, page, { key: 'seq', order: 'DESC' });
   }
+}
+
+/** `from` inclusive, `to` exclusive; either may be open. */
+function between(from: Date | undefined, to: Date | undefined): FindOperator<Date> {
+  if (from && to) return And(MoreThanOrEqual(from), LessThan(to));
+  return from ? MoreThanOrEqual(from) : LessThan(to!);
 }

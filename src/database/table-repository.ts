@@ -42,19 +42,21 @@ export abstract class TableRepository {
 
   /**
    * A keyset page over an increasing column: `seq` newest first (sync runs, export runs, webhook
-   * events) or a run's row `index` in order. The cursor is the last key of the page.
+   * events, audit events) or a run's row `index` in order. The cursor is the last key of the page.
+   * `where` may be a list (rows matching any of them); each must name the organization.
    */
   protected async keysetPage<E extends ObjectLiteral>(
     entity: EntityTarget<E>,
-    where: FindOptionsWhere<E>,
+    where: FindOptionsWhere<E> | FindOptionsWhere<E>[],
     page: PageQueryDto,
     options: { key: 'seq' | 'index'; order: 'ASC' | 'DESC'; select?: FindOptionsSelect<E> },
   ): Promise<Page<E>> {
     const limit = page.limit ?? DEFAULT_PAGE_SIZE;
     const after = seqCursorAfter(page);
     const past = options.order === 'DESC' ? LessThan : MoreThan;
+    const cursor = after !== null ? { [options.key]: past(options.key === 'index' ? Number(after) : after) } : {};
     const rows = await this.repository(entity).find({
-      where: { ...where, ...(after !== null ? { [options.key]: past(options.key === 'index' ? Number(after) : after) } : {}) } as FindOptionsWhere<E>,
+      where: (Array.isArray(where) ? where : [where]).map((w) => ({ ...w, ...cursor })) as FindOptionsWhere<E>[],
       order: { [options.key]: options.order } as FindOptionsOrder<E>,
       take: limit + 1,
       select: options.select,
