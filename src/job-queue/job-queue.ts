@@ -84,22 +84,9 @@ export class JobQueue implements OnApplicationShutdown {
   async workDeliveries(concurrency: number, handler: (job: DeliveryJob) => Promise<void>): Promise<void> {
     const boss = await this.started();
     for (let i = 0; i < concurrency; i += 1) {
-      // Set once work() answers; a job may already run before it does.
-      const worker: { id?: string } = {};
-      worker.id = await boss.work<DeliveryJob>(DELIVERY_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
-        try {
-          await handler(job.data);
-        } catch (error) {
-          // pg-boss retries the job; the reason is logged here (its message only: never a query's parameters).
-          this.logger.error({ event: 'delivery_job_failed', config_id: job.data.integrationId, err: { name: (error as Error)?.name, message: (error as Error)?.message } });
-          throw error;
-        } finally {
-          // A worker that found a job looks for the next at once: pg-boss would otherwise wait out
-          // the polling interval after every job (one job per 2 s per worker); an empty fetch waits.
-          if (worker.id) boss.notifyWorker(worker.id);
-        }
-      });
-      this.workers.push(worker.id);
+      this.workers.push(
+        await this.workJobs(boss, DELIVERY_QUEUE, 2, handler, (job, err) => this.logger.error({ event: 'delivery_job_failed', config_id: job.integrationId, err })),
+      );
     }
   }
 
@@ -122,14 +109,7 @@ export class JobQueue implements OnApplicationShutdown {
   async workAlerts(concurrency: number, handler: (job: AlertJob) => Promise<void>): Promise<void> {
     const boss = await this.alertQueue();
     for (let i = 0; i < concurrency; i += 1) {
-      await boss.work<AlertJob>(ALERT_QUEUE, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
-        try {
-          await handler(job.data);
-        } catch (error) {
-          this.logger.warn({ event: 'alert_job_failed', endpoint_id: job.data.endpointId, err: { name: (error as Error)?.name, message: (error as Error)?.message } });
-          throw error;
-        }
-      });
+      await this.workJobs(boss, ALERT_QUEUE, 2, handler, (job, err) => this.logger.warn({ event: 'alert_job_failed', endpoint_id: job.endpointId, err }));
     }
   }
 
@@ -153,14 +133,7 @@ export class JobQueue implements OnApplicationShutdown {
     const boss = await this.started();
     await ensureQueue(boss, RETENTION_QUEUE);
     await boss.schedule(RETENTION_QUEUE, RETENTION_CRON, {}, { tz: 'UTC', retryLimit: 2, retryDelay: 300, expireInSeconds: 50 * 60 });
-    await boss.work(RETENTION_QUEUE, { batchSize: 1, pollingIntervalSeconds: 10 }, async () => {
-      try {
-        await handler();
-      } catch (error) {
-        this.logger.error({ event: 'retention_job_failed', err: { name: (error as Error)?.name, message: (error as Error)?.message } });
-        throw error;
-      }
-    });
+    await this.workJobs(boss, RETENTION_QUEUE, 10, handler, (_job, err) => this.logger.error({ event: 'retention_job_failed', err }));
   }
 
   /** Retention turned off (every RETENTION_*_DAYS 0): no job is sent any more. */
@@ -174,6 +147,34 @@ export class JobQueue implements OnApplicationShutdown {
     const boss = await this.boss.catch(() => undefined);
     // Graceful: no new job is fetched, the active ones finish (up to 30 s), then the pool closes.
     await boss?.stop({ graceful: true, wait: true, timeout: 30_000 });
+  }
+
+  /**
+   * One worker on `queue`, a job at a time; its id. A handler that throws has its job retried by
+   * pg-boss and is reported to `onFailure` by the error's name and message only (never a query's
+   * parameters). A worker that finished a job looks for the next at once: pg-boss would otherwise
+   * wait out the polling interval after every job; an empty fetch waits.
+   */
+  private async workJobs<T extends object>(
+    boss: PgBoss,
+    queue: string,
+    pollingIntervalSeconds: number,
+    handler: (data: T) => Promise<void>,
+    onFailure: (data: T, err: { name?: string; message?: string }) => void,
+  ): Promise<string> {
+    // Set once work() answers; a job may already run before it does.
+    const worker: { id?: string } = {};
+    worker.id = await boss.work<T>(queue, { batchSize: 1, pollingIntervalSeconds }, async ([job]) => {
+      try {
+        await handler(job.data);
+      } catch (error) {
+        onFailure(job.data, { name: (error as Error)?.name, message: (error as Error)?.message });
+        throw error;
+      } finally {
+        if (worker.id) boss.notifyWorker(worker.id);
+      }
+    });
+    return worker.id;
   }
 
   private started(): Promise<PgBoss> {
