@@ -99,17 +99,12 @@ export class ServiceMetrics extends DeliveryMetrics {
       });
     }
     if (sources.vendorRequests) {
-      const read = sources.vendorRequests;
-      new Counter({
-        name: `${METRIC_PREFIX}vendor_requests_total`,
-        help: "Requests sent to the external systems (token requests included), by integration type: with rows_delivered_total, requests per delivered row (Xledger's quota counts requests).",
-        labelNames: ['integration_type'],
-        registers,
-        collect() {
-          this.reset();
-          for (const [type, n] of Object.entries(read())) this.inc({ integration_type: type }, n);
-        },
-      });
+      this.mirroredCounter(
+        'vendor_requests_total',
+        "Requests sent to the external systems (token requests included), by integration type: with rows_delivered_total, requests per delivered row (Xledger's quota counts requests).",
+        'integration_type',
+        sources.vendorRequests,
+      );
     }
     if (sources.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
@@ -159,19 +154,32 @@ export class ServiceMetrics extends DeliveryMetrics {
   }
 
   private cacheCounters(read: () => Record<string, CacheLookups>): void {
-    // The caches count themselves; the counters show their totals at each scrape.
-    const counter = (name: string, help: string, value: (l: CacheLookups) => number) =>
-      new Counter({
-        name: `${METRIC_PREFIX}${name}`,
-        help,
-        labelNames: ['cache'],
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          for (const [cache, lookups] of Object.entries(read())) this.inc({ cache }, value(lookups));
-        },
-      });
-    counter('token_cache_hits_total', 'Token cache lookups answered from the cache, by cache.', (l) => l.hits);
-    counter('token_cache_misses_total', 'Token cache lookups that had to fetch a token, by cache.', (l) => l.misses);
+    const each = (value: (l: CacheLookups) => number) => () => Object.fromEntries(Object.entries(read()).map(([cache, lookups]) => [cache, value(lookups)]));
+    this.mirroredCounter(
+      'token_cache_hits_total',
+      'Token cache lookups answered from the cache, by cache.',
+      'cache',
+      each((l) => l.hits),
+    );
+    this.mirroredCounter(
+      'token_cache_misses_total',
+      'Token cache lookups that had to fetch a token, by cache.',
+      'cache',
+      each((l) => l.misses),
+    );
+  }
+
+  /** A counter something else keeps (a cache, the connectors count for themselves): its totals copied in at each scrape. */
+  private mirroredCounter(name: string, help: string, label: string, read: () => Record<string, number>): void {
+    new Counter({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames: [label],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [value, total] of Object.entries(read())) this.inc({ [label]: value }, total);
+      },
+    });
   }
 }
