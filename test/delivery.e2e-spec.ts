@@ -241,6 +241,31 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(references).toHaveLength(7);
   });
 
+  it('keeps what the system answered before a batch failed as a whole: those rows are not sent again', async () => {
+    const { token, configId, exports } = await setup();
+    // A $batch whose first part was written and whose others were throttled, say.
+    const answered: RowOutcome[] = [
+      { index: 0, status: 'delivered', externalId: 'GL-early' },
+      { index: 1, status: 'failed', error: `row 1 refused (key ${API_KEY})` },
+    ];
+    sink.failures.set(configId, [new DeliveryFailure('retryable', 'throttled', undefined, answered)]);
+    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'partially_delivered');
+    expect(done.delivery).toMatchObject({ attempts: 2, delivered_count: 2, failed_count: 1 });
+    expect(sink.callsFor(configId).map((c) => c.references)).toEqual([[0, 1, 2].map((i) => `meander:${res.body.id}:${i}`), [`meander:${res.body.id}:2`]]);
+    const rows = await api.get(`${exports}/${res.body.id}/rows`, token);
+    expect(rows.body.items.map((r: { status: string; external_id: string | null; error: string | null }) => [r.status, r.external_id, r.error])).toEqual([
+      ['delivered', 'GL-early', null],
+      ['failed', null, 'row 1 refused (key [redacted])'],
+      ['delivered', 'GL-2', null],
+    ]);
+    expect((await syncRuns(configId)).map((r) => [r.status, r.records_pushed, r.error])).toEqual([
+      ['partial', 1, 'throttled'],
+      // The second attempt sent row 2 only, and it was taken; the refusal was the first attempt's.
+      ['success', 1, null],
+    ]);
+  });
+
   it('retries a failed batch with backoff, honouring Retry-After, and fails the run once out of attempts', async () => {
     const { token, configId, exports } = await setup();
     sink.failures.set(configId, [new DeliveryFailure('retryable', 'upstream 503', 1), new Error('socket hang up')]);

@@ -44,7 +44,12 @@ export interface Connector {
  */
 export type DeliveryFailureKind = 'retryable' | 'credentials_rejected';
 
-/** A batch that failed as a whole: retried with backoff (at least `retryAfterSeconds` when the system said so). */
+/**
+ * A batch that failed as a whole: retried with backoff (at least `retryAfterSeconds` when the
+ * system said so). `answered` holds the outcomes of rows the system did answer before the batch
+ * failed (a `$batch` whose other parts were throttled): the engine stores them before the retry,
+ * so those rows are not sent again; the rows without one stay pending.
+ */
 export class DeliveryFailure extends Error {
   override name = 'DeliveryFailure';
 
@@ -52,6 +57,7 @@ export class DeliveryFailure extends Error {
     readonly kind: DeliveryFailureKind,
     message: string,
     readonly retryAfterSeconds?: number,
+    readonly answered: RowOutcome[] = [],
   ) {
     super(message);
   }

@@ -13,7 +13,7 @@ import type { IntegrationConfigEntity } from '../integration-config/integration-
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { JobQueue, type DeliveryJob } from '../job-queue/job-queue';
-import { DeliveryFailure, retryDelayMs, rowReference, type Connector, type ConnectorContext } from './connector';
+import { DeliveryFailure, retryDelayMs, rowReference, type Connector, type ConnectorContext, type RowOutcome } from './connector';
 import { ConnectorRegistry } from './connector.registry';
 import { DeliveryLocks, type HeldLock } from './delivery-lock';
 import { SyncService, type IntegrationCredentials } from './sync.service';
@@ -178,14 +178,14 @@ export class DeliveryService implements OnApplicationBootstrap {
           batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} })),
         );
       } catch (error) {
+        // What the system answered before the batch failed is kept: those rows are not sent again.
+        if (error instanceof DeliveryFailure && error.answered.length > 0) delivered += (await this.storeOutcomes(orgId, run.id, error.answered, scrub)).delivered;
         await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, scrub);
         return false;
       }
-      const failed = outcomes.filter((o) => o.status === 'failed');
-      const reasons = await scrub(failed.map((o) => o.error));
-      await this.rows.applyOutcomes(orgId, run.id, [...outcomes.filter((o) => o.status === 'delivered'), ...failed.map((o, i) => ({ ...o, error: reasons[i] }))]);
-      delivered += outcomes.length - failed.length;
-      refused += failed.length;
+      const stored = await this.storeOutcomes(orgId, run.id, outcomes, scrub);
+      delivered += stored.delivered;
+      refused += stored.refused;
       // A short batch is the last: no round trip to find nothing.
       if (batch.length < connector.maxBatchSize) break;
       // Before the next request: still enabled and not paused? Read on the lock's connection, so a lost lock stops the attempt too.
@@ -215,6 +215,19 @@ export class DeliveryService implements OnApplicationBootstrap {
       status === 'failed' ? [['delivery.failed', { attempts, error: lastError ?? undefined }]] : [],
     );
     return true;
+  }
+
+  /** A batch's outcomes, the system's words scrubbed of the organization's secrets. */
+  private async storeOutcomes(
+    orgId: string,
+    runId: string,
+    outcomes: RowOutcome[],
+    scrub: (texts: string[]) => Promise<string[]>,
+  ): Promise<{ delivered: number; refused: number }> {
+    const failed = outcomes.filter((o) => o.status === 'failed');
+    const reasons = await scrub(failed.map((o) => o.error));
+    await this.rows.applyOutcomes(orgId, runId, [...outcomes.filter((o) => o.status === 'delivered'), ...failed.map((o, i) => ({ ...o, error: reasons[i] }))]);
+    return { delivered: outcomes.length - failed.length, refused: failed.length };
   }
 
   /** A batch failed as a whole: the attempt is a failed sync run; the run is retried with backoff, or failed once out of attempts. */
