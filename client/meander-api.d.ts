@@ -167,11 +167,11 @@ export interface paths {
         head?: never;
         /**
          * Update a config; secrets: a string sets or rotates, null clears, absence keeps
-         * @description Update a config; secrets: a string sets or rotates, null clears, absence keeps.
+         * @description A base_url on another host (scheme, name or port) needs the stored api_key / client_secret given again in the same request (422 credentials_required_for_new_base_url): a stored secret never follows a URL change by itself.
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `integration_type_cannot_change`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `unique_source_field_per_integration`, `precondition_failed`, `credentials_required_before_enable`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `integration_type_cannot_change`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `unique_source_field_per_integration`, `precondition_failed`, `credentials_required_before_enable`, `credentials_required_for_new_base_url`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `rate_limited`, `internal_error`.
          */
         patch: operations["IntegrationConfigController_update"];
         trace?: never;
@@ -2866,7 +2866,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, dataverse_names_must_be_schema_names, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema. */
+            /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, credentials_required_for_new_base_url, dataverse_names_must_be_schema_names, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema. */
             422: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

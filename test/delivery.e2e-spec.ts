@@ -446,7 +446,16 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
     // A delivery attempt: its first request (the token, on loopback here) is refused, and the attempt fails with the rule.
     const current = await api.get(`${base}/${created.body.id}`, token);
-    expect((await api.patch(`${base}/${created.body.id}`, token, { base_url: 'https://localhost:9', enabled: true }, { 'If-Match': current.headers.etag })).status).toBe(200);
+    expect(
+      (
+        await api.patch(
+          `${base}/${created.body.id}`,
+          token,
+          { base_url: 'https://localhost:9', client_secret: dataverse.client_secret, enabled: true },
+          { 'If-Match': current.headers.etag },
+        )
+      ).status,
+    ).toBe(200);
     const mappings = [
       { source_field: 'expense_amount', target_field: 'ExpenseAmount', is_required: true },
       { source_field: 'expense_date', target_field: 'ExpenseDate', is_required: true },
@@ -498,7 +507,7 @@ describe('connection test with the built-in connectors (EGRESS_ALLOW_PRIVATE=fal
     expect(rulesOf(metadata)).toEqual(['base_url:egress_destination_not_allowed']);
     // A name that resolves to loopback is judged on the address connected to.
     const current = await api.get(path, token);
-    expect((await api.patch(path, token, { base_url: 'https://localhost:9/graphql' }, { 'If-Match': current.headers.etag })).status).toBe(200);
+    expect((await api.patch(path, token, { base_url: 'https://localhost:9/graphql', api_key: API_KEY }, { 'If-Match': current.headers.etag })).status).toBe(200);
     expect(rulesOf(await api.post(`${path}/connection-test`, token, {}))).toEqual(['base_url:egress_destination_not_allowed']);
     // Roles: a global admin may not (403); another organization's config is a 404.
     expectProblem(await api.post(`${path}/connection-test`, await t.token('global_admin'), {}), 403, 'forbidden');

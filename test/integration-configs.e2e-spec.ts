@@ -318,6 +318,41 @@ describe('integration configs (HTTP, real database)', () => {
       expect(ok.body).toMatchObject({ enabled: true, has_client_secret: true });
     });
 
+    it('credentials_required_for_new_base_url: a stored secret never follows base_url to another host', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const created = await api.post(base(org), token, {
+        integration_type: 'xledger',
+        display_name: 'X',
+        base_url: 'https://x.example/graphql',
+        api_key: 'xl-key-0123456789abcdef',
+      });
+      const path = `${base(org)}/${created.body.id}`;
+      // Another host (disabled or not): the key must come with it, or be cleared.
+      for (const url of ['https://attacker.example/graphql', 'https://x.example:8443/graphql', 'https://X.example.evil/graphql']) {
+        const moved = await api.patch(path, token, { base_url: url });
+        expectProblem(moved, 422, 'credentials_required_for_new_base_url');
+        expect(rulesOf(moved)).toEqual(['api_key:credentials_required_for_new_base_url']);
+      }
+      expect((await api.get(path, token)).body).toMatchObject({ base_url: 'https://x.example/graphql', has_api_key: true, revision: created.body.revision });
+      // The same host, another path: nothing leaves for anywhere new.
+      expect((await api.patch(path, token, { base_url: 'https://x.example/v2/graphql' })).status).toBe(200);
+      expect((await api.patch(path, token, { base_url: 'https://new.example/graphql', api_key: 'xl-key-for-the-new-host-0123' })).status).toBe(200);
+      const cleared = await api.patch(path, token, { base_url: 'https://third.example/graphql', api_key: null });
+      expect(cleared.body).toMatchObject({ base_url: 'https://third.example/graphql', has_api_key: false });
+      // A Dataverse config: its client secret (the access token it buys goes to base_url).
+      const dynamics = await api.post(base(org), token, {
+        integration_type: 'dynamics',
+        display_name: 'D',
+        base_url: 'https://org.crm4.dynamics.com',
+        client_id: 'c',
+        client_secret: CLIENT_SECRET,
+        tenant_id: 't',
+      });
+      const moved = await api.patch(`${base(org)}/${dynamics.body.id}`, token, { base_url: 'https://org.attacker.example' });
+      expect(rulesOf(moved)).toEqual(['client_secret:credentials_required_for_new_base_url']);
+    });
+
     it('hlf_portal: its tenant (extra_config.tenant_id) too, without which no token can be had', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);

@@ -68,6 +68,8 @@ describe('the OpenAPI examples', () => {
     await api.patch(config, admin, { display_name: 'Xledger 3' });
     const stale = await api.patch(config, admin, { display_name: 'Xledger 4' }, { 'If-Match': '"1"' });
     expect(stale.body).toEqual(example(CONFIG, 'patch', 412, 'precondition_failed'));
+    const moved = await api.patch(config, admin, { base_url: 'https://elsewhere.example/graphql' });
+    expect(moved.body).toEqual(example(CONFIG, 'patch', 422, 'credentials_required_for_new_base_url'));
     const badLimit = await api.get(`${config}/sync-runs?limit=0`, admin);
     expect(badLimit.body).toEqual(example(SYNC_RUNS, 'get', 400, 'limit_within_bounds'));
   });

@@ -61,6 +61,7 @@ export const SERVICE_RULES = [
   'sync_status_must_be_known_value',
   'timestamp_must_be_iso8601',
   'enabled_must_be_boolean',
+  'credentials_required_for_new_base_url',
   // field mappings
   'mapping_version_superseded',
   'display_label_length_within_bounds',

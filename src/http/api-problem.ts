@@ -104,6 +104,10 @@ export const SERVICE_ANSWERS: Partial<Record<Rule | ProblemCode, ProblemAnswer>>
     detail: 'An enabled integration needs: api_key.',
     errors: [fieldError('api_key', 'credentials_required_before_enable', 'api_key is required to enable a xledger integration')],
   },
+  credentials_required_for_new_base_url: {
+    detail: 'A new base_url host needs the credentials again: api_key.',
+    errors: [fieldError('api_key', 'credentials_required_for_new_base_url', 'base_url now points at another host: give api_key again (or null to clear it) in the same request')],
+  },
   webhook_secret_required_for_inbound_webhooks: {
     detail: 'webhook_url needs a webhook secret.',
     errors: [fieldError('webhook_secret', 'webhook_secret_required_for_inbound_webhooks', 'webhook_url needs a webhook secret (send webhook_secret, or POST /webhook-secret)')],

@@ -120,7 +120,11 @@ export class IntegrationConfigController {
   @Roles('org_admin')
   @ID
   @IF_MATCH
-  @ApiOperation({ summary: 'Update a config; secrets: a string sets or rotates, null clears, absence keeps' })
+  @ApiOperation({
+    summary: 'Update a config; secrets: a string sets or rotates, null clears, absence keeps',
+    description:
+      'A base_url on another host (scheme, name or port) needs the stored api_key / client_secret given again in the same request (422 credentials_required_for_new_base_url): a stored secret never follows a URL change by itself.',
+  })
   @ApiOkResponse({ type: IntegrationConfigResponse })
   @ApiProblemResponses(
     { status: 400, rules: [...VALIDATION_RULES, 'integration_type_cannot_change'] },
@@ -131,6 +135,7 @@ export class IntegrationConfigController {
       status: 422,
       rules: [
         'credentials_required_before_enable',
+        'credentials_required_for_new_base_url',
         'dataverse_names_must_be_schema_names',
         'webhook_secret_required_for_inbound_webhooks',
         'source_field_must_exist_in_internal_schema',

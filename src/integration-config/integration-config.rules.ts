@@ -59,3 +59,37 @@ export function webhookSecretMissing(state: Pick<IntegrationConfigEntity, 'webho
       ]
     : [];
 }
+
+/** The stored secrets that leave towards `base_url` (Xledger's token; the Dataverse client secret, whose access token does). */
+const SECRETS_SENT_TO_BASE_URL = [
+  ['api_key', 'api_key_encrypted'],
+  ['client_secret', 'client_secret_encrypted'],
+] as const;
+
+/**
+ * `credentials_required_for_new_base_url`: a PATCH that points base_url at another origin must
+ * give the stored secrets again (or clear them). Else whoever may PATCH a config (or holds a
+ * stolen admin token) could send the write-only key to a host of their choosing and read it
+ * there: one PATCH, then a connection test.
+ */
+export function secretsToGiveForNewBaseUrl(
+  current: Pick<IntegrationConfigEntity, 'base_url' | 'api_key_encrypted' | 'client_secret_encrypted'>,
+  nextBaseUrl: string | null,
+  given: { api_key?: string | null; client_secret?: string | null },
+): FieldError[] {
+  if (nextBaseUrl === null || originOf(nextBaseUrl) === originOf(current.base_url)) return [];
+  return SECRETS_SENT_TO_BASE_URL.filter(([name, column]) => current[column] !== null && given[name] === undefined).map(([name]) => ({
+    field: name,
+    rule: 'credentials_required_for_new_base_url',
+    message: `base_url now points at another host: give ${name} again (or null to clear it) in the same request`,
+  }));
+}
+
+function originOf(url: string | null): string | null {
+  if (url === null) return null;
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}

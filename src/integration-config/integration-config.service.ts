@@ -23,7 +23,7 @@ import { SyncRunRepository } from './sync-run.repository';
 import { ExportRunRepository } from '../export-runs/export-run.repository';
 import { JobQueue } from '../job-queue/job-queue';
 import { toConfigResponse, toSyncRunResponse } from './integration-config.mapper';
-import { extraConfigErrors, missingForEnable, webhookSecretMissing } from './integration-config.rules';
+import { extraConfigErrors, missingForEnable, secretsToGiveForNewBaseUrl, webhookSecretMissing } from './integration-config.rules';
 import { SyncRunEntity } from './sync-run.entity';
 
 const CONFIG = 'Integration config';
@@ -141,7 +141,17 @@ export class IntegrationConfigService {
       const next: IntegrationConfigEntity = Object.assign(new IntegrationConfigEntity(), current);
       if (dto.display_name !== undefined) next.display_name = dto.display_name.trim();
       if (dto.enabled !== undefined) next.enabled = dto.enabled;
-      if (dto.base_url !== undefined) next.base_url = dto.base_url;
+      if (dto.base_url !== undefined) {
+        const resend = secretsToGiveForNewBaseUrl(current, dto.base_url, dto);
+        if (resend.length > 0)
+          throw new RuleViolation(
+            'credentials_required_for_new_base_url',
+            422,
+            `A new base_url host needs the credentials again: ${resend.map((e) => e.field).join(', ')}.`,
+            resend,
+          );
+        next.base_url = dto.base_url;
+      }
       if (dto.client_id !== undefined) next.client_id = dto.client_id?.trim() ?? null;
       if (dto.tenant_id !== undefined) next.tenant_id = dto.tenant_id?.trim() ?? null;
       if (dto.accounting_code_mappings !== undefined) next.accounting_code_mappings = dto.accounting_code_mappings ?? {};
