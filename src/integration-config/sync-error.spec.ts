@@ -56,3 +56,55 @@ describe('scrubSyncError in every encoding', () => {
     expect(scrubSyncError(text, secrets)).toBe(text);
   });
 });
+
+describe('scrubSyncError in the encodings an OAuth or .NET upstream echoes', () => {
+  // Azure client secrets carry `~`, which only form encoding turns into `%7E`.
+  const azureSecret = 'Abc8Q~xYz.Pq7_Rs-Tu9~Vw0AbCdEfGhIjKlMn';
+  const apiKey = 'xl-Key/0123456789+abcdef';
+  const passphrase = "pass phrase (it's long)!";
+  const htmlish = 'p&ss<w>rd"2024\'x';
+  const secrets = [azureSecret, apiKey, passphrase, htmlish];
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  // How URLSearchParams writes a value: what an OAuth token request body carries.
+  const formEncoded = (value: string) => new URLSearchParams({ v: value }).toString().slice('v='.length);
+  const lowerHex = (text: string) => text.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
+  // System.Text.Json's default encoder: HTML-sensitive characters and `+` as upper-case \uXXXX.
+  const dotnetJson = (value: string) =>
+    JSON.stringify(value)
+      .slice(1, -1)
+      .replace(/\\"/g, '\\u0022')
+      .replace(/[+&<>'`]/g, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
+
+  it.each([
+    ['form-encoded (~ as %7E)', formEncoded(azureSecret)],
+    ['form-encoded with lower-case hex', lowerHex(formEncoded(azureSecret))],
+    ['form-encoded with spaces and punctuation', formEncoded(passphrase)],
+    ['form-encoded, spaces as %20', encodeURIComponent(passphrase).replace(/[!'()]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)],
+    ['URL-encoded with lower-case hex', lowerHex(encodeURIComponent(apiKey))],
+    ['double URL-encoded', encodeURIComponent(encodeURIComponent(apiKey))],
+    ['double form-encoded (%257E)', formEncoded(formEncoded(azureSecret))],
+    ['JSON with an escaped slash', JSON.stringify(apiKey).slice(1, -1).replace(/\//g, '\\/')],
+    ['JSON from .NET (\\u002B)', dotnetJson(apiKey)],
+    ['JSON from .NET, HTML-sensitive characters', dotnetJson(htmlish)],
+    ['JSON from .NET, lower-case hex', dotnetJson(htmlish).toLowerCase()],
+    ['JSON with every escape at once', dotnetJson(apiKey).replace(/\//g, '\\/')],
+    ['inside base64 one byte into a group', b64(`a${azureSecret}`)],
+    ['a Basic header of form-encoded client_id:secret (RFC 6749)', b64(`3f1c2a9e-client:${formEncoded(azureSecret)}`)],
+  ])('removes the secret %s', (_form, quoted) => {
+    const out = scrubSyncError(`invalid value ${quoted} (trace 7d1e)`, secrets);
+    expect(out).not.toContain(quoted);
+    expect(out.startsWith('invalid value ')).toBe(true);
+    expect(out.endsWith(' (trace 7d1e)')).toBe(true);
+  });
+
+  it('leaves an ordinary upstream error with encoded text and JSON escapes as it was', () => {
+    const text =
+      'AADSTS7000215: Invalid client secret provided. {"error":"invalid_client","error_uri":"https:\\/\\/login.microsoftonline.com\\/error?code=7000215\\u0026x=1"} ' +
+      `redirect=${encodeURIComponent('https://example.com/cb?a=1&b=~x')} body=${b64('grant_type=client_credentials&scope=https%3A%2F%2Fapi')} 2024-05-01 10:00:00Z`;
+    expect(scrubSyncError(text, secrets)).toBe(text);
+  });
+
+  it('ignores secrets too short to be told apart from ordinary words, in any encoding', () => {
+    expect(scrubSyncError('a+b%7E c\\u002B', ['a b', '~c', '+'])).toBe('a+b%7E c\\u002B');
+  });
+});
