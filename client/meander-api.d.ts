@@ -1945,7 +1945,7 @@ export interface components {
              */
             integration_id: string | null;
             /** @enum {string} */
-            action: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused";
+            action: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused" | "egress.refused";
             /**
              * @description Names of the fields the change set (a credential is named, its value never stored)
              * @example [
@@ -5651,7 +5651,7 @@ export interface operations {
                 cursor?: string;
                 /** @description Events of this resource; a config's id also lists its mappings' events */
                 resource_id?: string;
-                action?: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused";
+                action?: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused" | "egress.refused";
                 /** @description Events at or after this time */
                 from?: string;
                 /** @description Events before this time */

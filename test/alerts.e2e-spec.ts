@@ -146,6 +146,16 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
       // The job's handler itself: refused by the egress rule, not retried (it returns), nothing sent.
       await expect(t.app.get(AlertsService).send({ orgId: org, endpointId: created.body.id, event })).resolves.toBeUndefined();
       expect(receiver.received).toEqual([]);
+      // The organization's trail says why its endpoint heard nothing.
+      const trail = await api.get(`/v1/organizations/${org}/audit-events?action=egress.refused`, token);
+      expect(trail.body.items).toEqual([
+        expect.objectContaining({
+          resource_type: 'alert_endpoint',
+          resource_id: created.body.id,
+          actor: null,
+          details: { purpose: 'alert', host: new URL(receiver.url).host, address: '127.0.0.1' },
+        }),
+      ]);
     } finally {
       await receiver.close();
     }

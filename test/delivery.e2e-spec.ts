@@ -468,6 +468,12 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(run.delivery.last_error).toBe('egress_destination_not_allowed');
     expect((await syncRuns(created.body.id))[0]).toMatchObject({ status: 'failed', error: 'egress_destination_not_allowed' });
     expect(t.logs.join('\n')).not.toContain('dynamics-secret-0123456789');
+    // Both refusals are in the organization's trail: what for, by whom, the host judged (the token endpoint's, the operator's).
+    const trail = await api.get(`/v1/organizations/${org}/audit-events?action=egress.refused`, token);
+    expect(trail.body.items.map((e: { resource_id: string; actor: { role: string }; details: Record<string, unknown> }) => [e.resource_id, e.actor.role, e.details])).toEqual([
+      [created.body.id, 'sync_service', { purpose: 'delivery', host: '127.0.0.1:9', address: '127.0.0.1' }],
+      [created.body.id, 'org_admin', { purpose: 'connection_test', host: '127.0.0.1:9', address: '127.0.0.1' }],
+    ]);
     // Its retries must not outlive the suite: a later suite's workers on this database would try them.
     expect((await api.delete(`${base}/${created.body.id}`, token)).status).toBe(204);
   });

@@ -122,7 +122,11 @@ export class AlertsService implements OnApplicationBootstrap {
       this.logger.log({ event: 'alert_sent', org_id: job.orgId, endpoint_id: endpoint.id, alert_id: event.id, type: event.type });
     } catch (error) {
       // A destination the egress rule refuses stays refused: retrying would only repeat the refusal.
-      if (error instanceof EgressRefused) return void this.logger.warn({ event: 'alert_refused_by_egress', org_id: job.orgId, endpoint_id: endpoint.id, host: error.host });
+      if (error instanceof EgressRefused) {
+        this.logger.warn({ event: 'alert_refused_by_egress', org_id: job.orgId, endpoint_id: endpoint.id, host: error.host });
+        // In the trail too: the organization sees why its endpoint heard nothing.
+        return this.audit.recordEgressRefusal(job.orgId, { type: 'alert_endpoint', id: endpoint.id }, error, 'alert', null);
+      }
       throw error;
     }
   }

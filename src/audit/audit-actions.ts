@@ -19,6 +19,7 @@ export const AUDIT_ACTIONS = [
   'delivery.requested',
   'connection.tested',
   'access.refused',
+  'egress.refused',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -44,6 +44,21 @@ export class AuditService {
     });
   }
 
+  /**
+   * An outbound request the egress rule refused (issue 19): whose config or alert endpoint, what
+   * for, and the host and address judged (never a path or query: they may carry secrets). Written
+   * on its own: the refusal stands whatever happens to the work that asked for it.
+   */
+  async recordEgressRefusal(
+    orgId: string,
+    resource: AuditEntry['resource'],
+    refusal: { host: string; address?: string },
+    purpose: 'delivery' | 'connection_test' | 'alert',
+    actor: Principal | null,
+  ): Promise<void> {
+    await this.record({ orgId, actor, action: 'egress.refused', resource, details: { purpose, host: refusal.host, address: refusal.address ?? null } });
+  }
+
   async list(orgId: string, query: AuditEventQueryDto): Promise<AuditEventListResponse> {
     const from = query.from ? new Date(query.from) : undefined;
     const to = query.to ? new Date(query.to) : undefined;

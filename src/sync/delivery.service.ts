@@ -112,6 +112,7 @@ export class DeliveryService implements OnApplicationBootstrap {
       return { ok: true, latency_ms: Math.round(performance.now() - started), error: null };
     } catch (error) {
       if (error instanceof EgressRefused) {
+        await this.auditRefusal(config, error, 'connection_test', actor);
         // The config's own URL is the admin's to fix; another host (the identity platform) is the operator's.
         const ownUrl = config.base_url !== null && hostOf(config.base_url) === error.host;
         throw new RuleViolation(
@@ -242,6 +243,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     scrub: (texts: string[]) => Promise<string[]>,
   ): Promise<void> {
     const orgId = config.organization_id;
+    if (error instanceof EgressRefused) await this.auditRefusal(config, error, 'delivery', actor);
     const failure = error instanceof DeliveryFailure ? error : undefined;
     const [message] = await scrub([attemptError(error)]);
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
@@ -254,6 +256,15 @@ export class DeliveryService implements OnApplicationBootstrap {
     const counts = await this.counts(orgId, run.id);
     await this.settleRun(config, run.id, { status: outOfAttempts ? 'failed' : 'queued', ...counts, next_attempt_at: nextAttemptAt, last_error: message }, alerts);
     if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt);
+  }
+
+  /** A refused destination, in the organization's trail; a failed write is logged, never in the way of the answer. */
+  private async auditRefusal(config: IntegrationConfigEntity, refusal: EgressRefused, purpose: 'delivery' | 'connection_test', actor: Principal): Promise<void> {
+    await this.audit
+      .recordEgressRefusal(config.organization_id, configResource(config.id), refusal, purpose, actor)
+      .catch((error: unknown) =>
+        this.logger.error({ event: 'audit_event_not_written', org_id: config.organization_id, config_id: config.id, err: { name: (error as Error)?.name } }),
+      );
   }
 
   /** The run's new delivery state, and the alerts it raises in the same transaction: both or neither. */
