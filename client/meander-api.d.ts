@@ -625,7 +625,7 @@ export interface paths {
         put?: never;
         /**
          * Authenticate against the external system and make one read-only call
-         * @description Sends no claim data; allowed while the config is disabled. Counts against the write budget. A destination the egress rule refuses is 422.
+         * @description Sends no claim data; allowed while the config is disabled. A destination the egress rule refuses is 422. Counts against the write budget and, per config, against CONNECTION_TEST_RATE_LIMIT_PER_MINUTE (6 a minute in each instance: each test is a request the vendor may bill): 429 rate_limited with Retry-After beyond.
          *
          *     Roles: `org_admin`, `sync_service`.
          *

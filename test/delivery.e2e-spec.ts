@@ -500,6 +500,21 @@ describe('connection test with the built-in connectors (EGRESS_ALLOW_PRIVATE=fal
   });
   afterAll(() => t.close());
 
+  it('limits connection tests per config (each may be a billed request): the seventh in a minute is 429, another config still goes', async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const base = `/v1/organizations/${org}/integrations`;
+    // A refused destination answers at once, and counts like any test.
+    const created = await api.post(base, token, xledgerConfig({ base_url: 'https://169.254.169.254/graphql', enabled: false }));
+    for (let i = 0; i < 6; i++) expect((await api.post(`${base}/${created.body.id}/connection-test`, token, {})).status).toBe(422);
+    const limited = await api.post(`${base}/${created.body.id}/connection-test`, token, {});
+    expectProblem(limited, 429, 'rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(limited.body.detail).toContain('at most 6 per minute');
+    const other = await api.post(base, token, hlfPortalConfig());
+    expect((await api.post(`${base}/${other.body.id}/connection-test`, token, {})).status).not.toBe(429);
+  });
+
   // The refusal's audit line is asserted in the suite above (one app per process captures Nest's static logger).
   it("egress_destination_not_allowed names base_url when the config's own URL is refused: metadata, and loopback by name", async () => {
     const org = newOrgId();

@@ -187,6 +187,12 @@ class EnvironmentSchema {
   @IsOptional()
   @IsInt()
   @Min(1)
+  @Max(1_000)
+  CONNECTION_TEST_RATE_LIMIT_PER_MINUTE?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
   @Max(10_000_000)
   RATE_LIMIT_PUBLIC_PER_MINUTE?: number;
 
@@ -269,6 +275,8 @@ export class AppConfig {
   readonly rateLimitReadsPerMinute: number;
   /** Writes (POST/PUT/PATCH/DELETE) allowed per bearer token per minute. */
   readonly rateLimitWritesPerMinute: number;
+  /** Connection tests per config per minute, per instance: each is a request the vendor may bill (Xledger counts requests). */
+  readonly connectionTestsPerMinute: number;
   /** Requests to unauthenticated routes (inbound webhooks) allowed per client IP per minute. */
   readonly rateLimitPublicPerMinute: number;
   /** Refused authentications (no, bad or expired token) allowed per client IP per minute; then 429 before any check. */
@@ -343,6 +351,7 @@ const NUMBER_SYNTAX: Record<string, RegExp> = {
       'WEBHOOK_RATE_LIMIT_BURST',
       'RATE_LIMIT_READS_PER_MINUTE',
       'RATE_LIMIT_WRITES_PER_MINUTE',
+      'CONNECTION_TEST_RATE_LIMIT_PER_MINUTE',
       'RATE_LIMIT_PUBLIC_PER_MINUTE',
       'RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE',
     ].map((key) => [key, /^\d+$/]),
@@ -421,6 +430,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     webhookRateLimitPerSecond: parsed.WEBHOOK_RATE_LIMIT_PER_SECOND ?? 10,
     rateLimitReadsPerMinute: parsed.RATE_LIMIT_READS_PER_MINUTE ?? 3000,
     rateLimitWritesPerMinute: parsed.RATE_LIMIT_WRITES_PER_MINUTE ?? 300,
+    connectionTestsPerMinute: parsed.CONNECTION_TEST_RATE_LIMIT_PER_MINUTE ?? 6,
     // Generous: one provider delivers the webhooks of many organizations from few addresses.
     rateLimitPublicPerMinute: parsed.RATE_LIMIT_PUBLIC_PER_MINUTE ?? 1200,
     // A client whose token expired retries a few times; a scanner is stopped after a minute's worth.

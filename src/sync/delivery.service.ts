@@ -19,6 +19,7 @@ import { DeliveryLocks, type HeldLock } from './delivery-lock';
 import { SyncService, type IntegrationCredentials } from './sync.service';
 import { DeliveryMetrics } from '../metrics/delivery-metrics';
 import { TransactionRunner } from '../database/transaction';
+import { TokenBucketLimiter } from '../common/rate-limiter';
 
 /** What an attempt ended with, for its sync run. */
 interface AttemptOutcome {
@@ -45,6 +46,8 @@ const LOCK_BUSY_RETRY_MS = 2_000;
 @Injectable()
 export class DeliveryService implements OnApplicationBootstrap {
   private readonly logger = new Logger('Delivery');
+  /** Connection tests per config: each is a request the vendor may bill (Xledger counts them against a monthly quota). */
+  private readonly connectionTests: TokenBucketLimiter;
 
   constructor(
     private readonly config: AppConfig,
@@ -61,7 +64,10 @@ export class DeliveryService implements OnApplicationBootstrap {
     private readonly transactions: TransactionRunner,
     // Counts attempts for GET /metrics; absent without the HTTP service's MetricsModule (a host application).
     @Optional() private readonly metrics?: DeliveryMetrics,
-  ) {}
+  ) {
+    const perMinute = config.connectionTestsPerMinute;
+    this.connectionTests = new TokenBucketLimiter({ capacity: perMinute, refillPerSecond: perMinute / 60, maxKeys: 10_000 });
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     // DELIVERY_WORKERS=0: an API-only instance; it still queues, others deliver.
@@ -88,6 +94,11 @@ export class DeliveryService implements OnApplicationBootstrap {
    */
   async testConnection(orgId: string, integrationId: string, actor: Principal): Promise<{ ok: boolean; latency_ms: number; error: string | null }> {
     const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
+    const wait = this.connectionTests.take(integrationId);
+    if (wait > 0) {
+      const perMinute = this.config.connectionTestsPerMinute;
+      throw new RuleViolation('rate_limited', 429, `Too many connection tests of this integration: at most ${perMinute} per minute; retry in ${wait} s.`, [], wait);
+    }
     let result: { ok: boolean; latency_ms: number } | undefined;
     try {
       return (result = await this.connectionTest(config, actor));

@@ -43,7 +43,8 @@ export class SyncController {
   @ApiParam({ name: 'id', format: 'uuid', description: 'Integration config id' })
   @ApiOperation({
     summary: 'Authenticate against the external system and make one read-only call',
-    description: 'Sends no claim data; allowed while the config is disabled. Counts against the write budget. A destination the egress rule refuses is 422.',
+    description:
+      'Sends no claim data; allowed while the config is disabled. A destination the egress rule refuses is 422. Counts against the write budget and, per config, against CONNECTION_TEST_RATE_LIMIT_PER_MINUTE (6 a minute in each instance: each test is a request the vendor may bill): 429 rate_limited with Retry-After beyond.',
   })
   @ApiOkResponse({ type: ConnectionTestResponse })
   @ApiProblemResponses(404, { status: 422, rules: ['egress_destination_not_allowed'] })
