@@ -266,6 +266,21 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     ]);
   });
 
+  it("scrubs the key the attempt sent from the system's words, also when it was rotated meanwhile", async () => {
+    const { token, configPath, exports } = await setup();
+    sink.refuse = new Set([0]);
+    // The key is rotated while the batch is out: the stored secrets no longer hold the one sent.
+    sink.beforeBatch = async () => {
+      sink.beforeBatch = async () => undefined;
+      expect((await api.patch(configPath, token, { api_key: 'xl-key-rotated-0123456789abcdef' })).status).toBe(200);
+    };
+    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'failed');
+    const [row] = (await api.get(`${exports}/${res.body.id}/rows`, token)).body.items;
+    expect(row.error).toContain('account closed');
+    expect(row.error).not.toContain(API_KEY);
+  });
+
   it('retries a failed batch with backoff, honouring Retry-After, and fails the run once out of attempts', async () => {
     const { token, configId, exports } = await setup();
     sink.failures.set(configId, [new DeliveryFailure('retryable', 'upstream 503', 1), new Error('socket hang up')]);

@@ -192,7 +192,9 @@ export class OutboundClient {
         req.on('socket', (socket: Socket) => {
           const checkPeer = () => {
             const peer = socket.remoteAddress;
-            const peerRefusal = peer === undefined ? undefined : this.check(host, peer);
+            // A socket that failed already (its lookup, say) reports its own error; a live one whose peer is unknown is not trusted.
+            if (peer === undefined && socket.destroyed) return;
+            const peerRefusal = peer === undefined ? new EgressRefused(`Egress to ${host} refused: the address connected to is unknown`, host) : this.check(host, peer);
             if (peerRefusal) {
               refusal ??= peerRefusal;
               socket.destroy(peerRefusal);

@@ -321,12 +321,16 @@ export class IntegrationConfigService {
     return this.secretScrubber(orgId)(texts);
   }
 
-  /** The same as a function that reads (and decrypts) the organization's secrets once, on first use: for one delivery attempt. */
-  secretScrubber(orgId: string): (texts: string[]) => Promise<string[]> {
+  /**
+   * The same as a function that reads (and decrypts) the organization's secrets once, on first use:
+   * for one delivery attempt. `inUse`: the credentials the attempt sent, scrubbed even if the
+   * stored ones were rotated meanwhile (a host application's connector may not scrub its own).
+   */
+  secretScrubber(orgId: string, inUse: readonly (string | null)[] = []): (texts: string[]) => Promise<string[]> {
     let secrets: Promise<string[]> | undefined;
     return async (texts) => {
       if (texts.length === 0) return [];
-      const known = await (secrets ??= this.organizationSecrets(orgId));
+      const known = [...(await (secrets ??= this.organizationSecrets(orgId))), ...inUse.filter((s): s is string => s !== null)];
       return texts.map((text) => scrubSyncError(text, known));
     };
   }

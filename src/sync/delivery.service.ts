@@ -176,7 +176,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     const credentials = this.sync.credentialsOf(config, actor, 'delivery');
     const context = connectorContext(config, credentials);
     // What the external system writes is scrubbed of the organization's secrets, read once an attempt.
-    const scrub = this.configService.secretScrubber(orgId);
+    const scrub = this.configService.secretScrubber(orgId, [credentials.api_key, credentials.client_secret, credentials.webhook_secret]);
     let delivered = 0;
     let refused = 0;
     for (let after = -1; ;) {
