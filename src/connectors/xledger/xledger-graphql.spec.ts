@@ -6,6 +6,7 @@ import {
   formatDecimal,
   formatPostedDate,
   INSUFFICIENT_CREDITS,
+  isAmbiguousDecimal,
   readAddAnswer,
   readConnectionTestAnswer,
   toGLImportInput,
@@ -78,6 +79,37 @@ describe('a row as an addGLImportItems input', () => {
     expect(formatDecimal(' 120,50 ')).toBe('120.50');
     expect(formatDecimal('+7')).toBe('7');
     for (const bad of [Number.NaN, Infinity, 1e21, 1e-7, '1 234,50', '1e3', '', true, {}]) expect(formatDecimal(bad)).toBeNull();
+  });
+
+  it('keeps a decimal comma that cannot be grouping, and reads grouping in threes before a point', () => {
+    expect(formatDecimal('120,50')).toBe('120.50');
+    expect(formatDecimal('1,5')).toBe('1.5');
+    expect(formatDecimal('1,2345')).toBe('1.2345');
+    // The `format` transform's `#,##0.00`: the commas can only be grouping.
+    expect(formatDecimal('1,234.50')).toBe('1234.50');
+    expect(formatDecimal('-12,345,678.9')).toBe('-12345678.9');
+    // Not grouping in threes, or grouping without a point: refused, not guessed.
+    for (const bad of ['1,23.50', '1234,567.5', ',234.50', '1,234,5', '1,234,567', '1.234,50']) expect(formatDecimal(bad)).toBeNull();
+  });
+
+  it('refuses a comma followed by exactly three digits: 1000x apart read either way', () => {
+    for (const ambiguous of ['1,234', '-12,345', ' 123,456 ', '+1,000']) {
+      expect(formatDecimal(ambiguous)).toBeNull();
+      expect(isAmbiguousDecimal(ambiguous)).toBe(true);
+    }
+    for (const clear of ['120,50', '1,5', '1,2345', '1,234.50', '1234', 1234]) expect(isAmbiguousDecimal(clear)).toBe(false);
+    // Grouping never writes these: a decimal comma it is.
+    expect(['0,125', '1234,567'].map(formatDecimal)).toEqual(['0.125', '1234.567']);
+
+    const result = toGLImportInput(row(4, { ...base, Amount: '1,234' }));
+    expect(result).toEqual({
+      ok: false,
+      error: 'Amount "1,234" is ambiguous: 1234 with a thousands separator or 1.234 with a decimal comma; format it without grouping (0.00)',
+    });
+    const negative = toGLImportInput(row(5, { ...base, Amount: '-12,345' }));
+    expect(!negative.ok && negative.error).toContain('Amount "-12,345" is ambiguous');
+    const grouped = toGLImportInput(row(6, { ...base, Amount: '1,234.50' }));
+    expect(grouped.ok && grouped.input.node.amount).toBe('1234.50');
   });
 
   it('writes dates as yyyy-MM-dd', () => {

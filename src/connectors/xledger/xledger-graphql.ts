@@ -70,6 +70,13 @@ export function toGLImportInput(row: DeliveryRow): NodeTranslation {
   const node: Record<string, unknown> = {};
   const out = row.output;
 
+  if (isAmbiguousDecimal(out[AMOUNT])) {
+    const written = String(out[AMOUNT]).trim();
+    return {
+      ok: false,
+      error: `${AMOUNT} ${describe(out[AMOUNT])} is ambiguous: ${written.replace(',', '')} with a thousands separator or ${written.replace(',', '.')} with a decimal comma; format it without grouping (0.00)`,
+    };
+  }
   const amount = formatDecimal(out[AMOUNT]);
   if (amount === null) return { ok: false, error: `${AMOUNT} ${describe(out[AMOUNT])} is not a decimal number` };
   const postedDate = formatPostedDate(out[TRANSACTION_DATE]);
@@ -126,7 +133,21 @@ function firstLeaf(prefix: string[], object: Record<string, unknown>): string {
   return isPlainObject(value) ? firstLeaf([...prefix, key], value as Record<string, unknown>) : [...prefix, key].join('.');
 }
 
-/** `amount` is a decimal string (vendor type "string"): `120.5`, `"120.50"`, `"120,50"`; no exponent, no grouping. */
+// One to three digits (not led by 0), a comma and exactly three digits: "1,234" is 1234 as the `format` transform
+// groups it (`#,##0`) or 1.234 with a decimal comma. Guessing either may be 1000× off: refused.
+const AMBIGUOUS_COMMA = /^[-+]?[1-9]\d{0,2},\d{3}$/;
+// Commas grouping in threes before a decimal point ("1,234.50", `#,##0.00`): the commas can only be grouping.
+const GROUPED_WITH_POINT = /^[-+]?\d{1,3}(?:,\d{3})+\.\d+$/;
+
+/** True for an amount that reads as two numbers 1000× apart ("1,234", "-12,345"). */
+export function isAmbiguousDecimal(value: unknown): boolean {
+  return typeof value === 'string' && AMBIGUOUS_COMMA.test(value.trim());
+}
+
+/**
+ * `amount` is a decimal string (vendor type "string"): `120.5`, `"120.50"`, `"120,50"` (a decimal
+ * comma), `"1,234.50"` (grouping before a point); no exponent, no other grouping, nothing ambiguous.
+ */
 export function formatDecimal(value: unknown): string | null {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return null;
@@ -134,7 +155,10 @@ export function formatDecimal(value: unknown): string | null {
     return /e/i.test(text) ? null : text;
   }
   if (typeof value !== 'string') return null;
-  const match = /^([-+]?)(\d+)(?:[.,](\d+))?$/.exec(value.trim());
+  let text = value.trim();
+  if (AMBIGUOUS_COMMA.test(text)) return null;
+  if (GROUPED_WITH_POINT.test(text)) text = text.replace(/,/g, '');
+  const match = /^([-+]?)(\d+)(?:[.,](\d+))?$/.exec(text);
   if (!match) return null;
   const [, sign, whole, fraction] = match;
   return `${sign === '-' ? '-' : ''}${whole}${fraction === undefined ? '' : `.${fraction}`}`;
