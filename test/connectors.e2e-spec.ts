@@ -370,10 +370,10 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
   it('Dataverse (dynamics): one token for two batches and two runs; upserts by alternate key land once each; a refused row is failed with the OData message', async () => {
     const config = await createConfig(await organization(), dynamicsConfig(), DYNAMICS_MAPPINGS);
     const mark = dv.requests.length;
-    const records = Array.from({ length: 1001 }, (_, i) => claim(i));
+    const records = Array.from({ length: 201 }, (_, i) => claim(i));
     const first = await deliver(config, records);
 
-    expect(await waitForRun(config, first)).toMatchObject({ status: 'delivered', delivery: { attempts: 1, delivered_count: 1001, failed_count: 0 } });
+    expect(await waitForRun(config, first)).toMatchObject({ status: 'delivered', delivery: { attempts: 1, delivered_count: 201, failed_count: 0 } });
     const [tokenRequest, ...moreTokens] = tokensSince(mark);
     expect(moreTokens).toEqual([]);
     expect(tokenRequest).toMatchObject({ method: 'POST', path: `/${TENANT}/oauth2/v2.0/token`, answer: 200 });
@@ -383,20 +383,17 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       client_secret: CLIENT_SECRET,
       scope: `${dv.url}/.default`,
     });
-    // 1,001 rows: two $batch requests (1,000 + 1), each an upsert PATCH by the alternate key, continue-on-error.
+    // 201 rows: three $batch requests of at most 100 (100 + 100 + 1), each an upsert PATCH by the alternate key, continue-on-error.
     const batches = batchesSince(mark);
-    expect(batches.map((b) => [b.method, b.answer, b.headers.prefer])).toEqual([
-      ['POST', 200, 'odata.continue-on-error'],
-      ['POST', 200, 'odata.continue-on-error'],
-    ]);
-    expect(batches.flatMap(upsertsOf)).toEqual(references(first, 1001).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${DYNAMICS_SET}(${DYNAMICS_KEY}='${ref}')`));
-    expect(batches.map(upsertsOf).map((upserts) => upserts.length)).toEqual([1000, 1]);
+    expect(batches.map((b) => [b.method, b.answer, b.headers.prefer])).toEqual(Array.from({ length: 3 }, () => ['POST', 200, 'odata.continue-on-error']));
+    expect(batches.flatMap(upsertsOf)).toEqual(references(first, 201).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${DYNAMICS_SET}(${DYNAMICS_KEY}='${ref}')`));
+    expect(batches.map(upsertsOf).map((upserts) => upserts.length)).toEqual([100, 100, 1]);
     const token = bearerOf(batches[0]);
     expect(token).toEqual(expect.any(String));
-    expect(bearerOf(batches[1])).toBe(token);
+    expect(batches.map(bearerOf)).toEqual([token, token, token]);
 
     const stored = recordsOf(DYNAMICS_SET, first);
-    expect(stored.map((r) => r.key).sort()).toEqual(references(first, 1001).sort());
+    expect(stored.map((r) => r.key).sort()).toEqual(references(first, 201).sort());
     expect(stored.every((r) => r.writes === 1)).toBe(true);
     expect(stored.find((r) => r.key === `meander:${first}:7`)?.values).toEqual({
       [DYNAMICS_KEY]: `meander:${first}:7`,
@@ -406,10 +403,10 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       msdyn_description: 'Claim 7',
     });
     const rows = await rowsOf(config, first);
-    expect(rows).toHaveLength(1001);
+    expect(rows).toHaveLength(201);
     expect(rows.filter((r) => r.status !== 'delivered')).toEqual([]);
     expect(rows.slice(0, 2).map((r) => r.external_id)).toEqual([0, 1].map((i) => `${DYNAMICS_KEY}='meander:${first}:${i}'`));
-    expect(brief(await syncRuns(config.id))).toEqual([{ status: 'success', records_pushed: 1001, error: null }]);
+    expect(brief(await syncRuns(config.id))).toEqual([{ status: 'success', records_pushed: 201, error: null }]);
 
     // A second run reuses the cached token; Dataverse refuses one of its rows (quoting what it was sent).
     dv.refuseRows((u) => u.body.msdyn_description === 'Claim 1', `The contact is inactive. Request by ${CLIENT_ID} with secret ${CLIENT_SECRET} and token ${token}`, {
@@ -424,9 +421,9 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       expect(refused.error).not.toContain(CLIENT_SECRET);
       expect(recordsOf(DYNAMICS_SET, second).map((r) => r.key)).toEqual([`meander:${second}:0`]);
       expect(tokensSince(mark)).toHaveLength(1);
-      expect(batchesSince(mark).map(bearerOf)).toEqual([token, token, token]);
+      expect(batchesSince(mark).map(bearerOf)).toEqual([token, token, token, token]);
       expect(brief(await syncRuns(config.id))).toEqual([
-        { status: 'success', records_pushed: 1001, error: null },
+        { status: 'success', records_pushed: 201, error: null },
         { status: 'partial', records_pushed: 1, error: '1 rows refused by the external system' },
       ]);
       // Last, so the checks above run whatever it finds. An upstream's words are scrubbed of every credential, the access
@@ -437,7 +434,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     }
   });
 
-  it('Dataverse (dynamics): 429 + Retry-After (on the batch, or on an upsert inside it) is retried after the wait, then delivered', async () => {
+  it('Dataverse (dynamics): 429 + Retry-After on the batch is retried after the wait, then delivered', async () => {
     const config = await createConfig(await organization(), dynamicsConfig(), DYNAMICS_MAPPINGS);
     const mark = dv.requests.length;
     dv.throttleNext(1, 4);
@@ -451,20 +448,33 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     // Retry-After: 4 s; the 200 ms backoff (plus the queue's 2 s polling) would come back sooner.
     expect(attempts[1].started_at.getTime() - attempts[0].finished_at.getTime()).toBeGreaterThanOrEqual(3_500);
     expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual(references(runId, 2).map((ref) => [ref, 1]));
+  });
 
-    // Throttled inside the batch: the first upsert answers 429, the rest applied; all go again, none twice.
-    const inner = dv.requests.length;
-    dv.throttleNext(1, 3, { inBatch: true });
-    const again = await deliver(config, [claim(0), claim(1)]);
-    expect(await waitForRun(config, again)).toMatchObject({ status: 'delivered', delivery: { attempts: 2, delivered_count: 2 } });
-    expect(batchesSince(inner)).toHaveLength(2);
-    expect(recordsOf(DYNAMICS_SET, again).map((r) => [r.key, r.writes])).toEqual([
-      [`meander:${again}:1`, 2],
-      [`meander:${again}:0`, 1],
+  it('Dataverse (dynamics): one upsert of a $batch throttled (429 inside it): the others are delivered once, the throttled row alone on the retry after Retry-After', async () => {
+    const config = await createConfig(await organization(), dynamicsConfig(), DYNAMICS_MAPPINGS);
+    const mark = dv.requests.length;
+    dv.throttleNext(1, 3, { inBatch: true, parts: (upsert) => upsert.body.msdyn_description === 'Claim 1' });
+    const runId = await deliver(config, [claim(0), claim(1), claim(2)]);
+
+    expect(await waitForRun(config, runId)).toMatchObject({ status: 'delivered', delivery: { attempts: 2, delivered_count: 3, failed_count: 0 } });
+    const [ref0, ref1, ref2] = references(runId, 3).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${DYNAMICS_SET}(${DYNAMICS_KEY}='${ref}')`);
+    const batches = batchesSince(mark);
+    expect(batches.map((b) => b.answer)).toEqual([200, 200]);
+    // The retry sends the throttled row only: the others' outcomes were kept from the first answer.
+    expect(batches.map(upsertsOf)).toEqual([[ref0, ref1, ref2], [ref1]]);
+    // Each row's upsert applied exactly once across both attempts.
+    expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual([0, 2, 1].map((i) => [`meander:${runId}:${i}`, 1]));
+    expect((await rowsOf(config, runId)).map((r) => [r.status, r.external_id, r.error])).toEqual(
+      references(runId, 3).map((ref) => ['delivered', `${DYNAMICS_KEY}='${ref}'`, null]),
+    );
+    const attempts = await syncRuns(config.id);
+    expect(brief(attempts).map((a) => [a.status, a.records_pushed])).toEqual([
+      ['partial', 2],
+      ['success', 1],
     ]);
-    const later = (await syncRuns(config.id)).slice(2);
-    expect(later.map((a) => a.status)).toEqual(['failed', 'success']);
-    expect(later[1].started_at.getTime() - later[0].finished_at.getTime()).toBeGreaterThanOrEqual(2_600);
+    expect(attempts[0].error).toContain('429');
+    // Retry-After: 3 s; the 200 ms backoff would come back sooner.
+    expect(attempts[1].started_at.getTime() - attempts[0].finished_at.getTime()).toBeGreaterThanOrEqual(2_600);
   });
 
   it('Dataverse (dynamics): a lost answer is retried; the upserts repeat by alternate key, so no record is created twice', async () => {
@@ -667,6 +677,34 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       expect((await call('GET', config.path, config.token)).body.enabled).toBe(false);
       expect(await syncRuns(config.id)).toEqual([]);
     }
+  });
+
+  it('POST …/connection-test (dynamics) authenticates anew: a secret refused since a delivery cached a token is ok: false, naming no secret', async () => {
+    const config = await createConfig(await organization(), dynamicsConfig(), DYNAMICS_MAPPINGS);
+    const runId = await deliver(config, [claim(0)]);
+    expect(await waitForRun(config, runId)).toMatchObject({ status: 'delivered' });
+    const test = () => call('POST', `${config.path}/connection-test`, config.token, {});
+
+    // Revoked at Microsoft: the cached token would still pass WhoAmI until it expires.
+    const mark = dv.requests.length;
+    dv.rejectCredentials(true);
+    let refused;
+    try {
+      refused = await test();
+    } finally {
+      dv.rejectCredentials(false);
+    }
+    expect({ status: refused.status, ok: refused.body.ok, error: refused.body.error }).toEqual({ status: 200, ok: false, error: 'credentials_rejected' });
+    expect(dv.requests.slice(mark).map((r) => [r.kind, r.answer])).toEqual([['token', 401]]);
+    for (const secret of [CLIENT_SECRET, WRONG_CLIENT_SECRET]) expect(JSON.stringify(refused.body)).not.toContain(secret);
+
+    // Accepted again: a new token, then WhoAmI with it.
+    const accepted = await test();
+    expect({ status: accepted.status, ok: accepted.body.ok, error: accepted.body.error }).toEqual({ status: 200, ok: true, error: null });
+    expect(dv.requests.slice(mark + 1).map((r) => [r.kind, r.path, r.answer])).toEqual([
+      ['token', `/${TENANT}/oauth2/v2.0/token`, 200],
+      ['api', '/api/data/v9.2/WhoAmI', 200],
+    ]);
   });
 
   // --- secrets ---

@@ -113,6 +113,30 @@ describe('the fake Dataverse', () => {
     expect(answered[2].headers['odata-entityid']).toBe(`${fake.url}/api/data/v9.2/things(ref='c')`);
   });
 
+  it('throttles chosen parts of a batch (429 + Retry-After, nothing applied) or refuses them 403, and goes on with the others', async () => {
+    fake.throttleNext(1, 7, { inBatch: true, parts: (u) => u.key === 'b' || u.key === 'd' });
+    fake.refuseRows((u) => u.key === 'c', 'Principal user is missing prvWritething privilege.', { status: 403, code: '0x80040220' });
+    const { contentType, body } = buildBatchRequest(['a', 'b', 'c', 'd', 'e'].map((key) => upsert(key, { n: 1 })));
+    const answer = await api('POST', '$batch', body, { 'Content-Type': contentType, Prefer: 'odata.continue-on-error' });
+    expect(answer.status).toBe(200);
+    const answered = parts(answer);
+    expect(answered.map((p) => p.status)).toEqual([204, 429, 403, 429, 204]);
+    expect(answered[1].headers['retry-after']).toBe('7');
+    expect(JSON.parse(answered[3].body)).toMatchObject({ error: { code: '0x80072322' } });
+    expect(JSON.parse(answered[2].body)).toEqual({ error: { code: '0x80040220', message: 'Principal user is missing prvWritething privilege.' } });
+    expect(fake.table('things').map((r) => r.key)).toEqual(['a', 'e']);
+
+    // Only the next batch: the one after is applied in full.
+    const again = buildBatchRequest(['b', 'd'].map((key) => upsert(key, { n: 2 })));
+    expect(parts(await api('POST', '$batch', again.body, { 'Content-Type': again.contentType, Prefer: 'odata.continue-on-error' })).map((p) => p.status)).toEqual([204, 204]);
+    expect(fake.table('things').map((r) => [r.key, r.writes])).toEqual([
+      ['a', 1],
+      ['e', 1],
+      ['b', 1],
+      ['d', 1],
+    ]);
+  });
+
   it('applies a change set all or nothing, echoing Content-IDs', async () => {
     const changeset = (keys: string[]) =>
       [

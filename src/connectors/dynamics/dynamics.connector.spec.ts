@@ -215,20 +215,79 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     expect(fake.table(ENTITY_SET)).toHaveLength(3);
   });
 
-  it('a 429 or 5xx inside the batch fails the batch as a whole; repeating it creates nothing twice', async () => {
+  it('a 429 or 5xx inside the batch fails the batch, carrying the outcomes of the other parts; repeating it creates nothing twice', async () => {
     const sent = rows(3);
     fake.throttleNext(1, 9, { inBatch: true });
-    expect(await failure(connector().deliver(context(), sent))).toMatchObject({ kind: 'retryable', retryAfterSeconds: 9 });
-    // The parts after the throttled one were applied all the same.
+    const throttled = await failure(connector().deliver(context(), sent));
+    expect(throttled).toMatchObject({ kind: 'retryable', retryAfterSeconds: 9 });
+    expect(throttled.message).toContain('HTTP 429 for 1 of 3 requests');
+    // The parts after the throttled one were applied all the same: their outcomes travel with the failure.
     expect(fake.table(ENTITY_SET)).toHaveLength(2);
+    expect(throttled.answered).toEqual([1, 2].map((index) => ({ index, status: 'delivered', externalId: `${KEY}='${sent[index].reference}'` })));
 
     fake.refuseRows((upsert) => upsert.key === sent[2].reference, 'Generic SQL error.', { status: 500, code: '0x80044150' });
-    expect(await failure(connector().deliver(context(), sent))).toMatchObject({ kind: 'retryable' });
+    const serverError = await failure(connector().deliver(context(), sent));
+    expect(serverError).toMatchObject({ kind: 'retryable' });
+    expect(serverError.answered.map((o) => [o.index, o.status])).toEqual([
+      [0, 'delivered'],
+      [1, 'delivered'],
+    ]);
 
     fake.refuseRows(() => false, '');
     expect((await connector().deliver(context(), sent)).map((o) => o.status)).toEqual(['delivered', 'delivered', 'delivered']);
     expect(fake.table(ENTITY_SET)).toHaveLength(3);
     expect(fake.createdCount).toBe(3);
+  });
+
+  it('a part refused 403 (no privilege on that record) fails that row only; a 403 on every part is credentials_rejected', async () => {
+    const sent = rows(3);
+    const privilege = 'Principal user (Id=…) is missing prvWritemsdyn_expense privilege (Id=…) on OTC=10048.';
+    fake.refuseRows((upsert) => upsert.key === sent[1].reference, privilege, { status: 403, code: '0x80040220' });
+    const dynamics = connector();
+    expect(await dynamics.deliver(context(), sent)).toEqual([
+      { index: 0, status: 'delivered', externalId: expect.any(String) },
+      { index: 1, status: 'failed', error: privilege },
+      { index: 2, status: 'delivered', externalId: expect.any(String) },
+    ]);
+
+    fake.refuseRows(() => true, privilege, { status: 403, code: '0x80040220' });
+    const refused = await failure(dynamics.deliver(context(), rows(2)));
+    expect(refused).toMatchObject({ kind: 'credentials_rejected', answered: [] });
+    // The token was dropped: the next attempt asks for a new one.
+    fake.refuseRows(() => false, '');
+    await dynamics.deliver(context(), rows(1));
+    expect(fake.tokenRequests).toHaveLength(2);
+  });
+
+  it('a part refused 401 (the token) is credentials_rejected for the batch, carrying the other parts’ outcomes; the token is dropped', async () => {
+    const sent = rows(4);
+    fake.refuseRows((upsert) => upsert.key === sent[1].reference, '', { status: 401 });
+    fake.throttleNext(1, 5, { inBatch: true, parts: (upsert) => upsert.key === sent[3].reference });
+    const dynamics = connector();
+    const refused = await failure(dynamics.deliver(context(), sent));
+    expect(refused.kind).toBe('credentials_rejected');
+    // Neither the 401 row nor the throttled one is answered: both go again.
+    expect(refused.answered.map((o) => [o.index, o.status])).toEqual([
+      [0, 'delivered'],
+      [2, 'delivered'],
+    ]);
+    fake.refuseRows(() => false, '');
+    await dynamics.deliver(context(), [sent[1], sent[3]]);
+    expect(fake.tokenRequests).toHaveLength(2);
+    expect(fake.table(ENTITY_SET).map((r) => [r.key, r.writes])).toEqual([0, 2, 1, 3].map((i) => [sent[i].reference, 1]));
+  });
+
+  it('a batch that fails after others of the same call carries their outcomes too, and those of rows failed without a request', async () => {
+    const sent = rows(101);
+    sent[5].output = { ...sent[5].output, ContactId: 'not a guid' };
+    fake.refuseRows((upsert) => upsert.key === sent[100].reference, 'Service unavailable.', { status: 503 });
+    const failed = await failure(connector().deliver(context(), sent));
+    expect(failed.kind).toBe('retryable');
+    const byIndex = new Map(failed.answered.map((o) => [o.index, o.status]));
+    expect(byIndex.size).toBe(100);
+    expect(byIndex.get(5)).toBe('failed');
+    expect(byIndex.has(100)).toBe(false);
+    expect(failed.answered.filter((o) => o.status === 'delivered')).toHaveLength(99);
   });
 
   it('credentials refused by the token endpoint: credentials_rejected, and not one request reaches the API', async () => {
@@ -316,15 +375,15 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     expect(fake.requests).toEqual([]);
   });
 
-  it('sends more than 1,000 rows in batches of at most 1,000, under one token', async () => {
+  it('sends rows in batches of at most 100 (a batch runs its upserts one by one: 1,000 could outlast the 30 s timeout), under one token', async () => {
     const dynamics = connector();
-    expect(dynamics.maxBatchSize).toBe(1000);
-    const outcomes = await dynamics.deliver(context(), rows(1001));
-    expect(outcomes).toHaveLength(1001);
+    expect(dynamics.maxBatchSize).toBe(100);
+    const outcomes = await dynamics.deliver(context(), rows(201));
+    expect(outcomes).toHaveLength(201);
     expect(outcomes.every((o) => o.status === 'delivered')).toBe(true);
-    expect(batches().map((r) => parseBatchRequest(String(r.headers['content-type']), r.body).length)).toEqual([1000, 1]);
+    expect(batches().map((r) => parseBatchRequest(String(r.headers['content-type']), r.body).length)).toEqual([100, 100, 1]);
     expect(fake.tokenRequests).toHaveLength(1);
-    expect(fake.table(ENTITY_SET)).toHaveLength(1001);
+    expect(fake.table(ENTITY_SET)).toHaveLength(201);
   });
 
   it('an egress refusal is passed on as it is, and nothing is sent (token endpoint included)', async () => {
@@ -349,16 +408,51 @@ describe('the Dynamics 365 / Dataverse connector', () => {
       expect(fake.apiRequests[0].body).toBe('');
     });
 
-    it('reports refused credentials, and a refused token', async () => {
+    it('reports refused credentials', async () => {
       fake.rejectCredentials();
       expect((await failure(connector().testConnection(context()))).kind).toBe('credentials_rejected');
       expect(fake.apiRequests).toEqual([]);
-      fake.rejectCredentials(false);
+    });
 
+    it('authenticates for real: a new token every time, replacing the cached one; a secret revoked since fails it', async () => {
       const dynamics = connector();
+      await dynamics.deliver(context(), rows(1));
       await dynamics.testConnection(context());
-      fake.revokeTokens();
-      expect((await failure(dynamics.testConnection(context()))).kind).toBe('credentials_rejected');
+      expect(fake.tokenRequests).toHaveLength(2);
+      const [, whoAmI] = fake.apiRequests;
+      const fresh = whoAmI.headers.authorization;
+      expect(fresh).not.toBe(fake.apiRequests[0].headers.authorization);
+      // The new token is the one deliveries use now.
+      await dynamics.deliver(context(), rows(1));
+      expect(fake.tokenRequests).toHaveLength(2);
+      expect(fake.apiRequests[2].headers.authorization).toBe(fresh);
+
+      // Revoked at Microsoft: the cached token still works, the test says no, and the cached token goes.
+      fake.rejectCredentials();
+      const refused = await failure(dynamics.testConnection(context()));
+      expect(refused.kind).toBe('credentials_rejected');
+      expect(refused.message).toContain('invalid_client');
+      expect(fake.apiRequests).toHaveLength(3);
+      expect((await failure(dynamics.deliver(context(), rows(1)))).kind).toBe('credentials_rejected');
+      expect(fake.tokenRequests.map((r) => r.answer)).toEqual([200, 200, 401, 401]);
+    });
+
+    it('reports a token the API refuses (WhoAmI 401/403: no application user in the environment)', async () => {
+      for (const status of [401, 403]) {
+        const answers: OutboundResponse[] = [
+          {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+            body: Buffer.from(JSON.stringify({ token_type: 'Bearer', expires_in: 3599, access_token: 'opaque-token-2' })),
+          },
+          { status, headers: {}, body: Buffer.alloc(0) },
+        ];
+        const scripted = { request: async () => answers.shift() as OutboundResponse } as unknown as OutboundClient;
+        const dynamics = new DynamicsConnector('dynamics', scripted, { authorityUrl: 'https://login.example' });
+        const refused = await failure(dynamics.testConnection(context()));
+        expect(refused.kind).toBe('credentials_rejected');
+        expect(refused.message).toContain(`HTTP ${status}`);
+      }
     });
 
     it('reports throttling with its Retry-After', async () => {

@@ -20,10 +20,12 @@ export interface DynamicsConnectorOptions {
 }
 
 const API_PATH = '/api/data/v9.2';
-// A 1,000-request answer with error texts stays well under this.
+// A 1,000-request answer (Dataverse's own limit per $batch) with error texts stays well under this.
 const MAX_BATCH_ANSWER_BYTES = 32 * 1024 * 1024;
-// Dataverse's own limit per $batch (Microsoft: "up to 1000 individual requests").
-const MAX_REQUESTS_PER_BATCH = 1000;
+// Upserts per $batch: Dataverse allows 1,000 but runs a batch's requests one after another (tens
+// of ms each on an entity with plug-ins), so a full batch can outlast the 30 s request timeout on
+// every attempt and never complete; Microsoft advises small batches (CONNECTORS.md).
+export const DATAVERSE_BATCH_SIZE = 100;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ODATA_HEADERS = { Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0' };
 
@@ -40,7 +42,7 @@ interface Settings {
 }
 
 export class DynamicsConnector implements Connector {
-  readonly maxBatchSize = MAX_REQUESTS_PER_BATCH;
+  readonly maxBatchSize = DATAVERSE_BATCH_SIZE;
   private readonly authorityUrl: string;
   private readonly tokens: TokenCache;
 
@@ -65,21 +67,29 @@ export class DynamicsConnector implements Connector {
         outcomes.set(row.index, { index: row.index, status: 'failed', error: 'ContactId must be the id (GUID) of a Dataverse contact' });
       } else sendable.push(row);
     }
-    for (let start = 0; start < sendable.length; start += MAX_REQUESTS_PER_BATCH) {
-      let pending = sendable.slice(start, start + MAX_REQUESTS_PER_BATCH);
-      while (pending.length > 0) {
-        const answered = await this.sendBatch(settings, pending);
-        for (const outcome of answered) outcomes.set(outcome.index, outcome);
-        // Without continue-on-error Dataverse stops at a refused request: the rest go again.
-        pending = pending.slice(answered.length);
+    try {
+      for (let start = 0; start < sendable.length; start += DATAVERSE_BATCH_SIZE) {
+        let pending = sendable.slice(start, start + DATAVERSE_BATCH_SIZE);
+        while (pending.length > 0) {
+          const answered = await this.sendBatch(settings, pending);
+          for (const outcome of answered) outcomes.set(outcome.index, outcome);
+          // Without continue-on-error Dataverse stops at a refused request: the rest go again.
+          pending = pending.slice(answered.length);
+        }
       }
+    } catch (error) {
+      // Rows settled before the failure (here, in an earlier batch, or in the failed batch's other parts) are not sent again.
+      if (!(error instanceof DeliveryFailure) || outcomes.size === 0) throw error;
+      for (const outcome of error.answered) outcomes.set(outcome.index, outcome);
+      throw new DeliveryFailure(error.kind, error.message, error.retryAfterSeconds, [...outcomes.values()]);
     }
     return rows.map((row) => outcomes.get(row.index) as RowOutcome);
   }
 
+  /** A new token (the credentials as they are now, not a cached token), then the read-only WhoAmI. */
   async testConnection(context: ConnectorContext): Promise<void> {
     const settings = this.settings(context, false);
-    const token = await this.token(settings);
+    const token = await this.tokens.refresh(this.identityOf(settings), () => this.requestToken(settings));
     const response = await this.send(settings, token, {
       url: `${settings.baseUrl}${API_PATH}/WhoAmI`,
       method: 'GET',
@@ -125,22 +135,43 @@ export class DynamicsConnector implements Connector {
     if (parts.length === 0 || parts.length > rows.length) {
       throw this.failure(settings, token, 'retryable', `Dataverse answered ${parts.length} of ${rows.length} requests of the batch`);
     }
-    // A refused token or missing privilege holds for every row: the attempt fails as a whole.
-    if (parts.some((part) => part.status === 401 || part.status === 403)) {
+    // Every part refused (401/403): the credentials, not the rows.
+    if (parts.every((part) => part.status === 401 || part.status === 403)) {
       this.tokens.drop(settings.configId);
       throw this.failure(settings, token, 'credentials_rejected', 'Dataverse refused the credentials (HTTP 401/403 in the batch)');
     }
-    // Throttled or failed on the server's side: retried whole; the upserts already applied repeat harmlessly.
-    const transient = parts.find((part) => part.status === 429 || part.status >= 500);
-    if (transient) {
-      const after = retryAfterSeconds(transient.headers['retry-after']) ?? retryAfterSeconds(headerValue(response.headers, 'retry-after'));
-      throw this.failure(settings, token, 'retryable', `Dataverse answered HTTP ${transient.status} in the batch${odataErrorSuffix(transient.body)}`, after);
-    }
+    // With continue-on-error the other parts were carried out: their outcomes are kept, only the
+    // rows of a 401 (the token) or a 429/5xx part (throttled, the server's side) go again. A 403
+    // among answered parts is a missing privilege on that record: the row is refused.
+    const tokenRefused = parts.filter((part) => part.status === 401);
+    const transient = parts.filter(isTransient);
     // A refusal may quote what it was sent: the token is scrubbed here, where it is known (the engine knows only the stored secrets).
-    return parts.map((part, i) => {
+    const answered = parts.flatMap((part, i): RowOutcome[] => {
+      if (part.status === 401 || isTransient(part)) return [];
       const outcome = outcomeOf(rows[i].index, part);
-      return outcome.status === 'failed' ? { ...outcome, error: scrubSyncError(outcome.error, [settings.clientSecret, token]) } : outcome;
+      return [outcome.status === 'failed' ? { ...outcome, error: scrubSyncError(outcome.error, [settings.clientSecret, token]) } : outcome];
     });
+    const after = transient.length
+      ? (transient.map((part) => retryAfterSeconds(part.headers['retry-after'])).find((seconds) => seconds !== undefined) ??
+        retryAfterSeconds(headerValue(response.headers, 'retry-after')))
+      : undefined;
+    if (tokenRefused.length > 0) {
+      this.tokens.drop(settings.configId);
+      throw this.failure(
+        settings,
+        token,
+        'credentials_rejected',
+        `Dataverse refused the token for ${tokenRefused.length} of ${parts.length} requests of the batch (HTTP 401)`,
+        after,
+        answered,
+      );
+    }
+    if (transient.length > 0) {
+      const first = transient[0];
+      const message = `Dataverse answered HTTP ${first.status} for ${transient.length} of ${parts.length} requests of the batch${odataErrorSuffix(first.body)}`;
+      throw this.failure(settings, token, 'retryable', message, after, answered);
+    }
+    return answered;
   }
 
   /** Whole-request answers that no row is to blame for: credentials, throttling, server errors. */
@@ -161,7 +192,11 @@ export class DynamicsConnector implements Connector {
   }
 
   private async token(settings: Settings): Promise<string> {
-    const identity: TokenIdentity = {
+    return this.tokens.get(this.identityOf(settings), () => this.requestToken(settings));
+  }
+
+  private identityOf(settings: Settings): TokenIdentity {
+    return {
       configId: settings.configId,
       tenant: settings.tenant,
       clientId: settings.clientId,
@@ -169,7 +204,6 @@ export class DynamicsConnector implements Connector {
       authority: this.authorityUrl,
       scope: scopeOf(settings),
     };
-    return this.tokens.get(identity, () => this.requestToken(settings));
   }
 
   /** The client-credentials grant (Microsoft identity platform v2.0 token endpoint). */
@@ -222,8 +256,15 @@ export class DynamicsConnector implements Connector {
   }
 
   /** A DeliveryFailure whose message holds neither the secret nor the token, in any encoding. */
-  private failure(settings: Settings, token: string | undefined, kind: 'retryable' | 'credentials_rejected', message: string, retryAfter?: number): DeliveryFailure {
-    return new DeliveryFailure(kind, scrubSyncError(message, [settings.clientSecret, token ?? null]), retryAfter);
+  private failure(
+    settings: Settings,
+    token: string | undefined,
+    kind: 'retryable' | 'credentials_rejected',
+    message: string,
+    retryAfter?: number,
+    answered: RowOutcome[] = [],
+  ): DeliveryFailure {
+    return new DeliveryFailure(kind, scrubSyncError(message, [settings.clientSecret, token ?? null]), retryAfter, answered);
   }
 
   private upsertUrl(settings: Settings, reference: string): string {
@@ -280,6 +321,11 @@ export class DynamicsConnector implements Connector {
     }
     return { configId: config.id, baseUrl, tenant, clientId: credentials.client_id, clientSecret: credentials.client_secret, entitySet, alternateKey, columns };
   }
+}
+
+/** Throttled or failed on the server's side: the row goes again. */
+function isTransient(part: BatchResponsePart): boolean {
+  return part.status === 429 || part.status >= 500;
 }
 
 function outcomeOf(index: number, part: BatchResponsePart): RowOutcome {

@@ -90,6 +90,30 @@ describe('the token cache', () => {
     expect(await other.get(identity(), issue())).toBe('token-1');
   });
 
+  it('refresh asks for a new token whatever is cached and caches it; a failed one leaves nothing cached', async () => {
+    const cache = new TokenCache({ now: () => clock });
+    expect(await cache.get(identity(), issue())).toBe('token-1');
+    expect(await cache.refresh(identity(), issue())).toBe('token-2');
+    expect(await cache.get(identity(), issue())).toBe('token-2');
+
+    await expect(cache.refresh(identity(), () => Promise.reject(new Error('invalid_client')))).rejects.toThrow('invalid_client');
+    expect(cache.size).toBe(0);
+    expect(await cache.get(identity(), issue())).toBe('token-3');
+  });
+
+  it('a get() while a refresh is under way shares it; an older request that answers later does not replace its token', async () => {
+    const cache = new TokenCache({ now: () => clock });
+    let release: (token: { accessToken: string; expiresInSeconds: number }) => void = () => undefined;
+    const slow = cache.get(identity(), () => new Promise((resolve) => (release = resolve)));
+    const refreshed = cache.refresh(identity(), issue());
+    const sharing = cache.get(identity(), issue());
+    expect(await refreshed).toBe('token-1');
+    expect(await sharing).toBe('token-1');
+    release({ accessToken: 'older', expiresInSeconds: 3599 });
+    expect(await slow).toBe('older');
+    expect(await cache.get(identity(), issue())).toBe('token-1');
+  });
+
   it('keeps no secret, in clear, as a key or anywhere in its entries', async () => {
     const cache = new TokenCache({ now: () => clock });
     await cache.get(identity(), issue());

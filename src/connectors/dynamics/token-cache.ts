@@ -70,16 +70,17 @@ export class TokenCache {
     lookups[cached || shared ? 'hits' : 'misses'] += 1;
     if (cached) return cached;
     if (shared) return shared;
-    const promise = fetch()
-      .then((issued) => {
-        this.store(identity.configId, digest, issued);
-        return issued.accessToken;
-      })
-      .finally(() => {
-        if (this.pending.get(identity.configId)?.promise === promise) this.pending.delete(identity.configId);
-      });
-    this.pending.set(identity.configId, { digest, promise });
-    return promise;
+    return this.request(identity.configId, digest, fetch);
+  }
+
+  /**
+   * A new token from `fetch` whatever is cached (a connection test: the credentials themselves
+   * are checked, not a token issued before they were revoked). It replaces the cached one; until
+   * it arrives, callers of get() share it, and when it fails nothing stays cached.
+   */
+  async refresh(identity: TokenIdentity, fetch: () => Promise<IssuedToken>): Promise<string> {
+    this.entries.delete(identity.configId);
+    return this.request(identity.configId, this.digest(identity), fetch);
   }
 
   /** Forgets the config's token (the system refused it). */
@@ -89,6 +90,20 @@ export class TokenCache {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  private request(configId: string, digest: string, fetch: () => Promise<IssuedToken>): Promise<string> {
+    const promise = fetch()
+      .then((issued) => {
+        // A request overtaken by a later one (a refresh, changed credentials) leaves the later one's token in place.
+        if (this.pending.get(configId)?.promise === promise) this.store(configId, digest, issued);
+        return issued.accessToken;
+      })
+      .finally(() => {
+        if (this.pending.get(configId)?.promise === promise) this.pending.delete(configId);
+      });
+    this.pending.set(configId, { digest, promise });
+    return promise;
   }
 
   private peek(configId: string, digest: string): string | undefined {

@@ -35,7 +35,8 @@
 //
 // Not published, chosen here: the fake's error codes and wordings other than those above (empty
 // `code`, as the docs say it "is frequently empty"); whether a part inside a batch can itself be
-// 429 (throttleNext's `inBatch` mode makes one, to exercise a client); Microsoft warns that
+// 429 (throttleNext's `inBatch` mode makes one, or one for each chosen upsert, to exercise a
+// client; the batch goes on past it as past any failed part); Microsoft warns that
 // alternate-key values holding / < > * % & : \ ? break GET and PATCH on the URL, which this fake
 // does not enforce inside $batch (references are `meander:<run>:<index>`).
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -133,8 +134,11 @@ export interface DataverseFake {
   rejectCredentials(on?: boolean): void;
   /** Every token issued so far stops being accepted (401). */
   revokeTokens(): void;
-  /** The next n API requests answer 429 + Retry-After (or, `inBatch`, the first upsert of the next n batches does). */
-  throttleNext(n: number, retryAfterSeconds: number, options?: { inBatch?: boolean; code?: string }): void;
+  /**
+   * The next n API requests answer 429 + Retry-After (or, `inBatch`, the first upsert of the next
+   * n batches does; with `parts`, each upsert of those batches that it picks, nothing applied).
+   */
+  throttleNext(n: number, retryAfterSeconds: number, options?: { inBatch?: boolean; code?: string; parts?: (upsert: UpsertSeen) => boolean }): void;
   /** Upserts matching the predicate are refused (400, or `status`) with the OData error `message`; nothing applied. */
   refuseRows(predicate: (upsert: UpsertSeen) => boolean, message: string, options?: { code?: string; status?: number }): void;
   /** The next n API requests are applied in full, then the connection is cut before the answer. */
@@ -169,7 +173,12 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
   let expiresIn = options.expiresIn ?? 3599;
   let rejecting = false;
   let created = 0;
-  let throttle = { remaining: 0, retryAfter: 0, inBatch: false, code: '0x80072322' };
+  let throttle: { remaining: number; retryAfter: number; inBatch: boolean; code: string; parts?: (upsert: UpsertSeen) => boolean } = {
+    remaining: 0,
+    retryAfter: 0,
+    inBatch: false,
+    code: '0x80072322',
+  };
   let lose = 0;
   let refusal: { predicate: (upsert: UpsertSeen) => boolean; message: string; code: string; status: number } | undefined;
   let origin = '';
@@ -270,8 +279,7 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
     const count = items.reduce((n, item) => n + ('changeset' in item ? item.changeset.length : 1), 0);
     if (count > MAX_BATCH_REQUESTS) return odataError(400, '', `The batch holds ${count} requests; at most ${MAX_BATCH_REQUESTS} are allowed.`);
     const continueOnError = /(?:^|[,\s])odata\.continue-on-error(?:=true)?(?:[,;\s]|$)/i.test(String(req.headers.prefer ?? ''));
-    let throttleOne = throttle.remaining > 0 && throttle.inBatch;
-    if (throttleOne) throttle.remaining--;
+    const throttlePart = partThrottle();
     const out: FakeResponseItem[] = [];
     let failed = false;
     for (const item of items) {
@@ -296,8 +304,7 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
         }
       } else {
         let answer: HttpAnswer;
-        if (throttleOne && item.request.method === 'PATCH') {
-          throttleOne = false;
+        if (throttlePart(item.request)) {
           answer = throttled();
         } else {
           answer = execute(item.request, 'commit');
@@ -315,6 +322,38 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
     ];
     if (continueOnError) headers.push(['Preference-Applied', 'odata.continue-on-error']);
     return new HttpAnswer(failed && !continueOnError ? 400 : 200, headers, encodeBatchResponse(out, boundary));
+  }
+
+  /** Which upserts of this batch answer 429: none, the first, or those `parts` picks (throttleNext's `inBatch`). */
+  function partThrottle(): (request: ParsedBatchRequest) => boolean {
+    if (throttle.remaining <= 0 || !throttle.inBatch) return () => false;
+    throttle.remaining--;
+    const picks = throttle.parts;
+    let first = true;
+    return (request) => {
+      if (request.method !== 'PATCH') return false;
+      if (picks) {
+        const seen = upsertSeen(request);
+        return seen !== undefined && picks(seen);
+      }
+      const hit = first;
+      first = false;
+      return hit;
+    };
+  }
+
+  /** What a refusal or throttle predicate sees of a batch's upsert; undefined when it is none. */
+  function upsertSeen(request: ParsedBatchRequest): UpsertSeen | undefined {
+    const path = pathOf(request.url);
+    const address = path?.startsWith(API_PREFIX) ? parseKeyAddress(path.slice(API_PREFIX.length)) : undefined;
+    if (!address) return undefined;
+    let body: unknown;
+    try {
+      body = JSON.parse(request.body);
+    } catch {
+      return undefined;
+    }
+    return body && typeof body === 'object' && !Array.isArray(body) ? { entitySet: address.entitySet, key: address.keyValue, body: body as Record<string, unknown> } : undefined;
   }
 
   /** A change set's writes go to a copy of the tables, kept only when every request succeeded. */
@@ -446,7 +485,8 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
     setExpiresIn: (seconds) => void (expiresIn = seconds),
     rejectCredentials: (on = true) => void (rejecting = on),
     revokeTokens: () => tokens.clear(),
-    throttleNext: (n, retryAfterSeconds, opts = {}) => void (throttle = { remaining: n, retryAfter: retryAfterSeconds, inBatch: !!opts.inBatch, code: opts.code ?? '0x80072322' }),
+    throttleNext: (n, retryAfterSeconds, opts = {}) =>
+      void (throttle = { remaining: n, retryAfter: retryAfterSeconds, inBatch: !!opts.inBatch, code: opts.code ?? '0x80072322', parts: opts.parts }),
     refuseRows: (predicate, message, opts = {}) => void (refusal = { predicate, message, code: opts.code ?? '0x80044331', status: opts.status ?? 400 }),
     loseAnswerNext: (n) => void (lose = n),
     close: () =>
