@@ -733,14 +733,29 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     expect(tokens.size).toBe(tokenAnswers);
     expect(tokens.size).toBeGreaterThanOrEqual(5);
     const needles = [...secrets, ...tokens];
-    const forms = (value: string) => [value, encodeURIComponent(value), Buffer.from(value).toString('base64')];
+    // As written, URL- and form-encoded (a token request's body: '~' is %7E there), JSON-escaped, base64.
+    const forms = (value: string) => [
+      value,
+      encodeURIComponent(value),
+      new URLSearchParams({ v: value }).toString().slice(2),
+      JSON.stringify(value).slice(1, -1),
+      Buffer.from(value).toString('base64'),
+    ];
 
     const stored: string[] = [];
-    const collect = async (sql: string) => stored.push(...(await db.query(sql, [configIds])).rows.map((r) => r.text).filter((t): t is string => t !== null));
+    /** Adds the texts a query finds; answers how many. */
+    const collect = async (sql: string) => {
+      const texts = (await db.query(sql, [configIds])).rows.map((r) => r.text).filter((t): t is string => t !== null);
+      stored.push(...texts);
+      return texts.length;
+    };
     await collect(`SELECT error AS text FROM sync_runs WHERE integration_id = ANY($1)`);
     await collect(`SELECT r.error AS text FROM export_run_rows r JOIN export_runs e ON e.id = r.export_run_id WHERE e.integration_id = ANY($1)`);
     await collect(`SELECT last_error AS text FROM export_runs WHERE integration_id = ANY($1)`);
     await collect(`SELECT last_sync_error AS text FROM integration_configs WHERE id = ANY($1)`);
+    // The audit trail (connection tests, refusals, deliveries requested) and the job queue's rows (a job's data, a failed job's output).
+    expect(await collect(`SELECT details::text || ' ' || array_to_string(changed_fields, ',') AS text FROM audit_events WHERE integration_id = ANY($1)`)).toBeGreaterThan(10);
+    expect(await collect(`SELECT data::text || ' ' || coalesce(output::text, '') AS text FROM pgboss.job WHERE data->>'integrationId' = ANY($1::text[])`)).toBeGreaterThan(5);
     // Not vacuous: refusals quoting secrets, credential failures and retries were stored, and the service logged.
     expect(stored.filter((text) => text.includes('[redacted]')).length).toBeGreaterThanOrEqual(3);
     expect(stored.filter((text) => text === 'credentials_rejected').length).toBeGreaterThanOrEqual(8);
