@@ -37,24 +37,56 @@ function api(method: 'GET' | 'POST' | 'PATCH', path: string, body?: string, head
   return http.request({ url: `${fake.url}/api/data/v9.2/${path}`, method, headers: { Authorization: `Bearer ${token}`, ...headers }, body });
 }
 
-/** A fake started with `options` (entity sets, lookups), for `work` with a PATCH on it as its token; closed after. */
+type Answered = { status: number; code?: string; message?: string };
+
+/** A fake started with `options` (entity sets, lookups, columns), for `work` with a PATCH and a $batch on it as its token; closed after. */
 async function withConfiguredFake(
-  options: Pick<DataverseFakeOptions, 'entitySets' | 'lookups'>,
-  work: (configured: DataverseFake, patch: (path: string, body: object) => Promise<{ status: number; message?: string }>) => Promise<void>,
+  options: Pick<DataverseFakeOptions, 'entitySets' | 'lookups' | 'columns' | 'logicalNames'>,
+  work: (
+    configured: DataverseFake,
+    patch: (path: string, body: object) => Promise<Answered>,
+    batch: (upserts: [path: string, body: object][]) => Promise<Answered[]>,
+  ) => Promise<void>,
 ): Promise<void> {
   const configured = await startDataverseFake({ tenant: TENANT, clientId: CLIENT_ID, clientSecret: SECRET, ...options });
   try {
     const answer = await requestToken(`${configured.url}/.default`, SECRET, configured);
     const bearer = (JSON.parse(answer.body.toString()) as { access_token: string }).access_token;
-    await work(configured, async (path, body) => {
-      const response = await http.request({
-        url: `${configured.url}/api/data/v9.2/${path}`,
-        method: 'PATCH',
-        headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      return { status: response.status, message: response.body.length ? (JSON.parse(response.body.toString()).error?.message as string) : undefined };
-    });
+    const errorOf = (body: string): Omit<Answered, 'status'> => {
+      if (!body) return {};
+      const error = (JSON.parse(body) as { error?: { code?: string; message?: string } }).error;
+      return { code: error?.code, message: error?.message };
+    };
+    await work(
+      configured,
+      async (path, body) => {
+        const response = await http.request({
+          url: `${configured.url}/api/data/v9.2/${path}`,
+          method: 'PATCH',
+          headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return { status: response.status, ...errorOf(response.body.toString()) };
+      },
+      async (upserts) => {
+        const { contentType, body } = buildBatchRequest(
+          upserts.map(([path, value]) => ({
+            method: 'PATCH',
+            url: `${configured.url}/api/data/v9.2/${path}`,
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(value),
+          })),
+        );
+        const response = await http.request({
+          url: `${configured.url}/api/data/v9.2/$batch`,
+          method: 'POST',
+          headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': contentType, Prefer: 'odata.continue-on-error' },
+          body,
+        });
+        expect(response.status).toBe(200);
+        return parts(response).map((part) => ({ status: part.status, ...errorOf(part.body) }));
+      },
+    );
   } finally {
     await configured.close();
   }
@@ -195,11 +227,80 @@ describe('the fake Dataverse', () => {
     await withConfiguredFake({ entitySets: { things: 'ref' }, lookups: { things: { owner: 'contacts' } } }, async (configured, patchPath) => {
       const patch = (key: string, body: object) => patchPath(`things(ref='${key}')`, body);
       const id = '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f';
-      expect(await patch('a', { owner: id })).toMatchObject({ status: 400, message: expect.stringContaining("'PrimitiveValue' node with non-null value") });
+      expect(await patch('a', { owner: id })).toMatchObject({ status: 400, code: '0x80048d19', message: expect.stringContaining("'PrimitiveValue' node with non-null value") });
       expect(await patch('b', { 'other@odata.bind': `/contacts(${id})` })).toMatchObject({ status: 400, message: expect.stringContaining("undeclared property 'other'") });
       expect(await patch('c', { 'owner@odata.bind': `/accounts(${id})` })).toMatchObject({ status: 400 });
-      expect(await patch('d', { 'owner@odata.bind': `/contacts(${id})` })).toEqual({ status: 204, message: undefined });
+      expect(await patch('d', { 'owner@odata.bind': `/contacts(${id})` })).toEqual({ status: 204 });
       expect(configured.table('things').map((r) => r.values)).toEqual([{ ref: 'd', _owner_value: id }]);
+    });
+  });
+
+  it('refuses a property the entity type does not declare as Dataverse does (400, 0x80048d19, payload error), in a batch part too; a set without columns takes anything', async () => {
+    const columns = { things: { ref: 'string', amount: 'money', day: 'date', note: 'string' } } as const;
+    await withConfiguredFake({ columns, logicalNames: { things: 'thing' } }, async (configured, patch, batch) => {
+      const refused = await patch("things(ref='a')", { amount: 1, amunt: 2 });
+      expect(refused).toEqual({
+        status: 400,
+        code: '0x80048d19',
+        message:
+          "Error identified in Payload provided by the user for Entity :'things', For more information on this error please follow this help link https://go.microsoft.com/fwlink/?linkid=2195293  ---->  InnerException : " +
+          "Microsoft.Crm.CrmException: Invalid property 'amunt' was found in entity 'Microsoft.Dynamics.CRM.thing'. ---> Microsoft.OData.ODataException: The property 'amunt' does not exist on type 'Microsoft.Dynamics.CRM.thing'. Make sure to only use property names that are defined by the type.",
+      });
+      // Property names are case sensitive.
+      expect(await patch("things(ref='a')", { Amount: 1 })).toMatchObject({ status: 400, message: expect.stringContaining("Invalid property 'Amount'") });
+
+      // With continue-on-error the refused part is one 400 and the others are carried out.
+      const answered = await batch([
+        ["things(ref='b')", { amount: 1.5, day: '2026-11-20', note: null }],
+        ["things(ref='c')", { amount: 2, notes: 'x' }],
+        ["things(ref='d')", { note: 'kept' }],
+      ]);
+      expect(answered.map((a) => [a.status, a.code])).toEqual([
+        [204, undefined],
+        [400, '0x80048d19'],
+        [204, undefined],
+      ]);
+      expect(answered[1].message).toContain("The property 'notes' does not exist on type 'Microsoft.Dynamics.CRM.thing'.");
+      expect(configured.table('things').map((r) => r.key)).toEqual(['b', 'd']);
+
+      // No columns given for this set: as lenient as before.
+      expect(await patch("others(ref='x')", { anything: { at: 'all' } })).toEqual({ status: 204 });
+    });
+  });
+
+  it('reads values as its OData reader does: a value its column type cannot read is refused with the literal and the type', async () => {
+    const columns = { things: { ref: 'string', amount: 'money', count: 'integer', day: 'date', note: 'string', done: 'boolean' } } as const;
+    await withConfiguredFake({ columns }, async (configured, patch) => {
+      const cannot = (literal: string, type: string, cause = '') =>
+        `InnerException : Microsoft.OData.ODataException: Cannot convert the literal '${literal}' to the expected type '${type}'.${cause ? ` ---> ${cause}` : ''}`;
+      const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const refusal = async (body: object) => {
+        const answer = await patch("things(ref='refused')", body);
+        expect(answer).toMatchObject({ status: 400, code: '0x80048d19' });
+        return answer.message;
+      };
+      expect(await refusal({ amount: 'twelve' })).toMatch(
+        new RegExp(
+          `^Error identified in Payload provided by the user for Entity :'things', .*  ---->  ${escape(cannot('twelve', 'Edm.Decimal', 'System.FormatException: Input string was not in a correct format.'))}$`,
+        ),
+      );
+      expect(await refusal({ day: '20.11.2026' })).toContain(
+        cannot('20.11.2026', 'Edm.Date', "System.FormatException: String '20.11.2026' was not recognized as a valid Edm.Date."),
+      );
+      expect(await refusal({ day: '2026-02-30' })).toContain(
+        cannot('2026-02-30', 'Edm.Date', "System.FormatException: String '2026-02-30' was not recognized as a valid Edm.Date."),
+      );
+      expect(await refusal({ note: 5 })).toContain(cannot('5', 'Edm.String'));
+      expect(await refusal({ count: 1.5 })).toContain(cannot('1.5', 'Edm.Int32'));
+      expect(await refusal({ done: 'yes' })).toContain(cannot('yes', 'Edm.Boolean', 'System.FormatException: String was not recognized as a valid Boolean.'));
+      expect(await refusal({ amount: true })).toContain(cannot('True', 'Edm.Decimal'));
+      expect(await refusal({ note: { text: 'x' } })).toContain("An unexpected 'StartObject' node was found");
+      expect(configured.table('things')).toEqual([]);
+
+      // What .NET reads from text is taken: a number as a string (with thousands separators: invariant culture), an ISO date, null.
+      expect(await patch("things(ref='ok')", { amount: '1,234.00', count: '42', day: '2026-11-20', note: null, done: 'True' })).toEqual({ status: 204 });
+      expect(await patch("things(ref='ok')", { amount: 107.25, count: -3 })).toEqual({ status: 204 });
+      expect(configured.table('things').map((r) => r.writes)).toEqual([2]);
     });
   });
 });

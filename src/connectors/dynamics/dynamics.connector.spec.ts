@@ -304,16 +304,39 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     expect(fake.apiRequests).toEqual([]);
   });
 
-  it('a token the API refuses (401) is dropped: credentials_rejected now, a fresh token on the next attempt', async () => {
+  it('a cached token the API refuses (401) is replaced once, at once: revoked before its expiry is not a credentials failure', async () => {
     const dynamics = connector();
     await dynamics.deliver(context(), rows(1));
     fake.revokeTokens();
-    const refused = await failure(dynamics.deliver(context(), rows(1)));
-    expect(refused.kind).toBe('credentials_rejected');
-    expect(fake.tokenRequests).toHaveLength(1);
-
-    await dynamics.deliver(context(), rows(1));
+    const outcomes = await dynamics.deliver(context(), rows(2));
+    expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'delivered']);
     expect(fake.tokenRequests).toHaveLength(2);
+    expect(batches().map((b) => b.answer)).toEqual([200, 401, 200]);
+  });
+
+  it('a new token refused too (401: the app user removed from the environment, say) is credentials_rejected, after one new token, not more', async () => {
+    const token = (n: number): OutboundResponse => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from(JSON.stringify({ token_type: 'Bearer', expires_in: 3599, access_token: `opaque-token-${n}` })),
+    });
+    const unauthorized: OutboundResponse = { status: 401, headers: {}, body: Buffer.from('') };
+    const answers = [token(1), unauthorized, token(2), unauthorized];
+    const sent: OutboundRequest[] = [];
+    const scripted = { request: async (request: OutboundRequest) => (sent.push(request), answers.shift() as OutboundResponse) } as unknown as OutboundClient;
+    const dynamics = new DynamicsConnector('dynamics', scripted, { authorityUrl: 'https://login.example' });
+    const ctx: ConnectorContext = {
+      config: { id: 'c', organization_id: 'o', integration_type: 'dynamics', base_url: 'https://org.example/', extra_config: { entity_set: 'things', alternate_key: 'ref' } },
+      credentials: { base_url: null, api_key: null, client_id: 'id', client_secret: 'secret-value', tenant_id: 'tenant', webhook_secret: null },
+    };
+    const refused = await failure(dynamics.deliver(ctx, [{ index: 0, reference: 'r0', output: {} }]));
+    expect(refused.kind).toBe('credentials_rejected');
+    expect(sent.map((r) => [r.url, r.headers?.Authorization])).toEqual([
+      ['https://login.example/tenant/oauth2/v2.0/token', undefined],
+      ['https://org.example/api/data/v9.2/$batch', 'Bearer opaque-token-1'],
+      ['https://login.example/tenant/oauth2/v2.0/token', undefined],
+      ['https://org.example/api/data/v9.2/$batch', 'Bearer opaque-token-2'],
+    ]);
   });
 
   it('a lost answer is retryable, and the repeat creates nothing twice', async () => {

@@ -103,7 +103,7 @@ export class DynamicsConnector implements Connector {
   }
 
   /** One $batch of upserts: the outcomes of the rows answered, in order (at least one). */
-  private async sendBatch(settings: Settings, rows: DeliveryRow[]): Promise<RowOutcome[]> {
+  private async sendBatch(settings: Settings, rows: DeliveryRow[], freshToken = false): Promise<RowOutcome[]> {
     const token = await this.token(settings);
     const { contentType, body } = buildBatchRequest(
       rows.map((row) => ({
@@ -120,6 +120,12 @@ export class DynamicsConnector implements Connector {
       body,
       maxResponseBytes: MAX_BATCH_ANSWER_BYTES,
     });
+    if (response.status === 401 && !freshToken) {
+      // The cached token may have been revoked before its expiry (a reset app, a rotated secret):
+      // one more try with a new one before blaming the credentials. A 401 carried nothing out.
+      this.tokens.drop(settings.configId);
+      return this.sendBatch(settings, rows, true);
+    }
     this.failOnWholeRequest(settings, token, response, 'the batch');
     const answerType = headerValue(response.headers, 'content-type');
     if (!isMultipartMixed(answerType)) {

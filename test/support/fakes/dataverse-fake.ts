@@ -28,6 +28,24 @@
 // - Service protection: …/data-platform/api-limits.md: 429 Too Many Requests with Retry-After in
 //   seconds; codes 0x80072322 (number of requests), 0x80072321 (execution time), 0x80072326
 //   (concurrent requests).
+// - Payload errors: learn.microsoft.com/troubleshoot/power-platform/power-apps/dataverse/web-api-client-errors
+//   (MicrosoftDocs "Troubleshoot Dataverse Web API client errors"): a body the entity type cannot
+//   take is 400, code 0x80048d19, `Error identified in Payload provided by the user for Entity
+//   :'<entity set>', For more information on this error please follow this help link
+//   https://go.microsoft.com/fwlink/?linkid=2195293  ---->  InnerException : <the reader's
+//   exception>`, as a $batch part too (that page's own example is an undeclared navigation
+//   property in an `@odata.bind`). …/data-platform/use-open-types.md: "All types that are defined
+//   in Dataverse are closed … If you use the wrong name or set the value to the wrong type, you
+//   get an error." The inner exceptions as Dataverse answers were quoted in public projects'
+//   tests: `Microsoft.Crm.CrmException: Invalid property 'gendercode' was found in entity
+//   'Microsoft.Dynamics.CRM.account'. ---> Microsoft.OData.ODataException: The property
+//   'gendercode' does not exist on type 'Microsoft.Dynamics.CRM.account'. Make sure to only use
+//   property names that are defined by the type.` and `Microsoft.OData.ODataException: Cannot
+//   convert the literal 'Charity' to the expected type 'Edm.Int32'. ---> System.FormatException:
+//   Input string was not in a correct format.` (both then go on with .NET stack frames, left out
+//   here). How a value is read: OData/odata.net `ODataPayloadValueConverter.ConvertFromPayloadValue`
+//   (see readValue below). The same page shows an older wording for an undeclared property (code
+//   0x0, "An error occurred while validating input parameters: …"); this fake answers the newer.
 // - WhoAmI: GET /api/data/v9.2/WhoAmI (or WhoAmI()) → { "@odata.context": "…$metadata#
 //   Microsoft.Dynamics.CRM.WhoAmIResponse", BusinessUnitId, UserId, OrganizationId }.
 // - An unauthenticated API request: 401 + `WWW-Authenticate: Bearer authorization_uri=
@@ -60,7 +78,19 @@ export interface DataverseFakeOptions {
    * a plain value for it, or a binding of a property that is no lookup, is a 400.
    */
   lookups?: Record<string, Record<string, string>>;
+  /**
+   * Entity set → its columns (the entity type's structural properties) and their types. Given for
+   * a set: an upsert body naming a property the type does not declare, or a value its type cannot
+   * read, is refused 400 with Dataverse's payload error, nothing applied (a lookup is `lookups`'
+   * business; the alternate key column is one of the columns). Not given: any property, any value.
+   */
+  columns?: Record<string, Record<string, DataverseColumnType>>;
+  /** Entity set → its table's logical name, which names the entity type in messages; default the set's name. */
+  logicalNames?: Record<string, string>;
 }
+
+/** A column as the entity's CSDL types it: money and decimal columns are Edm.Decimal, a date-only column Edm.Date. */
+export type DataverseColumnType = 'string' | 'integer' | 'decimal' | 'money' | 'boolean' | 'date';
 
 export interface RecordedRequest {
   kind: 'token' | 'api';
@@ -386,7 +416,7 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
     const expectedKey = options.entitySets ? options.entitySets[address.entitySet] : undefined;
     if (options.entitySets && expectedKey === undefined) return odataError(404, '', `Resource not found for the segment '${address.entitySet}'.`);
     if (expectedKey !== undefined && expectedKey !== address.keyName) {
-      const type = `Microsoft.Dynamics.CRM.${address.entitySet}`;
+      const type = entityTypeOf(address.entitySet);
       return odataError(
         400,
         '',
@@ -410,8 +440,8 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
     }
     if (!values || typeof values !== 'object' || Array.isArray(values)) return odataError(400, '', 'The request body must be a JSON object.');
     const body = values as Record<string, unknown>;
-    const lookupError = lookupRefusal(options.lookups?.[address.entitySet] ?? {}, body);
-    if (lookupError) return odataError(400, '0x80060888', lookupError);
+    const payloadError = payloadRefusal(body, options.lookups?.[address.entitySet] ?? {}, options.columns?.[address.entitySet], entityTypeOf(address.entitySet));
+    if (payloadError) return odataError(400, PAYLOAD_ERROR_CODE, payloadErrorMessage(address.entitySet, payloadError));
     if (refusal?.predicate({ entitySet: address.entitySet, key: address.keyValue, body })) return odataError(refusal.status, refusal.code, refusal.message);
     const ifMatch = request.headers['if-match'];
     const ifNoneMatch = request.headers['if-none-match'];
@@ -442,6 +472,10 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
       ],
       '',
     );
+  }
+
+  function entityTypeOf(entitySet: string): string {
+    return `Microsoft.Dynamics.CRM.${options.logicalNames?.[entitySet] ?? entitySet}`;
   }
 
   function throttled(): HttpAnswer {
@@ -688,22 +722,114 @@ function readBody(req: IncomingMessage): Promise<string> {
 const BIND = '@odata.bind';
 const GUID_TEXT = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
 
-/** What Dataverse's OData reader says of a body that sets a lookup any other way than by binding it; undefined when it is fine. */
-function lookupRefusal(lookups: Record<string, string>, body: Record<string, unknown>): string | undefined {
+/** Dataverse's code for a body its OData reader refused (Microsoft's troubleshooting page). */
+const PAYLOAD_ERROR_CODE = '0x80048d19';
+
+/** Dataverse's wrapper around the reader's exception (`inner`: `<exception type>: <message>[ ---> <cause>]`). */
+function payloadErrorMessage(entitySet: string, inner: string): string {
+  return `Error identified in Payload provided by the user for Entity :'${entitySet}', For more information on this error please follow this help link https://go.microsoft.com/fwlink/?linkid=2195293  ---->  InnerException : ${inner}`;
+}
+
+/**
+ * The reader's exception for the first property of the body it cannot take, in body order;
+ * undefined when it takes them all. Lookups always; the other properties only when the entity
+ * set's columns are given.
+ */
+function payloadRefusal(
+  body: Record<string, unknown>,
+  lookups: Record<string, string>,
+  columns: Record<string, DataverseColumnType> | undefined,
+  entityType: string,
+): string | undefined {
   for (const [key, value] of Object.entries(body)) {
-    if (key in lookups && value !== null) {
-      // OData's own wording for a primitive where a navigation property is.
-      return "A 'PrimitiveValue' node with non-null value was found when trying to read the value of a navigation property; however, a 'StartArray' node, a 'StartObject' node, or a 'PrimitiveValue' node with null value was expected.";
+    const lookupError = lookupRefusal(lookups, key, value);
+    if (lookupError) return `Microsoft.OData.ODataException: ${lookupError}`;
+    // Annotations (a lookup's binding among them) and lookups are no columns.
+    if (!columns || key.includes('@') || Object.hasOwn(lookups, key)) continue;
+    const type = Object.hasOwn(columns, key) ? columns[key] : undefined;
+    if (type === undefined) {
+      return `Microsoft.Crm.CrmException: Invalid property '${key}' was found in entity '${entityType}'. ---> Microsoft.OData.ODataException: The property '${key}' does not exist on type '${entityType}'. Make sure to only use property names that are defined by the type.`;
     }
-    if (!key.endsWith(BIND)) continue;
-    const property = key.slice(0, -BIND.length);
-    const target = lookups[property];
-    if (target === undefined) {
-      return `An undeclared property '${property}' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values.`;
+    const valueError = readValue(type, value);
+    if (valueError) return valueError;
+  }
+  return undefined;
+}
+
+const EDM_TYPES: Record<DataverseColumnType, string> = {
+  string: 'Edm.String',
+  integer: 'Edm.Int32',
+  decimal: 'Edm.Decimal',
+  money: 'Edm.Decimal',
+  boolean: 'Edm.Boolean',
+  date: 'Edm.Date',
+};
+const FORMAT_EXCEPTION = 'System.FormatException: Input string was not in a correct format.';
+// .NET's Int32.Parse (NumberStyles.Integer) and Decimal.Parse (NumberStyles.Number: thousands separators allowed), invariant culture.
+const INT32_TEXT = /^\s*[+-]?\d+\s*$/;
+const DECIMAL_TEXT = /^\s*(?:[+-]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)|(?:\d[\d,]*(?:\.\d*)?|\.\d+)[+-])\s*$/;
+// ODataLib's PlatformHelper.DateValidator, then a real calendar day.
+const EDM_DATE_TEXT = /^(\d{4})-(0?[1-9]|1[012])-(0?[1-9]|[12]\d|3[01])$/;
+
+/**
+ * What ODataLib's ODataPayloadValueConverter.ConvertFromPayloadValue makes of a JSON value for a
+ * column of `type`: undefined when it reads it, else the exception Dataverse reports. A JSON
+ * string is converted as .NET converts text (Convert.ChangeType, invariant culture; Edm.Date by
+ * PlatformHelper.ConvertStringToDate); a JSON number (an integer in Int32's range is read as
+ * Edm.Int32, any other as Edm.Decimal) or boolean only to a numeric or the Boolean type. A failure
+ * is `Cannot convert the literal '<value>' to the expected type '<Edm type>'.`, with the .NET
+ * cause where its words are known. Chosen here: the words for an object or array value.
+ */
+function readValue(type: DataverseColumnType, value: unknown): string | undefined {
+  if (value === null) return undefined;
+  const edmType = EDM_TYPES[type];
+  const cannot = (literal: string, cause?: string) =>
+    `Microsoft.OData.ODataException: Cannot convert the literal '${literal}' to the expected type '${edmType}'.${cause ? ` ---> ${cause}` : ''}`;
+  if (typeof value === 'object') {
+    return `Microsoft.OData.ODataException: An unexpected '${Array.isArray(value) ? 'StartArray' : 'StartObject'}' node was found when reading from the JSON reader. A 'PrimitiveValue' node was expected.`;
+  }
+  if (typeof value === 'boolean') return type === 'boolean' ? undefined : cannot(value ? 'True' : 'False');
+  if (typeof value === 'number') {
+    const int32 = Number.isInteger(value) && value >= -2_147_483_648 && value <= 2_147_483_647;
+    return type === 'decimal' || type === 'money' || (type === 'integer' && int32) ? undefined : cannot(String(value));
+  }
+  const text = String(value);
+  switch (type) {
+    case 'string':
+      return undefined;
+    case 'integer': {
+      if (!INT32_TEXT.test(text)) return cannot(text, FORMAT_EXCEPTION);
+      const n = Number(text.trim());
+      return n >= -2_147_483_648 && n <= 2_147_483_647 ? undefined : cannot(text, 'System.OverflowException: Value was either too large or too small for an Int32.');
     }
-    if (typeof value !== 'string' || !new RegExp(`^/${target}\\(${GUID_TEXT}\\)$`).test(value)) {
-      return `The value of the annotation '${key}' is not a valid entity reference: expected '/${target}(<guid>)'.`;
+    case 'decimal':
+    case 'money':
+      return DECIMAL_TEXT.test(text) ? undefined : cannot(text, FORMAT_EXCEPTION);
+    case 'boolean':
+      return /^\s*(true|false)\s*$/i.test(text) ? undefined : cannot(text, 'System.FormatException: String was not recognized as a valid Boolean.');
+    case 'date': {
+      const match = EDM_DATE_TEXT.exec(text);
+      const day = match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]))) : undefined;
+      const real = !!match && !!day && day.getUTCFullYear() === Number(match[1]) && day.getUTCMonth() === Number(match[2]) - 1 && day.getUTCDate() === Number(match[3]);
+      return real ? undefined : cannot(text, `System.FormatException: String '${text}' was not recognized as a valid Edm.Date.`);
     }
+  }
+}
+
+/** What Dataverse's OData reader says of one property of a body when it sets a lookup any other way than by binding it; undefined when it is fine. */
+function lookupRefusal(lookups: Record<string, string>, key: string, value: unknown): string | undefined {
+  if (Object.hasOwn(lookups, key) && value !== null) {
+    // OData's own wording for a primitive where a navigation property is.
+    return "A 'PrimitiveValue' node with non-null value was found when trying to read the value of a navigation property; however, a 'StartArray' node, a 'StartObject' node, or a 'PrimitiveValue' node with null value was expected.";
+  }
+  if (!key.endsWith(BIND)) return undefined;
+  const property = key.slice(0, -BIND.length);
+  const target = Object.hasOwn(lookups, property) ? lookups[property] : undefined;
+  if (target === undefined) {
+    return `An undeclared property '${property}' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values.`;
+  }
+  if (typeof value !== 'string' || !new RegExp(`^/${target}\\(${GUID_TEXT}\\)$`).test(value)) {
+    return `The value of the annotation '${key}' is not a valid entity reference: expected '/${target}(<guid>)'.`;
   }
   return undefined;
 }
