@@ -75,6 +75,9 @@ describe('a row as an addGLImportItems input', () => {
   it('writes amounts as decimal strings', () => {
     expect(formatDecimal(120.5)).toBe('120.5');
     expect(formatDecimal(-3)).toBe('-3');
+    // Binary floating point's noise is not an amount.
+    expect([0.1 + 0.2, 1.1 * 3, 120.5 * 3, 19.99 + 0.01].map(formatDecimal)).toEqual(['0.3', '3.3', '361.5', '20']);
+    expect(formatDecimal(1234567.891)).toBe('1234567.891');
     expect(formatDecimal('120.50')).toBe('120.50');
     expect(formatDecimal(' 120,50 ')).toBe('120.50');
     expect(formatDecimal('+7')).toBe('7');

@@ -151,7 +151,8 @@ export function isAmbiguousDecimal(value: unknown): boolean {
 export function formatDecimal(value: unknown): string | null {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return null;
-    const text = String(value);
+    // 15 significant digits are what a double holds exactly: a formula's 0.1 + 0.2 goes as 0.3, not 0.30000000000000004.
+    const text = String(Number(value.toPrecision(15)));
     return /e/i.test(text) ? null : text;
   }
   if (typeof value !== 'string') return null;
