@@ -9,6 +9,7 @@ export { ExportRunService } from './export-runs/export-run.service';
 export { WebhooksService } from './webhooks/webhooks.service';
 export { SyncService, type IntegrationCredentials } from './sync/sync.service';
 export { DeliveryService } from './sync/delivery.service';
+export { ConnectionTestService } from './sync/connection-test.service';
 export { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryFailureKind, type DeliveryRow, type RowOutcome } from './sync/connector';
 export { IntegrationTypeRegistry } from './integration-types/integration-type.registry';
 export type { IntegrationTypeDefinition, SourceFieldDefinition } from './integration-types/integration-type';

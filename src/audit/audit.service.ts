@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { Principal } from '../auth/principal';
 import { mapPage } from '../common/pagination';
 import { RuleViolation } from '../common/rule-violation';
@@ -25,6 +25,8 @@ export interface AuditEntry {
 /** The audit trail: one append-only row per audited action, written in the transaction of the change it records. */
 @Injectable()
 export class AuditService {
+  private readonly logger = new Logger('Audit');
+
   constructor(private readonly events: AuditEventRepository) {}
 
   /** Inside `tx` when the action changes data: the event commits or rolls back with it. */
@@ -47,7 +49,8 @@ export class AuditService {
   /**
    * An outbound request the egress rule refused (issue 19): whose config or alert endpoint, what
    * for, and the host and address judged (never a path or query: they may carry secrets). Written
-   * on its own: the refusal stands whatever happens to the work that asked for it.
+   * on its own: the refusal stands whatever happens to the work that asked for it, and a failed
+   * write is logged, never put in the place of the refusal's own answer.
    */
   async recordEgressRefusal(
     orgId: string,
@@ -56,7 +59,9 @@ export class AuditService {
     purpose: 'delivery' | 'connection_test' | 'alert',
     actor: Principal | null,
   ): Promise<void> {
-    await this.record({ orgId, actor, action: 'egress.refused', resource, details: { purpose, host: refusal.host, address: refusal.address ?? null } });
+    await this.record({ orgId, actor, action: 'egress.refused', resource, details: { purpose, host: refusal.host, address: refusal.address ?? null } }).catch((error: unknown) =>
+      this.logger.error({ event: 'audit_event_not_written', org_id: orgId, action: 'egress.refused', resource_id: resource.id, err: { name: (error as Error)?.name } }),
+    );
   }
 
   async list(orgId: string, query: AuditEventQueryDto): Promise<AuditEventListResponse> {

@@ -1,6 +1,8 @@
 // What a connector implements to deliver rows to one kind of external system (Xledger,
 // Dynamics 365, a host's own): the engine (DeliveryService) does the rest: queueing, one attempt
 // per config at a time, retries, row states, sync runs. Pure: no Nest imports.
+import { EgressRefused } from '../egress/outbound-http';
+import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import type { IntegrationCredentials } from './sync.service';
 
 /** One row to deliver: its position in the run, its stable reference and the mapped output. */
@@ -73,4 +75,22 @@ export function retryDelayMs(attempt: number, baseMs: number, retryAfterSeconds?
   const backoff = Math.min(60 * 60_000, baseMs * 2 ** Math.max(0, attempt - 1));
   const jittered = Math.round(backoff * (0.8 + 0.4 * random()));
   return Math.max(jittered, (retryAfterSeconds ?? 0) * 1000);
+}
+
+/** What a connector is given of a config: its settings and the credentials decrypted for this use. */
+export function connectorContext(
+  config: Pick<IntegrationConfigEntity, 'id' | 'organization_id' | 'integration_type' | 'base_url' | 'extra_config'>,
+  credentials: IntegrationCredentials,
+): ConnectorContext {
+  return {
+    config: { id: config.id, organization_id: config.organization_id, integration_type: config.integration_type, base_url: config.base_url, extra_config: config.extra_config },
+    credentials,
+  };
+}
+
+/** A failed attempt's (or connection test's) error as stored: the rule or kind where there is one, else the error's own message. */
+export function attemptError(error: unknown): string {
+  if (error instanceof EgressRefused) return error.rule;
+  if (error instanceof DeliveryFailure && error.kind === 'credentials_rejected') return 'credentials_rejected';
+  return String((error as Error)?.message ?? error) || 'delivery failed';
 }

@@ -13,13 +13,12 @@ import type { IntegrationConfigEntity } from '../integration-config/integration-
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { JobQueue, type DeliveryJob } from '../job-queue/job-queue';
-import { DeliveryFailure, retryDelayMs, rowReference, type Connector, type ConnectorContext, type RowOutcome } from './connector';
+import { attemptError, connectorContext, DeliveryFailure, retryDelayMs, rowReference, type Connector, type RowOutcome } from './connector';
 import { ConnectorRegistry } from './connector.registry';
 import { DeliveryLocks, type HeldLock } from './delivery-lock';
-import { SyncService, type IntegrationCredentials } from './sync.service';
+import { SyncService } from './sync.service';
 import { DeliveryMetrics } from '../metrics/delivery-metrics';
 import { TransactionRunner } from '../database/transaction';
-import { TokenBucketLimiter } from '../common/rate-limiter';
 
 /** What an attempt ended with, for its sync run. */
 interface AttemptOutcome {
@@ -46,8 +45,6 @@ const LOCK_BUSY_RETRY_MS = 2_000;
 @Injectable()
 export class DeliveryService implements OnApplicationBootstrap {
   private readonly logger = new Logger('Delivery');
-  /** Connection tests per config: each is a request the vendor may bill (Xledger counts them against a monthly quota). */
-  private readonly connectionTests: TokenBucketLimiter;
 
   constructor(
     private readonly config: AppConfig,
@@ -64,10 +61,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     private readonly transactions: TransactionRunner,
     // Counts attempts for GET /metrics; absent without the HTTP service's MetricsModule (a host application).
     @Optional() private readonly metrics?: DeliveryMetrics,
-  ) {
-    const perMinute = config.connectionTestsPerMinute;
-    this.connectionTests = new TokenBucketLimiter({ capacity: perMinute, refillPerSecond: perMinute / 60, maxKeys: 10_000 });
-  }
+  ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     // DELIVERY_WORKERS=0: an API-only instance; it still queues, others deliver.
@@ -85,58 +79,6 @@ export class DeliveryService implements OnApplicationBootstrap {
     await this.audit.record({ orgId, actor, action: 'delivery.requested', resource: configResource(integrationId), details: { queued_runs: queued } });
     if (queued > 0) await this.jobs.enqueueDelivery({ orgId, integrationId });
     return { queued_runs: queued };
-  }
-
-  /**
-   * POST …/connection-test: the connector authenticates and makes one read-only call. Allowed
-   * while disabled (it sends no claim data); a destination the egress rule refuses is a 422, any
-   * other failure an answer with `ok: false` and the scrubbed reason.
-   */
-  async testConnection(orgId: string, integrationId: string, actor: Principal): Promise<{ ok: boolean; latency_ms: number; error: string | null }> {
-    const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
-    const wait = this.connectionTests.take(integrationId);
-    if (wait > 0) {
-      const perMinute = this.config.connectionTestsPerMinute;
-      throw new RuleViolation('rate_limited', 429, `Too many connection tests of this integration: at most ${perMinute} per minute; retry in ${wait} s.`, [], wait);
-    }
-    let result: { ok: boolean; latency_ms: number } | undefined;
-    try {
-      return (result = await this.connectionTest(config, actor));
-    } finally {
-      // A refused destination (422) is a test someone ran too: recorded as not ok. A failed write
-      // is logged, never put in the place of the test's own answer or refusal.
-      const details = { ok: result?.ok ?? false, latency_ms: result?.latency_ms ?? 0 };
-      await this.audit
-        .record({ orgId, actor, action: 'connection.tested', resource: configResource(integrationId), details })
-        .catch((error: unknown) => this.logger.error({ event: 'audit_event_not_written', org_id: orgId, config_id: integrationId, err: { name: (error as Error)?.name } }));
-    }
-  }
-
-  private async connectionTest(config: IntegrationConfigEntity, actor: Principal): Promise<{ ok: boolean; latency_ms: number; error: string | null }> {
-    const orgId = config.organization_id;
-    const connector = this.connectors.find(config.integration_type);
-    if (!connector?.testConnection) return { ok: false, latency_ms: 0, error: `no connection test for integration type ${config.integration_type}` };
-    const credentials = this.sync.credentialsOf(config, actor, 'connection_test');
-    const started = performance.now();
-    try {
-      await connector.testConnection(connectorContext(config, credentials));
-      return { ok: true, latency_ms: Math.round(performance.now() - started), error: null };
-    } catch (error) {
-      if (error instanceof EgressRefused) {
-        await this.auditRefusal(config, error, 'connection_test', actor);
-        // The config's own URL is the admin's to fix; another host (the identity platform) is the operator's.
-        const ownUrl = config.base_url !== null && hostOf(config.base_url) === error.host;
-        throw new RuleViolation(
-          'egress_destination_not_allowed',
-          422,
-          `Outbound requests may not reach ${error.host}: it is not https or resolves to a loopback, private, link-local or otherwise internal address.`,
-          ownUrl ? [{ field: 'base_url', rule: 'egress_destination_not_allowed', message: 'the host is not an address outbound requests may reach' }] : [],
-        );
-      }
-      const latency = Math.round(performance.now() - started);
-      const [reason] = await this.configService.scrubOrganizationSecrets(orgId, [attemptError(error)]);
-      return { ok: false, latency_ms: latency, error: reason };
-    }
   }
 
   /** One delivery job: the config's queued runs, oldest first, until one needs a retry; nothing while another attempt holds the config. */
@@ -254,7 +196,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     scrub: (texts: string[]) => Promise<string[]>,
   ): Promise<void> {
     const orgId = config.organization_id;
-    if (error instanceof EgressRefused) await this.auditRefusal(config, error, 'delivery', actor);
+    if (error instanceof EgressRefused) await this.audit.recordEgressRefusal(orgId, configResource(config.id), error, 'delivery', actor);
     const failure = error instanceof DeliveryFailure ? error : undefined;
     const [message] = await scrub([attemptError(error)]);
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
@@ -267,15 +209,6 @@ export class DeliveryService implements OnApplicationBootstrap {
     const counts = await this.counts(orgId, run.id);
     await this.settleRun(config, run.id, { status: outOfAttempts ? 'failed' : 'queued', ...counts, next_attempt_at: nextAttemptAt, last_error: message }, alerts);
     if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt);
-  }
-
-  /** A refused destination, in the organization's trail; a failed write is logged, never in the way of the answer. */
-  private async auditRefusal(config: IntegrationConfigEntity, refusal: EgressRefused, purpose: 'delivery' | 'connection_test', actor: Principal): Promise<void> {
-    await this.audit
-      .recordEgressRefusal(config.organization_id, configResource(config.id), refusal, purpose, actor)
-      .catch((error: unknown) =>
-        this.logger.error({ event: 'audit_event_not_written', org_id: config.organization_id, config_id: config.id, err: { name: (error as Error)?.name } }),
-      );
   }
 
   /** The run's new delivery state, and the alerts it raises in the same transaction: both or neither. */
@@ -319,26 +252,4 @@ export class DeliveryService implements OnApplicationBootstrap {
 
 function alertSubject(config: IntegrationConfigEntity) {
   return { integration_id: config.id, integration_type: config.integration_type };
-}
-
-function hostOf(url: string): string | undefined {
-  try {
-    return new URL(url).host;
-  } catch {
-    return undefined;
-  }
-}
-
-function connectorContext(config: IntegrationConfigEntity, credentials: IntegrationCredentials): ConnectorContext {
-  return {
-    config: { id: config.id, organization_id: config.organization_id, integration_type: config.integration_type, base_url: config.base_url, extra_config: config.extra_config },
-    credentials,
-  };
-}
-
-/** A failed attempt's error as stored: the rule or kind where there is one, else the error's own message. */
-function attemptError(error: unknown): string {
-  if (error instanceof EgressRefused) return error.rule;
-  if (error instanceof DeliveryFailure && error.kind === 'credentials_rejected') return 'credentials_rejected';
-  return String((error as Error)?.message ?? error) || 'delivery failed';
 }

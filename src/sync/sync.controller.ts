@@ -6,6 +6,7 @@ import { ApiProblemResponses } from '../http/api-problem';
 import { ResourceId } from '../http/resource-id.decorator';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
+import { ConnectionTestService } from './connection-test.service';
 import { DeliveryService } from './delivery.service';
 
 export class ConnectionTestResponse {
@@ -24,7 +25,10 @@ export class SyncNowResponse {
 @ApiProblemResponses(401, { status: 403, rules: ['forbidden', 'org_scoped_access_only'] })
 @Controller('v1/organizations/:org_id/integrations/:id')
 export class SyncController {
-  constructor(private readonly delivery: DeliveryService) {}
+  constructor(
+    private readonly delivery: DeliveryService,
+    private readonly connectionTests: ConnectionTestService,
+  ) {}
 
   @Post('sync')
   @Roles('org_admin', 'sync_service')
@@ -49,6 +53,6 @@ export class SyncController {
   @ApiOkResponse({ type: ConnectionTestResponse })
   @ApiProblemResponses(404, { status: 422, rules: ['egress_destination_not_allowed'] })
   testConnection(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal) {
-    return this.delivery.testConnection(orgId, id, principal);
+    return this.connectionTests.test(orgId, id, principal);
   }
 }

@@ -8,12 +8,13 @@ import { JobQueueModule } from '../job-queue/job-queue.module';
 import { RepositoriesModule } from '../repositories.module';
 import { ConnectorRegistry } from './connector.registry';
 import { DeliveryLocks } from './delivery-lock';
+import { ConnectionTestService } from './connection-test.service';
 import { DeliveryService } from './delivery.service';
 import { SyncService } from './sync.service';
 
 @Module({
   imports: [ConnectorsModule, RepositoriesModule, IntegrationConfigModule, ExportRunModule, JobQueueModule, AuditModule, AlertsModule],
-  providers: [SyncService, DeliveryService, DeliveryLocks, ConnectorRegistry],
-  exports: [SyncService, DeliveryService],
+  providers: [SyncService, DeliveryService, ConnectionTestService, DeliveryLocks, ConnectorRegistry],
+  exports: [SyncService, DeliveryService, ConnectionTestService],
 })
 export class SyncModule {}
