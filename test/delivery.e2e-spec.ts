@@ -236,6 +236,17 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(references).toHaveLength(7);
   });
 
+  it("delivers a run longer than one read of pending rows: every row once, in order, in the connector's batches", async () => {
+    const { token, configId, exports } = await setup();
+    // 1,005 rows: a read of 1,000 (not a multiple of the sink's 3) and one of 5.
+    const res = await api.post(exports, token, { records: Array.from({ length: 1005 }, () => claim()), deliver: true });
+    const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered', 60_000);
+    expect(done.delivery).toMatchObject({ attempts: 1, delivered_count: 1005 });
+    const calls = sink.callsFor(configId);
+    expect(calls.map((c) => c.references.length)).toEqual([...Array.from({ length: 333 }, () => 3), 1, 3, 2]);
+    expect(calls.flatMap((c) => c.references)).toEqual(Array.from({ length: 1005 }, (_, i) => `meander:${res.body.id}:${i}`));
+  });
+
   it('keeps what the system answered before a batch failed as a whole: those rows are not sent again', async () => {
     const { token, configId, exports } = await setup();
     // A $batch whose first part was written and whose others were throttled, say.

@@ -8,6 +8,7 @@ import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
 import { EgressRefused } from '../egress/outbound-http';
 import { ExportRunRowRepository } from '../export-runs/export-run-row.repository';
+import type { ExportRunRowEntity } from '../export-runs/export-run.entity';
 import { ExportRunRepository, type DeliverableRun } from '../export-runs/export-run.repository';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
@@ -30,6 +31,9 @@ interface AttemptOutcome {
   /** Stopped on purpose (the config disabled or paused meanwhile): not a failure towards the pause. */
   stopped?: boolean;
 }
+
+/** Pending rows read at once (at least a batch): a run holds at most 10,000 (an export's limit). */
+const PENDING_READ_AHEAD = 1_000;
 
 /** When another attempt holds the config, its job looks again this much later (the holder may have listed its runs before this job's were queued). */
 const LOCK_BUSY_RETRY_MS = 2_000;
@@ -121,10 +125,21 @@ export class DeliveryService implements OnApplicationBootstrap {
     const scrub = this.configService.secretScrubber(orgId, [credentials.api_key, credentials.client_secret, credentials.webhook_secret]);
     let delivered = 0;
     let refused = 0;
-    for (let after = -1; ;) {
-      const batch = await this.rows.listPendingAfter(orgId, run.id, after, connector.maxBatchSize);
-      if (batch.length === 0) break;
-      after = batch[batch.length - 1].index;
+    let first = true;
+    for await (const batch of this.pendingBatches(orgId, run.id, connector.maxBatchSize)) {
+      if (!first) {
+        // Before the next request: still enabled and not paused? Read on the lock's connection, so a lost lock stops the attempt too.
+        const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
+        if (!current?.enabled || current.paused) {
+          // Disabled or paused meanwhile: the run waits, queued, for re-enabling or resuming.
+          // Stopped on purpose: not a failure towards the pause.
+          if (current)
+            await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync', stopped: true });
+          await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
+          return false;
+        }
+      }
+      first = false;
       let outcomes;
       try {
         outcomes = await connector.deliver(
@@ -140,18 +155,6 @@ export class DeliveryService implements OnApplicationBootstrap {
       const stored = await this.storeOutcomes(orgId, run.id, outcomes, scrub);
       delivered += stored.delivered;
       refused += stored.refused;
-      // A short batch is the last: no round trip to find nothing.
-      if (batch.length < connector.maxBatchSize) break;
-      // Before the next request: still enabled and not paused? Read on the lock's connection, so a lost lock stops the attempt too.
-      const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
-      if (!current?.enabled || current.paused) {
-        // Disabled or paused meanwhile: the run waits, queued, for re-enabling or resuming.
-        // Stopped on purpose: not a failure towards the pause.
-        if (current)
-          await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync', stopped: true });
-        await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
-        return false;
-      }
     }
     const counts = await this.counts(orgId, run.id);
     const status = counts.failed_count === 0 ? 'delivered' : counts.delivered_count > 0 ? 'partially_delivered' : 'failed';
@@ -169,6 +172,21 @@ export class DeliveryService implements OnApplicationBootstrap {
       status === 'failed' ? [['delivery.failed', { attempts, error: lastError ?? undefined }]] : [],
     );
     return true;
+  }
+
+  /**
+   * The run's pending rows in the connector's batches, read PENDING_READ_AHEAD at a time: one round
+   * trip for many small batches (Dataverse takes 100), the memory still bounded.
+   */
+  private async *pendingBatches(orgId: string, runId: string, batchSize: number): AsyncGenerator<Pick<ExportRunRowEntity, 'index' | 'output'>[]> {
+    const readAhead = Math.max(batchSize, PENDING_READ_AHEAD);
+    for (let after = -1; ;) {
+      const rows = await this.rows.listPendingAfter(orgId, runId, after, readAhead);
+      for (let i = 0; i < rows.length; i += batchSize) yield rows.slice(i, i + batchSize);
+      // A short read is the last: no round trip to find nothing.
+      if (rows.length < readAhead) return;
+      after = rows[rows.length - 1].index;
+    }
   }
 
   /** A batch's outcomes, the system's words scrubbed of the organization's secrets. */
