@@ -314,17 +314,11 @@ export class IntegrationConfigService {
   }
 
   /**
-   * Text an external system wrote (row refusals, failed attempts, connection tests), without any
-   * secret of the organization in any encoding: what recordSyncRun stores for a sync run's error.
-   */
-  async scrubOrganizationSecrets(orgId: string, texts: string[]): Promise<string[]> {
-    return this.secretScrubber(orgId)(texts);
-  }
-
-  /**
-   * The same as a function that reads (and decrypts) the organization's secrets once, on first use:
-   * for one delivery attempt. `inUse`: the credentials the attempt sent, scrubbed even if the
-   * stored ones were rotated meanwhile (a host application's connector may not scrub its own).
+   * Scrubs text an external system wrote (row refusals, failed attempts, connection tests) of every
+   * secret of the organization, in any encoding; the secrets are read (and decrypted) once, on
+   * first use: one scrubber per delivery attempt or test. `inUse`: the credentials it sent,
+   * scrubbed even if the stored ones were rotated meanwhile (a host application's connector may
+   * not scrub its own).
    */
   secretScrubber(orgId: string, inUse: readonly (string | null)[] = []): (texts: string[]) => Promise<string[]> {
     let secrets: Promise<string[]> | undefined;

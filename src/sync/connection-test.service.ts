@@ -79,7 +79,9 @@ export class ConnectionTestService {
         );
       }
       const latency = Math.round(performance.now() - started);
-      const [reason] = await this.configService.scrubOrganizationSecrets(orgId, [attemptError(error)]);
+      // Scrubbed of the organization's stored secrets and of the ones this test sent.
+      const scrub = this.configService.secretScrubber(orgId, [credentials.api_key, credentials.client_secret]);
+      const [reason] = await scrub([attemptError(error)]);
       return { ok: false, latency_ms: latency, error: reason };
     }
   }
