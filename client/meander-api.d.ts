@@ -1102,10 +1102,7 @@ export interface components {
             enabled?: boolean;
         };
         WebhookSecretResponse: {
-            /**
-             * @description `whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours
-             * @example whsec_ShownOnceInTheRealAnswer
-             */
+            /** @description `whsec_` + base64 of 32 random bytes, shown this once; the previous secret keeps verifying for 24 hours */
             webhook_secret: string;
         };
         RecordSyncRunDto: {
@@ -2038,17 +2035,11 @@ export interface components {
              * @example 2026-12-06T09:14:03.512Z
              */
             created_at: string;
-            /**
-             * @description The Standard Webhooks signing secret (`whsec_` + base64 of 32 random bytes), shown this once
-             * @example whsec_ShownOnceInTheRealAnswer
-             */
+            /** @description The Standard Webhooks signing secret (`whsec_` + base64 of 32 random bytes), shown this once */
             signing_secret: string;
         };
         AlertSecretResponse: {
-            /**
-             * @description The new signing secret, shown this once; the previous one stops signing at once
-             * @example whsec_ShownOnceInTheRealAnswer
-             */
+            /** @description The new signing secret, shown this once; the previous one stops signing at once */
             signing_secret: string;
         };
     };

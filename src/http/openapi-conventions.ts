@@ -220,9 +220,8 @@ function completeExamples(schemas: Json): void {
       else if (property === 'next_cursor') field.example = 'czo0MjE';
       // Unset is the plausible value of an optional text (an error, a secret never shown): not "string".
       else if (field.type === 'string' && field.nullable && !field.enum) field.example = null;
-      // A signing secret shown once: a placeholder in its alphabet, nothing shaped like a real one
-      // (a secret is never to be copied from documentation, nor flagged as leaked from it).
-      else if (field.type === 'string' && String(field.pattern).startsWith('^whsec_')) field.example = 'whsec_ShownOnceInTheRealAnswer';
+      // A signing secret shown once keeps no example, as the write-only ones: a secret is never to be
+      // copied from documentation, and any value in its alphabet would read as one leaked there.
     }
   }
 }
