@@ -127,18 +127,8 @@ export class DeliveryService implements OnApplicationBootstrap {
     let refused = 0;
     let first = true;
     for await (const batch of this.pendingBatches(orgId, run.id, connector.maxBatchSize)) {
-      if (!first) {
-        // Before the next request: still enabled and not paused? Read on the lock's connection, so a lost lock stops the attempt too.
-        const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
-        if (!current?.enabled || current.paused) {
-          // Disabled or paused meanwhile: the run waits, queued, for re-enabling or resuming.
-          // Stopped on purpose: not a failure towards the pause.
-          if (current)
-            await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync', stopped: true });
-          await this.runs.updateDelivery(orgId, run.id, { status: 'queued', ...(await this.counts(orgId, run.id)) });
-          return false;
-        }
-      }
+      // Before each request after the first: disabled, paused or deleted meanwhile stops here.
+      if (!first && (await this.stoppedMeanwhile(config, run.id, actor, startedAt, delivered, lock))) return false;
       first = false;
       let outcomes;
       try {
@@ -171,6 +161,21 @@ export class DeliveryService implements OnApplicationBootstrap {
       { status, ...counts, last_error: lastError },
       status === 'failed' ? [['delivery.failed', { attempts, error: lastError ?? undefined }]] : [],
     );
+    return true;
+  }
+
+  /**
+   * Still enabled and not paused? Read on the lock's connection, so a lost lock stops the attempt
+   * too. If not, the attempt is recorded as stopped on purpose (not a failure towards the pause)
+   * and the run waits, queued, for re-enabling or resuming; true when it stopped.
+   */
+  private async stoppedMeanwhile(config: IntegrationConfigEntity, runId: string, actor: Principal, startedAt: Date, delivered: number, lock: HeldLock): Promise<boolean> {
+    const orgId = config.organization_id;
+    const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
+    if (current?.enabled && !current.paused) return false;
+    if (current)
+      await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync', stopped: true });
+    await this.runs.updateDelivery(orgId, runId, { status: 'queued', ...(await this.counts(orgId, runId)) });
     return true;
   }
 

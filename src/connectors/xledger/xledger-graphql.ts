@@ -70,15 +70,8 @@ export function toGLImportInput(row: DeliveryRow): NodeTranslation {
   const node: Record<string, unknown> = {};
   const out = row.output;
 
-  if (isAmbiguousDecimal(out[AMOUNT])) {
-    const written = String(out[AMOUNT]).trim();
-    return {
-      ok: false,
-      error: `${AMOUNT} ${describe(out[AMOUNT])} is ambiguous: ${written.replace(',', '')} with a thousands separator or ${written.replace(',', '.')} with a decimal comma; format it without grouping (0.00)`,
-    };
-  }
   const amount = formatDecimal(out[AMOUNT]);
-  if (amount === null) return { ok: false, error: `${AMOUNT} ${describe(out[AMOUNT])} is not a decimal number` };
+  if (amount === null) return { ok: false, error: `${AMOUNT} ${describe(out[AMOUNT])} ${whyNotDecimal(out[AMOUNT])}` };
   const postedDate = formatPostedDate(out[TRANSACTION_DATE]);
   if (postedDate === null) return { ok: false, error: `${TRANSACTION_DATE} ${describe(out[TRANSACTION_DATE])} is not a date (yyyy-MM-dd or dd.MM.yyyy)` };
   const accountCode = out[ACCOUNT_CODE];
@@ -142,6 +135,13 @@ const GROUPED_WITH_POINT = /^[-+]?\d{1,3}(?:,\d{3})+\.\d+$/;
 /** True for an amount that reads as two numbers 1000× apart ("1,234", "-12,345"). */
 export function isAmbiguousDecimal(value: unknown): boolean {
   return typeof value === 'string' && AMBIGUOUS_COMMA.test(value.trim());
+}
+
+/** Why formatDecimal refused an amount, for the row's error. */
+function whyNotDecimal(value: unknown): string {
+  if (!isAmbiguousDecimal(value)) return 'is not a decimal number';
+  const written = String(value).trim();
+  return `is ambiguous: ${written.replace(',', '')} with a thousands separator or ${written.replace(',', '.')} with a decimal comma; format it without grouping (0.00)`;
 }
 
 /**
