@@ -273,15 +273,19 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   });
 
   it("scrubs the key the attempt sent from the system's words, also when it was rotated meanwhile", async () => {
-    const { token, configPath, exports } = await setup();
+    const { token, configId, configPath, exports } = await setup();
     sink.refuse = new Set([0]);
     // The key is rotated while the batch is out: the stored secrets no longer hold the one sent.
+    let rotated = 0;
     sink.beforeBatch = async () => {
       sink.beforeBatch = async () => undefined;
-      expect((await api.patch(configPath, token, { api_key: 'xl-key-rotated-0123456789abcdef' })).status).toBe(200);
+      rotated = (await api.patch(configPath, token, { api_key: 'xl-key-rotated-0123456789abcdef' })).status;
     };
     const res = await api.post(exports, token, { records: [claim()], deliver: true });
-    await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'failed');
+    const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'failed');
+    // One attempt, sent with the old key, which was no longer stored when the answer came.
+    expect({ rotated, attempts: done.delivery.attempts }).toEqual({ rotated: 200, attempts: 1 });
+    expect(sink.callsFor(configId).map((c) => c.apiKey)).toEqual([API_KEY]);
     const [row] = (await api.get(`${exports}/${res.body.id}/rows`, token)).body.items;
     expect(row.error).toContain('account closed');
     expect(row.error).not.toContain(API_KEY);
@@ -516,7 +520,8 @@ describe('connection test with the built-in connectors (EGRESS_ALLOW_PRIVATE=fal
   let t: TestApp;
   let api: ApiClient;
   beforeAll(async () => {
-    t = await startTestApp();
+    // The identity platform at a metadata address: a Dataverse config's test stops at the egress rule, nothing leaves.
+    t = await startTestApp({ env: { DYNAMICS_AUTHORITY_URL: 'https://169.254.169.254' } });
     api = apiClient(t);
   });
   afterAll(() => t.close());
@@ -532,8 +537,11 @@ describe('connection test with the built-in connectors (EGRESS_ALLOW_PRIVATE=fal
     expectProblem(limited, 429, 'rate_limited');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(limited.body.detail).toContain('at most 6 per minute');
+    // Another config of the organization, same token: its test goes on past the limit (to the egress rule).
     const other = await api.post(base, token, hlfPortalConfig());
-    expect((await api.post(`${base}/${other.body.id}/connection-test`, token, {})).status).not.toBe(429);
+    expect(other.status).toBe(201);
+    const otherTest = await api.post(`${base}/${other.body.id}/connection-test`, token, {});
+    expectProblem(otherTest, 422, 'egress_destination_not_allowed');
   });
 
   // The refusal's audit line is asserted in the suite above (one app per process captures Nest's static logger).

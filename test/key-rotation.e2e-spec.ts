@@ -6,6 +6,7 @@ import { Keyring } from '../src/crypto/keyring';
 import { SecretCipher } from '../src/crypto/secret-cipher';
 import { apiClient } from './support/api';
 import { killAllChildren, spawnEmbeddedPostgres, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
+import { waitFor } from './support/wait';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(120_000);
@@ -25,14 +26,19 @@ describe('keys:rotate', () => {
   /** alert endpoint id → its signing secret: re-encrypted by the same run. */
   const alertSecrets = new Map<string, string>();
 
-  const runCli = (args: string[]) =>
-    spawnTs('src/cli/keys-rotate.ts', args, { DATABASE_URL: db.url, ENCRYPTION_KEYS: `${K1},${K2}`, ENCRYPTION_ACTIVE_KEY_ID: '', NODE_ENV: 'test' });
+  const runCli = (args: string[], keys = `${K1},${K2}`) =>
+    spawnTs('src/cli/keys-rotate.ts', args, { DATABASE_URL: db.url, ENCRYPTION_KEYS: keys, ENCRYPTION_ACTIVE_KEY_ID: '', NODE_ENV: 'test' });
+  /** The run, and all it has printed so far (stdout and stderr). */
+  const startCli = (args: string[], keys?: string) => {
+    const child = runCli(args, keys);
+    const output = { text: '' };
+    child.stdout?.on('data', (c: Buffer) => (output.text += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (output.text += c.toString()));
+    return { child, output };
+  };
   const cliOutput = async (args: string[]) => {
-    const child = runCli(args);
-    let out = '';
-    child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-    return { code: await waitForExit(child, 60_000), out };
+    const { child, output } = startCli(args);
+    return { code: await waitForExit(child, 60_000), out: output.text };
   };
   const rows = async (t: TestApp) => t.dataSource.query(`SELECT id, ${COLUMNS.join(', ')} FROM integration_configs`) as Promise<Record<string, string | null>[]>;
   const keyIdsIn = (all: Record<string, string | null>[]) =>
@@ -172,20 +178,16 @@ describe('keys:rotate', () => {
     await holder.startTransaction();
     try {
       const [{ id }] = (await holder.query(`SELECT id FROM integration_configs ORDER BY id LIMIT 1 FOR UPDATE`)) as { id: string }[];
-      const child = spawnTs('src/cli/keys-rotate.ts', [], { DATABASE_URL: db.url, ENCRYPTION_KEYS: `${K2},${K3}`, ENCRYPTION_ACTIVE_KEY_ID: '', NODE_ENV: 'test' });
-      let out = '';
-      child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+      const { child, output } = startCli([], `${K2},${K3}`);
       // Every other row goes to k3; the locked one is waited for, not skipped (the run goes on).
       const othersDone = async () => keyIdsIn((await rows(app!)).filter((r) => r.id !== id)).every((kid) => kid === 'k3');
-      for (let i = 0; i < 300 && !(await othersDone()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(await othersDone()).toBe(true);
+      expect(await waitFor(othersDone, Boolean, 30_000)).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(child.exitCode).toBeNull();
       expect((await rows(app!)).find((r) => r.id === id)?.api_key_encrypted?.split(':')[2]).toBe('k2');
       await holder.commitTransaction();
       expect(await waitForExit(child, 60_000)).toBe(0);
-      expect(out).not.toMatch(/stayed locked/);
+      expect(output.text).not.toMatch(/stayed locked/);
       const after = await rows(app!);
       expect(new Set(keyIdsIn(after))).toEqual(new Set(['k3']));
       expect(after.find((r) => r.id === id)?.api_key_encrypted?.split(':')[2]).toBe('k3');

@@ -90,11 +90,14 @@ describe('scrubSyncError in the encodings an OAuth or .NET upstream echoes', () 
     ['JSON with every escape at once', dotnetJson(apiKey).replace(/\//g, '\\/')],
     ['inside base64 one byte into a group', b64(`a${azureSecret}`)],
     ['a Basic header of form-encoded client_id:secret (RFC 6749)', b64(`3f1c2a9e-client:${formEncoded(azureSecret)}`)],
-  ])('removes the secret %s', (_form, quoted) => {
-    const out = scrubSyncError(`invalid value ${quoted} (trace 7d1e)`, secrets);
-    expect(out).not.toContain(quoted);
-    expect(out.startsWith('invalid value ')).toBe(true);
-    expect(out.endsWith(' (trace 7d1e)')).toBe(true);
+  ])('removes the secret %s', (form, quoted) => {
+    // Whole: every character of the encoded secret goes, nothing around it. Inside base64 the
+    // groups the secret shares with its neighbours stay (they hold at most two of its bytes).
+    const sharedGroups: Record<string, string> = {
+      'inside base64 one byte into a group': 'invalid value YUFi[redacted] (trace 7d1e)',
+      'a Basic header of form-encoded client_id:secret (RFC 6749)': 'invalid value M2YxYzJhOWUtY2xpZW50OkFi[redacted]bg== (trace 7d1e)',
+    };
+    expect(scrubSyncError(`invalid value ${quoted} (trace 7d1e)`, secrets)).toBe(sharedGroups[form] ?? 'invalid value [redacted] (trace 7d1e)');
   });
 
   it('leaves an ordinary upstream error with encoded text and JSON escapes as it was', () => {

@@ -94,6 +94,24 @@ async function failure(promise: Promise<unknown>): Promise<DeliveryFailure> {
 
 const batches = () => fake.apiRequests.filter((r) => r.path === '/api/data/v9.2/$batch');
 
+/** A token endpoint's answer, as the identity platform gives it. */
+const tokenAnswer = (accessToken: string): OutboundResponse => ({
+  status: 200,
+  headers: { 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify({ token_type: 'Bearer', expires_in: 3599, access_token: accessToken })),
+});
+
+/** A connector whose transport answers `answers` in order, recording what it sent; and a context for it. */
+function scriptedConnector(answers: OutboundResponse[]) {
+  const sent: OutboundRequest[] = [];
+  const transport = { request: async (request: OutboundRequest) => (sent.push(request), answers.shift() as OutboundResponse) } as unknown as OutboundClient;
+  const ctx: ConnectorContext = {
+    config: { id: 'c', organization_id: 'o', integration_type: 'dynamics', base_url: 'https://org.example/', extra_config: { entity_set: 'things', alternate_key: 'ref' } },
+    credentials: { base_url: null, api_key: null, client_id: 'id', client_secret: 'secret-value', tenant_id: 'tenant', webhook_secret: null },
+  };
+  return { dynamics: new DynamicsConnector('dynamics', transport, { authorityUrl: 'https://login.example' }), sent, ctx };
+}
+
 describe('the Dynamics 365 / Dataverse connector', () => {
   it('delivers a batch as upserts by alternate key, with a client-credentials token and the documented headers', async () => {
     const sent = rows(3);
@@ -315,20 +333,8 @@ describe('the Dynamics 365 / Dataverse connector', () => {
   });
 
   it('a new token refused too (401: the app user removed from the environment, say) is credentials_rejected, after one new token, not more', async () => {
-    const token = (n: number): OutboundResponse => ({
-      status: 200,
-      headers: { 'content-type': 'application/json' },
-      body: Buffer.from(JSON.stringify({ token_type: 'Bearer', expires_in: 3599, access_token: `opaque-token-${n}` })),
-    });
     const unauthorized: OutboundResponse = { status: 401, headers: {}, body: Buffer.from('') };
-    const answers = [token(1), unauthorized, token(2), unauthorized];
-    const sent: OutboundRequest[] = [];
-    const scripted = { request: async (request: OutboundRequest) => (sent.push(request), answers.shift() as OutboundResponse) } as unknown as OutboundClient;
-    const dynamics = new DynamicsConnector('dynamics', scripted, { authorityUrl: 'https://login.example' });
-    const ctx: ConnectorContext = {
-      config: { id: 'c', organization_id: 'o', integration_type: 'dynamics', base_url: 'https://org.example/', extra_config: { entity_set: 'things', alternate_key: 'ref' } },
-      credentials: { base_url: null, api_key: null, client_id: 'id', client_secret: 'secret-value', tenant_id: 'tenant', webhook_secret: null },
-    };
+    const { dynamics, sent, ctx } = scriptedConnector([tokenAnswer('opaque-token-1'), unauthorized, tokenAnswer('opaque-token-2'), unauthorized]);
     const refused = await failure(dynamics.deliver(ctx, [{ index: 0, reference: 'r0', output: {} }]));
     expect(refused.kind).toBe('credentials_rejected');
     expect(sent.map((r) => [r.url, r.headers?.Authorization])).toEqual([
@@ -462,16 +468,7 @@ describe('the Dynamics 365 / Dataverse connector', () => {
 
     it('reports a token the API refuses (WhoAmI 401/403: no application user in the environment)', async () => {
       for (const status of [401, 403]) {
-        const answers: OutboundResponse[] = [
-          {
-            status: 200,
-            headers: { 'content-type': 'application/json' },
-            body: Buffer.from(JSON.stringify({ token_type: 'Bearer', expires_in: 3599, access_token: 'opaque-token-2' })),
-          },
-          { status, headers: {}, body: Buffer.alloc(0) },
-        ];
-        const scripted = { request: async () => answers.shift() as OutboundResponse } as unknown as OutboundClient;
-        const dynamics = new DynamicsConnector('dynamics', scripted, { authorityUrl: 'https://login.example' });
+        const { dynamics } = scriptedConnector([tokenAnswer('opaque-token-2'), { status, headers: {}, body: Buffer.alloc(0) }]);
         const refused = await failure(dynamics.testConnection(context()));
         expect(refused.kind).toBe('credentials_rejected');
         expect(refused.message).toContain(`HTTP ${status}`);
@@ -489,25 +486,14 @@ describe('when Dataverse stops at a refused request (no continue-on-error)', () 
   // Microsoft: without the preference the batch answers 400 and holds the responses up to the
   // first failure; the rows after it were never processed and go again.
   it('fails that row and sends the rest again', async () => {
-    const sent: OutboundRequest[] = [];
-    const answers: OutboundResponse[] = [
-      {
-        status: 200,
-        headers: { 'content-type': 'application/json' },
-        body: Buffer.from(JSON.stringify({ token_type: 'Bearer', expires_in: 3599, access_token: 'opaque-token-1' })),
-      },
+    const { dynamics, sent, ctx } = scriptedConnector([
+      tokenAnswer('opaque-token-1'),
       multipart(400, [
         'HTTP/1.1 204 No Content\r\nOData-EntityId: https://org.example/api/data/v9.2/things(5ab0c2a1-0000-4000-8000-000000000001)\r\n\r\n',
         'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n{"error":{"code":"0x80044331","message":"A validation error occurred."}}',
       ]),
       multipart(200, ['HTTP/1.1 204 No Content\r\n\r\n']),
-    ];
-    const scripted = { request: async (request: OutboundRequest) => (sent.push(request), answers.shift() as OutboundResponse) } as unknown as OutboundClient;
-    const dynamics = new DynamicsConnector('dynamics', scripted, { authorityUrl: 'https://login.example' });
-    const ctx: ConnectorContext = {
-      config: { id: 'c', organization_id: 'o', integration_type: 'dynamics', base_url: 'https://org.example/', extra_config: { entity_set: 'things', alternate_key: 'ref' } },
-      credentials: { base_url: null, api_key: null, client_id: 'id', client_secret: 'secret-value', tenant_id: 'tenant', webhook_secret: null },
-    };
+    ]);
     const outcomes = await dynamics.deliver(ctx, [
       { index: 0, reference: 'r0', output: {} },
       { index: 1, reference: 'r1', output: {} },
