@@ -159,6 +159,29 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     ]);
   });
 
+  it('gives each row its own outcome when a batch skips rows and answers out of order', async () => {
+    const { orgId, runId } = await queuedRun(10);
+    await t.app.get(ExportRunRowRepository).applyOutcomes(orgId, runId, [
+      { index: 8, status: 'delivered', externalId: 'eighth' },
+      { index: 3, status: 'failed', error: 'refused "3"\\' },
+      { index: 5, status: 'delivered', externalId: null },
+      { index: 4, status: 'delivered', externalId: 'fourth, with {braces}' },
+    ]);
+    const stored = await t.dataSource.query(`SELECT index, status, external_id, error FROM export_run_rows WHERE export_run_id = $1 AND index BETWEEN 2 AND 9 ORDER BY index`, [
+      runId,
+    ]);
+    expect(stored).toEqual([
+      { index: 2, status: 'pending', external_id: null, error: null },
+      { index: 3, status: 'failed', external_id: null, error: 'refused "3"\\' },
+      { index: 4, status: 'delivered', external_id: 'fourth, with {braces}', error: null },
+      { index: 5, status: 'delivered', external_id: null, error: null },
+      { index: 6, status: 'pending', external_id: null, error: null },
+      { index: 7, status: 'pending', external_id: null, error: null },
+      { index: 8, status: 'delivered', external_id: 'eighth', error: null },
+      { index: 9, status: 'pending', external_id: null, error: null },
+    ]);
+  });
+
   it('queues a realtime export (202) and delivers every row once, with its stable reference; each attempt is a sync run', async () => {
     const { token, configId, configPath, exports } = await setup();
     const records = [claim(), claim({ expense_amount: null }), claim(), claim(), claim()];
