@@ -64,6 +64,8 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
         NODE_EXTRA_CA_CERTS: caFile,
       },
       /listening on port (\d+)/,
+      // --require after the TypeScript hook: the preload is TypeScript too.
+      ['--expose-gc', '--require', '@swc-node/register', '--require', join(__dirname, 'gc-on-signal.ts')],
     );
     children.push(service.child);
     const base = `http://127.0.0.1:${service.match[1]}`;
@@ -171,7 +173,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
         serviceMs.push(serviceTook);
         scriptMs.push(scriptTook);
         requestsPer1000Rows = (captured.length * 1000) / rows;
-        rss.push(rssMb(service.child.pid!));
+        rss.push(await rssAfterGcMb(service.child.pid!));
       }
       const serviceMedian = median(serviceMs);
       const scriptMedian = median(scriptMs);
@@ -194,6 +196,13 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
     await dataverse.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The service's RSS once it has collected its garbage (bench/gc-on-signal.ts): what it keeps from round to round. */
+async function rssAfterGcMb(pid: number): Promise<number> {
+  process.kill(pid, 'SIGUSR2');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return rssMb(pid);
 }
 
 /** One captured request sent again as it was: method, path, headers (less the connection's own), body. */

@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     quick ? { configs: 50, rowsPerConfig: 200, rounds: 1, scheduled: 10_000, due: 10 } : { configs: 50, rowsPerConfig: 200, rounds: 3, scheduled: 10_000, due: 10 },
   );
 
-  const connectors = await runConnectorBench(quick ? { configs: 10, rowsPerConfig: 1_000, rounds: 1 } : { configs: 10, rowsPerConfig: 1_000, rounds: 3 });
+  const connectors = await runConnectorBench(quick ? { configs: 10, rowsPerConfig: 1_000, rounds: 1 } : { configs: 10, rowsPerConfig: 1_000, rounds: 5 });
 
   const adapter = await runAdapterBench(
     quick ? { connections: 10, warmupSeconds: 1, roundSeconds: 1, rounds: 3 } : { connections: 10, warmupSeconds: 2, roundSeconds: 5, rounds: 3 },
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     rows.push([
       `${c.vendor === 'xledger' ? 'Xledger' : 'Dataverse'} connector through the service vs a script replaying its requests, to the same local fake`,
       `${c.rows} rows over 10 configs × ${c.serviceRssMb.length} rounds, 2 at a time`,
-      `${c.serviceMs} vs ${c.scriptMs} ms; ${c.requestsPer1000Rows.toFixed(1)} requests per 1,000 rows; service RSS ${c.serviceRssMb.join(' / ')} MB`,
+      `${c.serviceMs} vs ${c.scriptMs} ms; ${c.requestsPer1000Rows.toFixed(1)} requests per 1,000 rows; service RSS after GC ${c.serviceRssMb.join(' / ')} MB`,
       `${c.ratio.toFixed(2)}× throughput`,
       '≥ 0.8× throughput',
       c.ratio >= 0.8 ? 'yes' : 'NO',
