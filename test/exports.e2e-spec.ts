@@ -115,6 +115,31 @@ describe('exports (HTTP, real database)', () => {
     expect(list.body.items[0]).toMatchObject({ id: res.body.id, row_count: 1 });
   });
 
+  it('deliver must be a boolean: null is refused (400 deliver_must_be_boolean), nothing exported; absent means false', async () => {
+    const { path, token, configId } = await setup();
+    const res = await api.post(path, token, { records: [claim()], deliver: null });
+    expectProblem(res, 400, 'validation_failed');
+    expect(res.body.errors).toEqual([{ field: 'deliver', rule: 'deliver_must_be_boolean', message: expect.any(String) }]);
+    expect(await t.dataSource.query(`SELECT id FROM export_runs WHERE integration_id = $1`, [configId])).toEqual([]);
+    const absent = await api.post(path, token, { records: [claim()] });
+    expect([absent.status, absent.body.status, absent.body.delivery]).toEqual([201, 'completed', null]);
+  });
+
+  it("a cursor past an int4 key (the run rows' index): 400 cursor_must_be_valid like any foreign cursor, not a 500", async () => {
+    const { path, token } = await setup();
+    const run = await api.post(path, token, { records: [claim()] });
+    expect(run.status).toBe(201);
+    const rows = `${path}/${run.body.id}/rows`;
+    for (const index of ['2147483648', '99999999999', '9223372036854775807']) {
+      const res = await api.get(`${rows}?cursor=${Buffer.from(`s:${index}`).toString('base64url')}`, token);
+      expectProblem(res, 400, 'validation_failed');
+      expect(res.body.errors).toEqual([{ field: 'cursor', rule: 'cursor_must_be_valid', message: expect.any(String) }]);
+    }
+    // The largest int4 is still a cursor (past every row: an empty page).
+    const last = await api.get(`${rows}?cursor=${Buffer.from('s:2147483647').toString('base64url')}`, token);
+    expect([last.status, last.body]).toEqual([200, { items: [], next_cursor: null }]);
+  });
+
   it('records the new version after a mapping was versioned', async () => {
     const { path, token, configPath } = await setup();
     await api.post(path, token, { records: [claim()] });

@@ -265,6 +265,8 @@ describe('field mappings (HTTP, real database)', () => {
       expect(old).toMatchObject({ is_active: false, target_field: 'Amount', used_in_export: true });
       const v3 = (await api.post(`${path}/${v2.id}/versions`, token, { target_field: 'GrossAmount' })).body;
       const chain = await api.get(`${path}/${v3.id}/versions`, token);
+      // A list like every other (API.md "Conventions"; the schema requires next_cursor): the whole chain, no further page.
+      expect(chain.body.next_cursor).toBeNull();
       expect(chain.body.items.map((m: { version: number; target_field: string }) => [m.version, m.target_field])).toEqual([
         [1, 'Amount'],
         [2, 'NetAmount'],
@@ -352,6 +354,8 @@ describe('field mappings (HTTP, real database)', () => {
       ).body.items.map((m: { id: string }) => m.id);
       const res = await api.put(`${path}/order`, token, { ids: [ids[2], ids[0]] });
       expect(res.status).toBe(200);
+      // Every current mapping, as GET / answers it: a list with no further page.
+      expect(res.body.next_cursor).toBeNull();
       expect(res.body.items.map((m: { id: string; sort_order: number }) => [m.id, m.sort_order])).toEqual([
         [ids[2], 0],
         [ids[0], 1],

@@ -26,25 +26,30 @@ export class PageQueryDto {
   cursor?: string;
 }
 
-/** Keyset cursors over a monotonically increasing bigint `seq`: opaque to clients. */
+/** Keyset cursors over an increasing integer key (a bigint `seq`, a run's int4 row `index`): opaque to clients. */
 export function encodeSeqCursor(seq: string): string {
   return Buffer.from(`s:${seq}`).toString('base64url');
 }
 
-const MAX_BIGINT = 2n ** 63n - 1n;
+/** The SQL types of the integer keys a keyset cursor can name, by their largest value. */
+const KEY_MAX = { bigint: 2n ** 63n - 1n, integer: 2n ** 31n - 1n } as const;
+export type KeyColumnType = keyof typeof KEY_MAX;
 
-function decodeSeqCursor(cursor: string | undefined): string | null {
+function decodeSeqCursor(cursor: string | undefined, keyType: KeyColumnType): string | null {
   if (!cursor) return null;
   const decoded = Buffer.from(cursor, 'base64url').toString();
   if (!/^s:\d{1,19}$/.test(decoded)) return null;
-  // 19 digits can still overflow bigint (PostgreSQL 22003 → a 500): no cursor of ours is that big.
+  // A value past the key column's type fails the comparison (PostgreSQL 22003 → a 500): no cursor of ours is that big.
   const seq = decoded.slice(2);
-  return BigInt(seq) <= MAX_BIGINT ? seq : null;
+  return BigInt(seq) <= KEY_MAX[keyType] ? seq : null;
 }
 
-/** The `seq` a page starts after (null for the first page); a cursor this service did not issue → 400. */
-export function seqCursorAfter(page: PageQueryDto): string | null {
-  const after = decodeSeqCursor(page.cursor);
+/**
+ * The key a page starts after (null for the first page); a cursor this service did not issue, or
+ * past the range of the key's column type, → 400.
+ */
+export function seqCursorAfter(page: PageQueryDto, keyType: KeyColumnType): string | null {
+  const after = decodeSeqCursor(page.cursor, keyType);
   if (page.cursor && after === null) {
     throw RuleViolation.validation([{ field: 'cursor', rule: 'cursor_must_be_valid', message: 'cursor must be a next_cursor returned by this list' }]);
   }

@@ -1,9 +1,12 @@
 import type { EntityManager, EntityTarget, FindOptionsOrder, FindOptionsSelect, FindOptionsWhere, ObjectLiteral } from 'typeorm';
 import { LessThan, MoreThan } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type Page, type PageQueryDto } from '../common/pagination';
+import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type KeyColumnType, type Page, type PageQueryDto } from '../common/pagination';
 import { queryRows } from './pool-query';
 import type { Transaction } from './transaction';
+
+/** The column type of each keyset key: a cursor past its range is refused, not sent to PostgreSQL. */
+const KEY_TYPES: Record<'seq' | 'index', KeyColumnType> = { seq: 'bigint', index: 'integer' };
 
 /**
  * The base of the repositories: one per table, holding all of that table's SQL. Outside a
@@ -49,12 +52,13 @@ export abstract class TableRepository {
     entity: EntityTarget<E>,
     where: FindOptionsWhere<E> | FindOptionsWhere<E>[],
     page: PageQueryDto,
-    options: { key: 'seq' | 'index'; order: 'ASC' | 'DESC'; select?: FindOptionsSelect<E> },
+    options: { key: keyof typeof KEY_TYPES; order: 'ASC' | 'DESC'; select?: FindOptionsSelect<E> },
   ): Promise<Page<E>> {
     const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const after = seqCursorAfter(page);
+    const keyType = KEY_TYPES[options.key];
+    const after = seqCursorAfter(page, keyType);
     const past = options.order === 'DESC' ? LessThan : MoreThan;
-    const cursor = after !== null ? { [options.key]: past(options.key === 'index' ? Number(after) : after) } : {};
+    const cursor = after !== null ? { [options.key]: past(keyType === 'integer' ? Number(after) : after) } : {};
     const rows = await this.repository(entity).find({
       where: (Array.isArray(where) ? where : [where]).map((w) => ({ ...w, ...cursor })) as FindOptionsWhere<E>[],
       order: { [options.key]: options.order } as FindOptionsOrder<E>,

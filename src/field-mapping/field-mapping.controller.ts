@@ -105,8 +105,13 @@ export class FieldMappingController {
   @ApiBody({ type: ReorderFieldMappingsDto, examples: { two_first: { value: { ids: ['8d0c6a52-3b1e-4f6a-9c2d-1e0f9a8b7c6d', '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d'] } } } })
   @ApiOkResponse({ type: FieldMappingListResponse })
   @ApiProblemResponses({ status: 400, rules: ['ids_must_be_uuids', 'ids_must_be_unique', 'ids_within_bounds'] }, { status: 422, rules: ['order_ids_must_belong_to_integration'] })
-  async reorder(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: ReorderFieldMappingsDto, @CurrentPrincipal() actor: Principal) {
-    return { items: await this.mappings.reorder(orgId, integrationId, body.ids, actor) };
+  async reorder(
+    @OrgId() orgId: string,
+    @ResourceId('integration_id') integrationId: string,
+    @ValidBody() body: ReorderFieldMappingsDto,
+    @CurrentPrincipal() actor: Principal,
+  ): Promise<FieldMappingListResponse> {
+    return { items: await this.mappings.reorder(orgId, integrationId, body.ids, actor), next_cursor: null };
   }
 
   @Get('coverage')
@@ -187,7 +192,7 @@ export class FieldMappingController {
   @ID
   @ApiOperation({ summary: 'The whole version chain, oldest first' })
   @ApiOkResponse({ type: FieldMappingListResponse })
-  async versions(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string) {
-    return { items: await this.mappings.versions(orgId, integrationId, id) };
+  async versions(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string): Promise<FieldMappingListResponse> {
+    return { items: await this.mappings.versions(orgId, integrationId, id), next_cursor: null };
   }
 }

@@ -1,9 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { CURSOR_SCHEMA, MAX_PAGE_SIZE } from '../../common/pagination';
-import { IsBoolean, IsOptional } from 'class-validator';
+import { IsBoolean } from 'class-validator';
 import { rule } from '../../common/validation';
 import { MAX_SYNC_ERROR_LENGTH } from '../../integration-config/sync-error';
-import { isPlainObject, ruleDecorator } from '../../common/validators';
+import { isPlainObject, OptionalButNotNull, ruleDecorator } from '../../common/validators';
 import { EXPORT_RUN_STATUSES, type ExportRunStatus } from '../export-run.entity';
 // De-duplicated per-record warnings kept, plus one `more_warnings_omitted:<n>`.
 import { MAX_EXPORT_WARNINGS } from '../../export';
@@ -36,7 +36,7 @@ export class ExportRequestDto {
 /** `POST …/exports`: the preview's body, and whether to deliver the rows. */
 export class RunExportRequestDto extends ExportRequestDto {
   @ApiProperty({ required: false, default: false, description: 'Queue the rows for delivery to the external system (202, status queued)' })
-  @IsOptional()
+  @OptionalButNotNull()
   @IsBoolean(rule('deliver_must_be_boolean', 'deliver must be true or false'))
   deliver?: boolean;
 }

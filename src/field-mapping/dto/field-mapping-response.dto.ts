@@ -27,8 +27,13 @@ export class FieldMappingResponse {
 }
 
 export class FieldMappingListResponse {
-  @ApiProperty({ type: [FieldMappingResponse], maxItems: 1000, description: 'Every current mapping of the integration (one per source field)' }) items: FieldMappingResponse[];
-  @ApiProperty({ ...CURSOR_SCHEMA, nullable: true, example: null, description: 'Always null: the list holds every current mapping' }) next_cursor: null;
+  @ApiProperty({
+    type: [FieldMappingResponse],
+    maxItems: 1000,
+    description: "The whole list, on one page: the integration's current mappings (one per source field), or one mapping's versions (GET …/{id}/versions)",
+  })
+  items: FieldMappingResponse[];
+  @ApiProperty({ ...CURSOR_SCHEMA, nullable: true, example: null, description: 'Always null: the list is never split into pages' }) next_cursor: null;
 }
 
 /** The answer to a mapping write: the mapping, and what its writer should know. */
