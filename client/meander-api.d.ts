@@ -479,7 +479,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `records_must_be_objects`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `payload_too_large`, `coverage_check_before_export`, `export_output_within_bounds`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `records_must_be_objects`, `deliver_must_be_boolean`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `payload_too_large`, `coverage_check_before_export`, `credentials_required_before_enable`, `export_output_within_bounds`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
          */
         post: operations["ExportRunController_run"];
         delete?: never;
@@ -605,7 +605,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `integration_paused`, `rate_limited`, `internal_error`, `url_must_be_valid`.
          */
         post: operations["SyncController_syncNow"];
         delete?: never;
@@ -1280,10 +1280,10 @@ export interface components {
             updated_at: string;
         };
         FieldMappingListResponse: {
-            /** @description Every current mapping of the integration (one per source field) */
+            /** @description The whole list, on one page: the integration's current mappings (one per source field), or one mapping's versions (GET …/{id}/versions) */
             items: components["schemas"]["FieldMappingResponse"][];
             /**
-             * @description Always null: the list holds every current mapping
+             * @description Always null: the list is never split into pages
              * @example null
              */
             next_cursor: string | null;
@@ -4833,7 +4833,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExportRunResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: records_must_be_objects, idempotency_key_must_be_valid. */
+            /** @description Problem details (application/problem+json). Rules: records_must_be_objects, deliver_must_be_boolean, idempotency_key_must_be_valid. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4911,7 +4911,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: coverage_check_before_export, export_output_within_bounds, idempotency_key_reused_with_other_request. */
+            /** @description Problem details (application/problem+json). Rules: coverage_check_before_export, credentials_required_before_enable, export_output_within_bounds, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5478,7 +5478,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync. */
+            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync, integration_paused. */
             409: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

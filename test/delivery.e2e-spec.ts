@@ -394,6 +394,75 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect((await waitForRun(`${manual.exports}/${waiting.body.id}`, manual.token, (r) => r.status === 'delivered')).status).toBe('delivered');
   });
 
+  describe("a config's one waiting job", () => {
+    const waitingJobs = async (configId: string) =>
+      (await t.dataSource.query(`SELECT start_after FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'created'`, [configId])) as {
+        start_after: Date;
+      }[];
+
+    /** A daily config (UTC) with one run waiting for tonight's midnight. */
+    async function dailyWithWaitingRun() {
+      const daily = await setup({ sync_frequency: 'daily' });
+      const run = await api.post(daily.exports, daily.token, { records: [claim()], deliver: true });
+      expect(run.status).toBe(202);
+      const [job] = await waitingJobs(daily.configId);
+      expect(new Date(job.start_after).getUTCHours()).toBe(0);
+      expect(new Date(job.start_after).getTime()).toBeGreaterThan(Date.now());
+      return { ...daily, run: `${daily.exports}/${run.body.id}` };
+    }
+
+    const patch = async (config: { configPath: string; token: string }, body: Record<string, unknown>) => {
+      const current = await api.get(config.configPath, config.token);
+      expect((await api.patch(config.configPath, config.token, body, { 'If-Match': current.headers.etag })).status).toBe(200);
+    };
+
+    it("POST …/sync sends a scheduled config's runs now, not at the slot its job waits for", async () => {
+      const daily = await dailyWithWaitingRun();
+      expect((await api.post(`${daily.configPath}/sync`, daily.token, {})).status).toBe(202);
+      expect((await waitForRun(daily.run, daily.token, (r) => r.status === 'delivered')).delivery.attempts).toBe(1);
+      expect(sink.callsFor(daily.configId)).toHaveLength(1);
+    });
+
+    it('a new schedule moves the waiting job: sooner (realtime: now), later (weekly), or away (manual)', async () => {
+      const toRealtime = await dailyWithWaitingRun();
+      await patch(toRealtime, { sync_frequency: 'realtime' });
+      expect((await waitForRun(toRealtime.run, toRealtime.token, (r) => r.status === 'delivered')).status).toBe('delivered');
+
+      const toWeekly = await dailyWithWaitingRun();
+      await patch(toWeekly, { sync_frequency: 'weekly' });
+      const [weekly] = await waitingJobs(toWeekly.configId);
+      // Monday's midnight (UTC), not tonight's.
+      expect(new Date(weekly.start_after).getUTCDay()).toBe(1);
+      expect(new Date(weekly.start_after).getUTCHours()).toBe(0);
+      expect(await waitingJobs(toWeekly.configId)).toHaveLength(1);
+
+      const toManual = await dailyWithWaitingRun();
+      await patch(toManual, { sync_frequency: 'manual' });
+      expect(await waitingJobs(toManual.configId)).toEqual([]);
+      // The run still waits, for POST …/sync.
+      expect((await api.get(toManual.run, toManual.token)).body.status).toBe('queued');
+      expect((await api.post(`${toManual.configPath}/sync`, toManual.token, {})).status).toBe(202);
+      expect((await waitForRun(toManual.run, toManual.token, (r) => r.status === 'delivered')).status).toBe('delivered');
+    });
+
+    it("a failed attempt's retry is not held behind the slot a run queued meanwhile waits for", async () => {
+      const daily = await setup({ sync_frequency: 'daily' });
+      const first = await api.post(daily.exports, daily.token, { records: [claim()], deliver: true });
+      sink.failures.set(daily.configId, [new DeliveryFailure('retryable', 'Service Unavailable')]);
+      // While the attempt runs, another run is queued: its export leaves the job for tonight's slot.
+      let queuedMeanwhile = false;
+      sink.beforeBatch = async () => {
+        if (queuedMeanwhile) return;
+        queuedMeanwhile = true;
+        expect((await api.post(daily.exports, daily.token, { records: [claim()], deliver: true })).status).toBe(202);
+      };
+      expect((await api.post(`${daily.configPath}/sync`, daily.token, {})).status).toBe(202);
+      // The retry (backoff 200 ms here) goes long before midnight, and takes the other run with it.
+      const run = await waitForRun(`${daily.exports}/${first.body.id}`, daily.token, (r) => r.status === 'delivered');
+      expect(run.delivery.attempts).toBe(2);
+    });
+  });
+
   it("a config whose attempt is running, with more queued for it, holds up no other config's delivery", async () => {
     const busy = await setup({ sync_frequency: 'manual' });
     const other = await setup();
@@ -536,6 +605,18 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect((await api.patch(configPath, token, { enabled: false }, { 'If-Match': current.headers.etag })).status).toBe(200);
     expectProblem(await api.post(exports, token, { records: [claim()], deliver: true }), 409, 'disabled_integration_must_not_sync');
     expectProblem(await api.post(`/v1/organizations/${org}/integrations/${randomUUID()}/sync`, token, {}), 404, 'not_found');
+  });
+
+  it('credentials_required_before_enable: a config enabled without its credentials (enabled before a type needed them) takes no delivery', async () => {
+    const { configId, token, exports } = await setup();
+    // No write leaves an enabled config without them: the row as an older version left it.
+    await t.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = NULL WHERE id = $1`, [configId]);
+    const refused = await api.post(exports, token, { records: [claim()], deliver: true });
+    expectProblem(refused, 422, 'credentials_required_before_enable');
+    expect(refused.body.errors).toEqual([expect.objectContaining({ field: 'api_key', rule: 'credentials_required_before_enable' })]);
+    expect(await t.dataSource.query(`SELECT id FROM export_runs WHERE integration_id = $1`, [configId])).toEqual([]);
+    // Serializing needs no credentials.
+    expect((await api.post(exports, token, { records: [claim()] })).status).toBe(201);
   });
 });
 

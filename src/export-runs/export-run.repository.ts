@@ -36,6 +36,15 @@ export class ExportRunRepository extends TableRepository {
     return this.repository(ExportRunEntity).count({ where: { organization_id: orgId, integration_id: integrationId, status: In(['queued', 'delivering']) } });
   }
 
+  /** When the soonest retry of the config's waiting runs is due; null when none is backing off. */
+  async nextRetryAt(orgId: string, integrationId: string): Promise<Date | null> {
+    const [row] = await this.rows<{ at: Date | null }>(
+      `SELECT min(next_attempt_at) AS at FROM export_runs WHERE organization_id = $1 AND integration_id = $2 AND status IN ('queued', 'delivering')`,
+      [orgId, integrationId],
+    );
+    return row.at;
+  }
+
   async updateDelivery(
     orgId: string,
     id: string,

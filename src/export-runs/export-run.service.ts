@@ -9,6 +9,8 @@ import type { MappingTask } from '../export';
 import { FieldMappingRepository } from '../field-mapping/field-mapping.repository';
 import { FieldMappingService } from '../field-mapping/field-mapping.service';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
+import { missingForEnable } from '../integration-config/integration-config.rules';
+import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
 
 import type { ExportRunListResponse, ExportRunResponse, ExportRunRowListResponse, ExportRunSummaryResponse } from './dto/export.dto';
 import { ExportRunEntity, ExportRunRowEntity, type ExportResult } from './export-run.entity';
@@ -34,6 +36,7 @@ export class ExportRunService {
     private readonly mappings: FieldMappingService,
     private readonly pool: MappingPool,
     private readonly audit: AuditService,
+    private readonly registry: IntegrationTypeRegistry,
   ) {}
 
   /** Serialize without side effects; coverage problems are warnings. */
@@ -59,6 +62,10 @@ export class ExportRunService {
         if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: nothing may be exported to it.');
         const { specs, context, mappings, coverage } = await this.mappings.mappingInputs(orgId, config, tx);
         assertCoverage(coverage);
+        // An enabled config has its credentials (a write may not leave it without), unless it was enabled before a type needed more.
+        const missing = options.deliver ? missingForEnable(this.registry.get(config.integration_type), config) : [];
+        if (missing.length > 0)
+          throw new RuleViolation('credentials_required_before_enable', 422, `Delivery needs the integration's ${missing.map((m) => m.field).join(', ')}.`, missing);
         const result = await this.map({ specs, context, records });
         const entity = Object.assign(new ExportRunEntity(), {
           id: randomUUID(),
@@ -91,11 +98,15 @@ export class ExportRunService {
           orgId,
           mappings.map((m) => m.id),
         );
-        return { entity, config };
+        // Sent when the config's schedule says (realtime: at once; manual: on POST /sync). Its job
+        // commits with the run: a run without a job would wait for someone to ask, and a retried
+        // request after a failed enqueue would create the same claims again under new references.
+        if (options.deliver) await this.jobs.scheduleDelivery(config, tx);
+        return entity;
       })
-      .then(({ entity, config }) => {
-        // Sent when the config's schedule says (realtime: at once; manual: on POST /sync).
-        return options.deliver ? this.jobs.scheduleDelivery(config).then(() => entity) : entity;
+      .then((entity) => {
+        if (options.deliver) this.jobs.wakeDeliveryWorkers();
+        return entity;
       });
     this.logger.log({
       event: 'export_completed',

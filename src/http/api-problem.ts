@@ -119,6 +119,7 @@ export const SERVICE_ANSWERS: Partial<Record<Rule | ProblemCode, ProblemAnswer>>
     ],
   },
   disabled_integration_must_not_sync: { detail: 'This integration is disabled: sync services must skip it entirely.' },
+  integration_paused: { detail: 'Deliveries of this integration are paused after failed attempts: fix the cause, then PATCH paused: false.' },
   finished_at_not_before_started_at: invalid([fieldError('finished_at', 'finished_at_not_before_started_at', 'finished_at must not be before started_at')]),
   // field-mapping/
   source_field_must_exist_in_internal_schema: {

@@ -134,7 +134,7 @@ export class IntegrationConfigService {
 
   async update(orgId: string, id: string, dto: UpdateIntegrationConfigDto, actor: Principal, ifMatch?: string): Promise<IntegrationConfigResponse> {
     let changedSecrets: string[] = [];
-    let reschedule: IntegrationConfigEntity | undefined;
+    let rescheduled = false;
     const updated = await this.transactions.run(async (tx) => {
       const current = await this.lockConfig(orgId, id, tx);
       assertIfMatch(ifMatch, current.revision);
@@ -178,11 +178,13 @@ export class IntegrationConfigService {
       await this.audit.record({ orgId, actor, action: 'integration_config.updated', resource: configResource(id), changedFields: fields }, tx);
       // Enabled or resumed again, or on another schedule: its waiting runs go by the schedule it has now.
       const scheduleChanged = next.sync_frequency !== current.sync_frequency || next.extra_config['sync_time_zone'] !== current.extra_config['sync_time_zone'];
-      if (next.enabled && !next.paused && (!current.enabled || current.paused || scheduleChanged) && (await this.exportRuns.in(tx).countDeliverable(orgId, id)) > 0)
-        reschedule = next;
+      if (next.enabled && !next.paused && (!current.enabled || current.paused || scheduleChanged) && (await this.exportRuns.in(tx).countDeliverable(orgId, id)) > 0) {
+        await this.jobs.rescheduleDelivery(next, await this.exportRuns.in(tx).nextRetryAt(orgId, id), tx);
+        rescheduled = true;
+      }
       return this.respond(orgId, foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, id), CONFIG), tx);
     });
-    if (reschedule) await this.jobs.scheduleDelivery(reschedule);
+    if (rescheduled) this.jobs.wakeDeliveryWorkers();
     this.auditCredentials('updated', orgId, id, changedSecrets, actor);
     return updated;
   }

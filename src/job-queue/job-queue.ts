@@ -39,6 +39,15 @@ export interface DeliveryJob {
   integrationId: string;
 }
 
+/** What a config's delivery schedule is read from. */
+export type ScheduledConfig = { organization_id: string; id: string; sync_frequency: SyncFrequency; extra_config: Record<string, unknown> };
+
+/** When the schedule next sends queued runs: `now` for `realtime`, null for `manual`. */
+function slotOf(config: ScheduledConfig, now: Date): Date | null {
+  const zone = config.extra_config['sync_time_zone'];
+  return nextSlot(config.sync_frequency, now, typeof zone === 'string' ? zone : undefined);
+}
+
 /**
  * The PostgreSQL job queue (pg-boss, docs/adr/0003-delivery-job-queue.md): started on first use,
  * so an instance that never queues or works starts no pool, and stopped gracefully with the
@@ -53,19 +62,18 @@ export class JobQueue implements OnApplicationShutdown {
 
   constructor(private readonly config: AppConfig) {}
 
-  /** Queues a delivery of the config's queued runs; nothing when one is already waiting for it. */
-  async enqueueDelivery(job: DeliveryJob, startAfter?: Date): Promise<void> {
+  /**
+   * Queues a delivery of the config's queued runs at `startAfter` (at once without). pg-boss keeps
+   * one waiting job per config (`short`) and drops a second send, so the waiting job is brought
+   * forward to this time instead: POST …/sync, a retry or a nearer slot is never held behind a
+   * later one. Inside `tx` the job commits or rolls back with the change that needs it; the
+   * caller then wakes the workers once it has committed (wakeDeliveryWorkers).
+   */
+  async enqueueDelivery(job: DeliveryJob, startAfter?: Date, tx?: Transaction): Promise<void> {
     const boss = await this.started();
-    await boss.send(DELIVERY_QUEUE, job, {
-      singletonKey: job.integrationId,
-      ...(startAfter ? { startAfter } : {}),
-      // A job whose worker died (kill -9, OOM) expires and is handed to another worker; the
-      // engine counts attempts itself, so these retries only cover lost workers and outages.
-      retryLimit: 10,
-      retryDelay: 1,
-      expireInSeconds: this.config.deliveryJobTimeoutSeconds,
-    });
-    for (const id of this.workers) boss.notifyWorker(id);
+    const sent = await boss.send(DELIVERY_QUEUE, job, { ...this.deliveryJobOptions(job), ...(startAfter ? { startAfter } : {}), ...(tx ? { db: tx.sqlExecutor() } : {}) });
+    if (sent === null) await this.moveWaitingDelivery(boss, job, startAfter ?? 'now', 'earlier', tx);
+    if (!tx) this.wakeDeliveryWorkers();
   }
 
   /**
@@ -74,10 +82,63 @@ export class JobQueue implements OnApplicationShutdown {
    * for `manual` (POST …/sync does). The job is the config's one: a slot fires once, whichever
    * instance works it.
    */
-  async scheduleDelivery(config: { organization_id: string; id: string; sync_frequency: SyncFrequency; extra_config: Record<string, unknown> }, now = new Date()): Promise<void> {
-    const zone = config.extra_config['sync_time_zone'];
-    const slot = nextSlot(config.sync_frequency, now, typeof zone === 'string' ? zone : undefined);
-    if (slot) await this.enqueueDelivery({ orgId: config.organization_id, integrationId: config.id }, slot > now ? slot : undefined);
+  async scheduleDelivery(config: ScheduledConfig, tx?: Transaction, now = new Date()): Promise<void> {
+    const slot = slotOf(config, now);
+    if (slot) await this.enqueueDelivery({ orgId: config.organization_id, integrationId: config.id }, slot > now ? slot : undefined, tx);
+  }
+
+  /**
+   * The config's schedule changed, or it was enabled or resumed: its waiting job (one not yet due)
+   * moves to the schedule's next slot, later too, or to `retryAt` when a run's retry comes sooner;
+   * with neither (a manual config, no retry) none waits. A job already due stays: it runs now.
+   */
+  async rescheduleDelivery(config: ScheduledConfig, retryAt: Date | null, tx?: Transaction, now = new Date()): Promise<void> {
+    const job = { orgId: config.organization_id, integrationId: config.id };
+    const times = [slotOf(config, now), retryAt].filter((time): time is Date => time !== null);
+    const at = times.length > 0 ? new Date(Math.min(...times.map((time) => time.getTime()))) : null;
+    const boss = await this.started();
+    const due = at && at > now ? at : 'now';
+    const moved = await this.moveWaitingDelivery(boss, job, at ? due : null, 'either way', tx);
+    if (!moved && at) await this.enqueueDelivery(job, due === 'now' ? undefined : due, tx);
+    else if (!tx) this.wakeDeliveryWorkers();
+  }
+
+  /** Lets this instance's delivery workers look for a job now rather than at their next poll. */
+  wakeDeliveryWorkers(): void {
+    void this.boss?.then((boss) => this.workers.forEach((id) => boss.notifyWorker(id))).catch(() => undefined);
+  }
+
+  private deliveryJobOptions(job: DeliveryJob): PgBoss.SendOptions {
+    return {
+      singletonKey: job.integrationId,
+      // A job whose worker died (kill -9, OOM) expires and is handed to another worker; the
+      // engine counts attempts itself, so these retries only cover lost workers and outages
+      // (backing off: 1 s doubling, about 17 minutes over ten, before the job is given up).
+      retryLimit: 10,
+      retryDelay: 1,
+      retryBackoff: true,
+      expireInSeconds: this.config.deliveryJobTimeoutSeconds,
+    };
+  }
+
+  /**
+   * Moves the config's waiting job (pg-boss's own table, as pg-boss 10 lays it out; the delivery
+   * spec reads it too) to `at` (`now` by the database's clock, which pg-boss fetches by): only
+   * `earlier` than it was, or `either way` when not yet due (null: removed). True when a waiting
+   * job was found to move or remove.
+   */
+  private async moveWaitingDelivery(boss: PgBoss, job: DeliveryJob, at: Date | 'now' | null, direction: 'earlier' | 'either way', tx?: Transaction): Promise<boolean> {
+    const db = tx ? tx.sqlExecutor() : boss.getDb();
+    const waiting = `name = $1 AND singleton_key = $2 AND state = 'created'`;
+    const { rows } =
+      at === null
+        ? await db.executeSql(`DELETE FROM ${JOB_QUEUE_SCHEMA}.job WHERE ${waiting} AND start_after > now() RETURNING id`, [DELIVERY_QUEUE, job.integrationId])
+        : await db.executeSql(
+            `UPDATE ${JOB_QUEUE_SCHEMA}.job SET start_after = COALESCE($3::timestamptz, now())
+             WHERE ${waiting} AND ${direction === 'earlier' ? 'start_after > COALESCE($3::timestamptz, now())' : 'start_after > now()'} RETURNING id`,
+            [DELIVERY_QUEUE, job.integrationId, at === 'now' ? null : at],
+          );
+    return rows.length > 0;
   }
 
   /** Runs `handler` on delivery jobs, `concurrency` at a time in this instance. */

@@ -36,7 +36,7 @@ export class SyncController {
   @ApiParam({ name: 'id', format: 'uuid', description: 'Integration config id' })
   @ApiOperation({ summary: "Deliver this config's queued export runs now, whatever its sync_frequency" })
   @ApiAcceptedResponse({ type: SyncNowResponse })
-  @ApiProblemResponses(404, { status: 409, rules: ['disabled_integration_must_not_sync'] })
+  @ApiProblemResponses(404, { status: 409, rules: ['disabled_integration_must_not_sync', 'integration_paused'] })
   syncNow(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal) {
     return this.delivery.syncNow(orgId, id, principal);
   }
