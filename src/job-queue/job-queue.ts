@@ -239,7 +239,8 @@ export class JobQueue implements OnApplicationShutdown {
   }
 
   private started(): Promise<PgBoss> {
-    this.boss ??= (async () => {
+    if (this.boss) return this.boss;
+    const starting = (async () => {
       if (!this.config.databaseUrl) throw new Error('no database URL for the job queue');
       const boss = new PgBoss({
         connectionString: this.config.databaseUrl,
@@ -252,11 +253,22 @@ export class JobQueue implements OnApplicationShutdown {
       });
       // Errors of its background loops (maintenance, polling) are logged, never thrown.
       boss.on('error', (error) => this.logger.error({ err: { name: error.name, message: error.message } }, 'job queue error'));
-      await boss.start();
-      await ensureQueue(boss, DELIVERY_QUEUE);
+      try {
+        await boss.start();
+        await ensureQueue(boss, DELIVERY_QUEUE);
+      } catch (error) {
+        await boss.stop({ graceful: false, wait: true }).catch(() => undefined);
+        throw error;
+      }
       return boss;
     })();
-    return this.boss;
+    // A failed start (the database away a moment) is tried again by the next use, not remembered:
+    // an API-only instance would otherwise refuse every delivery until restarted.
+    this.boss = starting;
+    starting.catch(() => {
+      if (this.boss === starting) this.boss = undefined;
+    });
+    return starting;
   }
 }
 
