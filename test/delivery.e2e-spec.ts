@@ -259,6 +259,21 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(references).toHaveLength(7);
   });
 
+  it('paused mid-run by hand, it stops before the next batch and says so (integration_paused)', async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: Array.from({ length: 4 }, () => claim()), deliver: true });
+    let paused = false;
+    sink.beforeBatch = async () => {
+      if (paused) return;
+      paused = true;
+      expect((await api.patch(configPath, token, { paused: true })).status).toBe(200);
+    };
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
+    expect(sink.callsFor(configId)).toHaveLength(1);
+    expect(await syncRuns(configId)).toEqual([{ status: 'partial', records_pushed: 3, error: 'integration_paused' }]);
+  });
+
   it("delivers a run longer than one read of pending rows: every row once, in order, in the connector's batches", async () => {
     const { token, configId, exports } = await setup();
     // 1,005 rows: a read of 1,000 (not a multiple of the sink's 3) and one of 5.
@@ -367,6 +382,71 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       ['failed', 'worker_lost'],
       ['success', null],
     ]);
+  });
+
+  it('records what a lost attempt delivered (partial), and fails the run when the lost attempt was its last', async () => {
+    const partly = await setup({ sync_frequency: 'manual' });
+    const run = await api.post(partly.exports, partly.token, { records: [claim(), claim(), claim(), claim(), claim()], deliver: true });
+    // A worker that stored its first batch's outcomes, then died.
+    await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [run.body.id]);
+    await t.dataSource.query(`UPDATE export_run_rows SET status = 'delivered', external_id = 'GL-early' WHERE export_run_id = $1 AND index < 3`, [run.body.id]);
+    expect((await api.post(`${partly.configPath}/sync`, partly.token, {})).status).toBe(202);
+    expect((await waitForRun(`${partly.exports}/${run.body.id}`, partly.token, (r) => r.status === 'delivered')).delivery).toMatchObject({ attempts: 2, delivered_count: 5 });
+    expect(await syncRuns(partly.configId)).toEqual([
+      { status: 'partial', records_pushed: 3, error: 'worker_lost' },
+      { status: 'success', records_pushed: 2, error: null },
+    ]);
+    expect(sink.callsFor(partly.configId).flatMap((c) => c.references)).toEqual([3, 4].map((i) => `meander:${run.body.id}:${i}`));
+
+    // DELIVERY_MAX_ATTEMPTS is 3 here: a run whose third attempt was lost is failed, not tried a fourth time.
+    const last = await setup({ sync_frequency: 'manual' });
+    const lastRun = await api.post(last.exports, last.token, { records: [claim()], deliver: true });
+    await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 3 WHERE id = $1`, [lastRun.body.id]);
+    expect((await api.post(`${last.configPath}/sync`, last.token, {})).status).toBe(202);
+    const failed = await waitForRun(`${last.exports}/${lastRun.body.id}`, last.token, (r) => r.status === 'failed');
+    expect(failed.delivery).toMatchObject({ attempts: 3, delivered_count: 0, last_error: 'worker_lost' });
+    expect(await syncRuns(last.configId)).toEqual([{ status: 'failed', records_pushed: 0, error: 'worker_lost' }]);
+    expect(sink.callsFor(last.configId)).toEqual([]);
+  });
+
+  it('an attempt that lost its lock stores nothing more: the attempt holding the config now is the only one recorded', async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    sink.beforeBatch = async () => {
+      if (++calls > 1) return;
+      // The lock's connection is lost mid-batch (a network cut, a server restart of the backend): the lock goes with it.
+      const killed = await t.dataSource.query(
+        `SELECT pg_terminate_backend(pid) AS done FROM pg_locks
+         WHERE locktype = 'advisory' AND classid = ${0x4d44} AND objsubid = 2 AND objid::int8 = (hashtext($1)::int8 + 4294967296) % 4294967296`,
+        [configId],
+      );
+      expect(killed).toEqual([{ done: true }]);
+      await released;
+    };
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    await waitFor(
+      async () => calls,
+      (n) => n === 1,
+    );
+    // Meanwhile another attempt takes the config, records the first as lost and delivers the run.
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
+    expect(run.delivery.attempts).toBe(2);
+    // The first attempt's batch now answers: its outcomes, sync run and the run's state are not written.
+    release();
+    await waitFor(
+      async () =>
+        (await t.dataSource.query(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'active'`, [configId]))[0].n,
+      (n) => n === 0,
+    );
+    expect(await syncRuns(configId)).toEqual([
+      { status: 'failed', records_pushed: 0, error: 'worker_lost' },
+      { status: 'success', records_pushed: 3, error: null },
+    ]);
+    expect((await api.get(`${exports}/${res.body.id}`, token)).body.delivery).toMatchObject({ attempts: 2, delivered_count: 3 });
   });
 
   it("sends a scheduled config's runs at its next slot, in its time zone; a new schedule takes over the waiting runs", async () => {

@@ -5,7 +5,10 @@ import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import { ExportRunEntity, type ExportRunStatus } from './export-run.entity';
 
-export type DeliverableRun = Pick<ExportRunEntity, 'id' | 'organization_id' | 'integration_id' | 'status' | 'created_by' | 'delivery_attempts' | 'next_attempt_at'>;
+export type DeliverableRun = Pick<
+  ExportRunEntity,
+  'id' | 'organization_id' | 'integration_id' | 'status' | 'created_by' | 'delivery_attempts' | 'delivered_count' | 'next_attempt_at'
+>;
 
 /** export_runs: each export and its stored result. */
 @Injectable()
@@ -25,7 +28,7 @@ export class ExportRunRepository extends TableRepository {
   /** The config's runs waiting for delivery (or caught mid-delivery by a lost worker), oldest first; not their stored result (the rows are in export_run_rows). */
   listDeliverable(orgId: string, integrationId: string): Promise<DeliverableRun[]> {
     return this.repository(ExportRunEntity).find({
-      select: { id: true, organization_id: true, integration_id: true, status: true, created_by: true, delivery_attempts: true, next_attempt_at: true },
+      select: { id: true, organization_id: true, integration_id: true, status: true, created_by: true, delivery_attempts: true, delivered_count: true, next_attempt_at: true },
       where: { organization_id: orgId, integration_id: integrationId, status: In(['queued', 'delivering']) },
       order: { seq: 'ASC' },
     });

@@ -230,7 +230,8 @@ export class IntegrationConfigService {
    * config's failed attempts in a row counted (`countsTowardPause`: not one stopped on purpose):
    * the `pauseAfter`-th pauses its deliveries until an admin resumes them, and `onPaused` runs in
    * the same transaction (the alert that says so commits with the pause). `dto.error` comes
-   * scrubbed: the engine scrubs what an external system wrote when it reads it.
+   * scrubbed: the engine scrubs what an external system wrote when it reads it. Written in `tx`,
+   * the engine's transaction on its lock's connection (the run's new state commits with it).
    */
   async recordDeliveryAttempt(
     orgId: string,
@@ -238,24 +239,26 @@ export class IntegrationConfigService {
     dto: RecordSyncRunDto,
     actor: Principal,
     pause: { after: number; countsTowardPause: boolean; onPaused: (tx: Transaction, consecutiveFailures: number) => Promise<void> },
+    tx: Transaction,
   ): Promise<void> {
-    await this.writeSyncRun(orgId, id, dto, actor, pause);
+    await this.writeSyncRun(orgId, id, dto, actor, pause, tx);
   }
 
-  /** The new sync run's id. `pause` given: an attempt of the delivery engine. */
+  /** The new sync run's id. `pause` given: an attempt of the delivery engine. In `outerTx` when given, else in a transaction of its own. */
   private async writeSyncRun(
     orgId: string,
     id: string,
     dto: RecordSyncRunDto,
     actor: Principal,
     pause?: Parameters<IntegrationConfigService['recordDeliveryAttempt']>[4],
+    outerTx?: Transaction,
   ): Promise<string> {
     const startedAt = new Date(dto.started_at);
     const finishedAt = dto.finished_at ? new Date(dto.finished_at) : new Date();
     if (finishedAt < startedAt) {
       throw RuleViolation.validation([{ field: 'finished_at', rule: 'finished_at_not_before_started_at', message: 'finished_at must not be before started_at' }]);
     }
-    return this.transactions.run(async (tx) => {
+    const write = async (tx: Transaction): Promise<string> => {
       const config = await this.lockConfig(orgId, id, tx);
       if (!config.enabled && !pause) {
         throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: sync services must skip it entirely.');
@@ -295,7 +298,8 @@ export class IntegrationConfigService {
       await this.writeRevision(orgId, config, next, config.updated_by, tx);
       if (pausedNow) await pause.onPaused(tx, next.consecutive_failures);
       return run.id;
-    });
+    };
+    return outerTx ? write(outerTx) : this.transactions.run(write);
   }
 
   async listSyncRuns(orgId: string, id: string, page: PageQueryDto): Promise<SyncRunListResponse> {

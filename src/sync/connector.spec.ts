@@ -1,4 +1,4 @@
-import { retryDelayMs, rowReference } from './connector';
+import { DeliveryFailure, outcomesForEveryRow, retryDelayMs, rowReference, type RowOutcome } from './connector';
 
 describe('delivery retries', () => {
   it('doubles from the base with ±20 % jitter, at most an hour', () => {
@@ -16,5 +16,34 @@ describe('delivery retries', () => {
 
   it('gives every row a stable reference', () => {
     expect(rowReference('3f2b0c1e-0000-4000-8000-000000000001', 7)).toBe('meander:3f2b0c1e-0000-4000-8000-000000000001:7');
+  });
+});
+
+describe("a connector's outcomes for a batch", () => {
+  const rows = [0, 1, 2].map((index) => ({ index, reference: `meander:run:${index}`, output: {} }));
+  const delivered = (index: number): RowOutcome => ({ index, status: 'delivered', externalId: `X-${index}` });
+
+  it('passes one outcome per row sent, whatever their order', () => {
+    const outcomes = [delivered(2), { index: 0, status: 'failed', error: 'refused' } as RowOutcome, delivered(1)];
+    expect(outcomesForEveryRow('xledger', rows, outcomes)).toEqual(outcomes);
+  });
+
+  it('drops outcomes for rows not sent and repeats: they would settle rows never sent', () => {
+    expect(outcomesForEveryRow('xledger', rows, [delivered(0), delivered(7), delivered(1), delivered(2), { index: 1, status: 'failed', error: 'late' }])).toEqual([
+      delivered(0),
+      delivered(1),
+      delivered(2),
+    ]);
+  });
+
+  it('fails the batch as retryable when a row has no outcome, keeping the answered ones', () => {
+    let thrown: unknown;
+    try {
+      outcomesForEveryRow('host-erp', rows, [delivered(0), delivered(2), delivered(9)]);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(DeliveryFailure);
+    expect(thrown).toMatchObject({ kind: 'retryable', message: 'The host-erp connector answered for 2 of the 3 rows it was sent', answered: [delivered(0), delivered(2)] });
   });
 });

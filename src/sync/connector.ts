@@ -94,3 +94,18 @@ export function attemptError(error: unknown): string {
   if (error instanceof DeliveryFailure && error.kind === 'credentials_rejected') return 'credentials_rejected';
   return String((error as Error)?.message ?? error) || 'delivery failed';
 }
+
+/**
+ * A connector's outcomes for a batch, held to its contract (one per row sent; a host may register
+ * its own connector): an outcome for a row not in the batch is dropped (it would settle a row never
+ * sent), and a row without one fails the batch as retryable, the answered rows kept.
+ */
+export function outcomesForEveryRow(integrationType: string, rows: DeliveryRow[], outcomes: RowOutcome[]): RowOutcome[] {
+  const sent = new Set(rows.map((row) => row.index));
+  const answered = new Map<number, RowOutcome>();
+  for (const outcome of outcomes) if (sent.has(outcome.index) && !answered.has(outcome.index)) answered.set(outcome.index, outcome);
+  if (answered.size === rows.length) return [...answered.values()];
+  throw new DeliveryFailure('retryable', `The ${integrationType} connector answered for ${answered.size} of the ${rows.length} rows it was sent`, undefined, [
+    ...answered.values(),
+  ]);
+}

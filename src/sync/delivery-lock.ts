@@ -6,9 +6,14 @@ import { Transaction } from '../database/transaction';
 // The advisory-lock key space of delivery attempts (first key of the two-int form): "MD".
 const DELIVERY_LOCK_CLASS = 0x4d44;
 
-/** A held lock. Its connection, for reads that must fail when the lock is gone (the connection with it): `repository.in(lock.session)`. */
+/**
+ * A held lock. Its connection, for the attempt's reads and writes, which must fail once the lock is
+ * gone (it goes with the connection): `repository.in(lock.session)`, or `lock.transaction(…)` for
+ * writes that commit together. Another attempt may hold the config by then.
+ */
 export interface HeldLock {
   readonly session: Transaction;
+  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
 }
 
 /**
@@ -31,7 +36,8 @@ export class DeliveryLocks {
       const [{ locked }] = (await runner.query(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked`, [DELIVERY_LOCK_CLASS, configId])) as { locked: boolean }[];
       if (!locked) return { acquired: false };
       try {
-        return { acquired: true, value: await work({ session: new Transaction(runner.manager) }) };
+        const session = new Transaction(runner.manager);
+        return { acquired: true, value: await work({ session, transaction: (writes) => inTransaction(runner, session, writes) }) };
       } finally {
         await this.unlock(runner, configId);
       }
@@ -47,5 +53,19 @@ export class DeliveryLocks {
       // The connection is gone, and the server released the lock with it.
       this.logger.warn({ event: 'delivery_unlock_failed', config_id: configId, err: { name: (error as Error)?.name, message: (error as Error)?.message } });
     }
+  }
+}
+
+/** A transaction on the lock's own connection (the session lock outlives it). */
+async function inTransaction<T>(runner: QueryRunner, session: Transaction, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  await runner.startTransaction();
+  try {
+    const value = await work(session);
+    await runner.commitTransaction();
+    return value;
+  } catch (error) {
+    // A connection that is gone has rolled back with it.
+    if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+    throw error;
   }
 }

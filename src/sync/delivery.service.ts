@@ -14,12 +14,12 @@ import type { IntegrationConfigEntity } from '../integration-config/integration-
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { JobQueue, type DeliveryJob } from '../job-queue/job-queue';
-import { attemptError, connectorContext, DeliveryFailure, retryDelayMs, rowReference, type Connector, type RowOutcome } from './connector';
+import { attemptError, connectorContext, DeliveryFailure, outcomesForEveryRow, retryDelayMs, rowReference, type Connector, type RowOutcome } from './connector';
 import { ConnectorRegistry } from './connector.registry';
 import { DeliveryLocks, type HeldLock } from './delivery-lock';
 import { SyncService } from './sync.service';
 import { DeliveryMetrics } from '../metrics/delivery-metrics';
-import { TransactionRunner } from '../database/transaction';
+import type { Transaction } from '../database/transaction';
 
 /** What an attempt ended with, for its sync run. */
 interface AttemptOutcome {
@@ -31,6 +31,12 @@ interface AttemptOutcome {
   /** Stopped on purpose (the config disabled or paused meanwhile): not a failure towards the pause. */
   stopped?: boolean;
 }
+
+/** An alert an attempt raises with the run's new state. */
+type RaisedAlert = [AlertType, { attempts: number; error?: string }];
+
+/** The error of an attempt whose worker died or lost its lock mid-way. */
+const WORKER_LOST = 'worker_lost';
 
 /** Pending rows read at once (at least a batch): a run holds at most 10,000 (an export's limit). */
 const PENDING_READ_AHEAD = 1_000;
@@ -62,7 +68,6 @@ export class DeliveryService implements OnApplicationBootstrap {
     private readonly sync: SyncService,
     private readonly audit: AuditService,
     private readonly alerts: AlertsService,
-    private readonly transactions: TransactionRunner,
     // Counts attempts for GET /metrics; absent without the HTTP service's MetricsModule (a host application).
     @Optional() private readonly metrics?: DeliveryMetrics,
   ) {}
@@ -108,17 +113,19 @@ export class DeliveryService implements OnApplicationBootstrap {
     }
   }
 
-  /** One attempt at a run; false when the config's deliveries must stop here (retry later, disabled). */
+  /**
+   * One attempt at a run; false when the config's deliveries must stop here (retry later, disabled).
+   * Every read and write of the attempt goes through the lock's connection: once the lock is lost
+   * (its connection with it) nothing more of this attempt is stored, while another may hold the
+   * config; the next attempt records this one as lost.
+   */
   private async attempt(config: IntegrationConfigEntity, run: DeliverableRun, connector: Connector, lock: HeldLock): Promise<boolean> {
     const orgId = config.organization_id;
     const actor: Principal = { sub: run.created_by, role: 'sync_service', orgId: null };
     const startedAt = new Date();
-    if (run.status === 'delivering') {
-      // The previous attempt's worker died mid-way (the lock is free, so it is gone): that attempt is recorded, then retried.
-      await this.record(config, actor, startedAt, { status: 'failed', delivered: 0, error: 'worker_lost' });
-    }
+    if (run.status === 'delivering' && (await this.recordLostAttempt(config, run, actor, startedAt, lock)) === 'out of attempts') return true;
     const attempts = run.delivery_attempts + 1;
-    await this.runs.updateDelivery(orgId, run.id, { status: 'delivering', delivery_attempts: attempts, next_attempt_at: null });
+    await this.runs.in(lock.session).updateDelivery(orgId, run.id, { status: 'delivering', delivery_attempts: attempts, next_attempt_at: null });
     const credentials = this.sync.credentialsOf(config, actor, 'delivery');
     const context = connectorContext(config, credentials);
     // What the external system writes is scrubbed of the organization's secrets, read once an attempt.
@@ -126,56 +133,82 @@ export class DeliveryService implements OnApplicationBootstrap {
     let delivered = 0;
     let refused = 0;
     let first = true;
-    for await (const batch of this.pendingBatches(orgId, run.id, connector.maxBatchSize)) {
+    for await (const batch of this.pendingBatches(orgId, run.id, connector.maxBatchSize, lock)) {
       // Before each request after the first: disabled, paused or deleted meanwhile stops here.
       if (!first && (await this.stoppedMeanwhile(config, run.id, actor, startedAt, delivered, lock))) return false;
       first = false;
       let outcomes;
       try {
-        outcomes = await connector.deliver(
-          context,
-          batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} })),
-        );
+        const rows = batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} }));
+        outcomes = outcomesForEveryRow(connector.integrationType, rows, await connector.deliver(context, rows));
       } catch (error) {
         // What the system answered before the batch failed is kept: those rows are not sent again.
-        if (error instanceof DeliveryFailure && error.answered.length > 0) delivered += (await this.storeOutcomes(orgId, run.id, error.answered, scrub)).delivered;
-        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, scrub);
+        if (error instanceof DeliveryFailure && error.answered.length > 0) delivered += (await this.storeOutcomes(orgId, run.id, error.answered, scrub, lock)).delivered;
+        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, scrub, lock);
         return false;
       }
-      const stored = await this.storeOutcomes(orgId, run.id, outcomes, scrub);
+      const stored = await this.storeOutcomes(orgId, run.id, outcomes, scrub, lock);
       delivered += stored.delivered;
       refused += stored.refused;
     }
-    const counts = await this.counts(orgId, run.id);
-    const status = counts.failed_count === 0 ? 'delivered' : counts.delivered_count > 0 ? 'partially_delivered' : 'failed';
-    await this.record(config, actor, startedAt, {
+    const outcome: AttemptOutcome = {
       status: refused === 0 ? 'success' : delivered > 0 ? 'partial' : 'failed',
       delivered,
       refused,
       error: refused > 0 ? `${refused} rows refused by the external system` : undefined,
+    };
+    // The attempt's sync run and the run's new state commit together: a worker lost between them would have its attempt recorded twice.
+    await lock.transaction(async (tx) => {
+      await this.record(config, actor, startedAt, outcome, tx);
+      const counts = await this.counts(orgId, run.id, tx);
+      const status = counts.failed_count === 0 ? 'delivered' : counts.delivered_count > 0 ? 'partially_delivered' : 'failed';
+      const lastError = counts.failed_count > 0 ? `${counts.failed_count} rows refused` : null;
+      const alerts: RaisedAlert[] = status === 'failed' ? [['delivery.failed', { attempts, error: lastError ?? undefined }]] : [];
+      await this.settleRun(config, run.id, { status, ...counts, last_error: lastError }, alerts, tx);
     });
-    const lastError = counts.failed_count > 0 ? `${counts.failed_count} rows refused` : null;
-    await this.settleRun(
-      config,
-      run.id,
-      { status, ...counts, last_error: lastError },
-      status === 'failed' ? [['delivery.failed', { attempts, error: lastError ?? undefined }]] : [],
-    );
+    this.metrics?.attemptEnded(config.integration_type, outcome);
     return true;
   }
 
   /**
-   * Still enabled and not paused? Read on the lock's connection, so a lost lock stops the attempt
-   * too. If not, the attempt is recorded as stopped on purpose (not a failure towards the pause)
-   * and the run waits, queued, for re-enabling or resuming; true when it stopped.
+   * The run was left `delivering`: the previous attempt's worker died mid-way, or lost its lock's
+   * connection (the lock is free now, so that attempt is over). It is recorded as a failed attempt
+   * (`worker_lost`, with the rows it did deliver); the run is retried, or failed if that was its last.
+   */
+  private async recordLostAttempt(config: IntegrationConfigEntity, run: DeliverableRun, actor: Principal, startedAt: Date, lock: HeldLock): Promise<'retry' | 'out of attempts'> {
+    const orgId = config.organization_id;
+    const outOfAttempts = run.delivery_attempts >= this.config.deliveryMaxAttempts;
+    const outcome = await lock.transaction(async (tx) => {
+      const counts = await this.counts(orgId, run.id, tx);
+      const delivered = Math.max(0, counts.delivered_count - run.delivered_count);
+      const lost: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: WORKER_LOST };
+      await this.record(config, actor, startedAt, lost, tx);
+      if (outOfAttempts) {
+        const alerts: RaisedAlert[] = [['delivery.failed', { attempts: run.delivery_attempts, error: WORKER_LOST }]];
+        await this.settleRun(config, run.id, { status: 'failed', ...counts, last_error: WORKER_LOST }, alerts, tx);
+      }
+      return lost;
+    });
+    this.metrics?.attemptEnded(config.integration_type, outcome);
+    return outOfAttempts ? 'out of attempts' : 'retry';
+  }
+
+  /**
+   * Still enabled and not paused? If not, the attempt is recorded as stopped on purpose (not a
+   * failure towards the pause) and the run waits, queued, for re-enabling or resuming; true when it
+   * stopped.
    */
   private async stoppedMeanwhile(config: IntegrationConfigEntity, runId: string, actor: Principal, startedAt: Date, delivered: number, lock: HeldLock): Promise<boolean> {
     const orgId = config.organization_id;
     const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
     if (current?.enabled && !current.paused) return false;
-    if (current)
-      await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: 'disabled_integration_must_not_sync', stopped: true });
-    await this.runs.updateDelivery(orgId, runId, { status: 'queued', ...(await this.counts(orgId, runId)) });
+    const why = current?.enabled ? 'integration_paused' : 'disabled_integration_must_not_sync';
+    const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: why, stopped: true };
+    await lock.transaction(async (tx) => {
+      if (current) await this.record(config, actor, startedAt, outcome, tx);
+      await this.runs.in(tx).updateDelivery(orgId, runId, { status: 'queued', ...(await this.counts(orgId, runId, tx)) });
+    });
+    if (current) this.metrics?.attemptEnded(config.integration_type, outcome);
     return true;
   }
 
@@ -183,10 +216,10 @@ export class DeliveryService implements OnApplicationBootstrap {
    * The run's pending rows in the connector's batches, read PENDING_READ_AHEAD at a time: one round
    * trip for many small batches (Dataverse takes 100), the memory still bounded.
    */
-  private async *pendingBatches(orgId: string, runId: string, batchSize: number): AsyncGenerator<Pick<ExportRunRowEntity, 'index' | 'output'>[]> {
+  private async *pendingBatches(orgId: string, runId: string, batchSize: number, lock: HeldLock): AsyncGenerator<Pick<ExportRunRowEntity, 'index' | 'output'>[]> {
     const readAhead = Math.max(batchSize, PENDING_READ_AHEAD);
     for (let after = -1; ;) {
-      const rows = await this.rows.listPendingAfter(orgId, runId, after, readAhead);
+      const rows = await this.rows.in(lock.session).listPendingAfter(orgId, runId, after, readAhead);
       for (let i = 0; i < rows.length; i += batchSize) yield rows.slice(i, i + batchSize);
       // A short read is the last: no round trip to find nothing.
       if (rows.length < readAhead) return;
@@ -200,10 +233,11 @@ export class DeliveryService implements OnApplicationBootstrap {
     runId: string,
     outcomes: RowOutcome[],
     scrub: (texts: string[]) => Promise<string[]>,
+    lock: HeldLock,
   ): Promise<{ delivered: number; refused: number }> {
     const failed = outcomes.filter((o) => o.status === 'failed');
     const reasons = await scrub(failed.map((o) => o.error));
-    await this.rows.applyOutcomes(orgId, runId, [...outcomes.filter((o) => o.status === 'delivered'), ...failed.map((o, i) => ({ ...o, error: reasons[i] }))]);
+    await this.rows.in(lock.session).applyOutcomes(orgId, runId, [...outcomes.filter((o) => o.status === 'delivered'), ...failed.map((o, i) => ({ ...o, error: reasons[i] }))]);
     return { delivered: outcomes.length - failed.length, refused: failed.length };
   }
 
@@ -217,6 +251,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     delivered: number,
     error: unknown,
     scrub: (texts: string[]) => Promise<string[]>,
+    lock: HeldLock,
   ): Promise<void> {
     const orgId = config.organization_id;
     if (error instanceof EgressRefused) await this.audit.recordEgressRefusal(orgId, configResource(config.id), error, 'delivery', actor);
@@ -224,39 +259,42 @@ export class DeliveryService implements OnApplicationBootstrap {
     const [message] = await scrub([attemptError(error)]);
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
     const nextAttemptAt = outOfAttempts ? null : new Date(Date.now() + retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds));
-    await this.record(config, actor, startedAt, { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message });
-    const alerts: [AlertType, { attempts: number; error: string }][] = [];
+    const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message };
+    const alerts: RaisedAlert[] = [];
     // Once per streak of refusals, not once per retry.
     if (failure?.kind === 'credentials_rejected' && config.last_sync_error !== 'credentials_rejected') alerts.push(['credentials.rejected', { attempts, error: message }]);
     if (outOfAttempts) alerts.push(['delivery.failed', { attempts, error: message }]);
-    const counts = await this.counts(orgId, run.id);
-    await this.settleRun(config, run.id, { status: outOfAttempts ? 'failed' : 'queued', ...counts, next_attempt_at: nextAttemptAt, last_error: message }, alerts);
-    if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt);
+    // The retry's job commits with the run's state: never one without the other.
+    await lock.transaction(async (tx) => {
+      await this.record(config, actor, startedAt, outcome, tx);
+      const counts = await this.counts(orgId, run.id, tx);
+      await this.settleRun(config, run.id, { status: outOfAttempts ? 'failed' : 'queued', ...counts, next_attempt_at: nextAttemptAt, last_error: message }, alerts, tx);
+      if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt, tx);
+    });
+    this.metrics?.attemptEnded(config.integration_type, outcome);
   }
 
-  /** The run's new delivery state, and the alerts it raises in the same transaction: both or neither. */
+  /** The run's new delivery state, and the alerts it raises, in the attempt's transaction: both or neither. */
   private async settleRun(
     config: IntegrationConfigEntity,
     runId: string,
     changes: Parameters<ExportRunRepository['updateDelivery']>[2],
-    alerts: [AlertType, { attempts: number; error?: string }][],
+    alerts: RaisedAlert[],
+    tx: Transaction,
   ): Promise<void> {
     const orgId = config.organization_id;
-    if (alerts.length === 0) return void (await this.runs.updateDelivery(orgId, runId, changes));
-    await this.transactions.run(async (tx) => {
-      await this.runs.in(tx).updateDelivery(orgId, runId, changes);
-      for (const [type, data] of alerts) await this.alerts.raise(tx, orgId, type, { ...alertSubject(config), export_run_id: runId, ...data });
-    });
+    await this.runs.in(tx).updateDelivery(orgId, runId, changes);
+    for (const [type, data] of alerts) await this.alerts.raise(tx, orgId, type, { ...alertSubject(config), export_run_id: runId, ...data });
   }
 
   /** The run's counts from its rows: the truth, also after a lost worker delivered some of them. */
-  private async counts(orgId: string, runId: string): Promise<{ delivered_count: number; failed_count: number }> {
-    const { delivered, failed } = await this.rows.countOutcomes(orgId, runId);
+  private async counts(orgId: string, runId: string, tx: Transaction): Promise<{ delivered_count: number; failed_count: number }> {
+    const { delivered, failed } = await this.rows.in(tx).countOutcomes(orgId, runId);
     return { delivered_count: delivered, failed_count: failed };
   }
 
-  /** The attempt's sync run. Written before the run's own state changes, so whoever sees the run settle sees its attempt recorded. */
-  private async record(config: IntegrationConfigEntity, actor: Principal, startedAt: Date, outcome: AttemptOutcome): Promise<void> {
+  /** The attempt's sync run, in the transaction that also settles the run: whoever sees the run settle sees its attempt recorded. */
+  private async record(config: IntegrationConfigEntity, actor: Principal, startedAt: Date, outcome: AttemptOutcome, tx: Transaction): Promise<void> {
     const error = outcome.status === 'success' ? undefined : (outcome.error ?? 'delivery failed');
     await this.configService.recordDeliveryAttempt(
       config.organization_id,
@@ -266,10 +304,11 @@ export class DeliveryService implements OnApplicationBootstrap {
       {
         after: this.config.alertPauseAfterFailures,
         countsTowardPause: !outcome.stopped,
-        onPaused: (tx, failures) => this.alerts.raise(tx, config.organization_id, 'integration.paused', { ...alertSubject(config), consecutive_failures: failures, error }),
+        onPaused: (pauseTx, failures) =>
+          this.alerts.raise(pauseTx, config.organization_id, 'integration.paused', { ...alertSubject(config), consecutive_failures: failures, error }),
       },
+      tx,
     );
-    this.metrics?.attemptEnded(config.integration_type, outcome);
   }
 }
 
