@@ -55,6 +55,8 @@ describe('delivery across service instances, under faults (real processes, real 
       DELIVERY_WORKERS: '2',
       DELIVERY_BACKOFF_BASE_MS: '200',
       DELIVERY_JOB_TIMEOUT_SECONDS: '3',
+      // Off as in testConfig: the suites share a database, and the sweep takes every organization's waiting runs.
+      DELIVERY_SWEEP_MINUTES: '0',
       SINK_INSTANCE: name,
       SINK_TABLE_PREFIX: prefix,
       SINK_BATCH_DELAY_MS: '20',

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
 import { DeliveryLocks } from '../src/sync/delivery-lock';
+import { DeliveryService } from '../src/sync/delivery.service';
 import { applyOutcomesStatement, ExportRunRowRepository } from '../src/export-runs/export-run-row.repository';
 import { apiClient, expectProblem, hlfPortalConfig, rulesOf, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
@@ -66,7 +67,12 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     });
     api = apiClient(t);
   }, 60_000);
-  afterAll(() => t.close());
+  const configIds: string[] = [];
+  afterAll(async () => {
+    // The suites share a database and its job queue: a job left waiting (a slot, a retry) would be worked by a later suite's app.
+    await t.dataSource.query(`DELETE FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = ANY($1) AND state IN ('created', 'retry')`, [configIds]);
+    await t.close();
+  });
   beforeEach(() => {
     sink.failures = new Map();
     sink.refuse = new Set();
@@ -82,6 +88,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       xledgerConfig({ api_key: API_KEY, enabled: options.enabled ?? true, sync_frequency: options.sync_frequency ?? 'realtime' }),
     );
     expect(res.status).toBe(201);
+    configIds.push(res.body.id);
     const configPath = `/v1/organizations/${org}/integrations/${res.body.id}`;
     expect((await api.post(`${configPath}/field-mappings/bulk`, token, { items: MAPPINGS })).status).toBe(201);
     return { org, token, configId: res.body.id as string, configPath, exports: `${configPath}/exports` };
@@ -523,6 +530,30 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       expect((await api.get(toManual.run, toManual.token)).body.status).toBe('queued');
       expect((await api.post(`${toManual.configPath}/sync`, toManual.token, {})).status).toBe(202);
       expect((await waitForRun(toManual.run, toManual.token, (r) => r.status === 'delivered')).status).toBe('delivered');
+    });
+
+    it('the sweep gives runs whose job was given up a job again, by their schedule or retry; a waiting job is never pushed back', async () => {
+      const sweep = () => t.app.get(DeliveryService).requeueStranded();
+      // A daily config's job, given up (pg-boss's own retries ran out while the database was away).
+      const daily = await dailyWithWaitingRun();
+      const [slot] = await waitingJobs(daily.configId);
+      await t.dataSource.query(`DELETE FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1`, [daily.configId]);
+      // A manual config's run whose retry job was given up: due again now.
+      const manual = await setup({ sync_frequency: 'manual' });
+      const retried = await api.post(manual.exports, manual.token, { records: [claim()], deliver: true });
+      await t.dataSource.query(`UPDATE export_runs SET delivery_attempts = 1, next_attempt_at = now() - interval '1 minute' WHERE id = $1`, [retried.body.id]);
+      // A daily config whose job waits for a sooner time than its slot (a retry) keeps it.
+      const sooner = await dailyWithWaitingRun();
+      // (TypeORM answers an UPDATE with [rows, count].)
+      const [[{ at }]] = await t.dataSource.query(
+        `UPDATE pgboss.job SET start_after = now() + interval '30 seconds' WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'created' RETURNING start_after AS at`,
+        [sooner.configId],
+      );
+      await sweep();
+      expect(await waitingJobs(daily.configId)).toEqual([slot]);
+      expect((await waitForRun(`${manual.exports}/${retried.body.id}`, manual.token, (r) => r.status === 'delivered')).delivery.attempts).toBe(2);
+      const [kept] = await waitingJobs(sooner.configId);
+      expect(new Date(kept.start_after).getTime()).toBeLessThanOrEqual(new Date(at).getTime());
     });
 
     it("a failed attempt's retry is not held behind the slot a run queued meanwhile waits for", async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { JobQueue } from '../src/job-queue/job-queue';
-import { testConfig } from './support/test-app';
+import { deliverySweepCron, JobQueue } from '../src/job-queue/job-queue';
+import { startTestApp, testConfig } from './support/test-app';
 
 describe('the job queue (real database)', () => {
   it('starts on the next use after a failed start, rather than refusing every job until a restart', async () => {
@@ -24,6 +24,20 @@ describe('the job queue (real database)', () => {
       }
     } finally {
       await queue.onApplicationShutdown();
+    }
+  });
+
+  it('schedules the delivery sweep on a worker instance every DELIVERY_SWEEP_MINUTES, off the top of the hour', async () => {
+    expect([1, 10, 15, 60].map(deliverySweepCron)).toEqual(['0-59/1 * * * *', '3-59/10 * * * *', '3-59/15 * * * *', '3-59/60 * * * *']);
+    const app = await startTestApp({ env: { DELIVERY_WORKERS: '1', DELIVERY_SWEEP_MINUTES: '15' } });
+    try {
+      expect(await app.dataSource.query(`SELECT cron, timezone FROM pgboss.schedule WHERE name = 'meander-delivery-sweep'`)).toEqual([
+        { cron: '3-59/15 * * * *', timezone: 'UTC' },
+      ]);
+    } finally {
+      // No later suite's app works the sweep (it is off in tests): its cron would only queue jobs for nobody.
+      await app.dataSource.query(`DELETE FROM pgboss.schedule WHERE name = 'meander-delivery-sweep'`);
+      await app.close();
     }
   });
 });

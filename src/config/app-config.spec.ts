@@ -71,6 +71,9 @@ describe('configuration', () => {
     // pg-boss refuses an expiry under a second or of a day or more.
     for (const bad of ['1', '86400', 'soon', '2.5']) expect(() => load({ DELIVERY_JOB_TIMEOUT_SECONDS: bad })).toThrow(/DELIVERY_JOB_TIMEOUT_SECONDS/);
     for (const bad of ['yes', '1', 'TRUE ']) expect(() => load({ EGRESS_ALLOW_PRIVATE: bad })).toThrow(/EGRESS_ALLOW_PRIVATE/);
+    expect(load({}).deliverySweepMinutes).toBe(10);
+    expect(load({ DELIVERY_SWEEP_MINUTES: '0' }).deliverySweepMinutes).toBe(0);
+    for (const bad of ['-1', '61', '2.5', 'often']) expect(() => load({ DELIVERY_SWEEP_MINUTES: bad })).toThrow(/DELIVERY_SWEEP_MINUTES/);
     for (const bad of ['http://login.example', 'login.microsoftonline.com']) expect(() => load({ DYNAMICS_AUTHORITY_URL: bad })).toThrow(/DYNAMICS_AUTHORITY_URL/);
   });
 

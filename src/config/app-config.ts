@@ -116,6 +116,13 @@ class EnvironmentSchema {
   @Max(86_399)
   DELIVERY_JOB_TIMEOUT_SECONDS?: number;
 
+  // A minute step of an hour's cron; 0 turns the sweep off.
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(60)
+  DELIVERY_SWEEP_MINUTES?: number;
+
   @IsOptional()
   @IsInt()
   @Min(0)
@@ -245,6 +252,8 @@ export class AppConfig {
   readonly deliveryBackoffBaseMs: number;
   /** How long a delivery job may stay active before the queue takes its worker for lost and hands it to another. */
   readonly deliveryJobTimeoutSeconds: number;
+  /** How often a worker instance looks for runs whose delivery job was given up (DeliveryService.requeueStranded); 0: never. */
+  readonly deliverySweepMinutes: number;
   /** Failed delivery attempts in a row that pause a config's deliveries (and alert); 0: never paused. */
   readonly alertPauseAfterFailures: number;
   /** The first retry's delay of an alert its endpoint did not take; it doubles each retry (pg-boss backoff). */
@@ -340,6 +349,7 @@ const NUMBER_SYNTAX: Record<string, RegExp> = {
       'DELIVERY_MAX_ATTEMPTS',
       'DELIVERY_BACKOFF_BASE_MS',
       'DELIVERY_JOB_TIMEOUT_SECONDS',
+      'DELIVERY_SWEEP_MINUTES',
       'ALERT_PAUSE_AFTER_FAILURES',
       'ALERT_RETRY_DELAY_SECONDS',
       'RETENTION_WEBHOOK_EVENTS_DAYS',
@@ -412,6 +422,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     deliveryMaxAttempts: parsed.DELIVERY_MAX_ATTEMPTS ?? 8,
     deliveryBackoffBaseMs: parsed.DELIVERY_BACKOFF_BASE_MS ?? 30_000,
     deliveryJobTimeoutSeconds: parsed.DELIVERY_JOB_TIMEOUT_SECONDS ?? 900,
+    deliverySweepMinutes: parsed.DELIVERY_SWEEP_MINUTES ?? 10,
     alertPauseAfterFailures: parsed.ALERT_PAUSE_AFTER_FAILURES ?? 5,
     alertRetryDelaySeconds: parsed.ALERT_RETRY_DELAY_SECONDS ?? 30,
     ...retentionSettings(parsed),

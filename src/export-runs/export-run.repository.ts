@@ -3,6 +3,7 @@ import { DataSource, In } from 'typeorm';
 import type { Page, PageQueryDto } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
+import type { ScheduledConfig } from '../job-queue/job-queue';
 import { ExportRunEntity, type ExportRunStatus } from './export-run.entity';
 
 export type DeliverableRun = Pick<
@@ -37,6 +38,20 @@ export class ExportRunRepository extends TableRepository {
   /** Runs waiting for delivery, or caught mid-delivery by a lost worker. */
   countDeliverable(orgId: string, integrationId: string): Promise<number> {
     return this.repository(ExportRunEntity).count({ where: { organization_id: orgId, integration_id: integrationId, status: In(['queued', 'delivering']) } });
+  }
+
+  /**
+   * Every enabled, unpaused config with runs waiting for delivery, with its schedule and its runs'
+   * soonest retry: the delivery sweep's list, across organizations (it works for all of them).
+   */
+  listConfigsWithDeliverableRuns(): Promise<(ScheduledConfig & { retry_at: Date | null })[]> {
+    return this.rows(
+      `SELECT c.organization_id, c.id, c.sync_frequency, c.extra_config, min(r.next_attempt_at) AS retry_at
+       FROM export_runs r JOIN integration_configs c ON c.organization_id = r.organization_id AND c.id = r.integration_id
+       WHERE r.status IN ('queued', 'delivering') AND c.enabled AND NOT c.paused
+       GROUP BY c.organization_id, c.id`,
+      [],
+    );
   }
 
   /** When the soonest retry of the config's waiting runs is due; null when none is backing off. */

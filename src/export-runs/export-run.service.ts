@@ -101,7 +101,7 @@ export class ExportRunService {
         // Sent when the config's schedule says (realtime: at once; manual: on POST /sync). Its job
         // commits with the run: a run without a job would wait for someone to ask, and a retried
         // request after a failed enqueue would create the same claims again under new references.
-        if (options.deliver) await this.jobs.scheduleDelivery(config, tx);
+        if (options.deliver) await this.jobs.scheduleDelivery(config, { tx });
         return entity;
       })
       .then((entity) => {

@@ -19,6 +19,13 @@ export const DELIVERY_QUEUE = 'meander-deliveries';
 export const RETENTION_QUEUE = 'meander-retention';
 /** Hourly at minute 17 (UTC): small runs, away from the top of the hour when scheduled deliveries start. */
 export const RETENTION_CRON = '17 * * * *';
+/** The look for runs whose config has no delivery job any more (DeliveryService.requeueStranded), every DELIVERY_SWEEP_MINUTES. */
+export const DELIVERY_SWEEP_QUEUE = 'meander-delivery-sweep';
+
+/** Every `minutes` of the hour, off its top (3 past, 13 past… for 10) where scheduled deliveries start. */
+export function deliverySweepCron(minutes: number): string {
+  return `${3 % minutes}-59/${minutes} * * * *`;
+}
 /** pg-boss keeps its tables in a schema of its own, created and migrated by its start(). */
 export const JOB_QUEUE_SCHEMA = 'pgboss';
 
@@ -42,10 +49,11 @@ export interface DeliveryJob {
 /** What a config's delivery schedule is read from. */
 export type ScheduledConfig = { organization_id: string; id: string; sync_frequency: SyncFrequency; extra_config: Record<string, unknown> };
 
-/** When the schedule next sends queued runs: `now` for `realtime`, null for `manual`. */
-function slotOf(config: ScheduledConfig, now: Date): Date | null {
+/** When the config's queued runs are next due: its schedule's next slot (`now` for `realtime`, none for `manual`), or a run's retry when sooner. */
+function deliveryDue(config: ScheduledConfig, retryAt: Date | null, now: Date): Date | null {
   const zone = config.extra_config['sync_time_zone'];
-  return nextSlot(config.sync_frequency, now, typeof zone === 'string' ? zone : undefined);
+  const times = [nextSlot(config.sync_frequency, now, typeof zone === 'string' ? zone : undefined), retryAt].filter((time): time is Date => time !== null);
+  return times.length > 0 ? new Date(Math.min(...times.map((time) => time.getTime()))) : null;
 }
 
 /**
@@ -79,12 +87,13 @@ export class JobQueue implements OnApplicationShutdown {
   /**
    * Queues the config's delivery for when its schedule sends queued runs (sync_frequency, in
    * `extra_config.sync_time_zone`): at once for `realtime`, the next slot for the others, never
-   * for `manual` (POST …/sync does). The job is the config's one: a slot fires once, whichever
-   * instance works it.
+   * for `manual` (POST …/sync does), or at `retryAt` when a run's retry comes sooner. The job is
+   * the config's one: a slot fires once, whichever instance works it.
    */
-  async scheduleDelivery(config: ScheduledConfig, tx?: Transaction, now = new Date()): Promise<void> {
-    const slot = slotOf(config, now);
-    if (slot) await this.enqueueDelivery({ orgId: config.organization_id, integrationId: config.id }, slot > now ? slot : undefined, tx);
+  async scheduleDelivery(config: ScheduledConfig, options: { tx?: Transaction; retryAt?: Date | null; now?: Date } = {}): Promise<void> {
+    const now = options.now ?? new Date();
+    const at = deliveryDue(config, options.retryAt ?? null, now);
+    if (at) await this.enqueueDelivery({ orgId: config.organization_id, integrationId: config.id }, at > now ? at : undefined, options.tx);
   }
 
   /**
@@ -94,8 +103,7 @@ export class JobQueue implements OnApplicationShutdown {
    */
   async rescheduleDelivery(config: ScheduledConfig, retryAt: Date | null, tx?: Transaction, now = new Date()): Promise<void> {
     const job = { orgId: config.organization_id, integrationId: config.id };
-    const times = [slotOf(config, now), retryAt].filter((time): time is Date => time !== null);
-    const at = times.length > 0 ? new Date(Math.min(...times.map((time) => time.getTime()))) : null;
+    const at = deliveryDue(config, retryAt, now);
     const boss = await this.started();
     const due = at && at > now ? at : 'now';
     const moved = await this.moveWaitingDelivery(boss, job, at ? due : null, 'either way', tx);
@@ -195,6 +203,14 @@ export class JobQueue implements OnApplicationShutdown {
     await ensureQueue(boss, RETENTION_QUEUE);
     await boss.schedule(RETENTION_QUEUE, RETENTION_CRON, {}, { tz: 'UTC', retryLimit: 2, retryDelay: 300, expireInSeconds: 50 * 60 });
     await this.workJobs(boss, RETENTION_QUEUE, 10, handler, (_job, err) => this.logger.error({ event: 'retention_job_failed', err }));
+  }
+
+  /** Runs `handler` on the delivery sweep's jobs in this instance, on its cron schedule (one row, upserted by every instance that works it). */
+  async workDeliverySweep(handler: () => Promise<void>): Promise<void> {
+    const boss = await this.started();
+    await ensureQueue(boss, DELIVERY_SWEEP_QUEUE);
+    await boss.schedule(DELIVERY_SWEEP_QUEUE, deliverySweepCron(this.config.deliverySweepMinutes), {}, { tz: 'UTC', retryLimit: 1, expireInSeconds: 5 * 60 });
+    await this.workJobs(boss, DELIVERY_SWEEP_QUEUE, 10, handler, (_job, err) => this.logger.error({ event: 'delivery_sweep_failed', err }));
   }
 
   /** Retention turned off (every RETENTION_*_DAYS 0): no job is sent any more. */

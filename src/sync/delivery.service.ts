@@ -74,7 +74,21 @@ export class DeliveryService implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     // DELIVERY_WORKERS=0: an API-only instance; it still queues, others deliver.
-    if (this.config.deliveryWorkers > 0) await this.jobs.workDeliveries(this.config.deliveryWorkers, (job) => this.deliverConfig(job));
+    if (this.config.deliveryWorkers === 0) return;
+    await this.jobs.workDeliveries(this.config.deliveryWorkers, (job) => this.deliverConfig(job));
+    if (this.config.deliverySweepMinutes > 0) await this.jobs.workDeliverySweep(() => this.requeueStranded());
+  }
+
+  /**
+   * The delivery sweep (every DELIVERY_SWEEP_MINUTES): every config with runs waiting gets its job again, by
+   * its schedule or its runs' retry. A job is given up after its own retries (the database away
+   * for longer than they last) and the runs it was for would wait for someone to ask; a config
+   * whose job still waits keeps it (only ever brought forward, never pushed back).
+   */
+  async requeueStranded(): Promise<void> {
+    const configs = await this.runs.listConfigsWithDeliverableRuns();
+    for (const config of configs) await this.jobs.scheduleDelivery(config, { retryAt: config.retry_at });
+    if (configs.length > 0) this.logger.log({ event: 'delivery_sweep', configs: configs.length });
   }
 
   /** POST …/sync: the config's queued runs, now, whatever its sync_frequency. */
