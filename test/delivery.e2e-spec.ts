@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
+import { DeliveryFailure, DeliveryStopped, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
 import { DeliveryLocks } from '../src/sync/delivery-lock';
 import { DeliveryService } from '../src/sync/delivery.service';
 import { applyOutcomesStatement, ExportRunRowRepository } from '../src/export-runs/export-run-row.repository';
@@ -31,9 +31,25 @@ class SinkConnector implements Connector {
   refuse = new Set<number>();
   /** Called before each batch (a test may act while a delivery runs). */
   beforeBatch: () => Promise<void> = async () => undefined;
+  /** Sends a batch as two requests (its first row, then the rest), asking the engine in between as a connector must. */
+  twoRequests = false;
 
   async deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
     await this.beforeBatch();
+    if (this.twoRequests && rows.length > 1) {
+      const first = await this.request(context, rows.slice(0, 1));
+      try {
+        await context.beforeRequest?.();
+      } catch (error) {
+        if (error instanceof DeliveryStopped) error.answered = first;
+        throw error;
+      }
+      return [...first, ...(await this.request(context, rows.slice(1)))];
+    }
+    return this.request(context, rows);
+  }
+
+  private async request(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
     this.calls.push({ configId: context.config.id, references: rows.map((r) => r.reference), apiKey: context.credentials.api_key });
     const failure = this.failures.get(context.config.id)?.shift();
     if (failure) throw failure;
@@ -74,6 +90,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     await t.close();
   });
   beforeEach(() => {
+    sink.twoRequests = false;
     sink.failures = new Map();
     sink.refuse = new Set();
     sink.beforeBatch = async () => undefined;
@@ -264,6 +281,23 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const references = sink.callsFor(configId).flatMap((c) => c.references);
     expect(new Set(references).size).toBe(7);
     expect(references).toHaveLength(7);
+  });
+
+  it("disabled between two requests of one batch (a connector that sends more than one), it stops before the second; the first one's rows are kept", async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    sink.twoRequests = true;
+    let disabled = false;
+    sink.beforeBatch = async () => {
+      if (disabled) return;
+      disabled = true;
+      expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200);
+    };
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    const stopped = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
+    expect(stopped.delivery).toMatchObject({ delivered_count: 1 });
+    expect(sink.callsFor(configId).map((c) => c.references)).toEqual([[`meander:${res.body.id}:0`]]);
+    expect(await syncRuns(configId)).toEqual([{ status: 'partial', records_pushed: 1, error: 'disabled_integration_must_not_sync' }]);
   });
 
   it('paused mid-run by hand, it stops before the next batch and says so (integration_paused)', async () => {

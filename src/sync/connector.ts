@@ -18,6 +18,35 @@ export type RowOutcome = { index: number; status: 'delivered'; externalId: strin
 export interface ConnectorContext {
   config: { id: string; organization_id: string; integration_type: string; base_url: string | null; extra_config: Record<string, unknown> };
   credentials: IntegrationCredentials;
+  /**
+   * A connector that makes more than one request in one deliver() (a token, then the rows; the
+   * rows again without refused ones) calls this before each one after its first (requestGate): the
+   * engine checks before each deliver(), and an attempt stops before its next request when the
+   * config was disabled or paused meanwhile (it throws DeliveryStopped).
+   */
+  beforeRequest?: () => Promise<void>;
+}
+
+/**
+ * The attempt stops before its next request: the config was disabled, paused or deleted meanwhile.
+ * A connector that already has outcomes in this deliver() puts them in `answered` and throws it on:
+ * those rows are stored, not sent again.
+ */
+export class DeliveryStopped extends Error {
+  override name = 'DeliveryStopped';
+  answered: RowOutcome[] = [];
+
+  constructor(readonly reason: 'disabled_integration_must_not_sync' | 'integration_paused' | 'deleted') {
+    super(`Delivery stopped: ${reason}`);
+  }
+}
+
+/** For one deliver(): call before each request; the first passes, each after it asks ConnectorContext.beforeRequest. */
+export function requestGate(context: ConnectorContext): () => Promise<void> {
+  let sent = 0;
+  return async () => {
+    if (sent++ > 0) await context.beforeRequest?.();
+  };
 }
 
 export interface Connector {

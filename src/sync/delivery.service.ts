@@ -14,7 +14,7 @@ import type { IntegrationConfigEntity } from '../integration-config/integration-
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { JobQueue, type DeliveryJob } from '../job-queue/job-queue';
-import { attemptError, connectorContext, DeliveryFailure, outcomesForEveryRow, retryDelayMs, rowReference, type Connector, type RowOutcome } from './connector';
+import { attemptError, connectorContext, DeliveryFailure, DeliveryStopped, outcomesForEveryRow, retryDelayMs, rowReference, type Connector, type RowOutcome } from './connector';
 import { ConnectorRegistry } from './connector.registry';
 import { DeliveryLocks, type HeldLock } from './delivery-lock';
 import { SyncService } from './sync.service';
@@ -147,18 +147,21 @@ export class DeliveryService implements OnApplicationBootstrap {
     let delivered = 0;
     let refused = 0;
     let first = true;
+    // Before each request after the attempt's first (the connector asks before its own second one).
+    const stopCheck = () => this.throwIfStopped(config, lock);
     for await (const batch of this.pendingBatches(orgId, run.id, connector.maxBatchSize, lock)) {
-      // Before each request after the first: disabled, paused or deleted meanwhile stops here.
-      if (!first && (await this.stoppedMeanwhile(config, run.id, actor, startedAt, delivered, lock))) return false;
-      first = false;
       let outcomes;
       try {
+        if (!first) await stopCheck();
+        first = false;
         const rows = batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} }));
-        outcomes = outcomesForEveryRow(connector.integrationType, rows, await connector.deliver(context, rows));
+        outcomes = outcomesForEveryRow(connector.integrationType, rows, await connector.deliver({ ...context, beforeRequest: stopCheck }, rows));
       } catch (error) {
-        // What the system answered before the batch failed is kept: those rows are not sent again.
-        if (error instanceof DeliveryFailure && error.answered.length > 0) delivered += (await this.storeOutcomes(orgId, run.id, error.answered, scrub, lock)).delivered;
-        await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, scrub, lock);
+        // What the system answered before the batch failed or stopped is kept: those rows are not sent again.
+        const answered = error instanceof DeliveryFailure || error instanceof DeliveryStopped ? error.answered : [];
+        if (answered.length > 0) delivered += (await this.storeOutcomes(orgId, run.id, answered, scrub, lock)).delivered;
+        if (error instanceof DeliveryStopped) await this.recordStopped(config, run.id, actor, startedAt, delivered, error.reason, lock);
+        else await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, scrub, lock);
         return false;
       }
       const stored = await this.storeOutcomes(orgId, run.id, outcomes, scrub, lock);
@@ -207,23 +210,34 @@ export class DeliveryService implements OnApplicationBootstrap {
     return outOfAttempts ? 'out of attempts' : 'retry';
   }
 
+  /** Disabled, paused or deleted meanwhile: the attempt stops before its next request (DeliveryStopped). Read on the lock's connection. */
+  private async throwIfStopped(config: IntegrationConfigEntity, lock: HeldLock): Promise<void> {
+    const current = await this.configs.in(lock.session).findByOrgAndId(config.organization_id, config.id);
+    if (current?.enabled && !current.paused) return;
+    throw new DeliveryStopped(!current ? 'deleted' : current.enabled ? 'integration_paused' : 'disabled_integration_must_not_sync');
+  }
+
   /**
-   * Still enabled and not paused? If not, the attempt is recorded as stopped on purpose (not a
-   * failure towards the pause) and the run waits, queued, for re-enabling or resuming; true when it
-   * stopped.
+   * An attempt stopped on purpose is recorded (not a failure towards the pause), and the run waits,
+   * queued, for re-enabling or resuming; a deleted config took its runs with it.
    */
-  private async stoppedMeanwhile(config: IntegrationConfigEntity, runId: string, actor: Principal, startedAt: Date, delivered: number, lock: HeldLock): Promise<boolean> {
+  private async recordStopped(
+    config: IntegrationConfigEntity,
+    runId: string,
+    actor: Principal,
+    startedAt: Date,
+    delivered: number,
+    reason: DeliveryStopped['reason'],
+    lock: HeldLock,
+  ): Promise<void> {
+    if (reason === 'deleted') return;
     const orgId = config.organization_id;
-    const current = await this.configs.in(lock.session).findByOrgAndId(orgId, config.id);
-    if (current?.enabled && !current.paused) return false;
-    const why = current?.enabled ? 'integration_paused' : 'disabled_integration_must_not_sync';
-    const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: why, stopped: true };
+    const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: reason, stopped: true };
     await lock.transaction(async (tx) => {
-      if (current) await this.record(config, actor, startedAt, outcome, tx);
+      await this.record(config, actor, startedAt, outcome, tx);
       await this.runs.in(tx).updateDelivery(orgId, runId, { status: 'queued', ...(await this.counts(orgId, runId, tx)) });
     });
-    if (current) this.metrics?.attemptEnded(config.integration_type, outcome);
-    return true;
+    this.metrics?.attemptEnded(config.integration_type, outcome);
   }
 
   /**

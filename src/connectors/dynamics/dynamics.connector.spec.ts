@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseBatchRequest, startDataverseFake, type DataverseFake } from '../../../test/support/fakes/dataverse-fake';
 import { EgressRefused, OutboundClient, type OutboundRequest, type OutboundResponse } from '../../egress/outbound-http';
-import { DeliveryFailure, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
+import { DeliveryFailure, DeliveryStopped, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
 import { DynamicsConnector, entityIdOf, type DynamicsIntegrationType } from './dynamics.connector';
 
 const TENANT = 'contoso.onmicrosoft.com';
@@ -330,6 +330,24 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'delivered']);
     expect(fake.tokenRequests).toHaveLength(2);
     expect(batches().map((b) => b.answer)).toEqual([200, 401, 200]);
+  });
+
+  it('asks the engine before each request after its first: a token fetched, the config disabled meanwhile, the batch is not sent', async () => {
+    const { dynamics, sent, ctx } = scriptedConnector([tokenAnswer('opaque-token-1')]);
+    const stopped = new DeliveryStopped('disabled_integration_must_not_sync');
+    let asked = 0;
+    const stopping: ConnectorContext = {
+      ...ctx,
+      beforeRequest: async () => {
+        asked++;
+        throw stopped;
+      },
+    };
+    await expect(dynamics.deliver(stopping, [{ index: 0, reference: 'r0', output: {} }])).rejects.toBe(stopped);
+    // Asked once, before the batch: not before the token request (the engine asked before deliver()).
+    expect(asked).toBe(1);
+    expect(sent.map((r) => r.url)).toEqual(['https://login.example/tenant/oauth2/v2.0/token']);
+    expect(stopped.answered).toEqual([]);
   });
 
   it('a new token refused too (401: the app user removed from the environment, say) is credentials_rejected, after one new token, not more', async () => {

@@ -5,7 +5,7 @@
 import { EgressRefused, OutboundError, type Outbound, type OutboundRequest, type OutboundResponse } from '../../egress/outbound-http';
 import { headerValue, retryAfterSeconds } from '../../egress/retry-after';
 import { scrubSyncError } from '../../integration-config/sync-error';
-import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
+import { DeliveryFailure, DeliveryStopped, requestGate, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
 import { BatchFormatError, buildBatchRequest, encodeKeySegment, isMultipartMixed, odataStringLiteral, parseBatchResponse, type BatchResponsePart } from './odata-batch';
 import { TokenCache, type IssuedToken, type TokenIdentity } from './token-cache';
 import { DATAVERSE_IDENTIFIER, RENAMEABLE_FIELDS, TENANT } from './dataverse-names';
@@ -39,6 +39,8 @@ interface Settings {
   entitySet: string;
   alternateKey: string;
   columns: Partial<Record<(typeof RENAMEABLE_FIELDS)[number], string>>;
+  /** Before each request (requestGate): a token request, then the batch, ask the engine in between. */
+  gate: () => Promise<void>;
 }
 
 export class DynamicsConnector implements Connector {
@@ -78,6 +80,8 @@ export class DynamicsConnector implements Connector {
         }
       }
     } catch (error) {
+      // Stopped before a request (disabled meanwhile): the rows already answered keep their outcome.
+      if (error instanceof DeliveryStopped) error.answered = [...outcomes.values()];
       // Rows settled before the failure (here, in an earlier batch, or in the failed batch's other parts) are not sent again.
       if (!(error instanceof DeliveryFailure) || outcomes.size === 0) throw error;
       for (const outcome of error.answered) outcomes.set(outcome.index, outcome);
@@ -249,6 +253,7 @@ export class DynamicsConnector implements Connector {
 
   /** One outbound request; transport failures become retryable DeliveryFailures (an egress refusal stays itself). */
   private async send(settings: Settings, token: string | undefined, request: OutboundRequest): Promise<OutboundResponse> {
+    await settings.gate();
     try {
       return await this.http.request(request);
     } catch (error) {
@@ -325,7 +330,17 @@ export class DynamicsConnector implements Connector {
         if (typeof column === 'string' && column) columns[field] = column;
       }
     }
-    return { configId: config.id, baseUrl, tenant, clientId: credentials.client_id, clientSecret: credentials.client_secret, entitySet, alternateKey, columns };
+    return {
+      configId: config.id,
+      baseUrl,
+      tenant,
+      clientId: credentials.client_id,
+      clientSecret: credentials.client_secret,
+      entitySet,
+      alternateKey,
+      columns,
+      gate: requestGate(context),
+    };
   }
 }
 

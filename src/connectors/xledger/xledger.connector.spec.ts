@@ -2,7 +2,7 @@
 // the wire, how often, and what each of Xledger's answers becomes.
 import { startXledgerFake, type XledgerFake } from '../../../test/support/fakes/xledger-fake';
 import { OutboundClient, OutboundError, type OutboundRequest } from '../../egress/outbound-http';
-import { DeliveryFailure, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
+import { DeliveryFailure, DeliveryStopped, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
 import { XledgerConnector } from './xledger.connector';
 import { ADD_GL_IMPORT_ITEMS_MUTATION } from './xledger-graphql';
 
@@ -189,6 +189,26 @@ describe('XledgerConnector against the Xledger fake', () => {
     // The refused request, then the others alone.
     expect(fake.requests).toHaveLength(2);
     expect((fake.requests[1].body?.variables?.inputs as { clientId: string }[]).map((i) => i.clientId)).toEqual(['0', '2']);
+  });
+
+  it('asks the engine before sending the rest again, and stops there when the config was disabled, keeping the refusals', async () => {
+    const rows = rowsOf(3);
+    fake.refuseItems([rows[1].reference], 'Account 7140 is closed for posting');
+    let asked = 0;
+    const stopped = new DeliveryStopped('disabled_integration_must_not_sync');
+    const context: ConnectorContext = {
+      ...contextFor(fake.url),
+      beforeRequest: async () => {
+        asked++;
+        throw stopped;
+      },
+    };
+    await expect(connector.deliver(context, rows)).rejects.toBe(stopped);
+    // Asked once: before the second request, not the first (the engine asks before each deliver()).
+    expect(asked).toBe(1);
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.items.size).toBe(0);
+    expect(stopped.answered).toEqual([{ index: 1, status: 'failed', error: expect.stringContaining('Account 7140 is closed for posting') }]);
   });
 
   it('fails the items Xledger refuses and delivers the others in one request when Xledger carries the rest out', async () => {

@@ -3,7 +3,7 @@
 // IntegrationsModule.forRoot({ connectors }).
 import { OutboundError, type Outbound, type OutboundResponse } from '../../egress/outbound-http';
 import { scrubSyncError } from '../../integration-config/sync-error';
-import { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
+import { DeliveryFailure, DeliveryStopped, requestGate, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
 import {
   addGLImportItemsBody,
   connectionTestBody,
@@ -51,8 +51,16 @@ export class XledgerConnector implements Connector {
 
     // Invariant: another request is only sent while nothing has been created, so a throw here
     // never leaves a created item to be sent again.
+    const gate = requestGate(context);
     for (let request = 1; pending.length > 0; request++) {
       const clientIds = pending.map((p) => p.input.clientId);
+      try {
+        await gate();
+      } catch (error) {
+        // Disabled meanwhile: the items Xledger already refused keep their outcome.
+        if (error instanceof DeliveryStopped) error.answered = [...outcomes.values()];
+        throw error;
+      }
       const response = await this.post(url, apiKey, addGLImportItemsBody(pending.map((p) => p.input)));
       const reading = readAddAnswer(response, clientIds, this.now());
       if (!reading.ok) throw this.failure(reading.failure, apiKey);
