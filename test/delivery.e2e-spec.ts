@@ -123,6 +123,16 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       error: string | null;
     }[];
 
+  /** Runs `action` while the sink takes the next delivery's first batch, once. */
+  function whileFirstBatchIsSent(action: () => Promise<void>) {
+    let done = false;
+    sink.beforeBatch = async () => {
+      if (done) return;
+      done = true;
+      await action();
+    };
+  }
+
   /** A manual config's queued run of `count` rows: nothing delivers it until someone asks. */
   async function queuedRun(count: number) {
     const { org, token, exports } = await setup({ sync_frequency: 'manual' });
@@ -256,12 +266,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: Array.from({ length: 7 }, () => claim()), deliver: true });
     // The config is disabled while the first batch is sent: the attempt stops before the second.
-    let disabled = false;
-    sink.beforeBatch = async () => {
-      if (disabled) return;
-      disabled = true;
-      expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200);
-    };
+    whileFirstBatchIsSent(async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     const stopped = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
     expect(stopped).toMatchObject({ status: 'queued', delivery: { attempts: 1, delivered_count: 3 } });
@@ -287,12 +292,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
     sink.twoRequests = true;
-    let disabled = false;
-    sink.beforeBatch = async () => {
-      if (disabled) return;
-      disabled = true;
-      expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200);
-    };
+    whileFirstBatchIsSent(async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     const stopped = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
     expect(stopped.delivery).toMatchObject({ delivered_count: 1 });
@@ -303,12 +303,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   it('paused mid-run by hand, it stops before the next batch and says so (integration_paused)', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: Array.from({ length: 4 }, () => claim()), deliver: true });
-    let paused = false;
-    sink.beforeBatch = async () => {
-      if (paused) return;
-      paused = true;
-      expect((await api.patch(configPath, token, { paused: true })).status).toBe(200);
-    };
+    whileFirstBatchIsSent(async () => expect((await api.patch(configPath, token, { paused: true })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
     expect(sink.callsFor(configId)).toHaveLength(1);
@@ -595,12 +590,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       const first = await api.post(daily.exports, daily.token, { records: [claim()], deliver: true });
       sink.failures.set(daily.configId, [new DeliveryFailure('retryable', 'Service Unavailable')]);
       // While the attempt runs, another run is queued: its export leaves the job for tonight's slot.
-      let queuedMeanwhile = false;
-      sink.beforeBatch = async () => {
-        if (queuedMeanwhile) return;
-        queuedMeanwhile = true;
-        expect((await api.post(daily.exports, daily.token, { records: [claim()], deliver: true })).status).toBe(202);
-      };
+      whileFirstBatchIsSent(async () => expect((await api.post(daily.exports, daily.token, { records: [claim()], deliver: true })).status).toBe(202));
       expect((await api.post(`${daily.configPath}/sync`, daily.token, {})).status).toBe(202);
       // The retry (backoff 200 ms here) goes long before midnight, and takes the other run with it.
       const run = await waitForRun(`${daily.exports}/${first.body.id}`, daily.token, (r) => r.status === 'delivered');
