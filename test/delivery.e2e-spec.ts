@@ -443,6 +443,17 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(failed.delivery).toMatchObject({ attempts: 3, delivered_count: 0, last_error: 'worker_lost' });
     expect(await syncRuns(last.configId)).toEqual([{ status: 'failed', records_pushed: 0, error: 'worker_lost' }]);
     expect(sink.callsFor(last.configId)).toEqual([]);
+
+    // A last attempt that delivered every row before it was lost leaves nothing to fail: the run settles delivered.
+    const done = await setup({ sync_frequency: 'manual' });
+    const doneRun = await api.post(done.exports, done.token, { records: [claim(), claim()], deliver: true });
+    await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 3 WHERE id = $1`, [doneRun.body.id]);
+    await t.dataSource.query(`UPDATE export_run_rows SET status = 'delivered' WHERE export_run_id = $1`, [doneRun.body.id]);
+    expect((await api.post(`${done.configPath}/sync`, done.token, {})).status).toBe(202);
+    const settled = await waitForRun(`${done.exports}/${doneRun.body.id}`, done.token, (r) => r.status !== 'delivering' && r.status !== 'queued');
+    expect({ status: settled.status, delivered: settled.delivery.delivered_count }).toEqual({ status: 'delivered', delivered: 2 });
+    expect((await syncRuns(done.configId))[0]).toEqual({ status: 'partial', records_pushed: 2, error: 'worker_lost' });
+    expect(sink.callsFor(done.configId)).toEqual([]);
   });
 
   it('an attempt that lost its lock stores nothing more: the attempt holding the config now is the only one recorded', async () => {

@@ -27,10 +27,11 @@ export class ExportRunRowRepository extends TableRepository {
     });
   }
 
-  /** How many of the run's rows are delivered and failed: the run's counts, whoever delivered them (a lost worker too). */
-  async countOutcomes(orgId: string, exportRunId: string): Promise<{ delivered: number; failed: number }> {
-    const [counts] = await this.rows<{ delivered: number; failed: number }>(
-      `SELECT count(*) FILTER (WHERE status = 'delivered')::int AS delivered, count(*) FILTER (WHERE status = 'failed')::int AS failed
+  /** How many of the run's rows are delivered, failed and still pending: the run's counts, whoever delivered them (a lost worker too). */
+  async countOutcomes(orgId: string, exportRunId: string): Promise<{ delivered: number; failed: number; pending: number }> {
+    const [counts] = await this.rows<{ delivered: number; failed: number; pending: number }>(
+      `SELECT count(*) FILTER (WHERE status = 'delivered')::int AS delivered, count(*) FILTER (WHERE status = 'failed')::int AS failed,
+              count(*) FILTER (WHERE status = 'pending')::int AS pending
        FROM export_run_rows WHERE organization_id = $1 AND export_run_id = $2`,
       [orgId, exportRunId],
     );

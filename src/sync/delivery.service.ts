@@ -190,21 +190,22 @@ export class DeliveryService implements OnApplicationBootstrap {
   /**
    * The run was left `delivering`: the previous attempt's worker died mid-way, or lost its lock's
    * connection (the lock is free now, so that attempt is over). It is recorded as a failed attempt
-   * (`worker_lost`, with the rows it did deliver); the run is retried, or failed if that was its last.
+   * (`worker_lost`, with the rows it did deliver); the run is retried, or failed if that was its
+   * last and rows are still pending (if none is, this attempt settles it).
    */
   private async recordLostAttempt(config: IntegrationConfigEntity, run: DeliverableRun, actor: Principal, startedAt: Date, lock: HeldLock): Promise<'retry' | 'out of attempts'> {
     const orgId = config.organization_id;
-    const outOfAttempts = run.delivery_attempts >= this.config.deliveryMaxAttempts;
-    const outcome = await lock.transaction(async (tx) => {
-      const counts = await this.counts(orgId, run.id, tx);
-      const delivered = Math.max(0, counts.delivered_count - run.delivered_count);
+    const { outcome, outOfAttempts } = await lock.transaction(async (tx) => {
+      const { delivered: deliveredCount, failed: failedCount, pending } = await this.rows.in(tx).countOutcomes(orgId, run.id);
+      const delivered = Math.max(0, deliveredCount - run.delivered_count);
       const lost: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: WORKER_LOST };
       await this.record(config, actor, startedAt, lost, tx);
-      if (outOfAttempts) {
+      const last = run.delivery_attempts >= this.config.deliveryMaxAttempts && pending > 0;
+      if (last) {
         const alerts: RaisedAlert[] = [['delivery.failed', { attempts: run.delivery_attempts, error: WORKER_LOST }]];
-        await this.settleRun(config, run.id, { status: 'failed', ...counts, last_error: WORKER_LOST }, alerts, tx);
+        await this.settleRun(config, run.id, { status: 'failed', delivered_count: deliveredCount, failed_count: failedCount, last_error: WORKER_LOST }, alerts, tx);
       }
-      return lost;
+      return { outcome: lost, outOfAttempts: last };
     });
     this.metrics?.attemptEnded(config.integration_type, outcome);
     return outOfAttempts ? 'out of attempts' : 'retry';
