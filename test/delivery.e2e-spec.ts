@@ -3,6 +3,7 @@ import { DeliveryFailure, DeliveryStopped, type Connector, type ConnectorContext
 import { DeliveryLocks } from '../src/sync/delivery-lock';
 import { DeliveryService } from '../src/sync/delivery.service';
 import { applyOutcomesStatement, ExportRunRowRepository } from '../src/export-runs/export-run-row.repository';
+import { CONFIGS_WITH_DELIVERABLE_RUNS } from '../src/export-runs/export-run.repository';
 import { apiClient, expectProblem, hlfPortalConfig, rulesOf, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 import { waitFor } from './support/wait';
@@ -594,6 +595,27 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       expect((await waitForRun(`${manual.exports}/${retried.body.id}`, manual.token, (r) => r.status === 'delivered')).delivery.attempts).toBe(2);
       const [kept] = await waitingJobs(sooner.configId);
       expect(new Date(kept.start_after).getTime()).toBeLessThanOrEqual(new Date(at).getTime());
+    });
+
+    it("the sweep's look reads only the waiting runs (a partial index), not every export kept", async () => {
+      const { runId } = await queuedRun(1);
+      const runner = t.dataSource.createQueryRunner();
+      await runner.startTransaction();
+      try {
+        // 50,000 settled runs of history, ANALYZEd (rolled back below).
+        await runner.query(
+          `INSERT INTO export_runs (organization_id, integration_id, status, started_at, finished_at, row_count, skipped_count, mappings_used, result, created_by)
+           SELECT organization_id, integration_id, 'delivered', started_at, finished_at, row_count, skipped_count, mappings_used, result, created_by
+           FROM export_runs, generate_series(1, 50000) WHERE id = $1`,
+          [runId],
+        );
+        await runner.query(`ANALYZE export_runs`);
+        const [{ 'QUERY PLAN': plan }] = await runner.query(`EXPLAIN (FORMAT JSON) ${CONFIGS_WITH_DELIVERABLE_RUNS}`);
+        expect(JSON.stringify(plan)).toContain('"Index Name":"idx_export_runs_deliverable"');
+      } finally {
+        await runner.rollbackTransaction();
+        await runner.release();
+      }
     });
 
     it("a failed attempt's retry is not held behind the slot a run queued meanwhile waits for", async () => {

@@ -22,6 +22,8 @@ export interface MappingUsed {
 // The retention job's (migration 1763800000007).
 @Index('idx_export_runs_created_at', { synchronize: false })
 @Index('idx_export_runs_mappings_used', { synchronize: false })
+// The delivery sweep's: only the runs waiting for delivery (migration 1763800000010).
+@Index('idx_export_runs_deliverable', { synchronize: false })
 @Check('chk_export_runs_row_count', `row_count >= 0`)
 @Check('chk_export_runs_skipped_count', `skipped_count >= 0`)
 @Check('chk_export_runs_mappings_used', `jsonb_typeof(mappings_used) = 'array'`)

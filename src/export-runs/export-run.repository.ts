@@ -45,13 +45,7 @@ export class ExportRunRepository extends TableRepository {
    * soonest retry: the delivery sweep's list, across organizations (it works for all of them).
    */
   listConfigsWithDeliverableRuns(): Promise<(ScheduledConfig & { retry_at: Date | null })[]> {
-    return this.rows(
-      `SELECT c.organization_id, c.id, c.sync_frequency, c.extra_config, min(r.next_attempt_at) AS retry_at
-       FROM export_runs r JOIN integration_configs c ON c.organization_id = r.organization_id AND c.id = r.integration_id
-       WHERE r.status IN ('queued', 'delivering') AND c.enabled AND NOT c.paused
-       GROUP BY c.organization_id, c.id`,
-      [],
-    );
+    return this.rows(CONFIGS_WITH_DELIVERABLE_RUNS, []);
   }
 
   /** When the soonest retry of the config's waiting runs is due; null when none is backing off. */
@@ -98,3 +92,9 @@ export class ExportRunRepository extends TableRepository {
     });
   }
 }
+
+/** The sweep's look; read through the partial index of waiting runs (idx_export_runs_deliverable). Exported for the spec that EXPLAINs it. */
+export const CONFIGS_WITH_DELIVERABLE_RUNS = `SELECT c.organization_id, c.id, c.sync_frequency, c.extra_config, min(r.next_attempt_at) AS retry_at
+  FROM export_runs r JOIN integration_configs c ON c.organization_id = r.organization_id AND c.id = r.integration_id
+  WHERE r.status IN ('queued', 'delivering') AND c.enabled AND NOT c.paused
+  GROUP BY c.organization_id, c.id`;

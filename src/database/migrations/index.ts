@@ -9,6 +9,7 @@ import { AuditEvents1763800000006 } from './1763800000006-audit-events';
 import { Alerts1763800000008 } from './1763800000008-alerts';
 import { RetentionIndexes1763800000007 } from './1763800000007-retention-indexes';
 import { ExportRowOrder1763800000009 } from './1763800000009-export-row-order';
+import { DeliverableRunsIndex1763800000010 } from './1763800000010-deliverable-runs-index';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
@@ -23,4 +24,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   RetentionIndexes1763800000007,
   Alerts1763800000008,
   ExportRowOrder1763800000009,
+  DeliverableRunsIndex1763800000010,
 ];
