@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DeliveryFailure, DeliveryStopped, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
 import { DeliveryLocks } from '../src/sync/delivery-lock';
 import { DeliveryService } from '../src/sync/delivery.service';
+import { nextSlot } from '../src/sync/sync-schedule';
 import { applyOutcomesStatement, ExportRunRowRepository } from '../src/export-runs/export-run-row.repository';
 import { CONFIGS_WITH_DELIVERABLE_RUNS } from '../src/export-runs/export-run.repository';
 import { apiClient, expectProblem, hlfPortalConfig, rulesOf, xledgerConfig, type ApiClient } from './support/api';
@@ -30,13 +31,13 @@ class SinkConnector implements Connector {
   failures = new Map<string, Error[]>();
   /** Rows (by index) the system refuses. */
   refuse = new Set<number>();
-  /** Called before each batch (a test may act while a delivery runs). */
-  beforeBatch: () => Promise<void> = async () => undefined;
+  /** Called before each batch, with the config's id (a test may act while its delivery runs; other tests' retries pass by too). */
+  beforeBatch: (configId: string) => Promise<void> = async () => undefined;
   /** Sends a batch as two requests (its first row, then the rest), asking the engine in between as a connector must. */
   twoRequests = false;
 
   async deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
-    await this.beforeBatch();
+    await this.beforeBatch(context.config.id);
     if (this.twoRequests && rows.length > 1) {
       const first = await this.request(context, rows.slice(0, 1));
       try {
@@ -124,11 +125,11 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       error: string | null;
     }[];
 
-  /** Runs `action` while the sink takes the next delivery's first batch, once. */
-  function whileFirstBatchIsSent(action: () => Promise<void>) {
+  /** Runs `action` while the sink takes the config's next first batch, once. */
+  function whileFirstBatchIsSent(configId: string, action: () => Promise<void>) {
     let done = false;
-    sink.beforeBatch = async () => {
-      if (done) return;
+    sink.beforeBatch = async (id) => {
+      if (done || id !== configId) return;
       done = true;
       await action();
     };
@@ -267,7 +268,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: Array.from({ length: 7 }, () => claim()), deliver: true });
     // The config is disabled while the first batch is sent: the attempt stops before the second.
-    whileFirstBatchIsSent(async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
+    whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     const stopped = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
     expect(stopped).toMatchObject({ status: 'queued', delivery: { attempts: 1, delivered_count: 3 } });
@@ -293,7 +294,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
     sink.twoRequests = true;
-    whileFirstBatchIsSent(async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
+    whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     const stopped = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
     expect(stopped.delivery).toMatchObject({ delivered_count: 1 });
@@ -304,7 +305,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   it('paused mid-run by hand, it stops before the next batch and says so (integration_paused)', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: Array.from({ length: 4 }, () => claim()), deliver: true });
-    whileFirstBatchIsSent(async () => expect((await api.patch(configPath, token, { paused: true })).status).toBe(200));
+    whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { paused: true })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
     expect(sink.callsFor(configId)).toHaveLength(1);
@@ -352,10 +353,9 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     sink.refuse = new Set([0]);
     // The key is rotated while the batch is out: the stored secrets no longer hold the one sent.
     let rotated = 0;
-    sink.beforeBatch = async () => {
-      sink.beforeBatch = async () => undefined;
+    whileFirstBatchIsSent(configId, async () => {
       rotated = (await api.patch(configPath, token, { api_key: 'xl-key-rotated-0123456789abcdef' })).status;
-    };
+    });
     const res = await api.post(exports, token, { records: [claim()], deliver: true });
     const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'failed');
     // One attempt, sent with the old key, which was no longer stored when the answer came.
@@ -457,14 +457,70 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(sink.callsFor(done.configId)).toEqual([]);
   });
 
+  it('two lost attempts in a row: each is recorded with the rows it delivered, not those of the one before', async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: Array.from({ length: 6 }, () => claim()), deliver: true });
+    const runId = res.body.id as string;
+    // The first lost attempt delivered rows 0-2.
+    await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [runId]);
+    await t.dataSource.query(`UPDATE export_run_rows SET status = 'delivered' WHERE export_run_id = $1 AND index < 3`, [runId]);
+    // The second stores rows 3-4, then loses its lock's connection (as its worker would die) before storing more.
+    whileFirstBatchIsSent(configId, async () => {
+      await t.dataSource.query(`UPDATE export_run_rows SET status = 'delivered' WHERE export_run_id = $1 AND index IN (3, 4)`, [runId]);
+      await t.dataSource.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND classid = ${0x4d44} AND objsubid = 2 AND objid::int8 = (hashtext($1)::int8 + 4294967296) % 4294967296`,
+        [configId],
+      );
+    });
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    // pg-boss retries the failed job (1 s); the third attempt records the second and delivers row 5.
+    await waitForRun(`${exports}/${runId}`, token, (r) => r.status === 'delivered');
+    expect(await syncRuns(configId)).toEqual([
+      { status: 'partial', records_pushed: 3, error: 'worker_lost' },
+      { status: 'partial', records_pushed: 2, error: 'worker_lost' },
+      { status: 'success', records_pushed: 1, error: null },
+    ]);
+  });
+
+  it('keeps only the answered outcomes of rows the failed batch sent: one for a row it did not send settles nothing', async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: Array.from({ length: 5 }, () => claim()), deliver: true });
+    // The first batch is rows 0-2; a host's connector answers for row 0 and, wrongly, for row 4.
+    const answered: RowOutcome[] = [
+      { index: 0, status: 'delivered', externalId: 'GL-0' },
+      { index: 4, status: 'delivered', externalId: 'GL-never-sent' },
+    ];
+    sink.failures.set(configId, [new DeliveryFailure('retryable', 'Service Unavailable', undefined, answered)]);
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
+    const stored = await t.dataSource.query(`SELECT index, status, external_id FROM export_run_rows WHERE export_run_id = $1 AND index IN (0, 4) ORDER BY index`, [res.body.id]);
+    expect(stored).toEqual([
+      { index: 0, status: 'delivered', external_id: 'GL-0' },
+      { index: 4, status: 'pending', external_id: null },
+    ]);
+  });
+
+  it("a run out of attempts is failed and the config's next run goes in the same job", async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const first = await api.post(exports, token, { records: [claim()], deliver: true });
+    const second = await api.post(exports, token, { records: [claim()], deliver: true });
+    // DELIVERY_MAX_ATTEMPTS is 3 here: the first run's next attempt is its last, and it fails.
+    await t.dataSource.query(`UPDATE export_runs SET delivery_attempts = 2 WHERE id = $1`, [first.body.id]);
+    sink.failures.set(configId, [new DeliveryFailure('retryable', 'Service Unavailable')]);
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    expect((await waitForRun(`${exports}/${second.body.id}`, token, (r) => r.status === 'delivered')).status).toBe('delivered');
+    expect((await api.get(`${exports}/${first.body.id}`, token)).body).toMatchObject({ status: 'failed', delivery: { attempts: 3 } });
+  });
+
   it('an attempt that lost its lock stores nothing more: the attempt holding the config now is the only one recorded', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let calls = 0;
-    sink.beforeBatch = async () => {
-      if (++calls > 1) return;
+    sink.beforeBatch = async (id) => {
+      if (id !== configId || ++calls > 1) return;
       // The lock's connection is lost mid-batch (a network cut, a server restart of the backend): the lock goes with it.
       const killed = await t.dataSource.query(
         `SELECT pg_terminate_backend(pid) AS done FROM pg_locks
@@ -524,8 +580,9 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   describe("a config's one waiting job", () => {
     const waitingJobs = async (configId: string) =>
-      (await t.dataSource.query(`SELECT start_after FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'created'`, [configId])) as {
+      (await t.dataSource.query(`SELECT start_after, keep_until FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'created'`, [configId])) as {
         start_after: Date;
+        keep_until: Date;
       }[];
 
     /** A daily config (UTC) with one run waiting for tonight's midnight. */
@@ -556,13 +613,17 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       await patch(toRealtime, { sync_frequency: 'realtime' });
       expect((await waitForRun(toRealtime.run, toRealtime.token, (r) => r.status === 'delivered')).status).toBe('delivered');
 
-      const toWeekly = await dailyWithWaitingRun();
-      await patch(toWeekly, { sync_frequency: 'weekly' });
-      const [weekly] = await waitingJobs(toWeekly.configId);
-      // Monday's midnight (UTC), not tonight's.
-      expect(new Date(weekly.start_after).getUTCDay()).toBe(1);
-      expect(new Date(weekly.start_after).getUTCHours()).toBe(0);
-      expect(await waitingJobs(toWeekly.configId)).toHaveLength(1);
+      const toLater = await dailyWithWaitingRun();
+      const [tonight] = await waitingJobs(toLater.configId);
+      // Monday's midnight (UTC) is later than tonight's, but on a Sunday: the month's first then (a Sunday that ends a month is not tested).
+      const later = (['weekly', 'monthly'] as const).find((f) => (nextSlot(f, new Date()) as Date) > new Date(tonight.start_after));
+      if (later) {
+        await patch(toLater, { sync_frequency: later });
+        const moved = await waitingJobs(toLater.configId);
+        expect(moved.map((j) => new Date(j.start_after).toISOString())).toEqual([(nextSlot(later, new Date()) as Date).toISOString()]);
+        // pg-boss archives a waiting job past its keep_until: moved with it.
+        expect(new Date(moved[0].keep_until).getTime()).toBeGreaterThan(new Date(moved[0].start_after).getTime());
+      }
 
       const toManual = await dailyWithWaitingRun();
       await patch(toManual, { sync_frequency: 'manual' });
@@ -579,6 +640,9 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       const daily = await dailyWithWaitingRun();
       const [slot] = await waitingJobs(daily.configId);
       await t.dataSource.query(`DELETE FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1`, [daily.configId]);
+      // A manual config's run left delivering by a lost worker whose job was given up: due now.
+      const lostRun = await queuedRun(1);
+      await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [lostRun.runId]);
       // A manual config's run whose retry job was given up: due again now.
       const manual = await setup({ sync_frequency: 'manual' });
       const retried = await api.post(manual.exports, manual.token, { records: [claim()], deliver: true });
@@ -593,6 +657,13 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       await sweep();
       expect(await waitingJobs(daily.configId)).toEqual([slot]);
       expect((await waitForRun(`${manual.exports}/${retried.body.id}`, manual.token, (r) => r.status === 'delivered')).delivery.attempts).toBe(2);
+      const runStatus = async (id: string) => ((await t.dataSource.query(`SELECT status FROM export_runs WHERE id = $1`, [id])) as { status: string }[])[0].status;
+      expect(
+        await waitFor(
+          () => runStatus(lostRun.runId),
+          (status) => status === 'delivered',
+        ),
+      ).toBe('delivered');
       const [kept] = await waitingJobs(sooner.configId);
       expect(new Date(kept.start_after).getTime()).toBeLessThanOrEqual(new Date(at).getTime());
     });
@@ -623,7 +694,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       const first = await api.post(daily.exports, daily.token, { records: [claim()], deliver: true });
       sink.failures.set(daily.configId, [new DeliveryFailure('retryable', 'Service Unavailable')]);
       // While the attempt runs, another run is queued: its export leaves the job for tonight's slot.
-      whileFirstBatchIsSent(async () => expect((await api.post(daily.exports, daily.token, { records: [claim()], deliver: true })).status).toBe(202));
+      whileFirstBatchIsSent(daily.configId, async () => expect((await api.post(daily.exports, daily.token, { records: [claim()], deliver: true })).status).toBe(202));
       expect((await api.post(`${daily.configPath}/sync`, daily.token, {})).status).toBe(202);
       // The retry (backoff 200 ms here) goes long before midnight, and takes the other run with it.
       const run = await waitForRun(`${daily.exports}/${first.body.id}`, daily.token, (r) => r.status === 'delivered');
@@ -639,11 +710,10 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let entered = false;
-    sink.beforeBatch = async () => {
-      if (entered) return;
+    whileFirstBatchIsSent(busy.configId, async () => {
       entered = true;
       await released;
-    };
+    });
     expect((await api.post(`${busy.configPath}/sync`, busy.token, {})).status).toBe(202);
     for (let waited = 0; !entered && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(entered).toBe(true);
@@ -692,11 +762,10 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     await api.post(exports, token, { records: Array.from({ length: 7 }, () => claim()), deliver: true });
     let deleted = false;
-    sink.beforeBatch = async () => {
-      if (deleted) return;
+    whileFirstBatchIsSent(configId, async () => {
       deleted = true;
       expect((await api.delete(configPath, token)).status).toBe(204);
-    };
+    });
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     for (let waited = 0; !deleted && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import type { Transaction } from '../src/database/transaction';
 import { deliverySweepCron, JobQueue } from '../src/job-queue/job-queue';
-import { startTestApp, testConfig } from './support/test-app';
+import { testConfig } from './support/test-app';
 
 describe('the job queue (real database)', () => {
   it('starts on the next use after a failed start, rather than refusing every job until a restart', async () => {
@@ -27,17 +28,60 @@ describe('the job queue (real database)', () => {
     }
   });
 
-  it('schedules the delivery sweep on a worker instance every DELIVERY_SWEEP_MINUTES, off the top of the hour', async () => {
-    expect([1, 10, 15, 60].map(deliverySweepCron)).toEqual(['0-59/1 * * * *', '3-59/10 * * * *', '3-59/15 * * * *', '3-59/60 * * * *']);
-    const app = await startTestApp({ env: { DELIVERY_WORKERS: '1', DELIVERY_SWEEP_MINUTES: '15' } });
+  /** A client on the test database, for what the queue's own table says. */
+  async function withDb<T>(work: (db: Client) => Promise<T>): Promise<T> {
+    const db = new Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await db.connect();
     try {
-      expect(await app.dataSource.query(`SELECT cron, timezone FROM pgboss.schedule WHERE name = 'meander-delivery-sweep'`)).toEqual([
-        { cron: '3-59/15 * * * *', timezone: 'UTC' },
-      ]);
+      return await work(db);
     } finally {
-      // No later suite's app works the sweep (it is off in tests): its cron would only queue jobs for nobody.
-      await app.dataSource.query(`DELETE FROM pgboss.schedule WHERE name = 'meander-delivery-sweep'`);
-      await app.close();
+      await db.end();
+    }
+  }
+
+  it('schedules the delivery sweep every DELIVERY_SWEEP_MINUTES, off the top of the hour, and unschedules it', async () => {
+    expect([1, 10, 15, 60].map(deliverySweepCron)).toEqual(['0-59/1 * * * *', '3-59/10 * * * *', '3-59/15 * * * *', '3-59/60 * * * *']);
+    const queue = new JobQueue(testConfig({ DELIVERY_SWEEP_MINUTES: '15' }));
+    const schedule = () => withDb(async (db) => (await db.query(`SELECT cron, timezone FROM pgboss.schedule WHERE name = 'meander-delivery-sweep'`)).rows);
+    try {
+      await queue.workDeliverySweep(async () => undefined);
+      expect(await schedule()).toEqual([{ cron: '3-59/15 * * * *', timezone: 'UTC' }]);
+      // DELIVERY_SWEEP_MINUTES=0 on an instance: no more jobs for nobody.
+      await queue.unscheduleDeliverySweep();
+      expect(await schedule()).toEqual([]);
+    } finally {
+      await queue.onApplicationShutdown();
+    }
+  });
+
+  it("a job queued in a transaction while the config's job is due holds that job until the commit: no worker takes it without the new run", async () => {
+    const queue = new JobQueue(testConfig());
+    const job = { orgId: randomUUID(), integrationId: randomUUID() };
+    // As pg-boss 10's fetch reads the queue (plans.js fetchNextJob), for this config's job only: the other suites' jobs are not ours to take.
+    const fetchable = (integrationId: string) =>
+      withDb(async (db) => {
+        await db.query('BEGIN');
+        const { rows } = await db.query(
+          `SELECT id FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state < 'active' AND start_after < now() FOR UPDATE SKIP LOCKED`,
+          [integrationId],
+        );
+        await db.query('ROLLBACK');
+        return rows;
+      });
+    try {
+      await queue.enqueueDelivery(job);
+      await withDb(async (tx) => {
+        await tx.query('BEGIN');
+        // The export's transaction (its run not committed yet) queues the config's delivery: pg-boss drops the send.
+        await queue.enqueueDelivery(job, undefined, { sqlExecutor: () => ({ executeSql: (text: string, values: unknown[]) => tx.query(text, values) }) } as unknown as Transaction);
+        // A worker looking now must not take the job: it would find no run and complete, leaving the new one without a job.
+        // pg-boss's fetch takes due jobs FOR UPDATE SKIP LOCKED: this config's must be skipped now.
+        expect(await fetchable(job.integrationId)).toEqual([]);
+        await tx.query('COMMIT');
+      });
+      expect(await fetchable(job.integrationId)).toHaveLength(1);
+    } finally {
+      await queue.onApplicationShutdown();
     }
   });
 });

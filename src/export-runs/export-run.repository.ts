@@ -94,7 +94,9 @@ export class ExportRunRepository extends TableRepository {
 }
 
 /** The sweep's look; read through the partial index of waiting runs (idx_export_runs_deliverable). Exported for the spec that EXPLAINs it. */
-export const CONFIGS_WITH_DELIVERABLE_RUNS = `SELECT c.organization_id, c.id, c.sync_frequency, c.extra_config, min(r.next_attempt_at) AS retry_at
+// A run left `delivering` (its worker lost, its job given up) is due now, whatever the schedule.
+export const CONFIGS_WITH_DELIVERABLE_RUNS = `SELECT c.organization_id, c.id, c.sync_frequency, c.extra_config,
+    min(CASE WHEN r.status = 'delivering' THEN now() ELSE r.next_attempt_at END) AS retry_at
   FROM export_runs r JOIN integration_configs c ON c.organization_id = r.organization_id AND c.id = r.integration_id
   WHERE r.status IN ('queued', 'delivering') AND c.enabled AND NOT c.paused
   GROUP BY c.organization_id, c.id`;

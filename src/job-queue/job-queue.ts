@@ -79,8 +79,11 @@ export class JobQueue implements OnApplicationShutdown {
    */
   async enqueueDelivery(job: DeliveryJob, startAfter?: Date, tx?: Transaction): Promise<void> {
     const boss = await this.started();
-    const sent = await boss.send(DELIVERY_QUEUE, job, { ...this.deliveryJobOptions(job), ...(startAfter ? { startAfter } : {}), ...(tx ? { db: tx.sqlExecutor() } : {}) });
-    if (sent === null) await this.moveWaitingDelivery(boss, job, startAfter ?? 'now', 'earlier', tx);
+    const options = { ...this.deliveryJobOptions(job), ...(startAfter ? { startAfter } : {}), ...(tx ? { db: tx.sqlExecutor() } : {}) };
+    // Dropped, and the waiting job gone meanwhile (a worker took it): once more, now that none waits.
+    if ((await boss.send(DELIVERY_QUEUE, job, options)) === null && !(await this.moveWaitingDelivery(boss, job, startAfter ?? 'now', 'earlier', tx))) {
+      await boss.send(DELIVERY_QUEUE, job, options);
+    }
     if (!tx) this.wakeDeliveryWorkers();
   }
 
@@ -133,7 +136,10 @@ export class JobQueue implements OnApplicationShutdown {
    * Moves the config's waiting job (pg-boss's own table, as pg-boss 10 lays it out; the delivery
    * spec reads it too) to `at` (`now` by the database's clock, which pg-boss fetches by): only
    * `earlier` than it was, or `either way` when not yet due (null: removed). True when a waiting
-   * job was found to move or remove.
+   * job was found. `earlier` touches it even when it is sooner already: inside a transaction its
+   * row stays locked until the commit, so no worker takes it (fetching skips locked jobs) before
+   * the run it is now also for is committed. Its archive date moves with it (pg-boss archives a
+   * waiting job `keep_until` past, 14 days after its start by default).
    */
   private async moveWaitingDelivery(boss: PgBoss, job: DeliveryJob, at: Date | 'now' | null, direction: 'earlier' | 'either way', tx?: Transaction): Promise<boolean> {
     const db = tx ? tx.sqlExecutor() : boss.getDb();
@@ -142,8 +148,10 @@ export class JobQueue implements OnApplicationShutdown {
       at === null
         ? await db.executeSql(`DELETE FROM ${JOB_QUEUE_SCHEMA}.job WHERE ${waiting} AND start_after > now() RETURNING id`, [DELIVERY_QUEUE, job.integrationId])
         : await db.executeSql(
-            `UPDATE ${JOB_QUEUE_SCHEMA}.job SET start_after = COALESCE($3::timestamptz, now())
-             WHERE ${waiting} AND ${direction === 'earlier' ? 'start_after > COALESCE($3::timestamptz, now())' : 'start_after > now()'} RETURNING id`,
+            `UPDATE ${JOB_QUEUE_SCHEMA}.job
+             SET start_after = ${direction === 'earlier' ? 'LEAST(start_after, COALESCE($3::timestamptz, now()))' : 'COALESCE($3::timestamptz, now())'},
+                 keep_until = GREATEST(keep_until, COALESCE($3::timestamptz, now()) + (keep_until - start_after))
+             WHERE ${waiting}${direction === 'earlier' ? '' : ' AND start_after > now()'} RETURNING id`,
             [DELIVERY_QUEUE, job.integrationId, at === 'now' ? null : at],
           );
     return rows.length > 0;
@@ -211,6 +219,12 @@ export class JobQueue implements OnApplicationShutdown {
     await ensureQueue(boss, DELIVERY_SWEEP_QUEUE);
     await boss.schedule(DELIVERY_SWEEP_QUEUE, deliverySweepCron(this.config.deliverySweepMinutes), {}, { tz: 'UTC', retryLimit: 1, expireInSeconds: 5 * 60 });
     await this.workJobs(boss, DELIVERY_SWEEP_QUEUE, 10, handler, (_job, err) => this.logger.error({ event: 'delivery_sweep_failed', err }));
+  }
+
+  /** The sweep turned off (DELIVERY_SWEEP_MINUTES=0): its cron sends no more jobs that nobody works. */
+  async unscheduleDeliverySweep(): Promise<void> {
+    const boss = await this.started();
+    await boss.unschedule(DELIVERY_SWEEP_QUEUE);
   }
 
   /** Retention turned off (every RETENTION_*_DAYS 0): no job is sent any more. */

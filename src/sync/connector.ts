@@ -130,11 +130,15 @@ export function attemptError(error: unknown): string {
  * sent), and a row without one fails the batch as retryable, the answered rows kept.
  */
 export function outcomesForEveryRow(integrationType: string, rows: DeliveryRow[], outcomes: RowOutcome[]): RowOutcome[] {
+  const answered = outcomesForRowsSent(rows, outcomes);
+  if (answered.length === rows.length) return answered;
+  throw new DeliveryFailure('retryable', `The ${integrationType} connector answered for ${answered.length} of the ${rows.length} rows it was sent`, undefined, answered);
+}
+
+/** The outcomes of rows that were sent, the first of each: the rest would settle rows never sent (or twice). */
+export function outcomesForRowsSent(rows: DeliveryRow[], outcomes: RowOutcome[]): RowOutcome[] {
   const sent = new Set(rows.map((row) => row.index));
   const answered = new Map<number, RowOutcome>();
   for (const outcome of outcomes) if (sent.has(outcome.index) && !answered.has(outcome.index)) answered.set(outcome.index, outcome);
-  if (answered.size === rows.length) return [...answered.values()];
-  throw new DeliveryFailure('retryable', `The ${integrationType} connector answered for ${answered.size} of the ${rows.length} rows it was sent`, undefined, [
-    ...answered.values(),
-  ]);
+  return [...answered.values()];
 }

@@ -14,7 +14,18 @@ import type { IntegrationConfigEntity } from '../integration-config/integration-
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { JobQueue, type DeliveryJob } from '../job-queue/job-queue';
-import { attemptError, connectorContext, DeliveryFailure, DeliveryStopped, outcomesForEveryRow, retryDelayMs, rowReference, type Connector, type RowOutcome } from './connector';
+import {
+  attemptError,
+  connectorContext,
+  DeliveryFailure,
+  DeliveryStopped,
+  outcomesForEveryRow,
+  outcomesForRowsSent,
+  retryDelayMs,
+  rowReference,
+  type Connector,
+  type RowOutcome,
+} from './connector';
 import { ConnectorRegistry } from './connector.registry';
 import { DeliveryLocks, type HeldLock } from './delivery-lock';
 import { SyncService } from './sync.service';
@@ -77,6 +88,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     if (this.config.deliveryWorkers === 0) return;
     await this.jobs.workDeliveries(this.config.deliveryWorkers, (job) => this.deliverConfig(job));
     if (this.config.deliverySweepMinutes > 0) await this.jobs.workDeliverySweep(() => this.requeueStranded());
+    else await this.jobs.unscheduleDeliverySweep();
   }
 
   /**
@@ -151,18 +163,21 @@ export class DeliveryService implements OnApplicationBootstrap {
     const stopCheck = () => this.throwIfStopped(config, lock);
     for await (const batch of this.pendingBatches(orgId, run.id, connector.maxBatchSize, lock)) {
       let outcomes;
+      const rows = batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} }));
       try {
         if (!first) await stopCheck();
         first = false;
-        const rows = batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} }));
         outcomes = outcomesForEveryRow(connector.integrationType, rows, await connector.deliver({ ...context, beforeRequest: stopCheck }, rows));
       } catch (error) {
         // What the system answered before the batch failed or stopped is kept: those rows are not sent again.
-        const answered = error instanceof DeliveryFailure || error instanceof DeliveryStopped ? error.answered : [];
+        const answered = outcomesForRowsSent(rows, error instanceof DeliveryFailure || error instanceof DeliveryStopped ? error.answered : []);
         if (answered.length > 0) delivered += (await this.storeOutcomes(orgId, run.id, answered, scrub, lock)).delivered;
-        if (error instanceof DeliveryStopped) await this.recordStopped(config, run.id, actor, startedAt, delivered, error.reason, lock);
-        else await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, scrub, lock);
-        return false;
+        if (error instanceof DeliveryStopped) {
+          await this.recordStopped(config, run.id, actor, startedAt, delivered, error.reason, lock);
+          return false;
+        }
+        // Out of attempts, the run is failed: the config's other runs go on.
+        return (await this.failAttempt(config, run, actor, startedAt, attempts, delivered, error, scrub, lock)) === 'out of attempts';
       }
       const stored = await this.storeOutcomes(orgId, run.id, outcomes, scrub, lock);
       delivered += stored.delivered;
@@ -201,9 +216,13 @@ export class DeliveryService implements OnApplicationBootstrap {
       const lost: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: WORKER_LOST };
       await this.record(config, actor, startedAt, lost, tx);
       const last = run.delivery_attempts >= this.config.deliveryMaxAttempts && pending > 0;
+      const counts = { delivered_count: deliveredCount, failed_count: failedCount };
       if (last) {
         const alerts: RaisedAlert[] = [['delivery.failed', { attempts: run.delivery_attempts, error: WORKER_LOST }]];
-        await this.settleRun(config, run.id, { status: 'failed', delivered_count: deliveredCount, failed_count: failedCount, last_error: WORKER_LOST }, alerts, tx);
+        await this.settleRun(config, run.id, { status: 'failed', ...counts, last_error: WORKER_LOST }, alerts, tx);
+      } else {
+        // What this lost attempt delivered is counted now: the next one lost counts only its own.
+        await this.runs.in(tx).updateDelivery(orgId, run.id, counts);
       }
       return { outcome: lost, outOfAttempts: last };
     });
@@ -281,7 +300,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     error: unknown,
     scrub: (texts: string[]) => Promise<string[]>,
     lock: HeldLock,
-  ): Promise<void> {
+  ): Promise<'retry' | 'out of attempts'> {
     const orgId = config.organization_id;
     if (error instanceof EgressRefused) await this.audit.recordEgressRefusal(orgId, configResource(config.id), error, 'delivery', actor);
     const failure = error instanceof DeliveryFailure ? error : undefined;
@@ -301,6 +320,7 @@ export class DeliveryService implements OnApplicationBootstrap {
       if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt, tx);
     });
     this.metrics?.attemptEnded(config.integration_type, outcome);
+    return outOfAttempts ? 'out of attempts' : 'retry';
   }
 
   /** The run's new delivery state, and the alerts it raises, in the attempt's transaction: both or neither. */
