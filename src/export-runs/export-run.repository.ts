@@ -48,13 +48,13 @@ export class ExportRunRepository extends TableRepository {
     return this.rows(CONFIGS_WITH_DELIVERABLE_RUNS, []);
   }
 
-  /** When the soonest retry of the config's waiting runs is due; null when none is backing off. */
-  async nextRetryAt(orgId: string, integrationId: string): Promise<Date | null> {
-    const [row] = await this.rows<{ at: Date | null }>(
-      `SELECT min(next_attempt_at) AS at FROM export_runs WHERE organization_id = $1 AND integration_id = $2 AND status IN ('queued', 'delivering')`,
+  /** How many of the config's runs wait for delivery, and when the soonest of their retries is due (as the sweep reads it; null: none). */
+  async waitingRuns(orgId: string, integrationId: string): Promise<{ count: number; retry_at: Date | null }> {
+    const [row] = await this.rows<{ count: number; retry_at: Date | null }>(
+      `SELECT count(*)::int AS count, ${RETRY_AT} AS retry_at FROM export_runs r WHERE r.organization_id = $1 AND r.integration_id = $2 AND r.status IN ('queued', 'delivering')`,
       [orgId, integrationId],
     );
-    return row.at;
+    return row;
   }
 
   async updateDelivery(
@@ -93,10 +93,11 @@ export class ExportRunRepository extends TableRepository {
   }
 }
 
+/** The soonest retry of waiting runs `r`: a run left `delivering` (its worker lost, its job given up) is due now, whatever the schedule. */
+const RETRY_AT = `min(CASE WHEN r.status = 'delivering' THEN now() ELSE r.next_attempt_at END)`;
+
 /** The sweep's look; read through the partial index of waiting runs (idx_export_runs_deliverable). Exported for the spec that EXPLAINs it. */
-// A run left `delivering` (its worker lost, its job given up) is due now, whatever the schedule.
-export const CONFIGS_WITH_DELIVERABLE_RUNS = `SELECT c.organization_id, c.id, c.sync_frequency, c.extra_config,
-    min(CASE WHEN r.status = 'delivering' THEN now() ELSE r.next_attempt_at END) AS retry_at
+export const CONFIGS_WITH_DELIVERABLE_RUNS = `SELECT c.organization_id, c.id, c.sync_frequency, c.extra_config, ${RETRY_AT} AS retry_at
   FROM export_runs r JOIN integration_configs c ON c.organization_id = r.organization_id AND c.id = r.integration_id
   WHERE r.status IN ('queued', 'delivering') AND c.enabled AND NOT c.paused
   GROUP BY c.organization_id, c.id`;

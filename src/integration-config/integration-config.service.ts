@@ -178,9 +178,10 @@ export class IntegrationConfigService {
       await this.audit.record({ orgId, actor, action: 'integration_config.updated', resource: configResource(id), changedFields: fields }, tx);
       // Enabled or resumed again, or on another schedule: its waiting runs go by the schedule it has now.
       const scheduleChanged = next.sync_frequency !== current.sync_frequency || next.extra_config['sync_time_zone'] !== current.extra_config['sync_time_zone'];
-      if (next.enabled && !next.paused && (!current.enabled || current.paused || scheduleChanged) && (await this.exportRuns.in(tx).countDeliverable(orgId, id)) > 0) {
-        await this.jobs.rescheduleDelivery(next, await this.exportRuns.in(tx).nextRetryAt(orgId, id), tx);
-        rescheduled = true;
+      if (next.enabled && !next.paused && (!current.enabled || current.paused || scheduleChanged)) {
+        const waiting = await this.exportRuns.in(tx).waitingRuns(orgId, id);
+        if (waiting.count > 0) await this.jobs.rescheduleDelivery(next, waiting.retry_at, tx);
+        rescheduled = waiting.count > 0;
       }
       return this.respond(orgId, foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, id), CONFIG), tx);
     });

@@ -41,11 +41,11 @@ export class DeliveryStopped extends Error {
   }
 }
 
-/** For one deliver(): call before each request; the first passes, each after it asks ConnectorContext.beforeRequest. */
-export function requestGate(context: ConnectorContext): () => Promise<void> {
+/** Call before each request: the first passes, each after it runs `check` (a connector's: ConnectorContext.beforeRequest, for one deliver()). */
+export function requestGate(check: (() => Promise<void>) | undefined): () => Promise<void> {
   let sent = 0;
   return async () => {
-    if (sent++ > 0) await context.beforeRequest?.();
+    if (sent++ > 0) await check?.();
   };
 }
 

@@ -36,8 +36,9 @@ export class DeliveryLocks {
       const [{ locked }] = (await runner.query(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked`, [DELIVERY_LOCK_CLASS, configId])) as { locked: boolean }[];
       if (!locked) return { acquired: false };
       try {
-        const session = new Transaction(runner.manager);
-        return { acquired: true, value: await work({ session, transaction: (writes) => inTransaction(runner, session, writes) }) };
+        // A transaction on the lock's own connection (TypeORM uses a manager's runner when it has one); the session lock outlives it.
+        const transaction = <T>(writes: (tx: Transaction) => Promise<T>) => runner.manager.transaction((manager) => writes(new Transaction(manager)));
+        return { acquired: true, value: await work({ session: new Transaction(runner.manager), transaction }) };
       } finally {
         await this.unlock(runner, configId);
       }
@@ -53,19 +54,5 @@ export class DeliveryLocks {
       // The connection is gone, and the server released the lock with it.
       this.logger.warn({ event: 'delivery_unlock_failed', config_id: configId, err: { name: (error as Error)?.name, message: (error as Error)?.message } });
     }
-  }
-}
-
-/** A transaction on the lock's own connection (the session lock outlives it). */
-async function inTransaction<T>(runner: QueryRunner, session: Transaction, work: (tx: Transaction) => Promise<T>): Promise<T> {
-  await runner.startTransaction();
-  try {
-    const value = await work(session);
-    await runner.commitTransaction();
-    return value;
-  } catch (error) {
-    // A connection that is gone has rolled back with it.
-    if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-    throw error;
   }
 }

@@ -21,6 +21,7 @@ import {
   DeliveryStopped,
   outcomesForEveryRow,
   outcomesForRowsSent,
+  requestGate,
   retryDelayMs,
   rowReference,
   type Connector,
@@ -127,7 +128,7 @@ export class DeliveryService implements OnApplicationBootstrap {
       // On the lock's connection: a read that fails when the lock is gone (another instance may hold the config now).
       const config = await this.configs.in(lock.session).findByOrgAndId(orgId, integrationId);
       // Deleted (its runs went with it), disabled or paused: nothing is sent; queued runs wait for it.
-      if (!config?.enabled || config.paused) return;
+      if (!config || whyStopped(config)) return;
       const connector = this.connectors.find(config.integration_type);
       if (!connector) return void this.logger.warn({ event: 'no_connector', org_id: orgId, config_id: integrationId, integration_type: config.integration_type });
       if (run.next_attempt_at && run.next_attempt_at.getTime() > Date.now()) {
@@ -158,15 +159,14 @@ export class DeliveryService implements OnApplicationBootstrap {
     const scrub = this.configService.secretScrubber(orgId, [credentials.api_key, credentials.client_secret, credentials.webhook_secret]);
     let delivered = 0;
     let refused = 0;
-    let first = true;
-    // Before each request after the attempt's first (the connector asks before its own second one).
+    // Before each request after the attempt's first: before each batch here, and the connector asks before its own second one.
     const stopCheck = () => this.throwIfStopped(config, lock);
+    const beforeBatch = requestGate(stopCheck);
     for await (const batch of this.pendingBatches(orgId, run.id, connector.maxBatchSize, lock)) {
       let outcomes;
       const rows = batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} }));
       try {
-        if (!first) await stopCheck();
-        first = false;
+        await beforeBatch();
         outcomes = outcomesForEveryRow(connector.integrationType, rows, await connector.deliver({ ...context, beforeRequest: stopCheck }, rows));
       } catch (error) {
         // What the system answered before the batch failed or stopped is kept: those rows are not sent again.
@@ -232,9 +232,8 @@ export class DeliveryService implements OnApplicationBootstrap {
 
   /** Disabled, paused or deleted meanwhile: the attempt stops before its next request (DeliveryStopped). Read on the lock's connection. */
   private async throwIfStopped(config: IntegrationConfigEntity, lock: HeldLock): Promise<void> {
-    const current = await this.configs.in(lock.session).findByOrgAndId(config.organization_id, config.id);
-    if (current?.enabled && !current.paused) return;
-    throw new DeliveryStopped(!current ? 'deleted' : current.enabled ? 'integration_paused' : 'disabled_integration_must_not_sync');
+    const reason = whyStopped(await this.configs.in(lock.session).findByOrgAndId(config.organization_id, config.id));
+    if (reason) throw new DeliveryStopped(reason);
   }
 
   /**
@@ -359,6 +358,13 @@ export class DeliveryService implements OnApplicationBootstrap {
       tx,
     );
   }
+}
+
+/** Why nothing more may be sent to a config as it is now (null: it may). */
+function whyStopped(config: IntegrationConfigEntity | null): DeliveryStopped['reason'] | null {
+  if (!config) return 'deleted';
+  if (!config.enabled) return 'disabled_integration_must_not_sync';
+  return config.paused ? 'integration_paused' : null;
 }
 
 function alertSubject(config: IntegrationConfigEntity) {

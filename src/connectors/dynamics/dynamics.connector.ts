@@ -339,7 +339,7 @@ export class DynamicsConnector implements Connector {
       entitySet,
       alternateKey,
       columns,
-      gate: requestGate(context),
+      gate: requestGate(context.beforeRequest),
     };
   }
 }

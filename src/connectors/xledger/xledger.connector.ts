@@ -51,7 +51,7 @@ export class XledgerConnector implements Connector {
 
     // Invariant: another request is only sent while nothing has been created, so a throw here
     // never leaves a created item to be sent again.
-    const gate = requestGate(context);
+    const gate = requestGate(context.beforeRequest);
     for (let request = 1; pending.length > 0; request++) {
       const clientIds = pending.map((p) => p.input.clientId);
       try {
