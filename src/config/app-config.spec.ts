@@ -71,6 +71,11 @@ describe('configuration', () => {
     // pg-boss refuses an expiry under a second or of a day or more.
     for (const bad of ['1', '86400', 'soon', '2.5']) expect(() => load({ DELIVERY_JOB_TIMEOUT_SECONDS: bad })).toThrow(/DELIVERY_JOB_TIMEOUT_SECONDS/);
     for (const bad of ['yes', '1', 'TRUE ']) expect(() => load({ EGRESS_ALLOW_PRIVATE: bad })).toThrow(/EGRESS_ALLOW_PRIVATE/);
+    // Each running delivery holds a pool connection: at least one is left for everything else.
+    expect(load({ DATABASE_POOL_SIZE: '3', DELIVERY_WORKERS: '2' })).toMatchObject({ databasePoolSize: 3, deliveryWorkers: 2 });
+    expect(() => load({ DATABASE_POOL_SIZE: '2', DELIVERY_WORKERS: '2' })).toThrow(/DELIVERY_WORKERS \(2\) must be less than DATABASE_POOL_SIZE \(2\)/);
+    expect(() => load({ DELIVERY_WORKERS: '10' })).toThrow(/DELIVERY_WORKERS \(10\) must be less than DATABASE_POOL_SIZE \(10\)/);
+    expect(load({ DATABASE_POOL_SIZE: '1', DELIVERY_WORKERS: '0' }).deliveryWorkers).toBe(0);
     expect(load({}).deliverySweepMinutes).toBe(10);
     expect(load({ DELIVERY_SWEEP_MINUTES: '0' }).deliverySweepMinutes).toBe(0);
     for (const bad of ['-1', '61', '2.5', 'often']) expect(() => load({ DELIVERY_SWEEP_MINUTES: bad })).toThrow(/DELIVERY_SWEEP_MINUTES/);

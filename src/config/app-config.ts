@@ -409,16 +409,25 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     encryptionKeys ??= dev.ENCRYPTION_KEYS;
   }
 
+  const databasePoolSize = parsed.DATABASE_POOL_SIZE ?? 10;
+  const deliveryWorkers = parsed.DELIVERY_WORKERS ?? 2;
+  if (deliveryWorkers >= databasePoolSize) {
+    // Each would hold a connection: the API (and the alert and retention jobs) would wait on a pool with none left.
+    throw new ConfigError(
+      `DELIVERY_WORKERS (${deliveryWorkers}) must be less than DATABASE_POOL_SIZE (${databasePoolSize}): each running delivery holds one of the pool's connections for its whole length`,
+    );
+  }
+
   return new AppConfig({
     nodeEnv,
     port: parsed.PORT ?? 3000,
     host: parsed.HOST ?? '0.0.0.0',
     databaseUrl: parsed.DATABASE_URL,
     dataDir,
-    databasePoolSize: parsed.DATABASE_POOL_SIZE ?? 10,
+    databasePoolSize,
     // One core stays with the event loop (HTTP, the database): the others map records.
     mappingWorkers: parsed.MAPPING_WORKERS ?? Math.min(4, Math.max(1, availableParallelism() - 1)),
-    deliveryWorkers: parsed.DELIVERY_WORKERS ?? 2,
+    deliveryWorkers,
     deliveryMaxAttempts: parsed.DELIVERY_MAX_ATTEMPTS ?? 8,
     deliveryBackoffBaseMs: parsed.DELIVERY_BACKOFF_BASE_MS ?? 30_000,
     deliveryJobTimeoutSeconds: parsed.DELIVERY_JOB_TIMEOUT_SECONDS ?? 900,

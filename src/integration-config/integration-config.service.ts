@@ -325,13 +325,13 @@ export class IntegrationConfigService {
    * secret of the organization, in any encoding; the secrets are read (and decrypted) once, on
    * first use: one scrubber per delivery attempt or test. `inUse`: the credentials it sent,
    * scrubbed even if the stored ones were rotated meanwhile (a host application's connector may
-   * not scrub its own).
+   * not scrub its own). `tx`: the connection to read them on (a delivery attempt's lock).
    */
-  secretScrubber(orgId: string, inUse: readonly (string | null)[] = []): (texts: string[]) => Promise<string[]> {
+  secretScrubber(orgId: string, inUse: readonly (string | null)[] = [], tx?: Transaction): (texts: string[]) => Promise<string[]> {
     let secrets: Promise<string[]> | undefined;
     return async (texts) => {
       if (texts.length === 0) return [];
-      const known = [...(await (secrets ??= this.organizationSecrets(orgId))), ...inUse.filter((s): s is string => s !== null)];
+      const known = [...(await (secrets ??= this.organizationSecrets(orgId, tx))), ...inUse.filter((s): s is string => s !== null)];
       return texts.map((text) => scrubSyncError(text, known));
     };
   }

@@ -124,7 +124,7 @@ export class DeliveryService implements OnApplicationBootstrap {
   }
 
   private async deliverQueuedRuns({ orgId, integrationId }: DeliveryJob, lock: HeldLock): Promise<void> {
-    for (const run of await this.runs.listDeliverable(orgId, integrationId)) {
+    for (const run of await this.runs.in(lock.session).listDeliverable(orgId, integrationId)) {
       // On the lock's connection: a read that fails when the lock is gone (another instance may hold the config now).
       const config = await this.configs.in(lock.session).findByOrgAndId(orgId, integrationId);
       // Deleted (its runs went with it), disabled or paused: nothing is sent; queued runs wait for it.
@@ -156,7 +156,7 @@ export class DeliveryService implements OnApplicationBootstrap {
     const credentials = this.sync.credentialsOf(config, actor, 'delivery');
     const context = connectorContext(config, credentials);
     // What the external system writes is scrubbed of the organization's secrets, read once an attempt.
-    const scrub = this.configService.secretScrubber(orgId, [credentials.api_key, credentials.client_secret, credentials.webhook_secret]);
+    const scrub = this.configService.secretScrubber(orgId, [credentials.api_key, credentials.client_secret, credentials.webhook_secret], lock.session);
     let delivered = 0;
     let refused = 0;
     // Before each request after the attempt's first: before each batch here, and the connector asks before its own second one.
