@@ -615,15 +615,21 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
       const toLater = await dailyWithWaitingRun();
       const [tonight] = await waitingJobs(toLater.configId);
-      // Monday's midnight (UTC) is later than tonight's, but on a Sunday: the month's first then (a Sunday that ends a month is not tested).
-      const later = (['weekly', 'monthly'] as const).find((f) => (nextSlot(f, new Date()) as Date) > new Date(tonight.start_after));
-      if (later) {
-        await patch(toLater, { sync_frequency: later });
-        const moved = await waitingJobs(toLater.configId);
-        expect(moved.map((j) => new Date(j.start_after).toISOString())).toEqual([(nextSlot(later, new Date()) as Date).toISOString()]);
-        // pg-boss archives a waiting job past its keep_until: moved with it.
-        expect(new Date(moved[0].keep_until).getTime()).toBeGreaterThan(new Date(moved[0].start_after).getTime());
-      }
+      // Whatever today is, one of these is later than tonight's midnight (UTC): Monday's midnight, the
+      // month's first, or on a Sunday (the last of a month too) Monday's midnight at UTC−12 (noon UTC).
+      const schedules = [
+        { sync_frequency: 'weekly', zone: 'UTC' },
+        { sync_frequency: 'monthly', zone: 'UTC' },
+        { sync_frequency: 'weekly', zone: 'Etc/GMT+12' },
+      ] as const;
+      const slotOf = (schedule: (typeof schedules)[number]) => nextSlot(schedule.sync_frequency, new Date(), schedule.zone) as Date;
+      const later = schedules.find((schedule) => slotOf(schedule) > new Date(tonight.start_after))!;
+      expect(later).toBeDefined();
+      await patch(toLater, { sync_frequency: later.sync_frequency, extra_config: { sync_time_zone: later.zone } });
+      const moved = await waitingJobs(toLater.configId);
+      expect(moved.map((j) => new Date(j.start_after).toISOString())).toEqual([slotOf(later).toISOString()]);
+      // pg-boss archives a waiting job past its keep_until: moved with it.
+      expect(new Date(moved[0].keep_until).getTime()).toBeGreaterThan(new Date(moved[0].start_after).getTime());
 
       const toManual = await dailyWithWaitingRun();
       await patch(toManual, { sync_frequency: 'manual' });
