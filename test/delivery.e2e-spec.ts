@@ -780,6 +780,23 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(n).toBe(0);
   });
 
+  it('a config deleted during its last batch ends the job quietly: nothing left to record, no failed job', async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    await api.post(exports, token, { records: [claim()], deliver: true });
+    let deleted = false;
+    whileFirstBatchIsSent(configId, async () => {
+      expect((await api.delete(configPath, token)).status).toBe(204);
+      deleted = true;
+    });
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    const jobStates = async () =>
+      ((await t.dataSource.query(`SELECT state FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1`, [configId])) as { state: string }[]).map((j) => j.state);
+    await waitFor(jobStates, (states) => deleted && states.length > 0 && states.every((state) => state !== 'created' && state !== 'active'));
+    expect(sink.callsFor(configId)).toHaveLength(1);
+    // Failed, it would be retried (state retry) and logged as an error: the config's runs went with it.
+    expect(await jobStates()).toEqual(['completed']);
+  });
+
   it('egress_destination_not_allowed: a connection test to a loopback or metadata address is 422, a delivery attempt to one fails; both audited', async () => {
     const org = newOrgId();
     const token = await t.token('org_admin', org);

@@ -135,7 +135,7 @@ export class DeliveryService implements OnApplicationBootstrap {
         // Backing off: this run (and those after it) wait for their retry time.
         return this.jobs.enqueueDelivery({ orgId, integrationId }, run.next_attempt_at);
       }
-      const carryOn = await this.attempt(config, run, connector, lock);
+      const carryOn = await this.attempt(config, run, connector, lock).catch((error: unknown) => this.unlessDeleted(config, lock, error));
       if (!carryOn) return;
     }
   }
@@ -228,6 +228,23 @@ export class DeliveryService implements OnApplicationBootstrap {
     });
     this.metrics?.attemptEnded(config.integration_type, outcome);
     return outOfAttempts ? 'out of attempts' : 'retry';
+  }
+
+  /**
+   * An attempt that failed because its config was deleted meanwhile (during its last batch, say:
+   * recording it found no config) ends quietly: its runs and rows went with the config, nothing is
+   * left to record or retry. Any other failure is the job's.
+   */
+  private async unlessDeleted(config: IntegrationConfigEntity, lock: HeldLock, error: unknown): Promise<false> {
+    const deleted = await this.configs
+      .in(lock.session)
+      .findByOrgAndId(config.organization_id, config.id)
+      .then(
+        (found) => found === null,
+        () => false,
+      );
+    if (deleted) return false;
+    throw error;
   }
 
   /** Disabled, paused or deleted meanwhile: the attempt stops before its next request (DeliveryStopped). Read on the lock's connection. */
