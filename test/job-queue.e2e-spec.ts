@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { Transaction } from '../src/database/transaction';
 import { deliverySweepCron, JobQueue } from '../src/job-queue/job-queue';
-import { testConfig } from './support/test-app';
+import { startTestApp, testConfig } from './support/test-app';
 
 describe('the job queue (real database)', () => {
   it('starts on the next use after a failed start, rather than refusing every job until a restart', async () => {
@@ -51,6 +51,22 @@ describe('the job queue (real database)', () => {
       expect(await schedule()).toEqual([]);
     } finally {
       await queue.onApplicationShutdown();
+    }
+  });
+
+  it('a worker instance schedules the sweep by its DELIVERY_SWEEP_MINUTES, and one set to 0 unschedules it; an API-only instance leaves it', async () => {
+    const schedule = () => withDb(async (db) => (await db.query(`SELECT cron FROM pgboss.schedule WHERE name = 'meander-delivery-sweep'`)).rows);
+    const started = async (env: Record<string, string>) => (await startTestApp({ env })).close();
+    try {
+      // Minute 3 of the hour only: the sweep (every organization's waiting runs) is not run on the suites' shared queue while this lasts.
+      await started({ DELIVERY_WORKERS: '1', DELIVERY_SWEEP_MINUTES: '60' });
+      expect(await schedule()).toEqual([{ cron: '3-59/60 * * * *' }]);
+      await started({ DELIVERY_WORKERS: '0', DELIVERY_SWEEP_MINUTES: '0' });
+      expect(await schedule()).toEqual([{ cron: '3-59/60 * * * *' }]);
+      await started({ DELIVERY_WORKERS: '1', DELIVERY_SWEEP_MINUTES: '0' });
+      expect(await schedule()).toEqual([]);
+    } finally {
+      await withDb((db) => db.query(`DELETE FROM pgboss.schedule WHERE name = 'meander-delivery-sweep'`));
     }
   });
 
