@@ -12,7 +12,7 @@ import { Keyring } from '../src/crypto/keyring';
 import { startDataverseFake } from '../test/support/fakes/dataverse-fake';
 import { startXledgerFake } from '../test/support/fakes/xledger-fake';
 import { testCertificate } from '../test/support/tls';
-import { benchDatabase, benchServiceEnv, rssMb, start, stop } from './http-scenarios.bench';
+import { benchDatabase, benchServiceEnv, cpuSeconds, rssMb, start, stop } from './http-scenarios.bench';
 import { median } from './stats';
 
 export interface ConnectorBenchRow {
@@ -27,6 +27,8 @@ export interface ConnectorBenchRow {
   durableRatio: number;
   /** Requests the service sent per 1,000 delivered rows (Dataverse: token requests included). */
   requestsPer1000Rows: number;
+  /** CPU the service process spent per 1,000 rows while delivering (median round): its one event loop, against the replay's wall time. */
+  serviceCpuMsPer1000Rows: number;
   serviceRssMb: number[];
 }
 
@@ -140,6 +142,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
       const scriptMs: number[] = [];
       const durableMs: number[] = [];
       const rss: number[] = [];
+      const serviceCpuMs: number[] = [];
       let requestsPer1000Rows = 0;
       let rows = 0;
       for (let round = 0; round < options.rounds + 1; round++) {
@@ -162,6 +165,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
         }
         v.reset();
         const mark = v.sent();
+        const cpuBefore = cpuSeconds(service.child.pid!);
         const started = performance.now();
         for (const config of configs) await post(config.token, `${config.path}/sync`, {});
         for (;;) {
@@ -170,6 +174,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
         const serviceTook = performance.now() - started;
+        const serviceCpu = (cpuSeconds(service.child.pid!) - cpuBefore) * 1000;
         const captured = v.captured(mark);
         v.reset();
         const scriptStarted = performance.now();
@@ -204,6 +209,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
         serviceMs.push(serviceTook);
         scriptMs.push(scriptTook);
         durableMs.push(durableTook);
+        serviceCpuMs.push((serviceCpu * 1000) / rows);
         requestsPer1000Rows = (captured.length * 1000) / rows;
         rss.push(await rssAfterGcMb(service.child.pid!));
       }
@@ -219,6 +225,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
         durableMs: Math.round(durableMedian),
         durableRatio: scriptMedian / durableMedian,
         requestsPer1000Rows,
+        serviceCpuMsPer1000Rows: median(serviceCpuMs),
         serviceRssMb: rss,
       });
     }

@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     rows.push([
       `${c.vendor === 'xledger' ? 'Xledger' : 'Dataverse'} connector through the service vs a script replaying its requests, to the same local fake`,
       `${c.rows} rows over 10 configs × ${c.serviceRssMb.length} rounds, 2 at a time`,
-      `${c.serviceMs} vs ${c.scriptMs} ms; ${c.requestsPer1000Rows.toFixed(1)} requests per 1,000 rows; service RSS after GC ${c.serviceRssMb.join(' / ')} MB`,
+      `${c.serviceMs} vs ${c.scriptMs} ms; ${c.requestsPer1000Rows.toFixed(1)} requests per 1,000 rows; service CPU ${c.serviceCpuMsPer1000Rows.toFixed(1)} ms per 1,000 rows; service RSS after GC ${c.serviceRssMb.join(' / ')} MB`,
       `${c.ratio.toFixed(2)}× throughput`,
       '≥ 0.8× throughput',
       c.ratio >= 0.8 ? 'yes' : 'NO',
