@@ -55,7 +55,7 @@ describe('delivery across service instances, under faults (real processes, real 
       DELIVERY_WORKERS: '2',
       DELIVERY_BACKOFF_BASE_MS: '200',
       DELIVERY_JOB_TIMEOUT_SECONDS: '3',
-      // Off as in testConfig: the suites share a database, and the sweep takes every organization's waiting runs.
+      // Off as in testConfig: specs call the sweep when they mean it.
       DELIVERY_SWEEP_MINUTES: '0',
       SINK_INSTANCE: name,
       SINK_TABLE_PREFIX: prefix,

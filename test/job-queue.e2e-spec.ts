@@ -58,7 +58,7 @@ describe('the job queue (real database)', () => {
     const schedule = () => withDb(async (db) => (await db.query(`SELECT cron FROM pgboss.schedule WHERE name = 'meander-delivery-sweep'`)).rows);
     const started = async (env: Record<string, string>) => (await startTestApp({ env })).close();
     try {
-      // Minute 3 of the hour only: the sweep (every organization's waiting runs) is not run on the suites' shared queue while this lasts.
+      // Minute 3 of the hour only: the sweep (every organization's waiting runs) is not run under the suite's other specs.
       await started({ DELIVERY_WORKERS: '1', DELIVERY_SWEEP_MINUTES: '60' });
       expect(await schedule()).toEqual([{ cron: '3-59/60 * * * *' }]);
       await started({ DELIVERY_WORKERS: '0', DELIVERY_SWEEP_MINUTES: '0' });
@@ -73,7 +73,7 @@ describe('the job queue (real database)', () => {
   it("a job queued in a transaction while the config's job is due holds that job until the commit: no worker takes it without the new run", async () => {
     const queue = new JobQueue(testConfig());
     const job = { orgId: randomUUID(), integrationId: randomUUID() };
-    // As pg-boss 10's fetch reads the queue (plans.js fetchNextJob), for this config's job only: the other suites' jobs are not ours to take.
+    // As pg-boss 10's fetch reads the queue (plans.js fetchNextJob), for this config's job only: the suite's other jobs are not ours to take.
     const fetchable = (integrationId: string) =>
       withDb(async (db) => {
         await db.query('BEGIN');

@@ -116,7 +116,7 @@ export async function startServiceProcess(env: NodeJS.ProcessEnv = {}): Promise<
     RATE_LIMIT_WRITES_PER_MINUTE: '1000000',
     RATE_LIMIT_PUBLIC_PER_MINUTE: '1000000',
     RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '1000000',
-    // Off as in testConfig (the suites share a database): a spec that needs it says so.
+    // Off as in testConfig: a spec that needs it says so.
     DELIVERY_SWEEP_MINUTES: '0',
     ...env,
   });

@@ -10,8 +10,9 @@ declare global {
 }
 
 /**
- * One database for the whole run: the embedded PostgreSQL in a fresh directory, or the server
- * in DATABASE_URL (CI gives a fresh database). Specs isolate themselves by organization ids.
+ * One server for the whole run: the embedded PostgreSQL in a fresh directory, or the server in
+ * DATABASE_URL (CI gives a fresh database; its role needs CREATEDB). Its database is migrated here and is the template
+ * each suite's own database is copied from (test/support/suite-database.ts).
  */
 export default async function globalSetup(): Promise<void> {
   let url = process.env.DATABASE_URL;
@@ -21,6 +22,7 @@ export default async function globalSetup(): Promise<void> {
     url = globalThis.__EMBEDDED_POSTGRES__.url;
     process.env.TEST_DATA_DIR = dataDir;
   }
+  process.env.TEST_TEMPLATE_DATABASE_URL = url;
   process.env.TEST_DATABASE_URL = url;
   const dataSource = new DataSource(dataSourceOptions(url, 2));
   try {

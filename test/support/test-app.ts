@@ -33,8 +33,8 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
     RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '10000000',
     // API-only by default: test/delivery.e2e-spec.ts runs the delivery workers.
     DELIVERY_WORKERS: '0',
-    // The sweep re-queues every organization's waiting runs, and the suites share a database: one
-    // suite's app would deliver another's leftovers. Specs call DeliveryService.requeueStranded.
+    // The sweep re-queues every organization's waiting runs at a minute of its cron: runs a spec
+    // leaves waiting on purpose would move. Specs call DeliveryService.requeueStranded.
     DELIVERY_SWEEP_MINUTES: '0',
     ...overrides,
   });
