@@ -521,6 +521,41 @@ describe('integration configs (HTTP, real database)', () => {
       expectProblem(await api.get(`${base(org)}/${newOrgId()}`, token, { 'If-None-Match': '*' }), 404, 'not_found');
     });
 
+    it('gives the config a new revision on every field-mapping write: its field_mappings changed, so do its ETag and If-Match', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, xledger);
+      const path = `${base(org)}/${config.id}`;
+      const mappings = `${path}/field-mappings`;
+      const mapping = { source_field: 'expense_amount', target_field: 'Amount' };
+      let tag = (await api.get(path, token)).headers.etag as string;
+      /** The write answered `status`; a read with the tag held before is no longer 304, and a PATCH with it is 412. */
+      const expectNewRevision = async (write: Promise<{ status: number; body: any }>, status: number) => {
+        const written = await write;
+        expect(written.status).toBe(status);
+        const read = await api.get(path, token, { 'If-None-Match': tag });
+        expect(read.status).toBe(200);
+        expect(read.headers.etag).not.toBe(tag);
+        expectProblem(await api.patch(path, token, { display_name: 'Overwrites unseen' }, { 'If-Match': tag }), 412, 'precondition_failed');
+        tag = read.headers.etag as string;
+        return { written, read };
+      };
+      const created = await expectNewRevision(api.post(mappings, token, mapping), 201);
+      expect(created.read.body.field_mappings).toEqual({ expense_amount: 'Amount' });
+      const second = await expectNewRevision(api.post(`${mappings}/bulk`, token, { items: [{ source_field: 'expense_date', target_field: 'Date' }] }), 201);
+      expect(second.read.body.field_mappings).toEqual({ expense_amount: 'Amount', expense_date: 'Date' });
+      const id = created.written.body.id as string;
+      expect((await expectNewRevision(api.patch(`${mappings}/${id}`, token, { target_field: 'Sum' }), 200)).read.body.field_mappings).toMatchObject({ expense_amount: 'Sum' });
+      const version = await expectNewRevision(api.post(`${mappings}/${id}/versions`, token, { target_field: 'Total' }), 201);
+      expect(version.read.body.field_mappings).toMatchObject({ expense_amount: 'Total' });
+      await expectNewRevision(api.put(`${mappings}/order`, token, { ids: [second.written.body.items[0].id] }), 200);
+      const gone = await expectNewRevision(api.delete(`${mappings}/${version.written.body.id}`, token), 204);
+      expect(gone.read.body.field_mappings).toEqual({ expense_date: 'Date' });
+      // A refused write changes nothing: the tag held still reads 304.
+      expect((await api.post(mappings, token, { source_field: 'expense_date', target_field: 'Date' })).status).toBeGreaterThanOrEqual(400);
+      expect((await api.get(path, token, { 'If-None-Match': tag })).status).toBe(304);
+    });
+
     it('lets exactly one of two concurrent PATCHes with the same If-Match win', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);

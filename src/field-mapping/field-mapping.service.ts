@@ -109,7 +109,7 @@ export class FieldMappingService {
 
   async update(orgId: string, integrationId: string, id: string, dto: UpdateFieldMappingDto, actor: Principal): Promise<FieldMappingResponse> {
     return this.transactions.run(async (tx) => {
-      const config = await this.lockConfig(orgId, integrationId, tx);
+      const config = await this.lockConfig(orgId, integrationId, actor, tx);
       const current = await this.mapping(orgId, integrationId, id, tx);
       this.assertCurrent(current);
       const next = this.merge(current, dto);
@@ -125,7 +125,7 @@ export class FieldMappingService {
 
   async remove(orgId: string, integrationId: string, id: string, actor: Principal): Promise<void> {
     await this.transactions.run(async (tx) => {
-      await this.lockConfig(orgId, integrationId, tx);
+      await this.lockConfig(orgId, integrationId, actor, tx);
       const current = await this.mapping(orgId, integrationId, id, tx);
       this.assertCurrent(current);
       if (current.used_in_export) {
@@ -139,7 +139,7 @@ export class FieldMappingService {
   /** Version n+1 with the changes; the old version becomes inactive and read-only, in one transaction. */
   async createVersion(orgId: string, integrationId: string, id: string, dto: UpdateFieldMappingDto, actor: Principal): Promise<FieldMappingResponse> {
     return this.transactions.run(async (tx) => {
-      const config = await this.lockConfig(orgId, integrationId, tx);
+      const config = await this.lockConfig(orgId, integrationId, actor, tx);
       const current = await this.mapping(orgId, integrationId, id, tx);
       this.assertCurrent(current);
       const next = this.merge(current, { is_active: true, ...dto });
@@ -163,7 +163,7 @@ export class FieldMappingService {
       throw RuleViolation.validation(duplicates.map((i) => ({ field: `ids[${i}]`, rule: 'ids_must_be_unique', message: 'each id may appear once' })));
     }
     return this.transactions.run(async (tx) => {
-      await this.lockConfig(orgId, integrationId, tx);
+      await this.lockConfig(orgId, integrationId, actor, tx);
       const mappings = this.mappings.in(tx);
       const currentMappings = await mappings.listCurrent(orgId, integrationId);
       const known = new Set(currentMappings.map((m) => m.id));
@@ -285,9 +285,16 @@ export class FieldMappingService {
     return foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
   }
 
-  /** Every mapping write locks its config's row first, so concurrent writes to one integration queue up. */
-  private async lockConfig(orgId: string, integrationId: string, tx: Transaction): Promise<IntegrationConfigEntity> {
-    return foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), 'Integration config');
+  /**
+   * Every mapping write locks its config's row first, so concurrent writes to one integration queue
+   * up, and gives the config a new revision (rolled back with a refused write): its
+   * `field_mappings` may change, so its ETag must, and a PATCH with an If-Match read before it
+   * must not overwrite it unseen.
+   */
+  private async lockConfig(orgId: string, integrationId: string, actor: Principal, tx: Transaction): Promise<IntegrationConfigEntity> {
+    const config = foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), 'Integration config');
+    await this.configs.in(tx).touchRevision(orgId, integrationId, actor.sub);
+    return config;
   }
 
   private async mapping(orgId: string, integrationId: string, id: string, tx?: Transaction): Promise<FieldMappingEntity> {
@@ -296,7 +303,7 @@ export class FieldMappingService {
 
   private async createMany(orgId: string, integrationId: string, items: CreateFieldMappingDto[], bulk: boolean, actor: Principal): Promise<FieldMappingResponse[]> {
     return this.transactions.run(async (tx) => {
-      const config = await this.lockConfig(orgId, integrationId, tx);
+      const config = await this.lockConfig(orgId, integrationId, actor, tx);
       const mappings = this.mappings.in(tx);
       let nextSortOrder = await mappings.nextSortOrder(orgId, integrationId);
       const rows = items.map((item) => this.newMapping(orgId, integrationId, item, item.sort_order ?? nextSortOrder++));

@@ -123,6 +123,11 @@ export class IntegrationConfigRepository extends TableRepository {
     return result.affected === 1;
   }
 
+  /** A change of what the config shows that its row does not hold (its field mappings): a new revision, so its ETag changes. */
+  async touchRevision(orgId: string, id: string, actor: string | null): Promise<void> {
+    await this.updateRows(IntegrationConfigEntity, { organization_id: orgId, id }, { revision: () => 'revision + 1', updated_at: () => 'now()', updated_by: actor });
+  }
+
   async deleteByOrgAndId(orgId: string, id: string): Promise<void> {
     // Field mappings, sync runs, export runs and webhook events go with it: ON DELETE CASCADE.
     await this.repository(IntegrationConfigEntity).delete({ organization_id: orgId, id });
