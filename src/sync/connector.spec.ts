@@ -7,11 +7,16 @@ describe('delivery retries', () => {
     expect(retryDelayMs(3, 30_000, undefined, () => 0)).toBe(96_000);
     expect(retryDelayMs(3, 30_000, undefined, () => 1)).toBe(144_000);
     expect(retryDelayMs(20, 30_000, undefined, () => 0.5)).toBe(3_600_000);
+    // The hour holds after the jitter too (API.md: at most 1 hour); near it, the jitter only shortens.
+    expect(retryDelayMs(20, 30_000, undefined, () => 1)).toBe(3_600_000);
+    expect(retryDelayMs(20, 30_000, undefined, () => 0)).toBe(2_880_000);
   });
 
   it('never retries before the Retry-After the system asked for', () => {
     expect(retryDelayMs(1, 1_000, 120, () => 0.5)).toBe(120_000);
     expect(retryDelayMs(8, 30_000, 5, () => 0.5)).toBe(3_600_000);
+    // A vendor may ask for longer than the hour: it is honoured.
+    expect(retryDelayMs(8, 30_000, 7_200, () => 1)).toBe(7_200_000);
   });
 
   it('gives every row a stable reference', () => {

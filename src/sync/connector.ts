@@ -99,10 +99,13 @@ export function rowReference(exportRunId: string, index: number): string {
   return `meander:${exportRunId}:${index}`;
 }
 
+const MAX_BACKOFF_MS = 60 * 60_000;
+
 /** The delay before attempt `attempt + 1`: doubling from `baseMs`, ±20 % jitter, at most an hour, never before `retryAfterSeconds`. */
 export function retryDelayMs(attempt: number, baseMs: number, retryAfterSeconds?: number, random: () => number = Math.random): number {
-  const backoff = Math.min(60 * 60_000, baseMs * 2 ** Math.max(0, attempt - 1));
-  const jittered = Math.round(backoff * (0.8 + 0.4 * random()));
+  const backoff = Math.min(MAX_BACKOFF_MS, baseMs * 2 ** Math.max(0, attempt - 1));
+  // Capped after the jitter too: an hour is the most (API.md), the vendor's Retry-After aside.
+  const jittered = Math.min(MAX_BACKOFF_MS, Math.round(backoff * (0.8 + 0.4 * random())));
   return Math.max(jittered, (retryAfterSeconds ?? 0) * 1000);
 }
 
