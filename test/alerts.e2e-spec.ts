@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { Client } from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { AlertsService } from '../src/alerts/alerts.service';
 import { issueToken } from '../src/auth/issue-token';
@@ -13,7 +14,6 @@ import { waitFor } from './support/wait';
 
 jest.setTimeout(90_000);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Retries with backoff and a service process of its own: slower than the in-process specs. */
 const ALERT_WAIT_MS = 45_000;
 
@@ -252,9 +252,27 @@ describe('failure alerts: raised by the delivery engine, sent as durable jobs', 
       await waitFor(() => receiver.received, settled(['integration.paused']), ALERT_WAIT_MS);
       const sync = await call('POST', `${path}/sync`, token);
       expect({ status: sync.status, code: sync.body.code }).toEqual({ status: 409, code: 'integration_paused' });
-      // Paused: the retry that was due sends nothing.
+      // Paused: the retry that was due is worked (its job gone from the queue) and sends nothing.
       const requestsWhilePaused = xledger.requests.length;
-      await sleep(1500);
+      const db = new Client({ connectionString: process.env.TEST_DATABASE_URL });
+      await db.connect();
+      try {
+        const jobsLeft = await waitFor(
+          async () =>
+            Number(
+              (
+                await db.query(`SELECT count(*) FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state IN ('created', 'retry', 'active')`, [
+                  config.body.id,
+                ])
+              ).rows[0].count,
+            ),
+          (n) => n === 0,
+          ALERT_WAIT_MS,
+        );
+        expect(jobsLeft).toBe(0);
+      } finally {
+        await db.end();
+      }
       expect(xledger.requests.length).toBe(requestsWhilePaused);
 
       // Every alert: verified by the reference library with the endpoint's secret; each type

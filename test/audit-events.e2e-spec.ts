@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { AuditEventRepository } from '../src/audit/audit-event.repository';
 import type { Connector } from '../src/sync/connector';
 import { apiClient, expectProblem, hlfPortalConfig, rulesOf, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
@@ -93,14 +92,16 @@ describe('audit trail (HTTP, real database)', () => {
     const { org, token, base } = await admin();
     const created = await api.post(`${base}/integrations`, token, hlfPortalConfig());
     const path = `${base}/integrations/${created.body.id}`;
-    const repository = t.app.get(AuditEventRepository);
-    // Fault injection at the audit insert only: the database, the guards and the service are real.
-    const failing = jest.spyOn(repository, 'insert').mockRejectedValueOnce(new Error('audit write failed'));
+    // The database itself refuses this organization's audit events: nothing in the service is faked.
+    await t.dataSource.query(`CREATE FUNCTION refuse_audit_event() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit write failed'; END $$`);
+    await t.dataSource.query(
+      `CREATE TRIGGER refuse_audit_event BEFORE INSERT ON audit_events FOR EACH ROW WHEN (NEW.organization_id = '${org}') EXECUTE FUNCTION refuse_audit_event()`,
+    );
     try {
       expectProblem(await api.patch(path, token, { display_name: 'Renamed', client_secret: 'n3w-secret' }), 500, 'internal_error');
-      expect(failing).toHaveBeenCalledTimes(1);
     } finally {
-      failing.mockRestore();
+      await t.dataSource.query(`DROP TRIGGER refuse_audit_event ON audit_events`);
+      await t.dataSource.query(`DROP FUNCTION refuse_audit_event()`);
     }
     const after = await api.get(path, token);
     expect(after.body).toMatchObject({ display_name: 'HLF', revision: created.body.revision });

@@ -364,10 +364,12 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const { token, configId, exports } = await setup();
     sink.failures.set(configId, [new DeliveryFailure('retryable', 'upstream 503', 1), new Error('socket hang up')]);
     const res = await api.post(exports, token, { records: [claim(), claim()], deliver: true });
-    const first = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.delivery.attempts >= 1 && r.status === 'queued');
+    // Held at least a second (Retry-After): long enough to be read.
+    const first = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.delivery.attempts === 1 && r.status === 'queued');
     expect(first.delivery).toMatchObject({ attempts: 1, last_error: 'upstream 503' });
-    // Retry-After: 1 s beats the 200 ms base.
-    expect(new Date(first.delivery.next_attempt_at).getTime() - Date.now()).toBeGreaterThan(500);
+    // Retry-After: 1 s beats the 200 ms base (both times the server's: the attempt ended, then the retry).
+    const [{ finished_at: firstEnded }] = await t.dataSource.query(`SELECT finished_at FROM sync_runs WHERE integration_id = $1 ORDER BY seq LIMIT 1`, [configId]);
+    expect(new Date(first.delivery.next_attempt_at).getTime() - new Date(firstEnded).getTime()).toBeGreaterThan(900);
     const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
     expect(done.delivery).toMatchObject({ attempts: 3, delivered_count: 2, next_attempt_at: null });
     expect(sink.callsFor(configId)).toHaveLength(3);
@@ -485,9 +487,10 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       { index: 0, status: 'delivered', externalId: 'GL-0' },
       { index: 4, status: 'delivered', externalId: 'GL-never-sent' },
     ];
-    sink.failures.set(configId, [new DeliveryFailure('retryable', 'Service Unavailable', undefined, answered)]);
+    // Retry-After 10 minutes: the run stays as this attempt left it while it is read.
+    sink.failures.set(configId, [new DeliveryFailure('retryable', 'Service Unavailable', 600, answered)]);
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
-    await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
+    expect((await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1)).delivery.attempts).toBe(1);
     const stored = await t.dataSource.query(`SELECT index, status, external_id FROM export_run_rows WHERE export_run_id = $1 AND index IN (0, 4) ORDER BY index`, [res.body.id]);
     expect(stored).toEqual([
       { index: 0, status: 'delivered', external_id: 'GL-0' },
@@ -525,10 +528,12 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       await released;
     };
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
-    await waitFor(
-      async () => calls,
-      (n) => n === 1,
-    );
+    expect(
+      await waitFor(
+        async () => calls,
+        (n) => n === 1,
+      ),
+    ).toBe(1);
     // Meanwhile another attempt takes the config, records the first as lost and delivers the run.
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
@@ -553,14 +558,16 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect((await api.patch(configPath, token, { sync_frequency: 'daily', extra_config: { sync_time_zone: 'Europe/Oslo' } }, { 'If-Match': current.headers.etag })).status).toBe(
       200,
     );
+    const slotBefore = nextSlot('daily', new Date(), 'Europe/Oslo') as Date;
     const res = await api.post(exports, token, { records: [claim()], deliver: true });
     expect(res.status).toBe(202);
-    // One job for the config, waiting for the next midnight in Oslo (the queue's own table).
+    const slotAfter = nextSlot('daily', new Date(), 'Europe/Oslo') as Date;
+    // One job for the config, waiting for the next midnight in Oslo (the queue's own table): a
+    // day after the last, however long that day is (23 or 25 hours when the clocks change).
     const [job] = await t.dataSource.query(`SELECT start_after FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'created'`, [configId]);
     const oslo = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Oslo', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(job.start_after);
     expect(oslo).toBe('00:00');
-    expect(new Date(job.start_after).getTime() - Date.now()).toBeGreaterThan(0);
-    expect(new Date(job.start_after).getTime() - Date.now()).toBeLessThanOrEqual(24 * 3600_000);
+    expect([slotBefore.toISOString(), slotAfter.toISOString()]).toContain(new Date(job.start_after).toISOString());
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(sink.callsFor(configId)).toHaveLength(0);
 

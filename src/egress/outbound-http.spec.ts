@@ -344,10 +344,11 @@ describe('OutboundClient', () => {
       try {
         const outbound = client({ allowPrivate: false, lookup: () => undefined });
         const pending = rejection(outbound.request({ url: 'https://hangs.vendor.example/', method: 'GET' }));
-        jest.advanceTimersByTime(29_999);
         let settled = false;
         void pending.then(() => (settled = true));
-        await Promise.resolve();
+        await jest.advanceTimersByTimeAsync(29_999);
+        // A whole turn of the loop: a rejection the timer caused has settled by now.
+        await new Promise((resolve) => setImmediate(resolve));
         expect(settled).toBe(false);
         jest.advanceTimersByTime(1);
         expect(await pending).toMatchObject({ code: 'timeout' });

@@ -11,7 +11,7 @@ describe('the buffered log destination (sonic-boom in buffer mode)', () => {
   it('holds small lines back and writes them byte-exact, multi-byte text included, on flush', async () => {
     const file = join(dir, 'out.log');
     const out = bufferedDestination(file);
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the file opens asynchronously
+    await out.ready; // the file opens asynchronously
     const lines = Array.from({ length: 20 }, (_, i) => `{"msg":"line ${i} Ærø ✓"}\n`);
     for (const line of lines) out.write(line);
     expect(readFileSync(file, 'utf8')).toBe('');
@@ -21,12 +21,15 @@ describe('the buffered log destination (sonic-boom in buffer mode)', () => {
 
   it('writes without a flush once the buffer fills', async () => {
     const file = join(dir, 'full.log');
-    const out = bufferedDestination(file);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // No periodic flush within the test: only a full buffer writes.
+    const out = bufferedDestination(file, 60_000);
+    await out.ready;
     const line = `${JSON.stringify({ msg: 'x'.repeat(1000) })}\n`;
     for (let i = 0; i < 40; i++) out.write(line);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(readFileSync(file, 'utf8').length).toBeGreaterThanOrEqual(16 * 1024);
+    // The write the full buffer started, without a flush (asynchronous: looked for, up to 5 s).
+    const written = () => readFileSync(file, 'utf8').length;
+    for (const deadline = Date.now() + 5_000; written() < 16 * 1024 && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(written()).toBeGreaterThanOrEqual(16 * 1024);
     out.flushSync();
     expect(readFileSync(file, 'utf8')).toBe(line.repeat(40));
   });

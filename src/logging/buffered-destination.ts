@@ -9,7 +9,12 @@ const LOG_FLUSH_INTERVAL_MS = 200;
 /** Lines are written once this much is buffered (or the flush interval passed). */
 const LOG_BUFFER_BYTES = 16 * 1024;
 
-export type BufferedDestination = DestinationStream & { flush(callback?: (error?: Error) => void): void; flushSync(): void };
+export type BufferedDestination = DestinationStream & {
+  flush(callback?: (error?: Error) => void): void;
+  flushSync(): void;
+  /** Settles once a path is open (a descriptor is at once): flushSync before it throws. */
+  ready: Promise<void>;
+};
 
 /**
  * A buffered log destination on a file descriptor or path: lines are buffered up to 16 KiB (or
@@ -20,13 +25,20 @@ export type BufferedDestination = DestinationStream & { flush(callback?: (error?
  * Each line goes in as a Buffer: sonic-boom's string mode measures the byte length of its whole
  * pending string on every write (flattening it), ~5 µs a line at 16 KiB against ~0.6 µs.
  */
-export function bufferedDestination(dest: number | string): BufferedDestination {
+export function bufferedDestination(dest: number | string, flushIntervalMs = LOG_FLUSH_INTERVAL_MS): BufferedDestination {
   // sonic-boom wants a write larger than the buffer it waits for.
-  const stream = destination({ dest, sync: false, minLength: LOG_BUFFER_BYTES, maxWrite: 4 * LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, contentMode: 'buffer' });
+  const stream = destination({ dest, sync: false, minLength: LOG_BUFFER_BYTES, maxWrite: 4 * LOG_BUFFER_BYTES, periodicFlush: flushIntervalMs, contentMode: 'buffer' });
   // Looked up on each line: pino replaces it with a no-op once stdout's reader is gone (EPIPE),
   // else lines pile up.
   const buffered = stream as unknown as { write(line: Buffer): boolean };
+  const ready = new Promise<void>((resolve, reject) => {
+    stream.once('ready', () => resolve());
+    stream.once('error', reject);
+  });
+  // Nobody need wait for it: a failed open is the stream's own error too.
+  ready.catch(() => undefined);
   return {
+    ready,
     write: (line: string) => buffered.write(Buffer.from(line)),
     flush: (callback?: (error?: Error) => void) => stream.flush(callback),
     flushSync: () => stream.flushSync(),
