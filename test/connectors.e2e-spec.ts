@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { issueToken } from '../src/auth/issue-token';
+import { dataverseKeyValue } from '../src/connectors/dynamics/dataverse-names';
 import { killAllChildren, startServiceProcess, waitForExit, type ServiceProcess } from './support/child-processes';
 import { parseBatchRequest, startDataverseFake, type DataverseFake, type RecordedRequest as DataverseRequest } from './support/fakes/dataverse-fake';
 import { startXledgerFake, type XledgerFake } from './support/fakes/xledger-fake';
@@ -247,8 +248,10 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
   const bearerOf = (request: DataverseRequest) => /^Bearer (\S+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
   const upsertsOf = (request: DataverseRequest) =>
     parseBatchRequest(String(request.headers['content-type']), request.body).map((item) => ('request' in item ? `${item.request.method} ${item.request.url}` : 'changeset'));
-  const recordsOf = (entitySet: string, runId: string) => dv.table(entitySet).filter((r) => r.key.startsWith(`meander:${runId}:`));
+  const recordsOf = (entitySet: string, runId: string) => dv.table(entitySet).filter((r) => r.key.startsWith(`meander_${runId}_`));
   const references = (runId: string, count: number) => Array.from({ length: count }, (_, i) => `meander:${runId}:${i}`);
+  /** The alternate-key values Dataverse is sent for those rows (`:` is not addressable there). */
+  const keys = (runId: string, count: number) => references(runId, count).map(dataverseKeyValue);
 
   // --- Xledger ---
 
@@ -394,17 +397,17 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     // 201 rows: three $batch requests of at most 100 (100 + 100 + 1), each an upsert PATCH by the alternate key, continue-on-error.
     const batches = batchesSince(mark);
     expect(batches.map((b) => [b.method, b.answer, b.headers.prefer])).toEqual(Array.from({ length: 3 }, () => ['POST', 200, 'odata.continue-on-error']));
-    expect(batches.flatMap(upsertsOf)).toEqual(references(first, 201).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${DYNAMICS_SET}(${DYNAMICS_KEY}='${ref}')`));
+    expect(batches.flatMap(upsertsOf)).toEqual(keys(first, 201).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${DYNAMICS_SET}(${DYNAMICS_KEY}='${ref}')`));
     expect(batches.map(upsertsOf).map((upserts) => upserts.length)).toEqual([100, 100, 1]);
     const token = bearerOf(batches[0]);
     expect(token).toEqual(expect.any(String));
     expect(batches.map(bearerOf)).toEqual([token, token, token]);
 
     const stored = recordsOf(DYNAMICS_SET, first);
-    expect(stored.map((r) => r.key).sort()).toEqual(references(first, 201).sort());
+    expect(stored.map((r) => r.key).sort()).toEqual(keys(first, 201).sort());
     expect(stored.every((r) => r.writes === 1)).toBe(true);
-    expect(stored.find((r) => r.key === `meander:${first}:7`)?.values).toEqual({
-      [DYNAMICS_KEY]: `meander:${first}:7`,
+    expect(stored.find((r) => r.key === `meander_${first}_7`)?.values).toEqual({
+      [DYNAMICS_KEY]: `meander_${first}_7`,
       msdyn_amount: 107.25,
       msdyn_transactiondate: '2026-11-20',
       _msdyn_contactid_value: MENTOR,
@@ -413,7 +416,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     const rows = await rowsOf(config, first);
     expect(rows).toHaveLength(201);
     expect(rows.filter((r) => r.status !== 'delivered')).toEqual([]);
-    expect(rows.slice(0, 2).map((r) => r.external_id)).toEqual([0, 1].map((i) => `${DYNAMICS_KEY}='meander:${first}:${i}'`));
+    expect(rows.slice(0, 2).map((r) => r.external_id)).toEqual([0, 1].map((i) => `${DYNAMICS_KEY}='meander_${first}_${i}'`));
     expect(brief(await syncRuns(config.id))).toEqual([{ status: 'success', records_pushed: 201, error: null }]);
 
     // A second run reuses the cached token; Dataverse refuses one of its rows (quoting what it was sent).
@@ -424,10 +427,10 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       const second = await deliver(config, [claim(0), claim(1)]);
       expect(await waitForRun(config, second)).toMatchObject({ status: 'partially_delivered', delivery: { attempts: 1, delivered_count: 1, failed_count: 1 } });
       const [delivered, refused] = await rowsOf(config, second);
-      expect(delivered).toMatchObject({ status: 'delivered', external_id: `${DYNAMICS_KEY}='meander:${second}:0'`, error: null });
+      expect(delivered).toMatchObject({ status: 'delivered', external_id: `${DYNAMICS_KEY}='meander_${second}_0'`, error: null });
       expect(refused).toMatchObject({ status: 'failed', external_id: null, error: expect.stringContaining('The contact is inactive.') });
       expect(refused.error).not.toContain(CLIENT_SECRET);
-      expect(recordsOf(DYNAMICS_SET, second).map((r) => r.key)).toEqual([`meander:${second}:0`]);
+      expect(recordsOf(DYNAMICS_SET, second).map((r) => r.key)).toEqual([`meander_${second}_0`]);
       expect(tokensSince(mark)).toHaveLength(1);
       expect(batchesSince(mark).map(bearerOf)).toEqual([token, token, token, token]);
       expect(brief(await syncRuns(config.id))).toEqual([
@@ -455,7 +458,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     expect(attempts[0].error).toContain('429');
     // Retry-After: 4 s; the 200 ms backoff (plus the queue's 2 s polling) would come back sooner.
     expect(attempts[1].started_at.getTime() - attempts[0].finished_at.getTime()).toBeGreaterThanOrEqual(3_500);
-    expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual(references(runId, 2).map((ref) => [ref, 1]));
+    expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual(keys(runId, 2).map((ref) => [ref, 1]));
   });
 
   it('Dataverse (dynamics): one upsert of a $batch throttled (429 inside it): the others are delivered once, the throttled row alone on the retry after Retry-After', async () => {
@@ -465,15 +468,15 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     const runId = await deliver(config, [claim(0), claim(1), claim(2)]);
 
     expect(await waitForRun(config, runId)).toMatchObject({ status: 'delivered', delivery: { attempts: 2, delivered_count: 3, failed_count: 0 } });
-    const [ref0, ref1, ref2] = references(runId, 3).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${DYNAMICS_SET}(${DYNAMICS_KEY}='${ref}')`);
+    const [ref0, ref1, ref2] = keys(runId, 3).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${DYNAMICS_SET}(${DYNAMICS_KEY}='${ref}')`);
     const batches = batchesSince(mark);
     expect(batches.map((b) => b.answer)).toEqual([200, 200]);
     // The retry sends the throttled row only: the others' outcomes were kept from the first answer.
     expect(batches.map(upsertsOf)).toEqual([[ref0, ref1, ref2], [ref1]]);
     // Each row's upsert applied exactly once across both attempts.
-    expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual([0, 2, 1].map((i) => [`meander:${runId}:${i}`, 1]));
+    expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual([0, 2, 1].map((i) => [`meander_${runId}_${i}`, 1]));
     expect((await rowsOf(config, runId)).map((r) => [r.status, r.external_id, r.error])).toEqual(
-      references(runId, 3).map((ref) => ['delivered', `${DYNAMICS_KEY}='${ref}'`, null]),
+      keys(runId, 3).map((ref) => ['delivered', `${DYNAMICS_KEY}='${ref}'`, null]),
     );
     const attempts = await syncRuns(config.id);
     expect(brief(attempts).map((a) => [a.status, a.records_pushed])).toEqual([
@@ -497,7 +500,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     expect(batches.map((b) => b.answer)).toEqual(['lost', 200]);
     expect(upsertsOf(batches[1])).toEqual(upsertsOf(batches[0]));
     // Applied twice, created once.
-    expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual(references(runId, 3).map((ref) => [ref, 2]));
+    expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual(keys(runId, 3).map((ref) => [ref, 2]));
     expect(dv.createdCount - createdBefore).toBe(3);
     expect((await syncRuns(config.id)).map((a) => a.status)).toEqual(['failed', 'success']);
   });
@@ -578,11 +581,11 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       scope: `${dv.url}/.default`,
     });
     const batches = batchesSince(mark);
-    expect(batches.map(upsertsOf)).toEqual([references(runId, 3).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${HLF_SET}(${HLF_KEY}='${ref}')`)]);
+    expect(batches.map(upsertsOf)).toEqual([keys(runId, 3).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${HLF_SET}(${HLF_KEY}='${ref}')`)]);
     expect(recordsOf(HLF_SET, runId).map((r) => [r.key, r.writes, r.values])).toEqual(
-      references(runId, 3).map((ref) => [ref, 1, { [HLF_KEY]: ref, ActivityDate: '2026-11-19', PeerMentorId: MENTOR }]),
+      keys(runId, 3).map((ref) => [ref, 1, { [HLF_KEY]: ref, ActivityDate: '2026-11-19', PeerMentorId: MENTOR }]),
     );
-    expect((await rowsOf(config, runId)).map((r) => [r.status, r.external_id])).toEqual(references(runId, 3).map((ref) => ['delivered', `${HLF_KEY}='${ref}'`]));
+    expect((await rowsOf(config, runId)).map((r) => [r.status, r.external_id])).toEqual(keys(runId, 3).map((ref) => ['delivered', `${HLF_KEY}='${ref}'`]));
     expect(brief(await syncRuns(config.id))).toEqual([{ status: 'success', records_pushed: 3, error: null }]);
   });
 

@@ -210,6 +210,20 @@ describe('the fake Dataverse', () => {
     expect(fake.createdCount).toBe(1);
   });
 
+  it("cannot address a record by a key value holding one of / # < > * % & : \\ ? + (Microsoft's list), on the URL or in a batch", async () => {
+    const json = { 'Content-Type': 'application/json' };
+    const refused = await api('PATCH', "things(ref='meander:run:0')", '{"n":1}', json);
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.body.toString()).error.message).toBe('A potentially dangerous Request.Path value was detected from the client (:).');
+    for (const character of ['/', '#', '<', '>', '*', '%', '&', '\\', '?', '+']) {
+      expect([character, (await api('PATCH', `things(ref='a${encodeURIComponent(character)}b')`, '{}', json)).status]).toEqual([character, 400]);
+    }
+    const { contentType, body } = buildBatchRequest([upsert('meander:run:1', {}), upsert('meander_run_1', {})]);
+    const answer = await api('POST', '$batch', body, { 'Content-Type': contentType, Prefer: 'odata.continue-on-error' });
+    expect(parts(answer).map((part) => part.status)).toEqual([400, 204]);
+    expect(fake.table('things').map((record) => record.key)).toEqual(['meander_run_1']);
+  });
+
   it('refuses a batch of more than 1,000 requests, and an unknown entity set or key when told its keys', async () => {
     const { contentType, body } = buildBatchRequest(Array.from({ length: 1001 }, (_, i) => upsert(`k${i}`, {})));
     expect((await api('POST', '$batch', body, { 'Content-Type': contentType })).status).toBe(400);

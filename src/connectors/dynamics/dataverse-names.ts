@@ -9,6 +9,16 @@ export const DATAVERSE_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** A Microsoft Entra tenant: its id or domain name. */
 export const TENANT = /^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$/;
 
+/**
+ * A row's reference as the value of its alternate key: each character Dataverse cannot address a
+ * record by (/ # < > * % & : \ ? +: GET and PATCH by such a key "won't work", Microsoft's
+ * define-alternate-keys-portal) written `_`. `meander:<run>:<index>` becomes
+ * `meander_<run>_<index>`, still one value per row (a run id holds none of them).
+ */
+export function dataverseKeyValue(reference: string): string {
+  return reference.replace(/[/#<>*%&:\\?+]/g, '_');
+}
+
 /** For each extra_config name a Dataverse connector reads, what is wrong with its value (nothing when absent or blank: missing is the enable rule's). */
 export function dataverseNameErrors(integrationType: string, extra: Record<string, unknown>): { field: string; message: string }[] {
   const errors: { field: string; message: string }[] = [];

@@ -3,12 +3,15 @@ import { parseBatchRequest, startDataverseFake, type DataverseFake } from '../..
 import { EgressRefused, OutboundClient, type OutboundRequest, type OutboundResponse } from '../../egress/outbound-http';
 import { DeliveryFailure, DeliveryStopped, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
 import { DynamicsConnector, entityIdOf, type DynamicsIntegrationType } from './dynamics.connector';
+import { dataverseKeyValue } from './dataverse-names';
 
 const TENANT = 'contoso.onmicrosoft.com';
 const CLIENT_ID = '535fb089-9ff3-47b6-9bfb-4f1264799865';
 const SECRET = 'Qx8Q~dataverse.secret-VALUE_0123456789';
 const ENTITY_SET = 'msdyn_expenses';
 const KEY = 'meander_reference';
+/** The alternate key's value Dataverse is sent for a row. */
+const keyOf = (row: { reference: string }) => dataverseKeyValue(row.reference);
 const COLUMNS = { ExpenseAmount: 'msdyn_amount', ExpenseDate: 'msdyn_transactiondate', ContactId: 'msdyn_contactid' };
 
 let fake: DataverseFake;
@@ -117,7 +120,7 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     const sent = rows(3);
     const outcomes = await connector().deliver(context(), sent);
 
-    expect(outcomes).toEqual(sent.map((row) => ({ index: row.index, status: 'delivered', externalId: `${KEY}='${row.reference}'` })));
+    expect(outcomes).toEqual(sent.map((row) => ({ index: row.index, status: 'delivered', externalId: `${KEY}='${keyOf(row)}'` })));
     expect(fake.tokenRequests).toHaveLength(1);
     const tokenRequest = fake.tokenRequests[0];
     expect(tokenRequest.path).toBe(`/${TENANT}/oauth2/v2.0/token`);
@@ -137,7 +140,7 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     expect(batch.headers.authorization).toMatch(/^Bearer \S+$/);
     const items = parseBatchRequest(String(batch.headers['content-type']), batch.body);
     expect(items.map((item) => ('request' in item ? [item.request.method, item.request.url] : undefined))).toEqual(
-      sent.map((row) => ['PATCH', `${fake.url}/api/data/v9.2/${ENTITY_SET}(${KEY}='${row.reference}')`]),
+      sent.map((row) => ['PATCH', `${fake.url}/api/data/v9.2/${ENTITY_SET}(${KEY}='${keyOf(row)}')`]),
     );
     // The secret goes to the token endpoint only.
     expect(fake.apiRequests.some((r) => JSON.stringify(r).includes(SECRET))).toBe(false);
@@ -145,7 +148,7 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     const table = fake.table(ENTITY_SET);
     expect(table.map((r) => r.values)).toEqual(
       sent.map((row, i) => ({
-        [KEY]: row.reference,
+        [KEY]: keyOf(row),
         msdyn_amount: 100 + i,
         msdyn_transactiondate: '2026-11-20',
         _msdyn_contactid_value: '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f',
@@ -179,7 +182,7 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     const [row] = rows(1);
     await connector().deliver(context(), [{ ...row, output: { ...row.output, [KEY]: 'something else' } }]);
     await connector().deliver(context(), [{ ...row, output: { ...row.output, [KEY]: 'another thing' } }]);
-    expect(fake.table(ENTITY_SET).map((r) => r.key)).toEqual([row.reference]);
+    expect(fake.table(ENTITY_SET).map((r) => r.key)).toEqual([keyOf(row)]);
   });
 
   it('keeps the token across batches and asks again shortly before it expires', async () => {
@@ -211,14 +214,14 @@ describe('the Dynamics 365 / Dataverse connector', () => {
 
   it('fails only the row Dataverse refuses, with its message; the others are delivered', async () => {
     const sent = rows(3);
-    fake.refuseRows((upsert) => upsert.key === sent[1].reference, "A validation error occurred. The value of 'msdyn_amount' is outside the allowed range.");
+    fake.refuseRows((upsert) => upsert.key === keyOf(sent[1]), "A validation error occurred. The value of 'msdyn_amount' is outside the allowed range.");
     const outcomes = await connector().deliver(context(), sent);
     expect(outcomes).toEqual([
       { index: 0, status: 'delivered', externalId: expect.any(String) },
       { index: 1, status: 'failed', error: "A validation error occurred. The value of 'msdyn_amount' is outside the allowed range." },
       { index: 2, status: 'delivered', externalId: expect.any(String) },
     ]);
-    expect(fake.table(ENTITY_SET).map((r) => r.key)).toEqual([sent[0].reference, sent[2].reference]);
+    expect(fake.table(ENTITY_SET).map((r) => r.key)).toEqual([keyOf(sent[0]), keyOf(sent[2])]);
   });
 
   it('throttled (429): retryable after Retry-After, nothing applied; the repeat delivers', async () => {
@@ -241,9 +244,9 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     expect(throttled.message).toContain('HTTP 429 for 1 of 3 requests');
     // The parts after the throttled one were applied all the same: their outcomes travel with the failure.
     expect(fake.table(ENTITY_SET)).toHaveLength(2);
-    expect(throttled.answered).toEqual([1, 2].map((index) => ({ index, status: 'delivered', externalId: `${KEY}='${sent[index].reference}'` })));
+    expect(throttled.answered).toEqual([1, 2].map((index) => ({ index, status: 'delivered', externalId: `${KEY}='${keyOf(sent[index])}'` })));
 
-    fake.refuseRows((upsert) => upsert.key === sent[2].reference, 'Generic SQL error.', { status: 500, code: '0x80044150' });
+    fake.refuseRows((upsert) => upsert.key === keyOf(sent[2]), 'Generic SQL error.', { status: 500, code: '0x80044150' });
     const serverError = await failure(connector().deliver(context(), sent));
     expect(serverError).toMatchObject({ kind: 'retryable' });
     expect(serverError.answered.map((o) => [o.index, o.status])).toEqual([
@@ -260,7 +263,7 @@ describe('the Dynamics 365 / Dataverse connector', () => {
   it('a part refused 403 (no privilege on that record) fails that row only; a 403 on every part is credentials_rejected', async () => {
     const sent = rows(3);
     const privilege = 'Principal user (Id=…) is missing prvWritemsdyn_expense privilege (Id=…) on OTC=10048.';
-    fake.refuseRows((upsert) => upsert.key === sent[1].reference, privilege, { status: 403, code: '0x80040220' });
+    fake.refuseRows((upsert) => upsert.key === keyOf(sent[1]), privilege, { status: 403, code: '0x80040220' });
     const dynamics = connector();
     expect(await dynamics.deliver(context(), sent)).toEqual([
       { index: 0, status: 'delivered', externalId: expect.any(String) },
@@ -279,8 +282,8 @@ describe('the Dynamics 365 / Dataverse connector', () => {
 
   it('a part refused 401 (the token) is credentials_rejected for the batch, carrying the other parts’ outcomes; the token is dropped', async () => {
     const sent = rows(4);
-    fake.refuseRows((upsert) => upsert.key === sent[1].reference, '', { status: 401 });
-    fake.throttleNext(1, 5, { inBatch: true, parts: (upsert) => upsert.key === sent[3].reference });
+    fake.refuseRows((upsert) => upsert.key === keyOf(sent[1]), '', { status: 401 });
+    fake.throttleNext(1, 5, { inBatch: true, parts: (upsert) => upsert.key === keyOf(sent[3]) });
     const dynamics = connector();
     const refused = await failure(dynamics.deliver(context(), sent));
     expect(refused.kind).toBe('credentials_rejected');
@@ -292,13 +295,13 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     fake.refuseRows(() => false, '');
     await dynamics.deliver(context(), [sent[1], sent[3]]);
     expect(fake.tokenRequests).toHaveLength(2);
-    expect(fake.table(ENTITY_SET).map((r) => [r.key, r.writes])).toEqual([0, 2, 1, 3].map((i) => [sent[i].reference, 1]));
+    expect(fake.table(ENTITY_SET).map((r) => [r.key, r.writes])).toEqual([0, 2, 1, 3].map((i) => [keyOf(sent[i]), 1]));
   });
 
   it('a batch that fails after others of the same call carries their outcomes too, and those of rows failed without a request', async () => {
     const sent = rows(101);
     sent[5].output = { ...sent[5].output, ContactId: 'not a guid' };
-    fake.refuseRows((upsert) => upsert.key === sent[100].reference, 'Service unavailable.', { status: 503 });
+    fake.refuseRows((upsert) => upsert.key === keyOf(sent[100]), 'Service unavailable.', { status: 503 });
     const failed = await failure(connector().deliver(context(), sent));
     expect(failed.kind).toBe('retryable');
     const byIndex = new Map(failed.answered.map((o) => [o.index, o.status]));
@@ -373,18 +376,19 @@ describe('the Dynamics 365 / Dataverse connector', () => {
 
     const outcomes = await connector().deliver(context(), sent);
     expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'delivered', 'delivered']);
-    expect(fake.table(ENTITY_SET).map((r) => [r.key, r.writes])).toEqual(sent.map((row) => [row.reference, 2]));
+    expect(fake.table(ENTITY_SET).map((r) => [r.key, r.writes])).toEqual(sent.map((row) => [keyOf(row), 2]));
     expect(fake.createdCount).toBe(3);
   });
 
-  it('escapes the alternate key: a quote written twice, URL-unsafe characters percent-encoded', async () => {
-    const references = ["meander:o'brien:1", 'meander:a/b?c#d%e f:2', "meander:æøå 'x'':3"];
+  it('escapes the alternate key: characters Dataverse cannot address by written _, a quote written twice, the rest percent-encoded', async () => {
+    const references = ["meander:o'brien:1", 'meander:a/b?c#d%e f+g:2', "meander:æøå 'x'':3"];
     const sent = references.map((reference, index) => ({ index, reference, output: { ExpenseAmount: index } }));
     const outcomes = await connector().deliver(context(), sent);
-    expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'delivered', 'delivered']);
-    expect(fake.table(ENTITY_SET).map((r) => r.key)).toEqual(references);
-    expect(batches()[0].body).toContain(`${ENTITY_SET}(${KEY}='meander:o''brien:1') HTTP/1.1`);
-    expect(outcomes[0]).toMatchObject({ externalId: `${KEY}='meander:o''brien:1'` });
+    // Dataverse cannot address a record by a key holding / # < > * % & : \ ? +: each is written _.
+    expect(fake.table(ENTITY_SET).map((r) => r.key)).toEqual(["meander_o'brien_1", 'meander_a_b_c_d_e f_g_2', "meander_æøå 'x''_3"]);
+    expect(batches()[0].body).toContain(`${ENTITY_SET}(${KEY}='meander_o''brien_1') HTTP/1.1`);
+    expect(batches()[0].body).toContain(`${ENTITY_SET}(${KEY}='meander_a_b_c_d_e%20f_g_2') HTTP/1.1`);
+    expect(outcomes[0]).toMatchObject({ externalId: `${KEY}='meander_o''brien_1'` });
   });
 
   it('never puts the secret or a token in what it throws, even when Dataverse quotes them', async () => {

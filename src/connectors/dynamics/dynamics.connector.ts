@@ -8,7 +8,7 @@ import { scrubSyncError } from '../../integration-config/sync-error';
 import { DeliveryFailure, DeliveryStopped, requestGate, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
 import { BatchFormatError, buildBatchRequest, encodeKeySegment, isMultipartMixed, odataStringLiteral, parseBatchResponse, type BatchResponsePart } from './odata-batch';
 import { TokenCache, type IssuedToken, type TokenIdentity } from './token-cache';
-import { DATAVERSE_IDENTIFIER, RENAMEABLE_FIELDS, TENANT } from './dataverse-names';
+import { DATAVERSE_IDENTIFIER, dataverseKeyValue, RENAMEABLE_FIELDS, TENANT } from './dataverse-names';
 
 export type DynamicsIntegrationType = 'dynamics' | 'hlf_portal';
 
@@ -279,7 +279,7 @@ export class DynamicsConnector implements Connector {
   }
 
   private upsertUrl(settings: Settings, reference: string): string {
-    return `${settings.baseUrl}${API_PATH}/${settings.entitySet}(${settings.alternateKey}=${encodeKeySegment(odataStringLiteral(reference))})`;
+    return `${settings.baseUrl}${API_PATH}/${settings.entitySet}(${settings.alternateKey}=${encodeKeySegment(odataStringLiteral(dataverseKeyValue(reference)))})`;
   }
 
   /**

@@ -54,9 +54,12 @@
 // Not published, chosen here: the fake's error codes and wordings other than those above (empty
 // `code`, as the docs say it "is frequently empty"); whether a part inside a batch can itself be
 // 429 (throttleNext's `inBatch` mode makes one, or one for each chosen upsert, to exercise a
-// client; the batch goes on past it as past any failed part); Microsoft warns that
-// alternate-key values holding / < > * % & : \ ? break GET and PATCH on the URL, which this fake
-// does not enforce inside $batch (references are `meander:<run>:<index>`).
+// client; the batch goes on past it as past any failed part).
+// - Alternate-key values: Microsoft says GET and PATCH "won't work" when the key's value holds
+//   one of / # < > * % & : \ ? + (learn.microsoft.com/power-apps/maker/data-platform/
+//   define-alternate-keys-portal, "Important"). How they fail is not published; this fake answers
+//   400 with ASP.NET's request-validation wording (its default requestPathInvalidCharacters are
+//   < > * % & : \ ?), in a batch part as on the URL. The connector sends `meander_<run>_<index>`.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -413,6 +416,8 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
     }
     const address = parseKeyAddress(resource);
     if (!address) return odataError(404, '', `Resource not found for the segment '${resource}'.`);
+    const unaddressable = UNADDRESSABLE_KEY_CHARACTER.exec(address.keyValue);
+    if (unaddressable) return odataError(400, '', `A potentially dangerous Request.Path value was detected from the client (${unaddressable[0]}).`);
     const expectedKey = options.entitySets ? options.entitySets[address.entitySet] : undefined;
     if (options.entitySets && expectedKey === undefined) return odataError(404, '', `Resource not found for the segment '${address.entitySet}'.`);
     if (expectedKey !== undefined && expectedKey !== address.keyName) {
@@ -659,6 +664,9 @@ function toPart(answer: HttpAnswer, contentId: string | undefined): FakeResponse
   if (contentId !== undefined) part.contentId = contentId;
   return part;
 }
+
+/** What a key's value may not hold for GET or PATCH by that key to work (Microsoft's list). */
+const UNADDRESSABLE_KEY_CHARACTER = /[/#<>*%&:\\?+]/;
 
 function odataError(status: number, code: string, message: string): HttpAnswer {
   return new HttpAnswer(
