@@ -17,11 +17,13 @@ import { REQUEST_ID_HEADER, requestIdFor } from './logging/logging.module';
 
 /**
  * The API's answers (JSON, problem+json, 404s) carry OWASP's security headers for REST APIs: a
- * JSON document is never rendered, framed or sniffed, and HTTPS is kept. helmet's full set is
+ * JSON document is never rendered, framed, sniffed or stored by a cache (tenant data, and
+ * secrets shown once), and HTTPS is kept. helmet's full set is
  * for HTML pages (opener isolation, DNS prefetch, IE download and Flash policies…): twelve
  * headers, ~700 bytes on every answer, which the service wrote and every client parsed.
  */
 export const API_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'cache-control': 'no-store',
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
   'strict-transport-security': 'max-age=31536000; includeSubDomains',
   'x-content-type-options': 'nosniff',
@@ -114,7 +116,8 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     app.enableCors({
       origin: options.config.corsOrigins,
       methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'Idempotency-Key', 'X-Request-Id'],
+      // If-None-Match: a console's conditional reads (304) are cross-origin too.
+      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'Idempotency-Key', 'X-Request-Id'],
       exposedHeaders: ['ETag', 'Idempotent-Replayed', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'X-Request-Id'],
       maxAge: 600,
       // An OPTIONS without Access-Control-Request-Method is answered as Express's cors did (204),

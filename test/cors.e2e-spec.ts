@@ -18,11 +18,11 @@ describe('CORS', () => {
       .options('/v1/organizations/0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b/integrations')
       .set('Origin', 'https://admin.example')
       .set('Access-Control-Request-Method', 'PATCH')
-      .set('Access-Control-Request-Headers', 'authorization,if-match,content-type');
+      .set('Access-Control-Request-Headers', 'authorization,if-match,if-none-match,content-type');
     expect(res.status).toBe(204);
     expect(res.headers['access-control-allow-origin']).toBe('https://admin.example');
     expect(res.headers['access-control-allow-methods']).toContain('PATCH');
-    expect(res.headers['access-control-allow-headers']).toMatch(/Authorization.*If-Match/);
+    expect(res.headers['access-control-allow-headers']).toMatch(/Authorization.*If-Match.*If-None-Match/);
     expect(res.headers['access-control-max-age']).toBe('600');
 
     const read = await open.http.get('/health/live').set('Origin', 'http://localhost:5173');

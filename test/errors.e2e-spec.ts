@@ -141,11 +141,22 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect(res.body.code).toBe('payload_too_large');
   });
 
-  it('answers unknown routes with 404 not_found', async () => {
-    const res = await t.http.get('/v1/no-such-route');
+  it('answers unknown routes with 404 not_found, naming the method and path but never the query string', async () => {
+    const res = await t.http.get('/v1/no-such-route?api_key=xl-secret-in-a-url&x=1');
     expect(res.status).toBe(404);
     expect(res.body.code).toBe('not_found');
+    expect(res.body.detail).toBe('Cannot GET /v1/no-such-route');
+    expect(res.text).not.toContain('xl-secret-in-a-url');
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const long = await t.http.delete(`/v1/${'a'.repeat(500)}`);
+    expect(long.body.detail).toBe(`Cannot DELETE /v1/${'a'.repeat(196)}…`);
+  });
+
+  it('names the scheme a 401 wants (WWW-Authenticate: Bearer), and says when the token sent was refused', async () => {
+    const missing = await t.http.get('/v1/integration-types');
+    expect([missing.status, missing.headers['www-authenticate']]).toEqual([401, 'Bearer']);
+    const forged = await t.http.get('/v1/integration-types').set('Authorization', 'Bearer not.a.jwt');
+    expect([forged.status, forged.headers['www-authenticate']]).toEqual([401, 'Bearer error="invalid_token"']);
   });
 
   it('answers an unexpected error with 500 internal_error and no stack, SQL or secret', async () => {

@@ -21,6 +21,8 @@ describe('health', () => {
     expect(API_SECURITY_HEADERS).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' });
     expect(API_SECURITY_HEADERS['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(API_SECURITY_HEADERS['strict-transport-security']).toContain('max-age=');
+    // Tenant data and secrets shown once are never kept by a cache.
+    expect(API_SECURITY_HEADERS['cache-control']).toBe('no-store');
     expect(DOCS_SECURITY_HEADERS).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'SAMEORIGIN', 'referrer-policy': 'no-referrer' });
     expect(DOCS_SECURITY_HEADERS['content-security-policy']).toContain("script-src 'self'");
     // A route, a refusal, an unknown path, the Swagger UI page and one of its assets (served by @fastify/static).

@@ -126,7 +126,11 @@ describe('inbound webhooks (HTTP, real database)', () => {
       deliver(id, secret, '{}', { timestamp: now() + 900 }),
       t.http.post(`/v1/webhooks/${id}`).set('webhook-id', 'msg_x').set('webhook-timestamp', String(now())).send('{}'),
     ];
-    for (const res of await Promise.all(cases)) expectProblem(res, 401, 'unauthorized');
+    for (const res of await Promise.all(cases)) {
+      expectProblem(res, 401, 'unauthorized');
+      // A signature is no bearer token: no Bearer challenge.
+      expect(res.headers['www-authenticate']).toBeUndefined();
+    }
     expect(await eventCount(id)).toBe(0);
     const noSecret = await setup({ webhook_secret: undefined, webhook_url: undefined });
     await t.dataSource.query(`UPDATE integration_configs SET webhook_secret_encrypted = NULL, webhook_url = NULL WHERE id = $1`, [noSecret.id]);

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AUTHENTICATED_ROUTE, type AuthenticatedRequest } from '../auth/auth.decorators';
 import type { Authenticator } from '../auth/authenticator';
+import { RuleViolation } from '../common/rule-violation';
 import type { HttpRequest } from './http-types';
 
 /**
@@ -9,15 +10,20 @@ import type { HttpRequest } from './http-types';
  * ~90 ms of CPU when the guard was the first check). The guard then finds the principal set.
  */
 export function authenticateBeforeBody(fastify: FastifyInstance, authenticator: Authenticator): void {
-  fastify.addHook('onRequest', (request, _reply, done) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
     if (!isAuthenticatedRoute(request)) return done();
+    // A 401 names the scheme it wants (RFC 9110 §11.6.1), and whether the token sent was refused (RFC 6750 §3.1).
+    const refused = (error: Error) => {
+      if (error instanceof RuleViolation && error.status === 401) reply.header('WWW-Authenticate', request.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
+      done(error);
+    };
     let authenticated: void | Promise<void>;
     try {
       authenticated = authenticator.authenticate(request as unknown as HttpRequest & AuthenticatedRequest);
     } catch (error) {
-      return done(error as Error);
+      return refused(error as Error);
     }
-    if (authenticated instanceof Promise) authenticated.then(() => done(), done);
+    if (authenticated instanceof Promise) authenticated.then(() => done(), refused);
     else done();
   });
 }

@@ -106,7 +106,7 @@ export class ProblemFilter implements ExceptionFilter {
     const status = exception.getStatus();
     const response = exception.getResponse();
     const message = typeof response === 'string' ? response : (response as { message?: unknown }).message;
-    const detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : exception.message;
+    const detail = unknownRouteDetail(Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : exception.message);
     const code = codeForStatus(status);
     if (status === 400) {
       return problem(400, code, detail, [{ field: 'request', rule: 'bad_request', message: detail }]);
@@ -146,4 +146,16 @@ export function summarizeError(error: unknown): Record<string, unknown> {
     code: driverCode ?? (error as { code?: string }).code,
     stack: error.stack,
   };
+}
+
+/**
+ * Nest's answer to an unknown route quotes the request's URL whole (`Cannot GET /v1/x?api_key=…`):
+ * the method and path say enough, without the query string (it may carry what a client should
+ * never have put in a URL) or more than 200 characters of path.
+ */
+export function unknownRouteDetail(detail: string): string {
+  const match = /^Cannot ([A-Z]+) ([^?]*)(\?.*)?$/s.exec(detail);
+  if (!match) return detail;
+  const path = match[2].length > 200 ? `${match[2].slice(0, 200)}…` : match[2];
+  return `Cannot ${match[1]} ${path}`;
 }
