@@ -475,9 +475,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     expect(batches.map(upsertsOf)).toEqual([[ref0, ref1, ref2], [ref1]]);
     // Each row's upsert applied exactly once across both attempts.
     expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual([0, 2, 1].map((i) => [`meander_${runId}_${i}`, 1]));
-    expect((await rowsOf(config, runId)).map((r) => [r.status, r.external_id, r.error])).toEqual(
-      keys(runId, 3).map((ref) => ['delivered', `${DYNAMICS_KEY}='${ref}'`, null]),
-    );
+    expect((await rowsOf(config, runId)).map((r) => [r.status, r.external_id, r.error])).toEqual(keys(runId, 3).map((ref) => ['delivered', `${DYNAMICS_KEY}='${ref}'`, null]));
     const attempts = await syncRuns(config.id);
     expect(brief(attempts).map((a) => [a.status, a.records_pushed])).toEqual([
       ['partial', 2],
