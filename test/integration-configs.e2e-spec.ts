@@ -182,7 +182,7 @@ describe('integration configs (HTTP, real database)', () => {
     it('has the database refuse plaintext in a *_encrypted column', async () => {
       const org = newOrgId();
       const config = await createConfig(org, await t.token('org_admin', org), xledger);
-      for (const column of ['api_key_encrypted', 'client_secret_encrypted', 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted']) {
+      for (const column of ['api_key_encrypted', 'client_secret_encrypted', 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted', 'older_webhook_secret_encrypted']) {
         await expect(t.dataSource.query(`UPDATE integration_configs SET ${column} = 'plaintext' WHERE id = $1`, [config.id])).rejects.toMatchObject({
           driverError: { code: '23514' },
         });

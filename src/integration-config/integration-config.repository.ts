@@ -44,7 +44,7 @@ export const CONFIGS_OF_ORG_SQL = `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION
 export const CONFIG_BY_ID_SQL = `SELECT ${RESPONSE_COLUMNS} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE organization_id = $1 AND id = $2`;
 /** Only the columns verification needs; by id alone: an inbound webhook names no organization. */
 export const WEBHOOK_CONFIG_SQL = `SELECT id, organization_id, integration_type, enabled, webhook_url, api_key_encrypted, webhook_secret_encrypted,
-  previous_webhook_secret_encrypted, previous_webhook_secret_expires_at
+  previous_webhook_secret_encrypted, previous_webhook_secret_expires_at, older_webhook_secret_encrypted, older_webhook_secret_expires_at
   FROM ${INTEGRATION_CONFIGS_TABLE} WHERE id = $1`;
 
 const envelopeKeySql = (column: string) => `split_part(${column}, ':', 3)`;

@@ -96,6 +96,8 @@ export class IntegrationConfigService {
       webhook_secret_encrypted: null,
       previous_webhook_secret_encrypted: null,
       previous_webhook_secret_expires_at: null,
+      older_webhook_secret_encrypted: null,
+      older_webhook_secret_expires_at: null,
       extra_config: dto.extra_config ?? {},
       created_by: actor.sub,
       updated_by: null,
@@ -169,6 +171,8 @@ export class IntegrationConfigService {
         // Setting or clearing the secret directly ends any rotation overlap: the old one may be why.
         next.previous_webhook_secret_encrypted = null;
         next.previous_webhook_secret_expires_at = null;
+        next.older_webhook_secret_encrypted = null;
+        next.older_webhook_secret_expires_at = null;
       }
       this.assertStateRules(next);
 
@@ -200,13 +204,26 @@ export class IntegrationConfigService {
     this.logger.log({ event: 'integration_config_deleted', org_id: orgId, config_id: id, actor: actor.sub, req: actor.request });
   }
 
-  /** A fresh `whsec_` secret, shown once; the previous one keeps verifying for 24 hours. */
+  /**
+   * A fresh `whsec_` secret, shown once; the previous one keeps verifying for 24 hours. A rotation
+   * within those 24 hours (a retry whose answer was lost, say) keeps the one before it too, until
+   * its own 24 hours end: the sender may still sign with it. Two replaced secrets at most.
+   */
   async rotateWebhookSecret(orgId: string, id: string, actor: Principal): Promise<string> {
     const secret = newWebhookSecret();
     await this.transactions.run(async (tx) => {
       const current = await this.lockConfig(orgId, id, tx);
       const next: IntegrationConfigEntity = Object.assign(new IntegrationConfigEntity(), current);
       if (current.webhook_secret_encrypted) {
+        const stillValid =
+          current.previous_webhook_secret_encrypted && current.previous_webhook_secret_expires_at && current.previous_webhook_secret_expires_at.getTime() > Date.now();
+        next.older_webhook_secret_encrypted = stillValid
+          ? this.cipher.encrypt(
+              this.cipher.decrypt(current.previous_webhook_secret_encrypted!, this.location(id, 'previous_webhook_secret_encrypted')),
+              this.location(id, 'older_webhook_secret_encrypted'),
+            )
+          : null;
+        next.older_webhook_secret_expires_at = stillValid ? current.previous_webhook_secret_expires_at : null;
         // The AAD names the column: the previous secret is re-encrypted for its new place.
         const previous = this.cipher.decrypt(current.webhook_secret_encrypted, this.location(id, 'webhook_secret_encrypted'));
         next.previous_webhook_secret_encrypted = this.cipher.encrypt(previous, this.location(id, 'previous_webhook_secret_encrypted'));

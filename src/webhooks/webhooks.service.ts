@@ -126,8 +126,12 @@ export class WebhooksService {
       return verifyXledgerWebhook(body, headers, this.decrypt(config, 'api_key_encrypted'));
     }
     const secrets = [this.decrypt(config, 'webhook_secret_encrypted')];
-    if (config.previous_webhook_secret_expires_at && config.previous_webhook_secret_expires_at.getTime() > Date.now()) {
-      secrets.push(this.decrypt(config, 'previous_webhook_secret_encrypted'));
+    // Replaced secrets verify until their own 24 hours end.
+    for (const [column, expiresAt] of [
+      ['previous_webhook_secret_encrypted', config.previous_webhook_secret_expires_at],
+      ['older_webhook_secret_encrypted', config.older_webhook_secret_expires_at],
+    ] as const) {
+      if (expiresAt && expiresAt.getTime() > Date.now()) secrets.push(this.decrypt(config, column));
     }
     return verifyStandardWebhook(
       body,

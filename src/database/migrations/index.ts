@@ -10,6 +10,7 @@ import { Alerts1763800000008 } from './1763800000008-alerts';
 import { RetentionIndexes1763800000007 } from './1763800000007-retention-indexes';
 import { ExportRowOrder1763800000009 } from './1763800000009-export-row-order';
 import { DeliverableRunsIndex1763800000010 } from './1763800000010-deliverable-runs-index';
+import { OlderWebhookSecret1763800000011 } from './1763800000011-older-webhook-secret';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
@@ -25,4 +26,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Alerts1763800000008,
   ExportRowOrder1763800000009,
   DeliverableRunsIndex1763800000010,
+  OlderWebhookSecret1763800000011,
 ];
