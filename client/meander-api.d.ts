@@ -2408,6 +2408,8 @@ export interface operations {
                 headers: {
                     /** @description The revision, quoted: send it back in If-Match */
                     ETag?: string;
+                    /** @description The path of the resource made: GET it there */
+                    Location?: string;
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
@@ -3375,6 +3377,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description The path of the resource made: GET it there */
+                    Location?: string;
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
@@ -4434,6 +4438,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description The path of the resource made: GET it there */
+                    Location?: string;
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
@@ -4810,6 +4816,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description The path of the resource made: GET it there */
+                    Location?: string;
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
@@ -4820,9 +4828,11 @@ export interface operations {
                     "application/json": components["schemas"]["ExportRunResponse"];
                 };
             };
-            /** @description Queued for delivery (`"deliver": true`) */
+            /** @description Queued for delivery (`"deliver": true`): follow its delivery at Location */
             202: {
                 headers: {
+                    /** @description The path of the resource made: GET it there */
+                    Location?: string;
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
@@ -5841,6 +5851,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description The path of the resource made: GET it there */
+                    Location?: string;
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];

@@ -1,4 +1,5 @@
 import { Controller, Delete, Get, HttpCode, Post } from '@nestjs/common';
+import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
@@ -39,8 +40,9 @@ export class AlertsController {
 
   @Post()
   @Roles('org_admin')
+  @Located((p, made) => `/v1/organizations/${p.org_id}/alert-endpoints/${made.id}`)
   @ApiOperation({ summary: 'Register an alert endpoint; its signing secret is shown once', description: ALERTS })
-  @ApiCreatedResponse({ type: AlertEndpointCreatedResponse })
+  @ApiCreatedResponse({ type: AlertEndpointCreatedResponse, headers: LOCATION_HEADER })
   @ApiProblemResponses({ status: 400, rules: ['base_url_must_be_https', 'display_name_not_empty', 'unknown_field'] }, { status: 422, rules: ['alert_endpoints_within_bounds'] })
   create(@OrgId() orgId: string, @ValidBody() body: CreateAlertEndpointDto, @CurrentPrincipal() actor: Principal): Promise<AlertEndpointCreatedResponse> {
     return this.alerts.create(orgId, body, actor);

@@ -1,4 +1,5 @@
 import { Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
+import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
@@ -41,12 +42,13 @@ export class ExportRunController {
   @Post()
   @Roles('org_admin', 'sync_service')
   @Idempotent()
+  @Located((p, made) => `/v1/organizations/${p.org_id}/integrations/${p.integration_id}/exports/${made.id}`)
   @ApiOperation({
     summary: 'Run an export of up to 10,000 records and record it; the mappings it used become immutable',
     description: 'With `"deliver": true` the rows are also queued for delivery to the external system: 202, status `queued`.',
   })
-  @ApiCreatedResponse({ type: ExportRunResponse })
-  @ApiAcceptedResponse({ type: ExportRunResponse, description: 'Queued for delivery (`"deliver": true`)' })
+  @ApiCreatedResponse({ type: ExportRunResponse, headers: LOCATION_HEADER })
+  @ApiAcceptedResponse({ type: ExportRunResponse, description: 'Queued for delivery (`"deliver": true`): follow its delivery at Location', headers: LOCATION_HEADER })
   @ApiProblemResponses(
     { status: 400, rules: ['records_must_be_objects', 'deliver_must_be_boolean', 'idempotency_key_must_be_valid'] },
     RECORDS_PROBLEMS[1],

@@ -1,4 +1,5 @@
 import { Controller, Delete, Get, HttpCode, Patch, Post, Put } from '@nestjs/common';
+import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
@@ -60,6 +61,9 @@ const EXAMPLES = {
   static: { value: { source_field: 'currency', target_field: 'CurrencyCode', transform_type: 'static', transform_config: { value: 'NOK' } } },
 };
 
+/** Where a mapping (or a new version of one) is read. */
+const mappingLocation = (p: Record<string, string>, made: { id: string }) => `/v1/organizations/${p.org_id}/integrations/${p.integration_id}/field-mappings/${made.id}`;
+
 @ApiTags('Field mappings')
 @ApiBearerAuth(BEARER_AUTH)
 @ApiOrgIdParam()
@@ -80,9 +84,10 @@ export class FieldMappingController {
 
   @Post()
   @Roles('org_admin')
+  @Located(mappingLocation)
   @ApiOperation({ summary: 'Create a mapping' })
   @ApiBody({ type: CreateFieldMappingDto, examples: EXAMPLES })
-  @ApiCreatedResponse({ type: FieldMappingWriteResponse })
+  @ApiCreatedResponse({ type: FieldMappingWriteResponse, headers: LOCATION_HEADER })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration'] }, BUSINESS)
   async create(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: CreateFieldMappingDto, @CurrentPrincipal() actor: Principal) {
     const [created] = await this.mappings.withWriteWarnings(orgId, integrationId, [await this.mappings.create(orgId, integrationId, body, actor)]);
@@ -173,8 +178,9 @@ export class FieldMappingController {
   @Post(':id/versions')
   @Roles('org_admin')
   @ID
+  @Located(mappingLocation)
   @ApiOperation({ summary: 'New version of a mapping with the fields to change: version + 1; the old one becomes inactive and is kept' })
-  @ApiCreatedResponse({ type: FieldMappingWriteResponse })
+  @ApiCreatedResponse({ type: FieldMappingWriteResponse, headers: LOCATION_HEADER })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration', 'mapping_version_superseded'] }, BUSINESS)
   async createVersion(
     @OrgId() orgId: string,

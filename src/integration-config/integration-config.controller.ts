@@ -1,4 +1,5 @@
 import type { Rule } from '../common/rules';
+import { Located, LOCATION_HEADER } from '../http/created-location';
 import { Controller, Delete, Get, Headers, HttpCode, Patch, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, READ_ROLES, Roles } from '../auth/auth.decorators';
@@ -48,6 +49,7 @@ export class IntegrationConfigController {
   @Post()
   @Roles('org_admin')
   @Idempotent()
+  @Located((p, made) => `/v1/organizations/${p.org_id}/integrations/${made.id}`)
   @ApiOperation({ summary: 'Create a config (one per integration type per organization)' })
   @ApiBody({
     type: CreateIntegrationConfigDto,
@@ -64,7 +66,7 @@ export class IntegrationConfigController {
       },
     },
   })
-  @ApiCreatedResponse({ type: IntegrationConfigResponse, headers: ETAG_HEADER })
+  @ApiCreatedResponse({ type: IntegrationConfigResponse, headers: { ...ETAG_HEADER, ...LOCATION_HEADER } })
   @ApiProblemResponses(
     { status: 400, rules: [...VALIDATION_RULES, 'idempotency_key_must_be_valid'] },
     { status: 409, rules: ['one_config_per_integration_type_per_org', 'idempotency_key_in_use'] },
