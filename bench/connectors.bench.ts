@@ -27,7 +27,7 @@ export interface ConnectorBenchRow {
   durableRatio: number;
   /** Requests the service sent per 1,000 delivered rows (Dataverse: token requests included). */
   requestsPer1000Rows: number;
-  /** CPU the service process spent per 1,000 rows while delivering (median round): its one event loop, against the replay's wall time. */
+  /** CPU the service process spent per 1,000 rows while delivering (median round; all its threads, the event loop's nearly all of it), against the replay's wall time. */
   serviceCpuMsPer1000Rows: number;
   serviceRssMb: number[];
 }

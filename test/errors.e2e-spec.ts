@@ -157,6 +157,9 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect([missing.status, missing.headers['www-authenticate']]).toEqual([401, 'Bearer']);
     const forged = await t.http.get('/v1/integration-types').set('Authorization', 'Bearer not.a.jwt');
     expect([forged.status, forged.headers['www-authenticate']]).toEqual([401, 'Bearer error="invalid_token"']);
+    // Another scheme is no bearer token refused: no error code.
+    const basic = await t.http.get('/v1/integration-types').set('Authorization', 'Basic dXNlcjpwdw==');
+    expect([basic.status, basic.headers['www-authenticate']]).toEqual([401, 'Bearer']);
   });
 
   it('answers an unexpected error with 500 internal_error and no stack, SQL or secret', async () => {

@@ -77,6 +77,13 @@ describe('keys:rotate', () => {
           secrets.previous_webhook_secret_encrypted = webhookSecret;
           secrets.webhook_secret_encrypted = rotated.body.webhook_secret;
         }
+        if (i % 4 === 0) {
+          // Rotated again within the 24 hours: the first secret is kept as the older one, under k1 too.
+          const again = await api.post(`/v1/organizations/${org}/integrations/${res.body.id}/webhook-secret`, token);
+          secrets.older_webhook_secret_encrypted = webhookSecret;
+          secrets.previous_webhook_secret_encrypted = secrets.webhook_secret_encrypted;
+          secrets.webhook_secret_encrypted = again.body.webhook_secret;
+        }
         expected.set(res.body.id, secrets);
         if (i < 3) {
           const endpoint = await api.post(`/v1/organizations/${org}/alert-endpoints`, token, { url: 'https://ops.example.org/hooks' });
@@ -106,11 +113,11 @@ describe('keys:rotate', () => {
     const snapshot = await rows(app!);
     const dry = await cliOutput(['--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.out).toMatch(/dry run: 45 value\(s\) would be re-encrypted under "k2"/);
+    expect(dry.out).toMatch(/dry run: 48 value\(s\) would be re-encrypted under "k2"/);
     expect(await rows(app!)).toEqual(snapshot);
     const retire = await cliOutput(['--retire', 'k1']);
     expect(retire.code).toBe(1);
-    expect(retire.out).toMatch(/key "k1" still encrypts 45 value/);
+    expect(retire.out).toMatch(/key "k1" still encrypts 48 value/);
   });
 
   it('survives a kill halfway while the service serves, resumes, and every secret decrypts to its original', async () => {
@@ -133,8 +140,8 @@ describe('keys:rotate', () => {
       const res = await api.post(`/v1/organizations/${org}/integrations/${id}/webhook-secret`, token);
       expect(res.status).toBe(201);
       const secrets = expected.get(id)!;
-      // A rotation within the previous secret's 24 hours keeps it as the older one.
-      if (secrets.previous_webhook_secret_encrypted) secrets.older_webhook_secret_encrypted = secrets.previous_webhook_secret_encrypted;
+      // A rotation within the previous secret's 24 hours keeps it as the older one, unless a valid older one stays.
+      if (!secrets.older_webhook_secret_encrypted && secrets.previous_webhook_secret_encrypted) secrets.older_webhook_secret_encrypted = secrets.previous_webhook_secret_encrypted;
       secrets.previous_webhook_secret_encrypted = secrets.webhook_secret_encrypted;
       secrets.webhook_secret_encrypted = res.body.webhook_secret;
     }

@@ -14,7 +14,9 @@ export function authenticateBeforeBody(fastify: FastifyInstance, authenticator: 
     if (!isAuthenticatedRoute(request)) return done();
     // A 401 names the scheme it wants (RFC 9110 §11.6.1), and whether the token sent was refused (RFC 6750 §3.1).
     const refused = (error: Error) => {
-      if (error instanceof RuleViolation && error.status === 401) reply.header('WWW-Authenticate', request.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer');
+      // A Basic or other scheme is no bearer token refused: no error code then (RFC 6750 §3.1).
+      const bearerSent = /^bearer\s+\S/i.test(request.headers.authorization ?? '');
+      if (error instanceof RuleViolation && error.status === 401) reply.header('WWW-Authenticate', bearerSent ? 'Bearer error="invalid_token"' : 'Bearer');
       done(error);
     };
     let authenticated: void | Promise<void>;

@@ -207,7 +207,9 @@ export class IntegrationConfigService {
   /**
    * A fresh `whsec_` secret, shown once; the previous one keeps verifying for 24 hours. A rotation
    * within those 24 hours (a retry whose answer was lost, say) keeps the one before it too, until
-   * its own 24 hours end: the sender may still sign with it. Two replaced secrets at most.
+   * its own 24 hours end: the sender may still sign with it. Two replaced secrets at most: while
+   * the oldest is valid it stays (however many retries were lost, the sender still holds it), and
+   * the newer replaced one gives way.
    */
   async rotateWebhookSecret(orgId: string, id: string, actor: Principal): Promise<string> {
     const secret = newWebhookSecret();
@@ -215,15 +217,17 @@ export class IntegrationConfigService {
       const current = await this.lockConfig(orgId, id, tx);
       const next: IntegrationConfigEntity = Object.assign(new IntegrationConfigEntity(), current);
       if (current.webhook_secret_encrypted) {
-        const stillValid =
-          current.previous_webhook_secret_encrypted && current.previous_webhook_secret_expires_at && current.previous_webhook_secret_expires_at.getTime() > Date.now();
-        next.older_webhook_secret_encrypted = stillValid
-          ? this.cipher.encrypt(
-              this.cipher.decrypt(current.previous_webhook_secret_encrypted!, this.location(id, 'previous_webhook_secret_encrypted')),
-              this.location(id, 'older_webhook_secret_encrypted'),
-            )
-          : null;
-        next.older_webhook_secret_expires_at = stillValid ? current.previous_webhook_secret_expires_at : null;
+        const valid = (expiresAt: Date | null) => expiresAt !== null && expiresAt.getTime() > Date.now();
+        if (!valid(current.older_webhook_secret_expires_at)) {
+          const previousValid = current.previous_webhook_secret_encrypted !== null && valid(current.previous_webhook_secret_expires_at);
+          next.older_webhook_secret_encrypted = previousValid
+            ? this.cipher.encrypt(
+                this.cipher.decrypt(current.previous_webhook_secret_encrypted!, this.location(id, 'previous_webhook_secret_encrypted')),
+                this.location(id, 'older_webhook_secret_encrypted'),
+              )
+            : null;
+          next.older_webhook_secret_expires_at = previousValid ? current.previous_webhook_secret_expires_at : null;
+        }
         // The AAD names the column: the previous secret is re-encrypted for its new place.
         const previous = this.cipher.decrypt(current.webhook_secret_encrypted, this.location(id, 'webhook_secret_encrypted'));
         next.previous_webhook_secret_encrypted = this.cipher.encrypt(previous, this.location(id, 'previous_webhook_secret_encrypted'));

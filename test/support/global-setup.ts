@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../../src/database/data-source-options';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/database/embedded-postgres';
+import { copyOfTemplate, databaseOf, dropDatabase } from './template-database';
 
 declare global {
   var __EMBEDDED_POSTGRES__: EmbeddedPostgres | undefined;
@@ -11,7 +12,7 @@ declare global {
 
 /**
  * One server for the whole run: the embedded PostgreSQL in a fresh directory, or the server in
- * DATABASE_URL (CI gives a fresh database; its role needs CREATEDB). Its database is migrated here and is the template
+ * DATABASE_URL (CI gives a fresh database; its role needs CREATEDB and to own it). Its database is migrated here and is the template
  * each suite's own database is copied from (test/support/suite-database.ts).
  */
 export default async function globalSetup(): Promise<void> {
@@ -28,6 +29,13 @@ export default async function globalSetup(): Promise<void> {
   try {
     await dataSource.initialize();
     await dataSource.runMigrations({ transaction: 'each' });
+    await dataSource.destroy();
+    // Once here, in one line, rather than in every suite: the copies each suite works on can be made.
+    const probe = `meander_suite_probe_${process.pid}`;
+    await copyOfTemplate(url, probe).catch((error: Error) => {
+      throw new Error(`the e2e suites work on copies of ${databaseOf(url)} (CREATE DATABASE … TEMPLATE): ${error.message}; the role needs CREATEDB and to own that database`);
+    });
+    await dropDatabase(url, probe);
   } catch (error) {
     // jest skips globalTeardown when globalSetup fails: stop what was started here.
     await globalThis.__EMBEDDED_POSTGRES__?.stop();
