@@ -556,6 +556,23 @@ describe('integration configs (HTTP, real database)', () => {
       expect((await api.get(path, token, { 'If-None-Match': tag })).status).toBe(304);
     });
 
+    it('keeps the revision (and ETag) through a PATCH that changes nothing, and audits nothing', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, xledger);
+      const path = `${base(org)}/${config.id}`;
+      const before = await api.get(path, token);
+      for (const body of [{}, { display_name: before.body.display_name, enabled: before.body.enabled, sync_frequency: before.body.sync_frequency }]) {
+        const same = await api.patch(path, token, body, { 'If-Match': before.headers.etag });
+        expect([same.status, same.headers.etag, same.body.revision, same.body.updated_at]).toEqual([200, before.headers.etag, before.body.revision, before.body.updated_at]);
+      }
+      const audited = await t.dataSource.query(`SELECT action FROM audit_events WHERE resource_id = $1 ORDER BY occurred_at`, [config.id]);
+      expect(audited.map((e: { action: string }) => e.action)).toEqual(['integration_config.created']);
+      // A change is one.
+      const renamed = await api.patch(path, token, { display_name: 'Renamed' }, { 'If-Match': before.headers.etag });
+      expect(renamed.body.revision).toBe(before.body.revision + 1);
+    });
+
     it('lets exactly one of two concurrent PATCHes with the same If-Match win', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);

@@ -109,11 +109,7 @@ export class IntegrationConfigRepository extends TableRepository {
    * when another write came first.
    */
   async updateRevision(orgId: string, current: IntegrationConfigEntity, next: IntegrationConfigEntity, actor: string | null): Promise<boolean> {
-    const changes: QueryDeepPartialEntity<IntegrationConfigEntity> = {};
-    for (const key of Object.keys(next) as (keyof IntegrationConfigEntity)[]) {
-      if (FIXED_COLUMNS.has(key) || key === 'type_row') continue;
-      if (JSON.stringify(next[key]) !== JSON.stringify(current[key])) (changes as Record<string, unknown>)[key] = next[key];
-    }
+    const changes = changedColumns(current, next) as QueryDeepPartialEntity<IntegrationConfigEntity>;
     const result = await this.repository(IntegrationConfigEntity)
       .createQueryBuilder()
       .update()
@@ -162,4 +158,14 @@ export class IntegrationConfigRepository extends TableRepository {
     const sets = columns.map((column, i) => `${column} = $${i + 2}`).join(', ');
     await this.rows(`UPDATE ${INTEGRATION_CONFIGS_TABLE} SET ${sets} WHERE id = $1`, [id, ...columns.map((c) => envelopes[c])]);
   }
+}
+
+/** The writable columns whose values differ between `current` and `next`, with `next`'s values. */
+export function changedColumns(current: IntegrationConfigEntity, next: IntegrationConfigEntity): Partial<IntegrationConfigEntity> {
+  const changes: Record<string, unknown> = {};
+  for (const key of Object.keys(next) as (keyof IntegrationConfigEntity)[]) {
+    if (FIXED_COLUMNS.has(key) || key === 'type_row') continue;
+    if (JSON.stringify(next[key]) !== JSON.stringify(current[key])) changes[key] = next[key];
+  }
+  return changes as Partial<IntegrationConfigEntity>;
 }

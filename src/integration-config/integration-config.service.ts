@@ -18,7 +18,7 @@ import { FieldMappingService } from '../field-mapping/field-mapping.service';
 import type { Transaction } from '../database/transaction';
 import { TransactionRunner } from '../database/transaction';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
-import { IntegrationConfigRepository } from './integration-config.repository';
+import { changedColumns, IntegrationConfigRepository } from './integration-config.repository';
 import { SyncRunRepository } from './sync-run.repository';
 import { ExportRunRepository } from '../export-runs/export-run.repository';
 import { JobQueue } from '../job-queue/job-queue';
@@ -175,6 +175,8 @@ export class IntegrationConfigService {
         next.older_webhook_secret_expires_at = null;
       }
       this.assertStateRules(next);
+      // A PATCH that changes nothing (the values it already has): no new revision, so no client's ETag goes stale, and nothing to audit.
+      if (changedSecrets.length === 0 && !dto.field_mappings && Object.keys(changedColumns(current, next)).length === 0) return this.respond(orgId, current, tx);
 
       await this.writeRevision(orgId, current, next, actor.sub, tx);
       if (dto.field_mappings) await this.fieldMappings.applyShorthand(orgId, next, dto.field_mappings, tx, actor);
