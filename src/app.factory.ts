@@ -1,4 +1,5 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { noteRoutes } from './http/allowed-methods';
 import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -78,6 +79,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     },
   });
   const fastify = adapter.getInstance();
+  noteRoutes(fastify);
   useBodyParsers(fastify);
   fastify.addHook('onRequest', (request, reply, done) => {
     setStandardHeaders(request, reply);

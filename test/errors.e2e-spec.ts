@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { expectProblem } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 import { ProbeModule } from './support/probe.module';
 
@@ -150,6 +151,22 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     const long = await t.http.delete(`/v1/${'a'.repeat(500)}`);
     expect(long.body.detail).toBe(`Cannot DELETE /v1/${'a'.repeat(196)}…`);
+  });
+
+  it('answers a method the path has no route for with 405 and Allow (not 404 as if the path did not exist), before any token', async () => {
+    const org = newOrgId();
+    const config = `/v1/organizations/${org}/integrations/${randomUUID()}`;
+    const put = await t.http.put(config).set('Content-Type', 'application/json').send('{}');
+    expectProblem(put, 405, 'method_not_allowed');
+    expect(put.headers['allow']).toBe('DELETE, GET, HEAD, PATCH');
+    // Trailing slash and letter case as the router reads them.
+    const list = await t.http.delete(`/V1/organizations/${org}/integrations/`);
+    expectProblem(list, 405, 'method_not_allowed');
+    expect(list.headers['allow']).toBe('GET, HEAD, POST');
+    expect(list.body.detail).toBe('DELETE is not allowed here; this path allows GET, HEAD, POST.');
+    // A path with no route at all stays 404; so does a 404 a handler answers.
+    expect((await t.http.put('/v1/no-such-route')).status).toBe(404);
+    expect((await t.http.get(config).set('Authorization', `Bearer ${await t.token('org_admin', org)}`)).status).toBe(404);
   });
 
   it('names the scheme a 401 wants (WWW-Authenticate: Bearer), and says when the token sent was refused', async () => {

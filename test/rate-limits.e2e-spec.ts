@@ -85,12 +85,14 @@ describe('abuse limits (HTTP, real database)', () => {
     const deliver = (ip: string) => {
       const webhookId = `msg_${randomBytes(8).toString('hex')}`;
       const payload = '{"type":"ping"}';
+      // One instant for the header and the signature: read twice, a second could pass between.
+      const at = new Date(Math.floor(Date.now() / 1000) * 1000);
       return t.http
         .post(`/v1/webhooks/${created.body.id}`)
         .set('X-Forwarded-For', ip)
         .set('webhook-id', webhookId)
-        .set('webhook-timestamp', String(Math.floor(Date.now() / 1000)))
-        .set('webhook-signature', new Webhook(secret).sign(webhookId, new Date(), payload))
+        .set('webhook-timestamp', String(at.getTime() / 1000))
+        .set('webhook-signature', new Webhook(secret).sign(webhookId, at, payload))
         .set('Content-Type', 'application/json')
         .send(payload);
     };

@@ -240,12 +240,14 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const forge = (path: string, from: string) => limitedApp.http.post(`/v1/webhooks/${path}`).set('X-Forwarded-For', from).send('{}');
     const sign = (id: string, secret: string, from: string) => {
       const webhookId = `msg_${randomBytes(8).toString('hex')}`;
+      // One instant for the header and the signature: read twice, a second could pass between.
+      const at = now();
       return limitedApp.http
         .post(`/v1/webhooks/${id}`)
         .set('X-Forwarded-For', from)
         .set('webhook-id', webhookId)
-        .set('webhook-timestamp', String(now()))
-        .set('webhook-signature', new Webhook(secret).sign(webhookId, new Date(), '{}'))
+        .set('webhook-timestamp', String(at))
+        .set('webhook-signature', new Webhook(secret).sign(webhookId, new Date(at * 1000), '{}'))
         .set('Content-Type', 'application/json')
         .send('{}');
     };

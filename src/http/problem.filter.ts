@@ -1,7 +1,8 @@
-import { ArgumentsHost, Catch, HttpException, Logger, Optional, type ExceptionFilter } from '@nestjs/common';
+import { ArgumentsHost, Catch, HttpException, Logger, NotFoundException, Optional, type ExceptionFilter } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { QueryFailedError, QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { bodyReadViolation } from './body-parsers';
+import { allowedMethods } from './allowed-methods';
 import { AuditService } from '../audit/audit.service';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
@@ -30,7 +31,13 @@ export class ProblemFilter implements ExceptionFilter {
     // Fastify's reply (the service) or Express's response (a host application): both have these.
     const response = host.switchToHttp().getResponse<ProblemResponse>();
     const request = host.switchToHttp().getRequest<HttpRequest>();
-    const body = this.toProblem(exception, request);
+    let body = this.toProblem(exception, request);
+    // No route for this method, but for others on the path: 405 with what it allows, not 404.
+    const allow = exception instanceof NotFoundException && isNoRoute(exception) ? allowedMethods(request as { server?: object }, request.url) : [];
+    if (allow.length > 0) {
+      body = problem(405, 'method_not_allowed', `${request.method} is not allowed here; this path allows ${allow.join(', ')}.`);
+      response.header('Allow', allow.join(', '));
+    }
     if (body.status === 401 || body.status === 403) this.auditRefusal(body, request);
     if ((response.raw ?? (response as unknown as ServerResponse)).headersSent) return;
     if (exception instanceof RuleViolation && exception.retryAfterSeconds !== undefined) response.header('Retry-After', String(exception.retryAfterSeconds));
@@ -158,4 +165,11 @@ export function unknownRouteDetail(detail: string): string {
   if (!match) return detail;
   const path = match[2].length > 200 ? `${match[2].slice(0, 200)}…` : match[2];
   return `Cannot ${match[1]} ${path}`;
+}
+
+/** Nest's answer when the router found no route (`Cannot GET /path`), as opposed to a 404 a handler threw. */
+function isNoRoute(exception: NotFoundException): boolean {
+  const response = exception.getResponse();
+  const message = typeof response === 'string' ? response : (response as { message?: unknown }).message;
+  return typeof message === 'string' && /^Cannot [A-Z]+ /.test(message);
 }
