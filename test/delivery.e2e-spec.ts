@@ -902,6 +902,8 @@ describe('connection test with the built-in connectors (EGRESS_ALLOW_PRIVATE=fal
     expectProblem(limited, 429, 'rate_limited');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(limited.body.detail).toContain('at most 6 per minute');
+    // The headers name the limit that refused (6 a minute, none left), not the write budget the request also counted against.
+    expect([limited.headers['ratelimit-limit'], limited.headers['ratelimit-remaining'], limited.headers['ratelimit-reset']]).toEqual(['6', '0', limited.headers['retry-after']]);
     // Another config of the organization, same token: its test goes on past the limit (to the egress rule).
     const other = await api.post(base, token, hlfPortalConfig());
     expect(other.status).toBe(201);

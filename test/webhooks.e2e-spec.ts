@@ -273,6 +273,8 @@ describe('inbound webhooks (HTTP, real database)', () => {
       const limited = await sign(id.toUpperCase(), secret, '198.51.100.31');
       expectProblem(limited, 429, 'rate_limited');
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      // The headers name the bucket that refused (a burst of 5, none left), not the address's public budget.
+      expect([limited.headers['ratelimit-limit'], limited.headers['ratelimit-remaining'], limited.headers['ratelimit-reset']]).toEqual(['5', '0', limited.headers['retry-after']]);
       expect(await eventCount(id)).toBe(5);
       // Another integration has its own budget.
       const other = await setup();

@@ -7,6 +7,8 @@ import type { ProblemCode, Rule } from './rules';
  */
 export class RuleViolation extends Error {
   override name = 'RuleViolation';
+  /** A 429 of a limit of the service's own (not the request budgets'): its size, for the RateLimit-* headers. */
+  rateLimit?: number;
 
   constructor(
     readonly rule: Rule | ProblemCode,
@@ -30,6 +32,14 @@ export class RuleViolation extends Error {
 
   static forbidden(detail: string, rule: Rule | ProblemCode = 'forbidden'): RuleViolation {
     return new RuleViolation(rule, 403, detail);
+  }
+
+  /**
+   * 429 of a limit a service keeps (per config, per integration): its RateLimit-* headers say that
+   * limit (its size, none left, ready again in `retryAfterSeconds`), not the request's budget.
+   */
+  static rateLimited(detail: string, limit: number, retryAfterSeconds: number): RuleViolation {
+    return Object.assign(new RuleViolation('rate_limited', 429, detail, [], retryAfterSeconds), { rateLimit: limit });
   }
 
   static unauthorized(detail: string): RuleViolation {

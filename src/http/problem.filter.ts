@@ -41,6 +41,12 @@ export class ProblemFilter implements ExceptionFilter {
     if (body.status === 401 || body.status === 403) this.auditRefusal(body, request);
     if ((response.raw ?? (response as unknown as ServerResponse)).headersSent) return;
     if (exception instanceof RuleViolation && exception.retryAfterSeconds !== undefined) response.header('Retry-After', String(exception.retryAfterSeconds));
+    if (exception instanceof RuleViolation && exception.rateLimit !== undefined) {
+      // The limit that refused, in place of the request budget's the guard set.
+      response.header('RateLimit-Limit', String(exception.rateLimit));
+      response.header('RateLimit-Remaining', '0');
+      response.header('RateLimit-Reset', String(exception.retryAfterSeconds ?? 1));
+    }
     response.status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
   }
 

@@ -18,9 +18,9 @@ export interface WebhookReceipt {
   body: { id: string; duplicate: false } | { duplicate: true };
 }
 
-function tooMany(scope: string, retryAfter: number): RuleViolation {
+function tooMany(scope: string, retryAfter: number, burst: number): RuleViolation {
   const seconds = Math.max(1, retryAfter);
-  return new RuleViolation('rate_limited', 429, `Too many deliveries ${scope}: retry in ${seconds} s.`, [], seconds);
+  return RuleViolation.rateLimited(`Too many deliveries ${scope}: retry in ${seconds} s.`, burst, seconds);
 }
 
 export interface WebhookEventResponseItem {
@@ -44,6 +44,8 @@ export class WebhooksService {
   private readonly deliveries: TokenBucketLimiter;
   /** Refused deliveries (bad signature, unknown integration) per client address, same sizes: checked before any read. */
   private readonly refusals: TokenBucketLimiter;
+  /** Both buckets' size: a 429's RateLimit-Limit. */
+  private readonly burst: number;
 
   constructor(
     private readonly configs: IntegrationConfigRepository,
@@ -51,6 +53,7 @@ export class WebhooksService {
     private readonly cipher: SecretCipher,
     config: AppConfig,
   ) {
+    this.burst = config.webhookRateLimitBurst;
     const sizes = { capacity: config.webhookRateLimitBurst, refillPerSecond: config.webhookRateLimitPerSecond, maxKeys: 10_000 };
     this.deliveries = new TokenBucketLimiter(sizes);
     this.refusals = new TokenBucketLimiter(sizes);
@@ -68,7 +71,7 @@ export class WebhooksService {
     request?: LoggableRequest,
   ): Promise<WebhookReceipt> {
     // An address that has sent too many refused deliveries is not read for until its bucket refills.
-    if (this.refusals.tokens(clientAddress) < 1) throw tooMany('from this address', this.refusals.take(clientAddress));
+    if (this.refusals.tokens(clientAddress) < 1) throw tooMany('from this address', this.refusals.take(clientAddress), this.burst);
     // UUIDs are case-insensitive: one integration however its id is spelled.
     const id = integrationId.toLowerCase();
     const config = UUID_PATTERN.test(id) ? await this.configs.findForWebhook(id) : null;
@@ -91,7 +94,7 @@ export class WebhooksService {
       throw RuleViolation.unauthorized('The webhook signature could not be verified.');
     }
     const wait = this.deliveries.take(config.id);
-    if (wait > 0) throw tooMany('for this integration', wait);
+    if (wait > 0) throw tooMany('for this integration', wait, this.burst);
     // Verified first, so an unauthenticated caller learns nothing about the config's state.
     if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: its webhooks are not accepted.');
 
