@@ -834,6 +834,11 @@ export interface components {
         };
         IntegrationTypeListResponse: {
             items: components["schemas"]["IntegrationTypeResponse"][];
+            /**
+             * @description Always null: the registry is one page
+             * @example null
+             */
+            next_cursor: string | null;
         };
         CreateIntegrationConfigDto: {
             /**
@@ -1999,6 +2004,11 @@ export interface components {
         };
         AlertEndpointListResponse: {
             items: components["schemas"]["AlertEndpointResponse"][];
+            /**
+             * @description Always null: an organization has at most 10
+             * @example null
+             */
+            next_cursor: string | null;
         };
         CreateAlertEndpointDto: {
             /**

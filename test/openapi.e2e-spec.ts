@@ -23,6 +23,17 @@ describe('the OpenAPI document', () => {
 
   const operations = () => Object.entries<any>(served.paths).flatMap(([path, item]) => METHODS.filter((m) => item[m]).map((method) => ({ path, method, op: item[method] })));
 
+  it('answers every list read as API.md says lists answer: { items, next_cursor }', () => {
+    const schemaOf = (ref: string) => served.components.schemas[ref.replace('#/components/schemas/', '')];
+    const lists = operations()
+      .filter(({ method }) => method === 'get')
+      .map(({ path, op }) => ({ path, schema: op.responses['200']?.content?.['application/json']?.schema }))
+      .map(({ path, schema }) => ({ path, schema: schema?.$ref ? schemaOf(schema.$ref) : schema }))
+      .filter(({ schema }) => schema?.properties?.items);
+    expect(lists.length).toBeGreaterThanOrEqual(10);
+    expect(lists.filter(({ schema }) => !schema.properties.next_cursor || !schema.required?.includes('next_cursor')).map(({ path }) => path)).toEqual([]);
+  });
+
   it('gives every operation a summary, a description naming its roles and rules, and a 500', () => {
     const ops = operations();
     expect(ops.length).toBeGreaterThanOrEqual(27);

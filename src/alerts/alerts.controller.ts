@@ -35,7 +35,7 @@ export class AlertsController {
   @ApiOperation({ summary: "The organization's alert endpoints (never their secrets)", description: ALERTS })
   @ApiOkResponse({ type: AlertEndpointListResponse })
   async list(@OrgId() orgId: string): Promise<AlertEndpointListResponse> {
-    return { items: await this.alerts.list(orgId) };
+    return { items: await this.alerts.list(orgId), next_cursor: null };
   }
 
   @Post()

@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { CURSOR_SCHEMA } from '../common/pagination';
 
 export class SourceFieldResponse {
   @ApiProperty({ example: 'expense_amount', pattern: '^[a-z][a-z0-9_]*$', maxLength: 255 }) name: string;
@@ -40,4 +41,5 @@ export class IntegrationTypeResponse {
 
 export class IntegrationTypeListResponse {
   @ApiProperty({ type: [IntegrationTypeResponse], maxItems: 100 }) items: IntegrationTypeResponse[];
+  @ApiProperty({ ...CURSOR_SCHEMA, nullable: true, example: null, description: 'Always null: the registry is one page' }) next_cursor: null;
 }

@@ -27,6 +27,7 @@ export class IntegrationTypesController {
         required_target_fields: [...t.required_target_fields],
         source_fields: t.source_fields.map((f) => ({ name: f.name, type: f.type, non_null: f.non_null, path: f.path, derived_from: f.derived ? DERIVED_FROM[f.derived] : null })),
       })),
+      next_cursor: null,
     };
   }
 }

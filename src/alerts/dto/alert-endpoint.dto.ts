@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional } from 'class-validator';
 import { IsBoundedString, IsHttpsUrl } from '../../common/validators';
+import { CURSOR_SCHEMA } from '../../common/pagination';
 import { ALERT_TYPES } from '../alert-event';
 
 export const MAX_ALERT_ENDPOINTS = 10;
@@ -49,4 +50,5 @@ export class AlertSecretResponse {
 
 export class AlertEndpointListResponse {
   @ApiProperty({ type: [AlertEndpointResponse], maxItems: MAX_ALERT_ENDPOINTS }) items: AlertEndpointResponse[];
+  @ApiProperty({ ...CURSOR_SCHEMA, nullable: true, example: null, description: `Always null: an organization has at most ${MAX_ALERT_ENDPOINTS}` }) next_cursor: null;
 }
