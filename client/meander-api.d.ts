@@ -93,7 +93,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `rate_limited`, `internal_error`.
          */
         get: operations["IntegrationTypesController_list"];
         put?: never;
@@ -117,7 +117,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`.
          */
         get: operations["IntegrationConfigController_list"];
         put?: never;
@@ -149,7 +149,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["IntegrationConfigController_get"];
         put?: never;
@@ -213,7 +213,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["IntegrationConfigController_listSyncRuns"];
         put?: never;
@@ -245,7 +245,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `is_active_must_be_boolean`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["FieldMappingController_list"];
         put?: never;
@@ -325,7 +325,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["FieldMappingController_coverage"];
         put?: never;
@@ -373,7 +373,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["FieldMappingController_get"];
         put?: never;
@@ -413,7 +413,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["FieldMappingController_versions"];
         put?: never;
@@ -469,7 +469,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["ExportRunController_list"];
         put?: never;
@@ -501,7 +501,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["ExportRunController_rows"];
         put?: never;
@@ -525,7 +525,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["ExportRunController_get"];
         put?: never;
@@ -579,7 +579,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["WebhookEventsController_list"];
         put?: never;
@@ -651,7 +651,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `resource_id_must_be_uuid`, `audit_action_must_be_known_value`, `timestamp_must_be_iso8601`, `time_range_must_be_ordered`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `resource_id_must_be_uuid`, `audit_action_must_be_known_value`, `timestamp_must_be_iso8601`, `time_range_must_be_ordered`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`.
          */
         get: operations["AuditController_list"];
         put?: never;
@@ -675,7 +675,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`.
          */
         get: operations["AlertsController_list"];
         put?: never;
@@ -707,7 +707,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
          */
         get: operations["AlertsController_get"];
         put?: never;
@@ -2254,6 +2254,19 @@ export interface operations {
                     "application/json": components["schemas"]["IntegrationTypeListResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -2291,19 +2304,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
         };
     };
     IntegrationConfigController_list: {
@@ -2328,6 +2328,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["IntegrationConfigListResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
             /** @description Problem details (application/problem+json). */
@@ -2374,19 +2387,6 @@ export interface operations {
             500: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2562,6 +2562,19 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -2619,19 +2632,6 @@ export interface operations {
             500: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3047,7 +3047,7 @@ export interface operations {
                     "application/json": components["schemas"]["SyncRunListResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid. */
+            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3290,6 +3290,19 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingListResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: is_active_must_be_boolean, unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -3347,19 +3360,6 @@ export interface operations {
             500: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3781,6 +3781,19 @@ export interface operations {
                     "application/json": components["schemas"]["CoverageResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -3838,19 +3851,6 @@ export interface operations {
             500: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3993,6 +3993,19 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -4050,19 +4063,6 @@ export interface operations {
             500: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4349,6 +4349,19 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingListResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -4406,19 +4419,6 @@ export interface operations {
             500: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4726,7 +4726,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExportRunListResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid. */
+            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5000,7 +5000,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExportRunRowListResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid. */
+            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5104,6 +5104,19 @@ export interface operations {
                     "application/json": components["schemas"]["ExportRunResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -5161,19 +5174,6 @@ export interface operations {
             500: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5355,7 +5355,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEventListResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid. */
+            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5689,7 +5689,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditEventListResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid, resource_id_must_be_uuid, audit_action_must_be_known_value, timestamp_must_be_iso8601, time_range_must_be_ordered. */
+            /** @description Problem details (application/problem+json). Rules: limit_within_bounds, cursor_must_be_valid, resource_id_must_be_uuid, audit_action_must_be_known_value, timestamp_must_be_iso8601, time_range_must_be_ordered, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5778,6 +5778,19 @@ export interface operations {
                     "application/json": components["schemas"]["AlertEndpointListResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -5822,19 +5835,6 @@ export interface operations {
             500: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5977,6 +5977,19 @@ export interface operations {
                     "application/json": components["schemas"]["AlertEndpointResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -6034,19 +6047,6 @@ export interface operations {
             500: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemResponse"];
-                };
-            };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
-                headers: {
-                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -103,6 +103,25 @@ describe('the OpenAPI examples', () => {
     expect(checked[404]).toBeGreaterThanOrEqual(11);
   });
 
+  it('document, on every bearer read, the 400 a query parameter it does not read gets: none is ignored', async () => {
+    const org = newOrgId();
+    const admin = await t.token('org_admin', org);
+    const refusals: string[] = [];
+    let checked = 0;
+    for (const [template, item] of Object.entries<Json>(doc.paths)) {
+      const operation = item.get;
+      if (!operation?.security?.some((s: Json) => 'bearer' in s)) continue;
+      const path = template.replace('{org_id}', org).replace(/\{[^}]+\}/g, () => randomUUID());
+      const res = await api.get(`${path}?not_a_parameter=1`, admin);
+      checked++;
+      const documented = operation.responses['400']?.content?.[PROBLEM_CONTENT_TYPE]?.examples?.unknown_field;
+      const refused = res.status === 400 && res.body.errors?.some((e: Json) => e.field === 'not_a_parameter' && e.rule === 'unknown_field');
+      if (!refused || !documented) refusals.push(`GET ${template}: ${res.status} ${refused ? '' : res.text}${documented ? '' : ' (no unknown_field example)'}`);
+    }
+    expect(refusals).toEqual([]);
+    expect(checked).toBeGreaterThanOrEqual(14);
+  });
+
   it('are never placeholders: every problem example has the words of the service', () => {
     const placeholders: string[] = [];
     for (const [path, item] of Object.entries<Json>(doc.paths)) {

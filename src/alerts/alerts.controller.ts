@@ -3,7 +3,7 @@ import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
-import { ValidBody } from '../common/validation';
+import { NoQuery, ValidBody } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { ResourceId } from '../http/resource-id.decorator';
 import { BEARER_AUTH } from '../http/swagger';
@@ -34,7 +34,8 @@ export class AlertsController {
   @Roles('org_admin', 'global_admin')
   @ApiOperation({ summary: "The organization's alert endpoints (never their secrets)", description: ALERTS })
   @ApiOkResponse({ type: AlertEndpointListResponse })
-  async list(@OrgId() orgId: string): Promise<AlertEndpointListResponse> {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] })
+  async list(@OrgId() orgId: string, @NoQuery() _query: object): Promise<AlertEndpointListResponse> {
     return { items: await this.alerts.list(orgId), next_cursor: null };
   }
 
@@ -53,8 +54,8 @@ export class AlertsController {
   @ID
   @ApiOperation({ summary: 'One alert endpoint' })
   @ApiOkResponse({ type: AlertEndpointResponse })
-  @ApiProblemResponses(404)
-  get(@OrgId() orgId: string, @ResourceId('id') id: string): Promise<AlertEndpointResponse> {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404)
+  get(@OrgId() orgId: string, @ResourceId('id') id: string, @NoQuery() _query: object): Promise<AlertEndpointResponse> {
     return this.alerts.get(orgId, id);
   }
 

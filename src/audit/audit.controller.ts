@@ -34,6 +34,7 @@ export class AuditController {
         'audit_action_must_be_known_value',
         'timestamp_must_be_iso8601',
         'time_range_must_be_ordered',
+        'unknown_field',
       ],
     },
     401,

@@ -122,6 +122,18 @@ export const ValidBody = (): ParameterDecorator => Body(VALIDATION_PIPE);
 /** The query string, validated and transformed into its DTO class. */
 export const ValidQuery = (): ParameterDecorator => Query(VALIDATION_PIPE);
 
+/** A query string where a route reads none: each parameter is unknown_field, as an unknown body field is (a client's `?limit=` is told, not ignored). */
+class NoQueryPipe implements PipeTransform<unknown, Record<string, never>> {
+  transform(value: unknown): Record<string, never> {
+    const names = Object.keys(value && typeof value === 'object' ? value : {});
+    if (names.length > 0) throw RuleViolation.validation(names.map((name) => ({ field: name, rule: 'unknown_field', message: `${name} is not a query parameter of this route` })));
+    return {};
+  }
+}
+
+/** For a route that reads no query parameter: any sent is refused (NoQueryPipe). */
+export const NoQuery = (): ParameterDecorator => Query(new NoQueryPipe());
+
 const shallowClasses = new WeakMap<object, boolean>();
 
 /** Whether a DTO's rules all judge top-level values (no @ValidateNested, which needs instances). */

@@ -5,7 +5,7 @@ import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth
 import type { Principal } from '../auth/principal';
 import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
-import { ValidBulkBody, ValidQuery } from '../common/validation';
+import { NoQuery, ValidBulkBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses, type ProblemSpec } from '../http/api-problem';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { BEARER_AUTH } from '../http/swagger';
@@ -72,7 +72,7 @@ export class ExportRunController {
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiOperation({ summary: "A delivered run's rows and where each one's delivery stands, by index, paginated" })
   @ApiOkResponse({ type: ExportRunRowListResponse })
-  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] }, 404)
+  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid', 'unknown_field'] }, 404)
   rows(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @ValidQuery() page: PageQueryDto) {
     return this.exports.rows(orgId, integrationId, id, page);
   }
@@ -81,7 +81,7 @@ export class ExportRunController {
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'Export runs, newest first (summaries), paginated' })
   @ApiOkResponse({ type: ExportRunListResponse })
-  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] })
+  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid', 'unknown_field'] })
   list(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidQuery() page: PageQueryDto) {
     return this.exports.list(orgId, integrationId, page);
   }
@@ -91,7 +91,8 @@ export class ExportRunController {
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiOperation({ summary: 'One export run with its rows, skipped records and the mapping versions it used' })
   @ApiOkResponse({ type: ExportRunResponse })
-  get(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string) {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] })
+  get(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @NoQuery() _query: object) {
     return this.exports.get(orgId, integrationId, id);
   }
 }

@@ -4,7 +4,7 @@ import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOk
 import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { ResourceId } from '../http/resource-id.decorator';
-import { ValidBody, ValidQuery } from '../common/validation';
+import { NoQuery, ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses, type ProblemSpec } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
@@ -77,6 +77,7 @@ export class FieldMappingController {
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'List the current mappings, by sort_order then source_field' })
   @ApiOkResponse({ type: FieldMappingListResponse })
+  @ApiProblemResponses({ status: 400, rules: ['is_active_must_be_boolean', 'unknown_field'] })
   async list(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidQuery() query: FieldMappingListQueryDto): Promise<FieldMappingListResponse> {
     const isActive = query.is_active === undefined ? undefined : query.is_active === 'true';
     return { items: await this.mappings.list(orgId, integrationId, isActive), next_cursor: null };
@@ -123,7 +124,8 @@ export class FieldMappingController {
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'Whether every required target field of the type is mapped by an active mapping' })
   @ApiOkResponse({ type: CoverageResponse })
-  coverage(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string) {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] })
+  coverage(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @NoQuery() _query: object) {
     return this.mappings.coverage(orgId, integrationId);
   }
 
@@ -143,7 +145,8 @@ export class FieldMappingController {
   @ID
   @ApiOperation({ summary: 'Read one mapping (any version)' })
   @ApiOkResponse({ type: FieldMappingResponse })
-  get(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string) {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] })
+  get(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @NoQuery() _query: object) {
     return this.mappings.get(orgId, integrationId, id);
   }
 
@@ -198,7 +201,13 @@ export class FieldMappingController {
   @ID
   @ApiOperation({ summary: 'The whole version chain, oldest first' })
   @ApiOkResponse({ type: FieldMappingListResponse })
-  async versions(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string): Promise<FieldMappingListResponse> {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] })
+  async versions(
+    @OrgId() orgId: string,
+    @ResourceId('integration_id') integrationId: string,
+    @ResourceId('id') id: string,
+    @NoQuery() _query: object,
+  ): Promise<FieldMappingListResponse> {
     return { items: await this.mappings.versions(orgId, integrationId, id), next_cursor: null };
   }
 }

@@ -7,7 +7,7 @@ import type { Principal } from '../auth/principal';
 import { etagFor, isNotModified } from '../common/if-match';
 import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
-import { ValidBody, ValidQuery } from '../common/validation';
+import { NoQuery, ValidBody, ValidQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 
 import { Idempotent } from '../idempotency/idempotent.decorator';
@@ -91,7 +91,8 @@ export class IntegrationConfigController {
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: "List the organization's configs" })
   @ApiOkResponse({ type: IntegrationConfigListResponse })
-  async list(@OrgId() orgId: string): Promise<IntegrationConfigListResponse> {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] })
+  async list(@OrgId() orgId: string, @NoQuery() _query: object): Promise<IntegrationConfigListResponse> {
     return { items: await this.configs.list(orgId), next_cursor: null };
   }
 
@@ -107,8 +108,14 @@ export class IntegrationConfigController {
     schema: { type: 'string', maxLength: 1024, example: '"3"' },
   })
   @ApiResponse({ status: 304, description: "Not modified: the client's copy (If-None-Match) is the current revision", headers: ETAG_HEADER })
-  @ApiProblemResponses(404)
-  async get(@OrgId() orgId: string, @ResourceId('id') id: string, @Headers('if-none-match') ifNoneMatch: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404)
+  async get(
+    @OrgId() orgId: string,
+    @ResourceId('id') id: string,
+    @NoQuery() _query: object,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res({ passthrough: true }) res: HttpReply,
+  ) {
     const config = await this.configs.get(orgId, id);
     res.header('ETag', etagFor(config.revision));
     if (isNotModified(ifNoneMatch, config.revision)) {
@@ -216,7 +223,7 @@ export class IntegrationConfigController {
   @ID
   @ApiOperation({ summary: 'Sync history, newest first, paginated' })
   @ApiOkResponse({ type: SyncRunListResponse })
-  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] }, 404)
+  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid', 'unknown_field'] }, 404)
   listSyncRuns(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidQuery() page: PageQueryDto) {
     return this.configs.listSyncRuns(orgId, id, page);
   }

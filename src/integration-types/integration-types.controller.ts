@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { READ_ROLES, Roles } from '../auth/auth.decorators';
+import { NoQuery } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
 import { DERIVED_FROM } from './integration-type';
@@ -17,8 +18,8 @@ export class IntegrationTypesController {
   @Roles(...READ_ROLES)
   @ApiOperation({ summary: 'The integration-type registry: credentials, required targets and the internal expense-claim schema' })
   @ApiOkResponse({ type: IntegrationTypeListResponse })
-  @ApiProblemResponses(401)
-  list(): IntegrationTypeListResponse {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 401)
+  list(@NoQuery() _query: object): IntegrationTypeListResponse {
     return {
       items: this.registry.list().map((t) => ({
         integration_type: t.integration_type,

@@ -102,7 +102,12 @@ export class WebhookEventsController {
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiOperation({ summary: 'Stored inbound webhook events, newest first, paginated' })
   @ApiOkResponse({ type: WebhookEventListResponse })
-  @ApiProblemResponses({ status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid'] }, 401, { status: 403, rules: ['forbidden', 'org_scoped_access_only'] }, 404)
+  @ApiProblemResponses(
+    { status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid', 'unknown_field'] },
+    401,
+    { status: 403, rules: ['forbidden', 'org_scoped_access_only'] },
+    404,
+  )
   list(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidQuery() page: PageQueryDto) {
     return this.webhooks.listEvents(orgId, id, page);
   }
