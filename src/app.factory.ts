@@ -120,7 +120,18 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
       methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
       // If-None-Match: a console's conditional reads (304) are cross-origin too.
       allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'Idempotency-Key', 'X-Request-Id'],
-      exposedHeaders: ['ETag', 'Idempotent-Replayed', 'Location', 'WWW-Authenticate', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'X-Request-Id'],
+      exposedHeaders: [
+        'Allow',
+        'ETag',
+        'Idempotent-Replayed',
+        'Location',
+        'WWW-Authenticate',
+        'Retry-After',
+        'RateLimit-Limit',
+        'RateLimit-Remaining',
+        'RateLimit-Reset',
+        'X-Request-Id',
+      ],
       maxAge: 600,
       // An OPTIONS without Access-Control-Request-Method is answered as Express's cors did (204),
       // not with @fastify/cors's text/plain 400.

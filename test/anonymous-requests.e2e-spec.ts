@@ -93,6 +93,12 @@ describe('anonymous requests (HTTP, real database)', () => {
     const limited = await t.http.get(path).set('x-forwarded-for', scanner);
     expectProblem(limited, 429, 'rate_limited');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // The limit that refused: the address's refusals, none left.
+    expect([limited.headers['ratelimit-limit'], limited.headers['ratelimit-remaining'], limited.headers['ratelimit-reset']]).toEqual([
+      String(REFUSALS),
+      '0',
+      limited.headers['retry-after'],
+    ]);
     // A token never seen is not checked either while the address is over its budget.
     const unseen = await t.http
       .get(path)

@@ -164,8 +164,11 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
     expectProblem(list, 405, 'method_not_allowed');
     expect(list.headers['allow']).toBe('GET, HEAD, POST');
     expect(list.body.detail).toBe('DELETE is not allowed here; this path allows GET, HEAD, POST.');
-    // A path with no route at all stays 404; so does a 404 a handler answers.
+    // A path with no route at all stays 404; so does a 404 a handler answers, a static file that is
+    // not there, and a path the router reads otherwise than this sketch of it (two trailing slashes).
     expect((await t.http.put('/v1/no-such-route')).status).toBe(404);
+    expect((await t.http.get('/docs/no-such-file.js')).status).toBe(404);
+    expect((await t.http.get('/v1/integration-types//')).status).toBe(404);
     expect((await t.http.get(config).set('Authorization', `Bearer ${await t.token('org_admin', org)}`)).status).toBe(404);
   });
 

@@ -571,6 +571,10 @@ describe('integration configs (HTTP, real database)', () => {
       // A change is one.
       const renamed = await api.patch(path, token, { display_name: 'Renamed' }, { 'If-Match': before.headers.etag });
       expect(renamed.body.revision).toBe(before.body.revision + 1);
+      // Objects are compared by value: jsonb gives keys back in its own order, a client sends them in its.
+      const codes = await api.patch(path, token, { accounting_code_mappings: { travel_km: '4001', meal_allowance: '4002' } });
+      const reordered = await api.patch(path, token, { accounting_code_mappings: { meal_allowance: '4002', travel_km: '4001' } });
+      expect([reordered.status, reordered.body.revision]).toEqual([200, codes.body.revision]);
     });
 
     it('lets exactly one of two concurrent PATCHes with the same If-Match win', async () => {

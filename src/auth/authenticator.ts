@@ -65,11 +65,9 @@ export class Authenticator {
 
   private tooMany(address: string): RuleViolation {
     const seconds = Math.max(1, this.refusals.take(address));
-    return new RuleViolation(
-      'rate_limited',
-      429,
+    return RuleViolation.rateLimited(
       `Too many refused authentications from this address: at most ${this.refusalsPerMinute} per minute; retry in ${seconds} s.`,
-      [],
+      this.refusalsPerMinute,
       seconds,
     );
   }

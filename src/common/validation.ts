@@ -126,7 +126,7 @@ export const ValidQuery = (): ParameterDecorator => Query(VALIDATION_PIPE);
 class NoQueryPipe implements PipeTransform<unknown, Record<string, never>> {
   transform(value: unknown): Record<string, never> {
     const names = Object.keys(value && typeof value === 'object' ? value : {});
-    if (names.length > 0) throw RuleViolation.validation(names.map((name) => ({ field: name, rule: 'unknown_field', message: `${name} is not a query parameter of this route` })));
+    if (names.length > 0) throw RuleViolation.validation(names.map((name) => ({ field: name, rule: 'unknown_field', message: `${name} is not a known field` })));
     return {};
   }
 }

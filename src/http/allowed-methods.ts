@@ -21,10 +21,14 @@ export function noteRoutes(fastify: FastifyInstance): void {
   });
 }
 
-/** The methods routed for `path` on the server that answered `request` (empty: no such path, or not a Fastify server). */
+/**
+ * The methods routed for `path` on the server that answered `request` (empty: no such path, not
+ * the API's (`/v1/…`), or not a Fastify server). A sketch of the router, not the router: the
+ * caller answers 405 only when the method asked is not among them.
+ */
 export function allowedMethods(request: { server?: object } | undefined, path: string): string[] {
   const routes = request?.server ? tables.get(request.server) : undefined;
-  if (!routes) return [];
+  if (!routes || !/^\/v1\//i.test(path)) return [];
   const wanted = segmentsOf(path.split('?')[0]);
   const methods = new Set<string>();
   for (const route of routes) if (matches(route.segments, wanted)) route.methods.forEach((m) => methods.add(m));

@@ -34,7 +34,8 @@ export class ProblemFilter implements ExceptionFilter {
     let body = this.toProblem(exception, request);
     // No route for this method, but for others on the path: 405 with what it allows, not 404.
     const allow = exception instanceof NotFoundException && isNoRoute(exception) ? allowedMethods(request as { server?: object }, request.url) : [];
-    if (allow.length > 0) {
+    // A route of this very method that found nothing (a static file missing, a path the router reads otherwise) stays 404.
+    if (allow.length > 0 && !allow.includes(request.method.toUpperCase())) {
       body = problem(405, 'method_not_allowed', `${request.method} is not allowed here; this path allows ${allow.join(', ')}.`);
       response.header('Allow', allow.join(', '));
     }

@@ -21,7 +21,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         '(RFC 9457) with `code` and, for validation, `errors[].rule` naming the data dictionary rule; the examples are answers of the service.\n\n' +
         '**Rate limits.** Every response but the health probes carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` for the budget ' +
         'the request was counted against: writes or reads per token, inbound webhooks and unauthenticated requests per client address. ' +
-        'They are absent when a request was refused before it was counted (401, 403). Over the budget: 429 with `Retry-After`.\n\n' +
+        'They are absent when a request was refused before it was counted (401, 403). Over the budget: 429 with `Retry-After`; a 429 of a narrower limit ' +
+        '(connection tests per config, a webhook bucket) carries that limit in them.\n\n' +
         '**CORS.** `Access-Control-Allow-Origin` is sent only for a browser origin listed in `CORS_ORIGINS`, never `*`; other cross-origin browsers are refused.\n\n' +
         '**Trying it here.** Authorize with a token (a JWT for your organization); the `org_id` of every path is then filled in from the token, ' +
         'and both are remembered by this browser until you log out.',

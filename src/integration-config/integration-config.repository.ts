@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
@@ -165,7 +166,8 @@ export function changedColumns(current: IntegrationConfigEntity, next: Integrati
   const changes: Record<string, unknown> = {};
   for (const key of Object.keys(next) as (keyof IntegrationConfigEntity)[]) {
     if (FIXED_COLUMNS.has(key) || key === 'type_row') continue;
-    if (JSON.stringify(next[key]) !== JSON.stringify(current[key])) changes[key] = next[key];
+    // Deep equality, not JSON text: jsonb gives an object's keys back in its own order.
+    if (!isDeepStrictEqual(next[key], current[key])) changes[key] = next[key];
   }
   return changes as Partial<IntegrationConfigEntity>;
 }
