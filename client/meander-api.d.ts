@@ -2057,11 +2057,11 @@ export interface components {
     parameters: never;
     requestBodies: never;
     headers: {
-        /** @description Requests allowed per window by the budget this request counted against; on a 429 of a narrower limit (connection tests per config, a webhook bucket), that limit. */
+        /** @description Requests allowed per window by the budget this request counted against. */
         "RateLimit-Limit": number;
         /** @description Requests left in the window. */
         "RateLimit-Remaining": number;
-        /** @description Seconds until the budget is whole again (on a 429 of a narrower limit, until that one lets a request through). */
+        /** @description Seconds until the budget is whole again. */
         "RateLimit-Reset": number;
         /** @description Only for a browser origin listed in CORS_ORIGINS; never `*`. */
         "Access-Control-Allow-Origin": string;

@@ -3,7 +3,7 @@ import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { IS_PUBLIC, ROLES_KEY } from '../src/auth/auth.decorators';
-import { SHALLOW_BODY_VALIDATION_PIPE, VALIDATION_PIPE } from '../src/common/validation';
+import { NO_QUERY_PIPE, SHALLOW_BODY_VALIDATION_PIPE, VALIDATION_PIPE } from '../src/common/validation';
 import { startTestApp, type TestApp } from './support/test-app';
 
 // Every route of the service declares who may call it: @Public() or @Roles(...). A route that
@@ -71,7 +71,11 @@ describe('route inventory', () => {
         params.push({
           route,
           param: `${RouteParamtypes[type]} ${(metatype as Fn | undefined)?.name}`,
-          validated: arg.pipes?.some((pipe) => pipe === VALIDATION_PIPE || (type === RouteParamtypes.BODY && pipe === SHALLOW_BODY_VALIDATION_PIPE)) ?? false,
+          validated:
+            arg.pipes?.some(
+              (pipe) =>
+                pipe === VALIDATION_PIPE || (type === RouteParamtypes.BODY && pipe === SHALLOW_BODY_VALIDATION_PIPE) || (type === RouteParamtypes.QUERY && pipe === NO_QUERY_PIPE),
+            ) ?? false,
         });
       }
     }

@@ -131,8 +131,10 @@ class NoQueryPipe implements PipeTransform<unknown, Record<string, never>> {
   }
 }
 
+export const NO_QUERY_PIPE = new NoQueryPipe();
+
 /** For a route that reads no query parameter: any sent is refused (NoQueryPipe). */
-export const NoQuery = (): ParameterDecorator => Query(new NoQueryPipe());
+export const NoQuery = (): ParameterDecorator => Query(NO_QUERY_PIPE);
 
 const shallowClasses = new WeakMap<object, boolean>();
 

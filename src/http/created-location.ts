@@ -4,7 +4,7 @@ import type { HttpReply, HttpRequest } from './http-types';
 
 /** The Location header of a POST that made a resource, for its OpenAPI answer. */
 export const LOCATION_HEADER = {
-  Location: { description: 'The path of the resource made: GET it there', schema: { type: 'string', maxLength: 200, example: '/v1/organizations/{org_id}/integrations/{id}' } },
+  Location: { description: 'The path of the resource made: GET it there', schema: { type: 'string', maxLength: 200 } },
 };
 
 type Where = (params: Record<string, string>, made: { id: string }) => string;

@@ -32,15 +32,11 @@ const TAGS = [
 // UI, the long explanation once (in the document's description, see swagger.ts).
 const HEADERS: Json = {
   'RateLimit-Limit': {
-    description:
-      'Requests allowed per window by the budget this request counted against; on a 429 of a narrower limit (connection tests per config, a webhook bucket), that limit.',
+    description: 'Requests allowed per window by the budget this request counted against.',
     schema: { type: 'integer', minimum: 1, maximum: 10_000_000 },
   },
   'RateLimit-Remaining': { description: 'Requests left in the window.', schema: { type: 'integer', minimum: 0, maximum: 10_000_000 } },
-  'RateLimit-Reset': {
-    description: 'Seconds until the budget is whole again (on a 429 of a narrower limit, until that one lets a request through).',
-    schema: { type: 'integer', minimum: 0, maximum: 1_000_000 },
-  },
+  'RateLimit-Reset': { description: 'Seconds until the budget is whole again.', schema: { type: 'integer', minimum: 0, maximum: 1_000_000 } },
   'Access-Control-Allow-Origin': {
     description: 'Only for a browser origin listed in CORS_ORIGINS; never `*`.',
     schema: { type: 'string', format: 'uri', maxLength: 2048 },
