@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { apiClient, expectProblem, type ApiClient } from './support/api';
-import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+import { newOrgId, startTestApp, TEST_ENCRYPTION_KEYS, type TestApp } from './support/test-app';
 
 const KEY = 'Idempotency-Key';
 
@@ -142,6 +142,34 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
     expect({ status: retry.status, replayed: retry.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: 'true' });
     expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(1);
   }, 20_000);
+
+  it('keeps a keyed fingerprint of the request, never a plain hash of the secrets it carried; replays survive a key rotation', async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const key = randomUUID();
+    const body = { ...xledger(), api_key: 'xl-weak-key-0001' };
+    expect((await api.post(`/v1/organizations/${org}/integrations`, token, body, { [KEY]: key })).status).toBe(201);
+    const [row] = await t.dataSource.query(`SELECT request_fingerprint AS stored FROM idempotency_keys WHERE organization_id = $1 AND key = $2`, [org, key]);
+    // Not what anyone holding the table could recompute from a guessed secret: HMAC under a key of the keyring, named.
+    const unkeyed = createHash('sha256')
+      .update(JSON.stringify(['IntegrationConfigController.create', { org_id: org }, Object.fromEntries(Object.entries(body).sort(([a], [b]) => a.localeCompare(b)))]))
+      .digest('base64url');
+    expect(row.stored).not.toContain(unkeyed);
+    expect(row.stored).toMatch(/^test1:[A-Za-z0-9_-]{43}$/);
+    // Another key active now (k2), the first still in the keyring: the same request still replays, another is still refused.
+    const rotated = await startTestApp({ env: { ENCRYPTION_KEYS: `${TEST_ENCRYPTION_KEYS},k2:${randomBytes(32).toString('base64')}` } });
+    try {
+      const replay = await apiClient(rotated).post(`/v1/organizations/${org}/integrations`, token, body, { [KEY]: key });
+      expect([replay.status, replay.headers['idempotent-replayed']]).toEqual([201, 'true']);
+      expectProblem(
+        await apiClient(rotated).post(`/v1/organizations/${org}/integrations`, token, { ...body, api_key: 'xl-weak-key-0002' }, { [KEY]: key }),
+        422,
+        'idempotency_key_reused_with_other_request',
+      );
+    } finally {
+      await rotated.close();
+    }
+  });
 
   it('forgets a key after 24 hours', async () => {
     const { path } = await enabledConfig();

@@ -1,6 +1,6 @@
 // Idempotency-Key requests (Stripe's semantics): which key, and which request it was first sent
 // with. Pure: no Nest imports.
-import { hash } from 'node:crypto';
+import { createHmac, hash, hkdfSync } from 'node:crypto';
 import { RuleViolation } from '../common/rule-violation';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
@@ -23,12 +23,37 @@ export function idempotencyKeyOf(header: string | string[] | undefined): string 
   ]);
 }
 
+/** A key of the keyring: its id and bytes. */
+export interface FingerprintKey {
+  id: string;
+  secret: Buffer;
+}
+
 /**
  * What makes two requests the same: the operation, its path parameters and its body, with object
- * keys in any order (the same parameters sent again are the same request).
+ * keys in any order (the same parameters sent again are the same request). Kept for 24 hours, so
+ * keyed: an HMAC under a key derived from one of the keyring's (named, `<kid>:<mac>`). A plain
+ * hash would let whoever reads the table test guesses at the secrets a request carried.
  */
-export function requestFingerprint(operation: string, params: unknown, body: unknown): string {
-  return hash('sha256', JSON.stringify([operation, canonical(params), canonical(body)]), 'base64url');
+export function requestFingerprint(operation: string, params: unknown, body: unknown, key: FingerprintKey): string {
+  const derived = Buffer.from(hkdfSync('sha256', key.secret, Buffer.alloc(0), 'meander idempotency fingerprint', 32));
+  return `${key.id}:${createHmac('sha256', derived)
+    .update(requestText(operation, params, body))
+    .digest('base64url')}`;
+}
+
+/** Whether `stored` (a fingerprint kept by an earlier request) names this request; `keyOf` gives a key of the keyring, or undefined for one no longer in it. */
+export function sameRequest(stored: string, operation: string, params: unknown, body: unknown, keyOf: (kid: string) => Buffer | undefined): boolean {
+  const colon = stored.indexOf(':');
+  // Kept before fingerprints were keyed (a plain SHA-256; gone 24 hours after the upgrade).
+  if (colon < 0) return stored === hash('sha256', requestText(operation, params, body), 'base64url');
+  const id = stored.slice(0, colon);
+  const secret = keyOf(id);
+  return secret !== undefined && stored === requestFingerprint(operation, params, body, { id, secret });
+}
+
+function requestText(operation: string, params: unknown, body: unknown): string {
+  return JSON.stringify([operation, canonical(params), canonical(body)]);
 }
 
 function canonical(value: unknown): unknown {

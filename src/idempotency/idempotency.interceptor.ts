@@ -3,7 +3,8 @@ import { catchError, concatMap, from, of, switchMap, type Observable } from 'rxj
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { RuleViolation } from '../common/rule-violation';
 import type { HttpReply, HttpRequest } from '../http/http-types';
-import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_WINDOW_HOURS, idempotencyKeyOf, requestFingerprint } from './idempotency-key';
+import { Keyring } from '../crypto/keyring';
+import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_WINDOW_HOURS, idempotencyKeyOf, requestFingerprint, sameRequest } from './idempotency-key';
 import { declaredHttpCode } from '../common/nest-internals';
 import { IdempotencyRepository } from './idempotency.repository';
 
@@ -17,7 +18,10 @@ export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  constructor(private readonly keys: IdempotencyRepository) {}
+  constructor(
+    private readonly keys: IdempotencyRepository,
+    private readonly keyring: Keyring,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
@@ -30,11 +34,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
     if (!orgId || !sub) throw new Error('IdempotencyInterceptor: on a route without an organization or a principal');
     const reply = http.getResponse<HttpReply & { getHeader?(name: string): unknown }>();
     const handler = context.getHandler();
-    const fingerprint = requestFingerprint(`${context.getClass().name}.${handler.name}`, request.params, request.body);
+    const operation = `${context.getClass().name}.${handler.name}`;
+    const active = this.keyring.activeKeyId;
+    const fingerprint = requestFingerprint(operation, request.params, request.body, { id: active, secret: this.keyring.get(active) });
+    // An earlier request's fingerprint may be under another key of the keyring (rotated meanwhile).
+    const keyOf = (kid: string) => (this.keyring.has(kid) ? this.keyring.get(kid) : undefined);
 
     return from(this.keys.claim(orgId, sub, key, fingerprint)).pipe(
       switchMap((claim) => {
-        if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint) {
+        if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint && !sameRequest(claim.fingerprint, operation, request.params, request.body, keyOf)) {
           throw new RuleViolation(
             'idempotency_key_reused_with_other_request',
             422,
