@@ -236,21 +236,20 @@ export class DeliveryService implements OnApplicationBootstrap {
    * left to record or retry. Any other failure is the job's.
    */
   private async unlessDeleted(config: IntegrationConfigEntity, lock: HeldLock, error: unknown): Promise<false> {
-    const deleted = await this.configs
-      .in(lock.session)
-      .findByOrgAndId(config.organization_id, config.id)
-      .then(
-        (found) => found === null,
-        () => false,
-      );
-    if (deleted) return false;
+    // A read that fails too (the lock's connection gone) says nothing: the attempt's own error stands.
+    if ((await this.stopReason(config, lock).catch(() => null)) === 'deleted') return false;
     throw error;
   }
 
-  /** Disabled, paused or deleted meanwhile: the attempt stops before its next request (DeliveryStopped). Read on the lock's connection. */
+  /** Disabled, paused or deleted meanwhile: the attempt stops before its next request (DeliveryStopped). */
   private async throwIfStopped(config: IntegrationConfigEntity, lock: HeldLock): Promise<void> {
-    const reason = whyStopped(await this.configs.in(lock.session).findByOrgAndId(config.organization_id, config.id));
+    const reason = await this.stopReason(config, lock);
     if (reason) throw new DeliveryStopped(reason);
+  }
+
+  /** Why nothing more may be sent to the config as it is now, read on the lock's connection (null: it may). */
+  private async stopReason(config: IntegrationConfigEntity, lock: HeldLock): Promise<DeliveryStopped['reason'] | null> {
+    return whyStopped(await this.configs.in(lock.session).findByOrgAndId(config.organization_id, config.id));
   }
 
   /**
