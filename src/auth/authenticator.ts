@@ -67,7 +67,7 @@ export class Authenticator {
     const seconds = Math.max(1, this.refusals.take(address));
     return RuleViolation.rateLimited(
       `Too many refused authentications from this address: at most ${this.refusalsPerMinute} per minute; retry in ${seconds} s.`,
-      this.refusalsPerMinute,
+      this.refusals.capacity,
       seconds,
     );
   }

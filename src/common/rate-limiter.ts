@@ -19,6 +19,11 @@ export class TokenBucketLimiter {
 
   constructor(private readonly options: RateLimiterOptions) {}
 
+  /** Requests allowed in a burst: the limit a 429 names (RateLimit-Limit). */
+  get capacity(): number {
+    return this.options.capacity;
+  }
+
   /** Takes a token: 0 when allowed, else the seconds until one is available. */
   take(key: string, nowMs = Date.now()): number {
     const { capacity, refillPerSecond, maxKeys } = this.options;

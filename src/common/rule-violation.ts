@@ -7,8 +7,6 @@ import type { ProblemCode, Rule } from './rules';
  */
 export class RuleViolation extends Error {
   override name = 'RuleViolation';
-  /** A 429 of a limit of the service's own (not the request budgets'): its size, for the RateLimit-* headers. */
-  rateLimit?: number;
 
   constructor(
     readonly rule: Rule | ProblemCode,
@@ -17,6 +15,8 @@ export class RuleViolation extends Error {
     readonly errors: FieldError[] = [],
     /** Seconds a client should wait before retrying (429, 503): sent as Retry-After. */
     readonly retryAfterSeconds?: number,
+    /** A 429 of a limit of the service's own (not the request budgets'): its size, for the RateLimit-* headers. */
+    readonly rateLimit?: number,
   ) {
     super(detail);
   }
@@ -39,7 +39,7 @@ export class RuleViolation extends Error {
    * limit (its size, none left, ready again in `retryAfterSeconds`), not the request's budget.
    */
   static rateLimited(detail: string, limit: number, retryAfterSeconds: number): RuleViolation {
-    return Object.assign(new RuleViolation('rate_limited', 429, detail, [], retryAfterSeconds), { rateLimit: limit });
+    return new RuleViolation('rate_limited', 429, detail, [], retryAfterSeconds, limit);
   }
 
   static unauthorized(detail: string): RuleViolation {

@@ -42,7 +42,7 @@ export class ConnectionTestService {
     const wait = this.perConfig.take(integrationId);
     if (wait > 0) {
       const perMinute = this.config.connectionTestsPerMinute;
-      throw RuleViolation.rateLimited(`Too many connection tests of this integration: at most ${perMinute} per minute; retry in ${wait} s.`, perMinute, wait);
+      throw RuleViolation.rateLimited(`Too many connection tests of this integration: at most ${perMinute} per minute; retry in ${wait} s.`, this.perConfig.capacity, wait);
     }
     let result: { ok: boolean; latency_ms: number } | undefined;
     try {

@@ -18,9 +18,9 @@ export interface WebhookReceipt {
   body: { id: string; duplicate: false } | { duplicate: true };
 }
 
-function tooMany(scope: string, retryAfter: number, burst: number): RuleViolation {
+function tooMany(scope: string, retryAfter: number, limiter: TokenBucketLimiter): RuleViolation {
   const seconds = Math.max(1, retryAfter);
-  return RuleViolation.rateLimited(`Too many deliveries ${scope}: retry in ${seconds} s.`, burst, seconds);
+  return RuleViolation.rateLimited(`Too many deliveries ${scope}: retry in ${seconds} s.`, limiter.capacity, seconds);
 }
 
 export interface WebhookEventResponseItem {
@@ -44,8 +44,6 @@ export class WebhooksService {
   private readonly deliveries: TokenBucketLimiter;
   /** Refused deliveries (bad signature, unknown integration) per client address, same sizes: checked before any read. */
   private readonly refusals: TokenBucketLimiter;
-  /** Both buckets' size: a 429's RateLimit-Limit. */
-  private readonly burst: number;
 
   constructor(
     private readonly configs: IntegrationConfigRepository,
@@ -53,7 +51,6 @@ export class WebhooksService {
     private readonly cipher: SecretCipher,
     config: AppConfig,
   ) {
-    this.burst = config.webhookRateLimitBurst;
     const sizes = { capacity: config.webhookRateLimitBurst, refillPerSecond: config.webhookRateLimitPerSecond, maxKeys: 10_000 };
     this.deliveries = new TokenBucketLimiter(sizes);
     this.refusals = new TokenBucketLimiter(sizes);
@@ -71,7 +68,7 @@ export class WebhooksService {
     request?: LoggableRequest,
   ): Promise<WebhookReceipt> {
     // An address that has sent too many refused deliveries is not read for until its bucket refills.
-    if (this.refusals.tokens(clientAddress) < 1) throw tooMany('from this address', this.refusals.take(clientAddress), this.burst);
+    if (this.refusals.tokens(clientAddress) < 1) throw tooMany('from this address', this.refusals.take(clientAddress), this.refusals);
     // UUIDs are case-insensitive: one integration however its id is spelled.
     const id = integrationId.toLowerCase();
     const config = UUID_PATTERN.test(id) ? await this.configs.findForWebhook(id) : null;
@@ -94,7 +91,7 @@ export class WebhooksService {
       throw RuleViolation.unauthorized('The webhook signature could not be verified.');
     }
     const wait = this.deliveries.take(config.id);
-    if (wait > 0) throw tooMany('for this integration', wait, this.burst);
+    if (wait > 0) throw tooMany('for this integration', wait, this.deliveries);
     // Verified first, so an unauthenticated caller learns nothing about the config's state.
     if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: its webhooks are not accepted.');
 
