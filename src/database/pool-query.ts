@@ -7,13 +7,15 @@ import { QueryFailedError, type DataSource, type EntityManager } from 'typeorm';
  * The rows of one statement (a SELECT, or a write with RETURNING) straight on the data source's
  * pool: TypeORM's `query` takes a query runner per statement and awaits its connect, broadcasts
  * and release, ~25 µs that were ~3 % of a GET (npm run bench). Inside a transaction (a manager
- * with a query runner) the statement runs on that transaction's connection, through TypeORM.
+ * with a query runner) the statement runs on that transaction's connection, through TypeORM, whose
+ * structured result gives the rows of a write too (its plain `query` answers an UPDATE or DELETE
+ * with `[rows, count]`).
  * Failures are QueryFailedError, as TypeORM's, so the problem filter maps them the same way and
  * never logs their SQL or parameters.
  */
 export function queryRows<T>(db: DataSource | EntityManager, sql: string, parameters: readonly unknown[]): Promise<T[]> {
   const manager: EntityManager = 'dataSource' in db ? db : db.manager;
-  if (manager.queryRunner) return manager.query(sql, parameters as unknown[]);
+  if (manager.queryRunner) return manager.queryRunner.query(sql, parameters as unknown[], true).then((result) => result.records as T[]);
   const pool = driverPool(manager);
   // A promise chain rather than an async function: one promise less per statement.
   return pool.query(sql, parameters as unknown[]).then(

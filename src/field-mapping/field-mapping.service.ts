@@ -292,9 +292,7 @@ export class FieldMappingService {
    * must not overwrite it unseen.
    */
   private async lockConfig(orgId: string, integrationId: string, actor: Principal, tx: Transaction): Promise<IntegrationConfigEntity> {
-    const config = foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), 'Integration config');
-    await this.configs.in(tx).touchRevision(orgId, integrationId, actor.sub);
-    return config;
+    return foundOr404(await this.configs.in(tx).lockForNewRevision(orgId, integrationId, actor.sub), 'Integration config');
   }
 
   private async mapping(orgId: string, integrationId: string, id: string, tx?: Transaction): Promise<FieldMappingEntity> {

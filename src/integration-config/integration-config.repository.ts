@@ -120,9 +120,17 @@ export class IntegrationConfigRepository extends TableRepository {
     return result.affected === 1;
   }
 
-  /** A change of what the config shows that its row does not hold (its field mappings): a new revision, so its ETag changes. */
-  async touchRevision(orgId: string, id: string, actor: string | null): Promise<void> {
-    await this.updateRows(IntegrationConfigEntity, { organization_id: orgId, id }, { revision: () => 'revision + 1', updated_at: () => 'now()', updated_by: actor });
+  /**
+   * The row locked for a change of what the config shows that the row does not hold (its field
+   * mappings), with its new revision (so its ETag changes): one UPDATE takes the row lock and bumps
+   * it. Null when there is no such config.
+   */
+  async lockForNewRevision(orgId: string, id: string, actor: string | null): Promise<IntegrationConfigEntity | null> {
+    const [config] = await this.rows<IntegrationConfigEntity>(
+      `UPDATE ${INTEGRATION_CONFIGS_TABLE} SET revision = revision + 1, updated_at = now(), updated_by = $3 WHERE organization_id = $1 AND id = $2 RETURNING *`,
+      [orgId, id, actor],
+    );
+    return config ?? null;
   }
 
   async deleteByOrgAndId(orgId: string, id: string): Promise<void> {
