@@ -33,7 +33,8 @@ export class ProblemFilter implements ExceptionFilter {
     const request = host.switchToHttp().getRequest<HttpRequest>();
     let body = this.toProblem(exception, request);
     // No route for this method, but for others on the path: 405 with what it allows, not 404.
-    const allow = exception instanceof NotFoundException && isNoRoute(exception) ? allowedMethods(request as { server?: object }, request.url) : [];
+    const unrouted = noRoute(exception);
+    const allow = unrouted ? allowedMethods(request as { server?: object }, unrouted.path) : [];
     // A route of this very method that found nothing (a static file missing, a path the router reads otherwise) stays 404.
     if (allow.length > 0 && !allow.includes(request.method.toUpperCase())) {
       body = problem(405, 'method_not_allowed', `${request.method} is not allowed here; this path allows ${allow.join(', ')}.`);
@@ -120,7 +121,10 @@ export class ProblemFilter implements ExceptionFilter {
     const status = exception.getStatus();
     const response = exception.getResponse();
     const message = typeof response === 'string' ? response : (response as { message?: unknown }).message;
-    const detail = unknownRouteDetail(Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : exception.message);
+    let detail = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : exception.message;
+    const unrouted = noRoute(exception);
+    // Nest quotes the URL whole: the query string may carry what a client should never have put in a URL.
+    if (unrouted) detail = `Cannot ${unrouted.method} ${unrouted.path.length > 200 ? `${unrouted.path.slice(0, 200)}…` : unrouted.path}`;
     const code = codeForStatus(status);
     if (status === 400) {
       return problem(400, code, detail, [{ field: 'request', rule: 'bad_request', message: detail }]);
@@ -162,21 +166,11 @@ export function summarizeError(error: unknown): Record<string, unknown> {
   };
 }
 
-/**
- * Nest's answer to an unknown route quotes the request's URL whole (`Cannot GET /v1/x?api_key=…`):
- * the method and path say enough, without the query string (it may carry what a client should
- * never have put in a URL) or more than 200 characters of path.
- */
-export function unknownRouteDetail(detail: string): string {
-  const match = /^Cannot ([A-Z]+) ([^?]*)(\?.*)?$/s.exec(detail);
-  if (!match) return detail;
-  const path = match[2].length > 200 ? `${match[2].slice(0, 200)}…` : match[2];
-  return `Cannot ${match[1]} ${path}`;
-}
-
-/** Nest's answer when the router found no route (`Cannot GET /path`), as opposed to a 404 a handler threw. */
-function isNoRoute(exception: NotFoundException): boolean {
+/** The method and path (no query string) of Nest's answer when the router found no route (`Cannot GET /path?…`); null for any other error, a 404 a handler threw included. */
+function noRoute(exception: unknown): { method: string; path: string } | null {
+  if (!(exception instanceof NotFoundException)) return null;
   const response = exception.getResponse();
   const message = typeof response === 'string' ? response : (response as { message?: unknown }).message;
-  return typeof message === 'string' && /^Cannot [A-Z]+ /.test(message);
+  const match = typeof message === 'string' ? /^Cannot ([A-Z]+) ([^?]*)/s.exec(message) : null;
+  return match ? { method: match[1], path: match[2] } : null;
 }
