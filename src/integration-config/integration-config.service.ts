@@ -221,18 +221,13 @@ export class IntegrationConfigService {
       if (current.webhook_secret_encrypted) {
         const valid = (expiresAt: Date | null) => expiresAt !== null && expiresAt.getTime() > Date.now();
         if (!valid(current.older_webhook_secret_expires_at)) {
-          const previousValid = current.previous_webhook_secret_encrypted !== null && valid(current.previous_webhook_secret_expires_at);
-          next.older_webhook_secret_encrypted = previousValid
-            ? this.cipher.encrypt(
-                this.cipher.decrypt(current.previous_webhook_secret_encrypted!, this.location(id, 'previous_webhook_secret_encrypted')),
-                this.location(id, 'older_webhook_secret_encrypted'),
-              )
+          const keep = current.previous_webhook_secret_encrypted !== null && valid(current.previous_webhook_secret_expires_at);
+          next.older_webhook_secret_encrypted = keep
+            ? this.moved(id, current.previous_webhook_secret_encrypted!, 'previous_webhook_secret_encrypted', 'older_webhook_secret_encrypted')
             : null;
-          next.older_webhook_secret_expires_at = previousValid ? current.previous_webhook_secret_expires_at : null;
+          next.older_webhook_secret_expires_at = keep ? current.previous_webhook_secret_expires_at : null;
         }
-        // The AAD names the column: the previous secret is re-encrypted for its new place.
-        const previous = this.cipher.decrypt(current.webhook_secret_encrypted, this.location(id, 'webhook_secret_encrypted'));
-        next.previous_webhook_secret_encrypted = this.cipher.encrypt(previous, this.location(id, 'previous_webhook_secret_encrypted'));
+        next.previous_webhook_secret_encrypted = this.moved(id, current.webhook_secret_encrypted, 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted');
         next.previous_webhook_secret_expires_at = new Date(Date.now() + WEBHOOK_SECRET_OVERLAP_MS);
       }
       next.webhook_secret_encrypted = this.cipher.encrypt(secret, this.location(id, 'webhook_secret_encrypted'));
@@ -370,6 +365,11 @@ export class IntegrationConfigService {
       }
     }
     return secrets;
+  }
+
+  /** A secret moved to another column: the AAD names the column, so it is encrypted anew for its new place. */
+  private moved(rowId: string, envelope: string, from: SecretColumn, to: SecretColumn): string {
+    return this.cipher.encrypt(this.cipher.decrypt(envelope, this.location(rowId, from)), this.location(rowId, to));
   }
 
   private location(rowId: string, column: SecretColumn) {
