@@ -1,5 +1,4 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { noteRoutes } from './http/allowed-methods';
 import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -9,6 +8,7 @@ import { AppModule, type AppModuleOptions } from './app.module';
 import type { AppConfig } from './config/app-config';
 import { problem, PROBLEM_CONTENT_TYPE } from './common/problem';
 import { Authenticator } from './auth/authenticator';
+import { noteRoutes } from './http/allowed-methods';
 import { authenticateBeforeBody } from './http/authenticate-before-body';
 import { useBodyParsers } from './http/body-parsers';
 import { DOCS_PATH, setupSwagger } from './http/swagger';

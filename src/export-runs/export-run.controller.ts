@@ -1,11 +1,11 @@
 import { Controller, Get, HttpCode, Post, Res } from '@nestjs/common';
-import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
 import { NoQuery, ValidBulkBody, ValidQuery } from '../common/validation';
+import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiProblemResponses, type ProblemSpec } from '../http/api-problem';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { BEARER_AUTH } from '../http/swagger';

@@ -1,10 +1,10 @@
 import { Controller, Delete, Get, HttpCode, Patch, Post, Put } from '@nestjs/common';
-import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { ResourceId } from '../http/resource-id.decorator';
 import { NoQuery, ValidBody, ValidQuery } from '../common/validation';
+import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiProblemResponses, type ProblemSpec } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';

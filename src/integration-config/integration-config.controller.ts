@@ -1,5 +1,4 @@
 import type { Rule } from '../common/rules';
-import { Located, LOCATION_HEADER } from '../http/created-location';
 import { Controller, Delete, Get, Headers, HttpCode, Patch, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, READ_ROLES, Roles } from '../auth/auth.decorators';
@@ -8,6 +7,7 @@ import { etagFor, isNotModified } from '../common/if-match';
 import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
 import { NoQuery, ValidBody, ValidQuery } from '../common/validation';
+import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiProblemResponses } from '../http/api-problem';
 
 import { Idempotent } from '../idempotency/idempotent.decorator';
