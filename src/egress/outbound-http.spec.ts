@@ -34,9 +34,10 @@ afterEach(async () => {
   await Promise.all(fakes.splice(0).map((fake) => fake.close()));
 });
 
-/** A local HTTPS fake on every loopback address (::1 too where the machine has IPv6). */
-async function startFake(handler: Handler = (_req, res) => res.end('ok')): Promise<Fake> {
+/** A local HTTPS fake on every loopback address (::1 too where the machine has IPv6). `keepAliveTimeoutMs`: node's default is 5 s, announced; 0 announces none. */
+async function startFake(handler: Handler = (_req, res) => res.end('ok'), keepAliveTimeoutMs?: number): Promise<Fake> {
   const server: Server = createServer({ key: certificate.key, cert: certificate.cert });
+  if (keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = keepAliveTimeoutMs;
   const fake: Fake = {
     port: 0,
     connections: 0,
@@ -158,6 +159,32 @@ describe('OutboundClient', () => {
       for (let i = 0; i < 5; i++) await outbound.request({ url: `https://127.0.0.1:${fake.port}/${i}`, method: 'GET' });
       expect(fake.requests).toHaveLength(5);
       expect(fake.connections).toBe(1);
+    });
+
+    // A request written into a connection the server is closing is reset, and a delivery loses an attempt to it.
+    it("closes an idle connection a second before the server's announced Keep-Alive timeout", async () => {
+      const fake = await startFake(undefined, 3_000);
+      const outbound = client({ allowPrivate: true });
+      const first = await outbound.request({ url: `https://127.0.0.1:${fake.port}/`, method: 'GET' });
+      expect(first.headers['keep-alive']).toBe('timeout=3');
+      // Past the client's 2 s, before the server's 3 s: the old connection is still open on the server's side.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await outbound.request({ url: `https://127.0.0.1:${fake.port}/`, method: 'GET' });
+      expect(fake.requests).toHaveLength(2);
+      expect(fake.connections).toBe(2);
+    });
+
+    it('closes an idle connection after `idleSocketMs` when the server announces no timeout', async () => {
+      const fake = await startFake(undefined, 0);
+      const outbound = client({ allowPrivate: true, idleSocketMs: 300 });
+      const first = await outbound.request({ url: `https://127.0.0.1:${fake.port}/`, method: 'GET' });
+      expect(first.headers['keep-alive']).toBeUndefined();
+      await outbound.request({ url: `https://127.0.0.1:${fake.port}/`, method: 'GET' });
+      expect(fake.connections).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await outbound.request({ url: `https://127.0.0.1:${fake.port}/`, method: 'GET' });
+      expect(fake.requests).toHaveLength(3);
+      expect(fake.connections).toBe(2);
     });
 
     it('does not trust a certificate that is neither in the store nor in `ca`', async () => {

@@ -72,10 +72,17 @@ export interface OutboundClientOptions {
   ca?: string[];
   /** Name resolution (specs inject answers); default dns.lookup. Its answers are checked like any other. */
   lookup?: LookupFunction;
+  /** How long an idle kept-alive connection is kept; default 4 s, and a second less than a server's announced `Keep-Alive: timeout`. */
+  idleSocketMs?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/**
+ * Below the 5 s after which Node's and Apache's servers close an idle connection. A request written
+ * into a connection the server is closing is reset; a delivery would lose an attempt to it.
+ */
+export const DEFAULT_IDLE_SOCKET_MS = 4_000;
 
 /** What a connector needs of the client. */
 export type Outbound = Pick<OutboundClient, 'request'>;
@@ -101,10 +108,18 @@ export function countingOutbound(client: Outbound, onRequest: () => void): Outbo
 export class OutboundClient {
   // Keep-alive: a delivery sends thousands of rows to one host; each new socket still goes
   // through the guarded lookup and the connect check, a reused one was checked when it opened.
+  // An idle one is closed before the server would close it (the agent's `timeout` applies to idle
+  // sockets, and node lowers it to a server's Keep-Alive hint less a second; a request's own
+  // timer bounds a busy one).
   private readonly agent: Agent;
 
   constructor(readonly options: OutboundClientOptions) {
-    this.agent = new Agent({ keepAlive: true, scheduling: 'lifo', ca: options.ca && trustedCertificates(options.ca) });
+    this.agent = new Agent({
+      keepAlive: true,
+      scheduling: 'lifo',
+      timeout: options.idleSocketMs ?? DEFAULT_IDLE_SOCKET_MS,
+      ca: options.ca && trustedCertificates(options.ca),
+    });
   }
 
   request(request: OutboundRequest): Promise<OutboundResponse> {
