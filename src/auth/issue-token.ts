@@ -17,11 +17,13 @@ export interface IssueTokenOptions {
 export async function issueToken(options: IssueTokenOptions): Promise<string> {
   const claims: Record<string, unknown> = { role: options.role };
   if (options.orgId) claims['org_id'] = options.orgId;
+  // One reading of the clock: two could straddle a second and make the token live a second longer.
+  const now = Math.floor(Date.now() / 1000);
   let jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(options.sub ?? randomUUID())
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + (options.expiresIn ?? 3600));
+    .setIssuedAt(now)
+    .setExpirationTime(now + (options.expiresIn ?? 3600));
   if (options.issuer) jwt = jwt.setIssuer(options.issuer);
   if (options.audience) jwt = jwt.setAudience(options.audience);
   return jwt.sign(new TextEncoder().encode(options.secret));
