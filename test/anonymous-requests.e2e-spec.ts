@@ -18,7 +18,7 @@ interface EarlyAnswer {
  * Announces a body of `announced` bytes, sends 1 KiB of it and waits: an answer that comes while
  * the rest is unsent was given without reading the body. `null` if none came in `waitMs`.
  */
-function answerBeforeBody(t: TestApp, method: string, path: string, announced: number, clientAddress: string, waitMs = 3_000): Promise<EarlyAnswer | null> {
+function answerBeforeBody(t: TestApp, method: string, path: string, announced: number, clientAddress: string, waitMs = 10_000): Promise<EarlyAnswer | null> {
   const { port } = t.app.getHttpServer().address() as AddressInfo;
   return new Promise((resolve, reject) => {
     const chunk = Buffer.alloc(1024, 'a');

@@ -213,7 +213,7 @@ describe('audit trail (HTTP, real database)', () => {
     // The filter writes the refusal after answering: wait for it.
     const waitFor = async (org: string, token: string) => {
       let found: Awaited<ReturnType<typeof events>> = [];
-      for (let i = 0; i < 50 && found.length === 0; i++) {
+      for (let i = 0; i < 200 && found.length === 0; i++) {
         found = await events(org, token, '?action=access.refused');
         if (found.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
       }

@@ -220,12 +220,11 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
   }
 
   const syncRuns = async (configId: string) =>
-    (await db.query(`SELECT status, records_pushed, error, started_at, finished_at FROM sync_runs WHERE integration_id = $1 ORDER BY seq`, [configId])).rows as {
+    (await db.query(`SELECT status, records_pushed, error, started_at FROM sync_runs WHERE integration_id = $1 ORDER BY seq`, [configId])).rows as {
       status: string;
       records_pushed: number;
       error: string | null;
       started_at: Date;
-      finished_at: Date;
     }[];
   const brief = (runs: { status: string; records_pushed: number; error: string | null }[]) =>
     runs.map((r) => ({ status: r.status, records_pushed: r.records_pushed, error: r.error }));
@@ -305,8 +304,9 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       { status: 'failed', records_pushed: 0, error: 'BAD_REQUEST.BURST_RATE_LIMIT_REACHED' },
       { status: 'success', records_pushed: 3, error: null },
     ]);
-    // Xledger's own wait (its sample: 5 s); the 200 ms backoff (plus the queue's 2 s polling) would come back sooner.
-    expect(attempts[1].started_at.getTime() - attempts[0].finished_at.getTime()).toBeGreaterThanOrEqual(4_500);
+    // Xledger's own wait (its sample: 5 s), counted from the first attempt's start, before the wait was set; the 200 ms
+    // backoff (plus the queue's 2 s polling) would come back sooner.
+    expect(attempts[1].started_at.getTime() - attempts[0].started_at.getTime()).toBeGreaterThanOrEqual(5_000);
     expect([...fake.items.keys()].sort()).toEqual(references(runId, 3).sort());
   });
 
@@ -456,8 +456,8 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     const attempts = await syncRuns(config.id);
     expect(attempts.map((a) => a.status)).toEqual(['failed', 'success']);
     expect(attempts[0].error).toContain('429');
-    // Retry-After: 4 s; the 200 ms backoff (plus the queue's 2 s polling) would come back sooner.
-    expect(attempts[1].started_at.getTime() - attempts[0].finished_at.getTime()).toBeGreaterThanOrEqual(3_500);
+    // Retry-After: 4 s from the first attempt's start at least; the 200 ms backoff (plus the queue's 2 s polling) would come back sooner.
+    expect(attempts[1].started_at.getTime() - attempts[0].started_at.getTime()).toBeGreaterThanOrEqual(4_000);
     expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual(keys(runId, 2).map((ref) => [ref, 1]));
   });
 
@@ -482,8 +482,8 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       ['success', 1],
     ]);
     expect(attempts[0].error).toContain('429');
-    // Retry-After: 3 s; the 200 ms backoff would come back sooner.
-    expect(attempts[1].started_at.getTime() - attempts[0].finished_at.getTime()).toBeGreaterThanOrEqual(2_600);
+    // Retry-After: 3 s from the first attempt's start at least; the 200 ms backoff (plus the queue's 2 s polling) would come back sooner.
+    expect(attempts[1].started_at.getTime() - attempts[0].started_at.getTime()).toBeGreaterThanOrEqual(3_000);
   });
 
   it('Dataverse (dynamics): a lost answer is retried; the upserts repeat by alternate key, so no record is created twice', async () => {
@@ -598,18 +598,26 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     const retrying = await xledgerFake();
     const realtime = await createConfig(await organization(), xledgerConfig(retrying.fake, retrying.apiKey), XLEDGER_MAPPINGS);
     retrying.fake.failNext(503, 1, { 'retry-after': '1' });
+    // Its first answer waits until every config is disabled: the retry a second later then always finds it disabled.
+    const firstAnswer = retrying.fake.holdNext();
 
     const dvMark = dv.requests.length;
     const xledgerRun = await deliver(xledger, [claim(0), claim(1)]);
     const dynamicsRun = await deliver(dynamics, [claim(0), claim(1)]);
     const realtimeRun = await deliver(realtime, [claim(0)]);
+    await waitFor(
+      async () => retrying.fake.requests.length,
+      (sent) => sent === 1,
+      30_000,
+    );
+    for (const config of [realtime, xledger, dynamics]) await setEnabled(config, false);
+    firstAnswer.release();
     const firstAttempt = await waitFor(
       () => syncRuns(realtime.id),
       (runs) => runs.length > 0,
       30_000,
     );
     expect(brief(firstAttempt).map((a) => a.status)).toEqual(['failed']);
-    for (const config of [realtime, xledger, dynamics]) await setEnabled(config, false);
     for (const config of [xledger, dynamics]) {
       const sync = await call('POST', `${config.path}/sync`, config.token, {});
       expect({ status: sync.status, code: sync.body?.code }).toEqual({ status: 409, code: 'disabled_integration_must_not_sync' });

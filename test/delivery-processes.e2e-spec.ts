@@ -4,6 +4,7 @@ import { Client } from 'pg';
 import { issueToken } from '../src/auth/issue-token';
 import { killAllChildren, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
 import { TEST_ENCRYPTION_KEYS, TEST_JWT_SECRET } from './support/test-app';
+import { waitFor } from './support/wait';
 
 jest.setTimeout(180_000);
 
@@ -113,8 +114,21 @@ describe('delivery across service instances, under faults (real processes, real 
       }),
     );
     const [, hungConfig] = await hung;
-    // Let a's other batches settle (they wait before applying anything), then kill it mid-attempt.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Once a has stored the outcome of every answer it gave (its later batches wait before applying anything),
+    // kill it mid-attempt: a row still pending then would be resent without a fault to account for it.
+    const unsettled = await waitFor(
+      async () =>
+        (
+          await db.query(
+            `SELECT count(*)::int AS n FROM ${prefix}_receipts r
+             JOIN export_run_rows x ON x.export_run_id = split_part(r.reference, ':', 2)::uuid AND x.index = split_part(r.reference, ':', 3)::int
+             WHERE r.instance = 'a' AND x.status = 'pending' AND r.reference NOT IN (SELECT reference FROM ${prefix}_faulted)`,
+          )
+        ).rows[0].n as number,
+      (n) => n === 0,
+      30_000,
+    );
+    expect(unsettled).toBe(0);
     a.child.kill('SIGKILL');
     await waitForExit(a.child);
 

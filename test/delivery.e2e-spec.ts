@@ -362,14 +362,14 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('retries a failed batch with backoff, honouring Retry-After, and fails the run once out of attempts', async () => {
     const { token, configId, exports } = await setup();
-    sink.failures.set(configId, [new DeliveryFailure('retryable', 'upstream 503', 1), new Error('socket hang up')]);
+    sink.failures.set(configId, [new DeliveryFailure('retryable', 'upstream 503', 2), new Error('socket hang up')]);
     const res = await api.post(exports, token, { records: [claim(), claim()], deliver: true });
-    // Held at least a second (Retry-After): long enough to be read.
+    // Held at least two seconds (Retry-After): long enough to be read on a busy machine.
     const first = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.delivery.attempts === 1 && r.status === 'queued');
     expect(first.delivery).toMatchObject({ attempts: 1, last_error: 'upstream 503' });
-    // Retry-After: 1 s beats the 200 ms base (both times the server's: the attempt ended, then the retry).
-    const [{ finished_at: firstEnded }] = await t.dataSource.query(`SELECT finished_at FROM sync_runs WHERE integration_id = $1 ORDER BY seq LIMIT 1`, [configId]);
-    expect(new Date(first.delivery.next_attempt_at).getTime() - new Date(firstEnded).getTime()).toBeGreaterThan(900);
+    // Retry-After: 2 s beats the 200 ms base. Both times the server's; the retry was set after the attempt started.
+    const [{ started_at: firstStarted }] = await t.dataSource.query(`SELECT started_at FROM sync_runs WHERE integration_id = $1 ORDER BY seq LIMIT 1`, [configId]);
+    expect(new Date(first.delivery.next_attempt_at).getTime() - new Date(firstStarted).getTime()).toBeGreaterThanOrEqual(2_000);
     const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
     expect(done.delivery).toMatchObject({ attempts: 3, delivered_count: 2, next_attempt_at: null });
     expect(sink.callsFor(configId)).toHaveLength(3);
@@ -842,18 +842,20 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect((await api.post(`${base}/${created.body.id}/field-mappings/bulk`, token, { items: mappings })).status).toBe(201);
     const res = await api.post(`${base}/${created.body.id}/exports`, token, { records: [claim()], deliver: true });
     expect(res.status).toBe(202);
-    const run = await waitForRun(`${base}/${created.body.id}/exports/${res.body.id}`, token, (r) => r.delivery?.attempts >= 1 && r.status !== 'delivering');
-    expect(run.delivery.last_error).toBe('egress_destination_not_allowed');
-    expect((await syncRuns(created.body.id))[0]).toMatchObject({ status: 'failed', error: 'egress_destination_not_allowed' });
+    // All three attempts (DELIVERY_MAX_ATTEMPTS here): a trail read between two of them would race the next.
+    const run = await waitForRun(`${base}/${created.body.id}/exports/${res.body.id}`, token, (r) => r.status === 'failed');
+    expect(run.delivery).toMatchObject({ attempts: 3, last_error: 'egress_destination_not_allowed' });
+    expect((await syncRuns(created.body.id)).map((r) => [r.status, r.error])).toEqual(Array(3).fill(['failed', 'egress_destination_not_allowed']));
     expect(t.logs.join('\n')).not.toContain('dynamics-secret-0123456789');
-    // Both refusals are in the organization's trail: what for, by whom, the host judged (the token endpoint's, the operator's).
+    // Every refusal is in the organization's trail: what for, by whom, the host judged (the token endpoint's, the operator's).
     const trail = await api.get(`/v1/organizations/${org}/audit-events?action=egress.refused`, token);
+    const byDelivery = [created.body.id, 'sync_service', { purpose: 'delivery', host: '127.0.0.1:9', address: '127.0.0.1' }];
     expect(trail.body.items.map((e: { resource_id: string; actor: { role: string }; details: Record<string, unknown> }) => [e.resource_id, e.actor.role, e.details])).toEqual([
-      [created.body.id, 'sync_service', { purpose: 'delivery', host: '127.0.0.1:9', address: '127.0.0.1' }],
+      byDelivery,
+      byDelivery,
+      byDelivery,
       [created.body.id, 'org_admin', { purpose: 'connection_test', host: '127.0.0.1:9', address: '127.0.0.1' }],
     ]);
-    // Its retries must not outlive the suite: a later suite's workers on this database would try them.
-    expect((await api.delete(`${base}/${created.body.id}`, token)).status).toBe(204);
   });
 
   it('refuses what the contract refuses: a global admin, a disabled config, a non-boolean deliver', async () => {

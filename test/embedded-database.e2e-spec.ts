@@ -5,6 +5,9 @@ import { Client } from 'pg';
 import { DataDirLockedError, startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { killAllChildren, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
 
+// Servers started and stopped, a TypeScript child compiled: seconds on a loaded machine.
+jest.setTimeout(60_000);
+
 // The database of the run (the embedded default, or DATABASE_URL): concurrent connections must
 // not corrupt each other's extended-protocol statements, nor see into each other's transactions.
 describe('embedded PostgreSQL under concurrent connections', () => {

@@ -20,6 +20,8 @@ class DatabaseSink implements Connector {
   readonly maxBatchSize = 10;
   private batches = 0;
   private hanging = false;
+  /** One batch hangs: a second that was already under way when the first was chosen waits, unapplied, like the later ones. */
+  private hangClaimed = false;
 
   constructor(private readonly pool: Pool) {}
 
@@ -43,7 +45,14 @@ class DatabaseSink implements Connector {
       const lost = await client.query(`UPDATE ${prefix}_faults SET remaining = remaining - 1 WHERE config_id = $1 AND kind = 'lose_answer' AND remaining > 0`, [context.config.id]);
       this.batches += 1;
       if (lost.rowCount) fault = 'lose_answer';
-      else if (this.batches > hangAfterBatches) fault = 'hang';
+      else if (this.batches > hangAfterBatches) {
+        if (this.hangClaimed) {
+          await client.query('ROLLBACK');
+          return new Promise<never>(() => undefined);
+        }
+        this.hangClaimed = true;
+        fault = 'hang';
+      }
       if (fault) await client.query(`INSERT INTO ${prefix}_faulted (reference, kind) SELECT unnest($1::text[]), $2`, [references, fault]);
       await client.query('COMMIT');
       batchId = id;

@@ -98,6 +98,8 @@ export interface XledgerFake {
   failNext(status: number, n?: number, headers?: Record<string, string>): void;
   /** While on, every request is refused as if its token was revoked. */
   rejectAuth(on?: boolean): void;
+  /** The next request is recorded and carried out, its answer held until `release()` (a test acts while it is in flight). */
+  holdNext(): { release(): void };
   close(): Promise<void>;
 }
 
@@ -124,6 +126,7 @@ export async function startXledgerFake(options: XledgerFakeOptions): Promise<Xle
   let refusals: Refusal[] = [];
   let lose = 0;
   let authRejected = false;
+  const holds: Promise<void>[] = [];
   let nextDbId = 81_000_001;
 
   const handle = (record: RecordedRequest): Answer => {
@@ -243,10 +246,15 @@ export async function startXledgerFake(options: XledgerFakeOptions): Promise<Xle
         req.socket.destroy();
         return;
       }
-      record.answer = answer.status;
-      const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body ?? {});
-      res.writeHead(answer.status, { 'content-type': typeof answer.body === 'string' ? 'text/plain' : 'application/json; charset=utf-8', ...answer.headers });
-      res.end(text);
+      const respond = () => {
+        record.answer = answer.status;
+        const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body ?? {});
+        res.writeHead(answer.status, { 'content-type': typeof answer.body === 'string' ? 'text/plain' : 'application/json; charset=utf-8', ...answer.headers });
+        res.end(text);
+      };
+      const hold = holds.shift();
+      if (hold) void hold.then(respond);
+      else respond();
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -277,6 +285,11 @@ export async function startXledgerFake(options: XledgerFakeOptions): Promise<Xle
     },
     rejectAuth(on = true) {
       authRejected = on;
+    },
+    holdNext() {
+      let release!: () => void;
+      holds.push(new Promise<void>((resolve) => (release = resolve)));
+      return { release: () => release() };
     },
     close() {
       return new Promise<void>((resolve) => {
