@@ -1,7 +1,8 @@
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { loadAppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
 import { runningEmbeddedUrl, startEmbeddedPostgres } from './embedded-postgres';
+import { MeanderDataSource } from './meander-data-source';
 
 /**
  * A DataSource for CLI tools (TypeORM migrations, keys:rotate): on DATABASE_URL, on the embedded
@@ -10,12 +11,12 @@ import { runningEmbeddedUrl, startEmbeddedPostgres } from './embedded-postgres';
  */
 export async function openDataSourceForCli(): Promise<DataSource> {
   const config = loadAppConfig();
-  if (config.databaseUrl) return new DataSource(dataSourceOptions(config.databaseUrl, 2));
+  if (config.databaseUrl) return new MeanderDataSource(dataSourceOptions(config.databaseUrl, 2));
   // The service is running on the embedded database: use its server, online.
   const running = runningEmbeddedUrl(config.dataDir);
-  if (running) return new DataSource(dataSourceOptions(running, 1));
+  if (running) return new MeanderDataSource(dataSourceOptions(running, 1));
   const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, maxConnections: 2 });
-  const dataSource = new DataSource(dataSourceOptions(embedded.url, 2));
+  const dataSource = new MeanderDataSource(dataSourceOptions(embedded.url, 2));
   const destroy = dataSource.destroy.bind(dataSource);
   dataSource.destroy = async () => {
     await destroy();

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { InjectDataSource, TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { dataSourceOptions } from './data-source-options';
+import { MeanderDataSource } from './meander-data-source';
 
 /**
  * The module's own named data source: a host application keeps its default TypeORM data source
@@ -25,6 +26,8 @@ export const InjectMeanderDataSource = (): ParameterDecorator => InjectDataSourc
         if (!config.databaseUrl) throw new Error('no database URL: start the embedded PostgreSQL first');
         return { ...dataSourceOptions(config.databaseUrl, config.databasePoolSize), migrationsRun: true, retryAttempts: 3, retryDelay: 500 };
       },
+      // Its migrations at start-up run one instance at a time (Nest initializes it, with retries).
+      dataSourceFactory: async (options) => new MeanderDataSource(options!),
     }),
   ],
 })

@@ -1,9 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../../src/database/data-source-options';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/database/embedded-postgres';
+import { MeanderDataSource } from '../../src/database/meander-data-source';
 import { copyOfTemplate, databaseOf, dropDatabase } from './template-database';
 
 declare global {
@@ -25,10 +25,10 @@ export default async function globalSetup(): Promise<void> {
   }
   process.env.TEST_TEMPLATE_DATABASE_URL = url;
   process.env.TEST_DATABASE_URL = url;
-  const dataSource = new DataSource(dataSourceOptions(url, 2));
+  const dataSource = new MeanderDataSource(dataSourceOptions(url, 2));
   try {
     await dataSource.initialize();
-    await dataSource.runMigrations({ transaction: 'each' });
+    await dataSource.runMigrations();
     await dataSource.destroy();
     // Once here, in one line, rather than in every suite: the copies each suite works on can be made.
     const probe = `meander_suite_probe_${process.pid}`;

@@ -4,15 +4,13 @@
 // the job queue's workers take whatever is queued, and the delivery sweep re-queues every
 // organization's waiting runs.
 import { randomBytes } from 'node:crypto';
-import { copyOfTemplate, dropDatabase } from './template-database';
+import { copyOfTemplate, dropDatabase, urlOf } from './template-database';
 
 const templateUrl = process.env.TEST_TEMPLATE_DATABASE_URL;
 if (!templateUrl) throw new Error('TEST_TEMPLATE_DATABASE_URL is not set: run the e2e specs through jest (globalSetup)');
 const name = `meander_suite_${randomBytes(6).toString('hex')}`;
-const suiteUrl = new URL(templateUrl);
-suiteUrl.pathname = `/${name}`;
 // Set now, not in the hook: a spec may read it while it loads.
-process.env.TEST_DATABASE_URL = suiteUrl.toString();
+process.env.TEST_DATABASE_URL = urlOf(templateUrl, name);
 
 beforeAll(() => copyOfTemplate(templateUrl, name), 60_000);
 afterAll(() => dropDatabase(templateUrl, name), 60_000);

@@ -39,6 +39,18 @@ export async function copyOfTemplate(templateUrl: string, name: string): Promise
   });
 }
 
+/** A new, empty database `name` (a copy of template0: no schema, no migrations). */
+export function emptyDatabase(templateUrl: string, name: string): Promise<void> {
+  return onMaintenance(templateUrl, async (client) => void (await client.query(`CREATE DATABASE ${quoted(name)} TEMPLATE template0`)));
+}
+
+/** `templateUrl` with its database name changed to `name`. */
+export function urlOf(templateUrl: string, name: string): string {
+  const url = new URL(templateUrl);
+  url.pathname = `/${encodeURIComponent(name)}`;
+  return url.toString();
+}
+
 /** Drops `name`; FORCE: a child process of the suite may still be closing its connections. */
 export function dropDatabase(templateUrl: string, name: string): Promise<void> {
   return onMaintenance(templateUrl, async (client) => void (await client.query(`DROP DATABASE IF EXISTS ${quoted(name)} WITH (FORCE)`)));

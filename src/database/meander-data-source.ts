@@ -1,0 +1,43 @@
+import { CannotExecuteNotConnectedError, DataSource, MigrationExecutor, type Migration } from 'typeorm';
+
+/** The advisory-lock key space of schema migrations (first key of the two-int form): "MM", beside delivery's "MD". */
+const MIGRATION_LOCK_CLASS = 0x4d4d;
+
+type MigrationOptions = Parameters<DataSource['runMigrations']>[0];
+
+/**
+ * A TypeORM data source whose migrations run one process at a time, across every instance and the
+ * CLI: under a PostgreSQL session advisory lock, on the lock's own connection. TypeORM takes no
+ * lock: instances started together all ran the same pending migrations, and all but one failed
+ * (caught only by the connection retries) or, for a migration that changes data, ran it twice.
+ */
+export class MeanderDataSource extends DataSource {
+  // Transaction modes default as TypeORM's own methods do.
+  override runMigrations(options?: MigrationOptions): Promise<Migration[]> {
+    return this.exclusively(options?.transaction ?? this.options.migrationsTransactionMode ?? 'all', options?.fake, (executor) => executor.executePendingMigrations());
+  }
+
+  override undoLastMigration(options?: MigrationOptions): Promise<void> {
+    return this.exclusively(options?.transaction ?? 'all', options?.fake, (executor) => executor.undoLastMigration());
+  }
+
+  private async exclusively<T>(transaction: MigrationExecutor['transaction'], fake: boolean | undefined, work: (executor: MigrationExecutor) => Promise<T>): Promise<T> {
+    if (!this.isInitialized) throw new CannotExecuteNotConnectedError();
+    const runner = this.createQueryRunner();
+    try {
+      // Waits for another process's migrations; the later ones then find nothing pending.
+      await runner.query('SELECT pg_advisory_lock($1, 0)', [MIGRATION_LOCK_CLASS]);
+      try {
+        const executor = new MigrationExecutor(this, runner);
+        executor.transaction = transaction;
+        executor.fake = fake ?? false;
+        return await work(executor);
+      } finally {
+        await runner.query('SELECT pg_advisory_unlock($1, 0)', [MIGRATION_LOCK_CLASS]);
+      }
+    } finally {
+      // A connection whose unlock failed is broken: its lock went with it.
+      await runner.release();
+    }
+  }
+}
