@@ -675,6 +675,40 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       expect(new Date(kept.start_after).getTime()).toBeLessThanOrEqual(new Date(at).getTime());
     });
 
+    it("counts a wait by the database's clock: an instance whose clock lags it by 3 s queues neither a busy config's look again nor a retry as due already", async () => {
+      const delivery = t.app.get(DeliveryService);
+      const busy = { orgId: randomUUID(), integrationId: randomUUID() };
+      const lagging = await setup({ sync_frequency: 'manual' });
+      sink.failures.set(lagging.configId, [new DeliveryFailure('retryable', 'upstream 503', 5)]);
+      const run = await api.post(lagging.exports, lagging.token, { records: [claim()], deliver: true });
+      // Another attempt holds the busy config (a session of its own, as an instance's lock is).
+      const holder = t.dataSource.createQueryRunner();
+      await holder.query(`SELECT pg_advisory_lock(${0x4d44}, hashtext($1))`, [busy.integrationId]);
+      const realNow = Date.now.bind(Date);
+      jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_000);
+      try {
+        await delivery.deliverConfig(busy);
+        await delivery.deliverConfig({ orgId: lagging.org, integrationId: lagging.configId });
+      } finally {
+        jest.mocked(Date.now).mockRestore();
+        await holder.query(`SELECT pg_advisory_unlock(${0x4d44}, hashtext($1))`, [busy.integrationId]);
+        await holder.release();
+      }
+      const dueIn = async (configId: string) =>
+        (
+          (await t.dataSource.query(
+            `SELECT extract(epoch FROM start_after - now()) * 1000 AS ms FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'created'`,
+            [configId],
+          )) as { ms: string }[]
+        ).map((job) => Number(job.ms));
+      // The look again in 2 s, the retry after the upstream's 5 s: both still ahead (by this clock, 1 s and 4 s behind).
+      expect(await dueIn(busy.integrationId)).toEqual([expect.any(Number)]);
+      expect((await dueIn(busy.integrationId))[0]).toBeGreaterThan(1_000);
+      expect((await api.get(`${lagging.exports}/${run.body.id}`, lagging.token)).body.delivery).toMatchObject({ attempts: 1, last_error: 'upstream 503' });
+      expect(await dueIn(lagging.configId)).toEqual([expect.any(Number)]);
+      expect((await dueIn(lagging.configId))[0]).toBeGreaterThan(3_000);
+    });
+
     it("the sweep's look reads only the waiting runs (a partial index), not every export kept", async () => {
       const { runId } = await queuedRun(1);
       const runner = t.dataSource.createQueryRunner();

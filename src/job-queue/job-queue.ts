@@ -57,6 +57,14 @@ function deliveryDue(config: ScheduledConfig, retryAt: Date | null, now: Date): 
 }
 
 /**
+ * When a delivery job is due: an instant (a schedule's slot), or a delay in ms from the database's
+ * now(), which pg-boss fetches by. A retry or a wait is a delay: sent as an instant by this
+ * process's clock, one that lags the database's would queue a job meant for 2 s later as due
+ * already, and find it again at once.
+ */
+export type DueAt = Date | number;
+
+/**
  * The PostgreSQL job queue (pg-boss, docs/adr/0003-delivery-job-queue.md): started on first use,
  * so an instance that never queues or works starts no pool, and stopped gracefully with the
  * application (active jobs finish; a job whose process died expires and is retried).
@@ -77,9 +85,11 @@ export class JobQueue implements OnApplicationShutdown {
    * later one. Inside `tx` the job commits or rolls back with the change that needs it; the
    * caller then wakes the workers once it has committed (wakeDeliveryWorkers).
    */
-  async enqueueDelivery(job: DeliveryJob, startAfter?: Date, tx?: Transaction): Promise<void> {
+  async enqueueDelivery(job: DeliveryJob, startAfter?: DueAt, tx?: Transaction): Promise<void> {
     const boss = await this.started();
-    const options = { ...this.deliveryJobOptions(job), ...(startAfter ? { startAfter } : {}), ...(tx ? { db: tx.sqlExecutor() } : {}) };
+    // pg-boss takes a number as seconds from its now(): a delay by the database's clock.
+    const due = typeof startAfter === 'number' ? (startAfter > 0 ? { startAfter: startAfter / 1000 } : {}) : startAfter ? { startAfter } : {};
+    const options = { ...this.deliveryJobOptions(job), ...due, ...(tx ? { db: tx.sqlExecutor() } : {}) };
     // Dropped, and the waiting job gone meanwhile (a worker took it): once more, now that none waits.
     if ((await boss.send(DELIVERY_QUEUE, job, options)) === null && !(await this.moveWaitingDelivery(boss, job, startAfter ?? 'now', 'earlier', tx))) {
       await boss.send(DELIVERY_QUEUE, job, options);
@@ -141,18 +151,19 @@ export class JobQueue implements OnApplicationShutdown {
    * the run it is now also for is committed. Its archive date moves with it (pg-boss archives a
    * waiting job `keep_until` past, 14 days after its start by default).
    */
-  private async moveWaitingDelivery(boss: PgBoss, job: DeliveryJob, at: Date | 'now' | null, direction: 'earlier' | 'either way', tx?: Transaction): Promise<boolean> {
+  private async moveWaitingDelivery(boss: PgBoss, job: DeliveryJob, at: DueAt | 'now' | null, direction: 'earlier' | 'either way', tx?: Transaction): Promise<boolean> {
     const db = tx ? tx.sqlExecutor() : boss.getDb();
     const waiting = `name = $1 AND singleton_key = $2 AND state = 'created'`;
+    const target = `COALESCE($3::timestamptz, now() + $4::double precision * interval '1 millisecond')`;
     const { rows } =
       at === null
         ? await db.executeSql(`DELETE FROM ${JOB_QUEUE_SCHEMA}.job WHERE ${waiting} AND start_after > now() RETURNING id`, [DELIVERY_QUEUE, job.integrationId])
         : await db.executeSql(
             `UPDATE ${JOB_QUEUE_SCHEMA}.job
-             SET start_after = ${direction === 'earlier' ? 'LEAST(start_after, COALESCE($3::timestamptz, now()))' : 'COALESCE($3::timestamptz, now())'},
-                 keep_until = GREATEST(keep_until, COALESCE($3::timestamptz, now()) + (keep_until - start_after))
+             SET start_after = ${direction === 'earlier' ? `LEAST(start_after, ${target})` : target},
+                 keep_until = GREATEST(keep_until, ${target} + (keep_until - start_after))
              WHERE ${waiting}${direction === 'earlier' ? '' : ' AND start_after > now()'} RETURNING id`,
-            [DELIVERY_QUEUE, job.integrationId, at === 'now' ? null : at],
+            [DELIVERY_QUEUE, job.integrationId, at instanceof Date ? at : null, typeof at === 'number' ? Math.max(0, at) : 0],
           );
     return rows.length > 0;
   }

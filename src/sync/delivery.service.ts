@@ -120,7 +120,7 @@ export class DeliveryService implements OnApplicationBootstrap {
   /** One delivery job: the config's queued runs, oldest first, until one needs a retry; nothing while another attempt holds the config. */
   async deliverConfig(job: DeliveryJob): Promise<void> {
     const outcome = await this.locks.withConfigLock(job.integrationId, (lock) => this.deliverQueuedRuns(job, lock));
-    if (!outcome.acquired) await this.jobs.enqueueDelivery(job, new Date(Date.now() + LOCK_BUSY_RETRY_MS));
+    if (!outcome.acquired) await this.jobs.enqueueDelivery(job, LOCK_BUSY_RETRY_MS);
   }
 
   private async deliverQueuedRuns({ orgId, integrationId }: DeliveryJob, lock: HeldLock): Promise<void> {
@@ -132,8 +132,8 @@ export class DeliveryService implements OnApplicationBootstrap {
       const connector = this.connectors.find(config.integration_type);
       if (!connector) return void this.logger.warn({ event: 'no_connector', org_id: orgId, config_id: integrationId, integration_type: config.integration_type });
       if (run.next_attempt_at && run.next_attempt_at.getTime() > Date.now()) {
-        // Backing off: this run (and those after it) wait for their retry time.
-        return this.jobs.enqueueDelivery({ orgId, integrationId }, run.next_attempt_at);
+        // Backing off: this run (and those after it) wait for their retry time (a delay: the job is due by the database's clock).
+        return this.jobs.enqueueDelivery({ orgId, integrationId }, run.next_attempt_at.getTime() - Date.now());
       }
       const carryOn = await this.attempt(config, run, connector, lock).catch((error: unknown) => this.unlessDeleted(config, lock, error));
       if (!carryOn) return;
@@ -321,7 +321,8 @@ export class DeliveryService implements OnApplicationBootstrap {
     const failure = error instanceof DeliveryFailure ? error : undefined;
     const [message] = await scrub([attemptError(error)]);
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
-    const nextAttemptAt = outOfAttempts ? null : new Date(Date.now() + retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds));
+    const retryInMs = outOfAttempts ? null : retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds);
+    const nextAttemptAt = retryInMs === null ? null : new Date(Date.now() + retryInMs);
     const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message };
     const alerts: RaisedAlert[] = [];
     // Once per streak of refusals, not once per retry.
@@ -332,7 +333,7 @@ export class DeliveryService implements OnApplicationBootstrap {
       await this.record(config, actor, startedAt, outcome, tx);
       const counts = await this.counts(orgId, run.id, tx);
       await this.settleRun(config, run.id, { status: outOfAttempts ? 'failed' : 'queued', ...counts, next_attempt_at: nextAttemptAt, last_error: message }, alerts, tx);
-      if (nextAttemptAt) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, nextAttemptAt, tx);
+      if (retryInMs !== null) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, retryInMs, tx);
     });
     this.metrics?.attemptEnded(config.integration_type, outcome);
     return outOfAttempts ? 'out of attempts' : 'retry';
