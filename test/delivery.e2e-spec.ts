@@ -915,6 +915,53 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     // Serializing needs no credentials.
     expect((await api.post(exports, token, { records: [claim()] })).status).toBe(201);
   });
+
+  // Last of this app's tests: the second app takes over Nest's logger, which is global, so t.logs would miss later lines.
+  it('SIGTERM mid-delivery: the attempt stops before its next request, uncounted, and another instance carries the run on at once', async () => {
+    const { token, configId, exports, org } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: Array.from({ length: 6 }, () => claim()), deliver: true });
+    // A second instance (its own sink, no workers of its own) works the config's job; its first batch waits for the test.
+    const stoppingSink = new SinkConnector();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    stoppingSink.beforeBatch = () => released;
+    const other = await startTestApp({ env: { DELIVERY_WORKERS: '0' }, connectors: [stoppingSink] });
+    const otherDelivery = other.app.get(DeliveryService);
+    const delivering = otherDelivery.deliverConfig({ orgId: org, integrationId: configId });
+    let closed: Promise<void>;
+    try {
+      expect(
+        await waitFor(
+          async () => (await api.get(`${exports}/${res.body.id}`, token)).body.status,
+          (status) => status === 'delivering',
+        ),
+      ).toBe('delivering');
+      closed = other.close();
+      // The shutdown has begun (the instance takes no job and stops its attempts) while the first batch is still out.
+      expect(
+        await waitFor(
+          async () => otherDelivery['stopping'],
+          (stopping) => stopping,
+          5_000,
+        ),
+      ).toBe(true);
+    } finally {
+      release();
+    }
+    await delivering;
+    await closed!;
+    // Its first batch was answered and stored; the second was never sent.
+    expect(stoppingSink.callsFor(configId)).toHaveLength(1);
+    expect(await syncRuns(configId)).toEqual([{ status: 'partial', records_pushed: 3, error: 'shutdown' }]);
+    // This instance's workers take the job it queued again, and deliver the rest: the stopped attempt was not counted.
+    const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
+    expect(run.delivery).toMatchObject({ attempts: 1, delivered_count: 6 });
+    expect(sink.callsFor(configId).map((call) => call.references)).toEqual([[3, 4, 5].map((i) => `meander:${res.body.id}:${i}`)]);
+    expect((await syncRuns(configId)).map((r) => [r.status, r.records_pushed, r.error])).toEqual([
+      ['partial', 3, 'shutdown'],
+      ['success', 3, null],
+    ]);
+  });
 });
 
 describe('connection test with the built-in connectors (EGRESS_ALLOW_PRIVATE=false)', () => {

@@ -178,6 +178,12 @@ export class JobQueue implements OnApplicationShutdown {
     }
   }
 
+  /** This instance's delivery workers take no more jobs (shutdown); the jobs under way go on. */
+  async stopWorkingDeliveries(): Promise<void> {
+    const boss = await this.boss?.catch(() => undefined);
+    for (const id of this.workers.splice(0)) await boss?.offWork({ id });
+  }
+
   /**
    * Queues one alert for one endpoint; durable (in PostgreSQL) and retried until its endpoint
    * takes it. Inside `tx`: queued only if the change it reports commits.

@@ -36,7 +36,8 @@ export class DeliveryStopped extends Error {
   override name = 'DeliveryStopped';
   answered: RowOutcome[] = [];
 
-  constructor(readonly reason: 'disabled_integration_must_not_sync' | 'integration_paused' | 'deleted') {
+  /** `shutdown`: the instance is stopping (SIGTERM); another carries the run on. */
+  constructor(readonly reason: 'disabled_integration_must_not_sync' | 'integration_paused' | 'deleted' | 'shutdown') {
     super(`Delivery stopped: ${reason}`);
   }
 }

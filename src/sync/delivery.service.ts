@@ -1,4 +1,4 @@
-import { Injectable, Logger, Optional, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AlertType } from '../alerts/alert-event';
 import { AlertsService } from '../alerts/alerts.service';
 import { configResource } from '../audit/audit-actions';
@@ -65,8 +65,12 @@ const LOCK_BUSY_RETRY_MS = 2_000;
  * config is disabled meanwhile.
  */
 @Injectable()
-export class DeliveryService implements OnApplicationBootstrap {
+export class DeliveryService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Delivery');
+  /** SIGTERM received: attempts stop before their next request, and no new one starts here. */
+  private stopping = false;
+  /** This instance's delivery jobs under way, for the shutdown to wait for. */
+  private readonly active = new Set<Promise<unknown>>();
 
   constructor(
     private readonly config: AppConfig,
@@ -119,12 +123,32 @@ export class DeliveryService implements OnApplicationBootstrap {
 
   /** One delivery job: the config's queued runs, oldest first, until one needs a retry; nothing while another attempt holds the config. */
   async deliverConfig(job: DeliveryJob): Promise<void> {
-    const outcome = await this.locks.withConfigLock(job.integrationId, (lock) => this.deliverQueuedRuns(job, lock));
-    if (!outcome.acquired) await this.jobs.enqueueDelivery(job, LOCK_BUSY_RETRY_MS);
+    // Taken as the instance stops: back in the queue, for another instance.
+    if (this.stopping) return this.jobs.enqueueDelivery(job);
+    const work = this.locks.withConfigLock(job.integrationId, (lock) => this.deliverQueuedRuns(job, lock));
+    this.active.add(work);
+    try {
+      if (!(await work).acquired) await this.jobs.enqueueDelivery(job, LOCK_BUSY_RETRY_MS);
+    } finally {
+      this.active.delete(work);
+    }
+  }
+
+  /**
+   * SIGTERM: no job is taken any more, and each attempt under way stops before its next request
+   * (at most one request, its timeout, away), its run queued again at once for another instance
+   * and not counted as an attempt. Before the shutdown hooks: the attempts' lock connections and
+   * the job queue are still there to record it.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    await this.jobs.stopWorkingDeliveries();
+    await Promise.allSettled([...this.active]);
   }
 
   private async deliverQueuedRuns({ orgId, integrationId }: DeliveryJob, lock: HeldLock): Promise<void> {
     for (const run of await this.runs.in(lock.session).listDeliverable(orgId, integrationId)) {
+      if (this.stopping) return this.jobs.enqueueDelivery({ orgId, integrationId });
       // On the lock's connection: a read that fails when the lock is gone (another instance may hold the config now).
       const config = await this.configs.in(lock.session).findByOrgAndId(orgId, integrationId);
       // Deleted (its runs went with it), disabled or paused: nothing is sent; queued runs wait for it.
@@ -173,7 +197,7 @@ export class DeliveryService implements OnApplicationBootstrap {
         const answered = outcomesForRowsSent(rows, error instanceof DeliveryFailure || error instanceof DeliveryStopped ? error.answered : []);
         if (answered.length > 0) delivered += (await this.storeOutcomes(orgId, run.id, answered, scrub, lock)).delivered;
         if (error instanceof DeliveryStopped) {
-          await this.recordStopped(config, run.id, actor, startedAt, delivered, error.reason, lock);
+          await this.recordStopped(config, run.id, actor, startedAt, attempts, delivered, error.reason, lock);
           return false;
         }
         // Out of attempts, the run is failed: the config's other runs go on.
@@ -241,9 +265,9 @@ export class DeliveryService implements OnApplicationBootstrap {
     throw error;
   }
 
-  /** Disabled, paused or deleted meanwhile: the attempt stops before its next request (DeliveryStopped). */
+  /** Disabled, paused or deleted meanwhile, or the instance stopping: the attempt stops before its next request (DeliveryStopped). */
   private async throwIfStopped(config: IntegrationConfigEntity, lock: HeldLock): Promise<void> {
-    const reason = await this.stopReason(config, lock);
+    const reason = this.stopping ? 'shutdown' : await this.stopReason(config, lock);
     if (reason) throw new DeliveryStopped(reason);
   }
 
@@ -254,23 +278,29 @@ export class DeliveryService implements OnApplicationBootstrap {
 
   /**
    * An attempt stopped on purpose is recorded (not a failure towards the pause), and the run waits,
-   * queued, for re-enabling or resuming; a deleted config took its runs with it.
+   * queued, for re-enabling or resuming; a deleted config took its runs with it. Stopped by the
+   * instance's shutdown, it is not counted towards DELIVERY_MAX_ATTEMPTS (no fault of the run's),
+   * and the run goes on at once wherever the job is taken next.
    */
   private async recordStopped(
     config: IntegrationConfigEntity,
     runId: string,
     actor: Principal,
     startedAt: Date,
+    attempts: number,
     delivered: number,
     reason: DeliveryStopped['reason'],
     lock: HeldLock,
   ): Promise<void> {
     if (reason === 'deleted') return;
     const orgId = config.organization_id;
+    const shutdown = reason === 'shutdown';
     const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: reason, stopped: true };
     await lock.transaction(async (tx) => {
       await this.record(config, actor, startedAt, outcome, tx);
-      await this.runs.in(tx).updateDelivery(orgId, runId, { status: 'queued', ...(await this.counts(orgId, runId, tx)) });
+      const counts = await this.counts(orgId, runId, tx);
+      await this.runs.in(tx).updateDelivery(orgId, runId, { status: 'queued', ...counts, ...(shutdown ? { delivery_attempts: attempts - 1 } : {}) });
+      if (shutdown) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, undefined, tx);
     });
     this.metrics?.attemptEnded(config.integration_type, outcome);
   }
