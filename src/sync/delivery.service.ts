@@ -125,6 +125,10 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
   async deliverConfig(job: DeliveryJob): Promise<void> {
     // Taken as the instance stops: back in the queue, for another instance.
     if (this.stopping) return this.jobs.enqueueDelivery(job);
+    // pg-boss gives a worker its next job once a job outlives its expiry (DELIVERY_JOB_TIMEOUT_SECONDS),
+    // while that attempt still runs on: never more attempts here than DELIVERY_WORKERS, each holding
+    // a pool connection. The job looks again later, or another instance takes it.
+    if (this.active.size >= Math.max(1, this.config.deliveryWorkers)) return this.jobs.enqueueDelivery(job, LOCK_BUSY_RETRY_MS);
     const work = this.locks.withConfigLock(job.integrationId, (lock) => this.deliverQueuedRuns(job, lock));
     this.active.add(work);
     try {
