@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import { AppConfig } from '../config/app-config';
+import { CONNECTION_KEEPALIVE } from '../database/data-source-options';
 import type { SyncFrequency } from '../integration-config/integration-config.entity';
 import { nextSlot } from '../sync/sync-schedule';
 import type { Transaction } from '../database/transaction';
@@ -294,6 +295,7 @@ export class JobQueue implements OnApplicationShutdown {
         schema: JOB_QUEUE_SCHEMA,
         max: 3,
         application_name: 'meander-jobs',
+        ...CONNECTION_KEEPALIVE,
         // Expired jobs are found by the maintenance loop: often enough that a lost worker's job
         // moves on within about a third of its timeout (at most pg-boss's default, 2 minutes).
         maintenanceIntervalSeconds: Math.min(120, Math.max(1, Math.ceil(this.config.deliveryJobTimeoutSeconds / 3))),
