@@ -49,7 +49,7 @@ describe('delivery capacity: DELIVERY_WORKERS bounds the attempts under way, als
     return { configId: created.body.id as string, token, path, run: `${path}/exports/${run.body.id}` };
   }
 
-  it('a worker whose attempt outlived its job takes no second attempt until the first ends', async () => {
+  it('a worker whose attempt outlived its job waits, holding nothing, and starts no second attempt until the first ends', async () => {
     const slow = await queuedRun();
     const next = await queuedRun();
     let release!: () => void;
@@ -73,16 +73,17 @@ describe('delivery capacity: DELIVERY_WORKERS bounds the attempts under way, als
         (n) => n > 0,
       );
       expect(expired).toBeGreaterThan(0);
-      // The worker has taken the other config's job and finished with it: put back, not attempted.
-      const handled = await waitFor(
+      // The worker took the other config's job and waited with it, past its expiry too: not attempted.
+      const waitedOut = await waitFor(
         async () =>
           Number(
-            (await t.dataSource.query(`SELECT count(*) FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'completed'`, [next.configId]))[0]
-              .count,
+            (
+              await t.dataSource.query(`SELECT count(*) FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state IN ('retry', 'failed')`, [next.configId])
+            )[0].count,
           ),
         (n) => n > 0,
       );
-      expect(handled).toBeGreaterThan(0);
+      expect(waitedOut).toBeGreaterThan(0);
       expect(sink.calls).toEqual([slow.configId]);
     } finally {
       release();

@@ -69,8 +69,8 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
   private readonly logger = new Logger('Delivery');
   /** SIGTERM received: attempts stop before their next request, and no new one starts here. */
   private stopping = false;
-  /** This instance's delivery jobs under way, for the shutdown to wait for. */
-  private readonly active = new Set<Promise<unknown>>();
+  /** This instance's attempts under way (each settles, never rejects, once its attempt ends): the shutdown and the DELIVERY_WORKERS bound wait for them. */
+  private readonly active = new Set<Promise<void>>();
 
   constructor(
     private readonly config: AppConfig,
@@ -123,19 +123,20 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
 
   /** One delivery job: the config's queued runs, oldest first, until one needs a retry; nothing while another attempt holds the config. */
   async deliverConfig(job: DeliveryJob): Promise<void> {
-    // Taken as the instance stops: back in the queue, for another instance.
-    if (this.stopping) return this.jobs.enqueueDelivery(job);
     // pg-boss gives a worker its next job once a job outlives its expiry (DELIVERY_JOB_TIMEOUT_SECONDS),
     // while that attempt still runs on: never more attempts here than DELIVERY_WORKERS, each holding
-    // a pool connection. The job looks again later, or another instance takes it.
-    if (this.active.size >= Math.max(1, this.config.deliveryWorkers)) return this.jobs.enqueueDelivery(job, LOCK_BUSY_RETRY_MS);
+    // a pool connection. The worker waits (holding nothing) rather than fetch job after job.
+    while (this.active.size >= Math.max(1, this.config.deliveryWorkers)) await Promise.race(this.active);
+    // Taken as the instance stops: back in the queue, for another instance.
+    if (this.stopping) return this.jobs.enqueueDelivery(job);
     const work = this.locks.withConfigLock(job.integrationId, (lock) => this.deliverQueuedRuns(job, lock));
-    this.active.add(work);
-    try {
-      if (!(await work).acquired) await this.jobs.enqueueDelivery(job, LOCK_BUSY_RETRY_MS);
-    } finally {
-      this.active.delete(work);
-    }
+    // Gone from the set before it settles: a waiter woken by it finds its place free.
+    const ended: Promise<void> = work.then(
+      () => void this.active.delete(ended),
+      () => void this.active.delete(ended),
+    );
+    this.active.add(ended);
+    if (!(await work).acquired) await this.jobs.enqueueDelivery(job, LOCK_BUSY_RETRY_MS);
   }
 
   /**
@@ -189,7 +190,12 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     let refused = 0;
     // Before each request after the attempt's first: before each batch here, and the connector asks before its own second one.
     const stopCheck = () => this.throwIfStopped(config, lock);
-    const beforeBatch = requestGate(stopCheck);
+    const gate = requestGate(stopCheck);
+    // The instance stopping is asked before the first request too: nothing is sent after SIGTERM but what was already on its way.
+    const beforeBatch = async () => {
+      if (this.stopping) throw new DeliveryStopped('shutdown');
+      await gate();
+    };
     for await (const batch of this.pendingBatches(orgId, run.id, connector.maxBatchSize, lock)) {
       let outcomes;
       const rows = batch.map((row) => ({ index: row.index, reference: rowReference(run.id, row.index), output: row.output ?? {} }));
