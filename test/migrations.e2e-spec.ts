@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
+import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { createApp } from '../src/app.factory';
+import { dataSourceOptions } from '../src/database/data-source-options';
+import { MeanderDataSource } from '../src/database/meander-data-source';
 import { MIGRATIONS } from '../src/database/migrations';
 import { testConfig } from './support/test-app';
 import { dropDatabase, emptyDatabase, urlOf } from './support/template-database';
@@ -15,6 +18,27 @@ describe('migrations at start-up', () => {
 
   beforeAll(() => emptyDatabase(templateUrl, name));
   afterAll(() => dropDatabase(templateUrl, name));
+
+  it('a migration that fails inside a transaction of its own: its error is the one reported, and the lock is free again', async () => {
+    const name = `meander_migrate_failing_${randomBytes(6).toString('hex')}`;
+    await emptyDatabase(templateUrl, name);
+    class FailsInItsOwnTransaction1700000000000 implements MigrationInterface {
+      async up(runner: QueryRunner): Promise<void> {
+        await runner.query('BEGIN');
+        await runner.query('SELECT 1 / 0');
+      }
+      async down(): Promise<void> {}
+    }
+    const dataSource = await new MeanderDataSource({ ...dataSourceOptions(urlOf(templateUrl, name), 1), migrations: [FailsInItsOwnTransaction1700000000000] }).initialize();
+    try {
+      await expect(dataSource.runMigrations({ transaction: 'none' })).rejects.toThrow('division by zero');
+      const locks = await dataSource.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = ${0x4d4d} AND objid = 0`);
+      expect(locks).toEqual([{ n: 0 }]);
+    } finally {
+      await dataSource.destroy();
+      await dropDatabase(templateUrl, name);
+    }
+  });
 
   it('instances started together on an empty database migrate it one at a time: all start, none logs an error, each migration runs once', async () => {
     const url = urlOf(templateUrl, name);

@@ -33,10 +33,13 @@ export class MeanderDataSource extends DataSource {
         executor.fake = fake ?? false;
         return await work(executor);
       } finally {
-        await runner.query('SELECT pg_advisory_unlock($1, 0)', [MIGRATION_LOCK_CLASS]);
+        // A migration run outside TypeORM's transactions may have failed inside one of its own: end
+        // it, or the unlock would be refused and the lock stay with a pooled connection. The unlock
+        // never hides the migration's own error (on a broken connection the lock went with it).
+        await runner.query('ROLLBACK').catch(() => undefined);
+        await runner.query('SELECT pg_advisory_unlock($1, 0)', [MIGRATION_LOCK_CLASS]).catch(() => undefined);
       }
     } finally {
-      // A connection whose unlock failed is broken: its lock went with it.
       await runner.release();
     }
   }
