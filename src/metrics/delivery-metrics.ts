@@ -6,6 +6,9 @@ export type AttemptStatus = 'success' | 'partial' | 'failed';
 
 /** What the delivery engine reports of each attempt it records (a Nest injection token too). */
 export abstract class DeliveryMetrics {
-  /** One attempt at a run ended: its outcome, the rows the system accepted and those it refused. */
-  abstract attemptEnded(integrationType: string, outcome: { status: AttemptStatus; delivered: number; refused?: number }): void;
+  /**
+   * One attempt at a run ended: its outcome, the rows the system accepted and those it refused.
+   * `stopped`: on purpose (the config disabled or paused, the instance shutting down), not a failure.
+   */
+  abstract attemptEnded(integrationType: string, outcome: { status: AttemptStatus; delivered: number; refused?: number; stopped?: boolean }): void;
 }

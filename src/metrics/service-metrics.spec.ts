@@ -28,16 +28,21 @@ describe('service metrics', () => {
     metrics.attemptEnded('xledger', { status: 'success', delivered: 4 });
     metrics.attemptEnded('xledger', { status: 'partial', delivered: 2, refused: 1 });
     metrics.attemptEnded('dynamics', { status: 'failed', delivered: 0 });
+    // Stopped on purpose (disabled, paused, shutdown): its own outcome, never `failed`; its rows count.
+    metrics.attemptEnded('xledger', { status: 'partial', delivered: 3, stopped: true });
+    metrics.attemptEnded('dynamics', { status: 'failed', delivered: 0, stopped: true });
     const text = await metrics.scrape();
     expect({
       success: valueOf(text, 'meander_delivery_attempts_total{integration_type="xledger",outcome="success"}'),
       partial: valueOf(text, 'meander_delivery_attempts_total{integration_type="xledger",outcome="partial"}'),
       failed: valueOf(text, 'meander_delivery_attempts_total{integration_type="dynamics",outcome="failed"}'),
+      stopped: valueOf(text, 'meander_delivery_attempts_total{integration_type="xledger",outcome="stopped"}'),
+      dynamicsStopped: valueOf(text, 'meander_delivery_attempts_total{integration_type="dynamics",outcome="stopped"}'),
       delivered: valueOf(text, 'meander_rows_delivered_total{integration_type="xledger"}'),
       refused: valueOf(text, 'meander_rows_refused_total{integration_type="xledger"}'),
       // A type that delivered nothing has no rows sample.
       dynamicsRows: valueOf(text, 'meander_rows_delivered_total{integration_type="dynamics"}'),
-    }).toEqual({ success: 1, partial: 1, failed: 1, delivered: 6, refused: 1, dynamicsRows: undefined });
+    }).toEqual({ success: 1, partial: 1, failed: 1, stopped: 1, dynamicsStopped: 1, delivered: 9, refused: 1, dynamicsRows: undefined });
   });
 
   it('reads the queue once per scrape for its three gauges, and reports an unreadable queue as NaN', async () => {

@@ -116,8 +116,9 @@ export class ServiceMetrics extends DeliveryMetrics {
     this.httpDuration.observe({ method, route: template }, seconds);
   }
 
-  attemptEnded(integrationType: string, outcome: { status: AttemptStatus; delivered: number; refused?: number }): void {
-    this.deliveryAttempts.inc({ integration_type: integrationType, outcome: outcome.status });
+  attemptEnded(integrationType: string, outcome: { status: AttemptStatus; delivered: number; refused?: number; stopped?: boolean }): void {
+    // A stopped attempt is its own outcome: an alert on `failed` must not fire on every deploy.
+    this.deliveryAttempts.inc({ integration_type: integrationType, outcome: outcome.stopped ? 'stopped' : outcome.status });
     if (outcome.delivered > 0) this.rowsDelivered.inc({ integration_type: integrationType }, outcome.delivered);
     if ((outcome.refused ?? 0) > 0) this.rowsRefused.inc({ integration_type: integrationType }, outcome.refused);
   }
