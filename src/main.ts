@@ -34,8 +34,8 @@ async function bootstrap(): Promise<void> {
     throw error;
   }
 
-  // Graceful shutdown: stop accepting, let in-flight requests finish, close the pool, then the
-  // embedded database (which must outlive the pool).
+  // Graceful shutdown: delivery attempts stop first (DeliveryService), then stop accepting, let
+  // in-flight requests finish, close the pool, then the embedded database (which must outlive the pool).
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -684,29 +684,35 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       // Another attempt holds the busy config (a session of its own, as an instance's lock is).
       const holder = t.dataSource.createQueryRunner();
       await holder.query(`SELECT pg_advisory_lock(${0x4d44}, hashtext($1))`, [busy.integrationId]);
+      // The database's clock as each wait begins: a job's start is measured from it.
+      const databaseNow = async () => ((await t.dataSource.query('SELECT clock_timestamp() AS at')) as { at: Date }[])[0].at.getTime();
       const realNow = Date.now.bind(Date);
+      let busyFrom: number;
+      let retryFrom: number;
       jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_000);
       try {
+        busyFrom = await databaseNow();
         await delivery.deliverConfig(busy);
+        retryFrom = await databaseNow();
         await delivery.deliverConfig({ orgId: lagging.org, integrationId: lagging.configId });
       } finally {
         jest.mocked(Date.now).mockRestore();
         await holder.query(`SELECT pg_advisory_unlock(${0x4d44}, hashtext($1))`, [busy.integrationId]);
         await holder.release();
       }
-      const dueIn = async (configId: string) =>
-        (
-          (await t.dataSource.query(
-            `SELECT extract(epoch FROM start_after - now()) * 1000 AS ms FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state = 'created'`,
-            [configId],
-          )) as { ms: string }[]
-        ).map((job) => Number(job.ms));
-      // The look again in 2 s, the retry after the upstream's 5 s: both still ahead (by this clock, 1 s and 4 s behind).
-      expect(await dueIn(busy.integrationId)).toEqual([expect.any(Number)]);
-      expect((await dueIn(busy.integrationId))[0]).toBeGreaterThan(1_000);
+      // Every job of the config, taken since or not.
+      const startsOf = async (configId: string) =>
+        ((await t.dataSource.query(`SELECT start_after FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1`, [configId])) as { start_after: Date }[]).map(
+          (job) => job.start_after.getTime(),
+        );
+      // The look again 2 s, the retry the upstream's 5 s after, by the database's clock (by this instance's, 1 s and 4 s after).
+      const [busyStart, ...moreBusy] = await startsOf(busy.integrationId);
+      expect(moreBusy).toEqual([]);
+      expect(busyStart - busyFrom!).toBeGreaterThanOrEqual(2_000);
       expect((await api.get(`${lagging.exports}/${run.body.id}`, lagging.token)).body.delivery).toMatchObject({ attempts: 1, last_error: 'upstream 503' });
-      expect(await dueIn(lagging.configId)).toEqual([expect.any(Number)]);
-      expect((await dueIn(lagging.configId))[0]).toBeGreaterThan(3_000);
+      const [retryStart, ...moreRetries] = await startsOf(lagging.configId);
+      expect(moreRetries).toEqual([]);
+      expect(retryStart - retryFrom!).toBeGreaterThanOrEqual(5_000);
     });
 
     it("the sweep's look reads only the waiting runs (a partial index), not every export kept", async () => {

@@ -176,12 +176,12 @@ describe('OutboundClient', () => {
 
     it('closes an idle connection after `idleSocketMs` when the server announces no timeout', async () => {
       const fake = await startFake(undefined, 0);
-      const outbound = client({ allowPrivate: true, idleSocketMs: 300 });
+      const outbound = client({ allowPrivate: true, idleSocketMs: 1_000 });
       const first = await outbound.request({ url: `https://127.0.0.1:${fake.port}/`, method: 'GET' });
       expect(first.headers['keep-alive']).toBeUndefined();
       await outbound.request({ url: `https://127.0.0.1:${fake.port}/`, method: 'GET' });
       expect(fake.connections).toBe(1);
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
       await outbound.request({ url: `https://127.0.0.1:${fake.port}/`, method: 'GET' });
       expect(fake.requests).toHaveLength(3);
       expect(fake.connections).toBe(2);

@@ -89,7 +89,8 @@ export class JobQueue implements OnApplicationShutdown {
   async enqueueDelivery(job: DeliveryJob, startAfter?: DueAt, tx?: Transaction): Promise<void> {
     const boss = await this.started();
     // pg-boss takes a number as seconds from its now(): a delay by the database's clock.
-    const due = typeof startAfter === 'number' ? (startAfter > 0 ? { startAfter: startAfter / 1000 } : {}) : startAfter ? { startAfter } : {};
+    // (Whole ms: pg-boss writes the number as text, and PostgreSQL reads no exponent in an interval.)
+    const due = typeof startAfter === 'number' ? (startAfter > 0 ? { startAfter: Math.ceil(startAfter) / 1000 } : {}) : startAfter ? { startAfter } : {};
     const options = { ...this.deliveryJobOptions(job), ...due, ...(tx ? { db: tx.sqlExecutor() } : {}) };
     // Dropped, and the waiting job gone meanwhile (a worker took it): once more, now that none waits.
     if ((await boss.send(DELIVERY_QUEUE, job, options)) === null && !(await this.moveWaitingDelivery(boss, job, startAfter ?? 'now', 'earlier', tx))) {
