@@ -30,7 +30,8 @@ describe('the buffered log destination (sonic-boom in buffer mode)', () => {
     const written = () => readFileSync(file, 'utf8').length;
     for (const deadline = Date.now() + 5_000; written() < 16 * 1024 && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(written()).toBeGreaterThanOrEqual(16 * 1024);
-    out.flushSync();
+    // The rest may be on its way in a second asynchronous write, which flushSync would not wait for.
+    await new Promise<void>((resolve, reject) => out.flush((error) => (error ? reject(error) : resolve())));
     expect(readFileSync(file, 'utf8')).toBe(line.repeat(40));
   });
 });
