@@ -922,6 +922,22 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect((await api.post(exports, token, { records: [claim()] })).status).toBe(201);
   });
 
+  it('a secret no key of the keyring opens (a key removed too soon): failed attempts naming the key, retried, then the run failed; no lost worker', async () => {
+    const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    // The API key as if written under a key "gone" that ENCRYPTION_KEYS no longer lists.
+    await t.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = regexp_replace(api_key_encrypted, '^(enc:[^:]+):[^:]+:', '\\1:gone:') WHERE id = $1`, [configId]);
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    // DELIVERY_MAX_ATTEMPTS is 3 here.
+    const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'failed');
+    expect(run.delivery).toMatchObject({ attempts: 3, delivered_count: 0 });
+    expect(run.delivery.last_error).toContain('unknown encryption key id "gone"');
+    const attempts = await syncRuns(configId);
+    expect(attempts.map((a) => a.status)).toEqual(['failed', 'failed', 'failed']);
+    for (const attempt of attempts) expect(attempt.error).toContain('unknown encryption key id "gone"');
+    expect(sink.callsFor(configId)).toEqual([]);
+  });
+
   // Last of this app's tests: the second app takes over Nest's logger, which is global, so t.logs would miss later lines.
   it('SIGTERM mid-delivery: the attempt stops before its next request, uncounted, and another instance carries the run on at once', async () => {
     const { token, configId, exports, org } = await setup({ sync_frequency: 'manual' });

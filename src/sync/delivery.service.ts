@@ -6,6 +6,7 @@ import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
+import { SecretDecryptionError } from '../crypto/secret-cipher';
 import { EgressRefused } from '../egress/outbound-http';
 import { ExportRunRowRepository } from '../export-runs/export-run-row.repository';
 import type { ExportRunRowEntity } from '../export-runs/export-run.entity';
@@ -29,7 +30,7 @@ import {
 } from './connector';
 import { ConnectorRegistry } from './connector.registry';
 import { DeliveryLocks, type HeldLock } from './delivery-lock';
-import { SyncService } from './sync.service';
+import { SyncService, type IntegrationCredentials } from './sync.service';
 import { DeliveryMetrics } from '../metrics/delivery-metrics';
 import type { Transaction } from '../database/transaction';
 
@@ -182,7 +183,15 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     if (run.status === 'delivering' && (await this.recordLostAttempt(config, run, actor, startedAt, lock)) === 'out of attempts') return true;
     const attempts = run.delivery_attempts + 1;
     await this.runs.in(lock.session).updateDelivery(orgId, run.id, { status: 'delivering', delivery_attempts: attempts, next_attempt_at: null });
-    const credentials = this.sync.credentialsOf(config, actor, 'delivery');
+    let credentials: IntegrationCredentials;
+    try {
+      credentials = this.sync.credentialsOf(config, actor, 'delivery');
+    } catch (error) {
+      // A secret no key of the keyring opens (a key removed too soon): a failed attempt saying which key,
+      // retried with backoff like the rest (the key may be put back), not a job that dies as a lost worker.
+      if (!(error instanceof SecretDecryptionError)) throw error;
+      return (await this.failAttempt(config, run, actor, startedAt, attempts, 0, error, async (texts) => texts, lock)) === 'out of attempts';
+    }
     const context = connectorContext(config, credentials);
     // What the external system writes is scrubbed of the organization's secrets, read once an attempt.
     const scrub = this.configService.secretScrubber(orgId, [credentials.api_key, credentials.client_secret, credentials.webhook_secret], lock.session);
