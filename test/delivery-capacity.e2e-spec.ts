@@ -62,28 +62,20 @@ describe('delivery capacity: DELIVERY_WORKERS bounds the attempts under way, als
         (n) => n === 1,
       );
       expect((await api.post(`${next.path}/sync`, next.token, {})).status).toBe(202);
-      // Past the slow job's 2 s expiry: pg-boss has handed the worker the next job meanwhile, more than once.
-      const expired = await waitFor(
-        async () =>
-          Number(
-            (
-              await t.dataSource.query(`SELECT count(*) FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state IN ('retry', 'failed')`, [slow.configId])
-            )[0].count,
-          ),
-        (n) => n > 0,
-      );
-      expect(expired).toBeGreaterThan(0);
+      // A config's delivery jobs that expired (the handler outlived DELIVERY_JOB_TIMEOUT_SECONDS).
+      const expiredJobs = (configId: string) =>
+        waitFor(
+          async () =>
+            Number(
+              (await t.dataSource.query(`SELECT count(*) FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state IN ('retry', 'failed')`, [configId]))[0]
+                .count,
+            ),
+          (n) => n > 0,
+        );
+      // Past the slow job's 2 s expiry: pg-boss has handed the worker the next job meanwhile.
+      expect(await expiredJobs(slow.configId)).toBeGreaterThan(0);
       // The worker took the other config's job and waited with it, past its expiry too: not attempted.
-      const waitedOut = await waitFor(
-        async () =>
-          Number(
-            (
-              await t.dataSource.query(`SELECT count(*) FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1 AND state IN ('retry', 'failed')`, [next.configId])
-            )[0].count,
-          ),
-        (n) => n > 0,
-      );
-      expect(waitedOut).toBeGreaterThan(0);
+      expect(await expiredJobs(next.configId)).toBeGreaterThan(0);
       expect(sink.calls).toEqual([slow.configId]);
     } finally {
       release();
