@@ -1,7 +1,7 @@
-import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { changedFieldNames } from '../audit/audit-actions';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
@@ -171,11 +171,7 @@ export class IntegrationConfigRepository extends TableRepository {
 
 /** The writable columns whose values differ between `current` and `next`, with `next`'s values. */
 export function changedColumns(current: IntegrationConfigEntity, next: IntegrationConfigEntity): Partial<IntegrationConfigEntity> {
-  const changes: Record<string, unknown> = {};
-  for (const key of Object.keys(next) as (keyof IntegrationConfigEntity)[]) {
-    if (FIXED_COLUMNS.has(key) || key === 'type_row') continue;
-    // Deep equality, not JSON text: jsonb gives an object's keys back in its own order.
-    if (!isDeepStrictEqual(next[key], current[key])) changes[key] = next[key];
-  }
-  return changes as Partial<IntegrationConfigEntity>;
+  const writable = (Object.keys(next) as (keyof IntegrationConfigEntity & string)[]).filter((key) => !FIXED_COLUMNS.has(key) && key !== 'type_row');
+  // Deep equality, not JSON text: jsonb gives an object's keys back in its own order.
+  return Object.fromEntries(changedFieldNames(current, next, writable).map((key) => [key, next[key as keyof IntegrationConfigEntity]])) as Partial<IntegrationConfigEntity>;
 }
