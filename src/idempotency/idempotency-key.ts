@@ -36,8 +36,7 @@ export interface FingerprintKey {
  * hash would let whoever reads the table test guesses at the secrets a request carried.
  */
 export function requestFingerprint(operation: string, params: unknown, body: unknown, key: FingerprintKey): string {
-  const derived = Buffer.from(hkdfSync('sha256', key.secret, Buffer.alloc(0), 'meander idempotency fingerprint', 32));
-  return `${key.id}:${createHmac('sha256', derived)
+  return `${key.id}:${createHmac('sha256', fingerprintSecret(key.secret))
     .update(requestText(operation, params, body))
     .digest('base64url')}`;
 }
@@ -50,6 +49,17 @@ export function sameRequest(stored: string, operation: string, params: unknown, 
   const id = stored.slice(0, colon);
   const secret = keyOf(id);
   return secret !== undefined && stored === requestFingerprint(operation, params, body, { id, secret });
+}
+
+/** The HMAC key derived from a keyring key, once per key (an idempotent POST would otherwise run HKDF every time). */
+const fingerprintSecrets = new WeakMap<Buffer, Buffer>();
+function fingerprintSecret(keyringKey: Buffer): Buffer {
+  let derived = fingerprintSecrets.get(keyringKey);
+  if (!derived) {
+    derived = Buffer.from(hkdfSync('sha256', keyringKey, Buffer.alloc(0), 'meander idempotency fingerprint', 32));
+    fingerprintSecrets.set(keyringKey, derived);
+  }
+  return derived;
 }
 
 function requestText(operation: string, params: unknown, body: unknown): string {
