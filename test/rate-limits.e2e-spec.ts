@@ -49,7 +49,7 @@ describe('abuse limits (HTTP, real database)', () => {
     expectProblem(refused, 429, 'rate_limited');
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
-    expect(refused.headers).toMatchObject({ 'ratelimit-limit': String(WRITES), 'ratelimit-remaining': '0' });
+    expect(refused.headers).toMatchObject({ 'ratelimit-limit': String(WRITES), 'ratelimit-remaining': '0', 'ratelimit-reset': refused.headers['retry-after'] });
     expect(await configCount(org)).toBe(before);
 
     const read = await api.get(path, token);

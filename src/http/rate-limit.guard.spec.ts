@@ -42,8 +42,9 @@ describe('RateLimitGuard', () => {
     call(guard, 'read', token);
     call(guard, 'read', token);
     const refused = call(guard, 'read', token);
-    expect(refused.error).toMatchObject({ rule: 'rate_limited', status: 429 });
-    expect(refused.headers).toEqual({ 'RateLimit-Limit': '3', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '20', 'Retry-After': '20' });
+    // The refusal carries its limit and wait: the problem filter writes Retry-After and RateLimit-Remaining/Reset from them.
+    expect(refused.error).toMatchObject({ rule: 'rate_limited', status: 429, rateLimit: 3, retryAfterSeconds: 20 });
+    expect(refused.headers).toEqual({ 'RateLimit-Limit': '3' });
     // Writes of the same token, and reads of another, go on.
     expect(call(guard, 'read', { ...token, method: 'POST' }).headers).toMatchObject({ 'RateLimit-Limit': '2', 'RateLimit-Remaining': '1' });
     expect(call(guard, 'read', { authorization: 'Bearer b', principal: true }).allowed).toBe(true);

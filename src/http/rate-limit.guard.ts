@@ -63,10 +63,8 @@ export class RateLimitGuard implements CanActivate {
     reply.header('RateLimit-Limit', String(perMinute));
     if (wait > 0) {
       const seconds = Math.max(1, wait);
-      reply.header('RateLimit-Remaining', '0');
-      reply.header('RateLimit-Reset', String(seconds));
-      reply.header('Retry-After', String(seconds));
-      throw new RuleViolation('rate_limited', 429, `Too many requests: at most ${perMinute} per minute; retry in ${seconds} s.`);
+      // The problem filter writes a 429's Retry-After and RateLimit-* from it, as for every narrower limit.
+      throw RuleViolation.rateLimited(`Too many requests: at most ${perMinute} per minute; retry in ${seconds} s.`, perMinute, seconds);
     }
     reply.header('RateLimit-Remaining', String(Math.floor(limiter.tokens(key, now))));
     reply.header('RateLimit-Reset', String(limiter.secondsUntilFull(key, now)));
