@@ -65,16 +65,19 @@ export class IdempotencyInterceptor implements NestInterceptor {
           return of(JSON.parse(claim.body) as unknown);
         }
         return next.handle().pipe(
+          // Only the handler's own failure frees the key (its transaction rolled back). Once it
+          // answered, its change is committed: an answer that could not be stored leaves the key
+          // in progress (a retry hears 409), never free for the request to run twice.
+          catchError(async (error: unknown) => {
+            await this.keys.release(orgId, sub, key);
+            throw error;
+          }),
           concatMap(async (value: unknown) => {
             // A handler may answer other than its declared status (an export queued for delivery: 202).
             const status = reply.statusCode !== undefined && reply.statusCode !== 200 ? reply.statusCode : (declaredHttpCode(handler) ?? 201);
             const etag = reply.getHeader?.('etag');
             await this.keys.complete(orgId, sub, key, { status, body: JSON.stringify(value), etag: typeof etag === 'string' ? etag : null });
             return value;
-          }),
-          catchError(async (error: unknown) => {
-            await this.keys.release(orgId, sub, key);
-            throw error;
           }),
         );
       }),
