@@ -252,6 +252,21 @@ describe('field mappings (HTTP, real database)', () => {
       expect(cosmetic.body).toMatchObject({ display_label: 'Beløp', sort_order: 7, is_active: false, target_field: 'Amount' });
     });
 
+    it('immutable_after_export_use compares values, not their text: the transform_config sent again in its own key order is no change', async () => {
+      const { path, token } = await setup();
+      const map = { travel_km: '4001', car: '4002' };
+      const made = await api.post(path, token, { source_field: 'expense_type', target_field: 'AccountCode', transform_type: 'lookup', transform_config: { map } });
+      expect(made.status).toBe(201);
+      // jsonb answers the keys in its own order (shorter first), not the order they were sent in.
+      expect(Object.keys(made.body.transform_config.map)).toEqual(['car', 'travel_km']);
+      await usedInExport(made.body.id);
+      const res = await api.patch(`${path}/${made.body.id}`, token, { transform_type: 'lookup', transform_config: { map }, display_label: 'Konto' });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ display_label: 'Konto', transform_config: { map } });
+      const changed = await api.patch(`${path}/${made.body.id}`, token, { transform_config: { map: { ...map, car: '4003' } } });
+      expectProblem(changed, 409, 'immutable_after_export_use');
+    });
+
     it('new versions: version + 1, previous_version_id, the old one inactive and kept read-only', async () => {
       const { path, token } = await setup();
       const v1 = (await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' })).body;

@@ -1,4 +1,5 @@
 // The field-mapping business rules as pure functions of a mapping's resulting state. No Nest.
+import { changedFieldNames } from '../audit/audit-actions';
 import type { FieldError } from '../common/problem';
 import { isNonEmptyLookupMap, requiredFieldHasReliableSource, validateTransformConfig, type MappingSpec, type RuleError } from '../export';
 import type { IntegrationTypeDefinition } from '../integration-types/integration-type';
@@ -51,9 +52,10 @@ export function businessRuleErrors(state: MappingState, type: IntegrationTypeDef
   return errors;
 }
 
-/** The export-relevant fields a change would alter. */
+/** The export-relevant fields a change would alter: by value (jsonb answers an object's keys in its own order), absent the same as null. */
 export function changedExportFields(current: FieldMappingEntity, next: FieldMappingEntity): string[] {
-  return EXPORT_RELEVANT_FIELDS.filter((field) => JSON.stringify(current[field] ?? null) !== JSON.stringify(next[field] ?? null));
+  const exportFields = (mapping: FieldMappingEntity) => Object.fromEntries(EXPORT_RELEVANT_FIELDS.map((field) => [field, mapping[field] ?? null]));
+  return changedFieldNames(exportFields(current), exportFields(next), EXPORT_RELEVANT_FIELDS);
 }
 
 export function toMappingSpec(mapping: FieldMappingEntity): MappingSpec {
