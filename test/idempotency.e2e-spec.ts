@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SyncRunRepository } from '../src/integration-config/sync-run.repository';
 import { apiClient, expectProblem, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, TEST_ENCRYPTION_KEYS, type TestApp } from './support/test-app';
 
@@ -163,6 +164,25 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
       await t.dataSource.query(`DROP TRIGGER refuse_stored_answer ON idempotency_keys`);
       await t.dataSource.query(`DROP FUNCTION refuse_stored_answer()`);
     }
+    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(1);
+  });
+
+  it('answers a sync run from inside its transaction: when reading it back fails, nothing was recorded and the retry records it once', async () => {
+    const { path } = await enabledConfig();
+    const syncService = await t.token('sync_service');
+    const key = randomUUID();
+    const integrationId = path.split('/').pop();
+    const body = { status: 'success', started_at: new Date().toISOString(), records_pushed: 1 };
+    // The read that builds the answer fails once (a connection lost at that moment).
+    const read = jest.spyOn(SyncRunRepository.prototype, 'findByOrgAndId').mockRejectedValueOnce(new Error('Connection terminated unexpectedly'));
+    try {
+      expect((await api.post(`${path}/sync-runs`, syncService, body, { [KEY]: key })).status).toBe(503);
+    } finally {
+      read.mockRestore();
+    }
+    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(0);
+    const retry = await api.post(`${path}/sync-runs`, syncService, body, { [KEY]: key });
+    expect({ status: retry.status, replayed: retry.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: undefined });
     expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(1);
   });
 

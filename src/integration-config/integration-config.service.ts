@@ -239,8 +239,11 @@ export class IntegrationConfigService {
   }
 
   async recordSyncRun(orgId: string, id: string, dto: RecordSyncRunDto, actor: Principal): Promise<SyncRunResponse> {
-    const runId = await this.writeSyncRun(orgId, id, dto, actor);
-    return toSyncRunResponse(foundOr404(await this.syncRuns.findByOrgAndId(orgId, runId), 'Sync run'));
+    // Read back in the transaction: an answer that fails rolls the run back, so a retry with its Idempotency-Key records it once.
+    return this.transactions.run(async (tx) => {
+      const runId = await this.writeSyncRun(orgId, id, dto, actor, undefined, tx);
+      return toSyncRunResponse(foundOr404(await this.syncRuns.in(tx).findByOrgAndId(orgId, runId), 'Sync run'));
+    });
   }
 
   /**
