@@ -97,7 +97,7 @@ export class AlertsService implements OnApplicationBootstrap {
    * change they report (a run failed, a config paused) or not at all, so no alert is lost between
    * the two, nor sent for a change that rolled back.
    */
-  async raise(tx: Transaction, orgId: string, type: AlertType, data: Omit<AlertEvent['data'], 'organization_id'>): Promise<void> {
+  async raise(orgId: string, type: AlertType, data: Omit<AlertEvent['data'], 'organization_id'>, tx: Transaction): Promise<void> {
     const event = alertEvent(type, { organization_id: orgId, ...data });
     for (const endpoint of await this.endpoints.in(tx).listByOrg(orgId)) await this.jobs.enqueueAlert({ orgId, endpointId: endpoint.id, event }, tx);
   }

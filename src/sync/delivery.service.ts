@@ -398,7 +398,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
   ): Promise<void> {
     const orgId = config.organization_id;
     await this.runs.in(tx).updateDelivery(orgId, runId, changes);
-    for (const [type, data] of alerts) await this.alerts.raise(tx, orgId, type, { ...alertSubject(config), export_run_id: runId, ...data });
+    for (const [type, data] of alerts) await this.alerts.raise(orgId, type, { ...alertSubject(config), export_run_id: runId, ...data }, tx);
   }
 
   /** The run's counts from its rows: the truth, also after a lost worker delivered some of them. */
@@ -419,7 +419,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
         after: this.config.alertPauseAfterFailures,
         countsTowardPause: !outcome.stopped,
         onPaused: (pauseTx, failures) =>
-          this.alerts.raise(pauseTx, config.organization_id, 'integration.paused', { ...alertSubject(config), consecutive_failures: failures, error }),
+          this.alerts.raise(config.organization_id, 'integration.paused', { ...alertSubject(config), consecutive_failures: failures, error }, pauseTx),
       },
       tx,
     );
