@@ -549,7 +549,7 @@ export interface paths {
          * Receive a signed webhook delivery (no bearer token)
          * @description Two signature schemes are accepted.
          *
-         *     **Standard Webhooks** (Svix and others): headers `webhook-id`, `webhook-timestamp` (Unix seconds, within 300 s of now) and `webhook-signature`: space-separated `v1,<base64>` values, one of which must be base64(HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>")), key = the base64-decoded part of the config's `whsec_` secret after the prefix. During the 24 hours after `POST …/webhook-secret`, the previous secret verifies too.
+         *     **Standard Webhooks** (Svix and others): headers `webhook-id`, `webhook-timestamp` (Unix seconds, within 300 s of now) and `webhook-signature`: space-separated `v1,<base64>` values, one of which must be base64(HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>")), key = the base64-decoded part of the config's `whsec_` secret after the prefix. A secret replaced by `POST …/webhook-secret` verifies for 24 hours more (a second rotation within them keeps both replaced secrets verifying, each for its own 24 hours).
          *
          *     **Xledger** (`integration_type = xledger` configs with a `webhook_url` only): header `X-XL-Webhook-Signature` = base64url(HMAC-SHA256(key, "<Unix seconds of the Date header>.<raw body>")), key = the base64url-decoded API token (the config's `api_key`, which must be canonical base64url of at least 16 bytes, else the scheme is off for that config); the `Date` header must be within 15 minutes of now. Deliveries are de-duplicated by their signature.
          *

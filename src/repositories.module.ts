@@ -10,9 +10,11 @@ import { WebhookEventRepository } from './webhooks/webhook-event.repository';
 const REPOSITORIES = [IntegrationConfigRepository, SyncRunRepository, FieldMappingRepository, ExportRunRepository, ExportRunRowRepository, WebhookEventRepository];
 
 /**
- * One repository per table, and the transaction runner. Shared by the feature modules (field
- * mappings lock their config's row, exports mark the mappings they used), so no feature module
- * needs another's service just to reach a table, and the services' graph runs one way.
+ * The repositories of the tables several features reach, and the transaction runner (a table only
+ * its own feature reads, the alerts' or the audit trail's, keeps its repository in its module).
+ * Shared by the feature modules (field mappings lock their config's row, exports mark the mappings
+ * they used), so no feature module needs another's service just to reach a table, and the
+ * services' graph runs one way.
  */
 @Module({
   providers: [TransactionRunner, ...REPOSITORIES],

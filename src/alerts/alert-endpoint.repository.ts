@@ -4,7 +4,7 @@ import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import { AlertEndpointEntity } from './alert-endpoint.entity';
 
-/** alert_endpoints: every statement on the table, the organization first in each. */
+/** alert_endpoints: every statement on the table has the organization first, but the key rotation's (the keyring is the service's). */
 @Injectable()
 export class AlertEndpointRepository extends TableRepository {
   constructor(@InjectMeanderDataSource() dataSource: DataSource) {

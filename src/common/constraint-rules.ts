@@ -2,7 +2,9 @@
 // enforces, so that race still answers with the rule, not a 500. Each entry has an e2e spec that
 // reaches it (test/constraint-races.e2e-spec.ts). A constraint the service's check always runs
 // before under the same row lock (the config's webhook secret, sync runs' and export runs'
-// foreign keys) is not listed: if it ever fires it is a bug, and a 500 says so.
+// foreign keys) is not listed: if it ever fires it is a bug, and a 500 says so. Nor is the one
+// config per type and organization (idx_integration_configs_org_type): IntegrationConfigService
+// catches it itself, to name the config that won the race.
 
 import type { Rule } from './rules';
 

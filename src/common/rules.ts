@@ -113,6 +113,9 @@ export const PROBLEM_CODES = [
   'rate_limited',
   'internal_error',
   'service_unavailable',
+  // Answered by the HTTP server itself, before any route (app.factory.ts).
+  'request_timeout',
+  'request_header_fields_too_large',
 ] as const;
 
 export type Rule = (typeof INTEGRATION_CONFIG_RULES)[number] | (typeof FIELD_MAPPING_RULES)[number] | (typeof SERVICE_RULES)[number];

@@ -37,7 +37,7 @@ export abstract class TableRepository {
     await this.repository(entity).insert(rows as unknown as QueryDeepPartialEntity<E>);
   }
 
-  /** Updates the rows `where` selects (the organization always in it); `updated_at` etc. may be SQL (`() => 'now()'`). */
+  /** Updates the rows `where` selects (the organization in it, but for the key rotation's writes across organizations); `updated_at` etc. may be SQL (`() => 'now()'`). */
   protected async updateRows<E extends ObjectLiteral>(entity: EntityTarget<E>, where: FindOptionsWhere<E>, changes: { [K in keyof E]?: E[K] | (() => string) }): Promise<number> {
     const result = await this.repository(entity).update(where, changes as unknown as QueryDeepPartialEntity<E>);
     return result.affected ?? 0;

@@ -35,7 +35,7 @@ interface KeyRow {
   response_etag: string | null;
 }
 
-/** idempotency_keys: every statement is scoped by organization and principal first. */
+/** idempotency_keys: every statement is scoped by organization and principal first, but the pruning of expired keys (any organization's; it reads nothing back). */
 @Injectable()
 export class IdempotencyRepository {
   constructor(@InjectMeanderDataSource() private readonly dataSource: DataSource) {}

@@ -57,7 +57,11 @@ const FIXED_COLUMNS = new Set<keyof IntegrationConfigEntity>(['id', 'organizatio
 
 export type ConfigSecrets = Pick<IntegrationConfigEntity, 'id' | SecretColumn>;
 
-/** integration_configs: every statement on the table, the organization first in each. */
+/**
+ * integration_configs: every statement on the table has the organization first, but the inbound
+ * webhook's lookup by id (WEBHOOK_CONFIG_SQL) and the key rotation's statements (the keyring is
+ * the service's), which serve no tenant's request.
+ */
 @Injectable()
 export class IntegrationConfigRepository extends TableRepository {
   constructor(@InjectMeanderDataSource() dataSource: DataSource) {
@@ -106,7 +110,7 @@ export class IntegrationConfigRepository extends TableRepository {
 
   /**
    * Writes the columns that differ between `current` and `next` and bumps the revision, guarded
-   * by the revision that was read: `UPDATE … WHERE id AND organization_id AND revision`. False
+   * by the revision that was read: `UPDATE … WHERE organization_id AND id AND revision`. False
    * when another write came first.
    */
   async updateRevision(orgId: string, current: IntegrationConfigEntity, next: IntegrationConfigEntity, actor: string | null): Promise<boolean> {
@@ -115,7 +119,7 @@ export class IntegrationConfigRepository extends TableRepository {
       .createQueryBuilder()
       .update()
       .set({ ...changes, updated_by: actor, revision: () => 'revision + 1', updated_at: () => 'now()' })
-      .where('id = :id AND organization_id = :orgId AND revision = :revision', { id: current.id, orgId, revision: current.revision })
+      .where('organization_id = :orgId AND id = :id AND revision = :revision', { orgId, id: current.id, revision: current.revision })
       .execute();
     return result.affected === 1;
   }
