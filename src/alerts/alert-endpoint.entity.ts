@@ -1,7 +1,12 @@
 import { Check, Column, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
-import { ENVELOPE_SQL_PATTERN } from '../crypto/secret-cipher';
+import { ENVELOPE_SQL_PATTERN, type SecretLocation } from '../crypto/secret-cipher';
 
 export const ALERT_ENDPOINTS_TABLE = 'alert_endpoints';
+
+/** Where an endpoint's signing secret lives, as its envelope's AAD names it: the one place that says so. */
+export function alertSecretLocation(rowId: string): SecretLocation {
+  return { table: ALERT_ENDPOINTS_TABLE, column: 'signing_secret_encrypted', rowId };
+}
 const ENVELOPE = `'${ENVELOPE_SQL_PATTERN}'`;
 
 /** An organization's receiver of failure alerts: https, signed with its own Standard Webhooks secret. */

@@ -9,7 +9,7 @@ import { SecretCipher } from '../crypto/secret-cipher';
 import { TransactionRunner, type Transaction } from '../database/transaction';
 import { EgressRefused } from '../egress/outbound-http';
 import { JobQueue, type AlertJob } from '../job-queue/job-queue';
-import { ALERT_ENDPOINTS_TABLE, AlertEndpointEntity } from './alert-endpoint.entity';
+import { alertSecretLocation, AlertEndpointEntity } from './alert-endpoint.entity';
 import { AlertEndpointRepository } from './alert-endpoint.repository';
 import { newWebhookSecret } from '../webhooks/signatures';
 import { ALERT_TYPES, alertEvent, signedHeaders, type AlertEvent, type AlertType } from './alert-event';
@@ -66,7 +66,7 @@ export class AlertsService implements OnApplicationBootstrap {
           organization_id: orgId,
           url: dto.url,
           description: dto.description?.trim() || null,
-          signing_secret_encrypted: this.cipher.encrypt(secret, location(id)),
+          signing_secret_encrypted: this.cipher.encrypt(secret, alertSecretLocation(id)),
           created_by: actor.sub,
         }),
       );
@@ -79,7 +79,7 @@ export class AlertsService implements OnApplicationBootstrap {
   async rotateSecret(orgId: string, id: string, actor: Principal): Promise<string> {
     const secret = newWebhookSecret();
     await this.transactions.run(async (tx) => {
-      if (!(await this.endpoints.in(tx).updateSecret(orgId, id, this.cipher.encrypt(secret, location(id))))) throw RuleViolation.notFound(ENDPOINT);
+      if (!(await this.endpoints.in(tx).updateSecret(orgId, id, this.cipher.encrypt(secret, alertSecretLocation(id))))) throw RuleViolation.notFound(ENDPOINT);
       await this.audit.record({ orgId, actor, action: 'alert_endpoint.secret_rotated', resource: { type: 'alert_endpoint', id }, changedFields: ['signing_secret'] }, tx);
     });
     return secret;
@@ -108,7 +108,7 @@ export class AlertsService implements OnApplicationBootstrap {
     if (!endpoint) return; // Deleted since: nobody to tell.
     const event = job.event as AlertEvent;
     const body = JSON.stringify(event);
-    const secret = this.cipher.decrypt(endpoint.signing_secret_encrypted, location(endpoint.id));
+    const secret = this.cipher.decrypt(endpoint.signing_secret_encrypted, alertSecretLocation(endpoint.id));
     try {
       const answer = await this.egress.client.request({
         url: endpoint.url,
@@ -130,10 +130,6 @@ export class AlertsService implements OnApplicationBootstrap {
       throw error;
     }
   }
-}
-
-function location(rowId: string) {
-  return { table: ALERT_ENDPOINTS_TABLE, column: 'signing_secret_encrypted', rowId };
 }
 
 function toResponse(endpoint: AlertEndpointEntity): AlertEndpointResponse {

@@ -1,4 +1,5 @@
 import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import type { SecretLocation } from '../crypto/secret-cipher';
 import { IntegrationTypeRow } from '../integration-types/integration-type-row.entity';
 
 export const SYNC_FREQUENCIES = ['manual', 'realtime', 'hourly', 'daily', 'weekly', 'monthly'] as const;
@@ -16,6 +17,11 @@ export const SECRET_COLUMNS = [
 ] as const;
 export type SecretColumn = (typeof SECRET_COLUMNS)[number];
 export const INTEGRATION_CONFIGS_TABLE = 'integration_configs';
+
+/** Where a config's secret lives, as its envelope's AAD names it: the one place that says so. */
+export function configSecretLocation(rowId: string, column: SecretColumn): SecretLocation {
+  return { table: INTEGRATION_CONFIGS_TABLE, column, rowId };
+}
 
 /** One organization's configuration of one external system (seed 000). */
 // The schema is written by migrations; these declarations mirror it (names included) so that

@@ -17,7 +17,7 @@ import type { RecordSyncRunDto, SyncRunListResponse, SyncRunResponse } from './d
 import { FieldMappingService } from '../field-mapping/field-mapping.service';
 import type { Transaction } from '../database/transaction';
 import { TransactionRunner } from '../database/transaction';
-import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
+import { configSecretLocation, IntegrationConfigEntity, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
 import { changedColumns, IntegrationConfigRepository } from './integration-config.repository';
 import { SyncRunRepository } from './sync-run.repository';
 import { ExportRunRepository } from '../export-runs/export-run.repository';
@@ -230,7 +230,7 @@ export class IntegrationConfigService {
         next.previous_webhook_secret_encrypted = this.moved(id, current.webhook_secret_encrypted, 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted');
         next.previous_webhook_secret_expires_at = new Date(Date.now() + WEBHOOK_SECRET_OVERLAP_MS);
       }
-      next.webhook_secret_encrypted = this.cipher.encrypt(secret, this.location(id, 'webhook_secret_encrypted'));
+      next.webhook_secret_encrypted = this.cipher.encrypt(secret, configSecretLocation(id, 'webhook_secret_encrypted'));
       await this.writeRevision(orgId, current, next, actor.sub, tx);
       await this.audit.record({ orgId, actor, action: 'integration_config.webhook_secret_rotated', resource: configResource(id), changedFields: ['webhook_secret'] }, tx);
     });
@@ -364,7 +364,7 @@ export class IntegrationConfigService {
     for (const config of configs) {
       for (const column of SECRET_COLUMNS) {
         const envelope = config[column];
-        if (envelope) secrets.push(this.cipher.decrypt(envelope, this.location(config.id, column)));
+        if (envelope) secrets.push(this.cipher.decrypt(envelope, configSecretLocation(config.id, column)));
       }
     }
     return secrets;
@@ -372,11 +372,7 @@ export class IntegrationConfigService {
 
   /** A secret moved to another column: the AAD names the column, so it is encrypted anew for its new place. */
   private moved(rowId: string, envelope: string, from: SecretColumn, to: SecretColumn): string {
-    return this.cipher.encrypt(this.cipher.decrypt(envelope, this.location(rowId, from)), this.location(rowId, to));
-  }
-
-  private location(rowId: string, column: SecretColumn) {
-    return { table: INTEGRATION_CONFIGS_TABLE, column, rowId };
+    return this.cipher.encrypt(this.cipher.decrypt(envelope, configSecretLocation(rowId, from)), configSecretLocation(rowId, to));
   }
 
   /** Encrypts (or clears) the secrets a request sends; returns the names that changed. */
@@ -385,7 +381,7 @@ export class IntegrationConfigService {
     for (const [field, column] of Object.entries(WRITABLE_SECRETS) as [keyof typeof WRITABLE_SECRETS, SecretColumn][]) {
       const value = dto[field];
       if (value === undefined) continue;
-      row[column] = value === null ? null : this.cipher.encrypt(value, this.location(row.id, column));
+      row[column] = value === null ? null : this.cipher.encrypt(value, configSecretLocation(row.id, column));
       changed.push(field);
     }
     return changed;

@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
-import { ALERT_ENDPOINTS_TABLE } from '../alerts/alert-endpoint.entity';
+import { alertSecretLocation } from '../alerts/alert-endpoint.entity';
 import { AlertEndpointRepository } from '../alerts/alert-endpoint.repository';
 import type { SecretCipher } from '../crypto/secret-cipher';
 import { TransactionRunner, type Transaction } from '../database/transaction';
-import { INTEGRATION_CONFIGS_TABLE, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
+import { configSecretLocation, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
 import { IntegrationConfigRepository } from './integration-config.repository';
 
 // Re-encrypts every stored secret under the active key, in batches, each batch in its own
@@ -68,7 +68,7 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
         const envelopes: Partial<Record<SecretColumn, string>> = {};
         for (const column of SECRET_COLUMNS) {
           const envelope = row[column];
-          if (envelope && cipher.needsRotation(envelope)) envelopes[column] = cipher.reencrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: row.id });
+          if (envelope && cipher.needsRotation(envelope)) envelopes[column] = cipher.reencrypt(envelope, configSecretLocation(row.id, column));
         }
         await batch.updateSecretEnvelopes(row.id, envelopes);
         values += Object.keys(envelopes).length;
@@ -85,8 +85,7 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
       const batch = alerts.in(tx);
       const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize);
       for (const row of rows) {
-        const location = { table: ALERT_ENDPOINTS_TABLE, column: 'signing_secret_encrypted', rowId: row.id };
-        await batch.updateSecretById(row.id, cipher.reencrypt(row.signing_secret_encrypted, location));
+        await batch.updateSecretById(row.id, cipher.reencrypt(row.signing_secret_encrypted, alertSecretLocation(row.id)));
       }
       return { rows: rows.length, values: rows.length };
     },

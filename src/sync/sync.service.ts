@@ -4,7 +4,7 @@ import { foundOr404 } from '../common/rule-violation';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { ExportRunService } from '../export-runs/export-run.service';
 import type { ExportRunResponse } from '../export-runs/dto/export.dto';
-import { INTEGRATION_CONFIGS_TABLE, type IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
+import { configSecretLocation, type IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 
@@ -43,7 +43,7 @@ export class SyncService {
   credentialsOf(config: IntegrationConfigEntity, actor: Principal, purpose: string): IntegrationCredentials {
     const decrypt = (column: SecretColumn) => {
       const envelope = config[column];
-      return envelope ? this.cipher.decrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: config.id }) : null;
+      return envelope ? this.cipher.decrypt(envelope, configSecretLocation(config.id, column)) : null;
     };
     this.logger.log({ event: 'credentials_read', org_id: config.organization_id, config_id: config.id, actor: actor.sub, role: actor.role, purpose, req: actor.request });
     return {

@@ -5,7 +5,7 @@ import { mapPage, type PageQueryDto } from '../common/pagination';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
 import { SecretCipher } from '../crypto/secret-cipher';
-import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
+import { configSecretLocation, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 
 import { TokenBucketLimiter } from '../common/rate-limiter';
@@ -142,6 +142,6 @@ export class WebhooksService {
 
   private decrypt(config: IntegrationConfigEntity, column: SecretColumn): string | null {
     const envelope = config[column];
-    return envelope ? this.cipher.decrypt(envelope, { table: INTEGRATION_CONFIGS_TABLE, column, rowId: config.id }) : null;
+    return envelope ? this.cipher.decrypt(envelope, configSecretLocation(config.id, column)) : null;
   }
 }
