@@ -12,6 +12,7 @@ import { ruleForConstraint } from '../common/constraint-rules';
 import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from '../common/problem';
 import { RuleViolation } from '../common/rule-violation';
 import { UUID_PATTERN } from '../common/uuid';
+import { driverErrorOf } from '../database/driver-error';
 
 /** PostgreSQL SQLSTATEs that mean "the database itself is unreachable or going away". */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
@@ -60,7 +61,7 @@ export class ProblemFilter implements ExceptionFilter {
     }
     if (exception instanceof HttpException) return this.httpProblem(exception);
     if (exception instanceof QueryFailedError) {
-      const driverError = exception.driverError as { code?: string; constraint?: string } | undefined;
+      const driverError = driverErrorOf(exception);
       const mapped = ruleForConstraint(driverError?.constraint);
       if (mapped && ['23505', '23503', '23514'].includes(driverError?.code ?? '')) {
         if (mapped.rule === 'not_found') return problem(404, 'not_found', mapped.message);
@@ -137,8 +138,8 @@ export class ProblemFilter implements ExceptionFilter {
     // away between two statements); the next statement then fails with one of these (through the
     // query runner or the entity manager), not with a pg error.
     if (exception instanceof QueryRunnerAlreadyReleasedError || exception instanceof QueryRunnerProviderAlreadyReleasedError) return true;
-    const error = exception as { code?: string; driverError?: { code?: string }; message?: string } | undefined;
-    const code = error?.driverError?.code ?? error?.code;
+    const error = exception as { code?: string; message?: string } | undefined;
+    const code = driverErrorOf(exception)?.code ?? error?.code;
     if (code && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
     return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable/i.test(
       error?.message ?? '',
@@ -157,7 +158,7 @@ interface ProblemResponse {
 /** What may be logged of an error: never a QueryFailedError's query or parameters. */
 export function summarizeError(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: String(error) };
-  const driverCode = (error as { driverError?: { code?: string } }).driverError?.code;
+  const driverCode = driverErrorOf(error)?.code;
   return {
     name: error.name,
     message: error instanceof QueryFailedError ? 'query failed' : error.message,

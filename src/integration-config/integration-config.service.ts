@@ -25,6 +25,7 @@ import { JobQueue } from '../job-queue/job-queue';
 import { toConfigResponse, toSyncRunResponse } from './integration-config.mapper';
 import { extraConfigErrors, missingForEnable, secretsToGiveForNewBaseUrl, webhookSecretMissing } from './integration-config.rules';
 import { SyncRunEntity } from './sync-run.entity';
+import { driverErrorOf } from '../database/driver-error';
 
 const CONFIG = 'Integration config';
 export const ORG_TYPE_UNIQUE_INDEX = 'idx_integration_configs_org_type';
@@ -426,6 +427,6 @@ export class IntegrationConfigService {
 }
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {
-  const driverError = error instanceof QueryFailedError ? (error.driverError as { code?: string; constraint?: string }) : undefined;
+  const driverError = error instanceof QueryFailedError ? driverErrorOf(error) : undefined;
   return driverError?.code === '23505' && driverError.constraint === constraint;
 }

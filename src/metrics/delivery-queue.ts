@@ -2,6 +2,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { queryRows } from '../database/pool-query';
 import { DELIVERY_QUEUE, JOB_QUEUE_SCHEMA } from '../job-queue/job-queue';
 import type { QueueSnapshot } from './service-metrics';
+import { driverErrorOf } from '../database/driver-error';
 
 // undefined_table, invalid_schema_name: pg-boss creates its schema on the first queue or worker.
 const NOT_CREATED_YET = new Set(['42P01', '3F000']);
@@ -24,7 +25,7 @@ export async function readDeliveryQueue(db: DataSource | EntityManager, schema =
     );
     return { due: row.due, scheduled: row.scheduled, oldestDueSeconds: row.oldest_due_seconds };
   } catch (error) {
-    const code = (error as { driverError?: { code?: string } }).driverError?.code;
+    const code = driverErrorOf(error)?.code;
     if (code && NOT_CREATED_YET.has(code)) return { due: 0, scheduled: 0, oldestDueSeconds: 0 };
     throw error;
   }

@@ -3,6 +3,7 @@ import { AppConfig } from '../config/app-config';
 import { JobQueue } from '../job-queue/job-queue';
 import { keepsEverything, retentionCutoffs, RETENTION_TABLES, type RetentionDays, type RetentionTable } from './retention-policy';
 import { RetentionRepository } from './retention.repository';
+import { driverErrorOf } from '../database/driver-error';
 
 /** What a run deleted per table; a table kept forever is absent. */
 export type RetentionCounts = Partial<Record<RetentionTable, number>>;
@@ -94,5 +95,5 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
 }
 
 function sqlState(error: unknown): string | undefined {
-  return (error as { driverError?: { code?: string } })?.driverError?.code;
+  return driverErrorOf(error)?.code;
 }
