@@ -1,8 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { InjectMeanderDataSource } from '../database/database.module';
+import { envelopeKeyIdSql } from '../crypto/secret-cipher';
 import { TableRepository } from '../database/table-repository';
 import { AlertEndpointEntity } from './alert-endpoint.entity';
+
+const SECRET_KEY_ID = envelopeKeyIdSql('signing_secret_encrypted');
 
 /** alert_endpoints: every statement on the table has the organization first, but the key rotation's (the keyring is the service's). */
 @Injectable()
@@ -42,24 +45,18 @@ export class AlertEndpointRepository extends TableRepository {
 
   /** How many signing secrets use each key id. */
   async countSecretsByKey(): Promise<Record<string, number>> {
-    const rows = await this.rows<{ kid: string; n: number }>(
-      `SELECT split_part(signing_secret_encrypted, ':', 3) AS kid, count(*)::int AS n FROM alert_endpoints GROUP BY 1 ORDER BY 1`,
-      [],
-    );
+    const rows = await this.rows<{ kid: string; n: number }>(`SELECT ${SECRET_KEY_ID} AS kid, count(*)::int AS n FROM alert_endpoints GROUP BY 1 ORDER BY 1`, []);
     return Object.fromEntries(rows.map((r) => [r.kid, r.n]));
   }
 
   async countRowsWithSecretNotUnder(keyId: string): Promise<number> {
-    const [{ n }] = await this.rows<{ n: number }>(`SELECT count(*)::int AS n FROM alert_endpoints WHERE split_part(signing_secret_encrypted, ':', 3) <> $1`, [keyId]);
+    const [{ n }] = await this.rows<{ n: number }>(`SELECT count(*)::int AS n FROM alert_endpoints WHERE ${SECRET_KEY_ID} <> $1`, [keyId]);
     return n;
   }
 
   /** Up to `limit` endpoints whose secret is under another key, locked (SKIP LOCKED: one being written is taken later). */
   lockRowsWithSecretNotUnder(keyId: string, limit: number): Promise<Pick<AlertEndpointEntity, 'id' | 'signing_secret_encrypted'>[]> {
-    return this.rows(
-      `SELECT id, signing_secret_encrypted FROM alert_endpoints WHERE split_part(signing_secret_encrypted, ':', 3) <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
-      [keyId, limit],
-    );
+    return this.rows(`SELECT id, signing_secret_encrypted FROM alert_endpoints WHERE ${SECRET_KEY_ID} <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, [keyId, limit]);
   }
 
   async updateSecretById(id: string, envelope: string): Promise<void> {

@@ -15,6 +15,8 @@ const TAG_BYTES = 16;
 export const ENVELOPE_PATTERN = /^enc:v1:[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]*:[A-Za-z0-9_-]{22}$/;
 /** Same pattern for a PostgreSQL `CHECK (col ~ '...')`; kept equal to ENVELOPE_PATTERN.source. */
 export const ENVELOPE_SQL_PATTERN = '^enc:v1:[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]*:[A-Za-z0-9_-]{22}$';
+/** SQL for the key id an envelope in `column` names (its third part): what key rotation counts and selects by. */
+export const envelopeKeyIdSql = (column: string) => `split_part(${column}, ':', 3)`;
 
 export function isEnvelope(s: unknown): s is string {
   return typeof s === 'string' && ENVELOPE_PATTERN.test(s);

@@ -4,6 +4,7 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { changedFieldNames } from '../audit/audit-actions';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
+import { envelopeKeyIdSql } from '../crypto/secret-cipher';
 import { INTEGRATION_CONFIGS_TABLE, IntegrationConfigEntity, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
 
 /**
@@ -48,9 +49,8 @@ export const WEBHOOK_CONFIG_SQL = `SELECT id, organization_id, integration_type,
   previous_webhook_secret_encrypted, previous_webhook_secret_expires_at, older_webhook_secret_encrypted, older_webhook_secret_expires_at
   FROM ${INTEGRATION_CONFIGS_TABLE} WHERE id = $1`;
 
-const envelopeKeySql = (column: string) => `split_part(${column}, ':', 3)`;
 /** Rows with a value whose envelope does not name the key `$1`. */
-const NOT_UNDER_KEY = SECRET_COLUMNS.map((c) => `(${c} IS NOT NULL AND ${envelopeKeySql(c)} <> $1)`).join(' OR ');
+const NOT_UNDER_KEY = SECRET_COLUMNS.map((c) => `(${c} IS NOT NULL AND ${envelopeKeyIdSql(c)} <> $1)`).join(' OR ');
 
 /** Columns the service never changes through writeRevision. */
 const FIXED_COLUMNS = new Set<keyof IntegrationConfigEntity>(['id', 'organization_id', 'integration_type', 'revision', 'created_at', 'updated_at', 'created_by', 'updated_by']);
@@ -146,7 +146,7 @@ export class IntegrationConfigRepository extends TableRepository {
 
   /** How many stored values use each key id. */
   async countSecretsByKey(): Promise<Record<string, number>> {
-    const unions = SECRET_COLUMNS.map((c) => `SELECT ${envelopeKeySql(c)} AS kid FROM ${INTEGRATION_CONFIGS_TABLE} WHERE ${c} IS NOT NULL`).join(' UNION ALL ');
+    const unions = SECRET_COLUMNS.map((c) => `SELECT ${envelopeKeyIdSql(c)} AS kid FROM ${INTEGRATION_CONFIGS_TABLE} WHERE ${c} IS NOT NULL`).join(' UNION ALL ');
     const rows = await this.rows<{ kid: string; n: number }>(`SELECT kid, count(*)::int AS n FROM (${unions}) v GROUP BY kid ORDER BY kid`, []);
     return Object.fromEntries(rows.map((r) => [r.kid, r.n]));
   }
