@@ -14,6 +14,7 @@ export { DeliveryFailure, type Connector, type ConnectorContext, type DeliveryFa
 export { IntegrationTypeRegistry } from './integration-types/integration-type.registry';
 export type { IntegrationTypeDefinition, SourceFieldDefinition } from './integration-types/integration-type';
 export type { Principal, Role } from './auth/principal';
+export { Public, Roles } from './auth/auth.decorators';
 export { requestLogFields, type LoggableRequest, type RequestLogFields } from './logging/request-log';
 export { RuleViolation } from './common/rule-violation';
 export { compileMappings, coverage, type CompiledMapping, type MappingSpec } from './export';

@@ -1,12 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { Injectable, Module, type INestApplicationContext, type LoggerService } from '@nestjs/common';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Controller, Get, Injectable, Module, type INestApplicationContext, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
-import { InjectMeanderDataSource, IntegrationConfigService, IntegrationsModule, SyncService, type Principal } from '../src/index';
+import { InjectMeanderDataSource, IntegrationConfigService, IntegrationsModule, Public, Roles, SyncService, type Principal } from '../src/index';
+import { signStandardWebhook } from '../src/webhooks/signatures';
 import { issueToken } from '../src/auth/issue-token';
 import type { CreateIntegrationConfigDto, UpdateIntegrationConfigDto } from '../src/integration-config/dto/integration-config-request.dto';
 import type { Connector, ConnectorContext, DeliveryRow, RowOutcome } from '../src/sync/connector';
@@ -180,7 +181,28 @@ describe('IntegrationsModule in a host application', () => {
   });
 });
 
-@Module({ imports: [IntegrationsModule.forRootAsync({ useFactory: () => testConfig(), http: true })] })
+/** The host's own routes beside the API: the guards deny by default, so each says who may call it. */
+@Controller('host')
+class HostRoutesController {
+  @Get('ping')
+  @Public()
+  ping() {
+    return { pong: true };
+  }
+
+  @Get('admin')
+  @Roles('org_admin')
+  admin() {
+    return { admin: true };
+  }
+
+  @Get('unmarked')
+  unmarked() {
+    return { open: true };
+  }
+}
+
+@Module({ imports: [IntegrationsModule.forRootAsync({ useFactory: () => testConfig(), http: true })], controllers: [HostRoutesController] })
 class ExpressHostModule {}
 
 describe('IntegrationsModule with http: true in a host on Express', () => {
@@ -220,6 +242,54 @@ describe('IntegrationsModule with http: true in a host on Express', () => {
       expect(read.body).toMatchObject({ id: created.body.id, has_api_key: true });
       expect(read.text).not.toContain('host-express-key');
       problem(await http.get(`${base}/${randomUUID()}`).set('Authorization', auth), 404, 'not_found');
+      // Created without rawBody, the host parsed the webhook's JSON and kept no bytes to verify: a
+      // misconfigured host (500, logged), never every delivery refused as a bad signature.
+      problem(await http.post(`/v1/webhooks/${created.body.id}`).send({ type: 'expense.approved' }), 500, 'internal_error');
+    } finally {
+      await web.close();
+    }
+  });
+  it("opens the host's own routes with the exported Public and Roles, verifies webhooks over Nest's rawBody, and never echoes a malformed body", async () => {
+    const web = await NestFactory.create(ExpressHostModule, new ExpressAdapter(), { logger: false, abortOnError: false, rawBody: true });
+    await web.init();
+    try {
+      const http = request(web.getHttpServer());
+      const org = randomUUID();
+      const auth = `Bearer ${await issueToken({ secret: TEST_JWT_SECRET, role: 'org_admin', orgId: org })}`;
+      expect((await http.get('/host/ping')).body).toEqual({ pong: true });
+      expect((await http.get('/host/admin')).status).toBe(401);
+      expect((await http.get('/host/admin').set('Authorization', auth)).body).toEqual({ admin: true });
+      // Deny by default: a host route that says nothing is open to no one.
+      expect((await http.get('/host/unmarked').set('Authorization', auth)).status).toBe(403);
+
+      // Express's JSON parser quotes the bytes it choked on: the answer names the rule, never the body.
+      const malformed = await http
+        .post(`/v1/organizations/${org}/integrations`)
+        .set('Authorization', auth)
+        .set('Content-Type', 'application/json')
+        .send('{"integration_type":"xledger","api_key": SuperSecretApiKey42}');
+      expect(malformed.status).toBe(400);
+      expect(malformed.body.errors).toEqual([expect.objectContaining({ field: 'body', rule: 'body_must_be_valid_json' })]);
+      expect(malformed.text).not.toContain('SuperSecret');
+
+      const secret = `whsec_${randomBytes(32).toString('base64')}`;
+      const created = await http
+        .post(`/v1/organizations/${org}/integrations`)
+        .set('Authorization', auth)
+        .send({ integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'host-express-key', enabled: true, webhook_secret: secret });
+      expect(created.status).toBe(201);
+      const body = '{"type":"expense.approved", "data": {"id": 1}}';
+      const timestamp = Math.floor(Date.now() / 1000);
+      const delivered = await http
+        .post(`/v1/webhooks/${created.body.id}`)
+        .set('Content-Type', 'application/json')
+        .set('webhook-id', 'msg_host_1')
+        .set('webhook-timestamp', String(timestamp))
+        .set('webhook-signature', `v1,${signStandardWebhook(secret, 'msg_host_1', timestamp, Buffer.from(body))}`)
+        .send(body);
+      expect(delivered.status).toBe(202);
+      const events = await http.get(`/v1/organizations/${org}/integrations/${created.body.id}/webhook-events`).set('Authorization', auth);
+      expect(events.body.items.map((e: { payload: string }) => e.payload)).toEqual([body]);
     } finally {
       await web.close();
     }

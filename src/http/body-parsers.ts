@@ -77,9 +77,14 @@ function invalidJson(): RuleViolation {
   return RuleViolation.validation([{ field: 'body', rule: 'body_must_be_valid_json', message: 'the request body is not valid JSON' }], 'The request body is not valid JSON.');
 }
 
-/** Fastify's own refusals while reading a body, as the rules they are. */
+/**
+ * Fastify's own refusals while reading a body, as the rules they are; and an Express host's
+ * body-parser's (its `type`), whose message quotes the bytes it choked on: never repeated.
+ */
 export function bodyReadViolation(code: string | undefined, request?: unknown): RuleViolation | undefined {
   switch (code) {
+    case 'entity.parse.failed':
+      return invalidJson();
     case 'FST_ERR_CTP_BODY_TOO_LARGE': {
       const limit = (request as Partial<FastifyRequest> | undefined)?.routeOptions?.bodyLimit ?? DEFAULT_BODY_LIMIT;
       return new RuleViolation('payload_too_large', 413, `The request body exceeds the limit of ${limit} bytes for this route.`);

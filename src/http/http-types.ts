@@ -15,6 +15,8 @@ export interface HttpRequest {
   readonly query?: Record<string, unknown>;
   readonly ip?: string;
   readonly body?: unknown;
+  /** The body's bytes, kept by Nest when a host creates its application with `rawBody: true`. */
+  readonly rawBody?: Buffer;
 }
 
 /** What is written to a response besides its body: the same on Fastify's reply and Express's response. */

@@ -54,7 +54,8 @@ export class ProblemFilter implements ExceptionFilter {
   }
 
   toProblem(exception: unknown, request?: HttpRequest): ProblemDetails {
-    const bodyRefusal = exception instanceof HttpException ? bodyReadViolation((exception.cause as { code?: string } | undefined)?.code, request) : undefined;
+    const cause = exception instanceof HttpException ? (exception.cause as { code?: string; type?: string } | undefined) : undefined;
+    const bodyRefusal = cause ? bodyReadViolation(cause.code ?? cause.type, request) : undefined;
     if (bodyRefusal) exception = bodyRefusal;
     if (exception instanceof RuleViolation) {
       return problem(exception.status, exception.rule, exception.detail, exception.errors);

@@ -83,7 +83,7 @@ export class InboundWebhooksController {
   )
   @HttpCode(202)
   async receive(@Param('integration_id') integrationId: string, @Req() req: HttpRequest, @Headers() headers: Record<string, string>, @Res({ passthrough: true }) res: HttpReply) {
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const body = rawBodyOf(req);
     const receipt = await this.webhooks.receive(integrationId, body, headers, clientAddress(req), req);
     res.status(receipt.status);
     return receipt.body;
@@ -111,4 +111,16 @@ export class WebhookEventsController {
   list(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidQuery() page: PageQueryDto) {
     return this.webhooks.listEvents(orgId, id, page);
   }
+}
+
+/**
+ * The delivery's bytes, as signed: the service's own parser keeps a webhook's body a Buffer; a host
+ * application's parsed it, and Nest kept the bytes only with `rawBody: true`. Verifying a re-encoded
+ * body would refuse every delivery as a bad signature, so a host without either is told so (500).
+ */
+function rawBodyOf(req: HttpRequest): Buffer {
+  if (Buffer.isBuffer(req.body)) return req.body;
+  if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
+  if (req.body === undefined || req.body === null) return Buffer.alloc(0);
+  throw new Error('inbound webhooks need the raw body: create the host application with rawBody: true (docs/module.md)');
 }
