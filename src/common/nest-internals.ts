@@ -1,5 +1,6 @@
 // The Nest internals the service relies on, in one place; each assumption has a spec
-// (nest-internals.spec.ts) that fails when a version bump breaks it. @nestjs/* is pinned exactly.
+// (nest-internals.spec.ts) that fails when a version bump breaks it. The lockfile holds the
+// version those specs pass on; a host application brings its own @nestjs/* (peer dependencies).
 import { HTTP_CODE_METADATA, INJECTABLE_WATERMARK } from '@nestjs/common/constants';
 import { stripProtoKeys } from '@nestjs/common/utils/strip-proto-keys.util';
 
