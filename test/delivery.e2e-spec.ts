@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DeliveryFailure, DeliveryStopped, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../src/sync/connector';
+import { ConnectorRegistry } from '../src/sync/connector.registry';
 import { DeliveryLocks } from '../src/sync/delivery-lock';
 import { DeliveryService } from '../src/sync/delivery.service';
 import { nextSlot } from '../src/sync/sync-schedule';
@@ -713,6 +714,26 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       const [retryStart, ...moreRetries] = await startsOf(lagging.configId);
       expect(moreRetries).toEqual([]);
       expect(retryStart - retryFrom!).toBeGreaterThanOrEqual(5_000);
+    });
+
+    it('a config whose type has no connector in this instance keeps its runs queued and its job comes back a minute on (another instance may have it)', async () => {
+      const { org, token, configId, exports } = await setup({ sync_frequency: 'manual' });
+      const run = await api.post(exports, token, { records: [claim()], deliver: true });
+      // This instance lacks the connector (a host application's own type, registered elsewhere).
+      const find = jest.spyOn(ConnectorRegistry.prototype, 'find').mockReturnValue(undefined);
+      let from: number;
+      try {
+        from = ((await t.dataSource.query('SELECT clock_timestamp() AS at')) as { at: Date }[])[0].at.getTime();
+        await t.app.get(DeliveryService).deliverConfig({ orgId: org, integrationId: configId });
+      } finally {
+        find.mockRestore();
+      }
+      const [job, ...more] = await waitingJobs(configId);
+      expect(more).toEqual([]);
+      expect(new Date(job.start_after).getTime() - from!).toBeGreaterThanOrEqual(60_000);
+      expect((await api.get(`${exports}/${run.body.id}`, token)).body).toMatchObject({ status: 'queued', delivery: { attempts: 0 } });
+      expect(sink.callsFor(configId)).toHaveLength(0);
+      expect(t.logs.some((line) => line.includes('"no_connector"') && line.includes(configId))).toBe(true);
     });
 
     it("the sweep's look reads only the waiting runs (a partial index), not every export kept", async () => {

@@ -54,6 +54,9 @@ const WORKER_LOST = 'worker_lost';
 /** Pending rows read at once (at least a batch): a run holds at most 10,000 (an export's limit). */
 const PENDING_READ_AHEAD = 1_000;
 
+/** A config whose type has no connector here: its job looks again this much later, wherever it is taken then. */
+const NO_CONNECTOR_RETRY_MS = 60_000;
+
 /** When another attempt holds the config, its job looks again this much later (the holder may have listed its runs before this job's were queued). */
 const LOCK_BUSY_RETRY_MS = 2_000;
 
@@ -160,7 +163,11 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
       // Deleted (its runs went with it), disabled or paused: nothing is sent; queued runs wait for it.
       if (!config || whyStopped(config)) return;
       const connector = this.connectors.find(config.integration_type);
-      if (!connector) return void this.logger.warn({ event: 'no_connector', org_id: orgId, config_id: integrationId, integration_type: config.integration_type });
+      if (!connector) {
+        // Registered by another instance (a host application's own type): the job goes back for it, not dropped with its runs.
+        this.logger.warn({ event: 'no_connector', org_id: orgId, config_id: integrationId, integration_type: config.integration_type });
+        return this.jobs.enqueueDelivery({ orgId, integrationId }, NO_CONNECTOR_RETRY_MS);
+      }
       if (run.next_attempt_at && run.next_attempt_at.getTime() > Date.now()) {
         // Backing off: this run (and those after it) wait for their retry time (a delay: the job is due by the database's clock).
         return this.jobs.enqueueDelivery({ orgId, integrationId }, run.next_attempt_at.getTime() - Date.now());
