@@ -6,10 +6,21 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
-import { InjectMeanderDataSource, IntegrationConfigService, IntegrationsModule, Public, Roles, SyncService, type Principal } from '../src/index';
+import {
+  CreateIntegrationConfigDto,
+  InjectMeanderDataSource,
+  IntegrationConfigService,
+  IntegrationsModule,
+  Public,
+  Roles,
+  RuleViolation,
+  SyncService,
+  validateDto,
+  type Principal,
+} from '../src/index';
 import { signStandardWebhook } from '../src/webhooks/signatures';
 import { issueToken } from '../src/auth/issue-token';
-import type { CreateIntegrationConfigDto, UpdateIntegrationConfigDto } from '../src/integration-config/dto/integration-config-request.dto';
+import type { UpdateIntegrationConfigDto } from '../src/integration-config/dto/integration-config-request.dto';
 import type { Connector, ConnectorContext, DeliveryRow, RowOutcome } from '../src/sync/connector';
 import { TEST_JWT_SECRET, testConfig } from './support/test-app';
 
@@ -130,6 +141,21 @@ describe('IntegrationsModule in a host application', () => {
     const audit = logger.lines.filter((l) => l.includes('credentials_read'));
     expect(audit.some((l) => l.includes(config.id) && l.includes(service.sub) && l.includes('nightly export'))).toBe(true);
     expect(logger.lines.join('\n')).not.toContain(API_KEY);
+  });
+
+  it('validates input from elsewhere as the REST API does before a service trusts it (validateDto)', async () => {
+    const refused = await validateDto(CreateIntegrationConfigDto, { integration_type: 'no_such_system', display_name: 'X', api_key: 'k'.repeat(5000), surprise: 1 }).catch(
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(RuleViolation);
+    expect(refused).toMatchObject({ status: 400, rule: 'validation_failed' });
+    expect((refused as RuleViolation).errors.map((e) => `${e.field}:${e.rule}`).sort()).toEqual([
+      'api_key:credential_length_within_bounds',
+      'integration_type:integration_type_must_be_known_value',
+      'surprise:unknown_field',
+    ]);
+    const valid = await validateDto(CreateIntegrationConfigDto, { integration_type: 'host_ledger', display_name: 'H', base_url: 'https://x.example' });
+    expect(valid).toBeInstanceOf(CreateIntegrationConfigDto);
   });
 
   it('runs an export', async () => {

@@ -1,4 +1,7 @@
-import { DynamicModule, Global, Module } from '@nestjs/common';
+import { DynamicModule, Global, Module, type OnModuleInit, type Type } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { useContainer } from 'class-validator';
+import { isInjectable } from '../common/nest-internals';
 import type { IntegrationTypeDefinition } from './integration-type';
 import { EXTRA_INTEGRATION_TYPES, IntegrationTypeRegistry } from './integration-type.registry';
 import { IntegrationTypesSync } from './integration-types.sync';
@@ -7,7 +10,19 @@ import { KnownIntegrationTypeConstraint } from './known-integration-type.validat
 /** The registry, for every module (validation, field mappings, exports). */
 @Global()
 @Module({})
-export class IntegrationTypesModule {
+export class IntegrationTypesModule implements OnModuleInit {
+  constructor(private readonly moduleRef: ModuleRef) {}
+
+  /**
+   * Constraints that need providers (the type registry) are @Injectable and come from Nest's
+   * container; plain constraint classes are built by class-validator itself. Here, not with the
+   * REST API: a host without it validates with validateDto.
+   */
+  onModuleInit(): void {
+    const get = (type: object) => (isInjectable(type) ? this.moduleRef.get(type as Type, { strict: false }) : undefined);
+    useContainer({ get }, { fallback: true });
+  }
+
   /** `extraTypes`: more integration types, registered by a service that imports the module. */
   static forRoot(extraTypes?: IntegrationTypeDefinition[]): DynamicModule {
     return {
