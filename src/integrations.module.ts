@@ -23,8 +23,9 @@ import { WebhooksModule } from './webhooks/webhooks.module';
 
 export interface IntegrationsModuleOptions {
   /**
-   * Also serve the REST API (controllers, plus the global deny-by-default guards, the validation
-   * pipe and the problem+json filter, which then apply to the host's own routes too). Default: true.
+   * Also serve the REST API (controllers, plus the global deny-by-default guards and the
+   * problem+json filter, which then apply to the host's own routes too: `Public()` and `Roles()`
+   * open them). Default: true.
    */
   http?: boolean;
   /** More integration types for the registry. */

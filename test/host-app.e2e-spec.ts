@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Controller, Get, Injectable, Module, type INestApplicationContext, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
@@ -231,7 +232,7 @@ class HostRoutesController {
 @Module({ imports: [IntegrationsModule.forRootAsync({ useFactory: () => testConfig(), http: true })], controllers: [HostRoutesController] })
 class ExpressHostModule {}
 
-describe('IntegrationsModule with http: true in a host on Express', () => {
+describe('IntegrationsModule with http: true in a host application (Express; Fastify where it differs)', () => {
   // The service runs on Fastify; the guards, pipe, filter and controllers use only what Express's
   // request and response share with Fastify's, so a host on Nest's default adapter serves the API too.
   it('serves the API: token and organization checks, validation by rule, ETag, rate-limit headers, problem+json', async () => {
@@ -275,9 +276,13 @@ describe('IntegrationsModule with http: true in a host on Express', () => {
       await web.close();
     }
   });
-  it("opens the host's own routes with the exported Public and Roles, verifies webhooks over Nest's rawBody, and never echoes a malformed body", async () => {
-    const web = await NestFactory.create(ExpressHostModule, new ExpressAdapter(), { logger: false, abortOnError: false, rawBody: true });
+  it.each([
+    ['Express', () => new ExpressAdapter()],
+    ['Fastify', () => new FastifyAdapter()],
+  ])("on %s: opens the host's own routes with the exported Public and Roles, verifies webhooks over Nest's rawBody, never echoes a malformed body", async (_name, adapter) => {
+    const web = await NestFactory.create(ExpressHostModule, adapter(), { logger: false, abortOnError: false, rawBody: true });
     await web.init();
+    await web.getHttpAdapter().getInstance().ready?.();
     try {
       const http = request(web.getHttpServer());
       const org = randomUUID();

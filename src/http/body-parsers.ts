@@ -78,12 +78,14 @@ function invalidJson(): RuleViolation {
 }
 
 /**
- * Fastify's own refusals while reading a body, as the rules they are; and an Express host's
- * body-parser's (its `type`), whose message quotes the bytes it choked on: never repeated.
+ * Fastify's own refusals while reading a body, as the rules they are; and a host application's
+ * JSON parser's (Express's body-parser names it by `type`), whose message may quote the bytes it
+ * choked on: never repeated.
  */
 export function bodyReadViolation(code: string | undefined, request?: unknown): RuleViolation | undefined {
   switch (code) {
     case 'entity.parse.failed':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return invalidJson();
     case 'FST_ERR_CTP_BODY_TOO_LARGE': {
       const limit = (request as Partial<FastifyRequest> | undefined)?.routeOptions?.bodyLimit ?? DEFAULT_BODY_LIMIT;
