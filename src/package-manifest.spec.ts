@@ -29,6 +29,15 @@ describe('package.json, as a host application installs it', () => {
     expect(semver.satisfies(lock.packages[`node_modules/${name}`].version, manifest.peerDependencies[name])).toBe(true);
   });
 
+  it("starts the service as npm's child itself (exec): npm passes SIGTERM to the script's shell, which would leave the service running", () => {
+    expect(manifest.scripts['start']).toBe('exec node dist/src/main.js');
+    expect(manifest.scripts['start:prod']).toBe('exec node dist/src/main.js');
+  });
+
+  it.each(['migration:run', 'migration:revert', 'migration:show'])('%s builds only where the sources are: the production image has dist and no compiler', (script) => {
+    expect(manifest.scripts[script]).toMatch(/^\(test ! -f tsconfig\.build\.json \|\| npm run build\) && typeorm migration:\w+ -d dist\/ormconfig\.js$/);
+  });
+
   it('packs the compiled module, built on the way (not the sources, specs or benchmarks)', () => {
     expect(manifest.scripts['prepack']).toBe('npm run build');
     expect(manifest.main.startsWith('dist/')).toBe(true);
