@@ -76,7 +76,7 @@ bootstrap().catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof KeyringError || error instanceof DataDirLockedError) {
     line = `start-up refused: ${error.message}`;
   } else {
-    const known = config && describeStartupFailure(error, { databaseUrl: config.databaseUrl, embedded, host: config.host, port: config.port });
+    const known = config && describeStartupFailure(error, { databaseUrl: config.databaseUrl, embedded, host: config.host, port: config.port, dataDir: config.dataDir });
     line = `start-up failed: ${known ?? (error instanceof Error ? error.message : String(error))}`;
     if (!known) stack = error instanceof Error ? error.stack : undefined;
   }

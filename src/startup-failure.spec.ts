@@ -36,6 +36,13 @@ describe('start-up failure lines', () => {
     expect(describeStartupFailure(failure({ code: 'EACCES', syscall: 'listen' }), context)).toMatch(/^not allowed to listen on port 3000/);
   });
 
+  it("name DATA_DIR when the embedded database cannot write its files there, and nothing else's refusals", () => {
+    const inDataDir = failure({ code: 'EACCES', syscall: 'open', path: '/data/embedded.lock' });
+    expect(describeStartupFailure(inDataDir, { ...context, dataDir: '/data' })).toMatch(/^DATA_DIR is not a directory this process can write \(EACCES on open\)/);
+    expect(describeStartupFailure(inDataDir, { ...context, dataDir: '/data/' })).toMatch(/^DATA_DIR/);
+    expect(describeStartupFailure(failure({ code: 'EACCES', syscall: 'open', path: '/database/x' }), { ...context, dataDir: '/data' })).toBeUndefined();
+  });
+
   it('leave the unexpected to the caller (printed with its stack)', () => {
     expect(describeStartupFailure(failure({ code: '42P01' }, 'relation "x" does not exist'), context)).toBeUndefined();
     expect(describeStartupFailure(new Error('boom'), context)).toBeUndefined();

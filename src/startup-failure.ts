@@ -21,14 +21,36 @@ export function databaseTarget(databaseUrl: string): DatabaseTarget | undefined 
   return { host, port: url.port || '5432', database: decodeURIComponent(url.pathname.replace(/^\//, '')) || user || 'postgres', user };
 }
 
-type ErrorFields = Error & { code?: unknown; syscall?: unknown; hostname?: unknown };
+type ErrorFields = Error & { code?: unknown; syscall?: unknown; hostname?: unknown; path?: unknown };
+
+/** The file system's refusals that mean "this process cannot write there". */
+const UNWRITABLE = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'ENOSPC', 'EEXIST']);
+
+/**
+ * The one line for a file system refusal met in DATA_DIR (a root-owned volume, a file in the way),
+ * or undefined when the error is not one.
+ */
+export function describeDataDirFailure(error: unknown): string | undefined {
+  const { code, syscall } = (error ?? {}) as ErrorFields;
+  if (typeof code !== 'string' || !UNWRITABLE.has(code)) return undefined;
+  return `DATA_DIR is not a directory this process can write (${code} on ${String(syscall ?? 'access')}): fix its owner or permissions, or set DATA_DIR to one (the embedded database and, in development, generated secrets live there)`;
+}
+
+function isWithin(path: string, dir: string): boolean {
+  const base = dir.replace(/\/+$/, '');
+  return path === base || path.startsWith(`${base}/`);
+}
 
 /**
  * The one line for an error that stopped the service starting, or undefined when the error is
  * none of the known mistakes (the caller then prints it with its stack, once).
  */
-export function describeStartupFailure(error: unknown, context: { databaseUrl?: string; embedded?: boolean; host: string; port: number }): string | undefined {
+export function describeStartupFailure(error: unknown, context: { databaseUrl?: string; embedded?: boolean; host: string; port: number; dataDir?: string }): string | undefined {
   if (!(error instanceof Error)) return undefined;
+  // The embedded database's files (its lock, its cluster): a refusal under DATA_DIR is that directory's.
+  const { path } = error as ErrorFields;
+  const dataDirLine = context.dataDir && typeof path === 'string' && isWithin(path, context.dataDir) ? describeDataDirFailure(error) : undefined;
+  if (dataDirLine) return dataDirLine;
   const { code, syscall } = error as ErrorFields;
   if (syscall === 'listen') return describeListenFailure(code, context.host, context.port);
   const target = context.databaseUrl ? databaseTarget(context.databaseUrl) : undefined;

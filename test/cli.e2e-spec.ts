@@ -102,6 +102,11 @@ describe('the command-line tools', () => {
     expectRefused(unknownOption, /^token: Unknown option '--bogus' \(see --help\)$/m);
   });
 
+  it("token: refused while AUTH_JWKS_URL is set, a secret set too (the service then accepts only the identity provider's tokens)", async () => {
+    const run = await cli(['token', '--org', ORG], { AUTH_JWKS_URL: 'https://idp.example/.well-known/jwks.json' });
+    expectRefused(run, /^token: AUTH_JWKS_URL is set: tokens come from your identity provider$/m);
+  });
+
   it('token: --ttl is a whole number of seconds from 1 to 30 days, 1 hour by default', async () => {
     const runs = await Promise.all(['0', '-5', 'abc', '1.5', '2592001'].map((ttl) => cli(['token', '--org', ORG, '--ttl', ttl])));
     runs.forEach((run, i) =>

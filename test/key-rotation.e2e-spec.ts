@@ -149,6 +149,9 @@ describe('keys:rotate', () => {
     const resumed = await cliOutput(['--batch-size', '5']);
     expect(resumed.code).toBe(0);
     expect(resumed.out).toMatch(/values by key now: \{"k2":4\d\}/);
+    // Not a terminal: no bar redrawn with carriage returns into the log, a line per batch.
+    expect(resumed.out).not.toContain('\r');
+    expect(resumed.out).toMatch(/^\[[#.]{30}\] \d+\/\d+ rows$/m);
     const again = await cliOutput([]);
     expect(again.out).toMatch(/rotated 0 value\(s\) in 0 row\(s\)/);
 

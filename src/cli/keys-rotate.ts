@@ -74,7 +74,8 @@ async function main(): Promise<number> {
       batchSize,
       dryRun: values['dry-run'],
       pauseMs,
-      onProgress: ({ done, total }) => process.stderr.write(`\r${progressBar(done, total)}${done === total ? '\n' : ''}`),
+      // A bar redrawn in place on a terminal; in a log (a job's output, CI) a line per batch.
+      onProgress: ({ done, total }) => process.stderr.write(process.stderr.isTTY ? `\r${progressBar(done, total)}${done === total ? '\n' : ''}` : `${progressBar(done, total)}\n`),
     });
     if (values['dry-run']) {
       const pending = Object.entries(report.valuesByKey)

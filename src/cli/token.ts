@@ -37,7 +37,8 @@ async function main(): Promise<void> {
   if (values.sub !== undefined && !UUID_PATTERN.test(values.sub)) throw new UsageError(`--sub must be a UUID; "${values.sub}" is not one`);
   const ttl = integerOption('ttl', values.ttl ?? String(DEFAULT_TTL_SECONDS), 1, MAX_TTL_SECONDS, 'seconds');
   const config = loadAppConfig(process.env, (line) => console.error(`warning: ${line}`));
-  if (config.jwksUrl && !config.jwtSecret) throw new Error('AUTH_JWKS_URL is set: tokens come from your identity provider');
+  // With a JWKS the service accepts only its identity provider's tokens, whatever secret is set too.
+  if (config.jwksUrl) throw new Error('AUTH_JWKS_URL is set: tokens come from your identity provider');
   const token = await issueToken({
     secret: config.jwtSecret,
     role,

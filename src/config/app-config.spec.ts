@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, DEV_SECRETS_FILE, loadAppConfig } from './app-config';
@@ -12,6 +12,20 @@ describe('configuration', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'meander-config-'));
   });
   afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('refuses a DATA_DIR it cannot write with one line naming the variable, not a stack', () => {
+    writeFileSync(join(dataDir, 'a-file'), '');
+    // A file where the directory should be (as a root-owned volume refuses a non-root process: EACCES).
+    const refusal = (() => {
+      try {
+        loadAppConfig({ DATA_DIR: join(dataDir, 'a-file', 'data') }, () => undefined);
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(refusal).toBeInstanceOf(ConfigError);
+    expect((refusal as Error).message).toMatch(/^DATA_DIR is not a directory this process can write \(ENOTDIR on mkdir\)/);
+  });
 
   it('applies the documented defaults', () => {
     const config = loadAppConfig({ DATA_DIR: dataDir }, () => undefined);
@@ -54,8 +68,8 @@ describe('configuration', () => {
     expect(load({}).corsOrigins).toEqual([]);
     expect(() => load({ CORS_ORIGINS: '*' })).toThrow(/CORS_ORIGINS/);
     expect(() => load({ CORS_ORIGINS: 'https://admin.example/path' })).toThrow(/CORS_ORIGINS/);
-    for (const host of ['::', '127.0.0.1', '::1', '10.1.2.3']) expect(load({ HOST: host }).host).toBe(host);
-    for (const bad of ['example.com', '0.0.0.0; rm', 'http://x']) expect(() => load({ HOST: bad })).toThrow(/HOST/);
+    for (const host of ['::', '127.0.0.1', '::1', '10.1.2.3', 'localhost']) expect(load({ HOST: host }).host).toBe(host);
+    for (const bad of ['example.com', '0.0.0.0; rm', 'http://x', '300.1.1.1', '1.2.3', ':::1::']) expect(() => load({ HOST: bad })).toThrow(/HOST/);
   });
 
   it('reads the delivery and egress settings, and refuses nonsense', () => {

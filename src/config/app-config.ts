@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
-import { getMetadataStorage, IsIn, IsInt, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { describeDataDirFailure } from '../startup-failure';
+import { getMetadataStorage, IsIn, IsInt, IsIP, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, ValidateIf, validateSync } from 'class-validator';
 
 /** Verified tokens whose verdict is remembered (AUTH_TOKEN_CACHE_SIZE). */
 export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
@@ -25,9 +26,11 @@ class EnvironmentSchema {
   @Max(65535)
   PORT?: number;
 
-  // An IPv4 or IPv6 address (`::` for every interface of both, where the host has IPv6).
+  // An IPv4 or IPv6 address (`::` for every interface of both, where the host has IPv6), or localhost:
+  // a name would be looked up, and a failed lookup read as the database's.
   @IsOptional()
-  @Matches(/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*|localhost)$/, { message: 'HOST must be an IP address to listen on (0.0.0.0, ::, 127.0.0.1)' })
+  @ValidateIf((env: EnvironmentSchema) => env.HOST !== 'localhost')
+  @IsIP(undefined, { message: 'HOST must be an IP address to listen on (0.0.0.0, ::, 127.0.0.1)' })
   HOST?: string;
 
   @IsOptional()
@@ -328,12 +331,17 @@ export const DEV_SECRETS_FILE = 'dev-secrets.json';
 function loadOrCreateDevSecrets(dataDir: string, warn: (line: string) => void): DevSecrets {
   const file = join(dataDir, DEV_SECRETS_FILE);
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
-  mkdirSync(dataDir, { recursive: true });
   const secrets: DevSecrets = {
     AUTH_JWT_SECRET: randomBytes(48).toString('base64url'),
     ENCRYPTION_KEYS: `dev1:${randomBytes(32).toString('base64')}`,
   };
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600, flag: 'wx' });
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    const line = describeDataDirFailure(error);
+    throw line ? new ConfigError(line) : error;
+  }
   warn(`generated development AUTH_JWT_SECRET and ENCRYPTION_KEYS into ${file}; set them explicitly in production`);
   return secrets;
 }
