@@ -1,4 +1,5 @@
 // What a failed start-up says: one line naming what to fix. Pure: no Nest imports.
+import { describeDataDirFailure } from './config/data-dir-failure';
 
 /** Where the service tried to connect: from DATABASE_URL, never its password. */
 export interface DatabaseTarget {
@@ -22,19 +23,6 @@ export function databaseTarget(databaseUrl: string): DatabaseTarget | undefined 
 }
 
 type ErrorFields = Error & { code?: unknown; syscall?: unknown; hostname?: unknown; path?: unknown };
-
-/** The file system's refusals that mean "this process cannot write there". */
-const UNWRITABLE = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'ENOSPC', 'EEXIST']);
-
-/**
- * The one line for a file system refusal met in DATA_DIR (a root-owned volume, a file in the way),
- * or undefined when the error is not one.
- */
-export function describeDataDirFailure(error: unknown): string | undefined {
-  const { code, syscall } = (error ?? {}) as ErrorFields;
-  if (typeof code !== 'string' || !UNWRITABLE.has(code)) return undefined;
-  return `DATA_DIR is not a directory this process can write (${code} on ${String(syscall ?? 'access')}): fix its owner or permissions, or set DATA_DIR to one (the embedded database and, in development, generated secrets live there)`;
-}
 
 function isWithin(path: string, dir: string): boolean {
   const base = dir.replace(/\/+$/, '');

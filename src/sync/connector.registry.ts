@@ -14,7 +14,9 @@ export class ConnectorRegistry {
   constructor(types: IntegrationTypeRegistry, @Optional() @Inject(CONNECTORS) connectors: Connector[] = [], @Optional() @Inject(BUILT_IN_CONNECTORS) builtIn: Connector[] = []) {
     for (const connector of connectors) {
       // A connector for a type nobody registered would never be used: refuse it at start-up.
-      types.get(connector.integrationType);
+      if (!types.has(connector.integrationType)) {
+        throw new Error(`a connector for integration type "${connector.integrationType}", which is not registered: add its definition to integrationTypes`);
+      }
       if (this.byType.has(connector.integrationType)) throw new Error(`two connectors for integration type ${connector.integrationType}`);
       this.byType.set(connector.integrationType, connector);
     }

@@ -1,4 +1,6 @@
-import { DeliveryFailure, outcomesForEveryRow, retryDelayMs, rowReference, type RowOutcome } from './connector';
+import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
+import { DeliveryFailure, outcomesForEveryRow, retryDelayMs, rowReference, type Connector, type RowOutcome } from './connector';
+import { ConnectorRegistry } from './connector.registry';
 
 describe('delivery retries', () => {
   it('doubles from the base with ±20 % jitter, at most an hour', () => {
@@ -50,5 +52,21 @@ describe("a connector's outcomes for a batch", () => {
     }
     expect(thrown).toBeInstanceOf(DeliveryFailure);
     expect(thrown).toMatchObject({ kind: 'retryable', message: 'The host-erp connector answered for 2 of the 3 rows it was sent', answered: [delivered(0), delivered(2)] });
+  });
+});
+
+describe('the connector registry', () => {
+  const connector = (integrationType: string): Connector => ({ integrationType, maxBatchSize: 1, deliver: async () => [] });
+
+  it("refuses at start-up a host's connector for a type not registered, saying what to add", () => {
+    expect(() => new ConnectorRegistry(new IntegrationTypeRegistry(), [connector('host_ledger')])).toThrow(
+      'a connector for integration type "host_ledger", which is not registered: add its definition to integrationTypes',
+    );
+  });
+
+  it("takes a host's connector over the built-in one of its type, and refuses two for one type", () => {
+    const own = connector('xledger');
+    expect(new ConnectorRegistry(new IntegrationTypeRegistry(), [own], [connector('xledger')]).find('xledger')).toBe(own);
+    expect(() => new ConnectorRegistry(new IntegrationTypeRegistry(), [own, connector('xledger')])).toThrow('two connectors for integration type xledger');
   });
 });
