@@ -2,6 +2,7 @@
 // Runs a command of src/cli: from the TypeScript source where the dev tools are installed
 // (development, CI), from the compiled dist/ otherwise (the production image).
 'use strict';
+const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 
 /** Each command: its file in src/cli, and what it does (the usage text). */
@@ -31,9 +32,10 @@ if (!name || !Object.hasOwn(COMMANDS, name)) {
 }
 process.argv.splice(2, 1);
 const root = join(__dirname, '..');
-let fromSource = true;
+// From source only where the sources are (a packed module has dist/ alone) and swc can load them.
+let fromSource = existsSync(join(root, 'src', 'cli', `${COMMANDS[name].file}.ts`));
 try {
-  require.resolve('@swc-node/register');
+  if (fromSource) require.resolve('@swc-node/register');
 } catch {
   fromSource = false;
 }

@@ -319,6 +319,15 @@ describe('IntegrationsModule with http: true in a host application (Express; Fas
         .set('webhook-signature', `v1,${signStandardWebhook(secret, 'msg_host_1', timestamp, Buffer.from(body))}`)
         .send(body);
       expect(delivered.status).toBe(202);
+      // A content type whose bytes Nest does not keep: a 500 for the host to see, not a bad signature.
+      const unkept = await http
+        .post(`/v1/webhooks/${created.body.id}`)
+        .set('Content-Type', 'text/plain')
+        .set('webhook-id', 'msg_host_2')
+        .set('webhook-timestamp', String(timestamp))
+        .set('webhook-signature', `v1,${signStandardWebhook(secret, 'msg_host_2', timestamp, Buffer.from('plain'))}`)
+        .send('plain');
+      expect(unkept.status).toBe(500);
       const events = await http.get(`/v1/organizations/${org}/integrations/${created.body.id}/webhook-events`).set('Authorization', auth);
       expect(events.body.items.map((e: { payload: string }) => e.payload)).toEqual([body]);
     } finally {

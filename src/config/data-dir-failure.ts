@@ -3,7 +3,7 @@
 type FsErrorFields = { code?: unknown; syscall?: unknown };
 
 /** The file system's refusals that mean "this process cannot write there". */
-const UNWRITABLE = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'ENOSPC']);
+const UNWRITABLE = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EROFS']);
 
 /**
  * The one line for a file system refusal met in DATA_DIR (a root-owned volume, a file in the way),

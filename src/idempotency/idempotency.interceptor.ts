@@ -13,7 +13,7 @@ export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
 /**
  * A POST sent with an Idempotency-Key runs once: the same key with the same request gets the first
  * answer again for 24 hours (Idempotent-Replayed: true); with another request, 422; while the
- * first is still running, 409. Only a successful answer is kept: a refused or failed request
+ * first is still running (or committed, its answer not stored), 409. Only a successful answer is kept: a refused or failed request
  * changed nothing (its transaction rolled back), so its key may be sent again.
  */
 @Injectable()

@@ -19,7 +19,16 @@ export class IntegrationTypesModule implements OnModuleInit {
    * REST API: a host without it validates with validateDto.
    */
   onModuleInit(): void {
-    const get = (type: object) => (isInjectable(type) ? this.moduleRef.get(type as Type, { strict: false }) : undefined);
+    // Process-wide (class-validator has one container): a host's injectable constraint this
+    // container cannot give is built by class-validator itself, as it would be without us.
+    const get = (type: object) => {
+      if (!isInjectable(type)) return undefined;
+      try {
+        return this.moduleRef.get(type as Type, { strict: false });
+      } catch {
+        return undefined;
+      }
+    };
     useContainer({ get }, { fallback: true });
   }
 

@@ -43,7 +43,7 @@ function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 /**
  * `webhook-id`, `webhook-timestamp` (Unix seconds, ±300 s), `webhook-signature` (space-separated
  * `v1,<base64>`; one valid one suffices), tried against every candidate secret (the current one,
- * and each it replaced in the last 24 hours).
+ * the one it replaced for 24 hours, and the one before that while its own 24 hours last).
  */
 export function verifyStandardWebhook(body: Buffer, headers: Headers, secrets: string[], nowSeconds = Math.floor(Date.now() / 1000)): Verification {
   const id = header(headers, 'webhook-id');

@@ -41,7 +41,7 @@ class WebhookEventListResponse {
 
 const SCHEMES = `Two signature schemes are accepted.
 
-**Standard Webhooks** (Svix and others): headers \`webhook-id\`, \`webhook-timestamp\` (Unix seconds, within 300 s of now) and \`webhook-signature\`: space-separated \`v1,<base64>\` values, one of which must be base64(HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>")), key = the base64-decoded part of the config's \`whsec_\` secret after the prefix. A secret replaced by \`POST …/webhook-secret\` verifies for 24 hours more (a second rotation within them keeps both replaced secrets verifying, each for its own 24 hours).
+**Standard Webhooks** (Svix and others): headers \`webhook-id\`, \`webhook-timestamp\` (Unix seconds, within 300 s of now) and \`webhook-signature\`: space-separated \`v1,<base64>\` values, one of which must be base64(HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>")), key = the base64-decoded part of the config's \`whsec_\` secret after the prefix. The secret that \`POST …/webhook-secret\` replaced verifies for 24 hours more; after a second rotation within them, the one before it too until its own 24 hours end (two replaced secrets at most: a third rotation drops the newer of them).
 
 **Xledger** (\`integration_type = xledger\` configs with a \`webhook_url\` only): header \`X-XL-Webhook-Signature\` = base64url(HMAC-SHA256(key, "<Unix seconds of the Date header>.<raw body>")), key = the base64url-decoded API token (the config's \`api_key\`, which must be canonical base64url of at least 16 bytes, else the scheme is off for that config); the \`Date\` header must be within 15 minutes of now. Deliveries are de-duplicated by their signature.
 
@@ -114,13 +114,17 @@ export class WebhookEventsController {
 }
 
 /**
- * The delivery's bytes, as signed: the service's own parser keeps a webhook's body a Buffer; a host
- * application's parsed it, and Nest kept the bytes only with `rawBody: true`. Verifying a re-encoded
- * body would refuse every delivery as a bad signature, so a host without either is told so (500).
+ * The delivery's bytes, as signed: the service's own parser keeps a webhook's body a Buffer, of any
+ * content type; a host application's parser parsed it, and Nest kept the bytes (`rawBody: true`)
+ * only of JSON and form bodies. Verifying anything else (a re-encoded body, or none where one was
+ * sent) would refuse every delivery as a bad signature: such a host is told so (500, logged).
  */
 function rawBodyOf(req: HttpRequest): Buffer {
   if (Buffer.isBuffer(req.body)) return req.body;
   if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
-  if (req.body === undefined || req.body === null) return Buffer.alloc(0);
-  throw new Error('inbound webhooks need the raw body: create the host application with rawBody: true (docs/module.md)');
+  const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if ((req.body === undefined || req.body === null) && !sent) return Buffer.alloc(0);
+  throw new Error(
+    "inbound webhooks need the body's raw bytes: create the host application with rawBody: true, and for content types other than JSON and forms give the route a parser that keeps a Buffer (docs/module.md)",
+  );
 }
