@@ -1,7 +1,7 @@
 // The one reach into TypeORM's internals (its postgres driver's pool), with a spec that fails
 // when a version bump moves it: test/typeorm-internals.e2e-spec.ts. The lockfile holds the version
 // that spec passes on; a host application brings its own typeorm and pg (peer dependencies).
-import type { Pool } from 'pg';
+import { Pool } from 'pg';
 import { QueryFailedError, type DataSource, type EntityManager } from 'typeorm';
 
 /**
@@ -29,8 +29,8 @@ export function queryRows<T>(db: DataSource | EntityManager, sql: string, parame
 export function driverPool(db: DataSource | EntityManager): Pool {
   const manager: EntityManager = 'dataSource' in db ? db : db.manager;
   const pool = (manager.dataSource.driver as unknown as { master?: unknown }).master;
-  // By shape, not instanceof: TypeORM loads the pg a host installed, which need not be this package's copy.
-  if (!isPool(pool)) throw new Error("TypeORM's postgres driver no longer keeps its pg Pool at driver.master");
+  // Or by shape: TypeORM loads the pg a host installed, which need not be this package's copy.
+  if (!(pool instanceof Pool) && !isPool(pool)) throw new Error("TypeORM's postgres driver no longer keeps its pg Pool at driver.master");
   return pool;
 }
 
