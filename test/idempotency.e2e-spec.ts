@@ -144,46 +144,50 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
     expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(1);
   }, 20_000);
 
-  it('never frees the key of a request that committed: an answer the database would not store leaves it in use (409), and the request ran once', async () => {
+  /** A sync run to record under a new key, and how many the config has. */
+  async function keyedSyncRun() {
     const { path } = await enabledConfig();
-    const syncService = await t.token('sync_service');
+    const token = await t.token('sync_service');
     const key = randomUUID();
-    const integrationId = path.split('/').pop();
     const body = { status: 'success', started_at: new Date().toISOString(), records_pushed: 1 };
+    return {
+      key,
+      post: () => api.post(`${path}/sync-runs`, token, body, { [KEY]: key }),
+      recorded: () => count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [path.split('/').pop()]),
+    };
+  }
+
+  it('never frees the key of a request that committed: an answer the database would not store leaves it in use (409), and the request ran once', async () => {
+    const { key, post, recorded } = await keyedSyncRun();
     // The database refuses to store this key's answer: the sync run has committed by then.
     await t.dataSource.query(`CREATE FUNCTION refuse_stored_answer() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.key = '${key}' AND NEW.state = 'completed' THEN RAISE EXCEPTION 'answer not stored'; END IF; RETURN NEW; END $$`);
     await t.dataSource.query(`CREATE TRIGGER refuse_stored_answer BEFORE UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION refuse_stored_answer()`);
     try {
-      const first = await api.post(`${path}/sync-runs`, syncService, body, { [KEY]: key });
-      expect(first.status).toBe(500);
-      expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(1);
+      expect((await post()).status).toBe(500);
+      expect(await recorded()).toBe(1);
       // The retry is not run again: the client is told to look the effect up.
-      expectProblem(await api.post(`${path}/sync-runs`, syncService, body, { [KEY]: key }), 409, 'idempotency_key_in_use');
+      expectProblem(await post(), 409, 'idempotency_key_in_use');
     } finally {
       await t.dataSource.query(`DROP TRIGGER refuse_stored_answer ON idempotency_keys`);
       await t.dataSource.query(`DROP FUNCTION refuse_stored_answer()`);
     }
-    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(1);
+    expect(await recorded()).toBe(1);
   });
 
   it('answers a sync run from inside its transaction: when reading it back fails, nothing was recorded and the retry records it once', async () => {
-    const { path } = await enabledConfig();
-    const syncService = await t.token('sync_service');
-    const key = randomUUID();
-    const integrationId = path.split('/').pop();
-    const body = { status: 'success', started_at: new Date().toISOString(), records_pushed: 1 };
+    const { post, recorded } = await keyedSyncRun();
     // The read that builds the answer fails once (a connection lost at that moment).
     const read = jest.spyOn(SyncRunRepository.prototype, 'findByOrgAndId').mockRejectedValueOnce(new Error('Connection terminated unexpectedly'));
     try {
-      expect((await api.post(`${path}/sync-runs`, syncService, body, { [KEY]: key })).status).toBe(503);
+      expect((await post()).status).toBe(503);
     } finally {
       read.mockRestore();
     }
-    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(0);
-    const retry = await api.post(`${path}/sync-runs`, syncService, body, { [KEY]: key });
+    expect(await recorded()).toBe(0);
+    const retry = await post();
     expect({ status: retry.status, replayed: retry.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: undefined });
-    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [integrationId])).toBe(1);
+    expect(await recorded()).toBe(1);
   });
 
   it('keeps a keyed fingerprint of the request, never a plain hash of the secrets it carried; replays survive a key rotation', async () => {
