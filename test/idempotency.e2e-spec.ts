@@ -166,8 +166,16 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
     try {
       expect((await post()).status).toBe(500);
       expect(await recorded()).toBe(1);
-      // The retry is not run again: the client is told to look the effect up.
-      expectProblem(await post(), 409, 'idempotency_key_in_use');
+      // The retry is not run again. At first it may be a request still running (retry shortly)…
+      const soon = await post();
+      expectProblem(soon, 409, 'idempotency_key_in_use');
+      expect(soon.headers['retry-after']).toBe('1');
+      // …minutes on, it is one that did not finish: the client is told to look the effect up, not to retry.
+      await t.dataSource.query(`UPDATE idempotency_keys SET created_at = now() - interval '6 minutes' WHERE key = $1`, [key]);
+      const stale = await post();
+      expectProblem(stale, 409, 'idempotency_key_in_use');
+      expect(stale.headers['retry-after']).toBeUndefined();
+      expect(stale.body.detail).toMatch(/did not finish .*look its effect up/);
     } finally {
       await t.dataSource.query(`DROP TRIGGER refuse_stored_answer ON idempotency_keys`);
       await t.dataSource.query(`DROP FUNCTION refuse_stored_answer()`);

@@ -91,7 +91,7 @@ export const SERVICE_ANSWERS: Partial<Record<Rule | ProblemCode, ProblemAnswer>>
   idempotency_key_must_be_valid: invalid([
     fieldError('Idempotency-Key', 'idempotency_key_must_be_valid', `Idempotency-Key must be one header of 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters`),
   ]),
-  idempotency_key_in_use: { detail: 'A request with this Idempotency-Key is still running (or did not finish: look its effect up before using a new key).' },
+  idempotency_key_in_use: { detail: 'A request with this Idempotency-Key is still running: retry shortly.' },
   idempotency_key_reused_with_other_request: {
     detail: `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`,
   },

@@ -10,6 +10,9 @@ import { IdempotencyRepository } from './idempotency.repository';
 
 export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
 
+/** A request still in progress after this long did not finish (no POST runs for minutes): its retry is told so, not to retry. */
+const STALE_IN_PROGRESS_SECONDS = 300;
+
 /**
  * A POST sent with an Idempotency-Key runs once: the same key with the same request gets the first
  * answer again for 24 hours (Idempotent-Replayed: true); with another request, 422; while the
@@ -49,13 +52,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
             `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`,
           );
         }
+        if (claim.kind === 'in_progress' && claim.sinceSeconds < STALE_IN_PROGRESS_SECONDS) {
+          throw new RuleViolation('idempotency_key_in_use', 409, 'A request with this Idempotency-Key is still running: retry shortly.', [], 1);
+        }
         if (claim.kind === 'in_progress') {
+          // No Retry-After: the key stays in use for its 24 hours, and retrying changes nothing.
           throw new RuleViolation(
             'idempotency_key_in_use',
             409,
-            'A request with this Idempotency-Key is still running (or did not finish: look its effect up before using a new key).',
-            [],
-            1,
+            `A request with this Idempotency-Key did not finish (its process stopped, or its answer could not be stored): look its effect up before using a new key. The key stays in use for ${IDEMPOTENCY_WINDOW_HOURS} hours.`,
           );
         }
         if (claim.kind === 'completed') {

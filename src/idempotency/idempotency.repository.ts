@@ -7,7 +7,9 @@ import { IDEMPOTENCY_WINDOW_HOURS } from './idempotency-key';
 
 /** What a request with an Idempotency-Key finds: the key is its own now, or another request's. */
 export type IdempotencyClaim =
-  { kind: 'claimed' } | { kind: 'completed'; fingerprint: string; status: number; body: string; etag: string | null } | { kind: 'in_progress'; fingerprint: string };
+  | { kind: 'claimed' }
+  | { kind: 'completed'; fingerprint: string; status: number; body: string; etag: string | null }
+  | { kind: 'in_progress'; fingerprint: string; sinceSeconds: number };
 
 const WINDOW = `interval '${IDEMPOTENCY_WINDOW_HOURS} hours'`;
 
@@ -18,7 +20,8 @@ const CLAIM_SQL = `INSERT INTO ${IDEMPOTENCY_KEYS_TABLE} (organization_id, princ
     SET request_fingerprint = EXCLUDED.request_fingerprint, state = 'in_progress', response_status = NULL, response_body = NULL, response_etag = NULL, created_at = now()
     WHERE ${IDEMPOTENCY_KEYS_TABLE}.created_at < now() - ${WINDOW}
   RETURNING 1`;
-const FIND_SQL = `SELECT request_fingerprint, state, response_status, response_body, response_etag FROM ${IDEMPOTENCY_KEYS_TABLE}
+const FIND_SQL = `SELECT request_fingerprint, state, response_status, response_body, response_etag,
+    EXTRACT(EPOCH FROM now() - created_at)::float8 AS since_seconds FROM ${IDEMPOTENCY_KEYS_TABLE}
   WHERE organization_id = $1 AND principal_sub = $2 AND key = $3`;
 const COMPLETE_SQL = `UPDATE ${IDEMPOTENCY_KEYS_TABLE} SET state = 'completed', response_status = $4, response_body = $5, response_etag = $6
   WHERE organization_id = $1 AND principal_sub = $2 AND key = $3 AND state = 'in_progress'`;
@@ -33,6 +36,7 @@ interface KeyRow {
   response_status: number | null;
   response_body: string | null;
   response_etag: string | null;
+  since_seconds: number;
 }
 
 /** idempotency_keys: every statement is scoped by organization and principal first, but the pruning of expired keys (any organization's; it reads nothing back). */
@@ -50,10 +54,10 @@ export class IdempotencyRepository {
       }
       const [row] = await queryRows<KeyRow>(this.dataSource, FIND_SQL, [orgId, principalSub, key]);
       if (!row) continue;
-      if (row.state === 'in_progress') return { kind: 'in_progress', fingerprint: row.request_fingerprint };
+      if (row.state === 'in_progress') return { kind: 'in_progress', fingerprint: row.request_fingerprint, sinceSeconds: row.since_seconds };
       return { kind: 'completed', fingerprint: row.request_fingerprint, status: row.response_status ?? 200, body: row.response_body ?? 'null', etag: row.response_etag };
     }
-    return { kind: 'in_progress', fingerprint };
+    return { kind: 'in_progress', fingerprint, sinceSeconds: 0 };
   }
 
   async complete(orgId: string, principalSub: string, key: string, answer: { status: number; body: string; etag: string | null }): Promise<void> {
