@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
-import { describeDataDirFailure } from './data-dir-failure';
 import { getMetadataStorage, IsIn, IsInt, IsIP, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, ValidateIf, validateSync } from 'class-validator';
+import { describeDataDirFailure } from './data-dir-failure';
 
 /** Verified tokens whose verdict is remembered (AUTH_TOKEN_CACHE_SIZE). */
 export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;

@@ -16,7 +16,8 @@ const STALE_IN_PROGRESS_SECONDS = 300;
 /**
  * A POST sent with an Idempotency-Key runs once: the same key with the same request gets the first
  * answer again for 24 hours (Idempotent-Replayed: true); with another request, 422; while the
- * first is still running (or committed, its answer not stored), 409. Only a successful answer is kept: a refused or failed request
+ * first is still running, or when it did not finish (its process stopped, or it committed and its
+ * answer could not be stored), 409. Only a successful answer is kept: a refused or failed request
  * changed nothing (its transaction rolled back), so its key may be sent again.
  */
 @Injectable()
@@ -52,16 +53,13 @@ export class IdempotencyInterceptor implements NestInterceptor {
             `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`,
           );
         }
-        if (claim.kind === 'in_progress' && claim.sinceSeconds < STALE_IN_PROGRESS_SECONDS) {
-          throw new RuleViolation('idempotency_key_in_use', 409, 'A request with this Idempotency-Key is still running: retry shortly.', [], 1);
-        }
         if (claim.kind === 'in_progress') {
+          if (claim.sinceSeconds < STALE_IN_PROGRESS_SECONDS) {
+            throw new RuleViolation('idempotency_key_in_use', 409, 'A request with this Idempotency-Key is still running: retry shortly.', [], 1);
+          }
           // No Retry-After: the key stays in use for its 24 hours, and retrying changes nothing.
-          throw new RuleViolation(
-            'idempotency_key_in_use',
-            409,
-            `A request with this Idempotency-Key did not finish (its process stopped, or its answer could not be stored): look its effect up before using a new key. The key stays in use for ${IDEMPOTENCY_WINDOW_HOURS} hours.`,
-          );
+          const detail = `A request with this Idempotency-Key did not finish (its process stopped, or its answer could not be stored): look its effect up before using a new key. The key stays in use for ${IDEMPOTENCY_WINDOW_HOURS} hours.`;
+          throw new RuleViolation('idempotency_key_in_use', 409, detail);
         }
         if (claim.kind === 'completed') {
           reply.header(IDEMPOTENT_REPLAYED_HEADER, 'true');

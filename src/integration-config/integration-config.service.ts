@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { newWebhookSecret } from '../webhooks/signatures';
 import { Injectable, Logger } from '@nestjs/common';
-import { QueryFailedError } from 'typeorm';
 import { changedFieldNames, configResource } from '../audit/audit-actions';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
@@ -427,6 +426,6 @@ export class IntegrationConfigService {
 }
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {
-  const driverError = error instanceof QueryFailedError ? driverErrorOf(error) : undefined;
+  const driverError = driverErrorOf(error);
   return driverError?.code === '23505' && driverError.constraint === constraint;
 }

@@ -15,12 +15,11 @@ export class IntegrationTypesModule implements OnModuleInit {
 
   /**
    * Constraints that need providers (the type registry) are @Injectable and come from Nest's
-   * container; plain constraint classes are built by class-validator itself. Here, not with the
-   * REST API: a host without it validates with validateDto.
+   * container; plain constraint classes, and a host's injectable one this container cannot give,
+   * are built by class-validator itself (its container is process-wide). Here, not with the REST
+   * API: a host without it validates with validateDto.
    */
   onModuleInit(): void {
-    // Process-wide (class-validator has one container): a host's injectable constraint this
-    // container cannot give is built by class-validator itself, as it would be without us.
     const get = (type: object) => {
       if (!isInjectable(type)) return undefined;
       try {
