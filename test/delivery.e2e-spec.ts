@@ -259,18 +259,28 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect((await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered')).status).toBe('delivered');
   });
 
-  it('disabled_integration_must_not_sync: not one request while disabled; disabled mid-run, it stops before the next batch', async () => {
+  /** The run once its attempt has been recorded as stopped (a sync run), the sync runs with it. */
+  async function stoppedRun(configId: string, runPath: string, token: string) {
+    const recorded = await waitFor(
+      () => syncRuns(configId),
+      (runs) => runs.length > 0,
+    );
+    return { run: (await api.get(runPath, token)).body, recorded };
+  }
+
+  it('disabled_integration_must_not_sync: not one request while disabled; disabled mid-run, it stops before the next batch, uncounted', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: Array.from({ length: 7 }, () => claim()), deliver: true });
     // The config is disabled while the first batch is sent: the attempt stops before the second.
     whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
-    const stopped = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
-    expect(stopped).toMatchObject({ status: 'queued', delivery: { attempts: 1, delivered_count: 3 } });
+    const stopped = await stoppedRun(configId, `${exports}/${res.body.id}`, token);
+    // Recorded, but not counted towards DELIVERY_MAX_ATTEMPTS: disabling uses up none of the run's retries.
+    expect(stopped.recorded).toEqual([{ status: 'partial', records_pushed: 3, error: 'disabled_integration_must_not_sync' }]);
+    expect(stopped.run).toMatchObject({ status: 'queued', delivery: { attempts: 0, delivered_count: 3 } });
     const callsWhileDisabled = sink.callsFor(configId).length;
     expect(callsWhileDisabled).toBe(1);
     expectProblem(await api.post(`${configPath}/sync`, token, {}), 409, 'disabled_integration_must_not_sync');
-    expect(await syncRuns(configId)).toEqual([{ status: 'partial', records_pushed: 3, error: 'disabled_integration_must_not_sync' }]);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(sink.callsFor(configId)).toHaveLength(callsWhileDisabled);
     // Enabled again, the rest goes; the three delivered rows are not sent again.
@@ -279,7 +289,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect((await api.patch(configPath, token, { enabled: true }, { 'If-Match': current.headers.etag })).status).toBe(200);
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
-    expect(done.delivery).toMatchObject({ attempts: 2, delivered_count: 7 });
+    expect(done.delivery).toMatchObject({ attempts: 1, delivered_count: 7 });
     const references = sink.callsFor(configId).flatMap((c) => c.references);
     expect(new Set(references).size).toBe(7);
     expect(references).toHaveLength(7);
@@ -291,20 +301,21 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     sink.twoRequests = true;
     whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
-    const stopped = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
-    expect(stopped.delivery).toMatchObject({ delivered_count: 1 });
+    const stopped = await stoppedRun(configId, `${exports}/${res.body.id}`, token);
+    expect(stopped.recorded).toEqual([{ status: 'partial', records_pushed: 1, error: 'disabled_integration_must_not_sync' }]);
+    expect(stopped.run).toMatchObject({ status: 'queued', delivery: { attempts: 0, delivered_count: 1 } });
     expect(sink.callsFor(configId).map((c) => c.references)).toEqual([[`meander:${res.body.id}:0`]]);
-    expect(await syncRuns(configId)).toEqual([{ status: 'partial', records_pushed: 1, error: 'disabled_integration_must_not_sync' }]);
   });
 
-  it('paused mid-run by hand, it stops before the next batch and says so (integration_paused)', async () => {
+  it('paused mid-run by hand, it stops before the next batch and says so (integration_paused), uncounted', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: Array.from({ length: 4 }, () => claim()), deliver: true });
     whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { paused: true })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
-    await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'queued' && r.delivery.attempts === 1);
+    const stopped = await stoppedRun(configId, `${exports}/${res.body.id}`, token);
+    expect(stopped.recorded).toEqual([{ status: 'partial', records_pushed: 3, error: 'integration_paused' }]);
+    expect(stopped.run).toMatchObject({ status: 'queued', delivery: { attempts: 0, delivered_count: 3 } });
     expect(sink.callsFor(configId)).toHaveLength(1);
-    expect(await syncRuns(configId)).toEqual([{ status: 'partial', records_pushed: 3, error: 'integration_paused' }]);
   });
 
   it("delivers a run longer than one read of pending rows: every row once, in order, in the connector's batches", async () => {

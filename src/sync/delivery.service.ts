@@ -303,10 +303,10 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /**
-   * An attempt stopped on purpose is recorded (not a failure towards the pause), and the run waits,
-   * queued, for re-enabling or resuming; a deleted config took its runs with it. Stopped by the
-   * instance's shutdown, it is not counted towards DELIVERY_MAX_ATTEMPTS (no fault of the run's),
-   * and the run goes on at once wherever the job is taken next.
+   * An attempt stopped on purpose is recorded (not a failure towards the pause) but not counted towards
+   * DELIVERY_MAX_ATTEMPTS: no fault of the run's, and an admin's disabling must not use up its retries.
+   * The run waits, queued, for re-enabling or resuming; stopped by the instance's shutdown it goes on
+   * at once wherever the job is taken next. A deleted config took its runs with it.
    */
   private async recordStopped(
     config: IntegrationConfigEntity,
@@ -325,7 +325,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     await lock.transaction(async (tx) => {
       await this.record(config, actor, startedAt, outcome, tx);
       const counts = await this.counts(orgId, runId, tx);
-      await this.runs.in(tx).updateDelivery(orgId, runId, { status: 'queued', ...counts, ...(shutdown ? { delivery_attempts: attempts - 1 } : {}) });
+      await this.runs.in(tx).updateDelivery(orgId, runId, { status: 'queued', ...counts, delivery_attempts: attempts - 1 });
       if (shutdown) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, undefined, tx);
     });
     this.metrics?.attemptEnded(config.integration_type, outcome);
