@@ -58,7 +58,7 @@ export class AlertsService implements OnApplicationBootstrap {
     const endpoint = await this.transactions.run(async (tx) => {
       const endpoints = this.endpoints.in(tx);
       if ((await endpoints.countByOrgLocked(orgId)) >= MAX_ALERT_ENDPOINTS) {
-        throw new RuleViolation('alert_endpoints_within_bounds', 422, `An organization has at most ${MAX_ALERT_ENDPOINTS} alert endpoints: delete one first.`);
+        throw new RuleViolation('alert_endpoints_within_bounds', `An organization has at most ${MAX_ALERT_ENDPOINTS} alert endpoints: delete one first.`);
       }
       await endpoints.insert(
         Object.assign(new AlertEndpointEntity(), {

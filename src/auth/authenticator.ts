@@ -50,7 +50,7 @@ export class Authenticator {
       (principal) => admit(request, principal, fingerprint),
       (error: unknown) => {
         if (error instanceof TokenRejected) throw this.refuse(address, RuleViolation.unauthorized(`The bearer token was refused: ${error.message}.`));
-        if (error instanceof KeySetUnavailable) throw new RuleViolation('service_unavailable', 503, `The token could not be checked: ${error.message}; retry shortly.`);
+        if (error instanceof KeySetUnavailable) throw new RuleViolation('service_unavailable', `The token could not be checked: ${error.message}; retry shortly.`);
         throw error;
       },
     );

@@ -6,22 +6,22 @@
 // config per type and organization (idx_integration_configs_org_type): IntegrationConfigService
 // catches it itself, to name the config that won the race.
 
-import type { Rule } from './rules';
+import type { AnsweredCode, Rule } from './rules';
 
-export type ConstraintRule = { status: 404; rule: 'not_found'; message: string } | { status: 409 | 422; rule: Rule; field: string; message: string };
+/** Its status is the rule's (rules.ts STATUS_OF_CODE). */
+export type ConstraintRule = { rule: 'not_found'; message: string } | { rule: Extract<Rule, AnsweredCode>; field: string; message: string };
 
 const CONSTRAINT_RULES: Readonly<Record<string, ConstraintRule>> = {
   // A writer that does not lock the config row first (another version of the service during a
   // rolling deploy, a script) makes a mapping of the same source field current between the
   // check and the insert.
   idx_field_mapping_integration_source_unique: {
-    status: 409,
     rule: 'unique_source_field_per_integration',
     field: 'source_field',
     message: 'This integration already has a current mapping for this source field.',
   },
   // An inbound webhook reads its config without a lock: the config deleted meanwhile.
-  fk_webhook_events_integration: { status: 404, rule: 'not_found', message: 'Integration not found.' },
+  fk_webhook_events_integration: { rule: 'not_found', message: 'Integration not found.' },
 };
 
 export function ruleForConstraint(constraint: string | undefined): ConstraintRule | undefined {

@@ -25,6 +25,6 @@ export function isNotModified(header: string | undefined, revision: number): boo
 export function assertIfMatch(header: string | undefined, revision: number): void {
   if (header === undefined || header.trim() === '*') return;
   if (!listedTags(header).includes(etagFor(revision))) {
-    throw new RuleViolation('precondition_failed', 412, `If-Match does not match the current revision ${etagFor(revision)}: read the resource again and retry.`);
+    throw new RuleViolation('precondition_failed', `If-Match does not match the current revision ${etagFor(revision)}: read the resource again and retry.`);
   }
 }

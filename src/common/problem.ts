@@ -1,5 +1,5 @@
 // RFC 9457 problem details, exactly as API.md "Errors" describes them. Pure: no Nest imports.
-import type { Rule } from './rules';
+import { PROBLEM_CODES, STATUS_OF_CODE, type Rule } from './rules';
 
 /** class-validator's constraint name in snake_case (`is_boolean`): a type error no dictionary rule names. */
 export type ValidatorConstraintName = `is_${string}` | `max_${string}` | `min_${string}` | `array_${string}`;
@@ -64,32 +64,10 @@ export function problem(status: number, code: string, detail: string, errors?: F
   return body;
 }
 
+/** Each status's generic code, read off the one table of statuses (rules.ts). */
+const GENERIC_CODE_OF_STATUS: ReadonlyMap<number, string> = new Map(PROBLEM_CODES.map((code) => [STATUS_OF_CODE[code], code]));
+
 /** The generic code for a status when nothing more specific is known. */
 export function codeForStatus(status: number): string {
-  switch (status) {
-    case 400:
-      return 'validation_failed';
-    case 401:
-      return 'unauthorized';
-    case 403:
-      return 'forbidden';
-    case 404:
-      return 'not_found';
-    case 405:
-      return 'method_not_allowed';
-    case 409:
-      return 'conflict';
-    case 412:
-      return 'precondition_failed';
-    case 413:
-      return 'payload_too_large';
-    case 415:
-      return 'unsupported_media_type';
-    case 429:
-      return 'rate_limited';
-    case 503:
-      return 'service_unavailable';
-    default:
-      return status >= 500 ? 'internal_error' : 'validation_failed';
-  }
+  return GENERIC_CODE_OF_STATUS.get(status) ?? (status >= 500 ? 'internal_error' : 'validation_failed');
 }

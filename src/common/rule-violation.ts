@@ -1,16 +1,17 @@
 import type { FieldError } from './problem';
-import type { ProblemCode, Rule } from './rules';
+import { STATUS_OF_CODE, type AnsweredCode } from './rules';
 
 /**
- * A refusal a service throws: the rule (or generic code) that refused the request, its HTTP
- * status and the fields concerned. The problem filter turns it into problem+json.
+ * A refusal a service throws: the rule (or generic code) that refused the request and the fields
+ * concerned; its HTTP status is the code's, from the one table in rules.ts. The problem filter
+ * turns it into problem+json.
  */
 export class RuleViolation extends Error {
   override name = 'RuleViolation';
+  readonly status: number;
 
   constructor(
-    readonly rule: Rule | ProblemCode,
-    readonly status: number,
+    readonly rule: AnsweredCode,
     readonly detail: string,
     readonly errors: FieldError[] = [],
     /** Seconds a client should wait before retrying (429, 503): sent as Retry-After. */
@@ -19,19 +20,20 @@ export class RuleViolation extends Error {
     readonly rateLimit?: number,
   ) {
     super(detail);
+    this.status = STATUS_OF_CODE[rule];
   }
 
   static validation(errors: FieldError[], detail?: string): RuleViolation {
     const summary = detail ?? `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation: ${[...new Set(errors.map((e) => e.field))].join(', ')}`;
-    return new RuleViolation('validation_failed', 400, summary, errors);
+    return new RuleViolation('validation_failed', summary, errors);
   }
 
   static notFound(what: string): RuleViolation {
-    return new RuleViolation('not_found', 404, `${what} not found`);
+    return new RuleViolation('not_found', `${what} not found`);
   }
 
-  static forbidden(detail: string, rule: Rule | ProblemCode = 'forbidden'): RuleViolation {
-    return new RuleViolation(rule, 403, detail);
+  static forbidden(detail: string, rule: 'forbidden' | 'org_scoped_access_only' = 'forbidden'): RuleViolation {
+    return new RuleViolation(rule, detail);
   }
 
   /**
@@ -39,11 +41,11 @@ export class RuleViolation extends Error {
    * limit (its size, none left, ready again in `retryAfterSeconds`), not the request's budget.
    */
   static rateLimited(detail: string, limit: number, retryAfterSeconds: number): RuleViolation {
-    return new RuleViolation('rate_limited', 429, detail, [], retryAfterSeconds, limit);
+    return new RuleViolation('rate_limited', detail, [], retryAfterSeconds, limit);
   }
 
   static unauthorized(detail: string): RuleViolation {
-    return new RuleViolation('unauthorized', 401, detail);
+    return new RuleViolation('unauthorized', detail);
   }
 }
 

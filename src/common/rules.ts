@@ -121,6 +121,58 @@ export const PROBLEM_CODES = [
 export type Rule = (typeof INTEGRATION_CONFIG_RULES)[number] | (typeof FIELD_MAPPING_RULES)[number] | (typeof SERVICE_RULES)[number];
 export type ProblemCode = (typeof PROBLEM_CODES)[number];
 
+/**
+ * The HTTP status of every code a refusal answers with (a problem's `code`), in one place: a rule is
+ * never a 409 at one throw site and a 422 at another. API.md's table: 409 for uniqueness and state
+ * rules, 422 for any other business rule. The dictionaries' validation rules are not here: they
+ * are field rules (`errors[].rule`) of a 400 `validation_failed`.
+ */
+export const STATUS_OF_CODE = {
+  validation_failed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  org_scoped_access_only: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  request_timeout: 408,
+  conflict: 409,
+  one_config_per_integration_type_per_org: 409,
+  unique_source_field_per_integration: 409,
+  immutable_after_export_use: 409,
+  disabled_integration_must_not_sync: 409,
+  integration_paused: 409,
+  mapping_version_superseded: 409,
+  idempotency_key_in_use: 409,
+  precondition_failed: 412,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  credentials_required_before_enable: 422,
+  credentials_required_for_new_base_url: 422,
+  webhook_secret_required_for_inbound_webhooks: 422,
+  dataverse_names_must_be_schema_names: 422,
+  source_field_must_exist_in_internal_schema: 422,
+  required_fields_must_have_default_or_reliable_source: 422,
+  transform_config_must_match_transform_type: 422,
+  order_ids_must_belong_to_integration: 422,
+  coverage_check_before_export: 422,
+  export_output_within_bounds: 422,
+  alert_endpoints_within_bounds: 422,
+  egress_destination_not_allowed: 422,
+  idempotency_key_reused_with_other_request: 422,
+  rate_limited: 429,
+  request_header_fields_too_large: 431,
+  internal_error: 500,
+  service_unavailable: 503,
+} as const satisfies Partial<Record<Rule | ProblemCode, number>>;
+
+/** A code a refusal can answer with: a generic code, or a rule that refuses a request as a whole. */
+export type AnsweredCode = keyof typeof STATUS_OF_CODE;
+
+/** The status `code` is answered with, or undefined for a field rule of a 400 (and for names that are no code). */
+export function statusOfCode(code: string): number | undefined {
+  return Object.hasOwn(STATUS_OF_CODE, code) ? STATUS_OF_CODE[code as AnsweredCode] : undefined;
+}
+
 const RULES: ReadonlySet<string> = new Set([...INTEGRATION_CONFIG_RULES, ...FIELD_MAPPING_RULES, ...SERVICE_RULES]);
 
 export function isRule(name: string): name is Rule {

@@ -59,13 +59,13 @@ export class ExportRunService {
       .run(async (tx) => {
         // The config row lock also holds mapping writes (they lock it) until the run is recorded.
         const config = foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), CONFIG);
-        if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: nothing may be exported to it.');
+        if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 'This integration is disabled: nothing may be exported to it.');
         const { specs, context, mappings, coverage } = await this.mappings.mappingInputs(orgId, config, tx);
         assertCoverage(coverage);
         // An enabled config has its credentials (a write may not leave it without), unless it was enabled before a type needed more.
         const missing = options.deliver ? missingForEnable(this.registry.get(config.integration_type), config) : [];
         if (missing.length > 0)
-          throw new RuleViolation('credentials_required_before_enable', 422, `Delivery needs the integration's ${missing.map((m) => m.field).join(', ')}.`, missing);
+          throw new RuleViolation('credentials_required_before_enable', `Delivery needs the integration's ${missing.map((m) => m.field).join(', ')}.`, missing);
         const result = await this.map({ specs, context, records });
         const entity = Object.assign(new ExportRunEntity(), {
           id: randomUUID(),
@@ -146,7 +146,7 @@ export class ExportRunService {
   private async map(task: MappingTask): Promise<ExportResult> {
     const outcome = await this.pool.run(task);
     if (outcome.ok) return outcome.result;
-    throw new RuleViolation('export_output_within_bounds', 422, `The export would produce more than ${outcome.limit} bytes: send fewer records, or map fewer or shorter values.`, [
+    throw new RuleViolation('export_output_within_bounds', `The export would produce more than ${outcome.limit} bytes: send fewer records, or map fewer or shorter values.`, [
       { field: 'records', rule: 'export_output_within_bounds', message: `the mapped output exceeds ${outcome.limit} bytes` },
     ]);
   }
@@ -157,7 +157,6 @@ function assertCoverage(coverage: { complete: boolean; missing_target_fields: st
   if (!coverage.complete) {
     throw new RuleViolation(
       'coverage_check_before_export',
-      422,
       `Required target fields without an active mapping: ${coverage.missing_target_fields.join(', ')}.`,
       coverage.missing_target_fields.map((target) => ({ field: target, rule: 'coverage_check_before_export', message: `required target field ${target} has no active mapping` })),
     );

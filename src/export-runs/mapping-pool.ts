@@ -43,7 +43,7 @@ export class MappingPool implements OnApplicationShutdown {
   async run(task: MappingTask): Promise<MappingOutcome> {
     if (!this.pool || task.records.length < INLINE_RECORDS) return runMappingTask(task);
     if (this.pool.queueSize >= this.pool.options.maxQueue) {
-      throw new RuleViolation('service_unavailable', 503, 'Too many exports and previews are being mapped right now; retry shortly.', [], 1);
+      throw new RuleViolation('service_unavailable', 'Too many exports and previews are being mapped right now; retry shortly.', [], 1);
     }
     return this.pool.run(task);
   }

@@ -1,5 +1,5 @@
 // Types of the export core. Pure: no Nest imports.
-import type { Rule } from '../common/rules';
+import type { AnsweredCode, Rule } from '../common/rules';
 import type { SourceFieldDefinition } from '../integration-types/integration-type';
 
 export type TransformType = 'direct' | 'format' | 'lookup' | 'computed' | 'static';
@@ -34,10 +34,10 @@ export interface MappingResult {
 /** One record in, one output row (or the reason it is skipped) out. */
 export type CompiledMapping = (record: unknown) => MappingResult;
 
-/** A failed rule at write time; `field` is relative to the mapping body. */
+/** A failed rule at write time (a business rule: a 422, not a 400's field rule); `field` is relative to the mapping body. */
 export interface RuleError {
   field: string;
-  rule: Rule;
+  rule: Extract<Rule, AnsweredCode>;
   message: string;
 }
 

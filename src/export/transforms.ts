@@ -1,4 +1,3 @@
-import type { Rule } from '../common/rules';
 // Transform configs (write-time rules) and the format transforms (run time). Pure: no Nest.
 import { TZDate } from '@date-fns/tz';
 import { format as formatDate } from 'date-fns';
@@ -116,7 +115,7 @@ export function validateTransformConfig(
   sourceField: SourceFieldDefinition,
   sourceFields: readonly SourceFieldDefinition[],
 ): RuleError[] {
-  const error = (message: string, field = 'transform_config', rule: Rule = 'transform_config_must_match_transform_type'): RuleError[] => [{ field, rule, message }];
+  const error = (message: string, field = 'transform_config', rule: RuleError['rule'] = 'transform_config_must_match_transform_type'): RuleError[] => [{ field, rule, message }];
   switch (transformType) {
     case 'direct':
       return config === null || config === undefined ? [] : error('a direct transform takes no transform_config (null)');

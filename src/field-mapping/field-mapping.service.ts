@@ -129,7 +129,7 @@ export class FieldMappingService {
       const current = await this.mapping(orgId, integrationId, id, tx);
       this.assertCurrent(current);
       if (current.used_in_export) {
-        throw new RuleViolation('immutable_after_export_use', 409, 'This mapping was used by a completed export and is kept for audit: deactivate it (is_active: false) instead.');
+        throw new RuleViolation('immutable_after_export_use', 'This mapping was used by a completed export and is kept for audit: deactivate it (is_active: false) instead.');
       }
       await this.mappings.in(tx).deleteByOrgAndId(orgId, integrationId, id);
       await this.audit.record({ orgId, actor, action: 'field_mapping.deleted', resource: mappingResource(integrationId, id), details: { source_field: current.source_field } }, tx);
@@ -171,7 +171,6 @@ export class FieldMappingService {
       if (foreign.length > 0) {
         throw new RuleViolation(
           'order_ids_must_belong_to_integration',
-          422,
           'Every id must be a current field mapping of this integration.',
           foreign.map((i) => ({ field: `ids[${i}]`, rule: 'order_ids_must_belong_to_integration', message: `${ids[i]} is not a current mapping of this integration` })),
         );
@@ -210,7 +209,6 @@ export class FieldMappingService {
     if (unknown.length > 0) {
       throw new RuleViolation(
         'source_field_must_exist_in_internal_schema',
-        422,
         `Not source fields of ${type.integration_type}: ${unknown.join(', ')}.`,
         unknown.map((source) => ({
           field: `field_mappings.${source}`,
@@ -261,7 +259,7 @@ export class FieldMappingService {
         );
       }
     }
-    if (frozen.length > 0) throw new RuleViolation('immutable_after_export_use', 409, 'Some mappings were used by a completed export.', frozen);
+    if (frozen.length > 0) throw new RuleViolation('immutable_after_export_use', 'Some mappings were used by a completed export.', frozen);
     const dropped = current.filter((m) => m.is_active && !(m.source_field in shorthand));
     await mappings.deactivate(
       orgId,
@@ -386,7 +384,7 @@ export class FieldMappingService {
     if (invalid.length > 0) throw RuleViolation.validation(invalid);
     const broken = rows.flatMap((row, i) => businessRuleErrors(row, type, at(i)));
     if (broken.length > 0)
-      throw new RuleViolation(broken[0].rule, 422, `${broken.length} mapping rule${broken.length === 1 ? '' : 's'} failed: ${broken.map((e) => e.field).join(', ')}`, broken);
+      throw new RuleViolation(broken[0].rule, `${broken.length} mapping rule${broken.length === 1 ? '' : 's'} failed: ${broken.map((e) => e.field).join(', ')}`, broken);
 
     const others = await this.mappings.in(tx).listCurrentBySources(
       orgId,
@@ -399,19 +397,18 @@ export class FieldMappingService {
       const clash = taken.get(row.source_field) ?? (rows.findIndex((r) => r.source_field === row.source_field) < i ? 'this request' : undefined);
       if (clash) duplicates.push({ field: `${at(i)}source_field`, rule: 'unique_source_field_per_integration', message: `${row.source_field} is already mapped (${clash})` });
     });
-    if (duplicates.length > 0) throw new RuleViolation('unique_source_field_per_integration', 409, `Already mapped: ${duplicates.map((d) => d.field).join(', ')}.`, duplicates);
+    if (duplicates.length > 0) throw new RuleViolation('unique_source_field_per_integration', `Already mapped: ${duplicates.map((d) => d.field).join(', ')}.`, duplicates);
   }
 
   private assertCurrent(mapping: FieldMappingEntity): void {
     if (mapping.superseded_at) {
-      throw new RuleViolation('mapping_version_superseded', 409, `Version ${mapping.version} was superseded and is kept read-only; change the current version.`);
+      throw new RuleViolation('mapping_version_superseded', `Version ${mapping.version} was superseded and is kept read-only; change the current version.`);
     }
   }
 
   private immutable(fields: string[]): RuleViolation {
     return new RuleViolation(
       'immutable_after_export_use',
-      409,
       'This mapping was used by a completed export: create a new version (POST /{id}/versions) to change it.',
       fields.map((field) => ({ field, rule: 'immutable_after_export_use', message: `${field} is frozen since the mapping was used by an export` })),
     );

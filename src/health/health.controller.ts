@@ -32,7 +32,7 @@ export class HealthController {
     try {
       await Promise.race([this.dataSource.query('SELECT 1'), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS)))]);
     } catch {
-      throw new RuleViolation('service_unavailable', 503, 'The database is not reachable.');
+      throw new RuleViolation('service_unavailable', 'The database is not reachable.');
     } finally {
       clearTimeout(timer);
     }

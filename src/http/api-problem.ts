@@ -1,8 +1,8 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional, ApiResponse, getSchemaPath } from '@nestjs/swagger';
-import { PROBLEM_CONTENT_TYPE, PROBLEM_LIMITS, problem, titleForCode, type FieldError, type ProblemDetails } from '../common/problem';
+import { codeForStatus, PROBLEM_CONTENT_TYPE, PROBLEM_LIMITS, problem, titleForCode, type FieldError, type ProblemDetails } from '../common/problem';
 import { RuleViolation } from '../common/rule-violation';
-import type { ProblemCode, Rule } from '../common/rules';
+import { statusOfCode, type ProblemCode, type Rule } from '../common/rules';
 import { MAX_ALERT_ENDPOINTS } from '../alerts/dto/alert-endpoint.dto';
 import { MAX_EXPORT_OUTPUT_BYTES } from '../export';
 import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_WINDOW_HOURS } from '../idempotency/idempotency-key';
@@ -25,19 +25,6 @@ export class ProblemResponse {
   @ApiProperty({ example: '1 field failed validation: base_url', maxLength: PROBLEM_LIMITS.detail }) detail: string;
   @ApiPropertyOptional({ type: [FieldErrorResponse], maxItems: PROBLEM_LIMITS.errors, description: `At most ${PROBLEM_LIMITS.errors}` }) errors?: FieldErrorResponse[];
 }
-
-const DEFAULT_CODES: Record<number, ProblemCode | 'unprocessable'> = {
-  400: 'validation_failed',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not_found',
-  409: 'conflict',
-  412: 'precondition_failed',
-  413: 'payload_too_large',
-  422: 'unprocessable',
-  429: 'rate_limited',
-  503: 'service_unavailable',
-};
 
 /** One problem response: a status, and the rules (codes) that can produce it. */
 export interface ProblemSpec {
@@ -199,7 +186,9 @@ export function problemAnswer(status: number, code: string, own?: ProblemAnswer)
 export function ApiProblemResponses(...specs: (number | ProblemSpec)[]) {
   const decorators = specs.map((spec) => {
     const { status, rules, description, answers } = typeof spec === 'number' ? ({ status: spec } as ProblemSpec) : spec;
-    const codes = rules?.length ? rules : [DEFAULT_CODES[status] ?? 'internal_error'];
+    for (const rule of rules ?? []) assertDocumentedStatus(rule, status);
+    // A 422 documented without its rules: any of them.
+    const codes = rules?.length ? rules : [status === 422 ? 'unprocessable' : codeForStatus(status)];
     const examples = Object.fromEntries(codes.map((code) => [code, { summary: titleForCode(code), value: problemAnswer(status, code, answers?.[code as Rule]) }]));
     return ApiResponse({
       status,
@@ -208,4 +197,13 @@ export function ApiProblemResponses(...specs: (number | ProblemSpec)[]) {
     });
   });
   return applyDecorators(ApiExtraModels(ProblemResponse, FieldErrorResponse), ...decorators);
+}
+
+/**
+ * A rule documented under a status it is never answered with fails at load: the document says what
+ * the service answers (STATUS_OF_CODE), and a field rule is only ever a 400's.
+ */
+export function assertDocumentedStatus(rule: string, status: number): void {
+  const answered = statusOfCode(rule) ?? 400;
+  if (answered !== status) throw new Error(`${rule} is documented as a ${status} but answered with ${answered} (rules.ts STATUS_OF_CODE)`);
 }

@@ -40,18 +40,18 @@ export function useBodyParsers(fastify: FastifyInstance): void {
 function parseBody(request: FastifyRequest, body: Buffer): unknown {
   const encoding = request.headers['content-encoding'];
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-    throw new RuleViolation('unsupported_media_type', 415, 'The request body encoding is not supported: send it uncompressed.');
+    throw new RuleViolation('unsupported_media_type', 'The request body encoding is not supported: send it uncompressed.');
   }
   if ((request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[RAW_BODY] === true) return body;
   // An empty body is no body, whatever the Content-Type a client sends by default.
   if (body.length === 0) return undefined;
   const [mediaType, ...parameters] = (request.headers['content-type'] ?? '').split(';');
   if (!JSON_TYPE.test(mediaType.trim())) {
-    throw new RuleViolation('unsupported_media_type', 415, 'The request body must be application/json.');
+    throw new RuleViolation('unsupported_media_type', 'The request body must be application/json.');
   }
   const charset = parameters.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith('charset='));
   if (charset && !['charset=utf-8', 'charset="utf-8"', 'charset=utf8'].includes(charset)) {
-    throw new RuleViolation('unsupported_media_type', 415, 'The request body must be UTF-8.');
+    throw new RuleViolation('unsupported_media_type', 'The request body must be UTF-8.');
   }
   // Decoding would replace invalid bytes with U+FFFD: the body would be stored other than sent.
   if (!isUtf8(body)) {
@@ -89,12 +89,12 @@ export function bodyReadViolation(code: string | undefined, request?: unknown): 
       return invalidJson();
     case 'FST_ERR_CTP_BODY_TOO_LARGE': {
       const limit = (request as Partial<FastifyRequest> | undefined)?.routeOptions?.bodyLimit ?? DEFAULT_BODY_LIMIT;
-      return new RuleViolation('payload_too_large', 413, `The request body exceeds the limit of ${limit} bytes for this route.`);
+      return new RuleViolation('payload_too_large', `The request body exceeds the limit of ${limit} bytes for this route.`);
     }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new RuleViolation('unsupported_media_type', 415, 'The Content-Type header is not a valid media type.');
+      return new RuleViolation('unsupported_media_type', 'The Content-Type header is not a valid media type.');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new RuleViolation('validation_failed', 400, 'The request body does not match its Content-Length.', [
+      return new RuleViolation('validation_failed', 'The request body does not match its Content-Length.', [
         { field: 'body', rule: 'content_length_must_match', message: 'the body is not as long as its Content-Length says' },
       ]);
     default:

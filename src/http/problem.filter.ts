@@ -11,6 +11,7 @@ import { principalLogFields, requestLogFields } from '../logging/request-log';
 import { ruleForConstraint } from '../common/constraint-rules';
 import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from '../common/problem';
 import { RuleViolation } from '../common/rule-violation';
+import { STATUS_OF_CODE } from '../common/rules';
 import { UUID_PATTERN } from '../common/uuid';
 import { driverErrorOf } from '../database/driver-error';
 
@@ -65,8 +66,8 @@ export class ProblemFilter implements ExceptionFilter {
       const driverError = driverErrorOf(exception);
       const mapped = ruleForConstraint(driverError?.constraint);
       if (mapped && ['23505', '23503', '23514'].includes(driverError?.code ?? '')) {
-        if (mapped.rule === 'not_found') return problem(404, 'not_found', mapped.message);
-        return problem(mapped.status, mapped.rule, mapped.message, [{ field: mapped.field, rule: mapped.rule, message: mapped.message }]);
+        if (mapped.rule === 'not_found') return problem(STATUS_OF_CODE.not_found, 'not_found', mapped.message);
+        return problem(STATUS_OF_CODE[mapped.rule], mapped.rule, mapped.message, [{ field: mapped.field, rule: mapped.rule, message: mapped.message }]);
       }
     }
     if (this.isDatabaseUnavailable(exception)) {

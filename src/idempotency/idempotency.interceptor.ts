@@ -49,17 +49,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
         if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint && !sameRequest(claim.fingerprint, operation, request.params, request.body, keyOf)) {
           throw new RuleViolation(
             'idempotency_key_reused_with_other_request',
-            422,
             `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`,
           );
         }
         if (claim.kind === 'in_progress') {
           if (claim.sinceSeconds < STALE_IN_PROGRESS_SECONDS) {
-            throw new RuleViolation('idempotency_key_in_use', 409, 'A request with this Idempotency-Key is still running: retry shortly.', [], 1);
+            throw new RuleViolation('idempotency_key_in_use', 'A request with this Idempotency-Key is still running: retry shortly.', [], 1);
           }
           // No Retry-After: the key stays in use for its 24 hours, and retrying changes nothing.
           const detail = `A request with this Idempotency-Key did not finish (its process stopped, or its answer could not be stored): look its effect up before using a new key. The key stays in use for ${IDEMPOTENCY_WINDOW_HOURS} hours.`;
-          throw new RuleViolation('idempotency_key_in_use', 409, detail);
+          throw new RuleViolation('idempotency_key_in_use', detail);
         }
         if (claim.kind === 'completed') {
           reply.header(IDEMPOTENT_REPLAYED_HEADER, 'true');

@@ -148,7 +148,6 @@ export class IntegrationConfigService {
         if (resend.length > 0)
           throw new RuleViolation(
             'credentials_required_for_new_base_url',
-            422,
             `A new base_url host needs the credentials again: ${resend.map((e) => e.field).join(', ')}.`,
             resend,
           );
@@ -283,7 +282,7 @@ export class IntegrationConfigService {
     const write = async (tx: Transaction): Promise<string> => {
       const config = await this.lockConfig(orgId, id, tx);
       if (!config.enabled && !pause) {
-        throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: sync services must skip it entirely.');
+        throw new RuleViolation('disabled_integration_must_not_sync', 'This integration is disabled: sync services must skip it entirely.');
       }
       const run = Object.assign(new SyncRunEntity(), {
         id: randomUUID(),
@@ -391,28 +390,27 @@ export class IntegrationConfigService {
   private assertStateRules(state: IntegrationConfigEntity): void {
     const names = extraConfigErrors(state.integration_type, state.extra_config ?? {});
     if (names.length > 0)
-      throw new RuleViolation('dataverse_names_must_be_schema_names', 422, 'extra_config names what the connector writes to: each must be a plain Dataverse name.', names);
+      throw new RuleViolation('dataverse_names_must_be_schema_names', 'extra_config names what the connector writes to: each must be a plain Dataverse name.', names);
     if (state.enabled) {
       const missing = missingForEnable(this.registry.get(state.integration_type), state);
       if (missing.length > 0) {
-        throw new RuleViolation('credentials_required_before_enable', 422, `An enabled integration needs: ${missing.map((m) => m.field).join(', ')}.`, missing);
+        throw new RuleViolation('credentials_required_before_enable', `An enabled integration needs: ${missing.map((m) => m.field).join(', ')}.`, missing);
       }
     }
     const webhook = webhookSecretMissing(state);
-    if (webhook.length > 0) throw new RuleViolation('webhook_secret_required_for_inbound_webhooks', 422, 'webhook_url needs a webhook secret.', webhook);
+    if (webhook.length > 0) throw new RuleViolation('webhook_secret_required_for_inbound_webhooks', 'webhook_url needs a webhook secret.', webhook);
   }
 
   /** Writes the changed columns and bumps the revision; 412 when the row changed since it was read. */
   private async writeRevision(orgId: string, current: IntegrationConfigEntity, next: IntegrationConfigEntity, actor: string | null, tx: Transaction): Promise<void> {
     if (!(await this.configs.in(tx).updateRevision(orgId, current, next, actor))) {
-      throw new RuleViolation('precondition_failed', 412, 'The config changed while this request was processed: read it again and retry.');
+      throw new RuleViolation('precondition_failed', 'The config changed while this request was processed: read it again and retry.');
     }
   }
 
   private duplicateType(type: string, existingId: string | undefined): RuleViolation {
     return new RuleViolation(
       'one_config_per_integration_type_per_org',
-      409,
       `This organization already has a ${type} config${existingId ? ` (id ${existingId}): PATCH it instead` : ''}.`,
       [{ field: 'integration_type', rule: 'one_config_per_integration_type_per_org', message: `a ${type} config already exists${existingId ? `: ${existingId}` : ''}` }],
     );

@@ -58,7 +58,7 @@ export class MetricsController {
     { status: 404, rules: ['not_found'], description: 'Metrics are off: `METRICS_TOKEN` is not set', answers: { not_found: { detail: METRICS_OFF } } },
   )
   async scrape(@Req() request: HttpRequest, @Res({ passthrough: true }) reply: HttpReply): Promise<string> {
-    if (this.token === undefined) throw new RuleViolation('not_found', 404, METRICS_OFF);
+    if (this.token === undefined) throw new RuleViolation('not_found', METRICS_OFF);
     if (!carriesMetricsToken(request.headers.authorization, this.token)) {
       reply.header('WWW-Authenticate', 'Bearer realm="metrics"');
       throw RuleViolation.unauthorized(UNAUTHORIZED);

@@ -73,7 +73,6 @@ export class ConnectionTestService {
         const ownUrl = config.base_url !== null && hostOf(config.base_url) === error.host;
         throw new RuleViolation(
           'egress_destination_not_allowed',
-          422,
           `Outbound requests may not reach ${error.host}: it is not https or resolves to a loopback, private, link-local or otherwise internal address.`,
           ownUrl ? [{ field: 'base_url', rule: 'egress_destination_not_allowed', message: 'the host is not an address outbound requests may reach' }] : [],
         );

@@ -115,9 +115,9 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
   /** POST …/sync: the config's queued runs, now, whatever its sync_frequency. */
   async syncNow(orgId: string, integrationId: string, actor: Principal): Promise<{ queued_runs: number }> {
     const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
-    if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: nothing is delivered to it.');
+    if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 'This integration is disabled: nothing is delivered to it.');
     if (config.paused)
-      throw new RuleViolation('integration_paused', 409, 'Deliveries of this integration are paused after failed attempts: fix the cause, then PATCH paused: false.');
+      throw new RuleViolation('integration_paused', 'Deliveries of this integration are paused after failed attempts: fix the cause, then PATCH paused: false.');
     const queued = await this.runs.countDeliverable(orgId, integrationId);
     // Recorded first: a request the trail does not show is never carried out.
     await this.audit.record({ orgId, actor, action: 'delivery.requested', resource: configResource(integrationId), details: { queued_runs: queued } });

@@ -93,7 +93,7 @@ export class WebhooksService {
     const wait = this.deliveries.take(config.id);
     if (wait > 0) throw tooMany('for this integration', wait, this.deliveries);
     // Verified first, so an unauthenticated caller learns nothing about the config's state.
-    if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 409, 'This integration is disabled: its webhooks are not accepted.');
+    if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 'This integration is disabled: its webhooks are not accepted.');
 
     const contentType = headers['content-type'];
     const inserted = await this.events.insertOnce(config.organization_id, config.id, {
