@@ -3,6 +3,7 @@ import { DeliveryFailure, DeliveryStopped, type Connector, type ConnectorContext
 import { ConnectorRegistry } from '../src/sync/connector.registry';
 import { DeliveryLocks } from '../src/sync/delivery-lock';
 import { DeliveryService } from '../src/sync/delivery.service';
+import { ALERT_QUEUE } from '../src/job-queue/job-queue';
 import { nextSlot } from '../src/sync/sync-schedule';
 import { applyOutcomesStatement, ExportRunRowRepository } from '../src/export-runs/export-run-row.repository';
 import { CONFIGS_WITH_DELIVERABLE_RUNS } from '../src/export-runs/export-run.repository';
@@ -316,6 +317,61 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(stopped.recorded).toEqual([{ status: 'partial', records_pushed: 3, error: 'integration_paused' }]);
     expect(stopped.run).toMatchObject({ status: 'queued', delivery: { attempts: 0, delivered_count: 3 } });
     expect(sink.callsFor(configId)).toHaveLength(1);
+  });
+
+  it('credentials.rejected once per streak: an attempt stopped on purpose between two refusals ends none, a success does', async () => {
+    const { org, token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    // An endpoint to raise alerts for; what is raised is read from the queue (nothing needs to answer).
+    const endpoint = await api.post(`/v1/organizations/${org}/alert-endpoints`, token, { url: 'https://alerts.invalid/hook' });
+    expect(endpoint.status).toBe(201);
+    const rejectedAlerts = async () =>
+      Number(
+        (
+          (await t.dataSource.query(`SELECT count(*) FROM pgboss.job WHERE name = $1 AND data->>'orgId' = $2 AND data->'event'->>'type' = 'credentials.rejected'`, [
+            ALERT_QUEUE,
+            org,
+          ])) as {
+            count: string;
+          }[]
+        )[0].count,
+      );
+    const rejected = () => new DeliveryFailure('credentials_rejected', 'HTTP 401', 600);
+    const attempted = (count: number) =>
+      waitFor(
+        () => syncRuns(configId),
+        (runs) => runs.length === count,
+      );
+    const syncNow = async () => expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    const run = await api.post(exports, token, { records: Array.from({ length: 4 }, () => claim()), deliver: true });
+    const retryNow = () => t.dataSource.query(`UPDATE export_runs SET next_attempt_at = now() WHERE id = $1`, [run.body.id]);
+
+    // Refused: the streak's alert.
+    sink.failures.set(configId, [rejected()]);
+    await syncNow();
+    await attempted(1);
+    expect(await rejectedAlerts()).toBe(1);
+    // The retry is stopped by disabling the config after its first batch; enabled again, refused again: the same streak.
+    await retryNow();
+    whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
+    await syncNow();
+    await attempted(2);
+    const current = await api.get(configPath, token);
+    expect((await api.patch(configPath, token, { enabled: true }, { 'If-Match': current.headers.etag })).status).toBe(200);
+    sink.failures.set(configId, [rejected()]);
+    await retryNow();
+    await syncNow();
+    expect((await attempted(3)).map((r) => r.error)).toEqual(['credentials_rejected', 'disabled_integration_must_not_sync', 'credentials_rejected']);
+    expect(await rejectedAlerts()).toBe(1);
+    // A success ends the streak: the next refusal is alerted again.
+    await retryNow();
+    await syncNow();
+    expect((await attempted(4))[3].error).toBeNull();
+    sink.failures.set(configId, [rejected()]);
+    await api.post(exports, token, { records: [claim()], deliver: true });
+    await syncNow();
+    await attempted(5);
+    expect(await rejectedAlerts()).toBe(2);
+    expect((await api.delete(`/v1/organizations/${org}/alert-endpoints/${endpoint.body.id}`, token)).status).toBe(204);
   });
 
   it("delivers a run longer than one read of pending rows: every row once, in order, in the connector's batches", async () => {

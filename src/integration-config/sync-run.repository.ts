@@ -20,6 +20,15 @@ export class SyncRunRepository extends TableRepository {
     return this.repository(SyncRunEntity).findOneBy({ organization_id: orgId, id });
   }
 
+  /** The error of the config's latest sync run whose error is none of `ignored` (null: that run succeeded, or there is none). */
+  async latestErrorExcept(orgId: string, integrationId: string, ignored: readonly string[]): Promise<string | null> {
+    const [latest] = await this.rows<{ error: string | null }>(
+      `SELECT error FROM sync_runs WHERE organization_id = $1 AND integration_id = $2 AND NOT (coalesce(error, '') = ANY($3)) ORDER BY seq DESC LIMIT 1`,
+      [orgId, integrationId, ignored],
+    );
+    return latest?.error ?? null;
+  }
+
   listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<SyncRunEntity>> {
     return this.keysetPage(SyncRunEntity, { organization_id: orgId, integration_id: integrationId }, page, { key: 'seq', order: 'DESC' });
   }

@@ -27,6 +27,10 @@ export interface ConnectorContext {
   beforeRequest?: () => Promise<void>;
 }
 
+/** Why an attempt stops on purpose: its sync run's error (but `deleted`, which leaves nothing to record). */
+export const STOP_REASONS = ['disabled_integration_must_not_sync', 'integration_paused', 'deleted', 'shutdown'] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
 /**
  * The attempt stops before its next request: the config was disabled, paused or deleted meanwhile.
  * A connector that already has outcomes in this deliver() puts them in `answered` and throws it on:
@@ -37,7 +41,7 @@ export class DeliveryStopped extends Error {
   answered: RowOutcome[] = [];
 
   /** `shutdown`: the instance is stopping (SIGTERM); another carries the run on. */
-  constructor(readonly reason: 'disabled_integration_must_not_sync' | 'integration_paused' | 'deleted' | 'shutdown') {
+  constructor(readonly reason: StopReason) {
     super(`Delivery stopped: ${reason}`);
   }
 }

@@ -21,6 +21,7 @@ import {
   DeliveryFailure,
   DeliveryStopped,
   outcomesForEveryRow,
+  STOP_REASONS,
   outcomesForRowsSent,
   requestGate,
   retryDelayMs,
@@ -31,6 +32,7 @@ import {
 import { ConnectorRegistry } from './connector.registry';
 import { DeliveryLocks, type HeldLock } from './delivery-lock';
 import { SyncService, type IntegrationCredentials } from './sync.service';
+import { SyncRunRepository } from '../integration-config/sync-run.repository';
 import { DeliveryMetrics } from '../metrics/delivery-metrics';
 import type { Transaction } from '../database/transaction';
 
@@ -85,6 +87,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     private readonly configService: IntegrationConfigService,
     private readonly runs: ExportRunRepository,
     private readonly rows: ExportRunRowRepository,
+    private readonly syncRuns: SyncRunRepository,
     private readonly sync: SyncService,
     private readonly audit: AuditService,
     private readonly alerts: AlertsService,
@@ -116,8 +119,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
   async syncNow(orgId: string, integrationId: string, actor: Principal): Promise<{ queued_runs: number }> {
     const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
     if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 'This integration is disabled: nothing is delivered to it.');
-    if (config.paused)
-      throw new RuleViolation('integration_paused', 'Deliveries of this integration are paused after failed attempts: fix the cause, then PATCH paused: false.');
+    if (config.paused) throw new RuleViolation('integration_paused', 'Deliveries of this integration are paused after failed attempts: fix the cause, then PATCH paused: false.');
     const queued = await this.runs.countDeliverable(orgId, integrationId);
     // Recorded first: a request the trail does not show is never carried out.
     await this.audit.record({ orgId, actor, action: 'delivery.requested', resource: configResource(integrationId), details: { queued_runs: queued } });
@@ -382,7 +384,8 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message };
     const alerts: RaisedAlert[] = [];
     // Once per streak of refusals, not once per retry.
-    if (failure?.kind === 'credentials_rejected' && config.last_sync_error !== 'credentials_rejected') alerts.push(['credentials.rejected', { attempts, error: message }]);
+    if (failure?.kind === 'credentials_rejected' && (await this.lastAttemptError(config, lock)) !== 'credentials_rejected')
+      alerts.push(['credentials.rejected', { attempts, error: message }]);
     if (outOfAttempts) alerts.push(['delivery.failed', { attempts, error: message }]);
     // The retry's job commits with the run's state: never one without the other.
     await lock.transaction(async (tx) => {
@@ -393,6 +396,12 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     });
     this.metrics?.attemptEnded(config.integration_type, outcome);
     return outOfAttempts ? 'out of attempts' : 'retry';
+  }
+
+  /** The config's last attempt's error, passing over attempts stopped on purpose: like the attempts count, they end no streak. */
+  private async lastAttemptError(config: IntegrationConfigEntity, lock: HeldLock): Promise<string | null> {
+    if (!(STOP_REASONS as readonly string[]).includes(config.last_sync_error ?? '')) return config.last_sync_error;
+    return this.syncRuns.in(lock.session).latestErrorExcept(config.organization_id, config.id, STOP_REASONS);
   }
 
   /** The run's new delivery state, and the alerts it raises, in the attempt's transaction: both or neither. */
