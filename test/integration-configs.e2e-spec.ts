@@ -714,6 +714,29 @@ describe('integration configs (HTTP, real database)', () => {
       }
     });
 
+    it("a secret of the organization no key opens (a bad restore) is passed over and logged, not a 500 for another config's run", async () => {
+      const { org, token, config } = await enabledConfig();
+      const other = await createConfig(org, token, {
+        integration_type: 'dynamics',
+        display_name: 'D365',
+        client_id: 'abc',
+        client_secret: CLIENT_SECRET,
+        tenant_id: 't',
+        base_url: 'https://d365.example',
+      });
+      // The other config's client secret replaced by an envelope of another row and column: its AAD does not match.
+      await t.dataSource.query(`UPDATE integration_configs SET client_secret_encrypted = (SELECT api_key_encrypted FROM integration_configs WHERE id = $1) WHERE id = $2`, [
+        config.id,
+        other.id,
+      ]);
+      const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'failed', started_at: new Date().toISOString(), error: `invalid key ${API_KEY}` });
+      expect(res.status).toBe(201);
+      expect(res.body.error).toBe('invalid key [redacted]');
+      const unreadable = t.logs.filter((line) => line.includes('"secret_unreadable"') && line.includes(other.id));
+      expect(unreadable).toHaveLength(1);
+      expect(JSON.parse(unreadable[0])).toMatchObject({ config_id: other.id, column: 'client_secret_encrypted', reason: 'authentication_failed' });
+    });
+
     it('validates the run body', async () => {
       const { org, config } = await enabledConfig();
       const res = await api.post(`${base(org)}/${config.id}/sync-runs`, syncService, { status: 'exploded', started_at: 'yesterday', records_pushed: -1, records_pulled: 1.5 });

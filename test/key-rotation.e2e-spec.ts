@@ -13,6 +13,7 @@ jest.setTimeout(120_000);
 
 const K1 = `k1:${randomBytes(32).toString('base64')}`;
 const K2 = `k2:${randomBytes(32).toString('base64')}`;
+const K3 = `k3:${randomBytes(32).toString('base64')}`;
 const COLUMNS = ['api_key_encrypted', 'client_secret_encrypted', 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted', 'older_webhook_secret_encrypted'];
 
 // Online key rotation on a database of its own: the service keeps serving while
@@ -36,8 +37,8 @@ describe('keys:rotate', () => {
     child.stderr?.on('data', (c: Buffer) => (output.text += c.toString()));
     return { child, output };
   };
-  const cliOutput = async (args: string[]) => {
-    const { child, output } = startCli(args);
+  const cliOutput = async (args: string[], keys?: string) => {
+    const { child, output } = startCli(args, keys);
     return { code: await waitForExit(child, 60_000), out: output.text };
   };
   const rows = async (t: TestApp) => t.dataSource.query(`SELECT id, ${COLUMNS.join(', ')} FROM integration_configs`) as Promise<Record<string, string | null>[]>;
@@ -184,7 +185,6 @@ describe('keys:rotate', () => {
   });
 
   it('waits for a row a write holds locked, rather than stopping short of it', async () => {
-    const K3 = `k3:${randomBytes(32).toString('base64')}`;
     const holder = app!.dataSource.createQueryRunner();
     await holder.connect();
     await holder.startTransaction();
@@ -207,5 +207,38 @@ describe('keys:rotate', () => {
       if (holder.isTransactionActive) await holder.rollbackTransaction();
       await holder.release();
     }
+  });
+  it('a value no key opens is left as it is and named (row and column, never a value); every other is rotated; mended, the run ends clean', async () => {
+    const K4 = `k4:${randomBytes(32).toString('base64')}`;
+    const [first, second] = await rows(app!);
+    const [endpoint] = (await app!.dataSource.query(`SELECT id, signing_secret_encrypted FROM alert_endpoints ORDER BY id LIMIT 1`)) as {
+      id: string;
+      signing_secret_encrypted: string;
+    }[];
+    // A bad restore: one config's api key and one endpoint's secret carry envelopes of other rows (their AAD does not match).
+    await app!.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = $1 WHERE id = $2`, [second.api_key_encrypted, first.id]);
+    await app!.dataSource.query(`UPDATE alert_endpoints SET signing_secret_encrypted = $1 WHERE id = $2`, [first.client_secret_encrypted, endpoint.id]);
+    try {
+      const { code, out } = await cliOutput([], `${K3},${K4}`);
+      expect(code).toBe(1);
+      expect(out).toContain(`integration_configs ${first.id} api_key_encrypted (authentication_failed)`);
+      expect(out).toContain(`alert_endpoints ${endpoint.id} signing_secret_encrypted (authentication_failed)`);
+      for (const secrets of expected.values()) for (const plaintext of Object.values(secrets)) expect(out).not.toContain(plaintext);
+      // Everything else is under k4, the bad row's other columns too; the two bad values are as they were.
+      const after = await rows(app!);
+      const badRow = after.find((r) => r.id === first.id)!;
+      expect(badRow.api_key_encrypted).toBe(second.api_key_encrypted);
+      expect(new Set(keyIdsIn(after.filter((r) => r.id !== first.id)))).toEqual(new Set(['k4']));
+      expect(new Set(keyIdsIn([{ ...badRow, api_key_encrypted: null }]))).toEqual(new Set(['k4']));
+      const endpoints = (await app!.dataSource.query(`SELECT id, signing_secret_encrypted FROM alert_endpoints`)) as { id: string; signing_secret_encrypted: string }[];
+      expect(endpoints.filter((e) => e.id !== endpoint.id).map((e) => e.signing_secret_encrypted.split(':')[2])).toEqual(endpoints.slice(1).map(() => 'k4'));
+    } finally {
+      // Mended (the row restored): the run rotates the two and ends clean.
+      await app!.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = $1 WHERE id = $2`, [first.api_key_encrypted, first.id]);
+      await app!.dataSource.query(`UPDATE alert_endpoints SET signing_secret_encrypted = $1 WHERE id = $2`, [endpoint.signing_secret_encrypted, endpoint.id]);
+    }
+    const again = await cliOutput([], `${K3},${K4}`);
+    expect(again.code).toBe(0);
+    expect(new Set(keyIdsIn(await rows(app!)))).toEqual(new Set(['k4']));
   });
 });

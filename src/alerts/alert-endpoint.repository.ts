@@ -49,14 +49,18 @@ export class AlertEndpointRepository extends TableRepository {
     return Object.fromEntries(rows.map((r) => [r.kid, r.n]));
   }
 
-  async countRowsWithSecretNotUnder(keyId: string): Promise<number> {
-    const [{ n }] = await this.rows<{ n: number }>(`SELECT count(*)::int AS n FROM alert_endpoints WHERE ${SECRET_KEY_ID} <> $1`, [keyId]);
+  /** Endpoints whose secret is under another key, but the `except` ones (secrets no key opens). */
+  async countRowsWithSecretNotUnder(keyId: string, except: readonly string[] = []): Promise<number> {
+    const [{ n }] = await this.rows<{ n: number }>(`SELECT count(*)::int AS n FROM alert_endpoints WHERE ${SECRET_KEY_ID} <> $1 AND id <> ALL($2::uuid[])`, [keyId, except]);
     return n;
   }
 
-  /** Up to `limit` endpoints whose secret is under another key, locked (SKIP LOCKED: one being written is taken later). */
-  lockRowsWithSecretNotUnder(keyId: string, limit: number): Promise<Pick<AlertEndpointEntity, 'id' | 'signing_secret_encrypted'>[]> {
-    return this.rows(`SELECT id, signing_secret_encrypted FROM alert_endpoints WHERE ${SECRET_KEY_ID} <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, [keyId, limit]);
+  /** Up to `limit` endpoints whose secret is under another key, but the `except` ones, locked (SKIP LOCKED: one being written is taken later). */
+  lockRowsWithSecretNotUnder(keyId: string, limit: number, except: readonly string[] = []): Promise<Pick<AlertEndpointEntity, 'id' | 'signing_secret_encrypted'>[]> {
+    return this.rows(
+      `SELECT id, signing_secret_encrypted FROM alert_endpoints WHERE ${SECRET_KEY_ID} <> $1 AND id <> ALL($3::uuid[]) ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [keyId, limit, except],
+    );
   }
 
   async updateSecretById(id: string, envelope: string): Promise<void> {

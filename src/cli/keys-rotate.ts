@@ -87,6 +87,12 @@ async function main(): Promise<number> {
         `rotated ${report.valuesRotated} value(s) in ${report.rowsRotated} row(s) to key "${report.activeKeyId}"; values by key now: ${JSON.stringify(report.valuesByKey)}`,
       );
     }
+    if (report.unreadable.length > 0) {
+      // Where they are, never what: an operator mends them (restore the row, or set the secret again) and runs this again.
+      const where = report.unreadable.map((v) => `${v.table} ${v.rowId} ${v.column} (${v.reason})`).join('\n  ');
+      console.error(`keys:rotate: ${report.unreadable.length} value(s) no key of ENCRYPTION_KEYS opens were left as they are:\n  ${where}`);
+      return 1;
+    }
     return 0;
   } finally {
     await dataSource.destroy();

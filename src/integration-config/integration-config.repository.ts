@@ -50,7 +50,8 @@ export const WEBHOOK_CONFIG_SQL = `SELECT id, organization_id, integration_type,
   FROM ${INTEGRATION_CONFIGS_TABLE} WHERE id = $1`;
 
 /** Rows with a value whose envelope does not name the key `$1`. */
-const NOT_UNDER_KEY = SECRET_COLUMNS.map((c) => `(${c} IS NOT NULL AND ${envelopeKeyIdSql(c)} <> $1)`).join(' OR ');
+// In parentheses: an AND after it must not bind to its last term only.
+const NOT_UNDER_KEY = `(${SECRET_COLUMNS.map((c) => `(${c} IS NOT NULL AND ${envelopeKeyIdSql(c)} <> $1)`).join(' OR ')})`;
 
 /** Columns the service never changes through writeRevision. */
 const FIXED_COLUMNS = new Set<keyof IntegrationConfigEntity>(['id', 'organization_id', 'integration_type', 'revision', 'created_at', 'updated_at', 'created_by', 'updated_by']);
@@ -151,16 +152,20 @@ export class IntegrationConfigRepository extends TableRepository {
     return Object.fromEntries(rows.map((r) => [r.kid, r.n]));
   }
 
-  async countRowsWithSecretsNotUnder(keyId: string): Promise<number> {
-    const [{ total }] = await this.rows<{ total: number }>(`SELECT count(*)::int AS total FROM ${INTEGRATION_CONFIGS_TABLE} WHERE ${NOT_UNDER_KEY}`, [keyId]);
+  /** Rows with a value under another key, but the `except` ones (values no key opens). */
+  async countRowsWithSecretsNotUnder(keyId: string, except: readonly string[] = []): Promise<number> {
+    const [{ total }] = await this.rows<{ total: number }>(`SELECT count(*)::int AS total FROM ${INTEGRATION_CONFIGS_TABLE} WHERE ${NOT_UNDER_KEY} AND id <> ALL($2::uuid[])`, [
+      keyId,
+      except,
+    ]);
     return total;
   }
 
-  /** Up to `limit` rows with a value under another key, locked; SKIP LOCKED: a row being written is taken later. */
-  lockRowsWithSecretsNotUnder(keyId: string, limit: number): Promise<ConfigSecrets[]> {
+  /** Up to `limit` rows with a value under another key, but the `except` ones, locked; SKIP LOCKED: a row being written is taken later. */
+  lockRowsWithSecretsNotUnder(keyId: string, limit: number, except: readonly string[] = []): Promise<ConfigSecrets[]> {
     return this.rows<ConfigSecrets>(
-      `SELECT id, ${SECRET_COLUMNS.join(', ')} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE ${NOT_UNDER_KEY} ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
-      [keyId, limit],
+      `SELECT id, ${SECRET_COLUMNS.join(', ')} FROM ${INTEGRATION_CONFIGS_TABLE} WHERE ${NOT_UNDER_KEY} AND id <> ALL($3::uuid[]) ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [keyId, limit, except],
     );
   }
 

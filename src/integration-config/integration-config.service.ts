@@ -7,7 +7,7 @@ import type { Principal } from '../auth/principal';
 import { assertIfMatch } from '../common/if-match';
 import { mapPage, type PageQueryDto } from '../common/pagination';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
-import { SecretCipher } from '../crypto/secret-cipher';
+import { SecretCipher, SecretDecryptionError } from '../crypto/secret-cipher';
 import { scrubSyncError } from './sync-error';
 import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
 import type { CreateIntegrationConfigDto, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
@@ -146,11 +146,7 @@ export class IntegrationConfigService {
       if (dto.base_url !== undefined) {
         const resend = secretsToGiveForNewBaseUrl(current, dto.base_url, dto);
         if (resend.length > 0)
-          throw new RuleViolation(
-            'credentials_required_for_new_base_url',
-            `A new base_url host needs the credentials again: ${resend.map((e) => e.field).join(', ')}.`,
-            resend,
-          );
+          throw new RuleViolation('credentials_required_for_new_base_url', `A new base_url host needs the credentials again: ${resend.map((e) => e.field).join(', ')}.`, resend);
         next.base_url = dto.base_url;
       }
       if (dto.client_id !== undefined) next.client_id = dto.client_id?.trim() ?? null;
@@ -356,14 +352,24 @@ export class IntegrationConfigService {
     };
   }
 
-  /** Every secret the organization holds, only to scrub them from text that will be stored: an upstream may quote another config's key too. */
+  /**
+   * Every secret the organization holds, only to scrub them from text that will be stored: an upstream
+   * may quote another config's key too. One no key opens (a bad restore, a key removed too soon) is
+   * passed over and logged: it cannot have been sent, and must not fail every other config's writes.
+   */
   private async organizationSecrets(orgId: string, tx?: Transaction): Promise<string[]> {
     const configs = await (tx ? this.configs.in(tx) : this.configs).listSecretsByOrg(orgId);
     const secrets: string[] = [];
     for (const config of configs) {
       for (const column of SECRET_COLUMNS) {
         const envelope = config[column];
-        if (envelope) secrets.push(this.cipher.decrypt(envelope, configSecretLocation(config.id, column)));
+        if (!envelope) continue;
+        try {
+          secrets.push(this.cipher.decrypt(envelope, configSecretLocation(config.id, column)));
+        } catch (error) {
+          if (!(error instanceof SecretDecryptionError)) throw error;
+          this.logger.warn({ event: 'secret_unreadable', org_id: orgId, config_id: config.id, column, reason: error.reason, key_id: error.keyId ?? null });
+        }
       }
     }
     return secrets;

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { alertSecretLocation } from '../alerts/alert-endpoint.entity';
 import { AlertEndpointRepository } from '../alerts/alert-endpoint.repository';
-import type { SecretCipher } from '../crypto/secret-cipher';
+import { SecretDecryptionError, type SecretCipher, type SecretDecryptionReason, type SecretLocation } from '../crypto/secret-cipher';
 import { TransactionRunner, type Transaction } from '../database/transaction';
 import { configSecretLocation, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
 import { IntegrationConfigRepository } from './integration-config.repository';
@@ -30,6 +30,15 @@ export interface RotationReport {
   valuesByKey: Record<string, number>;
   rowsRotated: number;
   valuesRotated: number;
+  /** Values no key of the keyring opens, left as they are (where, and why; never the value). */
+  unreadable: UnreadableValue[];
+}
+
+export interface UnreadableValue {
+  table: string;
+  rowId: string;
+  column: string;
+  reason: SecretDecryptionReason;
 }
 
 /** How many stored values use each key id. */
@@ -45,7 +54,7 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
   const transactions = new TransactionRunner(dataSource);
   const active = cipher.activeKeyId;
   const batchSize = options.batchSize ?? 100;
-  if (options.dryRun) return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated: 0, valuesRotated: 0 };
+  if (options.dryRun) return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated: 0, valuesRotated: 0, unreadable: [] };
 
   // The alert endpoints' signing secrets too: a retired key must not leave an alert unsendable.
   const alerts = new AlertEndpointRepository(dataSource);
@@ -58,42 +67,65 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
     valuesRotated += values;
     options.onProgress?.({ done: Math.min(rowsRotated, total), total });
   };
+  // A value no key opens is left as it is and its row passed over from then on: one bad row must not
+  // stop every other from being rotated (and the old key from being retired once it is mended).
+  const unreadable: UnreadableValue[] = [];
+  const reencrypted = (envelope: string, at: SecretLocation): string | null => {
+    try {
+      return cipher.reencrypt(envelope, at);
+    } catch (error) {
+      if (!(error instanceof SecretDecryptionError)) throw error;
+      unreadable.push({ table: at.table, rowId: at.rowId, column: at.column, reason: error.reason });
+      return null;
+    }
+  };
+  const skippedConfigs = new Set<string>();
   await inBatches(
     transactions,
     async (tx) => {
       const batch = configs.in(tx);
-      const rows = await batch.lockRowsWithSecretsNotUnder(active, batchSize);
+      const rows = await batch.lockRowsWithSecretsNotUnder(active, batchSize, [...skippedConfigs]);
       let values = 0;
       for (const row of rows) {
         const envelopes: Partial<Record<SecretColumn, string>> = {};
         for (const column of SECRET_COLUMNS) {
           const envelope = row[column];
-          if (envelope && cipher.needsRotation(envelope)) envelopes[column] = cipher.reencrypt(envelope, configSecretLocation(row.id, column));
+          if (!envelope || !cipher.needsRotation(envelope)) continue;
+          const next = reencrypted(envelope, configSecretLocation(row.id, column));
+          if (next === null) skippedConfigs.add(row.id);
+          else envelopes[column] = next;
         }
         await batch.updateSecretEnvelopes(row.id, envelopes);
         values += Object.keys(envelopes).length;
       }
       return { rows: rows.length, values };
     },
-    () => configs.countRowsWithSecretsNotUnder(active),
+    () => configs.countRowsWithSecretsNotUnder(active, [...skippedConfigs]),
     counted,
     options.pauseMs,
   );
+  const skippedEndpoints = new Set<string>();
   await inBatches(
     transactions,
     async (tx) => {
       const batch = alerts.in(tx);
-      const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize);
+      const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize, [...skippedEndpoints]);
+      let values = 0;
       for (const row of rows) {
-        await batch.updateSecretById(row.id, cipher.reencrypt(row.signing_secret_encrypted, alertSecretLocation(row.id)));
+        const next = reencrypted(row.signing_secret_encrypted, alertSecretLocation(row.id));
+        if (next === null) skippedEndpoints.add(row.id);
+        else {
+          await batch.updateSecretById(row.id, next);
+          values += 1;
+        }
       }
-      return { rows: rows.length, values: rows.length };
+      return { rows: rows.length, values };
     },
-    () => alerts.countRowsWithSecretNotUnder(active),
+    () => alerts.countRowsWithSecretNotUnder(active, [...skippedEndpoints]),
     counted,
     options.pauseMs,
   );
-  return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated, valuesRotated };
+  return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated, valuesRotated, unreadable };
 }
 
 /** How long rows locked by writes in progress are waited for before the run gives up (run it again). */
@@ -104,23 +136,26 @@ const LOCKED_ROWS_WAIT_MS = 30_000;
  * LOCKED: a config being written is not waited for); one that finds nothing to take while rows
  * are left means they are locked right now, so it looks again shortly rather than stopping short.
  */
-async function inBatches(
+export async function inBatches(
   transactions: TransactionRunner,
   batch: (tx: Transaction) => Promise<{ rows: number; values: number }>,
   left: () => Promise<number>,
   counted: (rows: number, values: number) => void,
   pauseMs?: number,
 ): Promise<void> {
-  const deadline = Date.now() + LOCKED_ROWS_WAIT_MS;
+  // From the first batch that took nothing: a long run is not a long wait.
+  let deadline: number | null = null;
   for (;;) {
     const done = await transactions.run(batch);
     if (done.rows > 0) {
+      deadline = null;
       counted(done.rows, done.values);
       if (pauseMs) await new Promise((resolve) => setTimeout(resolve, pauseMs));
       continue;
     }
     const remaining = await left();
     if (remaining === 0) return;
+    deadline ??= Date.now() + LOCKED_ROWS_WAIT_MS;
     if (Date.now() > deadline) throw new Error(`${remaining} row(s) stayed locked by other transactions for ${LOCKED_ROWS_WAIT_MS / 1000} s: run keys:rotate again`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
