@@ -479,7 +479,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `records_must_be_objects`, `deliver_must_be_boolean`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `payload_too_large`, `coverage_check_before_export`, `credentials_required_before_enable`, `export_output_within_bounds`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `records_must_be_objects`, `deliver_must_be_boolean`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `conflict`, `payload_too_large`, `coverage_check_before_export`, `credentials_required_before_enable`, `export_output_within_bounds`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
          */
         post: operations["ExportRunController_run"];
         delete?: never;
@@ -4905,7 +4905,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync, idempotency_key_in_use. */
+            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync, idempotency_key_in_use, conflict. */
             409: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

@@ -264,6 +264,68 @@ describe('exports (HTTP, real database)', () => {
     expect(large.body.rows).toHaveLength(records.length);
   });
 
+  it('immutable_after_export_use: an export queued for delivery freezes the mappings it used too', async () => {
+    const { path, token, configPath } = await setup();
+    const res = await api.post(path, token, { records: [claim()], deliver: true });
+    expect(res.status).toBe(202);
+    const mappings = (await api.get(`${configPath}/field-mappings`, token)).body.items;
+    expect(mappings.map((m: { used_in_export: boolean }) => m.used_in_export)).toEqual(MAPPINGS.map(() => true));
+    expectProblem(await api.patch(`${configPath}/field-mappings/${mappings[0].id}`, token, { target_field: 'Sum' }), 409, 'immutable_after_export_use');
+  });
+
+  it('maps holding no lock: a mapping written meanwhile is not held up, and the export maps again with it', async () => {
+    const { path, token, configPath } = await setup({ mappings: MAPPINGS.filter((m) => m.source_field !== 'project_code') });
+    const pool = t.app.get(MappingPool);
+    const run = pool.run.bind(pool);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const mapping = new Promise<void>((resolve) => (entered = resolve));
+    const mapped = jest.spyOn(pool, 'run').mockImplementationOnce(async (task) => {
+      entered();
+      await released;
+      return run(task);
+    });
+    try {
+      const exporting = api.post(path, token, { records: [claim({ project_code: 'P1' })] });
+      await mapping;
+      // The first mapping waits: the config is not locked meanwhile, so the write goes through at once.
+      const added = await api.post(`${configPath}/field-mappings`, token, { source_field: 'project_code', target_field: 'Project' });
+      expect(added.status).toBe(201);
+      release();
+      const res = await exporting;
+      expect(res.status).toBe(201);
+      // Mapped again with the new mapping, and recorded with it.
+      expect(mapped).toHaveBeenCalledTimes(2);
+      expect(res.body.rows[0].output).toMatchObject({ Project: 'P1' });
+      expect(res.body.mappings_used.map((m: { mapping_id: string }) => m.mapping_id)).toContain(added.body.id);
+    } finally {
+      release();
+      mapped.mockRestore();
+    }
+  });
+
+  it('mappings that change under every mapping of the records: 409 conflict after three, nothing recorded or frozen', async () => {
+    const { path, token, configPath, configId } = await setup();
+    const project = (await api.get(`${configPath}/field-mappings`, token)).body.items.find((m: { source_field: string }) => m.source_field === 'project_code');
+    const pool = t.app.get(MappingPool);
+    const run = pool.run.bind(pool);
+    let writes = 0;
+    const mapped = jest.spyOn(pool, 'run').mockImplementation(async (task) => {
+      const renamed = await api.patch(`${configPath}/field-mappings/${project.id}`, token, { target_field: `Project${++writes}` });
+      expect(renamed.status).toBe(200);
+      return run(task);
+    });
+    try {
+      expectProblem(await api.post(path, token, { records: [claim()] }), 409, 'conflict');
+    } finally {
+      mapped.mockRestore();
+    }
+    expect(writes).toBe(3);
+    expect(await t.dataSource.query(`SELECT id FROM export_runs WHERE integration_id = $1`, [configId])).toEqual([]);
+    expect((await api.get(`${configPath}/field-mappings/${project.id}`, token)).body).toMatchObject({ target_field: 'Project3', used_in_export: false });
+  });
+
   it('a failure inside the transaction leaves no run and no frozen mapping', async () => {
     const { path, token, configId, configPath } = await setup();
     await t.dataSource.query(`

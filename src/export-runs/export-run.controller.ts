@@ -52,7 +52,7 @@ export class ExportRunController {
   @ApiProblemResponses(
     { status: 400, rules: ['records_must_be_objects', 'deliver_must_be_boolean', 'idempotency_key_must_be_valid'] },
     RECORDS_PROBLEMS[1],
-    { status: 409, rules: ['disabled_integration_must_not_sync', 'idempotency_key_in_use'] },
+    { status: 409, rules: ['disabled_integration_must_not_sync', 'idempotency_key_in_use', 'conflict'] },
     { status: 422, rules: ['coverage_check_before_export', 'credentials_required_before_enable', 'export_output_within_bounds', 'idempotency_key_reused_with_other_request'] },
   )
   async run(

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { Injectable, Logger } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { mapPage, type PageQueryDto } from '../common/pagination';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
-import { TransactionRunner } from '../database/transaction';
+import { TransactionRunner, type Transaction } from '../database/transaction';
 import type { MappingTask } from '../export';
 import { FieldMappingRepository } from '../field-mapping/field-mapping.repository';
 import { FieldMappingService } from '../field-mapping/field-mapping.service';
@@ -20,6 +21,13 @@ import { JobQueue } from '../job-queue/job-queue';
 import { MappingPool } from './mapping-pool';
 
 const CONFIG = 'Integration config';
+/** Mappings of one export, should the integration's mappings keep changing while it maps. */
+export const MAX_EXPORT_MAPPINGS = 3;
+
+/** What an export's output depends on: the specs, the context, and the mapping versions it records. */
+function mappedWith(inputs: Pick<MappingTask, 'specs' | 'context'> & { mappings: { id: string; version: number }[] }) {
+  return { specs: inputs.specs, context: inputs.context, versions: inputs.mappings.map((m) => [m.id, m.version]) };
+}
 
 /** Turns expense claims into the records an external system expects, and records each export. */
 @Injectable()
@@ -50,23 +58,27 @@ export class ExportRunService {
 
   /**
    * Run an export and record it: the run row and `used_in_export` on the mappings it used are
-   * written in one transaction, so a failure leaves neither.
+   * written in one transaction, so a failure leaves neither. The records are mapped before it, on
+   * no connection and no lock: a worker's queue wait and the mapping's CPU must not hold the
+   * config's row lock, for which every other export of the config would wait holding a pool
+   * connection of its own (and starve every organization's requests). The transaction then takes
+   * the lock and stores the output only if the mappings and the config's inputs to them are still
+   * those it was mapped with; changed meanwhile, the records are mapped again.
    */
   async run(orgId: string, integrationId: string, records: unknown[], actor: Principal, options: { deliver?: boolean } = {}): Promise<ExportRunResponse> {
     const startedAt = new Date();
     this.logger.log({ event: 'export_started', org_id: orgId, config_id: integrationId, records: records.length, actor: actor.sub, req: actor.request });
-    const run = await this.transactions
-      .run(async (tx) => {
+    let run: ExportRunEntity | null = null;
+    for (let attempt = 1; run === null; attempt++) {
+      if (attempt > MAX_EXPORT_MAPPINGS) {
+        throw new RuleViolation('conflict', `The integration's mappings changed while the records were mapped, ${MAX_EXPORT_MAPPINGS} times: retry the export.`);
+      }
+      const inputs = await this.exportInputs(orgId, integrationId, options);
+      const result = await this.map({ specs: inputs.specs, context: inputs.context, records });
+      run = await this.transactions.run(async (tx) => {
         // The config row lock also holds mapping writes (they lock it) until the run is recorded.
-        const config = foundOr404(await this.configs.in(tx).findByOrgAndId(orgId, integrationId, { lock: true }), CONFIG);
-        if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 'This integration is disabled: nothing may be exported to it.');
-        const { specs, context, mappings, coverage } = await this.mappings.mappingInputs(orgId, config, tx);
-        assertCoverage(coverage);
-        // An enabled config has its credentials (a write may not leave it without), unless it was enabled before a type needed more.
-        const missing = options.deliver ? missingForEnable(this.registry.get(config.integration_type), config) : [];
-        if (missing.length > 0)
-          throw new RuleViolation('credentials_required_before_enable', `Delivery needs the integration's ${missing.map((m) => m.field).join(', ')}.`, missing);
-        const result = await this.map({ specs, context, records });
+        const current = await this.exportInputs(orgId, integrationId, options, tx);
+        if (!isDeepStrictEqual(mappedWith(current), mappedWith(inputs))) return null;
         const entity = Object.assign(new ExportRunEntity(), {
           id: randomUUID(),
           organization_id: orgId,
@@ -76,7 +88,7 @@ export class ExportRunService {
           finished_at: new Date(),
           row_count: result.rows.length,
           skipped_count: result.skipped.length,
-          mappings_used: mappings.map((m) => ({ mapping_id: m.id, version: m.version })),
+          mappings_used: current.mappings.map((m) => ({ mapping_id: m.id, version: m.version })),
           result,
           created_by: actor.sub,
           delivery_attempts: 0,
@@ -96,18 +108,16 @@ export class ExportRunService {
         }
         await this.mappingRows.in(tx).markUsedInExport(
           orgId,
-          mappings.map((m) => m.id),
+          current.mappings.map((m) => m.id),
         );
         // Sent when the config's schedule says (realtime: at once; manual: on POST /sync). Its job
         // commits with the run: a run without a job would wait for someone to ask, and a retried
         // request after a failed enqueue would create the same claims again under new references.
-        if (options.deliver) await this.jobs.scheduleDelivery(config, { tx });
-        return entity;
-      })
-      .then((entity) => {
-        if (options.deliver) this.jobs.wakeDeliveryWorkers();
+        if (options.deliver) await this.jobs.scheduleDelivery(current.config, { tx });
         return entity;
       });
+    }
+    if (options.deliver) this.jobs.wakeDeliveryWorkers();
     this.logger.log({
       event: 'export_completed',
       org_id: orgId,
@@ -143,6 +153,18 @@ export class ExportRunService {
   }
 
   /** The records mapped off the event loop when there are many; too large an output is a 422. */
+  /** The config (locked, in `tx`) and the mapping inputs of an export, once every rule before mapping holds. */
+  private async exportInputs(orgId: string, integrationId: string, options: { deliver?: boolean }, tx?: Transaction) {
+    const config = foundOr404(await (tx ? this.configs.in(tx) : this.configs).findByOrgAndId(orgId, integrationId, { lock: tx !== undefined }), CONFIG);
+    if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 'This integration is disabled: nothing may be exported to it.');
+    const inputs = await this.mappings.mappingInputs(orgId, config, tx);
+    assertCoverage(inputs.coverage);
+    // An enabled config has its credentials (a write may not leave it without), unless it was enabled before a type needed more.
+    const missing = options.deliver ? missingForEnable(this.registry.get(config.integration_type), config) : [];
+    if (missing.length > 0) throw new RuleViolation('credentials_required_before_enable', `Delivery needs the integration's ${missing.map((m) => m.field).join(', ')}.`, missing);
+    return { config, ...inputs };
+  }
+
   private async map(task: MappingTask): Promise<ExportResult> {
     const outcome = await this.pool.run(task);
     if (outcome.ok) return outcome.result;
