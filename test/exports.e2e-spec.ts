@@ -281,10 +281,10 @@ describe('exports (HTTP, real database)', () => {
     const released = new Promise<void>((resolve) => (release = resolve));
     let entered!: () => void;
     const mapping = new Promise<void>((resolve) => (entered = resolve));
-    const mapped = jest.spyOn(pool, 'run').mockImplementationOnce(async (task) => {
+    const mapped = jest.spyOn(pool, 'run').mockImplementationOnce(async (orgId, task) => {
       entered();
       await released;
-      return run(task);
+      return run(orgId, task);
     });
     try {
       const exporting = api.post(path, token, { records: [claim({ project_code: 'P1' })] });
@@ -311,10 +311,10 @@ describe('exports (HTTP, real database)', () => {
     const pool = t.app.get(MappingPool);
     const run = pool.run.bind(pool);
     let writes = 0;
-    const mapped = jest.spyOn(pool, 'run').mockImplementation(async (task) => {
+    const mapped = jest.spyOn(pool, 'run').mockImplementation(async (orgId, task) => {
       const renamed = await api.patch(`${configPath}/field-mappings/${project.id}`, token, { target_field: `Project${++writes}` });
       expect(renamed.status).toBe(200);
-      return run(task);
+      return run(orgId, task);
     });
     try {
       expectProblem(await api.post(path, token, { records: [claim()] }), 409, 'conflict');

@@ -51,7 +51,7 @@ export class ExportRunService {
   async preview(orgId: string, integrationId: string, records: unknown[]): Promise<ExportResult> {
     const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), CONFIG);
     const { specs, context, coverage } = await this.mappings.mappingInputs(orgId, config);
-    const result = await this.map({ specs, context, records });
+    const result = await this.map(orgId, { specs, context, records });
     result.warnings.unshift(...coverage.missing_target_fields.map((target) => `missing_target_field:${target}`));
     return result;
   }
@@ -74,7 +74,7 @@ export class ExportRunService {
         throw new RuleViolation('conflict', `The integration's mappings changed while the records were mapped, ${MAX_EXPORT_MAPPINGS} times: retry the export.`);
       }
       const inputs = await this.exportInputs(orgId, integrationId, options);
-      const result = await this.map({ specs: inputs.specs, context: inputs.context, records });
+      const result = await this.map(orgId, { specs: inputs.specs, context: inputs.context, records });
       run = await this.transactions.run(async (tx) => {
         // The config row lock also holds mapping writes (they lock it) until the run is recorded.
         const current = await this.exportInputs(orgId, integrationId, options, tx);
@@ -165,8 +165,8 @@ export class ExportRunService {
     return { config, ...inputs };
   }
 
-  private async map(task: MappingTask): Promise<ExportResult> {
-    const outcome = await this.pool.run(task);
+  private async map(orgId: string, task: MappingTask): Promise<ExportResult> {
+    const outcome = await this.pool.run(orgId, task);
     if (outcome.ok) return outcome.result;
     throw new RuleViolation('export_output_within_bounds', `The export would produce more than ${outcome.limit} bytes: send fewer records, or map fewer or shorter values.`, [
       { field: 'records', rule: 'export_output_within_bounds', message: `the mapped output exceeds ${outcome.limit} bytes` },

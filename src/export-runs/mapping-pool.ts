@@ -9,6 +9,8 @@ import { runMappingTask, type MappingOutcome, type MappingTask } from '../export
 export const INLINE_RECORDS = 256;
 /** Batches waiting per worker before a new one is refused with 503. */
 const QUEUE_PER_WORKER = 16;
+/** The share of the waiting room one organization may fill: the rest is always there for the others. */
+const ORGANIZATION_SHARE = 4;
 
 // The worker is the compiled mapping-worker.js; from the TypeScript sources (specs, the bench)
 // it is loaded through the same swc hook that runs them.
@@ -19,33 +21,82 @@ const WORKER_EXEC_ARGV = extname(__filename) === '.ts' ? ['-r', '@swc-node/regis
  * Runs the export core over a batch of records in worker threads (piscina), so that one
  * organization's heavy preview (long formulas, 10,000 records) does not hold the event loop
  * every other request waits on. MAPPING_WORKERS=0 maps on the event loop.
+ *
+ * The workers are shared fairly: batches wait here, not in piscina's first-come queue, and a free
+ * worker takes the next batch of the organization after the one it served last (round robin), so
+ * an organization that sends many waits behind its own, not the others behind it. One
+ * organization may fill a quarter of the waiting room; beyond, its batches are refused (503).
  */
 @Injectable()
 export class MappingPool implements OnApplicationShutdown {
   private readonly pool: Piscina<MappingTask, MappingOutcome> | null;
+  private readonly workers: number;
+  /** Batches handed to piscina and not yet done: at most one per worker. */
+  private running = 0;
+  /** Each organization's batches waiting for a worker, in the order organizations take turns. */
+  private readonly waiting = new Map<string, (() => void)[]>();
+  /** Each organization's batches here, waiting or running. */
+  private readonly perOrganization = new Map<string, number>();
 
   constructor(config: AppConfig) {
-    const workers = config.mappingWorkers;
+    this.workers = config.mappingWorkers;
     this.pool =
-      workers > 0
-        ? new Piscina({
-            filename: WORKER_FILE,
-            execArgv: WORKER_EXEC_ARGV,
-            minThreads: 0,
-            maxThreads: workers,
-            idleTimeout: 60_000,
-            maxQueue: workers * QUEUE_PER_WORKER,
-            name: 'default',
-          })
-        : null;
+      this.workers > 0 ? new Piscina({ filename: WORKER_FILE, execArgv: WORKER_EXEC_ARGV, minThreads: 0, maxThreads: this.workers, idleTimeout: 60_000, name: 'default' }) : null;
   }
 
-  async run(task: MappingTask): Promise<MappingOutcome> {
+  async run(orgId: string, task: MappingTask): Promise<MappingOutcome> {
     if (!this.pool || task.records.length < INLINE_RECORDS) return runMappingTask(task);
-    if (this.pool.queueSize >= this.pool.options.maxQueue) {
-      throw new RuleViolation('service_unavailable', 'Too many exports and previews are being mapped right now; retry shortly.', [], 1);
+    const room = this.workers * QUEUE_PER_WORKER;
+    const mine = this.perOrganization.get(orgId) ?? 0;
+    if (mine >= Math.max(1, Math.floor(room / ORGANIZATION_SHARE))) {
+      throw new RuleViolation('service_unavailable', "Too many of this organization's exports and previews are being mapped right now; retry shortly.", [], 1);
     }
-    return this.pool.run(task);
+    if (this.queued >= room) throw new RuleViolation('service_unavailable', 'Too many exports and previews are being mapped right now; retry shortly.', [], 1);
+    this.perOrganization.set(orgId, mine + 1);
+    try {
+      await this.turn(orgId);
+      try {
+        return await this.pool.run(task);
+      } finally {
+        this.running -= 1;
+        this.next();
+      }
+    } finally {
+      const left = (this.perOrganization.get(orgId) ?? 1) - 1;
+      if (left > 0) this.perOrganization.set(orgId, left);
+      else this.perOrganization.delete(orgId);
+    }
+  }
+
+  /** Batches waiting for a worker. */
+  private get queued(): number {
+    let count = 0;
+    for (const starters of this.waiting.values()) count += starters.length;
+    return count;
+  }
+
+  /** Resolves when a worker is this batch's: at once if one is free and nobody waits. */
+  private turn(orgId: string): Promise<void> {
+    if (this.running < this.workers && this.waiting.size === 0) {
+      this.running += 1;
+      return Promise.resolve();
+    }
+    return new Promise((start) => {
+      const starters = this.waiting.get(orgId);
+      if (starters) starters.push(start);
+      else this.waiting.set(orgId, [start]);
+    });
+  }
+
+  /** A worker is free: the next organization's first waiting batch takes it; that organization goes to the back. */
+  private next(): void {
+    const [orgId, starters] = this.waiting.entries().next().value ?? [];
+    if (!orgId || !starters) return;
+    const start = starters.shift()!;
+    this.waiting.delete(orgId);
+    if (starters.length > 0) this.waiting.set(orgId, starters);
+    this.running += 1;
+    start();
   }
 
   /** Batches the worker threads have mapped (for specs and metrics). */

@@ -1,0 +1,49 @@
+import { RuleViolation } from '../common/rule-violation';
+import type { AppConfig } from '../config/app-config';
+import { mappingSpec, type MappingTask } from '../export';
+import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../integration-types/built-in-types';
+import { INLINE_RECORDS, MappingPool } from './mapping-pool';
+
+jest.setTimeout(60_000);
+
+/** A batch large enough for a worker, its records marked with `tag`. */
+function batch(tag: string): MappingTask {
+  return {
+    specs: [mappingSpec('m1', 0, 'description', 'Text')],
+    context: { sourceFields: EXPENSE_CLAIM_SOURCE_FIELDS, accountingCodeMappings: null },
+    records: Array.from({ length: INLINE_RECORDS }, () => ({ description: tag })),
+  };
+}
+
+describe('MappingPool: the workers shared fairly between organizations', () => {
+  let pool: MappingPool;
+  beforeAll(() => (pool = new MappingPool({ mappingWorkers: 1 } as AppConfig)));
+  afterAll(() => pool.onApplicationShutdown());
+
+  it("takes organizations' batches in turn, not first come: one that sends many waits behind its own", async () => {
+    const done: string[] = [];
+    const send = (orgId: string, tag: string) =>
+      pool.run(orgId, batch(tag)).then((outcome) => {
+        expect(outcome.ok && outcome.result.rows[0].output).toEqual({ Text: tag });
+        done.push(tag);
+      });
+    // One worker: A1 runs, A2–A4 wait, then B1 arrives.
+    const sent = [send('A', 'A1'), send('A', 'A2'), send('A', 'A3'), send('A', 'A4'), send('B', 'B1')];
+    await Promise.all(sent);
+    expect(done).toEqual(['A1', 'A2', 'B1', 'A3', 'A4']);
+  });
+
+  it("refuses an organization's batch beyond its share of the waiting room (503), and still takes another's", async () => {
+    // One worker: a waiting room of 16, a quarter of it (4 batches, running included) for each organization.
+    const mine = [1, 2, 3, 4].map((i) => pool.run('A', batch(`A${i}`)));
+    const refused = await pool.run('A', batch('A5')).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(RuleViolation);
+    expect(refused).toMatchObject({ status: 503, rule: 'service_unavailable', retryAfterSeconds: 1 });
+    expect((refused as RuleViolation).detail).toContain("this organization's");
+    const other = await pool.run('B', batch('B1'));
+    expect(other.ok).toBe(true);
+    await Promise.all(mine);
+    // The share is free again once its batches are done.
+    expect((await pool.run('A', batch('A6'))).ok).toBe(true);
+  });
+});
