@@ -162,6 +162,16 @@ describe('configuration', () => {
     expect(attempt({ AUTH_JWT_SECRET: SECRET, ENCRYPTION_KEYS: KEYS })()).toMatchObject({ nodeEnv: 'production' });
   });
 
+  it("with AUTH_JWKS_URL in production, refuses to start without AUTH_JWT_AUDIENCE (another application's tokens would do); the URL needs its scheme", () => {
+    const attempt = (env: Record<string, string>) => () => loadAppConfig({ NODE_ENV: 'production', DATA_DIR: dataDir, ENCRYPTION_KEYS: KEYS, ...env }, () => undefined);
+    const jwks = 'https://idp.example/.well-known/jwks.json';
+    expect(attempt({ AUTH_JWKS_URL: jwks })).toThrow(/^AUTH_JWT_AUDIENCE must be set when AUTH_JWKS_URL is used with NODE_ENV=production/);
+    expect(attempt({ AUTH_JWKS_URL: jwks, AUTH_JWT_AUDIENCE: 'meander-integrations' })()).toMatchObject({ jwksUrl: jwks, jwtAudience: 'meander-integrations' });
+    // Development keeps the contract's "checked when set".
+    expect(loadAppConfig({ DATA_DIR: dataDir, AUTH_JWKS_URL: jwks }, () => undefined)).toMatchObject({ jwksUrl: jwks, jwtAudience: undefined });
+    expect(attempt({ AUTH_JWKS_URL: 'idp.example/jwks.json', AUTH_JWT_AUDIENCE: 'a' })).toThrow(/AUTH_JWKS_URL must be an https URL/);
+  });
+
   it('refuses malformed values without echoing them', () => {
     const short = 'too-short-secret';
     const run = () => loadAppConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: short, ENCRYPTION_KEYS: KEYS, PORT: 'eighty' }, () => undefined);

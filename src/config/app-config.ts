@@ -61,7 +61,7 @@ class EnvironmentSchema {
   AUTH_JWT_AUDIENCE?: string;
 
   @IsOptional()
-  @IsUrl({ protocols: ['https'], require_tld: false }, { message: 'AUTH_JWKS_URL must be an https URL' })
+  @IsUrl({ protocols: ['https'], require_tld: false, require_protocol: true }, { message: 'AUTH_JWKS_URL must be an https URL' })
   AUTH_JWKS_URL?: string;
 
   @IsOptional()
@@ -411,6 +411,10 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
   if (nodeEnv === 'production') {
     const missing = [!jwtSecret && !parsed.AUTH_JWKS_URL && 'AUTH_JWT_SECRET', !encryptionKeys && 'ENCRYPTION_KEYS'].filter(Boolean);
     if (missing.length > 0) throw new ConfigError(`${missing.join(' and ')} must be set when NODE_ENV=production`);
+    // An identity provider signs tokens for its other applications too: without the audience checked, theirs would do here.
+    if (parsed.AUTH_JWKS_URL && !parsed.AUTH_JWT_AUDIENCE) {
+      throw new ConfigError('AUTH_JWT_AUDIENCE must be set when AUTH_JWKS_URL is used with NODE_ENV=production: the identity provider signs tokens for other applications too');
+    }
   } else if (!jwtSecret || !encryptionKeys) {
     const dev = loadOrCreateDevSecrets(dataDir, warn);
     jwtSecret ??= dev.AUTH_JWT_SECRET;
