@@ -1,7 +1,7 @@
 import { assertDocumentedStatus } from '../http/api-problem';
 import { codeForStatus } from './problem';
 import { RuleViolation } from './rule-violation';
-import { isRule, PROBLEM_CODES, STATUS_OF_CODE, statusOfCode } from './rules';
+import { PROBLEM_CODES, STATUS_OF_CODE, statusOfCode, VALIDATION_RULES } from './rules';
 
 describe('the one table of statuses (STATUS_OF_CODE)', () => {
   it("answers API.md's table: 409 for uniqueness and state rules, 422 for the other business rules", () => {
@@ -36,24 +36,7 @@ describe('the one table of statuses (STATUS_OF_CODE)', () => {
   });
 
   it("lists no dictionary validation rule: those are a 400's field rules", () => {
-    // The seeds' "Validation Rules" (002's coverage_check_before_export is API.md's 422, above).
-    const validationRules = [
-      'base_url_must_be_https',
-      'field_mappings_must_be_valid_json_object',
-      'display_name_not_empty',
-      'integration_type_must_be_known_value',
-      'encrypted_fields_must_not_be_stored_in_plaintext',
-      'sync_frequency_must_be_known_value',
-      'source_field_snake_case',
-      'target_field_non_empty',
-      'transform_type_is_valid_enum',
-      'lookup_transform_config_is_non_empty_map',
-      'default_value_length_within_bounds',
-      'source_field_path_valid_dot_notation',
-      'sort_order_non_negative',
-    ];
-    expect(validationRules.filter((rule) => !isRule(rule))).toEqual([]);
-    expect(validationRules.filter((rule) => statusOfCode(rule) !== undefined)).toEqual([]);
+    expect(VALIDATION_RULES.filter((rule) => statusOfCode(rule) !== undefined)).toEqual([]);
     // Names that are no code at all, including what every object has.
     expect([statusOfCode('constructor'), statusOfCode('toString'), statusOfCode('no_such_rule')]).toEqual([undefined, undefined, undefined]);
   });

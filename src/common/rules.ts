@@ -2,14 +2,31 @@
 // `grep -rn <rule_name> src` lands here and on the code that enforces the rule (rule names are
 // never shortened into constants). RuleViolation, rule() and ruleDecorator() take only these.
 
-/** The integration_configs data dictionary (seed 000): validation and business rules. */
-export const INTEGRATION_CONFIG_RULES = [
+/**
+ * The dictionaries' "Validation Rules" (seeds 000 and 002): field rules of a 400 `validation_failed`,
+ * never a problem's code (so never in STATUS_OF_CODE). Seed 002 lists `coverage_check_before_export`
+ * among them too, but API.md makes it a 422 business rule: it is with those.
+ */
+export const VALIDATION_RULES = [
+  // seed 000
   'base_url_must_be_https',
   'field_mappings_must_be_valid_json_object',
   'display_name_not_empty',
   'integration_type_must_be_known_value',
   'encrypted_fields_must_not_be_stored_in_plaintext',
   'sync_frequency_must_be_known_value',
+  // seed 002
+  'source_field_snake_case',
+  'target_field_non_empty',
+  'transform_type_is_valid_enum',
+  'lookup_transform_config_is_non_empty_map',
+  'default_value_length_within_bounds',
+  'source_field_path_valid_dot_notation',
+  'sort_order_non_negative',
+] as const;
+
+/** The integration_configs data dictionary (seed 000): business rules. */
+export const INTEGRATION_CONFIG_RULES = [
   'one_config_per_integration_type_per_org',
   'disabled_integration_must_not_sync',
   'credentials_required_before_enable',
@@ -18,16 +35,9 @@ export const INTEGRATION_CONFIG_RULES = [
   'webhook_secret_required_for_inbound_webhooks',
 ] as const;
 
-/** The field_mapping data dictionary (seed 002): validation and business rules. */
+/** The field_mapping data dictionary (seed 002): business rules. */
 export const FIELD_MAPPING_RULES = [
-  'source_field_snake_case',
-  'target_field_non_empty',
-  'transform_type_is_valid_enum',
-  'lookup_transform_config_is_non_empty_map',
-  'default_value_length_within_bounds',
-  'source_field_path_valid_dot_notation',
   'coverage_check_before_export',
-  'sort_order_non_negative',
   'unique_source_field_per_integration',
   'source_field_must_exist_in_internal_schema',
   'required_fields_must_have_default_or_reliable_source',
@@ -118,7 +128,7 @@ export const PROBLEM_CODES = [
   'request_header_fields_too_large',
 ] as const;
 
-export type Rule = (typeof INTEGRATION_CONFIG_RULES)[number] | (typeof FIELD_MAPPING_RULES)[number] | (typeof SERVICE_RULES)[number];
+export type Rule = (typeof VALIDATION_RULES)[number] | (typeof INTEGRATION_CONFIG_RULES)[number] | (typeof FIELD_MAPPING_RULES)[number] | (typeof SERVICE_RULES)[number];
 export type ProblemCode = (typeof PROBLEM_CODES)[number];
 
 /**
@@ -163,7 +173,7 @@ export const STATUS_OF_CODE = {
   request_header_fields_too_large: 431,
   internal_error: 500,
   service_unavailable: 503,
-} as const satisfies Partial<Record<Rule | ProblemCode, number>>;
+} as const satisfies Partial<Record<Exclude<Rule, (typeof VALIDATION_RULES)[number]> | ProblemCode, number>>;
 
 /** A code a refusal can answer with: a generic code, or a rule that refuses a request as a whole. */
 export type AnsweredCode = keyof typeof STATUS_OF_CODE;
@@ -173,7 +183,7 @@ export function statusOfCode(code: string): number | undefined {
   return Object.hasOwn(STATUS_OF_CODE, code) ? STATUS_OF_CODE[code as AnsweredCode] : undefined;
 }
 
-const RULES: ReadonlySet<string> = new Set([...INTEGRATION_CONFIG_RULES, ...FIELD_MAPPING_RULES, ...SERVICE_RULES]);
+const RULES: ReadonlySet<string> = new Set([...VALIDATION_RULES, ...INTEGRATION_CONFIG_RULES, ...FIELD_MAPPING_RULES, ...SERVICE_RULES]);
 
 export function isRule(name: string): name is Rule {
   return RULES.has(name);
