@@ -14,6 +14,7 @@ jest.setTimeout(120_000);
 const K1 = `k1:${randomBytes(32).toString('base64')}`;
 const K2 = `k2:${randomBytes(32).toString('base64')}`;
 const K3 = `k3:${randomBytes(32).toString('base64')}`;
+const K4 = `k4:${randomBytes(32).toString('base64')}`;
 const COLUMNS = ['api_key_encrypted', 'client_secret_encrypted', 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted', 'older_webhook_secret_encrypted'];
 
 // Online key rotation on a database of its own: the service keeps serving while
@@ -209,7 +210,6 @@ describe('keys:rotate', () => {
     }
   });
   it('a value no key opens is left as it is and named (row and column, never a value); every other is rotated; mended, the run ends clean', async () => {
-    const K4 = `k4:${randomBytes(32).toString('base64')}`;
     const [first, second] = await rows(app!);
     const [endpoint] = (await app!.dataSource.query(`SELECT id, signing_secret_encrypted FROM alert_endpoints ORDER BY id LIMIT 1`)) as {
       id: string;
@@ -240,5 +240,22 @@ describe('keys:rotate', () => {
     const again = await cliOutput([], `${K3},${K4}`);
     expect(again.code).toBe(0);
     expect(new Set(keyIdsIn(await rows(app!)))).toEqual(new Set(['k4']));
+  });
+  it('stops, saying why, when a row it re-encrypted is under another key again (an instance writing with another active key)', async () => {
+    const K5 = `k5:${randomBytes(32).toString('base64')}`;
+    const [first] = (await app!.dataSource.query(`SELECT id, api_key_encrypted FROM integration_configs ORDER BY id LIMIT 1`)) as { id: string; api_key_encrypted: string }[];
+    const { child, output } = startCli(['--batch-size', '1', '--pause-ms', '200'], `${K4},${K5}`);
+    const underK5 = async () =>
+      ((await app!.dataSource.query(`SELECT api_key_encrypted FROM integration_configs WHERE id = $1`, [first.id])) as { api_key_encrypted: string }[])[0];
+    expect((await waitFor(underK5, (row) => row.api_key_encrypted.split(':')[2] === 'k5', 30_000)).api_key_encrypted.split(':')[2]).toBe('k5');
+    // The other instance's write: the row under k4 again.
+    await app!.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = $1 WHERE id = $2`, [first.api_key_encrypted, first.id]);
+    expect(await waitForExit(child, 60_000)).toBe(1);
+    expect(output.text).toContain(`integration_configs ${first.id} was re-encrypted by this run and is under another key again`);
+    expect(output.text).toContain('ENCRYPTION_ACTIVE_KEY_ID=k5');
+    // Nobody writing under k4 any more, the next run ends clean.
+    const again = await cliOutput([], `${K4},${K5}`);
+    expect(again.code).toBe(0);
+    expect(new Set(keyIdsIn(await rows(app!)))).toEqual(new Set(['k5']));
   });
 });

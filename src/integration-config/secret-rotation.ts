@@ -79,6 +79,18 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
       return null;
     }
   };
+  // A row this run re-encrypted that is under another key again was written by an instance whose
+  // active key is another: the run would chase it forever, so it stops and says why.
+  const rotated = new Set<string>();
+  const rotatedOnce = (table: string, rowId: string) => {
+    const key = `${table}:${rowId}`;
+    if (rotated.has(key)) {
+      throw new Error(
+        `${table} ${rowId} was re-encrypted by this run and is under another key again: an instance is writing with another active key. Give every instance ENCRYPTION_ACTIVE_KEY_ID=${active} (redeploy), then run keys:rotate again`,
+      );
+    }
+    rotated.add(key);
+  };
   const skippedConfigs = new Set<string>();
   await inBatches(
     transactions,
@@ -87,6 +99,7 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
       const rows = await batch.lockRowsWithSecretsNotUnder(active, batchSize, [...skippedConfigs]);
       let values = 0;
       for (const row of rows) {
+        rotatedOnce('integration_configs', row.id);
         const envelopes: Partial<Record<SecretColumn, string>> = {};
         for (const column of SECRET_COLUMNS) {
           const envelope = row[column];
@@ -112,6 +125,7 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
       const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize, [...skippedEndpoints]);
       let values = 0;
       for (const row of rows) {
+        rotatedOnce('alert_endpoints', row.id);
         const next = reencrypted(row.signing_secret_encrypted, alertSecretLocation(row.id));
         if (next === null) skippedEndpoints.add(row.id);
         else {
