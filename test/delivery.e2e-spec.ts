@@ -3,7 +3,7 @@ import { DeliveryFailure, DeliveryStopped, type Connector, type ConnectorContext
 import { ConnectorRegistry } from '../src/sync/connector.registry';
 import { DeliveryLocks } from '../src/sync/delivery-lock';
 import { DeliveryService } from '../src/sync/delivery.service';
-import { ALERT_QUEUE } from '../src/job-queue/job-queue';
+import { ALERT_QUEUE, DELIVERY_QUEUE, JobQueue } from '../src/job-queue/job-queue';
 import { nextSlot } from '../src/sync/sync-schedule';
 import { applyOutcomesStatement, ExportRunRowRepository } from '../src/export-runs/export-run-row.repository';
 import { CONFIGS_WITH_DELIVERABLE_RUNS } from '../src/export-runs/export-run.repository';
@@ -269,7 +269,37 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     return { run: (await api.get(runPath, token)).body, recorded };
   }
 
+  /** The config's delivery jobs by state (pg-boss's own table). */
+  const deliveryJobStates = async (configId: string) =>
+    ((await t.dataSource.query(`SELECT state FROM pgboss.job WHERE name = $1 AND singleton_key = $2`, [DELIVERY_QUEUE, configId])) as { state: string }[]).map((j) => j.state);
+
+  /** Once no delivery job of the config waits, is due or runs: whatever was queued for it has been worked. */
+  async function jobsWorked(configId: string) {
+    const states = await waitFor(
+      () => deliveryJobStates(configId),
+      (all) => all.every((state) => !['created', 'retry', 'active'].includes(state)),
+    );
+    expect(states.filter((state) => ['created', 'retry', 'active'].includes(state))).toEqual([]);
+    return states;
+  }
+
   it('disabled_integration_must_not_sync: not one request while disabled; disabled mid-run, it stops before the next batch, uncounted', async () => {
+    // Disabled while its run waits for its job: the job, made due and worked, sends nothing.
+    const waiting = await setup({ sync_frequency: 'daily' });
+    const queued = await api.post(waiting.exports, waiting.token, { records: [claim()], deliver: true });
+    expect(queued.status).toBe(202);
+    expect((await api.patch(waiting.configPath, waiting.token, { enabled: false })).status).toBe(200);
+    const [[due]] = await t.dataSource.query(`UPDATE pgboss.job SET start_after = now() WHERE name = $1 AND singleton_key = $2 AND state = 'created' RETURNING id`, [
+      DELIVERY_QUEUE,
+      waiting.configId,
+    ]);
+    expect(due).toBeDefined();
+    t.app.get(JobQueue).wakeDeliveryWorkers();
+    expect(await jobsWorked(waiting.configId)).toContain('completed');
+    expect(sink.callsFor(waiting.configId)).toEqual([]);
+    expect((await api.get(`${waiting.exports}/${queued.body.id}`, waiting.token)).body).toMatchObject({ status: 'queued', delivery: { attempts: 0, delivered_count: 0 } });
+    expect(await syncRuns(waiting.configId)).toEqual([]);
+
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: Array.from({ length: 7 }, () => claim()), deliver: true });
     // The config is disabled while the first batch is sent: the attempt stops before the second.
@@ -282,7 +312,8 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const callsWhileDisabled = sink.callsFor(configId).length;
     expect(callsWhileDisabled).toBe(1);
     expectProblem(await api.post(`${configPath}/sync`, token, {}), 409, 'disabled_integration_must_not_sync');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The stopped attempt's job is over, and nothing was queued again for it while disabled.
+    await jobsWorked(configId);
     expect(sink.callsFor(configId)).toHaveLength(callsWhileDisabled);
     // Enabled again, the rest goes; the three delivered rows are not sent again.
     sink.beforeBatch = async () => undefined;
@@ -903,7 +934,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     });
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     for (let waited = 0; !deleted && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await jobsWorked(configId);
     expect(sink.callsFor(configId)).toHaveLength(1);
     const [{ n }] = await t.dataSource.query(`SELECT count(*)::int AS n FROM export_runs WHERE integration_id = $1`, [configId]);
     expect(n).toBe(0);

@@ -37,7 +37,7 @@ describe("stored export rows keep the mappings' order (HTTP, real database)", ()
     return { token, configPath, mappings: mapped.body.items as { id: string; target_field: string }[] };
   }
 
-  it('answers GET …/exports/{id} in the order POST answered: sort_order, also after the mappings were reordered or deactivated', async () => {
+  it('answers GET …/exports/{id} in the order POST answered: sort_order, also after the mappings were reordered or deactivated (single_active_mapping_set_per_integration: a new export leaves the inactive one out)', async () => {
     const { token, configPath, mappings } = await setup();
     const records = [claim(), claim()];
     const preview = await api.post(`${configPath}/exports/preview`, token, { records });

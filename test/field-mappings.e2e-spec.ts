@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { apiClient, expectProblem, rulesOf, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
+/** Lowercase, and still not snake_case (src/common/validators.ts SNAKE_CASE). */
+const NOT_SNAKE_CASE = ['expense-amount', 'expense__amount', 'expense_', '1st_field', '_x'];
+
 describe('field mappings (HTTP, real database)', () => {
   let t: TestApp;
   let api: ApiClient;
@@ -114,6 +117,19 @@ describe('field mappings (HTTP, real database)', () => {
         'target_field:target_field_non_empty',
         'transform_type:transform_type_is_valid_enum',
       ]);
+    });
+
+    it('source_field_snake_case: refuses lowercase names that are not snake_case, on create and PATCH', async () => {
+      const { path, token } = await setup();
+      const made = await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
+      expect(made.status).toBe(201);
+      for (const source_field of NOT_SNAKE_CASE) {
+        const created = await api.post(path, token, { source_field, target_field: 'T' });
+        expect({ source_field, status: created.status, rules: rulesOf(created) }).toEqual({ source_field, status: 400, rules: ['source_field:source_field_snake_case'] });
+        const patched = await api.patch(`${path}/${made.body.id}`, token, { source_field });
+        expect({ source_field, status: patched.status, rules: rulesOf(patched) }).toEqual({ source_field, status: 400, rules: ['source_field:source_field_snake_case'] });
+      }
+      expect((await api.get(path, token)).body.items.map((m: { source_field: string }) => m.source_field)).toEqual(['expense_amount']);
     });
 
     it('checks the bounds', async () => {
@@ -298,7 +314,7 @@ describe('field mappings (HTTP, real database)', () => {
       expect((await api.get(`${path}/${v3.id}`, token)).body.is_active).toBe(true);
     });
 
-    it('cascade_delete_on_integration_removal lives in the database', async () => {
+    it('cascade_delete_on_integration_removal: deleting a config deletes its mappings, by the database (ON DELETE CASCADE)', async () => {
       const { path, token, configId, configPath } = await setup();
       await api.post(path, token, { source_field: 'expense_amount', target_field: 'Amount' });
       expect((await api.delete(configPath, token)).status).toBe(204);
@@ -350,6 +366,25 @@ describe('field mappings (HTTP, real database)', () => {
       expect((await api.post(`${path}/bulk`, token, { items: [] })).status).toBe(400);
     });
 
+    it("a source field's repeats in one request are only judged unique (409), their formulas not compiled; its first is judged whole (422)", async () => {
+      const { path, token } = await setup();
+      const formula = (n: number) => ({
+        source_field: 'expense_amount',
+        target_field: `T${n}`,
+        transform_type: 'computed',
+        transform_config: { expression: `expense_amount * ${n}` },
+      });
+      // A repeat whose formula does not parse: the request is refused for the repeat, not for the formula.
+      const repeats = await api.post(`${path}/bulk`, token, { items: [formula(1), { ...formula(2), transform_config: { expression: 'expense_amount *' } }, formula(3)] });
+      expectProblem(repeats, 409, 'unique_source_field_per_integration');
+      expect(rulesOf(repeats)).toEqual(['items[1].source_field:unique_source_field_per_integration', 'items[2].source_field:unique_source_field_per_integration']);
+      // The same broken formula on the first of them is the 422.
+      const first = await api.post(`${path}/bulk`, token, { items: [{ ...formula(1), transform_config: { expression: 'expense_amount *' } }, formula(2)] });
+      expectProblem(first, 422, 'transform_config_must_match_transform_type');
+      expect(rulesOf(first)).toEqual(['items[0].transform_config.expression:transform_config_must_match_transform_type']);
+      expect((await api.get(path, token)).body.items).toEqual([]);
+    });
+
     it('refuses more than 500 items before judging any of them (one error, not one per item)', async () => {
       const { path, token } = await setup();
       // Under 1 MiB, as the probe's was.
@@ -394,7 +429,7 @@ describe('field mappings (HTTP, real database)', () => {
   });
 
   describe('coverage and preview', () => {
-    it('coverage lists missing required targets; no_active_mappings when none is active', async () => {
+    it('coverage lists missing required targets; single_active_mapping_set_per_integration: only active mappings count, no_active_mappings when none is active', async () => {
       const { path, token } = await setup();
       expect((await api.get(`${path}/coverage`, token)).body).toEqual({
         complete: false,
@@ -407,6 +442,39 @@ describe('field mappings (HTTP, real database)', () => {
       await api.patch(`${path}/${inactive.body.id}`, token, { is_active: true });
       await api.post(path, token, { source_field: 'expense_date', target_field: 'TransactionDate' });
       expect((await api.get(`${path}/coverage`, token)).body).toEqual({ complete: true, missing_target_fields: [], warnings: [] });
+    });
+
+    it('single_active_mapping_set_per_integration: with every mapping deactivated, coverage and the next previews warn no_active_mappings', async () => {
+      const { path, token, configPath } = await setup('xledger', { accounting_code_mappings: { travel_km: '4001' } });
+      const made = await api.post(`${path}/bulk`, token, {
+        items: [
+          { source_field: 'expense_amount', target_field: 'Amount' },
+          { source_field: 'expense_date', target_field: 'TransactionDate' },
+          { source_field: 'accounting_code', target_field: 'AccountCode' },
+        ],
+      });
+      expect(made.status).toBe(201);
+      const record = { claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' };
+      const active = await api.post(`${path}/preview`, token, { record });
+      expect(active.body).toEqual({ output: { Amount: 120.5, TransactionDate: '2026-11-20', AccountCode: '4001' }, skipped_reason: null, warnings: [] });
+      const ids: string[] = made.body.items.map((m: { id: string }) => m.id);
+      // Deactivated one by one: while one is still active, no warning.
+      for (const id of ids.slice(0, -1)) expect((await api.patch(`${path}/${id}`, token, { is_active: false })).status).toBe(200);
+      expect((await api.post(`${path}/preview`, token, { record })).body.warnings).toEqual([]);
+      expect((await api.patch(`${path}/${ids[ids.length - 1]}`, token, { is_active: false })).status).toBe(200);
+      // The mappings are still there, none of them active.
+      expect((await api.get(path, token)).body.items.map((m: { is_active: boolean }) => m.is_active)).toEqual([false, false, false]);
+      const preview = await api.post(`${path}/preview`, token, { record });
+      expect(preview.status).toBe(200);
+      expect(preview.body).toEqual({ output: {}, skipped_reason: null, warnings: ['no_active_mappings'] });
+      expect((await api.get(`${path}/coverage`, token)).body).toEqual({
+        complete: false,
+        missing_target_fields: ['Amount', 'TransactionDate', 'AccountCode'],
+        warnings: ['no_active_mappings'],
+      });
+      const exportPreview = await api.post(`${configPath}/exports/preview`, token, { records: [record] });
+      expect(exportPreview.status).toBe(200);
+      expect(exportPreview.body.warnings).toEqual(expect.arrayContaining(['no_active_mappings']));
     });
 
     it('preview resolves one record with the compiled mappings and changes nothing', async () => {

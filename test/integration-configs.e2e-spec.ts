@@ -90,7 +90,14 @@ describe('integration configs (HTTP, real database)', () => {
 
     it('accepts a config of a registered type (the database knows it too)', async () => {
       const org = newOrgId();
-      await createConfig(org, await t.token('org_admin', org), { integration_type: 'visma_net', display_name: 'Visma' });
+      const token = await t.token('org_admin', org);
+      const created = await createConfig(org, token, { integration_type: 'visma_net', display_name: 'Visma' });
+      const read = await api.get(`${base(org)}/${created.id}`, token);
+      expect(read.status).toBe(200);
+      expect(read.body).toMatchObject({ id: created.id, integration_type: 'visma_net', display_name: 'Visma' });
+      // Stored under that type, which the database's mirror of the registry (integration_types) holds too.
+      const rows = await t.dataSource.query(`SELECT c.integration_type FROM integration_configs c JOIN integration_types t USING (integration_type) WHERE c.id = $1`, [created.id]);
+      expect(rows).toEqual([{ integration_type: 'visma_net' }]);
     });
   });
 
@@ -243,6 +250,28 @@ describe('integration configs (HTTP, real database)', () => {
       }
     });
 
+    it('field_mappings_must_be_valid_json_object: refuses lowercase keys that are not snake_case in accounting_code_mappings and field_mappings', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const config = await createConfig(org, token, { integration_type: 'xledger', display_name: 'X', accounting_code_mappings: { travel_km: '4001' } });
+      for (const key of ['expense-amount', 'expense__amount', 'expense_', '1st_field', '_x']) {
+        for (const field of ['accounting_code_mappings', 'field_mappings']) {
+          const body = { [field]: { [key]: 'Value' } };
+          const created = await api.post(base(org), token, { integration_type: 'dynamics', display_name: 'D', ...body });
+          expect({ body, status: created.status, rules: rulesOf(created) }).toEqual({ body, status: 400, rules: [`${field}:field_mappings_must_be_valid_json_object`] });
+          const patched = await api.patch(`${base(org)}/${config.id}`, token, body);
+          expect({ body, status: patched.status, rules: rulesOf(patched) }).toEqual({ body, status: 400, rules: [`${field}:field_mappings_must_be_valid_json_object`] });
+        }
+      }
+      // Refused means nothing stored: no second config, the first one as it was.
+      expect((await api.get(base(org), token)).body.items).toHaveLength(1);
+      expect((await api.get(`${base(org)}/${config.id}`, token)).body).toMatchObject({
+        accounting_code_mappings: { travel_km: '4001' },
+        field_mappings: {},
+        revision: config.revision,
+      });
+    });
+
     it('refuses integration_type on PATCH and null for required fields', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);
@@ -316,6 +345,25 @@ describe('integration configs (HTTP, real database)', () => {
       const ok = await api.post(base(org), token, { ...complete, extra_config: { entity_set: 'msdyn_expenses', alternate_key: 'cr123_ref' } });
       expect(ok.status).toBe(201);
       expect(ok.body).toMatchObject({ enabled: true, has_client_secret: true });
+      // client_id too: everything else given, dynamics and hlf_portal are refused without it (on PATCH too).
+      const withoutClientId: Record<string, unknown>[] = [
+        { ...complete, extra_config: { entity_set: 'msdyn_expenses', alternate_key: 'cr123_ref' }, client_id: undefined },
+        { ...hlfPortalConfig(), client_id: undefined },
+      ];
+      const other = newOrgId();
+      const otherToken = await t.token('org_admin', other);
+      for (const body of withoutClientId) {
+        const refused = await api.post(base(other), otherToken, body);
+        expectProblem(refused, 422, 'credentials_required_before_enable');
+        expect({ type: body.integration_type, errors: refused.body.errors }).toEqual({
+          type: body.integration_type,
+          errors: [expect.objectContaining({ field: 'client_id', rule: 'credentials_required_before_enable' })],
+        });
+        const disabled = await createConfig(other, otherToken, { ...body, enabled: false });
+        const enable = await api.patch(`${base(other)}/${disabled.id}`, otherToken, { enabled: true });
+        expectProblem(enable, 422, 'credentials_required_before_enable');
+        expect(rulesOf(enable)).toEqual(['client_id:credentials_required_before_enable']);
+      }
     });
 
     it('credentials_required_for_new_base_url: a stored secret never follows base_url to another host', async () => {
@@ -680,9 +728,9 @@ describe('integration configs (HTTP, real database)', () => {
       expect(stored).toEqual({ error: 'Xledger said: invalid key [redacted]', last_sync_error: 'Xledger said: invalid key [redacted]' });
     });
 
-    it("scrubs every encoding of every secret the organization holds, another config's included", async () => {
-      const { org, token, config } = await enabledConfig();
-      await createConfig(org, token, {
+    /** Another config of the organization, with a secret of its own (CLIENT_SECRET). */
+    const secondConfig = (org: string, token: string) =>
+      createConfig(org, token, {
         integration_type: 'dynamics',
         display_name: 'D365',
         client_id: 'abc',
@@ -690,6 +738,10 @@ describe('integration configs (HTTP, real database)', () => {
         tenant_id: 't',
         base_url: 'https://d365.example',
       });
+
+    it("scrubs every encoding of every secret the organization holds, another config's included", async () => {
+      const { org, token, config } = await enabledConfig();
+      await secondConfig(org, token);
       const quoted = [
         Buffer.from(API_KEY).toString('base64'),
         Buffer.from(API_KEY).toString('hex').toUpperCase(),
@@ -716,14 +768,7 @@ describe('integration configs (HTTP, real database)', () => {
 
     it("a secret of the organization no key opens (a bad restore) is passed over and logged, not a 500 for another config's run", async () => {
       const { org, token, config } = await enabledConfig();
-      const other = await createConfig(org, token, {
-        integration_type: 'dynamics',
-        display_name: 'D365',
-        client_id: 'abc',
-        client_secret: CLIENT_SECRET,
-        tenant_id: 't',
-        base_url: 'https://d365.example',
-      });
+      const other = await secondConfig(org, token);
       // The other config's client secret replaced by an envelope of another row and column: its AAD does not match.
       await t.dataSource.query(`UPDATE integration_configs SET client_secret_encrypted = (SELECT api_key_encrypted FROM integration_configs WHERE id = $1) WHERE id = $2`, [
         config.id,

@@ -375,14 +375,18 @@ export class FieldMappingService {
 
   /**
    * 400 (lookup map), then 422 (schema, transform shape, required), then 409 (unique source),
-   * every failing field of the batch at once. `prefix` null: single write, no prefix.
+   * every failing field of the batch at once. `prefix` null: single write, no prefix. A source
+   * field's repeats in the request are only the 409: compiling their formulas (500 items of one
+   * source, each with a long formula) would hold the event loop for nothing.
    */
   private async assertValid(orgId: string, config: IntegrationConfigEntity, rows: FieldMappingEntity[], prefix: string | null, tx: Transaction, replacing?: string): Promise<void> {
     const type: IntegrationTypeDefinition = this.registry.get(config.integration_type);
     const at = (i: number) => (prefix ? `${prefix}[${i}].` : '');
     const invalid = rows.flatMap((row, i) => lookupMapErrors(row, at(i)));
     if (invalid.length > 0) throw RuleViolation.validation(invalid);
-    const broken = rows.flatMap((row, i) => businessRuleErrors(row, type, at(i)));
+    const seen = new Set<string>();
+    const firsts = rows.map((row, i) => ({ row, i })).filter(({ row }) => !seen.has(row.source_field) && seen.add(row.source_field));
+    const broken = firsts.flatMap(({ row, i }) => businessRuleErrors(row, type, at(i)));
     if (broken.length > 0)
       throw new RuleViolation(broken[0].rule, `${broken.length} mapping rule${broken.length === 1 ? '' : 's'} failed: ${broken.map((e) => e.field).join(', ')}`, broken);
 
