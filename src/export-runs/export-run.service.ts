@@ -152,7 +152,6 @@ export class ExportRunService {
     }));
   }
 
-  /** The records mapped off the event loop when there are many; too large an output is a 422. */
   /** The config (locked, in `tx`) and the mapping inputs of an export, once every rule before mapping holds. */
   private async exportInputs(orgId: string, integrationId: string, options: { deliver?: boolean }, tx?: Transaction) {
     const config = foundOr404(await (tx ? this.configs.in(tx) : this.configs).findByOrgAndId(orgId, integrationId, { lock: tx !== undefined }), CONFIG);
@@ -165,6 +164,7 @@ export class ExportRunService {
     return { config, ...inputs };
   }
 
+  /** The records mapped off the event loop when there are many (the organization's turn); too large an output is a 422. */
   private async map(orgId: string, task: MappingTask): Promise<ExportResult> {
     const outcome = await this.pool.run(orgId, task);
     if (outcome.ok) return outcome.result;
