@@ -1353,7 +1353,10 @@ export interface components {
              * @example expense_amount
              */
             source_field: string;
-            /** @example Amount */
+            /**
+             * @description The key of the field in each export row; not __proto__, constructor, prototype
+             * @example Amount
+             */
             target_field: string;
         };
         FieldMappingWriteResponse: {
@@ -1569,7 +1572,10 @@ export interface components {
             is_active?: boolean;
             /** @example expense_amount */
             source_field?: string;
-            /** @example AccountCode */
+            /**
+             * @description The key of the field in each export row; not __proto__, constructor, prototype
+             * @example AccountCode
+             */
             target_field?: string;
         };
         ExportRequestDto: {

@@ -84,6 +84,7 @@ export const SERVICE_RULES = [
   'items_within_bounds',
   'is_active_must_be_boolean',
   'is_required_must_be_boolean',
+  'target_field_must_not_be_reserved',
   // exports and previews
   'records_must_be_objects',
   'record_must_be_object',

@@ -93,6 +93,94 @@ describe('safe formulas', () => {
     expect(refusal('1 + '.repeat(240) + '1')).toMatch(/tokens/);
   });
 
+  describe('our lexer and parser are the grammar, not filtrex', () => {
+    // filtrex reads a keyword only when a non-word character follows it: at the end of the text it
+    // was a field name (null, no warning), and the character after it was swallowed.
+    it.each([
+      ['toll_amount + and', 'expected an operand but found the keyword and at position 14'],
+      ['expense_amount + if', 'expected an operand but found the end of the expression (position 19)'],
+      ['expense_amount + not', 'expected an operand but found the end of the expression (position 20)'],
+      ['toll_amount * then', 'expected an operand but found the keyword then at position 14'],
+      ['1 or', 'expected an operand but found the end of the expression (position 4)'],
+      ['if toll_amount then 1', 'expected an operator or else but found the end of the expression (position 21)'],
+      ['toll_amount toll_amount', 'expected an operator but found the name toll_amount at position 12'],
+      ['round(1,)', 'expected an operand but found ")" at position 8'],
+      ['(1))', 'unbalanced parentheses: ")" at position 3 closes nothing'],
+      ['1 + (2 * (3)', 'unbalanced parentheses: "(" at position 4 is not closed'],
+      ['+1', 'expected an operand but found "+" at position 0'],
+    ])('refuses a keyword or operator where an operand belongs: %s', (expression, message) => {
+      expect(refusal(expression)).toBe(message);
+    });
+
+    it('refuses what filtrex would read otherwise, saying what and where', () => {
+      expect(refusal('1e3')).toBe('a number takes no exponent: 1e3 at position 0 (write the number out in full)');
+      expect(refusal('toll_amount * 2.5E-2')).toMatch(/no exponent: 2\.5E-2 at position 14/);
+      expect(refusal('"a\\qb"')).toBe('unknown escape \\q at position 2 (a string may use \\" \\\\ \\n \\t)');
+      expect(refusal('"open')).toBe('the string at position 0 is not closed on its line');
+      expect(refusal('toll_amount = 1')).toBe('unexpected character "=" at position 12 (compare with ==)');
+      expect(refusal('expense_amount mod 2')).toBe('mod at position 15 is not allowed');
+      // Never filtrex's cut-off "Parse error on line 1:".
+      for (const expression of ['1e3', '"a\\qb"', 'not', 'a and', 'if(', '1 +* 2']) expect(refusal(expression)).not.toMatch(/Parse error|could not be compiled/);
+    });
+
+    it('reads a keyword followed by "(" or "-", and \\n and \\t escapes, as the docs say', () => {
+      expect(evaluate('not(expense_amount == 1)', { expense_amount: 2 })).toBe(true);
+      expect(evaluate('if(expense_amount > 1) then "a" else "b"', { expense_amount: 2 })).toBe('a');
+      expect(evaluate('expense_amount > 1 and(toll_amount > 1)', { expense_amount: 2, toll_amount: 2 })).toBe(true);
+      expect(evaluate('expense_amount > 1 or(toll_amount > 1)', { expense_amount: 0, toll_amount: 0 })).toBe(false);
+      // filtrex alone read `then-1` as `then 1`.
+      expect(evaluate('if expense_amount > 0 then-1 else 2', { expense_amount: 1 })).toBe(-1);
+      expect(evaluate('if expense_amount > 0 then 1 else-2', { expense_amount: 0 })).toBe(-2);
+      expect(evaluate('"a\\nb"')).toBe('a\nb');
+      expect(evaluate('concat("a\\tb", "\\"q\\\\")')).toBe('a\tb"q\\');
+      expect(evaluate('1 + if passenger_count > 0 then 1 else 2 * 3', { passenger_count: 0 })).toBe(7);
+    });
+
+    it('fuzz: whatever our grammar accepts, filtrex compiles', () => {
+      const tokens = fc.constantFrom(
+        'km_distance',
+        'toll_amount',
+        'currency',
+        '"x"',
+        '"a\\nb"',
+        '"\\""',
+        '1',
+        '2.5',
+        '+',
+        '-',
+        '*',
+        '/',
+        '==',
+        '!=',
+        '<',
+        '>=',
+        '(',
+        ')',
+        ',',
+        'and',
+        'or',
+        'not',
+        'if',
+        'then',
+        'else',
+        'round(',
+        'max(',
+        'concat(',
+      );
+      const expressions = fc.tuple(fc.array(tokens, { minLength: 1, maxLength: 20 }), fc.constantFrom('', ' ')).map(([parts, gap]) => parts.join(gap));
+      let accepted = 0;
+      fc.assert(
+        fc.property(expressions, (expression) => {
+          const compiled = compileFormula(expression, NAMES);
+          if (compiled.ok) accepted++;
+          else expect(compiled.message).not.toMatch(/could not be compiled|does not parse/);
+        }),
+        { numRuns: 20_000 },
+      );
+      expect(accepted).toBeGreaterThan(500);
+    });
+  });
+
   it('reports unknown names separately from syntax', () => {
     const compiled = compileFormula('km_distance * rate_per_km', NAMES);
     expect(compiled).toMatchObject({ ok: false, unknownNames: ['rate_per_km'] });

@@ -65,6 +65,24 @@ describe('mapping compiler', () => {
     expect(compiled(JSON.parse('{"__proto__": {"cost_center": "evil"}}')).output).toEqual({ T: null, C: null });
   });
 
+  it('writes a reserved target name (stored before the rule refused it) as an own key: the value never vanishes into a prototype', () => {
+    const compiled = compileMappings(
+      [
+        mapping('cost_center', '__proto__', { sort_order: 0 }),
+        mapping('currency', 'constructor', { sort_order: 1 }),
+        mapping('description', 'prototype', { sort_order: 2 }),
+        mapping('expense_type', 'Kind', { sort_order: 3 }),
+      ],
+      ctx,
+    );
+    const { output } = compiled({ cost_center: { polluted: true }, currency: 'NOK', description: 'd', expense_type: 'toll' });
+    expect(Object.getPrototypeOf(output)).toBe(Object.prototype);
+    expect(Object.keys(output)).toEqual(['__proto__', 'constructor', 'prototype', 'Kind']);
+    expect(Object.getOwnPropertyDescriptor(output, '__proto__')).toEqual({ value: { polluted: true }, writable: true, enumerable: true, configurable: true });
+    expect(JSON.stringify(output)).toBe('{"__proto__":{"polluted":true},"constructor":"NOK","prototype":"d","Kind":"toll"}');
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
   it("derives accounting_code from the config, and warns when the record's own accounting_code is ignored", () => {
     const compiled = compileMappings(
       [

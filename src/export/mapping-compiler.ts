@@ -1,17 +1,26 @@
 // An integration's active mappings compiled once into one function: record → output row.
 // Preview and export both use it: there is one resolver. Pure: no Nest imports.
 import type { SourceFieldDefinition } from '../integration-types/integration-type';
-import { compileFormula } from './expression';
+import { compileFormula, type FormulaCompilation } from './expression';
 import type { CompileContext, CompiledMapping, MappingResult, MappingSpec } from './mapping-spec';
 import { formatDateValue, formatNumber, parseNumberFormat } from './transforms';
 
 export const NO_ACTIVE_MAPPINGS = 'no_active_mappings';
+
+/**
+ * Target field names refused at write time (`target_field_must_not_be_reserved`): `output.__proto__ = v`
+ * sets the row's prototype and the value vanishes, and the others are traps for any code that
+ * merges rows naively. Rows stored before the rule still export them, written as own properties.
+ */
+export const RESERVED_TARGET_FIELDS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 type Reader = (record: Record<string, unknown>) => unknown;
 type Transform = (value: unknown, record: Record<string, unknown>, warn: (warning: string) => void) => unknown;
 
 interface Step {
   target: string;
+  /** A reserved name (`__proto__`): written with defineProperty, never through a setter. */
+  reserved: boolean;
   read: Reader;
   /** Derived fields the step reads (accounting_code): a record's own value of one is ignored, with a warning. */
   derived: string[];
@@ -50,7 +59,13 @@ function fieldReader(field: SourceFieldDefinition, overridePath: string | null, 
   return pathReader(overridePath ?? field.path ?? field.name);
 }
 
-function makeTransform(spec: MappingSpec, field: SourceFieldDefinition, fields: Map<string, SourceFieldDefinition>, ctx: CompileContext): Transform | null {
+function makeTransform(
+  spec: MappingSpec,
+  field: SourceFieldDefinition,
+  fields: Map<string, SourceFieldDefinition>,
+  formula: FormulaCompilation | null,
+  ctx: CompileContext,
+): Transform | null {
   const config = spec.transform_config as Record<string, unknown> | null;
   const target = spec.target_field;
   switch (spec.transform_type) {
@@ -87,14 +102,14 @@ function makeTransform(spec: MappingSpec, field: SourceFieldDefinition, fields: 
       };
     }
     case 'computed': {
-      const compiled = compileFormula(config?.['expression'], new Set(fields.keys()));
       // Checked at write time; a formula that no longer compiles yields null, with a warning.
-      if (!compiled.ok) return (_value, _record, warn) => (warn(`formula_error:${target}`), null);
-      const readers = compiled.formula.fieldsRead.map((name) => [name, fieldReader(fields.get(name)!, null, ctx)] as const);
+      if (formula === null || !formula.ok) return (_value, _record, warn) => (warn(`formula_error:${target}`), null);
+      const compiled = formula.formula;
+      const readers = compiled.fieldsRead.map((name) => [name, fieldReader(fields.get(name)!, null, ctx)] as const);
       return (_value, record, warn) => {
         const values: Record<string, unknown> = Object.create(null);
         for (const [name, read] of readers) values[name] = read(record) ?? null;
-        const { value, error } = compiled.formula.evaluate(values);
+        const { value, error } = compiled.evaluate(values);
         if (error) warn(`formula_error:${target}`);
         return value;
       };
@@ -104,28 +119,37 @@ function makeTransform(spec: MappingSpec, field: SourceFieldDefinition, fields: 
   }
 }
 
+/** A `computed` mapping's formula, compiled against the source fields; null for other transforms. */
+function formulaOf(spec: MappingSpec, fieldNames: ReadonlySet<string>): FormulaCompilation | null {
+  if (spec.transform_type !== 'computed') return null;
+  return compileFormula((spec.transform_config as Record<string, unknown> | null)?.['expression'], fieldNames);
+}
+
 /** The derived fields whose value a mapping uses: its source (unless `static`), or those its formula reads. */
-function derivedFieldsRead(spec: MappingSpec, field: SourceFieldDefinition, fields: Map<string, SourceFieldDefinition>): string[] {
+function derivedFieldsRead(spec: MappingSpec, field: SourceFieldDefinition, fields: Map<string, SourceFieldDefinition>, formula: FormulaCompilation | null): string[] {
   if (spec.transform_type === 'static') return [];
   if (spec.transform_type !== 'computed') return field.derived ? [field.name] : [];
-  const compiled = compileFormula((spec.transform_config as Record<string, unknown> | null)?.['expression'], new Set(fields.keys()));
-  return compiled.ok ? compiled.formula.fieldsRead.filter((name) => fields.get(name)?.derived) : [];
+  return formula?.ok ? formula.formula.fieldsRead.filter((name) => fields.get(name)?.derived) : [];
 }
 
 const byOrder = (a: MappingSpec, b: MappingSpec) => a.sort_order - b.sort_order || (a.source_field < b.source_field ? -1 : a.source_field > b.source_field ? 1 : 0);
 
 export function compileMappings(mappings: readonly MappingSpec[], ctx: CompileContext): CompiledMapping {
   const fields = new Map(ctx.sourceFields.map((f) => [f.name, f]));
+  const fieldNames: ReadonlySet<string> = new Set(fields.keys());
   const steps: Step[] = [...mappings].sort(byOrder).flatMap((spec) => {
     const field = fields.get(spec.source_field);
     // A mapping of a field the schema does not know cannot be read (refused at write time).
     if (!field) return [];
+    // Compiled once, for both the transform and the derived fields it reads.
+    const formula = formulaOf(spec, fieldNames);
     return [
       {
         target: spec.target_field,
+        reserved: RESERVED_TARGET_FIELDS.has(spec.target_field),
         read: fieldReader(field, spec.source_field_path, ctx),
-        derived: derivedFieldsRead(spec, field, fields),
-        transform: makeTransform(spec, field, fields, ctx),
+        derived: derivedFieldsRead(spec, field, fields, formula),
+        transform: makeTransform(spec, field, fields, formula, ctx),
         defaultValue: spec.default_value,
         required: spec.is_required,
       },
@@ -147,7 +171,9 @@ export function compileMappings(mappings: readonly MappingSpec[], ctx: CompileCo
       if ((value === null || value === undefined || value === '') && step.defaultValue !== null) value = step.defaultValue;
       if (value === undefined) value = null;
       if (step.required && (value === null || value === '')) return { output: {}, skipped_reason: `missing_required_field:${step.target}`, warnings };
-      output[step.target] = value;
+      // `output.__proto__ = value` would set the row's prototype, not a key.
+      if (step.reserved) Object.defineProperty(output, step.target, { value, writable: true, enumerable: true, configurable: true });
+      else output[step.target] = value;
     }
     return { output, skipped_reason: null, warnings };
   };
@@ -161,7 +187,7 @@ export function mappingWriteWarnings(spec: MappingSpec, ctx: CompileContext): st
   const fields = new Map(ctx.sourceFields.map((f) => [f.name, f]));
   const field = fields.get(spec.source_field);
   if (!field || Object.keys(ctx.accountingCodeMappings ?? {}).length > 0) return [];
-  return derivedFieldsRead(spec, field, fields).includes('accounting_code') ? [`accounting_code_mappings_empty:${spec.target_field}`] : [];
+  return derivedFieldsRead(spec, field, fields, formulaOf(spec, new Set(fields.keys()))).includes('accounting_code') ? [`accounting_code_mappings_empty:${spec.target_field}`] : [];
 }
 
 /** Whether the active mappings cover the type's required target fields. */

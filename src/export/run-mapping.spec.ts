@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { compileMappings } from './mapping-compiler';
 import type { MappingSpec } from './mapping-spec';
-import { jsonBytesWithin, runMapping } from './run-mapping';
+import { jsonBytesWithin, MAX_EXPORT_OUTPUT_BYTES, runMapping } from './run-mapping';
 
 const field = { name: 'currency', type: 'string' as const, non_null: false, path: null };
 const staticValue = (value: string): MappingSpec => ({
@@ -24,6 +25,28 @@ describe('runMapping output bound', () => {
     expect(outcome).toEqual({ ok: true, result: { rows: [0, 1].map((index) => ({ index, claim_id: null, output: { Currency: 'v'.repeat(200) } })), skipped: [], warnings: [] } });
   });
 
+  it('counts the JSON escapes: 1.7M control characters read by 9 mappings are 92 MB of JSON, not 15 MB', () => {
+    // A security review's case: the UTF-16 length (9 × 1.7M) passed the 16 MiB bound.
+    const fields = Array.from({ length: 9 }, (_, i) => ({ name: `f${i}`, type: 'string' as const, non_null: false, path: 'text' }));
+    const specs = fields.map((f, i) => ({
+      ...staticValue(''),
+      id: `m${i}`,
+      source_field: f.name,
+      target_field: `T${i}`,
+      transform_type: 'direct' as const,
+      transform_config: null,
+    }));
+    const record = { text: '\u0001'.repeat(1_700_000) };
+    expect(runMapping(compileMappings(specs, { sourceFields: fields, accountingCodeMappings: null }), [record])).toEqual({
+      ok: false,
+      reason: 'output_too_large',
+      limit: MAX_EXPORT_OUTPUT_BYTES,
+    });
+    // A claim_id of control characters is counted as its JSON too (6 bytes each, not 1).
+    const claims = Array.from({ length: 1000 }, () => ({ claim_id: '\u0001'.repeat(255) }));
+    expect(runMapping(compileMappings([], { sourceFields: fields, accountingCodeMappings: null }), claims, 1_000_000).ok).toBe(false);
+  });
+
   it('stops at the first record that takes the output past the bound', () => {
     // ~290 bytes a row: 100 rows fit in 30,000 bytes, 200 do not.
     expect(
@@ -44,12 +67,30 @@ describe('runMapping output bound', () => {
 });
 
 describe('jsonBytesWithin', () => {
-  it('is about the JSON length, and never under it for strings', () => {
-    const value = { a: 'x'.repeat(100), b: [1, 2, { c: null }], d: true };
-    const exact = JSON.stringify(value).length;
-    const estimate = jsonBytesWithin(value, 0, Number.MAX_SAFE_INTEGER);
-    expect(estimate).toBeGreaterThanOrEqual(exact);
-    expect(estimate).toBeLessThan(exact * 1.5);
+  const utf8JsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+
+  it('is the UTF-8 JSON size: escapes, multi-byte characters and surrogates counted as JSON.stringify writes them', () => {
+    const value = { a: 'x'.repeat(100), b: [1, 2, { c: null }], d: true, e: -12.5e-7, f: 1e21, g: -0, h: 123456789 };
+    expect(jsonBytesWithin(value, 0, Number.MAX_SAFE_INTEGER)).toBe(utf8JsonBytes(value));
+    for (const text of ['\u0001'.repeat(1000), '"\\\n\t\b\f\r\u001f\u007f', 'æøå€\u2028', '😀😀', '\ud800x\udc00', 'a\ud83d']) {
+      expect({ text, bytes: jsonBytesWithin(text, 0, Number.MAX_SAFE_INTEGER) }).toEqual({ text, bytes: utf8JsonBytes(text) });
+      expect(jsonBytesWithin({ [text]: text }, 0, Number.MAX_SAFE_INTEGER)).toBe(utf8JsonBytes({ [text]: text }));
+    }
+  });
+
+  it('property: equals the UTF-8 length of JSON.stringify for any JSON value, any UTF-16 text', () => {
+    const text = fc.oneof(
+      fc.string({ unit: 'binary' }),
+      fc.string({ unit: 'grapheme' }),
+      fc.string({ unit: fc.integer({ min: 0, max: 0x3f }).map((c) => String.fromCharCode(c)) }),
+    );
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, text, fc.double(), fc.integer(), fc.boolean(), fc.constant(null), fc.array(tie('value')), fc.dictionary(text, tie('value'))),
+    })).value;
+    fc.assert(
+      fc.property(json, (value) => expect(jsonBytesWithin(value, 0, Number.MAX_SAFE_INTEGER)).toBe(utf8JsonBytes(value))),
+      { numRuns: 2000 },
+    );
   });
 
   it('stops walking once past the limit', () => {

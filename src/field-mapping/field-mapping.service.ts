@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal';
 import type { FieldError } from '../common/problem';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { TransactionRunner, type Transaction } from '../database/transaction';
-import { compileMappings, coverage, mappingWriteWarnings, type CompileContext, type MappingResult, type MappingSpec } from '../export';
+import { compileMappings, coverage, mappingWriteWarnings, RESERVED_TARGET_FIELDS, type CompileContext, type MappingResult, type MappingSpec } from '../export';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import type { IntegrationTypeDefinition } from '../integration-types/integration-type';
@@ -204,6 +204,17 @@ export class FieldMappingService {
 
   /** Applies the `field_mappings` shorthand of a config create or PATCH, inside its transaction. */
   async applyShorthand(orgId: string, config: IntegrationConfigEntity, shorthand: Record<string, string>, tx: Transaction, actor: Principal): Promise<void> {
+    // The mapping routes' DTOs refuse these targets; the shorthand's values are targets too.
+    const reserved = Object.entries(shorthand).filter(([, target]) => RESERVED_TARGET_FIELDS.has(target.trim()));
+    if (reserved.length > 0) {
+      throw RuleViolation.validation(
+        reserved.map(([source, target]) => ({
+          field: `field_mappings.${source}`,
+          rule: 'target_field_must_not_be_reserved',
+          message: `a target field must not be ${target.trim()}`,
+        })),
+      );
+    }
     const type = this.registry.get(config.integration_type);
     const unknown = Object.keys(shorthand).filter((source) => !type.source_fields.some((f) => f.name === source));
     if (unknown.length > 0) {

@@ -3,7 +3,15 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsObject, IsIn, IsInt, IsOptional, IsUUID, Matches, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { rule } from '../../common/validation';
 import { IsBoundedString, isPlainObject, OptionalButNotNull, ruleDecorator, SNAKE_CASE } from '../../common/validators';
-import { isNonEmptyLookupMap, MAX_EXPRESSION_LENGTH, MAX_FORMAT_LENGTH, MAX_LOOKUP_ENTRIES, MAX_TIME_ZONE_LENGTH, MAX_TRANSFORM_VALUE_LENGTH } from '../../export';
+import {
+  isNonEmptyLookupMap,
+  MAX_EXPRESSION_LENGTH,
+  MAX_FORMAT_LENGTH,
+  MAX_LOOKUP_ENTRIES,
+  MAX_TIME_ZONE_LENGTH,
+  MAX_TRANSFORM_VALUE_LENGTH,
+  RESERVED_TARGET_FIELDS,
+} from '../../export';
 import { TRANSFORM_TYPE_VALUES, type TransformTypeValue } from '../field-mapping.entity';
 
 export const MAPPING_RULES = {
@@ -90,6 +98,21 @@ export const TRANSFORM_CONFIG_SCHEMA: ApiPropertyOptions = {
   ],
 };
 
+const RESERVED_TARGETS = [...RESERVED_TARGET_FIELDS].join(', ');
+const TARGET_FIELD_DESCRIPTION = `The key of the field in each export row; not ${RESERVED_TARGETS}`;
+
+/** `target_field_must_not_be_reserved`: a name that reaches JavaScript prototypes (its value would vanish from a row). */
+const IsNotReservedTargetField = () =>
+  ruleDecorator(
+    'isNotReservedTargetField',
+    'target_field_must_not_be_reserved',
+    // Compared as stored (trimmed); a value that is no string is the length rule's to refuse.
+    (value) => typeof value !== 'string' || !RESERVED_TARGET_FIELDS.has(value.trim()),
+    () => `target_field must not be ${RESERVED_TARGETS}`,
+    {},
+    { type: 'string', not: { enum: [...RESERVED_TARGET_FIELDS] } },
+  );
+
 /** The fields of a mapping a client writes; on update and new versions each is optional. */
 // target_field is declared by each subclass, not here: class-validator merges a parent's
 // decorators into a subclass, so an optional parent would make the create DTO's required one optional.
@@ -153,8 +176,9 @@ export class CreateFieldMappingDto extends FieldMappingFields {
   @IsBoundedString(MAPPING_RULES.sourceField, { max: 255 })
   source_field: string;
 
-  @ApiProperty({ example: 'Amount', maxLength: 255 })
+  @ApiProperty({ example: 'Amount', maxLength: 255, description: TARGET_FIELD_DESCRIPTION })
   @IsBoundedString(MAPPING_RULES.targetField, { max: 255, trim: true }, { message: 'target_field must be a non-empty string of at most 255 characters' })
+  @IsNotReservedTargetField()
   target_field: string;
 }
 
@@ -165,9 +189,10 @@ export class UpdateFieldMappingDto extends FieldMappingFields {
   @IsBoundedString(MAPPING_RULES.sourceField, { max: 255 })
   source_field?: string;
 
-  @ApiPropertyOptional({ example: 'AccountCode', maxLength: 255 })
+  @ApiPropertyOptional({ example: 'AccountCode', maxLength: 255, description: TARGET_FIELD_DESCRIPTION })
   @OptionalButNotNull()
   @IsBoundedString(MAPPING_RULES.targetField, { max: 255, trim: true }, { message: 'target_field must be a non-empty string of at most 255 characters' })
+  @IsNotReservedTargetField()
   target_field?: string;
 }
 
