@@ -218,23 +218,36 @@ describe('keys:rotate', () => {
     // A bad restore: one config's api key and one endpoint's secret carry envelopes of other rows (their AAD does not match).
     await app!.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = $1 WHERE id = $2`, [second.api_key_encrypted, first.id]);
     await app!.dataSource.query(`UPDATE alert_endpoints SET signing_secret_encrypted = $1 WHERE id = $2`, [first.client_secret_encrypted, endpoint.id]);
+    // And one malformed: a tag whose last character is not canonical base64url (the table's CHECK lets it in).
+    const malformed = `${second.client_secret_encrypted!.slice(0, -1)}B`;
+    await app!.dataSource.query(`UPDATE integration_configs SET client_secret_encrypted = $1 WHERE id = $2`, [malformed, second.id]);
     try {
       const { code, out } = await cliOutput([], `${K3},${K4}`);
       expect(code).toBe(1);
       expect(out).toContain(`integration_configs ${first.id} api_key_encrypted (authentication_failed)`);
+      expect(out).toContain(`integration_configs ${second.id} client_secret_encrypted (malformed_envelope)`);
       expect(out).toContain(`alert_endpoints ${endpoint.id} signing_secret_encrypted (authentication_failed)`);
       for (const secrets of expected.values()) for (const plaintext of Object.values(secrets)) expect(out).not.toContain(plaintext);
-      // Everything else is under k4, the bad row's other columns too; the two bad values are as they were.
+      // Everything else is under k4, the bad rows' other columns too; the bad values are as they were.
       const after = await rows(app!);
       const badRow = after.find((r) => r.id === first.id)!;
-      expect(badRow.api_key_encrypted).toBe(second.api_key_encrypted);
-      expect(new Set(keyIdsIn(after.filter((r) => r.id !== first.id)))).toEqual(new Set(['k4']));
-      expect(new Set(keyIdsIn([{ ...badRow, api_key_encrypted: null }]))).toEqual(new Set(['k4']));
+      const malformedRow = after.find((r) => r.id === second.id)!;
+      expect([badRow.api_key_encrypted, malformedRow.client_secret_encrypted]).toEqual([second.api_key_encrypted, malformed]);
+      expect(new Set(keyIdsIn(after.filter((r) => r.id !== first.id && r.id !== second.id)))).toEqual(new Set(['k4']));
+      expect(
+        new Set(
+          keyIdsIn([
+            { ...badRow, api_key_encrypted: null },
+            { ...malformedRow, client_secret_encrypted: null },
+          ]),
+        ),
+      ).toEqual(new Set(['k4']));
       const endpoints = (await app!.dataSource.query(`SELECT id, signing_secret_encrypted FROM alert_endpoints`)) as { id: string; signing_secret_encrypted: string }[];
       expect(endpoints.filter((e) => e.id !== endpoint.id).map((e) => e.signing_secret_encrypted.split(':')[2])).toEqual(endpoints.slice(1).map(() => 'k4'));
     } finally {
       // Mended (the row restored): the run rotates the two and ends clean.
       await app!.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = $1 WHERE id = $2`, [first.api_key_encrypted, first.id]);
+      await app!.dataSource.query(`UPDATE integration_configs SET client_secret_encrypted = $1 WHERE id = $2`, [second.client_secret_encrypted, second.id]);
       await app!.dataSource.query(`UPDATE alert_endpoints SET signing_secret_encrypted = $1 WHERE id = $2`, [endpoint.signing_secret_encrypted, endpoint.id]);
     }
     const again = await cliOutput([], `${K3},${K4}`);

@@ -7,7 +7,7 @@ import { loadAppConfig } from '../config/app-config';
 import { KEY_ID_PATTERN, Keyring } from '../crypto/keyring';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { openDataSourceForCli } from '../database/cli-data-source';
-import { countValuesByKey, rotateSecrets } from '../integration-config/secret-rotation';
+import { countValuesByKey, describeUnreadable, rotateSecrets } from '../integration-config/secret-rotation';
 import { integerOption, parseCommandArgs, runCommand, UsageError } from './cli-args';
 
 const HELP = `
@@ -89,8 +89,7 @@ async function main(): Promise<number> {
     }
     if (report.unreadable.length > 0) {
       // Where they are, never what: an operator mends them (restore the row, or set the secret again) and runs this again.
-      const where = report.unreadable.map((v) => `${v.table} ${v.rowId} ${v.column} (${v.reason})`).join('\n  ');
-      console.error(`keys:rotate: ${report.unreadable.length} value(s) no key of ENCRYPTION_KEYS opens were left as they are:\n  ${where}`);
+      console.error(`keys:rotate: ${report.unreadable.length} value(s) no key of ENCRYPTION_KEYS opens were left as they are:${describeUnreadable(report.unreadable)}`);
       return 1;
     }
     return 0;

@@ -41,6 +41,11 @@ export interface UnreadableValue {
   reason: SecretDecryptionReason;
 }
 
+/** Where each value no key opens is (never what it holds), one per line. */
+export function describeUnreadable(values: readonly UnreadableValue[]): string {
+  return values.map((v) => `\n  ${v.table} ${v.rowId} ${v.column} (${v.reason})`).join('');
+}
+
 /** How many stored values use each key id. */
 export async function countValuesByKey(dataSource: DataSource): Promise<Record<string, number>> {
   const [configs, alerts] = await Promise.all([new IntegrationConfigRepository(dataSource).countSecretsByKey(), new AlertEndpointRepository(dataSource).countSecretsByKey()]);
@@ -59,20 +64,24 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
   // The alert endpoints' signing secrets too: a retired key must not leave an alert unsendable.
   const alerts = new AlertEndpointRepository(dataSource);
   const total = (await configs.countRowsWithSecretsNotUnder(active)) + (await alerts.countRowsWithSecretNotUnder(active));
+  // Rows taken (the progress: a row whose only values no key opens is done with too), and those changed.
+  let rowsTaken = 0;
   let rowsRotated = 0;
   let valuesRotated = 0;
   options.onProgress?.({ done: 0, total });
   const counted = (rows: number, values: number) => {
-    rowsRotated += rows;
+    rowsTaken += rows;
     valuesRotated += values;
-    options.onProgress?.({ done: Math.min(rowsRotated, total), total });
+    options.onProgress?.({ done: Math.min(rowsTaken, total), total });
   };
   // A value no key opens is left as it is and its row passed over from then on: one bad row must not
   // stop every other from being rotated (and the old key from being retired once it is mended).
   const unreadable: UnreadableValue[] = [];
+  /** The value under the active key (itself when it is already), or null when no key opens it. */
   const reencrypted = (envelope: string, at: SecretLocation): string | null => {
     try {
-      return cipher.reencrypt(envelope, at);
+      // Inside the try: reading the key id of a malformed envelope throws too.
+      return cipher.needsRotation(envelope) ? cipher.reencrypt(envelope, at) : envelope;
     } catch (error) {
       if (!(error instanceof SecretDecryptionError)) throw error;
       unreadable.push({ table: at.table, rowId: at.rowId, column: at.column, reason: error.reason });
@@ -92,53 +101,62 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
     rotated.add(key);
   };
   const skippedConfigs = new Set<string>();
-  await inBatches(
-    transactions,
-    async (tx) => {
-      const batch = configs.in(tx);
-      const rows = await batch.lockRowsWithSecretsNotUnder(active, batchSize, [...skippedConfigs]);
-      let values = 0;
-      for (const row of rows) {
-        rotatedOnce('integration_configs', row.id);
-        const envelopes: Partial<Record<SecretColumn, string>> = {};
-        for (const column of SECRET_COLUMNS) {
-          const envelope = row[column];
-          if (!envelope || !cipher.needsRotation(envelope)) continue;
-          const next = reencrypted(envelope, configSecretLocation(row.id, column));
-          if (next === null) skippedConfigs.add(row.id);
-          else envelopes[column] = next;
+  try {
+    await inBatches(
+      transactions,
+      async (tx) => {
+        const batch = configs.in(tx);
+        const rows = await batch.lockRowsWithSecretsNotUnder(active, batchSize, [...skippedConfigs]);
+        let values = 0;
+        for (const row of rows) {
+          rotatedOnce('integration_configs', row.id);
+          const envelopes: Partial<Record<SecretColumn, string>> = {};
+          for (const column of SECRET_COLUMNS) {
+            const envelope = row[column];
+            if (!envelope) continue;
+            const next = reencrypted(envelope, configSecretLocation(row.id, column));
+            if (next === null) skippedConfigs.add(row.id);
+            else if (next !== envelope) envelopes[column] = next;
+          }
+          await batch.updateSecretEnvelopes(row.id, envelopes);
+          const changed = Object.keys(envelopes).length;
+          values += changed;
+          if (changed > 0) rowsRotated += 1;
         }
-        await batch.updateSecretEnvelopes(row.id, envelopes);
-        values += Object.keys(envelopes).length;
-      }
-      return { rows: rows.length, values };
-    },
-    () => configs.countRowsWithSecretsNotUnder(active, [...skippedConfigs]),
-    counted,
-    options.pauseMs,
-  );
-  const skippedEndpoints = new Set<string>();
-  await inBatches(
-    transactions,
-    async (tx) => {
-      const batch = alerts.in(tx);
-      const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize, [...skippedEndpoints]);
-      let values = 0;
-      for (const row of rows) {
-        rotatedOnce('alert_endpoints', row.id);
-        const next = reencrypted(row.signing_secret_encrypted, alertSecretLocation(row.id));
-        if (next === null) skippedEndpoints.add(row.id);
-        else {
-          await batch.updateSecretById(row.id, next);
-          values += 1;
+        return { rows: rows.length, values };
+      },
+      () => configs.countRowsWithSecretsNotUnder(active, [...skippedConfigs]),
+      counted,
+      options.pauseMs,
+    );
+    const skippedEndpoints = new Set<string>();
+    await inBatches(
+      transactions,
+      async (tx) => {
+        const batch = alerts.in(tx);
+        const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize, [...skippedEndpoints]);
+        let values = 0;
+        for (const row of rows) {
+          rotatedOnce('alert_endpoints', row.id);
+          const next = reencrypted(row.signing_secret_encrypted, alertSecretLocation(row.id));
+          if (next === null) skippedEndpoints.add(row.id);
+          else {
+            await batch.updateSecretById(row.id, next);
+            values += 1;
+            rowsRotated += 1;
+          }
         }
-      }
-      return { rows: rows.length, values };
-    },
-    () => alerts.countRowsWithSecretNotUnder(active, [...skippedEndpoints]),
-    counted,
-    options.pauseMs,
-  );
+        return { rows: rows.length, values };
+      },
+      () => alerts.countRowsWithSecretNotUnder(active, [...skippedEndpoints]),
+      counted,
+      options.pauseMs,
+    );
+  } catch (error) {
+    // Stopped short: the values no key opens found so far are said all the same.
+    if (unreadable.length === 0 || !(error instanceof Error)) throw error;
+    throw new Error(`${error.message}. Also left as they are, no key of ENCRYPTION_KEYS opening them: ${describeUnreadable(unreadable)}`, { cause: error });
+  }
   return { activeKeyId: active, valuesByKey: await countValuesByKey(dataSource), rowsRotated, valuesRotated, unreadable };
 }
 
