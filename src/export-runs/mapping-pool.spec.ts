@@ -27,14 +27,14 @@ describe('MappingPool: the workers shared fairly between organizations', () => {
         expect(outcome.ok && outcome.result.rows[0].output).toEqual({ Text: tag });
         done.push(tag);
       });
-    // One worker: A1 runs, A2–A4 wait, then B1 arrives.
-    const sent = [send('A', 'A1'), send('A', 'A2'), send('A', 'A3'), send('A', 'A4'), send('B', 'B1')];
+    // One worker: A1 runs, A2–A4 wait, then B1 and C1 arrive. Each worker freed goes to an organization it did not just serve.
+    const sent = [send('A', 'A1'), send('A', 'A2'), send('A', 'A3'), send('A', 'A4'), send('B', 'B1'), send('C', 'C1')];
     await Promise.all(sent);
-    expect(done).toEqual(['A1', 'A2', 'B1', 'A3', 'A4']);
+    expect(done).toEqual(['A1', 'B1', 'A2', 'C1', 'A3', 'A4']);
   });
 
   it("refuses an organization's batch beyond its share of the waiting room (503), and still takes another's", async () => {
-    // One worker: a waiting room of 16, a quarter of it (4 batches, running included) for each organization.
+    // One worker: a waiting room of 16, a quarter of its places (4 batches, running included) for each organization.
     const mine = [1, 2, 3, 4].map((i) => pool.run('A', batch(`A${i}`)));
     const refused = await pool.run('A', batch('A5')).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(RuleViolation);

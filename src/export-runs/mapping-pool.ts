@@ -22,10 +22,11 @@ const WORKER_EXEC_ARGV = extname(__filename) === '.ts' ? ['-r', '@swc-node/regis
  * organization's heavy preview (long formulas, 10,000 records) does not hold the event loop
  * every other request waits on. MAPPING_WORKERS=0 maps on the event loop.
  *
- * The workers are shared fairly: batches wait here, not in piscina's first-come queue, and a free
- * worker takes the next batch of the organization after the one it served last (round robin), so
- * an organization that sends many waits behind its own, not the others behind it. One
- * organization may fill a quarter of the waiting room; beyond, its batches are refused (503).
+ * The workers are shared fairly: batches wait here, not in piscina's first-come queue, and a
+ * worker that finishes a batch takes the first waiting batch of another organization, if any, in
+ * the order organizations came to wait (each goes to the back once served): an organization that
+ * sends many waits behind its own, not the others behind it. One organization may hold a quarter
+ * of the waiting room's places, its running batches included; beyond, its batches are refused (503).
  */
 @Injectable()
 export class MappingPool implements OnApplicationShutdown {
@@ -59,7 +60,7 @@ export class MappingPool implements OnApplicationShutdown {
         return await this.pool.run(task);
       } finally {
         this.running -= 1;
-        this.next();
+        this.next(orgId);
       }
     } finally {
       const left = (this.perOrganization.get(orgId) ?? 1) - 1;
@@ -88,10 +89,18 @@ export class MappingPool implements OnApplicationShutdown {
     });
   }
 
-  /** A worker is free: the next organization's first waiting batch takes it; that organization goes to the back. */
-  private next(): void {
-    const [orgId, starters] = this.waiting.entries().next().value ?? [];
-    if (!orgId || !starters) return;
+  /** A worker is free from `servedOrgId`'s batch: another organization's first waiting batch takes it (that one's own if none waits), and goes to the back. */
+  private next(servedOrgId: string): void {
+    let orgId: string | undefined;
+    for (const waiting of this.waiting.keys()) {
+      orgId ??= waiting;
+      if (waiting !== servedOrgId) {
+        orgId = waiting;
+        break;
+      }
+    }
+    const starters = orgId === undefined ? undefined : this.waiting.get(orgId);
+    if (orgId === undefined || !starters) return;
     const start = starters.shift()!;
     this.waiting.delete(orgId);
     if (starters.length > 0) this.waiting.set(orgId, starters);
