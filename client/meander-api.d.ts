@@ -127,7 +127,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `one_config_per_integration_type_per_org`, `idempotency_key_in_use`, `credentials_required_before_enable`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `target_field_must_not_be_reserved`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `one_config_per_integration_type_per_org`, `idempotency_key_in_use`, `credentials_required_before_enable`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
          */
         post: operations["IntegrationConfigController_create"];
         delete?: never;
@@ -171,7 +171,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `integration_type_cannot_change`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `unique_source_field_per_integration`, `precondition_failed`, `credentials_required_before_enable`, `credentials_required_for_new_base_url`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `target_field_must_not_be_reserved`, `integration_type_cannot_change`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `unique_source_field_per_integration`, `precondition_failed`, `credentials_required_before_enable`, `credentials_required_for_new_base_url`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `rate_limited`, `internal_error`.
          */
         patch: operations["IntegrationConfigController_update"];
         trace?: never;
@@ -255,7 +255,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
          */
         post: operations["FieldMappingController_create"];
         delete?: never;
@@ -279,7 +279,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
          */
         post: operations["FieldMappingController_bulk"];
         delete?: never;
@@ -395,7 +395,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `immutable_after_export_use`, `mapping_version_superseded`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `immutable_after_export_use`, `mapping_version_superseded`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
          */
         patch: operations["FieldMappingController_update"];
         trace?: never;
@@ -423,7 +423,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `mapping_version_superseded`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `mapping_version_superseded`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
          */
         post: operations["FieldMappingController_createVersion"];
         delete?: never;
@@ -2436,7 +2436,7 @@ export interface operations {
                     "application/json": components["schemas"]["IntegrationConfigResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, idempotency_key_must_be_valid. */
+            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, target_field_must_not_be_reserved, idempotency_key_must_be_valid. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2797,7 +2797,7 @@ export interface operations {
                     "application/json": components["schemas"]["IntegrationConfigResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, integration_type_cannot_change. */
+            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, target_field_must_not_be_reserved, integration_type_cannot_change. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3405,7 +3405,7 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingWriteResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3538,7 +3538,7 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingWriteListResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4224,7 +4224,7 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingWriteResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4466,7 +4466,7 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingWriteResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

@@ -273,8 +273,8 @@ describe('exports (HTTP, real database)', () => {
     expectProblem(await api.patch(`${configPath}/field-mappings/${mappings[0].id}`, token, { target_field: 'Sum' }), 409, 'immutable_after_export_use');
   });
 
-  it('maps holding no lock: a mapping written meanwhile is not held up, and the export maps again with it', async () => {
-    const { path, token, configPath } = await setup({ mappings: MAPPINGS.filter((m) => m.source_field !== 'project_code') });
+  /** POST of an export whose first mapping of the records waits while `meanwhile` runs; the answer, and how many times the records were mapped. */
+  async function exportWhileMapping(path: string, token: string, records: unknown[], meanwhile: () => Promise<void>) {
     const pool = t.app.get(MappingPool);
     const run = pool.run.bind(pool);
     let release!: () => void;
@@ -287,22 +287,40 @@ describe('exports (HTTP, real database)', () => {
       return run(orgId, task);
     });
     try {
-      const exporting = api.post(path, token, { records: [claim({ project_code: 'P1' })] });
+      const exporting = api.post(path, token, { records });
       await mapping;
-      // The first mapping waits: the config is not locked meanwhile, so the write goes through at once.
-      const added = await api.post(`${configPath}/field-mappings`, token, { source_field: 'project_code', target_field: 'Project' });
-      expect(added.status).toBe(201);
+      await meanwhile();
       release();
-      const res = await exporting;
-      expect(res.status).toBe(201);
-      // Mapped again with the new mapping, and recorded with it.
-      expect(mapped).toHaveBeenCalledTimes(2);
-      expect(res.body.rows[0].output).toMatchObject({ Project: 'P1' });
-      expect(res.body.mappings_used.map((m: { mapping_id: string }) => m.mapping_id)).toContain(added.body.id);
+      return { res: await exporting, mappings: mapped.mock.calls.length };
     } finally {
       release();
       mapped.mockRestore();
     }
+  }
+
+  it('maps holding no lock: a mapping written meanwhile is not held up, and the export maps again with it', async () => {
+    const { path, token, configPath } = await setup({ mappings: MAPPINGS.filter((m) => m.source_field !== 'project_code') });
+    let added!: { status: number; body: { id: string } };
+    // The first mapping waits: the config is not locked meanwhile, so the write goes through at once.
+    const { res, mappings } = await exportWhileMapping(path, token, [claim({ project_code: 'P1' })], async () => {
+      added = await api.post(`${configPath}/field-mappings`, token, { source_field: 'project_code', target_field: 'Project' });
+    });
+    expect(added.status).toBe(201);
+    expect(res.status).toBe(201);
+    // Mapped again with the new mapping, and recorded with it.
+    expect(mappings).toBe(2);
+    expect(res.body.rows[0].output).toMatchObject({ Project: 'P1' });
+    expect(res.body.mappings_used.map((m: { mapping_id: string }) => m.mapping_id)).toContain(added.body.id);
+  });
+
+  it("maps again when the config's accounting codes change meanwhile (the derived accounting_code reads them)", async () => {
+    const { path, token, configPath } = await setup();
+    const { res, mappings } = await exportWhileMapping(path, token, [claim()], async () => {
+      expect((await api.patch(configPath, token, { accounting_code_mappings: { travel_km: '5001' } })).status).toBe(200);
+    });
+    expect(res.status).toBe(201);
+    expect(mappings).toBe(2);
+    expect(res.body.rows[0].output).toMatchObject({ AccountCode: '5001' });
   });
 
   it('mappings that change under every mapping of the records: 409 conflict after three, nothing recorded or frozen', async () => {

@@ -24,9 +24,9 @@ const CONFIG = 'Integration config';
 /** Mappings of one export, should the integration's mappings keep changing while it maps. */
 export const MAX_EXPORT_MAPPINGS = 3;
 
-/** What an export's output depends on: the specs, the context, and the mapping versions it records. */
-function mappedWith(inputs: Pick<MappingTask, 'specs' | 'context'> & { mappings: { id: string; version: number }[] }) {
-  return { specs: inputs.specs, context: inputs.context, versions: inputs.mappings.map((m) => [m.id, m.version]) };
+/** What an export's output depends on: the mappings (each spec carries its id and version, which the run records) and the context. */
+function mappedWith(inputs: Pick<MappingTask, 'specs' | 'context'>) {
+  return { specs: inputs.specs, context: inputs.context };
 }
 
 /** Turns expense claims into the records an external system expects, and records each export. */
@@ -71,7 +71,7 @@ export class ExportRunService {
     let run: ExportRunEntity | null = null;
     for (let attempt = 1; run === null; attempt++) {
       if (attempt > MAX_EXPORT_MAPPINGS) {
-        throw new RuleViolation('conflict', `The integration's mappings changed while the records were mapped, ${MAX_EXPORT_MAPPINGS} times: retry the export.`);
+        throw new RuleViolation('conflict', `The integration's mappings changed while the records were mapped, ${MAX_EXPORT_MAPPINGS} times: retry the export.`, [], 1);
       }
       const inputs = await this.exportInputs(orgId, integrationId, options);
       const result = await this.map(orgId, { specs: inputs.specs, context: inputs.context, records });

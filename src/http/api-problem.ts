@@ -44,7 +44,7 @@ export interface ProblemAnswer {
 
 const fieldError = (field: string, rule: Rule, message: string): FieldError => ({ field, rule, message });
 /** A 400 as RuleViolation.validation() words it. */
-const invalid = (errors: FieldError[], detail?: string): ProblemAnswer => {
+export const invalid = (errors: FieldError[], detail?: string): ProblemAnswer => {
   const violation = RuleViolation.validation(errors, detail);
   return { detail: violation.detail, errors: violation.errors };
 };

@@ -8,7 +8,7 @@ import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
 import { NoQuery, ValidBody, ValidQuery } from '../common/validation';
 import { Located, LOCATION_HEADER } from '../http/created-location';
-import { ApiProblemResponses } from '../http/api-problem';
+import { ApiProblemResponses, invalid, type ProblemSpec } from '../http/api-problem';
 
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { HttpReply } from '../http/http-types';
@@ -28,7 +28,13 @@ const VALIDATION_RULES: Rule[] = [
   RULES.syncFrequency,
   RULES.webhookSecret,
   'unknown_field',
+  // A target of the field_mappings shorthand (field-mapping.service.ts applyShorthand).
+  'target_field_must_not_be_reserved',
 ];
+/** The shorthand's words for a reserved target (the mapping routes' come from their DTO's validator). */
+const SHORTHAND_ANSWERS: ProblemSpec['answers'] = {
+  target_field_must_not_be_reserved: invalid([{ field: 'field_mappings.description', rule: 'target_field_must_not_be_reserved', message: 'a target field must not be __proto__' }]),
+};
 const IF_MATCH = ApiHeader({
   name: 'If-Match',
   required: false,
@@ -68,7 +74,7 @@ export class IntegrationConfigController {
   })
   @ApiCreatedResponse({ type: IntegrationConfigResponse, headers: { ...ETAG_HEADER, ...LOCATION_HEADER } })
   @ApiProblemResponses(
-    { status: 400, rules: [...VALIDATION_RULES, 'idempotency_key_must_be_valid'] },
+    { status: 400, rules: [...VALIDATION_RULES, 'idempotency_key_must_be_valid'], answers: SHORTHAND_ANSWERS },
     { status: 409, rules: ['one_config_per_integration_type_per_org', 'idempotency_key_in_use'] },
     {
       status: 422,
@@ -136,7 +142,7 @@ export class IntegrationConfigController {
   })
   @ApiOkResponse({ type: IntegrationConfigResponse })
   @ApiProblemResponses(
-    { status: 400, rules: [...VALIDATION_RULES, 'integration_type_cannot_change'] },
+    { status: 400, rules: [...VALIDATION_RULES, 'integration_type_cannot_change'], answers: SHORTHAND_ANSWERS },
     404,
     412,
     { status: 409, rules: ['immutable_after_export_use', 'unique_source_field_per_integration'] },

@@ -17,6 +17,7 @@ import { TRANSFORM_TYPE_VALUES, type TransformTypeValue } from '../field-mapping
 export const MAPPING_RULES = {
   sourceField: 'source_field_snake_case',
   targetField: 'target_field_non_empty',
+  targetFieldReserved: 'target_field_must_not_be_reserved',
   transformType: 'transform_type_is_valid_enum',
   lookupMap: 'lookup_transform_config_is_non_empty_map',
   defaultValue: 'default_value_length_within_bounds',
@@ -105,7 +106,7 @@ const TARGET_FIELD_DESCRIPTION = `The key of the field in each export row; not $
 const IsNotReservedTargetField = () =>
   ruleDecorator(
     'isNotReservedTargetField',
-    'target_field_must_not_be_reserved',
+    MAPPING_RULES.targetFieldReserved,
     // Compared as stored (trimmed); a value that is no string is the length rule's to refuse.
     (value) => typeof value !== 'string' || !RESERVED_TARGET_FIELDS.has(value.trim()),
     () => `target_field must not be ${RESERVED_TARGETS}`,
