@@ -6,7 +6,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import helmet from 'helmet';
 import { AppModule, type AppModuleOptions } from './app.module';
 import type { AppConfig } from './config/app-config';
-import { problem, PROBLEM_CONTENT_TYPE } from './common/problem';
+import { problemOf, PROBLEM_CONTENT_TYPE } from './common/problem';
 import { Authenticator } from './auth/authenticator';
 import { noteRoutes } from './http/allowed-methods';
 import { authenticateBeforeBody } from './http/authenticate-before-body';
@@ -71,8 +71,8 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       const body =
         error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-          ? problem(404, 'not_found', 'Not found: a path parameter is longer than any id.')
-          : problem(400, 'validation_failed', 'The URL is not valid: a path segment is not valid percent-encoding.', [
+          ? problemOf('not_found', 'Not found: a path parameter is longer than any id.')
+          : problemOf('validation_failed', 'The URL is not valid: a path segment is not valid percent-encoding.', [
               { field: 'url', rule: 'url_must_be_valid', message: 'the path is not valid percent-encoding' },
             ]);
       void setStandardHeaders(request, reply).status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
@@ -150,15 +150,12 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const body =
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? problem(408, 'request_timeout', 'The request was not received in time.')
+      ? problemOf('request_timeout', 'The request was not received in time.')
       : error.code === 'HPE_HEADER_OVERFLOW'
-        ? problem(431, 'request_header_fields_too_large', 'The request headers are larger than the server accepts.')
-        : problem(
-            400,
-            'validation_failed',
-            'The request is not valid HTTP/1.1: bytes after a body whose Content-Length is shorter than it, or a malformed request line or header.',
-            [{ field: 'request', rule: 'request_must_be_valid_http', message: 'the bytes received are not a valid HTTP/1.1 request' }],
-          );
+        ? problemOf('request_header_fields_too_large', 'The request headers are larger than the server accepts.')
+        : problemOf('validation_failed', 'The request is not valid HTTP/1.1: bytes after a body whose Content-Length is shorter than it, or a malformed request line or header.', [
+            { field: 'request', rule: 'request_must_be_valid_http', message: 'the bytes received are not a valid HTTP/1.1 request' },
+          ]);
   const text = JSON.stringify(body);
   const headers = Object.entries(API_SECURITY_HEADERS)
     .map(([name, value]) => `${name}: ${value}\r\n`)

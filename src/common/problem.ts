@@ -1,5 +1,5 @@
 // RFC 9457 problem details, exactly as API.md "Errors" describes them. Pure: no Nest imports.
-import { PROBLEM_CODES, STATUS_OF_CODE, type Rule } from './rules';
+import { PROBLEM_CODES, STATUS_OF_CODE, type AnsweredCode, type Rule } from './rules';
 
 /** class-validator's constraint name in snake_case (`is_boolean`): a type error no dictionary rule names. */
 export type ValidatorConstraintName = `is_${string}` | `max_${string}` | `min_${string}` | `array_${string}`;
@@ -62,6 +62,11 @@ export function problem(status: number, code: string, detail: string, errors?: F
       .map((e) => ({ field: clip(e.field, PROBLEM_LIMITS.field), rule: e.rule, message: clip(e.message, PROBLEM_LIMITS.message) }));
   }
   return body;
+}
+
+/** The problem for `code`, at the status the one table of statuses (rules.ts) gives it. */
+export function problemOf(code: AnsweredCode, detail: string, errors?: FieldError[]): ProblemDetails {
+  return problem(STATUS_OF_CODE[code], code, detail, errors);
 }
 
 /** Each status's generic code, read off the one table of statuses (rules.ts). */

@@ -9,9 +9,8 @@ import type { Principal } from '../auth/principal';
 import type { HttpRequest } from './http-types';
 import { principalLogFields, requestLogFields } from '../logging/request-log';
 import { ruleForConstraint } from '../common/constraint-rules';
-import { codeForStatus, problem, PROBLEM_CONTENT_TYPE, type ProblemDetails } from '../common/problem';
+import { codeForStatus, problem, problemOf, PROBLEM_CONTENT_TYPE, type ProblemDetails } from '../common/problem';
 import { RuleViolation } from '../common/rule-violation';
-import { STATUS_OF_CODE } from '../common/rules';
 import { UUID_PATTERN } from '../common/uuid';
 import { driverErrorOf } from '../database/driver-error';
 
@@ -39,7 +38,7 @@ export class ProblemFilter implements ExceptionFilter {
     const allow = unrouted ? allowedMethods(request as { server?: object }, unrouted.path) : [];
     // A route of this very method that found nothing (a static file missing, a path the router reads otherwise) stays 404.
     if (allow.length > 0 && !allow.includes(request.method.toUpperCase())) {
-      body = problem(405, 'method_not_allowed', `${request.method} is not allowed here; this path allows ${allow.join(', ')}.`);
+      body = problemOf('method_not_allowed', `${request.method} is not allowed here; this path allows ${allow.join(', ')}.`);
       response.header('Allow', allow.join(', '));
     }
     if (body.status === 401 || body.status === 403) this.auditRefusal(body, request);
@@ -66,16 +65,16 @@ export class ProblemFilter implements ExceptionFilter {
       const driverError = driverErrorOf(exception);
       const mapped = ruleForConstraint(driverError?.constraint);
       if (mapped && ['23505', '23503', '23514'].includes(driverError?.code ?? '')) {
-        if (mapped.rule === 'not_found') return problem(STATUS_OF_CODE.not_found, 'not_found', mapped.message);
-        return problem(STATUS_OF_CODE[mapped.rule], mapped.rule, mapped.message, [{ field: mapped.field, rule: mapped.rule, message: mapped.message }]);
+        if (mapped.rule === 'not_found') return problemOf('not_found', mapped.message);
+        return problemOf(mapped.rule, mapped.message, [{ field: mapped.field, rule: mapped.rule, message: mapped.message }]);
       }
     }
     if (this.isDatabaseUnavailable(exception)) {
       this.logger.error({ err: summarizeError(exception), req: request && requestLogFields(request) }, 'database unavailable');
-      return problem(503, 'service_unavailable', 'The database is unavailable; retry shortly.');
+      return problemOf('service_unavailable', 'The database is unavailable; retry shortly.');
     }
     this.logger.error({ err: summarizeError(exception), req: request && requestLogFields(request) }, 'unexpected error');
-    return problem(500, 'internal_error', 'An unexpected error occurred. It has been logged.');
+    return problemOf('internal_error', 'An unexpected error occurred. It has been logged.');
   }
 
   /** Every refused authentication or authorization is an audit event: who, where (req), which rule. */
