@@ -117,6 +117,9 @@ describe('safe formulas', () => {
       expect(refusal('toll_amount * 2.5E-2')).toMatch(/no exponent: 2\.5E-2 at position 14/);
       expect(refusal('"a\\qb"')).toBe('unknown escape \\q at position 2 (a string may use \\" \\\\ \\n \\t)');
       expect(refusal('"open')).toBe('the string at position 0 is not closed on its line');
+      // Every line break ends a line, and a string ending in a lone backslash is not closed either.
+      for (const lineBreak of ['\n', '\r', '\u2028', '\u2029']) expect(refusal(`"a${lineBreak}b"`)).toBe('the string at position 0 is not closed on its line');
+      expect(refusal('"x" + "\\')).toBe('the string at position 6 is not closed on its line');
       expect(refusal('toll_amount = 1')).toBe('unexpected character "=" at position 12 (compare with ==)');
       expect(refusal('expense_amount mod 2')).toBe('mod at position 15 is not allowed');
       // Never filtrex's cut-off "Parse error on line 1:".

@@ -154,11 +154,13 @@ function readString(expression: string, start: number): { value: string; end: nu
   for (let i = start + 1; i < expression.length; i++) {
     const char = expression[i];
     if (char === '"') return { value, end: i + 1 };
-    if (char === '\n') break;
+    // A line break of any kind ends the line, and a string does not span lines.
+    if (char === '\n' || char === '\r' || char === '\u2028' || char === '\u2029') break;
     if (char === '\\') {
       const escaped = expression[i + 1];
-      if (escaped === undefined || !Object.hasOwn(STRING_ESCAPES, escaped)) {
-        return `unknown escape \\${escaped ?? ''} at position ${i} (a string may use \\" \\\\ \\n \\t)`;
+      if (escaped === undefined) break;
+      if (!Object.hasOwn(STRING_ESCAPES, escaped)) {
+        return `unknown escape \\${escaped} at position ${i} (a string may use \\" \\\\ \\n \\t)`;
       }
       value += STRING_ESCAPES[escaped];
       i++;
