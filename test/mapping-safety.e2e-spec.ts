@@ -101,4 +101,33 @@ describe('mapping safety (HTTP, real database)', () => {
     const res = await api.post(`${configPath}/exports/preview`, token, { records: [{ notes: { text: '€'.repeat(1_000_000) } }] });
     expectProblem(res, 422, 'export_output_within_bounds');
   });
+
+  it('keeps free-form JSON as sent: keys named like inherited methods (toString, valueOf) are neither dropped nor misjudged', async () => {
+    const { token, configPath, mappingsPath } = await setup();
+    // A lookup map with such keys is stored whole, and looks them up.
+    const lookup = await api.post(mappingsPath, token, {
+      source_field: 'expense_type',
+      target_field: 'Kind',
+      transform_type: 'lookup',
+      transform_config: { map: { toString: 'T', valueOf: 'V', travel_km: 'K' } },
+    });
+    expect(lookup.status).toBe(201);
+    expect(lookup.body.transform_config).toEqual({ map: { toString: 'T', valueOf: 'V', travel_km: 'K' } });
+    expect((await api.post(`${mappingsPath}/preview`, token, { record: { expense_type: 'valueOf' } })).body.output).toEqual({ Kind: 'V' });
+    // A map of only such a key is a map, not an empty one.
+    const only = await api.patch(`${mappingsPath}/${lookup.body.id}`, token, { transform_config: { map: { hasOwnProperty: 'H' } } });
+    expect(only.status).toBe(200);
+    expect(only.body.transform_config).toEqual({ map: { hasOwnProperty: 'H' } });
+    // The one-record preview reads a record as the export preview does.
+    expect((await api.post(mappingsPath, token, { source_field: 'description', target_field: 'Text' })).status).toBe(201);
+    const record = { expense_type: 'hasOwnProperty', description: { toString: 'a', valueOf: 'b', note: 'n' } };
+    const one = await api.post(`${mappingsPath}/preview`, token, { record });
+    const many = await api.post(`${configPath}/exports/preview`, token, { records: [record] });
+    expect(one.body.output).toEqual({ Kind: 'H', Text: { toString: 'a', valueOf: 'b', note: 'n' } });
+    expect(many.body.rows[0].output).toEqual(one.body.output);
+    // A config's extra_config too.
+    const patched = await api.patch(configPath, token, { extra_config: { toString: 'kept', company_code: '1001' } });
+    expect(patched.status).toBe(200);
+    expect(patched.body.extra_config).toEqual({ toString: 'kept', company_code: '1001' });
+  });
 });

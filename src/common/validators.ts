@@ -1,4 +1,5 @@
 import { ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
 import { IsISO8601, Matches, registerDecorator, ValidateIf, type ValidationArguments, type ValidationOptions } from 'class-validator';
 import type { Rule } from './rules';
 import { rule } from './validation';
@@ -169,3 +170,11 @@ export function IsRfc3339Timestamp() {
   ];
   return (target: object, propertyName: string) => decorators.forEach((decorate) => decorate(target, propertyName));
 }
+
+/**
+ * Keeps a free-form JSON value as it was sent. class-transformer's copy of a nested plain object
+ * leaves out every key that names an inherited method (`toString`, `valueOf`, `hasOwnProperty`…),
+ * so a lookup map's `"toString"` entry or a record's `valueOf` field would vanish without a word.
+ * The validation pipe has taken out `__proto__`, `constructor` and `prototype` keys before.
+ */
+export const AsSent = (): PropertyDecorator => Transform(({ obj, key }) => (obj as Record<string, unknown>)[key], { toClassOnly: true });

@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional, type ApiPropertyOptions } from '@nest
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsObject, IsIn, IsInt, IsOptional, IsUUID, Matches, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { rule } from '../../common/validation';
-import { IsBoundedString, isPlainObject, OptionalButNotNull, ruleDecorator, SNAKE_CASE } from '../../common/validators';
+import { AsSent, IsBoundedString, isPlainObject, OptionalButNotNull, ruleDecorator, SNAKE_CASE } from '../../common/validators';
 import {
   isNonEmptyLookupMap,
   MAX_EXPRESSION_LENGTH,
@@ -135,6 +135,7 @@ class FieldMappingFields {
     {},
     TRANSFORM_CONFIG_SCHEMA,
   )
+  @AsSent()
   transform_config?: unknown;
 
   @ApiPropertyOptional({ type: String, nullable: true, minLength: 1, maxLength: 255, example: '0000' })
@@ -232,6 +233,7 @@ export class PreviewMappingDto {
     example: { claim_id: '3f2b…', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' },
   })
   @ruleDecorator('isPlainObject', 'record_must_be_object', isPlainObject, () => 'record must be a JSON object', {}, { type: 'object', additionalProperties: true })
+  @AsSent()
   record: Record<string, unknown>;
 }
 

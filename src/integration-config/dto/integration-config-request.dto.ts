@@ -1,7 +1,17 @@
 import { ApiHideProperty, ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional } from 'class-validator';
 import { rule } from '../../common/validation';
-import { IsBoundedJsonObject, IsBoundedString, IsHttpsUrl, IsSnakeCaseStringMap, IsWebhookSecret, MustBeAbsent, OptionalButNotNull, SNAKE_CASE } from '../../common/validators';
+import {
+  AsSent,
+  IsBoundedJsonObject,
+  IsBoundedString,
+  IsHttpsUrl,
+  IsSnakeCaseStringMap,
+  IsWebhookSecret,
+  MustBeAbsent,
+  OptionalButNotNull,
+  SNAKE_CASE,
+} from '../../common/validators';
 import { IsKnownIntegrationType } from '../../integration-types/known-integration-type.validator';
 import { SYNC_FREQUENCIES, type SyncFrequency } from '../integration-config.entity';
 
@@ -63,11 +73,13 @@ class IntegrationConfigWritableFields {
   })
   @OptionalButNotNull()
   @IsSnakeCaseStringMap(RULES.jsonObject)
+  @AsSent()
   field_mappings?: Record<string, string>;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: STRING_MAP_VALUE, maxProperties: 200, nullable: true, example: { travel_km: '4001', toll: '4002' } })
   @IsOptional()
   @IsSnakeCaseStringMap(RULES.jsonObject)
+  @AsSent()
   accounting_code_mappings?: Record<string, string> | null;
 
   @ApiPropertyOptional({ enum: SYNC_FREQUENCIES, default: 'manual' })
@@ -94,6 +106,7 @@ class IntegrationConfigWritableFields {
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, maxProperties: 1000, nullable: true, example: { company_code: '1001' } })
   @IsOptional()
   @IsBoundedJsonObject(RULES.jsonObject)
+  @AsSent()
   extra_config?: Record<string, unknown> | null;
 
   // Ciphertext columns are never written by clients.
