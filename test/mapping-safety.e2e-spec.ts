@@ -130,4 +130,22 @@ describe('mapping safety (HTTP, real database)', () => {
     expect(patched.status).toBe(200);
     expect(patched.body.extra_config).toEqual({ toString: 'kept', company_code: '1001' });
   });
+
+  it('warns duplicate_target_field when two active mappings write one target (the later overwrites the other in every row)', async () => {
+    const { token, configPath, mappingsPath } = await setup();
+    const made = await api.post(`${mappingsPath}/bulk`, token, {
+      items: [
+        { source_field: 'expense_amount', target_field: 'Amount' },
+        { source_field: 'toll_amount', target_field: 'Amount' },
+      ],
+    });
+    expect(made.status).toBe(201);
+    expect((await api.get(`${mappingsPath}/coverage`, token)).body.warnings).toEqual(['duplicate_target_field:Amount']);
+    const preview = await api.post(`${configPath}/exports/preview`, token, { records: [{ expense_amount: 100, toll_amount: null }] });
+    expect(preview.body.warnings).toContain('duplicate_target_field:Amount');
+    expect(preview.body.rows[0].output).toEqual({ Amount: null });
+    // Deactivated, the warning goes.
+    expect((await api.patch(`${mappingsPath}/${made.body.items[1].id}`, token, { is_active: false })).status).toBe(200);
+    expect((await api.get(`${mappingsPath}/coverage`, token)).body.warnings).toEqual([]);
+  });
 });

@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal';
 import { mapPage, type PageQueryDto } from '../common/pagination';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { TransactionRunner, type Transaction } from '../database/transaction';
-import type { MappingTask } from '../export';
+import { DUPLICATE_TARGET_FIELD, type MappingTask } from '../export';
 import { FieldMappingRepository } from '../field-mapping/field-mapping.repository';
 import { FieldMappingService } from '../field-mapping/field-mapping.service';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
@@ -52,7 +52,8 @@ export class ExportRunService {
     const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), CONFIG);
     const { specs, context, coverage } = await this.mappings.mappingInputs(orgId, config);
     const result = await this.map(orgId, { specs, context, records });
-    result.warnings.unshift(...coverage.missing_target_fields.map((target) => `missing_target_field:${target}`));
+    const duplicates = coverage.warnings.filter((warning) => warning.startsWith(`${DUPLICATE_TARGET_FIELD}:`));
+    result.warnings.unshift(...coverage.missing_target_fields.map((target) => `missing_target_field:${target}`), ...duplicates);
     return result;
   }
 

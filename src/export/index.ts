@@ -15,7 +15,7 @@ export {
   requiredFieldHasReliableSource,
   validateTransformConfig,
 } from './transforms';
-export { compileMappings, coverage, mappingWriteWarnings, NO_ACTIVE_MAPPINGS, RESERVED_TARGET_FIELDS } from './mapping-compiler';
+export { compileMappings, coverage, DUPLICATE_TARGET_FIELD, mappingWriteWarnings, NO_ACTIVE_MAPPINGS, RESERVED_TARGET_FIELDS } from './mapping-compiler';
 export {
   jsonBytesWithin,
   MAX_EXPORT_OUTPUT_BYTES,

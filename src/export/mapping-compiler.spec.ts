@@ -121,6 +121,12 @@ describe('mapping compiler', () => {
   it('coverage names the missing required targets', () => {
     expect(coverage([{ target_field: 'Amount' }], ['Amount', 'TransactionDate'])).toEqual({ complete: false, missing_target_fields: ['TransactionDate'], warnings: [] });
     expect(coverage([], ['Amount'])).toEqual({ complete: false, missing_target_fields: ['Amount'], warnings: ['no_active_mappings'] });
+    // Two active mappings of one target: the later overwrites the other in every row, said once per target.
+    expect(coverage([{ target_field: 'Amount' }, { target_field: 'Note' }, { target_field: 'Amount' }, { target_field: 'Amount' }], ['Amount'])).toEqual({
+      complete: true,
+      missing_target_fields: [],
+      warnings: ['duplicate_target_field:Amount'],
+    });
   });
 
   it('property: equals a naive reference resolver on arbitrary records', () => {

@@ -6,6 +6,7 @@ import type { CompileContext, CompiledMapping, MappingResult, MappingSpec } from
 import { formatDateValue, formatNumber, parseNumberFormat } from './transforms';
 
 export const NO_ACTIVE_MAPPINGS = 'no_active_mappings';
+export const DUPLICATE_TARGET_FIELD = 'duplicate_target_field';
 
 /**
  * Target field names refused at write time (`target_field_must_not_be_reserved`): `output.__proto__ = v`
@@ -192,7 +193,11 @@ export function mappingWriteWarnings(spec: MappingSpec, ctx: CompileContext): st
 
 /** Whether the active mappings cover the type's required target fields. */
 export function coverage(activeMappings: readonly Pick<MappingSpec, 'target_field'>[], requiredTargetFields: readonly string[]) {
-  const mapped = new Set(activeMappings.map((m) => m.target_field));
+  const mapped = new Set<string>();
+  const repeated = new Set<string>();
+  for (const { target_field } of activeMappings) (mapped.has(target_field) ? repeated : mapped).add(target_field);
   const missing = requiredTargetFields.filter((target) => !mapped.has(target));
-  return { complete: missing.length === 0, missing_target_fields: missing, warnings: activeMappings.length === 0 ? [NO_ACTIVE_MAPPINGS] : [] };
+  // Two active mappings of one target: the later in sort order overwrites the other in every row (a null too).
+  const warnings = activeMappings.length === 0 ? [NO_ACTIVE_MAPPINGS] : [...repeated].map((target) => `${DUPLICATE_TARGET_FIELD}:${target}`);
+  return { complete: missing.length === 0, missing_target_fields: missing, warnings };
 }
