@@ -50,6 +50,12 @@ describe('safe formulas', () => {
       expect(compiled.ok && compiled.formula.evaluate({ currency: long })).toMatchObject({ value: null, error: expect.any(String) });
     }
     expect(evaluate('upper(currency)', { currency: 'nok' })).toBe('NOK');
+    // Upper case may be longer than its text: "ΐ" is three characters upper-cased.
+    const grows = compileFormula('upper(currency)', NAMES);
+    expect(grows.ok && grows.formula.evaluate({ currency: '\u0390'.repeat(MAX_FORMULA_TEXT_LENGTH) })).toMatchObject({
+      value: null,
+      error: expect.stringContaining('3000 characters'),
+    });
   });
 
   it.each([

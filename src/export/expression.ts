@@ -35,7 +35,13 @@ const numeric =
   (fn: (...xs: number[]) => number) =>
   (...args: unknown[]) =>
     args.length > 0 && args.every(isNumber) ? finite(fn(...(args as number[]))) : null;
-const text = (fn: (s: string) => string) => (s: unknown) => (typeof s !== 'string' ? null : s.length > MAX_FORMULA_TEXT_LENGTH ? textTooLong(s.length) : fn(s));
+// The result is measured too: upper("ΐ") is three characters.
+const text = (fn: (s: string) => string) => (s: unknown) => {
+  if (typeof s !== 'string') return null;
+  if (s.length > MAX_FORMULA_TEXT_LENGTH) textTooLong(s.length);
+  const result = fn(s);
+  return result.length > MAX_FORMULA_TEXT_LENGTH ? textTooLong(result.length) : result;
+};
 
 /** The only functions a formula may call. */
 export const FORMULA_FUNCTIONS: Readonly<Record<string, (...args: unknown[]) => unknown>> = Object.freeze({
