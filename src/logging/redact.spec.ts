@@ -35,6 +35,10 @@ describe('log redaction', () => {
     ];
     for (const sample of samples) expect(redactText(`before ${sample} after`)).not.toContain(sample);
     expect(redactText('org 3f1c… role org_admin GET /v1/x')).toBe('org 3f1c… role org_admin GET /v1/x');
+    // An error's name before its message is no secret's name.
+    expect(redactText('SecretDecryptionError: cannot decrypt a value of key k1')).toBe('SecretDecryptionError: cannot decrypt a value of key k1');
+    expect(redactText('TokenExpiredException: expired at 12:00')).toBe('TokenExpiredException: expired at 12:00');
+    expect(redactText('secretError=x5 tokens: x6')).not.toMatch(/x5|x6/);
   });
 
   it('redacts error messages and stacks', () => {

@@ -15,7 +15,8 @@ const SECRET_TEXT_PATTERNS: [RegExp, string | ((match: string, token: string) =>
   // (the word "basic" in a sentence is left alone).
   [/\bBasic\s+([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])/gi, (match, token) => (isBasicCredential(token) ? `Basic ${REDACTED}` : match)],
   [/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED],
-  [/((?:secret|password|api[_-]?key|token)[A-Za-z_]*["']?\s*[=:]\s*["']?)[^\s"',;&]+/gi, `$1${REDACTED}`],
+  // Not an error's name before its message (`SecretDecryptionError: cannot decrypt …`).
+  [/((?:secret|password|api[_-]?key|token)(?![A-Za-z_]*(?:Error|Exception): )[A-Za-z_]*["']?\s*[=:]\s*["']?)[^\s"',;&]+/gi, `$1${REDACTED}`],
 ];
 
 // Every pattern above needs one of these: most text (ids, paths, messages) is let through after
