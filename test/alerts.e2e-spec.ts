@@ -87,6 +87,10 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
     const { token, base } = await admin();
     expect(rulesOf(await api.post(base, token, { url: 'http://ops.example.org/hooks' }))).toEqual(['url:base_url_must_be_https']);
     expect(rulesOf(await api.post(base, token, { url: 'https://user:pw@ops.example.org/' }))).toEqual(['url:base_url_must_be_https']);
+    // A scheme in capitals, or blanks around or in it: refused as sent, not a 500 of the table's CHECK.
+    for (const url of ['HTTPS://ops.example.org/hooks', ' https://ops.example.org/hooks', 'https://ops.example.org/hooks ']) {
+      expect({ url, rules: rulesOf(await api.post(base, token, { url })) }).toEqual({ url, rules: ['url:base_url_must_be_https'] });
+    }
     expectProblem(await api.post(base, token, { url: 'https://ops.example.org/', secret: 'mine' }), 400, 'validation_failed');
     // At once: the creates of one organization queue up behind its count, so 10 and no more.
     const statuses = await Promise.all(Array.from({ length: 14 }, (_, i) => api.post(base, token, { url: `https://ops.example.org/${i}` }).then((res) => res.status)));

@@ -242,6 +242,10 @@ describe('integration configs (HTTP, real database)', () => {
         [{ webhook_secret: randomBytes(32).toString('base64') }, 'webhook_secret:webhook_secret_format'],
         [{ base_url: 'https://user:pw@host.example' }, 'base_url:base_url_must_be_https'],
         [{ base_url: 'not a url' }, 'base_url:base_url_must_be_https'],
+        // What new URL() would mend but the stored text (and the table's CHECK) would keep: refused, not a 500.
+        ...['HTTPS://host.example/x', ' https://host.example/x', 'https:host.example', 'https://host.example/x ', 'https://host.example\t/x'].map(
+          (base_url): [Record<string, unknown>, string] => [{ base_url }, 'base_url:base_url_must_be_https'],
+        ),
         [{ surprise: true }, 'surprise:unknown_field'],
       ];
       for (const [extra, expected] of cases) {

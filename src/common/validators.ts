@@ -48,12 +48,18 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 /** Property present in the body: validated even when null (PATCH: null is not "absent"). */
 export const OptionalButNotNull = () => ValidateIf((_object: object, value: unknown) => value !== undefined);
 
+/**
+ * The text of an https URL as it is stored: `new URL()` also takes `HTTPS://`, `https:host` and
+ * surrounding or inner blanks, which it mends but the stored text (and the table's CHECK) keep.
+ */
+const HTTPS_URL_TEXT = /^https:\/\/[^\s\u0000-\u001f\u007f]+$/;
+
 export function IsHttpsUrl(rule: Rule, options?: ValidationOptions) {
   return ruleDecorator(
     'isHttpsUrl',
     rule,
     (value) => {
-      if (typeof value !== 'string' || value.length > 2048) return false;
+      if (typeof value !== 'string' || value.length > 2048 || !HTTPS_URL_TEXT.test(value)) return false;
       try {
         const url = new URL(value);
         return url.protocol === 'https:' && url.hostname.length > 0 && !url.username && !url.password;
@@ -63,7 +69,7 @@ export function IsHttpsUrl(rule: Rule, options?: ValidationOptions) {
     },
     (args) => `${args.property} must be an https URL (at most 2048 characters, no credentials in it)`,
     options,
-    { type: 'string', format: 'uri', maxLength: 2048, pattern: '^https://' },
+    { type: 'string', format: 'uri', maxLength: 2048, pattern: HTTPS_URL_TEXT.source },
   );
 }
 
