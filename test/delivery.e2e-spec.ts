@@ -1017,6 +1017,31 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     ]);
   });
 
+  it('POST …/sync records delivery.requested with its job, in one transaction: a job that cannot be queued leaves no event', async () => {
+    const { org, token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    expect((await api.post(exports, token, { records: [claim()], deliver: true })).status).toBe(202);
+    const requested = async () =>
+      (
+        (await t.dataSource.query(
+          `SELECT count(*)::int AS n FROM audit_events WHERE organization_id = $1 AND action = 'delivery.requested' AND resource_type = 'integration_config'`,
+          [org],
+        )) as { n: number }[]
+      )[0].n;
+    await t.dataSource.query(`
+      CREATE OR REPLACE FUNCTION refuse_delivery_job() RETURNS trigger AS $$
+      BEGIN IF NEW.singleton_key = '${configId}' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+    await t.dataSource.query(`CREATE TRIGGER refuse_delivery_job BEFORE INSERT ON pgboss.job FOR EACH ROW EXECUTE FUNCTION refuse_delivery_job()`);
+    try {
+      expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(500);
+    } finally {
+      await t.dataSource.query(`DROP TRIGGER refuse_delivery_job ON pgboss.job`);
+      await t.dataSource.query(`DROP FUNCTION refuse_delivery_job()`);
+    }
+    expect(await requested()).toBe(0);
+    expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+    expect(await requested()).toBe(1);
+  });
+
   it('refuses what the contract refuses: a global admin, a disabled config, a non-boolean deliver', async () => {
     const { org, token, configPath, exports } = await setup();
     expectProblem(await api.post(exports, await t.token('global_admin'), { records: [claim()], deliver: true }), 403, 'forbidden');

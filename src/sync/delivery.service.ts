@@ -34,7 +34,7 @@ import { DeliveryLocks, type HeldLock } from './delivery-lock';
 import { SyncService, type IntegrationCredentials } from './sync.service';
 import { SyncRunRepository } from '../integration-config/sync-run.repository';
 import { DeliveryMetrics } from '../metrics/delivery-metrics';
-import type { Transaction } from '../database/transaction';
+import { TransactionRunner, type Transaction } from '../database/transaction';
 
 /** What an attempt ended with, for its sync run. */
 interface AttemptOutcome {
@@ -88,6 +88,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     private readonly runs: ExportRunRepository,
     private readonly rows: ExportRunRowRepository,
     private readonly syncRuns: SyncRunRepository,
+    private readonly transactions: TransactionRunner,
     private readonly sync: SyncService,
     private readonly audit: AuditService,
     private readonly alerts: AlertsService,
@@ -121,9 +122,12 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     if (!config.enabled) throw new RuleViolation('disabled_integration_must_not_sync', 'This integration is disabled: nothing is delivered to it.');
     if (config.paused) throw new RuleViolation('integration_paused', 'Deliveries of this integration are paused after failed attempts: fix the cause, then PATCH paused: false.');
     const queued = await this.runs.countDeliverable(orgId, integrationId);
-    // Recorded first: a request the trail does not show is never carried out.
-    await this.audit.record({ orgId, actor, action: 'delivery.requested', resource: configResource(integrationId), details: { queued_runs: queued } });
-    if (queued > 0) await this.jobs.enqueueDelivery({ orgId, integrationId });
+    // The trail's event and the job commit together: none is carried out unrecorded, nor recorded and not carried out.
+    await this.transactions.run(async (tx) => {
+      await this.audit.record({ orgId, actor, action: 'delivery.requested', resource: configResource(integrationId), details: { queued_runs: queued } }, tx);
+      if (queued > 0) await this.jobs.enqueueDelivery({ orgId, integrationId }, undefined, tx);
+    });
+    if (queued > 0) this.jobs.wakeDeliveryWorkers();
     return { queued_runs: queued };
   }
 
