@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
-import { JOB_QUEUE_SCHEMA, RETENTION_CRON, RETENTION_QUEUE } from '../src/job-queue/job-queue';
+import { JOB_QUEUE_SCHEMA, RETENTION_CRON, RETENTION_JOB_EXPIRY_SECONDS, RETENTION_QUEUE } from '../src/job-queue/job-queue';
 import { RetentionRepository } from '../src/retention/retention.repository';
-import { RetentionService } from '../src/retention/retention.service';
+import { RETENTION_RUN_BUDGET_MS, RetentionService } from '../src/retention/retention.service';
 import { apiClient, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
@@ -154,6 +154,60 @@ describe('retention of stored events, sync runs and export runs (real database, 
       spy.mockRestore();
     }
     expect(await present('webhook_events', events)).toEqual([]);
+  });
+
+  it('stops deleting once its time (RETENTION_RUN_BUDGET_MS, inside the job expiry) is up; the next run carries on', async () => {
+    expect(RETENTION_RUN_BUDGET_MS).toBeLessThan(RETENTION_JOB_EXPIRY_SECONDS * 1000);
+    const a = await setup();
+    const events = [];
+    for (let i = 0; i < 5; i += 1) events.push(await a.webhook());
+    await backdate('webhook_events', events);
+    const realNow = Date.now.bind(Date);
+    let skew = 0;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
+    const repository = t.app.get(RetentionRepository);
+    const deleteWebhookEvents = repository.deleteWebhookEvents.bind(repository);
+    // The first batch takes the whole budget.
+    const spy = jest.spyOn(repository, 'deleteWebhookEvents').mockImplementation(async (before, limit) => {
+      const deleted = await deleteWebhookEvents(before, limit);
+      skew = RETENTION_RUN_BUDGET_MS + 1;
+      return deleted;
+    });
+    let first: Awaited<ReturnType<typeof retention>>;
+    try {
+      first = await retention();
+    } finally {
+      spy.mockRestore();
+      clock.mockRestore();
+    }
+    expect(first).toEqual({ webhook_events: 2 });
+    expect(await present('webhook_events', events)).toHaveLength(3);
+    expect(t.logs.filter((line) => line.includes('"retention_completed"')).pop()).toContain('"stopped_early":true');
+    await retention();
+    expect(await present('webhook_events', events)).toEqual([]);
+  });
+
+  it('starts no second run in an instance while one is under way (a retry or the next hour taken meanwhile)', async () => {
+    const service = t.app.get(RetentionService);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const repository = t.app.get(RetentionRepository);
+    const deleteWebhookEvents = repository.deleteWebhookEvents.bind(repository);
+    const spy = jest.spyOn(repository, 'deleteWebhookEvents').mockImplementation(async (before, limit) => {
+      await held;
+      return deleteWebhookEvents(before, limit);
+    });
+    try {
+      const running = service.runOnce();
+      expect(await service.runOnce()).toBeNull();
+      expect(t.logs.some((line) => line.includes('"retention_skipped"'))).toBe(true);
+      release();
+      expect(await running).toMatchObject({ webhook_events: expect.any(Number) });
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      release();
+      spy.mockRestore();
+    }
   });
 
   it("keeps the first export run of each mapping version (used_in_export) and runs still queued or delivering; prunes the others' runs and rows", async () => {

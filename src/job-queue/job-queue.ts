@@ -32,6 +32,11 @@ export const JOB_QUEUE_SCHEMA = 'pgboss';
 
 /** Failure alerts on their way to the organizations' endpoints: retried with backoff, each on its own. */
 export const ALERT_QUEUE = 'meander-alerts';
+/**
+ * A retention job's expiry. pg-boss does not stop a handler it expires: it fails the job and takes
+ * its retry while the handler runs on, so a run must end well before (RetentionService's budget).
+ */
+export const RETENTION_JOB_EXPIRY_SECONDS = 50 * 60;
 /** Sends of one alert before it is given up (pg-boss retries after 1, 2, 4, … × the retry delay). */
 const ALERT_RETRY_LIMIT = 8;
 
@@ -228,7 +233,7 @@ export class JobQueue implements OnApplicationShutdown {
   async workRetention(handler: () => Promise<void>): Promise<void> {
     const boss = await this.started();
     await ensureQueue(boss, RETENTION_QUEUE);
-    await boss.schedule(RETENTION_QUEUE, RETENTION_CRON, {}, { tz: 'UTC', retryLimit: 2, retryDelay: 300, expireInSeconds: 50 * 60 });
+    await boss.schedule(RETENTION_QUEUE, RETENTION_CRON, {}, { tz: 'UTC', retryLimit: 2, retryDelay: 300, expireInSeconds: RETENTION_JOB_EXPIRY_SECONDS });
     await this.workJobs(boss, RETENTION_QUEUE, 10, handler, (_job, err) => this.logger.error({ event: 'retention_job_failed', err }));
   }
 

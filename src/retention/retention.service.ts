@@ -1,12 +1,19 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { JobQueue } from '../job-queue/job-queue';
+import { JobQueue, RETENTION_JOB_EXPIRY_SECONDS } from '../job-queue/job-queue';
 import { keepsEverything, retentionCutoffs, RETENTION_TABLES, type RetentionDays, type RetentionTable } from './retention-policy';
 import { RetentionRepository } from './retention.repository';
 import { driverErrorOf } from '../database/driver-error';
 
 /** What a run deleted per table; a table kept forever is absent. */
 export type RetentionCounts = Partial<Record<RetentionTable, number>>;
+
+/**
+ * How long one run deletes before it stops (the next hour's carries on): well inside its job's
+ * expiry, after which pg-boss would start the job's retry beside it. A first prune of a large
+ * backlog thus takes several runs, never several at once.
+ */
+export const RETENTION_RUN_BUDGET_MS = RETENTION_JOB_EXPIRY_SECONDS * 1000 * 0.8;
 
 /** PostgreSQL's insufficient_privilege: the operator revoked DELETE on the table from the service's role. */
 const INSUFFICIENT_PRIVILEGE = '42501';
@@ -21,6 +28,8 @@ const INSUFFICIENT_PRIVILEGE = '42501';
 export class RetentionService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Retention');
   private stopping = false;
+  /** The run under way in this instance: a second job taken meanwhile (a retry, the next hour's) does not start another. */
+  private running: Promise<RetentionCounts> | null = null;
 
   constructor(
     private readonly config: AppConfig,
@@ -32,7 +41,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
     // An API-only instance (DELIVERY_WORKERS=0) works no job: the worker instances prune.
     if (this.config.deliveryWorkers === 0) return;
     if (keepsEverything(this.days())) await this.jobs.unscheduleRetention();
-    else await this.jobs.workRetention(() => this.run().then(() => undefined));
+    else await this.jobs.workRetention(() => this.runOnce().then(() => undefined));
   }
 
   /** Between two batches: a run stopped here is carried on by the next. */
@@ -40,9 +49,25 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
     this.stopping = true;
   }
 
-  /** One run: every table, a batch at a time, oldest rows first; one log line with the counts. */
+  /** A job's run, unless one is under way in this instance already (then nothing: that one carries on). */
+  async runOnce(): Promise<RetentionCounts | null> {
+    if (this.running) {
+      this.logger.warn({ event: 'retention_skipped', reason: 'a run is under way in this instance' });
+      return null;
+    }
+    this.running = this.run();
+    try {
+      return await this.running;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  /** One run: every table, a batch at a time, oldest rows first, within RETENTION_RUN_BUDGET_MS; one log line with the counts. */
   async run(now = new Date()): Promise<RetentionCounts> {
     const started = performance.now();
+    const deadline = Date.now() + RETENTION_RUN_BUDGET_MS;
+    const outOfTime = () => this.stopping || Date.now() > deadline;
     const cutoffs = retentionCutoffs(this.days(), now);
     const batch = this.config.retentionBatchSize;
     const statements: Record<RetentionTable, (before: Date, limit: number) => Promise<number>> = {
@@ -55,9 +80,9 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
     const deleted: RetentionCounts = {};
     for (const table of RETENTION_TABLES) {
       const before = cutoffs[table];
-      if (!before || this.stopping) continue;
+      if (!before || outOfTime()) continue;
       try {
-        deleted[table] = await this.inBatches((limit) => statements[table](before, limit), batch);
+        deleted[table] = await this.inBatches((limit) => statements[table](before, limit), batch, outOfTime);
       } catch (error) {
         // A supported set-up: the operator keeps audit events whatever the setting says.
         if (table !== 'audit_events' || sqlState(error) !== INSUFFICIENT_PRIVILEGE) throw error;
@@ -68,19 +93,19 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
       event: 'retention_completed',
       deleted,
       kept_forever: RETENTION_TABLES.filter((table) => !cutoffs[table]),
-      stopped_early: this.stopping,
+      stopped_early: outOfTime(),
       duration_ms: Math.round(performance.now() - started),
     });
     return deleted;
   }
 
-  /** Batches until one comes back short (or the application stops); the total deleted. */
-  private async inBatches(deleteBatch: (limit: number) => Promise<number>, limit: number): Promise<number> {
+  /** Batches until one comes back short (or the application stops, or the run's time is up); the total deleted. */
+  private async inBatches(deleteBatch: (limit: number) => Promise<number>, limit: number, outOfTime: () => boolean): Promise<number> {
     let total = 0;
     for (;;) {
       const deleted = await deleteBatch(limit);
       total += deleted;
-      if (deleted < limit || this.stopping) return total;
+      if (deleted < limit || outOfTime()) return total;
     }
   }
 
