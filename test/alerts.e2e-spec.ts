@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { AlertsService } from '../src/alerts/alerts.service';
+import { Egress } from '../src/connectors/connectors.module';
+import { TransactionRunner } from '../src/database/transaction';
 import { issueToken } from '../src/auth/issue-token';
 import { apiClient, expectProblem, rulesOf, type ApiClient } from './support/api';
 import { killAllChildren, startServiceProcess } from './support/child-processes';
@@ -139,6 +141,47 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
     expect((await api.post(`${path}/sync`, token)).status).toBe(202);
     const trail = await api.get(`/v1/organizations/${org}/audit-events?action=integration_config.updated`, token);
     expect(trail.body.items.map((e: { changed_fields: string[] }) => e.changed_fields)).toEqual([['paused'], ['paused']]);
+  });
+
+  it('on shutdown takes no more alert jobs and lets the sends under way finish before the outbound connections close', async () => {
+    const app = await startTestApp({ env: { DELIVERY_WORKERS: '1' } });
+    let closed = false;
+    try {
+      const org = newOrgId();
+      const created = await apiClient(app).post(`/v1/organizations/${org}/alert-endpoints`, await app.token('org_admin', org), { url: 'https://ops.example.org/hooks' });
+      expect(created.status).toBe(201);
+      const client = app.app.get(Egress).client;
+      const order: string[] = [];
+      let answer!: () => void;
+      const answered = new Promise<void>((resolve) => (answer = resolve));
+      let sending!: () => void;
+      const sent = new Promise<void>((resolve) => (sending = resolve));
+      // The endpoint takes its time to answer; the connections' close is noted.
+      jest.spyOn(client, 'request').mockImplementation(async () => {
+        sending();
+        await answered;
+        order.push('answered');
+        return { status: 204, headers: {}, body: Buffer.alloc(0) };
+      });
+      const close = client.close.bind(client);
+      jest.spyOn(client, 'close').mockImplementation(() => {
+        order.push('connections closed');
+        close();
+      });
+      await app.app
+        .get(TransactionRunner)
+        .run((tx) => app.app.get(AlertsService).raise(org, 'delivery.failed', { integration_id: randomUUID(), integration_type: 'xledger', attempts: 1 }, tx));
+      await sent;
+      const closing = app.close();
+      closed = true;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(order).toEqual([]);
+      answer();
+      await closing;
+      expect(order).toEqual(['answered', 'connections closed']);
+    } finally {
+      if (!closed) await app.close();
+    }
   });
 
   it('sends nothing to a loopback address while EGRESS_ALLOW_PRIVATE is off', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
@@ -19,6 +19,8 @@ const ENDPOINT = 'Alert endpoint';
 /** An endpoint's answer is read only to see its status: a few KiB is plenty. */
 const MAX_ANSWER_BYTES = 16 * 1024;
 const SEND_TIMEOUT_MS = 10_000;
+/** Alert sends at once per instance: one endpoint that never answers holds up one of them, not every organization's alerts. */
+const ALERT_WORKERS = 4;
 
 /**
  * Failure alerts: an organization's endpoints, and the alerts the delivery engine raises, sent as
@@ -26,8 +28,10 @@ const SEND_TIMEOUT_MS = 10_000;
  * endpoint's own Standard Webhooks secret.
  */
 @Injectable()
-export class AlertsService implements OnApplicationBootstrap {
+export class AlertsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Alerts');
+  /** Sends under way: shutdown waits for them before the outbound connections close. */
+  private readonly sending = new Set<Promise<void>>();
 
   constructor(
     private readonly endpoints: AlertEndpointRepository,
@@ -41,7 +45,26 @@ export class AlertsService implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     // The instances that deliver also send the alerts; an API-only instance only queues them.
-    if (this.config.deliveryWorkers > 0) await this.jobs.workAlerts(1, (job) => this.send(job));
+    if (this.config.deliveryWorkers > 0) await this.jobs.workAlerts(ALERT_WORKERS, (job) => this.tracked(job));
+  }
+
+  /**
+   * SIGTERM: no alert job is taken any more, and the sends under way finish (each within its
+   * timeout) before the outbound connections close; cut off, one would be retried and may arrive twice.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.jobs.stopWorkingAlerts();
+    await Promise.allSettled([...this.sending]);
+  }
+
+  private tracked(job: AlertJob): Promise<void> {
+    const sent = this.send(job);
+    const settled: Promise<void> = sent.then(
+      () => void this.sending.delete(settled),
+      () => void this.sending.delete(settled),
+    );
+    this.sending.add(settled);
+    return sent;
   }
 
   async list(orgId: string): Promise<AlertEndpointResponse[]> {

@@ -81,6 +81,7 @@ export class JobQueue implements OnApplicationShutdown {
   private boss: Promise<PgBoss> | undefined;
   private alertQueueReady: Promise<PgBoss> | undefined;
   private readonly workers: string[] = [];
+  private readonly alertWorkers: string[] = [];
 
   constructor(private readonly config: AppConfig) {}
 
@@ -210,8 +211,14 @@ export class JobQueue implements OnApplicationShutdown {
   async workAlerts(concurrency: number, handler: (job: AlertJob) => Promise<void>): Promise<void> {
     const boss = await this.alertQueue();
     for (let i = 0; i < concurrency; i += 1) {
-      await this.workJobs(boss, ALERT_QUEUE, 2, handler, (job, err) => this.logger.warn({ event: 'alert_job_failed', endpoint_id: job.endpointId, err }));
+      this.alertWorkers.push(await this.workJobs(boss, ALERT_QUEUE, 2, handler, (job, err) => this.logger.warn({ event: 'alert_job_failed', endpoint_id: job.endpointId, err })));
     }
+  }
+
+  /** This instance's alert workers take no more jobs (shutdown); the sends under way go on. */
+  async stopWorkingAlerts(): Promise<void> {
+    const boss = await this.boss?.catch(() => undefined);
+    for (const id of this.alertWorkers.splice(0)) await boss?.offWork({ id });
   }
 
   /** The alert queue, created once: `standard`, every alert its own job (`short` would keep one waiting job per queue). */
