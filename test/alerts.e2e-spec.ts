@@ -200,7 +200,7 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
           resource_type: 'alert_endpoint',
           resource_id: created.body.id,
           actor: null,
-          details: { purpose: 'alert', host: new URL(receiver.url).host, address: '127.0.0.1' },
+          details: { purpose: 'alert', host: new URL(receiver.url).host, refused: 'loopback' },
         }),
       ]);
     } finally {

@@ -55,11 +55,11 @@ export class AuditService {
   async recordEgressRefusal(
     orgId: string,
     resource: AuditEntry['resource'],
-    refusal: { host: string; address?: string },
+    refusal: { host: string; reason: string },
     purpose: 'delivery' | 'connection_test' | 'alert',
     actor: Principal | null,
   ): Promise<void> {
-    await this.record({ orgId, actor, action: 'egress.refused', resource, details: { purpose, host: refusal.host, address: refusal.address ?? null } }).catch((error: unknown) =>
+    await this.record({ orgId, actor, action: 'egress.refused', resource, details: { purpose, host: refusal.host, refused: refusal.reason } }).catch((error: unknown) =>
       this.logger.error({ event: 'audit_event_not_written', org_id: orgId, action: 'egress.refused', resource_id: resource.id, err: { name: (error as Error)?.name } }),
     );
   }

@@ -230,7 +230,8 @@ describe('OutboundClient', () => {
       const sockets = watchSockets();
       const error = await rejection(client({ allowPrivate: false, onRefused, lookup }).request({ url: `https://${host}:${fake.port}/`, method: 'GET' }));
       expect(error).toBeInstanceOf(EgressRefused);
-      expect(error).toMatchObject({ rule: 'egress_destination_not_allowed', address });
+      // The kind of address, for the tenant's trail: the embedded IPv4 address of a mapped one is not in it.
+      expect(error).toMatchObject({ rule: 'egress_destination_not_allowed', address, reason: 'loopback' });
       expect(error.message).toContain(address);
       expect(onRefused).toHaveBeenCalledTimes(1);
       expect(onRefused).toHaveBeenCalledWith(error);
@@ -243,7 +244,7 @@ describe('OutboundClient', () => {
       const sockets = watchSockets();
       const lookup = scriptedLookup('8.8.8.8');
       const error = await rejection(client({ allowPrivate: false, lookup }).request({ url: 'https://169.254.169.254/latest/meta-data/', method: 'GET' }));
-      expect(error).toMatchObject({ name: 'EgressRefused', host: '169.254.169.254', address: '169.254.169.254' });
+      expect(error).toMatchObject({ name: 'EgressRefused', host: '169.254.169.254', address: '169.254.169.254', reason: 'link-local' });
       expect(sockets.created).toBe(0);
     });
 
@@ -278,7 +279,7 @@ describe('OutboundClient', () => {
         ]);
       const sockets = watchSockets();
       const error = await rejection(client({ allowPrivate: false, lookup }).request({ url: 'https://split.vendor.example/', method: 'GET' }));
-      expect(error).toMatchObject({ name: 'EgressRefused', address: '10.0.0.5' });
+      expect(error).toMatchObject({ name: 'EgressRefused', address: '10.0.0.5', reason: 'private' });
       expect(sockets.connected).toBe(0);
     });
 

@@ -42,6 +42,9 @@ export class EgressRefused extends Error {
     message: string,
     /** The host asked for and the address it resolved to (no path, no query: they may carry secrets). */
     readonly host: string,
+    /** Why, in words a tenant may read (`loopback`, `private`, `not https`): never the address, which would tell it how internal names resolve. */
+    readonly reason: string,
+    /** For the operator's log only. */
     readonly address?: string,
   ) {
     super(message);
@@ -127,12 +130,12 @@ export class OutboundClient {
     try {
       url = new URL(request.url);
     } catch {
-      return this.refuse(new EgressRefused('Egress refused: the destination is not an absolute URL', ''));
+      return this.refuse(new EgressRefused('Egress refused: the destination is not an absolute URL', '', 'not an absolute URL'));
     }
     // URL gives IPv6 literals in brackets; addresses and DNS want them bare.
     const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const host = url.host;
-    if (url.protocol !== 'https:') return this.refuse(new EgressRefused(`Egress to ${host} refused: only https is allowed`, host));
+    if (url.protocol !== 'https:') return this.refuse(new EgressRefused(`Egress to ${host} refused: only https is allowed`, host, 'not https'));
     if (isIP(hostname)) {
       // An IP literal skips the lookup: judged here, before any socket exists.
       const refusal = this.check(host, hostname);
@@ -209,7 +212,7 @@ export class OutboundClient {
             const peer = socket.remoteAddress;
             // A socket that failed already (its lookup, say) reports its own error; a live one whose peer is unknown is not trusted.
             if (peer === undefined && socket.destroyed) return;
-            const peerRefusal = peer === undefined ? new EgressRefused(`Egress to ${host} refused: the address connected to is unknown`, host) : this.check(host, peer);
+            const peerRefusal = peer === undefined ? new EgressRefused(`Egress to ${host} refused: the address connected to is unknown`, host, 'address unknown') : this.check(host, peer);
             if (peerRefusal) {
               refusal ??= peerRefusal;
               socket.destroy(peerRefusal);
@@ -259,7 +262,8 @@ export class OutboundClient {
     if (this.options.policy.allowPrivate) return undefined;
     const range = forbiddenRange(address);
     if (range === undefined) return undefined;
-    return new EgressRefused(`Egress to ${host} refused: ${address} is ${range}`, host, address);
+    // The range's name without what it adds in parentheses (an embedded IPv4 address among it).
+    return new EgressRefused(`Egress to ${host} refused: ${address} is ${range}`, host, range.split(' (')[0], address);
   }
 
   private refuse(refusal: EgressRefused): Promise<never> {
