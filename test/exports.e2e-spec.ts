@@ -193,6 +193,14 @@ describe('exports (HTTP, real database)', () => {
     expectProblem(await api.post(`${path}/preview`, token, { records: huge }), 413, 'payload_too_large');
   });
 
+  it('queues the most records an export takes (10,000) for delivery: every row stored, past the 65,535 parameters of one statement', async () => {
+    const { path, token } = await setup();
+    const res = await api.post(path, token, { records: Array.from({ length: 10_000 }, () => claim()), deliver: true });
+    expect(res.status).toBe(202);
+    const [{ n }] = await t.dataSource.query(`SELECT count(*)::int AS n FROM export_run_rows WHERE export_run_id = $1`, [res.body.id]);
+    expect(n).toBe(10_000);
+  });
+
   it('bounds what a batch may produce: 422 export_output_within_bounds, nothing recorded', async () => {
     // 20 static values of 255 characters over 10,000 empty records: ~51 MB of output from a 30 KB body.
     const targets = ['Amount', 'TransactionDate', 'AccountCode', ...Array.from({ length: 17 }, (_, i) => `Extra${i}`)];

@@ -5,6 +5,8 @@ import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type KeyColumnType,
 import { queryRows } from './pool-query';
 import type { Transaction } from './transaction';
 
+/** PostgreSQL's bound on a statement's parameters (a 16-bit count in the protocol). */
+const MAX_STATEMENT_PARAMETERS = 65_535;
 /** The column type of each keyset key: a cursor past its range is refused, not sent to PostgreSQL. */
 const KEY_TYPES: Record<'seq' | 'index', KeyColumnType> = { seq: 'bigint', index: 'integer' };
 
@@ -34,7 +36,13 @@ export abstract class TableRepository {
    * into jsonb columns (typed `Record<string, unknown>`) and cannot express them.
    */
   protected async insertRows<E extends ObjectLiteral>(entity: EntityTarget<E>, rows: E | E[]): Promise<void> {
-    await this.repository(entity).insert(rows as unknown as QueryDeepPartialEntity<E>);
+    const repository = this.repository(entity);
+    const all = Array.isArray(rows) ? rows : [rows];
+    // A statement takes at most 65,535 parameters (one per column of each row): 10,000 delivery rows are two statements.
+    const perStatement = Math.max(1, Math.floor(MAX_STATEMENT_PARAMETERS / repository.metadata.columns.length));
+    for (let i = 0; i < all.length; i += perStatement) {
+      await repository.insert(all.slice(i, i + perStatement) as unknown as QueryDeepPartialEntity<E>);
+    }
   }
 
   /** Updates the rows `where` selects (the organization in it, but for the key rotation's writes across organizations); `updated_at` etc. may be SQL (`() => 'now()'`). */
