@@ -210,6 +210,45 @@ describe('retention of stored events, sync runs and export runs (real database, 
     }
   });
 
+  it('deletes a run as soon as a batch of rows emptied it, before the next batch of rows (no run walked again and again)', async () => {
+    const a = await setup();
+    await a.exportRun(true); // the first of its mapping versions: kept
+    const runs = [await a.exportRun(true), await a.exportRun(true), await a.exportRun(true)];
+    for (const run of runs) await setRun(run, 'delivered', 'delivered');
+    await backdate('export_runs', runs);
+    const repository = t.app.get(RetentionRepository);
+    const calls: [string, number][] = [];
+    const rows = repository.deleteExportRunRows.bind(repository);
+    const emptied = repository.deleteExportRuns.bind(repository);
+    const spies = [
+      jest.spyOn(repository, 'deleteExportRunRows').mockImplementation(async (before, limit) => {
+        const n = await rows(before, limit);
+        calls.push(['rows', n]);
+        return n;
+      }),
+      jest.spyOn(repository, 'deleteExportRuns').mockImplementation(async (before, limit) => {
+        const n = await emptied(before, limit);
+        calls.push(['runs', n]);
+        return n;
+      }),
+    ];
+    try {
+      expect(await retention()).toMatchObject({ export_run_rows: 6, export_runs: 3 });
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    // Two rows a batch (RETENTION_BATCH_SIZE): each run's two rows, then that run, in turn.
+    expect(calls.slice(0, 6)).toEqual([
+      ['rows', 2],
+      ['runs', 1],
+      ['rows', 2],
+      ['runs', 1],
+      ['rows', 2],
+      ['runs', 1],
+    ]);
+    expect(await present('export_runs', runs)).toEqual([]);
+  });
+
   it("keeps the first export run of each mapping version (used_in_export) and runs still queued or delivering; prunes the others' runs and rows", async () => {
     const a = await setup();
     const b = await setup();

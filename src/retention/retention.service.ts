@@ -70,10 +70,16 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
     const outOfTime = () => this.stopping || Date.now() > deadline;
     const cutoffs = retentionCutoffs(this.days(), now);
     const batch = this.config.retentionBatchSize;
+    // Runs deleted as soon as a batch of rows emptied them: left, each later batch of rows would walk them again (quadratic on a backlog).
+    let runsEmptied = 0;
     const statements: Record<RetentionTable, (before: Date, limit: number) => Promise<number>> = {
       webhook_events: (before, limit) => this.repository.deleteWebhookEvents(before, limit),
       sync_runs: (before, limit) => this.repository.deleteSyncRuns(before, limit),
-      export_run_rows: (before, limit) => this.repository.deleteExportRunRows(before, limit),
+      export_run_rows: async (before, limit) => {
+        const rows = await this.repository.deleteExportRunRows(before, limit);
+        runsEmptied += await this.repository.deleteExportRuns(before, limit);
+        return rows;
+      },
       export_runs: (before, limit) => this.repository.deleteExportRuns(before, limit),
       audit_events: (before, limit) => this.repository.deleteAuditEvents(before, limit),
     };
@@ -89,6 +95,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
         this.logger.warn({ event: 'retention_delete_refused', table, reason: 'permission denied: DELETE is revoked from the service role; audit events are kept' });
       }
     }
+    if (runsEmptied > 0) deleted.export_runs = (deleted.export_runs ?? 0) + runsEmptied;
     this.logger.log({
       event: 'retention_completed',
       deleted,
