@@ -2,6 +2,8 @@ import { CannotExecuteNotConnectedError, DataSource, MigrationExecutor, type Mig
 
 /** The advisory-lock key space of schema migrations (first key of the two-int form): "MM", beside delivery's "MD". */
 const MIGRATION_LOCK_CLASS = 0x4d4d;
+/** How often a process waiting for another's migrations looks again. */
+const MIGRATION_LOCK_POLL_MS = 100;
 
 type MigrationOptions = Parameters<DataSource['runMigrations']>[0];
 
@@ -25,8 +27,12 @@ export class MeanderDataSource extends DataSource {
     if (!this.isInitialized) throw new CannotExecuteNotConnectedError();
     const runner = this.createQueryRunner();
     try {
-      // Waits for another process's migrations; the later ones then find nothing pending.
-      await runner.query('SELECT pg_advisory_lock($1, 0)', [MIGRATION_LOCK_CLASS]);
+      // Waits for another process's migrations; the later ones then find nothing pending. Polled, not
+      // pg_advisory_lock(): a session blocked in it is inside a statement, which a CREATE INDEX
+      // CONCURRENTLY of the migrating process waits for (a deadlock PostgreSQL breaks by killing one).
+      while (!(await runner.query('SELECT pg_try_advisory_lock($1, 0) AS locked', [MIGRATION_LOCK_CLASS]))[0].locked) {
+        await new Promise((resolve) => setTimeout(resolve, MIGRATION_LOCK_POLL_MS));
+      }
       try {
         const executor = new MigrationExecutor(this, runner);
         executor.transaction = transaction;

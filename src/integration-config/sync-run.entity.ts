@@ -7,6 +7,7 @@ import { SYNC_STATUSES, type SyncStatus } from './integration-config.entity';
 @Unique('sync_runs_seq_key', ['seq'])
 @Index('idx_sync_runs_integration_seq', { synchronize: false })
 @Index('idx_sync_runs_created_at', { synchronize: false })
+@Index('idx_sync_runs_integration', { synchronize: false })
 @Check('chk_sync_runs_records_pushed', `records_pushed >= 0`)
 @Check('chk_sync_runs_records_pulled', `records_pulled >= 0`)
 @Check('chk_sync_runs_error_unless_success', `status = 'success' OR error IS NOT NULL`)
