@@ -52,6 +52,8 @@ export const OptionalButNotNull = () => ValidateIf((_object: object, value: unkn
  * The text of an https URL as it is stored: `new URL()` also takes `HTTPS://`, `https:host` and
  * surrounding or inner blanks, which it mends but the stored text (and the table's CHECK) keep.
  */
+// Control characters on purpose: none may be in a stored URL.
+// eslint-disable-next-line no-control-regex
 const HTTPS_URL_TEXT = /^https:\/\/[^\s\u0000-\u001f\u007f]+$/;
 
 export function IsHttpsUrl(rule: Rule, options?: ValidationOptions) {

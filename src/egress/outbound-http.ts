@@ -212,7 +212,8 @@ export class OutboundClient {
             const peer = socket.remoteAddress;
             // A socket that failed already (its lookup, say) reports its own error; a live one whose peer is unknown is not trusted.
             if (peer === undefined && socket.destroyed) return;
-            const peerRefusal = peer === undefined ? new EgressRefused(`Egress to ${host} refused: the address connected to is unknown`, host, 'address unknown') : this.check(host, peer);
+            const peerRefusal =
+              peer === undefined ? new EgressRefused(`Egress to ${host} refused: the address connected to is unknown`, host, 'address unknown') : this.check(host, peer);
             if (peerRefusal) {
               refusal ??= peerRefusal;
               socket.destroy(peerRefusal);
