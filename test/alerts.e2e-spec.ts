@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { AlertsService } from '../src/alerts/alerts.service';
+import { ServiceMetrics } from '../src/metrics/service-metrics';
 import { Egress } from '../src/connectors/connectors.module';
 import { TransactionRunner } from '../src/database/transaction';
 import { issueToken } from '../src/auth/issue-token';
@@ -184,6 +185,25 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
     }
   });
 
+  it('counts each send by outcome (meander_alert_sends_total): delivered, failed (retried), refused by the egress rule', async () => {
+    const { org, token, base } = await admin();
+    const created = await api.post(base, token, { url: 'https://ops.example.org/hooks' });
+    const metrics = t.app.get(ServiceMetrics);
+    const count = async (outcome: string) => Number((await metrics.scrape()).match(new RegExp(`^meander_alert_sends_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm'))?.[1] ?? 0);
+    const before = { delivered: await count('delivered'), failed: await count('failed') };
+    const client = t.app.get(Egress).client;
+    const answers = [503, 204];
+    const request = jest.spyOn(client, 'request').mockImplementation(async () => ({ status: answers.shift()!, headers: {}, body: Buffer.alloc(0) }));
+    try {
+      const job = { orgId: org, endpointId: created.body.id, event: { id: 'alert_m', type: 'delivery.failed', timestamp: new Date().toISOString(), data: {} } };
+      await expect(t.app.get(AlertsService).send(job)).rejects.toThrow('the alert endpoint answered 503');
+      await t.app.get(AlertsService).send(job);
+    } finally {
+      request.mockRestore();
+    }
+    expect({ delivered: await count('delivered'), failed: await count('failed') }).toEqual({ delivered: before.delivered + 1, failed: before.failed + 1 });
+  });
+
   it('sends nothing to a loopback address while EGRESS_ALLOW_PRIVATE is off', async () => {
     const receiver = await startReceiver();
     try {
@@ -191,8 +211,10 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
       const created = await api.post(base, token, { url: receiver.url });
       const event = { id: 'alert_x', type: 'delivery.failed', timestamp: new Date().toISOString(), data: {} };
       // The job's handler itself: refused by the egress rule, not retried (it returns), nothing sent.
+      const refusedBefore = (await t.app.get(ServiceMetrics).scrape()).match(/^meander_alert_sends_total\{outcome="refused"\} (\d+)$/m)?.[1] ?? '0';
       await expect(t.app.get(AlertsService).send({ orgId: org, endpointId: created.body.id, event })).resolves.toBeUndefined();
       expect(receiver.received).toEqual([]);
+      expect((await t.app.get(ServiceMetrics).scrape()).match(/^meander_alert_sends_total\{outcome="refused"\} (\d+)$/m)?.[1]).toBe(String(Number(refusedBefore) + 1));
       // The organization's trail says why its endpoint heard nothing.
       const trail = await api.get(`/v1/organizations/${org}/audit-events?action=egress.refused`, token);
       expect(trail.body.items).toEqual([

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
@@ -9,6 +9,7 @@ import { SecretCipher } from '../crypto/secret-cipher';
 import { TransactionRunner, type Transaction } from '../database/transaction';
 import { EgressRefused } from '../egress/outbound-http';
 import { JobQueue, type AlertJob } from '../job-queue/job-queue';
+import { DeliveryMetrics } from '../metrics/delivery-metrics';
 import { alertSecretLocation, AlertEndpointEntity } from './alert-endpoint.entity';
 import { AlertEndpointRepository } from './alert-endpoint.repository';
 import { newWebhookSecret } from '../webhooks/signatures';
@@ -41,6 +42,7 @@ export class AlertsService implements OnApplicationBootstrap, BeforeApplicationS
     private readonly jobs: JobQueue,
     private readonly egress: Egress,
     private readonly config: AppConfig,
+    @Optional() private readonly metrics?: DeliveryMetrics,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -143,13 +145,16 @@ export class AlertsService implements OnApplicationBootstrap, BeforeApplicationS
       });
       if (answer.status < 200 || answer.status > 299) throw new Error(`the alert endpoint answered ${answer.status}`);
       this.logger.log({ event: 'alert_sent', org_id: job.orgId, endpoint_id: endpoint.id, alert_id: event.id, type: event.type });
+      this.metrics?.alertSendEnded('delivered');
     } catch (error) {
       // A destination the egress rule refuses stays refused: retrying would only repeat the refusal.
       if (error instanceof EgressRefused) {
+        this.metrics?.alertSendEnded('refused');
         this.logger.warn({ event: 'alert_refused_by_egress', org_id: job.orgId, endpoint_id: endpoint.id, host: error.host });
         // In the trail too: the organization sees why its endpoint heard nothing.
         return this.audit.recordEgressRefusal(job.orgId, { type: 'alert_endpoint', id: endpoint.id }, error, 'alert', null);
       }
+      this.metrics?.alertSendEnded('failed');
       throw error;
     }
   }

@@ -3,7 +3,7 @@
 // Pure: no Nest imports. Label values are bounded sets (methods, route templates, statuses,
 // integration types, outcomes): never an organization, config or user id, nor a secret.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { DeliveryMetrics, type AttemptStatus } from './delivery-metrics';
+import { DeliveryMetrics, type AlertSendOutcome, type AttemptStatus } from './delivery-metrics';
 
 /** Every metric name of the service starts with this. */
 export const METRIC_PREFIX = 'meander_';
@@ -49,6 +49,7 @@ export class ServiceMetrics extends DeliveryMetrics {
   private readonly deliveryAttempts: Counter<'integration_type' | 'outcome'>;
   private readonly rowsDelivered: Counter<'integration_type'>;
   private readonly rowsRefused: Counter<'integration_type'>;
+  private readonly alertSends: Counter<'outcome'>;
 
   constructor(sources: ServiceMetricsSources = {}) {
     super();
@@ -82,6 +83,12 @@ export class ServiceMetrics extends DeliveryMetrics {
       name: `${METRIC_PREFIX}rows_refused_total`,
       help: 'Rows the external systems refused, by integration type.',
       labelNames: ['integration_type'],
+      registers,
+    });
+    this.alertSends = new Counter({
+      name: `${METRIC_PREFIX}alert_sends_total`,
+      help: 'Sends of failure alerts to the alert endpoints, by outcome: delivered (2xx), failed (retried), refused (the egress rule; dropped).',
+      labelNames: ['outcome'],
       registers,
     });
     if (sources.queue) this.queueGauges(sources.queue);
@@ -121,6 +128,10 @@ export class ServiceMetrics extends DeliveryMetrics {
     this.deliveryAttempts.inc({ integration_type: integrationType, outcome: outcome.stopped ? 'stopped' : outcome.status });
     if (outcome.delivered > 0) this.rowsDelivered.inc({ integration_type: integrationType }, outcome.delivered);
     if ((outcome.refused ?? 0) > 0) this.rowsRefused.inc({ integration_type: integrationType }, outcome.refused);
+  }
+
+  alertSendEnded(outcome: AlertSendOutcome): void {
+    this.alertSends.inc({ outcome });
   }
 
   /** The text a scrape answers (Prometheus text format 0.0.4). */
