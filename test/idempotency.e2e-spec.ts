@@ -112,6 +112,14 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
     const again = await api.post(`${path}/exports`, token, { records }, { [KEY]: key });
     expect({ status: again.status, replayed: again.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: 'true' });
     expect(again.text).toBe(first.text);
+    // The same request with its ids spelled in capitals (one resource however spelled): replayed too, not refused as another request.
+    const shouted = await api.post(
+      `${path.toUpperCase().replace('/V1/ORGANIZATIONS/', '/v1/organizations/').replace('/INTEGRATIONS/', '/integrations/')}/exports`,
+      token,
+      { records },
+      { [KEY]: key },
+    );
+    expect({ status: shouted.status, replayed: shouted.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: 'true' });
     expect(await count(`SELECT count(*)::int AS n FROM export_runs WHERE integration_id = $1`, [path.split('/').pop()])).toBe(1);
   });
 

@@ -40,13 +40,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const handler = context.getHandler();
     const operation = `${context.getClass().name}.${handler.name}`;
     const active = this.keyring.activeKeyId;
-    const fingerprint = requestFingerprint(operation, request.params, request.body, { id: active, secret: this.keyring.get(active) });
+    // The path's ids as the handlers read them (lower case): one resource however its id is spelled.
+    const params = Object.fromEntries(Object.entries(request.params ?? {}).map(([name, value]) => [name, typeof value === 'string' ? value.toLowerCase() : value]));
+    const fingerprint = requestFingerprint(operation, params, request.body, { id: active, secret: this.keyring.get(active) });
     // An earlier request's fingerprint may be under another key of the keyring (rotated meanwhile).
     const keyOf = (kid: string) => (this.keyring.has(kid) ? this.keyring.get(kid) : undefined);
 
     return from(this.keys.claim(orgId, sub, key, fingerprint)).pipe(
       switchMap((claim) => {
-        if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint && !sameRequest(claim.fingerprint, operation, request.params, request.body, keyOf)) {
+        if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint && !sameRequest(claim.fingerprint, operation, params, request.body, keyOf)) {
           throw new RuleViolation(
             'idempotency_key_reused_with_other_request',
             `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`,
