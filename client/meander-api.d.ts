@@ -553,7 +553,7 @@ export interface paths {
          *
          *     **Xledger** (`integration_type = xledger` configs with a `webhook_url` only): header `X-XL-Webhook-Signature` = base64url(HMAC-SHA256(key, "<Unix seconds of the Date header>.<raw body>")), key = the base64url-decoded API token (the config's `api_key`, which must be canonical base64url of at least 16 bytes, else the scheme is off for that config); the `Date` header must be within 15 minutes of now. Deliveries are de-duplicated by their signature.
          *
-         *     Rate limits (429 with Retry-After): a burst of 100 verified deliveries per integration, then 10 per second; refused deliveries (bad signature, unknown integration) draw on a budget of the same size per client address, never on the integration's, so forged traffic cannot lock the real sender out. A refused delivery writes nothing.
+         *     Rate limits (429 with Retry-After): a burst of 100 verified deliveries per integration, then 10 per second; refused deliveries (bad signature, unknown integration) draw on a budget of the same size per client address, never on the integration's, so forged traffic from other addresses cannot lock the real sender out (an address shared with a forger can be refused until its budget refills). A refused delivery writes nothing.
          *
          *     No bearer token.
          *

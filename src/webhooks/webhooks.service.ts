@@ -39,7 +39,8 @@ export class WebhooksService {
   /**
    * Verified deliveries per integration (WEBHOOK_RATE_LIMIT_BURST, then _PER_SECOND). Only a
    * delivery that proved itself draws on it: charged before the signature check, a stream of
-   * forged deliveries would lock the real sender out.
+   * forged deliveries would lock the real sender out. (The refusals below are per address: a
+   * forger sharing the sender's address can spend them; docs/webhooks.md says so.)
    */
   private readonly deliveries: TokenBucketLimiter;
   /** Refused deliveries (bad signature, unknown integration) per client address, same sizes: checked before any read. */
