@@ -10,7 +10,8 @@ import type { FieldError } from './problem';
 /** Deepest nesting of objects and arrays a body may have (the body itself is level 1). */
 export const MAX_JSON_DEPTH = 64;
 const MAX_REPORTED = 20;
-const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** Keys that reach JavaScript prototypes: refused as data wherever a name comes from a client. */
+export const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 // NUL, a high surrogate not followed by a low one, a low one not preceded by a high one.
 // eslint-disable-next-line no-control-regex -- NUL is the character refused
 const NOT_STORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -1,6 +1,7 @@
 import { ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsISO8601, Matches, registerDecorator, ValidateIf, type ValidationArguments, type ValidationOptions } from 'class-validator';
+import { PROTOTYPE_KEYS } from './json-body';
 import type { Rule } from './rules';
 import { rule } from './validation';
 
@@ -9,7 +10,6 @@ import { rule } from './validation';
 
 export const SNAKE_CASE = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
 /** Keys that would reach prototypes if some code ever merged these objects naively. */
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * A custom class-validator constraint that reports `rule`. `schema` is what the constraint
@@ -87,7 +87,7 @@ export function IsSnakeCaseStringMap(rule: Rule, limits = { maxKeys: 200, maxVal
       isPlainObject(value) &&
       Object.keys(value).length <= limits.maxKeys &&
       Object.entries(value).every(
-        ([key, v]) => SNAKE_CASE.test(key) && key.length <= 255 && !FORBIDDEN_KEYS.has(key) && typeof v === 'string' && v.trim().length > 0 && v.length <= limits.maxValueLength,
+        ([key, v]) => SNAKE_CASE.test(key) && key.length <= 255 && !PROTOTYPE_KEYS.has(key) && typeof v === 'string' && v.trim().length > 0 && v.length <= limits.maxValueLength,
       ),
     (args) => `${args.property} must be a JSON object of snake_case keys to non-empty strings (at most ${limits.maxKeys} keys)`,
     options,
@@ -99,7 +99,7 @@ function jsonShapeWithin(value: unknown, depth: number, budget: { nodes: number 
   if (--budget.nodes < 0 || depth > 10) return false;
   if (Array.isArray(value)) return value.every((item) => jsonShapeWithin(item, depth + 1, budget));
   if (value !== null && typeof value === 'object') {
-    return Object.entries(value).every(([key, v]) => !FORBIDDEN_KEYS.has(key) && key.length <= 255 && jsonShapeWithin(v, depth + 1, budget));
+    return Object.entries(value).every(([key, v]) => !PROTOTYPE_KEYS.has(key) && key.length <= 255 && jsonShapeWithin(v, depth + 1, budget));
   }
   return typeof value !== 'string' || value.length <= 10_000;
 }

@@ -1,5 +1,6 @@
 // An integration's active mappings compiled once into one function: record → output row.
 // Preview and export both use it: there is one resolver. Pure: no Nest imports.
+import { PROTOTYPE_KEYS } from '../common/json-body';
 import type { SourceFieldDefinition } from '../integration-types/integration-type';
 import { compileFormula, type FormulaCompilation } from './expression';
 import type { CompileContext, CompiledMapping, MappingResult, MappingSpec } from './mapping-spec';
@@ -13,7 +14,7 @@ export const DUPLICATE_TARGET_FIELD = 'duplicate_target_field';
  * sets the row's prototype and the value vanishes, and the others are traps for any code that
  * merges rows naively. Rows stored before the rule still export them, written as own properties.
  */
-export const RESERVED_TARGET_FIELDS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+export const RESERVED_TARGET_FIELDS: ReadonlySet<string> = PROTOTYPE_KEYS;
 
 type Reader = (record: Record<string, unknown>) => unknown;
 type Transform = (value: unknown, record: Record<string, unknown>, warn: (warning: string) => void) => unknown;
@@ -104,7 +105,7 @@ function makeTransform(
     }
     case 'computed': {
       // Checked at write time; a formula that no longer compiles yields null, with a warning.
-      if (formula === null || !formula.ok) return (_value, _record, warn) => (warn(`formula_error:${target}`), null);
+      if (!formula?.ok) return (_value, _record, warn) => (warn(`formula_error:${target}`), null);
       const compiled = formula.formula;
       const readers = compiled.fieldsRead.map((name) => [name, fieldReader(fields.get(name)!, null, ctx)] as const);
       return (_value, record, warn) => {

@@ -1,6 +1,6 @@
 import { UseInterceptors, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { map, type Observable } from 'rxjs';
-import type { HttpReply, HttpRequest } from './http-types';
+import { pathParamsOf, type HttpReply, type HttpRequest } from './http-types';
 
 /** The Location header of a POST that made a resource, for its OpenAPI answer. */
 export const LOCATION_HEADER = {
@@ -23,7 +23,7 @@ class LocationInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
-    const params = Object.fromEntries(Object.entries(http.getRequest<HttpRequest>().params ?? {}).map(([name, value]) => [name, String(value).toLowerCase()]));
+    const params = pathParamsOf(http.getRequest<HttpRequest>());
     const reply = http.getResponse<HttpReply>();
     return next.handle().pipe(
       map((made: unknown) => {

@@ -26,3 +26,8 @@ export interface HttpReply {
   /** The status set so far (Fastify's reply and Express's response both keep it here). */
   readonly statusCode?: number;
 }
+
+/** The path's parameters as the handlers read them: ids in lower case, one resource however its id is spelled. */
+export function pathParamsOf(request: HttpRequest): Record<string, string> {
+  return Object.fromEntries(Object.entries(request.params ?? {}).map(([name, value]) => [name, String(value).toLowerCase()]));
+}

@@ -2,7 +2,7 @@ import { Injectable, type CallHandler, type ExecutionContext, type NestIntercept
 import { catchError, concatMap, from, of, switchMap, type Observable } from 'rxjs';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { RuleViolation } from '../common/rule-violation';
-import type { HttpReply, HttpRequest } from '../http/http-types';
+import { pathParamsOf, type HttpReply, type HttpRequest } from '../http/http-types';
 import { Keyring } from '../crypto/keyring';
 import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_WINDOW_HOURS, idempotencyKeyOf, requestFingerprint, sameRequest } from './idempotency-key';
 import { declaredHttpCode } from '../common/nest-internals';
@@ -40,8 +40,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const handler = context.getHandler();
     const operation = `${context.getClass().name}.${handler.name}`;
     const active = this.keyring.activeKeyId;
-    // The path's ids as the handlers read them (lower case): one resource however its id is spelled.
-    const params = Object.fromEntries(Object.entries(request.params ?? {}).map(([name, value]) => [name, typeof value === 'string' ? value.toLowerCase() : value]));
+    const params = pathParamsOf(request);
     const fingerprint = requestFingerprint(operation, params, request.body, { id: active, secret: this.keyring.get(active) });
     // An earlier request's fingerprint may be under another key of the keyring (rotated meanwhile).
     const keyOf = (kid: string) => (this.keyring.has(kid) ? this.keyring.get(kid) : undefined);

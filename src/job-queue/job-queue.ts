@@ -80,7 +80,7 @@ export class JobQueue implements OnApplicationShutdown {
   private readonly logger = new Logger('JobQueue');
   private boss: Promise<PgBoss> | undefined;
   private alertQueueReady: Promise<PgBoss> | undefined;
-  private readonly workers: string[] = [];
+  private readonly deliveryWorkers: string[] = [];
   private readonly alertWorkers: string[] = [];
 
   constructor(private readonly config: AppConfig) {}
@@ -134,7 +134,7 @@ export class JobQueue implements OnApplicationShutdown {
 
   /** Lets this instance's delivery workers look for a job now rather than at their next poll. */
   wakeDeliveryWorkers(): void {
-    void this.boss?.then((boss) => this.workers.forEach((id) => boss.notifyWorker(id))).catch(() => undefined);
+    void this.boss?.then((boss) => this.deliveryWorkers.forEach((id) => boss.notifyWorker(id))).catch(() => undefined);
   }
 
   private deliveryJobOptions(job: DeliveryJob): PgBoss.SendOptions {
@@ -180,16 +180,15 @@ export class JobQueue implements OnApplicationShutdown {
   async workDeliveries(concurrency: number, handler: (job: DeliveryJob) => Promise<void>): Promise<void> {
     const boss = await this.started();
     for (let i = 0; i < concurrency; i += 1) {
-      this.workers.push(
+      this.deliveryWorkers.push(
         await this.workJobs(boss, DELIVERY_QUEUE, 2, handler, (job, err) => this.logger.error({ event: 'delivery_job_failed', config_id: job.integrationId, err })),
       );
     }
   }
 
   /** This instance's delivery workers take no more jobs (shutdown); the jobs under way go on. */
-  async stopWorkingDeliveries(): Promise<void> {
-    const boss = await this.boss?.catch(() => undefined);
-    for (const id of this.workers.splice(0)) await boss?.offWork({ id });
+  stopWorkingDeliveries(): Promise<void> {
+    return this.stopWorking(this.deliveryWorkers);
   }
 
   /**
@@ -216,9 +215,14 @@ export class JobQueue implements OnApplicationShutdown {
   }
 
   /** This instance's alert workers take no more jobs (shutdown); the sends under way go on. */
-  async stopWorkingAlerts(): Promise<void> {
+  stopWorkingAlerts(): Promise<void> {
+    return this.stopWorking(this.alertWorkers);
+  }
+
+  /** The `workers` (ids) take no more jobs; the jobs under way go on. */
+  private async stopWorking(workers: string[]): Promise<void> {
     const boss = await this.boss?.catch(() => undefined);
-    for (const id of this.alertWorkers.splice(0)) await boss?.offWork({ id });
+    for (const id of workers.splice(0)) await boss?.offWork({ id });
   }
 
   /** The alert queue, created once: `standard`, every alert its own job (`short` would keep one waiting job per queue). */
