@@ -21,7 +21,7 @@ describe('keys:rotate batches (inBatches)', () => {
     const batch = async () => {
       const rows = script.shift() ?? 0;
       left -= rows;
-      return { rows, values: rows };
+      return { rows, rowsChanged: rows, values: rows };
     };
     return { transactions, batch, left: async () => left };
   }

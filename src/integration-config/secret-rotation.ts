@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
-import { alertSecretLocation } from '../alerts/alert-endpoint.entity';
+import { ALERT_ENDPOINTS_TABLE, alertSecretLocation } from '../alerts/alert-endpoint.entity';
 import { AlertEndpointRepository } from '../alerts/alert-endpoint.repository';
 import { SecretDecryptionError, type SecretCipher, type SecretDecryptionReason, type SecretLocation } from '../crypto/secret-cipher';
 import { TransactionRunner, type Transaction } from '../database/transaction';
-import { configSecretLocation, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
+import { configSecretLocation, INTEGRATION_CONFIGS_TABLE, SECRET_COLUMNS, type SecretColumn } from './integration-config.entity';
 import { IntegrationConfigRepository } from './integration-config.repository';
 
 // Re-encrypts every stored secret under the active key, in batches, each batch in its own
@@ -69,9 +69,10 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
   let rowsRotated = 0;
   let valuesRotated = 0;
   options.onProgress?.({ done: 0, total });
-  const counted = (rows: number, values: number) => {
-    rowsTaken += rows;
-    valuesRotated += values;
+  const counted = (done: BatchDone) => {
+    rowsTaken += done.rows;
+    rowsRotated += done.rowsChanged;
+    valuesRotated += done.values;
     options.onProgress?.({ done: Math.min(rowsTaken, total), total });
   };
   // A value no key opens is left as it is and its row passed over from then on: one bad row must not
@@ -100,55 +101,53 @@ export async function rotateSecrets(dataSource: DataSource, cipher: SecretCipher
     }
     rotated.add(key);
   };
-  const skippedConfigs = new Set<string>();
+  // Rows passed over from then on: those holding a value no key opens.
+  const skipped = (table: string) => unreadable.filter((value) => value.table === table).map((value) => value.rowId);
   try {
     await inBatches(
       transactions,
       async (tx) => {
         const batch = configs.in(tx);
-        const rows = await batch.lockRowsWithSecretsNotUnder(active, batchSize, [...skippedConfigs]);
+        const rows = await batch.lockRowsWithSecretsNotUnder(active, batchSize, skipped(INTEGRATION_CONFIGS_TABLE));
         let values = 0;
+        let rowsChanged = 0;
         for (const row of rows) {
-          rotatedOnce('integration_configs', row.id);
+          rotatedOnce(INTEGRATION_CONFIGS_TABLE, row.id);
           const envelopes: Partial<Record<SecretColumn, string>> = {};
           for (const column of SECRET_COLUMNS) {
             const envelope = row[column];
             if (!envelope) continue;
             const next = reencrypted(envelope, configSecretLocation(row.id, column));
-            if (next === null) skippedConfigs.add(row.id);
-            else if (next !== envelope) envelopes[column] = next;
+            if (next !== null && next !== envelope) envelopes[column] = next;
           }
           await batch.updateSecretEnvelopes(row.id, envelopes);
           const changed = Object.keys(envelopes).length;
           values += changed;
-          if (changed > 0) rowsRotated += 1;
+          if (changed > 0) rowsChanged += 1;
         }
-        return { rows: rows.length, values };
+        return { rows: rows.length, rowsChanged, values };
       },
-      () => configs.countRowsWithSecretsNotUnder(active, [...skippedConfigs]),
+      () => configs.countRowsWithSecretsNotUnder(active, skipped(INTEGRATION_CONFIGS_TABLE)),
       counted,
       options.pauseMs,
     );
-    const skippedEndpoints = new Set<string>();
     await inBatches(
       transactions,
       async (tx) => {
         const batch = alerts.in(tx);
-        const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize, [...skippedEndpoints]);
+        const rows = await batch.lockRowsWithSecretNotUnder(active, batchSize, skipped(ALERT_ENDPOINTS_TABLE));
         let values = 0;
         for (const row of rows) {
-          rotatedOnce('alert_endpoints', row.id);
+          rotatedOnce(ALERT_ENDPOINTS_TABLE, row.id);
           const next = reencrypted(row.signing_secret_encrypted, alertSecretLocation(row.id));
-          if (next === null) skippedEndpoints.add(row.id);
-          else {
-            await batch.updateSecretById(row.id, next);
-            values += 1;
-            rowsRotated += 1;
-          }
+          if (next === null) continue;
+          await batch.updateSecretById(row.id, next);
+          values += 1;
         }
-        return { rows: rows.length, values };
+        // One value a row: each changed is a row changed.
+        return { rows: rows.length, rowsChanged: values, values };
       },
-      () => alerts.countRowsWithSecretNotUnder(active, [...skippedEndpoints]),
+      () => alerts.countRowsWithSecretNotUnder(active, skipped(ALERT_ENDPOINTS_TABLE)),
       counted,
       options.pauseMs,
     );
@@ -168,11 +167,18 @@ const LOCKED_ROWS_WAIT_MS = 30_000;
  * LOCKED: a config being written is not waited for); one that finds nothing to take while rows
  * are left means they are locked right now, so it looks again shortly rather than stopping short.
  */
+/** What a batch did: the rows it took, those it changed, the values it re-encrypted. */
+interface BatchDone {
+  rows: number;
+  rowsChanged: number;
+  values: number;
+}
+
 export async function inBatches(
   transactions: TransactionRunner,
-  batch: (tx: Transaction) => Promise<{ rows: number; values: number }>,
+  batch: (tx: Transaction) => Promise<BatchDone>,
   left: () => Promise<number>,
-  counted: (rows: number, values: number) => void,
+  counted: (done: BatchDone) => void,
   pauseMs?: number,
 ): Promise<void> {
   // From the first batch that took nothing: a long run is not a long wait.
@@ -181,7 +187,7 @@ export async function inBatches(
     const done = await transactions.run(batch);
     if (done.rows > 0) {
       deadline = null;
-      counted(done.rows, done.values);
+      counted(done);
       if (pauseMs) await new Promise((resolve) => setTimeout(resolve, pauseMs));
       continue;
     }
