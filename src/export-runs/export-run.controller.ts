@@ -12,7 +12,7 @@ import { BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import type { HttpReply } from '../http/http-types';
 import { ExportRequestDto, ExportResultResponse, ExportRunListResponse, ExportRunResponse, ExportRunRowListResponse, RunExportRequestDto } from './dto/export.dto';
-import { ExportRunService } from './export-run.service';
+import { ExportRunService, MAX_EXPORT_MAPPINGS } from './export-run.service';
 
 const RECORDS_PROBLEMS: ProblemSpec[] = [
   { status: 400, rules: ['records_must_be_objects'] },
@@ -52,7 +52,11 @@ export class ExportRunController {
   @ApiProblemResponses(
     { status: 400, rules: ['records_must_be_objects', 'deliver_must_be_boolean', 'idempotency_key_must_be_valid'] },
     RECORDS_PROBLEMS[1],
-    { status: 409, rules: ['disabled_integration_must_not_sync', 'idempotency_key_in_use', 'conflict'] },
+    {
+      status: 409,
+      rules: ['disabled_integration_must_not_sync', 'idempotency_key_in_use', 'conflict'],
+      answers: { conflict: { detail: `The integration's mappings changed while the records were mapped, ${MAX_EXPORT_MAPPINGS} times: retry the export.` } },
+    },
     { status: 422, rules: ['coverage_check_before_export', 'credentials_required_before_enable', 'export_output_within_bounds', 'idempotency_key_reused_with_other_request'] },
   )
   async run(

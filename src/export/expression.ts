@@ -18,6 +18,11 @@ const KEYWORDS = new Set(['and', 'or', 'not', 'if', 'then', 'else']);
 const COMPARISONS = new Set(['==', '!=', '<', '<=', '>', '>=']);
 const ADDITIVE = new Set(['+', '-']);
 const MULTIPLICATIVE = new Set(['*', '/']);
+/** The lexer's operators are the parser's: longest first, so `<=` is not read as `<` then `=`. */
+const OPERATOR_PATTERN = [...COMPARISONS, ...ADDITIVE, ...MULTIPLICATIVE]
+  .sort((a, b) => b.length - a.length)
+  .map((op) => op.replace(/[+*/]/g, (c) => `\\${c}`))
+  .join('|');
 
 /**
  * The longest text a formula may build (as long as a lookup or static value). Without it, one
@@ -116,7 +121,7 @@ const FILTREX_WORDS = new Set(['in', 'of', 'mod']);
 /** Splits an expression into the tokens of the contract's grammar, or says what is not allowed and where. */
 function tokenize(expression: string): Token[] | string {
   const tokens: Token[] = [];
-  const pattern = /\s+|(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(==|!=|<=|>=|<|>|\+|-|\*|\/)|(\()|(\))|(,)/y;
+  const pattern = new RegExp(String.raw`\s+|(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(${OPERATOR_PATTERN})|(\()|(\))|(,)`, 'y');
   let index = 0;
   while (index < expression.length) {
     const position = index;
@@ -187,10 +192,13 @@ class Refusal {
   constructor(readonly message: string) {}
 }
 
+/** A token's text as a refusal quotes it: a long one cut short. */
+const shortened = (text: string) => (text.length > 40 ? `${text.slice(0, 40)}…` : text);
+
 /** A token as a refusal names it: what it is (a long one cut short) and where. */
 function found(token: Token | undefined, length: number): string {
   if (token === undefined) return `the end of the expression (position ${length})`;
-  const text = token.text.length > 40 ? `${token.text.slice(0, 40)}…` : token.text;
+  const text = shortened(token.text);
   const what = token.kind === 'keyword' || token.kind === 'name' || token.kind === 'number' || token.kind === 'string' ? `the ${token.kind} ${text}` : `"${text}"`;
   return `${what} at position ${token.position}`;
 }
@@ -274,7 +282,7 @@ function parse(tokens: readonly Token[], length: number, knownNames: ReadonlySet
       case 'name': {
         const isFunction = Object.hasOwn(FORMULA_FUNCTIONS, token.text);
         if (tokens[i + 1]?.kind === '(') {
-          if (!isFunction) return refuse(`unknown function ${token.text.slice(0, 40)}() at position ${token.position}; allowed: ${Object.keys(FORMULA_FUNCTIONS).join(', ')}`);
+          if (!isFunction) return refuse(`unknown function ${shortened(token.text)}() at position ${token.position}; allowed: ${Object.keys(FORMULA_FUNCTIONS).join(', ')}`);
           const paren = tokens[i + 1];
           open(paren);
           i += 2;

@@ -5,7 +5,6 @@ import { RuleViolation } from '../common/rule-violation';
 import { statusOfCode, type ProblemCode, type Rule } from '../common/rules';
 import { MAX_ALERT_ENDPOINTS } from '../alerts/dto/alert-endpoint.dto';
 import { MAX_EXPORT_OUTPUT_BYTES } from '../export';
-import { MAX_EXPORT_MAPPINGS } from '../export-runs/export-run.service';
 import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_WINDOW_HOURS } from '../idempotency/idempotency-key';
 import { BUILT_IN_INTEGRATION_TYPES } from '../integration-types/built-in-types';
 import { DEFAULT_BODY_LIMIT } from './body-parsers';
@@ -150,7 +149,6 @@ export const SERVICE_ANSWERS: Partial<Record<Rule | ProblemCode, ProblemAnswer>>
     detail: `The export would produce more than ${MAX_EXPORT_OUTPUT_BYTES} bytes: send fewer records, or map fewer or shorter values.`,
     errors: [fieldError('records', 'export_output_within_bounds', `the mapped output exceeds ${MAX_EXPORT_OUTPUT_BYTES} bytes`)],
   },
-  conflict: { detail: `The integration's mappings changed while the records were mapped, ${MAX_EXPORT_MAPPINGS} times: retry the export.` },
   egress_destination_not_allowed: {
     detail: 'Outbound requests may not reach 10.0.0.7: it is not https or resolves to a loopback, private, link-local or otherwise internal address.',
     errors: [fieldError('base_url', 'egress_destination_not_allowed', 'the host is not an address outbound requests may reach')],
