@@ -1,7 +1,7 @@
 // compileMappings compiles each formula once (a separate file: it counts compileFormula's calls).
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../integration-types/built-in-types';
 import * as expression from './expression';
-import { compileMappings, mappingWriteWarnings } from './mapping-compiler';
+import { compileMappings } from './mapping-compiler';
 import { mappingSpec } from './mapping-spec';
 
 jest.mock('./expression', () => {
@@ -33,11 +33,5 @@ describe('compileMappings', () => {
       warnings: ['record_accounting_code_ignored:Code'],
     });
     expect(compileFormula).toHaveBeenCalledTimes(2);
-  });
-
-  it('mappingWriteWarnings compiles a formula once too', () => {
-    const formula = mappingSpec('e', 0, 'cost_center', 'F', { transform_type: 'computed', transform_config: { expression: 'concat(accounting_code, cost_center)' } });
-    expect(mappingWriteWarnings(formula, { ...ctx, accountingCodeMappings: {} })).toEqual(['accounting_code_mappings_empty:F']);
-    expect(compileFormula).toHaveBeenCalledTimes(1);
   });
 });

@@ -96,5 +96,9 @@ describe('jsonBytesWithin', () => {
   it('stops walking once past the limit', () => {
     const wide = Array.from({ length: 100_000 }, () => 'x'.repeat(10));
     expect(jsonBytesWithin(wide, 0, 100)).toBeLessThan(200);
+    // Within a string too: one that cannot fit even at a byte a character is not scanned, and a scan stops once past.
+    const escapes = '\u0001'.repeat(1_000_000);
+    expect(jsonBytesWithin(escapes, 0, 100)).toBe(1_000_002);
+    expect(jsonBytesWithin(escapes, 0, 2_000_000)).toBeLessThan(2_000_010);
   });
 });
