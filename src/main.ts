@@ -7,6 +7,7 @@ import { Keyring, KeyringError } from './crypto/keyring';
 import { startEmbeddedPostgres, DataDirLockedError, type EmbeddedPostgres } from './database/embedded-postgres';
 import { AppLogger } from './logging/app-logger';
 import { bufferedStdout, loggerOptions } from './logging/logging.module';
+import { logUnhandledRejections } from './logging/unhandled-rejections';
 import { describeStartupFailure } from './startup-failure';
 
 const logStream = bufferedStdout();
@@ -57,6 +58,8 @@ async function bootstrap(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+
+  logUnhandledRejections(new Logger('Process'));
 
   // The bound port (PORT=0 picks a free one).
   const { port } = app.getHttpServer().address() as { port: number };

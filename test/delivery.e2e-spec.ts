@@ -37,6 +37,8 @@ class SinkConnector implements Connector {
   beforeBatch: (configId: string) => Promise<void> = async () => undefined;
   /** Sends a batch as two requests (its first row, then the rest), asking the engine in between as a connector must. */
   twoRequests = false;
+  /** The system's own answer for a row, where a test gives one. */
+  answer: (row: DeliveryRow) => RowOutcome | undefined = () => undefined;
 
   async deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
     await this.beforeBatch(context.config.id);
@@ -58,6 +60,8 @@ class SinkConnector implements Connector {
     const failure = this.failures.get(context.config.id)?.shift();
     if (failure) throw failure;
     return rows.map((row) => {
+      const answer = this.answer(row);
+      if (answer) return answer;
       if (this.refuse.has(row.index)) return { index: row.index, status: 'failed', error: `row ${row.index} refused: account closed (key ${API_KEY}, ${OTHER_SECRET})` };
       this.received.set(row.reference, row.output);
       return { index: row.index, status: 'delivered', externalId: `GL-${row.index}` };
@@ -93,6 +97,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     sink.failures = new Map();
     sink.refuse = new Set();
     sink.beforeBatch = async () => undefined;
+    sink.answer = () => undefined;
   });
 
   async function setup(options: { sync_frequency?: string; enabled?: boolean } = {}) {
@@ -500,6 +505,31 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(rows[1].error).not.toContain(API_KEY);
     expect(rows[1].error).not.toContain(OTHER_SECRET);
     expect((await syncRuns(configId))[0]).toMatchObject({ status: 'partial', records_pushed: 2 });
+  });
+
+  it('stores what the system answered as far as PostgreSQL can: NUL and unpaired surrogates as U+FFFD, an id longer than the column not at all', async () => {
+    const { token, configId, exports } = await setup();
+    // A first attempt failed as a whole, the system's message with a NUL in it; the retry's rows answered with more.
+    sink.failures.set(configId, [new Error('gateway said \u0000 no')]);
+    sink.answer = (row) => {
+      if (row.index === 0) return { index: 0, status: 'failed', error: 'refused \u0000 here \uD800 and \uDC00' };
+      if (row.index === 1) return { index: 1, status: 'delivered', externalId: 'GL-\u0000-1' };
+      if (row.index === 2) return { index: 2, status: 'delivered', externalId: 'G'.repeat(256) };
+      return undefined;
+    };
+    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'partially_delivered');
+    expect(run.delivery).toMatchObject({ attempts: 2, delivered_count: 2, failed_count: 1 });
+    const rows = (await api.get(`${exports}/${res.body.id}/rows`, token)).body.items;
+    expect(rows.map((r: any) => [r.status, r.external_id, r.error])).toEqual([
+      ['failed', null, 'refused \uFFFD here \uFFFD and \uFFFD'],
+      ['delivered', 'GL-\uFFFD-1', null],
+      ['delivered', null, null],
+    ]);
+    expect((await syncRuns(configId)).map((r) => [r.status, r.error])).toEqual([
+      ['failed', 'gateway said \uFFFD no'],
+      ['partial', '1 rows refused by the external system'],
+    ]);
   });
 
   it("records a lost worker's attempt as failed (worker_lost) and retries it", async () => {

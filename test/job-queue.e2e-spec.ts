@@ -3,6 +3,7 @@ import { Client } from 'pg';
 import type { Transaction } from '../src/database/transaction';
 import { deliverySweepCron, JobQueue } from '../src/job-queue/job-queue';
 import { startTestApp, testConfig } from './support/test-app';
+import { waitFor } from './support/wait';
 
 describe('the job queue (real database)', () => {
   it('starts on the next use after a failed start, rather than refusing every job until a restart', async () => {
@@ -98,6 +99,27 @@ describe('the job queue (real database)', () => {
       expect(await fetchable(job.integrationId)).toHaveLength(1);
     } finally {
       await queue.onApplicationShutdown();
+    }
+  });
+  it("a failing job keeps its error's name and message only: never a statement's parameters, which may hold a NUL jsonb refuses", async () => {
+    const queue = new JobQueue(testConfig());
+    const job = { orgId: randomUUID(), integrationId: randomUUID() };
+    const stored = () =>
+      withDb(async (db) => (await db.query(`SELECT state, output FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1`, [job.integrationId])).rows);
+    try {
+      await queue.workDeliveries(1, async (data) => {
+        // Other specs' leftover jobs are not this one's to fail.
+        if (data.integrationId !== job.integrationId) return;
+        throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { name: 'QueryFailedError', parameters: ['refused \u0000', 'client-secret-value'] });
+      });
+      await queue.enqueueDelivery(job);
+      // pg-boss stores the failure in a call it does not await: refused, the job would stay active and the rejection end the process.
+      const [failed] = await waitFor(stored, (rows) => rows[0]?.state === 'retry', 20_000);
+      expect(failed.output).toMatchObject({ message: 'QueryFailedError: invalid byte sequence for encoding "UTF8": 0x00' });
+      expect(JSON.stringify(failed.output)).not.toMatch(/client-secret-value|parameters/);
+    } finally {
+      await queue.onApplicationShutdown();
+      await withDb((db) => db.query(`DELETE FROM pgboss.job WHERE name = 'meander-deliveries' AND singleton_key = $1`, [job.integrationId]));
     }
   });
 });

@@ -1,4 +1,4 @@
-import { jsonBodyViolations, MAX_JSON_DEPTH } from './json-body';
+import { jsonBodyViolations, MAX_JSON_DEPTH, storableText } from './json-body';
 
 /** `containers` arrays and objects, one inside the other, around a string. */
 const nested = (containers: number): unknown => {
@@ -52,5 +52,13 @@ describe('jsonBodyViolations', () => {
 
   it('reports at most 20 fields', () => {
     expect(jsonBodyViolations(Array.from({ length: 1000 }, () => '\u0000'))).toHaveLength(20);
+  });
+});
+
+describe('storableText', () => {
+  it('writes U+FFFD for NUL and each unpaired surrogate, keeps pairs, and returns ordinary text as it was', () => {
+    expect(storableText('a\u0000b\uD800c\uDC00d\uD83D\uDE00')).toBe('a\uFFFDb\uFFFDc\uFFFDd\uD83D\uDE00');
+    expect(storableText('\uDC00\uD800')).toBe('\uFFFD\uFFFD');
+    expect(jsonBodyViolations(storableText('\u0000\uD800'))).toEqual([]);
   });
 });

@@ -15,6 +15,15 @@ export const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constr
 // NUL, a high surrogate not followed by a low one, a low one not preceded by a high one.
 // eslint-disable-next-line no-control-regex -- NUL is the character refused
 const NOT_STORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const NOT_STORABLE_TEXT_ALL = new RegExp(NOT_STORABLE_TEXT.source, 'g');
+
+/**
+ * Text from outside that is stored, not refused (a vendor's error message, an id it answered):
+ * what PostgreSQL cannot store becomes U+FFFD, as a decoder writes what it cannot read.
+ */
+export function storableText(text: string): string {
+  return NOT_STORABLE_TEXT.test(text) ? text.replace(NOT_STORABLE_TEXT_ALL, '\uFFFD') : text;
+}
 
 const joinKey = (path: string, key: string) => (path ? `${path}.${key}` : key);
 

@@ -17,6 +17,12 @@ describe('scrubSyncError', () => {
     expect(scrubSyncError('x'.repeat(MAX_SYNC_ERROR_LENGTH + 10), secrets)).toHaveLength(MAX_SYNC_ERROR_LENGTH);
   });
 
+  it('is storable: NUL and unpaired surrogates as U+FFFD, a pair the bound cuts in half too', () => {
+    expect(scrubSyncError('x\u0000y\uD800', [])).toBe('x\uFFFDy\uFFFD');
+    const cut = scrubSyncError(`${'a'.repeat(MAX_SYNC_ERROR_LENGTH - 1)}\uD83D\uDE00`, []);
+    expect(cut).toBe(`${'a'.repeat(MAX_SYNC_ERROR_LENGTH - 1)}\uFFFD`);
+  });
+
   it('ignores values too short to be secrets (they would mangle ordinary words)', () => {
     expect(scrubSyncError('the key is bad', ['is'])).toBe('the key is bad');
   });

@@ -1,5 +1,6 @@
 // What a sync attempt's error may say once it is stored and shown to every reader of the config.
 // Pure: no Nest imports.
+import { storableText } from '../common/json-body';
 import { redactText, REDACTED } from '../logging/redact';
 
 /** The longest stored error (the sync-run contract's bound). */
@@ -14,12 +15,13 @@ const WEBHOOK_SECRET_PREFIX = 'whsec_';
  * The error text without any of the organization's secrets in any form an upstream might quote
  * them in (an "invalid key xl-…", a Basic-auth header, a hex dump), nor anything shaped like a
  * secret; bounded. `secrets` are every secret the organization holds, not only this config's:
- * the text is served to every reader of the config.
+ * the text is served to every reader of the config. Storable: an upstream's NUL or unpaired
+ * surrogate (or one the bound cut in half) would fail the statement that stores it.
  */
 export function scrubSyncError(text: string, secrets: readonly (string | null)[]): string {
   const pattern = secretFormsPattern(secrets);
   const out = pattern ? text.replace(pattern, REDACTED) : text;
-  return redactText(out).slice(0, MAX_SYNC_ERROR_LENGTH);
+  return storableText(redactText(out).slice(0, MAX_SYNC_ERROR_LENGTH));
 }
 
 /** One case-insensitive pattern matching every encoded form of every secret, longest first. */

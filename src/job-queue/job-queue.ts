@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import { AppConfig } from '../config/app-config';
+import { storableText } from '../common/json-body';
 import { CONNECTION_KEEPALIVE } from '../database/data-source-options';
 import type { SyncFrequency } from '../integration-config/integration-config.entity';
 import { nextSlot } from '../sync/sync-schedule';
@@ -277,8 +278,8 @@ export class JobQueue implements OnApplicationShutdown {
 
   /**
    * One worker on `queue`, a job at a time; its id. A handler that throws has its job retried by
-   * pg-boss and is reported to `onFailure` by the error's name and message only (never a query's
-   * parameters). A worker that finished a job looks for the next at once: pg-boss would otherwise
+   * pg-boss; the error is reported to `onFailure` and kept in the job by its name and message only
+   * (never a query's parameters). A worker that finished a job looks for the next at once: pg-boss would otherwise
    * wait out the polling interval after every job; an empty fetch waits.
    */
   private async workJobs<T extends object>(
@@ -294,8 +295,13 @@ export class JobQueue implements OnApplicationShutdown {
       try {
         await handler(job.data);
       } catch (error) {
-        onFailure(job.data, { name: (error as Error)?.name, message: (error as Error)?.message });
-        throw error;
+        const failure = { name: (error as Error)?.name, message: (error as Error)?.message };
+        onFailure(job.data, failure);
+        // pg-boss stores what is thrown, every own property (a failed statement's parameters too), as
+        // jsonb, in a call nobody awaits: a NUL in it would be an unhandled rejection. Only the words go.
+        const stored = new Error(storableText(`${failure.name ?? 'Error'}: ${failure.message ?? String(error)}`));
+        stored.stack = stored.message;
+        throw stored;
       } finally {
         if (worker.id) boss.notifyWorker(worker.id);
       }

@@ -1,6 +1,7 @@
 // What a connector implements to deliver rows to one kind of external system (Xledger,
 // Dynamics 365, a host's own): the engine (DeliveryService) does the rest: queueing, one attempt
 // per config at a time, retries, row states, sync runs. Pure: no Nest imports.
+import { storableText } from '../common/json-body';
 import { EgressRefused } from '../egress/outbound-http';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import type { IntegrationCredentials } from './sync.service';
@@ -143,10 +144,24 @@ export function outcomesForEveryRow(integrationType: string, rows: DeliveryRow[]
   throw new DeliveryFailure('retryable', `The ${integrationType} connector answered for ${answered.length} of the ${rows.length} rows it was sent`, undefined, answered);
 }
 
-/** The outcomes of rows that were sent, the first of each: the rest would settle rows never sent (or twice). */
+/** The longest external id a row keeps (export_run_rows.external_id). */
+export const MAX_EXTERNAL_ID_LENGTH = 255;
+
+/**
+ * The outcomes of rows that were sent, the first of each: the rest would settle rows never sent (or
+ * twice). An external id is the system's text: stored as far as it can be, and not at all when
+ * longer than the column (cut, it would name another record).
+ */
 export function outcomesForRowsSent(rows: DeliveryRow[], outcomes: RowOutcome[]): RowOutcome[] {
   const sent = new Set(rows.map((row) => row.index));
   const answered = new Map<number, RowOutcome>();
-  for (const outcome of outcomes) if (sent.has(outcome.index) && !answered.has(outcome.index)) answered.set(outcome.index, outcome);
+  for (const outcome of outcomes) if (sent.has(outcome.index) && !answered.has(outcome.index)) answered.set(outcome.index, storableOutcome(outcome));
   return [...answered.values()];
+}
+
+function storableOutcome(outcome: RowOutcome): RowOutcome {
+  if (outcome.status !== 'delivered' || outcome.externalId === null) return outcome;
+  const externalId = storableText(outcome.externalId);
+  if (externalId === outcome.externalId && externalId.length <= MAX_EXTERNAL_ID_LENGTH) return outcome;
+  return { ...outcome, externalId: externalId.length <= MAX_EXTERNAL_ID_LENGTH ? externalId : null };
 }
