@@ -738,6 +738,20 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       expect(sink.callsFor(daily.configId)).toHaveLength(1);
     });
 
+    it('POST …/sync sends a run waiting out a retry now (its cause fixed), and the runs queued after it', async () => {
+      const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+      // Throttled with an hour's Retry-After: without POST …/sync nothing goes before then.
+      sink.failures.set(configId, [new DeliveryFailure('retryable', 'HTTP 429', 3600)]);
+      const first = await api.post(exports, token, { records: [claim()], deliver: true });
+      expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+      const waiting = await waitForRun(`${exports}/${first.body.id}`, token, (r) => r.delivery.attempts === 1 && r.status === 'queued');
+      expect(new Date(waiting.delivery.next_attempt_at).getTime()).toBeGreaterThan(Date.now() + 3_000_000);
+      const second = await api.post(exports, token, { records: [claim()], deliver: true });
+      expect((await api.post(`${configPath}/sync`, token, {})).body).toEqual({ queued_runs: 2 });
+      expect((await waitForRun(`${exports}/${first.body.id}`, token, (r) => r.status === 'delivered')).delivery).toMatchObject({ attempts: 2, next_attempt_at: null });
+      expect((await waitForRun(`${exports}/${second.body.id}`, token, (r) => r.status === 'delivered')).delivery.attempts).toBe(1);
+    });
+
     it('a new schedule moves the waiting job: sooner (realtime: now), later (weekly), or away (manual)', async () => {
       const toRealtime = await dailyWithWaitingRun();
       await patch(toRealtime, { sync_frequency: 'realtime' });

@@ -57,6 +57,14 @@ export class ExportRunRepository extends TableRepository {
     return row;
   }
 
+  /** POST …/sync: the config's queued runs waiting out a retry are due now (the admin asked; a vendor's Retry-After included). */
+  async clearRetryWaits(orgId: string, integrationId: string): Promise<void> {
+    await this.rows(`UPDATE export_runs SET next_attempt_at = NULL WHERE organization_id = $1 AND integration_id = $2 AND status = 'queued' AND next_attempt_at IS NOT NULL`, [
+      orgId,
+      integrationId,
+    ]);
+  }
+
   async updateDelivery(
     orgId: string,
     id: string,

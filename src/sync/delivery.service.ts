@@ -125,7 +125,10 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     // The trail's event and the job commit together: none is carried out unrecorded, nor recorded and not carried out.
     await this.transactions.run(async (tx) => {
       await this.audit.record({ orgId, actor, action: 'delivery.requested', resource: configResource(integrationId), details: { queued_runs: queued } }, tx);
-      if (queued > 0) await this.jobs.enqueueDelivery({ orgId, integrationId }, undefined, tx);
+      if (queued === 0) return;
+      // Now means now: a run waiting out a retry (after the admin fixed its cause, say) would hold up every run after it.
+      await this.runs.in(tx).clearRetryWaits(orgId, integrationId);
+      await this.jobs.enqueueDelivery({ orgId, integrationId }, undefined, tx);
     });
     if (queued > 0) this.jobs.wakeDeliveryWorkers();
     return { queued_runs: queued };
