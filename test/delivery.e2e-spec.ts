@@ -532,6 +532,21 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     ]);
   });
 
+  it("refusals are the data's fault, not the connection's: five runs in a row whose every row was refused do not pause the config", async () => {
+    const { token, configId, configPath, exports } = await setup();
+    sink.refuse = new Set([0]);
+    // ALERT_PAUSE_AFTER_FAILURES is 5 (the default): five failed attempts in a row would pause it.
+    for (let i = 0; i < 5; i++) {
+      const res = await api.post(exports, token, { records: [claim()], deliver: true });
+      await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'failed');
+    }
+    expect((await syncRuns(configId)).map((r) => r.status)).toEqual(['failed', 'failed', 'failed', 'failed', 'failed']);
+    expect((await api.get(configPath, token)).body.paused).toBe(false);
+    sink.refuse = new Set();
+    const valid = await api.post(exports, token, { records: [claim()], deliver: true });
+    expect((await waitForRun(`${exports}/${valid.body.id}`, token, (r) => r.status === 'delivered')).status).toBe('delivered');
+  });
+
   it("records a lost worker's attempt as failed (worker_lost) and retries it", async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
     const res = await api.post(exports, token, { records: [claim()], deliver: true });

@@ -244,7 +244,8 @@ export class IntegrationConfigService {
   /**
    * The delivery engine's attempt, as a sync run: recorded also when the config was disabled
    * meanwhile (the attempt began while it was enabled; its outcome still counts), and the
-   * config's failed attempts in a row counted (`countsTowardPause`: not one stopped on purpose):
+   * config's failed attempts in a row counted (`countsTowardPause`: not one stopped on purpose;
+   * `reachable`: every row answered, refused or not, which ends a streak like a success):
    * the `pauseAfter`-th pauses its deliveries until an admin resumes them, and `onPaused` runs in
    * the same transaction (the alert that says so commits with the pause). `dto.error` comes
    * scrubbed: the engine scrubs what an external system wrote when it reads it. Written in `tx`,
@@ -255,7 +256,7 @@ export class IntegrationConfigService {
     id: string,
     dto: RecordSyncRunDto,
     actor: Principal,
-    pause: { after: number; countsTowardPause: boolean; onPaused: (tx: Transaction, consecutiveFailures: number) => Promise<void> },
+    pause: { after: number; countsTowardPause: boolean; reachable: boolean; onPaused: (tx: Transaction, consecutiveFailures: number) => Promise<void> },
     tx: Transaction,
   ): Promise<void> {
     await this.writeSyncRun(orgId, id, dto, actor, pause, tx);
@@ -304,8 +305,10 @@ export class IntegrationConfigService {
         last_success_at: dto.status === 'success' ? finishedAt : config.last_success_at,
       });
       // Only the engine's attempts count: a sync service's own reports are its business. An attempt
-      // that delivered anything (partial) shows the system reachable: the count starts afresh.
-      if (pause?.countsTowardPause) next.consecutive_failures = dto.status === 'failed' ? config.consecutive_failures + 1 : 0;
+      // that delivered anything (partial), or had every row answered (refusals are the data's
+      // fault, not the connection's: pausing would hold up the valid claims after them), shows the
+      // system reachable: the count starts afresh.
+      if (pause?.countsTowardPause) next.consecutive_failures = dto.status === 'failed' && !pause.reachable ? config.consecutive_failures + 1 : 0;
       const pausedNow = pause !== undefined && pause.after > 0 && !config.paused && next.consecutive_failures >= pause.after;
       if (pausedNow) {
         Object.assign(next, { paused: true, paused_at: finishedAt });

@@ -45,6 +45,8 @@ interface AttemptOutcome {
   error?: string;
   /** Stopped on purpose (the config disabled or paused meanwhile): not a failure towards the pause. */
   stopped?: boolean;
+  /** The system answered for every row sent (a refusal is its answer): reachable, whatever it refused. */
+  answered?: boolean;
 }
 
 /** An alert an attempt raises with the run's new state. */
@@ -247,6 +249,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
       delivered,
       refused,
       error: refused > 0 ? `${refused} rows refused by the external system` : undefined,
+      answered: true,
     };
     // The attempt's sync run and the run's new state commit together: a worker lost between them would have its attempt recorded twice.
     await lock.transaction(async (tx) => {
@@ -441,6 +444,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
       {
         after: this.config.alertPauseAfterFailures,
         countsTowardPause: !outcome.stopped,
+        reachable: outcome.answered === true,
         onPaused: (pauseTx, failures) =>
           this.alerts.raise(config.organization_id, 'integration.paused', { ...alertSubject(config), consecutive_failures: failures, error }, pauseTx),
       },
