@@ -28,7 +28,7 @@ class SinkConnector implements Connector {
   readonly integrationType = 'xledger';
   readonly maxBatchSize = 3;
   readonly received = new Map<string, Record<string, unknown>>();
-  readonly calls: { configId: string; references: string[]; apiKey: string | null }[] = [];
+  readonly calls: { configId: string; references: string[]; apiKey: string | null; baseUrl: string | null }[] = [];
   /** Whole-batch failures to throw for a config, in order, before anything is applied. */
   failures = new Map<string, Error[]>();
   /** Rows (by index) the system refuses. */
@@ -56,7 +56,7 @@ class SinkConnector implements Connector {
   }
 
   private async request(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
-    this.calls.push({ configId: context.config.id, references: rows.map((r) => r.reference), apiKey: context.credentials.api_key });
+    this.calls.push({ configId: context.config.id, references: rows.map((r) => r.reference), apiKey: context.credentials.api_key, baseUrl: context.config.base_url });
     const failure = this.failures.get(context.config.id)?.shift();
     if (failure) throw failure;
     return rows.map((row) => {
@@ -532,6 +532,26 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     ]);
   });
 
+  it('a config sent elsewhere or with other credentials mid-attempt: the rest goes where and as it now says, the stop uncounted (config_changed)', async () => {
+    const { token, configId, configPath, exports } = await setup();
+    const res = await api.post(exports, token, { records: Array.from({ length: 9 }, () => claim()), deliver: true });
+    const moved = { base_url: 'https://api.other-xledger.example/graphql', api_key: 'xl-key-new-0123456789abcdef' };
+    whileFirstBatchIsSent(configId, async () => {
+      expect((await api.patch(configPath, token, moved)).status).toBe(200);
+    });
+    const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered');
+    expect(run.delivery).toMatchObject({ attempts: 1, delivered_count: 9 });
+    expect(sink.callsFor(configId).map((c) => [c.references.length, c.baseUrl, c.apiKey])).toEqual([
+      [3, 'https://x.example', API_KEY],
+      [3, moved.base_url, moved.api_key],
+      [3, moved.base_url, moved.api_key],
+    ]);
+    expect((await syncRuns(configId)).map((r) => [r.status, r.records_pushed, r.error])).toEqual([
+      ['partial', 3, 'config_changed'],
+      ['success', 6, null],
+    ]);
+  });
+
   it("refusals are the data's fault, not the connection's: five runs in a row whose every row was refused do not pause the config", async () => {
     const { token, configId, configPath, exports } = await setup();
     sink.refuse = new Set([0]);
@@ -595,6 +615,19 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect({ status: settled.status, delivered: settled.delivery.delivered_count }).toEqual({ status: 'delivered', delivered: 2 });
     expect((await syncRuns(done.configId))[0]).toEqual({ status: 'partial', records_pushed: 2, error: 'worker_lost' });
     expect(sink.callsFor(done.configId)).toEqual([]);
+  });
+
+  it('a lost attempt of a config disabled since is recorded when its job comes back, and the run waits queued, not delivering', async () => {
+    const { org, token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [res.body.id]);
+    expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200);
+    // The lost worker's job, retried by the queue after it expired.
+    await t.app.get(JobQueue).enqueueDelivery({ orgId: org, integrationId: configId });
+    const waiting = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status !== 'delivering');
+    expect({ status: waiting.status, attempts: waiting.delivery.attempts }).toEqual({ status: 'queued', attempts: 1 });
+    expect((await syncRuns(configId)).map((r) => [r.status, r.error])).toEqual([['failed', 'worker_lost']]);
+    expect(sink.callsFor(configId)).toEqual([]);
   });
 
   it('two lost attempts in a row: each is recorded with the rows it delivered, not those of the one before', async () => {

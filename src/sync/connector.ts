@@ -28,8 +28,12 @@ export interface ConnectorContext {
   beforeRequest?: () => Promise<void>;
 }
 
-/** Why an attempt stops on purpose: its sync run's error (but `deleted`, which leaves nothing to record). */
-export const STOP_REASONS = ['disabled_integration_must_not_sync', 'integration_paused', 'deleted', 'shutdown'] as const;
+/**
+ * Why an attempt stops on purpose: its sync run's error (but `deleted`, which leaves nothing to
+ * record). `config_changed`: its destination or credentials were changed meanwhile; the rest goes
+ * at once, where and as the config now says.
+ */
+export const STOP_REASONS = ['disabled_integration_must_not_sync', 'integration_paused', 'deleted', 'shutdown', 'config_changed'] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
 
 /**

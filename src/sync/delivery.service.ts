@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AlertType } from '../alerts/alert-event';
 import { AlertsService } from '../alerts/alerts.service';
@@ -172,7 +173,12 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
       // On the lock's connection: a read that fails when the lock is gone (another instance may hold the config now).
       const config = await this.configs.in(lock.session).findByOrgAndId(orgId, integrationId);
       // Deleted (its runs went with it), disabled or paused: nothing is sent; queued runs wait for it.
-      if (!config || whyStopped(config)) return;
+      if (!config) return;
+      if (whyStopped(config)) {
+        // One its lost worker left `delivering` waits as what it is, queued, its lost attempt recorded.
+        if (run.status === 'delivering') await this.recordLostAttempt(config, run, engineActor(run), new Date(), lock);
+        return;
+      }
       const connector = this.connectors.find(config.integration_type);
       if (!connector) {
         // Registered by another instance (a host application's own type): the job goes back for it, not dropped with its runs.
@@ -196,7 +202,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
    */
   private async attempt(config: IntegrationConfigEntity, run: DeliverableRun, connector: Connector, lock: HeldLock): Promise<boolean> {
     const orgId = config.organization_id;
-    const actor: Principal = { sub: run.created_by, role: 'sync_service', orgId: null };
+    const actor = engineActor(run);
     const startedAt = new Date();
     if (run.status === 'delivering' && (await this.recordLostAttempt(config, run, actor, startedAt, lock)) === 'out of attempts') return true;
     const attempts = run.delivery_attempts + 1;
@@ -284,7 +290,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
         await this.settleRun(config, run.id, { status: 'failed', ...counts, last_error: WORKER_LOST }, alerts, tx);
       } else {
         // What this lost attempt delivered is counted now: the next one lost counts only its own.
-        await this.runs.in(tx).updateDelivery(orgId, run.id, counts);
+        await this.runs.in(tx).updateDelivery(orgId, run.id, { status: 'queued', ...counts });
       }
       return { outcome: lost, outOfAttempts: last };
     });
@@ -309,16 +315,18 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     if (reason) throw new DeliveryStopped(reason);
   }
 
-  /** Why nothing more may be sent to the config as it is now, read on the lock's connection (null: it may). */
+  /** Why nothing more may be sent to the config as it is now, read on the lock's connection (null: it may); `config`: as the attempt read it. */
   private async stopReason(config: IntegrationConfigEntity, lock: HeldLock): Promise<DeliveryStopped['reason'] | null> {
-    return whyStopped(await this.configs.in(lock.session).findByOrgAndId(config.organization_id, config.id));
+    const now = await this.configs.in(lock.session).findByOrgAndId(config.organization_id, config.id);
+    return whyStopped(now) ?? (now && sendsElsewhere(config, now) ? 'config_changed' : null);
   }
 
   /**
    * An attempt stopped on purpose is recorded (not a failure towards the pause) but not counted towards
    * DELIVERY_MAX_ATTEMPTS: no fault of the run's, and an admin's disabling must not use up its retries.
-   * The run waits, queued, for re-enabling or resuming; stopped by the instance's shutdown it goes on
-   * at once wherever the job is taken next. A deleted config took its runs with it.
+   * The run waits, queued, for re-enabling or resuming; stopped by the instance's shutdown, or by a
+   * change of where or with what it is sent, it goes on at once wherever the job is taken next. A
+   * deleted config took its runs with it.
    */
   private async recordStopped(
     config: IntegrationConfigEntity,
@@ -332,13 +340,14 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
   ): Promise<void> {
     if (reason === 'deleted') return;
     const orgId = config.organization_id;
-    const shutdown = reason === 'shutdown';
+    // Another instance carries a shutdown's run on, this one a changed config's: at once, either way.
+    const goesOnNow = reason === 'shutdown' || reason === 'config_changed';
     const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: reason, stopped: true };
     await lock.transaction(async (tx) => {
       await this.record(config, actor, startedAt, outcome, tx);
       const counts = await this.counts(orgId, runId, tx);
       await this.runs.in(tx).updateDelivery(orgId, runId, { status: 'queued', ...counts, delivery_attempts: attempts - 1 });
-      if (shutdown) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, undefined, tx);
+      if (goesOnNow) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, undefined, tx);
     });
     this.metrics?.attemptEnded(config.integration_type, outcome);
   }
@@ -458,6 +467,19 @@ function whyStopped(config: IntegrationConfigEntity | null): DeliveryStopped['re
   if (!config) return 'deleted';
   if (!config.enabled) return 'disabled_integration_must_not_sync';
   return config.paused ? 'integration_paused' : null;
+}
+
+/** Who the engine's attempts at a run act as: the service, on behalf of whoever queued the run. */
+function engineActor(run: DeliverableRun): Principal {
+  return { sub: run.created_by, role: 'sync_service', orgId: null };
+}
+
+/** What the connector sends with, and to: a change of any of them mid-attempt stops it before its next request. */
+const DESTINATION_FIELDS = ['base_url', 'api_key_encrypted', 'client_id', 'client_secret_encrypted', 'tenant_id', 'extra_config'] as const;
+
+/** The config now sends elsewhere, or with other credentials, than when the attempt read it (a key rotation's new envelope counts: it cannot be told apart unread). */
+function sendsElsewhere(before: IntegrationConfigEntity, now: IntegrationConfigEntity): boolean {
+  return DESTINATION_FIELDS.some((field) => !isDeepStrictEqual(before[field], now[field]));
 }
 
 function alertSubject(config: IntegrationConfigEntity) {
