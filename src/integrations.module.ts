@@ -25,7 +25,8 @@ export interface IntegrationsModuleOptions {
   /**
    * Also serve the REST API (controllers, plus the global deny-by-default guards and the
    * problem+json filter, which then apply to the host's own routes too: `Public()` and `Roles()`
-   * open them). Default: true.
+   * open them). The application then refuses to start with global pipes, or a global filter
+   * registered after the module's (docs/module.md). Default: true.
    */
   http?: boolean;
   /** More integration types for the registry. */
@@ -67,7 +68,8 @@ export class IntegrationsModule {
               { provide: APP_GUARD, useClass: RateLimitGuard },
               { provide: APP_FILTER, useClass: ProblemFilter },
               // No global pipe: bodies and queries are validated where they are declared (ValidBody,
-              // ValidQuery), so the host's own routes keep their own validation.
+              // ValidQuery), so the host's own routes keep their own validation. A host's global pipes
+              // would run before them, and are refused at start (src/http/host-globals.ts).
             ]
           : []),
       ],

@@ -1,6 +1,18 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Controller, Get, Injectable, Module, type INestApplicationContext, type LoggerService } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import {
+  Catch,
+  Controller,
+  Get,
+  Injectable,
+  Module,
+  ValidationPipe,
+  type ArgumentsHost,
+  type ExceptionFilter,
+  type INestApplication,
+  type INestApplicationContext,
+  type LoggerService,
+} from '@nestjs/common';
+import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -197,8 +209,9 @@ describe('IntegrationsModule in a host application', () => {
     expect(await host.configs.get(otherOrg, config.id)).toMatchObject({ last_sync_status: 'success' });
   });
 
-  it('serves no route when imported with http: false', async () => {
+  it('serves no route when imported with http: false, and leaves the host its global pipes', async () => {
     const web = await NestFactory.create(HostModule, { logger: false, abortOnError: false });
+    web.useGlobalPipes(new ValidationPipe({ whitelist: true, transform: true }));
     await web.init();
     try {
       expect((await request(web.getHttpServer()).get('/v1/integration-types')).status).toBe(404);
@@ -227,10 +240,46 @@ class HostRoutesController {
   unmarked() {
     return { open: true };
   }
+
+  @Get('failing')
+  @Public()
+  failing() {
+    throw new Error('host route failed');
+  }
+}
+
+/** A host's catch-all filter: its answers are not the API's problem+json. */
+@Catch()
+class HostFilter implements ExceptionFilter {
+  catch(_exception: unknown, host: ArgumentsHost) {
+    host.switchToHttp().getResponse().status(500).json({ host_filter: true });
+  }
 }
 
 @Module({ imports: [IntegrationsModule.forRootAsync({ useFactory: () => testConfig(), http: true })], controllers: [HostRoutesController] })
 class ExpressHostModule {}
+
+@Module({
+  imports: [IntegrationsModule.forRootAsync({ useFactory: () => testConfig(), http: true })],
+  controllers: [HostRoutesController],
+  providers: [{ provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, transform: true }) }],
+})
+class GlobalPipeHostModule {}
+
+// The host's APP_FILTER is registered before the module's (Nest asks the last one first).
+@Module({
+  imports: [IntegrationsModule.forRootAsync({ useFactory: () => testConfig(), http: true })],
+  controllers: [HostRoutesController],
+  providers: [{ provide: APP_FILTER, useClass: HostFilter }],
+})
+class FilteredHostModule {}
+
+@Module({ providers: [{ provide: APP_FILTER, useClass: HostFilter }] })
+class HostErrorsModule {}
+
+// Imported after the module: its APP_FILTER is registered after the module's.
+@Module({ imports: [IntegrationsModule.forRootAsync({ useFactory: () => testConfig(), http: true }), HostErrorsModule], controllers: [HostRoutesController] })
+class LateFilterHostModule {}
 
 describe('IntegrationsModule with http: true in a host application (Express; Fastify where it differs)', () => {
   // The service runs on Fastify; the guards, pipe, filter and controllers use only what Express's
@@ -272,6 +321,45 @@ describe('IntegrationsModule with http: true in a host application (Express; Fas
       // Created without rawBody, the host parsed the webhook's JSON and kept no bytes to verify: a
       // misconfigured host (500, logged), never every delivery refused as a bad signature.
       problem(await http.post(`/v1/webhooks/${created.body.id}`).send({ type: 'expense.approved' }), 500, 'internal_error');
+    } finally {
+      await web.close();
+    }
+  });
+  // Nest runs global pipes before the API's own validation: a whitelisting ValidationPipe would
+  // strip an unknown field (stored: 201) where the API refuses it (400 unknown_field). A global
+  // filter registered after the module's would answer the API's errors in place of problem+json.
+  it.each([
+    [
+      'app.useGlobalPipes()',
+      ExpressHostModule,
+      (web: INestApplication) => void web.useGlobalPipes(new ValidationPipe({ whitelist: true, transform: true })),
+      /serves the REST API \(http: true\), and the application has global pipes \(ValidationPipe\)/,
+    ],
+    ['APP_PIPE', GlobalPipeHostModule, () => undefined, /global pipes \(ValidationPipe\)/],
+    [
+      'app.useGlobalFilters()',
+      ExpressHostModule,
+      (web: INestApplication) => void web.useGlobalFilters(new HostFilter()),
+      /global exception filters \(HostFilter\) registered after the module's/,
+    ],
+    ['an APP_FILTER imported after the module', LateFilterHostModule, () => undefined, /global exception filters \(HostFilter\) registered after the module's/],
+  ])("refuses to start with %s, which would change the API's answers", async (_name, module, setUp, refusal) => {
+    const web = await NestFactory.create(module, new ExpressAdapter(), { logger: false, abortOnError: false });
+    setUp(web);
+    try {
+      await expect(web.init()).rejects.toThrow(refusal);
+    } finally {
+      await web.close();
+    }
+  });
+  it("answers the host's routes' errors with its own filter, before a host's APP_FILTER", async () => {
+    const web = await NestFactory.create(FilteredHostModule, new ExpressAdapter(), { logger: false, abortOnError: false });
+    await web.init();
+    try {
+      const failed = await request(web.getHttpServer()).get('/host/failing');
+      expect(failed.status).toBe(500);
+      expect(failed.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(failed.body).toMatchObject({ code: 'internal_error' });
     } finally {
       await web.close();
     }

@@ -7,7 +7,7 @@ import { dataSourceOptions } from '../src/database/data-source-options';
 import { MeanderDataSource } from '../src/database/meander-data-source';
 import { MIGRATIONS } from '../src/database/migrations';
 import { testConfig } from './support/test-app';
-import { dropDatabase, emptyDatabase, urlOf } from './support/template-database';
+import { copyOfTemplate, dropDatabase, emptyDatabase, urlOf } from './support/template-database';
 
 jest.setTimeout(60_000);
 
@@ -32,6 +32,27 @@ describe('migrations at start-up', () => {
     const dataSource = await new MeanderDataSource({ ...dataSourceOptions(urlOf(templateUrl, name), 1), migrations: [FailsInItsOwnTransaction1700000000000] }).initialize();
     try {
       await expect(dataSource.runMigrations({ transaction: 'none' })).rejects.toThrow('division by zero');
+      const locks = await dataSource.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = ${0x4d4d} AND objid = 0`);
+      expect(locks).toEqual([{ n: 0 }]);
+    } finally {
+      await dataSource.destroy();
+      await dropDatabase(templateUrl, name);
+    }
+  });
+
+  // `npm run migration:revert` (the CLI passes the configured mode, 'each'), on an up-to-date database.
+  it.each([['each'], [undefined]] as const)('the latest migration reverts and runs again, in its own transaction mode (mode %s)', async (transaction) => {
+    const name = `meander_migrate_revert_${randomBytes(6).toString('hex')}`;
+    await copyOfTemplate(templateUrl, name);
+    const dataSource = await new MeanderDataSource(dataSourceOptions(urlOf(templateUrl, name), 1)).initialize();
+    try {
+      const latest = MIGRATIONS[MIGRATIONS.length - 1].name;
+      const executed = async () => ((await dataSource.query(`SELECT name FROM migrations ORDER BY id`)) as { name: string }[]).map((row) => row.name);
+      expect((await executed()).at(-1)).toBe(latest);
+      await dataSource.undoLastMigration({ transaction });
+      expect(await executed()).not.toContain(latest);
+      expect((await dataSource.runMigrations({ transaction })).map((migration) => migration.name)).toEqual([latest]);
+      expect((await executed()).at(-1)).toBe(latest);
       const locks = await dataSource.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = ${0x4d4d} AND objid = 0`);
       expect(locks).toEqual([{ n: 0 }]);
     } finally {

@@ -23,7 +23,8 @@ export const InjectMeanderDataSource = (): ParameterDecorator => InjectDataSourc
       name: MEANDER_DATA_SOURCE,
       inject: [AppConfig],
       useFactory: (config: AppConfig) => {
-        if (!config.databaseUrl) throw new Error('no database URL: start the embedded PostgreSQL first');
+        if (!config.databaseUrl)
+          throw new Error('no database URL: set DATABASE_URL (the standalone service starts an embedded PostgreSQL without it; a host application gives its own)');
         return { ...dataSourceOptions(config.databaseUrl, config.databasePoolSize), migrationsRun: true, retryAttempts: 3, retryDelay: 500 };
       },
       // Its migrations at start-up run one instance at a time (Nest initializes it, with retries).

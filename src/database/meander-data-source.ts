@@ -20,7 +20,15 @@ export class MeanderDataSource extends DataSource {
   }
 
   override undoLastMigration(options?: MigrationOptions): Promise<void> {
-    return this.exclusively(options?.transaction ?? 'all', options?.fake, (executor) => executor.undoLastMigration());
+    return this.exclusively(options?.transaction ?? 'all', options?.fake, async (executor) => {
+      // TypeORM runs a migration that sets `transaction` in its own mode, but reverts every one in a
+      // transaction (unless told 'none'): a `down` that drops an index CONCURRENTLY then fails. The
+      // migration reverted is the last executed (the newest id, first in the list).
+      const [last] = await executor.getExecutedMigrations();
+      const own = last && this.migrations.find((migration) => (migration.name ?? migration.constructor.name) === last.name)?.transaction;
+      if (own !== undefined) executor.transaction = own ? 'each' : 'none';
+      return executor.undoLastMigration();
+    });
   }
 
   private async exclusively<T>(transaction: MigrationExecutor['transaction'], fake: boolean | undefined, work: (executor: MigrationExecutor) => Promise<T>): Promise<T> {

@@ -8,6 +8,7 @@ import { IntegrationConfigHttpModule } from '../integration-config/integration-c
 import { IntegrationTypesHttpModule } from '../integration-types/integration-types-http.module';
 import { SyncHttpModule } from '../sync/sync-http.module';
 import { WebhooksHttpModule } from '../webhooks/webhooks-http.module';
+import { HostGlobalsCheck } from './host-globals';
 
 /**
  * The REST API: each feature's routes come from its own `…-http.module`, composed here only when
@@ -25,6 +26,8 @@ import { WebhooksHttpModule } from '../webhooks/webhooks-http.module';
     AuditHttpModule,
     AlertsHttpModule,
   ],
+  // A host's global pipes and late global filters would change the API's answers: refused at start.
+  providers: [HostGlobalsCheck],
   exports: [AuthModule],
 })
 export class HttpApiModule {}

@@ -312,7 +312,7 @@ export class JobQueue implements OnApplicationShutdown {
   private started(): Promise<PgBoss> {
     if (this.boss) return this.boss;
     const starting = (async () => {
-      if (!this.config.databaseUrl) throw new Error('no database URL for the job queue');
+      if (!this.config.databaseUrl) throw new Error('no database URL for the job queue: set DATABASE_URL');
       const boss = new PgBoss({
         connectionString: this.config.databaseUrl,
         schema: JOB_QUEUE_SCHEMA,
