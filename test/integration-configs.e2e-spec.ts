@@ -288,6 +288,37 @@ describe('integration configs (HTTP, real database)', () => {
         'sync_frequency:sync_frequency_must_be_known_value',
       ]);
     });
+
+    it('sync_time_zone_must_be_iana_zone: refuses a schedule zone the runtime does not know, on create and PATCH', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const bad = ['Europe/Olso', '', 'UTC+1', 'Mars/Olympus', 42, null, ['Europe/Oslo'], { zone: 'Europe/Oslo' }];
+      const refused = (res: Awaited<ReturnType<ApiClient['post']>>, zone: unknown) => {
+        expectProblem(res, 400, 'validation_failed');
+        expect({ zone, errors: res.body.errors }).toEqual({
+          zone,
+          errors: [{ field: 'extra_config.sync_time_zone', rule: 'sync_time_zone_must_be_iana_zone', message: expect.stringContaining('IANA') }],
+        });
+      };
+      for (const zone of bad) {
+        refused(await api.post(base(org), token, { integration_type: 'xledger', display_name: 'X', sync_frequency: 'daily', extra_config: { sync_time_zone: zone } }), zone);
+      }
+      expect((await api.get(base(org), token)).body.items).toHaveLength(0);
+      const config = await createConfig(org, token, { integration_type: 'xledger', display_name: 'X', sync_frequency: 'daily', extra_config: { sync_time_zone: 'Europe/Oslo' } });
+      const path = `${base(org)}/${config.id}`;
+      for (const zone of bad) refused(await api.patch(path, token, { extra_config: { company_code: '1001', sync_time_zone: zone } }), zone);
+      expect((await api.get(path, token)).body).toMatchObject({ extra_config: { sync_time_zone: 'Europe/Oslo' }, revision: config.revision });
+      // What Intl takes is taken as sent: aliases, UTC, any case; and leaving it out means UTC.
+      for (const zone of ['UTC', 'Etc/UTC', 'Asia/Calcutta', 'america/santiago', 'Australia/Lord_Howe']) {
+        const res = await api.patch(path, token, { extra_config: { sync_time_zone: zone } });
+        expect({ zone, status: res.status, extra_config: res.body.extra_config }).toEqual({ zone, status: 200, extra_config: { sync_time_zone: zone } });
+      }
+      expect((await api.patch(path, token, { extra_config: {} })).status).toBe(200);
+      // One stored before the rule (counted as UTC) blocks no change that leaves extra_config alone.
+      await t.dataSource.query(`UPDATE integration_configs SET extra_config = '{"sync_time_zone": "Europe/Olso"}' WHERE id = $1`, [config.id]);
+      expect((await api.patch(path, token, { display_name: 'Renamed' })).status).toBe(200);
+      refused(await api.patch(path, token, { extra_config: { sync_time_zone: 'Europe/Olso' } }), 'Europe/Olso');
+    });
   });
 
   describe('one_config_per_integration_type_per_org', () => {

@@ -72,6 +72,7 @@ export const SERVICE_RULES = [
   'timestamp_must_be_iso8601',
   'enabled_must_be_boolean',
   'credentials_required_for_new_base_url',
+  'sync_time_zone_must_be_iana_zone',
   // field mappings
   'mapping_version_superseded',
   'display_label_length_within_bounds',

@@ -2,6 +2,7 @@
 import type { FieldError } from '../common/problem';
 import { dataverseNameErrors } from '../connectors/dynamics/dataverse-names';
 import type { CredentialName, IntegrationTypeDefinition } from '../integration-types/integration-type';
+import { isTimeZone } from '../sync/sync-schedule';
 import type { IntegrationConfigEntity } from './integration-config.entity';
 
 type ConfigState = Pick<IntegrationConfigEntity, 'base_url' | 'api_key_encrypted' | 'client_id' | 'client_secret_encrypted' | 'tenant_id' | 'extra_config'>;
@@ -45,6 +46,22 @@ export function missingForEnable(type: IntegrationTypeDefinition, state: ConfigS
 export function extraConfigErrors(integrationType: string, extra: Record<string, unknown>): FieldError[] {
   if (!(integrationType in REQUIRED_EXTRA_CONFIG)) return [];
   return dataverseNameErrors(integrationType, extra).map((e) => ({ ...e, rule: 'dataverse_names_must_be_schema_names' }));
+}
+
+/**
+ * `sync_time_zone_must_be_iana_zone`: the zone a config's schedule counts its slots in, when given,
+ * is one the runtime knows (an IANA name, an alias of one, or `UTC`). A stored one it does not
+ * know (written before this rule) still counts as UTC (sync-schedule.ts).
+ */
+export function syncTimeZoneErrors(extra: Record<string, unknown>): FieldError[] {
+  if (!Object.hasOwn(extra, 'sync_time_zone') || isTimeZone(extra['sync_time_zone'])) return [];
+  return [
+    {
+      field: 'extra_config.sync_time_zone',
+      rule: 'sync_time_zone_must_be_iana_zone',
+      message: 'extra_config.sync_time_zone must name an IANA time zone (e.g. Europe/Oslo) or UTC',
+    },
+  ];
 }
 
 /** `webhook_secret_required_for_inbound_webhooks`. */

@@ -22,7 +22,7 @@ import { SyncRunRepository } from './sync-run.repository';
 import { ExportRunRepository } from '../export-runs/export-run.repository';
 import { JobQueue } from '../job-queue/job-queue';
 import { toConfigResponse, toSyncRunResponse } from './integration-config.mapper';
-import { extraConfigErrors, missingForEnable, secretsToGiveForNewBaseUrl, webhookSecretMissing } from './integration-config.rules';
+import { extraConfigErrors, missingForEnable, secretsToGiveForNewBaseUrl, syncTimeZoneErrors, webhookSecretMissing } from './integration-config.rules';
 import { SyncRunEntity } from './sync-run.entity';
 import { driverErrorOf } from '../database/driver-error';
 
@@ -169,7 +169,7 @@ export class IntegrationConfigService {
         next.older_webhook_secret_encrypted = null;
         next.older_webhook_secret_expires_at = null;
       }
-      this.assertStateRules(next);
+      this.assertStateRules(next, dto.extra_config !== undefined);
       // A PATCH that changes nothing (the values it already has): no new revision, so no client's ETag goes stale, and nothing to audit.
       if (changedSecrets.length === 0 && !dto.field_mappings && Object.keys(changedColumns(current, next)).length === 0) return this.respond(orgId, current, tx);
 
@@ -395,8 +395,14 @@ export class IntegrationConfigService {
     return changed;
   }
 
-  /** The rules about the state a write would leave; all of one kind reported at once. */
-  private assertStateRules(state: IntegrationConfigEntity): void {
+  /**
+   * The rules about the state a write would leave; all of one kind reported at once. The schedule's
+   * zone only when extra_config is written: one stored before the rule (counted as UTC) must not
+   * block every other change, a disabling among them.
+   */
+  private assertStateRules(state: IntegrationConfigEntity, extraConfigWritten = true): void {
+    const zone = extraConfigWritten ? syncTimeZoneErrors(state.extra_config ?? {}) : [];
+    if (zone.length > 0) throw RuleViolation.validation(zone);
     const names = extraConfigErrors(state.integration_type, state.extra_config ?? {});
     if (names.length > 0)
       throw new RuleViolation('dataverse_names_must_be_schema_names', 'extra_config names what the connector writes to: each must be a plain Dataverse name.', names);
