@@ -145,7 +145,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     return { fake, apiKey };
   }
 
-  const xledgerConfig = (fake: XledgerFake, apiKey: string, extra: Record<string, unknown> = {}) => ({
+  const xledgerConfig = (fake: XledgerFake, apiKey: string | undefined, extra: Record<string, unknown> = {}) => ({
     integration_type: 'xledger',
     display_name: 'Xledger (fake)',
     base_url: fake.url,
@@ -308,6 +308,26 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     // backoff (plus the queue's 2 s polling) would come back sooner.
     expect(attempts[1].started_at.getTime() - attempts[0].started_at.getTime()).toBeGreaterThanOrEqual(5_000);
     expect([...fake.items.keys()].sort()).toEqual(references(runId, 3).sort());
+  });
+
+  it('Xledger: a throttled answer that shows some items created (edges beside the error) keeps them: only the others go again', async () => {
+    const { fake, apiKey } = await xledgerFake();
+    const config = await createConfig(await organization(), xledgerConfig(fake, apiKey), XLEDGER_MAPPINGS);
+    fake.throttleNext('BAD_REQUEST.BURST_RATE_LIMIT_REACHED', 1, undefined, { afterItems: 2 });
+    const runId = await deliver(config, [claim(0), claim(1), claim(2)]);
+
+    const run = await waitForRun(config, runId, (r) => TERMINAL.includes(r.status), 40_000);
+    expect(run).toMatchObject({ status: 'delivered', delivery: { attempts: 2, delivered_count: 3, failed_count: 0 } });
+    // The retry sends the third row alone: the first two were created by the throttled request and kept.
+    expect(fake.requests.map((r) => inputsOf(r).map((input) => input.node.extIdentifier))).toEqual([references(runId, 3), [`meander:${runId}:2`]]);
+    expect([...fake.items.keys()].sort()).toEqual(references(runId, 3).sort());
+    expect((await rowsOf(config, runId)).map((r) => [r.status, r.external_id])).toEqual(
+      references(runId, 3).map((reference) => ['delivered', String(fake.items.get(reference)?.dbId)]),
+    );
+    expect(brief(await syncRuns(config.id))).toEqual([
+      { status: 'partial', records_pushed: 2, error: 'BAD_REQUEST.BURST_RATE_LIMIT_REACHED' },
+      { status: 'success', records_pushed: 1, error: null },
+    ]);
   });
 
   it("Xledger: refused items are failed with Xledger's message (token scrubbed), the others delivered: partially_delivered", async () => {
@@ -484,6 +504,95 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     expect(attempts[0].error).toContain('429');
     // Retry-After: 3 s from the first attempt's start at least; the 200 ms backoff (plus the queue's 2 s polling) would come back sooner.
     expect(attempts[1].started_at.getTime() - attempts[0].started_at.getTime()).toBeGreaterThanOrEqual(3_000);
+  });
+
+  it('Dataverse (dynamics): two upserts of a $batch throttled with different Retry-After values: the retry waits for the longer', async () => {
+    const config = await createConfig(await organization(), dynamicsConfig(), DYNAMICS_MAPPINGS);
+    const mark = dv.requests.length;
+    const waits: Record<string, number> = { 'Claim 1': 1, 'Claim 2': 5 };
+    dv.throttleNext(1, 1, {
+      inBatch: true,
+      parts: (upsert) => String(upsert.body.msdyn_description) in waits,
+      retryAfterOf: (upsert) => waits[String(upsert.body.msdyn_description)],
+    });
+    const runId = await deliver(config, [claim(0), claim(1), claim(2)]);
+
+    expect(await waitForRun(config, runId)).toMatchObject({ status: 'delivered', delivery: { attempts: 2, delivered_count: 3, failed_count: 0 } });
+    const [ref0, ref1, ref2] = keys(runId, 3).map((ref) => `PATCH ${dv.url}/api/data/v9.2/${DYNAMICS_SET}(${DYNAMICS_KEY}='${ref}')`);
+    expect(batchesSince(mark).map(upsertsOf)).toEqual([
+      [ref0, ref1, ref2],
+      [ref1, ref2],
+    ]);
+    const attempts = await syncRuns(config.id);
+    // The first throttled part said 1 s, the second 5 s: 5 s from the first attempt's start at least (1 s, the 200 ms
+    // backoff and the queue's 2 s polling would come back sooner).
+    expect(attempts[1].started_at.getTime() - attempts[0].started_at.getTime()).toBeGreaterThanOrEqual(5_000);
+  });
+
+  it('Dataverse (dynamics): a mistyped extra_config.entity_set (404 on every part) fails each attempt as a whole, naming it, the rows pending; corrected, they are delivered', async () => {
+    const wrong = { entity_set: 'msdyn_expense', alternate_key: DYNAMICS_KEY, columns: DYNAMICS_COLUMNS };
+    const config = await createConfig(await organization(), dynamicsConfig({ extra_config: wrong }), DYNAMICS_MAPPINGS);
+    const mark = dv.requests.length;
+    const runId = await deliver(config, [claim(0), claim(1)]);
+
+    const [first] = await waitFor(
+      () => syncRuns(config.id),
+      (runs) => runs.length > 0,
+      30_000,
+    );
+    // Corrected at once: the retry (at least the 200 ms backoff and the queue's polling away) goes to the right table.
+    const patched = await call('PATCH', config.path, config.token, { extra_config: { ...wrong, entity_set: DYNAMICS_SET } }, { 'if-match': await etagOf(config) });
+    expect(patched.status).toBe(200);
+    expect(brief([first])).toEqual([
+      {
+        status: 'failed',
+        records_pushed: 0,
+        error:
+          "extra_config.entity_set 'msdyn_expense' is not an entity set of this Dataverse environment (names are case-sensitive); " +
+          "Dataverse answered HTTP 404 for all 2 requests of the batch: 0x8006088a Resource not found for the segment 'msdyn_expense'.",
+      },
+    ]);
+    // Dataverse answered the batch 200, a 404 part per upsert; no row was failed for it.
+    const [firstBatch] = batchesSince(mark);
+    expect(firstBatch.answer).toBe(200);
+    expect(upsertsOf(firstBatch)).toEqual(keys(runId, 2).map((ref) => `PATCH ${dv.url}/api/data/v9.2/msdyn_expense(${DYNAMICS_KEY}='${ref}')`));
+
+    const run = await waitForRun(config, runId);
+    expect(run).toMatchObject({ status: 'delivered', delivery: { delivered_count: 2, failed_count: 0 } });
+    expect(run.delivery.attempts).toBeGreaterThanOrEqual(2);
+    expect((await rowsOf(config, runId)).map((r) => [r.status, r.external_id, r.error])).toEqual(keys(runId, 2).map((ref) => ['delivered', `${DYNAMICS_KEY}='${ref}'`, null]));
+    expect(recordsOf(DYNAMICS_SET, runId).map((r) => [r.key, r.writes])).toEqual(keys(runId, 2).map((ref) => [ref, 1]));
+    const attempts = brief(await syncRuns(config.id));
+    expect(attempts.at(-1)).toEqual({ status: 'success', records_pushed: 2, error: null });
+    for (const attempt of attempts.slice(0, -1))
+      expect(attempt).toMatchObject({ status: 'failed', records_pushed: 0, error: expect.stringContaining("extra_config.entity_set 'msdyn_expense'") });
+  });
+
+  it('Dataverse (dynamics): a mistyped extra_config.alternate_key (400 on every part) fails the attempt as a whole, naming it; the rows stay pending', async () => {
+    const config = await createConfig(
+      await organization(),
+      dynamicsConfig({ extra_config: { entity_set: DYNAMICS_SET, alternate_key: 'meander_ref', columns: DYNAMICS_COLUMNS } }),
+      DYNAMICS_MAPPINGS,
+    );
+    const runId = await deliver(config, [claim(0), claim(1)]);
+    const [first] = await waitFor(
+      () => syncRuns(config.id),
+      (runs) => runs.length > 0,
+      30_000,
+    );
+    await setEnabled(config, false);
+    expect(first).toMatchObject({ status: 'failed', records_pushed: 0 });
+    expect(first.error).toBe(
+      "extra_config.alternate_key 'meander_ref' is not an alternate key of msdyn_expenses; Dataverse answered HTTP 400 for all 2 requests of the batch: 0x80060888 " +
+        `The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.${DYNAMICS_TABLE.logicalName}'. Ensure that the names and number of key properties ` +
+        `match the declared or alternate key properties for the resource 'Microsoft.Dynamics.CRM.${DYNAMICS_TABLE.logicalName}'.`,
+    );
+    expect((await rowsOf(config, runId)).map((r) => [r.status, r.error])).toEqual([
+      ['pending', null],
+      ['pending', null],
+    ]);
+    expect((await call('GET', `${config.exports}/${runId}`, config.token)).body).toMatchObject({ status: 'queued', delivery: { failed_count: 0 } });
+    expect(recordsOf(DYNAMICS_SET, runId)).toEqual([]);
   });
 
   it('Dataverse (dynamics): a lost answer is retried; the upserts repeat by alternate key, so no record is created twice', async () => {
@@ -693,14 +802,14 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     expect(xBad.body.error.length).toBeGreaterThan(0);
     expect(fake.requests.slice(1).map((r) => [r.headers.authorization, r.answer])).toEqual([[`token ${wrongKey}`, 401]]);
 
-    // Dataverse: a token, then WhoAmI with it.
+    // Dataverse: a token, then one read of the config's table with it (one record at most, the key column only).
     const mark = dv.requests.length;
     const dOk = await test(dynamics);
     expect({ status: dOk.status, ok: dOk.body.ok, error: dOk.body.error }).toEqual({ status: 200, ok: true, error: null });
     expect(Number.isInteger(dOk.body.latency_ms) && dOk.body.latency_ms >= 0).toBe(true);
     expect(dv.requests.slice(mark).map((r) => [r.kind, r.method, r.path, r.answer])).toEqual([
       ['token', 'POST', `/${TENANT}/oauth2/v2.0/token`, 200],
-      ['api', 'GET', '/api/data/v9.2/WhoAmI', 200],
+      ['api', 'GET', `/api/data/v9.2/${DYNAMICS_SET}?$select=${DYNAMICS_KEY}&$top=1`, 200],
     ]);
 
     const badMark = dv.requests.length;
@@ -739,12 +848,65 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     expect(dv.requests.slice(mark).map((r) => [r.kind, r.answer])).toEqual([['token', 401]]);
     for (const secret of [CLIENT_SECRET, WRONG_CLIENT_SECRET]) expect(JSON.stringify(refused.body)).not.toContain(secret);
 
-    // Accepted again: a new token, then WhoAmI with it.
+    // Accepted again: a new token, then the read with it.
     const accepted = await test();
     expect({ status: accepted.status, ok: accepted.body.ok, error: accepted.body.error }).toEqual({ status: 200, ok: true, error: null });
     expect(dv.requests.slice(mark + 1).map((r) => [r.kind, r.path, r.answer])).toEqual([
       ['token', `/${TENANT}/oauth2/v2.0/token`, 200],
-      ['api', '/api/data/v9.2/WhoAmI', 200],
+      ['api', `/api/data/v9.2/${DYNAMICS_SET}?$select=${DYNAMICS_KEY}&$top=1`, 200],
+    ]);
+  });
+
+  it('POST …/connection-test says what a config lacks or misnames: an Xledger api_key (no request made), a Dataverse entity_set or alternate_key', async () => {
+    const { fake } = await xledgerFake();
+    const keyless = await createConfig(await organization(), xledgerConfig(fake, undefined, { enabled: false }), XLEDGER_MAPPINGS);
+    const wrongSet = await createConfig(
+      await organization(),
+      dynamicsConfig({
+        enabled: false,
+        display_name: 'Dataverse (wrong entity set)',
+        extra_config: { entity_set: 'msdyn_expense', alternate_key: DYNAMICS_KEY, columns: DYNAMICS_COLUMNS },
+      }),
+      DYNAMICS_MAPPINGS,
+    );
+    const wrongKey = await createConfig(
+      await organization(),
+      dynamicsConfig({
+        enabled: false,
+        display_name: 'Dataverse (wrong key)',
+        extra_config: { entity_set: DYNAMICS_SET, alternate_key: 'meander_ref', columns: DYNAMICS_COLUMNS },
+      }),
+      DYNAMICS_MAPPINGS,
+    );
+    const test = async (config: Config) => {
+      const res = await call('POST', `${config.path}/connection-test`, config.token, {});
+      return { status: res.status, ok: res.body.ok, error: res.body.error };
+    };
+
+    // Not credentials_rejected: API.md keeps that for the vendor's refusal, and nothing was sent.
+    expect(await test(keyless)).toEqual({ status: 200, ok: false, error: 'The xledger config has no api_key (its API token)' });
+    expect(fake.requests).toEqual([]);
+
+    const mark = dv.requests.length;
+    expect(await test(wrongSet)).toEqual({
+      status: 200,
+      ok: false,
+      error:
+        "extra_config.entity_set 'msdyn_expense' is not an entity set of this Dataverse environment (names are case-sensitive); " +
+        "Dataverse answered the read of msdyn_expense with HTTP 404: 0x8006088a Resource not found for the segment 'msdyn_expense'.",
+    });
+    expect(await test(wrongKey)).toEqual({
+      status: 200,
+      ok: false,
+      error:
+        "extra_config.alternate_key 'meander_ref' is not a column of msdyn_expenses; Dataverse answered the read of msdyn_expenses with HTTP 400: 0x0 " +
+        `Could not find a property named 'meander_ref' on type 'Microsoft.Dynamics.CRM.${DYNAMICS_TABLE.logicalName}'.`,
+    });
+    expect(dv.requests.slice(mark).map((r) => [r.kind, r.method, r.answer])).toEqual([
+      ['token', 'POST', 200],
+      ['api', 'GET', 404],
+      ['token', 'POST', 200],
+      ['api', 'GET', 400],
     ]);
   });
 

@@ -145,6 +145,17 @@ describe('the fake Dataverse', () => {
     expect(answered[2].headers['odata-entityid']).toBe(`${fake.url}/api/data/v9.2/things(ref='c')`);
   });
 
+  it('gives each throttled part its own Retry-After when told to', async () => {
+    fake.throttleNext(1, 7, { inBatch: true, parts: (u) => u.key !== 'a', retryAfterOf: (u) => (u.key === 'b' ? 2 : 9) });
+    const { contentType, body } = buildBatchRequest(['a', 'b', 'c'].map((key) => upsert(key, { n: 1 })));
+    const answered = parts(await api('POST', '$batch', body, { 'Content-Type': contentType, Prefer: 'odata.continue-on-error' }));
+    expect(answered.map((p) => [p.status, p.headers['retry-after']])).toEqual([
+      [204, undefined],
+      [429, '2'],
+      [429, '9'],
+    ]);
+  });
+
   it('throttles chosen parts of a batch (429 + Retry-After, nothing applied) or refuses them 403, and goes on with the others', async () => {
     fake.throttleNext(1, 7, { inBatch: true, parts: (u) => u.key === 'b' || u.key === 'd' });
     fake.refuseRows((u) => u.key === 'c', 'Principal user is missing prvWritething privilege.', { status: 403, code: '0x80040220' });
@@ -229,12 +240,55 @@ describe('the fake Dataverse', () => {
     expect((await api('POST', '$batch', body, { 'Content-Type': contentType })).status).toBe(400);
     expect(fake.table('things')).toEqual([]);
 
-    await withConfiguredFake({ entitySets: { things: 'ref' } }, async (_configured, patch) => {
-      expect((await patch("others(ref='a')", {})).status).toBe(404);
-      const wrongKey = await patch("things(name='a')", {});
-      expect(wrongKey.status).toBe(400);
-      expect(wrongKey.message).toContain('The key in the request URI is not valid');
+    await withConfiguredFake({ entitySets: { things: 'ref' }, logicalNames: { things: 'thing' } }, async (_configured, patch, batch) => {
+      // Microsoft's troubleshooting page: a case-sensitive name it does not know, 404 0x8006088a.
+      const unknownSet = { status: 404, code: '0x8006088a', message: "Resource not found for the segment 'Things'." };
+      expect(await patch("Things(ref='a')", {})).toEqual(unknownSet);
+      // Microsoft's alternate-key page gives the message; status and code as public projects recorded them.
+      const wrongKey = {
+        status: 400,
+        code: '0x80060888',
+        message:
+          "The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.thing'. Ensure that the names and number of key properties match the declared or alternate key properties for the resource 'Microsoft.Dynamics.CRM.thing'.",
+      };
+      expect(await patch("things(name='a')", {})).toEqual(wrongKey);
+      // Inside a $batch: the same answer for each request, the batch itself 200.
+      expect(
+        await batch([
+          ["Things(ref='a')", {}],
+          ["Things(ref='b')", {}],
+        ]),
+      ).toEqual([unknownSet, unknownSet]);
+      expect(
+        await batch([
+          ["things(name='a')", {}],
+          ["things(name='b')", {}],
+        ]),
+      ).toEqual([wrongKey, wrongKey]);
     });
+  });
+
+  it('reads a collection (GET set?$select=…&$top=n) with the primary key; an unknown set is 404, an undeclared column in $select 400', async () => {
+    await withConfiguredFake(
+      { entitySets: { things: 'ref' }, columns: { things: { ref: 'string', n: 'integer' } }, logicalNames: { things: 'thing' } },
+      async (configured, patch) => {
+        await patch("things(ref='a')", { n: 1 });
+        await patch("things(ref='b')", { n: 2 });
+        const bearer = configured.apiRequests[0].headers.authorization as string;
+        const get = async (path: string) => {
+          const response = await http.request({ url: `${configured.url}/api/data/v9.2/${path}`, method: 'GET', headers: { Authorization: bearer } });
+          return { status: response.status, body: JSON.parse(response.body.toString()) as Record<string, unknown> };
+        };
+        const read = await get('things?$select=ref&$top=1');
+        expect(read.status).toBe(200);
+        expect(read.body.value).toEqual([{ '@odata.etag': expect.any(String), ref: 'a', thingid: configured.table('things')[0].id }]);
+        expect(await get('Things?$select=ref&$top=1')).toEqual({ status: 404, body: { error: { code: '0x8006088a', message: "Resource not found for the segment 'Things'." } } });
+        expect(await get('things?$select=Ref&$top=1')).toEqual({
+          status: 400,
+          body: { error: { code: '0x0', message: "Could not find a property named 'Ref' on type 'Microsoft.Dynamics.CRM.thing'." } },
+        });
+      },
+    );
   });
 
   it('takes a lookup only as a binding to its entity set, as the OData reader does', async () => {

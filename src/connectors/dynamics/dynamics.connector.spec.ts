@@ -115,6 +115,26 @@ function scriptedConnector(answers: OutboundResponse[]) {
   return { dynamics: new DynamicsConnector('dynamics', transport, { authorityUrl: 'https://login.example' }), sent, ctx };
 }
 
+/** A $batch answer holding these response parts (each `HTTP/1.1 …` with its headers and body). */
+function multipart(status: number, responses: string[]): OutboundResponse {
+  const body =
+    responses.map((r) => `--batchresponse_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n${r}\r\n`).join('') + '--batchresponse_1--\r\n';
+  return { status, headers: { 'content-type': 'multipart/mixed; boundary=batchresponse_1' }, body: Buffer.from(body) };
+}
+
+const NO_CONTENT = 'HTTP/1.1 204 No Content\r\n\r\n';
+
+/** A batch part refused with an OData error. */
+const part = (status: number, code: string, message: string) =>
+  `HTTP/1.1 ${status} Refused\r\nContent-Type: application/json; odata.metadata=minimal\r\n\r\n${JSON.stringify({ error: { code, message } })}`;
+
+/** A plain 403 answer with an OData error. */
+const part403 = (code: string, message: string): OutboundResponse => ({
+  status: 403,
+  headers: { 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify({ error: { code, message } })),
+});
+
 describe('the Dynamics 365 / Dataverse connector', () => {
   it('delivers a batch as upserts by alternate key, with a client-credentials token and the documented headers', async () => {
     const sent = rows(3);
@@ -298,6 +318,106 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     expect(fake.table(ENTITY_SET).map((r) => [r.key, r.writes])).toEqual([0, 2, 1, 3].map((i) => [keyOf(sent[i]), 1]));
   });
 
+  it('goes again after the longest Retry-After its throttled parts name, not the first', async () => {
+    const sent = rows(4);
+    const waits = new Map([
+      [keyOf(sent[1]), 3],
+      [keyOf(sent[2]), 11],
+      [keyOf(sent[3]), 7],
+    ]);
+    fake.throttleNext(1, 1, { inBatch: true, parts: (upsert) => waits.has(upsert.key), retryAfterOf: (upsert) => waits.get(upsert.key) as number });
+    const throttled = await failure(connector().deliver(context(), sent));
+    expect(batches()[0].answer).toBe(200);
+    expect(throttled).toMatchObject({ kind: 'retryable', retryAfterSeconds: 11 });
+    expect(throttled.message).toContain('HTTP 429 for 3 of 4 requests');
+    expect(throttled.answered.map((o) => [o.index, o.status])).toEqual([[0, 'delivered']]);
+  });
+
+  describe('a name in extra_config Dataverse does not know: every part refused alike is the config, not the rows', () => {
+    it("a mistyped entity_set (404 0x8006088a on every part) fails the batch as a whole, retryable, naming extra_config.entity_set and quoting Dataverse; no row's outcome", async () => {
+      const sent = rows(3);
+      const misnamed = await failure(connector().deliver(context({ extra: { entity_set: 'msdyn_expense' } }), sent));
+      expect(misnamed).toMatchObject({ kind: 'retryable', answered: [] });
+      expect(misnamed.message).toBe(
+        "extra_config.entity_set 'msdyn_expense' is not an entity set of this Dataverse environment (names are case-sensitive); " +
+          "Dataverse answered HTTP 404 for all 3 requests of the batch: 0x8006088a Resource not found for the segment 'msdyn_expense'.",
+      );
+      // One request: the batch answered 200 with a 404 part per upsert, as Dataverse answers it.
+      expect(batches().map((b) => b.answer)).toEqual([200]);
+      expect(fake.table('msdyn_expense')).toEqual([]);
+    });
+
+    it('rows already answered in an earlier batch of the call keep their outcome; the failed batch’s rows have none', async () => {
+      // The entity set is known for the first 100 rows' batch only: Dataverse then "loses" it (renamed by a solution upgrade).
+      const sent = rows(101);
+      let seen = 0;
+      fake.refuseRows(() => ++seen > 100, "Resource not found for the segment 'msdyn_expenses'.", { status: 404, code: '0x8006088a' });
+      const misnamed = await failure(connector().deliver(context(), sent));
+      expect(misnamed.kind).toBe('retryable');
+      expect(misnamed.message).toContain('extra_config.entity_set');
+      expect(misnamed.answered).toHaveLength(100);
+      expect(misnamed.answered.every((o) => o.status === 'delivered' && o.index < 100)).toBe(true);
+    });
+
+    it('a mistyped alternate_key (400 "The key in the request URI is not valid" on every part) fails the batch as a whole, naming extra_config.alternate_key', async () => {
+      const misnamed = await failure(connector().deliver(context({ extra: { alternate_key: 'meander_ref' } }), rows(2)));
+      expect(misnamed).toMatchObject({ kind: 'retryable', answered: [] });
+      expect(misnamed.message).toMatch(
+        /^extra_config\.alternate_key 'meander_ref' is not an alternate key of msdyn_expenses; Dataverse answered HTTP 400 for all 2 requests of the batch: /,
+      );
+      expect(misnamed.message).toContain("0x80060888 The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.msdyn_expenses'.");
+      expect(fake.table(ENTITY_SET)).toEqual([]);
+    });
+
+    it("one part's 404 among others' successes stays that row's refusal; so do 404s that are no unknown name, and parts refused for different names", async () => {
+      const notFound = part(404, '0x8006088a', "Resource not found for the segment 'things'.");
+      const { dynamics, ctx } = scriptedConnector([
+        tokenAnswer('opaque-token-3'),
+        multipart(200, [NO_CONTENT, notFound, NO_CONTENT]),
+        multipart(200, [part(404, '0x80040217', 'thing With Ids = 1 Does Not Exist'), part(404, '0x80040217', 'thing With Ids = 2 Does Not Exist')]),
+        multipart(200, [notFound, part(400, '0x80060888', "The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.thing'.")]),
+      ]);
+      const three = [0, 1, 2].map((index) => ({ index, reference: `r${index}`, output: {} }));
+      expect(await dynamics.deliver(ctx, three)).toEqual([
+        { index: 0, status: 'delivered', externalId: null },
+        { index: 1, status: 'failed', error: "Resource not found for the segment 'things'." },
+        { index: 2, status: 'delivered', externalId: null },
+      ]);
+      expect((await dynamics.deliver(ctx, three.slice(0, 2))).map((o) => o.status)).toEqual(['failed', 'failed']);
+      expect((await dynamics.deliver(ctx, three.slice(0, 2))).map((o) => o.status)).toEqual(['failed', 'failed']);
+    });
+
+    it('throttled parts beside them do not make the refused ones rows’ refusals: the batch fails as a whole, after the throttled parts’ wait', async () => {
+      const notFound = part(404, '0x8006088a', "Resource not found for the segment 'things'.");
+      const throttled =
+        'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Type: application/json\r\n\r\n{"error":{"code":"0x80072322","message":"Number of requests exceeded the limit."}}';
+      const { dynamics, ctx } = scriptedConnector([tokenAnswer('opaque-token-8'), multipart(200, [throttled, notFound, notFound])]);
+      const misnamed = await failure(
+        dynamics.deliver(
+          ctx,
+          [0, 1, 2].map((index) => ({ index, reference: `r${index}`, output: {} })),
+        ),
+      );
+      expect(misnamed).toMatchObject({ kind: 'retryable', retryAfterSeconds: 7, answered: [] });
+      expect(misnamed.message).toContain("extra_config.entity_set 'things' is not an entity set of this Dataverse environment");
+      expect(misnamed.message).toContain('HTTP 404 for 2 of 3 requests of the batch');
+    });
+
+    it("scrubs Dataverse's words of the secret and the token, as it does a row's refusal", async () => {
+      const quoting = part(404, '0x8006088a', "Resource not found for the segment 'things' (secret-value, opaque-token-4).");
+      const { dynamics, ctx } = scriptedConnector([tokenAnswer('opaque-token-4'), multipart(200, [quoting, quoting])]);
+      const misnamed = await failure(
+        dynamics.deliver(
+          ctx,
+          [0, 1].map((index) => ({ index, reference: `r${index}`, output: {} })),
+        ),
+      );
+      expect(misnamed.message).toContain('extra_config.entity_set');
+      expect(misnamed.message).not.toContain('secret-value');
+      expect(misnamed.message).not.toContain('opaque-token-4');
+    });
+  });
+
   it('a batch that fails after others of the same call carries their outcomes too, and those of rows failed without a request', async () => {
     const sent = rows(101);
     sent[5].output = { ...sent[5].output, ContactId: 'not a guid' };
@@ -450,13 +570,67 @@ describe('the Dynamics 365 / Dataverse connector', () => {
   });
 
   describe('connection test', () => {
-    it('gets a token and makes one read-only WhoAmI call, with no claim data', async () => {
+    it('gets a token and makes one read-only WhoAmI call, with no claim data, while the config names no table', async () => {
       await connector().testConnection(context({ extra: { entity_set: undefined, alternate_key: undefined } }));
       expect(fake.requests.map((r) => [r.kind, r.method, r.path, r.answer])).toEqual([
         ['token', 'POST', `/${TENANT}/oauth2/v2.0/token`, 200],
         ['api', 'GET', '/api/data/v9.2/WhoAmI', 200],
       ]);
       expect(fake.apiRequests[0].body).toBe('');
+    });
+
+    it("reads the config's table instead (one record at most, the key column only), so a mistyped entity_set or alternate_key shows here", async () => {
+      await connector().testConnection(context());
+      expect(fake.requests.map((r) => [r.kind, r.method, r.path, r.answer])).toEqual([
+        ['token', 'POST', `/${TENANT}/oauth2/v2.0/token`, 200],
+        ['api', 'GET', `/api/data/v9.2/${ENTITY_SET}?$select=${KEY}&$top=1`, 200],
+      ]);
+      expect(fake.apiRequests[0].body).toBe('');
+
+      const wrongSet = await failure(connector().testConnection(context({ extra: { entity_set: 'msdyn_expense' } })));
+      expect(wrongSet).toMatchObject({ kind: 'retryable' });
+      expect(wrongSet.message).toBe(
+        "extra_config.entity_set 'msdyn_expense' is not an entity set of this Dataverse environment (names are case-sensitive); " +
+          "Dataverse answered the read of msdyn_expense with HTTP 404: 0x8006088a Resource not found for the segment 'msdyn_expense'.",
+      );
+
+      const typed = await startDataverseFake({
+        tenant: TENANT,
+        clientId: CLIENT_ID,
+        clientSecret: SECRET,
+        entitySets: { [ENTITY_SET]: KEY },
+        columns: { [ENTITY_SET]: { [KEY]: 'string', msdyn_amount: 'money' } },
+      });
+      const typedHttp = new OutboundClient({ policy: { allowPrivate: true }, ca: [typed.ca] });
+      try {
+        const typedConnector = new DynamicsConnector('dynamics', typedHttp, { authorityUrl: typed.authorityUrl });
+        const typedContext = (alternateKey: string) => {
+          const base = context({ extra: { alternate_key: alternateKey } });
+          return { ...base, config: { ...base.config, base_url: typed.url } };
+        };
+        await typedConnector.testConnection(typedContext(KEY));
+        const wrongKey = await failure(typedConnector.testConnection(typedContext('meander_ref')));
+        expect(wrongKey.kind).toBe('retryable');
+        expect(wrongKey.message).toBe(
+          "extra_config.alternate_key 'meander_ref' is not a column of msdyn_expenses; " +
+            "Dataverse answered the read of msdyn_expenses with HTTP 400: 0x0 Could not find a property named 'meander_ref' on type 'Microsoft.Dynamics.CRM.msdyn_expenses'.",
+        );
+        expect(typed.apiRequests.map((r) => r.answer)).toEqual([200, 400]);
+      } finally {
+        typedHttp.close();
+        await typed.close();
+      }
+    });
+
+    it("names a missing privilege on the table in Dataverse's words (403 0x80040220), not as refused credentials", async () => {
+      const privilege = 'Principal user (Id=…, type=8) is missing prvReadthing privilege (Id=…) on OTC=10048.';
+      const { dynamics, ctx } = scriptedConnector([tokenAnswer('opaque-token-5'), part403('0x80040220', privilege)]);
+      const refused = await failure(dynamics.testConnection(ctx));
+      expect(refused.kind).toBe('retryable');
+      expect(refused.message).toBe(`Dataverse refused the read of things: the application user lacks a privilege (HTTP 403: 0x80040220 ${privilege})`);
+      // Any other 403 (an application user not in the environment) is the credentials, as before.
+      const other = scriptedConnector([tokenAnswer('opaque-token-6'), part403('0x80072560', 'The user is not a member of the organization.')]);
+      expect((await failure(other.dynamics.testConnection(other.ctx))).kind).toBe('credentials_rejected');
     });
 
     it('reports refused credentials', async () => {
@@ -470,8 +644,8 @@ describe('the Dynamics 365 / Dataverse connector', () => {
       await dynamics.deliver(context(), rows(1));
       await dynamics.testConnection(context());
       expect(fake.tokenRequests).toHaveLength(2);
-      const [, whoAmI] = fake.apiRequests;
-      const fresh = whoAmI.headers.authorization;
+      const [, read] = fake.apiRequests;
+      const fresh = read.headers.authorization;
       expect(fresh).not.toBe(fake.apiRequests[0].headers.authorization);
       // The new token is the one deliveries use now.
       await dynamics.deliver(context(), rows(1));
@@ -488,12 +662,14 @@ describe('the Dynamics 365 / Dataverse connector', () => {
       expect(fake.tokenRequests.map((r) => r.answer)).toEqual([200, 200, 401, 401]);
     });
 
-    it('reports a token the API refuses (WhoAmI 401/403: no application user in the environment)', async () => {
-      for (const status of [401, 403]) {
-        const { dynamics } = scriptedConnector([tokenAnswer('opaque-token-2'), { status, headers: {}, body: Buffer.alloc(0) }]);
-        const refused = await failure(dynamics.testConnection(context()));
-        expect(refused.kind).toBe('credentials_rejected');
-        expect(refused.message).toContain(`HTTP ${status}`);
+    it('reports a token the API refuses (401/403: no application user in the environment), on WhoAmI or the table read', async () => {
+      for (const extra of [{ entity_set: undefined, alternate_key: undefined }, {}]) {
+        for (const status of [401, 403]) {
+          const { dynamics } = scriptedConnector([tokenAnswer('opaque-token-2'), { status, headers: {}, body: Buffer.alloc(0) }]);
+          const refused = await failure(dynamics.testConnection(context({ extra })));
+          expect(refused.kind).toBe('credentials_rejected');
+          expect(refused.message).toContain(`HTTP ${status}`);
+        }
       }
     });
 
@@ -535,11 +711,17 @@ describe('when Dataverse stops at a refused request (no continue-on-error)', () 
     expect(String(sent[2].body)).not.toContain("things(ref='r1')");
   });
 
-  function multipart(status: number, responses: string[]): OutboundResponse {
-    const body =
-      responses.map((r) => `--batchresponse_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n${r}\r\n`).join('') + '--batchresponse_1--\r\n';
-    return { status, headers: { 'content-type': 'multipart/mixed; boundary=batchresponse_1' }, body: Buffer.from(body) };
-  }
+  it('a refused first request for an unknown entity set is the config, not that row: nothing after it ran', async () => {
+    const { dynamics, ctx } = scriptedConnector([tokenAnswer('opaque-token-7'), multipart(400, [part(404, '0x8006088a', "Resource not found for the segment 'things'.")])]);
+    const misnamed = await failure(
+      dynamics.deliver(
+        ctx,
+        [0, 1, 2].map((index) => ({ index, reference: `r${index}`, output: {} })),
+      ),
+    );
+    expect(misnamed).toMatchObject({ kind: 'retryable', answered: [] });
+    expect(misnamed.message).toContain("extra_config.entity_set 'things'");
+  });
 });
 
 describe('reading Dataverse headers', () => {

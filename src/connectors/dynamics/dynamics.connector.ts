@@ -90,19 +90,47 @@ export class DynamicsConnector implements Connector {
     return rows.map((row) => outcomes.get(row.index) as RowOutcome);
   }
 
-  /** A new token (the credentials as they are now, not a cached token), then the read-only WhoAmI. */
+  /**
+   * A new token (the credentials as they are now, not a cached token), then one read-only call:
+   * the config's table, `GET {entity_set}?$select={alternate_key}&$top=1`, so a mistyped entity set
+   * or key column shows here rather than in every row's delivery; WhoAmI while the config names no
+   * table yet.
+   */
   async testConnection(context: ConnectorContext): Promise<void> {
-    const settings = this.settings(context, false);
+    const extra = context.config.extra_config ?? {};
+    // Both names given: checked as deliveries check them, then read with.
+    const table = !!extra['entity_set'] && !!extra['alternate_key'];
+    const settings = this.settings(context, table);
     const token = await this.tokens.refresh(this.identityOf(settings), () => this.requestToken(settings));
+    if (!table) {
+      const response = await this.send(settings, token, {
+        url: `${settings.baseUrl}${API_PATH}/WhoAmI`,
+        method: 'GET',
+        headers: { ...ODATA_HEADERS, Authorization: `Bearer ${token}` },
+      });
+      this.failOnWholeRequest(settings, token, response, 'WhoAmI');
+      const answer = parseJson(response.body) as { UserId?: unknown } | undefined;
+      if (response.status !== 200 || typeof answer?.UserId !== 'string') {
+        throw this.failure(settings, token, 'retryable', `Dataverse answered WhoAmI with HTTP ${response.status}${odataErrorSuffix(response.body)}`);
+      }
+      return;
+    }
+    const what = `the read of ${settings.entitySet}`;
     const response = await this.send(settings, token, {
-      url: `${settings.baseUrl}${API_PATH}/WhoAmI`,
+      url: `${settings.baseUrl}${API_PATH}/${settings.entitySet}?$select=${settings.alternateKey}&$top=1`,
       method: 'GET',
       headers: { ...ODATA_HEADERS, Authorization: `Bearer ${token}` },
     });
-    this.failOnWholeRequest(settings, token, response, 'WhoAmI');
-    const answer = parseJson(response.body) as { UserId?: unknown } | undefined;
-    if (response.status !== 200 || typeof answer?.UserId !== 'string') {
-      throw this.failure(settings, token, 'retryable', `Dataverse answered WhoAmI with HTTP ${response.status}${odataErrorSuffix(response.body)}`);
+    if (response.status === 403 && odataError(response.body)?.code?.toLowerCase() === MISSING_PRIVILEGE) {
+      // The credentials were taken: the application user's role lacks Read on this table, in Dataverse's words.
+      throw this.failure(settings, token, 'retryable', `Dataverse refused ${what}: the application user lacks a privilege (HTTP 403${odataErrorSuffix(response.body)})`);
+    }
+    this.failOnWholeRequest(settings, token, response, what);
+    const misnamed = configurationError(settings, { status: response.status, headers: {}, body: response.body.toString('utf8') }, 'read');
+    if (misnamed) throw this.failure(settings, token, 'retryable', `${misnamed}; Dataverse answered ${what} with HTTP ${response.status}${odataErrorSuffix(response.body)}`);
+    const answer = parseJson(response.body) as { value?: unknown } | undefined;
+    if (response.status !== 200 || !Array.isArray(answer?.value)) {
+      throw this.failure(settings, token, 'retryable', `Dataverse answered ${what} with HTTP ${response.status}${odataErrorSuffix(response.body)}`);
     }
   }
 
@@ -155,16 +183,27 @@ export class DynamicsConnector implements Connector {
     // among answered parts is a missing privilege on that record: the row is refused.
     const tokenRefused = parts.filter((part) => part.status === 401);
     const transient = parts.filter(isTransient);
+    // Each throttled part may name its own wait: the batch goes again after the longest.
+    const after = transient.length
+      ? longest([...transient.map((part) => retryAfterSeconds(part.headers['retry-after'])), retryAfterSeconds(headerValue(response.headers, 'retry-after'))])
+      : undefined;
+    // Every part Dataverse settled refused for the same name the config gives (a mistyped entity set
+    // or alternate key): the config, not the rows. No row gets an outcome: retried, the rows
+    // pending, until an admin corrects it. One such part among successes stays that row's refusal.
+    const settled = parts.filter((part) => part.status !== 401 && !isTransient(part));
+    const misnamed = settled.length > 0 ? configurationError(settings, settled[0], 'upsert') : undefined;
+    if (misnamed && settled.every((part) => configurationError(settings, part, 'upsert') === misnamed)) {
+      const count = settled.length === parts.length ? `all ${parts.length}` : `${settled.length} of ${parts.length}`;
+      const message = `${misnamed}; Dataverse answered HTTP ${settled[0].status} for ${count} requests of the batch${odataErrorSuffix(settled[0].body)}`;
+      if (tokenRefused.length > 0) this.tokens.drop(settings.configId);
+      throw this.failure(settings, token, 'retryable', message, after);
+    }
     // A refusal may quote what it was sent: the token is scrubbed here, where it is known (the engine knows only the stored secrets).
     const answered = parts.flatMap((part, i): RowOutcome[] => {
       if (part.status === 401 || isTransient(part)) return [];
       const outcome = outcomeOf(rows[i].index, part);
       return [outcome.status === 'failed' ? { ...outcome, error: scrubSyncError(outcome.error, [settings.clientSecret, token]) } : outcome];
     });
-    const after = transient.length
-      ? (transient.map((part) => retryAfterSeconds(part.headers['retry-after'])).find((seconds) => seconds !== undefined) ??
-        retryAfterSeconds(headerValue(response.headers, 'retry-after')))
-      : undefined;
     if (tokenRefused.length > 0) {
       this.tokens.drop(settings.configId);
       throw this.failure(
@@ -347,6 +386,40 @@ export class DynamicsConnector implements Connector {
 /** Throttled or failed on the server's side: the row goes again. */
 function isTransient(part: BatchResponsePart): boolean {
   return part.status === 429 || part.status >= 500;
+}
+
+/** The largest of the waits given, or undefined without one. */
+function longest(seconds: (number | undefined)[]): number | undefined {
+  const given = seconds.filter((value): value is number => value !== undefined);
+  return given.length > 0 ? Math.max(...given) : undefined;
+}
+
+/** Dataverse's code for a resource (entity set) name it does not know (Microsoft's "Troubleshoot Dataverse Web API client errors"). */
+const SEGMENT_NOT_FOUND = '0x8006088a';
+/** "Principal user is missing privilege …", -2147220960 (Microsoft's "Troubleshoot Dataverse client errors"). */
+const MISSING_PRIVILEGE = '0x80040220';
+
+/**
+ * What an answer says is wrong with a name the config gives, in the config's terms; undefined when
+ * it is no such answer. An unknown entity set is 404 `0x8006088a` "Resource not found for the
+ * segment '<name>'." (Microsoft's troubleshooting page); a key that is not the entity's alternate
+ * key is "The key in the request URI is not valid for resource …" (Microsoft's alternate-key page;
+ * 400); a column the entity lacks, in a read's $select, "Could not find a property named …" (400).
+ */
+function configurationError(settings: Settings, part: BatchResponsePart, request: 'upsert' | 'read'): string | undefined {
+  const error = odataError(part.body);
+  const message = error?.message ?? '';
+  if (part.status === 404 && (error?.code?.toLowerCase() === SEGMENT_NOT_FOUND || /^Resource not found for the segment\b/i.test(message))) {
+    return `extra_config.entity_set '${settings.entitySet}' is not an entity set of this Dataverse environment (names are case-sensitive)`;
+  }
+  if (part.status !== 400) return undefined;
+  if (request === 'upsert' && /^The key in the request URI is not valid\b/i.test(message)) {
+    return `extra_config.alternate_key '${settings.alternateKey}' is not an alternate key of ${settings.entitySet}`;
+  }
+  if (request === 'read' && /^Could not find a property named\b/i.test(message)) {
+    return `extra_config.alternate_key '${settings.alternateKey}' is not a column of ${settings.entitySet}`;
+  }
+  return undefined;
 }
 
 function outcomeOf(index: number, part: BatchResponsePart): RowOutcome {

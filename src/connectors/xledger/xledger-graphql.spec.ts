@@ -174,6 +174,45 @@ describe("reading Xledger's answers", () => {
     expect(reading).toEqual({ ok: false, failure: { kind: 'retryable', message: code, retryAfterSeconds: seconds } });
   });
 
+  it('reads the items a throttled or refused answer shows created all the same (data beside errors), by clientId or a complete list by position', () => {
+    const edges = [
+      { clientId: '2', node: { dbId: 9002 } },
+      { clientId: '0', node: { dbId: 9000 } },
+      { clientId: '3', node: { dbId: 9003 } },
+      { clientId: 'not ours', node: { dbId: 1 } },
+      { clientId: '1' },
+    ];
+    const throttled = readAddAnswer(
+      answer({
+        data: { addGLImportItems: { edges } },
+        errors: [
+          { message: 'Too many requests', code: BURST_RATE_LIMIT_REACHED },
+          { message: 'No', path: ['addGLImportItems', 3] },
+        ],
+      }),
+      ['0', '1', '2', '3'],
+      NOW,
+    );
+    // Item 3 is named by an error too: not claimed. Item 1 has no node: not created.
+    expect(throttled).toEqual({
+      ok: false,
+      failure: {
+        kind: 'retryable',
+        message: BURST_RATE_LIMIT_REACHED,
+        retryAfterSeconds: 5,
+        created: new Map([
+          ['2', '9002'],
+          ['0', '9000'],
+        ]),
+      },
+    });
+    const all = ids.map((_, i) => ({ node: { dbId: 9100 + i } }));
+    const refused = readAddAnswer(answer({ data: { addGLImportItems: { edges: all } }, errors: [{ message: 'Invalid API token.' }] }, 401), ids, NOW);
+    expect(!refused.ok && refused.failure).toMatchObject({ kind: 'credentials_rejected', created: new Map(ids.map((id, i) => [id, String(9100 + i)])) });
+    // Without data: nothing created, no `created`.
+    expect(readAddAnswer(answer({ errors: [{ message: 'Too many requests', code: BURST_RATE_LIMIT_REACHED }], data: null }), ids, NOW)).not.toHaveProperty('failure.created');
+  });
+
   it('also finds the code in extensions', () => {
     const reading = readAddAnswer(answer({ errors: [{ message: 'Too many requests', extensions: { code: CONCURRENCY_LIMIT_REACHED } }] }), ids, NOW);
     expect(reading).toEqual({ ok: false, failure: { kind: 'retryable', message: CONCURRENCY_LIMIT_REACHED, retryAfterSeconds: 5 } });

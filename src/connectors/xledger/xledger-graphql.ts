@@ -202,12 +202,19 @@ export interface XledgerHttpAnswer {
   body: Buffer;
 }
 
-/** The whole request failed: nothing in it was carried out. */
+/** The whole request failed: nothing in it was carried out but the items in `created`. */
 export interface WholeFailure {
   kind: DeliveryFailureKind;
   /** Never the token: a code, a status, or Xledger's own words (the caller scrubs those). */
   message: string;
   retryAfterSeconds?: number;
+  /**
+   * clientId → dbId of items the answer shows created all the same: a GraphQL answer may carry
+   * `data` beside `errors` (a partial result), and an edge naming one of our clientIds with a node
+   * is that input created. An item an error names too is left out (it goes again: its
+   * extIdentifier makes that safe).
+   */
+  created?: Map<string, string | null>;
 }
 
 /**
@@ -246,7 +253,10 @@ interface GraphQLErrorShape {
 /** Reads an `addGLImportItems` answer for inputs sent with these clientIds, in this order. */
 export function readAddAnswer(answer: XledgerHttpAnswer, clientIds: string[], now: number): AnswerReading<AddAnswer> {
   const parsed = parseGraphQL(answer, now);
-  if (!parsed.ok) return parsed;
+  if (!parsed.ok) {
+    const created = createdDespite(answer, clientIds);
+    return created.size > 0 ? { ok: false, failure: { ...parsed.failure, created } } : parsed;
+  }
   const { json, errors } = parsed.value;
 
   const known = new Set(clientIds);
@@ -259,24 +269,49 @@ export function readAddAnswer(answer: XledgerHttpAnswer, clientIds: string[], no
   }
 
   const edges = edgesOf(json);
-  const created = new Map<string, string | null>();
-  if (edges) {
-    // Without clientIds (not selected, or an older server) a complete list maps by position.
-    const positional = edges.length === clientIds.length && edges.every((edge) => edge.clientId === undefined);
-    edges.forEach((edge, position) => {
-      const clientId = positional ? clientIds[position] : typeof edge.clientId === 'string' || typeof edge.clientId === 'number' ? String(edge.clientId) : undefined;
-      if (clientId === undefined || !known.has(clientId) || refused.has(clientId)) return;
-      if (!isPlainObject(edge.node)) return;
-      const dbId = (edge.node as Record<string, unknown>).dbId;
-      created.set(clientId, typeof dbId === 'number' || typeof dbId === 'string' ? String(dbId) : null);
-    });
-  }
+  const created = createdIn(edges, clientIds, new Set(refused.keys()));
 
   // Unexpected status without a GraphQL verdict on the items: the request as a whole failed.
   if (!edges && refused.size === 0 && (answer.status < 200 || answer.status > 299)) {
     return { ok: false, failure: { kind: 'retryable', message: `Xledger answered HTTP ${answer.status}${otherErrors.length ? `: ${otherErrors.join('; ')}` : ''}` } };
   }
   return { ok: true, value: { executed: edges !== null, created, refused, otherErrors } };
+}
+
+/** clientId → dbId of the items `edges` lists, but those in `excluded`. */
+function createdIn(edges: { clientId?: unknown; node?: unknown }[] | null, clientIds: string[], excluded: Set<string>): Map<string, string | null> {
+  const known = new Set(clientIds);
+  const created = new Map<string, string | null>();
+  if (!edges) return created;
+  // Without clientIds (not selected, or an older server) a complete list maps by position.
+  const positional = edges.length === clientIds.length && edges.every((edge) => edge.clientId === undefined);
+  edges.forEach((edge, position) => {
+    const clientId = positional ? clientIds[position] : typeof edge.clientId === 'string' || typeof edge.clientId === 'number' ? String(edge.clientId) : undefined;
+    if (clientId === undefined || !known.has(clientId) || excluded.has(clientId)) return;
+    if (!isPlainObject(edge.node)) return;
+    const dbId = (edge.node as Record<string, unknown>).dbId;
+    created.set(clientId, typeof dbId === 'number' || typeof dbId === 'string' ? String(dbId) : null);
+  });
+  return created;
+}
+
+/** The items an answer that failed as a whole (throttled, a refused token…) shows created all the same; see WholeFailure.created. */
+function createdDespite(answer: XledgerHttpAnswer, clientIds: string[]): Map<string, string | null> {
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.body.toString('utf8'));
+  } catch {
+    return new Map();
+  }
+  if (!isPlainObject(json)) return new Map();
+  const body = json as Record<string, unknown>;
+  const known = new Set(clientIds);
+  const named = new Set<string>();
+  for (const error of Array.isArray(body.errors) ? body.errors : []) {
+    const clientId = isPlainObject(error) ? namedItem(error as GraphQLErrorShape, clientIds, known) : null;
+    if (clientId !== null) named.add(clientId);
+  }
+  return createdIn(edgesOf(body), clientIds, named);
 }
 
 /** Reads the connection test's answer: `data.__typename` from an authenticated request. */

@@ -2,7 +2,7 @@
 // the wire, how often, and what each of Xledger's answers becomes.
 import { startXledgerFake, type XledgerFake } from '../../../test/support/fakes/xledger-fake';
 import { OutboundClient, OutboundError, type OutboundRequest } from '../../egress/outbound-http';
-import { DeliveryFailure, DeliveryStopped, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
+import { attemptError, DeliveryFailure, DeliveryStopped, rowReference, type ConnectorContext, type DeliveryRow } from '../../sync/connector';
 import { XledgerConnector } from './xledger.connector';
 import { ADD_GL_IMPORT_ITEMS_MUTATION } from './xledger-graphql';
 
@@ -117,14 +117,21 @@ describe('XledgerConnector against the Xledger fake', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
-  it.each([
-    ['a wrong token', 'xl-not-the-right-token'],
-    ['no token', null],
-  ])('answers %s with credentials_rejected and creates nothing', async (_, apiKey) => {
-    const failure = await failureOf(connector.deliver(contextFor(fake.url, apiKey), rowsOf(2)));
+  it('answers a wrong token with credentials_rejected and creates nothing', async () => {
+    const failure = await failureOf(connector.deliver(contextFor(fake.url, 'xl-not-the-right-token'), rowsOf(2)));
     expect(failure.kind).toBe('credentials_rejected');
     expect(fake.items.size).toBe(0);
-    expect(fake.requests).toHaveLength(apiKey === null ? 0 : 1);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('says a config without an api_key lacks it, sending nothing: no request was refused, so not credentials_rejected', async () => {
+    for (const apiKey of [null, '']) {
+      const failure = await failureOf(connector.deliver(contextFor(fake.url, apiKey), rowsOf(2)));
+      expect(failure).toMatchObject({ kind: 'retryable', message: 'The xledger config has no api_key (its API token)', answered: [] });
+      // What an attempt stores as its error (and a connection test answers).
+      expect(attemptError(failure)).toBe('The xledger config has no api_key (its API token)');
+    }
+    expect(fake.requests).toHaveLength(0);
   });
 
   it('answers a revoked token with credentials_rejected, whatever HTTP status carries the refusal', async () => {
@@ -223,6 +230,45 @@ describe('XledgerConnector against the Xledger fake', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  it('keeps the items a throttled answer shows created (its edges): delivered in `answered`, only the others go again', async () => {
+    const rows = rowsOf(4);
+    fake.throttleNext('BAD_REQUEST.BURST_RATE_LIMIT_REACHED', 1, undefined, { afterItems: 2 });
+    const failure = await failureOf(connector.deliver(contextFor(fake.url), rows));
+    expect(failure).toMatchObject({ kind: 'retryable', message: 'BAD_REQUEST.BURST_RATE_LIMIT_REACHED', retryAfterSeconds: 5 });
+    expect(fake.items.size).toBe(2);
+    const dbIdOf = (row: DeliveryRow) => String(fake.items.get(row.reference)?.dbId);
+    expect(failure.answered).toEqual([0, 1].map((index) => ({ index, status: 'delivered', externalId: dbIdOf(rows[index]) })));
+
+    // The engine sends again the rows without an outcome.
+    expect(await connector.deliver(contextFor(fake.url), rows.slice(2))).toEqual([2, 3].map((index) => ({ index, status: 'delivered', externalId: dbIdOf(rows[index]) })));
+    expect(fake.items.size).toBe(4);
+    expect(fake.requests.map((r) => (r.body?.variables?.inputs as { clientId: string }[]).map((i) => i.clientId))).toEqual([
+      ['0', '1', '2', '3'],
+      ['2', '3'],
+    ]);
+  });
+
+  it('carries the items an earlier request of the same call refused when a later one fails as a whole', async () => {
+    const rows = rowsOf(3);
+    const answers = [
+      // graphql-dotnet's refusal of one input: the request refused as a whole, nothing created.
+      { errors: [{ message: "Variable '$inputs[1].node' is invalid. Account 7140 is closed for posting", extensions: { code: 'INVALID_VALUE' } }] },
+      { errors: [{ message: 'Too many requests', code: 'BAD_REQUEST.BURST_RATE_LIMIT_REACHED' }], data: null },
+    ];
+    const sent: unknown[] = [];
+    const client = {
+      request: (request: OutboundRequest) => {
+        sent.push(JSON.parse(String(request.body)));
+        return Promise.resolve({ status: 200, headers: {}, body: Buffer.from(JSON.stringify(answers.shift())) });
+      },
+    };
+    const failure = await failureOf(new XledgerConnector(client as unknown as OutboundClient).deliver(contextFor('https://xledger.example/graphql'), rows));
+    expect(failure).toMatchObject({ kind: 'retryable', retryAfterSeconds: 5 });
+    // Row 1 is Xledger's refusal, stored; rows 0 and 2 go again.
+    expect(failure.answered).toEqual([{ index: 1, status: 'failed', error: expect.stringContaining('Account 7140 is closed for posting') }]);
+    expect(sent).toHaveLength(2);
+  });
+
   it('throws retryable when the answer is lost, and a repeat creates nothing twice', async () => {
     const rows = rowsOf(3);
     fake.loseAnswerNext();
@@ -267,6 +313,23 @@ describe('XledgerConnector against the Xledger fake', () => {
       expect(requests).toHaveLength(1);
     });
 
+    it('keeps the items an answer with a refused token shows created; an item an error names too is not claimed', async () => {
+      const { requests, connector: stubbed } = answering({
+        data: {
+          addGLImportItems: {
+            edges: [
+              { clientId: '0', node: { dbId: 42 } },
+              { clientId: '2', node: { dbId: 44 } },
+            ],
+          },
+        },
+        errors: [{ message: 'Invalid API token.' }, { message: 'Item failed', extensions: { clientId: '2' } }],
+      });
+      const failure = await failureOf(stubbed.deliver(contextFor('https://xledger.example/graphql'), rowsOf(3)));
+      expect(failure).toMatchObject({ kind: 'credentials_rejected', answered: [{ index: 0, status: 'delivered', externalId: '42' }] });
+      expect(requests).toHaveLength(1);
+    });
+
     it('fails the batch as a whole, retryable, when nothing ran and no item is to blame', async () => {
       const { requests, connector: stubbed } = answering({ errors: [{ message: 'Your query timed out.' }], data: null });
       expect(await failureOf(stubbed.deliver(contextFor('https://xledger.example/graphql'), rowsOf(2)))).toMatchObject({
@@ -285,6 +348,12 @@ describe('XledgerConnector against the Xledger fake', () => {
       expect(fake.requests[0].headers.authorization).toBe(`token ${API_KEY}`);
       expect(fake.requests[0].body).toEqual({ query: 'query MeanderConnectionTest { __typename }' });
       expect(fake.items.size).toBe(0);
+    });
+
+    it('says what is missing for a config without an api_key, sending nothing', async () => {
+      const failure = await failureOf(connector.testConnection(contextFor(fake.url, null)));
+      expect(attemptError(failure)).toBe('The xledger config has no api_key (its API token)');
+      expect(fake.requests).toHaveLength(0);
     });
 
     it('throws credentials_rejected for a refused token and retryable when throttled', async () => {

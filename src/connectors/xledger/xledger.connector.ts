@@ -36,7 +36,9 @@ export class XledgerConnector implements Connector {
    * A row Xledger refuses is `failed` with its message and the others go on; a row that cannot be
    * translated is `failed` without being sent. The batch as a whole fails with a DeliveryFailure:
    * throttling, 429, 5xx, network and timeouts are `retryable` (with Xledger's wait), a refused
-   * token is `credentials_rejected`. No message ever holds the token.
+   * token is `credentials_rejected`; its `answered` holds the outcomes known by then (items an
+   * earlier request of this call refused, rows not translated, items the failed answer shows
+   * created all the same), so those rows are not sent again. No message ever holds the token.
    */
   async deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]> {
     if (rows.length > this.maxBatchSize) throw new Error(`XledgerConnector.deliver takes at most ${this.maxBatchSize} rows, got ${rows.length}`);
@@ -49,9 +51,10 @@ export class XledgerConnector implements Connector {
       else outcomes.set(row.index, { index: row.index, status: 'failed', error: translated.error });
     }
 
-    // Invariant: another request is only sent while nothing has been created, so a throw here
-    // never leaves a created item to be sent again.
+    // Invariant: another request is only sent while nothing has been created; a failure carries
+    // every outcome known (the items an answer shows created among them), so none is sent again.
     const gate = requestGate(context.beforeRequest);
+    const fail = (failure: WholeFailure) => this.failure(failure, apiKey, [...outcomes.values()]);
     for (let request = 1; pending.length > 0; request++) {
       const clientIds = pending.map((p) => p.input.clientId);
       try {
@@ -61,9 +64,24 @@ export class XledgerConnector implements Connector {
         if (error instanceof DeliveryStopped) error.answered = [...outcomes.values()];
         throw error;
       }
-      const response = await this.post(url, apiKey, addGLImportItemsBody(pending.map((p) => p.input)));
+      let response: OutboundResponse;
+      try {
+        response = await this.post(url, apiKey, addGLImportItemsBody(pending.map((p) => p.input)));
+      } catch (error) {
+        // Lost or timed out: the rows go again (their extIdentifiers make that safe), the outcomes known stay.
+        if (!(error instanceof DeliveryFailure)) throw error;
+        throw new DeliveryFailure(error.kind, error.message, error.retryAfterSeconds, [...outcomes.values()]);
+      }
       const reading = readAddAnswer(response, clientIds, this.now());
-      if (!reading.ok) throw this.failure(reading.failure, apiKey);
+      if (!reading.ok) {
+        // Throttled or refused after creating some: those are delivered, the others go again.
+        for (const { row, input } of pending) {
+          if (reading.failure.created?.has(input.clientId)) {
+            outcomes.set(row.index, { index: row.index, status: 'delivered', externalId: reading.failure.created.get(input.clientId) ?? null });
+          }
+        }
+        throw fail(reading.failure);
+      }
       const { executed, created, refused, otherErrors } = reading.value;
 
       const unanswered: typeof pending = [];
@@ -84,8 +102,8 @@ export class XledgerConnector implements Connector {
       }
       // Not executed: nothing was created. Without an item to blame, the batch failed as a whole.
       const detail = otherErrors.length > 0 ? otherErrors.join('; ') : 'no items in the answer';
-      if (refused.size === 0) throw this.failure({ kind: 'retryable', message: `Xledger: ${detail}` }, apiKey);
-      if (request >= MAX_REQUESTS_PER_BATCH) throw this.failure({ kind: 'retryable', message: `Xledger kept refusing items; ${unanswered.length} rows not sent` }, apiKey);
+      if (refused.size === 0) throw fail({ kind: 'retryable', message: `Xledger: ${detail}` });
+      if (request >= MAX_REQUESTS_PER_BATCH) throw fail({ kind: 'retryable', message: `Xledger kept refusing items; ${unanswered.length} rows not sent` });
       // Xledger refused the request for the items it named: the others go again, without them.
       pending = unanswered;
     }
@@ -104,7 +122,8 @@ export class XledgerConnector implements Connector {
     const url = context.config.base_url ?? context.credentials.base_url;
     if (!url) throw new DeliveryFailure('retryable', 'The Xledger config has no base_url (its GraphQL endpoint)');
     const apiKey = context.credentials.api_key;
-    if (!apiKey) throw new DeliveryFailure('credentials_rejected', 'The Xledger config has no API token');
+    // Nothing was sent, so nothing was refused: the config lacks it (a delivery's error and a connection test's say so).
+    if (!apiKey) throw new DeliveryFailure('retryable', 'The xledger config has no api_key (its API token)');
     return { url, apiKey };
   }
 
@@ -123,8 +142,8 @@ export class XledgerConnector implements Connector {
     }
   }
 
-  private failure(failure: WholeFailure, apiKey: string): DeliveryFailure {
-    return new DeliveryFailure(failure.kind, scrub(failure.message, apiKey), failure.retryAfterSeconds);
+  private failure(failure: WholeFailure, apiKey: string, answered: RowOutcome[] = []): DeliveryFailure {
+    return new DeliveryFailure(failure.kind, scrub(failure.message, apiKey), failure.retryAfterSeconds, answered);
   }
 }
 

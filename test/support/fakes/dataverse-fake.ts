@@ -48,13 +48,28 @@
 //   0x0, "An error occurred while validating input parameters: …"); this fake answers the newer.
 // - WhoAmI: GET /api/data/v9.2/WhoAmI (or WhoAmI()) → { "@odata.context": "…$metadata#
 //   Microsoft.Dynamics.CRM.WhoAmIResponse", BusinessUnitId, UserId, OrganizationId }.
+// - A name Dataverse does not know (MicrosoftDocs "Troubleshoot Dataverse Web API client errors"):
+//   an entity set (case-sensitive) is 404 `{"error":{"code":"0x8006088a","message":"Resource not
+//   found for the segment 'Account'."}}`; a property in $select is 400 `{"code":"0x0","message":
+//   "Could not find a property named 'Name' on type 'Microsoft.Dynamics.CRM.account'."}`. A key
+//   that is not the entity's alternate key (…/use-alternate-key-reference-record.md, "Exceptions
+//   when using alternate keys with the Web API"): `The key in the request URI is not valid for
+//   resource 'Microsoft.Dynamics.CRM.<table logical name>'. Ensure that the names and number of key
+//   properties match the declared or alternate key properties for the resource
+//   'Microsoft.Dynamics.CRM.<table logical name>'.`; Microsoft gives no status or code for it:
+//   400 and 0x80060888 are what public projects recorded from Dataverse. In a $batch each request
+//   gets its own such answer, as any failed request does.
+// - Reading a collection: GET {entityset}?$select=a,b&$top=n → 200 { "@odata.context", "value":
+//   [ { "@odata.etag", a, b, <logical name>id } ] } (…/webapi/query-data-web-api.md; the primary
+//   key always comes back).
 // - An unauthenticated API request: 401 + `WWW-Authenticate: Bearer authorization_uri=
 //   {authority}/{tenant}/oauth2/authorize` (RFC 6750 §3; Dataverse's tenant discovery relies on it).
 //
 // Not published, chosen here: the fake's error codes and wordings other than those above (empty
 // `code`, as the docs say it "is frequently empty"); whether a part inside a batch can itself be
 // 429 (throttleNext's `inBatch` mode makes one, or one for each chosen upsert, to exercise a
-// client; the batch goes on past it as past any failed part).
+// client; the batch goes on past it as past any failed part), and so whether two such parts can
+// name different Retry-After values (`retryAfterOf` picks one per upsert).
 // - Alternate-key values: Microsoft says GET and PATCH "won't work" when the key's value holds
 //   one of / # < > * % & : \ ? + (learn.microsoft.com/power-apps/maker/data-platform/
 //   define-alternate-keys-portal, "Important"). How they fail is not published; this fake answers
@@ -169,9 +184,14 @@ export interface DataverseFake {
   revokeTokens(): void;
   /**
    * The next n API requests answer 429 + Retry-After (or, `inBatch`, the first upsert of the next
-   * n batches does; with `parts`, each upsert of those batches that it picks, nothing applied).
+   * n batches does; with `parts`, each upsert of those batches that it picks, nothing applied;
+   * with `retryAfterOf`, each throttled upsert's own Retry-After).
    */
-  throttleNext(n: number, retryAfterSeconds: number, options?: { inBatch?: boolean; code?: string; parts?: (upsert: UpsertSeen) => boolean }): void;
+  throttleNext(
+    n: number,
+    retryAfterSeconds: number,
+    options?: { inBatch?: boolean; code?: string; parts?: (upsert: UpsertSeen) => boolean; retryAfterOf?: (upsert: UpsertSeen) => number },
+  ): void;
   /** Upserts matching the predicate are refused (400, or `status`) with the OData error `message`; nothing applied. */
   refuseRows(predicate: (upsert: UpsertSeen) => boolean, message: string, options?: { code?: string; status?: number }): void;
   /** The next n API requests are applied in full, then the connection is cut before the answer. */
@@ -180,6 +200,10 @@ export interface DataverseFake {
 }
 
 const API_PREFIX = '/api/data/v9.2/';
+/** Dataverse's code for a resource name (an entity set) it does not know (Microsoft's troubleshooting page). */
+const SEGMENT_NOT_FOUND_CODE = '0x8006088a';
+/** What public projects recorded from Dataverse for a key that is not the entity's alternate key (Microsoft gives the message only). */
+const INVALID_KEY_CODE = '0x80060888';
 const MAX_BATCH_REQUESTS = 1000;
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const THROTTLE_MESSAGES: Record<string, string> = {
@@ -206,7 +230,14 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
   let expiresIn = options.expiresIn ?? 3599;
   let rejecting = false;
   let created = 0;
-  let throttle: { remaining: number; retryAfter: number; inBatch: boolean; code: string; parts?: (upsert: UpsertSeen) => boolean } = {
+  let throttle: {
+    remaining: number;
+    retryAfter: number;
+    inBatch: boolean;
+    code: string;
+    parts?: (upsert: UpsertSeen) => boolean;
+    retryAfterOf?: (upsert: UpsertSeen) => number;
+  } = {
     remaining: 0,
     retryAfter: 0,
     inBatch: false,
@@ -237,7 +268,7 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
     if (unauthorized) return answer(unauthorized);
     if (throttle.remaining > 0 && !throttle.inBatch) {
       throttle.remaining--;
-      return answer(throttled());
+      return answer(throttled(throttle.retryAfter));
     }
     const result = api(req, path, body);
     if (lose > 0) {
@@ -338,7 +369,8 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
       } else {
         let answer: HttpAnswer;
         if (throttlePart(item.request)) {
-          answer = throttled();
+          const seen = throttle.retryAfterOf ? upsertSeen(item.request) : undefined;
+          answer = throttled(seen && throttle.retryAfterOf ? throttle.retryAfterOf(seen) : throttle.retryAfter);
         } else {
           answer = execute(item.request, 'commit');
         }
@@ -414,17 +446,19 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
       if (request.method !== 'GET') return odataError(405, '', 'The requested resource does not support http method.');
       return json(200, { '@odata.context': `${origin}${API_PREFIX}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse`, ...identity });
     }
+    const collection = /^([A-Za-z_][A-Za-z0-9_]*)(?:\?(.*))?$/.exec(resource);
+    if (collection && request.method === 'GET') return readCollection(collection[1], new URLSearchParams(collection[2] ?? ''));
     const address = parseKeyAddress(resource);
     if (!address) return odataError(404, '', `Resource not found for the segment '${resource}'.`);
     const unaddressable = UNADDRESSABLE_KEY_CHARACTER.exec(address.keyValue);
     if (unaddressable) return odataError(400, '', `A potentially dangerous Request.Path value was detected from the client (${unaddressable[0]}).`);
     const expectedKey = options.entitySets ? options.entitySets[address.entitySet] : undefined;
-    if (options.entitySets && expectedKey === undefined) return odataError(404, '', `Resource not found for the segment '${address.entitySet}'.`);
+    if (options.entitySets && expectedKey === undefined) return unknownSegment(address.entitySet);
     if (expectedKey !== undefined && expectedKey !== address.keyName) {
       const type = entityTypeOf(address.entitySet);
       return odataError(
         400,
-        '',
+        INVALID_KEY_CODE,
         `The key in the request URI is not valid for resource '${type}'. Ensure that the names and number of key properties match the declared or alternate key properties for the resource '${type}'.`,
       );
     }
@@ -480,12 +514,50 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
   }
 
   function entityTypeOf(entitySet: string): string {
-    return `Microsoft.Dynamics.CRM.${options.logicalNames?.[entitySet] ?? entitySet}`;
+    return `Microsoft.Dynamics.CRM.${logicalNameOf(entitySet)}`;
   }
 
-  function throttled(): HttpAnswer {
+  function logicalNameOf(entitySet: string): string {
+    return options.logicalNames?.[entitySet] ?? entitySet;
+  }
+
+  function unknownSegment(segment: string): HttpAnswer {
+    return odataError(404, SEGMENT_NOT_FOUND_CODE, `Resource not found for the segment '${segment}'.`);
+  }
+
+  /**
+   * GET {entityset}?$select=…&$top=n: the first n records, the selected columns and the primary
+   * key. An unknown entity set is 404; a selected property the type does not declare is 400 (the
+   * declared ones: the entity set's `columns` and its alternate key column; without `columns`, any).
+   */
+  function readCollection(entitySet: string, query: URLSearchParams): HttpAnswer {
+    const alternateKey = options.entitySets ? options.entitySets[entitySet] : undefined;
+    if (options.entitySets && alternateKey === undefined) return unknownSegment(entitySet);
+    const columns = options.columns?.[entitySet];
+    const primaryKey = `${logicalNameOf(entitySet)}id`;
+    const select = (query.get('$select') ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean);
+    for (const name of select) {
+      const declared = !columns || Object.hasOwn(columns, name) || name === alternateKey || name === primaryKey;
+      if (!declared) return odataError(400, '0x0', `Could not find a property named '${name}' on type '${entityTypeOf(entitySet)}'.`);
+    }
+    const topText = query.get('$top');
+    if (topText !== null && !/^\d+$/.test(topText)) return odataError(400, '0x0', `Invalid value '${topText}' for $top query option found.`);
+    const records = [...(tables.get(entitySet)?.values() ?? [])].slice(0, topText === null ? undefined : Number(topText));
+    const value = records.map((record) => {
+      const row: Record<string, unknown> = { '@odata.etag': `W/"${record.writes}"` };
+      for (const [name, v] of Object.entries(record.values)) if (select.length === 0 || select.includes(name)) row[name] = v;
+      row[primaryKey] = record.id;
+      return row;
+    });
+    return json(200, { '@odata.context': `${origin}${API_PREFIX}$metadata#${entitySet}(${select.join(',')})`, value });
+  }
+
+  function throttled(retryAfter: number): HttpAnswer {
     const answer = odataError(429, throttle.code, THROTTLE_MESSAGES[throttle.code] ?? 'Too many requests.');
-    return new HttpAnswer(429, [...answer.headers, ['Retry-After', String(throttle.retryAfter)]], answer.body);
+    return new HttpAnswer(429, [...answer.headers, ['Retry-After', String(retryAfter)]], answer.body);
   }
 
   /** The request URL's path when it is on this environment (absolute) or a path. */
@@ -525,7 +597,14 @@ export async function startDataverseFake(options: DataverseFakeOptions): Promise
     rejectCredentials: (on = true) => void (rejecting = on),
     revokeTokens: () => tokens.clear(),
     throttleNext: (n, retryAfterSeconds, opts = {}) =>
-      void (throttle = { remaining: n, retryAfter: retryAfterSeconds, inBatch: !!opts.inBatch, code: opts.code ?? '0x80072322', parts: opts.parts }),
+      void (throttle = {
+        remaining: n,
+        retryAfter: retryAfterSeconds,
+        inBatch: !!opts.inBatch,
+        code: opts.code ?? '0x80072322',
+        parts: opts.parts,
+        retryAfterOf: opts.retryAfterOf,
+      }),
     refuseRows: (predicate, message, opts = {}) => void (refusal = { predicate, message, code: opts.code ?? '0x80044331', status: opts.status ?? 400 }),
     loseAnswerNext: (n) => void (lose = n),
     close: () =>

@@ -87,8 +87,13 @@ export interface XledgerFake {
   requests: RecordedRequest[];
   /** The ledger: created GL import items by extIdentifier (`#<dbId>` for one sent without). */
   items: Map<string, XledgerFakeItem>;
-  /** The next `n` requests are answered with this throttling error (HTTP 200), before any work. */
-  throttleNext(code: XledgerThrottleCode, n?: number, extensions?: Record<string, unknown>): void;
+  /**
+   * The next `n` requests are answered with this throttling error (HTTP 200), before any work; or,
+   * with `afterItems`, an `addGLImportItems` creates its first `afterItems` items and answers their
+   * edges beside the error (ASSUMPTION: whether Xledger ever stops part-way is not published; the
+   * GraphQL spec lets an answer carry `data` and `errors` together, a partial result).
+   */
+  throttleNext(code: XledgerThrottleCode, n?: number, extensions?: Record<string, unknown>, options?: { afterItems?: number }): void;
   /** Items whose extIdentifier is listed (or that the predicate picks) are refused with `message`, until cleared. */
   refuseItems(match: string[] | ((node: Record<string, unknown>) => boolean), message: string, options?: RefuseOptions): void;
   clearRefusals(): void;
@@ -121,7 +126,7 @@ export async function startXledgerFake(options: XledgerFakeOptions): Promise<Xle
   const authFailureStatus = options.authFailureStatus ?? 401;
   const requests: RecordedRequest[] = [];
   const items = new Map<string, XledgerFakeItem>();
-  const throttles: { code: XledgerThrottleCode; extensions?: Record<string, unknown> }[] = [];
+  const throttles: { code: XledgerThrottleCode; extensions?: Record<string, unknown>; afterItems?: number }[] = [];
   const failures: { status: number; headers: Record<string, string> }[] = [];
   let refusals: Refusal[] = [];
   let lose = 0;
@@ -144,7 +149,13 @@ export async function startXledgerFake(options: XledgerFakeOptions): Promise<Xle
     if (throttle) {
       // ASSUMPTION: the messages; the codes and their place are the vendor's.
       const message = throttle.code === 'BAD_REQUEST.INSUFFICIENT_CREDITS' ? 'Not enough credits' : 'Too many requests';
-      return { status: 200, body: { errors: [{ message, code: throttle.code, ...(throttle.extensions ? { extensions: throttle.extensions } : {}) }], data: null } };
+      const error = { message, code: throttle.code, ...(throttle.extensions ? { extensions: throttle.extensions } : {}) };
+      if (throttle.afterItems !== undefined && record.operation === 'addGLImportItems' && record.body) {
+        const partial = addGLImportItems(stripComments(String(record.body.query)), record.body.variables ?? {}, throttle.afterItems);
+        const answered = partial.body as { data?: unknown; errors?: unknown[] };
+        if (answered.data) return { status: 200, body: { data: answered.data, errors: [...(answered.errors ?? []), error] } };
+      }
+      return { status: 200, body: { errors: [error], data: null } };
     }
 
     const body = record.body;
@@ -156,7 +167,8 @@ export async function startXledgerFake(options: XledgerFakeOptions): Promise<Xle
     return { status: 200, body: { errors: [{ message: 'This fake implements addGLImportItems and { __typename } only', extensions: { code: 'FIELD_NOT_IMPLEMENTED' } }] } };
   };
 
-  const addGLImportItems = (query: string, variables: Record<string, unknown>): Answer => {
+  /** `limit`: only the first so many inputs are carried out (a throttle part-way). */
+  const addGLImportItems = (query: string, variables: Record<string, unknown>, limit?: number): Answer => {
     const argument = /\baddGLImportItems\s*\(\s*inputs\s*:\s*(\$\w+|[[{])/.exec(query);
     if (!argument || !argument[1].startsWith('$')) {
       // Values written into the document instead of variables: refused here, so a test notices.
@@ -178,7 +190,7 @@ export async function startXledgerFake(options: XledgerFakeOptions): Promise<Xle
     });
     if (invalid.length > 0) return { status: 200, body: { errors: invalid } };
 
-    const typed = inputs as { clientId?: string; node: Record<string, unknown> }[];
+    const typed = (inputs as { clientId?: string; node: Record<string, unknown> }[]).slice(0, limit);
     const refusedAt = new Map<number, Refusal>();
     typed.forEach((input, i) => {
       const refusal = refusals.find((r) => (Array.isArray(r.match) ? r.match.includes(String(input.node.extIdentifier)) : r.match(input.node)));
@@ -268,8 +280,8 @@ export async function startXledgerFake(options: XledgerFakeOptions): Promise<Xle
     cert,
     requests,
     items,
-    throttleNext(code, n = 1, extensions) {
-      for (let i = 0; i < n; i++) throttles.push({ code, extensions });
+    throttleNext(code, n = 1, extensions, throttleOptions = {}) {
+      for (let i = 0; i < n; i++) throttles.push({ code, extensions, afterItems: throttleOptions.afterItems });
     },
     refuseItems(match, message, refuseOptions = {}) {
       refusals.push({ match, message, partial: refuseOptions.partial ?? false });
