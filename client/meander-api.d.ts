@@ -93,7 +93,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["IntegrationTypesController_list"];
         put?: never;
@@ -117,7 +117,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["IntegrationConfigController_list"];
         put?: never;
@@ -127,7 +127,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `target_field_must_not_be_reserved`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `one_config_per_integration_type_per_org`, `idempotency_key_in_use`, `credentials_required_before_enable`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `target_field_must_not_be_reserved`, `sync_time_zone_must_be_iana_zone`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `one_config_per_integration_type_per_org`, `idempotency_key_in_use`, `payload_too_large`, `unsupported_media_type`, `credentials_required_before_enable`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["IntegrationConfigController_create"];
         delete?: never;
@@ -149,7 +149,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["IntegrationConfigController_get"];
         put?: never;
@@ -160,7 +160,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `precondition_failed`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `precondition_failed`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         delete: operations["IntegrationConfigController_remove"];
         options?: never;
@@ -171,7 +171,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `target_field_must_not_be_reserved`, `integration_type_cannot_change`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `unique_source_field_per_integration`, `precondition_failed`, `credentials_required_before_enable`, `credentials_required_for_new_base_url`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `base_url_must_be_https`, `field_mappings_must_be_valid_json_object`, `display_name_not_empty`, `integration_type_must_be_known_value`, `encrypted_fields_must_not_be_stored_in_plaintext`, `sync_frequency_must_be_known_value`, `webhook_secret_format`, `unknown_field`, `target_field_must_not_be_reserved`, `sync_time_zone_must_be_iana_zone`, `integration_type_cannot_change`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `unique_source_field_per_integration`, `precondition_failed`, `payload_too_large`, `unsupported_media_type`, `credentials_required_before_enable`, `credentials_required_for_new_base_url`, `dataverse_names_must_be_schema_names`, `webhook_secret_required_for_inbound_webhooks`, `source_field_must_exist_in_internal_schema`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         patch: operations["IntegrationConfigController_update"];
         trace?: never;
@@ -191,7 +191,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["IntegrationConfigController_rotateWebhookSecret"];
         delete?: never;
@@ -213,7 +213,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["IntegrationConfigController_listSyncRuns"];
         put?: never;
@@ -223,7 +223,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `sync_status_must_be_known_value`, `timestamp_must_be_iso8601`, `error_required_unless_success`, `record_count_non_negative`, `finished_at_not_before_started_at`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `sync_status_must_be_known_value`, `timestamp_must_be_iso8601`, `error_required_unless_success`, `record_count_non_negative`, `finished_at_not_before_started_at`, `idempotency_key_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `payload_too_large`, `unsupported_media_type`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["IntegrationConfigController_recordSyncRun"];
         delete?: never;
@@ -245,7 +245,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `is_active_must_be_boolean`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `is_active_must_be_boolean`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["FieldMappingController_list"];
         put?: never;
@@ -255,7 +255,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["FieldMappingController_create"];
         delete?: never;
@@ -279,7 +279,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["FieldMappingController_bulk"];
         delete?: never;
@@ -302,7 +302,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `ids_must_be_uuids`, `ids_must_be_unique`, `ids_within_bounds`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `order_ids_must_belong_to_integration`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `ids_must_be_uuids`, `ids_must_be_unique`, `ids_within_bounds`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `order_ids_must_belong_to_integration`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         put: operations["FieldMappingController_reorder"];
         post?: never;
@@ -325,7 +325,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["FieldMappingController_coverage"];
         put?: never;
@@ -351,7 +351,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `record_must_be_object`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `record_must_be_object`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["FieldMappingController_preview"];
         delete?: never;
@@ -373,7 +373,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["FieldMappingController_get"];
         put?: never;
@@ -384,7 +384,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `mapping_version_superseded`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `immutable_after_export_use`, `mapping_version_superseded`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         delete: operations["FieldMappingController_remove"];
         options?: never;
@@ -395,7 +395,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `immutable_after_export_use`, `mapping_version_superseded`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `immutable_after_export_use`, `mapping_version_superseded`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         patch: operations["FieldMappingController_update"];
         trace?: never;
@@ -413,7 +413,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["FieldMappingController_versions"];
         put?: never;
@@ -423,7 +423,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `mapping_version_superseded`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `mapping_version_superseded`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["FieldMappingController_createVersion"];
         delete?: never;
@@ -447,7 +447,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `records_must_be_objects`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `export_output_within_bounds`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `records_must_be_objects`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `export_output_within_bounds`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["ExportRunController_preview"];
         delete?: never;
@@ -469,7 +469,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["ExportRunController_list"];
         put?: never;
@@ -479,7 +479,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `records_must_be_objects`, `deliver_must_be_boolean`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `conflict`, `payload_too_large`, `coverage_check_before_export`, `credentials_required_before_enable`, `export_output_within_bounds`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `records_must_be_objects`, `deliver_must_be_boolean`, `idempotency_key_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `idempotency_key_in_use`, `conflict`, `payload_too_large`, `unsupported_media_type`, `coverage_check_before_export`, `credentials_required_before_enable`, `export_output_within_bounds`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["ExportRunController_run"];
         delete?: never;
@@ -501,7 +501,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["ExportRunController_rows"];
         put?: never;
@@ -525,7 +525,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["ExportRunController_get"];
         put?: never;
@@ -557,7 +557,7 @@ export interface paths {
          *
          *     No bearer token.
          *
-         *     Problem codes and rules: `unauthorized`, `not_found`, `disabled_integration_must_not_sync`, `payload_too_large`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unauthorized`, `not_found`, `disabled_integration_must_not_sync`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`, `url_must_be_valid`.
          */
         post: operations["InboundWebhooksController_receive"];
         delete?: never;
@@ -579,7 +579,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["WebhookEventsController_list"];
         put?: never;
@@ -605,7 +605,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `integration_paused`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `integration_paused`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["SyncController_syncNow"];
         delete?: never;
@@ -629,7 +629,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `egress_destination_not_allowed`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `egress_destination_not_allowed`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["SyncController_testConnection"];
         delete?: never;
@@ -651,7 +651,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`.
          *
-         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `resource_id_must_be_uuid`, `audit_action_must_be_known_value`, `timestamp_must_be_iso8601`, `time_range_must_be_ordered`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `limit_within_bounds`, `cursor_must_be_valid`, `resource_id_must_be_uuid`, `audit_action_must_be_known_value`, `timestamp_must_be_iso8601`, `time_range_must_be_ordered`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["AuditController_list"];
         put?: never;
@@ -675,7 +675,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["AlertsController_list"];
         put?: never;
@@ -685,7 +685,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `display_name_not_empty`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `alert_endpoints_within_bounds`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `base_url_must_be_https`, `display_name_not_empty`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `payload_too_large`, `unsupported_media_type`, `alert_endpoints_within_bounds`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["AlertsController_create"];
         delete?: never;
@@ -707,7 +707,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `global_admin`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         get: operations["AlertsController_get"];
         put?: never;
@@ -718,7 +718,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         delete: operations["AlertsController_remove"];
         options?: never;
@@ -741,7 +741,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `rate_limited`, `internal_error`, `url_must_be_valid`.
+         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["AlertsController_rotateSecret"];
         delete?: never;
@@ -815,12 +815,20 @@ export interface components {
             /** @example Xledger */
             display_name: string;
             /**
-             * @description Needed (with base_url) before the config can be enabled
+             * @description Needed (with base_url and required_extra_config) before the config can be enabled
              * @example [
              *       "api_key"
              *     ]
              */
             required_credentials: ("api_key" | "client_id" | "client_secret" | "tenant_id")[];
+            /**
+             * @description Keys of extra_config the connector needs (each a non-empty string) before the config can be enabled: 422 credentials_required_before_enable, errors[].field `extra_config.<key>`, without them
+             * @example [
+             *       "entity_set",
+             *       "alternate_key"
+             *     ]
+             */
+            required_extra_config: string[];
             /**
              * @description Targets every export must map
              * @example [
@@ -1218,7 +1226,7 @@ export interface components {
              *       "format": "dd.MM.yyyy"
              *     }
              */
-            transform_config: ({
+            transform_config: {
                 /**
                  * @description A date pattern (dd, MM, yyyy, HH, mm, ss…) or a number format (0, 0.00, #,##0.00)
                  * @example dd.MM.yyyy
@@ -1247,7 +1255,7 @@ export interface components {
             } | {
                 /** @example NOK */
                 value: string;
-            }) | null;
+            } | (never | null);
             /** @example null */
             default_value: string | null;
             is_required: boolean;
@@ -1300,7 +1308,7 @@ export interface components {
              */
             transform_type?: "direct" | "format" | "lookup" | "computed" | "static";
             /** @description direct: null · format: {format, time_zone?} · lookup: {map} · computed: {expression} · static: {value} */
-            transform_config?: ({
+            transform_config?: {
                 /**
                  * @description A date pattern (dd, MM, yyyy, HH, mm, ss…) or a number format (0, 0.00, #,##0.00)
                  * @example dd.MM.yyyy
@@ -1329,7 +1337,7 @@ export interface components {
             } | {
                 /** @example NOK */
                 value: string;
-            }) | null;
+            } | (never | null);
             /** @example 0000 */
             default_value?: string | null;
             /** @default false */
@@ -1382,7 +1390,7 @@ export interface components {
              *       "format": "dd.MM.yyyy"
              *     }
              */
-            transform_config: ({
+            transform_config: {
                 /**
                  * @description A date pattern (dd, MM, yyyy, HH, mm, ss…) or a number format (0, 0.00, #,##0.00)
                  * @example dd.MM.yyyy
@@ -1411,7 +1419,7 @@ export interface components {
             } | {
                 /** @example NOK */
                 value: string;
-            }) | null;
+            } | (never | null);
             /** @example null */
             default_value: string | null;
             is_required: boolean;
@@ -1522,7 +1530,7 @@ export interface components {
              */
             transform_type?: "direct" | "format" | "lookup" | "computed" | "static";
             /** @description direct: null · format: {format, time_zone?} · lookup: {map} · computed: {expression} · static: {value} */
-            transform_config?: ({
+            transform_config?: {
                 /**
                  * @description A date pattern (dd, MM, yyyy, HH, mm, ss…) or a number format (0, 0.00, #,##0.00)
                  * @example dd.MM.yyyy
@@ -1551,7 +1559,7 @@ export interface components {
             } | {
                 /** @example NOK */
                 value: string;
-            }) | null;
+            } | (never | null);
             /** @example 0000 */
             default_value?: string | null;
             /** @default false */
@@ -1751,7 +1759,7 @@ export interface components {
              */
             created_by: string;
             /** @description null for a run that is not delivered */
-            delivery: components["schemas"]["ExportDeliveryResponse"] | null;
+            delivery: components["schemas"]["ExportDeliveryResponse"] | (never | null);
             rows: components["schemas"]["ExportRowResponse"][];
             skipped: components["schemas"]["ExportSkipResponse"][];
             /**
@@ -1833,7 +1841,7 @@ export interface components {
              */
             created_by: string;
             /** @description null for a run that is not delivered */
-            delivery: components["schemas"]["ExportDeliveryResponse"] | null;
+            delivery: components["schemas"]["ExportDeliveryResponse"] | (never | null);
         };
         ExportRunListResponse: {
             /** @description Summaries; GET /{id} has the rows */
@@ -1937,7 +1945,7 @@ export interface components {
              */
             occurred_at: string;
             /** @description Who; null when no one was authenticated */
-            actor: components["schemas"]["AuditActorResponse"] | null;
+            actor: components["schemas"]["AuditActorResponse"] | (never | null);
             /** @enum {string} */
             resource_type: "integration_config" | "field_mapping" | "export_run" | "alert_endpoint" | "request";
             /**
@@ -2310,6 +2318,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     IntegrationConfigController_list: {
@@ -2399,6 +2417,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     IntegrationConfigController_create: {
@@ -2436,7 +2464,7 @@ export interface operations {
                     "application/json": components["schemas"]["IntegrationConfigResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, target_field_must_not_be_reserved, idempotency_key_must_be_valid. */
+            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, target_field_must_not_be_reserved, sync_time_zone_must_be_iana_zone, idempotency_key_must_be_valid. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2488,6 +2516,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, dataverse_names_must_be_schema_names, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
@@ -2517,6 +2571,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -2644,6 +2708,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     IntegrationConfigController_remove: {
@@ -2672,6 +2746,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
             };
             /** @description Problem details (application/problem+json). */
             401: {
@@ -2725,6 +2812,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
@@ -2749,13 +2862,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2797,7 +2907,7 @@ export interface operations {
                     "application/json": components["schemas"]["IntegrationConfigResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, target_field_must_not_be_reserved, integration_type_cannot_change. */
+            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, field_mappings_must_be_valid_json_object, display_name_not_empty, integration_type_must_be_known_value, encrypted_fields_must_not_be_stored_in_plaintext, sync_frequency_must_be_known_value, webhook_secret_format, unknown_field, target_field_must_not_be_reserved, sync_time_zone_must_be_iana_zone, integration_type_cannot_change. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -2875,6 +2985,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: credentials_required_before_enable, credentials_required_for_new_base_url, dataverse_names_must_be_schema_names, webhook_secret_required_for_inbound_webhooks, source_field_must_exist_in_internal_schema. */
             422: {
                 headers: {
@@ -2904,6 +3040,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -2945,6 +3091,19 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookSecretResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -2984,6 +3143,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
@@ -3008,13 +3193,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3129,6 +3311,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     IntegrationConfigController_recordSyncRun: {
@@ -3164,7 +3356,7 @@ export interface operations {
                     "application/json": components["schemas"]["SyncRunResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: sync_status_must_be_known_value, timestamp_must_be_iso8601, error_required_unless_success, record_count_non_negative, finished_at_not_before_started_at, idempotency_key_must_be_valid. */
+            /** @description Problem details (application/problem+json). Rules: sync_status_must_be_known_value, timestamp_must_be_iso8601, error_required_unless_success, record_count_non_negative, finished_at_not_before_started_at, idempotency_key_must_be_valid, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3229,6 +3421,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
@@ -3258,6 +3476,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -3372,6 +3600,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     FieldMappingController_create: {
@@ -3470,6 +3708,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
             422: {
                 headers: {
@@ -3499,6 +3763,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -3603,6 +3877,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
             422: {
                 headers: {
@@ -3632,6 +3932,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -3671,7 +3981,7 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingListResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: ids_must_be_uuids, ids_must_be_unique, ids_within_bounds. */
+            /** @description Problem details (application/problem+json). Rules: ids_must_be_uuids, ids_must_be_unique, ids_within_bounds, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3723,6 +4033,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: order_ids_must_belong_to_integration. */
             422: {
                 headers: {
@@ -3752,6 +4088,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -3863,6 +4209,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     FieldMappingController_preview: {
@@ -3894,7 +4250,7 @@ export interface operations {
                     "application/json": components["schemas"]["PreviewResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: record_must_be_object. */
+            /** @description Problem details (application/problem+json). Rules: record_must_be_object, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3946,6 +4302,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
@@ -3962,6 +4344,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -4075,6 +4467,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     FieldMappingController_remove: {
@@ -4101,6 +4503,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
             };
             /** @description Problem details (application/problem+json). */
             401: {
@@ -4154,6 +4569,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
@@ -4178,13 +4619,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4289,6 +4727,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
             422: {
                 headers: {
@@ -4318,6 +4782,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -4431,6 +4905,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     FieldMappingController_createVersion: {
@@ -4531,6 +5015,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
             422: {
                 headers: {
@@ -4560,6 +5070,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -4599,7 +5119,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExportResultResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: records_must_be_objects. */
+            /** @description Problem details (application/problem+json). Rules: records_must_be_objects, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4664,6 +5184,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description The mapped output would pass 16 MiB */
             422: {
                 headers: {
@@ -4694,6 +5227,17 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. Also when too many records are being mapped at once (with Retry-After). */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
@@ -4808,6 +5352,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     ExportRunController_run: {
@@ -4859,7 +5413,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExportRunResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: records_must_be_objects, deliver_must_be_boolean, idempotency_key_must_be_valid. */
+            /** @description Problem details (application/problem+json). Rules: records_must_be_objects, deliver_must_be_boolean, idempotency_key_must_be_valid, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4937,6 +5491,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: coverage_check_before_export, credentials_required_before_enable, export_output_within_bounds, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
@@ -4967,6 +5534,17 @@ export interface operations {
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
                 headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. Also when too many records are being mapped at once (with Retry-After). */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
                 };
@@ -5082,6 +5660,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     ExportRunController_get: {
@@ -5186,6 +5774,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     InboundWebhooksController_receive: {
@@ -5208,10 +5806,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Any content; stored byte for byte */
+        /** @description Any content, of any media type; stored byte for byte (at most 1 MiB) */
         requestBody: {
             content: {
-                "application/json": string;
+                "*/*": string;
             };
         };
         responses: {
@@ -5293,6 +5891,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is not any media type, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: rate_limited. */
             429: {
                 headers: {
@@ -5309,6 +5920,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -5437,6 +6058,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     SyncController_syncNow: {
@@ -5451,7 +6082,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description No fields: send no body or `{}`. */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
         responses: {
             202: {
                 headers: {
@@ -5463,6 +6099,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SyncNowResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
             /** @description Problem details (application/problem+json). */
@@ -5517,6 +6166,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
@@ -5541,13 +6216,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5568,7 +6240,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description No fields: send no body or `{}`. */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
         responses: {
             200: {
                 headers: {
@@ -5580,6 +6257,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConnectionTestResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
             /** @description Problem details (application/problem+json). */
@@ -5621,6 +6311,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: egress_destination_not_allowed. */
             422: {
                 headers: {
@@ -5650,6 +6366,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -5758,6 +6484,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     AlertsController_list: {
@@ -5847,6 +6583,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     AlertsController_create: {
@@ -5918,6 +6664,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). Rules: alert_endpoints_within_bounds. */
             422: {
                 headers: {
@@ -5947,6 +6719,16 @@ export interface operations {
             };
             /** @description Unexpected error; it is logged with the request id. Nothing is half-written. */
             500: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     [name: string]: unknown;
@@ -6059,6 +6841,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
         };
     };
     AlertsController_remove: {
@@ -6084,6 +6876,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
             };
             /** @description Problem details (application/problem+json). */
             401: {
@@ -6124,6 +6929,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
@@ -6148,13 +6979,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6194,6 +7022,19 @@ export interface operations {
                     "application/json": components["schemas"]["AlertSecretResponse"];
                 };
             };
+            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            400: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Problem details (application/problem+json). */
             401: {
                 headers: {
@@ -6233,6 +7074,32 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
+            /** @description The request body is over this route's limit; nothing was read or done. */
+            413: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
+            415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
             /** @description Over the rate limit; nothing was done. */
             429: {
                 headers: {
@@ -6257,13 +7124,10 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Any other client error, as problem+json with the rule that refused the request. */
-            "4XX": {
+            /** @description The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written. */
+            503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
-                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -28,6 +28,17 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
     return { org, token, path: `/v1/organizations/${org}/integrations/${res.body.id}` };
   }
 
+  it('a replay that adds a query string is another request (422), not the stored answer; the route refuses the query itself', async () => {
+    const { token, path } = await enabledConfig();
+    const key = randomUUID();
+    const run = { status: 'success', started_at: '2026-11-22T10:00:00Z' };
+    expect((await api.post(`${path}/sync-runs`, token, run, { [KEY]: key })).status).toBe(201);
+    expectProblem(await api.post(`${path}/sync-runs?x=1`, token, run, { [KEY]: key }), 422, 'idempotency_key_reused_with_other_request');
+    const fresh = await api.post(`${path}/sync-runs?x=1`, token, run, { [KEY]: randomUUID() });
+    expectProblem(fresh, 400, 'validation_failed');
+    expect((await api.get(`${path}/sync-runs`, token)).body.items).toHaveLength(1);
+  });
+
   it('creates a config once: the same key and request replay the first answer, its ETag included', async () => {
     const org = newOrgId();
     const token = await t.token('org_admin', org);

@@ -122,6 +122,49 @@ describe('the OpenAPI examples', () => {
     expect(checked).toBeGreaterThanOrEqual(14);
   });
 
+  // The body each write is sent with is its documented example (or its required fields' examples):
+  // valid, so the query alone can be refused. Without the query the same request is no 400 (it
+  // reaches the service: 404 for the random ids, or done), which shows the body was not the cause.
+  it('document, on every bearer write, the 400 a query parameter gets: none is ignored', async () => {
+    const org = newOrgId();
+    const admin = await t.token('org_admin', org);
+    const schemaOf = (schema: Json | undefined): Json | undefined => (schema?.$ref ? doc.components.schemas[String(schema.$ref).split('/').pop()!] : schema);
+    const exampleBody = (operation: Json): unknown => {
+      const media = operation.requestBody?.content?.['application/json'];
+      if (!media) return undefined;
+      const schema = schemaOf(media.schema);
+      const named = Object.values<Json>(media.examples ?? {})[0]?.value;
+      const fromFields = Object.fromEntries((schema?.required ?? []).map((name: string) => [name, schema!.properties[name].example ?? schema!.properties[name].enum?.[0]]));
+      return media.example ?? named ?? schema?.example ?? fromFields;
+    };
+    const refusals: string[] = [];
+    let checked = 0;
+    for (const [template, item] of Object.entries<Json>(doc.paths)) {
+      for (const method of ['post', 'put', 'patch', 'delete']) {
+        const operation = item[method];
+        if (!operation?.security?.some((s: Json) => 'bearer' in s)) continue;
+        const path = template.replace('{org_id}', org).replace(/\{[^}]+\}/g, () => randomUUID());
+        const body = exampleBody(operation);
+        const send = (url: string) => {
+          const req = t.http[method as 'post'](url).set('Authorization', `Bearer ${admin}`);
+          return body === undefined ? req : req.send(body as object);
+        };
+        const res = await send(`${path}?not_a_parameter=1`);
+        const control = await send(path);
+        checked++;
+        const documented = operation.responses['400']?.content?.[PROBLEM_CONTENT_TYPE]?.examples?.unknown_field;
+        const refused = res.status === 400 && res.body.errors?.some((e: Json) => e.field === 'not_a_parameter' && e.rule === 'unknown_field');
+        if (!refused || !documented || control.status === 400) {
+          refusals.push(
+            `${method.toUpperCase()} ${template}: ${res.status} ${refused ? '' : res.text}${documented ? '' : ' (no unknown_field example)'}${control.status === 400 ? ` (the body is refused: ${control.text})` : ''}`,
+          );
+        }
+      }
+    }
+    expect(refusals).toEqual([]);
+    expect(checked).toBeGreaterThanOrEqual(19);
+  });
+
   it('are never placeholders: every problem example has the words of the service', () => {
     const placeholders: string[] = [];
     for (const [path, item] of Object.entries<Json>(doc.paths)) {

@@ -83,4 +83,24 @@ describe('route inventory', () => {
     expect(params.filter((p) => p.param.startsWith('QUERY')).length).toBeGreaterThan(2);
     expect(params.filter((p) => !p.validated)).toEqual([]);
   });
+
+  // Deny by default: a query parameter a route does not read is refused (400 unknown_field), on
+  // writes as on reads. Without @ValidQuery() or @NoQuery() a route would ignore `?deliver=true`.
+  // The exceptions take no query and store none of it, and are called by machines whose URLs
+  // others configure: a probe must never be refused (the instance would be restarted), Prometheus
+  // may add `params` to a scrape, and a vendor may deliver webhooks to a URL with a query string
+  // (refusing it would lose every delivery; nothing of the query is signed or stored).
+  it('every route reads its query through a DTO (@ValidQuery()) or refuses any (@NoQuery()), but the probes, the metrics and the inbound webhooks', () => {
+    const EXEMPT = ['GET health/live', 'GET health/ready', 'GET metrics', 'POST v1/webhooks/:integration_id'];
+    const routes = handlers().map(({ route, controller, name }) => {
+      const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, name) ?? {}) as Record<string, { pipes?: unknown[] }>;
+      const query = Object.entries(args).filter(([key]) => Number(key.split(':')[0]) === RouteParamtypes.QUERY);
+      const checked = query.some(([, arg]) => arg.pipes?.some((pipe) => pipe === VALIDATION_PIPE || pipe === NO_QUERY_PIPE));
+      return { route: route.replace(/\/+$/, ''), checked };
+    });
+    expect(routes.filter((r) => r.route.startsWith('POST') || r.route.startsWith('PATCH') || r.route.startsWith('DELETE')).length).toBeGreaterThan(15);
+    expect(routes.filter((r) => !r.checked && !EXEMPT.includes(r.route)).map((r) => r.route)).toEqual([]);
+    // An exemption that became checked is dropped from the list.
+    expect(routes.filter((r) => r.checked && EXEMPT.includes(r.route)).map((r) => r.route)).toEqual([]);
+  });
 });

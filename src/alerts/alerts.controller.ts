@@ -1,12 +1,12 @@
 import { Controller, Delete, Get, HttpCode, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { NoQuery, ValidBody } from '../common/validation';
 import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiProblemResponses } from '../http/api-problem';
 import { ResourceId } from '../http/resource-id.decorator';
-import { BEARER_AUTH } from '../http/swagger';
+import { ApiNoFieldsBody, BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { AlertsService } from './alerts.service';
 import {
@@ -45,7 +45,12 @@ export class AlertsController {
   @ApiOperation({ summary: 'Register an alert endpoint; its signing secret is shown once', description: ALERTS })
   @ApiCreatedResponse({ type: AlertEndpointCreatedResponse, headers: LOCATION_HEADER })
   @ApiProblemResponses({ status: 400, rules: ['base_url_must_be_https', 'display_name_not_empty', 'unknown_field'] }, { status: 422, rules: ['alert_endpoints_within_bounds'] })
-  create(@OrgId() orgId: string, @ValidBody() body: CreateAlertEndpointDto, @CurrentPrincipal() actor: Principal): Promise<AlertEndpointCreatedResponse> {
+  create(
+    @OrgId() orgId: string,
+    @ValidBody() body: CreateAlertEndpointDto,
+    @NoQuery() _query: object,
+    @CurrentPrincipal() actor: Principal,
+  ): Promise<AlertEndpointCreatedResponse> {
     return this.alerts.create(orgId, body, actor);
   }
 
@@ -63,13 +68,14 @@ export class AlertsController {
   @Roles('org_admin')
   @ID
   @ApiOperation({ summary: 'A new signing secret, shown once; alerts sent from now on are signed with it' })
-  @ApiBody({ required: false, description: 'No fields: send no body or `{}`.', schema: { type: 'object', additionalProperties: false, maxProperties: 0, example: {} } })
+  @ApiNoFieldsBody()
   @ApiCreatedResponse({ type: AlertSecretResponse })
-  @ApiProblemResponses(404)
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404)
   async rotateSecret(
     @OrgId() orgId: string,
     @ResourceId('id') id: string,
     @ValidBody() _body: RotateAlertSecretDto,
+    @NoQuery() _query: object,
     @CurrentPrincipal() actor: Principal,
   ): Promise<AlertSecretResponse> {
     return { signing_secret: await this.alerts.rotateSecret(orgId, id, actor) };
@@ -81,8 +87,8 @@ export class AlertsController {
   @ID
   @ApiOperation({ summary: 'Remove an alert endpoint; its queued alerts are dropped' })
   @ApiNoContentResponse()
-  @ApiProblemResponses(404)
-  async remove(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() actor: Principal): Promise<void> {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404)
+  async remove(@OrgId() orgId: string, @ResourceId('id') id: string, @NoQuery() _query: object, @CurrentPrincipal() actor: Principal): Promise<void> {
     await this.alerts.remove(orgId, id, actor);
   }
 }

@@ -15,7 +15,7 @@ import { ExportRequestDto, ExportResultResponse, ExportRunListResponse, ExportRu
 import { ExportRunService, MAX_EXPORT_MAPPINGS } from './export-run.service';
 
 const RECORDS_PROBLEMS: ProblemSpec[] = [
-  { status: 400, rules: ['records_must_be_objects'] },
+  { status: 400, rules: ['records_must_be_objects', 'unknown_field'] },
   { status: 413, rules: ['payload_too_large'], description: 'Body over 10 MiB' },
 ];
 
@@ -35,7 +35,7 @@ export class ExportRunController {
   @ApiOperation({ summary: 'Serialize up to 10,000 records with the active mappings; no side effects; coverage problems come back as warnings' })
   @ApiOkResponse({ type: ExportResultResponse })
   @ApiProblemResponses(...RECORDS_PROBLEMS, { status: 422, rules: ['export_output_within_bounds'], description: 'The mapped output would pass 16 MiB' })
-  preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto) {
+  preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBulkBody() body: ExportRequestDto, @NoQuery() _query: object) {
     return this.exports.preview(orgId, integrationId, body.records);
   }
 
@@ -50,7 +50,7 @@ export class ExportRunController {
   @ApiCreatedResponse({ type: ExportRunResponse, headers: LOCATION_HEADER })
   @ApiAcceptedResponse({ type: ExportRunResponse, description: 'Queued for delivery (`"deliver": true`): follow its delivery at Location', headers: LOCATION_HEADER })
   @ApiProblemResponses(
-    { status: 400, rules: ['records_must_be_objects', 'deliver_must_be_boolean', 'idempotency_key_must_be_valid'] },
+    { status: 400, rules: ['records_must_be_objects', 'deliver_must_be_boolean', 'idempotency_key_must_be_valid', 'unknown_field'] },
     RECORDS_PROBLEMS[1],
     {
       status: 409,
@@ -63,6 +63,7 @@ export class ExportRunController {
     @OrgId() orgId: string,
     @ResourceId('integration_id') integrationId: string,
     @ValidBulkBody() body: RunExportRequestDto,
+    @NoQuery() _query: object,
     @CurrentPrincipal() principal: Principal,
     @Res({ passthrough: true }) reply: HttpReply,
   ) {

@@ -90,7 +90,13 @@ export class FieldMappingController {
   @ApiBody({ type: CreateFieldMappingDto, examples: EXAMPLES })
   @ApiCreatedResponse({ type: FieldMappingWriteResponse, headers: LOCATION_HEADER })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration'] }, BUSINESS)
-  async create(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: CreateFieldMappingDto, @CurrentPrincipal() actor: Principal) {
+  async create(
+    @OrgId() orgId: string,
+    @ResourceId('integration_id') integrationId: string,
+    @ValidBody() body: CreateFieldMappingDto,
+    @NoQuery() _query: object,
+    @CurrentPrincipal() actor: Principal,
+  ) {
     const [created] = await this.mappings.withWriteWarnings(orgId, integrationId, [await this.mappings.create(orgId, integrationId, body, actor)]);
     return created;
   }
@@ -101,7 +107,13 @@ export class FieldMappingController {
   @ApiBody({ type: BulkCreateFieldMappingsDto, examples: { xledger: { value: { items: [EXAMPLES.direct.value, EXAMPLES.format.value, EXAMPLES.lookup.value] } } } })
   @ApiCreatedResponse({ type: FieldMappingWriteListResponse })
   @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration'] }, BUSINESS)
-  async bulk(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: BulkCreateFieldMappingsDto, @CurrentPrincipal() actor: Principal) {
+  async bulk(
+    @OrgId() orgId: string,
+    @ResourceId('integration_id') integrationId: string,
+    @ValidBody() body: BulkCreateFieldMappingsDto,
+    @NoQuery() _query: object,
+    @CurrentPrincipal() actor: Principal,
+  ) {
     return { items: await this.mappings.withWriteWarnings(orgId, integrationId, await this.mappings.bulkCreate(orgId, integrationId, body.items, actor)) };
   }
 
@@ -110,11 +122,15 @@ export class FieldMappingController {
   @ApiOperation({ summary: 'Set sort_order 0..n-1 in the order given; unlisted mappings follow in their order' })
   @ApiBody({ type: ReorderFieldMappingsDto, examples: { two_first: { value: { ids: ['8d0c6a52-3b1e-4f6a-9c2d-1e0f9a8b7c6d', '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d'] } } } })
   @ApiOkResponse({ type: FieldMappingListResponse })
-  @ApiProblemResponses({ status: 400, rules: ['ids_must_be_uuids', 'ids_must_be_unique', 'ids_within_bounds'] }, { status: 422, rules: ['order_ids_must_belong_to_integration'] })
+  @ApiProblemResponses(
+    { status: 400, rules: ['ids_must_be_uuids', 'ids_must_be_unique', 'ids_within_bounds', 'unknown_field'] },
+    { status: 422, rules: ['order_ids_must_belong_to_integration'] },
+  )
   async reorder(
     @OrgId() orgId: string,
     @ResourceId('integration_id') integrationId: string,
     @ValidBody() body: ReorderFieldMappingsDto,
+    @NoQuery() _query: object,
     @CurrentPrincipal() actor: Principal,
   ): Promise<FieldMappingListResponse> {
     return { items: await this.mappings.reorder(orgId, integrationId, body.ids, actor), next_cursor: null };
@@ -135,8 +151,8 @@ export class FieldMappingController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Resolve one sample record through the active mappings; no side effects' })
   @ApiOkResponse({ type: PreviewResponse })
-  @ApiProblemResponses({ status: 400, rules: ['record_must_be_object'] })
-  preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: PreviewMappingDto) {
+  @ApiProblemResponses({ status: 400, rules: ['record_must_be_object', 'unknown_field'] })
+  preview(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ValidBody() body: PreviewMappingDto, @NoQuery() _query: object) {
     return this.mappings.preview(orgId, integrationId, body.record);
   }
 
@@ -161,6 +177,7 @@ export class FieldMappingController {
     @ResourceId('integration_id') integrationId: string,
     @ResourceId('id') id: string,
     @ValidBody() body: UpdateFieldMappingDto,
+    @NoQuery() _query: object,
     @CurrentPrincipal() actor: Principal,
   ) {
     const [updated] = await this.mappings.withWriteWarnings(orgId, integrationId, [await this.mappings.update(orgId, integrationId, id, body, actor)]);
@@ -173,8 +190,14 @@ export class FieldMappingController {
   @ID
   @ApiOperation({ summary: 'Delete a mapping (refused once used by an export: deactivate it instead)' })
   @ApiNoContentResponse()
-  @ApiProblemResponses({ status: 409, rules: ['immutable_after_export_use', 'mapping_version_superseded'] })
-  async remove(@OrgId() orgId: string, @ResourceId('integration_id') integrationId: string, @ResourceId('id') id: string, @CurrentPrincipal() actor: Principal) {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, { status: 409, rules: ['immutable_after_export_use', 'mapping_version_superseded'] })
+  async remove(
+    @OrgId() orgId: string,
+    @ResourceId('integration_id') integrationId: string,
+    @ResourceId('id') id: string,
+    @NoQuery() _query: object,
+    @CurrentPrincipal() actor: Principal,
+  ) {
     await this.mappings.remove(orgId, integrationId, id, actor);
   }
 
@@ -190,6 +213,7 @@ export class FieldMappingController {
     @ResourceId('integration_id') integrationId: string,
     @ResourceId('id') id: string,
     @ValidBody() body: UpdateFieldMappingDto,
+    @NoQuery() _query: object,
     @CurrentPrincipal() actor: Principal,
   ) {
     const [created] = await this.mappings.withWriteWarnings(orgId, integrationId, [await this.mappings.createVersion(orgId, integrationId, id, body, actor)]);

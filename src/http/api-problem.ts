@@ -70,6 +70,7 @@ export const SERVICE_ANSWERS: Partial<Record<Rule | ProblemCode, ProblemAnswer>>
   service_unavailable: { detail: 'The database is not reachable.' },
   // http/body-parsers.ts, app.factory.ts, idempotency/
   payload_too_large: { detail: `The request body exceeds the limit of ${DEFAULT_BODY_LIMIT} bytes for this route.` },
+  unsupported_media_type: { detail: 'The request body must be application/json.' },
   url_must_be_valid: invalid(
     [fieldError('url', 'url_must_be_valid', 'the path is not valid percent-encoding')],
     'The URL is not valid: a path segment is not valid percent-encoding.',

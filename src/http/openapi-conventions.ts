@@ -7,8 +7,10 @@ import { EXPORT_BODY_LIMIT } from './body-parsers';
 import { METRICS_AUTH } from './swagger';
 
 // What every operation of the document shares, written once here instead of on 27 handlers:
-// the responses any request can get (401, 429, 500), the headers every response carries, and a
-// description naming who may call the operation and the rules that can refuse it.
+// the responses any request can get (401, 429, 500, and 413/415 with a body, 503 where a database
+// or a key set is asked), the headers every response carries, the null semantics of OpenAPI 3.0,
+// closed request schemas, and a description naming who may call the operation and the rules that
+// can refuse it.
 
 // The document is walked generically; its typed form (OpenAPIObject) would need a cast at every step.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -17,6 +19,16 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 
 /** Probes are exempt from rate limits (see the health controller). */
 const isRateLimitExempt = (path: string) => path.startsWith('/health/');
+
+/**
+ * Operations that never answer 503: the liveness probe (the process is up) and the metrics (a
+ * queue that cannot be read is a NaN gauge). Every other one reads or writes the database, or
+ * checks a bearer token against AUTH_JWKS_URL's key set when one is configured.
+ */
+const NEVER_UNAVAILABLE = new Set(['/health/live', '/metrics']);
+
+/** Export runs and previews also answer 503 (with Retry-After) when too many records are being mapped at once (mapping-pool.ts). */
+const isMappingRoute = (path: string, method: string) => method === 'post' && /\/exports(\/preview)?$/.test(path);
 
 const TAGS = [
   { name: 'Integration types', description: 'The registry of external systems: their credentials, required target fields and the internal expense-claim schema.' },
@@ -133,6 +145,12 @@ function routeAnswer(code: string, path: string, method: string, operation: Json
       return { detail: `Too many requests: at most ${WRITE_METHODS.has(method) ? 300 : 3000} per minute; retry in 1 s.` };
     case 'payload_too_large':
       return path.includes('/exports') ? { detail: `The request body exceeds the limit of ${EXPORT_BODY_LIMIT} bytes for this route.` } : undefined;
+    // A webhook's body is kept as bytes of any media type: only a Content-Encoding is refused (body-parsers.ts).
+    case 'unsupported_media_type':
+      return webhook ? { detail: 'The request body encoding is not supported: send it uncompressed.' } : undefined;
+    // The problem filter's words (problem.filter.ts); the readiness probe's own are SERVICE_ANSWERS'.
+    case 'service_unavailable':
+      return path === '/health/ready' ? undefined : { detail: 'The database is unavailable; retry shortly.' };
     case 'not_found': {
       const missing = resourceOfPath(path);
       return missing ? { detail: `${missing} not found` } : undefined;
@@ -271,6 +289,77 @@ function forEachSchema(node: unknown, visit: (schema: Json) => void): void {
   for (const [key, value] of Object.entries(object)) if (key !== 'example' && key !== 'examples') forEachSchema(value, visit);
 }
 
+/** null as a member of a oneOf: a schema that accepts null and nothing else (OpenAPI 3.0 has no `type: 'null'`). */
+const nullMember = (): Json => ({ type: 'object', nullable: true, enum: [null], description: 'null' });
+
+/** Whether a schema accepts null by OpenAPI 3.0's rules (a `$ref` is taken not to: this document's components are objects). */
+const admitsNull = (schema: Json): boolean => schema.nullable === true && typeof schema.type === 'string' && (!schema.enum || schema.enum.includes(null));
+
+/**
+ * OpenAPI 3.0.3: `nullable: true` adds null to the `type` beside it, and to nothing else. An `enum`
+ * without null, an `allOf` of a `$ref` (how Nest writes a nullable nested DTO), a `oneOf` or an
+ * `anyOf` of objects still refuse null, so strict validators (Ajv) and generated clients refused
+ * the nulls the service answers. null is added where it is checked: to the enum, or as a member
+ * of a oneOf (anyOf) that the schema becomes.
+ */
+function admitNull(schema: Json): void {
+  if (schema.nullable !== true) return;
+  // New arrays: an enum or a oneOf may be the very array a validator checks (IsIn(SYNC_STATUSES)).
+  if (Array.isArray(schema.enum) && !schema.enum.includes(null)) schema.enum = [...schema.enum, null];
+  if (schema.allOf) {
+    const members: Json[] = schema.allOf;
+    schema.oneOf = [members.length === 1 ? members[0] : { allOf: members }, nullMember()];
+    delete schema.allOf;
+  } else if (schema.oneOf || schema.anyOf) {
+    const key = schema.oneOf ? 'oneOf' : 'anyOf';
+    if (!schema[key].some(admitsNull)) schema[key] = [...schema[key], nullMember()];
+  } else {
+    return;
+  }
+  // The members say what the value is; a type beside them would have to admit every one of them.
+  delete schema.nullable;
+  delete schema.type;
+}
+
+/**
+ * The validation pipe refuses any field a request DTO does not declare (unknown_field): the
+ * schemas of request bodies, and the DTOs nested in them, say so with `additionalProperties:
+ * false`. A schema that says otherwise keeps it (the free-form maps inside: extra_config,
+ * records); a component a response also uses is left open (responses may grow fields).
+ */
+function closeRequestSchemas(doc: Json): void {
+  const schemas: Json = doc.components?.schemas ?? {};
+  const operations = Object.values<Json>(doc.paths ?? {}).flatMap((item) => METHODS.map((method) => item[method]).filter(Boolean));
+  const reached = (roots: Json[]): Set<string> => {
+    const names = new Set<string>();
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) return node.forEach(walk);
+      if (node === null || typeof node !== 'object') return;
+      const ref = (node as Json).$ref;
+      if (typeof ref === 'string' && ref.startsWith('#/components/schemas/')) {
+        const name = ref.split('/').pop()!;
+        if (names.has(name)) return;
+        names.add(name);
+        walk(schemas[name]);
+      }
+      for (const [key, value] of Object.entries(node)) if (key !== 'example' && key !== 'examples') walk(value);
+    };
+    walk(roots);
+    return names;
+  };
+  const inResponses = reached(operations.map((op) => op.responses ?? {}));
+  const close = (schema: Json | undefined): void => {
+    if (!schema || typeof schema !== 'object' || schema.$ref) return;
+    if (schema.properties && schema.additionalProperties === undefined) schema.additionalProperties = false;
+    for (const property of Object.values<Json>(schema.properties ?? {})) close(property);
+    close(schema.items);
+    for (const member of [...(schema.oneOf ?? []), ...(schema.allOf ?? []), ...(schema.anyOf ?? [])]) close(member);
+  };
+  const bodies = operations.flatMap((op) => Object.values<Json>(op.requestBody?.content ?? {}).map((media) => media.schema));
+  for (const name of reached(bodies)) if (!inResponses.has(name)) close(schemas[name]);
+  for (const schema of bodies) close(schema);
+}
+
 /** Bounds that follow from a schema's format, and integer widths. */
 function completeSchema(schema: Json): void {
   if (schema.type === 'string' && schema.format === 'uuid') {
@@ -279,8 +368,7 @@ function completeSchema(schema: Json): void {
   }
   if (schema.type === 'string' && schema.format === 'date-time') schema.maxLength ??= DATE_TIME_MAX_LENGTH;
   if (schema.type === 'integer' && !schema.format) schema.format = (schema.maximum ?? 0) > 2_147_483_647 ? 'int64' : 'int32';
-  // OpenAPI 3.0: nullable needs a type; a nullable oneOf of objects is an object.
-  if (schema.nullable !== undefined && !schema.type && schema.oneOf?.every((s: Json) => s.type === 'object')) schema.type = 'object';
+  admitNull(schema);
 }
 
 /**
@@ -312,10 +400,29 @@ export function applyOpenApiConventions(document: OpenAPIObject, validationAnswe
       if (limited && !responses['400'] && !responses['422'] && !responses['4XX']) {
         responses['4XX'] = problemResponse(400, 'url_must_be_valid', 'Any other client error, as problem+json with the rule that refused the request.');
       }
+      // Refused by the body parser before any handler (body-parsers.ts): nothing was read or done.
+      // Fastify reads the body of every write, DELETE included, whether the route takes one or not.
+      const readsBody = WRITE_METHODS.has(method);
+      if (readsBody && !responses['413']) {
+        responses['413'] = problemResponse(413, 'payload_too_large', "The request body is over this route's limit; nothing was read or done.");
+      }
+      if (readsBody && !responses['415']) {
+        const accepted = path.startsWith('/v1/webhooks/') ? 'any media type, uncompressed' : 'JSON (application/json or a +json type), UTF-8, uncompressed';
+        responses['415'] = problemResponse(415, 'unsupported_media_type', `The request body is not ${accepted}; nothing was done.`);
+      }
+      if (!NEVER_UNAVAILABLE.has(path) && !responses['503']) {
+        const mapping = isMappingRoute(path, method) ? ' Also when too many records are being mapped at once (with Retry-After).' : '';
+        responses['503'] = problemResponse(
+          503,
+          'service_unavailable',
+          `The database did not answer (or, for a bearer token checked against AUTH_JWKS_URL, the issuer's key set): retry shortly; nothing was written.${mapping}`,
+        );
+      }
       answerProblemExamples(path, method, operation, validationAnswers);
 
       for (const [status, response] of Object.entries<Json>(responses)) {
-        const names = [...(status === '429' && limited ? ['Retry-After'] : []), 'Access-Control-Allow-Origin', ...(limited && /^[24]/.test(status) ? RATE_LIMIT_HEADERS : [])];
+        const retryAfter = (status === '429' && limited) || (status === '503' && isMappingRoute(path, method));
+        const names = [...(retryAfter ? ['Retry-After'] : []), 'Access-Control-Allow-Origin', ...(limited && /^[24]/.test(status) ? RATE_LIMIT_HEADERS : [])];
         const own = Object.fromEntries(Object.entries<Json>(response.headers ?? {}).filter(([name]) => !(name in HEADERS)));
         response.headers = { ...own, ...Object.fromEntries(names.map((name) => [name, headerRef(name)])) };
       }
@@ -325,6 +432,7 @@ export function applyOpenApiConventions(document: OpenAPIObject, validationAnswe
 
   forEachSchema(doc.paths, completeSchema);
   forEachSchema(doc.components, completeSchema);
+  closeRequestSchemas(doc);
   completeExamples(doc.components.schemas ?? {});
 
   const known = new Set(TAGS.map((t) => t.name));

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { ApiBody, DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { applyOpenApiConventions } from './openapi-conventions';
 import { validationAnswer } from './openapi-problem-examples';
 import { deriveSchemasFromValidators } from './openapi-validator-schemas';
@@ -12,6 +12,10 @@ export { WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from './openapi-conventions';
 /** GET /metrics: the scraper's own bearer secret (METRICS_TOKEN), not a user JWT. */
 export const METRICS_AUTH = 'metrics_token';
 
+/** The body of an action that takes no input (its DTO has no field): none, or `{}`; any field is 400 unknown_field. */
+export const ApiNoFieldsBody = () =>
+  ApiBody({ required: false, description: 'No fields: send no body or `{}`.', schema: { type: 'object', additionalProperties: false, maxProperties: 0, example: {} } });
+
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('Meander integrations service')
@@ -21,7 +25,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         '(RFC 9457) with `code` and, for validation, `errors[].rule` naming the data dictionary rule; the examples are answers of the service.\n\n' +
         '**Rate limits.** Every response but the health probes carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` for the budget ' +
         'the request was counted against: writes or reads per token, inbound webhooks and unauthenticated requests per client address. ' +
-        'They are absent when a request was refused before it was counted (401, 403). Over the budget: 429 with `Retry-After`; a 429 of a narrower limit ' +
+        'They are absent when a request was refused before it was counted (401, 403, and 413 or 415 for a body that was not read). Over the budget: 429 with `Retry-After`; a 429 of a narrower limit ' +
         '(connection tests per config, a webhook bucket) carries that limit in them.\n\n' +
         '**CORS.** `Access-Control-Allow-Origin` is sent only for a browser origin listed in `CORS_ORIGINS`, never `*`; other cross-origin browsers are refused.\n\n' +
         '**Trying it here.** Authorize with a token (a JWT for your organization); the `org_id` of every path is then filled in from the token, ' +

@@ -41,13 +41,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const operation = `${context.getClass().name}.${handler.name}`;
     const active = this.keyring.activeKeyId;
     const params = pathParamsOf(request);
-    const fingerprint = requestFingerprint(operation, params, request.body, { id: active, secret: this.keyring.get(active) });
+    // A query string is part of the request (every write refuses one): a replay that adds one is another request, not the stored answer.
+    const query = request.query ?? {};
+    const sent = Object.keys(query).length > 0 ? { body: request.body, query } : request.body;
+    const fingerprint = requestFingerprint(operation, params, sent, { id: active, secret: this.keyring.get(active) });
     // An earlier request's fingerprint may be under another key of the keyring (rotated meanwhile).
     const keyOf = (kid: string) => (this.keyring.has(kid) ? this.keyring.get(kid) : undefined);
 
     return from(this.keys.claim(orgId, sub, key, fingerprint)).pipe(
       switchMap((claim) => {
-        if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint && !sameRequest(claim.fingerprint, operation, params, request.body, keyOf)) {
+        if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint && !sameRequest(claim.fingerprint, operation, params, sent, keyOf)) {
           throw new RuleViolation(
             'idempotency_key_reused_with_other_request',
             `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`,

@@ -12,7 +12,7 @@ import { ApiProblemResponses, invalid, type ProblemSpec } from '../http/api-prob
 
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { HttpReply } from '../http/http-types';
-import { BEARER_AUTH } from '../http/swagger';
+import { ApiNoFieldsBody, BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { CreateIntegrationConfigDto, RotateWebhookSecretDto, RULES, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
 import { IntegrationConfigListResponse, IntegrationConfigResponse, WebhookSecretResponse } from './dto/integration-config-response.dto';
@@ -74,7 +74,7 @@ export class IntegrationConfigController {
   })
   @ApiCreatedResponse({ type: IntegrationConfigResponse, headers: { ...ETAG_HEADER, ...LOCATION_HEADER } })
   @ApiProblemResponses(
-    { status: 400, rules: [...VALIDATION_RULES, 'idempotency_key_must_be_valid'], answers: SHORTHAND_ANSWERS },
+    { status: 400, rules: [...VALIDATION_RULES, 'sync_time_zone_must_be_iana_zone', 'idempotency_key_must_be_valid'], answers: SHORTHAND_ANSWERS },
     { status: 409, rules: ['one_config_per_integration_type_per_org', 'idempotency_key_in_use'] },
     {
       status: 422,
@@ -87,7 +87,13 @@ export class IntegrationConfigController {
       ],
     },
   )
-  async create(@OrgId() orgId: string, @ValidBody() body: CreateIntegrationConfigDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) res: HttpReply) {
+  async create(
+    @OrgId() orgId: string,
+    @ValidBody() body: CreateIntegrationConfigDto,
+    @NoQuery() _query: object,
+    @CurrentPrincipal() principal: Principal,
+    @Res({ passthrough: true }) res: HttpReply,
+  ) {
     const config = await this.configs.create(orgId, body, principal);
     res.header('ETag', etagFor(config.revision));
     return config;
@@ -142,7 +148,7 @@ export class IntegrationConfigController {
   })
   @ApiOkResponse({ type: IntegrationConfigResponse })
   @ApiProblemResponses(
-    { status: 400, rules: [...VALIDATION_RULES, 'integration_type_cannot_change'], answers: SHORTHAND_ANSWERS },
+    { status: 400, rules: [...VALIDATION_RULES, 'sync_time_zone_must_be_iana_zone', 'integration_type_cannot_change'], answers: SHORTHAND_ANSWERS },
     404,
     412,
     { status: 409, rules: ['immutable_after_export_use', 'unique_source_field_per_integration'] },
@@ -161,6 +167,7 @@ export class IntegrationConfigController {
     @OrgId() orgId: string,
     @ResourceId('id') id: string,
     @ValidBody() body: UpdateIntegrationConfigDto,
+    @NoQuery() _query: object,
     @CurrentPrincipal() principal: Principal,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) res: HttpReply,
@@ -177,8 +184,14 @@ export class IntegrationConfigController {
   @IF_MATCH
   @ApiOperation({ summary: 'Delete a config with its field mappings, sync runs and exports (cascade)' })
   @ApiNoContentResponse()
-  @ApiProblemResponses(404, 412)
-  async remove(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal, @Headers('if-match') ifMatch: string | undefined) {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404, 412)
+  async remove(
+    @OrgId() orgId: string,
+    @ResourceId('id') id: string,
+    @NoQuery() _query: object,
+    @CurrentPrincipal() principal: Principal,
+    @Headers('if-match') ifMatch: string | undefined,
+  ) {
     await this.configs.remove(orgId, id, principal, ifMatch);
   }
 
@@ -186,13 +199,14 @@ export class IntegrationConfigController {
   @Roles('org_admin')
   @ID
   @ApiOperation({ summary: 'Generate a new webhook secret: shown once; the previous one keeps verifying for 24 hours' })
-  @ApiBody({ required: false, description: 'No fields: send no body or `{}`.', schema: { type: 'object', additionalProperties: false, maxProperties: 0, example: {} } })
+  @ApiNoFieldsBody()
   @ApiCreatedResponse({ type: WebhookSecretResponse })
-  @ApiProblemResponses(404)
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404)
   async rotateWebhookSecret(
     @OrgId() orgId: string,
     @ResourceId('id') id: string,
     @ValidBody() _body: RotateWebhookSecretDto,
+    @NoQuery() _query: object,
     @CurrentPrincipal() principal: Principal,
   ): Promise<WebhookSecretResponse> {
     return { webhook_secret: await this.configs.rotateWebhookSecret(orgId, id, principal) };
@@ -214,13 +228,14 @@ export class IntegrationConfigController {
         'record_count_non_negative',
         'finished_at_not_before_started_at',
         'idempotency_key_must_be_valid',
+        'unknown_field',
       ],
     },
     404,
     { status: 409, rules: ['disabled_integration_must_not_sync', 'idempotency_key_in_use'] },
     { status: 422, rules: ['idempotency_key_reused_with_other_request'] },
   )
-  recordSyncRun(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() body: RecordSyncRunDto, @CurrentPrincipal() principal: Principal) {
+  recordSyncRun(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() body: RecordSyncRunDto, @NoQuery() _query: object, @CurrentPrincipal() principal: Principal) {
     return this.configs.recordSyncRun(orgId, id, body, principal);
   }
 

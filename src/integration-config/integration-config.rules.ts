@@ -13,6 +13,11 @@ const REQUIRED_EXTRA_CONFIG: Record<string, readonly string[]> = {
   hlf_portal: ['entity_set', 'alternate_key', 'tenant_id'],
 };
 
+/** The extra_config keys a config of this type needs before it can be enabled (GET /v1/integration-types says so). */
+export function requiredExtraConfig(integrationType: string): string[] {
+  return [...(REQUIRED_EXTRA_CONFIG[integrationType] ?? [])];
+}
+
 const CREDENTIAL_PRESENT: Record<CredentialName, (state: ConfigState) => boolean> = {
   api_key: (s) => s.api_key_encrypted !== null,
   client_id: (s) => s.client_id !== null,
@@ -54,7 +59,9 @@ export function extraConfigErrors(integrationType: string, extra: Record<string,
  * know (written before this rule) still counts as UTC (sync-schedule.ts).
  */
 export function syncTimeZoneErrors(extra: Record<string, unknown>): FieldError[] {
-  if (!Object.hasOwn(extra, 'sync_time_zone') || isTimeZone(extra['sync_time_zone'])) return [];
+  // null, as a form sends for "none", is no zone: UTC, as when the key is left out.
+  const zone = Object.hasOwn(extra, 'sync_time_zone') ? extra['sync_time_zone'] : null;
+  if (zone === null || isTimeZone(zone)) return [];
   return [
     {
       field: 'extra_config.sync_time_zone',

@@ -25,9 +25,18 @@ export class IntegrationTypeResponse {
     items: { type: 'string', enum: ['api_key', 'client_id', 'client_secret', 'tenant_id'] },
     maxItems: 4,
     example: ['api_key'],
-    description: 'Needed (with base_url) before the config can be enabled',
+    description: 'Needed (with base_url and required_extra_config) before the config can be enabled',
   })
   required_credentials: string[];
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'string', pattern: '^[a-z][a-z0-9_]*$', maxLength: 64 },
+    maxItems: 100,
+    example: ['entity_set', 'alternate_key'],
+    description:
+      'Keys of extra_config the connector needs (each a non-empty string) before the config can be enabled: 422 credentials_required_before_enable, errors[].field `extra_config.<key>`, without them',
+  })
+  required_extra_config: string[];
   @ApiProperty({
     type: 'array',
     items: { type: 'string', maxLength: 255 },

@@ -2,12 +2,14 @@ import { Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
+import { NoQuery, ValidBody } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { ResourceId } from '../http/resource-id.decorator';
-import { BEARER_AUTH } from '../http/swagger';
+import { ApiNoFieldsBody, BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { ConnectionTestService } from './connection-test.service';
 import { DeliveryService } from './delivery.service';
+import { ConnectionTestDto, SyncNowDto } from './dto/sync-request.dto';
 
 export class ConnectionTestResponse {
   @ApiProperty({ example: true, description: 'The external system accepted the credentials and answered the read-only call' }) ok: boolean;
@@ -35,9 +37,10 @@ export class SyncController {
   @HttpCode(202)
   @ApiParam({ name: 'id', format: 'uuid', description: 'Integration config id' })
   @ApiOperation({ summary: "Deliver this config's queued export runs now, whatever its sync_frequency" })
+  @ApiNoFieldsBody()
   @ApiAcceptedResponse({ type: SyncNowResponse })
-  @ApiProblemResponses(404, { status: 409, rules: ['disabled_integration_must_not_sync', 'integration_paused'] })
-  syncNow(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal) {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404, { status: 409, rules: ['disabled_integration_must_not_sync', 'integration_paused'] })
+  syncNow(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() _body: SyncNowDto, @NoQuery() _query: object, @CurrentPrincipal() principal: Principal) {
     return this.delivery.syncNow(orgId, id, principal);
   }
 
@@ -50,9 +53,10 @@ export class SyncController {
     description:
       'Sends no claim data; allowed while the config is disabled. A destination the egress rule refuses is 422. Counts against the write budget and, per config, against CONNECTION_TEST_RATE_LIMIT_PER_MINUTE (6 a minute in each instance: each test is a request the vendor may bill): 429 rate_limited with Retry-After beyond.',
   })
+  @ApiNoFieldsBody()
   @ApiOkResponse({ type: ConnectionTestResponse })
-  @ApiProblemResponses(404, { status: 422, rules: ['egress_destination_not_allowed'] })
-  testConnection(@OrgId() orgId: string, @ResourceId('id') id: string, @CurrentPrincipal() principal: Principal) {
+  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404, { status: 422, rules: ['egress_destination_not_allowed'] })
+  testConnection(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() _body: ConnectionTestDto, @NoQuery() _query: object, @CurrentPrincipal() principal: Principal) {
     return this.connectionTests.test(orgId, id, principal);
   }
 }

@@ -1,5 +1,5 @@
 import { Controller, Get, Headers, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiConsumes, ApiHeader, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { Public, READ_ROLES, Roles } from '../auth/auth.decorators';
 import { CURSOR_SCHEMA, MAX_PAGE_SIZE, PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
@@ -71,7 +71,12 @@ export class InboundWebhooksController {
     description: 'Xledger: HTTP date, within 15 minutes of now',
     schema: { type: 'string', maxLength: 64, example: 'Sun, 22 Nov 2026 12:00:00 GMT' },
   })
-  @ApiBody({ description: 'Any content; stored byte for byte', schema: { type: 'string', maxLength: 1_048_576, example: '{"type":"expense.approved","data":{}}' } })
+  // Any media type, kept as the bytes received (body-parsers.ts): documented as such, not as JSON.
+  @ApiConsumes('*/*')
+  @ApiBody({
+    description: 'Any content, of any media type; stored byte for byte (at most 1 MiB)',
+    schema: { type: 'string', format: 'binary', maxLength: 1_048_576, example: '{"type":"expense.approved","data":{}}' },
+  })
   @ApiAcceptedResponse({ type: WebhookReceiptResponse, description: 'New delivery stored' })
   @ApiOkResponse({ type: WebhookReceiptResponse, description: 'Duplicate webhook-id: nothing stored' })
   @ApiProblemResponses(
@@ -82,6 +87,8 @@ export class InboundWebhooksController {
     { status: 429, rules: ['rate_limited'] },
   )
   @HttpCode(202)
+  // No @NoQuery(): a sender's URL may carry a query string the admin or the vendor put there;
+  // refusing it would lose every delivery, and nothing of it is signed, read or stored.
   async receive(@Param('integration_id') integrationId: string, @Req() req: HttpRequest, @Headers() headers: Record<string, string>, @Res({ passthrough: true }) res: HttpReply) {
     const body = rawBodyOf(req);
     const receipt = await this.webhooks.receive(integrationId, body, headers, clientAddress(req), req);

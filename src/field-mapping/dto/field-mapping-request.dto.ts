@@ -30,10 +30,11 @@ export const MAX_BULK_ITEMS = 500;
 
 const SORT_ORDER_MESSAGE = 'sort_order must be an integer >= 0';
 
-/** The shapes of transform_config, one per transform_type; shared with the responses. */
+/**
+ * The shapes of transform_config, one per transform_type; shared with the responses. null (direct)
+ * is a member of the oneOf: in OpenAPI 3.0 `nullable` beside a oneOf of objects admits no null.
+ */
 export const TRANSFORM_CONFIG_SCHEMA: ApiPropertyOptions = {
-  // type: object is added to the document for this oneOf (openapi-conventions.ts).
-  nullable: true,
   description: 'direct: null · format: {format, time_zone?} · lookup: {map} · computed: {expression} · static: {value}',
   oneOf: [
     {
@@ -96,6 +97,7 @@ export const TRANSFORM_CONFIG_SCHEMA: ApiPropertyOptions = {
       additionalProperties: false,
       properties: { value: { type: 'string', maxLength: MAX_TRANSFORM_VALUE_LENGTH, example: 'NOK' } },
     },
+    { type: 'object', title: 'direct', nullable: true, enum: [null], description: 'null: a direct transform takes no config' },
   ],
 };
 
