@@ -79,6 +79,9 @@ export const SERVICE_ANSWERS: Partial<Record<Rule | ProblemCode, ProblemAnswer>>
   idempotency_key_must_be_valid: invalid([
     fieldError('Idempotency-Key', 'idempotency_key_must_be_valid', `Idempotency-Key must be one header of 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters`),
   ]),
+  sync_time_zone_must_be_iana_zone: invalid([
+    fieldError('extra_config.sync_time_zone', 'sync_time_zone_must_be_iana_zone', 'extra_config.sync_time_zone must name an IANA time zone (e.g. Europe/Oslo) or UTC'),
+  ]),
   idempotency_key_in_use: { detail: 'A request with this Idempotency-Key is still running: retry shortly.' },
   idempotency_key_reused_with_other_request: {
     detail: `This Idempotency-Key was sent with another request in the last ${IDEMPOTENCY_WINDOW_HOURS} hours: use a new key for a new request.`,
