@@ -786,18 +786,34 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       expect(sink.callsFor(daily.configId)).toHaveLength(1);
     });
 
-    it('POST …/sync sends a run waiting out a retry now (its cause fixed), and the runs queued after it', async () => {
-      const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-      // Throttled with an hour's Retry-After: without POST …/sync nothing goes before then.
-      sink.failures.set(configId, [new DeliveryFailure('retryable', 'HTTP 429', 3600)]);
+    it("POST …/sync sends a run waiting out the engine's backoff now (its cause fixed), and the runs queued after it", async () => {
+      const { token, configPath, exports } = await setup({ sync_frequency: 'manual' });
       const first = await api.post(exports, token, { records: [claim()], deliver: true });
-      expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
-      const waiting = await waitForRun(`${exports}/${first.body.id}`, token, (r) => r.delivery.attempts === 1 && r.status === 'queued');
-      expect(new Date(waiting.delivery.next_attempt_at).getTime()).toBeGreaterThan(Date.now() + 3_000_000);
+      // As a failed attempt leaves it with a long backoff (DELIVERY_BACKOFF_BASE_MS is short here), no Retry-After from the system.
+      await t.dataSource.query(`UPDATE export_runs SET delivery_attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [first.body.id]);
       const second = await api.post(exports, token, { records: [claim()], deliver: true });
       expect((await api.post(`${configPath}/sync`, token, {})).body).toEqual({ queued_runs: 2 });
       expect((await waitForRun(`${exports}/${first.body.id}`, token, (r) => r.status === 'delivered')).delivery).toMatchObject({ attempts: 2, next_attempt_at: null });
       expect((await waitForRun(`${exports}/${second.body.id}`, token, (r) => r.status === 'delivered')).delivery.attempts).toBe(1);
+    });
+
+    it("POST …/sync keeps the system's own Retry-After: the run waits for it, the job with it", async () => {
+      const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+      sink.failures.set(configId, [new DeliveryFailure('retryable', 'HTTP 429', 3600)]);
+      const run = await api.post(exports, token, { records: [claim()], deliver: true });
+      expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+      const waiting = await waitForRun(`${exports}/${run.body.id}`, token, (r) => r.delivery.attempts === 1 && r.status === 'queued');
+      const retryAt = new Date(waiting.delivery.next_attempt_at).getTime();
+      expect(retryAt).toBeGreaterThan(Date.now() + 3_500_000);
+      expect((await api.post(`${configPath}/sync`, token, {})).body).toEqual({ queued_runs: 1 });
+      // The job taken at once finds the run's wait and goes back to the queue for it: nothing sent meanwhile.
+      const [deferred] = await waitFor(
+        () => waitingJobs(configId),
+        (jobs) => jobs.length === 1 && new Date(jobs[0].start_after).getTime() > Date.now() + 3_000_000,
+      );
+      expect(Math.abs(new Date(deferred.start_after).getTime() - retryAt)).toBeLessThan(5_000);
+      expect(sink.callsFor(configId)).toHaveLength(1);
+      expect((await api.get(`${exports}/${run.body.id}`, token)).body.delivery).toMatchObject({ attempts: 1 });
     });
 
     it('a new schedule moves the waiting job: sooner (realtime: now), later (weekly), or away (manual)', async () => {

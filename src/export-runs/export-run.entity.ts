@@ -49,6 +49,8 @@ export class ExportRunEntity {
   @Column('integer', { default: 0 }) delivered_count: number;
   @Column('integer', { default: 0 }) failed_count: number;
   @Column('timestamptz', { nullable: true }) next_attempt_at: Date | null;
+  /** The external system's Retry-After for that retry: POST …/sync skips the backoff, never this. */
+  @Column('timestamptz', { nullable: true }) not_before: Date | null;
   @Column('text', { nullable: true }) last_error: string | null;
 }
 

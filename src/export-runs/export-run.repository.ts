@@ -57,18 +57,19 @@ export class ExportRunRepository extends TableRepository {
     return row;
   }
 
-  /** POST …/sync: the config's queued runs waiting out a retry are due now (the admin asked; a vendor's Retry-After included). */
+  /** POST …/sync: the config's queued runs waiting out the engine's backoff are due now (the admin asked); the system's own Retry-After still holds. */
   async clearRetryWaits(orgId: string, integrationId: string): Promise<void> {
-    await this.rows(`UPDATE export_runs SET next_attempt_at = NULL WHERE organization_id = $1 AND integration_id = $2 AND status = 'queued' AND next_attempt_at IS NOT NULL`, [
-      orgId,
-      integrationId,
-    ]);
+    await this.rows(
+      `UPDATE export_runs SET next_attempt_at = CASE WHEN not_before > now() THEN not_before END
+       WHERE organization_id = $1 AND integration_id = $2 AND status = 'queued' AND next_attempt_at IS NOT NULL`,
+      [orgId, integrationId],
+    );
   }
 
   async updateDelivery(
     orgId: string,
     id: string,
-    changes: Partial<Pick<ExportRunEntity, 'delivery_attempts' | 'delivered_count' | 'failed_count' | 'next_attempt_at' | 'last_error' | 'finished_at'>> & {
+    changes: Partial<Pick<ExportRunEntity, 'delivery_attempts' | 'delivered_count' | 'failed_count' | 'next_attempt_at' | 'not_before' | 'last_error' | 'finished_at'>> & {
       status?: ExportRunStatus;
     },
   ): Promise<void> {

@@ -206,7 +206,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     const startedAt = new Date();
     if (run.status === 'delivering' && (await this.recordLostAttempt(config, run, actor, startedAt, lock)) === 'out of attempts') return true;
     const attempts = run.delivery_attempts + 1;
-    await this.runs.in(lock.session).updateDelivery(orgId, run.id, { status: 'delivering', delivery_attempts: attempts, next_attempt_at: null });
+    await this.runs.in(lock.session).updateDelivery(orgId, run.id, { status: 'delivering', delivery_attempts: attempts, next_attempt_at: null, not_before: null });
     let credentials: IntegrationCredentials;
     try {
       credentials = this.sync.credentialsOf(config, actor, 'delivery');
@@ -400,6 +400,8 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
     const retryInMs = outOfAttempts ? null : retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds);
     const nextAttemptAt = retryInMs === null ? null : new Date(Date.now() + retryInMs);
+    // The system's own wait, kept apart from the backoff: POST …/sync may skip the one, not the other.
+    const notBefore = retryInMs !== null && failure?.retryAfterSeconds ? new Date(Date.now() + failure.retryAfterSeconds * 1000) : null;
     const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message };
     const alerts: RaisedAlert[] = [];
     // Once per streak of refusals, not once per retry.
@@ -410,7 +412,13 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     await lock.transaction(async (tx) => {
       await this.record(config, actor, startedAt, outcome, tx);
       const counts = await this.counts(orgId, run.id, tx);
-      await this.settleRun(config, run.id, { status: outOfAttempts ? 'failed' : 'queued', ...counts, next_attempt_at: nextAttemptAt, last_error: message }, alerts, tx);
+      await this.settleRun(
+        config,
+        run.id,
+        { status: outOfAttempts ? 'failed' : 'queued', ...counts, next_attempt_at: nextAttemptAt, not_before: notBefore, last_error: message },
+        alerts,
+        tx,
+      );
       if (retryInMs !== null) await this.jobs.enqueueDelivery({ orgId, integrationId: config.id }, retryInMs, tx);
     });
     this.metrics?.attemptEnded(config.integration_type, outcome);

@@ -12,6 +12,7 @@ import { ExportRowOrder1763800000009 } from './1763800000009-export-row-order';
 import { DeliverableRunsIndex1763800000010 } from './1763800000010-deliverable-runs-index';
 import { OlderWebhookSecret1763800000011 } from './1763800000011-older-webhook-secret';
 import { LookupIndexes1763800000012 } from './1763800000012-lookup-indexes';
+import { RetryNotBefore1763800000013 } from './1763800000013-retry-not-before';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
@@ -29,4 +30,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   DeliverableRunsIndex1763800000010,
   OlderWebhookSecret1763800000011,
   LookupIndexes1763800000012,
+  RetryNotBefore1763800000013,
 ];
