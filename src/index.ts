@@ -25,6 +25,7 @@ export type { IntegrationTypeDefinition, SourceFieldDefinition } from './integra
 export type { Principal, Role } from './auth/principal';
 export { Public, Roles } from './auth/auth.decorators';
 export { requestLogFields, type LoggableRequest, type RequestLogFields } from './logging/request-log';
+export { logUnhandledRejections } from './logging/unhandled-rejections';
 export { RuleViolation } from './common/rule-violation';
 export { validateDto } from './common/validation';
 export { PageQueryDto } from './common/pagination';
