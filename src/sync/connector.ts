@@ -153,8 +153,8 @@ export const MAX_EXTERNAL_ID_LENGTH = 255;
 
 /**
  * The outcomes of rows that were sent, the first of each: the rest would settle rows never sent (or
- * twice). An external id is the system's text: stored as far as it can be, and not at all when
- * longer than the column (cut, it would name another record).
+ * twice). An external id is the system's text: not kept when it cannot be stored as it is (longer
+ * than the column, or with a NUL or an unpaired surrogate): changed, it would name another record.
  */
 export function outcomesForRowsSent(rows: DeliveryRow[], outcomes: RowOutcome[]): RowOutcome[] {
   const sent = new Set(rows.map((row) => row.index));
@@ -165,7 +165,6 @@ export function outcomesForRowsSent(rows: DeliveryRow[], outcomes: RowOutcome[])
 
 function storableOutcome(outcome: RowOutcome): RowOutcome {
   if (outcome.status !== 'delivered' || outcome.externalId === null) return outcome;
-  const externalId = storableText(outcome.externalId);
-  if (externalId === outcome.externalId && externalId.length <= MAX_EXTERNAL_ID_LENGTH) return outcome;
-  return { ...outcome, externalId: externalId.length <= MAX_EXTERNAL_ID_LENGTH ? externalId : null };
+  if (outcome.externalId.length <= MAX_EXTERNAL_ID_LENGTH && storableText(outcome.externalId) === outcome.externalId) return outcome;
+  return { ...outcome, externalId: null };
 }

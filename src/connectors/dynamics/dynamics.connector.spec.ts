@@ -387,6 +387,13 @@ describe('the Dynamics 365 / Dataverse connector', () => {
       expect((await dynamics.deliver(ctx, three.slice(0, 2))).map((o) => o.status)).toEqual(['failed', 'failed']);
     });
 
+    it("404s on every part naming another set than the config's (a lookup's @odata.bind) stay each row's refusal", async () => {
+      const lookup = part(404, '0x8006088a', "Resource not found for the segment 'contacts'.");
+      const { dynamics, ctx } = scriptedConnector([tokenAnswer('opaque-token-9'), multipart(200, [lookup, lookup])]);
+      const two = [0, 1].map((index) => ({ index, reference: `r${index}`, output: {} }));
+      expect(await dynamics.deliver(ctx, two)).toEqual(two.map(({ index }) => ({ index, status: 'failed', error: "Resource not found for the segment 'contacts'." })));
+    });
+
     it('throttled parts beside them do not make the refused ones rows’ refusals: the batch fails as a whole, after the throttled parts’ wait', async () => {
       const notFound = part(404, '0x8006088a', "Resource not found for the segment 'things'.");
       const throttled =

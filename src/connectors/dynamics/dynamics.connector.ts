@@ -410,6 +410,9 @@ function configurationError(settings: Settings, part: BatchResponsePart, request
   const error = odataError(part.body);
   const message = error?.message ?? '';
   if (part.status === 404 && (error?.code?.toLowerCase() === SEGMENT_NOT_FOUND || /^Resource not found for the segment\b/i.test(message))) {
+    // The segment it names, when it names one, must be the config's: a lookup's `@odata.bind` to a set it lacks is the row's.
+    const segment = /segment '([^']*)'/i.exec(message)?.[1];
+    if (segment !== undefined && segment !== settings.entitySet) return undefined;
     return `extra_config.entity_set '${settings.entitySet}' is not an entity set of this Dataverse environment (names are case-sensitive)`;
   }
   if (part.status !== 400) return undefined;
