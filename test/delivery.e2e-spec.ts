@@ -379,7 +379,8 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       );
     const syncNow = async () => expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     const run = await api.post(exports, token, { records: Array.from({ length: 4 }, () => claim()), deliver: true });
-    const retryNow = () => t.dataSource.query(`UPDATE export_runs SET next_attempt_at = now() WHERE id = $1`, [run.body.id]);
+    // As the run's wait ends: the backoff and the system's Retry-After both.
+    const retryNow = () => t.dataSource.query(`UPDATE export_runs SET next_attempt_at = now(), not_before = NULL WHERE id = $1`, [run.body.id]);
 
     // Refused: the streak's alert.
     sink.failures.set(configId, [rejected()]);
