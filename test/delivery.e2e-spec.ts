@@ -243,6 +243,9 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     ]);
     expect(await syncRuns(configId)).toEqual([{ status: 'success', records_pushed: 4, error: null }]);
     expect((await api.get(configPath, token)).body).toMatchObject({ last_sync_status: 'success', last_sync_error: null });
+    // Settled now: retention ages the run from here, not from its export.
+    const [{ settled_at: settledAt }] = await t.dataSource.query(`SELECT settled_at FROM export_runs WHERE id = $1`, [res.body.id]);
+    expect(Math.abs(new Date(settledAt).getTime() - Date.now())).toBeLessThan(60_000);
   });
 
   it('pages the rows by index', async () => {

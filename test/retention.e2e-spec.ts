@@ -305,6 +305,23 @@ describe('retention of stored events, sync runs and export runs (real database, 
     expect(await present('export_runs', [...aged, young, otherOrg])).toEqual([first, queued, delivering, firstOfVersion2, young, otherOrg].sort());
   });
 
+  it('ages a delivered run from when its delivery ended: exported long ago, delivered yesterday, it stays', async () => {
+    const a = await setup();
+    // The first run of the mapping versions stays whatever its age: not one of these.
+    await a.exportRun();
+    const lateDelivered = await a.exportRun(true);
+    const longDelivered = await a.exportRun(true);
+    for (const run of [lateDelivered, longDelivered]) await setRun(run, 'delivered', 'delivered');
+    await backdate('export_runs', [lateDelivered, longDelivered]);
+    await t.dataSource.query(`UPDATE export_runs SET settled_at = now() - make_interval(days => $2) WHERE id = $1`, [lateDelivered, 1]);
+    await t.dataSource.query(`UPDATE export_runs SET settled_at = now() - make_interval(days => $2) WHERE id = $1`, [longDelivered, 100]);
+
+    await retention();
+
+    expect(await present('export_runs', [lateDelivered, longDelivered])).toEqual([lateDelivered]);
+    expect(await rowCount(lateDelivered)).toBe(2);
+  });
+
   it('keeps audit events by default (RETENTION_AUDIT_EVENTS_DAYS=0), and logs one line per run with the counts per table', async () => {
     const a = await setup();
     const events = await insertAuditEvents(t, a.org, 3, 4000);

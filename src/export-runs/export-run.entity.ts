@@ -51,6 +51,8 @@ export class ExportRunEntity {
   @Column('timestamptz', { nullable: true }) next_attempt_at: Date | null;
   /** The external system's Retry-After for that retry: POST …/sync skips the backoff, never this. */
   @Column('timestamptz', { nullable: true }) not_before: Date | null;
+  /** When its delivery ended (delivered, partially_delivered, failed): retention ages the run from then. */
+  @Column('timestamptz', { nullable: true }) settled_at: Date | null;
   @Column('text', { nullable: true }) last_error: string | null;
 }
 

@@ -69,7 +69,9 @@ export class ExportRunRepository extends TableRepository {
   async updateDelivery(
     orgId: string,
     id: string,
-    changes: Partial<Pick<ExportRunEntity, 'delivery_attempts' | 'delivered_count' | 'failed_count' | 'next_attempt_at' | 'not_before' | 'last_error' | 'finished_at'>> & {
+    changes: Partial<
+      Pick<ExportRunEntity, 'delivery_attempts' | 'delivered_count' | 'failed_count' | 'next_attempt_at' | 'not_before' | 'last_error' | 'finished_at' | 'settled_at'>
+    > & {
       status?: ExportRunStatus;
     },
   ): Promise<void> {

@@ -4,6 +4,12 @@ import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 
 /**
+ * A delivered run (alias `e`) ages from when its delivery ended, not from its export (created_at,
+ * the index's order: the few delivered late are passed over until their turn).
+ */
+const SETTLED_BEFORE = `(e.settled_at IS NULL OR e.settled_at < $1)`;
+
+/**
  * Whether an export run (alias `e`) may go: its delivery is over (not `queued` nor `delivering`:
  * a worker may still read and update it and its rows), and it is not the first run that used a
  * mapping version still marked `used_in_export`, the record of the export that froze it.
@@ -51,7 +57,7 @@ export class RetentionRepository extends TableRepository {
       `WITH doomed AS (
          SELECT r.export_run_id, r.index
          FROM export_runs e JOIN export_run_rows r ON r.export_run_id = e.id
-         WHERE e.created_at < $1 AND ${PRUNABLE_RUN}
+         WHERE e.created_at < $1 AND ${SETTLED_BEFORE} AND ${PRUNABLE_RUN}
          ORDER BY e.created_at
          LIMIT $2
          FOR UPDATE OF r SKIP LOCKED
@@ -69,7 +75,7 @@ export class RetentionRepository extends TableRepository {
     return this.deleted(
       `WITH doomed AS (
          SELECT e.id FROM export_runs e
-         WHERE e.created_at < $1 AND ${PRUNABLE_RUN}
+         WHERE e.created_at < $1 AND ${SETTLED_BEFORE} AND ${PRUNABLE_RUN}
            AND NOT EXISTS (SELECT 1 FROM export_run_rows r WHERE r.export_run_id = e.id)
          ORDER BY e.created_at
          LIMIT $2

@@ -440,7 +440,9 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     tx: Transaction,
   ): Promise<void> {
     const orgId = config.organization_id;
-    await this.runs.in(tx).updateDelivery(orgId, runId, changes);
+    // A final state: retention ages the run from now.
+    const settled = changes.status && changes.status !== 'queued' ? { settled_at: new Date() } : {};
+    await this.runs.in(tx).updateDelivery(orgId, runId, { ...changes, ...settled });
     for (const [type, data] of alerts) await this.alerts.raise(orgId, type, { ...alertSubject(config), export_run_id: runId, ...data }, tx);
   }
 

@@ -13,6 +13,7 @@ import { DeliverableRunsIndex1763800000010 } from './1763800000010-deliverable-r
 import { OlderWebhookSecret1763800000011 } from './1763800000011-older-webhook-secret';
 import { LookupIndexes1763800000012 } from './1763800000012-lookup-indexes';
 import { RetryNotBefore1763800000013 } from './1763800000013-retry-not-before';
+import { ExportRunSettledAt1763800000014 } from './1763800000014-export-run-settled-at';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
@@ -31,4 +32,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   OlderWebhookSecret1763800000011,
   LookupIndexes1763800000012,
   RetryNotBefore1763800000013,
+  ExportRunSettledAt1763800000014,
 ];
