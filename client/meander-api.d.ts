@@ -601,7 +601,7 @@ export interface paths {
         put?: never;
         /**
          * Deliver this config's queued export runs now, whatever its sync_frequency
-         * @description Deliver this config's queued export runs now, whatever its sync_frequency.
+         * @description Now: past the config's schedule and the engine's backoff after a failed attempt. Not past a wait the external system named (Retry-After, Xledger's resetAt): a run under one, and the config's runs queued after it, go when it ends (the run's delivery.next_attempt_at).
          *
          *     Roles: `org_admin`, `sync_service`.
          *

@@ -801,6 +801,17 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       expect((await waitForRun(`${exports}/${second.body.id}`, token, (r) => r.status === 'delivered')).delivery.attempts).toBe(1);
     });
 
+    it("POST …/sync skips a wait the connector only guessed (Xledger's sample wait when it names none), like the backoff", async () => {
+      const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
+      sink.failures.set(configId, [new DeliveryFailure('retryable', 'BAD_REQUEST.INSUFFICIENT_CREDITS', 1200, [], false)]);
+      const run = await api.post(exports, token, { records: [claim()], deliver: true });
+      expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+      await waitForRun(`${exports}/${run.body.id}`, token, (r) => r.delivery.attempts === 1 && r.status === 'queued');
+      // Credits topped up, the admin asks: sent now, not 20 minutes on.
+      expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
+      expect((await waitForRun(`${exports}/${run.body.id}`, token, (r) => r.status === 'delivered')).delivery.attempts).toBe(2);
+    });
+
     it("POST …/sync keeps the system's own Retry-After: the run waits for it, the job with it", async () => {
       const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
       sink.failures.set(configId, [new DeliveryFailure('retryable', 'HTTP 429', 3600)]);

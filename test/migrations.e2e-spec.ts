@@ -61,6 +61,33 @@ describe('migrations at start-up', () => {
     }
   });
 
+  it('settled_at: runs whose delivery had ended before the column count as settled at the upgrade; the rest stay null', async () => {
+    const name = `meander_migrate_settled_${randomBytes(6).toString('hex')}`;
+    await copyOfTemplate(templateUrl, name);
+    const dataSource = await new MeanderDataSource(dataSourceOptions(urlOf(templateUrl, name), 1)).initialize();
+    try {
+      expect(MIGRATIONS.at(-1)!.name).toBe('ExportRunSettledAt1763800000014');
+      await dataSource.undoLastMigration();
+      const [config] = await dataSource.query(
+        `INSERT INTO integration_configs (organization_id, integration_type, display_name, created_by) VALUES (gen_random_uuid(), 'xledger', 'X', gen_random_uuid()) RETURNING id, organization_id`,
+      );
+      const statuses = ['completed', 'queued', 'delivering', 'delivered', 'partially_delivered', 'failed'];
+      for (const status of statuses) {
+        await dataSource.query(
+          `INSERT INTO export_runs (organization_id, integration_id, status, started_at, finished_at, row_count, skipped_count, mappings_used, result, created_by)
+           VALUES ($1, $2, $3, now() - interval '100 days', now() - interval '100 days', 0, 0, '[]', '{}', gen_random_uuid())`,
+          [config.organization_id, config.id, status],
+        );
+      }
+      await dataSource.runMigrations();
+      const rows = (await dataSource.query(`SELECT status, settled_at IS NOT NULL AS settled FROM export_runs ORDER BY seq`)) as { status: string; settled: boolean }[];
+      expect(rows).toEqual(statuses.map((status) => ({ status, settled: ['delivered', 'partially_delivered', 'failed'].includes(status) })));
+    } finally {
+      await dataSource.destroy();
+      await dropDatabase(templateUrl, name);
+    }
+  });
+
   it('instances started together on an empty database migrate it one at a time: all start, none logs an error, each migration runs once', async () => {
     const url = urlOf(templateUrl, name);
     const logs: string[] = [];

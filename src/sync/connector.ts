@@ -89,7 +89,9 @@ export type DeliveryFailureKind = 'retryable' | 'credentials_rejected';
  * A batch that failed as a whole: retried with backoff (at least `retryAfterSeconds` when the
  * system said so). `answered` holds the outcomes of rows the system did answer before the batch
  * failed (a `$batch` whose other parts were throttled): the engine stores them before the retry,
- * so those rows are not sent again; the rows without one stay pending.
+ * so those rows are not sent again; the rows without one stay pending. `retryAfterNamed`: the
+ * wait is the system's own (a Retry-After), which POST …/sync keeps; false for a connector's
+ * guess (a vendor's sample code's wait), which the admin asking may skip like the backoff.
  */
 export class DeliveryFailure extends Error {
   override name = 'DeliveryFailure';
@@ -99,6 +101,7 @@ export class DeliveryFailure extends Error {
     message: string,
     readonly retryAfterSeconds?: number,
     readonly answered: RowOutcome[] = [],
+    readonly retryAfterNamed = true,
   ) {
     super(message);
   }

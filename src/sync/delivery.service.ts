@@ -401,7 +401,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     const retryInMs = outOfAttempts ? null : retryDelayMs(attempts, this.config.deliveryBackoffBaseMs, failure?.retryAfterSeconds);
     const nextAttemptAt = retryInMs === null ? null : new Date(Date.now() + retryInMs);
     // The system's own wait, kept apart from the backoff: POST …/sync may skip the one, not the other.
-    const notBefore = retryInMs !== null && failure?.retryAfterSeconds ? new Date(Date.now() + failure.retryAfterSeconds * 1000) : null;
+    const notBefore = retryInMs !== null && failure?.retryAfterSeconds && failure.retryAfterNamed ? new Date(Date.now() + failure.retryAfterSeconds * 1000) : null;
     const outcome: AttemptOutcome = { status: delivered > 0 ? 'partial' : 'failed', delivered, error: message };
     const alerts: RaisedAlert[] = [];
     // Once per streak of refusals, not once per retry.

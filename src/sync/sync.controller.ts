@@ -36,7 +36,11 @@ export class SyncController {
   @Roles('org_admin', 'sync_service')
   @HttpCode(202)
   @ApiParam({ name: 'id', format: 'uuid', description: 'Integration config id' })
-  @ApiOperation({ summary: "Deliver this config's queued export runs now, whatever its sync_frequency" })
+  @ApiOperation({
+    summary: "Deliver this config's queued export runs now, whatever its sync_frequency",
+    description:
+      "Now: past the config's schedule and the engine's backoff after a failed attempt. Not past a wait the external system named (Retry-After, Xledger's resetAt): a run under one, and the config's runs queued after it, go when it ends (the run's delivery.next_attempt_at).",
+  })
   @ApiNoFieldsBody()
   @ApiAcceptedResponse({ type: SyncNowResponse })
   @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404, { status: 409, rules: ['disabled_integration_must_not_sync', 'integration_paused'] })

@@ -169,9 +169,10 @@ describe("reading Xledger's answers", () => {
     [INSUFFICIENT_CREDITS, { resetAt: (NOW + 60_000) / 1000 }, 60],
     [BURST_RATE_LIMIT_REACHED, { resetAt: new Date(NOW + 12_000).toISOString() }, 12],
     [BURST_RATE_LIMIT_REACHED, { resetAt: new Date(NOW - 5_000).toISOString() }, 1],
-  ])('reads throttling %s %j as a retry after %i s', (code, extensions, seconds) => {
+  ])('reads throttling %s %j as a retry after %i s (named by Xledger only with a resetAt)', (code, extensions, seconds) => {
     const reading = readAddAnswer(answer({ errors: [{ message: 'Too many requests', code, extensions }], data: null }), ids, NOW);
-    expect(reading).toEqual({ ok: false, failure: { kind: 'retryable', message: code, retryAfterSeconds: seconds } });
+    const named = 'resetAt' in extensions;
+    expect(reading).toEqual({ ok: false, failure: { kind: 'retryable', message: code, retryAfterSeconds: seconds, retryAfterNamed: named } });
   });
 
   it('reads the items a throttled or refused answer shows created all the same (data beside errors), by clientId or a complete list by position', () => {
@@ -200,6 +201,7 @@ describe("reading Xledger's answers", () => {
         kind: 'retryable',
         message: BURST_RATE_LIMIT_REACHED,
         retryAfterSeconds: 5,
+        retryAfterNamed: false,
         created: new Map([
           ['2', '9002'],
           ['0', '9000'],
@@ -215,7 +217,7 @@ describe("reading Xledger's answers", () => {
 
   it('also finds the code in extensions', () => {
     const reading = readAddAnswer(answer({ errors: [{ message: 'Too many requests', extensions: { code: CONCURRENCY_LIMIT_REACHED } }] }), ids, NOW);
-    expect(reading).toEqual({ ok: false, failure: { kind: 'retryable', message: CONCURRENCY_LIMIT_REACHED, retryAfterSeconds: 5 } });
+    expect(reading).toEqual({ ok: false, failure: { kind: 'retryable', message: CONCURRENCY_LIMIT_REACHED, retryAfterSeconds: 5, retryAfterNamed: false } });
   });
 
   it.each([

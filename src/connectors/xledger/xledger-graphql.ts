@@ -208,6 +208,8 @@ export interface WholeFailure {
   /** Never the token: a code, a status, or Xledger's own words (the caller scrubs those). */
   message: string;
   retryAfterSeconds?: number;
+  /** false: the wait is the sample code's, Xledger named none (DeliveryFailure.retryAfterNamed). */
+  retryAfterNamed?: boolean;
   /**
    * clientId → dbId of items the answer shows created all the same: a GraphQL answer may carry
    * `data` beside `errors` (a partial result), and an edge naming one of our clientIds with a node
@@ -355,7 +357,8 @@ function parseGraphQL(answer: XledgerHttpAnswer, now: number): AnswerReading<{ j
     const code = codeOf(error);
     if (code === BURST_RATE_LIMIT_REACHED || code === CONCURRENCY_LIMIT_REACHED || code === INSUFFICIENT_CREDITS) {
       const fallback = code === INSUFFICIENT_CREDITS ? XLEDGER_CREDITS_WAIT_SECONDS : XLEDGER_THROTTLE_WAIT_SECONDS;
-      return { ok: false, failure: { kind: 'retryable', message: code, retryAfterSeconds: waitFromExtensions(error, now) ?? fallback } };
+      const named = waitFromExtensions(error, now);
+      return { ok: false, failure: { kind: 'retryable', message: code, retryAfterSeconds: named ?? fallback, retryAfterNamed: named !== undefined } };
     }
   }
   return { ok: true, value: { json: body, errors } };

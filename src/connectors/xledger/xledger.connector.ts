@@ -70,7 +70,7 @@ export class XledgerConnector implements Connector {
       } catch (error) {
         // Lost or timed out: the rows go again (their extIdentifiers make that safe), the outcomes known stay.
         if (!(error instanceof DeliveryFailure)) throw error;
-        throw new DeliveryFailure(error.kind, error.message, error.retryAfterSeconds, [...outcomes.values()]);
+        throw new DeliveryFailure(error.kind, error.message, error.retryAfterSeconds, [...outcomes.values()], error.retryAfterNamed);
       }
       const reading = readAddAnswer(response, clientIds, this.now());
       if (!reading.ok) {
@@ -143,7 +143,7 @@ export class XledgerConnector implements Connector {
   }
 
   private failure(failure: WholeFailure, apiKey: string, answered: RowOutcome[] = []): DeliveryFailure {
-    return new DeliveryFailure(failure.kind, scrub(failure.message, apiKey), failure.retryAfterSeconds, answered);
+    return new DeliveryFailure(failure.kind, scrub(failure.message, apiKey), failure.retryAfterSeconds, answered, failure.retryAfterNamed ?? true);
   }
 }
 

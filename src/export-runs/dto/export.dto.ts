@@ -16,7 +16,7 @@ export class ExportRequestDto {
   @ApiProperty({
     type: 'array',
     maxItems: MAX_EXPORT_RECORDS,
-    items: { type: 'object', additionalProperties: true, maxProperties: 1000 },
+    items: { type: 'object', additionalProperties: true },
     example: [
       { claim_id: '0b6f3a52-8c4e-4d7a-9a51-3c2d1e0f9a8b', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', expense_line: { km_distance: 42 } },
     ],

@@ -231,7 +231,6 @@ export class PreviewMappingDto {
   @ApiProperty({
     type: 'object',
     additionalProperties: true,
-    maxProperties: 1000,
     example: { claim_id: '3f2b…', expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' },
   })
   @ruleDecorator('isPlainObject', 'record_must_be_object', isPlainObject, () => 'record must be a JSON object', {}, { type: 'object', additionalProperties: true })
