@@ -7,9 +7,9 @@ const ROOT = join(__dirname, '..', '..');
 function run(installed: boolean) {
   const script = `
     const { logUnhandledRejections } = require('./src/logging/unhandled-rejections');
-    if (${installed}) logUnhandledRejections({ error: (message, context) => console.log(JSON.stringify({ context, ...message })) });
+    if (${installed}) logUnhandledRejections({ error: (message, context) => process.stdout.write(JSON.stringify({ context, ...message }) + '\\n') });
     Promise.reject(new Error('lost settle'));
-    setTimeout(() => console.log('still running'), 100);
+    setTimeout(() => process.stdout.write('still running\\n'), 100);
   `;
   return spawnSync(process.execPath, ['-r', '@swc-node/register', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
 }
