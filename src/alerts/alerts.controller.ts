@@ -2,21 +2,14 @@ import { Controller, Delete, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
-import { NoQuery, ValidBody } from '../common/validation';
+import { NoFieldsDto, NoQuery, ValidBody } from '../common/validation';
 import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiProblemResponses } from '../http/api-problem';
 import { ResourceId } from '../http/resource-id.decorator';
 import { ApiNoFieldsBody, BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { AlertsService } from './alerts.service';
-import {
-  AlertEndpointCreatedResponse,
-  AlertEndpointListResponse,
-  AlertEndpointResponse,
-  AlertSecretResponse,
-  CreateAlertEndpointDto,
-  RotateAlertSecretDto,
-} from './dto/alert-endpoint.dto';
+import { AlertEndpointCreatedResponse, AlertEndpointListResponse, AlertEndpointResponse, AlertSecretResponse, CreateAlertEndpointDto } from './dto/alert-endpoint.dto';
 
 const ID = ApiParam({ name: 'id', format: 'uuid', description: 'Alert endpoint id' });
 
@@ -74,7 +67,7 @@ export class AlertsController {
   async rotateSecret(
     @OrgId() orgId: string,
     @ResourceId('id') id: string,
-    @ValidBody() _body: RotateAlertSecretDto,
+    @ValidBody() _body: NoFieldsDto,
     @NoQuery() _query: object,
     @CurrentPrincipal() actor: Principal,
   ): Promise<AlertSecretResponse> {

@@ -119,6 +119,9 @@ export const VALIDATION_PIPE = createValidationPipe();
 /** The request body, validated and transformed into its DTO class. */
 export const ValidBody = (): ParameterDecorator => Body(VALIDATION_PIPE);
 
+/** The body of an action that takes no input (a rotation, POST …/sync): none, or `{}`; with `@ValidBody()` any field is unknown_field. */
+export class NoFieldsDto {}
+
 /**
  * A plain object validated and transformed into `dto` as a request body is (unknown fields, every
  * bound and rule): for a host application that calls the services with input from elsewhere. The

@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal';
 import { etagFor, isNotModified } from '../common/if-match';
 import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
-import { NoQuery, ValidBody, ValidQuery } from '../common/validation';
+import { NoFieldsDto, NoQuery, ValidBody, ValidQuery } from '../common/validation';
 import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiProblemResponses, invalid, type ProblemSpec } from '../http/api-problem';
 
@@ -14,7 +14,7 @@ import { Idempotent } from '../idempotency/idempotent.decorator';
 import type { HttpReply } from '../http/http-types';
 import { ApiNoFieldsBody, BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
-import { CreateIntegrationConfigDto, RotateWebhookSecretDto, RULES, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
+import { CreateIntegrationConfigDto, RULES, UpdateIntegrationConfigDto } from './dto/integration-config-request.dto';
 import { IntegrationConfigListResponse, IntegrationConfigResponse, WebhookSecretResponse } from './dto/integration-config-response.dto';
 import { RecordSyncRunDto, SyncRunListResponse, SyncRunResponse } from './dto/sync-run.dto';
 import { IntegrationConfigService } from './integration-config.service';
@@ -205,7 +205,7 @@ export class IntegrationConfigController {
   async rotateWebhookSecret(
     @OrgId() orgId: string,
     @ResourceId('id') id: string,
-    @ValidBody() _body: RotateWebhookSecretDto,
+    @ValidBody() _body: NoFieldsDto,
     @NoQuery() _query: object,
     @CurrentPrincipal() principal: Principal,
   ): Promise<WebhookSecretResponse> {

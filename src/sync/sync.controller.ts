@@ -2,14 +2,13 @@ import { Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
-import { NoQuery, ValidBody } from '../common/validation';
+import { NoFieldsDto, NoQuery, ValidBody } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { ResourceId } from '../http/resource-id.decorator';
 import { ApiNoFieldsBody, BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { ConnectionTestService } from './connection-test.service';
 import { DeliveryService } from './delivery.service';
-import { ConnectionTestDto, SyncNowDto } from './dto/sync-request.dto';
 
 export class ConnectionTestResponse {
   @ApiProperty({ example: true, description: 'The external system accepted the credentials and answered the read-only call' }) ok: boolean;
@@ -44,7 +43,7 @@ export class SyncController {
   @ApiNoFieldsBody()
   @ApiAcceptedResponse({ type: SyncNowResponse })
   @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404, { status: 409, rules: ['disabled_integration_must_not_sync', 'integration_paused'] })
-  syncNow(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() _body: SyncNowDto, @NoQuery() _query: object, @CurrentPrincipal() principal: Principal) {
+  syncNow(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() _body: NoFieldsDto, @NoQuery() _query: object, @CurrentPrincipal() principal: Principal) {
     return this.delivery.syncNow(orgId, id, principal);
   }
 
@@ -60,7 +59,7 @@ export class SyncController {
   @ApiNoFieldsBody()
   @ApiOkResponse({ type: ConnectionTestResponse })
   @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404, { status: 422, rules: ['egress_destination_not_allowed'] })
-  testConnection(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() _body: ConnectionTestDto, @NoQuery() _query: object, @CurrentPrincipal() principal: Principal) {
+  testConnection(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() _body: NoFieldsDto, @NoQuery() _query: object, @CurrentPrincipal() principal: Principal) {
     return this.connectionTests.test(orgId, id, principal);
   }
 }

@@ -21,9 +21,6 @@ export class CreateAlertEndpointDto {
   description?: string | null;
 }
 
-/** No fields: a rotation takes no input. */
-export class RotateAlertSecretDto {}
-
 export class AlertEndpointResponse {
   @ApiProperty({ format: 'uuid', example: '3f6c2a9e-8b1d-4e7a-9c55-0d2b7e4f1a63' }) id: string;
   @ApiProperty({ format: 'uri', maxLength: 2048, example: 'https://ops.example.org/hooks/meander' }) url: string;

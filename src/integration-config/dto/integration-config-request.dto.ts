@@ -158,6 +158,3 @@ export class UpdateIntegrationConfigDto extends IntegrationConfigWritableFields 
   @IsBoolean(rule('enabled_must_be_boolean', 'enabled must be true or false'))
   enabled?: boolean;
 }
-
-/** `POST …/webhook-secret` takes no fields: an empty object or no body; any field is unknown_field. */
-export class RotateWebhookSecretDto {}
