@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     [
       'the same with MAPPING_WORKERS=0 (mapping on the event loop)',
       `${isolation.gets} GETs or 20 s`,
-      `p99 ${isolation.onEventLoopP99Ms.toFixed(1)} ms`,
+      `p99 ${isolation.onEventLoopP99Ms.toFixed(1)} ms; ${isolation.onEventLoopRefused} of ${isolation.onEventLoopGets} GETs 503`,
       `${isolation.onEventLoopRatio.toFixed(1)}× p99`,
       'measured (what the pool prevents)',
       '–',
