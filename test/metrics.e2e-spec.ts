@@ -4,8 +4,8 @@ import createClient from 'openapi-fetch';
 import type { Response } from 'supertest';
 import type { paths } from '../client/meander-api';
 import { ROLES, type Role } from '../src/auth/principal';
-import { readDeliveryQueue, readDeliveryQueueWithin } from '../src/metrics/delivery-queue';
-import { DELIVERY_QUEUE, JOB_QUEUE_SCHEMA } from '../src/job-queue/job-queue';
+import { readJobQueues, readJobQueuesWithin } from '../src/metrics/job-queues';
+import { ALERT_QUEUE, DELIVERY_QUEUE, JOB_QUEUE_SCHEMA, JobQueue } from '../src/job-queue/job-queue';
 import type { Connector, ConnectorContext, DeliveryRow, RowOutcome } from '../src/sync/connector';
 import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, TEST_JWT_SECRET, type TestApp } from './support/test-app';
@@ -134,6 +134,9 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
       ['meander_delivery_queue_depth', 'gauge'],
       ['meander_delivery_queue_scheduled', 'gauge'],
       ['meander_delivery_queue_oldest_age_seconds', 'gauge'],
+      ['meander_alert_queue_depth', 'gauge'],
+      ['meander_alert_queue_scheduled', 'gauge'],
+      ['meander_alert_queue_oldest_age_seconds', 'gauge'],
       ['meander_token_cache_hits_total', 'counter'],
       ['meander_token_cache_misses_total', 'counter'],
       ['meander_token_cache_entries', 'gauge'],
@@ -227,8 +230,8 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
       ids.add((await api.post(`${scheduled.configPath}/exports`, scheduled.token, { records: [claim()], deliver: true })).body.id);
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       const during = await scrape();
-      const queue = await readDeliveryQueue(t.dataSource);
-      expect(sample(during, 'meander_delivery_queue_depth')).toBe(queue.due);
+      const queues = await readJobQueues(t.dataSource);
+      expect(sample(during, 'meander_delivery_queue_depth')).toBe(queues.delivery.due);
       expect(sample(during, 'meander_delivery_queue_depth') - sample(before, 'meander_delivery_queue_depth')).toBe(1);
       expect(sample(during, 'meander_delivery_queue_scheduled') - sample(before, 'meander_delivery_queue_scheduled')).toBe(1);
       expect(sample(during, 'meander_delivery_queue_oldest_age_seconds')).toBeGreaterThanOrEqual(1);
@@ -263,8 +266,9 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
     expect(refused.response.status).toBe(401);
   });
 
-  it('reads an absent queue schema as an empty queue (pg-boss creates it on first use)', async () => {
-    expect(await readDeliveryQueue(t.dataSource, 'pgboss_not_created_yet')).toEqual({ due: 0, scheduled: 0, oldestDueSeconds: 0 });
+  it('reads an absent queue schema as empty queues (pg-boss creates it on first use)', async () => {
+    const empty = { due: 0, scheduled: 0, oldestDueSeconds: 0 };
+    expect(await readJobQueues(t.dataSource, 'pgboss_not_created_yet')).toEqual({ delivery: empty, alerts: empty });
   });
 
   it('stops waiting for a queue the database cannot read in time, and so does the database', async () => {
@@ -274,7 +278,7 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
     try {
       await blocker.query(`LOCK TABLE "${JOB_QUEUE_SCHEMA}".job IN ACCESS EXCLUSIVE MODE`);
       const failures: unknown[] = [];
-      expect(await readDeliveryQueueWithin(t.dataSource, 300, (error) => failures.push(error))).toBeNull();
+      expect(await readJobQueuesWithin(t.dataSource, 300, (error) => failures.push(error))).toBeNull();
       // The server gave up on the statement too: no backend is left waiting for the lock.
       const waiting = async () =>
         (await t.dataSource.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%oldest_due_seconds%'`))[0].n as number;
@@ -317,5 +321,44 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
     for (const id of ids) expect({ id, present: text.toLowerCase().includes(id.toLowerCase()) }).toEqual({ id, present: false });
     expect(text).not.toMatch(UUID);
     for (const secret of [METRICS_TOKEN, TEST_JWT_SECRET, 'xl-key-0123456789abcdef']) expect(text).not.toContain(secret);
+  });
+});
+
+describe('GET /metrics: the alert queue (an API-only instance: alerts queue, nothing sends them)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { METRICS_TOKEN, DELIVERY_WORKERS: '0' } });
+  }, 60_000);
+  afterAll(() => t.close());
+
+  const scrape = async (): Promise<string> => {
+    const res = await t.http.get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`);
+    expect(res.status).toBe(200);
+    return res.text;
+  };
+
+  it("reports alerts waiting for a sender, with the oldest one's age, and those waiting out a retry apart", async () => {
+    const endpointIds = [randomUUID(), randomUUID()];
+    const jobs = t.app.get(JobQueue);
+    await jobs.enqueueAlert({ orgId: newOrgId(), endpointId: endpointIds[0], event: { type: 'delivery.failed' } });
+    const before = await scrape();
+    await jobs.enqueueAlert({ orgId: newOrgId(), endpointId: endpointIds[1], event: { type: 'delivery.failed' } });
+    await jobs.enqueueAlert({ orgId: newOrgId(), endpointId: endpointIds[1], event: { type: 'integration.paused' } });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const due = await scrape();
+    expect(sample(due, 'meander_alert_queue_depth') - sample(before, 'meander_alert_queue_depth')).toBe(2);
+    expect(sample(due, 'meander_alert_queue_oldest_age_seconds')).toBeGreaterThanOrEqual(1);
+    // The delivery queue's gauges count no alert.
+    expect(sample(due, 'meander_delivery_queue_depth')).toBe(sample(before, 'meander_delivery_queue_depth'));
+    // One alert's endpoint did not take it: pg-boss moves its start past the backoff.
+    await t.dataSource.query(`UPDATE ${JOB_QUEUE_SCHEMA}.job SET state = 'retry', start_after = now() + interval '1 hour' WHERE name = $1 AND data->>'endpointId' = $2`, [
+      ALERT_QUEUE,
+      endpointIds[0],
+    ]);
+    const retrying = await scrape();
+    expect(sample(retrying, 'meander_alert_queue_depth') - sample(before, 'meander_alert_queue_depth')).toBe(1);
+    expect(sample(retrying, 'meander_alert_queue_scheduled') - sample(before, 'meander_alert_queue_scheduled')).toBe(1);
+    const queues = await readJobQueues(t.dataSource);
+    expect([queues.alerts.due, queues.alerts.scheduled]).toEqual([sample(retrying, 'meander_alert_queue_depth'), sample(retrying, 'meander_alert_queue_scheduled')]);
   });
 });

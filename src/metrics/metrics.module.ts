@@ -7,14 +7,14 @@ import { AuthModule } from '../auth/auth.module';
 import { TokenVerifier } from '../auth/token-verifier';
 import { tokenCacheLookups } from '../connectors/dynamics/token-cache';
 import { MEANDER_DATA_SOURCE } from '../database/database.module';
-import { readDeliveryQueueWithin } from './delivery-queue';
+import { readJobQueuesWithin } from './job-queues';
 import { observeHttpRequests } from './http-metrics';
 import { MetricsController } from './metrics.controller';
 import { DeliveryMetrics } from './delivery-metrics';
 import { ServiceMetrics } from './service-metrics';
 import { vendorRequestCounts } from '../connectors/connectors.module';
 
-/** A scrape waits this long for the queue's numbers, then reports them unknown (NaN). */
+/** A scrape waits this long for the queues' numbers, then reports them unknown (NaN). */
 const QUEUE_READ_TIMEOUT_MS = 2_000;
 
 /**
@@ -32,7 +32,7 @@ const QUEUE_READ_TIMEOUT_MS = 2_000;
       inject: [getDataSourceToken(MEANDER_DATA_SOURCE), TokenVerifier],
       useFactory: (dataSource: DataSource, verifier: TokenVerifier) =>
         new ServiceMetrics({
-          queue: () => readDeliveryQueueWithin(dataSource, QUEUE_READ_TIMEOUT_MS, logUnreadable),
+          queues: () => readJobQueuesWithin(dataSource, QUEUE_READ_TIMEOUT_MS, logUnreadable),
           // The Dynamics 365 / HLF portal access tokens (the process's); the bearer tokens' verdicts (this application's).
           cacheLookups: () => ({ dynamics: tokenCacheLookups(), auth: { ...verifier.verdictLookups } }),
           cacheEntries: () => ({ auth: verifier.rememberedVerdicts }),
@@ -58,5 +58,5 @@ export class MetricsModule implements OnModuleInit {
 
 const logger = new Logger('Metrics');
 
-// The scrape still answers when the queue cannot be read (HTTP and process metrics matter most during an outage).
+// The scrape still answers when the queues cannot be read (HTTP and process metrics matter most during an outage).
 const logUnreadable = (error: unknown) => logger.warn({ event: 'metrics_queue_unreadable', err: { name: (error as Error)?.name, code: (error as { code?: string })?.code } });

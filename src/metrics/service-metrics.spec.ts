@@ -2,7 +2,7 @@ import { TokenCache, tokenCacheLookups } from '../connectors/dynamics/token-cach
 import { carriesMetricsToken } from './metrics-token';
 import { routeTemplate } from './http-metrics';
 import { METRICS_CONTENT_TYPE } from './metrics.controller';
-import { ServiceMetrics, type QueueSnapshot } from './service-metrics';
+import { ServiceMetrics, type JobQueuesSnapshot } from './service-metrics';
 
 /** The value of a sample line, exactly as written (labels in declaration order). */
 const valueOf = (text: string, series: string): number | undefined => {
@@ -45,14 +45,13 @@ describe('service metrics', () => {
     }).toEqual({ success: 1, partial: 1, failed: 1, stopped: 1, dynamicsStopped: 1, delivered: 9, refused: 1, dynamicsRows: undefined });
   });
 
-  it('reads the queue once per scrape for its three gauges, and reports an unreadable queue as NaN', async () => {
+  it('reads the queues once per scrape for their six gauges, and reports unreadable queues as NaN', async () => {
     let reads = 0;
-    let next: QueueSnapshot | null = { due: 3, scheduled: 7, oldestDueSeconds: 12.5 };
-    const metrics = new ServiceMetrics({ processMetrics: false, queue: async () => (reads++, next) });
+    let next: JobQueuesSnapshot | null = { delivery: { due: 3, scheduled: 7, oldestDueSeconds: 12.5 }, alerts: { due: 2, scheduled: 4, oldestDueSeconds: 61 } };
+    const metrics = new ServiceMetrics({ processMetrics: false, queues: async () => (reads++, next) });
     const text = await metrics.scrape();
-    expect([valueOf(text, 'meander_delivery_queue_depth'), valueOf(text, 'meander_delivery_queue_scheduled'), valueOf(text, 'meander_delivery_queue_oldest_age_seconds')]).toEqual([
-      3, 7, 12.5,
-    ]);
+    const gauges = (queue: string) => ['depth', 'scheduled', 'oldest_age_seconds'].map((gauge) => valueOf(text, `meander_${queue}_queue_${gauge}`));
+    expect({ delivery: gauges('delivery'), alert: gauges('alert') }).toEqual({ delivery: [3, 7, 12.5], alert: [2, 4, 61] });
     expect(reads).toBe(1);
     await new Promise((resolve) => setImmediate(resolve));
     next = null;
@@ -61,6 +60,7 @@ describe('service metrics', () => {
     // prom-client writes `Nan`; Prometheus reads NaN in any case (Go's ParseFloat).
     expect(unreadable).toMatch(/^meander_delivery_queue_depth nan$/im);
     expect(unreadable).toMatch(/^meander_delivery_queue_oldest_age_seconds nan$/im);
+    expect(unreadable).toMatch(/^meander_alert_queue_depth nan$/im);
   });
 
   it("shows the caches' own counts at each scrape", async () => {

@@ -11,7 +11,7 @@ export const METRIC_PREFIX = 'meander_';
 /** The label of a request that matched no route: its URL could be anything, ids included. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-/** The delivery queue as one look at pg-boss's table sees it; null when it could not be read. */
+/** A queue as one look at pg-boss's table sees it. */
 export interface QueueSnapshot {
   /** Jobs waiting for a worker now (created or retry, their start time passed). */
   due: number;
@@ -21,14 +21,20 @@ export interface QueueSnapshot {
   oldestDueSeconds: number;
 }
 
+/** The delivery and alert queues, read together. */
+export interface JobQueuesSnapshot {
+  delivery: QueueSnapshot;
+  alerts: QueueSnapshot;
+}
+
 export interface CacheLookups {
   hits: number;
   misses: number;
 }
 
 export interface ServiceMetricsSources {
-  /** Read at each scrape: the delivery queue (null: unreadable, reported as NaN). */
-  queue?: () => Promise<QueueSnapshot | null>;
+  /** Read at each scrape: the delivery and alert queues (null: unreadable, reported as NaN). */
+  queues?: () => Promise<JobQueuesSnapshot | null>;
   /** Read at each scrape: lookups of the process's caches, by cache name (counts since start). */
   cacheLookups?: () => Record<string, CacheLookups>;
   /** Read at each scrape: entries held by the caches, by cache name. */
@@ -91,7 +97,7 @@ export class ServiceMetrics extends DeliveryMetrics {
       labelNames: ['outcome'],
       registers,
     });
-    if (sources.queue) this.queueGauges(sources.queue);
+    if (sources.queues) this.queueGauges(sources.queues);
     if (sources.cacheLookups) this.cacheCounters(sources.cacheLookups);
     if (sources.cacheEntries) {
       const entries = sources.cacheEntries;
@@ -143,14 +149,14 @@ export class ServiceMetrics extends DeliveryMetrics {
     return this.registry.contentType;
   }
 
-  private queueGauges(read: () => Promise<QueueSnapshot | null>): void {
-    // One read per scrape serves the three gauges: whichever collects first starts it.
-    let pending: Promise<QueueSnapshot | null> | undefined;
+  private queueGauges(read: () => Promise<JobQueuesSnapshot | null>): void {
+    // One read per scrape serves the six gauges: whichever collects first starts it.
+    let pending: Promise<JobQueuesSnapshot | null> | undefined;
     const snapshot = () => {
       pending ??= read().finally(() => setImmediate(() => (pending = undefined)));
       return pending;
     };
-    const gauge = (name: string, help: string, value: (s: QueueSnapshot) => number) =>
+    const gauge = (name: string, help: string, value: (s: JobQueuesSnapshot) => number) =>
       new Gauge({
         name: `${METRIC_PREFIX}${name}`,
         help,
@@ -160,9 +166,16 @@ export class ServiceMetrics extends DeliveryMetrics {
           this.set(s ? value(s) : NaN);
         },
       });
-    gauge('delivery_queue_depth', 'Delivery jobs waiting for a worker now (NaN: the queue could not be read).', (s) => s.due);
-    gauge('delivery_queue_scheduled', 'Delivery jobs waiting for a later start: a schedule slot or a retry backoff (NaN: unreadable).', (s) => s.scheduled);
-    gauge('delivery_queue_oldest_age_seconds', 'Seconds the oldest due delivery job has waited for a worker; 0 when none waits (NaN: unreadable).', (s) => s.oldestDueSeconds);
+    gauge('delivery_queue_depth', 'Delivery jobs waiting for a worker now (NaN: the queue could not be read).', (s) => s.delivery.due);
+    gauge('delivery_queue_scheduled', 'Delivery jobs waiting for a later start: a schedule slot or a retry backoff (NaN: unreadable).', (s) => s.delivery.scheduled);
+    gauge(
+      'delivery_queue_oldest_age_seconds',
+      'Seconds the oldest due delivery job has waited for a worker; 0 when none waits (NaN: unreadable).',
+      (s) => s.delivery.oldestDueSeconds,
+    );
+    gauge('alert_queue_depth', 'Failure alerts waiting for a sender now (NaN: the queue could not be read).', (s) => s.alerts.due);
+    gauge('alert_queue_scheduled', 'Failure alerts waiting out a retry backoff: their endpoint did not take them (NaN: unreadable).', (s) => s.alerts.scheduled);
+    gauge('alert_queue_oldest_age_seconds', 'Seconds the oldest due alert has waited for a sender; 0 when none waits (NaN: unreadable).', (s) => s.alerts.oldestDueSeconds);
   }
 
   private cacheCounters(read: () => Record<string, CacheLookups>): void {
