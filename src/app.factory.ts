@@ -10,6 +10,7 @@ import { problemOf, PROBLEM_CONTENT_TYPE } from './common/problem';
 import { Authenticator } from './auth/authenticator';
 import { noteRoutes } from './http/allowed-methods';
 import { authenticateBeforeBody } from './http/authenticate-before-body';
+import { limitBeforeBody, RateLimits } from './http/rate-limit.guard';
 import { useBodyParsers } from './http/body-parsers';
 import { DOCS_PATH, setupSwagger } from './http/swagger';
 import { useAccessLog } from './logging/access-log';
@@ -111,6 +112,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   app.useLogger(logger);
   app.flushLogs();
   authenticateBeforeBody(fastify, app.get(Authenticator));
+  limitBeforeBody(fastify, app.get(RateLimits));
   // The root logger: lines outside any request context (see useAccessLog).
   useAccessLog(fastify, logger.root);
   // Cross-origin browsers only from the configured origins (an admin console); none by default.

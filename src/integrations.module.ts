@@ -10,7 +10,7 @@ import { DatabaseModule } from './database/database.module';
 import { ExportRunModule } from './export-runs/export-run.module';
 import { FieldMappingModule } from './field-mapping/field-mapping.module';
 import { HttpApiModule } from './http/http-api.module';
-import { RateLimitGuard } from './http/rate-limit.guard';
+import { RateLimitGuard, RateLimits } from './http/rate-limit.guard';
 import { IntegrationConfigModule } from './integration-config/integration-config.module';
 import type { IntegrationTypeDefinition } from './integration-types/integration-type';
 import { IntegrationTypesModule } from './integration-types/integration-types.module';
@@ -66,6 +66,8 @@ export class IntegrationsModule {
               { provide: APP_GUARD, useClass: AuthGuard },
               { provide: APP_GUARD, useClass: OrgScopeGuard },
               { provide: APP_GUARD, useClass: RateLimitGuard },
+              // The guard's budgets, shared with limitBeforeBody (app.factory.ts), which takes most of them first.
+              RateLimits,
               { provide: APP_FILTER, useClass: ProblemFilter },
               // No global pipe: bodies and queries are validated where they are declared (ValidBody,
               // ValidQuery), so the host's own routes keep their own validation. A host's global pipes

@@ -1,51 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expectProblem } from './support/api';
+import { answerBeforeBody } from './support/early-answer';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 const REFUSALS = 3;
-
-interface EarlyAnswer {
-  status: number;
-  contentType: string | undefined;
-  body: { code?: string };
-}
-
-/**
- * Announces a body of `announced` bytes, sends 1 KiB of it and waits: an answer that comes while
- * the rest is unsent was given without reading the body. `null` if none came in `waitMs`.
- */
-function answerBeforeBody(t: TestApp, method: string, path: string, announced: number, clientAddress: string, waitMs = 10_000): Promise<EarlyAnswer | null> {
-  const { port } = t.app.getHttpServer().address() as AddressInfo;
-  return new Promise((resolve, reject) => {
-    const chunk = Buffer.alloc(1024, 'a');
-    const req = httpRequest({
-      host: '127.0.0.1',
-      port,
-      method,
-      path,
-      headers: { 'content-type': 'application/json', 'content-length': String(announced), 'x-forwarded-for': clientAddress },
-    });
-    const timer = setTimeout(() => {
-      req.destroy();
-      resolve(null);
-    }, waitMs);
-    req.on('response', (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (part: Buffer) => parts.push(part));
-      res.on('end', () => {
-        clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: JSON.parse(Buffer.concat(parts).toString('utf8') || '{}') });
-        req.destroy();
-      });
-    });
-    req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? undefined : reject(error)));
-    req.write(chunk);
-  });
-}
 
 describe('anonymous requests (HTTP, real database)', () => {
   let t: TestApp;
@@ -68,7 +28,7 @@ describe('anonymous requests (HTTP, real database)', () => {
     }
     expect(writes.length).toBeGreaterThanOrEqual(10);
     // Each from its own address: the budget of refusals is not what is tested here.
-    const answers = await Promise.all(writes.map(([method, path], i) => answerBeforeBody(t, method, path, 9 * 1024 * 1024, `198.51.100.${i + 1}`)));
+    const answers = await Promise.all(writes.map(([method, path], i) => answerBeforeBody(t, method, path, 9 * 1024 * 1024, { 'x-forwarded-for': `198.51.100.${i + 1}` })));
     expect(answers.map((a, i) => `${writes[i].join(' ')} → ${a?.status}`)).toEqual(writes.map((w) => `${w.join(' ')} → 401`));
     for (const answer of answers) {
       expect(answer?.contentType).toMatch(/^application\/problem\+json/);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { apiClient, expectProblem, hlfPortalConfig, type ApiClient } from './support/api';
+import { answerBeforeBody, type EarlyAnswer } from './support/early-answer';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 const READS = 8;
@@ -106,5 +107,40 @@ describe('abuse limits (HTTP, real database)', () => {
 
     expect((await deliver('198.51.100.9')).status).toBe(202);
     for (let i = 0; i < PUBLIC * 3; i += 1) expect((await t.http.get('/health/live').set('X-Forwarded-For', '203.0.113.7')).status).toBe(200);
+  });
+
+  function expectRefusedEarly(answer: EarlyAnswer | null, limit: number): void {
+    // An answer at all: the rest of the announced body was never sent.
+    expect(answer?.status).toBe(429);
+    expect(answer?.contentType).toMatch(/^application\/problem\+json/);
+    expect(answer?.body.code).toBe('rate_limited');
+    expect(Number(answer?.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(answer?.headers['ratelimit-limit']).toBe(String(limit));
+  }
+
+  it("refuses a token past its budget before reading the request's body (a 9 MiB export is not read to be refused)", async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const created = await create(org, token, 'budget');
+    expect(created.status).toBe(201);
+    for (let i = 1; i < WRITES; i += 1) expect((await api.patch(`/v1/organizations/${org}/integrations/${created.body.id}`, token, { display_name: `n${i}` })).status).toBe(200);
+    const answer = await answerBeforeBody(
+      t,
+      'POST',
+      `/v1/organizations/${org}/integrations/${created.body.id}/exports`,
+      9 * 1024 * 1024,
+      { authorization: `Bearer ${token}` },
+      5_000,
+    );
+    expectRefusedEarly(answer, WRITES);
+  });
+
+  it('refuses an address past its public budget before reading the webhook body', async () => {
+    const ip = '203.0.113.77';
+    const unknown = `/v1/webhooks/${newOrgId()}`;
+    // Refused deliveries draw on the address's budget like any other.
+    for (let i = 0; i < PUBLIC; i += 1) expect((await t.http.post(unknown).set('X-Forwarded-For', ip).set('Content-Type', 'application/json').send('{}')).status).not.toBe(429);
+    const answer = await answerBeforeBody(t, 'POST', unknown, 512 * 1024, { 'x-forwarded-for': ip }, 5_000);
+    expectRefusedEarly(answer, PUBLIC);
   });
 });

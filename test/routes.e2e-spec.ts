@@ -2,7 +2,9 @@ import { RequestMethod } from '@nestjs/common';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
-import { IS_PUBLIC, ROLES_KEY } from '../src/auth/auth.decorators';
+import { FASTIFY_ROUTE_CONFIG_METADATA } from '@nestjs/platform-fastify/constants.js';
+import { AUTHENTICATED_ROUTE, IS_PUBLIC, NOT_RATE_LIMITED, ROLES_KEY } from '../src/auth/auth.decorators';
+import { PUBLIC_BUDGET_ROUTE } from '../src/http/rate-limit.guard';
 import { NO_QUERY_PIPE, SHALLOW_BODY_VALIDATION_PIPE, VALIDATION_PIPE } from '../src/common/validation';
 import { startTestApp, type TestApp } from './support/test-app';
 
@@ -102,5 +104,20 @@ describe('route inventory', () => {
     expect(routes.filter((r) => !r.checked && !EXEMPT.includes(r.route)).map((r) => r.route)).toEqual([]);
     // An exemption that became checked is dropped from the list.
     expect(routes.filter((r) => r.checked && EXEMPT.includes(r.route)).map((r) => r.route)).toEqual([]);
+  });
+
+  // The rate limits are taken in Fastify's first hooks (limitBeforeBody) only on routes flagged for
+  // it; on any other the guard takes them after the body was read and parsed (up to 10 MiB).
+  it('every route that takes a body and is rate-limited has its budget taken before the body is read', () => {
+    const reflector = t.app.get(Reflector);
+    const routes = handlers()
+      .filter(({ route }) => /^(POST|PUT|PATCH) /.test(route))
+      .filter(({ controller, handler }) => !reflector.getAllAndOverride<boolean>(NOT_RATE_LIMITED, [handler, controller]))
+      .map(({ route, handler }) => {
+        const config = (Reflect.getMetadata(FASTIFY_ROUTE_CONFIG_METADATA, handler) ?? {}) as Record<string, unknown>;
+        return { route, early: config[AUTHENTICATED_ROUTE] === true || config[PUBLIC_BUDGET_ROUTE] === true };
+      });
+    expect(routes.length).toBeGreaterThan(15);
+    expect(routes.filter((r) => !r.early).map((r) => r.route)).toEqual([]);
   });
 });

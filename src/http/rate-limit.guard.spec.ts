@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { NotRateLimited, Public, Roles } from '../auth/auth.decorators';
 import type { AppConfig } from '../config/app-config';
 import { RuleViolation } from '../common/rule-violation';
-import { MAX_RATE_LIMIT_KEYS, RateLimitGuard } from './rate-limit.guard';
+import { MAX_RATE_LIMIT_KEYS, RateLimitGuard, RateLimits } from './rate-limit.guard';
 
 class Routes {
   @Roles('org_admin') read() {}
@@ -36,7 +36,7 @@ function call(guard: RateLimitGuard, handler: keyof Routes, request: { method?: 
 
 describe('RateLimitGuard', () => {
   it('counts reads and writes of a token on budgets of their own, with the budget in RateLimit headers', () => {
-    const guard = new RateLimitGuard(new Reflector(), config);
+    const guard = new RateLimitGuard(new Reflector(), new RateLimits(config));
     const token = { authorization: 'Bearer a', principal: true };
     expect(call(guard, 'read', token)).toEqual({ allowed: true, headers: { 'RateLimit-Limit': '3', 'RateLimit-Remaining': '2', 'RateLimit-Reset': '20' } });
     call(guard, 'read', token);
@@ -53,7 +53,7 @@ describe('RateLimitGuard', () => {
   it('refills a budget continuously: one request per 60 / limit seconds', () => {
     jest.useFakeTimers({ now: 1_000_000 });
     try {
-      const guard = new RateLimitGuard(new Reflector(), config);
+      const guard = new RateLimitGuard(new Reflector(), new RateLimits(config));
       const token = { authorization: 'Bearer a', principal: true };
       for (let i = 0; i < 3; i++) call(guard, 'read', token);
       expect(call(guard, 'read', token).error).toMatchObject({ rule: 'rate_limited' });
@@ -67,14 +67,15 @@ describe('RateLimitGuard', () => {
   });
 
   it('remembers at most MAX_RATE_LIMIT_KEYS clients per budget, whatever their number', () => {
-    const guard = new RateLimitGuard(new Reflector(), config);
+    const limits = new RateLimits(config);
+    const guard = new RateLimitGuard(new Reflector(), limits);
     for (let i = 0; i < MAX_RATE_LIMIT_KEYS + 50; i++) call(guard, 'webhook', { ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
-    const budgets = (guard as unknown as { budgets: Record<string, { limiter: { size: number } }> }).budgets;
+    const budgets = (limits as unknown as { budgets: Record<string, { limiter: { size: number } }> }).budgets;
     expect(budgets['public'].limiter.size).toBe(MAX_RATE_LIMIT_KEYS);
   });
 
   it('refuses to guess a key for a principal the AuthGuard did not set (no token digest)', () => {
-    const guard = new RateLimitGuard(new Reflector(), config);
+    const guard = new RateLimitGuard(new Reflector(), new RateLimits(config));
     const context = {
       getHandler: () => Routes.prototype.read,
       getClass: () => Routes,
@@ -87,12 +88,12 @@ describe('RateLimitGuard', () => {
   });
 
   it('does not count a request without a principal (refused before its token was known)', () => {
-    const guard = new RateLimitGuard(new Reflector(), config);
+    const guard = new RateLimitGuard(new Reflector(), new RateLimits(config));
     expect(call(guard, 'read', { authorization: 'Bearer bad' })).toEqual({ allowed: true, headers: {} });
   });
 
   it('counts public routes per client address, an IPv6 client by its /64; unmetered routes not at all', () => {
-    const guard = new RateLimitGuard(new Reflector(), config);
+    const guard = new RateLimitGuard(new Reflector(), new RateLimits(config));
     expect(call(guard, 'webhook', { ip: '2001:db8:1:2::1' }).allowed).toBe(true);
     expect(call(guard, 'webhook', { ip: '2001:db8:1:2:ffff::9' }).allowed).toBe(true);
     expect(call(guard, 'webhook', { ip: '2001:db8:1:2::7' }).error).toMatchObject({ rule: 'rate_limited' });

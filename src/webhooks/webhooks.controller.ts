@@ -9,7 +9,7 @@ import type { HttpReply, HttpRequest } from '../http/http-types';
 import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagger';
 
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
-import { clientAddress } from '../http/rate-limit.guard';
+import { clientAddress, CountedBeforeBody } from '../http/rate-limit.guard';
 import { WebhooksService } from './webhooks.service';
 
 class WebhookReceiptResponse {
@@ -54,6 +54,7 @@ export class InboundWebhooksController {
 
   @Post(':integration_id')
   @Public()
+  @CountedBeforeBody()
   @ApiOperation({ summary: 'Receive a signed webhook delivery (no bearer token)', description: SCHEMES })
   @ApiParam({ name: 'integration_id', format: 'uuid' })
   @ApiSecurity(WEBHOOK_SIGNATURE)
