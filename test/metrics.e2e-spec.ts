@@ -51,6 +51,13 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return 0;
 }
 
+/** One scrape of `t`'s metrics, with the metrics token. */
+async function scrapeOf(t: TestApp): Promise<string> {
+  const res = await t.http.get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`);
+  expect(res.status).toBe(200);
+  return res.text;
+}
+
 const claim = (overrides: Record<string, unknown> = {}) => ({ claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', ...overrides });
 
 describe('GET /metrics while METRICS_TOKEN is unset', () => {
@@ -80,11 +87,7 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
   }, 60_000);
   afterAll(() => t.close());
 
-  const scrape = async (): Promise<string> => {
-    const res = await t.http.get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`);
-    expect(res.status).toBe(200);
-    return res.text;
-  };
+  const scrape = () => scrapeOf(t);
 
   /** An org_admin's organization with an enabled Xledger config mapped for export. */
   async function setup(syncFrequency = 'realtime') {
@@ -331,11 +334,7 @@ describe('GET /metrics: the alert queue (an API-only instance: alerts queue, not
   }, 60_000);
   afterAll(() => t.close());
 
-  const scrape = async (): Promise<string> => {
-    const res = await t.http.get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`);
-    expect(res.status).toBe(200);
-    return res.text;
-  };
+  const scrape = () => scrapeOf(t);
 
   it("reports alerts waiting for a sender, with the oldest one's age, and those waiting out a retry apart", async () => {
     const endpointIds = [randomUUID(), randomUUID()];
