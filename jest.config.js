@@ -21,6 +21,9 @@ module.exports = {
       transform,
       transformIgnorePatterns,
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      // A guard against hangs, not a speed check: a 10,000-record export took over jest's default
+      // 5 s on a loaded 2-core machine. Specs that need longer still set their own.
+      testTimeout: 30_000,
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
       setupFilesAfterEnv: ['<rootDir>/test/support/suite-database.ts'],
