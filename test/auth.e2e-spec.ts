@@ -82,6 +82,24 @@ describe('authentication and organization scope (HTTP, real guards)', () => {
     expect((await t.http.get(probe(orgA)).set('Authorization', `Bearer ${withinSkew}`)).status).toBe(200);
   });
 
+  // Nothing revokes a token: its exp is all that ends a leaked one. One that lives a century is a password.
+  it('refuses a token that lives longer than AUTH_JWT_MAX_LIFETIME_SECONDS (30 days), with iat or without; admits 30 days', async () => {
+    const day = 86_400;
+    const century = await sign({ role: 'org_admin', org_id: orgA }, { iat: now(), exp: now() + 100 * 365 * day });
+    const res = await expectUnauthorized({ Authorization: `Bearer ${century}` });
+    expect(res.body.detail).toMatch(/lives longer than the 2592000 s accepted/);
+    // Issued 10 days ago for 35 days: 25 left, but it was issued for longer than the service accepts.
+    await expectUnauthorized({ Authorization: `Bearer ${await sign({ role: 'org_admin', org_id: orgA }, { iat: now() - 10 * day, exp: now() + 25 * day })}` });
+    // Without iat the lifetime left counts (exp − now), with the same 60 s of skew.
+    const noIat = (exp: number) =>
+      new SignJWT({ role: 'org_admin', org_id: orgA }).setProtectedHeader({ alg: 'HS256' }).setSubject(randomUUID()).setExpirationTime(exp).sign(secret);
+    await expectUnauthorized({ Authorization: `Bearer ${await noIat(now() + 31 * day)}` });
+    expect((await t.http.get(probe(orgA)).set('Authorization', `Bearer ${await noIat(now() + 30 * day + 30)}`)).status).toBe(200);
+    // The longest the token command issues (--ttl 2592000) is accepted.
+    const month = await sign({ role: 'org_admin', org_id: orgA }, { iat: now(), exp: now() + 30 * day });
+    expect((await t.http.get(probe(orgA)).set('Authorization', `Bearer ${month}`)).status).toBe(200);
+  });
+
   it('matches the Bearer scheme case-insensitively (RFC 9110)', async () => {
     const token = await t.token('org_admin', orgA);
     for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
@@ -182,6 +200,23 @@ describe('authentication and organization scope (HTTP, real guards)', () => {
   it('health and docs need no token', async () => {
     expect((await t.http.get('/health/live')).status).toBe(200);
     expect((await t.http.get('/docs-json')).status).toBe(200);
+  });
+});
+
+describe('AUTH_JWT_MAX_LIFETIME_SECONDS, when configured', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ imports: [ProbeModule], env: { AUTH_JWT_MAX_LIFETIME_SECONDS: '3600' } });
+  });
+  afterAll(() => t.close());
+
+  it('admits a token of an hour, refuses one of an hour and a minute', async () => {
+    const org = newOrgId();
+    const at = (token: string) => t.http.get(`/v1/organizations/${org}/probe`).set('Authorization', `Bearer ${token}`);
+    expect((await at(await sign({ role: 'org_admin', org_id: org }, { iat: now(), exp: now() + 3600 }))).status).toBe(200);
+    const longer = await at(await sign({ role: 'org_admin', org_id: org }, { iat: now(), exp: now() + 3660 }));
+    expect(longer.status).toBe(401);
+    expect(longer.body.detail).toMatch(/lives longer than the 3600 s accepted/);
   });
 });
 

@@ -15,6 +15,7 @@ import { TokenVerifier } from './token-verifier';
           jwksUrl: config.jwksUrl,
           issuer: config.jwtIssuer,
           audience: config.jwtAudience,
+          maxLifetimeSeconds: config.jwtMaxLifetimeSeconds,
           verdicts: { maxEntries: config.tokenCacheSize },
         }),
     },

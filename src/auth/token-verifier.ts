@@ -1,7 +1,7 @@
 import { hash, webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { UUID_PATTERN } from '../common/uuid';
-import { DEFAULT_TOKEN_CACHE_SIZE } from '../config/app-config';
+import { DEFAULT_TOKEN_CACHE_SIZE, DEFAULT_TOKEN_MAX_LIFETIME_SECONDS } from '../config/app-config';
 import { ROLES, type Principal, type Role } from './principal';
 
 export interface TokenVerifierOptions {
@@ -10,6 +10,8 @@ export interface TokenVerifierOptions {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
+  /** The longest lifetime accepted, `exp` − `iat` (or `exp` − now without `iat`), in seconds (default: 30 days). */
+  maxLifetimeSeconds?: number;
   /** How many verified tokens are remembered (0: none), and for how long at most (defaults: 10,000, 5 minutes). */
   verdicts?: { maxEntries?: number; maxAgeMs?: number };
 }
@@ -25,6 +27,8 @@ export class KeySetUnavailable extends Error {
 }
 
 const CLOCK_SKEW_SECONDS = 60;
+/** The longest token lifetime accepted unless configured otherwise (AUTH_JWT_MAX_LIFETIME_SECONDS). */
+export { DEFAULT_TOKEN_MAX_LIFETIME_SECONDS };
 /** Verified tokens remembered unless configured otherwise (AUTH_TOKEN_CACHE_SIZE). */
 export { DEFAULT_TOKEN_CACHE_SIZE };
 const DEFAULT_VERDICTS = { maxEntries: DEFAULT_TOKEN_CACHE_SIZE, maxAgeMs: 5 * 60_000 };
@@ -41,7 +45,8 @@ interface Verdict {
 
 /**
  * Verifies bearer JWTs: the algorithm is pinned (HS256, or RS256/ES256 with a JWKS), `exp` is
- * required, `nbf`/`iat` get at most 60 s of skew (a token issued later than that is refused), `iss`/`aud` are checked when configured.
+ * required, `nbf`/`iat` get at most 60 s of skew (a token issued later than that is refused), `iss`/`aud` are checked when configured,
+ * and a token may live at most `maxLifetimeSeconds` (`exp` − `iat`): there is no revocation, so its `exp` is all that ends a leaked one.
  *
  * A client sends the same token with every request until it expires, so a verified token's
  * verdict is remembered (as API gateways do: Envoy's jwt_authn, Kong): until the token expires
@@ -56,8 +61,11 @@ export class TokenVerifier {
   /** Tokens admitted from a remembered verdict (hits) and verified with the key (misses), since start: for the metrics. */
   readonly verdictLookups = { hits: 0, misses: 0 };
   private readonly verdictLimits: typeof DEFAULT_VERDICTS;
+  private readonly maxLifetimeSeconds: number;
 
   constructor(private readonly options: TokenVerifierOptions) {
+    this.maxLifetimeSeconds = options.maxLifetimeSeconds ?? DEFAULT_TOKEN_MAX_LIFETIME_SECONDS;
+    if (!Number.isSafeInteger(this.maxLifetimeSeconds) || this.maxLifetimeSeconds < 1) throw new Error('TokenVerifier: maxLifetimeSeconds must be a whole number ≥ 1');
     this.verdictLimits = {
       maxEntries: options.verdicts?.maxEntries ?? DEFAULT_VERDICTS.maxEntries,
       maxAgeMs: options.verdicts?.maxAgeMs ?? DEFAULT_VERDICTS.maxAgeMs,
@@ -140,11 +148,19 @@ export class TokenVerifier {
     }
     // jose checks `iat` against the clock only with a maxTokenAge: a token issued a year ahead
     // would otherwise pass, and a clock that far off (or a forged issuer) is no one to trust.
-    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
+    const nowSeconds = Date.now() / 1000;
+    if (typeof payload.iat === 'number' && payload.iat > nowSeconds + CLOCK_SKEW_SECONDS) {
       throw new TokenRejected('the token\'s "iat" claim is in the future');
     }
-    // `exp` is a required claim: jose has checked it is a number in the future.
-    return { principal: Object.freeze(principalFromClaims(payload)), expiresAt: payload.exp as number };
+    // `exp` is a required claim: jose has checked it is a number in the future. Nothing revokes a
+    // token, so its `exp` is all that ends a leaked one: one that lives a century is a password.
+    // Measured from `iat` (the issuer's own clock); without one, from now (and the skew).
+    const expiresAt = payload.exp as number;
+    const lifetime = typeof payload.iat === 'number' ? expiresAt - payload.iat : expiresAt - nowSeconds - CLOCK_SKEW_SECONDS;
+    if (lifetime > this.maxLifetimeSeconds) {
+      throw new TokenRejected(`the token lives longer than the ${this.maxLifetimeSeconds} s accepted ("exp" − "iat")`);
+    }
+    return { principal: Object.freeze(principalFromClaims(payload)), expiresAt };
   }
 }
 

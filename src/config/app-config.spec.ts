@@ -42,6 +42,7 @@ describe('configuration', () => {
       trustProxy: false,
       corsOrigins: [],
       tokenCacheSize: 10_000,
+      jwtMaxLifetimeSeconds: 30 * 24 * 3600,
     });
   });
 
@@ -63,6 +64,11 @@ describe('configuration', () => {
     // 0 turns the verdict cache off (every request's token verified); it is bounded above.
     expect(load({ AUTH_TOKEN_CACHE_SIZE: '0' }).tokenCacheSize).toBe(0);
     for (const bad of ['-1', '2000000', 'many', '10.5']) expect(() => load({ AUTH_TOKEN_CACHE_SIZE: bad })).toThrow(/AUTH_TOKEN_CACHE_SIZE/);
+    // A token's longest lifetime: a minute to a year, never unbounded (nothing revokes a token).
+    expect(load({ AUTH_JWT_MAX_LIFETIME_SECONDS: '3600' }).jwtMaxLifetimeSeconds).toBe(3600);
+    for (const bad of ['0', '59', '31536001', 'forever', '3600.5']) {
+      expect(() => load({ AUTH_JWT_MAX_LIFETIME_SECONDS: bad })).toThrow('AUTH_JWT_MAX_LIFETIME_SECONDS must be a whole number from 60 to 31536000');
+    }
     expect(() => load({ TRUST_PROXY: 'everyone; rm -rf' })).toThrow(/TRUST_PROXY/);
     expect(load({ CORS_ORIGINS: 'https://admin.example, http://localhost:5173' }).corsOrigins).toEqual(['https://admin.example', 'http://localhost:5173']);
     expect(load({}).corsOrigins).toEqual([]);

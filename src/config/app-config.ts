@@ -8,6 +8,8 @@ import { describeDataDirFailure } from './data-dir-failure';
 
 /** Verified tokens whose verdict is remembered (AUTH_TOKEN_CACHE_SIZE). */
 export const DEFAULT_TOKEN_CACHE_SIZE = 10_000;
+/** The longest bearer token lifetime accepted (AUTH_JWT_MAX_LIFETIME_SECONDS): 30 days, as the token command's longest. */
+export const DEFAULT_TOKEN_MAX_LIFETIME_SECONDS = 30 * 24 * 3600;
 
 /** Start-up refused: the message is one line, safe to print (it never contains a secret). */
 export class ConfigError extends Error {
@@ -69,6 +71,13 @@ class EnvironmentSchema {
   @Min(0)
   @Max(1_000_000)
   AUTH_TOKEN_CACHE_SIZE?: number;
+
+  // A minute to a year: a token that outlives that is a credential nothing can revoke.
+  @IsOptional()
+  @IsInt()
+  @Min(60)
+  @Max(31_536_000)
+  AUTH_JWT_MAX_LIFETIME_SECONDS?: number;
 
   @IsOptional()
   @IsString()
@@ -275,6 +284,8 @@ export class AppConfig {
   readonly jwksUrl: string | undefined;
   /** Verified tokens remembered (their verdict, by digest) so a token's signature is checked once; 0: on every request. */
   readonly tokenCacheSize: number;
+  /** The longest lifetime (`exp` − `iat`) of a bearer token accepted, in seconds. */
+  readonly jwtMaxLifetimeSeconds: number;
   /** The bearer token GET /metrics requires; unset: metrics are off (404). */
   readonly metricsToken: string | undefined;
   readonly encryptionKeys: string;
@@ -366,6 +377,7 @@ const NUMBER_SYNTAX: Record<string, RegExp> = {
       'RETENTION_AUDIT_EVENTS_DAYS',
       'RETENTION_BATCH_SIZE',
       'AUTH_TOKEN_CACHE_SIZE',
+      'AUTH_JWT_MAX_LIFETIME_SECONDS',
       'WEBHOOK_RATE_LIMIT_BURST',
       'RATE_LIMIT_READS_PER_MINUTE',
       'RATE_LIMIT_WRITES_PER_MINUTE',
@@ -454,6 +466,7 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     egressAllowPrivate: parsed.EGRESS_ALLOW_PRIVATE === 'true',
     dynamicsAuthorityUrl: (parsed.DYNAMICS_AUTHORITY_URL ?? 'https://login.microsoftonline.com').replace(/\/+$/, ''),
     tokenCacheSize: parsed.AUTH_TOKEN_CACHE_SIZE ?? DEFAULT_TOKEN_CACHE_SIZE,
+    jwtMaxLifetimeSeconds: parsed.AUTH_JWT_MAX_LIFETIME_SECONDS ?? DEFAULT_TOKEN_MAX_LIFETIME_SECONDS,
     metricsToken: parsed.METRICS_TOKEN,
     encryptionKeys: encryptionKeys ?? '',
     encryptionActiveKeyId: parsed.ENCRYPTION_ACTIVE_KEY_ID,
