@@ -6,7 +6,8 @@ import { FASTIFY_ROUTE_CONFIG_METADATA } from '@nestjs/platform-fastify/constant
 import { AUTHENTICATED_ROUTE, IS_PUBLIC, NOT_RATE_LIMITED, ROLES_KEY } from '../src/auth/auth.decorators';
 import { PUBLIC_BUDGET_ROUTE } from '../src/http/rate-limit.guard';
 import { NO_QUERY_PIPE, SHALLOW_BODY_VALIDATION_PIPE, VALIDATION_PIPE } from '../src/common/validation';
-import { startTestApp, type TestApp } from './support/test-app';
+import { apiClient, xledgerConfig } from './support/api';
+import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 // Every route of the service declares who may call it: @Public() or @Roles(...). A route that
 // forgets would be closed by the guard anyway, but this catches the mistake before a user does.
@@ -84,6 +85,96 @@ describe('route inventory', () => {
     expect(params.filter((p) => p.param.startsWith('BODY')).length).toBeGreaterThan(5);
     expect(params.filter((p) => p.param.startsWith('QUERY')).length).toBeGreaterThan(2);
     expect(params.filter((p) => !p.validated)).toEqual([]);
+  });
+
+  // Every tenant route, whatever it is: an org_admin of A gets 403 under B's path, and under its own
+  // path with B's ids (a config, a mapping, an export run, an alert endpoint) 404, with a body the
+  // route would otherwise take; and B's data is exactly as it was. A route whose service forgot the
+  // organization in a lookup would answer 2xx here.
+  it("no tenant route lets an org_admin reach another organization's data, by its path or by its ids", async () => {
+    const api = apiClient(t);
+    const [a, b] = [newOrgId(), newOrgId()];
+    const [tokenA, tokenB] = [await t.token('org_admin', a), await t.token('org_admin', b)];
+    const config = await api.post(
+      `/v1/organizations/${b}/integrations`,
+      tokenB,
+      xledgerConfig({ webhook_url: 'https://x.example/hooks', webhook_secret: `whsec_${'A'.repeat(32)}` }),
+    );
+    expect(config.status).toBe(201);
+    const cfg = `/v1/organizations/${b}/integrations/${config.body.id}`;
+    const mappings = await api.post(`${cfg}/field-mappings/bulk`, tokenB, {
+      items: [
+        { source_field: 'expense_amount', target_field: 'Amount' },
+        { source_field: 'expense_date', target_field: 'TransactionDate' },
+        { source_field: 'accounting_code', target_field: 'AccountCode', default_value: '4999' },
+      ],
+    });
+    expect(mappings.status).toBe(201);
+    const record = { claim_id: 'c1', expense_type: 'travel_km', expense_amount: 1, expense_date: '2026-11-20', currency: 'NOK' };
+    const run = await api.post(`${cfg}/exports`, tokenB, { records: [record] });
+    expect(run.status).toBe(201);
+    const endpoint = await api.post(`/v1/organizations/${b}/alert-endpoints`, tokenB, { url: 'https://ops.example/alerts' });
+    expect(endpoint.status).toBe(201);
+    const mappingId = mappings.body.items[0].id as string;
+    const idsOfB = { integrations: config.body.id as string, 'field-mappings': mappingId, exports: run.body.id as string, 'alert-endpoints': endpoint.body.id as string };
+    const stateOfB = async () => ({
+      config: (await api.get(cfg, tokenB)).body,
+      mappings: (await api.get(`${cfg}/field-mappings`, tokenB)).body,
+      exports: (await api.get(`${cfg}/exports`, tokenB)).body,
+      endpoints: (await api.get(`/v1/organizations/${b}/alert-endpoints`, tokenB)).body,
+      trail: (await api.get(`/v1/organizations/${b}/audit-events?limit=200`, tokenB)).body,
+    });
+    const before = await stateOfB();
+    const ownConfig = await api.post(`/v1/organizations/${a}/integrations`, tokenA, xledgerConfig());
+    expect(ownConfig.status).toBe(201);
+
+    // A body each write would take, so that it is the lookup that refuses, not the validation.
+    const bodies: Record<string, unknown> = {
+      'POST integrations': { integration_type: 'dynamics', display_name: 'D' },
+      'PATCH integrations/:id': { display_name: 'taken over' },
+      'POST integrations/:id/sync-runs': { status: 'success', started_at: '2026-11-20T10:00:00Z' },
+      'POST integrations/:integration_id/field-mappings': { source_field: 'currency', target_field: 'Currency' },
+      'POST integrations/:integration_id/field-mappings/bulk': { items: [{ source_field: 'currency', target_field: 'Currency' }] },
+      'PUT integrations/:integration_id/field-mappings/order': { ids: [mappingId] },
+      'POST integrations/:integration_id/field-mappings/preview': { record },
+      'PATCH integrations/:integration_id/field-mappings/:id': { display_label: 'taken over' },
+      'POST integrations/:integration_id/field-mappings/:id/versions': { target_field: 'Amount2' },
+      'POST integrations/:integration_id/exports/preview': { records: [record] },
+      'POST integrations/:integration_id/exports': { records: [record] },
+      'POST alert-endpoints': { url: 'https://ops.example/other' },
+    };
+    const tenantRoutes = handlers()
+      .map(({ route }) => route.replace(/\/+/g, '/').replace(/\/$/, ''))
+      .filter((route) => route.includes('/:org_id'));
+    expect(tenantRoutes.length).toBeGreaterThan(30);
+    const nestedRoutes: string[] = [];
+    for (const route of tenantRoutes) {
+      const [method, template] = route.split(' ');
+      const local = template.replace(/^v1\/organizations\/:org_id\/?/, '');
+      const body = ['GET', 'DELETE'].includes(method) ? undefined : (bodies[`${method} ${local}`] ?? {});
+      // Each id is B's resource of the kind the segment before it names.
+      const withIds = (org: string) =>
+        `/${template}`.replace(':org_id', org).replace(/([a-z-]+)\/:(id|integration_id)/g, (_m, kind: keyof typeof idsOfB) => `${kind}/${idsOfB[kind] ?? ''}`);
+      const send = (path: string) => api[method.toLowerCase() as 'get' | 'post' | 'patch' | 'put' | 'delete'](path, tokenA, body as never);
+      const underB = await send(withIds(b));
+      expect([route, underB.status, underB.body.code]).toEqual([route, 403, 'org_scoped_access_only']);
+      // Under A's own path: only a route that names a resource of B's can be judged (a create or a list is A's own business).
+      if (!/:(id|integration_id)/.test(template)) continue;
+      const underA = await send(withIds(a));
+      expect([route, underA.status, underA.body.code]).toEqual([route, 404, 'not_found']);
+      for (const id of Object.values(idsOfB)) expect(underA.text).not.toContain(id);
+      // A's own config with B's mapping or export run under it: the child is looked up in A's organization too.
+      if (!/:integration_id\/.+\/:id(\/|$)/.test(template)) continue;
+      nestedRoutes.push(route);
+      const nested = await send(withIds(a).replace(idsOfB.integrations, ownConfig.body.id as string));
+      expect([route, nested.status, nested.body.code]).toEqual([route, 404, 'not_found']);
+      for (const id of Object.values(idsOfB)) expect(nested.text).not.toContain(id);
+    }
+    expect(nestedRoutes).toHaveLength(7);
+    // Ids in a body are looked up in the organization too: B's mapping cannot be ordered among A's.
+    const order = await api.put(`/v1/organizations/${a}/integrations/${ownConfig.body.id}/field-mappings/order`, tokenA, { ids: [mappingId] });
+    expect([order.status, order.body.code]).toEqual([422, 'order_ids_must_belong_to_integration']);
+    expect(await stateOfB()).toEqual(before);
   });
 
   // Deny by default: a query parameter a route does not read is refused (400 unknown_field), on
