@@ -91,6 +91,32 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
     }
   });
 
+  // One tenant's (or principal's) key is no other's: the same key and request from someone else run
+  // anew, never answered with the first caller's stored answer; the same principal in another
+  // organization is not told its key was used with another request.
+  it("never replays one principal's answer to another, nor across organizations", async () => {
+    const { org, token, path } = await enabledConfig();
+    const key = randomUUID();
+    const run = { status: 'failed', started_at: '2026-11-22T10:00:00Z', error: 'first caller' };
+    const first = await api.post(`${path}/sync-runs`, token, run, { [KEY]: key });
+    expect(first.status).toBe(201);
+    const services = [await t.token('sync_service'), await t.token('sync_service')];
+    for (const other of [await t.token('org_admin', org), ...services]) {
+      const res = await api.post(`${path}/sync-runs`, other, run, { [KEY]: key });
+      expect({ status: res.status, replayed: res.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: undefined });
+      expect(res.body.id).not.toBe(first.body.id);
+      expect(res.body.recorded_by).not.toBe(first.body.recorded_by);
+    }
+    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [path.split('/').pop()])).toBe(4);
+    // One sync service, one key, two organizations: two requests of its own, neither refused as a reuse.
+    const sub = randomUUID();
+    const service = await t.token('sync_service', null, { sub });
+    for (const { path: elsewhere } of [await enabledConfig(), await enabledConfig()]) {
+      const res = await api.post(`${elsewhere}/sync-runs`, service, run, { [KEY]: key });
+      expect({ status: res.status, replayed: res.headers['idempotent-replayed'], by: res.body.recorded_by }).toEqual({ status: 201, replayed: undefined, by: sub });
+    }
+  });
+
   it('records a sync run once under 10 concurrent retries: one runs, the others replay it or hear 409', async () => {
     const { path } = await enabledConfig();
     const syncService = await t.token('sync_service');
