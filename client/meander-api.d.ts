@@ -647,7 +647,7 @@ export interface paths {
         };
         /**
          * The organization's audit trail, newest first, paginated
-         * @description Every change to a config (credentials by field name, never value), its mappings and versions, webhook secret rotations, delivery requests, connection tests and refused requests (403). Append-only.
+         * @description Every change to a config (credentials by field name, never value), its mappings and versions, webhook secret rotations, sync runs reported through the API, delivery requests, connection tests and refused requests (403). Append-only.
          *
          *     Roles: `org_admin`, `global_admin`.
          *
@@ -1947,10 +1947,10 @@ export interface components {
             /** @description Who; null when no one was authenticated */
             actor: components["schemas"]["AuditActorResponse"] | (never | null);
             /** @enum {string} */
-            resource_type: "integration_config" | "field_mapping" | "export_run" | "alert_endpoint" | "request";
+            resource_type: "integration_config" | "field_mapping" | "export_run" | "sync_run" | "alert_endpoint" | "request";
             /**
              * Format: uuid
-             * @description The config, mapping or export run acted on
+             * @description The config, mapping, export run, sync run or alert endpoint acted on
              * @example eb92cc52-a766-4500-a001-d02f1eaa7878
              */
             resource_id: string | null;
@@ -1961,7 +1961,7 @@ export interface components {
              */
             integration_id: string | null;
             /** @enum {string} */
-            action: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused" | "egress.refused";
+            action: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "sync_run.recorded" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused" | "egress.refused";
             /**
              * @description Names of the fields the change set (a credential is named, its value never stored)
              * @example [
@@ -6394,7 +6394,7 @@ export interface operations {
                 cursor?: string;
                 /** @description Events of this resource; a config's id also lists its mappings' events */
                 resource_id?: string;
-                action?: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused" | "egress.refused";
+                action?: "integration_config.created" | "integration_config.updated" | "integration_config.deleted" | "integration_config.webhook_secret_rotated" | "integration_config.paused" | "sync_run.recorded" | "alert_endpoint.created" | "alert_endpoint.deleted" | "alert_endpoint.secret_rotated" | "field_mapping.created" | "field_mapping.updated" | "field_mapping.deleted" | "field_mapping.version_created" | "field_mapping.reordered" | "delivery.requested" | "connection.tested" | "access.refused" | "egress.refused";
                 /** @description Events at or after this time */
                 from?: string;
                 /** @description Events before this time */

@@ -203,6 +203,58 @@ describe('audit trail (HTTP, real database)', () => {
     ]);
   });
 
+  it("records a sync run reported through the API in the config's organization, with who reported it, in the run's transaction", async () => {
+    const { org, sub, token, base } = await admin();
+    const config = await api.post(`${base}/integrations`, token, {
+      integration_type: 'xledger',
+      display_name: 'X',
+      base_url: 'https://x.example',
+      api_key: 'k'.repeat(24),
+      enabled: true,
+    });
+    const id = config.body.id as string;
+    const service = randomUUID();
+    const syncService = await t.token('sync_service', null, { sub: service });
+    const failed = await api.post(`${base}/integrations/${id}/sync-runs`, syncService, { status: 'failed', started_at: '2026-11-22T10:00:00Z', error: 'vendor said no' });
+    const succeeded = await api.post(`${base}/integrations/${id}/sync-runs`, token, { status: 'success', started_at: '2026-11-22T11:00:00Z' });
+    expect([failed.status, succeeded.status]).toEqual([201, 201]);
+
+    const trail = await events(org, token, `?resource_id=${id}&action=sync_run.recorded`);
+    expect(trail.map((e) => [e.resource_id, e.integration_id, e.actor, [...e.changed_fields].sort(), e.details])).toEqual([
+      [succeeded.body.id, id, { sub, role: 'org_admin', organization_id: org }, ['last_success_at', 'last_sync_at', 'last_sync_error', 'last_sync_status'], { status: 'success' }],
+      [failed.body.id, id, { sub: service, role: 'sync_service', organization_id: null }, ['last_sync_at', 'last_sync_error', 'last_sync_status'], { status: 'failed' }],
+    ]);
+    // The run's own error is its history's, not the trail's.
+    expect(JSON.stringify(trail)).not.toContain('vendor said no');
+
+    // Refused (a disabled config), or its event not written: no run, no event, the config as it was.
+    expect((await api.patch(`${base}/integrations/${id}`, token, { enabled: false })).status).toBe(200);
+    expectProblem(
+      await api.post(`${base}/integrations/${id}/sync-runs`, syncService, { status: 'success', started_at: '2026-11-22T12:00:00Z' }),
+      409,
+      'disabled_integration_must_not_sync',
+    );
+    expect((await api.patch(`${base}/integrations/${id}`, token, { enabled: true })).status).toBe(200);
+    const before = await api.get(`${base}/integrations/${id}`, token);
+    await t.dataSource.query(`CREATE FUNCTION refuse_sync_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit write failed'; END $$`);
+    await t.dataSource.query(
+      `CREATE TRIGGER refuse_sync_audit BEFORE INSERT ON audit_events FOR EACH ROW WHEN (NEW.organization_id = '${org}' AND NEW.action = 'sync_run.recorded') EXECUTE FUNCTION refuse_sync_audit()`,
+    );
+    try {
+      expectProblem(
+        await api.post(`${base}/integrations/${id}/sync-runs`, syncService, { status: 'failed', started_at: '2026-11-22T13:00:00Z', error: 'x' }),
+        500,
+        'internal_error',
+      );
+    } finally {
+      await t.dataSource.query(`DROP TRIGGER refuse_sync_audit ON audit_events`);
+      await t.dataSource.query(`DROP FUNCTION refuse_sync_audit()`);
+    }
+    expect((await api.get(`${base}/integrations/${id}`, token)).body).toEqual(before.body);
+    expect((await api.get(`${base}/integrations/${id}/sync-runs`, token)).body.items).toHaveLength(2);
+    expect(await events(org, token, `?action=sync_run.recorded`)).toHaveLength(2);
+  });
+
   it("records a refusal in the asker's organization for an org_admin (another tenant cannot write into the one it probed), else in the one asked for", async () => {
     const target = await admin();
     const intruder = await admin();

@@ -8,6 +8,7 @@ export const AUDIT_ACTIONS = [
   'integration_config.deleted',
   'integration_config.webhook_secret_rotated',
   'integration_config.paused',
+  'sync_run.recorded',
   'alert_endpoint.created',
   'alert_endpoint.deleted',
   'alert_endpoint.secret_rotated',
@@ -23,7 +24,7 @@ export const AUDIT_ACTIONS = [
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-export const AUDIT_RESOURCE_TYPES = ['integration_config', 'field_mapping', 'export_run', 'alert_endpoint', 'request'] as const;
+export const AUDIT_RESOURCE_TYPES = ['integration_config', 'field_mapping', 'export_run', 'sync_run', 'alert_endpoint', 'request'] as const;
 export type AuditResourceType = (typeof AUDIT_RESOURCE_TYPES)[number];
 
 /** An audit event's resource: a config (its own integration). */

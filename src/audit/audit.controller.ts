@@ -21,7 +21,7 @@ export class AuditController {
   @ApiOperation({
     summary: "The organization's audit trail, newest first, paginated",
     description:
-      'Every change to a config (credentials by field name, never value), its mappings and versions, webhook secret rotations, delivery requests, connection tests and refused requests (403). Append-only.',
+      'Every change to a config (credentials by field name, never value), its mappings and versions, webhook secret rotations, sync runs reported through the API, delivery requests, connection tests and refused requests (403). Append-only.',
   })
   @ApiOkResponse({ type: AuditEventListResponse })
   @ApiProblemResponses(

@@ -47,6 +47,9 @@ const AUDITED_FIELDS = [
   'extra_config',
 ] as const;
 
+/** What a sync run changes of its config. */
+const SYNC_STATUS_FIELDS = ['last_sync_at', 'last_sync_status', 'last_sync_error', 'last_success_at'] as const;
+
 /** Integration configs of an organization, their secrets and their sync history. */
 @Injectable()
 export class IntegrationConfigService {
@@ -316,6 +319,14 @@ export class IntegrationConfigService {
         await this.audit.record({ orgId, actor: null, action: 'integration_config.paused', resource: configResource(id), changedFields: ['paused'], details }, tx);
       }
       await this.writeRevision(orgId, config, next, config.updated_by, tx);
+      // A sync attempt reported through the API changes what the config shows (last_sync_*, its
+      // revision), and any organization's by a sync service: who did is in the trail. The engine's
+      // own attempts are its runs' history (and a pause it causes is recorded above).
+      if (!pause) {
+        const changedFields = changedFieldNames(config, next, SYNC_STATUS_FIELDS);
+        const resource = { type: 'sync_run' as const, id: run.id, integrationId: id };
+        await this.audit.record({ orgId, actor, action: 'sync_run.recorded', resource, changedFields, details: { status: dto.status } }, tx);
+      }
       if (pausedNow) await pause.onPaused(tx, next.consecutive_failures);
       return run.id;
     };

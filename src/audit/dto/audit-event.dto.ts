@@ -40,7 +40,7 @@ export class AuditEventResponse {
   @ApiProperty({ format: 'date-time', example: '2026-12-06T09:14:03.512Z' }) occurred_at: string;
   @ApiProperty({ type: AuditActorResponse, nullable: true, description: 'Who; null when no one was authenticated' }) actor: AuditActorResponse | null;
   @ApiProperty({ enum: AUDIT_RESOURCE_TYPES }) resource_type: string;
-  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The config, mapping or export run acted on' }) resource_id: string | null;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The config, mapping, export run, sync run or alert endpoint acted on' }) resource_id: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The integration config the resource belongs to' }) integration_id: string | null;
   @ApiProperty({ enum: AUDIT_ACTIONS }) action: string;
   @ApiProperty({
