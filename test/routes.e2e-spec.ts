@@ -3,7 +3,8 @@ import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { FASTIFY_ROUTE_CONFIG_METADATA } from '@nestjs/platform-fastify/constants.js';
-import { AUTHENTICATED_ROUTE, IS_PUBLIC, NOT_RATE_LIMITED, ROLES_KEY } from '../src/auth/auth.decorators';
+import { AUDIT_ACTIONS } from '../src/audit/audit-actions';
+import { AUTHENTICATED_ROUTE, IS_PUBLIC, NO_SIDE_EFFECTS, NOT_RATE_LIMITED, ROLES_KEY } from '../src/auth/auth.decorators';
 import { PUBLIC_BUDGET_ROUTE } from '../src/http/rate-limit.guard';
 import { NO_QUERY_PIPE, SHALLOW_BODY_VALIDATION_PIPE, VALIDATION_PIPE } from '../src/common/validation';
 import { apiClient, xledgerConfig } from './support/api';
@@ -85,6 +86,42 @@ describe('route inventory', () => {
     expect(params.filter((p) => p.param.startsWith('BODY')).length).toBeGreaterThan(5);
     expect(params.filter((p) => p.param.startsWith('QUERY')).length).toBeGreaterThan(2);
     expect(params.filter((p) => !p.validated)).toEqual([]);
+  });
+
+  // Every route that changes something records who did what in the audit trail (each action is
+  // tested in its feature's spec). A new write route fails here until it says which event it
+  // writes, or why none.
+  it('every write route names the audit event it records', () => {
+    const AUDITED: Record<string, string> = {
+      'POST integrations': 'integration_config.created',
+      'PATCH integrations/:id': 'integration_config.updated',
+      'DELETE integrations/:id': 'integration_config.deleted',
+      'POST integrations/:id/webhook-secret': 'integration_config.webhook_secret_rotated',
+      'POST integrations/:id/sync-runs': 'sync_run.recorded',
+      'POST integrations/:id/sync': 'delivery.requested',
+      'POST integrations/:id/connection-test': 'connection.tested',
+      'POST integrations/:integration_id/field-mappings': 'field_mapping.created',
+      'POST integrations/:integration_id/field-mappings/bulk': 'field_mapping.created',
+      'PUT integrations/:integration_id/field-mappings/order': 'field_mapping.reordered',
+      'PATCH integrations/:integration_id/field-mappings/:id': 'field_mapping.updated',
+      'DELETE integrations/:integration_id/field-mappings/:id': 'field_mapping.deleted',
+      'POST integrations/:integration_id/field-mappings/:id/versions': 'field_mapping.version_created',
+      // With deliver: true. Without, the export run itself (created_by, the mapping versions it froze) is the record.
+      'POST integrations/:integration_id/exports': 'delivery.requested',
+      'POST alert-endpoints': 'alert_endpoint.created',
+      'POST alert-endpoints/:id/signing-secret': 'alert_endpoint.secret_rotated',
+      'DELETE alert-endpoints/:id': 'alert_endpoint.deleted',
+    };
+    const reflector = t.app.get(Reflector);
+    const writes = handlers()
+      .filter(({ route, controller, handler }) => {
+        const flag = (key: string) => reflector.getAllAndOverride<boolean>(key, [handler, controller]) === true;
+        return !route.startsWith('GET') && !flag(IS_PUBLIC) && !flag(NO_SIDE_EFFECTS);
+      })
+      .map(({ route }) => route.replace(/\/+/g, '/').replace(/\/$/, '').replace(' v1/organizations/:org_id/', ' '))
+      .sort();
+    expect(writes).toEqual(Object.keys(AUDITED).sort());
+    expect(Object.values(AUDITED).filter((action) => !(AUDIT_ACTIONS as readonly string[]).includes(action))).toEqual([]);
   });
 
   // Every tenant route, whatever it is: an org_admin of A gets 403 under B's path, and under its own
