@@ -547,6 +547,44 @@ describe('integration configs (HTTP, real database)', () => {
       expect(read.text).not.toContain(fresh);
     });
 
+    // AAD: an envelope copied from another organization's config (a bad restore, a hand-edited row)
+    // opens under no key here; rotating is the way out of it, so it must not be refused with a 500.
+    it("POST /webhook-secret over a stored secret no key opens (another organization's envelope): a fresh one, no overlap, logged", async () => {
+      const [orgA, orgB] = [newOrgId(), newOrgId()];
+      const [tokenA, tokenB] = [await t.token('org_admin', orgA), await t.token('org_admin', orgB)];
+      const configA = await createConfig(orgA, tokenA, { ...xledger, webhook_secret: WEBHOOK_SECRET });
+      const configB = await createConfig(orgB, tokenB, { ...xledger, webhook_secret: `whsec_${randomBytes(32).toString('base64')}` });
+      expect((await api.post(`${base(orgA)}/${configA.id}/webhook-secret`, tokenA)).status).toBe(201);
+      // A's current and previous secrets replaced by B's current one: their AAD names B's row.
+      await t.dataSource.query(
+        `UPDATE integration_configs SET webhook_secret_encrypted = b.webhook_secret_encrypted, previous_webhook_secret_encrypted = b.webhook_secret_encrypted
+         FROM integration_configs b WHERE b.id = $1 AND integration_configs.id = $2`,
+        [configB.id, configA.id],
+      );
+      const res = await api.post(`${base(orgA)}/${configA.id}/webhook-secret`, tokenA);
+      expect(res.status).toBe(201);
+      const [row] = await t.dataSource.query(
+        `SELECT webhook_secret_encrypted, previous_webhook_secret_encrypted, previous_webhook_secret_expires_at, older_webhook_secret_encrypted, older_webhook_secret_expires_at
+         FROM integration_configs WHERE id = $1`,
+        [configA.id],
+      );
+      const cipher = t.app.get(SecretCipher);
+      expect(cipher.decrypt(row.webhook_secret_encrypted, { table: 'integration_configs', column: 'webhook_secret_encrypted', rowId: configA.id })).toBe(res.body.webhook_secret);
+      // Neither unreadable value is kept for the 24 hours: it could verify nothing.
+      expect([row.previous_webhook_secret_encrypted, row.previous_webhook_secret_expires_at, row.older_webhook_secret_encrypted, row.older_webhook_secret_expires_at]).toEqual([
+        null,
+        null,
+        null,
+        null,
+      ]);
+      const logged = t.logs.filter((line) => line.includes('"secret_unreadable"') && line.includes(configA.id)).map((line) => JSON.parse(line));
+      expect(logged.map((line) => [line.column, line.reason])).toEqual([
+        ['previous_webhook_secret_encrypted', 'authentication_failed'],
+        ['webhook_secret_encrypted', 'authentication_failed'],
+      ]);
+      expect(JSON.stringify(logged)).not.toContain('enc:v1');
+    });
+
     it('POST /webhook-secret takes no fields: unknown and prototype keys are 400, no body at all is fine', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);

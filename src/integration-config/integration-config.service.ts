@@ -221,12 +221,12 @@ export class IntegrationConfigService {
         if (!valid(current.older_webhook_secret_expires_at)) {
           const keep = current.previous_webhook_secret_encrypted !== null && valid(current.previous_webhook_secret_expires_at);
           next.older_webhook_secret_encrypted = keep
-            ? this.moved(id, current.previous_webhook_secret_encrypted!, 'previous_webhook_secret_encrypted', 'older_webhook_secret_encrypted')
+            ? this.movedIfReadable(orgId, id, current.previous_webhook_secret_encrypted!, 'previous_webhook_secret_encrypted', 'older_webhook_secret_encrypted')
             : null;
-          next.older_webhook_secret_expires_at = keep ? current.previous_webhook_secret_expires_at : null;
+          next.older_webhook_secret_expires_at = next.older_webhook_secret_encrypted ? current.previous_webhook_secret_expires_at : null;
         }
-        next.previous_webhook_secret_encrypted = this.moved(id, current.webhook_secret_encrypted, 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted');
-        next.previous_webhook_secret_expires_at = new Date(Date.now() + WEBHOOK_SECRET_OVERLAP_MS);
+        next.previous_webhook_secret_encrypted = this.movedIfReadable(orgId, id, current.webhook_secret_encrypted, 'webhook_secret_encrypted', 'previous_webhook_secret_encrypted');
+        next.previous_webhook_secret_expires_at = next.previous_webhook_secret_encrypted ? new Date(Date.now() + WEBHOOK_SECRET_OVERLAP_MS) : null;
       }
       next.webhook_secret_encrypted = this.cipher.encrypt(secret, configSecretLocation(id, 'webhook_secret_encrypted'));
       await this.writeRevision(orgId, current, next, actor.sub, tx);
@@ -389,9 +389,19 @@ export class IntegrationConfigService {
     return secrets;
   }
 
-  /** A secret moved to another column: the AAD names the column, so it is encrypted anew for its new place. */
-  private moved(rowId: string, envelope: string, from: SecretColumn, to: SecretColumn): string {
-    return this.cipher.encrypt(this.cipher.decrypt(envelope, configSecretLocation(rowId, from)), configSecretLocation(rowId, to));
+  /**
+   * A secret moved to another column: the AAD names the column, so it is encrypted anew for its new
+   * place. One no key opens (a bad restore, a key removed too soon) verifies nothing: it is dropped
+   * and logged, so that a rotation, the way out of it, is not refused with a 500.
+   */
+  private movedIfReadable(orgId: string, rowId: string, envelope: string, from: SecretColumn, to: SecretColumn): string | null {
+    try {
+      return this.cipher.encrypt(this.cipher.decrypt(envelope, configSecretLocation(rowId, from)), configSecretLocation(rowId, to));
+    } catch (error) {
+      if (!(error instanceof SecretDecryptionError)) throw error;
+      this.logger.warn({ event: 'secret_unreadable', org_id: orgId, config_id: rowId, column: from, reason: error.reason, key_id: error.keyId ?? null });
+      return null;
+    }
   }
 
   /** Encrypts (or clears) the secrets a request sends; returns the names that changed. */
