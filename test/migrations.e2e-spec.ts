@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
-import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { DataSource, MigrationInterface, QueryRunner } from 'typeorm';
 import { createApp } from '../src/app.factory';
 import { dataSourceOptions } from '../src/database/data-source-options';
 import { MeanderDataSource } from '../src/database/meander-data-source';
 import { MIGRATIONS } from '../src/database/migrations';
+import { schemaSnapshot } from './support/schema-snapshot';
 import { testConfig } from './support/test-app';
 import { copyOfTemplate, dropDatabase, emptyDatabase, urlOf } from './support/template-database';
 
 jest.setTimeout(60_000);
+
+const executedMigrations = async (dataSource: DataSource) => ((await dataSource.query(`SELECT name FROM migrations ORDER BY id`)) as { name: string }[]).map((row) => row.name);
 
 // Instances of a deployment start together, on a database the new version has not migrated yet.
 describe('migrations at start-up', () => {
@@ -40,19 +43,39 @@ describe('migrations at start-up', () => {
     }
   });
 
-  // `npm run migration:revert` (the CLI passes the configured mode, 'each'), on an up-to-date database.
+  // The schema of a database migrated up to, not including, the latest migration: what its `down` must leave.
+  let beforeLatest: Promise<string> | undefined;
+  const schemaBeforeLatest = () =>
+    (beforeLatest ??= (async () => {
+      const name = `meander_migrate_before_latest_${randomBytes(6).toString('hex')}`;
+      await emptyDatabase(templateUrl, name);
+      const dataSource = await new MeanderDataSource({ ...dataSourceOptions(urlOf(templateUrl, name), 1), migrations: MIGRATIONS.slice(0, -1) }).initialize();
+      try {
+        await dataSource.runMigrations();
+        return await schemaSnapshot(dataSource);
+      } finally {
+        await dataSource.destroy();
+        await dropDatabase(templateUrl, name);
+      }
+    })());
+
+  // `npm run migration:revert` (the CLI passes the configured mode, 'each'), on an up-to-date database:
+  // `down` leaves the schema the migrations before it build, and `up` again the one it built.
   it.each([['each'], [undefined]] as const)('the latest migration reverts and runs again, in its own transaction mode (mode %s)', async (transaction) => {
     const name = `meander_migrate_revert_${randomBytes(6).toString('hex')}`;
     await copyOfTemplate(templateUrl, name);
     const dataSource = await new MeanderDataSource(dataSourceOptions(urlOf(templateUrl, name), 1)).initialize();
     try {
       const latest = MIGRATIONS[MIGRATIONS.length - 1].name;
-      const executed = async () => ((await dataSource.query(`SELECT name FROM migrations ORDER BY id`)) as { name: string }[]).map((row) => row.name);
+      const executed = () => executedMigrations(dataSource);
+      const migrated = await schemaSnapshot(dataSource);
       expect((await executed()).at(-1)).toBe(latest);
       await dataSource.undoLastMigration({ transaction });
       expect(await executed()).not.toContain(latest);
+      expect(await schemaSnapshot(dataSource)).toBe(await schemaBeforeLatest());
       expect((await dataSource.runMigrations({ transaction })).map((migration) => migration.name)).toEqual([latest]);
       expect((await executed()).at(-1)).toBe(latest);
+      expect(await schemaSnapshot(dataSource)).toBe(migrated);
       const locks = await dataSource.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = ${0x4d4d} AND objid = 0`);
       expect(locks).toEqual([{ n: 0 }]);
     } finally {
