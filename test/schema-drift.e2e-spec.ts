@@ -19,22 +19,23 @@ describe('schema drift between migrations and entities', () => {
     expect(pending.upQueries.map((q) => q.query)).toEqual([]);
   });
 
-  // TypeORM matches foreign keys by name alone: an entity declaring fk_sync_runs_integration on
-  // (organization_id, integration_id) would pass the diff above against the database's
-  // (integration_id). Their columns are compared here.
-  it("declares each foreign key on the database's columns", async () => {
+  // TypeORM matches foreign keys and unique constraints by name alone: an entity declaring
+  // fk_sync_runs_integration on (integration_id) would pass the diff above against the database's
+  // (organization_id, integration_id). Their columns are compared here.
+  it("declares each foreign key and unique constraint on the database's columns", async () => {
     const declared = dataSource.entityMetadatas
-      .flatMap((entity) =>
-        entity.foreignKeys.map(
+      .flatMap((entity) => [
+        ...entity.foreignKeys.map(
           (fk) => `${entity.tableName} ${fk.name} FOREIGN KEY (${fk.columnNames.join(', ')}) REFERENCES ${fk.referencedTablePath}(${fk.referencedColumnNames.join(', ')})`,
         ),
-      )
+        ...entity.uniques.map((unique) => `${entity.tableName} ${unique.name} UNIQUE (${unique.columns.map((column) => column.databaseName).join(', ')})`),
+      ])
       .sort();
     const actual = (
       (await dataSource.query(`
       SELECT c.relname || ' ' || k.conname || ' ' || regexp_replace(pg_get_constraintdef(k.oid), ' ON (DELETE|UPDATE) .*$', '') AS line
       FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-      WHERE c.relnamespace = 'public'::regnamespace AND k.contype = 'f' AND c.relname <> 'migrations'`)) as { line: string }[]
+      WHERE c.relnamespace = 'public'::regnamespace AND k.contype IN ('f', 'u') AND c.relname <> 'migrations'`)) as { line: string }[]
     )
       .map((row) => row.line)
       .sort();

@@ -69,7 +69,7 @@ CREATE TABLE export_run_rows (
   error text
 );
 ALTER TABLE export_run_rows ADD CONSTRAINT chk_export_run_rows_status CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text, 'skipped'::text])));
-ALTER TABLE export_run_rows ADD CONSTRAINT fk_export_run_rows_run FOREIGN KEY (export_run_id) REFERENCES export_runs(id) ON DELETE CASCADE;
+ALTER TABLE export_run_rows ADD CONSTRAINT fk_export_run_rows_run FOREIGN KEY (organization_id, export_run_id) REFERENCES export_runs(organization_id, id) ON DELETE CASCADE;
 ALTER TABLE export_run_rows ADD CONSTRAINT pk_export_run_rows PRIMARY KEY (export_run_id, index);
 CREATE UNIQUE INDEX pk_export_run_rows ON public.export_run_rows USING btree (export_run_id, index);
 
@@ -101,7 +101,8 @@ ALTER TABLE export_runs ADD CONSTRAINT chk_export_runs_skipped_count CHECK ((ski
 ALTER TABLE export_runs ADD CONSTRAINT chk_export_runs_status CHECK ((status = ANY (ARRAY['completed'::text, 'queued'::text, 'delivering'::text, 'delivered'::text, 'partially_delivered'::text, 'failed'::text, 'cancelled'::text])));
 ALTER TABLE export_runs ADD CONSTRAINT export_runs_pkey PRIMARY KEY (id);
 ALTER TABLE export_runs ADD CONSTRAINT export_runs_seq_key UNIQUE (seq);
-ALTER TABLE export_runs ADD CONSTRAINT fk_export_runs_integration FOREIGN KEY (integration_id) REFERENCES integration_configs(id) ON DELETE CASCADE;
+ALTER TABLE export_runs ADD CONSTRAINT fk_export_runs_integration FOREIGN KEY (organization_id, integration_id) REFERENCES integration_configs(organization_id, id) ON DELETE CASCADE;
+ALTER TABLE export_runs ADD CONSTRAINT uq_export_runs_org_id UNIQUE (organization_id, id);
 CREATE UNIQUE INDEX export_runs_pkey ON public.export_runs USING btree (id);
 CREATE UNIQUE INDEX export_runs_seq_key ON public.export_runs USING btree (seq);
 CREATE INDEX idx_export_runs_created_at ON public.export_runs USING btree (created_at);
@@ -109,6 +110,7 @@ CREATE INDEX idx_export_runs_deliverable ON public.export_runs USING btree (orga
 CREATE INDEX idx_export_runs_integration_seq ON public.export_runs USING btree (organization_id, integration_id, seq DESC);
 CREATE INDEX idx_export_runs_integration_status ON public.export_runs USING btree (integration_id, status);
 CREATE INDEX idx_export_runs_mappings_used ON public.export_runs USING gin (mappings_used jsonb_path_ops);
+CREATE UNIQUE INDEX uq_export_runs_org_id ON public.export_runs USING btree (organization_id, id);
 
 CREATE TABLE field_mappings (
   id uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -140,8 +142,9 @@ ALTER TABLE field_mappings ADD CONSTRAINT chk_field_mappings_superseded_inactive
 ALTER TABLE field_mappings ADD CONSTRAINT chk_field_mappings_target_field_non_empty CHECK ((btrim((target_field)::text) <> ''::text));
 ALTER TABLE field_mappings ADD CONSTRAINT chk_field_mappings_version CHECK ((version >= 1));
 ALTER TABLE field_mappings ADD CONSTRAINT field_mappings_pkey PRIMARY KEY (id);
-ALTER TABLE field_mappings ADD CONSTRAINT fk_field_mappings_integration FOREIGN KEY (integration_id) REFERENCES integration_configs(id) ON DELETE CASCADE;
-ALTER TABLE field_mappings ADD CONSTRAINT fk_field_mappings_previous_version FOREIGN KEY (previous_version_id) REFERENCES field_mappings(id) ON DELETE CASCADE;
+ALTER TABLE field_mappings ADD CONSTRAINT fk_field_mappings_integration FOREIGN KEY (organization_id, integration_id) REFERENCES integration_configs(organization_id, id) ON DELETE CASCADE;
+ALTER TABLE field_mappings ADD CONSTRAINT fk_field_mappings_previous_version FOREIGN KEY (organization_id, previous_version_id) REFERENCES field_mappings(organization_id, id) ON DELETE CASCADE;
+ALTER TABLE field_mappings ADD CONSTRAINT uq_field_mappings_org_id UNIQUE (organization_id, id);
 ALTER TABLE field_mappings ADD CONSTRAINT uq_field_mappings_previous_version UNIQUE (previous_version_id);
 CREATE UNIQUE INDEX field_mappings_pkey ON public.field_mappings USING btree (id);
 CREATE INDEX idx_field_mapping_integration_id ON public.field_mappings USING btree (integration_id);
@@ -149,6 +152,7 @@ CREATE UNIQUE INDEX idx_field_mapping_integration_source_unique ON public.field_
 CREATE INDEX idx_field_mapping_is_active ON public.field_mappings USING btree (integration_id, is_active);
 CREATE INDEX idx_field_mapping_lineage ON public.field_mappings USING btree (lineage_id, version);
 CREATE INDEX idx_field_mapping_sort_order ON public.field_mappings USING btree (integration_id, sort_order);
+CREATE UNIQUE INDEX uq_field_mappings_org_id ON public.field_mappings USING btree (organization_id, id);
 CREATE UNIQUE INDEX uq_field_mappings_previous_version ON public.field_mappings USING btree (previous_version_id);
 
 CREATE TABLE idempotency_keys (
@@ -217,10 +221,11 @@ ALTER TABLE integration_configs ADD CONSTRAINT chk_integration_configs_webhook_s
 ALTER TABLE integration_configs ADD CONSTRAINT chk_integration_configs_webhook_url CHECK (((webhook_url)::text ~ '^https://'::text));
 ALTER TABLE integration_configs ADD CONSTRAINT fk_integration_configs_type FOREIGN KEY (integration_type) REFERENCES integration_types(integration_type);
 ALTER TABLE integration_configs ADD CONSTRAINT integration_configs_pkey PRIMARY KEY (id);
+ALTER TABLE integration_configs ADD CONSTRAINT uq_integration_configs_org_id UNIQUE (organization_id, id);
 CREATE INDEX idx_integration_configs_enabled ON public.integration_configs USING btree (enabled);
-CREATE INDEX idx_integration_configs_org_id ON public.integration_configs USING btree (organization_id);
 CREATE UNIQUE INDEX idx_integration_configs_org_type ON public.integration_configs USING btree (organization_id, integration_type);
 CREATE UNIQUE INDEX integration_configs_pkey ON public.integration_configs USING btree (id);
+CREATE UNIQUE INDEX uq_integration_configs_org_id ON public.integration_configs USING btree (organization_id, id);
 
 CREATE TABLE integration_types (
   integration_type text NOT NULL
@@ -247,7 +252,7 @@ ALTER TABLE sync_runs ADD CONSTRAINT chk_sync_runs_error_unless_success CHECK ((
 ALTER TABLE sync_runs ADD CONSTRAINT chk_sync_runs_finished_after_started CHECK ((finished_at >= started_at));
 ALTER TABLE sync_runs ADD CONSTRAINT chk_sync_runs_records_pulled CHECK ((records_pulled >= 0));
 ALTER TABLE sync_runs ADD CONSTRAINT chk_sync_runs_records_pushed CHECK ((records_pushed >= 0));
-ALTER TABLE sync_runs ADD CONSTRAINT fk_sync_runs_integration FOREIGN KEY (integration_id) REFERENCES integration_configs(id) ON DELETE CASCADE;
+ALTER TABLE sync_runs ADD CONSTRAINT fk_sync_runs_integration FOREIGN KEY (organization_id, integration_id) REFERENCES integration_configs(organization_id, id) ON DELETE CASCADE;
 ALTER TABLE sync_runs ADD CONSTRAINT sync_runs_pkey PRIMARY KEY (id);
 ALTER TABLE sync_runs ADD CONSTRAINT sync_runs_seq_key UNIQUE (seq);
 CREATE INDEX idx_sync_runs_created_at ON public.sync_runs USING btree (created_at);
@@ -268,7 +273,7 @@ CREATE TABLE webhook_events (
   content_type character varying(255)
 );
 ALTER TABLE webhook_events ADD CONSTRAINT chk_webhook_events_scheme CHECK ((signature_scheme = ANY (ARRAY['standard_webhooks'::text, 'xledger'::text])));
-ALTER TABLE webhook_events ADD CONSTRAINT fk_webhook_events_integration FOREIGN KEY (integration_id) REFERENCES integration_configs(id) ON DELETE CASCADE;
+ALTER TABLE webhook_events ADD CONSTRAINT fk_webhook_events_integration FOREIGN KEY (organization_id, integration_id) REFERENCES integration_configs(organization_id, id) ON DELETE CASCADE;
 ALTER TABLE webhook_events ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (id);
 ALTER TABLE webhook_events ADD CONSTRAINT webhook_events_seq_key UNIQUE (seq);
 CREATE INDEX idx_webhook_events_integration_seq ON public.webhook_events USING btree (organization_id, integration_id, seq DESC);

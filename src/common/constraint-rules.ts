@@ -4,7 +4,11 @@
 // before under the same row lock (the config's webhook secret, sync runs' and export runs'
 // foreign keys) is not listed: if it ever fires it is a bug, and a 500 says so. Nor is the one
 // config per type and organization (idx_integration_configs_org_type): IntegrationConfigService
-// catches it itself, to name the config that won the race.
+// catches it itself, to name the config that won the race. The foreign keys name the parent's
+// organization too (migration 1763800000015): every write takes a child's organization_id from the
+// parent row it just read under that organization, so a mismatch is unreachable through the API
+// and, like the rest, a bug that a 500 should show. fk_webhook_events_integration below still
+// answers a config deleted meanwhile: with the organization in the key it fails the same way.
 
 import type { AnsweredCode, Rule } from './rules';
 

@@ -1,4 +1,4 @@
-import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Check, Column, Entity, ForeignKey, Index, PrimaryColumn, PrimaryGeneratedColumn, Unique } from 'typeorm';
 import type { ExportResult } from '../export';
 import { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 
@@ -16,6 +16,10 @@ export interface MappingUsed {
 /** One recorded export: its result, and the mapping versions that produced it. */
 @Entity({ name: 'export_runs' })
 @Unique('export_runs_seq_key', ['seq'])
+@Unique('uq_export_runs_org_id', ['organization_id', 'id'])
+// (organization_id, <parent>) → parent (organization_id, id): a row cannot name another organization's parent
+// (migration 1763800000015). Declared with @ForeignKey, not a relation: nothing here loads one.
+@ForeignKey(() => IntegrationConfigEntity, ['organization_id', 'integration_id'], ['organization_id', 'id'], { name: 'fk_export_runs_integration', onDelete: 'CASCADE' })
 @Index('idx_export_runs_integration_seq', { synchronize: false })
 @Check('chk_export_runs_status', `status IN ('completed', 'queued', 'delivering', 'delivered', 'partially_delivered', 'failed', 'cancelled')`)
 @Index('idx_export_runs_integration_status', ['integration_id', 'status'])
@@ -32,9 +36,6 @@ export class ExportRunEntity {
   @PrimaryGeneratedColumn('uuid') id: string;
   @Column('uuid') organization_id: string;
   @Column('uuid') integration_id: string;
-  @ManyToOne(() => IntegrationConfigEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'integration_id', foreignKeyConstraintName: 'fk_export_runs_integration' })
-  integration?: IntegrationConfigEntity;
   @Column('text') status: ExportRunStatus;
   @Column('timestamptz') started_at: Date;
   @Column('timestamptz') finished_at: Date;
@@ -58,13 +59,11 @@ export class ExportRunEntity {
 
 /** One row of a run and where its delivery stands. */
 @Entity({ name: 'export_run_rows' })
+@ForeignKey(() => ExportRunEntity, ['organization_id', 'export_run_id'], ['organization_id', 'id'], { name: 'fk_export_run_rows_run', onDelete: 'CASCADE' })
 @Check('chk_export_run_rows_status', `status IN ('pending', 'delivered', 'failed', 'skipped')`)
 export class ExportRunRowEntity {
   @PrimaryColumn('uuid', { primaryKeyConstraintName: 'pk_export_run_rows' }) export_run_id: string;
   @PrimaryColumn('integer', { primaryKeyConstraintName: 'pk_export_run_rows' }) index: number;
-  @ManyToOne(() => ExportRunEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'export_run_id', foreignKeyConstraintName: 'fk_export_run_rows_run' })
-  run?: ExportRunEntity;
   @Column('uuid') organization_id: string;
   @Column('varchar', { length: 255, nullable: true }) claim_id: string | null;
   // json: keeps the keys' order, as export_runs.result does.

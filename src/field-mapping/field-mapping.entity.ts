@@ -1,4 +1,4 @@
-import { Check, Column, Entity, Index, JoinColumn, ManyToOne, OneToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Check, Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 import { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 
 export const TRANSFORM_TYPE_VALUES = ['direct', 'format', 'lookup', 'computed', 'static'] as const;
@@ -12,6 +12,11 @@ export type TransformTypeValue = (typeof TRANSFORM_TYPE_VALUES)[number];
 @Index('idx_field_mapping_sort_order', ['integration_id', 'sort_order'])
 @Index('idx_field_mapping_lineage', ['lineage_id', 'version'])
 @Unique('uq_field_mappings_previous_version', ['previous_version_id'])
+@Unique('uq_field_mappings_org_id', ['organization_id', 'id'])
+// (organization_id, <parent>) → parent (organization_id, id): a row cannot name another organization's parent
+// (migration 1763800000015). Declared with @ForeignKey, not a relation: nothing here loads one.
+@ForeignKey(() => IntegrationConfigEntity, ['organization_id', 'integration_id'], ['organization_id', 'id'], { name: 'fk_field_mappings_integration', onDelete: 'CASCADE' })
+@ForeignKey(() => FieldMappingEntity, ['organization_id', 'previous_version_id'], ['organization_id', 'id'], { name: 'fk_field_mappings_previous_version', onDelete: 'CASCADE' })
 @Check('chk_field_mappings_source_field_snake_case', `source_field ~ '^[a-z][a-z0-9]*(_[a-z0-9]+)*$'`)
 @Check('chk_field_mappings_target_field_non_empty', `btrim(target_field) <> ''`)
 @Check('chk_field_mappings_default_value_length', `char_length(default_value) >= 1`)
@@ -23,9 +28,6 @@ export class FieldMappingEntity {
   @PrimaryGeneratedColumn('uuid') id: string;
   @Column('uuid') organization_id: string;
   @Column('uuid') integration_id: string;
-  @ManyToOne(() => IntegrationConfigEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'integration_id', foreignKeyConstraintName: 'fk_field_mappings_integration' })
-  integration?: IntegrationConfigEntity;
   @Column('varchar', { length: 255 }) source_field: string;
   @Column('varchar', { length: 255 }) target_field: string;
   @Column({ type: 'enum', enum: TRANSFORM_TYPE_VALUES, enumName: 'field_mapping_transform_type' }) transform_type: TransformTypeValue;
@@ -40,9 +42,6 @@ export class FieldMappingEntity {
   /** The id of version 1 of this mapping: the chain's key. */
   @Column('uuid') lineage_id: string;
   @Column('uuid', { nullable: true }) previous_version_id: string | null;
-  @OneToOne(() => FieldMappingEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'previous_version_id', foreignKeyConstraintName: 'fk_field_mappings_previous_version' })
-  previous_version?: FieldMappingEntity | null;
   /** Set when a newer version replaced this one; such versions are kept read-only. */
   @Column('timestamptz', { nullable: true }) superseded_at: Date | null;
   @Column('boolean', { default: false }) used_in_export: boolean;

@@ -1,4 +1,4 @@
-import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
 import type { SecretLocation } from '../crypto/secret-cipher';
 import { IntegrationTypeRow } from '../integration-types/integration-type-row.entity';
 
@@ -29,7 +29,8 @@ export function configSecretLocation(rowId: string, column: SecretColumn): Secre
 const ENVELOPE = `'^enc:v1:[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]*:[A-Za-z0-9_-]{22}$'`;
 @Entity({ name: INTEGRATION_CONFIGS_TABLE })
 @Index('idx_integration_configs_org_type', ['organization_id', 'integration_type'], { unique: true })
-@Index('idx_integration_configs_org_id', ['organization_id'])
+// What the rows of other tables refer to: a child row names its config's organization too (migration 1763800000015).
+@Unique('uq_integration_configs_org_id', ['organization_id', 'id'])
 @Index('idx_integration_configs_enabled', ['enabled'])
 @Check('chk_integration_configs_display_name', `btrim(display_name) <> ''`)
 @Check('chk_integration_configs_base_url', `base_url ~ '^https://'`)

@@ -1,9 +1,12 @@
-import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Check, Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 import { IntegrationConfigEntity } from './integration-config.entity';
 import { SYNC_STATUSES, type SyncStatus } from './integration-config.entity';
 
 /** One recorded sync attempt of a config. */
 @Entity({ name: 'sync_runs' })
+// (organization_id, <parent>) → parent (organization_id, id): a row cannot name another organization's parent
+// (migration 1763800000015). Declared with @ForeignKey, not a relation: nothing here loads one.
+@ForeignKey(() => IntegrationConfigEntity, ['organization_id', 'integration_id'], ['organization_id', 'id'], { name: 'fk_sync_runs_integration', onDelete: 'CASCADE' })
 @Unique('sync_runs_seq_key', ['seq'])
 @Index('idx_sync_runs_integration_seq', { synchronize: false })
 @Index('idx_sync_runs_created_at', { synchronize: false })
@@ -18,9 +21,6 @@ export class SyncRunEntity {
   @PrimaryGeneratedColumn('uuid') id: string;
   @Column('uuid') organization_id: string;
   @Column('uuid') integration_id: string;
-  @ManyToOne(() => IntegrationConfigEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'integration_id', foreignKeyConstraintName: 'fk_sync_runs_integration' })
-  integration?: IntegrationConfigEntity;
   @Column({ type: 'enum', enum: SYNC_STATUSES, enumName: 'integration_sync_status' }) status: SyncStatus;
   @Column('timestamptz') started_at: Date;
   @Column('timestamptz') finished_at: Date;

@@ -1,4 +1,4 @@
-import { Check, Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Check, Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 import { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 
 export const SIGNATURE_SCHEMES = ['standard_webhooks', 'xledger'] as const;
@@ -6,6 +6,9 @@ export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
 
 /** One inbound delivery, stored exactly as received. */
 @Entity({ name: 'webhook_events' })
+// (organization_id, <parent>) → parent (organization_id, id): a row cannot name another organization's parent
+// (migration 1763800000015). Declared with @ForeignKey, not a relation: nothing here loads one.
+@ForeignKey(() => IntegrationConfigEntity, ['organization_id', 'integration_id'], ['organization_id', 'id'], { name: 'fk_webhook_events_integration', onDelete: 'CASCADE' })
 @Unique('webhook_events_seq_key', ['seq'])
 @Index('idx_webhook_events_integration_webhook_id', ['integration_id', 'webhook_id'], { unique: true })
 @Index('idx_webhook_events_integration_seq', { synchronize: false })
@@ -16,9 +19,6 @@ export class WebhookEventEntity {
   @PrimaryGeneratedColumn('uuid') id: string;
   @Column('uuid') organization_id: string;
   @Column('uuid') integration_id: string;
-  @ManyToOne(() => IntegrationConfigEntity, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'integration_id', foreignKeyConstraintName: 'fk_webhook_events_integration' })
-  integration?: IntegrationConfigEntity;
   @Column('varchar', { length: 255 }) webhook_id: string;
   @Column('timestamptz', { default: () => 'now()' }) received_at: Date;
   @Column('text') signature_scheme: SignatureScheme;

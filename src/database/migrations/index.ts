@@ -14,6 +14,7 @@ import { OlderWebhookSecret1763800000011 } from './1763800000011-older-webhook-s
 import { LookupIndexes1763800000012 } from './1763800000012-lookup-indexes';
 import { RetryNotBefore1763800000013 } from './1763800000013-retry-not-before';
 import { ExportRunSettledAt1763800000014 } from './1763800000014-export-run-settled-at';
+import { OrgConsistentForeignKeys1763800000015 } from './1763800000015-org-consistent-foreign-keys';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
@@ -33,4 +34,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   LookupIndexes1763800000012,
   RetryNotBefore1763800000013,
   ExportRunSettledAt1763800000014,
+  OrgConsistentForeignKeys1763800000015,
 ];
