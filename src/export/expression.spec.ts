@@ -54,6 +54,14 @@ describe('safe formulas', () => {
     expect(evaluate('max(1, toll_amount, 3) + min(4, 5) + abs(-1) + floor(1.9) + ceil(1.1)', { toll_amount: 7 })).toBe(15);
   });
 
+  it('reads every number in decimal: leading zeros are not octal (filtrex wrote 010 into JavaScript as 8)', () => {
+    expect(evaluate('010')).toBe(10);
+    expect(evaluate('expense_amount * 010', { expense_amount: 2 })).toBe(20);
+    expect(evaluate('0755 + 08 + 09.5')).toBe(755 + 8 + 9.5);
+    expect(evaluate('00.5 + 000')).toBe(0.5);
+    expect(evaluate('0.05')).toBe(0.05);
+  });
+
   it('makes missing values and bad arithmetic null, never an exception', () => {
     expect(compileFormula('km_distance * 4.5 + toll_amount', NAMES)).toMatchObject({ ok: true, formula: { fieldsRead: ['km_distance', 'toll_amount'] } });
     expect(evaluate('km_distance * 4.5 + toll_amount', { km_distance: 10 })).toBeNull();

@@ -335,9 +335,13 @@ function parse(tokens: readonly Token[], length: number, knownNames: ReadonlySet
  * when a non-word character follows it, and takes that character with it (`then-1` would be
  * `then 1`), and knows only the \" and \\ escapes: a space after every token, and strings written
  * again with their value's newlines and tabs as themselves, make it read what we checked.
+ * filtrex copies a number's text into the JavaScript it compiles, where `010` is octal (8) and
+ * `00.5` does not parse: numbers go without their leading zeros, so every one reads in decimal.
  */
 function filtrexText(tokens: readonly Token[]): string {
-  return tokens.map((token) => (token.kind === 'string' ? `"${token.value!.replace(/["\\]/g, '\\$&')}"` : token.text)).join(' ');
+  return tokens
+    .map((token) => (token.kind === 'string' ? `"${token.value!.replace(/["\\]/g, '\\$&')}"` : token.kind === 'number' ? token.text.replace(/^0+(?=\d)/, '') : token.text))
+    .join(' ');
 }
 
 export type FormulaCompilation = { ok: true; formula: Formula } | { ok: false; message: string; unknownNames: string[] };
