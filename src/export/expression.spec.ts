@@ -62,6 +62,25 @@ describe('safe formulas', () => {
     expect(evaluate('0.05')).toBe(0.05);
   });
 
+  it('round() is half away from zero on the decimal a number prints as, at every magnitude', () => {
+    const round = (x: number, digits = 0) => evaluate('round(expense_amount, toll_amount)', { expense_amount: x, toll_amount: digits });
+    expect(round(1.005, 2)).toBe(1.01);
+    expect(round(-1.005, 2)).toBe(-1.01);
+    // 0.7 * 1.15 is 0.8049999999999999 in binary: an accountant's 0.805 rounds up.
+    expect(evaluate('round(expense_amount * 1.15, 2)', { expense_amount: 0.7 })).toBe(0.81);
+    expect(round(2.5)).toBe(3);
+    expect(round(-2.5)).toBe(-3);
+    // Where |x| * 10^digits passes 1e15, one part in 2^52 is a whole unit of the last place: it moved whole numbers.
+    expect(round(3_000_000_000_000_000)).toBe(3_000_000_000_000_000);
+    expect(round(-3_000_000_000_000_000)).toBe(-3_000_000_000_000_000);
+    expect(round(300_000, 10)).toBe(300_000);
+    expect(round(30_000_000_000_000, 2)).toBe(30_000_000_000_000);
+    expect(round(2_251_799_813_685_248.5)).toBe(2_251_799_813_685_249);
+    expect(round(1.5e300, 2)).toBe(1.5e300);
+    expect(round(Number.MAX_VALUE, 10)).toBe(Number.MAX_VALUE);
+    expect(round(123_456.7, 10)).toBe(123_456.7);
+  });
+
   it('makes missing values and bad arithmetic null, never an exception', () => {
     expect(compileFormula('km_distance * 4.5 + toll_amount', NAMES)).toMatchObject({ ok: true, formula: { fieldsRead: ['km_distance', 'toll_amount'] } });
     expect(evaluate('km_distance * 4.5 + toll_amount', { km_distance: 10 })).toBeNull();

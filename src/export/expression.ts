@@ -9,6 +9,7 @@
 // an allowlist of functions), anything else is refused at write time saying what and where,
 // and filtrex is given the checked tokens written out again (filtrexText), never the raw text.
 import { compileExpression } from 'filtrex';
+import { roundHalfAwayFromZero } from './rounding';
 
 export const MAX_EXPRESSION_LENGTH = 1000;
 export const MAX_NESTING_DEPTH = 32;
@@ -52,9 +53,8 @@ const text = (fn: (s: string) => string) => (s: unknown) => {
 export const FORMULA_FUNCTIONS: Readonly<Record<string, (...args: unknown[]) => unknown>> = Object.freeze({
   round: (x: unknown, digits: unknown = 0) => {
     if (!isNumber(x) || !isNumber(digits) || !Number.isInteger(digits) || digits < 0 || digits > 10) return null;
-    const factor = 10 ** digits;
-    // Half away from zero, as accountants expect; EPSILON absorbs binary representation (1.005).
-    return finite((Math.sign(x) * Math.round(Math.abs(x) * factor * (1 + Number.EPSILON))) / factor);
+    // Half away from zero, as accountants expect (1.005 is 1.01).
+    return finite(roundHalfAwayFromZero(x, digits));
   },
   floor: numeric(Math.floor),
   ceil: numeric(Math.ceil),

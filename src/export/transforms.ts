@@ -4,6 +4,7 @@ import { format as formatDate } from 'date-fns';
 import type { SourceFieldDefinition } from '../integration-types/integration-type';
 import { compileFormula } from './expression';
 import type { MappingSpec, RuleError, TransformType } from './mapping-spec';
+import { scaledHalfAwayFromZero } from './rounding';
 
 export const MAX_FORMAT_LENGTH = 100;
 export const MAX_LOOKUP_ENTRIES = 1000;
@@ -43,8 +44,7 @@ export function parseNumberFormat(pattern: string): NumberFormat | null {
 /** Fixed decimals, rounded half away from zero; `,` groups thousands, `.` is the decimal point. */
 export function formatNumber(value: number, fmt: NumberFormat): string | null {
   if (!Number.isFinite(value)) return null;
-  const factor = 10 ** fmt.decimals;
-  const scaled = Math.round(Math.abs(value) * factor * (1 + Number.EPSILON));
+  const scaled = scaledHalfAwayFromZero(Math.abs(value), fmt.decimals);
   if (!Number.isSafeInteger(scaled)) return null;
   const digits = String(scaled).padStart(fmt.decimals + 1, '0');
   let integer = digits.slice(0, digits.length - fmt.decimals);
