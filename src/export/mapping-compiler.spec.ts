@@ -58,6 +58,40 @@ describe('mapping compiler', () => {
     for (const bad of [null, 1, 'x', [1]]) expect(compileMappings([], ctx)(bad).skipped_reason).toBe('invalid_record');
   });
 
+  it('formats date-times in the canonical name of their zone: @date-fns/tz keeps a formatter per name it is given, forever', () => {
+    // Case variants of one zone (one mapping write each) were one ~30 KB formatter each: 50,000 of them held 1.5 GB.
+    const zones: string[] = [];
+    const spy = jest.spyOn(Intl, 'DateTimeFormat');
+    try {
+      for (const variant of ['eUrOpE/oSlO', 'EUROPE/OSLO', 'europe/OSLO']) {
+        const compiled = compileMappings([mapping('approved_at', 'At', { transform_type: 'format', transform_config: { format: 'dd.MM.yyyy HH:mm', time_zone: variant } })], ctx);
+        spy.mockClear();
+        expect(compiled({ approved_at: '2026-07-01T12:00:00Z' })).toEqual({ output: { At: '01.07.2026 14:00' }, skipped_reason: null, warnings: [] });
+        zones.push(...spy.mock.calls.map(([, options]) => String(options?.timeZone)));
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(zones.filter((zone) => zone !== 'Europe/Oslo')).toEqual([]);
+  });
+
+  it('a stored zone or pattern date-fns refuses here gives null and invalid_date, never an exception (a 500 for the whole export)', () => {
+    // Written where it was valid (a newer Node reads "+05:30"; another date-fns), exported where it is not.
+    const compiled = compileMappings(
+      [
+        mapping('approved_at', 'At', { transform_type: 'format', transform_config: { format: 'yyyy-MM-dd HH:mm', time_zone: 'Not/AZone' } }),
+        mapping('expense_date', 'Day', { transform_type: 'format', transform_config: { format: 'yyyy-MM-dd', time_zone: 'Not/AZone' } }),
+        mapping('activity_date', 'Week', { transform_type: 'format', transform_config: { format: 'YYYY-ww' } }),
+      ],
+      ctx,
+    );
+    expect(compiled({ approved_at: '2026-07-01T12:00:00Z', expense_date: '2026-07-01', activity_date: '2026-07-01' })).toEqual({
+      output: { At: null, Day: '2026-07-01', Week: null },
+      skipped_reason: null,
+      warnings: ['invalid_date:At', 'invalid_date:Week'],
+    });
+  });
+
   it('never reads through prototypes', () => {
     const compiled = compileMappings([mapping('description', 'T', { source_field_path: 'constructor_x.name' }), mapping('cost_center', 'C')], ctx);
     const record = Object.create({ cost_center: 'inherited' });

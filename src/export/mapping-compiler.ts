@@ -4,7 +4,7 @@ import { PROTOTYPE_KEYS } from '../common/json-body';
 import type { SourceFieldDefinition } from '../integration-types/integration-type';
 import { compileFormula, type FormulaCompilation } from './expression';
 import type { CompileContext, CompiledMapping, MappingResult, MappingSpec } from './mapping-spec';
-import { formatDateValue, formatNumber, parseNumberFormat } from './transforms';
+import { canonicalTimeZone, formatDateValue, formatNumber, parseNumberFormat } from './transforms';
 
 export const NO_ACTIVE_MAPPINGS = 'no_active_mappings';
 export const DUPLICATE_TARGET_FIELD = 'duplicate_target_field';
@@ -87,10 +87,11 @@ function makeTransform(
     case 'format': {
       const pattern = String(config?.['format'] ?? '');
       if (field.type === 'date' || field.type === 'datetime') {
-        const zone = typeof config?.['time_zone'] === 'string' ? (config['time_zone'] as string) : 'UTC';
+        // Canonical once here, not per record; null: a zone this runtime does not know (a date-time then prints as nothing).
+        const zone = typeof config?.['time_zone'] === 'string' ? canonicalTimeZone(config['time_zone']) : 'UTC';
         return (value, _record, warn) => {
           if (value === null || value === undefined || value === '') return null;
-          const formatted = formatDateValue(value, pattern, field.type as 'date' | 'datetime', zone);
+          const formatted = zone === null && field.type === 'datetime' ? null : formatDateValue(value, pattern, field.type as 'date' | 'datetime', zone ?? 'UTC');
           if (formatted === null) warn(`invalid_date:${target}`);
           return formatted;
         };

@@ -57,12 +57,20 @@ export function formatNumber(value: number, fmt: NumberFormat): string | null {
 // --- dates: Unicode tokens (date-fns), optional IANA time zone ---
 
 export function isValidTimeZone(zone: unknown): zone is string {
-  if (typeof zone !== 'string' || zone.length === 0 || zone.length > MAX_TIME_ZONE_LENGTH) return false;
+  return canonicalTimeZone(zone) !== null;
+}
+
+/**
+ * The name a zone canonically has (`europe/oslo` is `Europe/Oslo`), or null when the runtime does
+ * not know it. Formatting is given this name only: @date-fns/tz keeps a formatter (~30 KB) per
+ * zone name it is given, for good, and case variants of one zone are countless.
+ */
+export function canonicalTimeZone(zone: unknown): string | null {
+  if (typeof zone !== 'string' || zone.length === 0 || zone.length > MAX_TIME_ZONE_LENGTH) return null;
   try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-    return true;
+    return new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -88,7 +96,11 @@ export function isValidDatePattern(pattern: unknown): pattern is string {
 const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
 
-/** A calendar date (`2026-11-20`) is printed as that date: a time zone would shift it. */
+/**
+ * A calendar date (`2026-11-20`) is printed as that date: a time zone would shift it. null when
+ * the value is no such date, or date-fns refuses the pattern or zone (one stored where another
+ * runtime took it): never an exception, which would fail the whole export.
+ */
 export function formatDateValue(value: unknown, pattern: string, sourceType: 'date' | 'datetime', timeZone: string): string | null {
   if (typeof value !== 'string') return null;
   const dateOnly = DATE_ONLY.exec(value);
@@ -96,12 +108,20 @@ export function formatDateValue(value: unknown, pattern: string, sourceType: 'da
     const [y, m, d] = [Number(dateOnly[1]), Number(dateOnly[2]), Number(dateOnly[3])];
     const utc = new Date(Date.UTC(y, m - 1, d));
     if (utc.getUTCFullYear() !== y || utc.getUTCMonth() !== m - 1 || utc.getUTCDate() !== d) return null;
-    return formatDate(new TZDate(y, m - 1, d, 'UTC'), pattern);
+    return formatOrNull(new TZDate(y, m - 1, d, 'UTC'), pattern);
   }
   if (!DATE_TIME.test(value)) return null;
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) return null;
-  return formatDate(new TZDate(ms, sourceType === 'date' ? 'UTC' : timeZone), pattern);
+  return formatOrNull(new TZDate(ms, sourceType === 'date' ? 'UTC' : timeZone), pattern);
+}
+
+function formatOrNull(date: TZDate, pattern: string): string | null {
+  try {
+    return formatDate(date, pattern);
+  } catch {
+    return null;
+  }
 }
 
 /**
