@@ -1,14 +1,12 @@
-// The safe formula language of `computed` mappings, on filtrex 3 (a maintained, non-Turing
-// expression compiler that never uses eval on user text). Pure: no Nest imports.
+// The safe formula language of `computed` mappings. Pure: no Nest imports.
 //
-// filtrex accepts more than our contract allows (`a.b` paths, `x of y`, `in`, `~=`, `^`, `mod`,
-// quoted symbols, tuples, and functions like log/sqrt/exists), and reads some text otherwise than
-// we would (`then-1` is `then 1` to it, `x + and` a field named `and`). So our own lexer and parser
-// are the grammar: every expression is checked against the contract's (numbers, double-quoted
-// strings, source field names, + - * /, comparisons, and/or/not, if/then/else, parentheses and
-// an allowlist of functions), anything else is refused at write time saying what and where,
-// and filtrex is given the checked tokens written out again (filtrexText), never the raw text.
-import { compileExpression } from 'filtrex';
+// Our own lexer and parser are the grammar: every expression is checked against the contract's
+// (numbers, double-quoted strings, source field names, + - * /, comparisons, and/or/not,
+// if/then/else, parentheses and an allowlist of functions), anything else is refused at write
+// time saying what and where, and the parser builds the formula as a tree of closures over that
+// checked structure. No JavaScript source is ever generated from a formula (filtrex, used until
+// 2026-12, wrote the checked tokens into `new Function`: `010` was octal 8 there, and compiling
+// one formula at the bounds took 2-15 ms of the event loop; this takes ~0.1 ms).
 import { roundHalfAwayFromZero } from './rounding';
 
 export const MAX_EXPRESSION_LENGTH = 1000;
@@ -72,7 +70,7 @@ export const FORMULA_FUNCTIONS: Readonly<Record<string, (...args: unknown[]) => 
 
 // Operators that never throw: a missing operand makes the result null, not an error.
 const both = (a: unknown, b: unknown) => a !== null && a !== undefined && b !== null && b !== undefined;
-const OPERATORS = {
+export const FORMULA_OPERATORS = Object.freeze({
   '+': (a: unknown, b?: unknown) =>
     b === undefined
       ? isNumber(a)
@@ -96,11 +94,8 @@ const OPERATORS = {
   '<=': (a: unknown, b: unknown) => comparable(a, b) && (a as number) <= (b as number),
   '>': (a: unknown, b: unknown) => comparable(a, b) && (a as number) > (b as number),
   '>=': (a: unknown, b: unknown) => comparable(a, b) && (a as number) >= (b as number),
-  // The regex operator is disabled: user-supplied patterns can be catastrophic (ReDoS).
-  '~=': () => {
-    throw new Error('the ~= operator is not available');
-  },
-};
+});
+type Operator = (a: unknown, b?: unknown) => unknown;
 function comparable(a: unknown, b: unknown): boolean {
   return (isNumber(a) && isNumber(b)) || (typeof a === 'string' && typeof b === 'string');
 }
@@ -115,8 +110,8 @@ interface Token {
 }
 
 const STRING_ESCAPES: Readonly<Record<string, string>> = { '"': '"', '\\': '\\', n: '\n', t: '\t' };
-/** filtrex's own operators and words: never a field name, never passed on. */
-const FILTREX_WORDS = new Set(['in', 'of', 'mod']);
+/** Operators of the expression languages formulas came from (filtrex's `x in (…)`, `of`, `mod`): refused, and never a field name. */
+const RESERVED_WORDS = new Set(['in', 'of', 'mod']);
 
 /** Splits an expression into the tokens of the contract's grammar, or says what is not allowed and where. */
 function tokenize(expression: string): Token[] | string {
@@ -140,13 +135,13 @@ function tokenize(expression: string): Token[] | string {
       }
       index = pattern.lastIndex;
       if (match[1]) {
-        // filtrex reads no exponent: 1e3 would be the number 1 and the name e3.
+        // No exponent: the grammar has none (1e3 would be the number 1 and the name e3).
         const exponent = /^[eE][+-]?\d+/.exec(expression.slice(index, index + 12));
         if (exponent) return `a number takes no exponent: ${match[1]}${exponent[0]} at position ${position} (write the number out in full)`;
         tokens.push({ kind: 'number', text: match[1], position });
       } else if (match[2]) {
         const word = match[2];
-        if (FILTREX_WORDS.has(word)) return `${word} at position ${position} is not allowed`;
+        if (RESERVED_WORDS.has(word)) return `${word} at position ${position} is not allowed`;
         tokens.push({ kind: KEYWORDS.has(word) ? 'keyword' : 'name', text: word, position });
       } else if (match[3]) tokens.push({ kind: 'op', text: match[3], position });
       else if (match[4]) tokens.push({ kind: '(', text: '(', position });
@@ -182,8 +177,14 @@ function readString(expression: string, start: number): { value: string; end: nu
   return `the string at position ${start} is not closed on its line`;
 }
 
-/** What the parser found: the source field names read, and those that are not source fields. */
+/** A formula, or a part of one: its value over the scope of the fields it reads. May throw (a wrong type for and/or/not/if, text too long). */
+type Evaluator = (scope: Scope) => unknown;
+/** A null-prototype object holding exactly the fields a formula reads. */
+type Scope = Readonly<Record<string, unknown>>;
+
+/** What the parser built: the formula, the source field names it reads, and the names that are not source fields. */
 interface Parsed {
+  evaluate: Evaluator;
   fieldsRead: Set<string>;
   unknownNames: Set<string>;
 }
@@ -203,9 +204,16 @@ function found(token: Token | undefined, length: number): string {
   return `${what} at position ${token.position}`;
 }
 
+/** The condition of `if`, and the operands of `and`, `or` and `not`: true or false, nothing else (null is an error: a formula_error warning). */
+function truth(value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  const what = value === null || value === undefined ? 'nothing' : Array.isArray(value) ? 'a list' : typeof value === 'string' ? 'text' : typeof value;
+  throw new Error(`expected true or false, but got ${what}`);
+}
+
 /**
- * Checks the tokens against the contract's grammar (recursive descent, the precedence filtrex
- * gives them): this, not filtrex, decides what a formula may be.
+ * Checks the tokens against the contract's grammar (recursive descent) and builds the formula
+ * from what it checked: this, not the text, is what runs.
  *
  *   expression := or;  or := and ("or" and)*;  and := comparison ("and" comparison)*
  *   comparison := sum (("==" | "!=" | "<" | "<=" | ">" | ">=") sum)*
@@ -213,9 +221,13 @@ function found(token: Token | undefined, length: number): string {
  *   unary := ("-" | "not") unary | operand
  *   operand := number | string | field | function "(" [expression ("," expression)*] ")"
  *            | "(" expression ")" | "if" expression "then" expression "else" expression
+ *
+ * Operands are evaluated left to right; `and`, `or`, `if` and a chain of comparisons (`a < b < c`
+ * is `a < b and b < c`, b evaluated once) evaluate no more than they need.
  */
 function parse(tokens: readonly Token[], length: number, knownNames: ReadonlySet<string>): Parsed | string {
-  const parsed: Parsed = { fieldsRead: new Set(), unknownNames: new Set() };
+  const fieldsRead = new Set<string>();
+  const unknownNames = new Set<string>();
   let i = 0;
   let depth = 0;
   const refuse = (message: string): never => {
@@ -223,25 +235,66 @@ function parse(tokens: readonly Token[], length: number, knownNames: ReadonlySet
   };
   const isKeyword = (token: Token | undefined, word: string) => token?.kind === 'keyword' && token.text === word;
   const isOp = (token: Token | undefined, ops: ReadonlySet<string>) => token?.kind === 'op' && ops.has(token.text);
-  const binary = (next: () => void, matches: (token: Token | undefined) => boolean) => () => {
-    next();
-    while (matches(tokens[i])) {
-      i++;
-      next();
-    }
-  };
-  const unary = (): void => {
+  const operator = (token: Token) => FORMULA_OPERATORS[token.text as keyof typeof FORMULA_OPERATORS] as Operator;
+
+  const unary = (): Evaluator => {
     const token = tokens[i];
-    if ((token?.kind === 'op' && token.text === '-') || isKeyword(token, 'not')) {
+    if (token?.kind === 'op' && token.text === '-') {
       i++;
-      unary();
-    } else operand();
+      const operand = unary();
+      const negate = operator(token);
+      return (scope) => negate(operand(scope));
+    }
+    if (isKeyword(token, 'not')) {
+      i++;
+      const operand = unary();
+      return (scope) => !truth(operand(scope));
+    }
+    return operand();
   };
-  const product = binary(unary, (t) => isOp(t, MULTIPLICATIVE));
-  const sum = binary(product, (t) => isOp(t, ADDITIVE));
-  const comparison = binary(sum, (t) => isOp(t, COMPARISONS));
-  const and = binary(comparison, (t) => isKeyword(t, 'and'));
-  const expression = binary(and, (t) => isKeyword(t, 'or'));
+  /** Left-associative arithmetic: `a - b - c` is `(a - b) - c`. */
+  const arithmetic = (next: () => Evaluator, ops: ReadonlySet<string>) => (): Evaluator => {
+    let left = next();
+    while (isOp(tokens[i], ops)) {
+      const apply = operator(tokens[i++]);
+      const [a, b] = [left, next()];
+      left = (scope) => apply(a(scope), b(scope));
+    }
+    return left;
+  };
+  const product = arithmetic(unary, MULTIPLICATIVE);
+  const sum = arithmetic(product, ADDITIVE);
+  const comparison = (): Evaluator => {
+    const first = sum();
+    if (!isOp(tokens[i], COMPARISONS)) return first;
+    const compares: Operator[] = [];
+    const operands: Evaluator[] = [first];
+    while (isOp(tokens[i], COMPARISONS)) {
+      compares.push(operator(tokens[i++]));
+      operands.push(sum());
+    }
+    return (scope) => {
+      let left = operands[0](scope);
+      let result: unknown = true;
+      for (let k = 0; k < compares.length && result; k++) {
+        const right = operands[k + 1](scope);
+        result = compares[k](left, right);
+        left = right;
+      }
+      return result;
+    };
+  };
+  const logical = (next: () => Evaluator, word: 'and' | 'or') => (): Evaluator => {
+    let left = next();
+    while (isKeyword(tokens[i], word)) {
+      i++;
+      const [a, b] = [left, next()];
+      left = word === 'and' ? (scope) => truth(a(scope)) && truth(b(scope)) : (scope) => truth(a(scope)) || truth(b(scope));
+    }
+    return left;
+  };
+  const and = logical(comparison, 'and');
+  const expression = logical(and, 'or');
 
   /** After an expression inside parentheses opened by `open`: a "," (if `commas`), or the closing ")". */
   const closeOrRefuse = (open: Token, commas: boolean): boolean => {
@@ -262,23 +315,31 @@ function parse(tokens: readonly Token[], length: number, knownNames: ReadonlySet
     i++;
   };
 
-  function operand(): void {
+  function operand(): Evaluator {
     const token = tokens[i];
     if (token === undefined) return refuse(`expected an operand but found ${found(token, length)}`);
     switch (token.kind) {
-      case 'number':
-      case 'string':
+      case 'number': {
         i++;
-        return;
-      case 'keyword':
+        // Decimal digits, with an optional fraction: Number reads them in decimal (010 is ten).
+        const value = Number(token.text);
+        return () => value;
+      }
+      case 'string': {
+        i++;
+        const value = token.value!;
+        return () => value;
+      }
+      case 'keyword': {
         if (token.text !== 'if') return refuse(`expected an operand but found ${found(token, length)}`);
         i++;
-        expression();
+        const condition = expression();
         expectKeyword('then');
-        expression();
+        const then = expression();
         expectKeyword('else');
-        expression();
-        return;
+        const otherwise = expression();
+        return (scope) => (truth(condition(scope)) ? then(scope) : otherwise(scope));
+      }
       case 'name': {
         const isFunction = Object.hasOwn(FORMULA_FUNCTIONS, token.text);
         if (tokens[i + 1]?.kind === '(') {
@@ -286,30 +347,37 @@ function parse(tokens: readonly Token[], length: number, knownNames: ReadonlySet
           const paren = tokens[i + 1];
           open(paren);
           i += 2;
+          const args: Evaluator[] = [];
           if (tokens[i]?.kind !== ')') {
             for (;;) {
-              expression();
+              args.push(expression());
               if (closeOrRefuse(paren, true)) break;
               i++;
             }
           }
           i++;
           depth--;
-          return;
+          const fn = FORMULA_FUNCTIONS[token.text];
+          const [first, second] = args;
+          if (args.length === 1) return (scope) => fn(first(scope));
+          if (args.length === 2) return (scope) => fn(first(scope), second(scope));
+          return (scope) => fn(...args.map((arg) => arg(scope)));
         }
         if (isFunction) return refuse(`${token.text} at position ${token.position} is a function: call it with (…)`);
-        (knownNames.has(token.text) ? parsed.fieldsRead : parsed.unknownNames).add(token.text);
+        const name = token.text;
+        (knownNames.has(name) ? fieldsRead : unknownNames).add(name);
         i++;
-        return;
+        return (scope) => (Object.hasOwn(scope, name) ? scope[name] : null);
       }
-      case '(':
+      case '(': {
         open(token);
         i++;
-        expression();
+        const inner = expression();
         closeOrRefuse(token, false);
         i++;
         depth--;
-        return;
+        return inner;
+      }
       case ',':
         return refuse(`a comma is only allowed between function arguments (position ${token.position})`);
       default:
@@ -318,30 +386,16 @@ function parse(tokens: readonly Token[], length: number, knownNames: ReadonlySet
   }
 
   try {
-    expression();
+    const evaluate = expression();
     const rest = tokens[i];
     if (rest?.kind === ')') refuse(`unbalanced parentheses: ")" at position ${rest.position} closes nothing`);
     if (rest?.kind === ',') refuse(`a comma is only allowed between function arguments (position ${rest.position})`);
     if (rest !== undefined) refuse(`expected an operator but found ${found(rest, length)}`);
+    return { evaluate, fieldsRead, unknownNames };
   } catch (error) {
     if (error instanceof Refusal) return error.message;
     throw error;
   }
-  return parsed;
-}
-
-/**
- * The text filtrex is given: the checked tokens, one space apart. filtrex reads a keyword only
- * when a non-word character follows it, and takes that character with it (`then-1` would be
- * `then 1`), and knows only the \" and \\ escapes: a space after every token, and strings written
- * again with their value's newlines and tabs as themselves, make it read what we checked.
- * filtrex copies a number's text into the JavaScript it compiles, where `010` is octal (8) and
- * `00.5` does not parse: numbers go without their leading zeros, so every one reads in decimal.
- */
-function filtrexText(tokens: readonly Token[]): string {
-  return tokens
-    .map((token) => (token.kind === 'string' ? `"${token.value!.replace(/["\\]/g, '\\$&')}"` : token.kind === 'number' ? token.text.replace(/^0+(?=\d)/, '') : token.text))
-    .join(' ');
 }
 
 export type FormulaCompilation = { ok: true; formula: Formula } | { ok: false; message: string; unknownNames: string[] };
@@ -368,34 +422,18 @@ export function compileFormula(expression: unknown, knownNames: ReadonlySet<stri
   if (typeof parsed === 'string') return fail(parsed);
   if (parsed.unknownNames.size > 0) return fail(`unknown names: ${[...parsed.unknownNames].join(', ')}`, [...parsed.unknownNames]);
 
-  let compiled: (values: unknown) => unknown;
-  try {
-    compiled = compileExpression(filtrexText(tokens), {
-      extraFunctions: FORMULA_FUNCTIONS as Record<string, (...args: unknown[]) => unknown>,
-      operators: OPERATORS,
-      // Own properties of the values object only: never a prototype's.
-      customProp: (name: string, _get: unknown, values: Record<string, unknown>) => (Object.hasOwn(values, name) ? values[name] : null),
-    });
-  } catch (error) {
-    // Not expected: the grammar above is a part of filtrex's (expression.spec.ts checks it).
-    return fail(
-      `the expression could not be compiled: ${String((error as Error).message)
-        .replace(/\s+/g, ' ')
-        .slice(0, 200)}`,
-    );
-  }
   const names = [...parsed.fieldsRead];
+  const run = parsed.evaluate;
   return {
     ok: true,
     formula: {
       fieldsRead: names,
       evaluate(values) {
-        // A null-prototype copy holding only the fields the formula reads.
+        // A null-prototype copy holding only the fields the formula reads, each an own value or null.
         const scope: Record<string, unknown> = Object.create(null);
-        for (const name of names) scope[name] = values[name] ?? null;
+        for (const name of names) scope[name] = Object.hasOwn(values, name) ? (values[name] ?? null) : null;
         try {
-          const result = compiled(scope);
-          if (result instanceof Error) return { value: null, error: result.message.slice(0, 200) };
+          const result = run(scope);
           if (typeof result === 'number') return { value: Number.isFinite(result) ? result : null, error: null };
           if (typeof result === 'string' || typeof result === 'boolean' || result === null || result === undefined) return { value: result ?? null, error: null };
           return { value: null, error: 'the formula produced a value that is not a number, string or boolean' };
