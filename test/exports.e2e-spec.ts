@@ -11,6 +11,8 @@ const MAPPINGS = [
   { source_field: 'project_code', target_field: 'Project', is_required: false },
 ];
 
+const round2 = (x: number) => Math.round(x * 100 * (1 + Number.EPSILON)) / 100;
+
 function claim(overrides: Record<string, unknown> = {}) {
   return { claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', currency: 'NOK', ...overrides };
 }
@@ -270,6 +272,85 @@ describe('exports (HTTP, real database)', () => {
       output: { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001', CostCenter: 'CC1', Project: null },
     });
     expect(large.body.rows).toHaveLength(records.length);
+  });
+
+  it('answers alike for every transform: preview and export, a worker thread and the event loop, the field-mapping preview', async () => {
+    const { path, token, configPath } = await setup({
+      mappings: [
+        { source_field: 'expense_amount', target_field: 'Amount', transform_type: 'format', transform_config: { format: '#,##0.00' } },
+        { source_field: 'expense_date', target_field: 'TransactionDate', transform_type: 'format', transform_config: { format: 'yyyy-MM-dd' } },
+        { source_field: 'accounting_code', target_field: 'AccountCode', default_value: '4999' },
+        { source_field: 'approved_at', target_field: 'ApprovedAt', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy HH:mm', time_zone: 'eUrOpE/oSlO' } },
+        { source_field: 'expense_type', target_field: 'Kind', transform_type: 'lookup', transform_config: { map: { travel_km: 'KM', toString: 'T' } } },
+        {
+          source_field: 'km_distance',
+          target_field: 'Mileage',
+          transform_type: 'computed',
+          transform_config: { expression: 'if km_distance > 10 then round(km_distance * 4.5 + toll_amount, 2) else concat(upper(currency), "-", 010)' },
+        },
+        { source_field: 'currency', target_field: 'Currency', transform_type: 'static', transform_config: { value: 'NOK' } },
+        { source_field: 'toll_amount', target_field: 'Toll', transform_type: 'format', transform_config: { format: '0.00' } },
+      ],
+    });
+    const records = Array.from({ length: INLINE_RECORDS + 4 }, (_, i) =>
+      claim({
+        claim_id: `c-${i}`,
+        expense_amount: [1.005, -1.005, 3_000_000_000_000, 120.5][i % 4],
+        expense_type: ['travel_km', 'toString', 'constructor', 'parking'][i % 4],
+        approved_at: i % 3 ? '2026-07-01T22:30:00Z' : 'not a date',
+        expense_line: { km_distance: i % 20 },
+        toll_amount: i % 5 ? 1.005 * i : null,
+      }),
+    );
+    const pool = t.app.get(MappingPool);
+    const before = pool.completedInWorkers;
+    const preview = await api.post(`${path}/preview`, token, { records });
+    expect(preview.status).toBe(200);
+    const exported = await api.post(path, token, { records });
+    expect(exported.status).toBe(201);
+    expect(pool.completedInWorkers).toBe(before + 2);
+    expect(exported.body.rows).toEqual(preview.body.rows);
+    expect(exported.body.skipped).toEqual(preview.body.skipped);
+    expect(exported.body.warnings).toEqual(preview.body.warnings);
+    expect(preview.body.rows[1].output).toEqual({
+      Amount: '-1.01',
+      TransactionDate: '2026-11-20',
+      AccountCode: '4999',
+      ApprovedAt: '02.07.2026 00:30',
+      Kind: 'T',
+      Mileage: 'NOK-10',
+      Currency: 'NOK',
+      Toll: '1.01',
+    });
+    expect(preview.body.rows[2].output).toMatchObject({ Amount: '3,000,000,000,000.00', Kind: null, Mileage: 'NOK-10' });
+    expect(preview.body.rows[12].output).toMatchObject({ Mileage: round2(12 * 4.5 + 1.005 * 12), ApprovedAt: null });
+    expect(preview.body.warnings).toEqual(expect.arrayContaining(['invalid_date:ApprovedAt']));
+    // The event loop (small batches) and the field-mapping preview (one record) answer the same rows.
+    for (const start of [0, 11, INLINE_RECORDS - 1]) {
+      const small = await api.post(`${path}/preview`, token, { records: records.slice(start, start + 3) });
+      expect(small.body.rows.map((r: { output: unknown }) => r.output)).toEqual(preview.body.rows.slice(start, start + 3).map((r: { output: unknown }) => r.output));
+      const one = await api.post(`${configPath}/field-mappings/preview`, token, { record: records[start] });
+      expect(one.status).toBe(200);
+      expect(one.body.output).toEqual(preview.body.rows[start].output);
+    }
+  });
+
+  it('formulas never compare two texts longer than 1,000 characters: null and formula_error, at once (each comparison scanned both)', async () => {
+    // Two ~4.9 MB fields compared ~90 times by one formula in each mapping held the event loop for seconds, for one record.
+    let expression = 'claim_id';
+    while (`${expression} <= currency`.length <= 1000) expression += ' <= currency';
+    const { path, token } = await setup({
+      mappings: [
+        { source_field: 'expense_amount', target_field: 'Amount' },
+        { source_field: 'claim_id', target_field: 'Same', transform_type: 'computed', transform_config: { expression } },
+        { source_field: 'currency', target_field: 'Short', transform_type: 'computed', transform_config: { expression: 'currency < "b"' } },
+      ],
+    });
+    const long = 'a'.repeat(4_900_000);
+    const res = await api.post(`${path}/preview`, token, { records: [claim({ claim_id: long, currency: `${long}` })] });
+    expect(res.status).toBe(200);
+    expect(res.body.rows[0].output).toEqual({ Amount: 120.5, Same: null, Short: true });
+    expect(res.body.warnings).toContain('formula_error:Same');
   });
 
   it('immutable_after_export_use: an export queued for delivery freezes the mappings it used too', async () => {

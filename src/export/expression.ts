@@ -88,8 +88,8 @@ export const FORMULA_OPERATORS = Object.freeze({
   '-': (a: unknown, b?: unknown) => (b === undefined ? (isNumber(a) ? -a : null) : isNumber(a) && isNumber(b) ? finite(a - b) : null),
   '*': (a: unknown, b: unknown) => (isNumber(a) && isNumber(b) ? finite(a * b) : null),
   '/': (a: unknown, b: unknown) => (isNumber(a) && isNumber(b) && b !== 0 ? finite(a / b) : null),
-  '==': (a: unknown, b: unknown) => a === b,
-  '!=': (a: unknown, b: unknown) => a !== b,
+  '==': (a: unknown, b: unknown) => comparedTexts(a, b) && a === b,
+  '!=': (a: unknown, b: unknown) => comparedTexts(a, b) && a !== b,
   '<': (a: unknown, b: unknown) => comparable(a, b) && (a as number) < (b as number),
   '<=': (a: unknown, b: unknown) => comparable(a, b) && (a as number) <= (b as number),
   '>': (a: unknown, b: unknown) => comparable(a, b) && (a as number) > (b as number),
@@ -97,7 +97,19 @@ export const FORMULA_OPERATORS = Object.freeze({
 });
 type Operator = (a: unknown, b?: unknown) => unknown;
 function comparable(a: unknown, b: unknown): boolean {
-  return (isNumber(a) && isNumber(b)) || (typeof a === 'string' && typeof b === 'string');
+  return (isNumber(a) && isNumber(b)) || (typeof a === 'string' && typeof b === 'string' && comparedTexts(a, b));
+}
+/**
+ * True, unless `a` and `b` are both texts longer than MAX_FORMULA_TEXT_LENGTH: comparing them
+ * scans both (a comparison costs the shorter one's length), and two 5 MB fields compared ~90
+ * times by a formula in each of 20 mappings held the event loop 8 s for one record. Then the
+ * formula fails (null and the warning), as for text it would build that long.
+ */
+function comparedTexts(a: unknown, b: unknown): true {
+  if (typeof a === 'string' && typeof b === 'string' && a.length > MAX_FORMULA_TEXT_LENGTH && b.length > MAX_FORMULA_TEXT_LENGTH) {
+    throw new Error(`the formula compares two texts of more than ${MAX_FORMULA_TEXT_LENGTH} characters`);
+  }
+  return true;
 }
 
 interface Token {
