@@ -2,7 +2,7 @@ import { RuleViolation } from '../common/rule-violation';
 import type { AppConfig } from '../config/app-config';
 import { mappingSpec, type MappingTask } from '../export';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../integration-types/built-in-types';
-import { INLINE_RECORDS, MappingPool } from './mapping-pool';
+import { INLINE_FORMULA_WORK, INLINE_RECORDS, MappingPool } from './mapping-pool';
 
 jest.setTimeout(60_000);
 
@@ -45,5 +45,42 @@ describe('MappingPool: the workers shared fairly between organizations', () => {
     await Promise.all(mine);
     // The share is free again once its batches are done.
     expect((await pool.run('A', batch('A6'))).ok).toBe(true);
+  });
+});
+
+describe('MappingPool: what is mapped on the event loop', () => {
+  let pool: MappingPool;
+  beforeAll(() => (pool = new MappingPool({ mappingWorkers: 1 } as AppConfig)));
+  afterAll(() => pool.onApplicationShutdown());
+
+  const context = { sourceFields: EXPENSE_CLAIM_SOURCE_FIELDS, accountingCodeMappings: null };
+  // A formula near the bounds: ~90 comparisons of two texts of 1,000 characters each.
+  let expression = 'claim_id';
+  while (`${expression} <= currency`.length <= 1000) expression += ' <= currency';
+  const heavy = EXPENSE_CLAIM_SOURCE_FIELDS.map((f, i) => mappingSpec(`m${i}`, i, f.name, `T${i}`, { transform_type: 'computed', transform_config: { expression } }));
+  const records = (n: number) => Array.from({ length: n }, () => ({ claim_id: 'a'.repeat(1000), currency: 'a'.repeat(1000) }));
+
+  it('maps small batches of cheap mappings on the event loop, and a few records through heavy formulas in a worker (each record ~1 ms of them)', async () => {
+    const before = pool.completedInWorkers;
+    const cheap = await pool.run('A', { specs: [mappingSpec('m1', 0, 'currency', 'C')], context, records: records(INLINE_RECORDS - 1) });
+    expect(cheap.ok).toBe(true);
+    expect(pool.completedInWorkers).toBe(before);
+    const perRecord = heavy.length * expression.length;
+    const few = Math.ceil(INLINE_FORMULA_WORK / perRecord);
+    expect(few).toBeLessThan(20);
+    const outcome = await pool.run('A', { specs: heavy, context, records: records(few) });
+    expect(outcome.ok && outcome.result.rows[0].output['T0']).toBe(true);
+    expect(pool.completedInWorkers).toBe(before + 1);
+    // Fewer stay on the event loop.
+    expect((await pool.run('A', { specs: heavy, context, records: records(few - 1) })).ok).toBe(true);
+    expect(pool.completedInWorkers).toBe(before + 1);
+  });
+
+  it('a batch that throws in a worker rejects that batch only: the pool goes on, and so does the process', async () => {
+    const broken = pool.run('A', { specs: [null as unknown as MappingTask['specs'][number]], context, records: records(INLINE_RECORDS) });
+    const next = pool.run('B', batch('B1'));
+    await expect(broken).rejects.toThrow();
+    expect(await next).toMatchObject({ ok: true });
+    expect((await pool.run('A', batch('A1'))).ok).toBe(true);
   });
 });
