@@ -273,4 +273,120 @@ describe('fuzzing every write route', () => {
     }
     expect(requests).toBeGreaterThanOrEqual(routes.length * (120 + 60));
   });
+
+  it('transforms: a formula, format or lookup is written or refused naming its rule, never a 5xx; what is written previews, exports and previews one record alike', async () => {
+    const api = apiClient(t);
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const base = `/v1/organizations/${org}/integrations`;
+    const config = (await api.post(base, token, { integration_type: 'xledger', display_name: 'Fuzz', base_url: 'https://x.example', api_key: 'k', enabled: true })).body;
+    const mappings = `${base}/${config.id}/field-mappings`;
+    const exports = `${base}/${config.id}/exports`;
+    // Formulas from the grammar's tokens and from what it refuses: prototype names, leading zeros, exponents, escapes, other languages' operators.
+    const formulaToken = fc.constantFrom(
+      'expense_amount',
+      'km_distance',
+      'currency',
+      'description',
+      'constructor',
+      '__proto__',
+      'toString',
+      '010',
+      '0.5',
+      '1e3',
+      '999999999999999999999',
+      '"a\\"b"',
+      '"\\n"',
+      '+',
+      '-',
+      '*',
+      '/',
+      '==',
+      '<',
+      '~=',
+      'and',
+      'or',
+      'not',
+      'if',
+      'then',
+      'else',
+      'in',
+      '(',
+      ')',
+      ',',
+      'round(',
+      'concat(',
+      'upper(',
+      'max(',
+      'sqrt(',
+      '.',
+    );
+    const transform = fc.oneof(
+      fc.record({
+        source_field: fc.constantFrom('km_distance', 'description', 'expense_amount'),
+        transform_type: fc.constant('computed'),
+        transform_config: fc.record({ expression: fc.array(formulaToken, { minLength: 1, maxLength: 14 }).map((parts) => parts.join(' ')) }),
+      }),
+      fc.record({
+        source_field: fc.constantFrom('approved_at', 'expense_date', 'expense_amount', 'toll_amount'),
+        transform_type: fc.constant('format'),
+        transform_config: fc.record(
+          {
+            format: fc.constantFrom('dd.MM.yyyy HH:mm', 'YYYY-ww', "yyyy-MM-dd'T'HH:mm:ssXXX", 'Q', '0.00', '#,##0.0000000000', '0.00000000000', 'x', ''),
+            time_zone: fc.constantFrom('Europe/Oslo', 'eUrOpE/oSlO', 'UTC', 'Etc/GMT+5', '+05:30', 'Mars/Base', '__proto__', 'a'.repeat(65)),
+          },
+          { requiredKeys: ['format'] },
+        ),
+      }),
+      fc.record({
+        source_field: fc.constantFrom('expense_type', 'currency'),
+        transform_type: fc.constant('lookup'),
+        transform_config: fc.record({
+          map: fc.dictionary(fc.constantFrom('toString', 'hasOwnProperty', 'valueOf', 'travel_km', 'NOK', ''), fc.constantFrom('4001', '', 'x'.repeat(256))),
+        }),
+      }),
+    );
+    const value = fc.oneof(
+      fc.constantFrom(null, 0, -0.5, 1.005, 3e15, 'toString', 'NOK', 'travel_km', '2026-02-29', '2026-07-01T22:30:00Z', '0050-01-01', ''),
+      fc.double(),
+      fc.string({ maxLength: 8 }),
+    );
+    const record = fc.record(
+      {
+        claim_id: fc.constant('c-1'),
+        expense_amount: value,
+        km_distance: value,
+        currency: value,
+        description: value,
+        approved_at: value,
+        expense_date: value,
+        expense_type: value,
+        toll_amount: value,
+      },
+      { requiredKeys: ['claim_id'] },
+    );
+    const rules = new Set(['transform_config_must_match_transform_type', 'source_field_must_exist_in_internal_schema', 'lookup_transform_config_is_non_empty_map']);
+    let written = 0;
+    await fc.assert(
+      fc.asyncProperty(transform, record, async (body, claim) => {
+        await t.dataSource.query(`DELETE FROM field_mappings WHERE organization_id = $1`, [org]);
+        const res = await api.post(mappings, token, { ...body, target_field: 'Out' });
+        if (res.status >= 500) throw new Error(`answered ${res.status} ${res.text} to ${JSON.stringify(body)}`);
+        if (res.status !== 201) {
+          expect([400, 422]).toContain(res.status);
+          expect(res.body.errors.length).toBeGreaterThan(0);
+          for (const error of res.body.errors) expect(rules).toContain(error.rule);
+          return;
+        }
+        written++;
+        const preview = await api.post(`${exports}/preview`, token, { records: [claim] });
+        const one = await api.post(`${mappings}/preview`, token, { record: claim });
+        expect([preview.status, one.status]).toEqual([200, 200]);
+        expect(preview.body.rows[0].output).toEqual(one.body.output);
+        expect(JSON.stringify(preview.body)).not.toMatch(/NaN|Infinity/);
+      }),
+      { numRuns: 150 },
+    );
+    expect(written).toBeGreaterThan(20);
+  });
 });
