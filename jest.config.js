@@ -7,6 +7,10 @@ const transformIgnorePatterns = [
   '/node_modules/(?!.*/node_modules/)(?!(@nestjs|@sparticuz|file-type|load-esm|jose|filtrex|standardwebhooks|content-disposition|glob|minimatch|path-scurry|lru-cache|minipass|jackspeak|foreground-child|package-json-from-dist|@isaacs|balanced-match|brace-expansion)/)',
 ];
 module.exports = {
+  // A guard against hangs, not a speed check: on a loaded 2-core machine a 10,000-record export,
+  // or an app's start in a beforeAll, took longer than jest's default 5 s. (Read at the top level
+  // only: a project's own testTimeout is ignored.) Specs that need longer still set their own.
+  testTimeout: 30_000,
   projects: [
     {
       displayName: 'unit',
@@ -21,9 +25,6 @@ module.exports = {
       transform,
       transformIgnorePatterns,
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      // A guard against hangs, not a speed check: a 10,000-record export took over jest's default
-      // 5 s on a loaded 2-core machine. Specs that need longer still set their own.
-      testTimeout: 30_000,
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
       setupFilesAfterEnv: ['<rootDir>/test/support/suite-database.ts'],
