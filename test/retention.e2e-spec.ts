@@ -221,15 +221,15 @@ describe('retention of stored events, sync runs and export runs (real database, 
     const rows = repository.deleteExportRunRows.bind(repository);
     const emptied = repository.deleteExportRuns.bind(repository);
     const spies = [
-      jest.spyOn(repository, 'deleteExportRunRows').mockImplementation(async (before, limit) => {
-        const n = await rows(before, limit);
+      jest.spyOn(repository, 'deleteExportRunRows').mockImplementation(async (...args) => {
+        const n = await rows(...args);
         calls.push(['rows', n]);
         return n;
       }),
-      jest.spyOn(repository, 'deleteExportRuns').mockImplementation(async (before, limit) => {
-        const n = await emptied(before, limit);
-        calls.push(['runs', n]);
-        return n;
+      jest.spyOn(repository, 'deleteExportRuns').mockImplementation(async (...args) => {
+        const ids = await emptied(...args);
+        calls.push(['runs', ids.length]);
+        return ids;
       }),
     ];
     try {
@@ -320,6 +320,76 @@ describe('retention of stored events, sync runs and export runs (real database, 
 
     expect(await present('export_runs', [lateDelivered, longDelivered])).toEqual([lateDelivered]);
     expect(await rowCount(lateDelivered)).toBe(2);
+  });
+
+  it('passes over windows of runs all kept (first runs of versions, a delivery not over, one delivered late) to the older runs that may go, in the same run', async () => {
+    const a = await setup();
+    const firstOfVersion1 = await a.exportRun();
+    const queued = await a.exportRun(true);
+    const deliveredLate = await a.exportRun(true);
+    await setRun(deliveredLate, 'delivered', 'delivered');
+    await a.newVersion(a.mappingOf('cost_center'));
+    const firstOfVersion2 = await a.exportRun(true);
+    await setRun(firstOfVersion2, 'delivered', 'delivered');
+    const delivered = await a.exportRun(true);
+    await setRun(delivered, 'delivered', 'delivered');
+    // An export without delivery: a run with no rows.
+    const rowless = await a.exportRun();
+    const failed = await a.exportRun(true);
+    await setRun(failed, 'failed', 'pending');
+    // Older than any other spec's runs, in this order: with two runs a window (RETENTION_BATCH_SIZE), the first two windows hold only runs kept.
+    const runs = [firstOfVersion1, queued, deliveredLate, firstOfVersion2, delivered, rowless, failed];
+    for (const [i, run] of runs.entries()) await backdate('export_runs', [run], 400 - i);
+    await t.dataSource.query(`UPDATE export_runs SET settled_at = now() - make_interval(days => 1) WHERE id = $1`, [deliveredLate]);
+    const repository = t.app.get(RetentionRepository);
+    const window = repository.exportRunWindow.bind(repository);
+    const windows: { scanned: number; prunable: number }[] = [];
+    const spy = jest.spyOn(repository, 'exportRunWindow').mockImplementation(async (...args) => {
+      const read = await window(...args);
+      windows.push({ scanned: read.scanned, prunable: read.prunable.length });
+      return read;
+    });
+    let deleted: Awaited<ReturnType<typeof retention>>;
+    try {
+      deleted = await retention();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(windows.slice(0, 3)).toEqual([
+      { scanned: 2, prunable: 0 },
+      { scanned: 2, prunable: 0 },
+      { scanned: 2, prunable: 2 },
+    ]);
+    expect(await present('export_runs', runs)).toEqual([firstOfVersion1, queued, deliveredLate, firstOfVersion2].sort());
+    expect({ queued: await rowCount(queued), deliveredLate: await rowCount(deliveredLate), firstOfVersion2: await rowCount(firstOfVersion2) }).toEqual({
+      queued: 2,
+      deliveredLate: 2,
+      firstOfVersion2: 2,
+    });
+    expect(deleted).toMatchObject({ export_run_rows: expect.any(Number), export_runs: expect.any(Number) });
+    expect(deleted.export_runs).toBeGreaterThanOrEqual(3);
+  });
+
+  it('leaves a run whose rows another transaction holds to the next run, and prunes the others meanwhile', async () => {
+    const a = await setup();
+    await a.exportRun(); // the first of its mapping versions: kept
+    const held = await a.exportRun(true);
+    const other = await a.exportRun(true);
+    for (const run of [held, other]) await setRun(run, 'delivered', 'delivered');
+    await backdate('export_runs', [held, other]);
+    const holder = t.dataSource.createQueryRunner();
+    await holder.startTransaction();
+    try {
+      await holder.query(`SELECT index FROM export_run_rows WHERE export_run_id = $1 FOR UPDATE`, [held]);
+      await retention();
+      expect(await present('export_runs', [held, other])).toEqual([held]);
+      expect(await rowCount(held)).toBe(2);
+    } finally {
+      await holder.rollbackTransaction();
+      await holder.release();
+    }
+    await retention();
+    expect(await present('export_runs', [held, other])).toEqual([]);
   });
 
   it('keeps audit events by default (RETENTION_AUDIT_EVENTS_DAYS=0), and logs one line per run with the counts per table', async () => {

@@ -2,7 +2,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationB
 import { AppConfig } from '../config/app-config';
 import { JobQueue, RETENTION_JOB_EXPIRY_SECONDS } from '../job-queue/job-queue';
 import { keepsEverything, retentionCutoffs, RETENTION_TABLES, type RetentionDays, type RetentionTable } from './retention-policy';
-import { RetentionRepository } from './retention.repository';
+import { RetentionRepository, type ExportRunPosition } from './retention.repository';
 import { driverErrorOf } from '../database/driver-error';
 
 /** What a run deleted per table; a table kept forever is absent. */
@@ -70,32 +70,26 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
     const outOfTime = () => this.stopping || Date.now() > deadline;
     const cutoffs = retentionCutoffs(this.days(), now);
     const batch = this.config.retentionBatchSize;
-    // Runs deleted as soon as a batch of rows emptied them: left, each later batch of rows would walk them again (quadratic on a backlog).
-    let runsEmptied = 0;
-    const statements: Record<RetentionTable, (before: Date, limit: number) => Promise<number>> = {
-      webhook_events: (before, limit) => this.repository.deleteWebhookEvents(before, limit),
-      sync_runs: (before, limit) => this.repository.deleteSyncRuns(before, limit),
-      export_run_rows: async (before, limit) => {
-        const rows = await this.repository.deleteExportRunRows(before, limit);
-        runsEmptied += await this.repository.deleteExportRuns(before, limit);
-        return rows;
-      },
-      export_runs: (before, limit) => this.repository.deleteExportRuns(before, limit),
-      audit_events: (before, limit) => this.repository.deleteAuditEvents(before, limit),
+    const batches = (deleteBatch: (limit: number) => Promise<number>) => this.inBatches(deleteBatch, batch, outOfTime);
+    // An export run goes with its rows, in export_run_rows' turn, which counts both.
+    const steps: Record<Exclude<RetentionTable, 'export_runs'>, (before: Date) => Promise<RetentionCounts>> = {
+      webhook_events: async (before) => ({ webhook_events: await batches((limit) => this.repository.deleteWebhookEvents(before, limit)) }),
+      sync_runs: async (before) => ({ sync_runs: await batches((limit) => this.repository.deleteSyncRuns(before, limit)) }),
+      export_run_rows: (before) => this.pruneExportRuns(before, batch, outOfTime),
+      audit_events: async (before) => ({ audit_events: await batches((limit) => this.repository.deleteAuditEvents(before, limit)) }),
     };
     const deleted: RetentionCounts = {};
     for (const table of RETENTION_TABLES) {
       const before = cutoffs[table];
-      if (!before || outOfTime()) continue;
+      if (!before || table === 'export_runs' || outOfTime()) continue;
       try {
-        deleted[table] = await this.inBatches((limit) => statements[table](before, limit), batch, outOfTime);
+        Object.assign(deleted, await steps[table](before));
       } catch (error) {
         // A supported set-up: the operator keeps audit events whatever the setting says.
         if (table !== 'audit_events' || sqlState(error) !== INSUFFICIENT_PRIVILEGE) throw error;
         this.logger.warn({ event: 'retention_delete_refused', table, reason: 'permission denied: DELETE is revoked from the service role; audit events are kept' });
       }
     }
-    if (runsEmptied > 0) deleted.export_runs = (deleted.export_runs ?? 0) + runsEmptied;
     this.logger.log({
       event: 'retention_completed',
       deleted,
@@ -104,6 +98,37 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
       duration_ms: Math.round(performance.now() - started),
     });
     return deleted;
+  }
+
+  /**
+   * Export runs exported before `before`, a window of `limit` runs at a time, oldest first: the
+   * window's runs that may go (RetentionRepository.exportRunWindow), then their rows a batch of
+   * `limit` at a time, each batch followed by the runs it emptied (deleted at once: left, the next
+   * batch would walk them again), until a batch comes back short (the window's rows are gone, but
+   * those another transaction holds: the next run's). The next window starts after this one, past
+   * the runs kept (first runs of mapping versions, deliveries not over, runs delivered late): each
+   * statement reads its window, never the backlog behind it, and a window of runs all kept does
+   * not end the pass. It ends with a window shorter than `limit` (no run exported before `before`
+   * after it), or when the run's time is up.
+   */
+  private async pruneExportRuns(before: Date, limit: number, outOfTime: () => boolean): Promise<RetentionCounts> {
+    let rows = 0;
+    let runs = 0;
+    let after: ExportRunPosition | null = null;
+    for (;;) {
+      const window = await this.repository.exportRunWindow(before, after, limit);
+      let left = window.prunable;
+      while (left.length > 0) {
+        const deletedRows = await this.repository.deleteExportRunRows(left, before, limit);
+        rows += deletedRows;
+        const gone = new Set(await this.repository.deleteExportRuns(left, before));
+        runs += gone.size;
+        left = left.filter((id) => !gone.has(id));
+        if (deletedRows < limit || outOfTime()) break;
+      }
+      if (window.scanned < limit || !window.last || outOfTime()) return { export_run_rows: rows, export_runs: runs };
+      after = window.last;
+    }
   }
 
   /** Batches until one comes back short (or the application stops, or the run's time is up); the total deleted. */
