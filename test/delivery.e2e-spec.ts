@@ -1284,6 +1284,23 @@ describe('connection test with the built-in connectors (EGRESS_ALLOW_PRIVATE=fal
     expectProblem(otherTest, 422, 'egress_destination_not_allowed');
   });
 
+  it('a stored secret no key opens (a key removed too soon): ok: false naming the column and the key, no request, no 500', async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const base = `/v1/organizations/${org}/integrations`;
+    const created = await api.post(base, token, xledgerConfig({ enabled: false }));
+    expect(created.status).toBe(201);
+    // The API key as if written under a key "gone" that ENCRYPTION_KEYS no longer lists.
+    await t.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = regexp_replace(api_key_encrypted, '^(enc:[^:]+):[^:]+:', '\\1:gone:') WHERE id = $1`, [
+      created.body.id,
+    ]);
+    const res = await api.post(`${base}/${created.body.id}/connection-test`, token, {});
+    expect({ status: res.status, ok: res.body.ok, latency: res.body.latency_ms }).toEqual({ status: 200, ok: false, latency: 0 });
+    expect(res.body.error).toContain('integration_configs.api_key_encrypted');
+    expect(res.body.error).toContain('unknown encryption key id "gone"');
+    expect(JSON.stringify(res.body)).not.toContain('enc:');
+  });
+
   // The refusal's audit line is asserted in the suite above (one app per process captures Nest's static logger).
   it("egress_destination_not_allowed names base_url when the config's own URL is refused: metadata, and loopback by name", async () => {
     const org = newOrgId();

@@ -5,13 +5,14 @@ import type { Principal } from '../auth/principal';
 import { TokenBucketLimiter } from '../common/rate-limiter';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
+import { SecretDecryptionError } from '../crypto/secret-cipher';
 import { EgressRefused } from '../egress/outbound-http';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import { IntegrationConfigService } from '../integration-config/integration-config.service';
 import { attemptError, connectorContext } from './connector';
 import { ConnectorRegistry } from './connector.registry';
-import { SyncService } from './sync.service';
+import { SyncService, type IntegrationCredentials } from './sync.service';
 
 /** `POST …/connection-test`: real authentication and one read-only call to the config's external system. */
 @Injectable()
@@ -61,7 +62,16 @@ export class ConnectionTestService {
     const orgId = config.organization_id;
     const connector = this.connectors.find(config.integration_type);
     if (!connector?.testConnection) return { ok: false, latency_ms: 0, error: `no connection test for integration type ${config.integration_type}` };
-    const credentials = this.sync.credentialsOf(config, actor, 'connection_test');
+    let credentials: IntegrationCredentials;
+    try {
+      credentials = this.sync.credentialsOf(config, actor, 'connection_test');
+    } catch (error) {
+      // A stored secret no key opens (a key removed too soon, a bad restore): nothing to test with,
+      // which is the answer (it names the column and the key, never a value); setting it again fixes it.
+      if (!(error instanceof SecretDecryptionError)) throw error;
+      this.logger.warn({ event: 'secret_unreadable', org_id: orgId, config_id: config.id, reason: error.reason, key_id: error.keyId ?? null });
+      return { ok: false, latency_ms: 0, error: error.message };
+    }
     const started = performance.now();
     try {
       await connector.testConnection(connectorContext(config, credentials));
