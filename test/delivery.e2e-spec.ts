@@ -7,18 +7,12 @@ import { ALERT_QUEUE, DELIVERY_QUEUE, JobQueue } from '../src/job-queue/job-queu
 import { nextSlot } from '../src/sync/sync-schedule';
 import { applyOutcomesStatement, ExportRunRowRepository } from '../src/export-runs/export-run-row.repository';
 import { CONFIGS_WITH_DELIVERABLE_RUNS } from '../src/export-runs/export-run.repository';
-import { apiClient, expectProblem, hlfPortalConfig, rulesOf, xledgerConfig, type ApiClient } from './support/api';
+import { type ApiClient, apiClient, expectProblem, expenseClaim, hlfPortalConfig, rulesOf, XLEDGER_EXPORT_MAPPINGS, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 import { waitFor } from './support/wait';
 
 jest.setTimeout(60_000);
 
-const MAPPINGS = [
-  { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
-  { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
-  { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
-  { source_field: 'cost_center', target_field: 'CostCenter', is_required: true, default_value: 'CC0' },
-];
 const API_KEY = 'xl-key-0123456789abcdef';
 /** Another config's secret in the same organization: an upstream may quote it too. */
 const OTHER_SECRET = 'hlf-client-secret-0123456789';
@@ -73,10 +67,6 @@ class SinkConnector implements Connector {
   }
 }
 
-function claim(overrides: Record<string, unknown> = {}) {
-  return { claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', ...overrides };
-}
-
 describe('delivery to the external system (HTTP, real database, the job queue)', () => {
   let t: TestApp;
   let api: ApiClient;
@@ -110,7 +100,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     );
     expect(res.status).toBe(201);
     const configPath = `/v1/organizations/${org}/integrations/${res.body.id}`;
-    expect((await api.post(`${configPath}/field-mappings/bulk`, token, { items: MAPPINGS })).status).toBe(201);
+    expect((await api.post(`${configPath}/field-mappings/bulk`, token, { items: XLEDGER_EXPORT_MAPPINGS })).status).toBe(201);
     return { org, token, configId: res.body.id as string, configPath, exports: `${configPath}/exports` };
   }
 
@@ -139,7 +129,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   /** A manual config's queued run of `count` rows: nothing delivers it until someone asks. */
   async function queuedRun(count: number) {
     const { org, token, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: Array.from({ length: count }, () => claim()), deliver: true });
+    const res = await api.post(exports, token, { records: Array.from({ length: count }, () => expenseClaim()), deliver: true });
     expect(res.status).toBe(202);
     return { orgId: org, runId: res.body.id as string };
   }
@@ -221,7 +211,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('queues a realtime export (202) and delivers every row once, with its stable reference; each attempt is a sync run', async () => {
     const { token, configId, configPath, exports } = await setup();
-    const records = [claim(), claim({ expense_amount: null }), claim(), claim(), claim()];
+    const records = [expenseClaim(), expenseClaim({ expense_amount: null }), expenseClaim(), expenseClaim(), expenseClaim()];
     const res = await api.post(exports, token, { records, deliver: true });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ status: 'queued', delivery: { attempts: 0, delivered_count: 0, failed_count: 0, next_attempt_at: null, last_error: null } });
@@ -250,7 +240,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('pages the rows by index', async () => {
     const { token, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
     const first = await api.get(`${exports}/${res.body.id}/rows?limit=2`, token);
     expect(first.body.items.map((r: { index: number }) => r.index)).toEqual([0, 1]);
     const second = await api.get(`${exports}/${res.body.id}/rows?limit=2&cursor=${first.body.next_cursor}`, token);
@@ -259,7 +249,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it("keeps a manual config's run queued until POST /sync, which delivers it", async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await api.get(`${exports}/${res.body.id}`, token)).body.status).toBe('queued');
     expect(sink.callsFor(configId)).toHaveLength(0);
@@ -294,7 +284,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   it('disabled_integration_must_not_sync: not one request while disabled; disabled mid-run, it stops before the next batch, uncounted', async () => {
     // Disabled while its run waits for its job: the job, made due and worked, sends nothing.
     const waiting = await setup({ sync_frequency: 'daily' });
-    const queued = await api.post(waiting.exports, waiting.token, { records: [claim()], deliver: true });
+    const queued = await api.post(waiting.exports, waiting.token, { records: [expenseClaim()], deliver: true });
     expect(queued.status).toBe(202);
     expect((await api.patch(waiting.configPath, waiting.token, { enabled: false })).status).toBe(200);
     const [[due]] = await t.dataSource.query(`UPDATE pgboss.job SET start_after = now() WHERE name = $1 AND singleton_key = $2 AND state = 'created' RETURNING id`, [
@@ -309,7 +299,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(await syncRuns(waiting.configId)).toEqual([]);
 
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: Array.from({ length: 7 }, () => claim()), deliver: true });
+    const res = await api.post(exports, token, { records: Array.from({ length: 7 }, () => expenseClaim()), deliver: true });
     // The config is disabled while the first batch is sent: the attempt stops before the second.
     whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
@@ -337,7 +327,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it("disabled between two requests of one batch (a connector that sends more than one), it stops before the second; the first one's rows are kept", async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
     sink.twoRequests = true;
     whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
@@ -349,7 +339,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('paused mid-run by hand, it stops before the next batch and says so (integration_paused), uncounted', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: Array.from({ length: 4 }, () => claim()), deliver: true });
+    const res = await api.post(exports, token, { records: Array.from({ length: 4 }, () => expenseClaim()), deliver: true });
     whileFirstBatchIsSent(configId, async () => expect((await api.patch(configPath, token, { paused: true })).status).toBe(200));
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
     const stopped = await stoppedRun(configId, `${exports}/${res.body.id}`, token);
@@ -381,7 +371,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
         (runs) => runs.length === count,
       );
     const syncNow = async () => expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
-    const run = await api.post(exports, token, { records: Array.from({ length: 4 }, () => claim()), deliver: true });
+    const run = await api.post(exports, token, { records: Array.from({ length: 4 }, () => expenseClaim()), deliver: true });
     // As the run's wait ends: the backoff and the system's Retry-After both.
     const retryNow = () => t.dataSource.query(`UPDATE export_runs SET next_attempt_at = now(), not_before = NULL WHERE id = $1`, [run.body.id]);
 
@@ -407,7 +397,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     await syncNow();
     expect((await attempted(4))[3].error).toBeNull();
     sink.failures.set(configId, [rejected()]);
-    await api.post(exports, token, { records: [claim()], deliver: true });
+    await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     await syncNow();
     await attempted(5);
     expect(await rejectedAlerts()).toBe(2);
@@ -417,7 +407,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   it("delivers a run longer than one read of pending rows: every row once, in order, in the connector's batches", async () => {
     const { token, configId, exports } = await setup();
     // 1,005 rows: a read of 1,000 (not a multiple of the sink's 3) and one of 5.
-    const res = await api.post(exports, token, { records: Array.from({ length: 1005 }, () => claim()), deliver: true });
+    const res = await api.post(exports, token, { records: Array.from({ length: 1005 }, () => expenseClaim()), deliver: true });
     const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'delivered', 60_000);
     expect(done.delivery).toMatchObject({ attempts: 1, delivered_count: 1005 });
     const calls = sink.callsFor(configId);
@@ -433,7 +423,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       { index: 1, status: 'failed', error: `row 1 refused (key ${API_KEY})` },
     ];
     sink.failures.set(configId, [new DeliveryFailure('retryable', 'throttled', undefined, answered)]);
-    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
     const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'partially_delivered');
     expect(done.delivery).toMatchObject({ attempts: 2, delivered_count: 2, failed_count: 1 });
     expect(sink.callsFor(configId).map((c) => c.references)).toEqual([[0, 1, 2].map((i) => `meander:${res.body.id}:${i}`), [`meander:${res.body.id}:2`]]);
@@ -458,7 +448,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     whileFirstBatchIsSent(configId, async () => {
       rotated = (await api.patch(configPath, token, { api_key: 'xl-key-rotated-0123456789abcdef' })).status;
     });
-    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     const done = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'failed');
     // One attempt, sent with the old key, which was no longer stored when the answer came.
     expect({ rotated, attempts: done.delivery.attempts }).toEqual({ rotated: 200, attempts: 1 });
@@ -471,7 +461,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   it('retries a failed batch with backoff, honouring Retry-After, and fails the run once out of attempts', async () => {
     const { token, configId, exports } = await setup();
     sink.failures.set(configId, [new DeliveryFailure('retryable', 'upstream 503', 2), new Error('socket hang up')]);
-    const res = await api.post(exports, token, { records: [claim(), claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim(), expenseClaim()], deliver: true });
     // Held at least two seconds (Retry-After): long enough to be read on a busy machine.
     const first = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.delivery.attempts === 1 && r.status === 'queued');
     expect(first.delivery).toMatchObject({ attempts: 1, last_error: 'upstream 503' });
@@ -489,7 +479,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
     const out = await setup();
     sink.failures.set(out.configId, [new DeliveryFailure('credentials_rejected', 'HTTP 401'), new Error('x'), new Error('y')]);
-    const failing = await api.post(out.exports, out.token, { records: [claim()], deliver: true });
+    const failing = await api.post(out.exports, out.token, { records: [expenseClaim()], deliver: true });
     const failed = await waitForRun(`${out.exports}/${failing.body.id}`, out.token, (r) => r.status === 'failed');
     expect(sink.callsFor(out.configId)).toHaveLength(3);
     expect(failed.delivery).toMatchObject({ attempts: 3, delivered_count: 0, next_attempt_at: null, last_error: 'y' });
@@ -500,7 +490,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const { org, token, configId, exports } = await setup();
     expect((await api.post(`/v1/organizations/${org}/integrations`, token, { ...hlfPortalConfig(), enabled: false, client_secret: OTHER_SECRET })).status).toBe(201);
     sink.refuse = new Set([1]);
-    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
     const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'partially_delivered');
     expect(run.delivery).toMatchObject({ delivered_count: 2, failed_count: 1 });
     const rows = (await api.get(`${exports}/${res.body.id}/rows`, token)).body.items;
@@ -521,7 +511,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       if (row.index === 2) return { index: 2, status: 'delivered', externalId: 'G'.repeat(256) };
       return undefined;
     };
-    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
     const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'partially_delivered');
     expect(run.delivery).toMatchObject({ attempts: 2, delivered_count: 2, failed_count: 1 });
     const rows = (await api.get(`${exports}/${res.body.id}/rows`, token)).body.items;
@@ -538,7 +528,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('a config sent elsewhere or with other credentials mid-attempt: the rest goes where and as it now says, the stop uncounted (config_changed)', async () => {
     const { token, configId, configPath, exports } = await setup();
-    const res = await api.post(exports, token, { records: Array.from({ length: 9 }, () => claim()), deliver: true });
+    const res = await api.post(exports, token, { records: Array.from({ length: 9 }, () => expenseClaim()), deliver: true });
     const moved = { base_url: 'https://api.other-xledger.example/graphql', api_key: 'xl-key-new-0123456789abcdef' };
     whileFirstBatchIsSent(configId, async () => {
       expect((await api.patch(configPath, token, moved)).status).toBe(200);
@@ -561,19 +551,19 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     sink.refuse = new Set([0]);
     // ALERT_PAUSE_AFTER_FAILURES is 5 (the default): five failed attempts in a row would pause it.
     for (let i = 0; i < 5; i++) {
-      const res = await api.post(exports, token, { records: [claim()], deliver: true });
+      const res = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
       await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'failed');
     }
     expect((await syncRuns(configId)).map((r) => r.status)).toEqual(['failed', 'failed', 'failed', 'failed', 'failed']);
     expect((await api.get(configPath, token)).body.paused).toBe(false);
     sink.refuse = new Set();
-    const valid = await api.post(exports, token, { records: [claim()], deliver: true });
+    const valid = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     expect((await waitForRun(`${exports}/${valid.body.id}`, token, (r) => r.status === 'delivered')).status).toBe('delivered');
   });
 
   it("records a lost worker's attempt as failed (worker_lost) and retries it", async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     // As a worker that died mid-attempt leaves it.
     await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [res.body.id]);
     expect((await api.post(`${configPath}/sync`, token, {})).body).toEqual({ queued_runs: 1 });
@@ -587,7 +577,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('records what a lost attempt delivered (partial), and fails the run when the lost attempt was its last', async () => {
     const partly = await setup({ sync_frequency: 'manual' });
-    const run = await api.post(partly.exports, partly.token, { records: [claim(), claim(), claim(), claim(), claim()], deliver: true });
+    const run = await api.post(partly.exports, partly.token, { records: [expenseClaim(), expenseClaim(), expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
     // A worker that stored its first batch's outcomes, then died.
     await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [run.body.id]);
     await t.dataSource.query(`UPDATE export_run_rows SET status = 'delivered', external_id = 'GL-early' WHERE export_run_id = $1 AND index < 3`, [run.body.id]);
@@ -601,7 +591,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
     // DELIVERY_MAX_ATTEMPTS is 3 here: a run whose third attempt was lost is failed, not tried a fourth time.
     const last = await setup({ sync_frequency: 'manual' });
-    const lastRun = await api.post(last.exports, last.token, { records: [claim()], deliver: true });
+    const lastRun = await api.post(last.exports, last.token, { records: [expenseClaim()], deliver: true });
     await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 3 WHERE id = $1`, [lastRun.body.id]);
     expect((await api.post(`${last.configPath}/sync`, last.token, {})).status).toBe(202);
     const failed = await waitForRun(`${last.exports}/${lastRun.body.id}`, last.token, (r) => r.status === 'failed');
@@ -611,7 +601,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
     // A last attempt that delivered every row before it was lost leaves nothing to fail: the run settles delivered.
     const done = await setup({ sync_frequency: 'manual' });
-    const doneRun = await api.post(done.exports, done.token, { records: [claim(), claim()], deliver: true });
+    const doneRun = await api.post(done.exports, done.token, { records: [expenseClaim(), expenseClaim()], deliver: true });
     await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 3 WHERE id = $1`, [doneRun.body.id]);
     await t.dataSource.query(`UPDATE export_run_rows SET status = 'delivered' WHERE export_run_id = $1`, [doneRun.body.id]);
     expect((await api.post(`${done.configPath}/sync`, done.token, {})).status).toBe(202);
@@ -623,7 +613,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('a lost attempt of a config disabled since is recorded when its job comes back, and the run waits queued, not delivering', async () => {
     const { org, token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [res.body.id]);
     expect((await api.patch(configPath, token, { enabled: false })).status).toBe(200);
     // The lost worker's job, retried by the queue after it expired.
@@ -636,7 +626,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('two lost attempts in a row: each is recorded with the rows it delivered, not those of the one before', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: Array.from({ length: 6 }, () => claim()), deliver: true });
+    const res = await api.post(exports, token, { records: Array.from({ length: 6 }, () => expenseClaim()), deliver: true });
     const runId = res.body.id as string;
     // The first lost attempt delivered rows 0-2.
     await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [runId]);
@@ -662,7 +652,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('keeps only the answered outcomes of rows the failed batch sent: one for a row it did not send settles nothing', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: Array.from({ length: 5 }, () => claim()), deliver: true });
+    const res = await api.post(exports, token, { records: Array.from({ length: 5 }, () => expenseClaim()), deliver: true });
     // The first batch is rows 0-2; a host's connector answers for row 0 and, wrongly, for row 4.
     const answered: RowOutcome[] = [
       { index: 0, status: 'delivered', externalId: 'GL-0' },
@@ -681,8 +671,8 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it("a run out of attempts is failed and the config's next run goes in the same job", async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const first = await api.post(exports, token, { records: [claim()], deliver: true });
-    const second = await api.post(exports, token, { records: [claim()], deliver: true });
+    const first = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
+    const second = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     // DELIVERY_MAX_ATTEMPTS is 3 here: the first run's next attempt is its last, and it fails.
     await t.dataSource.query(`UPDATE export_runs SET delivery_attempts = 2 WHERE id = $1`, [first.body.id]);
     sink.failures.set(configId, [new DeliveryFailure('retryable', 'Service Unavailable')]);
@@ -693,7 +683,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('an attempt that lost its lock stores nothing more: the attempt holding the config now is the only one recorded', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: [claim(), claim(), claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let calls = 0;
@@ -740,7 +730,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       200,
     );
     const slotBefore = nextSlot('daily', new Date(), 'Europe/Oslo') as Date;
-    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     expect(res.status).toBe(202);
     const slotAfter = nextSlot('daily', new Date(), 'Europe/Oslo') as Date;
     // One job for the config, waiting for the next midnight in Oslo (the queue's own table): a
@@ -754,7 +744,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
     // A manual config's waiting run goes as soon as the config turns realtime.
     const manual = await setup({ sync_frequency: 'manual' });
-    const waiting = await api.post(manual.exports, manual.token, { records: [claim()], deliver: true });
+    const waiting = await api.post(manual.exports, manual.token, { records: [expenseClaim()], deliver: true });
     const before = await api.get(manual.configPath, manual.token);
     expect((await api.patch(manual.configPath, manual.token, { sync_frequency: 'realtime' }, { 'If-Match': before.headers.etag })).status).toBe(200);
     expect((await waitForRun(`${manual.exports}/${waiting.body.id}`, manual.token, (r) => r.status === 'delivered')).status).toBe('delivered');
@@ -770,7 +760,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     /** A daily config (UTC) with one run waiting for tonight's midnight. */
     async function dailyWithWaitingRun() {
       const daily = await setup({ sync_frequency: 'daily' });
-      const run = await api.post(daily.exports, daily.token, { records: [claim()], deliver: true });
+      const run = await api.post(daily.exports, daily.token, { records: [expenseClaim()], deliver: true });
       expect(run.status).toBe(202);
       const [job] = await waitingJobs(daily.configId);
       expect(new Date(job.start_after).getUTCHours()).toBe(0);
@@ -792,10 +782,10 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
     it("POST …/sync sends a run waiting out the engine's backoff now (its cause fixed), and the runs queued after it", async () => {
       const { token, configPath, exports } = await setup({ sync_frequency: 'manual' });
-      const first = await api.post(exports, token, { records: [claim()], deliver: true });
+      const first = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
       // As a failed attempt leaves it with a long backoff (DELIVERY_BACKOFF_BASE_MS is short here), no Retry-After from the system.
       await t.dataSource.query(`UPDATE export_runs SET delivery_attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [first.body.id]);
-      const second = await api.post(exports, token, { records: [claim()], deliver: true });
+      const second = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
       expect((await api.post(`${configPath}/sync`, token, {})).body).toEqual({ queued_runs: 2 });
       expect((await waitForRun(`${exports}/${first.body.id}`, token, (r) => r.status === 'delivered')).delivery).toMatchObject({ attempts: 2, next_attempt_at: null });
       expect((await waitForRun(`${exports}/${second.body.id}`, token, (r) => r.status === 'delivered')).delivery.attempts).toBe(1);
@@ -804,7 +794,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     it("POST …/sync skips a wait the connector only guessed (Xledger's sample wait when it names none), like the backoff", async () => {
       const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
       sink.failures.set(configId, [new DeliveryFailure('retryable', 'BAD_REQUEST.INSUFFICIENT_CREDITS', 1200, [], false)]);
-      const run = await api.post(exports, token, { records: [claim()], deliver: true });
+      const run = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
       expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
       await waitForRun(`${exports}/${run.body.id}`, token, (r) => r.delivery.attempts === 1 && r.status === 'queued');
       // Credits topped up, the admin asks: sent now, not 20 minutes on.
@@ -815,7 +805,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     it("POST …/sync keeps the system's own Retry-After: the run waits for it, the job with it", async () => {
       const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
       sink.failures.set(configId, [new DeliveryFailure('retryable', 'HTTP 429', 3600)]);
-      const run = await api.post(exports, token, { records: [claim()], deliver: true });
+      const run = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
       expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
       const waiting = await waitForRun(`${exports}/${run.body.id}`, token, (r) => r.delivery.attempts === 1 && r.status === 'queued');
       const retryAt = new Date(waiting.delivery.next_attempt_at).getTime();
@@ -874,7 +864,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       await t.dataSource.query(`UPDATE export_runs SET status = 'delivering', delivery_attempts = 1 WHERE id = $1`, [lostRun.runId]);
       // A manual config's run whose retry job was given up: due again now.
       const manual = await setup({ sync_frequency: 'manual' });
-      const retried = await api.post(manual.exports, manual.token, { records: [claim()], deliver: true });
+      const retried = await api.post(manual.exports, manual.token, { records: [expenseClaim()], deliver: true });
       await t.dataSource.query(`UPDATE export_runs SET delivery_attempts = 1, next_attempt_at = now() - interval '1 minute' WHERE id = $1`, [retried.body.id]);
       // A daily config whose job waits for a sooner time than its slot (a retry) keeps it.
       const sooner = await dailyWithWaitingRun();
@@ -902,7 +892,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       const busy = { orgId: randomUUID(), integrationId: randomUUID() };
       const lagging = await setup({ sync_frequency: 'manual' });
       sink.failures.set(lagging.configId, [new DeliveryFailure('retryable', 'upstream 503', 5)]);
-      const run = await api.post(lagging.exports, lagging.token, { records: [claim()], deliver: true });
+      const run = await api.post(lagging.exports, lagging.token, { records: [expenseClaim()], deliver: true });
       // Another attempt holds the busy config (a session of its own, as an instance's lock is).
       const holder = t.dataSource.createQueryRunner();
       await holder.query(`SELECT pg_advisory_lock(${0x4d44}, hashtext($1))`, [busy.integrationId]);
@@ -939,7 +929,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
     it('a config whose type has no connector in this instance keeps its runs queued and its job comes back a minute on (another instance may have it)', async () => {
       const { org, token, configId, exports } = await setup({ sync_frequency: 'manual' });
-      const run = await api.post(exports, token, { records: [claim()], deliver: true });
+      const run = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
       // This instance lacks the connector (a host application's own type, registered elsewhere).
       const find = jest.spyOn(ConnectorRegistry.prototype, 'find').mockReturnValue(undefined);
       let from: number;
@@ -980,10 +970,10 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
     it("a failed attempt's retry is not held behind the slot a run queued meanwhile waits for", async () => {
       const daily = await setup({ sync_frequency: 'daily' });
-      const first = await api.post(daily.exports, daily.token, { records: [claim()], deliver: true });
+      const first = await api.post(daily.exports, daily.token, { records: [expenseClaim()], deliver: true });
       sink.failures.set(daily.configId, [new DeliveryFailure('retryable', 'Service Unavailable')]);
       // While the attempt runs, another run is queued: its export leaves the job for tonight's slot.
-      whileFirstBatchIsSent(daily.configId, async () => expect((await api.post(daily.exports, daily.token, { records: [claim()], deliver: true })).status).toBe(202));
+      whileFirstBatchIsSent(daily.configId, async () => expect((await api.post(daily.exports, daily.token, { records: [expenseClaim()], deliver: true })).status).toBe(202));
       expect((await api.post(`${daily.configPath}/sync`, daily.token, {})).status).toBe(202);
       // The retry (backoff 200 ms here) goes long before midnight, and takes the other run with it.
       const run = await waitForRun(`${daily.exports}/${first.body.id}`, daily.token, (r) => r.status === 'delivered');
@@ -994,7 +984,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   it("a config whose attempt is running, with more queued for it, holds up no other config's delivery", async () => {
     const busy = await setup({ sync_frequency: 'manual' });
     const other = await setup();
-    await api.post(busy.exports, busy.token, { records: [claim()], deliver: true });
+    await api.post(busy.exports, busy.token, { records: [expenseClaim()], deliver: true });
     // The busy config's attempt waits inside its first batch until released.
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
@@ -1007,10 +997,10 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     for (let waited = 0; !entered && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(entered).toBe(true);
     // A second run queued for the busy config while its attempt is active, then another config's run.
-    await api.post(busy.exports, busy.token, { records: [claim()], deliver: true });
+    await api.post(busy.exports, busy.token, { records: [expenseClaim()], deliver: true });
     expect((await api.post(`${busy.configPath}/sync`, busy.token, {})).status).toBe(202);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const res = await api.post(other.exports, other.token, { records: [claim()], deliver: true });
+    const res = await api.post(other.exports, other.token, { records: [expenseClaim()], deliver: true });
     try {
       expect((await waitForRun(`${other.exports}/${res.body.id}`, other.token, (r) => r.status === 'delivered', 10_000)).status).toBe('delivered');
     } finally {
@@ -1024,7 +1014,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('one attempt per config at a time: a job for a config another attempt holds waits, and runs after it', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     const locks = t.app.get(DeliveryLocks);
     // Another instance's attempt, as the lock sees it.
     const held = await locks.withConfigLock(configId, async () => {
@@ -1049,7 +1039,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('sends nothing more once the config is deleted mid-delivery', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    await api.post(exports, token, { records: Array.from({ length: 7 }, () => claim()), deliver: true });
+    await api.post(exports, token, { records: Array.from({ length: 7 }, () => expenseClaim()), deliver: true });
     let deleted = false;
     whileFirstBatchIsSent(configId, async () => {
       deleted = true;
@@ -1065,7 +1055,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('a config deleted during its last batch ends the job quietly: nothing left to record, no failed job', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    await api.post(exports, token, { records: [claim()], deliver: true });
+    await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     let deleted = false;
     whileFirstBatchIsSent(configId, async () => {
       expect((await api.delete(configPath, token)).status).toBe(204);
@@ -1122,7 +1112,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       { source_field: 'peer_mentor_id', target_field: 'ContactId', is_required: true, default_value: '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f' },
     ];
     expect((await api.post(`${base}/${created.body.id}/field-mappings/bulk`, token, { items: mappings })).status).toBe(201);
-    const res = await api.post(`${base}/${created.body.id}/exports`, token, { records: [claim()], deliver: true });
+    const res = await api.post(`${base}/${created.body.id}/exports`, token, { records: [expenseClaim()], deliver: true });
     expect(res.status).toBe(202);
     // All three attempts (DELIVERY_MAX_ATTEMPTS here): a trail read between two of them would race the next.
     const run = await waitForRun(`${base}/${created.body.id}/exports/${res.body.id}`, token, (r) => r.status === 'failed');
@@ -1143,7 +1133,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('POST …/sync records delivery.requested with its job, in one transaction: a job that cannot be queued leaves no event', async () => {
     const { org, token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    expect((await api.post(exports, token, { records: [claim()], deliver: true })).status).toBe(202);
+    expect((await api.post(exports, token, { records: [expenseClaim()], deliver: true })).status).toBe(202);
     const requested = async () =>
       (
         (await t.dataSource.query(
@@ -1168,13 +1158,13 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
 
   it('refuses what the contract refuses: a global admin, a disabled config, a non-boolean deliver', async () => {
     const { org, token, configPath, exports } = await setup();
-    expectProblem(await api.post(exports, await t.token('global_admin'), { records: [claim()], deliver: true }), 403, 'forbidden');
-    const bad = await api.post(exports, token, { records: [claim()], deliver: 'yes' });
+    expectProblem(await api.post(exports, await t.token('global_admin'), { records: [expenseClaim()], deliver: true }), 403, 'forbidden');
+    const bad = await api.post(exports, token, { records: [expenseClaim()], deliver: 'yes' });
     expectProblem(bad, 400, 'validation_failed');
     expect(bad.body.errors).toEqual([expect.objectContaining({ field: 'deliver', rule: 'deliver_must_be_boolean' })]);
     const current = await api.get(configPath, token);
     expect((await api.patch(configPath, token, { enabled: false }, { 'If-Match': current.headers.etag })).status).toBe(200);
-    expectProblem(await api.post(exports, token, { records: [claim()], deliver: true }), 409, 'disabled_integration_must_not_sync');
+    expectProblem(await api.post(exports, token, { records: [expenseClaim()], deliver: true }), 409, 'disabled_integration_must_not_sync');
     expectProblem(await api.post(`/v1/organizations/${org}/integrations/${randomUUID()}/sync`, token, {}), 404, 'not_found');
   });
 
@@ -1182,17 +1172,17 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     const { configId, token, exports } = await setup();
     // No write leaves an enabled config without them: the row as an older version left it.
     await t.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = NULL WHERE id = $1`, [configId]);
-    const refused = await api.post(exports, token, { records: [claim()], deliver: true });
+    const refused = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     expectProblem(refused, 422, 'credentials_required_before_enable');
     expect(refused.body.errors).toEqual([expect.objectContaining({ field: 'api_key', rule: 'credentials_required_before_enable' })]);
     expect(await t.dataSource.query(`SELECT id FROM export_runs WHERE integration_id = $1`, [configId])).toEqual([]);
     // Serializing needs no credentials.
-    expect((await api.post(exports, token, { records: [claim()] })).status).toBe(201);
+    expect((await api.post(exports, token, { records: [expenseClaim()] })).status).toBe(201);
   });
 
   it('a secret no key of the keyring opens (a key removed too soon): failed attempts naming the key, retried, then the run failed; no lost worker', async () => {
     const { token, configId, configPath, exports } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: [claim()], deliver: true });
+    const res = await api.post(exports, token, { records: [expenseClaim()], deliver: true });
     // The API key as if written under a key "gone" that ENCRYPTION_KEYS no longer lists.
     await t.dataSource.query(`UPDATE integration_configs SET api_key_encrypted = regexp_replace(api_key_encrypted, '^(enc:[^:]+):[^:]+:', '\\1:gone:') WHERE id = $1`, [configId]);
     expect((await api.post(`${configPath}/sync`, token, {})).status).toBe(202);
@@ -1209,7 +1199,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
   // Last of this app's tests: the second app takes over Nest's logger, which is global, so t.logs would miss later lines.
   it('SIGTERM mid-delivery: the attempt stops before its next request, uncounted, and another instance carries the run on at once', async () => {
     const { token, configId, exports, org } = await setup({ sync_frequency: 'manual' });
-    const res = await api.post(exports, token, { records: Array.from({ length: 6 }, () => claim()), deliver: true });
+    const res = await api.post(exports, token, { records: Array.from({ length: 6 }, () => expenseClaim()), deliver: true });
     // A second instance (its own sink, no workers of its own) works the config's job; its first batch waits for the test.
     const stoppingSink = new SinkConnector();
     let release!: () => void;

@@ -7,7 +7,7 @@ import { ROLES, type Role } from '../src/auth/principal';
 import { readJobQueues, readJobQueuesWithin } from '../src/metrics/job-queues';
 import { ALERT_QUEUE, DELIVERY_QUEUE, JOB_QUEUE_SCHEMA, JobQueue } from '../src/job-queue/job-queue';
 import type { Connector, ConnectorContext, DeliveryRow, RowOutcome } from '../src/sync/connector';
-import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
+import { type ApiClient, apiClient, expectProblem, expenseClaim, XLEDGER_EXPORT_MAPPINGS, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, TEST_JWT_SECRET, type TestApp } from './support/test-app';
 import { waitFor } from './support/wait';
 
@@ -15,12 +15,6 @@ jest.setTimeout(60_000);
 
 const METRICS_TOKEN = 'metrics-scrape-token-0123456789-abcdefghijklmnop';
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
-const MAPPINGS = [
-  { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
-  { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
-  { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
-  { source_field: 'cost_center', target_field: 'CostCenter', is_required: true, default_value: 'CC0' },
-];
 
 /** A test sink standing in for Xledger: refuses the rows it is told to, and can hold a batch until released. */
 class SinkConnector implements Connector {
@@ -58,8 +52,6 @@ async function scrapeOf(t: TestApp): Promise<string> {
   return res.text;
 }
 
-const claim = (overrides: Record<string, unknown> = {}) => ({ claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', ...overrides });
-
 describe('GET /metrics while METRICS_TOKEN is unset', () => {
   let t: TestApp;
   beforeAll(async () => {
@@ -96,7 +88,7 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
     const created = await api.post(`/v1/organizations/${org}/integrations`, token, xledgerConfig({ sync_frequency: syncFrequency }));
     expect(created.status).toBe(201);
     const configPath = `/v1/organizations/${org}/integrations/${created.body.id}`;
-    expect((await api.post(`${configPath}/field-mappings/bulk`, token, { items: MAPPINGS })).status).toBe(201);
+    expect((await api.post(`${configPath}/field-mappings/bulk`, token, { items: XLEDGER_EXPORT_MAPPINGS })).status).toBe(201);
     ids.add(org).add(created.body.id);
     return { org, token, configId: created.body.id as string, configPath };
   }
@@ -188,7 +180,7 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
   it('counts delivery attempts by integration type and outcome, and the rows delivered and refused', async () => {
     const { token, configPath } = await setup();
     const before = await scrape();
-    const created = await api.post(`${configPath}/exports`, token, { records: [claim(), claim(), claim()], deliver: true });
+    const created = await api.post(`${configPath}/exports`, token, { records: [expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
     expect(created.status).toBe(202);
     ids.add(created.body.id);
     const run = await waitFor(
@@ -197,7 +189,7 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
     );
     expect(run.status).toBe('delivered');
     sink.refuse = new Set([1]);
-    const partial = await api.post(`${configPath}/exports`, token, { records: [claim(), claim()], deliver: true });
+    const partial = await api.post(`${configPath}/exports`, token, { records: [expenseClaim(), expenseClaim()], deliver: true });
     ids.add(partial.body.id);
     await waitFor(
       async () => (await api.get(`${configPath}/exports/${partial.body.id}`, token)).body,
@@ -223,14 +215,14 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
     const arrived = new Promise<void>((resolve) => (sink.arrived = resolve));
     try {
       // The one worker takes this delivery and is held in the sink.
-      ids.add((await api.post(`${busy.configPath}/exports`, busy.token, { records: [claim()], deliver: true })).body.id);
+      ids.add((await api.post(`${busy.configPath}/exports`, busy.token, { records: [expenseClaim()], deliver: true })).body.id);
       await arrived;
       const before = await scrape();
       // A manual config's run, sent now: due, and no worker free to take it.
-      ids.add((await api.post(`${waiting.configPath}/exports`, waiting.token, { records: [claim()], deliver: true })).body.id);
+      ids.add((await api.post(`${waiting.configPath}/exports`, waiting.token, { records: [expenseClaim()], deliver: true })).body.id);
       expect((await api.post(`${waiting.configPath}/sync`, waiting.token, {})).body).toEqual({ queued_runs: 1 });
       // A daily config's run: its job waits for the next slot.
-      ids.add((await api.post(`${scheduled.configPath}/exports`, scheduled.token, { records: [claim()], deliver: true })).body.id);
+      ids.add((await api.post(`${scheduled.configPath}/exports`, scheduled.token, { records: [expenseClaim()], deliver: true })).body.id);
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       const during = await scrape();
       const queues = await readJobQueues(t.dataSource);
@@ -305,7 +297,7 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
       expect((await api.get(own.configPath, own.token)).status).toBe(200);
       expect((await api.get(`${other.configPath}/field-mappings`, own.token)).status).toBe(403);
     }
-    const run = await api.post(`${a.configPath}/exports`, a.token, { records: [claim()], deliver: true });
+    const run = await api.post(`${a.configPath}/exports`, a.token, { records: [expenseClaim()], deliver: true });
     ids.add(run.body.id);
     await waitFor(
       async () => (await api.get(`${a.configPath}/exports/${run.body.id}`, a.token)).body,

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { AuditService } from '../src/audit/audit.service';
-import { apiClient, xledgerConfig, type ApiClient } from './support/api';
+import { apiClient, type ApiClient, expenseClaim, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 // openapi.json is OpenAPI 3.0, where `nullable: true` adds null to the schema's `type` and to
@@ -20,7 +19,6 @@ const Ajv = fromFastify('ajv').default;
 const addFormats = fromFastify('ajv-formats').default;
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch'];
-const claim = () => ({ claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' });
 
 describe('openapi.json under OpenAPI 3.0 null semantics (Ajv 8)', () => {
   const doc: Json = JSON.parse(readFileSync(join(__dirname, '..', 'openapi.json'), 'utf8'));
@@ -127,7 +125,7 @@ describe('openapi.json under OpenAPI 3.0 null semantics (Ajv 8)', () => {
     await api.get(mappings, admin);
 
     const exports = `${config}/exports`;
-    const run = await api.post(exports, admin, { records: [claim()] });
+    const run = await api.post(exports, admin, { records: [expenseClaim()] });
     expect([run.status, run.body.delivery]).toEqual([201, null]);
     await api.get(`${exports}/${run.body.id}`, admin);
     const listed = await api.get(exports, admin);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import type { Connector, ConnectorContext, DeliveryRow, RowOutcome } from '../src/sync/connector';
-import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
+import { type ApiClient, apiClient, expectProblem, expenseClaim, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 // API.md: "Unknown request fields are rejected (400), never silently stored". A body field of a
@@ -25,7 +25,6 @@ const MAPPINGS = [
   { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
   { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
 ];
-const claim = () => ({ claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' });
 const unknown = (field: string) => [{ field, rule: 'unknown_field', message: `${field} is not a known field` }];
 
 describe('request edges: fields a route does not read are refused', () => {
@@ -72,7 +71,7 @@ describe('request edges: fields a route does not read are refused', () => {
     const { revision } = (await api.get(path, admin)).body;
 
     // `deliver` belongs in the body: in the query it would have answered 201 completed, nothing queued.
-    const exported = await api.post(`${path}/exports?deliver=true`, sync, { records: [claim()] });
+    const exported = await api.post(`${path}/exports?deliver=true`, sync, { records: [expenseClaim()] });
     expectProblem(exported, 400, 'validation_failed');
     expect(exported.body.errors).toEqual(unknown('deliver'));
     expect((await api.get(`${path}/exports`, admin)).body.items).toEqual([]);
@@ -94,7 +93,7 @@ describe('request edges: fields a route does not read are refused', () => {
     expect(several.body.errors).toEqual([...unknown('now'), ...unknown('all')]);
 
     // The same requests without the query string do what they say.
-    expect((await api.post(`${path}/exports`, sync, { records: [claim()], deliver: true })).status).toBe(202);
+    expect((await api.post(`${path}/exports`, sync, { records: [expenseClaim()], deliver: true })).status).toBe(202);
     expect((await api.patch(path, admin, { display_name: 'Renamed' })).status).toBe(200);
     expect((await api.delete(path, admin)).status).toBe(204);
     expect((await api.get(`/v1/organizations/${org}/audit-events?resource_id=${id}&action=integration_config.deleted`, admin)).body.items).toHaveLength(1);

@@ -1,19 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { QueryRunner } from 'typeorm';
 import { DELETE_EXPORT_RUN_ROWS, DELETE_EXPORT_RUNS, EXPORT_RUN_WINDOW } from '../src/retention/retention.repository';
-import { apiClient } from './support/api';
+import { apiClient, expenseClaim, XLEDGER_EXPORT_MAPPINGS } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(120_000);
-
-const MAPPINGS = [
-  { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
-  { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
-  { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
-  { source_field: 'cost_center', target_field: 'CostCenter', is_required: true, default_value: 'CC0' },
-];
-
-const claim = () => ({ claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' });
 
 /** The runs a window takes (and so the rows and runs a batch deletes). */
 const LIMIT = 100;
@@ -77,10 +67,10 @@ describe('retention over a backlog: each export-run statement reads its window, 
     });
     expect(config.status).toBe(201);
     const path = `/v1/organizations/${org}/integrations/${config.body.id}`;
-    const mappings = await api.post(`${path}/field-mappings/bulk`, token, { items: MAPPINGS });
+    const mappings = await api.post(`${path}/field-mappings/bulk`, token, { items: XLEDGER_EXPORT_MAPPINGS });
     expect(mappings.status).toBe(201);
     const exportRun = async () => {
-      const res = await api.post(`${path}/exports`, token, { records: [claim()] });
+      const res = await api.post(`${path}/exports`, token, { records: [expenseClaim()] });
       expect(res.status).toBe(201);
       return res.body.id as string;
     };

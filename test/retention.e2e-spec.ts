@@ -1,22 +1,13 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { JOB_QUEUE_SCHEMA, RETENTION_CRON, RETENTION_JOB_EXPIRY_SECONDS, RETENTION_QUEUE } from '../src/job-queue/job-queue';
 import { RetentionRepository } from '../src/retention/retention.repository';
 import { RETENTION_RUN_BUDGET_MS, RetentionService } from '../src/retention/retention.service';
-import { apiClient, type ApiClient } from './support/api';
+import { apiClient, type ApiClient, expenseClaim, XLEDGER_EXPORT_MAPPINGS } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(60_000);
-
-const MAPPINGS = [
-  { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
-  { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
-  { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
-  { source_field: 'cost_center', target_field: 'CostCenter', is_required: true, default_value: 'CC0' },
-];
-
-const claim = () => ({ claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20' });
 
 /** Tables and the column their age is read from. */
 const AGE_COLUMN = { webhook_events: 'received_at', sync_runs: 'created_at', export_runs: 'created_at', audit_events: 'occurred_at' } as const;
@@ -55,7 +46,7 @@ describe('retention of stored events, sync runs and export runs (real database, 
     expect(res.status).toBe(201);
     const id = res.body.id as string;
     const path = `/v1/organizations/${org}/integrations/${id}`;
-    const mappings = await client.post(`${path}/field-mappings/bulk`, token, { items: MAPPINGS });
+    const mappings = await client.post(`${path}/field-mappings/bulk`, token, { items: XLEDGER_EXPORT_MAPPINGS });
     expect(mappings.status).toBe(201);
     const syncService = await app.token('sync_service');
     return {
@@ -85,7 +76,7 @@ describe('retention of stored events, sync runs and export runs (real database, 
         return res.body.id as string;
       },
       exportRun: async (deliver = false) => {
-        const res = await client.post(`${path}/exports`, token, { records: [claim(), claim()], deliver });
+        const res = await client.post(`${path}/exports`, token, { records: [expenseClaim(), expenseClaim()], deliver });
         expect(res.status).toBe(deliver ? 202 : 201);
         return res.body.id as string;
       },

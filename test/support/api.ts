@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Response } from 'supertest';
 import type { TestApp } from './test-app';
 
@@ -65,4 +66,17 @@ export function hlfPortalConfig(webhookSecret?: string): Record<string, unknown>
 /** An Xledger config with its API key, enabled unless `extra` says otherwise. */
 export function xledgerConfig(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { integration_type: 'xledger', display_name: 'X', base_url: 'https://x.example', api_key: 'xl-key-0123456789abcdef', enabled: true, ...extra };
+}
+
+/** Mappings that cover an Xledger export's required target fields (the two defaults fill what a claim leaves out). */
+export const XLEDGER_EXPORT_MAPPINGS = [
+  { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
+  { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
+  { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
+  { source_field: 'cost_center', target_field: 'CostCenter', is_required: true, default_value: 'CC0' },
+];
+
+/** An expense claim of its own id, travel by car, with `overrides`. */
+export function expenseClaim(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 120.5, expense_date: '2026-11-20', ...overrides };
 }
