@@ -1119,16 +1119,14 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     expect(run.delivery).toMatchObject({ attempts: 3, last_error: 'egress_destination_not_allowed' });
     expect((await syncRuns(created.body.id)).map((r) => [r.status, r.error])).toEqual(Array(3).fill(['failed', 'egress_destination_not_allowed']));
     expect(t.logs.join('\n')).not.toContain('dynamics-secret-0123456789');
-    // Every refusal is in the organization's trail: what for, by whom, the host judged (the token endpoint's, the operator's)
-    // and the kind of address refused, never the address (how internal names resolve is not the tenant's to learn).
+    // Every refusal is in the organization's trail: what for, by whom (a delivery's by no one: the engine's, not the
+    // admin's who queued it, nor a sync service's), the host judged (the token endpoint's, the operator's) and the kind
+    // of address refused, never the address (how internal names resolve is not the tenant's to learn).
     const trail = await api.get(`/v1/organizations/${org}/audit-events?action=egress.refused`, token);
-    const byDelivery = [created.body.id, 'sync_service', { purpose: 'delivery', host: '127.0.0.1:9', refused: 'loopback' }];
-    expect(trail.body.items.map((e: { resource_id: string; actor: { role: string }; details: Record<string, unknown> }) => [e.resource_id, e.actor.role, e.details])).toEqual([
-      byDelivery,
-      byDelivery,
-      byDelivery,
-      [created.body.id, 'org_admin', { purpose: 'connection_test', host: '127.0.0.1:9', refused: 'loopback' }],
-    ]);
+    const byDelivery = [created.body.id, null, { purpose: 'delivery', host: '127.0.0.1:9', refused: 'loopback' }];
+    expect(
+      trail.body.items.map((e: { resource_id: string; actor: { role: string } | null; details: Record<string, unknown> }) => [e.resource_id, e.actor?.role ?? null, e.details]),
+    ).toEqual([byDelivery, byDelivery, byDelivery, [created.body.id, 'org_admin', { purpose: 'connection_test', host: '127.0.0.1:9', refused: 'loopback' }]]);
   });
 
   it('POST …/sync records delivery.requested with its job, in one transaction: a job that cannot be queued leaves no event', async () => {

@@ -394,7 +394,8 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     lock: HeldLock,
   ): Promise<'retry' | 'out of attempts'> {
     const orgId = config.organization_id;
-    if (error instanceof EgressRefused) await this.audit.recordEgressRefusal(orgId, configResource(config.id), error, 'delivery', actor);
+    // The engine's refusal, no one's request: no actor, as for an alert's (the run names who queued it).
+    if (error instanceof EgressRefused) await this.audit.recordEgressRefusal(orgId, configResource(config.id), error, 'delivery', null);
     const failure = error instanceof DeliveryFailure ? error : undefined;
     const [message] = await scrub([attemptError(error)]);
     const outOfAttempts = attempts >= this.config.deliveryMaxAttempts;
