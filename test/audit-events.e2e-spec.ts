@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Connector } from '../src/sync/connector';
-import { apiClient, expectProblem, hlfPortalConfig, rulesOf, type ApiClient } from './support/api';
+import { apiClient, type ApiClient, expectProblem, hlfPortalConfig, rulesOf, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 // The audit trail through HTTP on the real database: what each action writes, in the
@@ -178,13 +178,7 @@ describe('audit trail (HTTP, real database)', () => {
 
   it('records deliveries requested and connection tests (ok or not, also while disabled)', async () => {
     const { org, token, base } = await admin();
-    const config = await api.post(`${base}/integrations`, token, {
-      integration_type: 'xledger',
-      display_name: 'X',
-      base_url: 'https://x.example',
-      api_key: 'k'.repeat(24),
-      enabled: true,
-    });
+    const config = await api.post(`${base}/integrations`, token, xledgerConfig({ api_key: 'k'.repeat(24) }));
     const id = config.body.id as string;
     expect((await api.post(`${base}/integrations/${id}/sync`, token)).status).toBe(202);
     connectionOk = true;
@@ -205,13 +199,7 @@ describe('audit trail (HTTP, real database)', () => {
 
   it("records a sync run reported through the API in the config's organization, with who reported it, in the run's transaction", async () => {
     const { org, sub, token, base } = await admin();
-    const config = await api.post(`${base}/integrations`, token, {
-      integration_type: 'xledger',
-      display_name: 'X',
-      base_url: 'https://x.example',
-      api_key: 'k'.repeat(24),
-      enabled: true,
-    });
+    const config = await api.post(`${base}/integrations`, token, xledgerConfig({ api_key: 'k'.repeat(24) }));
     const id = config.body.id as string;
     const service = randomUUID();
     const syncService = await t.token('sync_service', null, { sub: service });

@@ -1,6 +1,6 @@
 import type { QueryRunner } from 'typeorm';
 import { DELETE_EXPORT_RUN_ROWS, DELETE_EXPORT_RUNS, EXPORT_RUN_WINDOW } from '../src/retention/retention.repository';
-import { apiClient, expenseClaim, XLEDGER_EXPORT_MAPPINGS } from './support/api';
+import { apiClient, expenseClaim, XLEDGER_EXPORT_MAPPINGS, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(120_000);
@@ -57,14 +57,7 @@ describe('retention over a backlog: each export-run statement reads its window, 
     const api = apiClient(t);
     const org = newOrgId();
     const token = await t.token('org_admin', org);
-    const config = await api.post(`/v1/organizations/${org}/integrations`, token, {
-      integration_type: 'xledger',
-      display_name: 'X',
-      base_url: 'https://x.example',
-      api_key: 'xl-key-0123456789abcdef',
-      enabled: true,
-      sync_frequency: 'manual',
-    });
+    const config = await api.post(`/v1/organizations/${org}/integrations`, token, xledgerConfig({ sync_frequency: 'manual' }));
     expect(config.status).toBe(201);
     const path = `/v1/organizations/${org}/integrations/${config.body.id}`;
     const mappings = await api.post(`${path}/field-mappings/bulk`, token, { items: XLEDGER_EXPORT_MAPPINGS });

@@ -4,7 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { JOB_QUEUE_SCHEMA, RETENTION_CRON, RETENTION_JOB_EXPIRY_SECONDS, RETENTION_QUEUE } from '../src/job-queue/job-queue';
 import { RetentionRepository } from '../src/retention/retention.repository';
 import { RETENTION_RUN_BUDGET_MS, RetentionService } from '../src/retention/retention.service';
-import { apiClient, type ApiClient, expenseClaim, XLEDGER_EXPORT_MAPPINGS } from './support/api';
+import { apiClient, type ApiClient, expenseClaim, XLEDGER_EXPORT_MAPPINGS, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(60_000);
@@ -34,15 +34,7 @@ describe('retention of stored events, sync runs and export runs (real database, 
     const org = newOrgId();
     const token = await app.token('org_admin', org);
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
-    const res = await client.post(`/v1/organizations/${org}/integrations`, token, {
-      integration_type: 'xledger',
-      display_name: 'X',
-      base_url: 'https://x.example',
-      api_key: 'xl-key-0123456789abcdef',
-      enabled: true,
-      sync_frequency: 'manual',
-      webhook_secret: secret,
-    });
+    const res = await client.post(`/v1/organizations/${org}/integrations`, token, xledgerConfig({ sync_frequency: 'manual', webhook_secret: secret }));
     expect(res.status).toBe(201);
     const id = res.body.id as string;
     const path = `/v1/organizations/${org}/integrations/${id}`;
