@@ -196,6 +196,8 @@ describe('field mappings (HTTP, real database)', () => {
         { source_field: 'expense_amount', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' } },
         { source_field: 'expense_date', transform_type: 'format', transform_config: { format: '0.00' } },
         { source_field: 'expense_date', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy', time_zone: 'Mars/Olympus' } },
+        // An offset is no IANA zone: Node 22's Intl would take it, Node 20's not; refused on both.
+        { source_field: 'expense_date', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy', time_zone: '+05:30' } },
         { source_field: 'description', transform_type: 'format', transform_config: { format: 'dd.MM.yyyy' } },
         { source_field: 'expense_type', transform_type: 'lookup', transform_config: { map: { a: '1' }, fallback: 'x' } },
       ];

@@ -292,7 +292,8 @@ describe('integration configs (HTTP, real database)', () => {
     it('sync_time_zone_must_be_iana_zone: refuses a schedule zone the runtime does not know, on create and PATCH', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);
-      const bad = ['Europe/Olso', '', 'UTC+1', 'Mars/Olympus', 42, ['Europe/Oslo'], { zone: 'Europe/Oslo' }];
+      // '+05:30': an offset, no IANA zone (Node 22's Intl takes it, Node 20's does not: refused on both).
+      const bad = ['Europe/Olso', '', 'UTC+1', '+05:30', 'Mars/Olympus', 42, ['Europe/Oslo'], { zone: 'Europe/Oslo' }];
       const refused = (res: Awaited<ReturnType<ApiClient['post']>>, zone: unknown) => {
         expectProblem(res, 400, 'validation_failed');
         expect({ zone, errors: res.body.errors }).toEqual({

@@ -1,10 +1,14 @@
 // Transform configs (write-time rules) and the format transforms (run time). Pure: no Nest.
 import { TZDate } from '@date-fns/tz';
 import { format as formatDate } from 'date-fns';
+import { canonicalTimeZone, MAX_TIME_ZONE_LENGTH } from '../common/time-zone';
 import type { SourceFieldDefinition } from '../integration-types/integration-type';
 import { compileFormula } from './expression';
 import type { MappingSpec, RuleError, TransformType } from './mapping-spec';
 import { scaledHalfAwayFromZero } from './rounding';
+
+// The zone rule is the schedules' too (src/common/time-zone.ts).
+export { canonicalTimeZone, MAX_TIME_ZONE_LENGTH };
 
 export const MAX_FORMAT_LENGTH = 100;
 export const MAX_LOOKUP_ENTRIES = 1000;
@@ -14,7 +18,6 @@ export const MAX_LOOKUP_ENTRIES = 1000;
  * 10,000 records made a 202 MB export.
  */
 export const MAX_TRANSFORM_VALUE_LENGTH = 255;
-export const MAX_TIME_ZONE_LENGTH = 64;
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const hasExactKeys = (v: Record<string, unknown>, required: string[], optional: string[] = []) =>
@@ -58,20 +61,6 @@ export function formatNumber(value: number, fmt: NumberFormat): string | null {
 
 export function isValidTimeZone(zone: unknown): zone is string {
   return canonicalTimeZone(zone) !== null;
-}
-
-/**
- * The name a zone canonically has (`europe/oslo` is `Europe/Oslo`), or null when the runtime does
- * not know it. Formatting is given this name only: @date-fns/tz keeps a formatter (~30 KB) per
- * zone name it is given, for good, and case variants of one zone are countless.
- */
-export function canonicalTimeZone(zone: unknown): string | null {
-  if (typeof zone !== 'string' || zone.length === 0 || zone.length > MAX_TIME_ZONE_LENGTH) return null;
-  try {
-    return new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone;
-  } catch {
-    return null;
-  }
 }
 
 /**

@@ -1,4 +1,5 @@
 // When a config's queued runs are sent. Pure: no Nest imports.
+import { canonicalTimeZone } from '../common/time-zone';
 import type { SyncFrequency } from '../integration-config/integration-config.entity';
 
 /**
@@ -13,7 +14,7 @@ import type { SyncFrequency } from '../integration-config/integration-config.ent
 export function nextSlot(frequency: SyncFrequency, now: Date, timeZone = 'UTC'): Date | null {
   if (frequency === 'manual') return null;
   if (frequency === 'realtime') return now;
-  const zone = isTimeZone(timeZone) ? timeZone : 'UTC';
+  const zone = canonicalTimeZone(timeZone) ?? 'UTC';
   const at = now.getTime();
   const local = zonedParts(at, zone);
   if (frequency === 'hourly') return new Date(nextTopOfHour(zone, at, local));
@@ -25,15 +26,9 @@ export function nextSlot(frequency: SyncFrequency, now: Date, timeZone = 'UTC'):
   return new Date(next > at ? next : firstInstant(zone, start(local, 2)));
 }
 
-/** Whether the name is a time zone this runtime knows (what Intl.DateTimeFormat accepts: IANA names, their aliases, `UTC`). */
+/** Whether the name is a time zone this runtime knows by an IANA name (or an alias of one, `UTC`): canonicalTimeZone. */
 export function isTimeZone(name: unknown): name is string {
-  if (typeof name !== 'string') return false;
-  try {
-    formatter(name);
-    return true;
-  } catch {
-    return false;
-  }
+  return canonicalTimeZone(name) !== null;
 }
 
 const SECOND = 1000;
