@@ -10,7 +10,6 @@ export {
   formatNumber,
   isNonEmptyLookupMap,
   isValidDatePattern,
-  isValidTimeZone,
   parseNumberFormat,
   requiredFieldHasReliableSource,
   validateTransformConfig,

@@ -1,7 +1,7 @@
 // Transform configs (write-time rules) and the format transforms (run time). Pure: no Nest.
 import { TZDate } from '@date-fns/tz';
 import { format as formatDate } from 'date-fns';
-import { canonicalTimeZone, MAX_TIME_ZONE_LENGTH } from '../common/time-zone';
+import { canonicalTimeZone, isTimeZone, MAX_TIME_ZONE_LENGTH } from '../common/time-zone';
 import type { SourceFieldDefinition } from '../integration-types/integration-type';
 import { compileFormula } from './expression';
 import type { MappingSpec, RuleError, TransformType } from './mapping-spec';
@@ -58,10 +58,6 @@ export function formatNumber(value: number, fmt: NumberFormat): string | null {
 }
 
 // --- dates: Unicode tokens (date-fns), optional IANA time zone ---
-
-export function isValidTimeZone(zone: unknown): zone is string {
-  return canonicalTimeZone(zone) !== null;
-}
 
 /**
  * date-fns refuses unknown letters, and YYYY/DD without extra options: exactly the check we want.
@@ -157,7 +153,7 @@ export function validateTransformConfig(
           return error('a date format needs transform_config {"format": "<Unicode date pattern>", "time_zone"?: "<IANA zone>"}');
         if (!isValidDatePattern(config.format))
           return error('format is not a valid Unicode date pattern (e.g. dd.MM.yyyy; use yyyy and dd, not YYYY and DD)', 'transform_config.format');
-        if (config.time_zone !== undefined && !isValidTimeZone(config.time_zone)) return error('time_zone is not a known IANA time zone', 'transform_config.time_zone');
+        if (config.time_zone !== undefined && !isTimeZone(config.time_zone)) return error('time_zone is not a known IANA time zone', 'transform_config.time_zone');
         return [];
       }
       if (sourceField.type === 'number' || sourceField.type === 'integer') {

@@ -2,7 +2,7 @@
 import type { FieldError } from '../common/problem';
 import { dataverseNameErrors } from '../connectors/dynamics/dataverse-names';
 import type { CredentialName, IntegrationTypeDefinition } from '../integration-types/integration-type';
-import { isTimeZone } from '../sync/sync-schedule';
+import { isTimeZone } from '../common/time-zone';
 import type { IntegrationConfigEntity } from './integration-config.entity';
 
 type ConfigState = Pick<IntegrationConfigEntity, 'base_url' | 'api_key_encrypted' | 'client_id' | 'client_secret_encrypted' | 'tenant_id' | 'extra_config'>;

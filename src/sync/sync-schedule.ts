@@ -26,11 +26,6 @@ export function nextSlot(frequency: SyncFrequency, now: Date, timeZone = 'UTC'):
   return new Date(next > at ? next : firstInstant(zone, start(local, 2)));
 }
 
-/** Whether the name is a time zone this runtime knows by an IANA name (or an alias of one, `UTC`): canonicalTimeZone. */
-export function isTimeZone(name: unknown): name is string {
-  return canonicalTimeZone(name) !== null;
-}
-
 const SECOND = 1000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
