@@ -377,13 +377,8 @@ export class IntegrationConfigService {
     for (const config of configs) {
       for (const column of SECRET_COLUMNS) {
         const envelope = config[column];
-        if (!envelope) continue;
-        try {
-          secrets.push(this.cipher.decrypt(envelope, configSecretLocation(config.id, column)));
-        } catch (error) {
-          if (!(error instanceof SecretDecryptionError)) throw error;
-          this.logger.warn({ event: 'secret_unreadable', org_id: orgId, config_id: config.id, column, reason: error.reason, key_id: error.keyId ?? null });
-        }
+        const secret = envelope ? this.readableSecret(orgId, config.id, column, envelope) : null;
+        if (secret !== null) secrets.push(secret);
       }
     }
     return secrets;
@@ -395,11 +390,17 @@ export class IntegrationConfigService {
    * and logged, so that a rotation, the way out of it, is not refused with a 500.
    */
   private movedIfReadable(orgId: string, rowId: string, envelope: string, from: SecretColumn, to: SecretColumn): string | null {
+    const secret = this.readableSecret(orgId, rowId, from, envelope);
+    return secret === null ? null : this.cipher.encrypt(secret, configSecretLocation(rowId, to));
+  }
+
+  /** The secret in `column` of config `configId`; null, logged (never the value), when no key of the keyring opens it. */
+  private readableSecret(orgId: string, configId: string, column: SecretColumn, envelope: string): string | null {
     try {
-      return this.cipher.encrypt(this.cipher.decrypt(envelope, configSecretLocation(rowId, from)), configSecretLocation(rowId, to));
+      return this.cipher.decrypt(envelope, configSecretLocation(configId, column));
     } catch (error) {
       if (!(error instanceof SecretDecryptionError)) throw error;
-      this.logger.warn({ event: 'secret_unreadable', org_id: orgId, config_id: rowId, column: from, reason: error.reason, key_id: error.keyId ?? null });
+      this.logger.warn({ event: 'secret_unreadable', org_id: orgId, config_id: configId, column, reason: error.reason, key_id: error.keyId ?? null });
       return null;
     }
   }
