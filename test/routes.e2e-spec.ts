@@ -91,7 +91,9 @@ describe('route inventory', () => {
   // Every route that changes something records who did what in the audit trail (each action is
   // tested in its feature's spec). A new write route fails here until it says which event it
   // writes, or why none.
-  it('every write route names the audit event it records', () => {
+  // An inventory: a new write route fails here until it says which event it records. That each
+  // route records it is asserted in its feature's spec (audit-events, alerts, errors).
+  it('every write route is listed with the audit event it records', () => {
     const AUDITED: Record<string, string> = {
       'POST integrations': 'integration_config.created',
       'PATCH integrations/:id': 'integration_config.updated',

@@ -27,8 +27,6 @@ export class KeySetUnavailable extends Error {
 }
 
 const CLOCK_SKEW_SECONDS = 60;
-/** The longest token lifetime accepted unless configured otherwise (AUTH_JWT_MAX_LIFETIME_SECONDS). */
-export { DEFAULT_TOKEN_MAX_LIFETIME_SECONDS };
 /** Verified tokens remembered unless configured otherwise (AUTH_TOKEN_CACHE_SIZE). */
 export { DEFAULT_TOKEN_CACHE_SIZE };
 const DEFAULT_VERDICTS = { maxEntries: DEFAULT_TOKEN_CACHE_SIZE, maxAgeMs: 5 * 60_000 };

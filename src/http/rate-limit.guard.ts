@@ -112,6 +112,9 @@ function budgetOf(request: HttpRequest & AuthenticatedRequest, access: Pick<Rout
 export const PUBLIC_BUDGET_ROUTE = 'meanderPublicBudget';
 export const CountedBeforeBody = () => RouteConfig({ [PUBLIC_BUDGET_ROUTE]: true });
 
+/** What a route with a token is to budgetOf (every one of them is flagged for the hook). */
+const TOKEN_ROUTE = { isPublic: false, notRateLimited: false } as const;
+
 /**
  * Takes each request's budget in Fastify's first hooks, after authenticateBeforeBody: a client
  * past its budget is refused before its body (up to 10 MiB for exports, 1 MiB for a webhook) is
@@ -122,7 +125,7 @@ export function limitBeforeBody(fastify: FastifyInstance, limits: RateLimits): v
   fastify.addHook('onRequest', (request, reply, done) => {
     const counted = request as unknown as HttpRequest & AuthenticatedRequest & RateLimitedRequest;
     const config = request.routeOptions.config as unknown as Record<string, unknown> | undefined;
-    const name = isAuthenticatedRoute(request) ? budgetOf(counted, { isPublic: false, notRateLimited: false }) : config?.[PUBLIC_BUDGET_ROUTE] === true ? 'public' : null;
+    const name = isAuthenticatedRoute(request) ? budgetOf(counted, TOKEN_ROUTE) : config?.[PUBLIC_BUDGET_ROUTE] === true ? 'public' : null;
     if (!name) return done();
     try {
       limits.take(name, counted, reply);

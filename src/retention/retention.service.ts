@@ -71,19 +71,20 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
     const cutoffs = retentionCutoffs(this.days(), now);
     const batch = this.config.retentionBatchSize;
     const batches = (deleteBatch: (limit: number) => Promise<number>) => this.inBatches(deleteBatch, batch, outOfTime);
-    // An export run goes with its rows, in export_run_rows' turn, which counts both.
-    const steps: Record<Exclude<RetentionTable, 'export_runs'>, (before: Date) => Promise<RetentionCounts>> = {
-      webhook_events: async (before) => ({ webhook_events: await batches((limit) => this.repository.deleteWebhookEvents(before, limit)) }),
-      sync_runs: async (before) => ({ sync_runs: await batches((limit) => this.repository.deleteSyncRuns(before, limit)) }),
-      export_run_rows: (before) => this.pruneExportRuns(before, batch, outOfTime),
-      audit_events: async (before) => ({ audit_events: await batches((limit) => this.repository.deleteAuditEvents(before, limit)) }),
-    };
+    // In RETENTION_TABLES' order, each with the table whose cutoff it uses. An export run goes with
+    // its rows, in export_run_rows' step, which counts both.
+    const steps: [RetentionTable, (before: Date) => Promise<RetentionCounts>][] = [
+      ['webhook_events', async (before) => ({ webhook_events: await batches((limit) => this.repository.deleteWebhookEvents(before, limit)) })],
+      ['sync_runs', async (before) => ({ sync_runs: await batches((limit) => this.repository.deleteSyncRuns(before, limit)) })],
+      ['export_run_rows', (before) => this.pruneExportRuns(before, batch, outOfTime)],
+      ['audit_events', async (before) => ({ audit_events: await batches((limit) => this.repository.deleteAuditEvents(before, limit)) })],
+    ];
     const deleted: RetentionCounts = {};
-    for (const table of RETENTION_TABLES) {
+    for (const [table, step] of steps) {
       const before = cutoffs[table];
-      if (!before || table === 'export_runs' || outOfTime()) continue;
+      if (!before || outOfTime()) continue;
       try {
-        Object.assign(deleted, await steps[table](before));
+        Object.assign(deleted, await step(before));
       } catch (error) {
         // A supported set-up: the operator keeps audit events whatever the setting says.
         if (table !== 'audit_events' || sqlState(error) !== INSUFFICIENT_PRIVILEGE) throw error;
