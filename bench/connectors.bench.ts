@@ -25,6 +25,10 @@ export interface ConnectorBenchRow {
   durableMs: number;
   /** scriptMs / durableMs: the most such an engine can reach here. */
   durableRatio: number;
+  /** The same requests after only reading each run's pending rows (readFloor): no write at all, what any engine whose rows wait in PostgreSQL pays. */
+  readMs: number;
+  /** scriptMs / readMs. */
+  readRatio: number;
   /** Requests the service sent per 1,000 delivered rows (Dataverse: token requests included). */
   requestsPer1000Rows: number;
   /** CPU the service process spent per 1,000 rows while delivering (median round; all its threads, the event loop's nearly all of it), against the replay's wall time. */
@@ -141,6 +145,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
       const serviceMs: number[] = [];
       const scriptMs: number[] = [];
       const durableMs: number[] = [];
+      const readMs: number[] = [];
       const rss: number[] = [];
       const serviceCpuMs: number[] = [];
       let requestsPer1000Rows = 0;
@@ -187,20 +192,25 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
 
         // The same rows pending again, the same requests once more, with only the bookkeeping exactly-once needs.
         await db.query(`UPDATE export_run_rows SET status = 'pending', external_id = NULL WHERE export_run_id = ANY($1)`, [runIds]);
-        v.reset();
         const origin = v.vendor === 'xledger' ? xledger.url : dataverse.url;
+        const runRequests = runs.map((run) => captured.filter((r) => r.body.includes(run.id)));
+        v.reset();
+        const readStarted = performance.now();
+        for (const request of captured.filter((r) => !runIds.some((id) => r.body.includes(id)))) await replay(request, agent, origin);
+        await Promise.all(
+          durableClients.map(async (client, worker) => {
+            for (let i = worker; i < runs.length; i += WORKERS) await readFloor(client, runs[i], runRequests[i], (request) => replay(request, agent, origin));
+          }),
+        );
+        const readTook = performance.now() - readStarted;
+        v.reset();
         const durableStarted = performance.now();
         // Requests that name no run (Dataverse's token requests) go first, as the service's did.
         for (const request of captured.filter((r) => !runIds.some((id) => r.body.includes(id)))) await replay(request, agent, origin);
         await Promise.all(
           durableClients.map(async (client, worker) => {
             for (let i = worker; i < runs.length; i += WORKERS) {
-              await durableLoop(
-                client,
-                runs[i],
-                captured.filter((r) => r.body.includes(runs[i].id)),
-                (request) => replay(request, agent, origin),
-              );
+              await durableLoop(client, runs[i], runRequests[i], (request) => replay(request, agent, origin));
             }
           }),
         );
@@ -209,6 +219,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
         serviceMs.push(serviceTook);
         scriptMs.push(scriptTook);
         durableMs.push(durableTook);
+        readMs.push(readTook);
         serviceCpuMs.push((serviceCpu * 1000) / rows);
         requestsPer1000Rows = (captured.length * 1000) / rows;
         rss.push(await rssAfterGcMb(service.child.pid!));
@@ -216,6 +227,7 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
       const serviceMedian = median(serviceMs);
       const scriptMedian = median(scriptMs);
       const durableMedian = median(durableMs);
+      const readMedian = median(readMs);
       results.push({
         vendor: v.vendor,
         rows,
@@ -224,6 +236,8 @@ export async function runConnectorBench(options: { configs: number; rowsPerConfi
         ratio: scriptMedian / serviceMedian,
         durableMs: Math.round(durableMedian),
         durableRatio: scriptMedian / durableMedian,
+        readMs: Math.round(readMedian),
+        readRatio: scriptMedian / readMedian,
         requestsPer1000Rows,
         serviceCpuMsPer1000Rows: median(serviceCpuMs),
         serviceRssMb: rss,
@@ -270,6 +284,15 @@ async function durableLoop(client: Client, run: { orgId: string; id: string }, r
     ]);
   }
   await client.query(`UPDATE export_runs SET status = 'delivered' WHERE organization_id = $1 AND id = $2`, [run.orgId, run.id]);
+}
+
+/**
+ * Less than any durable engine can do: read the run's pending rows (what is sent is built from
+ * them), then send its requests. Nothing written, so nothing would survive a crash.
+ */
+async function readFloor(client: Client, run: { orgId: string; id: string }, requests: Captured[], send: (request: Captured) => Promise<void>): Promise<void> {
+  await client.query(`SELECT index, output FROM export_run_rows WHERE organization_id = $1 AND export_run_id = $2 AND status = 'pending' ORDER BY index`, [run.orgId, run.id]);
+  for (const request of requests) await send(request);
 }
 
 /** One captured request sent again as it was: method, path, headers (less the connection's own), body. */

@@ -115,6 +115,14 @@ async function main(): Promise<void> {
       'measured',
       '–',
     ]);
+    rows.push([
+      `${c.vendor === 'xledger' ? 'Xledger' : 'Dataverse'}: the same requests after only reading each run's pending rows (no write) vs the replay`,
+      `the same rows; one SELECT per run, then its requests; nothing recorded`,
+      `${c.readMs} vs ${c.scriptMs} ms`,
+      `${c.readRatio.toFixed(2)}× throughput`,
+      'measured',
+      '–',
+    ]);
   }
   for (const s of http.scenarios) {
     // Rows without a target are measured for the reader (the service as deployed).
