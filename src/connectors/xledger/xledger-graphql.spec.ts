@@ -81,7 +81,15 @@ describe('a row as an addGLImportItems input', () => {
     expect(formatDecimal('120.50')).toBe('120.50');
     expect(formatDecimal(' 120,50 ')).toBe('120.50');
     expect(formatDecimal('+7')).toBe('7');
-    for (const bad of [Number.NaN, Infinity, 1e21, 1e-7, '1 234,50', '1e3', '', true, {}]) expect(formatDecimal(bad)).toBeNull();
+    for (const bad of [Number.NaN, Infinity, '1 234,50', '1e3', '', true, {}]) expect(formatDecimal(bad)).toBeNull();
+  });
+
+  it('writes an amount JavaScript would print in exponent form as a plain decimal, and refuses one written so as text, saying why', () => {
+    expect([1e-7, -2.5e-7, 1e21, 1.5e21, 1e-7 + 2e-7].map(formatDecimal)).toEqual(['0.0000001', '-0.00000025', '1000000000000000000000', '1500000000000000000000', '0.0000003']);
+    const tiny = toGLImportInput(row(1, { Amount: 1e-7, TransactionDate: '2026-11-20', AccountCode: '7140' }));
+    expect(tiny.ok && tiny.input.node.amount).toBe('0.0000001');
+    const text = toGLImportInput(row(1, { Amount: '1e-7', TransactionDate: '2026-11-20', AccountCode: '7140' }));
+    expect(!text.ok && text.error).toBe('Amount "1e-7" is in exponent form; Xledger takes a plain decimal string (0.0000001, not 1e-7)');
   });
 
   it('keeps a decimal comma that cannot be grouping, and reads grouping in threes before a point', () => {

@@ -13,6 +13,7 @@
 //   (the sample waits 20 minutes, "@TODO: use extensions { resetAt }").
 // - A refused token: `Bad format for API Token. Expected header: "Authorization: token <your-token>"`
 //   in `errors[]` (grasp-labs `utils/rules.py`); the HTTP status is not published, so 401/403 count too.
+import { plainDecimal } from '../../common/plain-decimal';
 import { headerValue, retryAfterSeconds, secondsUntil } from '../../egress/retry-after';
 import type { DeliveryFailureKind, DeliveryRow } from '../../sync/connector';
 
@@ -129,6 +130,8 @@ function firstLeaf(prefix: string[], object: Record<string, unknown>): string {
 // One to three digits (not led by 0), a comma and exactly three digits: "1,234" is 1234 as the `format` transform
 // groups it (`#,##0`) or 1.234 with a decimal comma. Guessing either may be 1000× off: refused.
 const AMBIGUOUS_COMMA = /^[-+]?[1-9]\d{0,2},\d{3}$/;
+// A number written with an exponent (1e-7, 1.5E+21): refused as a string, where it is not ours to reinterpret.
+const EXPONENT_FORM = /^[-+]?\d+(?:\.\d+)?e[-+]?\d+$/i;
 // Commas grouping in threes before a decimal point ("1,234.50", `#,##0.00`): the commas can only be grouping.
 const GROUPED_WITH_POINT = /^[-+]?\d{1,3}(?:,\d{3})+\.\d+$/;
 
@@ -139,6 +142,7 @@ export function isAmbiguousDecimal(value: unknown): boolean {
 
 /** Why formatDecimal refused an amount, for the row's error. */
 function whyNotDecimal(value: unknown): string {
+  if (typeof value === 'string' && EXPONENT_FORM.test(value.trim())) return 'is in exponent form; Xledger takes a plain decimal string (0.0000001, not 1e-7)';
   if (!isAmbiguousDecimal(value)) return 'is not a decimal number';
   const written = String(value).trim();
   return `is ambiguous: ${written.replace(',', '')} with a thousands separator or ${written.replace(',', '.')} with a decimal comma; format it without grouping (0.00)`;
@@ -147,13 +151,13 @@ function whyNotDecimal(value: unknown): string {
 /**
  * `amount` is a decimal string (vendor type "string"): `120.5`, `"120.50"`, `"120,50"` (a decimal
  * comma), `"1,234.50"` (grouping before a point); no exponent, no other grouping, nothing ambiguous.
+ * A number is written out in plain decimal form, however small or large (1e-7 goes as 0.0000001).
  */
 export function formatDecimal(value: unknown): string | null {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return null;
     // 15 significant digits are what a double holds exactly: a formula's 0.1 + 0.2 goes as 0.3, not 0.30000000000000004.
-    const text = String(Number(value.toPrecision(15)));
-    return /e/i.test(text) ? null : text;
+    return plainDecimal(Number(value.toPrecision(15)));
   }
   if (typeof value !== 'string') return null;
   let text = value.trim();

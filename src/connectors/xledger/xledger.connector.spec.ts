@@ -117,6 +117,17 @@ describe('XledgerConnector against the Xledger fake', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  it('writes a tiny or huge amount in plain decimal form, which Xledger takes', async () => {
+    const rows = rowsOf(2);
+    rows[0] = { ...rows[0], output: { ...rows[0].output, Amount: 1e-7 } };
+    rows[1] = { ...rows[1], output: { ...rows[1].output, Amount: 1e21 } };
+    const outcomes = await connector.deliver(contextFor(fake.url), rows);
+    expect(outcomes.map((o) => o.status)).toEqual(['delivered', 'delivered']);
+    const [request] = fake.requests;
+    expect(request.rawBody).toContain('"amount":"0.0000001"');
+    expect(request.rawBody).toContain('"amount":"1000000000000000000000"');
+  });
+
   it('answers a wrong token with credentials_rejected and creates nothing', async () => {
     const failure = await failureOf(connector.deliver(contextFor(fake.url, 'xl-not-the-right-token'), rowsOf(2)));
     expect(failure.kind).toBe('credentials_rejected');
