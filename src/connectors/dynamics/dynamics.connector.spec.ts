@@ -183,6 +183,18 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     expect(fake.table(ENTITY_SET)[0].values).toMatchObject({ ExpenseAmount: 100, ExpenseDate: '2026-11-20', _contactid_value: '0c6a8e0b-6d0e-4c1a-9f1e-1a2b3c4d5e6f' });
   });
 
+  it('writes numbers in plain decimal form, never in exponent form (Dataverse has refused 8.675E-06 for an Edm.Decimal)', async () => {
+    const [tiny, huge] = rows(2);
+    tiny.output = { ...tiny.output, ExpenseAmount: 1e-7 };
+    huge.output = { ...huge.output, ExpenseAmount: -1.5e21 };
+    expect((await connector().deliver(context(), [tiny, huge])).map((o) => o.status)).toEqual(['delivered', 'delivered']);
+    const [batch] = batches();
+    const bodies = parseBatchRequest(String(batch.headers['content-type']), batch.body).map((item) => ('request' in item ? item.request.body : ''));
+    expect(bodies[0]).toContain('"msdyn_amount":0.0000001,');
+    expect(bodies[1]).toContain('"msdyn_amount":-1500000000000000000000,');
+    expect(fake.table(ENTITY_SET).map((r) => r.values.msdyn_amount)).toEqual([1e-7, -1.5e21]);
+  });
+
   it('binds ContactId as the lookup it is (`@odata.bind` to /contacts), and fails a row whose ContactId is no GUID without sending it', async () => {
     const [good, bad, none] = rows(3);
     bad.output = { ...bad.output, ContactId: 'Kari Nordmann' };

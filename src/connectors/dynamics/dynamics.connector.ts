@@ -2,6 +2,7 @@
 // portal): a client-credentials token from the Microsoft identity platform, then each batch of
 // rows as one `$batch` of upserts by alternate key, so a repeated attempt never creates a record
 // twice. API.md "What goes on the wire". Pure: no Nest imports.
+import { jsonWithPlainNumbers } from '../../common/plain-decimal';
 import { EgressRefused, OutboundError, type Outbound, type OutboundRequest, type OutboundResponse } from '../../egress/outbound-http';
 import { headerValue, retryAfterSeconds } from '../../egress/retry-after';
 import { scrubSyncError } from '../../integration-config/sync-error';
@@ -142,7 +143,8 @@ export class DynamicsConnector implements Connector {
         method: 'PATCH',
         url: this.upsertUrl(settings, row.reference),
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(this.columnsOf(settings, row.output)),
+        // Numbers in plain decimal form: JSON.stringify writes 1e-7, which Dataverse's OData reader has refused for an Edm.Decimal column.
+        body: jsonWithPlainNumbers(this.columnsOf(settings, row.output)),
       })),
     );
     const response = await this.send(settings, token, {
