@@ -46,6 +46,9 @@ describe('safe formulas', () => {
     expect(evaluate('(expense_amount - 10) / 4', { expense_amount: 30 })).toBe(5);
     expect(evaluate('-expense_amount', { expense_amount: 3 })).toBe(-3);
     expect(evaluate('concat(currency, " ", expense_amount)', { currency: 'NOK', expense_amount: 12 })).toBe('NOK 12');
+    // Plain decimal text, as the grammar writes numbers: String() would give 1e-7 and 1e+21.
+    expect(evaluate('concat(currency, " ", expense_amount)', { currency: 'NOK', expense_amount: 1e-7 })).toBe('NOK 0.0000001');
+    expect(evaluate('concat(expense_amount * 1000)', { expense_amount: 1e18 })).toBe('1000000000000000000000');
     expect(evaluate('upper(currency)', { currency: 'nok' })).toBe('NOK');
     expect(evaluate('lower("ABC")')).toBe('abc');
     expect(evaluate('if km_distance > 100 and passenger_count >= 1 then "long" else "short"', { km_distance: 150, passenger_count: 2 })).toBe('long');

@@ -7,6 +7,7 @@
 // checked structure. No JavaScript source is ever generated from a formula (filtrex, used until
 // 2026-12, wrote the checked tokens into `new Function`: `010` was octal 8 there, and compiling
 // one formula at the bounds took 2-15 ms of the event loop; this takes ~0.1 ms).
+import { plainDecimal } from '../common/plain-decimal';
 import { roundHalfAwayFromZero } from './rounding';
 
 export const MAX_EXPRESSION_LENGTH = 1000;
@@ -60,7 +61,8 @@ export const FORMULA_FUNCTIONS: Readonly<Record<string, (...args: unknown[]) => 
   min: numeric(Math.min),
   max: numeric(Math.max),
   concat: (...parts: unknown[]) => {
-    const strings = parts.filter((p) => p !== null && p !== undefined).map((p) => (typeof p === 'number' || typeof p === 'string' ? String(p) : ''));
+    // A number as the grammar writes one: plain decimal, never 1e-7 (a formula's numbers are finite).
+    const strings = parts.filter((p) => p !== null && p !== undefined).map((p) => (typeof p === 'number' ? (plainDecimal(p) ?? '') : typeof p === 'string' ? p : ''));
     const length = strings.reduce((sum, p) => sum + p.length, 0);
     return length > MAX_FORMULA_TEXT_LENGTH ? textTooLong(length) : strings.join('');
   },
