@@ -65,6 +65,17 @@ describe('exports (HTTP, real database)', () => {
     expect(mappingsBefore.some((m: { used_in_export: boolean }) => m.used_in_export)).toBe(false);
   });
 
+  it('formats dates of the years 0001–0099 as written, not as 1900–1999 nor invalid_date', async () => {
+    const { path, token } = await setup();
+    const records = [claim({ expense_date: '0050-03-01' }), claim({ expense_date: '0001-01-01' }), claim({ expense_date: '0000-01-01' })];
+    const res = await api.post(`${path}/preview`, token, { records });
+    expect(res.status).toBe(200);
+    expect(res.body.rows.map((r: { output: { TransactionDate: unknown } }) => r.output.TransactionDate)).toEqual(['01.03.0050', '01.01.0001']);
+    // There is no year 0000 in the calendar date-fns prints (it would be 0001 BC).
+    expect(res.body.skipped).toEqual([{ index: 2, claim_id: records[2].claim_id, reason: 'missing_required_field:TransactionDate' }]);
+    expect(res.body.warnings).toEqual(['invalid_date:TransactionDate']);
+  });
+
   it('echoes claim_id as a string (numbers as text); objects and oversized values come back as null', async () => {
     const { path, token } = await setup();
     const records = [

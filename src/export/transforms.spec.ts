@@ -39,6 +39,15 @@ describe('date formats', () => {
     expect(formatDateValue(20261120, 'yyyy', 'date', 'UTC')).toBeNull();
   });
 
+  it('prints dates of the years 0001–0099 as they are (Date.UTC would read 0050 as 1950), and refuses year 0000', () => {
+    expect(formatDateValue('0050-03-01', 'dd.MM.yyyy', 'date', 'UTC')).toBe('01.03.0050');
+    expect(formatDateValue('0001-01-01', 'yyyy-MM-dd', 'date', 'Europe/Oslo')).toBe('0001-01-01');
+    expect(formatDateValue('0096-02-29', 'yyyy-MM-dd', 'date', 'UTC')).toBe('0096-02-29');
+    expect(formatDateValue('0099-12-31T23:30:00Z', 'yyyy-MM-dd', 'datetime', 'UTC')).toBe('0099-12-31');
+    expect(formatDateValue('0000-01-01', 'yyyy-MM-dd', 'date', 'UTC')).toBeNull();
+    expect(formatDateValue('0097-02-29', 'yyyy-MM-dd', 'date', 'UTC')).toBeNull();
+  });
+
   it('converts datetimes into the time zone, across DST', () => {
     // 00:30 UTC on the night Norway moves to summer time (01:00 UTC): still CET, +1.
     expect(formatDateValue('2026-03-29T00:30:00Z', "yyyy-MM-dd'T'HH:mm XXX", 'datetime', 'Europe/Oslo')).toBe('2026-03-29T01:30 +01:00');

@@ -1,6 +1,7 @@
 // Transform configs (write-time rules) and the format transforms (run time). Pure: no Nest.
 import { TZDate } from '@date-fns/tz';
 import { format as formatDate } from 'date-fns';
+import { utcCalendarDate } from '../common/calendar-date';
 import { canonicalTimeZone, isTimeZone, MAX_TIME_ZONE_LENGTH } from '../common/time-zone';
 import type { SourceFieldDefinition } from '../integration-types/integration-type';
 import { compileFormula } from './expression';
@@ -90,10 +91,9 @@ export function formatDateValue(value: unknown, pattern: string, sourceType: 'da
   if (typeof value !== 'string') return null;
   const dateOnly = DATE_ONLY.exec(value);
   if (dateOnly) {
-    const [y, m, d] = [Number(dateOnly[1]), Number(dateOnly[2]), Number(dateOnly[3])];
-    const utc = new Date(Date.UTC(y, m - 1, d));
-    if (utc.getUTCFullYear() !== y || utc.getUTCMonth() !== m - 1 || utc.getUTCDate() !== d) return null;
-    return formatOrNull(new TZDate(y, m - 1, d, 'UTC'), pattern);
+    // Not Date.UTC(y, …) nor new TZDate(y, …): they read 0050 as 1950.
+    const utc = utcCalendarDate(Number(dateOnly[1]), Number(dateOnly[2]), Number(dateOnly[3]));
+    return utc === null ? null : formatOrNull(new TZDate(utc.getTime(), 'UTC'), pattern);
   }
   if (!DATE_TIME.test(value)) return null;
   const ms = Date.parse(value);

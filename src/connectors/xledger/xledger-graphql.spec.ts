@@ -128,6 +128,10 @@ describe('a row as an addGLImportItems input', () => {
     expect(formatPostedDate('20.11.2026')).toBe('2026-11-20');
     expect(formatPostedDate('2026-11-20T23:30:00+01:00')).toBe('2026-11-20');
     expect(formatPostedDate('2026-11-20T08:00:00.000Z')).toBe('2026-11-20');
+    // Years 0001–0099 as written (Date.UTC would read 0050 as 1950); there is no year 0000.
+    expect(formatPostedDate('0050-03-01')).toBe('0050-03-01');
+    expect(formatPostedDate('29.02.0096')).toBe('0096-02-29');
+    expect(formatPostedDate('0000-01-01')).toBeNull();
     for (const bad of ['2026-13-01', '31.02.2026', '11/20/2026', '2026-11-20junk', 20261120, null]) expect(formatPostedDate(bad)).toBeNull();
   });
 

@@ -13,6 +13,7 @@
 //   (the sample waits 20 minutes, "@TODO: use extensions { resetAt }").
 // - A refused token: `Bad format for API Token. Expected header: "Authorization: token <your-token>"`
 //   in `errors[]` (grasp-labs `utils/rules.py`); the HTTP status is not published, so 401/403 count too.
+import { utcCalendarDate } from '../../common/calendar-date';
 import { plainDecimal } from '../../common/plain-decimal';
 import { headerValue, retryAfterSeconds, secondsUntil } from '../../egress/retry-after';
 import type { DeliveryFailureKind, DeliveryRow } from '../../sync/connector';
@@ -184,9 +185,7 @@ export function formatPostedDate(value: unknown): string | null {
     if (!parts) return null;
     [d, m, y] = [parts[1], parts[2], parts[3]];
   }
-  const date = new Date(Date.UTC(Number(y), Number(m) - 1, Number(d)));
-  if (date.getUTCFullYear() !== Number(y) || date.getUTCMonth() !== Number(m) - 1 || date.getUTCDate() !== Number(d)) return null;
-  return `${y}-${m}-${d}`;
+  return utcCalendarDate(Number(y), Number(m), Number(d)) === null ? null : `${y}-${m}-${d}`;
 }
 
 export function addGLImportItemsBody(inputs: GLImportInput[]): GraphQLRequestBody {
