@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { compileMappings } from '../src/export';
+import { compileFormula, compileMappings, MAX_EXPRESSION_LENGTH } from '../src/export';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
 import { ACCOUNTING_CODES, BENCH_MAPPINGS, handWritten, makeRecords } from './fixtures';
 import { median, timeMs } from './stats';
@@ -37,4 +37,51 @@ export function runMappingCompilerBench(options: { records: number; rounds: numb
   const compiledMs = median(compiledTimes);
   const handWrittenMs = median(handTimes);
   return { records: options.records, rounds: options.rounds, compiledMs, handWrittenMs, ratio: compiledMs / handWrittenMs };
+}
+
+export interface FormulaCompileBenchResult {
+  formulas: number;
+  rounds: number;
+  worstMs: number;
+  plainMs: number;
+  ratio: number;
+}
+
+/**
+ * Compiling formulas built to be the parser's worst case at the bounds (chained comparisons, 398
+ * unary minuses, 199 `not`s, 23 function pairs) against plain sums of as many tokens: a parser
+ * that backtracks or rescans would pay far more on the first. (filtrex took 2–15 ms each.)
+ */
+export function runFormulaCompileBench(options: { repeats: number; rounds: number }): FormulaCompileBenchResult {
+  const names = new Set(EXPENSE_CLAIM_SOURCE_FIELDS.map((f) => f.name));
+  const worst = [
+    Array.from({ length: 200 }, () => '1').join('<'),
+    Array.from({ length: 200 }, () => 'km_distance')
+      .join('<')
+      .slice(0, MAX_EXPRESSION_LENGTH)
+      .replace(/<[a-z_]*$/, ''),
+    `${'-'.repeat(398)}1`,
+    `${'not '.repeat(199)}(1 < 2)`,
+    Array.from({ length: 23 }, () => 'lower(description) < upper(description)').join(' or '),
+  ];
+  // A plain sum of as many tokens as each worst formula: `1+2+1+…`.
+  const plain = worst.map((expression) => {
+    const tokens = expression.match(/[a-z_]+|\d+|\S/g)!.length;
+    return Array.from({ length: Math.ceil(tokens / 2) }, (_, k) => String(1 + (k % 2))).join('+');
+  });
+  for (const expression of [...worst, ...plain]) if (!compileFormula(expression, names).ok) throw new Error(`does not compile: ${expression.slice(0, 60)}…`);
+  let sink = 0;
+  const run = (expressions: string[]) => () => {
+    for (let k = 0; k < options.repeats; k++) for (const expression of expressions) sink += compileFormula(expression, names).ok ? 1 : 0;
+  };
+  const worstTimes: number[] = [];
+  const plainTimes: number[] = [];
+  for (let round = 0; round < options.rounds; round++) {
+    plainTimes.push(timeMs(run(plain)));
+    worstTimes.push(timeMs(run(worst)));
+  }
+  if (sink < 0) throw new Error('unreachable');
+  const worstMs = median(worstTimes);
+  const plainMs = median(plainTimes);
+  return { formulas: worst.length * options.repeats, rounds: options.rounds, worstMs, plainMs, ratio: worstMs / plainMs };
 }

@@ -8,7 +8,7 @@ import { runAdapterBench } from './adapter.bench';
 import { runConnectorBench } from './connectors.bench';
 import { runDeliveryBench } from './delivery.bench';
 import { runHttpScenarioBench } from './http-scenarios.bench';
-import { runMappingCompilerBench } from './mapping-compiler.bench';
+import { runFormulaCompileBench, runMappingCompilerBench } from './mapping-compiler.bench';
 import { runPreviewHttpBench } from './preview-http.bench';
 import { runTenantIsolationBench } from './tenant-isolation.bench';
 
@@ -22,6 +22,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const started = new Date();
   const mapping = runMappingCompilerBench(quick ? { records: 10_000, rounds: 3 } : { records: 100_000, rounds: 5 });
+  const formulas = runFormulaCompileBench(quick ? { repeats: 50, rounds: 3 } : { repeats: 200, rounds: 5 });
   const preview = await runPreviewHttpBench(quick ? { records: 10_000, requestsPerRound: 1, rounds: 3 } : { records: 10_000, requestsPerRound: 3, rounds: 5 });
   const http = await runHttpScenarioBench(
     quick
@@ -49,6 +50,14 @@ async function main(): Promise<void> {
       `${mapping.ratio.toFixed(2)}× time`,
       '≤ 1.5× time',
       mapping.ratio <= 1.5 ? 'yes' : 'NO',
+    ],
+    [
+      "formulas at the bounds built as the parser's worst case vs plain sums of as many tokens",
+      `${formulas.formulas} compilations × ${formulas.rounds}`,
+      `${formulas.worstMs.toFixed(1)} ms vs ${formulas.plainMs.toFixed(1)} ms`,
+      `${formulas.ratio.toFixed(2)}× time`,
+      '≤ 3× time (linear)',
+      formulas.ratio <= 3 ? 'yes' : 'NO',
     ],
     [
       `export preview over HTTP (${preview.database}) vs in-process`,
@@ -166,7 +175,7 @@ async function main(): Promise<void> {
   if (!quick) {
     writeFileSync(
       join(__dirname, 'results.json'),
-      JSON.stringify({ date: started.toISOString(), machine, mapping, preview, isolation, http, delivery, connectors, adapter }, null, 2),
+      JSON.stringify({ date: started.toISOString(), machine, mapping, formulas, preview, isolation, http, delivery, connectors, adapter }, null, 2),
     );
   }
 }
