@@ -575,7 +575,7 @@ export interface paths {
         };
         /**
          * Stored inbound webhook events, newest first, paginated
-         * @description Stored inbound webhook events, newest first, paginated.
+         * @description A page holds at most `limit` events and at most 4 MiB of their payloads (always at least one event): it can hold fewer than `limit` and still have a `next_cursor`.
          *
          *     Roles: `org_admin`, `global_admin`, `sync_service`.
          *

@@ -230,6 +230,41 @@ describe('inbound webhooks (HTTP, real database)', () => {
     expect(t.logs.some((line) => JSON.parse(line).reason === 'api_key_not_a_signing_key')).toBe(true);
   });
 
+  it('pages large events by their bytes too: a page holds at most 4 MiB of payloads, at least one event', async () => {
+    const { id, secret, configPath, token } = await setup();
+    // Six bodies of 1 MiB that are not UTF-8: each would be listed as ~4 MiB of JSON (U+FFFD text and base64).
+    const bytes = (n: number) => Buffer.alloc(1024 * 1024, 0xf0 + n);
+    for (let n = 0; n < 6; n++) {
+      const webhookId = `msg_big_${n}`;
+      const timestamp = now();
+      const mac = createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
+        .update(Buffer.concat([Buffer.from(`${webhookId}.${timestamp}.`), bytes(n)]))
+        .digest('base64');
+      expect((await deliver(id, secret, bytes(n), { webhookId, timestamp, signature: `v1,${mac}`, contentType: 'application/octet-stream' })).status).toBe(202);
+    }
+    const listed: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await api.get(`${configPath}/webhook-events?limit=200${cursor ? `&cursor=${cursor}` : ''}`, token);
+      expect(res.status).toBe(200);
+      expect(res.body.items.length).toBeGreaterThanOrEqual(1);
+      expect(res.body.items.length).toBeLessThanOrEqual(4);
+      for (const item of res.body.items) {
+        const n = Number(item.webhook_id.slice('msg_big_'.length));
+        expect(Buffer.from(item.payload_base64, 'base64').equals(bytes(n))).toBe(true);
+        listed.push(item.webhook_id);
+      }
+      cursor = res.body.next_cursor;
+    } while (cursor);
+    // Every event once, newest first, across the pages.
+    expect(listed).toEqual(['msg_big_5', 'msg_big_4', 'msg_big_3', 'msg_big_2', 'msg_big_1', 'msg_big_0']);
+    // Small events still fill a page up to its limit.
+    const small = await setup();
+    for (let i = 0; i < 3; i++) expect((await deliver(small.id, small.secret, `{"n":${i}}`)).status).toBe(202);
+    const page = await api.get(`${small.configPath}/webhook-events?limit=3`, small.token);
+    expect([page.body.items.length, page.body.next_cursor]).toEqual([3, null]);
+  });
+
   describe('rate limits', () => {
     // A burst of 5 and then one delivery per 1000 s: no refill can happen while a test runs.
     // Loopback is the proxy, so X-Forwarded-For stands for distinct client addresses.

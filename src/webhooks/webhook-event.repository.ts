@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import type { Page, PageQueryDto } from '../common/pagination';
+import { DataSource, In } from 'typeorm';
+import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type Page, type PageQueryDto } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import { WebhookEventEntity } from './webhook-event.entity';
@@ -8,6 +8,12 @@ import { WebhookEventEntity } from './webhook-event.entity';
 /** Idempotent on (integration_id, webhook_id): a delivery sent twice is stored once (the raw benchmark baseline runs it too). */
 export const WEBHOOK_EVENT_INSERT_SQL = `INSERT INTO webhook_events (organization_id, integration_id, webhook_id, signature_scheme, payload, content_type)
   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (integration_id, webhook_id) DO NOTHING RETURNING id`;
+
+/**
+ * Payload bytes one page of events carries at most (a page always holds at least one event): 200
+ * bodies of 1 MiB that are not UTF-8 were a response of ~900 MB (text and base64 of each).
+ */
+export const MAX_PAGE_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
 export type NewWebhookEvent = Pick<WebhookEventEntity, 'webhook_id' | 'signature_scheme' | 'payload' | 'content_type'>;
 
@@ -24,7 +30,24 @@ export class WebhookEventRepository extends TableRepository {
     return inserted[0]?.id ?? null;
   }
 
-  listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<WebhookEventEntity>> {
-    return this.keysetPage(WebhookEventEntity, { organization_id: orgId, integration_id: integrationId }, page, { key: 'seq', order: 'DESC' });
+  /** Newest first: at most `limit` events and MAX_PAGE_PAYLOAD_BYTES of their payloads; next_cursor whenever more follow. */
+  async listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<WebhookEventEntity>> {
+    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
+    const after = seqCursorAfter(page, 'bigint');
+    // The sizes first (octet_length reads no TOASTed bytes), then the payloads of the events that fit.
+    const sizes = await this.rows<{ seq: string; bytes: number }>(
+      `SELECT seq, octet_length(payload) AS bytes FROM webhook_events WHERE organization_id = $1 AND integration_id = $2${after === null ? '' : ' AND seq < $4'}
+        ORDER BY seq DESC LIMIT $3`,
+      after === null ? [orgId, integrationId, limit + 1] : [orgId, integrationId, limit + 1, after],
+    );
+    let count = 0;
+    for (let total = 0; count < Math.min(limit, sizes.length); count++) {
+      total += sizes[count].bytes;
+      if (count > 0 && total > MAX_PAGE_PAYLOAD_BYTES) break;
+    }
+    if (count === 0) return { items: [], next_cursor: null };
+    const seqs = sizes.slice(0, count).map((row) => row.seq);
+    const items = await this.repository(WebhookEventEntity).find({ where: { organization_id: orgId, integration_id: integrationId, seq: In(seqs) }, order: { seq: 'DESC' } });
+    return { items, next_cursor: sizes.length > count ? encodeSeqCursor(seqs[count - 1]) : null };
   }
 }

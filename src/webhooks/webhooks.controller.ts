@@ -108,7 +108,11 @@ export class WebhookEventsController {
   @Get()
   @Roles(...READ_ROLES)
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiOperation({ summary: 'Stored inbound webhook events, newest first, paginated' })
+  @ApiOperation({
+    summary: 'Stored inbound webhook events, newest first, paginated',
+    description:
+      'A page holds at most `limit` events and at most 4 MiB of their payloads (always at least one event): it can hold fewer than `limit` and still have a `next_cursor`.',
+  })
   @ApiOkResponse({ type: WebhookEventListResponse })
   @ApiProblemResponses(
     { status: 400, rules: ['limit_within_bounds', 'cursor_must_be_valid', 'unknown_field'] },
