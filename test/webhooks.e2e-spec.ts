@@ -317,6 +317,14 @@ describe('inbound webhooks (HTTP, real database)', () => {
       expect((await sign(other.id, other.secret, '198.51.100.30')).status).toBe(202);
     });
 
+    it('concurrent forged deliveries from one address get no more reads than its budget', async () => {
+      const { id } = await setup();
+      const statuses = (await Promise.all(Array.from({ length: 40 }, () => forge(id, '203.0.113.99')))).map((res) => res.status);
+      // A burst of 5: five are read and refused, the rest are refused before any read, however they overlap.
+      expect(statuses.filter((status) => status === 401)).toHaveLength(5);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(35);
+    });
+
     it('unknown integrations count as refusals of the address', async () => {
       const nowhere = randomUUID();
       for (let i = 0; i < 5; i++) expectProblem(await forge(nowhere, '192.0.2.77'), 404, 'not_found');

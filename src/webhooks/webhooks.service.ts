@@ -45,6 +45,8 @@ export class WebhooksService {
   private readonly deliveries: TokenBucketLimiter;
   /** Refused deliveries (bad signature, unknown integration) per client address, same sizes: checked before any read. */
   private readonly refusals: TokenBucketLimiter;
+  /** Deliveries per client address whose config is being read (not yet verified or refused). */
+  private readonly reading = new Map<string, number>();
 
   constructor(
     private readonly configs: IntegrationConfigRepository,
@@ -69,10 +71,24 @@ export class WebhooksService {
     request?: LoggableRequest,
   ): Promise<WebhookReceipt> {
     // An address that has sent too many refused deliveries is not read for until its bucket refills.
-    if (this.refusals.tokens(clientAddress) < 1) throw tooMany('from this address', this.refusals.take(clientAddress), this.refusals);
+    // Each delivery still being read for holds one of its tokens (it may yet be refused): else
+    // concurrent forgeries would all pass this check before the first of them was refused.
+    const reading = this.reading.get(clientAddress) ?? 0;
+    if (this.refusals.tokens(clientAddress) - reading < 1) {
+      throw tooMany('from this address', this.refusals.tokens(clientAddress) < 1 ? this.refusals.take(clientAddress) : 1, this.refusals);
+    }
     // UUIDs are case-insensitive: one integration however its id is spelled.
     const id = integrationId.toLowerCase();
-    const config = UUID_PATTERN.test(id) ? await this.configs.findForWebhook(id) : null;
+    this.reading.set(clientAddress, reading + 1);
+    let config: IntegrationConfigEntity | null;
+    try {
+      config = UUID_PATTERN.test(id) ? await this.configs.findForWebhook(id) : null;
+    } finally {
+      // Released in the tick that judges it: the refusal below is taken before another delivery looks.
+      const left = (this.reading.get(clientAddress) ?? 1) - 1;
+      if (left > 0) this.reading.set(clientAddress, left);
+      else this.reading.delete(clientAddress);
+    }
     if (!config) {
       this.refusals.take(clientAddress);
       throw RuleViolation.notFound('Integration');
