@@ -1,9 +1,13 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { IdempotencyRepository } from '../src/idempotency/idempotency.repository';
+import { IntegrationConfigService } from '../src/integration-config/integration-config.service';
 import { SyncRunRepository } from '../src/integration-config/sync-run.repository';
 import { apiClient, expectProblem, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, TEST_ENCRYPTION_KEYS, type TestApp } from './support/test-app';
+import { waitFor } from './support/wait';
 
 const KEY = 'Idempotency-Key';
 
@@ -242,6 +246,59 @@ describe('Idempotency-Key on POST (HTTP, real database)', () => {
     expect({ status: retry.status, replayed: retry.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: undefined });
     expect(await recorded()).toBe(1);
   });
+
+  it("frees a refused request's key even when the first try to free it fails: the refusal is answered as itself, and the corrected retry runs", async () => {
+    const { path } = await enabledConfig();
+    const token = await t.token('sync_service');
+    const key = randomUUID();
+    const refused = { status: 'failed', started_at: new Date().toISOString() };
+    // The statement that frees the key is lost once (the connection dropped at that moment).
+    const release = jest.spyOn(IdempotencyRepository.prototype, 'release').mockRejectedValueOnce(new Error('Connection terminated unexpectedly'));
+    try {
+      // The answer is the request's own refusal, not the lost statement's 503.
+      expectProblem(await api.post(`${path}/sync-runs`, token, refused, { [KEY]: key }), 400, 'validation_failed');
+    } finally {
+      release.mockRestore();
+    }
+    // Nothing was recorded, so the key is freed soon after (a second later), and the corrected request runs.
+    const held = () => count(`SELECT count(*)::int AS n FROM idempotency_keys WHERE key = $1`, [key]);
+    expect(await waitFor(held, (n) => n === 0, 10_000)).toBe(0);
+    const retry = await api.post(`${path}/sync-runs`, token, { ...refused, error: 'upstream 503' }, { [KEY]: key });
+    expect({ status: retry.status, replayed: retry.headers['idempotent-replayed'] }).toEqual({ status: 201, replayed: undefined });
+    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [path.split('/').pop()])).toBe(1);
+  });
+
+  it("never frees a key another request has claimed since: a late second try to free a refused request's key leaves the next request's claim alone", async () => {
+    const { path } = await enabledConfig();
+    const token = await t.token('sync_service');
+    const key = randomUUID();
+    const refused = { status: 'failed', started_at: new Date().toISOString() };
+    const fixed = { ...refused, error: 'upstream 503' };
+    // The key is freed, but its answer is lost: the interceptor tries again a moment later.
+    const realRelease = IdempotencyRepository.prototype.release;
+    const release = jest.spyOn(IdempotencyRepository.prototype, 'release').mockImplementationOnce(async function (this: IdempotencyRepository, ...args) {
+      await realRelease.apply(this, args);
+      throw new Error('Connection terminated unexpectedly');
+    });
+    // The corrected request that claims the key next takes its time (3 s before it writes anything).
+    const realRecord = IntegrationConfigService.prototype.recordSyncRun;
+    const record = jest.spyOn(IntegrationConfigService.prototype, 'recordSyncRun').mockImplementationOnce(async function (this: IntegrationConfigService, ...args) {
+      await sleep(3_000);
+      return realRecord.apply(this, args);
+    });
+    try {
+      expectProblem(await api.post(`${path}/sync-runs`, token, refused, { [KEY]: key }), 400, 'validation_failed');
+      const slow = api.post(`${path}/sync-runs`, token, fixed, { [KEY]: key });
+      // While it runs, past the moment the late try to free the key comes: the key is still its own.
+      await sleep(2_000);
+      expectProblem(await api.post(`${path}/sync-runs`, token, fixed, { [KEY]: key }), 409, 'idempotency_key_in_use');
+      expect((await slow).status).toBe(201);
+    } finally {
+      release.mockRestore();
+      record.mockRestore();
+    }
+    expect(await count(`SELECT count(*)::int AS n FROM sync_runs WHERE integration_id = $1`, [path.split('/').pop()])).toBe(1);
+  }, 20_000);
 
   it('keeps a keyed fingerprint of the request, never a plain hash of the secrets it carried; replays survive a key rotation', async () => {
     const org = newOrgId();

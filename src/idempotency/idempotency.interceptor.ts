@@ -1,4 +1,4 @@
-import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Injectable, Logger, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { catchError, concatMap, from, of, switchMap, type Observable } from 'rxjs';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import { RuleViolation } from '../common/rule-violation';
@@ -12,6 +12,11 @@ export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
 
 /** A request still in progress after this long did not finish (no POST runs for minutes): its retry is told so, not to retry. */
 const STALE_IN_PROGRESS_SECONDS = 300;
+/**
+ * When freeing a failed request's key fails (the connection lost at that moment), it is tried again
+ * after these delays: within the minutes its retries are told to retry shortly (409, Retry-After: 1).
+ */
+const RELEASE_RETRY_SECONDS = [1, 2, 4, 8, 16, 32, 64, 128];
 
 /**
  * A POST sent with an Idempotency-Key runs once: the same key with the same request gets the first
@@ -22,6 +27,8 @@ const STALE_IN_PROGRESS_SECONDS = 300;
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
+  private readonly logger = new Logger('Idempotency');
+
   constructor(
     private readonly keys: IdempotencyRepository,
     private readonly keyring: Keyring,
@@ -75,7 +82,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
           // answered, its change is committed: an answer that could not be stored leaves the key
           // in progress (a retry hears 409), never free for the request to run twice.
           catchError(async (error: unknown) => {
-            await this.keys.release(orgId, sub, key);
+            await this.release(orgId, sub, key, claim.claim);
             throw error;
           }),
           concatMap(async (value: unknown) => {
@@ -88,5 +95,19 @@ export class IdempotencyInterceptor implements NestInterceptor {
         );
       }),
     );
+  }
+
+  /**
+   * Frees the key of a request that failed (nothing of it committed). A failed try is not the
+   * request's answer (that stays its own error), and is tried again later: a key left claimed would
+   * refuse the client's retry for 24 hours, although nothing was done.
+   */
+  private release(orgId: string, sub: string, key: string, claim: string, retry = 0): Promise<void> {
+    return this.keys.release(orgId, sub, key, claim).catch((error: unknown) => {
+      const err = { name: (error as Error)?.name, message: (error as Error)?.message };
+      if (retry >= RELEASE_RETRY_SECONDS.length) return this.logger.error({ event: 'idempotency_key_not_released', org_id: orgId, err });
+      this.logger.warn({ event: 'idempotency_key_release_retried', org_id: orgId, retry_in_seconds: RELEASE_RETRY_SECONDS[retry], err });
+      setTimeout(() => void this.release(orgId, sub, key, claim, retry + 1), RELEASE_RETRY_SECONDS[retry] * 1000).unref();
+    });
   }
 }
