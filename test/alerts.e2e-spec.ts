@@ -84,6 +84,11 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
     expectProblem(await api.get(`${base}/${id}`, token), 404, 'not_found');
     const trail = await api.get(`/v1/organizations/${org}/audit-events?resource_id=${id}`, token);
     expect(trail.body.items.map((e: { action: string }) => e.action)).toEqual(['alert_endpoint.deleted', 'alert_endpoint.secret_rotated', 'alert_endpoint.created']);
+    // The create names every field it set: the description too, when one was given.
+    expect(trail.body.items[2].changed_fields).toEqual(['url', 'description', 'signing_secret']);
+    const bare = await api.post(base, token, { url: 'https://ops.example.org/bare' });
+    const bareTrail = await api.get(`/v1/organizations/${org}/audit-events?resource_id=${bare.body.id}`, token);
+    expect(bareTrail.body.items.map((e: { changed_fields: string[] }) => e.changed_fields)).toEqual([['url', 'signing_secret']]);
   });
 
   it('takes https URLs only, at most 10 per organization', async () => {

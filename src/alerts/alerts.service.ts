@@ -80,6 +80,7 @@ export class AlertsService implements OnApplicationBootstrap, BeforeApplicationS
   async create(orgId: string, dto: CreateAlertEndpointDto, actor: Principal): Promise<AlertEndpointCreatedResponse> {
     const secret = newWebhookSecret();
     const id = randomUUID();
+    const description = dto.description?.trim() || null;
     const endpoint = await this.transactions.run(async (tx) => {
       const endpoints = this.endpoints.in(tx);
       if ((await endpoints.countByOrgLocked(orgId)) >= MAX_ALERT_ENDPOINTS) {
@@ -90,12 +91,21 @@ export class AlertsService implements OnApplicationBootstrap, BeforeApplicationS
           id,
           organization_id: orgId,
           url: dto.url,
-          description: dto.description?.trim() || null,
+          description,
           signing_secret_encrypted: this.cipher.encrypt(secret, alertSecretLocation(id)),
           created_by: actor.sub,
         }),
       );
-      await this.audit.record({ orgId, actor, action: 'alert_endpoint.created', resource: { type: 'alert_endpoint', id }, changedFields: ['url', 'signing_secret'] }, tx);
+      await this.audit.record(
+        {
+          orgId,
+          actor,
+          action: 'alert_endpoint.created',
+          resource: { type: 'alert_endpoint', id },
+          changedFields: ['url', ...(description === null ? [] : ['description']), 'signing_secret'],
+        },
+        tx,
+      );
       return foundOr404(await endpoints.findByOrgAndId(orgId, id), ENDPOINT);
     });
     return { ...toResponse(endpoint), signing_secret: secret };
