@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, HttpException, Logger, NotFoundException, Optional, type ExceptionFilter } from '@nestjs/common';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { QueryFailedError, QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { bodyReadViolation } from './body-parsers';
 import { allowedMethods } from './allowed-methods';
@@ -69,6 +69,8 @@ export class ProblemFilter implements ExceptionFilter {
         return problemOf(mapped.rule, mapped.message, [{ field: mapped.field, rule: mapped.rule, message: mapped.message }]);
       }
     }
+    // Before the database check: Node reports the client's leaving with the code a lost database connection has too.
+    if (clientLeftMidBody(exception, request)) return problemOf('validation_failed', 'The client closed the connection before its body was read.');
     if (this.isDatabaseUnavailable(exception)) {
       this.logger.error({ err: summarizeError(exception), req: request && requestLogFields(request) }, 'database unavailable');
       return problemOf('service_unavailable', 'The database is unavailable; retry shortly.');
@@ -154,6 +156,18 @@ interface ProblemResponse {
   header(name: string, value: string): unknown;
   send(body: string): unknown;
   raw?: ServerResponse;
+}
+
+/**
+ * The client went away while its body was being read: Node fails the read with `aborted`, code
+ * ECONNRESET, on a request stream that ended early. Nobody hears the answer, and the access log
+ * says "request aborted"; nothing else is logged.
+ */
+function clientLeftMidBody(exception: unknown, request?: HttpRequest): boolean {
+  if ((exception as { message?: unknown } | undefined)?.message !== 'aborted') return false;
+  // Fastify's request keeps Node's as `raw`; a host's Express request is Node's own.
+  const incoming = ((request as { raw?: IncomingMessage } | undefined)?.raw ?? request) as IncomingMessage | undefined;
+  return incoming?.readableAborted === true || incoming?.aborted === true;
 }
 
 /** What may be logged of an error: never a QueryFailedError's query or parameters. */
