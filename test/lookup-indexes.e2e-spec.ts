@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { apiClient, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+import { AuditEventRepository } from '../src/audit/audit-event.repository';
+import { Transaction } from '../src/database/transaction';
+import { ExportRunRepository } from '../src/export-runs/export-run.repository';
+import { SyncRunRepository } from '../src/integration-config/sync-run.repository';
 
 // Lookups that would otherwise read a whole table (or an organization's whole trail): their plans,
 // over ANALYZEd synthetic history inserted in a transaction that is rolled back.
@@ -53,5 +57,88 @@ describe('lookup indexes (real database, query plans)', () => {
       [org, 'egress.refused'],
     );
     expect(plan).toContain('"Index Name":"idx_audit_events_org_action_seq"');
+  });
+});
+
+// The growing lists page newest first by `seq`. A tenant's first page must come from its own
+// index, whatever share of the table it holds: scanning the table-wide `seq` index backwards and
+// filtering by organization read every newer row of every other tenant before the first of its
+// own (here a big customer whose history stopped while another carries on).
+describe('list pages (real database, query plans of the SQL they run)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  /** A config of a new organization. */
+  async function newConfig(): Promise<{ org: string; config: string }> {
+    const org = newOrgId();
+    const res = await apiClient(t).post(`/v1/organizations/${org}/integrations`, await t.token('org_admin', org), xledgerConfig());
+    expect(res.status).toBe(201);
+    return { org, config: res.body.id };
+  }
+
+  /** The plan of every SELECT `read` runs on a transaction holding `fill`'s history (all rolled back). */
+  async function plansOf(fill: string[], read: (tx: Transaction) => Promise<unknown>): Promise<string[]> {
+    const runner = t.dataSource.createQueryRunner();
+    await runner.startTransaction();
+    const plans: string[] = [];
+    try {
+      for (const statement of fill) await runner.query(statement);
+      // Every statement of the read goes through the runner: each SELECT is EXPLAINed before it runs.
+      const query = runner.query.bind(runner) as (sql: string, parameters?: unknown[], structured?: boolean) => Promise<any>;
+      runner.query = (async (sql: string, parameters?: unknown[], structured?: boolean) => {
+        if (/^\s*SELECT/i.test(sql)) plans.push(JSON.stringify((await query(`EXPLAIN (FORMAT JSON) ${sql}`, parameters))[0]['QUERY PLAN']));
+        return query(sql, parameters, structured);
+      }) as typeof runner.query;
+      await read(new Transaction(runner.manager));
+      return plans;
+    } finally {
+      await runner.rollbackTransaction();
+      await runner.release();
+    }
+  }
+
+  /** `insert` (a statement of `n` rows for organization $org, config $config) for the big tenant, then for the other. */
+  const history = (big: { org: string; config: string }, other: { org: string; config: string }, table: string, insert: (org: string, config: string, n: number) => string) => [
+    insert(big.org, big.config, 30000),
+    insert(other.org, other.config, 20000),
+    `ANALYZE ${table}`,
+  ];
+
+  it('sync runs, export runs and the audit trail read their first page from the tenant index', async () => {
+    const big = await newConfig();
+    const other = await newConfig();
+    const sub = randomUUID();
+    const fill = [
+      ...history(
+        big,
+        other,
+        'sync_runs',
+        (org, config, n) => `INSERT INTO sync_runs (organization_id, integration_id, status, started_at, finished_at, recorded_by)
+         SELECT '${org}', '${config}', 'success', now(), now(), '${sub}' FROM generate_series(1, ${n})`,
+      ),
+      ...history(
+        big,
+        other,
+        'export_runs',
+        (org, config, n) => `INSERT INTO export_runs (organization_id, integration_id, status, started_at, finished_at, row_count, skipped_count, mappings_used, result, created_by)
+         SELECT '${org}', '${config}', 'completed', now(), now(), 0, 0, '[]', '{}', '${sub}' FROM generate_series(1, ${n})`,
+      ),
+      ...history(
+        big,
+        other,
+        'audit_events',
+        (org, config, n) => `INSERT INTO audit_events (organization_id, resource_type, resource_id, integration_id, action)
+         SELECT '${org}', 'integration_config', '${config}', '${config}', 'integration_config.updated' FROM generate_series(1, ${n})`,
+      ),
+    ];
+    const plans = await plansOf(fill, async (tx) => {
+      await t.app.get(SyncRunRepository).in(tx).listPage(big.org, big.config, {});
+      await t.app.get(ExportRunRepository).in(tx).listPage(big.org, big.config, {});
+      await t.app.get(AuditEventRepository).in(tx).listPage(big.org, {}, {});
+    });
+    expect(plans.map((plan) => plan.match(/"Index Name":"(\w+)"/)?.[1])).toEqual(['idx_sync_runs_integration_seq', 'idx_export_runs_integration_seq', 'idx_audit_events_org_seq']);
   });
 });

@@ -47,10 +47,8 @@ CREATE TABLE audit_events (
   details jsonb NOT NULL DEFAULT '{}'::jsonb
 );
 ALTER TABLE audit_events ADD CONSTRAINT audit_events_pkey PRIMARY KEY (id);
-ALTER TABLE audit_events ADD CONSTRAINT audit_events_seq_key UNIQUE (seq);
 ALTER TABLE audit_events ADD CONSTRAINT chk_audit_events_details_object CHECK ((jsonb_typeof(details) = 'object'::text));
 CREATE UNIQUE INDEX audit_events_pkey ON public.audit_events USING btree (id);
-CREATE UNIQUE INDEX audit_events_seq_key ON public.audit_events USING btree (seq);
 CREATE INDEX idx_audit_events_occurred_at ON public.audit_events USING btree (occurred_at);
 CREATE INDEX idx_audit_events_org_action_seq ON public.audit_events USING btree (organization_id, action, seq DESC);
 CREATE INDEX idx_audit_events_org_integration ON public.audit_events USING btree (organization_id, integration_id, seq DESC);
@@ -100,11 +98,9 @@ ALTER TABLE export_runs ADD CONSTRAINT chk_export_runs_row_count CHECK ((row_cou
 ALTER TABLE export_runs ADD CONSTRAINT chk_export_runs_skipped_count CHECK ((skipped_count >= 0));
 ALTER TABLE export_runs ADD CONSTRAINT chk_export_runs_status CHECK ((status = ANY (ARRAY['completed'::text, 'queued'::text, 'delivering'::text, 'delivered'::text, 'partially_delivered'::text, 'failed'::text, 'cancelled'::text])));
 ALTER TABLE export_runs ADD CONSTRAINT export_runs_pkey PRIMARY KEY (id);
-ALTER TABLE export_runs ADD CONSTRAINT export_runs_seq_key UNIQUE (seq);
 ALTER TABLE export_runs ADD CONSTRAINT fk_export_runs_integration FOREIGN KEY (organization_id, integration_id) REFERENCES integration_configs(organization_id, id) ON DELETE CASCADE;
 ALTER TABLE export_runs ADD CONSTRAINT uq_export_runs_org_id UNIQUE (organization_id, id);
 CREATE UNIQUE INDEX export_runs_pkey ON public.export_runs USING btree (id);
-CREATE UNIQUE INDEX export_runs_seq_key ON public.export_runs USING btree (seq);
 CREATE INDEX idx_export_runs_created_at ON public.export_runs USING btree (created_at);
 CREATE INDEX idx_export_runs_deliverable ON public.export_runs USING btree (organization_id, integration_id) WHERE (status = ANY (ARRAY['queued'::text, 'delivering'::text]));
 CREATE INDEX idx_export_runs_integration_seq ON public.export_runs USING btree (organization_id, integration_id, seq DESC);
@@ -254,12 +250,10 @@ ALTER TABLE sync_runs ADD CONSTRAINT chk_sync_runs_records_pulled CHECK ((record
 ALTER TABLE sync_runs ADD CONSTRAINT chk_sync_runs_records_pushed CHECK ((records_pushed >= 0));
 ALTER TABLE sync_runs ADD CONSTRAINT fk_sync_runs_integration FOREIGN KEY (organization_id, integration_id) REFERENCES integration_configs(organization_id, id) ON DELETE CASCADE;
 ALTER TABLE sync_runs ADD CONSTRAINT sync_runs_pkey PRIMARY KEY (id);
-ALTER TABLE sync_runs ADD CONSTRAINT sync_runs_seq_key UNIQUE (seq);
 CREATE INDEX idx_sync_runs_created_at ON public.sync_runs USING btree (created_at);
 CREATE INDEX idx_sync_runs_integration ON public.sync_runs USING btree (integration_id);
 CREATE INDEX idx_sync_runs_integration_seq ON public.sync_runs USING btree (organization_id, integration_id, seq DESC);
 CREATE UNIQUE INDEX sync_runs_pkey ON public.sync_runs USING btree (id);
-CREATE UNIQUE INDEX sync_runs_seq_key ON public.sync_runs USING btree (seq);
 
 CREATE TABLE webhook_events (
   seq bigint NOT NULL GENERATED ALWAYS AS IDENTITY,

@@ -1,4 +1,4 @@
-import { Check, Column, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 export const AUDIT_EVENTS_TABLE = 'audit_events';
 
@@ -8,7 +8,6 @@ export const AUDIT_EVENTS_TABLE = 'audit_events';
  * request. Append-only: a trigger refuses UPDATE.
  */
 @Entity({ name: AUDIT_EVENTS_TABLE })
-@Unique('audit_events_seq_key', ['seq'])
 @Index('idx_audit_events_org_seq', { synchronize: false })
 @Index('idx_audit_events_org_resource', { synchronize: false })
 @Index('idx_audit_events_org_integration', { synchronize: false })

@@ -15,7 +15,6 @@ export interface MappingUsed {
 
 /** One recorded export: its result, and the mapping versions that produced it. */
 @Entity({ name: 'export_runs' })
-@Unique('export_runs_seq_key', ['seq'])
 @Unique('uq_export_runs_org_id', ['organization_id', 'id'])
 // (organization_id, <parent>) → parent (organization_id, id): a row cannot name another organization's parent
 // (migration 1763800000015). Declared with @ForeignKey, not a relation: nothing here loads one.

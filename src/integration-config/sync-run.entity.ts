@@ -1,4 +1,4 @@
-import { Check, Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Check, Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn } from 'typeorm';
 import { IntegrationConfigEntity } from './integration-config.entity';
 import { SYNC_STATUSES, type SyncStatus } from './integration-config.entity';
 
@@ -7,7 +7,6 @@ import { SYNC_STATUSES, type SyncStatus } from './integration-config.entity';
 // (organization_id, <parent>) → parent (organization_id, id): a row cannot name another organization's parent
 // (migration 1763800000015). Declared with @ForeignKey, not a relation: nothing here loads one.
 @ForeignKey(() => IntegrationConfigEntity, ['organization_id', 'integration_id'], ['organization_id', 'id'], { name: 'fk_sync_runs_integration', onDelete: 'CASCADE' })
-@Unique('sync_runs_seq_key', ['seq'])
 @Index('idx_sync_runs_integration_seq', { synchronize: false })
 @Index('idx_sync_runs_created_at', { synchronize: false })
 @Index('idx_sync_runs_integration', { synchronize: false })

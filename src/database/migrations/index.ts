@@ -15,6 +15,7 @@ import { LookupIndexes1763800000012 } from './1763800000012-lookup-indexes';
 import { RetryNotBefore1763800000013 } from './1763800000013-retry-not-before';
 import { ExportRunSettledAt1763800000014 } from './1763800000014-export-run-settled-at';
 import { OrgConsistentForeignKeys1763800000015 } from './1763800000015-org-consistent-foreign-keys';
+import { DropTableWideSeqKeys1763800000016 } from './1763800000016-drop-table-wide-seq-keys';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
@@ -35,4 +36,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   RetryNotBefore1763800000013,
   ExportRunSettledAt1763800000014,
   OrgConsistentForeignKeys1763800000015,
+  DropTableWideSeqKeys1763800000016,
 ];
