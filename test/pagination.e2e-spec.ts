@@ -42,3 +42,82 @@ describe('paged lists (HTTP, real database)', () => {
     }
   });
 });
+
+// Keyset pages over seq: rows written in one statement share their timestamps (created_at,
+// occurred_at, received_at), and a walk still sees each once, in order, whatever is written or
+// removed between its pages.
+describe('walking every page (HTTP, real database)', () => {
+  let t: TestApp;
+  let api: ApiClient;
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = apiClient(t);
+  });
+  afterAll(() => t.close());
+
+  /** Every page of `list` at `limit`, `between` run after each page; the ids seen, in order. */
+  async function walk(list: string, token: string, limit: number, between: (page: number, seen: string[]) => Promise<void>): Promise<string[]> {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; ; page++) {
+      const res = await api.get(`${list}?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`, token);
+      expect(res.status).toBe(200);
+      expect(res.body.items.length).toBeLessThanOrEqual(limit);
+      seen.push(...res.body.items.map((item: { id?: string; index?: number }) => item.id ?? String(item.index)));
+      cursor = res.body.next_cursor;
+      if (cursor === null) return seen;
+      expect(cursor).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+      await between(page, seen);
+    }
+  }
+
+  it('gives each sync run, export run, webhook event and audit event once, newest first, under ties, inserts and deletes', async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const created = await api.post(`/v1/organizations/${org}/integrations`, token, hlfPortalConfig());
+    const config = created.body.id as string;
+    const path = `/v1/organizations/${org}/integrations/${config}`;
+    const sub = newOrgId();
+    // Each list: its table, the statement writing n rows in one go (one now(): every timestamp equal), its route.
+    const lists: { table: string; insert: string; route: string }[] = [
+      {
+        table: 'sync_runs',
+        insert: `INSERT INTO sync_runs (organization_id, integration_id, status, started_at, finished_at, recorded_by) SELECT $1, $2, 'success', '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z', '${sub}' FROM generate_series(1, $3::int)`,
+        route: `${path}/sync-runs`,
+      },
+      {
+        table: 'export_runs',
+        insert: `INSERT INTO export_runs (organization_id, integration_id, status, started_at, finished_at, row_count, skipped_count, mappings_used, result, created_by) SELECT $1, $2, 'completed', '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z', 0, 0, '[]', '{}', '${sub}' FROM generate_series(1, $3::int)`,
+        route: `${path}/exports`,
+      },
+      {
+        table: 'webhook_events',
+        insert: `INSERT INTO webhook_events (organization_id, integration_id, webhook_id, signature_scheme, payload) SELECT $1, $2, 'msg_' || gen_random_uuid(), 'standard_webhooks', '{}' FROM generate_series(1, $3::int)`,
+        route: `${path}/webhook-events`,
+      },
+      {
+        table: 'audit_events',
+        insert: `INSERT INTO audit_events (organization_id, resource_type, resource_id, integration_id, action) SELECT $1, 'integration_config', $2, $2, 'integration_config.updated' FROM generate_series(1, $3::int)`,
+        route: `/v1/organizations/${org}/audit-events`,
+      },
+    ];
+    for (const list of lists) {
+      await t.dataSource.query(list.insert, [org, config, 60]);
+      const ids = async (): Promise<string[]> =>
+        (await t.dataSource.query(`SELECT id FROM ${list.table} WHERE organization_id = $1 ORDER BY seq DESC`, [org])).map((r: { id: string }) => r.id);
+      const before = await ids();
+      const removed: string[] = [];
+      const seen = await walk(list.route, token, 7, async (page, seenSoFar) => {
+        // Newer rows written meanwhile are not in a walk that started before them; the row the cursor
+        // names, and one not reached yet, removed.
+        await t.dataSource.query(list.insert, [org, config, 3]);
+        if (page === 1 || page === 4) {
+          const further = before.filter((id) => !seenSoFar.includes(id) && !removed.includes(id))[3];
+          await t.dataSource.query(`DELETE FROM ${list.table} WHERE id = ANY($1)`, [[seenSoFar[seenSoFar.length - 1], further]]);
+          removed.push(further);
+        }
+      });
+      expect({ table: list.table, seen }).toEqual({ table: list.table, seen: before.filter((id) => !removed.includes(id)) });
+    }
+  });
+});
