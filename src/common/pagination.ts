@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { RuleViolation } from './rule-violation';
 import { rule } from './validation';
@@ -14,7 +14,8 @@ export const CURSOR_SCHEMA = { type: String, pattern: CURSOR.source, maxLength: 
 export class PageQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
   @IsOptional()
-  @Type(() => Number)
+  // Decimal digits only: Number() would also take `0x10`, `1e2`, `+5`, ` 5` and `5.0` as a limit.
+  @Transform(({ value }) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value), { toClassOnly: true })
   @IsInt(rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
   @Min(1, rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
   @Max(MAX_PAGE_SIZE, rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
