@@ -1,4 +1,5 @@
-import { apiClient, expectProblem, hlfPortalConfig, rulesOf, type ApiClient } from './support/api';
+import { Client } from 'pg';
+import { apiClient, expectProblem, expenseClaim, hlfPortalConfig, rulesOf, XLEDGER_EXPORT_MAPPINGS, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 // The growing lists (sync runs, webhook events, export runs) page with opaque keyset cursors.
@@ -120,5 +121,43 @@ describe('walking every page (HTTP, real database)', () => {
       });
       expect({ table: list.table, seen }).toEqual({ table: list.table, seen: before.filter((id) => !removed.includes(id)) });
     }
+  });
+});
+
+describe("a run's rows, paged (HTTP, real database)", () => {
+  let t: TestApp;
+  let api: ApiClient;
+  beforeAll(async () => {
+    t = await startTestApp();
+    api = apiClient(t);
+  });
+  afterAll(() => t.close());
+
+  // A run's stored result holds every row's output (up to 16 MiB); each page of its rows read it
+  // whole to learn that the run exists, so a walk of a 10,000-row run read it fifty times.
+  it("reads the run's existence, not its stored result, for each page", async () => {
+    const org = newOrgId();
+    const token = await t.token('org_admin', org);
+    const path = `/v1/organizations/${org}/integrations/${(await api.post(`/v1/organizations/${org}/integrations`, token, xledgerConfig({ sync_frequency: 'manual' }))).body.id}`;
+    expect((await api.post(`${path}/field-mappings/bulk`, token, { items: XLEDGER_EXPORT_MAPPINGS })).status).toBe(201);
+    const run = await api.post(`${path}/exports`, token, { records: [expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
+    expect(run.status).toBe(202);
+    // Every statement the app sends, seen on its way to PostgreSQL (and sent on unchanged).
+    const statements: string[] = [];
+    const send = Client.prototype.query;
+    const seen = jest.spyOn(Client.prototype, 'query').mockImplementation(function (this: Client, ...args: unknown[]) {
+      statements.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string })?.text));
+      return (send as (...a: unknown[]) => unknown).apply(this, args);
+    } as never);
+    let page;
+    try {
+      page = await api.get(`${path}/exports/${run.body.id}/rows?limit=2`, token);
+    } finally {
+      seen.mockRestore();
+    }
+    expect(page.body.items.map((row: { index: number }) => row.index)).toEqual([0, 1]);
+    const reads = statements.filter((sql) => /\bFROM "?export_runs"?/.test(sql));
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.filter((sql) => /\bresult\b/.test(sql))).toEqual([]);
   });
 });

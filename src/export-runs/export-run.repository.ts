@@ -26,6 +26,11 @@ export class ExportRunRepository extends TableRepository {
     return this.repository(ExportRunEntity).findOne({ where: { organization_id: orgId, integration_id: integrationId, id } });
   }
 
+  /** Whether the run exists, without reading its stored result (up to 16 MiB): each page of its rows asks. */
+  existsByOrgAndId(orgId: string, integrationId: string, id: string): Promise<boolean> {
+    return this.repository(ExportRunEntity).exists({ where: { organization_id: orgId, integration_id: integrationId, id } });
+  }
+
   /** The config's runs waiting for delivery (or caught mid-delivery by a lost worker), oldest first; not their stored result (the rows are in export_run_rows). */
   listDeliverable(orgId: string, integrationId: string): Promise<DeliverableRun[]> {
     return this.repository(ExportRunEntity).find({

@@ -143,7 +143,7 @@ export class ExportRunService {
 
   /** The rows of a run queued for delivery, with their states; a run that is not delivered has none. */
   async rows(orgId: string, integrationId: string, id: string, page: PageQueryDto): Promise<ExportRunRowListResponse> {
-    foundOr404(await this.runs.findByOrgAndId(orgId, integrationId, id), 'Export run');
+    if (!(await this.runs.existsByOrgAndId(orgId, integrationId, id))) throw RuleViolation.notFound('Export run');
     return mapPage(await this.rowStates.listPage(orgId, id, page), (row) => ({
       index: row.index,
       claim_id: row.claim_id,
