@@ -5,6 +5,7 @@ import { AuditEventRepository } from '../src/audit/audit-event.repository';
 import { Transaction } from '../src/database/transaction';
 import { ExportRunRepository } from '../src/export-runs/export-run.repository';
 import { SyncRunRepository } from '../src/integration-config/sync-run.repository';
+import { WebhookEventRepository } from '../src/webhooks/webhook-event.repository';
 
 // Lookups that would otherwise read a whole table (or an organization's whole trail): their plans,
 // over ANALYZEd synthetic history inserted in a transaction that is rolled back.
@@ -107,7 +108,7 @@ describe('list pages (real database, query plans of the SQL they run)', () => {
     `ANALYZE ${table}`,
   ];
 
-  it('sync runs, export runs and the audit trail read their first page from the tenant index', async () => {
+  it('sync runs, export runs, the audit trail and webhook events read their first page from the tenant index', async () => {
     const big = await newConfig();
     const other = await newConfig();
     const sub = randomUUID();
@@ -133,12 +134,27 @@ describe('list pages (real database, query plans of the SQL they run)', () => {
         (org, config, n) => `INSERT INTO audit_events (organization_id, resource_type, resource_id, integration_id, action)
          SELECT '${org}', 'integration_config', '${config}', '${config}', 'integration_config.updated' FROM generate_series(1, ${n})`,
       ),
+      ...history(
+        big,
+        other,
+        'webhook_events',
+        (org, config, n) => `INSERT INTO webhook_events (organization_id, integration_id, webhook_id, signature_scheme, payload)
+         SELECT '${org}', '${config}', 'msg_' || g, 'standard_webhooks', '\\x7b7d' FROM generate_series(1, ${n}) g`,
+      ),
     ];
     const plans = await plansOf(fill, async (tx) => {
       await t.app.get(SyncRunRepository).in(tx).listPage(big.org, big.config, {});
       await t.app.get(ExportRunRepository).in(tx).listPage(big.org, big.config, {});
       await t.app.get(AuditEventRepository).in(tx).listPage(big.org, {}, {});
+      await t.app.get(WebhookEventRepository).in(tx).listPage(big.org, big.config, {});
     });
-    expect(plans.map((plan) => plan.match(/"Index Name":"(\w+)"/)?.[1])).toEqual(['idx_sync_runs_integration_seq', 'idx_export_runs_integration_seq', 'idx_audit_events_org_seq']);
+    expect(plans.map((plan) => plan.match(/"Index Name":"(\w+)"/)?.[1])).toEqual([
+      'idx_sync_runs_integration_seq',
+      'idx_export_runs_integration_seq',
+      'idx_audit_events_org_seq',
+      // The page's sizes, then its events.
+      'idx_webhook_events_integration_seq',
+      'idx_webhook_events_integration_seq',
+    ]);
   });
 });

@@ -269,9 +269,7 @@ CREATE TABLE webhook_events (
 ALTER TABLE webhook_events ADD CONSTRAINT chk_webhook_events_scheme CHECK ((signature_scheme = ANY (ARRAY['standard_webhooks'::text, 'xledger'::text])));
 ALTER TABLE webhook_events ADD CONSTRAINT fk_webhook_events_integration FOREIGN KEY (organization_id, integration_id) REFERENCES integration_configs(organization_id, id) ON DELETE CASCADE;
 ALTER TABLE webhook_events ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (id);
-ALTER TABLE webhook_events ADD CONSTRAINT webhook_events_seq_key UNIQUE (seq);
 CREATE INDEX idx_webhook_events_integration_seq ON public.webhook_events USING btree (organization_id, integration_id, seq DESC);
 CREATE UNIQUE INDEX idx_webhook_events_integration_webhook_id ON public.webhook_events USING btree (integration_id, webhook_id);
 CREATE INDEX idx_webhook_events_received_at ON public.webhook_events USING btree (received_at);
 CREATE UNIQUE INDEX webhook_events_pkey ON public.webhook_events USING btree (id);
-CREATE UNIQUE INDEX webhook_events_seq_key ON public.webhook_events USING btree (seq);

@@ -1,4 +1,4 @@
-import { Check, Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Check, Column, Entity, ForeignKey, Index, PrimaryGeneratedColumn } from 'typeorm';
 import { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 
 export const SIGNATURE_SCHEMES = ['standard_webhooks', 'xledger'] as const;
@@ -9,7 +9,6 @@ export type SignatureScheme = (typeof SIGNATURE_SCHEMES)[number];
 // (organization_id, <parent>) → parent (organization_id, id): a row cannot name another organization's parent
 // (migration 1763800000015). Declared with @ForeignKey, not a relation: nothing here loads one.
 @ForeignKey(() => IntegrationConfigEntity, ['organization_id', 'integration_id'], ['organization_id', 'id'], { name: 'fk_webhook_events_integration', onDelete: 'CASCADE' })
-@Unique('webhook_events_seq_key', ['seq'])
 @Index('idx_webhook_events_integration_webhook_id', ['integration_id', 'webhook_id'], { unique: true })
 @Index('idx_webhook_events_integration_seq', { synchronize: false })
 @Index('idx_webhook_events_received_at', { synchronize: false })

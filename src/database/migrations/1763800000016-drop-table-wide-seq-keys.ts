@@ -6,7 +6,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * every tenant's rows backwards and filter. It took it whenever one tenant held a large share of a
  * table (a big customer), and a page then read every newer row of every other tenant before the
  * first of its own. `seq` is GENERATED ALWAYS AS IDENTITY: no insert sets it, so it stays unique
- * without the index. (webhook_events keeps its own until its list is brought along.)
+ * without the index.
  */
 export class DropTableWideSeqKeys1763800000016 implements MigrationInterface {
   name = 'DropTableWideSeqKeys1763800000016';
@@ -20,4 +20,4 @@ export class DropTableWideSeqKeys1763800000016 implements MigrationInterface {
   }
 }
 
-const TABLES = ['sync_runs', 'export_runs', 'audit_events'];
+const TABLES = ['sync_runs', 'export_runs', 'audit_events', 'webhook_events'];
