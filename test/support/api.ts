@@ -14,7 +14,7 @@ export interface ApiCall {
  * A small JSON client over the test app that remembers every response, so a suite can assert
  * things about all of them at once (no secret in any response).
  */
-export function apiClient(t: TestApp) {
+export function apiClient(t: TestApp): ApiClient {
   const seen: ApiCall[] = [];
   const call = async (
     method: 'get' | 'post' | 'patch' | 'put' | 'delete',
@@ -40,7 +40,18 @@ export function apiClient(t: TestApp) {
   };
 }
 
-export type ApiClient = ReturnType<typeof apiClient>;
+type Call = (path: string, token: string | null, headers?: Record<string, string>) => Promise<Response>;
+type CallWithBody = (path: string, token: string | null, body: unknown, headers?: Record<string, string>) => Promise<Response>;
+
+/** Declared, not inferred: an inferred type names supertest's Response by the path it was found at (TS2883 in a clone whose node_modules is a link). */
+export interface ApiClient {
+  seen: ApiCall[];
+  get: Call;
+  post: (path: string, token: string | null, body?: unknown, headers?: Record<string, string>) => Promise<Response>;
+  patch: CallWithBody;
+  put: CallWithBody;
+  delete: Call;
+}
 
 export function expectProblem(res: Response, status: number, code: string): void {
   expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
