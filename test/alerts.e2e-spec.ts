@@ -26,17 +26,17 @@ interface ReceivedAlert {
   answered: number;
 }
 
-/** An organization's alert receiver over HTTPS (the per-run test certificate): records every POST; answers `failFirst` of them 503. */
-async function startReceiver(failFirst = 0): Promise<{ url: string; received: ReceivedAlert[]; close(): Promise<void> }> {
+/** An organization's alert receiver over HTTPS (the per-run test certificate): records every POST; answers `failFirst` of them 503, the others 204 (200 with `answerBody` when given). */
+async function startReceiver(failFirst = 0, answerBody?: string): Promise<{ url: string; received: ReceivedAlert[]; close(): Promise<void> }> {
   const { key, cert } = await testCertificate();
   const received: ReceivedAlert[] = [];
   const server: Server = createServer({ key, cert }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const answered = received.length < failFirst ? 503 : 204;
+      const answered = received.length < failFirst ? 503 : answerBody === undefined ? 204 : 200;
       received.push({ headers: req.headers as Record<string, string>, body: Buffer.concat(chunks).toString(), answered });
-      res.writeHead(answered).end();
+      res.writeHead(answered).end(answered === 200 ? answerBody : undefined);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -242,6 +242,7 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
  * after ALERT_PAUSE_AFTER_FAILURES failed attempts the config pauses until an admin resumes it.
  */
 describe('failure alerts: raised by the delivery engine, sent as durable jobs', () => {
+  const METRICS_TOKEN = `metrics-${randomBytes(24).toString('base64url')}`;
   let base: string;
   let xledger: XledgerFake;
   let apiKey: string;
@@ -258,6 +259,7 @@ describe('failure alerts: raised by the delivery engine, sent as durable jobs', 
       ALERT_RETRY_DELAY_SECONDS: '1',
       EGRESS_ALLOW_PRIVATE: 'true',
       NODE_EXTRA_CA_CERTS: caFile,
+      METRICS_TOKEN: METRICS_TOKEN,
     }));
   }, 120_000);
 
@@ -376,6 +378,58 @@ describe('failure alerts: raised by the delivery engine, sent as durable jobs', 
       expect(delivered2.body.status).toBe('delivered');
       const trail = await call('GET', `/v1/organizations/${org}/audit-events?resource_id=${config.body.id}&action=integration_config.paused`, token);
       expect(trail.body.items).toEqual([expect.objectContaining({ actor: null, changed_fields: ['paused'], details: { consecutive_failures: 3 } })]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('takes an alert its endpoint answered 200 with a 20 KiB body as sent: once, counted delivered, never retried', async () => {
+    // Past the 16 KiB the service reads of an endpoint's answer: the body is cut, the 2xx still decides.
+    const receiver = await startReceiver(0, 'x'.repeat(20 * 1024));
+    const sends = async () => {
+      const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      const text = await res.text();
+      const count = (outcome: string) => Number(text.match(new RegExp(`^meander_alert_sends_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm'))?.[1] ?? 0);
+      return { delivered: count('delivered'), failed: count('failed') };
+    };
+    try {
+      const before = await sends();
+      const org = randomUUID();
+      const token = await issueToken({ secret: TEST_JWT_SECRET, role: 'org_admin', orgId: org });
+      expect((await call('POST', `/v1/organizations/${org}/alert-endpoints`, token, { url: receiver.url })).status).toBe(201);
+      const config = await call('POST', `/v1/organizations/${org}/integrations`, token, {
+        integration_type: 'xledger',
+        display_name: 'Xledger (fake)',
+        base_url: xledger.url,
+        api_key: `xl-wrong-${randomBytes(24).toString('base64url')}`,
+        enabled: true,
+        sync_frequency: 'realtime',
+        accounting_code_mappings: { travel_km: '4001' },
+        field_mappings: { expense_amount: 'Amount', expense_date: 'TransactionDate', accounting_code: 'AccountCode' },
+      });
+      expect(config.status).toBe(201);
+      const run = await call('POST', `/v1/organizations/${org}/integrations/${config.body.id}/exports`, token, {
+        records: [{ expense_type: 'travel_km', expense_amount: 1, expense_date: '2026-11-20' }],
+        deliver: true,
+      });
+      expect(run.status).toBe(202);
+      const types = () => receiver.received.map((r) => JSON.parse(r.body).type as string).sort();
+      await waitFor(types, (got) => got.includes('credentials.rejected') && got.includes('delivery.failed'), ALERT_WAIT_MS);
+      // Longer than a retry would take (ALERT_RETRY_DELAY_SECONDS=1: 1–2 s, then the workers' 2 s poll).
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      expect(types()).toEqual(['credentials.rejected', 'delivery.failed']);
+      const db = new Client({ connectionString: process.env.TEST_DATABASE_URL });
+      await db.connect();
+      try {
+        const { rows } = await db.query(`SELECT state, retry_count FROM pgboss.job WHERE name = 'meander-alerts' AND data->>'orgId' = $1`, [org]);
+        expect(rows).toEqual([
+          { state: 'completed', retry_count: 0 },
+          { state: 'completed', retry_count: 0 },
+        ]);
+      } finally {
+        await db.end();
+      }
+      expect(await sends()).toEqual({ delivered: before.delivered + 2, failed: before.failed });
     } finally {
       await receiver.close();
     }

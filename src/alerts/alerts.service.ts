@@ -17,7 +17,7 @@ import { ALERT_TYPES, alertEvent, signedHeaders, type AlertEvent, type AlertType
 import { MAX_ALERT_ENDPOINTS, type AlertEndpointCreatedResponse, type AlertEndpointResponse, type CreateAlertEndpointDto } from './dto/alert-endpoint.dto';
 
 const ENDPOINT = 'Alert endpoint';
-/** An endpoint's answer is read only to see its status: a few KiB is plenty. */
+/** An endpoint's answer is read only to see its status: a few KiB is plenty, and a longer one is cut there, not failed (a 2xx took the alert). */
 const MAX_ANSWER_BYTES = 16 * 1024;
 const SEND_TIMEOUT_MS = 10_000;
 /** Alert sends at once per instance: one endpoint that never answers holds up one of them, not every organization's alerts. */
@@ -152,6 +152,7 @@ export class AlertsService implements OnApplicationBootstrap, BeforeApplicationS
         body,
         timeoutMs: SEND_TIMEOUT_MS,
         maxResponseBytes: MAX_ANSWER_BYTES,
+        truncateResponse: true,
       });
       if (answer.status < 200 || answer.status > 299) throw new Error(`the alert endpoint answered ${answer.status}`);
       this.logger.log({ event: 'alert_sent', org_id: job.orgId, endpoint_id: endpoint.id, alert_id: event.id, type: event.type });

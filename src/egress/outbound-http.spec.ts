@@ -410,6 +410,30 @@ describe('OutboundClient', () => {
       expect(fake.connections).toBe(2);
     });
 
+    it.each([
+      ['declared in Content-Length', true],
+      ['streamed in chunks', false],
+    ])('with truncateResponse, answers the status and the body cut at maxResponseBytes (%s), and drops its connection', async (_how, declared) => {
+      const fake = await startFake((req, res) => {
+        const size = req.url === '/big' ? 20_000 : 1000;
+        if (declared) res.setHeader('Content-Length', size);
+        res.statusCode = 200;
+        res.write('a'.repeat(600));
+        res.end('b'.repeat(size - 600));
+      });
+      const outbound = client({ allowPrivate: true });
+      const request = { method: 'POST' as const, maxResponseBytes: 1000, truncateResponse: true };
+      const atLimit = await outbound.request({ ...request, url: `https://127.0.0.1:${fake.port}/exact` });
+      expect({ length: atLimit.body.length, truncated: atLimit.truncated }).toEqual({ length: 1000, truncated: undefined });
+
+      const cut = await outbound.request({ ...request, url: `https://127.0.0.1:${fake.port}/big` });
+      expect({ status: cut.status, truncated: cut.truncated, body: cut.body.toString() }).toEqual({ status: 200, truncated: true, body: 'a'.repeat(600) + 'b'.repeat(400) });
+
+      // The connection with the unread rest was destroyed, not put back in the pool.
+      await outbound.request({ ...request, url: `https://127.0.0.1:${fake.port}/exact` });
+      expect(fake.connections).toBe(2);
+    });
+
     it('defaults to 4 MiB', async () => {
       const fake = await startFake((req, res) => res.end(Buffer.alloc(req.url === '/big' ? 4 * 1024 * 1024 + 1 : 4 * 1024 * 1024)));
       const outbound = client({ allowPrivate: true });

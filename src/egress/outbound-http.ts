@@ -20,6 +20,12 @@ export interface OutboundRequest {
   timeoutMs?: number;
   /** The answer's body beyond this is not read: OutboundError('response_too_large'). Default 4 MiB. */
   maxResponseBytes?: number;
+  /**
+   * Past maxResponseBytes the answer still resolves, its body cut there (`truncated`), rather than
+   * failing: for a caller that judges the status only (an alert endpoint took the alert on a 2xx,
+   * however long its body), where the cap bounds what is read, not the outcome.
+   */
+  truncateResponse?: boolean;
 }
 
 export interface OutboundResponse {
@@ -27,6 +33,8 @@ export interface OutboundResponse {
   /** Lower-cased header names, as node:http gives them. */
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
+  /** The body is the first maxResponseBytes of a longer one (truncateResponse only). */
+  truncated?: true;
 }
 
 export interface EgressPolicy {
@@ -231,18 +239,26 @@ export class OutboundClient {
 
       req.on('response', (res: IncomingMessage) => {
         const declared = Number(res.headers['content-length']);
+        const chunks: Buffer[] = [];
+        let received = 0;
         const tooLarge = () => {
-          fail(new OutboundError('response_too_large', `The answer from ${host} is larger than ${maxResponseBytes} bytes`));
+          if (request.truncateResponse) {
+            finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, maxResponseBytes), truncated: true });
+          } else fail(new OutboundError('response_too_large', `The answer from ${host} is larger than ${maxResponseBytes} bytes`));
           // Not drained: the socket goes with the request rather than back to the pool.
           res.destroy();
           res.socket?.destroy();
         };
-        if (declared > maxResponseBytes) return tooLarge();
-        const chunks: Buffer[] = [];
-        let received = 0;
+        // Truncating, the body is read up to the cap first, whatever the length declared.
+        if (declared > maxResponseBytes && !request.truncateResponse) return tooLarge();
         res.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          const room = maxResponseBytes - received;
           received += chunk.length;
-          if (received > maxResponseBytes) return tooLarge();
+          if (received > maxResponseBytes) {
+            chunks.push(chunk.subarray(0, room));
+            return tooLarge();
+          }
           chunks.push(chunk);
         });
         res.on('end', () => {
