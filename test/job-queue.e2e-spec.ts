@@ -101,6 +101,42 @@ describe('the job queue (real database)', () => {
       await queue.onApplicationShutdown();
     }
   });
+  it('keeps an alert job through its longest backoff at the largest ALERT_RETRY_DELAY_SECONDS: pg-boss never moves keep_until on a retry', async () => {
+    // The largest delay allowed (src/config/app-config.spec.ts: 3601 is refused); 8 retries.
+    const delay = 3600;
+    const queue = new JobQueue(testConfig({ ALERT_RETRY_DELAY_SECONDS: String(delay) }));
+    const orgId = randomUUID();
+    const stored = () =>
+      withDb(
+        async (db) =>
+          (
+            await db.query(
+              `SELECT state, extract(epoch FROM start_after)::float AS start_after, extract(epoch FROM keep_until)::float AS keep_until FROM pgboss.job WHERE name = 'meander-alerts' AND data->>'orgId' = $1`,
+              [orgId],
+            )
+          ).rows as { state: string; start_after: number; keep_until: number }[],
+      );
+    try {
+      await queue.enqueueAlert({ orgId, endpointId: randomUUID(), event: { id: 'alert_kept' } });
+      const [queued] = await stored();
+      // Retry n waits delay × 2^(n-1) × (1..2) (pg-boss 10 plans.js failJobs): the last starts at most this long after the first send.
+      const longestBackoff = Array.from({ length: 8 }, (_, n) => delay * 2 ** n * 2).reduce((a, b) => a + b);
+      // Covered, with pg-boss's own 14 days of slack (workers down) still on top.
+      expect(queued.keep_until - queued.start_after).toBeGreaterThanOrEqual(longestBackoff + 14 * 86_400);
+
+      // The first send fails: the job waits out its first retry, keep_until where it was.
+      await queue.workAlerts(1, async (job) => {
+        if (job.orgId === orgId) throw new Error('the alert endpoint answered 503');
+      });
+      const [retrying] = await waitFor(stored, (rows) => rows[0]?.state === 'retry', 20_000);
+      expect(retrying.start_after).toBeGreaterThanOrEqual(queued.start_after + delay);
+      expect(retrying.keep_until).toBe(queued.keep_until);
+    } finally {
+      await queue.onApplicationShutdown();
+      await withDb((db) => db.query(`DELETE FROM pgboss.job WHERE name = 'meander-alerts' AND data->>'orgId' = $1`, [orgId]));
+    }
+  });
+
   it("a failing job keeps its error's name and message only: never a statement's parameters, which may hold a NUL jsonb refuses", async () => {
     const queue = new JobQueue(testConfig());
     const job = { orgId: randomUUID(), integrationId: randomUUID() };

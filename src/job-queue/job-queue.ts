@@ -40,6 +40,24 @@ export const ALERT_QUEUE = 'meander-alerts';
 export const RETENTION_JOB_EXPIRY_SECONDS = 50 * 60;
 /** Sends of one alert before it is given up (pg-boss retries after 1, 2, 4, … × the retry delay). */
 const ALERT_RETRY_LIMIT = 8;
+/** One alert send's expiry: a worker lost mid-send has its job retried after this (a send itself times out in 10 s). */
+const ALERT_JOB_EXPIRY_SECONDS = 120;
+/** The most the maintenance loop (expiry, archiving) waits between runs (started()). */
+const MAX_MAINTENANCE_INTERVAL_SECONDS = 120;
+/** What pg-boss keeps a job waiting by default: the slack left on top of an alert's backoff for workers that are down. */
+const DEFAULT_KEEP_SECONDS = 14 * 86_400;
+
+/**
+ * How long an alert job may wait, from its first start (pg-boss `keep_until`). pg-boss sets it once,
+ * never moves it on a retry, and archives a job still waiting (`created` or `retry`) past it without
+ * failing it: the alert would vanish silently. So it covers the whole backoff, retry n waiting
+ * delay × 2^(n-1) × (1..2) (pg-boss 10 plans.js failJobs), each failed send up to its expiry and a
+ * maintenance run, and pg-boss's own 14 days besides. At the largest delay (3600 s) about 35 days.
+ */
+export function alertRetentionSeconds(retryDelaySeconds: number): number {
+  const backoff = retryDelaySeconds * 2 * (2 ** ALERT_RETRY_LIMIT - 1);
+  return backoff + ALERT_RETRY_LIMIT * (ALERT_JOB_EXPIRY_SECONDS + MAX_MAINTENANCE_INTERVAL_SECONDS) + DEFAULT_KEEP_SECONDS;
+}
 
 export interface AlertJob {
   orgId: string;
@@ -144,6 +162,9 @@ export class JobQueue implements OnApplicationShutdown {
       // A job whose worker died (kill -9, OOM) expires and is handed to another worker; the
       // engine counts attempts itself, so these retries only cover lost workers and outages
       // (backing off: 1 s doubling, about 17 minutes over ten, before the job is given up).
+      // Ten expiries at the largest DELIVERY_JOB_TIMEOUT_SECONDS and the backoff take about 10
+      // days: within pg-boss's 14-day keep_until, which it never moves on a retry. The engine's
+      // own retries (DELIVERY_BACKOFF_BASE_MS) are new jobs, each kept 14 days from its start.
       retryLimit: 10,
       retryDelay: 1,
       retryBackoff: true,
@@ -203,7 +224,8 @@ export class JobQueue implements OnApplicationShutdown {
       retryLimit: ALERT_RETRY_LIMIT,
       retryDelay: this.config.alertRetryDelaySeconds,
       retryBackoff: true,
-      expireInSeconds: 120,
+      expireInSeconds: ALERT_JOB_EXPIRY_SECONDS,
+      retentionSeconds: alertRetentionSeconds(this.config.alertRetryDelaySeconds),
     });
   }
 
@@ -321,7 +343,7 @@ export class JobQueue implements OnApplicationShutdown {
         ...CONNECTION_KEEPALIVE,
         // Expired jobs are found by the maintenance loop: often enough that a lost worker's job
         // moves on within about a third of its timeout (at most pg-boss's default, 2 minutes).
-        maintenanceIntervalSeconds: Math.min(120, Math.max(1, Math.ceil(this.config.deliveryJobTimeoutSeconds / 3))),
+        maintenanceIntervalSeconds: Math.min(MAX_MAINTENANCE_INTERVAL_SECONDS, Math.max(1, Math.ceil(this.config.deliveryJobTimeoutSeconds / 3))),
       });
       // Errors of its background loops (maintenance, polling) are logged, never thrown.
       boss.on('error', (error) => this.logger.error({ err: { name: error.name, message: error.message } }, 'job queue error'));
