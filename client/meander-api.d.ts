@@ -255,7 +255,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`, `service_unavailable`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `idempotency_key_in_use`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["FieldMappingController_create"];
         delete?: never;
@@ -279,7 +279,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`, `service_unavailable`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `idempotency_key_in_use`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["FieldMappingController_bulk"];
         delete?: never;
@@ -423,7 +423,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `mapping_version_superseded`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `rate_limited`, `internal_error`, `service_unavailable`.
+         *     Problem codes and rules: `source_field_snake_case`, `target_field_non_empty`, `target_field_must_not_be_reserved`, `transform_type_is_valid_enum`, `lookup_transform_config_is_non_empty_map`, `default_value_length_within_bounds`, `source_field_path_valid_dot_notation`, `sort_order_non_negative`, `unknown_field`, `idempotency_key_must_be_valid`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `unique_source_field_per_integration`, `mapping_version_superseded`, `idempotency_key_in_use`, `payload_too_large`, `unsupported_media_type`, `source_field_must_exist_in_internal_schema`, `required_fields_must_have_default_or_reliable_source`, `transform_config_must_match_transform_type`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["FieldMappingController_createVersion"];
         delete?: never;
@@ -605,7 +605,7 @@ export interface paths {
          *
          *     Roles: `org_admin`, `sync_service`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `integration_paused`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
+         *     Problem codes and rules: `idempotency_key_must_be_valid`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `disabled_integration_must_not_sync`, `integration_paused`, `idempotency_key_in_use`, `payload_too_large`, `unsupported_media_type`, `idempotency_key_reused_with_other_request`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["SyncController_syncNow"];
         delete?: never;
@@ -3615,7 +3615,10 @@ export interface operations {
     FieldMappingController_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (Stripe's semantics): the same key with the same request answers the first success again for 24 hours, with Idempotent-Replayed: true; with another request 422 idempotency_key_reused_with_other_request; while the first runs 409 idempotency_key_in_use. A failed request keeps nothing: send it again with the same key. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 integration_id: string;
                 /** @description The organization (must be the token's own for org_admin) */
@@ -3643,7 +3646,7 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingWriteResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field, idempotency_key_must_be_valid. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3695,7 +3698,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration. */
+            /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration, idempotency_key_in_use. */
             409: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3734,7 +3737,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
+            /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3786,7 +3789,10 @@ export interface operations {
     FieldMappingController_bulk: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (Stripe's semantics): the same key with the same request answers the first success again for 24 hours, with Idempotent-Replayed: true; with another request 422 idempotency_key_reused_with_other_request; while the first runs 409 idempotency_key_in_use. A failed request keeps nothing: send it again with the same key. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 integration_id: string;
                 /** @description The organization (must be the token's own for org_admin) */
@@ -3812,7 +3818,7 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingWriteListResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field, idempotency_key_must_be_valid. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3864,7 +3870,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration. */
+            /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration, idempotency_key_in_use. */
             409: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -3903,7 +3909,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
+            /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -4920,7 +4926,10 @@ export interface operations {
     FieldMappingController_createVersion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (Stripe's semantics): the same key with the same request answers the first success again for 24 hours, with Idempotent-Replayed: true; with another request 422 idempotency_key_reused_with_other_request; while the first runs 409 idempotency_key_in_use. A failed request keeps nothing: send it again with the same key. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Field mapping id */
                 id: string;
@@ -4950,7 +4959,7 @@ export interface operations {
                     "application/json": components["schemas"]["FieldMappingWriteResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: source_field_snake_case, target_field_non_empty, target_field_must_not_be_reserved, transform_type_is_valid_enum, lookup_transform_config_is_non_empty_map, default_value_length_within_bounds, source_field_path_valid_dot_notation, sort_order_non_negative, unknown_field, idempotency_key_must_be_valid. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5002,7 +5011,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration, mapping_version_superseded. */
+            /** @description Problem details (application/problem+json). Rules: unique_source_field_per_integration, mapping_version_superseded, idempotency_key_in_use. */
             409: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -5041,7 +5050,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type. */
+            /** @description Problem details (application/problem+json). Rules: source_field_must_exist_in_internal_schema, required_fields_must_have_default_or_reliable_source, transform_config_must_match_transform_type, idempotency_key_reused_with_other_request. */
             422: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6073,7 +6082,10 @@ export interface operations {
     SyncController_syncNow: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (Stripe's semantics): the same key with the same request answers the first success again for 24 hours, with Idempotent-Replayed: true; with another request 422 idempotency_key_reused_with_other_request; while the first runs 409 idempotency_key_in_use. A failed request keeps nothing: send it again with the same key. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Integration config id */
                 id: string;
@@ -6101,7 +6113,7 @@ export interface operations {
                     "application/json": components["schemas"]["SyncNowResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: idempotency_key_must_be_valid, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6153,7 +6165,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync, integration_paused. */
+            /** @description Problem details (application/problem+json). Rules: disabled_integration_must_not_sync, integration_paused, idempotency_key_in_use. */
             409: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6181,6 +6193,19 @@ export interface operations {
             };
             /** @description The request body is not JSON (application/json or a +json type), UTF-8, uncompressed; nothing was done. */
             415: {
+                headers: {
+                    "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemResponse"];
+                };
+            };
+            /** @description Problem details (application/problem+json). Rules: idempotency_key_reused_with_other_request. */
+            422: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];

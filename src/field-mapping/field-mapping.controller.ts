@@ -1,3 +1,4 @@
+import type { Rule } from '../common/rules';
 import { Controller, Delete, Get, HttpCode, Patch, Post, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, NoSideEffects, READ_ROLES, Roles } from '../auth/auth.decorators';
@@ -7,6 +8,7 @@ import { NoQuery, ValidBody, ValidQuery } from '../common/validation';
 import { Located, LOCATION_HEADER } from '../http/created-location';
 import { ApiProblemResponses, type ProblemSpec } from '../http/api-problem';
 import { BEARER_AUTH } from '../http/swagger';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import {
   BulkCreateFieldMappingsDto,
@@ -27,11 +29,13 @@ import {
 } from './dto/field-mapping-response.dto';
 import { FieldMappingService } from './field-mapping.service';
 
-const VALIDATION: ProblemSpec = { status: 400, rules: [...Object.values(MAPPING_RULES), 'unknown_field'] };
-const BUSINESS: ProblemSpec = {
-  status: 422,
-  rules: ['source_field_must_exist_in_internal_schema', 'required_fields_must_have_default_or_reliable_source', 'transform_config_must_match_transform_type'],
-};
+const VALIDATION_RULES: Rule[] = [...Object.values(MAPPING_RULES), 'unknown_field'];
+const VALIDATION: ProblemSpec = { status: 400, rules: VALIDATION_RULES };
+const BUSINESS_RULES: Rule[] = ['source_field_must_exist_in_internal_schema', 'required_fields_must_have_default_or_reliable_source', 'transform_config_must_match_transform_type'];
+const BUSINESS: ProblemSpec = { status: 422, rules: BUSINESS_RULES };
+// The POSTs that write take an Idempotency-Key (@Idempotent()): its refusals besides the route's own.
+const IDEMPOTENT_VALIDATION: ProblemSpec = { status: 400, rules: [...VALIDATION_RULES, 'idempotency_key_must_be_valid'] };
+const IDEMPOTENT_BUSINESS: ProblemSpec = { status: 422, rules: [...BUSINESS_RULES, 'idempotency_key_reused_with_other_request'] };
 const ID = ApiParam({ name: 'id', format: 'uuid', description: 'Field mapping id' });
 
 const EXAMPLES = {
@@ -85,11 +89,12 @@ export class FieldMappingController {
 
   @Post()
   @Roles('org_admin')
+  @Idempotent()
   @Located(mappingLocation)
   @ApiOperation({ summary: 'Create a mapping' })
   @ApiBody({ type: CreateFieldMappingDto, examples: EXAMPLES })
   @ApiCreatedResponse({ type: FieldMappingWriteResponse, headers: LOCATION_HEADER })
-  @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration'] }, BUSINESS)
+  @ApiProblemResponses(IDEMPOTENT_VALIDATION, { status: 409, rules: ['unique_source_field_per_integration', 'idempotency_key_in_use'] }, IDEMPOTENT_BUSINESS)
   async create(
     @OrgId() orgId: string,
     @ResourceId('integration_id') integrationId: string,
@@ -103,10 +108,11 @@ export class FieldMappingController {
 
   @Post('bulk')
   @Roles('org_admin')
+  @Idempotent()
   @ApiOperation({ summary: 'Create many mappings, all or nothing; errors[].field is prefixed items[i].' })
   @ApiBody({ type: BulkCreateFieldMappingsDto, examples: { xledger: { value: { items: [EXAMPLES.direct.value, EXAMPLES.format.value, EXAMPLES.lookup.value] } } } })
   @ApiCreatedResponse({ type: FieldMappingWriteListResponse })
-  @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration'] }, BUSINESS)
+  @ApiProblemResponses(IDEMPOTENT_VALIDATION, { status: 409, rules: ['unique_source_field_per_integration', 'idempotency_key_in_use'] }, IDEMPOTENT_BUSINESS)
   async bulk(
     @OrgId() orgId: string,
     @ResourceId('integration_id') integrationId: string,
@@ -204,10 +210,15 @@ export class FieldMappingController {
   @Post(':id/versions')
   @Roles('org_admin')
   @ID
+  @Idempotent()
   @Located(mappingLocation)
   @ApiOperation({ summary: 'New version of a mapping with the fields to change: version + 1; the old one becomes inactive and is kept' })
   @ApiCreatedResponse({ type: FieldMappingWriteResponse, headers: LOCATION_HEADER })
-  @ApiProblemResponses(VALIDATION, { status: 409, rules: ['unique_source_field_per_integration', 'mapping_version_superseded'] }, BUSINESS)
+  @ApiProblemResponses(
+    IDEMPOTENT_VALIDATION,
+    { status: 409, rules: ['unique_source_field_per_integration', 'mapping_version_superseded', 'idempotency_key_in_use'] },
+    IDEMPOTENT_BUSINESS,
+  )
   async createVersion(
     @OrgId() orgId: string,
     @ResourceId('integration_id') integrationId: string,

@@ -6,6 +6,7 @@ import { NoFieldsDto, NoQuery, ValidBody } from '../common/validation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { ResourceId } from '../http/resource-id.decorator';
 import { ApiNoFieldsBody, BEARER_AUTH } from '../http/swagger';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { ConnectionTestService } from './connection-test.service';
 import { DeliveryService } from './delivery.service';
@@ -33,6 +34,9 @@ export class SyncController {
 
   @Post('sync')
   @Roles('org_admin', 'sync_service')
+  // Not idempotent by nature: a repeat records another delivery.requested and clears the retry
+  // waits of attempts that failed since. A retry with the first one's key replays its 202 instead.
+  @Idempotent()
   @HttpCode(202)
   @ApiParam({ name: 'id', format: 'uuid', description: 'Integration config id' })
   @ApiOperation({
@@ -42,7 +46,12 @@ export class SyncController {
   })
   @ApiNoFieldsBody()
   @ApiAcceptedResponse({ type: SyncNowResponse })
-  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404, { status: 409, rules: ['disabled_integration_must_not_sync', 'integration_paused'] })
+  @ApiProblemResponses(
+    { status: 400, rules: ['idempotency_key_must_be_valid', 'unknown_field'] },
+    404,
+    { status: 409, rules: ['disabled_integration_must_not_sync', 'integration_paused', 'idempotency_key_in_use'] },
+    { status: 422, rules: ['idempotency_key_reused_with_other_request'] },
+  )
   syncNow(@OrgId() orgId: string, @ResourceId('id') id: string, @ValidBody() _body: NoFieldsDto, @NoQuery() _query: object, @CurrentPrincipal() principal: Principal) {
     return this.delivery.syncNow(orgId, id, principal);
   }
