@@ -191,7 +191,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
+         *     Problem codes and rules: `idempotency_key_not_supported`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["IntegrationConfigController_rotateWebhookSecret"];
         delete?: never;
@@ -685,7 +685,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `base_url_must_be_https`, `display_name_not_empty`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `payload_too_large`, `unsupported_media_type`, `alert_endpoints_within_bounds`, `rate_limited`, `internal_error`, `service_unavailable`.
+         *     Problem codes and rules: `base_url_must_be_https`, `display_name_not_empty`, `idempotency_key_not_supported`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `payload_too_large`, `unsupported_media_type`, `alert_endpoints_within_bounds`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["AlertsController_create"];
         delete?: never;
@@ -741,7 +741,7 @@ export interface paths {
          *
          *     Roles: `org_admin`.
          *
-         *     Problem codes and rules: `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
+         *     Problem codes and rules: `idempotency_key_not_supported`, `unknown_field`, `unauthorized`, `forbidden`, `org_scoped_access_only`, `not_found`, `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
          */
         post: operations["AlertsController_rotateSecret"];
         delete?: never;
@@ -3091,7 +3091,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookSecretResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: idempotency_key_not_supported, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -6650,7 +6650,7 @@ export interface operations {
                     "application/json": components["schemas"]["AlertEndpointCreatedResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, display_name_not_empty, unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: base_url_must_be_https, display_name_not_empty, idempotency_key_not_supported, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];
@@ -7047,7 +7047,7 @@ export interface operations {
                     "application/json": components["schemas"]["AlertSecretResponse"];
                 };
             };
-            /** @description Problem details (application/problem+json). Rules: unknown_field. */
+            /** @description Problem details (application/problem+json). Rules: idempotency_key_not_supported, unknown_field. */
             400: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

@@ -4,7 +4,8 @@ import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 const KEY = 'Idempotency-Key';
 
-// The POSTs that honour an Idempotency-Key, through HTTP on a real database.
+// Which POSTs honour an Idempotency-Key and which refuse it (test/routes.e2e-spec.ts lists them
+// all): a key is never silently ignored. Here each one's answer, through HTTP on a real database.
 describe('Idempotency-Key, route by route (HTTP, real database)', () => {
   let t: TestApp;
   let api: ApiClient;
@@ -106,6 +107,66 @@ describe('Idempotency-Key, route by route (HTTP, real database)', () => {
       expect(await eventsOf(org, 'delivery.requested')).toBe(1);
       expect((await api.post(`${path}/sync`, token, {})).status).toBe(202);
       expect(await eventsOf(org, 'delivery.requested')).toBe(2);
+    });
+  });
+
+  describe('refused: a route whose answer is a secret shown once takes no key (400), and runs nothing', () => {
+    const refused = (res: Awaited<ReturnType<ApiClient['post']>>) => {
+      expectProblem(res, 400, 'validation_failed');
+      expect(res.body.errors).toEqual([{ field: 'Idempotency-Key', rule: 'idempotency_key_not_supported', message: expect.stringContaining('never stored') }]);
+      expect(JSON.stringify(res.body)).not.toMatch(/whsec_/);
+    };
+
+    it('POST alert-endpoints: no endpoint is registered, and the refusal says how to find one a lost answer created', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const base = `/v1/organizations/${org}/alert-endpoints`;
+      const endpoints = () => count(`SELECT count(*)::int AS n FROM alert_endpoints WHERE organization_id = $1`, [org]);
+      const res = await api.post(base, token, { url: 'https://ops.example/alerts' }, { [KEY]: randomUUID() });
+      refused(res);
+      expect(res.body.errors[0].message).toMatch(/list the alert endpoints .*rotate its signing secret/);
+      expect(await endpoints()).toBe(0);
+      expect(await eventsOf(org, 'alert_endpoint.created')).toBe(0);
+      // Refused whatever the key (a malformed one too), and only once the caller may call the route.
+      refused(await api.post(base, token, { url: 'https://ops.example/alerts' }, { [KEY]: 'two words' }));
+      expectProblem(await api.post(base, null, { url: 'https://ops.example/alerts' }, { [KEY]: randomUUID() }), 401, 'unauthorized');
+      expectProblem(await api.post(base, await t.token('sync_service'), { url: 'https://ops.example/alerts' }, { [KEY]: randomUUID() }), 403, 'forbidden');
+      // Without a key, as before.
+      const created = await api.post(base, token, { url: 'https://ops.example/alerts' });
+      expect(created.status).toBe(201);
+      expect(created.body.signing_secret).toMatch(/^whsec_/);
+      expect(await endpoints()).toBe(1);
+      expect(await count(`SELECT count(*)::int AS n FROM idempotency_keys WHERE organization_id = $1`, [org])).toBe(0);
+    });
+
+    it('POST alert-endpoints/{id}/signing-secret: the secret is not rotated', async () => {
+      const org = newOrgId();
+      const token = await t.token('org_admin', org);
+      const created = await api.post(`/v1/organizations/${org}/alert-endpoints`, token, { url: 'https://ops.example/alerts' });
+      expect(created.status).toBe(201);
+      const path = `/v1/organizations/${org}/alert-endpoints/${created.body.id}/signing-secret`;
+      const stored = async () => (await one(`SELECT signing_secret_encrypted AS s FROM alert_endpoints WHERE id = $1`, [created.body.id])).s as string;
+      const before = await stored();
+      refused(await api.post(path, token, {}, { [KEY]: randomUUID() }));
+      expect(await stored()).toBe(before);
+      expect(await eventsOf(org, 'alert_endpoint.secret_rotated')).toBe(0);
+      const rotated = await api.post(path, token, {});
+      expect(rotated.status).toBe(201);
+      expect(rotated.body.signing_secret).not.toBe(created.body.signing_secret);
+      expect(await stored()).not.toBe(before);
+    });
+
+    it('POST integrations/{id}/webhook-secret: the secret is not rotated', async () => {
+      const { org, token, id, path } = await config({ webhook_url: 'https://x.example/hooks', webhook_secret: `whsec_${'A'.repeat(32)}` });
+      const stored = async () => one(`SELECT webhook_secret_encrypted AS s, previous_webhook_secret_encrypted AS p FROM integration_configs WHERE id = $1`, [id]);
+      const before = await stored();
+      refused(await api.post(`${path}/webhook-secret`, token, {}, { [KEY]: randomUUID() }));
+      expect(await stored()).toEqual(before);
+      expect(await eventsOf(org, 'integration_config.webhook_secret_rotated')).toBe(0);
+      const rotated = await api.post(`${path}/webhook-secret`, token, {});
+      expect(rotated.status).toBe(201);
+      expect(rotated.body.webhook_secret).toMatch(/^whsec_/);
+      expect((await stored()).s).not.toBe(before.s);
     });
   });
 });

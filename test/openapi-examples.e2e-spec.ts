@@ -49,6 +49,13 @@ describe('the OpenAPI examples', () => {
       { path: CONFIGS, method: 'get', status: 403, code: 'org_scoped_access_only', live: async () => api.get(`/v1/organizations/${randomUUID()}/integrations`, admin) },
       { path: CONFIGS, method: 'post', status: 403, code: 'forbidden', live: async () => api.post(configs, await t.token('sync_service'), xledgerConfig()) },
       { path: CONFIG, method: 'get', status: 404, code: 'not_found', live: () => api.get(`${configs}/${randomUUID()}`, admin) },
+      {
+        path: '/v1/organizations/{org_id}/alert-endpoints',
+        method: 'post',
+        status: 400,
+        code: 'idempotency_key_not_supported',
+        live: () => api.post(`/v1/organizations/${org}/alert-endpoints`, admin, { url: 'https://ops.example/alerts' }, { 'Idempotency-Key': randomUUID() }),
+      },
     ];
     for (const c of cases) {
       const res = await c.live();

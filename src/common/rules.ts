@@ -109,6 +109,7 @@ export const SERVICE_RULES = [
   'idempotency_key_must_be_valid',
   'idempotency_key_in_use',
   'idempotency_key_reused_with_other_request',
+  'idempotency_key_not_supported',
 ] as const;
 
 /** API.md's codes for a status when no rule names the refusal. */

@@ -5,7 +5,7 @@ import { RuleViolation } from '../common/rule-violation';
 import { statusOfCode, type ProblemCode, type Rule } from '../common/rules';
 import { MAX_ALERT_ENDPOINTS } from '../alerts/dto/alert-endpoint.dto';
 import { MAX_EXPORT_OUTPUT_BYTES } from '../export';
-import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_WINDOW_HOURS } from '../idempotency/idempotency-key';
+import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_WINDOW_HOURS, idempotencyKeyNotSupported } from '../idempotency/idempotency-key';
 import { BUILT_IN_INTEGRATION_TYPES } from '../integration-types/built-in-types';
 import { DEFAULT_BODY_LIMIT } from './body-parsers';
 
@@ -171,6 +171,12 @@ export const SERVICE_ANSWERS: Partial<Record<Rule | ProblemCode, ProblemAnswer>>
   // audit/
   time_range_must_be_ordered: invalid([fieldError('to', 'time_range_must_be_ordered', 'to must be later than from')]),
 };
+
+/** The 400 answer of a route that refuses an Idempotency-Key (@RefusesIdempotencyKey(next)), in its own words. */
+export function keyNotSupportedAnswer(next: string): ProblemSpec['answers'] {
+  const violation = idempotencyKeyNotSupported(next);
+  return { idempotency_key_not_supported: { detail: violation.detail, errors: violation.errors } };
+}
 
 /** Marks an example no answer is known for yet: conventions fill it from the validators, or a spec fails. */
 export const UNKNOWN_ANSWER_PREFIX = 'Example: ';

@@ -23,6 +23,20 @@ export function idempotencyKeyOf(header: string | string[] | undefined): string 
   ]);
 }
 
+/**
+ * The refusal of a key on a route whose answer holds a secret shown once (refuses-idempotency-key.ts):
+ * that answer is never stored, so a retry could not be given it; `next` says what to do instead.
+ */
+export function idempotencyKeyNotSupported(next: string): RuleViolation {
+  return RuleViolation.validation([
+    {
+      field: 'Idempotency-Key',
+      rule: 'idempotency_key_not_supported',
+      message: `Idempotency-Key is not taken here: the answer holds a secret shown once, which is never stored, so it could not be replayed. ${next}`,
+    },
+  ]);
+}
+
 /** A key of the keyring: its id and bytes. */
 export interface FingerprintKey {
   id: string;

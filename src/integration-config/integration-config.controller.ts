@@ -8,9 +8,10 @@ import { PageQueryDto } from '../common/pagination';
 import { ResourceId } from '../http/resource-id.decorator';
 import { NoFieldsDto, NoQuery, ValidBody, ValidQuery } from '../common/validation';
 import { Located, LOCATION_HEADER } from '../http/created-location';
-import { ApiProblemResponses, invalid, type ProblemSpec } from '../http/api-problem';
+import { ApiProblemResponses, invalid, keyNotSupportedAnswer, type ProblemSpec } from '../http/api-problem';
 
 import { Idempotent } from '../idempotency/idempotent.decorator';
+import { RefusesIdempotencyKey, ROTATE_AGAIN } from '../idempotency/refuses-idempotency-key.decorator';
 import type { HttpReply } from '../http/http-types';
 import { ApiNoFieldsBody, BEARER_AUTH } from '../http/swagger';
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
@@ -197,11 +198,12 @@ export class IntegrationConfigController {
 
   @Post(':id/webhook-secret')
   @Roles('org_admin')
+  @RefusesIdempotencyKey(ROTATE_AGAIN)
   @ID
   @ApiOperation({ summary: 'Generate a new webhook secret: shown once; the previous one keeps verifying for 24 hours' })
   @ApiNoFieldsBody()
   @ApiCreatedResponse({ type: WebhookSecretResponse })
-  @ApiProblemResponses({ status: 400, rules: ['unknown_field'] }, 404)
+  @ApiProblemResponses({ status: 400, rules: ['idempotency_key_not_supported', 'unknown_field'], answers: keyNotSupportedAnswer(ROTATE_AGAIN) }, 404)
   async rotateWebhookSecret(
     @OrgId() orgId: string,
     @ResourceId('id') id: string,
