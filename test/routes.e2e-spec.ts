@@ -1,11 +1,14 @@
 import { RequestMethod } from '@nestjs/common';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { DiscoveryModule, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
+import { GUARDS_METADATA, INTERCEPTORS_METADATA, METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { FASTIFY_ROUTE_CONFIG_METADATA } from '@nestjs/platform-fastify/constants.js';
 import { AUDIT_ACTIONS } from '../src/audit/audit-actions';
 import { AUTHENTICATED_ROUTE, IS_PUBLIC, NO_SIDE_EFFECTS, NOT_RATE_LIMITED, ROLES_KEY } from '../src/auth/auth.decorators';
 import { PUBLIC_BUDGET_ROUTE } from '../src/http/rate-limit.guard';
+import { PROBLEM_CONTENT_TYPE } from '../src/common/problem';
+import { IdempotencyInterceptor } from '../src/idempotency/idempotency.interceptor';
+import { IdempotencyKeyRefusal } from '../src/idempotency/refuses-idempotency-key.decorator';
 import { NO_QUERY_PIPE, SHALLOW_BODY_VALIDATION_PIPE, VALIDATION_PIPE } from '../src/common/validation';
 import { apiClient, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
@@ -124,6 +127,64 @@ describe('route inventory', () => {
       .sort();
     expect(writes).toEqual(Object.keys(AUDITED).sort());
     expect(Object.values(AUDITED).filter((action) => !(AUDIT_ACTIONS as readonly string[]).includes(action))).toEqual([]);
+  });
+
+  // A client that retries a POST with an Idempotency-Key believes it safe: no POST ignores the key.
+  // Each honours it (@Idempotent()), refuses it (@RefusesIdempotencyKey(): its answer is a secret
+  // shown once, which is never stored to replay), changes nothing (@NoSideEffects()), is public
+  // (inbound webhooks: the sender's headers are not ours to judge), or is listed here with why.
+  it('every POST route honours an Idempotency-Key, refuses it, or says why it needs neither; the document says which', async () => {
+    const NEITHER: Record<string, string> = {
+      // A new test each time, of the credentials as they are now: it stores no resource (an audit
+      // event, and a count against its own limit), and a replayed result would be a stale one.
+      'POST integrations/:id/connection-test': 'stores nothing to replay',
+    };
+    const reflector = t.app.get(Reflector);
+    const posts = handlers()
+      .filter(({ route }) => route.startsWith('POST '))
+      .map(({ route, controller, handler }) => {
+        const flag = (key: string) => reflector.getAllAndOverride<boolean>(key, [handler, controller]) === true;
+        const interceptors = (Reflect.getMetadata(INTERCEPTORS_METADATA, handler) ?? []) as unknown[];
+        const guards = (Reflect.getMetadata(GUARDS_METADATA, handler) ?? []) as unknown[];
+        const local = route.replace(/\/+/g, '/').replace(/\/$/, '').replace(' v1/organizations/:org_id/', ' ');
+        const ways = [
+          ...(interceptors.includes(IdempotencyInterceptor) ? ['honours'] : []),
+          ...(guards.some((guard) => guard instanceof IdempotencyKeyRefusal) ? ['refuses'] : []),
+          ...(flag(NO_SIDE_EFFECTS) ? ['no side effects'] : []),
+          ...(flag(IS_PUBLIC) ? ['public'] : []),
+          ...(local in NEITHER ? ['listed'] : []),
+        ];
+        return { route, local, ways };
+      });
+    expect(posts.length).toBeGreaterThan(12);
+    expect(posts.filter((p) => p.ways.length !== 1).map((p) => `${p.local}: ${p.ways.join(', ') || 'none'}`)).toEqual([]);
+    expect(Object.keys(NEITHER).filter((route) => !posts.some((p) => p.local === route))).toEqual([]);
+    const way = (w: string) => posts.filter((p) => p.ways[0] === w).map((p) => p.local);
+    expect(way('refuses').sort()).toEqual(['POST alert-endpoints', 'POST alert-endpoints/:id/signing-secret', 'POST integrations/:id/webhook-secret']);
+
+    // The document lists the key's refusals on each route that honours it, and the refusal on each that refuses it.
+    const doc = (await t.http.get('/docs-json')).body;
+    const operation = (route: string) =>
+      doc.paths[
+        `/${route
+          .split(' ')[1]
+          .replace(/\/+/g, '/')
+          .replace(/\/$/, '')
+          .replace(/:(\w+)/g, '{$1}')}`
+      ].post;
+    const documented = (route: string) =>
+      Object.values<Record<string, any>>(operation(route).responses).flatMap((response) => Object.keys(response.content?.[PROBLEM_CONTENT_TYPE]?.examples ?? {}));
+    const header = (route: string) => (operation(route).parameters ?? []).some((p: { in: string; name: string }) => p.in === 'header' && p.name === 'Idempotency-Key');
+    const lacking = posts.flatMap(({ route, local, ways: [w] }) => {
+      const codes = documented(route);
+      if (w === 'honours') {
+        const missing = ['idempotency_key_must_be_valid', 'idempotency_key_in_use', 'idempotency_key_reused_with_other_request'].filter((c) => !codes.includes(c));
+        return [...missing, ...(header(route) ? [] : ['the Idempotency-Key header'])].map((c) => `${local}: ${c}`);
+      }
+      if (w === 'refuses') return codes.includes('idempotency_key_not_supported') ? [] : [`${local}: idempotency_key_not_supported`];
+      return codes.some((c) => c.startsWith('idempotency_key_')) || header(route) ? [`${local}: documents a key it ignores`] : [];
+    });
+    expect(lacking).toEqual([]);
   });
 
   // Every tenant route, whatever it is: an org_admin of A gets 403 under B's path, and under its own
