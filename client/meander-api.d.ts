@@ -1199,7 +1199,7 @@ export interface components {
             items: components["schemas"]["SyncRunResponse"][];
             /**
              * @description Pass as ?cursor= for the next (older) page
-             * @example czo0MjE
+             * @example AQJrMSG0gDslSMQFHtG2owE2r7M6nvqqKi-J9kn2MnP_a_Y-_LQZ54wv6szP0hmemQ
              */
             next_cursor: string | null;
         };
@@ -1795,7 +1795,7 @@ export interface components {
         };
         ExportRunRowListResponse: {
             items: components["schemas"]["ExportRunRowStateResponse"][];
-            /** @example czo0MjE */
+            /** @example AQJrMSG0gDslSMQFHtG2owE2r7M6nvqqKi-J9kn2MnP_a_Y-_LQZ54wv6szP0hmemQ */
             next_cursor: string | null;
         };
         ExportRunSummaryResponse: {
@@ -1846,7 +1846,7 @@ export interface components {
         ExportRunListResponse: {
             /** @description Summaries; GET /{id} has the rows */
             items: components["schemas"]["ExportRunSummaryResponse"][];
-            /** @example czo0MjE */
+            /** @example AQJrMSG0gDslSMQFHtG2owE2r7M6nvqqKi-J9kn2MnP_a_Y-_LQZ54wv6szP0hmemQ */
             next_cursor: string | null;
         };
         WebhookReceiptResponse: {
@@ -1888,7 +1888,7 @@ export interface components {
         };
         WebhookEventListResponse: {
             items: components["schemas"]["WebhookEventResponse"][];
-            /** @example czo0MjE */
+            /** @example AQJrMSG0gDslSMQFHtG2owE2r7M6nvqqKi-J9kn2MnP_a_Y-_LQZ54wv6szP0hmemQ */
             next_cursor: string | null;
         };
         SyncNowResponse: {
@@ -1987,7 +1987,7 @@ export interface components {
         };
         AuditEventListResponse: {
             items: components["schemas"]["AuditEventResponse"][];
-            /** @example czo0MjE */
+            /** @example AQJrMSG0gDslSMQFHtG2owE2r7M6nvqqKi-J9kn2MnP_a_Y-_LQZ54wv6szP0hmemQ */
             next_cursor: string | null;
         };
         AlertEndpointResponse: {
@@ -3209,7 +3209,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
-                /** @description The next_cursor of the previous page */
+                /** @description The next_cursor of the previous page. Opaque, and bound to the organization, the list and the filters of the request that issued it: send it with the same filters. */
                 cursor?: string;
             };
             header?: never;
@@ -5260,7 +5260,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
-                /** @description The next_cursor of the previous page */
+                /** @description The next_cursor of the previous page. Opaque, and bound to the organization, the list and the filters of the request that issued it: send it with the same filters. */
                 cursor?: string;
             };
             header?: never;
@@ -5567,7 +5567,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
-                /** @description The next_cursor of the previous page */
+                /** @description The next_cursor of the previous page. Opaque, and bound to the organization, the list and the filters of the request that issued it: send it with the same filters. */
                 cursor?: string;
             };
             header?: never;
@@ -5966,7 +5966,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
-                /** @description The next_cursor of the previous page */
+                /** @description The next_cursor of the previous page. Opaque, and bound to the organization, the list and the filters of the request that issued it: send it with the same filters. */
                 cursor?: string;
             };
             header?: never;
@@ -6415,7 +6415,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
-                /** @description The next_cursor of the previous page */
+                /** @description The next_cursor of the previous page. Opaque, and bound to the organization, the list and the filters of the request that issued it: send it with the same filters. */
                 cursor?: string;
                 /** @description Events of this resource; a config's id also lists its mappings' events */
                 resource_id?: string;

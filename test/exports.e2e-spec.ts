@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { apiClient, expectProblem, xledgerConfig, type ApiClient } from './support/api';
 import { INLINE_RECORDS, MappingPool } from '../src/export-runs/mapping-pool';
-import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+import { newOrgId, startTestApp, testCursor, type TestApp } from './support/test-app';
 
 const MAPPINGS = [
   { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
@@ -139,18 +139,23 @@ describe('exports (HTTP, real database)', () => {
   });
 
   it("a cursor past an int4 key (the run rows' index): 400 cursor_must_be_valid like any foreign cursor, not a 500", async () => {
-    const { path, token } = await setup();
+    const { org, path, token } = await setup();
     const run = await api.post(path, token, { records: [claim()] });
     expect(run.status).toBe(201);
     const rows = `${path}/${run.body.id}/rows`;
-    for (const index of ['2147483648', '99999999999', '9223372036854775807']) {
-      const res = await api.get(`${rows}?cursor=${Buffer.from(`s:${index}`).toString('base64url')}`, token);
+    const list = `export_run_rows:${run.body.id}`;
+    // Sealed under the app's key (no page issues such a cursor: the check behind the seal).
+    for (const index of [2n ** 31n, 99999999999n, 2n ** 63n - 1n]) {
+      const res = await api.get(`${rows}?cursor=${testCursor(org, list, index)}`, token);
       expectProblem(res, 400, 'validation_failed');
       expect(res.body.errors).toEqual([{ field: 'cursor', rule: 'cursor_must_be_valid', message: expect.any(String) }]);
     }
-    // The largest int4 is still a cursor (past every row: an empty page).
-    const last = await api.get(`${rows}?cursor=${Buffer.from('s:2147483647').toString('base64url')}`, token);
+    // The largest int4 is still a cursor (past every row: an empty page); another run's is not.
+    const last = await api.get(`${rows}?cursor=${testCursor(org, list, 2n ** 31n - 1n)}`, token);
     expect([last.status, last.body]).toEqual([200, { items: [], next_cursor: null }]);
+    const other = await api.get(`${rows}?cursor=${testCursor(org, `export_run_rows:${randomUUID()}`, 0n)}`, token);
+    expectProblem(other, 400, 'validation_failed');
+    expect(other.body.errors).toEqual([{ field: 'cursor', rule: 'cursor_must_be_valid', message: 'cursor was issued by another list' }]);
   });
 
   it('records the new version after a mapping was versioned', async () => {

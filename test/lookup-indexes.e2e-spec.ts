@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { apiClient, xledgerConfig } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 import { AuditEventRepository } from '../src/audit/audit-event.repository';
+import { DEFAULT_PAGE_SIZE } from '../src/common/pagination';
 import { Transaction } from '../src/database/transaction';
 import { ExportRunRepository } from '../src/export-runs/export-run.repository';
 import { SyncRunRepository } from '../src/integration-config/sync-run.repository';
@@ -142,11 +143,12 @@ describe('list pages (real database, query plans of the SQL they run)', () => {
          SELECT '${org}', '${config}', 'msg_' || g, 'standard_webhooks', '\\x7b7d' FROM generate_series(1, ${n}) g`,
       ),
     ];
+    const first = { after: null, limit: DEFAULT_PAGE_SIZE };
     const plans = await plansOf(fill, async (tx) => {
-      await t.app.get(SyncRunRepository).in(tx).listPage(big.org, big.config, {});
-      await t.app.get(ExportRunRepository).in(tx).listPage(big.org, big.config, {});
-      await t.app.get(AuditEventRepository).in(tx).listPage(big.org, {}, {});
-      await t.app.get(WebhookEventRepository).in(tx).listPage(big.org, big.config, {});
+      await t.app.get(SyncRunRepository).in(tx).listPage(big.org, big.config, first);
+      await t.app.get(ExportRunRepository).in(tx).listPage(big.org, big.config, first);
+      await t.app.get(AuditEventRepository).in(tx).listPage(big.org, {}, first);
+      await t.app.get(WebhookEventRepository).in(tx).listPage(big.org, big.config, first);
     });
     expect(plans.map((plan) => plan.match(/"Index Name":"(\w+)"/)?.[1])).toEqual([
       'idx_sync_runs_integration_seq',

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { And, DataSource, LessThan, MoreThanOrEqual, type FindOperator, type FindOptionsWhere } from 'typeorm';
-import type { Page, PageQueryDto } from '../common/pagination';
+import type { Keyset, KeysetPage } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import { AuditEventEntity } from './audit-event.entity';
@@ -43,7 +43,7 @@ export class AuditEventRepository extends TableRepository {
   }
 
   /** Newest first, a keyset page over `seq`. */
-  listPage(orgId: string, filter: AuditEventFilter, page: PageQueryDto): Promise<Page<AuditEventEntity>> {
+  listPage(orgId: string, filter: AuditEventFilter, keyset: Keyset): Promise<KeysetPage<AuditEventEntity>> {
     const common: FindOptionsWhere<AuditEventEntity> = {
       organization_id: orgId,
       ...(filter.action ? { action: filter.action } : {}),
@@ -55,7 +55,7 @@ export class AuditEventRepository extends TableRepository {
           { ...common, integration_id: filter.resourceId },
         ]
       : common;
-    return this.keysetPage(AuditEventEntity, where, page, { key: 'seq', order: 'DESC' });
+    return this.keysetPage(AuditEventEntity, where, keyset, { key: 'seq', order: 'DESC' });
   }
 }
 

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { Principal } from '../auth/principal';
 import { mapPage } from '../common/pagination';
 import { RuleViolation } from '../common/rule-violation';
+import { PageCursors } from '../crypto/page-cursors';
 import type { Transaction } from '../database/transaction';
 import type { AuditAction, AuditResourceType } from './audit-actions';
 import type { AuditEventEntity } from './audit-event.entity';
@@ -27,7 +28,10 @@ export interface AuditEntry {
 export class AuditService {
   private readonly logger = new Logger('Audit');
 
-  constructor(private readonly events: AuditEventRepository) {}
+  constructor(
+    private readonly events: AuditEventRepository,
+    private readonly cursors: PageCursors,
+  ) {}
 
   /** Inside `tx` when the action changes data: the event commits or rolls back with it. */
   async record(entry: AuditEntry, tx?: Transaction): Promise<void> {
@@ -70,7 +74,10 @@ export class AuditService {
     if (from && to && from >= to) {
       throw RuleViolation.validation([{ field: 'to', rule: 'time_range_must_be_ordered', message: 'to must be later than from' }]);
     }
-    const page = await this.events.listPage(orgId, { resourceId: query.resource_id?.toLowerCase(), action: query.action, from, to }, query);
+    const filter = { resourceId: query.resource_id?.toLowerCase(), action: query.action, from, to };
+    // Bound to the filters as applied: `from=2026-12-01T01:00:00+01:00` is the same filter as `…T00:00:00Z`.
+    const bound = { resource_id: filter.resourceId, action: filter.action, from, to };
+    const page = await this.cursors.page(orgId, 'audit_events', bound, query, (keyset) => this.events.listPage(orgId, filter, keyset));
     return mapPage(page, toAuditEventResponse);
   }
 }

@@ -6,9 +6,12 @@ import { rule } from './validation';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
-const CURSOR = /^[A-Za-z0-9_-]{1,64}$/;
+// Sealed cursors (src/crypto/sealed-cursor.ts) are base64url, at most 106 characters.
+const CURSOR = /^[A-Za-z0-9_-]{1,128}$/;
 /** Cursors are opaque base64url tokens. */
-export const CURSOR_SCHEMA = { type: String, pattern: CURSOR.source, maxLength: 64 };
+export const CURSOR_SCHEMA = { type: String, pattern: CURSOR.source, maxLength: 128 };
+const CURSOR_RULE = 'cursor_must_be_valid';
+const CURSOR_MESSAGE = 'cursor must be a next_cursor returned by this list';
 
 /** `?limit=&cursor=` of the growing lists (API.md "Conventions"). */
 export class PageQueryDto {
@@ -21,40 +24,34 @@ export class PageQueryDto {
   @Max(MAX_PAGE_SIZE, rule('limit_within_bounds', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`))
   limit?: number;
 
-  @ApiPropertyOptional({ ...CURSOR_SCHEMA, description: 'The next_cursor of the previous page' })
+  @ApiPropertyOptional({
+    ...CURSOR_SCHEMA,
+    description:
+      'The next_cursor of the previous page. Opaque, and bound to the organization, the list and the filters of the request that issued it: send it with the same filters.',
+  })
   @IsOptional()
-  @Matches(CURSOR, rule('cursor_must_be_valid', 'cursor must be a next_cursor returned by this list'))
+  @Matches(CURSOR, rule(CURSOR_RULE, CURSOR_MESSAGE))
   cursor?: string;
 }
 
-/** Keyset cursors over an increasing integer key (a bigint `seq`, a run's int4 row `index`): opaque to clients. */
-export function encodeSeqCursor(seq: string): string {
-  return Buffer.from(`s:${seq}`).toString('base64url');
-}
-
-/** The SQL types of the integer keys a keyset cursor can name, by their largest value. */
-const KEY_MAX = { bigint: 2n ** 63n - 1n, integer: 2n ** 31n - 1n } as const;
-export type KeyColumnType = keyof typeof KEY_MAX;
-
-function decodeSeqCursor(cursor: string | undefined, keyType: KeyColumnType): string | null {
-  if (!cursor) return null;
-  const decoded = Buffer.from(cursor, 'base64url').toString();
-  if (!/^s:\d{1,19}$/.test(decoded)) return null;
-  // A value past the key column's type fails the comparison (PostgreSQL 22003 → a 500): no cursor of ours is that big.
-  const seq = decoded.slice(2);
-  return BigInt(seq) <= KEY_MAX[keyType] ? seq : null;
+/** 400 cursor_must_be_valid, saying why (never what the cursor holds). */
+export function invalidCursor(message: string = CURSOR_MESSAGE): RuleViolation {
+  return RuleViolation.validation([{ field: 'cursor', rule: CURSOR_RULE, message }]);
 }
 
 /**
- * The key a page starts after (null for the first page); a cursor this service did not issue, or
- * past the range of the key's column type, → 400.
+ * Where a repository's keyset page starts: after the key `after` (null for the first page), at
+ * most `limit` rows. The key is raw (a table-wide seq): only PageCursors turns it into a cursor.
  */
-export function seqCursorAfter(page: PageQueryDto, keyType: KeyColumnType): string | null {
-  const after = decodeSeqCursor(page.cursor, keyType);
-  if (page.cursor && after === null) {
-    throw RuleViolation.validation([{ field: 'cursor', rule: 'cursor_must_be_valid', message: 'cursor must be a next_cursor returned by this list' }]);
-  }
-  return after;
+export interface Keyset {
+  after: string | null;
+  limit: number;
+}
+
+/** A repository's keyset page: its rows and the key of the last one when more follow. */
+export interface KeysetPage<T> {
+  items: T[];
+  nextAfter: string | null;
 }
 
 export interface Page<T> {

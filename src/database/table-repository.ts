@@ -1,14 +1,14 @@
 import type { EntityManager, EntityTarget, FindOptionsOrder, FindOptionsSelect, FindOptionsWhere, ObjectLiteral } from 'typeorm';
 import { LessThan, MoreThan } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type KeyColumnType, type Page, type PageQueryDto } from '../common/pagination';
+import { invalidCursor, type Keyset, type KeysetPage } from '../common/pagination';
 import { queryRows } from './pool-query';
 import type { Transaction } from './transaction';
 
 /** PostgreSQL's bound on a statement's parameters (a 16-bit count in the protocol). */
 const MAX_STATEMENT_PARAMETERS = 65_535;
-/** The column type of each keyset key: a cursor past its range is refused, not sent to PostgreSQL. */
-const KEY_TYPES: Record<'seq' | 'index', KeyColumnType> = { seq: 'bigint', index: 'integer' };
+/** The largest value of each keyset key's column (bigint `seq`, int4 `index`): a key past it is refused, not sent to PostgreSQL (22003 → 500). */
+const KEY_MAX = { seq: 2n ** 63n - 1n, index: 2n ** 31n - 1n } as const;
 
 /**
  * The base of the repositories: one per table, holding all of that table's SQL. Outside a
@@ -53,20 +53,21 @@ export abstract class TableRepository {
 
   /**
    * A keyset page over an increasing column: `seq` newest first (sync runs, export runs, webhook
-   * events, audit events) or a run's row `index` in order. The cursor is the last key of the page.
-   * `where` may be a list (rows matching any of them); each must name the organization.
+   * events, audit events) or a run's row `index` in order, starting after `keyset.after`; `nextAfter`
+   * is the last key of the page (PageCursors seals it). `where` may be a list (rows matching any of
+   * them); each must name the organization.
    */
   protected async keysetPage<E extends ObjectLiteral>(
     entity: EntityTarget<E>,
     where: FindOptionsWhere<E> | FindOptionsWhere<E>[],
-    page: PageQueryDto,
-    options: { key: keyof typeof KEY_TYPES; order: 'ASC' | 'DESC'; select?: FindOptionsSelect<E> },
-  ): Promise<Page<E>> {
-    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const keyType = KEY_TYPES[options.key];
-    const after = seqCursorAfter(page, keyType);
+    keyset: Keyset,
+    options: { key: keyof typeof KEY_MAX; order: 'ASC' | 'DESC'; select?: FindOptionsSelect<E> },
+  ): Promise<KeysetPage<E>> {
+    const { after, limit } = keyset;
+    // A sealed cursor holds only keys this service read; the check costs nothing should one not.
+    if (after !== null && BigInt(after) > KEY_MAX[options.key]) throw invalidCursor();
     const past = options.order === 'DESC' ? LessThan : MoreThan;
-    const cursor = after !== null ? { [options.key]: past(keyType === 'integer' ? Number(after) : after) } : {};
+    const cursor = after !== null ? { [options.key]: past(options.key === 'index' ? Number(after) : after) } : {};
     const rows = await this.repository(entity).find({
       where: (Array.isArray(where) ? where : [where]).map((w) => ({ ...w, ...cursor })) as FindOptionsWhere<E>[],
       order: { [options.key]: options.order } as FindOptionsOrder<E>,
@@ -74,6 +75,6 @@ export abstract class TableRepository {
       select: options.select,
     });
     const items = rows.slice(0, limit);
-    return { items, next_cursor: rows.length > limit ? encodeSeqCursor(String(items[items.length - 1][options.key])) : null };
+    return { items, nextAfter: rows.length > limit ? String(items[items.length - 1][options.key]) : null };
   }
 }

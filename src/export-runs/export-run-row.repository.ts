@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, MoreThan } from 'typeorm';
-import type { Page, PageQueryDto } from '../common/pagination';
+import type { Keyset, KeysetPage } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import type { RowOutcome } from '../sync/connector';
@@ -45,9 +45,9 @@ export class ExportRunRowRepository extends TableRepository {
     await this.rows(sql, params);
   }
 
-  /** The run's rows by index, a page at a time (the cursor is the last index seen). */
-  listPage(orgId: string, exportRunId: string, page: PageQueryDto): Promise<Page<ExportRunRowEntity>> {
-    return this.keysetPage(ExportRunRowEntity, { organization_id: orgId, export_run_id: exportRunId }, page, { key: 'index', order: 'ASC' });
+  /** The run's rows by index, a page at a time (the next starts after the last index seen). */
+  listPage(orgId: string, exportRunId: string, keyset: Keyset): Promise<KeysetPage<ExportRunRowEntity>> {
+    return this.keysetPage(ExportRunRowEntity, { organization_id: orgId, export_run_id: exportRunId }, keyset, { key: 'index', order: 'ASC' });
   }
 }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, In } from 'typeorm';
-import type { Page, PageQueryDto } from '../common/pagination';
+import type { Keyset, KeysetPage } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import type { ScheduledConfig } from '../job-queue/job-queue';
@@ -84,8 +84,8 @@ export class ExportRunRepository extends TableRepository {
   }
 
   /** Summaries newest first: every column but the stored result. */
-  listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<Omit<ExportRunEntity, 'result'>>> {
-    return this.keysetPage(ExportRunEntity, { organization_id: orgId, integration_id: integrationId }, page, {
+  listPage(orgId: string, integrationId: string, keyset: Keyset): Promise<KeysetPage<Omit<ExportRunEntity, 'result'>>> {
+    return this.keysetPage(ExportRunEntity, { organization_id: orgId, integration_id: integrationId }, keyset, {
       key: 'seq',
       order: 'DESC',
       select: {

@@ -4,6 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import type { Principal } from '../auth/principal';
 import { mapPage, type PageQueryDto } from '../common/pagination';
+import { PageCursors } from '../crypto/page-cursors';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { TransactionRunner, type Transaction } from '../database/transaction';
 import { DUPLICATE_TARGET_FIELD, type MappingTask } from '../export';
@@ -45,6 +46,7 @@ export class ExportRunService {
     private readonly pool: MappingPool,
     private readonly audit: AuditService,
     private readonly registry: IntegrationTypeRegistry,
+    private readonly cursors: PageCursors,
   ) {}
 
   /** Serialize without side effects; coverage problems are warnings. */
@@ -134,7 +136,7 @@ export class ExportRunService {
 
   async list(orgId: string, integrationId: string, page: PageQueryDto): Promise<ExportRunListResponse> {
     foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), CONFIG);
-    return mapPage(await this.runs.listPage(orgId, integrationId, page), toSummary);
+    return mapPage(await this.cursors.page(orgId, `export_runs:${integrationId}`, {}, page, (keyset) => this.runs.listPage(orgId, integrationId, keyset)), toSummary);
   }
 
   async get(orgId: string, integrationId: string, id: string): Promise<ExportRunResponse> {
@@ -144,7 +146,8 @@ export class ExportRunService {
   /** The rows of a run queued for delivery, with their states; a run that is not delivered has none. */
   async rows(orgId: string, integrationId: string, id: string, page: PageQueryDto): Promise<ExportRunRowListResponse> {
     if (!(await this.runs.existsByOrgAndId(orgId, integrationId, id))) throw RuleViolation.notFound('Export run');
-    return mapPage(await this.rowStates.listPage(orgId, id, page), (row) => ({
+    const rows = await this.cursors.page(orgId, `export_run_rows:${id}`, {}, page, (keyset) => this.rowStates.listPage(orgId, id, keyset));
+    return mapPage(rows, (row) => ({
       index: row.index,
       claim_id: row.claim_id,
       status: row.status,

@@ -234,8 +234,8 @@ function completeExamples(schemas: Json): void {
       if (field.format === 'uuid') field.example = exampleUuid(idKind(schemaName, property));
       else if (field.format === 'date-time') field.example = DATE_TIMES[property] ?? '2026-11-22T10:00:00.000Z';
       else if (field.type === 'array' && field.items?.format === 'uuid') field.example = [exampleUuid('field_mapping'), exampleUuid('field_mapping:2')];
-      // An opaque cursor as the lists issue them (base64url of `s:421`).
-      else if (property === 'next_cursor') field.example = 'czo0MjE';
+      // An opaque cursor as the lists issue them (sealed under key id `k1`: src/crypto/sealed-cursor.ts).
+      else if (property === 'next_cursor') field.example = 'AQJrMSG0gDslSMQFHtG2owE2r7M6nvqqKi-J9kn2MnP_a_Y-_LQZ54wv6szP0hmemQ';
       // Unset is the plausible value of an optional text (an error, a secret never shown): not "string".
       else if (field.type === 'string' && field.nullable && !field.enum) field.example = null;
       // A signing secret shown once keeps no example, as the write-only ones: a secret is never to be

@@ -7,6 +7,7 @@ import type { Principal } from '../auth/principal';
 import { assertIfMatch } from '../common/if-match';
 import { mapPage, type PageQueryDto } from '../common/pagination';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
+import { PageCursors } from '../crypto/page-cursors';
 import { SecretCipher, SecretDecryptionError } from '../crypto/secret-cipher';
 import { scrubSyncError } from './sync-error';
 import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
@@ -65,6 +66,7 @@ export class IntegrationConfigService {
     private readonly cipher: SecretCipher,
     private readonly registry: IntegrationTypeRegistry,
     private readonly audit: AuditService,
+    private readonly cursors: PageCursors,
   ) {}
 
   async list(orgId: string): Promise<IntegrationConfigResponse[]> {
@@ -335,7 +337,7 @@ export class IntegrationConfigService {
 
   async listSyncRuns(orgId: string, id: string, page: PageQueryDto): Promise<SyncRunListResponse> {
     foundOr404(await this.configs.findByOrgAndId(orgId, id), CONFIG);
-    return mapPage(await this.syncRuns.listPage(orgId, id, page), toSyncRunResponse);
+    return mapPage(await this.cursors.page(orgId, `sync_runs:${id}`, {}, page, (keyset) => this.syncRuns.listPage(orgId, id, keyset)), toSyncRunResponse);
   }
 
   // --- internals ---

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { Page, PageQueryDto } from '../common/pagination';
+import type { Keyset, KeysetPage } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import { SyncRunEntity } from './sync-run.entity';
@@ -29,7 +29,7 @@ export class SyncRunRepository extends TableRepository {
     return latest?.error ?? null;
   }
 
-  listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<SyncRunEntity>> {
-    return this.keysetPage(SyncRunEntity, { organization_id: orgId, integration_id: integrationId }, page, { key: 'seq', order: 'DESC' });
+  listPage(orgId: string, integrationId: string, keyset: Keyset): Promise<KeysetPage<SyncRunEntity>> {
+    return this.keysetPage(SyncRunEntity, { organization_id: orgId, integration_id: integrationId }, keyset, { key: 'seq', order: 'DESC' });
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, In } from 'typeorm';
-import { DEFAULT_PAGE_SIZE, encodeSeqCursor, seqCursorAfter, type Page, type PageQueryDto } from '../common/pagination';
+import type { Keyset, KeysetPage } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
 import { WebhookEventEntity } from './webhook-event.entity';
@@ -30,10 +30,9 @@ export class WebhookEventRepository extends TableRepository {
     return inserted[0]?.id ?? null;
   }
 
-  /** Newest first: at most `limit` events and MAX_PAGE_PAYLOAD_BYTES of their payloads; next_cursor whenever more follow. */
-  async listPage(orgId: string, integrationId: string, page: PageQueryDto): Promise<Page<WebhookEventEntity>> {
-    const limit = page.limit ?? DEFAULT_PAGE_SIZE;
-    const after = seqCursorAfter(page, 'bigint');
+  /** Newest first after `keyset.after`: at most `limit` events and MAX_PAGE_PAYLOAD_BYTES of their payloads; nextAfter whenever more follow. */
+  async listPage(orgId: string, integrationId: string, keyset: Keyset): Promise<KeysetPage<WebhookEventEntity>> {
+    const { after, limit } = keyset;
     // The sizes first (octet_length reads no TOASTed bytes), then the payloads of the events that fit.
     const sizes = await this.rows<{ seq: string; bytes: number }>(
       `SELECT seq, octet_length(payload) AS bytes FROM webhook_events WHERE organization_id = $1 AND integration_id = $2${after === null ? '' : ' AND seq < $4'}
@@ -45,9 +44,9 @@ export class WebhookEventRepository extends TableRepository {
       total += sizes[count].bytes;
       if (count > 0 && total > MAX_PAGE_PAYLOAD_BYTES) break;
     }
-    if (count === 0) return { items: [], next_cursor: null };
+    if (count === 0) return { items: [], nextAfter: null };
     const seqs = sizes.slice(0, count).map((row) => row.seq);
     const items = await this.repository(WebhookEventEntity).find({ where: { organization_id: orgId, integration_id: integrationId, seq: In(seqs) }, order: { seq: 'DESC' } });
-    return { items, next_cursor: sizes.length > count ? encodeSeqCursor(seqs[count - 1]) : null };
+    return { items, nextAfter: sizes.length > count ? seqs[count - 1] : null };
   }
 }

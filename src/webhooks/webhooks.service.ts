@@ -4,6 +4,7 @@ import { UUID_PATTERN } from '../common/uuid';
 import { mapPage, type PageQueryDto } from '../common/pagination';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { AppConfig } from '../config/app-config';
+import { PageCursors } from '../crypto/page-cursors';
 import { SecretCipher } from '../crypto/secret-cipher';
 import { configSecretLocation, IntegrationConfigEntity, type SecretColumn } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
@@ -52,6 +53,7 @@ export class WebhooksService {
     private readonly configs: IntegrationConfigRepository,
     private readonly events: WebhookEventRepository,
     private readonly cipher: SecretCipher,
+    private readonly cursors: PageCursors,
     config: AppConfig,
   ) {
     const sizes = { capacity: config.webhookRateLimitBurst, refillPerSecond: config.webhookRateLimitPerSecond, maxKeys: 10_000 };
@@ -124,7 +126,8 @@ export class WebhooksService {
 
   async listEvents(orgId: string, integrationId: string, page: PageQueryDto) {
     foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
-    return mapPage(await this.events.listPage(orgId, integrationId, page), (event): WebhookEventResponseItem => ({
+    const events = await this.cursors.page(orgId, `webhook_events:${integrationId}`, {}, page, (keyset) => this.events.listPage(orgId, integrationId, keyset));
+    return mapPage(events, (event): WebhookEventResponseItem => ({
       id: event.id,
       webhook_id: event.webhook_id,
       received_at: event.received_at.toISOString(),

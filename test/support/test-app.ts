@@ -11,10 +11,17 @@ import type { Role } from '../../src/auth/principal';
 import { loadAppConfig, type AppConfig } from '../../src/config/app-config';
 import type { Connector } from '../../src/sync/connector';
 import { MEANDER_DATA_SOURCE } from '../../src/database/database.module';
+import { canonicalFilters, sealCursor, type CursorFilters } from '../../src/crypto/sealed-cursor';
 
 // Test-only credentials: never used outside this suite.
 export const TEST_JWT_SECRET = 'test-only-jwt-secret-0123456789-abcdefghij';
 export const TEST_ENCRYPTION_KEYS = 'test1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=';
+
+/** A cursor at `position` of an organization's list as the test app seals them (for positions no page of a spec's reaches). */
+export function testCursor(orgId: string, list: string, position: bigint, filters: CursorFilters = {}): string {
+  const [id, secret] = TEST_ENCRYPTION_KEYS.split(':');
+  return sealCursor(position, { orgId, list, filters: canonicalFilters(filters) }, { id, secret: Buffer.from(secret, 'base64') });
+}
 
 export function testConfig(overrides: Record<string, string> = {}): AppConfig {
   const url = process.env.TEST_DATABASE_URL;
