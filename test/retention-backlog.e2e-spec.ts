@@ -1,6 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import { DELETE_EXPORT_RUN_ROWS, DELETE_EXPORT_RUNS, EXPORT_RUN_WINDOW } from '../src/retention/retention.repository';
 import { apiClient, expenseClaim, XLEDGER_EXPORT_MAPPINGS, xledgerConfig } from './support/api';
+import { nodesOf, rowsRead, type PlanNode } from './support/query-plans';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(120_000);
@@ -10,32 +11,6 @@ const LIMIT = 100;
 /** Runs of history added at a time, using the same mapping versions as the window's runs. */
 const BACKLOG = 10_000;
 const FIRST_POSITION = ['-infinity', '00000000-0000-0000-0000-000000000000'];
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  'Rows Removed by Index Recheck'?: number;
-  'Rows Removed by Join Filter'?: number;
-  Plans?: PlanNode[];
-}
-
-function nodesOf(plan: PlanNode): PlanNode[] {
-  return [plan, ...(plan.Plans ?? []).flatMap(nodesOf)];
-}
-
-/** Rows the plan read from tables and indexes, kept or thrown away, over all its loops (EXPLAIN gives per-loop averages). */
-function rowsRead(plan: PlanNode): number {
-  return nodesOf(plan)
-    .filter((node) => node['Relation Name'] !== undefined || node['Index Name'] !== undefined)
-    .reduce(
-      (sum, node) => sum + Math.round((node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * node['Actual Loops']),
-      0,
-    );
-}
 
 /**
  * The export-run statements of the retention job over a backlog of ANALYZEd runs that all used the
