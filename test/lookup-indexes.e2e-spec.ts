@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { Page } from '../src/common/pagination';
+import type { AuditEventEntity } from '../src/audit/audit-event.entity';
 import { apiClient, xledgerConfig } from './support/api';
+import { nodesOf, rowsRead, type PlanNode } from './support/query-plans';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 import { AuditEventRepository } from '../src/audit/audit-event.repository';
 import { DEFAULT_PAGE_SIZE } from '../src/common/pagination';
@@ -81,8 +84,11 @@ describe('list pages (real database, query plans of the SQL they run)', () => {
     return { org, config: res.body.id };
   }
 
-  /** The plan of every SELECT `read` runs on a transaction holding `fill`'s history (all rolled back). */
-  async function plansOf(fill: string[], read: (tx: Transaction) => Promise<unknown>): Promise<string[]> {
+  /**
+   * The plan of every SELECT `read` runs on a transaction holding `fill`'s history (all rolled back);
+   * with `analyze`, as run (EXPLAIN ANALYZE runs it: what it read).
+   */
+  async function plansOf(fill: string[], read: (tx: Transaction) => Promise<unknown>, options: { analyze?: boolean } = {}): Promise<string[]> {
     const runner = t.dataSource.createQueryRunner();
     await runner.startTransaction();
     const plans: string[] = [];
@@ -91,7 +97,7 @@ describe('list pages (real database, query plans of the SQL they run)', () => {
       // Every statement of the read goes through the runner: each SELECT is EXPLAINed before it runs.
       const query = runner.query.bind(runner) as (sql: string, parameters?: unknown[], structured?: boolean) => Promise<any>;
       runner.query = (async (sql: string, parameters?: unknown[], structured?: boolean) => {
-        if (/^\s*SELECT/i.test(sql)) plans.push(JSON.stringify((await query(`EXPLAIN (FORMAT JSON) ${sql}`, parameters))[0]['QUERY PLAN']));
+        if (/^\s*SELECT/i.test(sql)) plans.push(JSON.stringify((await query(`EXPLAIN (${options.analyze ? 'ANALYZE, ' : ''}FORMAT JSON) ${sql}`, parameters))[0]['QUERY PLAN']));
         return query(sql, parameters, structured);
       }) as typeof runner.query;
       await read(new Transaction(runner.manager));
@@ -158,5 +164,68 @@ describe('list pages (real database, query plans of the SQL they run)', () => {
       'idx_webhook_events_integration_seq',
       'idx_webhook_events_integration_seq',
     ]);
+  });
+
+  /** Of each plan (EXPLAIN ANALYZE): the indexes it read and how many rows it read from tables and indexes. */
+  const reads = (plans: string[]) =>
+    plans.map((json) => {
+      const plan = (JSON.parse(json) as { Plan: PlanNode }[])[0].Plan;
+      return {
+        indexes: [...new Set(nodesOf(plan).flatMap((node) => node['Index Name'] ?? (node['Relation Name'] ? [`${node['Node Type']} ${node['Relation Name']}`] : [])))].sort(),
+        rows: rowsRead(plan),
+      };
+    });
+
+  /** Every page of the audit trail of `org` under `filter` (AuditEventRepository.listPage on `tx`): their event counts. */
+  async function walkAuditTrail(tx: Transaction, org: string, filter: Parameters<AuditEventRepository['listPage']>[1], limit: number, pages: number): Promise<number[]> {
+    const counts: number[] = [];
+    let page: Page<AuditEventEntity> | undefined;
+    while (counts.length < pages && (!page || page.next_cursor)) {
+      page = await t.app
+        .get(AuditEventRepository)
+        .in(tx)
+        .listPage(org, filter, { limit, cursor: page?.next_cursor ?? undefined });
+      counts.push(page.items.length);
+    }
+    return counts;
+  }
+
+  // `resource_id` matches the event's resource or its config. As one OR, the planner walked the
+  // organization's trail backwards for the OR (here: the whole trail, past every newer event, to
+  // the quiet config's), or read all of a resource's events to sort them.
+  it("the audit trail of one resource reads a page from each of the tenant's resource and config indexes, quiet resource or busy", async () => {
+    const big = newOrgId();
+    const quiet = randomUUID();
+    const busy = randomUUID();
+    const event = (org: string, resource: string, config: string, n: number) =>
+      `INSERT INTO audit_events (organization_id, resource_type, resource_id, integration_id, action) SELECT '${org}', 'field_mapping', ${resource}, ${config}, 'field_mapping.updated' FROM generate_series(1, ${n}) g`;
+    const fill = [
+      // The quiet config's events, long ago: its own and its mappings'.
+      event(big, `'${quiet}'`, `'${quiet}'`, 2000),
+      event(big, 'gen_random_uuid()', `'${quiet}'`, 2000),
+      // Then the big tenant's other configs (a busy one among them) and other tenants.
+      event(
+        big,
+        `CASE WHEN g % 2 = 0 THEN '${busy}'::uuid ELSE gen_random_uuid() END`,
+        `CASE WHEN g % 3 = 0 THEN '${busy}'::uuid ELSE ('00000000-0000-4000-8000-' || lpad((g % 40)::text, 12, '0'))::uuid END`,
+        80000,
+      ),
+      event(newOrgId(), 'gen_random_uuid()', `'${quiet}'`, 20000),
+      event(newOrgId(), `'${busy}'`, `'${busy}'`, 20000),
+      `ANALYZE audit_events`,
+    ];
+    const plans = await plansOf(
+      fill,
+      async (tx) => {
+        expect(await walkAuditTrail(tx, big, { resourceId: quiet }, 50, 2)).toEqual([50, 50]);
+        expect(await walkAuditTrail(tx, big, { resourceId: busy }, 50, 2)).toEqual([50, 50]);
+      },
+      { analyze: true },
+    );
+    for (const read of reads(plans)) {
+      expect(read.indexes).toEqual(['idx_audit_events_org_integration', 'idx_audit_events_org_resource']);
+      // At most a page and one more from each.
+      expect(read.rows).toBeLessThanOrEqual(2 * 51);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { And, DataSource, LessThan, MoreThanOrEqual, type FindOperator, type FindOptionsWhere } from 'typeorm';
+import { DataSource } from 'typeorm';
 import type { Keyset, KeysetPage } from '../common/pagination';
 import { InjectMeanderDataSource } from '../database/database.module';
 import { TableRepository } from '../database/table-repository';
@@ -42,25 +42,34 @@ export class AuditEventRepository extends TableRepository {
     );
   }
 
-  /** Newest first, a keyset page over `seq`. */
-  listPage(orgId: string, filter: AuditEventFilter, keyset: Keyset): Promise<KeysetPage<AuditEventEntity>> {
-    const common: FindOptionsWhere<AuditEventEntity> = {
-      organization_id: orgId,
-      ...(filter.action ? { action: filter.action } : {}),
-      ...(filter.from || filter.to ? { occurred_at: between(filter.from, filter.to) } : {}),
-    };
-    const where = filter.resourceId
-      ? [
-          { ...common, resource_id: filter.resourceId },
-          { ...common, integration_id: filter.resourceId },
-        ]
-      : common;
-    return this.keysetPage(AuditEventEntity, where, keyset, { key: 'seq', order: 'DESC' });
+  /**
+   * Newest first, a keyset page over `seq`, read from this organization's indexes only. A
+   * `resource_id` is two ordered scans of at most a page each, (organization_id, resource_id, seq)
+   * and (organization_id, integration_id, seq), merged: as one OR the planner either read all of
+   * the resource's events and sorted them, or walked the organization's whole trail for a quiet
+   * resource.
+   */
+  async listPage(orgId: string, filter: AuditEventFilter, keyset: Keyset): Promise<KeysetPage<AuditEventEntity>> {
+    const { after, limit } = keyset;
+    const parameters: unknown[] = [orgId];
+    const parameter = (value: unknown) => `$${parameters.push(value)}`;
+    const where = ['organization_id = $1'];
+    if (filter.action) where.push(`action = ${parameter(filter.action)}`);
+    // `from` inclusive, `to` exclusive; either may be open.
+    if (filter.from) where.push(`occurred_at >= ${parameter(filter.from)}`);
+    if (filter.to) where.push(`occurred_at < ${parameter(filter.to)}`);
+    if (after !== null) where.push(`seq < ${parameter(after)}`);
+    const take = parameter(limit + 1);
+    const newest = (conditions: string[]) => `SELECT * FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY seq DESC LIMIT ${take}`;
+    let sql = newest(where);
+    if (filter.resourceId) {
+      const id = parameter(filter.resourceId);
+      // A config's own events are on both sides (their integration_id is the config): kept once.
+      sql = `SELECT DISTINCT ON (seq) * FROM ((${newest([...where, `resource_id = ${id}`])}) UNION ALL (${newest([...where, `integration_id = ${id}`])})) e
+        ORDER BY seq DESC LIMIT ${take}`;
+    }
+    const rows = await this.rows<AuditEventEntity>(sql, parameters);
+    const items = rows.slice(0, limit);
+    return { items, nextAfter: rows.length > limit ? String(items[items.length - 1].seq) : null };
   }
-}
-
-/** `from` inclusive, `to` exclusive; either may be open. */
-function between(from: Date | undefined, to: Date | undefined): FindOperator<Date> {
-  if (from && to) return And(MoreThanOrEqual(from), LessThan(to));
-  return from ? MoreThanOrEqual(from) : LessThan(to!);
 }
