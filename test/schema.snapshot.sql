@@ -52,6 +52,7 @@ CREATE UNIQUE INDEX audit_events_pkey ON public.audit_events USING btree (id);
 CREATE INDEX idx_audit_events_occurred_at ON public.audit_events USING btree (occurred_at);
 CREATE INDEX idx_audit_events_org_action_seq ON public.audit_events USING btree (organization_id, action, seq DESC);
 CREATE INDEX idx_audit_events_org_integration ON public.audit_events USING btree (organization_id, integration_id, seq DESC);
+CREATE INDEX idx_audit_events_org_occurred_at ON public.audit_events USING btree (organization_id, timezone('UTC'::text, occurred_at));
 CREATE INDEX idx_audit_events_org_resource ON public.audit_events USING btree (organization_id, resource_id, seq DESC);
 CREATE INDEX idx_audit_events_org_seq ON public.audit_events USING btree (organization_id, seq DESC);
 CREATE TRIGGER trg_audit_events_append_only BEFORE UPDATE ON public.audit_events FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();

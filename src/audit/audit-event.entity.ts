@@ -12,6 +12,8 @@ export const AUDIT_EVENTS_TABLE = 'audit_events';
 @Index('idx_audit_events_org_resource', { synchronize: false })
 @Index('idx_audit_events_org_integration', { synchronize: false })
 @Index('idx_audit_events_org_action_seq', { synchronize: false })
+@Index('idx_audit_events_org_occurred_at', { synchronize: false })
+// The retention job's (every tenant's, oldest first); the trail's from/to use idx_audit_events_org_occurred_at.
 @Index('idx_audit_events_occurred_at', ['occurred_at'])
 @Check('chk_audit_events_details_object', `jsonb_typeof(details) = 'object'`)
 export class AuditEventEntity {

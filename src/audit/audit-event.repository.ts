@@ -47,7 +47,8 @@ export class AuditEventRepository extends TableRepository {
    * `resource_id` is two ordered scans of at most a page each, (organization_id, resource_id, seq)
    * and (organization_id, integration_id, seq), merged: as one OR the planner either read all of
    * the resource's events and sorted them, or walked the organization's whole trail for a quiet
-   * resource.
+   * resource. A `from`/`to` window is read by this organization's (organization_id, UTC
+   * occurred_at) index or its seq index, never by the retention job's (every tenant's events).
    */
   async listPage(orgId: string, filter: AuditEventFilter, keyset: Keyset): Promise<KeysetPage<AuditEventEntity>> {
     const { after, limit } = keyset;
@@ -55,9 +56,12 @@ export class AuditEventRepository extends TableRepository {
     const parameter = (value: unknown) => `$${parameters.push(value)}`;
     const where = ['organization_id = $1'];
     if (filter.action) where.push(`action = ${parameter(filter.action)}`);
-    // `from` inclusive, `to` exclusive; either may be open.
-    if (filter.from) where.push(`occurred_at >= ${parameter(filter.from)}`);
-    if (filter.to) where.push(`occurred_at < ${parameter(filter.to)}`);
+    // `from` inclusive, `to` exclusive; either may be open. Compared in UTC (the same order), the
+    // expression of idx_audit_events_org_occurred_at: the retention job's idx_audit_events_occurred_at
+    // (every tenant's events) cannot serve it. With the plain column the planner took that one for a
+    // narrow window whenever the organization held a fair share of the table.
+    if (filter.from) where.push(`timezone('UTC', occurred_at) >= timezone('UTC', ${parameter(filter.from)}::timestamptz)`);
+    if (filter.to) where.push(`timezone('UTC', occurred_at) < timezone('UTC', ${parameter(filter.to)}::timestamptz)`);
     if (after !== null) where.push(`seq < ${parameter(after)}`);
     const take = parameter(limit + 1);
     const newest = (conditions: string[]) => `SELECT * FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY seq DESC LIMIT ${take}`;

@@ -16,6 +16,7 @@ import { RetryNotBefore1763800000013 } from './1763800000013-retry-not-before';
 import { ExportRunSettledAt1763800000014 } from './1763800000014-export-run-settled-at';
 import { OrgConsistentForeignKeys1763800000015 } from './1763800000015-org-consistent-foreign-keys';
 import { DropTableWideSeqKeys1763800000016 } from './1763800000016-drop-table-wide-seq-keys';
+import { AuditEventsOrgOccurredAt1763800000017 } from './1763800000017-audit-events-org-occurred-at';
 
 // Every migration, oldest first. `npm run migration:generate` writes a new file here: add it.
 // (gen_random_uuid() is core PostgreSQL since 13, so no extension is needed.)
@@ -37,4 +38,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   ExportRunSettledAt1763800000014,
   OrgConsistentForeignKeys1763800000015,
   DropTableWideSeqKeys1763800000016,
+  AuditEventsOrgOccurredAt1763800000017,
 ];
