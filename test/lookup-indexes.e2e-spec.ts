@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Page } from '../src/common/pagination';
+import type { KeysetPage } from '../src/common/pagination';
 import type { AuditEventEntity } from '../src/audit/audit-event.entity';
 import { apiClient, xledgerConfig } from './support/api';
 import { nodesOf, rowsRead, type PlanNode } from './support/query-plans';
@@ -179,12 +179,12 @@ describe('list pages (real database, query plans of the SQL they run)', () => {
   /** Every page of the audit trail of `org` under `filter` (AuditEventRepository.listPage on `tx`): their event counts. */
   async function walkAuditTrail(tx: Transaction, org: string, filter: Parameters<AuditEventRepository['listPage']>[1], limit: number, pages: number): Promise<number[]> {
     const counts: number[] = [];
-    let page: Page<AuditEventEntity> | undefined;
-    while (counts.length < pages && (!page || page.next_cursor)) {
+    let page: KeysetPage<AuditEventEntity> | undefined;
+    while (counts.length < pages && (!page || page.nextAfter)) {
       page = await t.app
         .get(AuditEventRepository)
         .in(tx)
-        .listPage(org, filter, { limit, cursor: page?.next_cursor ?? undefined });
+        .listPage(org, filter, { limit, after: page?.nextAfter ?? null });
       counts.push(page.items.length);
     }
     return counts;
