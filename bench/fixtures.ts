@@ -1,7 +1,7 @@
 // The benchmark's workload: a 12-field mapping set using every transform type, the records it
 // maps, and the same mapping written by hand.
 import { randomUUID } from 'node:crypto';
-import { formatDateValue, formatNumber, mappingSpec, parseNumberFormat, type MappingSpec } from '../src/export';
+import { formatDateValue, formatNumber, mappingSpec, MAX_EXPRESSION_LENGTH, parseNumberFormat, type MappingSpec } from '../src/export';
 
 export const ACCOUNTING_CODES: Record<string, string> = { travel_km: '4001', toll: '4002', parking: '4003' };
 
@@ -83,3 +83,19 @@ export function handWritten(r: Record<string, unknown>): { output: Record<string
     warnings: [],
   };
 }
+
+/**
+ * Formulas at the bounds built to be a parser's worst case: chained comparisons (of numbers, of
+ * names), 398 unary minuses, 199 `not`s, 23 function pairs. The bench times them; a unit spec
+ * checks they compile.
+ */
+export const WORST_CASE_FORMULAS: readonly string[] = [
+  Array.from({ length: 200 }, () => '1').join('<'),
+  Array.from({ length: 200 }, () => 'km_distance')
+    .join('<')
+    .slice(0, MAX_EXPRESSION_LENGTH)
+    .replace(/<[a-z_]*$/, ''),
+  `${'-'.repeat(398)}1`,
+  `${'not '.repeat(199)}(1 < 2)`,
+  Array.from({ length: 23 }, () => 'lower(description) < upper(description)').join(' or '),
+];
