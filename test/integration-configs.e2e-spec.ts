@@ -403,7 +403,7 @@ describe('integration configs (HTTP, real database)', () => {
       }
     });
 
-    it('credentials_required_for_new_base_url: a stored secret never follows base_url to another host', async () => {
+    it('credentials_required_for_new_base_url: a stored secret never follows base_url to another origin', async () => {
       const org = newOrgId();
       const token = await t.token('org_admin', org);
       const created = await api.post(base(org), token, {
@@ -413,11 +413,14 @@ describe('integration configs (HTTP, real database)', () => {
         api_key: 'xl-key-0123456789abcdef',
       });
       const path = `${base(org)}/${created.body.id}`;
-      // Another host (disabled or not): the key must come with it, or be cleared.
+      // Another origin (disabled or not): the key must come with it, or be cleared.
       for (const url of ['https://attacker.example/graphql', 'https://x.example:8443/graphql', 'https://X.example.evil/graphql']) {
         const moved = await api.patch(path, token, { base_url: url });
         expectProblem(moved, 422, 'credentials_required_for_new_base_url');
         expect(rulesOf(moved)).toEqual(['api_key:credentials_required_for_new_base_url']);
+        // Another port of the same host is another origin too: the answer must not say "host" only.
+        expect(moved.body.detail).toBe('A base_url on another origin needs the credentials again: api_key.');
+        expect(moved.body.errors[0].message).toBe('base_url now points at another origin (scheme, host or port): give api_key again (or null to clear it) in the same request');
       }
       expect((await api.get(path, token)).body).toMatchObject({ base_url: 'https://x.example/graphql', has_api_key: true, revision: created.body.revision });
       // The same host, another path: nothing leaves for anywhere new.

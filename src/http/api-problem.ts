@@ -96,8 +96,14 @@ export const SERVICE_ANSWERS: Partial<Record<Rule | ProblemCode, ProblemAnswer>>
     errors: [fieldError('api_key', 'credentials_required_before_enable', 'api_key is required to enable a xledger integration')],
   },
   credentials_required_for_new_base_url: {
-    detail: 'A new base_url host needs the credentials again: api_key.',
-    errors: [fieldError('api_key', 'credentials_required_for_new_base_url', 'base_url now points at another host: give api_key again (or null to clear it) in the same request')],
+    detail: 'A base_url on another origin needs the credentials again: api_key.',
+    errors: [
+      fieldError(
+        'api_key',
+        'credentials_required_for_new_base_url',
+        'base_url now points at another origin (scheme, host or port): give api_key again (or null to clear it) in the same request',
+      ),
+    ],
   },
   webhook_secret_required_for_inbound_webhooks: {
     detail: 'webhook_url needs a webhook secret.',

@@ -105,7 +105,7 @@ export function secretsToGiveForNewBaseUrl(
   return SECRETS_SENT_TO_BASE_URL.filter(([name, column]) => current[column] !== null && given[name] === undefined).map(([name]) => ({
     field: name,
     rule: 'credentials_required_for_new_base_url',
-    message: `base_url now points at another host: give ${name} again (or null to clear it) in the same request`,
+    message: `base_url now points at another origin (scheme, host or port): give ${name} again (or null to clear it) in the same request`,
   }));
 }
 

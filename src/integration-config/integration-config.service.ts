@@ -151,7 +151,11 @@ export class IntegrationConfigService {
       if (dto.base_url !== undefined) {
         const resend = secretsToGiveForNewBaseUrl(current, dto.base_url, dto);
         if (resend.length > 0)
-          throw new RuleViolation('credentials_required_for_new_base_url', `A new base_url host needs the credentials again: ${resend.map((e) => e.field).join(', ')}.`, resend);
+          throw new RuleViolation(
+            'credentials_required_for_new_base_url',
+            `A base_url on another origin needs the credentials again: ${resend.map((e) => e.field).join(', ')}.`,
+            resend,
+          );
         next.base_url = dto.base_url;
       }
       if (dto.client_id !== undefined) next.client_id = dto.client_id?.trim() ?? null;
