@@ -455,7 +455,7 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
       expect(batchesSince(mark).map(bearerOf)).toEqual([token, token, token, token]);
       expect(brief(await syncRuns(config.id))).toEqual([
         { status: 'success', records_pushed: 201, error: null },
-        { status: 'partial', records_pushed: 1, error: '1 rows refused by the external system' },
+        { status: 'partial', records_pushed: 1, error: '1 row refused by the external system' },
       ]);
       // Last, so the checks above run whatever it finds. An upstream's words are scrubbed of every credential, the access
       // token included (the Xledger connector scrubs its token the same way).

@@ -513,7 +513,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     };
     const res = await api.post(exports, token, { records: [expenseClaim(), expenseClaim(), expenseClaim()], deliver: true });
     const run = await waitForRun(`${exports}/${res.body.id}`, token, (r) => r.status === 'partially_delivered');
-    expect(run.delivery).toMatchObject({ attempts: 2, delivered_count: 2, failed_count: 1 });
+    expect(run.delivery).toMatchObject({ attempts: 2, delivered_count: 2, failed_count: 1, last_error: '1 row refused' });
     const rows = (await api.get(`${exports}/${res.body.id}/rows`, token)).body.items;
     expect(rows.map((r: any) => [r.status, r.external_id, r.error])).toEqual([
       ['failed', null, 'refused \uFFFD here \uFFFD and \uFFFD'],
@@ -522,7 +522,7 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
     ]);
     expect((await syncRuns(configId)).map((r) => [r.status, r.error])).toEqual([
       ['failed', 'gateway said \uFFFD no'],
-      ['partial', '1 rows refused by the external system'],
+      ['partial', '1 row refused by the external system'],
     ]);
   });
 
