@@ -2003,8 +2003,8 @@ export interface components {
             url: string;
             /** @example On-call channel */
             description: string | null;
-            /** @description What it receives: every alert type */
-            events: ("delivery.failed" | "credentials.rejected" | "integration.paused")[];
+            /** @description What it receives: every alert type (not chosen: a create that sends `events` is refused as unknown_field) */
+            readonly events: ("delivery.failed" | "credentials.rejected" | "integration.paused")[];
             /**
              * Format: uuid
              * @example 9b1e4c7d-2a5f-4e08-b3d6-71c0f8a2e594
@@ -2047,8 +2047,8 @@ export interface components {
             url: string;
             /** @example On-call channel */
             description: string | null;
-            /** @description What it receives: every alert type */
-            events: ("delivery.failed" | "credentials.rejected" | "integration.paused")[];
+            /** @description What it receives: every alert type (not chosen: a create that sends `events` is refused as unknown_field) */
+            readonly events: ("delivery.failed" | "credentials.rejected" | "integration.paused")[];
             /**
              * Format: uuid
              * @example 9b1e4c7d-2a5f-4e08-b3d6-71c0f8a2e594

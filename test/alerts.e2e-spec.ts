@@ -100,6 +100,8 @@ describe('failure alerts: endpoints over HTTP (real database)', () => {
       expect({ url, rules: rulesOf(await api.post(base, token, { url })) }).toEqual({ url, rules: ['url:base_url_must_be_https'] });
     }
     expectProblem(await api.post(base, token, { url: 'https://ops.example.org/', secret: 'mine' }), 400, 'validation_failed');
+    // `events` is what the answer says an endpoint receives (every type), not a choice.
+    expect(rulesOf(await api.post(base, token, { url: 'https://ops.example.org/', events: ['delivery.failed'] }))).toEqual(['events:unknown_field']);
     // At once: the creates of one organization queue up behind its count, so 10 and no more.
     const statuses = await Promise.all(Array.from({ length: 14 }, (_, i) => api.post(base, token, { url: `https://ops.example.org/${i}` }).then((res) => res.status)));
     expect(statuses.filter((status) => status === 201)).toHaveLength(10);

@@ -25,7 +25,13 @@ export class AlertEndpointResponse {
   @ApiProperty({ format: 'uuid', example: '3f6c2a9e-8b1d-4e7a-9c55-0d2b7e4f1a63' }) id: string;
   @ApiProperty({ format: 'uri', maxLength: 2048, example: 'https://ops.example.org/hooks/meander' }) url: string;
   @ApiProperty({ type: String, nullable: true, maxLength: 200, example: 'On-call channel' }) description: string | null;
-  @ApiProperty({ type: 'array', items: { type: 'string', enum: [...ALERT_TYPES] }, maxItems: ALERT_TYPES.length, description: 'What it receives: every alert type' })
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'string', enum: [...ALERT_TYPES] },
+    maxItems: ALERT_TYPES.length,
+    readOnly: true,
+    description: 'What it receives: every alert type (not chosen: a create that sends `events` is refused as unknown_field)',
+  })
   events: string[];
   @ApiProperty({ format: 'uuid', example: '9b1e4c7d-2a5f-4e08-b3d6-71c0f8a2e594' }) created_by: string;
   @ApiProperty({ format: 'date-time', example: '2026-12-06T09:14:03.512Z' }) created_at: string;
