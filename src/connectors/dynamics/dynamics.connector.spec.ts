@@ -510,6 +510,9 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     fake.loseAnswerNext(1);
     const lost = await failure(connector().deliver(context(), sent));
     expect(lost.kind).toBe('retryable');
+    // It was reached, and may have applied the batch: the error must not say it could not be reached.
+    expect(lost.message).not.toMatch(/could not be reached/);
+    expect(lost.message).toMatch(/^(Request to|The answer from) 127\.0\.0\.1:\d+ .* \(network\)$/);
     expect(batches()[0].answer).toBe('lost');
     expect(fake.table(ENTITY_SET)).toHaveLength(3);
 

@@ -299,10 +299,8 @@ export class DynamicsConnector implements Connector {
       return await this.http.request(request);
     } catch (error) {
       if (error instanceof EgressRefused) throw error;
-      if (error instanceof OutboundError) {
-        const host = new URL(request.url).host;
-        throw this.failure(settings, token, 'retryable', error.code === 'timeout' ? `${host} did not answer in time` : `${host} could not be reached (${error.code})`);
-      }
+      // The outbound client's words say where it failed: not sent, no whole answer in time, an answer broken off (the batch may then be applied).
+      if (error instanceof OutboundError) throw this.failure(settings, token, 'retryable', `${error.message} (${error.code})`);
       throw error;
     }
   }
