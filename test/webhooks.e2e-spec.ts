@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import type { Response } from 'supertest';
 import { Webhook } from 'standardwebhooks';
 import { apiClient, expectProblem, hlfPortalConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
@@ -139,6 +140,103 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const refusals = t.logs.slice(logsBefore).filter((line) => line.includes('webhook_refused'));
     expect(refusals).toHaveLength(7);
     expect(refusals.join('\n')).not.toContain(secret);
+  });
+
+  /** The detail of a refused delivery's 401. */
+  const refusalDetail = (res: Response): string => {
+    expectProblem(res, 401, 'unauthorized');
+    return res.body.detail;
+  };
+  /** No run of `n` characters of `secretish` (a secret, a signature) appears in `text`. */
+  const sharesNoPart = (text: string, secretish: string, n = 6) =>
+    Array.from({ length: secretish.length - n + 1 }, (_, i) => secretish.slice(i, i + n)).every((run) => !text.includes(run));
+
+  it("names the failing check in a 401's detail, each reason its own, never a secret or signature (Standard Webhooks)", async () => {
+    const { id, secret } = await setup();
+    const post = () => t.http.post(`/v1/webhooks/${id}`).set('Content-Type', 'application/json');
+
+    expect(refusalDetail(await post().send('{}'))).toBe('Missing headers of the Standard Webhooks scheme: webhook-id, webhook-timestamp, webhook-signature.');
+    expect(refusalDetail(await post().set('webhook-id', 'msg_x').set('webhook-timestamp', String(now())).send('{}'))).toBe(
+      'Missing header of the Standard Webhooks scheme: webhook-signature.',
+    );
+    expect(refusalDetail(await deliver(id, secret, '{}', { webhookId: 'm'.repeat(256) }))).toBe('The webhook-id header is longer than 255 characters.');
+
+    // Milliseconds, correctly signed over them: the usual mistake, named as such.
+    const ms = Date.now();
+    const msSignature = `v1,${createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
+      .update(`msg_ms.${ms}.{}`)
+      .digest('base64')}`;
+    expect(refusalDetail(await deliver(id, secret, '{}', { webhookId: 'msg_ms', timestamp: ms, signature: msSignature }))).toBe(
+      'The webhook-timestamp header must be a Unix time in whole seconds (10 digits today): a timestamp in milliseconds is the usual mistake.',
+    );
+    expect(refusalDetail(await deliver(id, secret, '{}', { timestamp: now() - 17 * 60 }))).toBe(
+      "The webhook-timestamp header is too old: it must be within 300 seconds of the server's time. Sign each attempt, retries too, with the current time, and check the sender's clock.",
+    );
+    expect(refusalDetail(await deliver(id, secret, '{}', { timestamp: now() + 17 * 60 }))).toBe(
+      "The webhook-timestamp header is too new (in the future): it must be within 300 seconds of the server's time. Check the sender's clock.",
+    );
+
+    // Signed with another secret: the detail says no more than that nothing matched.
+    const otherSecret = `whsec_${randomBytes(32).toString('base64')}`;
+    const at = now();
+    const sent = new Webhook(otherSecret).sign('msg_wrong', new Date(at * 1000), '{"amount":1}');
+    const expected = new Webhook(secret).sign('msg_wrong', new Date(at * 1000), '{"amount":1}');
+    const wrong = refusalDetail(await deliver(id, secret, '{"amount":1}', { webhookId: 'msg_wrong', timestamp: at, signature: sent }));
+    expect(wrong).toBe('No signature in the webhook-signature header matches the delivery.');
+    for (const part of [secret.slice('whsec_'.length), otherSecret.slice('whsec_'.length), sent.slice(3), expected.slice(3), '{"amount":1}']) {
+      expect([part, sharesNoPart(wrong, part)]).toEqual([part, true]);
+    }
+
+    const noSecret = await setup();
+    await t.dataSource.query(`UPDATE integration_configs SET webhook_secret_encrypted = NULL, webhook_url = NULL WHERE id = $1`, [noSecret.id]);
+    expect(refusalDetail(await deliver(noSecret.id, noSecret.secret, '{}'))).toBe(
+      'This integration has no webhook secret configured: its administrator must set one before any delivery can be verified.',
+    );
+    expect(await eventCount(id)).toBe(0);
+  });
+
+  it("names the failing check in a 401's detail for Xledger's scheme too", async () => {
+    const apiToken = randomBytes(32).toString('base64url');
+    const xl = await setup({ api_key: apiToken, webhook_url: 'https://x.example/hooks' }, 'xledger');
+    const body = '{"data":{}}';
+    const signed = (date: string, token = apiToken) =>
+      createHmac('sha256', Buffer.from(token, 'base64url'))
+        .update(`${Math.floor(Date.parse(date) / 1000)}.${body}`)
+        .digest('base64url');
+    const send = (id: string, headers: Record<string, string>) => {
+      let req = t.http.post(`/v1/webhooks/${id}`).set('Content-Type', 'application/json');
+      for (const [name, value] of Object.entries(headers)) req = req.set(name, value);
+      return req.send(body);
+    };
+    const date = new Date().toUTCString();
+
+    expect(refusalDetail(await send(xl.id, { 'X-XL-Webhook-Signature': signed(date) }))).toBe('Missing header of the Xledger scheme: Date.');
+    expect(refusalDetail(await send(xl.id, { 'X-XL-Webhook-Signature': signed(date), Date: 'yesterday' }))).toBe(
+      "The Date header must be an HTTP date, e.g. 'Sun, 22 Nov 2026 12:00:00 GMT'.",
+    );
+    const old = new Date(Date.now() - 17 * 60_000).toUTCString();
+    expect(refusalDetail(await send(xl.id, { 'X-XL-Webhook-Signature': signed(old), Date: old }))).toBe(
+      "The Date header is too old: it must be within 15 minutes of the server's time. Sign each attempt, retries too, with the current time, and check the sender's clock.",
+    );
+    const ahead = new Date(Date.now() + 17 * 60_000).toUTCString();
+    expect(refusalDetail(await send(xl.id, { 'X-XL-Webhook-Signature': signed(ahead), Date: ahead }))).toBe(
+      "The Date header is too new (in the future): it must be within 15 minutes of the server's time. Check the sender's clock.",
+    );
+    const wrongToken = randomBytes(32).toString('base64url');
+    const wrong = refusalDetail(await send(xl.id, { 'X-XL-Webhook-Signature': signed(date, wrongToken), Date: date }));
+    expect(wrong).toBe('The X-XL-Webhook-Signature header does not match the delivery.');
+    for (const part of [apiToken, wrongToken, signed(date), signed(date, wrongToken)]) expect([part, sharesNoPart(wrong, part)]).toEqual([part, true]);
+
+    const outboundOnly = await setup({ api_key: apiToken }, 'xledger');
+    expect(refusalDetail(await send(outboundOnly.id, { 'X-XL-Webhook-Signature': signed(date), Date: date }))).toBe(
+      'This integration is not set up for inbound Xledger webhooks (no webhook_url configured): its administrator must set one.',
+    );
+    // A token that is no signing key reads like none: a caller learns nothing of its form.
+    const noKey = await setup({ api_key: 'x', webhook_url: 'https://x.example/hooks' }, 'xledger');
+    expect(refusalDetail(await send(noKey.id, { 'X-XL-Webhook-Signature': signed(date), Date: date }))).toBe(
+      "This integration has no Xledger API token usable as a signing key: its administrator must set the config's api_key.",
+    );
+    expect(await eventCount(xl.id)).toBe(0);
   });
 
   it('answers 404 for unknown or malformed ids, 409 for a disabled config, 413 over 1 MiB', async () => {

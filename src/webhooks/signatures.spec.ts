@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
-import { signStandardWebhook, verifyStandardWebhook, verifyXledgerWebhook, xledgerSigningKey } from './signatures';
+import { REFUSAL_DETAILS, signStandardWebhook, verifyStandardWebhook, verifyXledgerWebhook, xledgerSigningKey } from './signatures';
 
 const secret = `whsec_${randomBytes(32).toString('base64')}`;
 const now = Math.floor(Date.now() / 1000);
@@ -53,7 +53,7 @@ describe('Standard Webhooks verification', () => {
     const previous = `whsec_${randomBytes(24).toString('base64')}`;
     const oldHeaders = referenceHeaders('msg_3', now, payload, previous);
     expect(verifyStandardWebhook(Buffer.from(payload), oldHeaders, [secret, previous], now).ok).toBe(true);
-    expect(verifyStandardWebhook(Buffer.from(payload), oldHeaders, [secret], now)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifyStandardWebhook(Buffer.from(payload), oldHeaders, [secret], now)).toMatchObject({ ok: false, reason: 'bad_signature' });
   });
 
   it('refuses missing headers, stale or future timestamps, tampering, and no secret', () => {
@@ -63,20 +63,30 @@ describe('Standard Webhooks verification', () => {
     for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature']) {
       const partial: Record<string, string> = { ...headers };
       delete partial[name];
-      expect(verifyStandardWebhook(body, partial, [secret], now)).toEqual({ ok: false, reason: 'missing_headers' });
+      expect(verifyStandardWebhook(body, partial, [secret], now)).toMatchObject({ ok: false, reason: 'missing_headers' });
     }
     expect(verifyStandardWebhook(body, headers, [secret], now + 301).ok).toBe(false);
     expect(verifyStandardWebhook(body, headers, [secret], now - 301).ok).toBe(false);
     expect(verifyStandardWebhook(body, headers, [secret], now + 299).ok).toBe(true);
     expect(verifyStandardWebhook(body, { ...headers, 'webhook-timestamp': `${now}abc` }, [secret], now).ok).toBe(false);
     expect(verifyStandardWebhook(body, { ...headers, 'webhook-id': 'msg_other' }, [secret], now).ok).toBe(false);
-    expect(verifyStandardWebhook(body, headers, [], now)).toEqual({ ok: false, reason: 'no_webhook_secret' });
+    expect(verifyStandardWebhook(body, headers, [], now)).toMatchObject({ ok: false, reason: 'no_webhook_secret' });
     fc.assert(
       fc.property(fc.nat({ max: body.length * 8 - 1 }), (bit) => {
         const tampered = Buffer.from(body);
         tampered[bit >> 3] ^= 1 << (bit & 7);
         expect(verifyStandardWebhook(tampered, headers, [secret], now).ok).toBe(false);
       }),
+    );
+  });
+  it('tells a sender that no signature matched in fixed words: nothing of the secrets, the signatures or the body', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (body, sent) => {
+        const headers = { 'webhook-id': 'msg_5', 'webhook-timestamp': String(now), 'webhook-signature': `v1,${Buffer.from(sent).toString('base64')}` };
+        const refusal = verifyStandardWebhook(Buffer.from(body), headers, [secret, `whsec_${randomBytes(32).toString('base64')}`], now);
+        expect(refusal).toEqual({ ok: false, reason: 'bad_signature', detail: REFUSAL_DETAILS.noStandardMatch });
+      }),
+      { numRuns: 100 },
     );
   });
 });
@@ -105,7 +115,7 @@ describe('Xledger webhook verification', () => {
     expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, apiToken, sentMs + 14 * 60_000).ok).toBe(true);
     expect(verifyXledgerWebhook(Buffer.from(body), { date: dateHeader }, apiToken).ok).toBe(false);
     expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector }, apiToken).ok).toBe(false);
-    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, null)).toEqual({ ok: false, reason: 'no_api_key' });
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': vector, date: dateHeader }, null)).toMatchObject({ ok: false, reason: 'no_api_key' });
   });
 
   it('is off for a token that is no canonical base64url key of 16 bytes or more: an empty-key HMAC cannot be forged', () => {
@@ -115,13 +125,16 @@ describe('Xledger webhook verification', () => {
       for (const signature of [emptyKeySignature, forged]) {
         expect([token, verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': signature, date: dateHeader }, token, sentMs)]).toEqual([
           token,
-          { ok: false, reason: 'api_key_not_a_signing_key' },
+          { ok: false, reason: 'api_key_not_a_signing_key', detail: expect.any(String) },
         ]);
       }
       expect(xledgerSigningKey(token)).toBeNull();
     }
     // Padding is optional; a signature in a non-canonical spelling is no signature.
     expect(xledgerSigningKey(`${randomBytes(16).toString('base64url')}==`)).toHaveLength(16);
-    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': `${vector}!`, date: dateHeader }, apiToken, sentMs)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifyXledgerWebhook(Buffer.from(body), { 'x-xl-webhook-signature': `${vector}!`, date: dateHeader }, apiToken, sentMs)).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+    });
   });
 });

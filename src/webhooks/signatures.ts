@@ -11,7 +11,38 @@ export const STANDARD_TOLERANCE_SECONDS = 300;
 export const XLEDGER_TOLERANCE_SECONDS = 15 * 60;
 const MAX_SIGNATURES = 10;
 
-export type Verification = { ok: true; webhookId: string; scheme: 'standard_webhooks' | 'xledger' } | { ok: false; reason: string };
+/** A refused delivery: `reason` for the operator's log line, `detail` for the sender's 401 (REFUSAL_DETAILS). */
+export type Refusal = { ok: false; reason: string; detail: string };
+export type Verification = { ok: true; webhookId: string; scheme: 'standard_webhooks' | 'xledger' } | Refusal;
+
+const STANDARD_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature'] as const;
+
+/**
+ * What a refused sender is told: which check failed, in words its developer can act on (the log's
+ * reason stays the operator's). Fixed text and header names only: never a secret, a signature
+ * sent or expected, an HMAC or the body. A signature that does not match says no more than that.
+ */
+export const REFUSAL_DETAILS = {
+  missingStandardHeaders: (names: readonly string[]) => `Missing ${names.length > 1 ? 'headers' : 'header'} of the Standard Webhooks scheme: ${names.join(', ')}.`,
+  missingXledgerHeaders: (names: readonly string[]) => `Missing ${names.length > 1 ? 'headers' : 'header'} of the Xledger scheme: ${names.join(', ')}.`,
+  webhookIdTooLong: 'The webhook-id header is longer than 255 characters.',
+  timestampNotSeconds: 'The webhook-timestamp header must be a Unix time in whole seconds (10 digits today): a timestamp in milliseconds is the usual mistake.',
+  timestampOutOfTolerance: (header: 'webhook-timestamp' | 'Date', tooOld: boolean, tolerance: string) =>
+    tooOld
+      ? `The ${header} header is too old: it must be within ${tolerance} of the server's time. Sign each attempt, retries too, with the current time, and check the sender's clock.`
+      : `The ${header} header is too new (in the future): it must be within ${tolerance} of the server's time. Check the sender's clock.`,
+  dateNotHttpDate: "The Date header must be an HTTP date, e.g. 'Sun, 22 Nov 2026 12:00:00 GMT'.",
+  noStandardMatch: 'No signature in the webhook-signature header matches the delivery.',
+  noXledgerMatch: 'The X-XL-Webhook-Signature header does not match the delivery.',
+  // Config state, told to whoever holds the integration's unguessable id (an unknown id is 404 already):
+  // only that nothing can verify there, which helps no forger and spares the sender a hunt through its HMAC.
+  noWebhookSecret: 'This integration has no webhook secret configured: its administrator must set one before any delivery can be verified.',
+  // A missing token and one that is no usable key read the same to an unauthenticated caller (the log tells them apart).
+  noXledgerKey: "This integration has no Xledger API token usable as a signing key: its administrator must set the config's api_key.",
+  noXledgerWebhookUrl: 'This integration is not set up for inbound Xledger webhooks (no webhook_url configured): its administrator must set one.',
+} as const;
+
+const refused = (reason: string, detail: string): Refusal => ({ ok: false, reason, detail });
 
 type Headers = Record<string, string | string[] | undefined>;
 const header = (headers: Headers, name: string): string | undefined => {
@@ -49,12 +80,16 @@ export function verifyStandardWebhook(body: Buffer, headers: Headers, secrets: s
   const id = header(headers, 'webhook-id');
   const timestampText = header(headers, 'webhook-timestamp');
   const signatureHeader = header(headers, 'webhook-signature');
-  if (!id || !timestampText || !signatureHeader) return { ok: false, reason: 'missing_headers' };
-  if (id.length > 255) return { ok: false, reason: 'invalid_webhook_id' };
-  if (!/^\d{1,12}$/.test(timestampText)) return { ok: false, reason: 'invalid_timestamp' };
+  if (!id || !timestampText || !signatureHeader) {
+    return refused('missing_headers', REFUSAL_DETAILS.missingStandardHeaders(STANDARD_HEADERS.filter((name) => !header(headers, name))));
+  }
+  if (id.length > 255) return refused('invalid_webhook_id', REFUSAL_DETAILS.webhookIdTooLong);
+  if (!/^\d{1,12}$/.test(timestampText)) return refused('invalid_timestamp', REFUSAL_DETAILS.timestampNotSeconds);
   const timestamp = Number(timestampText);
-  if (Math.abs(nowSeconds - timestamp) > STANDARD_TOLERANCE_SECONDS) return { ok: false, reason: 'timestamp_out_of_tolerance' };
-  if (secrets.length === 0) return { ok: false, reason: 'no_webhook_secret' };
+  if (Math.abs(nowSeconds - timestamp) > STANDARD_TOLERANCE_SECONDS) {
+    return refused('timestamp_out_of_tolerance', REFUSAL_DETAILS.timestampOutOfTolerance('webhook-timestamp', timestamp < nowSeconds, `${STANDARD_TOLERANCE_SECONDS} seconds`));
+  }
+  if (secrets.length === 0) return refused('no_webhook_secret', REFUSAL_DETAILS.noWebhookSecret);
 
   const offered = signatureHeader
     .split(' ')
@@ -66,7 +101,7 @@ export function verifyStandardWebhook(body: Buffer, headers: Headers, secrets: s
     const expected = Buffer.from(signStandardWebhook(secret, id, timestamp, body), 'base64');
     if (offered.some((candidate) => constantTimeEqual(candidate, expected))) return { ok: true, webhookId: id, scheme: 'standard_webhooks' };
   }
-  return { ok: false, reason: 'bad_signature' };
+  return refused('bad_signature', REFUSAL_DETAILS.noStandardMatch);
 }
 
 /** Shortest HMAC key the Xledger scheme accepts: an API token decoding to less is no signing key. */
@@ -111,15 +146,19 @@ function xledgerMac(key: Buffer, dateSeconds: number, body: Buffer): Buffer {
 export function verifyXledgerWebhook(body: Buffer, headers: Headers, apiToken: string | null, nowMs = Date.now()): Verification {
   const signature = header(headers, 'x-xl-webhook-signature');
   const date = header(headers, 'date');
-  if (!signature || !date) return { ok: false, reason: 'missing_headers' };
+  if (!signature || !date) {
+    return refused('missing_headers', REFUSAL_DETAILS.missingXledgerHeaders([signature ? '' : 'X-XL-Webhook-Signature', date ? '' : 'Date'].filter(Boolean)));
+  }
   const dateMs = Date.parse(date);
-  if (Number.isNaN(dateMs)) return { ok: false, reason: 'invalid_date' };
-  if (Math.abs(nowMs - dateMs) > XLEDGER_TOLERANCE_SECONDS * 1000) return { ok: false, reason: 'timestamp_out_of_tolerance' };
-  if (!apiToken) return { ok: false, reason: 'no_api_key' };
+  if (Number.isNaN(dateMs)) return refused('invalid_date', REFUSAL_DETAILS.dateNotHttpDate);
+  if (Math.abs(nowMs - dateMs) > XLEDGER_TOLERANCE_SECONDS * 1000) {
+    return refused('timestamp_out_of_tolerance', REFUSAL_DETAILS.timestampOutOfTolerance('Date', dateMs < nowMs, `${XLEDGER_TOLERANCE_SECONDS / 60} minutes`));
+  }
+  if (!apiToken) return refused('no_api_key', REFUSAL_DETAILS.noXledgerKey);
   const key = xledgerSigningKey(apiToken);
-  if (!key) return { ok: false, reason: 'api_key_not_a_signing_key' };
+  if (!key) return refused('api_key_not_a_signing_key', REFUSAL_DETAILS.noXledgerKey);
   const expected = xledgerMac(key, Math.floor(dateMs / 1000), body);
   const offered = strictBase64Url(signature);
-  if (!offered || !constantTimeEqual(offered, expected)) return { ok: false, reason: 'bad_signature' };
+  if (!offered || !constantTimeEqual(offered, expected)) return refused('bad_signature', REFUSAL_DETAILS.noXledgerMatch);
   return { ok: true, webhookId: `xl_${createHash('sha256').update(expected).digest('hex').slice(0, 48)}`, scheme: 'xledger' };
 }
