@@ -5848,7 +5848,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookReceiptResponse"];
                 };
             };
-            /** @description Missing headers, bad signature, stale or future timestamp, or no webhook secret configured */
+            /** @description The delivery was refused; `detail` names the check that failed: a missing header (named), a webhook-id over 255 characters, a webhook-timestamp that is not Unix seconds (a millisecond timestamp is the usual mistake), a timestamp (or Xledger's Date) too old or too new for the tolerance, no matching signature, or the integration having no webhook secret (or, for Xledger, no usable API token or webhook_url) configured. */
             401: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PROBLEM_CONTENT_TYPE } from '../src/common/problem';
 import { UNKNOWN_ANSWER_PREFIX } from '../src/http/api-problem';
-import { apiClient, xledgerConfig, type ApiClient } from './support/api';
+import { apiClient, hlfPortalConfig, xledgerConfig, type ApiClient } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
 
 // The document's examples are answers of the service. Problem examples are compared with the
@@ -49,6 +49,22 @@ describe('the OpenAPI examples', () => {
       { path: CONFIGS, method: 'get', status: 403, code: 'org_scoped_access_only', live: async () => api.get(`/v1/organizations/${randomUUID()}/integrations`, admin) },
       { path: CONFIGS, method: 'post', status: 403, code: 'forbidden', live: async () => api.post(configs, await t.token('sync_service'), xledgerConfig()) },
       { path: CONFIG, method: 'get', status: 404, code: 'not_found', live: () => api.get(`${configs}/${randomUUID()}`, admin) },
+      {
+        // A millisecond webhook-timestamp, sent to a real integration (an unknown id is 404 before any check).
+        path: '/v1/webhooks/{integration_id}',
+        method: 'post',
+        status: 401,
+        code: 'unauthorized',
+        live: async () => {
+          const created = await api.post(configs, admin, hlfPortalConfig(`whsec_${Buffer.alloc(32, 1).toString('base64')}`));
+          return t.http
+            .post(`/v1/webhooks/${created.body.id}`)
+            .set('webhook-id', 'msg_1')
+            .set('webhook-timestamp', String(Date.now()))
+            .set('webhook-signature', 'v1,AAAA')
+            .send('{}');
+        },
+      },
       {
         path: '/v1/organizations/{org_id}/alert-endpoints',
         method: 'post',

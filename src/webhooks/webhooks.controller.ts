@@ -10,6 +10,7 @@ import { BEARER_AUTH, WEBHOOK_SIGNATURE, XLEDGER_SIGNATURE } from '../http/swagg
 
 import { ApiOrgIdParam, OrgId } from '../org-scope/org-id.decorator';
 import { clientAddress, CountedBeforeBody } from '../http/rate-limit.guard';
+import { REFUSAL_DETAILS } from './signatures';
 import { WebhooksService } from './webhooks.service';
 
 class WebhookReceiptResponse {
@@ -81,7 +82,12 @@ export class InboundWebhooksController {
   @ApiAcceptedResponse({ type: WebhookReceiptResponse, description: 'New delivery stored' })
   @ApiOkResponse({ type: WebhookReceiptResponse, description: 'Duplicate webhook-id: nothing stored' })
   @ApiProblemResponses(
-    { status: 401, description: 'Missing headers, bad signature, stale or future timestamp, or no webhook secret configured' },
+    {
+      status: 401,
+      description:
+        "The delivery was refused; `detail` names the check that failed: a missing header (named), a webhook-id over 255 characters, a webhook-timestamp that is not Unix seconds (a millisecond timestamp is the usual mistake), a timestamp (or Xledger's Date) too old or too new for the tolerance, no matching signature, or the integration having no webhook secret (or, for Xledger, no usable API token or webhook_url) configured.",
+      answers: { unauthorized: { detail: REFUSAL_DETAILS.timestampNotSeconds } },
+    },
     404,
     { status: 409, rules: ['disabled_integration_must_not_sync'] },
     { status: 413, rules: ['payload_too_large'], description: 'Body over 1 MiB' },
