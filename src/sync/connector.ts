@@ -71,6 +71,14 @@ export interface Connector {
    */
   deliver(context: ConnectorContext, rows: DeliveryRow[]): Promise<RowOutcome[]>;
   /**
+   * What deliver() would refuse of a row without sending it: the row's error as deliver() gives it
+   * (the same function deliver() calls, so the two never disagree), or null. Pure and cheap, no I/O,
+   * no credentials (the message describes the row's values only): export previews and results call
+   * it for every row, for their `delivery_would_refuse:<index>:<message>` warnings. Optional: a
+   * connector without it has nothing predicted.
+   */
+  refusalOf?(output: Record<string, unknown>): string | null;
+  /**
    * POST …/connection-test: authenticates and makes one read-only call; sends no claim data.
    * Resolves when the system answered as expected; otherwise throws (a DeliveryFailure says why).
    * Optional: a connector without it answers `ok: false` ("connection test not supported").

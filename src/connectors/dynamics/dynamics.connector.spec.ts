@@ -210,6 +210,19 @@ describe('the Dynamics 365 / Dataverse connector', () => {
     expect(Object.keys(bodies[0])).not.toContain('msdyn_contactid');
   });
 
+  it('refusalOf says, sending nothing, what deliver() fails a row with (a ContactId that is no GUID); null for the rest', async () => {
+    const [good, bad, none, number] = rows(4);
+    bad.output = { ...bad.output, ContactId: 'Kari Nordmann' };
+    none.output = { ...none.output, ContactId: null };
+    number.output = { ...number.output, ContactId: 42 };
+    const requests = fake.requests.length;
+    const predicted = [good, bad, none, number].map((row) => connector().refusalOf(row.output));
+    expect(fake.requests.length).toBe(requests);
+    expect(predicted).toEqual([null, 'ContactId must be the id (GUID) of a Dataverse contact', null, 'ContactId must be the id (GUID) of a Dataverse contact']);
+    const outcomes = await connector().deliver(context(), [good, bad, none, number]);
+    expect(outcomes.map((o) => (o.status === 'failed' ? o.error : null))).toEqual(predicted);
+  });
+
   it('never lets a body column override the alternate key (a repeat would create a second record)', async () => {
     const [row] = rows(1);
     await connector().deliver(context(), [{ ...row, output: { ...row.output, [KEY]: 'something else' } }]);

@@ -65,10 +65,9 @@ export class DynamicsConnector implements Connector {
     // A row Dataverse could only refuse is failed here, without a request.
     const sendable: DeliveryRow[] = [];
     for (const row of rows) {
-      const contact = row.output['ContactId'];
-      if (contact !== undefined && contact !== null && !(typeof contact === 'string' && GUID.test(contact))) {
-        outcomes.set(row.index, { index: row.index, status: 'failed', error: 'ContactId must be the id (GUID) of a Dataverse contact' });
-      } else sendable.push(row);
+      const refusal = dataverseRowRefusal(row.output);
+      if (refusal !== null) outcomes.set(row.index, { index: row.index, status: 'failed', error: refusal });
+      else sendable.push(row);
     }
     try {
       for (let start = 0; start < sendable.length; start += DATAVERSE_BATCH_SIZE) {
@@ -89,6 +88,11 @@ export class DynamicsConnector implements Connector {
       throw new DeliveryFailure(error.kind, error.message, error.retryAfterSeconds, [...outcomes.values()]);
     }
     return rows.map((row) => outcomes.get(row.index) as RowOutcome);
+  }
+
+  /** What deliver() fails without a request (dataverseRowRefusal). */
+  refusalOf(output: Record<string, unknown>): string | null {
+    return dataverseRowRefusal(output);
   }
 
   /**
@@ -381,6 +385,16 @@ export class DynamicsConnector implements Connector {
       gate: requestGate(context.beforeRequest),
     };
   }
+}
+
+/**
+ * Why a row is failed without a request, or null: a ContactId that is not a GUID, which Dataverse
+ * could only refuse (a lookup binds a contact by its id). Its other values are Dataverse's to judge.
+ */
+export function dataverseRowRefusal(output: Record<string, unknown>): string | null {
+  const contact = output['ContactId'];
+  if (contact === undefined || contact === null || (typeof contact === 'string' && GUID.test(contact))) return null;
+  return 'ContactId must be the id (GUID) of a Dataverse contact';
 }
 
 /** Throttled or failed on the server's side: the row goes again. */

@@ -85,7 +85,10 @@ export function toGLImportInput(row: DeliveryRow): NodeTranslation {
     [TRANSACTION_DATE, 'postedDate', postedDate],
     [ACCOUNT_CODE, 'account.code', String(accountCode)],
   ];
-  for (const [field, value] of Object.entries(out)) {
+  // Keys, not entries, and no split or closure for a plain name: this runs for every row of every
+  // export preview (Connector.refusalOf) as well as every row delivered.
+  for (const field of Object.keys(out)) {
+    const value = out[field];
     if (field === AMOUNT || field === TRANSACTION_DATE || field === ACCOUNT_CODE) continue;
     // Absent and null alike: Xledger keeps its default.
     if (value === undefined || value === null) continue;
@@ -97,13 +100,27 @@ export function toGLImportInput(row: DeliveryRow): NodeTranslation {
 
   const assignedBy = new Map<string, string>();
   for (const [field, target, value] of assignments) {
-    const path = target.split('.');
-    if (!path.every((segment) => FIELD_NAME.test(segment))) return { ok: false, error: `target field "${clip(field)}" is not an Xledger field name` };
+    const path = target.includes('.') ? target.split('.') : [target];
+    if (!allFieldNames(path)) return { ok: false, error: `target field "${clip(field)}" is not an Xledger field name` };
     const clash = place(node, path, value);
     if (clash !== null) return { ok: false, error: `target field "${clip(field)}" collides with "${clip(assignedBy.get(clash) ?? clash)}"` };
     assignedBy.set(target, field);
   }
   return { ok: true, input: { clientId: String(row.index), node } };
+}
+
+/**
+ * What toGLImportInput refuses of a row's output, or null: its own rules and words, for a row not
+ * sent (an export preview). The reference and index change nothing it refuses.
+ */
+export function glImportRefusal(output: Record<string, unknown>): string | null {
+  const translated = toGLImportInput({ index: 0, reference: '', output });
+  return translated.ok ? null : translated.error;
+}
+
+function allFieldNames(path: string[]): boolean {
+  for (let i = 0; i < path.length; i++) if (!FIELD_NAME.test(path[i])) return false;
+  return true;
 }
 
 /** Writes `value` at `path`; the path already taken that prevents it, or null. */

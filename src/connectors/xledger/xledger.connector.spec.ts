@@ -117,6 +117,32 @@ describe('XledgerConnector against the Xledger fake', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  it('refusalOf says, sending nothing, what deliver() fails a row with, word for word; null for a row it sends', async () => {
+    const outputs: Record<string, unknown>[] = [
+      // The new user's row: an expense type without an accounting code, the mapping not required.
+      { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: null },
+      { Amount: 120.5, TransactionDate: '20.11.2026' },
+      { Amount: '1,234', TransactionDate: '20.11.2026', AccountCode: '7140' },
+      { Amount: '1e-7', TransactionDate: '20.11.2026', AccountCode: '7140' },
+      { Amount: 120.5, TransactionDate: 'next Tuesday', AccountCode: '7140' },
+      { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '7140', 'Cost centre': 'A' },
+      { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '7140', 'account.code': '9999' },
+      { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '7140', text: 'x'.repeat(500), 'text.more': 1 },
+    ];
+    const valid = rowsOf(2).map((row) => row.output);
+    const predicted = [...outputs, ...valid].map((output) => connector.refusalOf(output));
+    expect(fake.requests).toHaveLength(0);
+    expect(predicted.slice(outputs.length)).toEqual([null, null]);
+    expect(predicted[0]).toBe('AccountCode null is not an account code');
+
+    const rows = [...outputs, ...valid].map((output, index) => ({ index, reference: rowReference(RUN, index), output }));
+    const outcomes = await connector.deliver(contextFor(fake.url), rows);
+    expect(outcomes.map((o) => (o.status === 'failed' ? o.error : null))).toEqual(predicted);
+    // Only the valid rows went; no message names the token (the check is given none).
+    expect((fake.requests[0].body?.variables?.inputs as { clientId: string }[]).map((i) => i.clientId)).toEqual([String(outputs.length), String(outputs.length + 1)]);
+    for (const message of predicted) expect(String(message)).not.toContain(API_KEY);
+  });
+
   it('writes a tiny or huge amount in plain decimal form, which Xledger takes', async () => {
     const rows = rowsOf(2);
     rows[0] = { ...rows[0], output: { ...rows[0].output, Amount: 1e-7 } };

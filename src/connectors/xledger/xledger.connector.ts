@@ -7,6 +7,7 @@ import { DeliveryFailure, DeliveryStopped, requestGate, type Connector, type Con
 import {
   addGLImportItemsBody,
   connectionTestBody,
+  glImportRefusal,
   readAddAnswer,
   readConnectionTestAnswer,
   toGLImportInput,
@@ -108,6 +109,11 @@ export class XledgerConnector implements Connector {
       pending = unanswered;
     }
     return rows.map((row) => outcomes.get(row.index) as RowOutcome);
+  }
+
+  /** What deliver() fails without a request: a row toGLImportInput cannot translate. */
+  refusalOf(output: Record<string, unknown>): string | null {
+    return glImportRefusal(output);
   }
 
   /** One read-only query with the token; resolves when Xledger answered it. */
