@@ -7,7 +7,9 @@ import { issueToken } from '../src/auth/issue-token';
 import { loadAppConfig } from '../src/config/app-config';
 import { Keyring } from '../src/crypto/keyring';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
-import { compileMappings, runMapping } from '../src/export';
+import { XledgerConnector } from '../src/connectors/xledger/xledger.connector';
+import { deliveryRefusalWarnings } from '../src/export-runs/delivery-refusals';
+import { cappedWarnings, compileMappings, runMapping } from '../src/export';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
 import { ACCOUNTING_CODES, BENCH_MAPPINGS, makeRecords } from './fixtures';
 import { median, timeMs, timeMsAsync } from './stats';
@@ -24,7 +26,8 @@ export interface PreviewBenchResult {
 
 /**
  * POST …/exports/preview with 10,000 records over HTTP, against the in-process floor of the
- * same work: JSON.parse → compiled mapping → JSON.stringify of the same body.
+ * same work: JSON.parse → compiled mapping → what the Xledger connector would refuse of each row
+ * (the preview's delivery_would_refuse warnings) → JSON.stringify of the same body.
  */
 export async function runPreviewHttpBench(options: { records: number; requestsPerRound: number; rounds: number }): Promise<PreviewBenchResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'meander-bench-'));
@@ -62,8 +65,15 @@ export async function runPreviewHttpBench(options: { records: number; requestsPe
 
     const body = JSON.stringify({ records: makeRecords(options.records) });
     const compiled = compileMappings(BENCH_MAPPINGS, { sourceFields: EXPENSE_CLAIM_SOURCE_FIELDS, accountingCodeMappings: ACCOUNTING_CODES });
+    // The check only: it never sends.
+    const xledger = new XledgerConnector({ request: () => Promise.reject(new Error('the bench sends nothing')) });
     const baseline = () => {
-      for (let i = 0; i < options.requestsPerRound; i++) JSON.stringify(runMapping(compiled, (JSON.parse(body) as { records: unknown[] }).records));
+      for (let i = 0; i < options.requestsPerRound; i++) {
+        const outcome = runMapping(compiled, (JSON.parse(body) as { records: unknown[] }).records);
+        if (!outcome.ok) throw new Error('the bench records map within bounds');
+        const { rows, warnings } = outcome.result;
+        JSON.stringify({ ...outcome.result, warnings: cappedWarnings([], warnings, deliveryRefusalWarnings(xledger, rows)) });
+      }
     };
     const service = async () => {
       for (let i = 0; i < options.requestsPerRound; i++) {

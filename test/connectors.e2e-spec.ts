@@ -360,6 +360,29 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     expect(brief(await syncRuns(config.id))).toEqual([{ status: 'partial', records_pushed: 2, error: '2 rows refused by the external system' }]);
   });
 
+  it("Xledger: a row without an account code (the new user's config: the mapping not required) is warned in the preview with the very error delivery then stores", async () => {
+    const { fake, apiKey } = await xledgerFake();
+    const mappings = XLEDGER_MAPPINGS.map((m) => (m.target_field === 'AccountCode' ? { source_field: 'accounting_code', target_field: 'AccountCode' } : m));
+    const config = await createConfig(await organization(), xledgerConfig(fake, apiKey), mappings);
+    // `meal` has no accounting code in the config: AccountCode null.
+    const records = [claim(0), claim(1, { expense_type: 'meal' }), claim(2)];
+
+    const preview = await call('POST', `${config.exports}/preview`, config.token, { records });
+    expect(preview.status).toBe(200);
+    expect(preview.body.rows.map((row: any) => row.output.AccountCode)).toEqual(['4001', null, '4001']);
+    expect(preview.body.warnings).toEqual(['delivery_would_refuse:1:AccountCode null is not an account code']);
+    expect(fake.requests).toHaveLength(0);
+
+    const runId = await deliver(config, records);
+    const run = await waitForRun(config, runId);
+    expect(run).toMatchObject({ status: 'partially_delivered', warnings: preview.body.warnings, delivery: { delivered_count: 2, failed_count: 1 } });
+    const rows = await rowsOf(config, runId);
+    expect(rows.map((row) => row.status)).toEqual(['delivered', 'failed', 'delivered']);
+    // The preview's message is the row's stored error, word for word.
+    expect(`delivery_would_refuse:1:${rows[1].error}`).toBe(preview.body.warnings[0]);
+    expect(fake.requests.flatMap((r) => inputsOf(r).map((input) => input.node.extIdentifier))).toEqual([`meander:${runId}:0`, `meander:${runId}:2`]);
+  });
+
   it('Xledger: a lost answer (carried out, connection cut) is retried with the same extIdentifiers: the ledger has each row once', async () => {
     const { fake, apiKey } = await xledgerFake();
     const config = await createConfig(await organization(), xledgerConfig(fake, apiKey), XLEDGER_MAPPINGS);
@@ -463,6 +486,21 @@ describe('connectors: the real service delivers to the Xledger and Dataverse fak
     } finally {
       dv.refuseRows(() => false, 'unused');
     }
+  });
+
+  it('Dataverse (dynamics): a ContactId that is no GUID is warned in the preview with the very error delivery then stores, sending nothing for it', async () => {
+    const config = await createConfig(await organization(), dynamicsConfig(), DYNAMICS_MAPPINGS);
+    const records = [claim(0), claim(1, { peer_mentor_id: 'Kari Nordmann' })];
+    const preview = await call('POST', `${config.exports}/preview`, config.token, { records });
+    expect(preview.status).toBe(200);
+    expect(preview.body.warnings).toEqual(['delivery_would_refuse:1:ContactId must be the id (GUID) of a Dataverse contact']);
+
+    const runId = await deliver(config, records);
+    expect(await waitForRun(config, runId)).toMatchObject({ status: 'partially_delivered', warnings: preview.body.warnings });
+    const rows = await rowsOf(config, runId);
+    expect(rows.map((row) => row.status)).toEqual(['delivered', 'failed']);
+    expect(`delivery_would_refuse:1:${rows[1].error}`).toBe(preview.body.warnings[0]);
+    expect(recordsOf(DYNAMICS_SET, runId).map((r) => r.key)).toEqual(keys(runId, 1));
   });
 
   it('Dataverse (dynamics): 429 + Retry-After on the batch is retried after the wait, then delivered', async () => {

@@ -31,6 +31,8 @@ class SinkConnector implements Connector {
   beforeBatch: (configId: string) => Promise<void> = async () => undefined;
   /** Sends a batch as two requests (its first row, then the rest), asking the engine in between as a connector must. */
   twoRequests = false;
+  /** The connector's pre-send check (Connector.refusalOf), where a test gives one. */
+  refusalOf?: (output: Record<string, unknown>) => string | null;
   /** The system's own answer for a row, where a test gives one. */
   answer: (row: DeliveryRow) => RowOutcome | undefined = () => undefined;
 
@@ -207,6 +209,23 @@ describe('delivery to the external system (HTTP, real database, the job queue)',
       { index: 8, status: 'delivered', external_id: 'eighth', error: null },
       { index: 9, status: 'pending', external_id: null, error: null },
     ]);
+  });
+
+  it("predicts no refusal in a preview for a connector without a check: the host's connector for xledger replaces the built-in, and its rules are its own", async () => {
+    const { token, exports } = await setup();
+    // A date the built-in Xledger connector would refuse ("is not a date"); the sink takes it.
+    const res = await api.post(`${exports}/preview`, token, { records: [expenseClaim({ expense_date: 'soon' })] });
+    expect(res.status).toBe(200);
+    expect(res.body.rows[0].output).toMatchObject({ TransactionDate: 'soon' });
+    expect(res.body.warnings).toEqual([]);
+    sink.refusalOf = (output) => (output.AccountCode === '4999' ? 'the sink takes no 4999' : null);
+    try {
+      expect((await api.post(`${exports}/preview`, token, { records: [expenseClaim({ expense_type: 'meal' })] })).body.warnings).toEqual([
+        'delivery_would_refuse:0:the sink takes no 4999',
+      ]);
+    } finally {
+      delete sink.refusalOf;
+    }
   });
 
   it('queues a realtime export (202) and delivers every row once, with its stable reference; each attempt is a sync run', async () => {

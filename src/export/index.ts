@@ -16,6 +16,7 @@ export {
 } from './transforms';
 export { compileMappings, coverage, DUPLICATE_TARGET_FIELD, mappingWriteWarnings, NO_ACTIVE_MAPPINGS, RESERVED_TARGET_FIELDS } from './mapping-compiler';
 export {
+  cappedWarnings,
   jsonBytesWithin,
   MAX_EXPORT_OUTPUT_BYTES,
   MAX_EXPORT_WARNINGS,

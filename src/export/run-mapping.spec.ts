@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { compileMappings } from './mapping-compiler';
 import type { MappingSpec } from './mapping-spec';
-import { jsonBytesWithin, MAX_EXPORT_OUTPUT_BYTES, runMapping } from './run-mapping';
+import { cappedWarnings, jsonBytesWithin, MAX_EXPORT_OUTPUT_BYTES, MAX_EXPORT_WARNINGS, runMapping } from './run-mapping';
 
 const field = { name: 'currency', type: 'string' as const, non_null: false, path: null };
 const staticValue = (value: string): MappingSpec => ({
@@ -100,5 +100,30 @@ describe('jsonBytesWithin', () => {
     const escapes = '\u0001'.repeat(1_000_000);
     expect(jsonBytesWithin(escapes, 0, 100)).toBe(1_000_002);
     expect(jsonBytesWithin(escapes, 0, 2_000_000)).toBeLessThan(2_000_010);
+  });
+});
+
+describe('cappedWarnings', () => {
+  const many = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `${prefix}:${i}`);
+
+  it('keeps lists under the cap as they are, in order, de-duplicated', () => {
+    expect(cappedWarnings(['missing_target_field:AccountCode'], ['formula_error:Amount'], ['formula_error:Amount', 'delivery_would_refuse:3:x'])).toEqual([
+      'missing_target_field:AccountCode',
+      'formula_error:Amount',
+      'delivery_would_refuse:3:x',
+    ]);
+    expect(cappedWarnings([], [])).toEqual([]);
+  });
+
+  it('keeps the first 100 and counts the rest in one more_warnings_omitted, adding the counts the lists carried', () => {
+    const mapped = [...many('formula_error', MAX_EXPORT_WARNINGS), 'more_warnings_omitted:7'];
+    const merged = cappedWarnings(['missing_target_field:AccountCode'], mapped, many('delivery_would_refuse', 10_000));
+    expect(merged).toHaveLength(MAX_EXPORT_WARNINGS + 1);
+    expect(merged[0]).toBe('missing_target_field:AccountCode');
+    expect(merged[MAX_EXPORT_WARNINGS - 1]).toBe('formula_error:98');
+    // formula_error:99, the 7 already omitted, and the 10,000 refusals.
+    expect(merged[MAX_EXPORT_WARNINGS]).toBe('more_warnings_omitted:10008');
+    // Merged again (a run read back and merged): the count carries over, nothing is counted twice.
+    expect(cappedWarnings(merged)).toEqual(merged);
   });
 });

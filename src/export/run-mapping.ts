@@ -82,8 +82,31 @@ export function runMapping(mapping: CompiledMapping, records: unknown[], maxOutp
     }
   }
   const list = [...warnings];
-  if (dropped > 0) list.push(`more_warnings_omitted:${dropped}`);
+  if (dropped > 0) list.push(`${MORE_WARNINGS_OMITTED}${dropped}`);
   return { ok: true, result: { rows, skipped, warnings: list } };
+}
+
+/** The last warning of a capped list: how many more there were. */
+const MORE_WARNINGS_OMITTED = 'more_warnings_omitted:';
+
+/**
+ * Warning lists (capped ones among them) as one list under the same cap: in order, de-duplicated,
+ * the first MAX_EXPORT_WARNINGS kept and the rest counted in one `more_warnings_omitted:<n>`,
+ * which adds up the counts the lists already carried.
+ */
+export function cappedWarnings(...lists: readonly string[][]): string[] {
+  const kept = new Set<string>();
+  let omitted = 0;
+  for (const list of lists) {
+    for (const warning of list) {
+      if (warning.startsWith(MORE_WARNINGS_OMITTED)) omitted += Number(warning.slice(MORE_WARNINGS_OMITTED.length)) || 0;
+      else if (kept.size < MAX_EXPORT_WARNINGS) kept.add(warning);
+      else if (!kept.has(warning)) omitted++;
+    }
+  }
+  const list = [...kept];
+  if (omitted > 0) list.push(`${MORE_WARNINGS_OMITTED}${omitted}`);
+  return list;
 }
 
 /**
