@@ -1647,6 +1647,7 @@ export interface components {
             rows: components["schemas"]["ExportRowResponse"][];
             skipped: components["schemas"]["ExportSkipResponse"][];
             /**
+             * @description `<rule>:<target>` (`missing_target_field:AccountCode`, `formula_error:Amount`); `delivery_would_refuse:<index>:<message>` for a row the connector would refuse at delivery, in its words; at most 100, then `more_warnings_omitted:<n>`
              * @example [
              *       "missing_target_field:AccountCode"
              *     ]
@@ -1763,6 +1764,7 @@ export interface components {
             rows: components["schemas"]["ExportRowResponse"][];
             skipped: components["schemas"]["ExportSkipResponse"][];
             /**
+             * @description `<rule>:<target>` (`missing_target_field:AccountCode`, `formula_error:Amount`); `delivery_would_refuse:<index>:<message>` for a row the connector would refuse at delivery, in its words; at most 100, then `more_warnings_omitted:<n>`
              * @example [
              *       "missing_target_field:AccountCode"
              *     ]

@@ -5,11 +5,17 @@ import { rule } from '../../common/validation';
 import { MAX_SYNC_ERROR_LENGTH } from '../../integration-config/sync-error';
 import { isPlainObject, OptionalButNotNull, ruleDecorator } from '../../common/validators';
 import { EXPORT_RUN_STATUSES, type ExportRunStatus } from '../export-run.entity';
-// De-duplicated per-record warnings kept, plus one `more_warnings_omitted:<n>`.
+// De-duplicated warnings kept (coverage, per record, per row delivery would refuse), plus one `more_warnings_omitted:<n>`.
 import { MAX_EXPORT_WARNINGS } from '../../export';
 
 export const MAX_EXPORT_RECORDS = 10_000;
-const WARNINGS = { type: 'array', items: { type: 'string', maxLength: 300 }, maxItems: MAX_EXPORT_WARNINGS + 1 } as const;
+const WARNINGS = {
+  type: 'array',
+  items: { type: 'string', maxLength: 300 },
+  maxItems: MAX_EXPORT_WARNINGS + 1,
+  description:
+    '`<rule>:<target>` (`missing_target_field:AccountCode`, `formula_error:Amount`); `delivery_would_refuse:<index>:<message>` for a row the connector would refuse at delivery, in its words; at most 100, then `more_warnings_omitted:<n>`',
+} as const;
 const CLAIM_ID = { type: String, nullable: true, maxLength: 255, description: "The record's claim_id, when it has a string one" };
 
 export class ExportRequestDto {
