@@ -2146,7 +2146,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemResponse"];
                 };
             };
-            /** @description The database does not answer within 2 s (problem+json) */
+            /** @description The database does not answer within 2 s, or the instance is shutting down (problem+json) */
             503: {
                 headers: {
                     "Access-Control-Allow-Origin": components["headers"]["Access-Control-Allow-Origin"];

@@ -1,9 +1,14 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { API_SECURITY_HEADERS, DOCS_SECURITY_HEADERS, isDocsPath } from '../src/app.factory';
-import { killAllChildren, spawnEmbeddedPostgres } from './support/child-processes';
-import { startTestApp, type TestApp } from './support/test-app';
+import { issueToken } from '../src/auth/issue-token';
+import { killAllChildren, spawnEmbeddedPostgres, startServiceProcess, waitForExit } from './support/child-processes';
+import { startXledgerFake } from './support/fakes/xledger-fake';
+import { startTestApp, TEST_JWT_SECRET, type TestApp } from './support/test-app';
+import { testCertificate } from './support/tls';
+import { waitFor } from './support/wait';
 
 describe('health', () => {
   let t: TestApp;
@@ -86,4 +91,72 @@ describe('readiness when the database goes away', () => {
     expect(res.body.code).toBe('service_unavailable');
     expect((await t.http.get('/health/live')).status).toBe(200);
   });
+});
+
+describe('readiness during a graceful shutdown (the real process, SIGTERM)', () => {
+  afterAll(() => killAllChildren());
+
+  it('answers 503 from SIGTERM on while the instance drains, so a load balancer stops sending before the listener closes', async () => {
+    const { caFile } = await testCertificate();
+    const apiKey = `xl-${randomBytes(24).toString('base64url')}`;
+    const fake = await startXledgerFake({ apiKey });
+    try {
+      const service = await startServiceProcess({ DELIVERY_WORKERS: '1', EGRESS_ALLOW_PRIVATE: 'true', NODE_EXTRA_CA_CERTS: caFile });
+      const org = randomUUID();
+      const token = await issueToken({ secret: TEST_JWT_SECRET, role: 'org_admin', orgId: org });
+      const call = async (method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${service.base}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as any };
+      };
+      const configs = `/v1/organizations/${org}/integrations`;
+      const config = await call('POST', configs, {
+        integration_type: 'xledger',
+        display_name: 'X',
+        base_url: fake.url,
+        api_key: apiKey,
+        enabled: true,
+        sync_frequency: 'realtime',
+      });
+      expect(config.status).toBe(201);
+      const mappings = [
+        { source_field: 'expense_amount', target_field: 'Amount', is_required: true },
+        { source_field: 'expense_date', target_field: 'TransactionDate', is_required: true },
+        { source_field: 'accounting_code', target_field: 'AccountCode', is_required: true, default_value: '4999' },
+      ];
+      expect((await call('POST', `${configs}/${config.body.id}/field-mappings/bulk`, { items: mappings })).status).toBe(201);
+      // A delivery attempt the vendor holds: SIGTERM waits for it (before the listener closes).
+      const held = fake.holdNext();
+      const records = [{ claim_id: randomUUID(), expense_type: 'travel_km', expense_amount: 12.5, expense_date: '2026-11-20' }];
+      expect((await call('POST', `${configs}/${config.body.id}/exports`, { records, deliver: true })).status).toBe(202);
+      expect(
+        await waitFor(
+          () => fake.requests.length,
+          (n) => n > 0,
+          30_000,
+        ),
+      ).toBe(1);
+      expect((await call('GET', '/health/ready')).status).toBe(200);
+
+      service.child.kill('SIGTERM');
+      const ready = await waitFor(
+        () => call('GET', '/health/ready'),
+        (res) => res.status !== 200,
+        5_000,
+      );
+      expect(ready).toMatchObject({ status: 503, type: expect.stringMatching(/^application\/problem\+json/), body: { code: 'service_unavailable' } });
+      // Still serving meanwhile (the load balancer needs a moment to notice): the process is alive and answers the API.
+      expect((await call('GET', '/health/live')).status).toBe(200);
+      expect((await call('GET', configs)).status).toBe(200);
+      expect(service.child.exitCode).toBeNull();
+
+      held.release();
+      expect(await waitForExit(service.child, 60_000)).toBe(0);
+    } finally {
+      await fake.close();
+    }
+  }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, type OnModuleDestroy } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { NotRateLimited, Public } from '../auth/auth.decorators';
@@ -13,8 +13,19 @@ const READY_TIMEOUT_MS = 2000;
 // Probes must never be refused: a flood elsewhere would otherwise get the pod restarted.
 @NotRateLimited()
 @Controller('health')
-export class HealthController {
+export class HealthController implements OnModuleDestroy {
+  private stopping = false;
+
   constructor(@InjectMeanderDataSource() private readonly dataSource: DataSource) {}
+
+  /**
+   * The first of the shutdown hooks, before delivery attempts and alert sends drain (up to a
+   * request's 30 s) and the listener closes: not ready from then on, so a load balancer stops
+   * sending while the requests it already sent are still served.
+   */
+  onModuleDestroy(): void {
+    this.stopping = true;
+  }
 
   @Get('live')
   @ApiOperation({ summary: 'Liveness: the process is up' })
@@ -26,8 +37,9 @@ export class HealthController {
   @Get('ready')
   @ApiOperation({ summary: 'Readiness: the database answers' })
   @ApiOkResponse({ schema: { example: { status: 'ok', database: 'up' } } })
-  @ApiProblemResponses({ status: 503, rules: ['service_unavailable'], description: 'The database does not answer within 2 s (problem+json)' })
+  @ApiProblemResponses({ status: 503, rules: ['service_unavailable'], description: 'The database does not answer within 2 s, or the instance is shutting down (problem+json)' })
   async ready() {
+    if (this.stopping) throw new RuleViolation('service_unavailable', 'The service is shutting down.');
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([this.dataSource.query('SELECT 1'), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS)))]);
