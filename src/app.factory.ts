@@ -12,6 +12,7 @@ import { noteRoutes } from './http/allowed-methods';
 import { authenticateBeforeBody } from './http/authenticate-before-body';
 import { limitBeforeBody, RateLimits } from './http/rate-limit.guard';
 import { useBodyParsers } from './http/body-parsers';
+import { answeredByRouter } from './http/every-answer';
 import { DOCS_PATH, setupSwagger } from './http/swagger';
 import { useAccessLog } from './logging/access-log';
 import { AppLogger } from './logging/app-logger';
@@ -76,6 +77,8 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
           : problemOf('validation_failed', 'The URL is not valid: a path segment is not valid percent-encoding.', [
               { field: 'url', rule: 'url_must_be_valid', message: 'the path is not valid percent-encoding' },
             ]);
+      // Logged and counted like any answer: Fastify runs no hook on a reply it built outside a route.
+      answeredByRouter(request.server, request, reply);
       void setStandardHeaders(request, reply).status(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
     },
   });

@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { expectProblem } from './support/api';
 import { newOrgId, startTestApp, type TestApp } from './support/test-app';
+import { waitFor } from './support/wait';
 import { ProbeModule } from './support/probe.module';
 
 describe('errors are problem+json (HTTP, real pipe and filter)', () => {
@@ -119,6 +120,20 @@ describe('errors are problem+json (HTTP, real pipe and filter)', () => {
       expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
       expect(res.text).not.toContain('FST_ERR');
     }
+    // Each has its access line, under the id its answer carries, like any other request.
+    const accessLines = await waitFor(
+      () =>
+        t.logs
+          .map((line) => JSON.parse(line))
+          .filter((line) => line.msg === 'request completed' && [badEncoding, longId].some((res) => res.headers['x-request-id'] === line.req?.id)),
+      (lines) => lines.length >= 2,
+      2_000,
+      50,
+    );
+    expect(accessLines.map((line) => [line.req.id, line.res.status])).toEqual([
+      [badEncoding.headers['x-request-id'], 400],
+      [longId.headers['x-request-id'], 404],
+    ]);
   });
 
   it('refuses a JSON text that is not an object or an array (strict)', async () => {

@@ -167,11 +167,15 @@ describe('GET /metrics (HTTP, real database, the job queue)', () => {
     const stranger = randomUUID();
     ids.add(stranger);
     expect((await t.http.get(`/no-such-route/${stranger}`)).status).toBe(404);
+    // What the router itself refuses (a path that is not valid percent-encoding, an over-long id) is answered and counted too.
+    expect((await t.http.get(`/v1/organizations/%E0%A4%A/integrations`)).status).toBe(400);
+    expect((await t.http.get(`/v1/organizations/${'a'.repeat(101)}/integrations`)).status).toBe(404);
     const after = await scrape();
     const count = (text: string, labels: Record<string, string>) => sample(text, 'meander_http_requests_total', labels);
     expect(count(after, { method: 'GET', route, status: '200' }) - count(before, { method: 'GET', route, status: '200' })).toBe(2);
     expect(count(after, { method: 'GET', route, status: '403' }) - count(before, { method: 'GET', route, status: '403' })).toBe(1);
-    expect(count(after, { method: 'GET', route: 'unmatched', status: '404' }) - count(before, { method: 'GET', route: 'unmatched', status: '404' })).toBe(1);
+    expect(count(after, { method: 'GET', route: 'unmatched', status: '404' }) - count(before, { method: 'GET', route: 'unmatched', status: '404' })).toBe(2);
+    expect(count(after, { method: 'GET', route: 'unmatched', status: '400' }) - count(before, { method: 'GET', route: 'unmatched', status: '400' })).toBe(1);
     // The previous scrape was counted by the time this one answered.
     expect(count(after, { method: 'GET', route: '/metrics', status: '200' })).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'meander_http_request_duration_seconds_count', { method: 'GET', route })).toBeGreaterThanOrEqual(3);

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BaseLogger } from 'pino';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
+import { onEveryAnswer } from '../http/every-answer';
 import { principalLogFields, requestLogFields } from './request-log';
 
 type LoggedRequest = FastifyRequest & AuthenticatedRequest;
@@ -16,7 +17,7 @@ type LoggedRequest = FastifyRequest & AuthenticatedRequest;
  * problem filter, and the audit lines through the actor, see CurrentPrincipal).
  */
 export function useAccessLog(fastify: FastifyInstance, logger: BaseLogger): void {
-  fastify.addHook('onResponse', (request: LoggedRequest, reply, done) => {
+  onEveryAnswer(fastify, (request: LoggedRequest, reply) => {
     const principal = request.principal;
     const line = {
       req: requestLogFields(request),
@@ -26,7 +27,6 @@ export function useAccessLog(fastify: FastifyInstance, logger: BaseLogger): void
     };
     if (reply.statusCode >= 500) logger.error(line, 'request errored');
     else logger.info(line, 'request completed');
-    done();
   });
   fastify.addHook('onRequestAbort', (request: LoggedRequest, done) => {
     logger.warn({ req: requestLogFields(request) }, 'request aborted');

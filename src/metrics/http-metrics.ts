@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { onEveryAnswer } from '../http/every-answer';
 import type { ServiceMetrics } from './service-metrics';
 
 /**
@@ -12,8 +13,5 @@ export function routeTemplate(request: Pick<FastifyRequest, 'routeOptions' | 'is
 
 /** Counts every answered request, router refusals and 404s included, when its answer is sent. */
 export function observeHttpRequests(fastify: FastifyInstance, metrics: ServiceMetrics): void {
-  fastify.addHook('onResponse', (request, reply, done) => {
-    metrics.httpRequestEnded(request.method, routeTemplate(request), reply.statusCode, reply.elapsedTime / 1000);
-    done();
-  });
+  onEveryAnswer(fastify, (request, reply) => metrics.httpRequestEnded(request.method, routeTemplate(request), reply.statusCode, reply.elapsedTime / 1000));
 }
