@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueToken } from '../src/auth/issue-token';
@@ -99,6 +99,14 @@ describe('the service process', () => {
       run,
       new RegExp(`^start-up failed: cannot connect to PostgreSQL at ${url.hostname}:${url.port || 5432} .*database "meander_missing_db" does not exist; create it .*DATABASE_URL`),
     );
+  });
+
+  it("names DATA_DIR in one line when a file stands where the embedded database's directory should be", async () => {
+    const file = join(dataDir, 'not-a-directory');
+    writeFileSync(file, '');
+    // The secrets are given: nothing is generated into DATA_DIR before the embedded database starts.
+    const run = await startUp({ DATABASE_URL: '', DATA_DIR: file });
+    expectOneLine(run, /^start-up failed: DATA_DIR is not a directory this process can write \(EEXIST on mkdir\)/);
   });
 
   it('refuses PORT=abc with the one rule it breaks', async () => {

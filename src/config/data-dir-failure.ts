@@ -11,6 +11,8 @@ const UNWRITABLE = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EROFS']);
  */
 export function describeDataDirFailure(error: unknown): string | undefined {
   const { code, syscall } = (error ?? {}) as FsErrorFields;
-  if (typeof code !== 'string' || !UNWRITABLE.has(code)) return undefined;
+  // mkdir's EEXIST: a file stands where the directory should be (an existing directory is taken as it is).
+  const fileInTheWay = code === 'EEXIST' && syscall === 'mkdir';
+  if (typeof code !== 'string' || (!UNWRITABLE.has(code) && !fileInTheWay)) return undefined;
   return `DATA_DIR is not a directory this process can write (${code} on ${String(syscall ?? 'access')}): fix its owner or permissions, or set DATA_DIR to one (the embedded database and, in development, generated secrets live there)`;
 }
