@@ -70,7 +70,7 @@ describe('readiness when the database goes away', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'meander-health-'));
     db = await spawnEmbeddedPostgres(dataDir);
-    t = await startTestApp({ env: { DATABASE_URL: db.url } });
+    t = await startTestApp({ env: { DATABASE_URL: db.url, LOG_LEVEL: 'info' }, captureLogs: true });
   }, 60_000);
   afterAll(async () => {
     try {
@@ -90,6 +90,10 @@ describe('readiness when the database goes away', () => {
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.body.code).toBe('service_unavailable');
     expect((await t.http.get('/health/live')).status).toBe(200);
+    // The probe's own line is a warning (it is one in every drain too); the outage is an error line of its own.
+    const lines = t.logs.map((line) => JSON.parse(line) as { level: number; msg: string; event?: string });
+    expect(lines.filter((line) => line.event === 'readiness_database_unreachable')).toEqual([expect.objectContaining({ level: 50, msg: 'database not reachable' })]);
+    expect(lines.filter((line) => line.msg === 'not ready').map((line) => line.level)).toEqual([40]);
   });
 });
 
@@ -155,6 +159,15 @@ describe('readiness during a graceful shutdown (the real process, SIGTERM)', () 
 
       held.release();
       expect(await waitForExit(service.child, 60_000)).toBe(0);
+      // The probe's 503 is it doing its job: a warning, not an error line that would page someone on every deploy.
+      const probeLines = service
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes('"/health/ready"'))
+        .map((line) => JSON.parse(line) as { level: number; msg: string; res?: { statusCode?: number; status?: number } });
+      const refused = probeLines.filter((line) => (line.res?.statusCode ?? line.res?.status) === 503);
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused.map((line) => ({ level: line.level, msg: line.msg }))).toEqual(refused.map(() => ({ level: 40, msg: 'not ready' })));
     } finally {
       await fake.close();
     }

@@ -1,4 +1,4 @@
-import { Controller, Get, type OnModuleDestroy } from '@nestjs/common';
+import { Controller, Get, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { NotRateLimited, Public } from '../auth/auth.decorators';
@@ -15,6 +15,7 @@ const READY_TIMEOUT_MS = 2000;
 @Controller('health')
 export class HealthController implements OnModuleDestroy {
   private stopping = false;
+  private readonly logger = new Logger('Health');
 
   constructor(@InjectMeanderDataSource() private readonly dataSource: DataSource) {}
 
@@ -43,7 +44,9 @@ export class HealthController implements OnModuleDestroy {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([this.dataSource.query('SELECT 1'), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS)))]);
-    } catch {
+    } catch (error) {
+      // The access log takes the probe's 503 for a warning (a drain is one too): the outage itself is the error.
+      this.logger.error({ event: 'readiness_database_unreachable', code: (error as { code?: string }).code ?? (error as Error).message }, 'database not reachable');
       throw new RuleViolation('service_unavailable', 'The database is not reachable.');
     } finally {
       clearTimeout(timer);

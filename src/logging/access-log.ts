@@ -6,6 +6,8 @@ import { principalLogFields, requestLogFields } from './request-log';
 
 type LoggedRequest = FastifyRequest & AuthenticatedRequest;
 
+const READINESS_ROUTE = '/health/ready';
+
 /**
  * The access log as Fastify hooks: one line per request when its answer is sent (or when the
  * client went away first). nestjs-pino's own middleware did the same through @fastify/middie and
@@ -25,7 +27,10 @@ export function useAccessLog(fastify: FastifyInstance, logger: BaseLogger): void
       responseTime: Math.round(reply.elapsedTime),
       ...(principal ? { principal: principalLogFields(principal) } : {}),
     };
-    if (reply.statusCode >= 500) logger.error(line, 'request errored');
+    // The readiness probe's 503 is the probe doing its job (a drain on every deploy, the database away:
+    // that is logged where it is found): a warning, not an error line that pages someone.
+    if (reply.statusCode === 503 && request.routeOptions?.url === READINESS_ROUTE) logger.warn(line, 'not ready');
+    else if (reply.statusCode >= 500) logger.error(line, 'request errored');
     else logger.info(line, 'request completed');
   });
   fastify.addHook('onRequestAbort', (request: LoggedRequest, done) => {
