@@ -41,7 +41,7 @@ export function invalidCursor(message: string = CURSOR_MESSAGE): RuleViolation {
 
 /**
  * Where a repository's keyset page starts: after the key `after` (null for the first page), at
- * most `limit` rows. The key is raw (a table-wide seq): only PageCursors turns it into a cursor.
+ * most `limit` rows. The key is raw (a table-wide seq, or a run's row index): only PageCursors turns it into a cursor.
  */
 export interface Keyset {
   after: string | null;

@@ -52,14 +52,14 @@ export abstract class TableRepository {
   }
 
   /**
-   * A keyset page over an increasing column: `seq` newest first (sync runs, export runs, webhook
-   * events, audit events) or a run's row `index` in order, starting after `keyset.after`; `nextAfter`
-   * is the last key of the page (PageCursors seals it). `where` may be a list (rows matching any of
-   * them); each must name the organization.
+   * A keyset page over an increasing column: `seq` newest first (sync runs, export runs) or a run's
+   * row `index` in order, starting after `keyset.after`; `nextAfter` is the last key of the page
+   * (PageCursors seals it). `where` must name the organization. (Webhook events and the audit trail
+   * page with their own SQL: a byte budget, and two index scans merged instead of an OR.)
    */
   protected async keysetPage<E extends ObjectLiteral>(
     entity: EntityTarget<E>,
-    where: FindOptionsWhere<E> | FindOptionsWhere<E>[],
+    where: FindOptionsWhere<E>,
     keyset: Keyset,
     options: { key: keyof typeof KEY_MAX; order: 'ASC' | 'DESC'; select?: FindOptionsSelect<E> },
   ): Promise<KeysetPage<E>> {
@@ -69,7 +69,7 @@ export abstract class TableRepository {
     const past = options.order === 'DESC' ? LessThan : MoreThan;
     const cursor = after !== null ? { [options.key]: past(options.key === 'index' ? Number(after) : after) } : {};
     const rows = await this.repository(entity).find({
-      where: (Array.isArray(where) ? where : [where]).map((w) => ({ ...w, ...cursor })) as FindOptionsWhere<E>[],
+      where: { ...where, ...cursor } as FindOptionsWhere<E>,
       order: { [options.key]: options.order } as FindOptionsOrder<E>,
       take: limit + 1,
       select: options.select,
