@@ -54,6 +54,19 @@ describe('a row as an addGLImportItems input', () => {
     expect(result.ok && result.input.node.extIdentifier).toBe(ref(3));
   });
 
+  it("takes a field named like an Object method (constructor, toString, valueOf.x) as any other name: nothing of the node's prototype is a field taken", () => {
+    const result = toGLImportInput(row(2, { ...base, constructor: 'a', toString: 'b', 'valueOf.code': 'c' }));
+    expect(result.ok && { ...result.input.node }).toEqual({
+      amount: '120.5',
+      postedDate: '2026-11-20',
+      account: { code: '4001' },
+      constructor: 'a',
+      toString: 'b',
+      valueOf: { code: 'c' },
+      extIdentifier: ref(2),
+    });
+  });
+
   it.each([
     [{ ...base, Amount: 'twelve' }, 'Amount "twelve" is not a decimal number'],
     [{ ...base, Amount: null }, 'Amount null is not a decimal number'],

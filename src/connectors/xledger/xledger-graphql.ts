@@ -123,18 +123,23 @@ function allFieldNames(path: string[]): boolean {
   return true;
 }
 
-/** Writes `value` at `path`; the path already taken that prevents it, or null. */
+/**
+ * Writes `value` at `path`; the path already taken that prevents it, or null. Own keys only: a
+ * plain object inherits `constructor`, `toString`…, which are no field written before.
+ */
 function place(node: Record<string, unknown>, path: string[], value: unknown): string | null {
+  const taken = (object: Record<string, unknown>, key: string) => (Object.hasOwn(object, key) ? object[key] : undefined);
   let target = node;
   for (let depth = 0; depth < path.length - 1; depth++) {
     const key = path[depth];
-    const existing = target[key];
+    const existing = taken(target, key);
     if (existing === undefined) target[key] = {};
     else if (!isPlainObject(existing)) return path.slice(0, depth + 1).join('.');
     target = target[key] as Record<string, unknown>;
   }
   const leaf = path[path.length - 1];
-  if (target[leaf] !== undefined) return isPlainObject(target[leaf]) ? firstLeaf(path, target[leaf] as Record<string, unknown>) : path.join('.');
+  const existing = taken(target, leaf);
+  if (existing !== undefined) return isPlainObject(existing) ? firstLeaf(path, existing as Record<string, unknown>) : path.join('.');
   target[leaf] = value;
   return null;
 }
