@@ -190,7 +190,7 @@ describe('inbound webhooks (HTTP, real database)', () => {
     const noSecret = await setup();
     await t.dataSource.query(`UPDATE integration_configs SET webhook_secret_encrypted = NULL, webhook_url = NULL WHERE id = $1`, [noSecret.id]);
     expect(refusalDetail(await deliver(noSecret.id, noSecret.secret, '{}'))).toBe(
-      'This integration has no webhook secret configured: its administrator must set one before any delivery can be verified.',
+      'This integration cannot verify deliveries yet: its administrator must finish its inbound webhook setup.',
     );
     expect(await eventCount(id)).toBe(0);
   });
@@ -229,12 +229,12 @@ describe('inbound webhooks (HTTP, real database)', () => {
 
     const outboundOnly = await setup({ api_key: apiToken }, 'xledger');
     expect(refusalDetail(await send(outboundOnly.id, { 'X-XL-Webhook-Signature': signed(date), Date: date }))).toBe(
-      'This integration is not set up for inbound Xledger webhooks (no webhook_url configured): its administrator must set one.',
+      'This integration cannot verify deliveries yet: its administrator must finish its inbound webhook setup.',
     );
     // A token that is no signing key reads like none: a caller learns nothing of its form.
     const noKey = await setup({ api_key: 'x', webhook_url: 'https://x.example/hooks' }, 'xledger');
     expect(refusalDetail(await send(noKey.id, { 'X-XL-Webhook-Signature': signed(date), Date: date }))).toBe(
-      "This integration has no Xledger API token usable as a signing key: its administrator must set the config's api_key.",
+      'This integration cannot verify deliveries yet: its administrator must finish its inbound webhook setup.',
     );
     expect(await eventCount(xl.id)).toBe(0);
   });

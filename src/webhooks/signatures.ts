@@ -34,12 +34,10 @@ export const REFUSAL_DETAILS = {
   dateNotHttpDate: "The Date header must be an HTTP date, e.g. 'Sun, 22 Nov 2026 12:00:00 GMT'.",
   noStandardMatch: 'No signature in the webhook-signature header matches the delivery.',
   noXledgerMatch: 'The X-XL-Webhook-Signature header does not match the delivery.',
-  // Config state, told to whoever holds the integration's unguessable id (an unknown id is 404 already):
-  // only that nothing can verify there, which helps no forger and spares the sender a hunt through its HMAC.
-  noWebhookSecret: 'This integration has no webhook secret configured: its administrator must set one before any delivery can be verified.',
-  // A missing token and one that is no usable key read the same to an unauthenticated caller (the log tells them apart).
-  noXledgerKey: "This integration has no Xledger API token usable as a signing key: its administrator must set the config's api_key.",
-  noXledgerWebhookUrl: 'This integration is not set up for inbound Xledger webhooks (no webhook_url configured): its administrator must set one.',
+  // Config state, told alike whatever is missing (the log tells which): whoever holds the integration's
+  // unguessable id (an unknown id is 404 already) learns only that nothing can verify there yet, which
+  // helps no forger and spares the sender a hunt through its HMAC.
+  notSetUp: 'This integration cannot verify deliveries yet: its administrator must finish its inbound webhook setup.',
 } as const;
 
 const refused = (reason: string, detail: string): Refusal => ({ ok: false, reason, detail });
@@ -89,7 +87,7 @@ export function verifyStandardWebhook(body: Buffer, headers: Headers, secrets: s
   if (Math.abs(nowSeconds - timestamp) > STANDARD_TOLERANCE_SECONDS) {
     return refused('timestamp_out_of_tolerance', REFUSAL_DETAILS.timestampOutOfTolerance('webhook-timestamp', timestamp < nowSeconds, `${STANDARD_TOLERANCE_SECONDS} seconds`));
   }
-  if (secrets.length === 0) return refused('no_webhook_secret', REFUSAL_DETAILS.noWebhookSecret);
+  if (secrets.length === 0) return refused('no_webhook_secret', REFUSAL_DETAILS.notSetUp);
 
   const offered = signatureHeader
     .split(' ')
@@ -154,9 +152,9 @@ export function verifyXledgerWebhook(body: Buffer, headers: Headers, apiToken: s
   if (Math.abs(nowMs - dateMs) > XLEDGER_TOLERANCE_SECONDS * 1000) {
     return refused('timestamp_out_of_tolerance', REFUSAL_DETAILS.timestampOutOfTolerance('Date', dateMs < nowMs, `${XLEDGER_TOLERANCE_SECONDS / 60} minutes`));
   }
-  if (!apiToken) return refused('no_api_key', REFUSAL_DETAILS.noXledgerKey);
+  if (!apiToken) return refused('no_api_key', REFUSAL_DETAILS.notSetUp);
   const key = xledgerSigningKey(apiToken);
-  if (!key) return refused('api_key_not_a_signing_key', REFUSAL_DETAILS.noXledgerKey);
+  if (!key) return refused('api_key_not_a_signing_key', REFUSAL_DETAILS.notSetUp);
   const expected = xledgerMac(key, Math.floor(dateMs / 1000), body);
   const offered = strictBase64Url(signature);
   if (!offered || !constantTimeEqual(offered, expected)) return refused('bad_signature', REFUSAL_DETAILS.noXledgerMatch);

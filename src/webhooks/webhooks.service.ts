@@ -143,7 +143,7 @@ export class WebhooksService {
     if (config.integration_type === 'xledger' && headers['x-xl-webhook-signature'] !== undefined) {
       // Only a config set up for inbound webhooks (webhook_url, which the seed's rule pairs with a
       // secret) takes Xledger's scheme: an API key alone is a credential for going out, not in.
-      if (!config.webhook_url) return { ok: false, reason: 'no_webhook_secret', detail: REFUSAL_DETAILS.noXledgerWebhookUrl };
+      if (!config.webhook_url) return { ok: false, reason: 'no_webhook_secret', detail: REFUSAL_DETAILS.notSetUp };
       return verifyXledgerWebhook(body, headers, this.decrypt(config, 'api_key_encrypted'));
     }
     const secrets = [this.decrypt(config, 'webhook_secret_encrypted')];

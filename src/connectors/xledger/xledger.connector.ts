@@ -104,7 +104,8 @@ export class XledgerConnector implements Connector {
       // Not executed: nothing was created. Without an item to blame, the batch failed as a whole.
       const detail = otherErrors.length > 0 ? otherErrors.join('; ') : 'no items in the answer';
       if (refused.size === 0) throw fail({ kind: 'retryable', message: `Xledger: ${detail}` });
-      if (request >= MAX_REQUESTS_PER_BATCH) throw fail({ kind: 'retryable', message: `Xledger kept refusing items; ${unanswered.length} rows not sent` });
+      if (request >= MAX_REQUESTS_PER_BATCH)
+        throw fail({ kind: 'retryable', message: `Xledger kept refusing items; ${unanswered.length} row${unanswered.length === 1 ? '' : 's'} not sent` });
       // Xledger refused the request for the items it named: the others go again, without them.
       pending = unanswered;
     }
