@@ -49,7 +49,7 @@ describe('export previews and results warn of the rows delivery would refuse (HT
     expect(res.status).toBe(201);
     const path = `/v1/organizations/${org}/integrations/${res.body.id}`;
     expect((await api.post(`${path}/field-mappings/bulk`, token, { items: mappings })).status).toBe(201);
-    return { token, exports: `${path}/exports` };
+    return { token, exports: `${path}/exports`, fieldMappings: `${path}/field-mappings` };
   }
   const xledger = () => config(xledgerConfig({ accounting_code_mappings: { travel_km: '4001' } }), XLEDGER_MAPPINGS);
 
@@ -71,6 +71,27 @@ describe('export previews and results warn of the rows delivery would refuse (HT
     const valid = await api.post(`${exports}/preview`, token, { records: [claim(), claim('travel_km', { expense_date: '2026-11-21' })] });
     expect(valid.status).toBe(200);
     expect(valid.body.warnings).toEqual([]);
+  });
+
+  it('the field-mapping preview (one record) warns as the export preview of that record does: index 0, the same words; a valid record none', async () => {
+    const { token, exports, fieldMappings } = await xledger();
+    const refused = claim('meal');
+    const one = await api.post(`${fieldMappings}/preview`, token, { record: refused });
+    expect(one.status).toBe(200);
+    expect(one.body).toEqual({
+      output: { Amount: 120.5, TransactionDate: '2026-11-20', AccountCode: null },
+      skipped_reason: null,
+      warnings: [`delivery_would_refuse:0:${NO_ACCOUNT_CODE}`],
+    });
+    const batch = await api.post(`${exports}/preview`, token, { records: [refused] });
+    expect(one.body.warnings).toEqual(batch.body.warnings);
+
+    const valid = await api.post(`${fieldMappings}/preview`, token, { record: claim() });
+    expect(valid.status).toBe(200);
+    expect(valid.body).toEqual({ output: { Amount: 120.5, TransactionDate: '2026-11-20', AccountCode: '4001' }, skipped_reason: null, warnings: [] });
+    // A skipped record is no row: delivery never gets it, so nothing is predicted of it.
+    const skipped = await api.post(`${fieldMappings}/preview`, token, { record: claim('meal', { expense_amount: null }) });
+    expect(skipped.body).toMatchObject({ skipped_reason: 'missing_required_field:Amount', warnings: [] });
   });
 
   it("Xledger: the connector's other rules, in its words (an amount it would misread, a date it cannot read)", async () => {

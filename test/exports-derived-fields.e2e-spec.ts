@@ -78,10 +78,15 @@ describe('the derived accounting_code (HTTP, real database)', () => {
     const base = { expense_amount: 10, expense_date: '2026-11-20', cost_center: 'CC1' };
     const warnings = ['record_accounting_code_ignored:AccountCode', 'record_accounting_code_ignored:Dimension'];
 
-    // The field-mapping preview: an unmapped expense type with a code of the record's own.
+    // The field-mapping preview: an unmapped expense type with a code of the record's own (and the
+    // null AccountCode Xledger's connector would refuse at delivery, as the export preview warns it).
     const unmapped = await api.post(`${path}/field-mappings/preview`, token, { record: { ...base, expense_type: 'parking', accounting_code: '7777' } });
     expect(unmapped.status).toBe(200);
-    expect(unmapped.body).toMatchObject({ output: { AccountCode: null }, skipped_reason: null, warnings });
+    expect(unmapped.body).toMatchObject({
+      output: { AccountCode: null },
+      skipped_reason: null,
+      warnings: [...warnings, 'delivery_would_refuse:0:AccountCode null is not an account code'],
+    });
     const mappedType = await api.post(`${path}/field-mappings/preview`, token, { record: { ...base, expense_type: 'travel_km', accounting_code: '7777' } });
     expect(mappedType.body).toEqual({ output: { Amount: 10, TransactionDate: '2026-11-20', AccountCode: '4001', Dimension: '4001/CC1' }, skipped_reason: null, warnings });
     // A record without one of its own: nothing to warn about.

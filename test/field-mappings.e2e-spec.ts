@@ -460,15 +460,16 @@ describe('field mappings (HTTP, real database)', () => {
       const active = await api.post(`${path}/preview`, token, { record });
       expect(active.body).toEqual({ output: { Amount: 120.5, TransactionDate: '2026-11-20', AccountCode: '4001' }, skipped_reason: null, warnings: [] });
       const ids: string[] = made.body.items.map((m: { id: string }) => m.id);
-      // Deactivated one by one: while one is still active, no warning.
+      // Deactivated one by one: while one is still active, no no_active_mappings (only what Xledger would refuse, as an export preview warns it).
+      const noAmount = 'delivery_would_refuse:0:Amount (missing) is not a decimal number';
       for (const id of ids.slice(0, -1)) expect((await api.patch(`${path}/${id}`, token, { is_active: false })).status).toBe(200);
-      expect((await api.post(`${path}/preview`, token, { record })).body.warnings).toEqual([]);
+      expect((await api.post(`${path}/preview`, token, { record })).body.warnings).toEqual([noAmount]);
       expect((await api.patch(`${path}/${ids[ids.length - 1]}`, token, { is_active: false })).status).toBe(200);
       // The mappings are still there, none of them active.
       expect((await api.get(path, token)).body.items.map((m: { is_active: boolean }) => m.is_active)).toEqual([false, false, false]);
       const preview = await api.post(`${path}/preview`, token, { record });
       expect(preview.status).toBe(200);
-      expect(preview.body).toEqual({ output: {}, skipped_reason: null, warnings: ['no_active_mappings'] });
+      expect(preview.body).toEqual({ output: {}, skipped_reason: null, warnings: ['no_active_mappings', noAmount] });
       expect((await api.get(`${path}/coverage`, token)).body).toEqual({
         complete: false,
         missing_target_fields: ['Amount', 'TransactionDate', 'AccountCode'],

@@ -7,10 +7,12 @@ import type { FieldError } from '../common/problem';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { TransactionRunner, type Transaction } from '../database/transaction';
 import { compileMappings, coverage, mappingWriteWarnings, RESERVED_TARGET_FIELDS, type CompileContext, type MappingResult, type MappingSpec } from '../export';
+import { deliveryRefusalWarnings } from '../export-runs/delivery-refusals';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import type { IntegrationTypeDefinition } from '../integration-types/integration-type';
 import { IntegrationTypeRegistry } from '../integration-types/integration-type.registry';
+import { ConnectorRegistry } from '../sync/connector.registry';
 import type { CreateFieldMappingDto, UpdateFieldMappingDto } from './dto/field-mapping-request.dto';
 import type { CoverageResponse, FieldMappingResponse, FieldMappingWriteResponse } from './dto/field-mapping-response.dto';
 import { FieldMappingEntity } from './field-mapping.entity';
@@ -46,6 +48,7 @@ export class FieldMappingService {
     private readonly transactions: TransactionRunner,
     private readonly registry: IntegrationTypeRegistry,
     private readonly audit: AuditService,
+    private readonly connectors: ConnectorRegistry,
   ) {}
 
   // --- reads ---
@@ -68,9 +71,18 @@ export class FieldMappingService {
     return (await this.mappingInputs(orgId, await this.config(orgId, integrationId))).coverage;
   }
 
+  /**
+   * The record mapped, warned as an export preview of `[record]` would warn it: a row delivery
+   * would refuse is `delivery_would_refuse:0:<message>` (index 0, its place in that export), the
+   * same warning word for word. A skipped record is no row: delivery never gets it.
+   */
   async preview(orgId: string, integrationId: string, record: Record<string, unknown>): Promise<MappingResult> {
-    const { specs, context } = await this.mappingInputs(orgId, await this.config(orgId, integrationId));
-    return compileMappings(specs, context)(record);
+    const config = await this.config(orgId, integrationId);
+    const { specs, context } = await this.mappingInputs(orgId, config);
+    const result = compileMappings(specs, context)(record);
+    if (result.skipped_reason) return result;
+    const refusals = deliveryRefusalWarnings(this.connectors.find(config.integration_type), [{ index: 0, claim_id: null, output: result.output }]);
+    return { ...result, warnings: [...result.warnings, ...refusals] };
   }
 
   /** Written mappings with their `warnings` (docs/api-decisions.md): read after the write, outside its transaction. */
