@@ -66,6 +66,23 @@ describe('runMapping output bound', () => {
   });
 });
 
+describe('runMapping warnings cap', () => {
+  // One warning a record, the record's own: the cap is what is tested, not the mappings.
+  const warnOf = (record: unknown) => ({ output: {}, skipped_reason: null, warnings: [(record as { w: string }).w] });
+
+  it('counts as omitted only warnings not kept, as cappedWarnings does: a repeat of a kept one is no omission', () => {
+    const distinct = Array.from({ length: 150 }, (_, i) => `formula_error:F${i}`);
+    // After the cap is full: 30 repeats of kept warnings (not omitted), then an omitted one twice more (two more omissions).
+    const sent = [...distinct, ...distinct.slice(0, 30), 'formula_error:F120', 'formula_error:F120'];
+    const outcome = runMapping(
+      warnOf,
+      sent.map((w) => ({ w })),
+    );
+    expect(outcome.ok && outcome.result.warnings).toEqual([...distinct.slice(0, MAX_EXPORT_WARNINGS), 'more_warnings_omitted:52']);
+    expect(outcome.ok && outcome.result.warnings).toEqual(cappedWarnings(sent));
+  });
+});
+
 describe('jsonBytesWithin', () => {
   const utf8JsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
 

@@ -78,7 +78,8 @@ export function runMapping(mapping: CompiledMapping, records: unknown[], maxOutp
     if (bytes > maxOutputBytes) return { ok: false, reason: 'output_too_large', limit: maxOutputBytes };
     for (const warning of result.warnings) {
       if (warnings.size < MAX_EXPORT_WARNINGS) warnings.add(warning);
-      else dropped++;
+      // A repeat of a kept warning is not omitted (cappedWarnings counts alike).
+      else if (!warnings.has(warning)) dropped++;
     }
   }
   const list = [...warnings];
