@@ -187,6 +187,22 @@ describe('inbound webhooks (HTTP, real database)', () => {
       expect([part, sharesNoPart(wrong, part)]).toEqual([part, true]);
     }
 
+    // No v1 entry at all (the signature sent bare, the usual mistake): said so, and logged as its own reason.
+    const reasonsBefore = t.logs.length;
+    const bare = new Webhook(secret).sign('msg_bare', new Date(at * 1000), '{}').slice('v1,'.length);
+    expect(refusalDetail(await deliver(id, secret, '{}', { webhookId: 'msg_bare', timestamp: at, signature: bare }))).toBe(
+      'The webhook-signature header carries no v1 signature: it must be space-separated `v1,<base64>` values.',
+    );
+    const reasons = () =>
+      t.logs
+        .slice(reasonsBefore)
+        .map((line) => JSON.parse(line))
+        .filter((line) => line.event === 'webhook_refused')
+        .map((line) => line.reason);
+    expect(reasons()).toEqual(['no_v1_signature']);
+    expect(refusalDetail(await deliver(id, secret, '{"amount":1}', { webhookId: 'msg_wrong', timestamp: at, signature: `${bare} ${sent}` }))).toBe(wrong);
+    expect(reasons()).toEqual(['no_v1_signature', 'bad_signature']);
+
     const noSecret = await setup();
     await t.dataSource.query(`UPDATE integration_configs SET webhook_secret_encrypted = NULL, webhook_url = NULL WHERE id = $1`, [noSecret.id]);
     expect(refusalDetail(await deliver(noSecret.id, noSecret.secret, '{}'))).toBe(

@@ -89,6 +89,28 @@ describe('Standard Webhooks verification', () => {
       { numRuns: 100 },
     );
   });
+
+  it('names a webhook-signature header with no v1 entry at all (bare base64, the usual mistake) apart from one whose v1 entries do not match', () => {
+    const payload = '{"a":1}';
+    const body = Buffer.from(payload);
+    const headers = referenceHeaders('msg_6', now, payload);
+    const bare = headers['webhook-signature'].slice('v1,'.length);
+    const noV1 = { ok: false, reason: 'no_v1_signature', detail: REFUSAL_DETAILS.noV1Signature };
+    for (const signature of [bare, `v2,${bare}`, 'v1,', `${bare} v1a,${bare}`]) {
+      expect([signature, verifyStandardWebhook(body, { ...headers, 'webhook-signature': signature }, [secret], now)]).toEqual([signature, noV1]);
+    }
+    // The header's form is told before the config's state, as the timestamp's is.
+    expect(verifyStandardWebhook(body, { ...headers, 'webhook-signature': bare }, [], now)).toEqual(noV1);
+    // v1 entries, none matching (a v1 beyond the 10 tried among them): the existing words, nothing more.
+    const noMatch = { ok: false, reason: 'bad_signature', detail: REFUSAL_DETAILS.noStandardMatch };
+    for (const signature of [
+      `v1,${randomBytes(32).toString('base64')}`,
+      `${bare} v1,${randomBytes(32).toString('base64')}`,
+      `${'v2,x '.repeat(10)}${headers['webhook-signature']}`,
+    ]) {
+      expect([signature, verifyStandardWebhook(body, { ...headers, 'webhook-signature': signature }, [secret], now)]).toEqual([signature, noMatch]);
+    }
+  });
 });
 
 describe('Xledger webhook verification', () => {

@@ -32,6 +32,8 @@ export const REFUSAL_DETAILS = {
       ? `The ${header} header is too old: it must be within ${tolerance} of the server's time. Sign each attempt, retries too, with the current time, and check the sender's clock.`
       : `The ${header} header is too new (in the future): it must be within ${tolerance} of the server's time. Check the sender's clock.`,
   dateNotHttpDate: "The Date header must be an HTTP date, e.g. 'Sun, 22 Nov 2026 12:00:00 GMT'.",
+  // Bare base64 (the `v1,` left out) is the usual mistake: named, as no secret is tried on it.
+  noV1Signature: 'The webhook-signature header carries no v1 signature: it must be space-separated `v1,<base64>` values.',
   noStandardMatch: 'No signature in the webhook-signature header matches the delivery.',
   noXledgerMatch: 'The X-XL-Webhook-Signature header does not match the delivery.',
   // Config state, told alike whatever is missing (the log tells which): whoever holds the integration's
@@ -87,13 +89,15 @@ export function verifyStandardWebhook(body: Buffer, headers: Headers, secrets: s
   if (Math.abs(nowSeconds - timestamp) > STANDARD_TOLERANCE_SECONDS) {
     return refused('timestamp_out_of_tolerance', REFUSAL_DETAILS.timestampOutOfTolerance('webhook-timestamp', timestamp < nowSeconds, `${STANDARD_TOLERANCE_SECONDS} seconds`));
   }
+  // The header's form, like the timestamp's, is the sender's alone: told before the config's state.
+  const entries = signatureHeader.split(' ').map((part) => part.split(','));
+  const isV1 = ([version, value]: string[]) => version === 'v1' && !!value;
+  if (!entries.some(isV1)) return refused('no_v1_signature', REFUSAL_DETAILS.noV1Signature);
   if (secrets.length === 0) return refused('no_webhook_secret', REFUSAL_DETAILS.notSetUp);
 
-  const offered = signatureHeader
-    .split(' ')
+  const offered = entries
     .slice(0, MAX_SIGNATURES)
-    .map((part) => part.split(','))
-    .filter(([version, value]) => version === 'v1' && !!value)
+    .filter(isV1)
     .map(([, value]) => Buffer.from(value, 'base64'));
   for (const secret of secrets) {
     const expected = Buffer.from(signStandardWebhook(secret, id, timestamp, body), 'base64');
