@@ -8,7 +8,7 @@ import { loadAppConfig } from '../src/config/app-config';
 import { Keyring } from '../src/crypto/keyring';
 import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { XledgerConnector } from '../src/connectors/xledger/xledger.connector';
-import { deliveryRefusalWarnings } from '../src/export-runs/delivery-refusals';
+import { deliveryRefusalWarnings } from '../src/sync/delivery-refusals';
 import { cappedWarnings, compileMappings, runMapping } from '../src/export';
 import { EXPENSE_CLAIM_SOURCE_FIELDS } from '../src/integration-types/built-in-types';
 import { ACCOUNTING_CODES, BENCH_MAPPINGS, makeRecords } from './fixtures';

@@ -21,7 +21,7 @@ import { ExportRunRowRepository } from './export-run-row.repository';
 import { ExportRunRepository } from './export-run.repository';
 import { JobQueue } from '../job-queue/job-queue';
 import { ConnectorRegistry } from '../sync/connector.registry';
-import { deliveryRefusalWarnings } from './delivery-refusals';
+import { deliveryRefusalWarnings } from '../sync/delivery-refusals';
 import { MappingPool } from './mapping-pool';
 
 const CONFIG = 'Integration config';

@@ -7,7 +7,7 @@ import type { FieldError } from '../common/problem';
 import { foundOr404, RuleViolation } from '../common/rule-violation';
 import { TransactionRunner, type Transaction } from '../database/transaction';
 import { compileMappings, coverage, mappingWriteWarnings, RESERVED_TARGET_FIELDS, type CompileContext, type MappingResult, type MappingSpec } from '../export';
-import { deliveryRefusalWarnings } from '../export-runs/delivery-refusals';
+import { deliveryRefusalWarnings } from '../sync/delivery-refusals';
 import type { IntegrationConfigEntity } from '../integration-config/integration-config.entity';
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 import type { IntegrationTypeDefinition } from '../integration-types/integration-type';

@@ -3,7 +3,7 @@
 import { storableText } from '../common/json-body';
 import type { ExportRow } from '../export';
 import { scrubSyncError } from '../integration-config/sync-error';
-import type { Connector } from '../sync/connector';
+import type { Connector } from './connector';
 
 export const DELIVERY_WOULD_REFUSE = 'delivery_would_refuse';
 /** The longest warning an export result holds (its schema's maxLength). */
