@@ -110,6 +110,16 @@ describe('configuration', () => {
     for (const bad of ['0', '3601', 'soon']) expect(() => load({ ALERT_RETRY_DELAY_SECONDS: bad })).toThrow(/ALERT_RETRY_DELAY_SECONDS/);
   });
 
+  it('reads SHUTDOWN_TIMEOUT_SECONDS: 38 s by default (within a 40 s grace period), refusing nonsense in one line naming it', () => {
+    const load = (env: Record<string, string>) => loadAppConfig({ DATA_DIR: dataDir, ...env }, () => undefined);
+    expect(load({}).shutdownTimeoutSeconds).toBe(38);
+    expect(load({ SHUTDOWN_TIMEOUT_SECONDS: '1' }).shutdownTimeoutSeconds).toBe(1);
+    expect(load({ SHUTDOWN_TIMEOUT_SECONDS: '3600' }).shutdownTimeoutSeconds).toBe(3600);
+    for (const bad of ['0', '-1', '3601', '2.5', '30s', 'never']) {
+      expect(() => load({ SHUTDOWN_TIMEOUT_SECONDS: bad })).toThrow(new ConfigError('invalid configuration: SHUTDOWN_TIMEOUT_SECONDS must be a whole number from 1 to 3600'));
+    }
+  });
+
   it('reads the retention settings: 90 days by default, audit events forever, and refuses nonsense', () => {
     const load = (env: Record<string, string>) => loadAppConfig({ DATA_DIR: dataDir, ...env }, () => undefined);
     expect(load({})).toMatchObject({

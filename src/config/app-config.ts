@@ -145,6 +145,12 @@ class EnvironmentSchema {
   @IsInt()
   @Min(1)
   @Max(3600)
+  SHUTDOWN_TIMEOUT_SECONDS?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(3600)
   ALERT_RETRY_DELAY_SECONDS?: number;
 
   @IsOptional()
@@ -270,6 +276,8 @@ export class AppConfig {
   readonly alertPauseAfterFailures: number;
   /** The first retry's delay of an alert its endpoint did not take; it doubles each retry (pg-boss backoff). */
   readonly alertRetryDelaySeconds: number;
+  /** How long the drain after SIGTERM/SIGINT may take before the process gives up on it and exits 1 (src/main.ts). */
+  readonly shutdownTimeoutSeconds: number;
   /** Days stored webhook events, sync runs and export runs (with their rows) are kept; 0: forever (src/retention). */
   readonly retentionWebhookEventsDays: number;
   readonly retentionSyncRunsDays: number;
@@ -371,6 +379,7 @@ const NUMBER_SYNTAX: Record<string, RegExp> = {
       'DELIVERY_SWEEP_MINUTES',
       'ALERT_PAUSE_AFTER_FAILURES',
       'ALERT_RETRY_DELAY_SECONDS',
+      'SHUTDOWN_TIMEOUT_SECONDS',
       'RETENTION_WEBHOOK_EVENTS_DAYS',
       'RETENTION_SYNC_RUNS_DAYS',
       'RETENTION_EXPORT_RUNS_DAYS',
@@ -458,6 +467,9 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env, warn: (line:
     deliverySweepMinutes: parsed.DELIVERY_SWEEP_MINUTES ?? 10,
     alertPauseAfterFailures: parsed.ALERT_PAUSE_AFTER_FAILURES ?? 5,
     alertRetryDelaySeconds: parsed.ALERT_RETRY_DELAY_SECONDS ?? 30,
+    // A delivery's vendor request may take its whole 30 s timeout before the rest closes; out
+    // before the SIGKILL of the 40 s grace period docs/operations.md asks for.
+    shutdownTimeoutSeconds: parsed.SHUTDOWN_TIMEOUT_SECONDS ?? 38,
     ...retentionSettings(parsed),
     jwtSecret: jwtSecret ?? '',
     jwtIssuer: parsed.AUTH_JWT_ISSUER,
