@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { Server } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
@@ -9,6 +10,7 @@ import { AppLogger } from './logging/app-logger';
 import { bufferedStdout, loggerOptions } from './logging/logging.module';
 import { logUnhandledRejections } from './logging/unhandled-rejections';
 import { describeStartupFailure } from './startup-failure';
+import { DeliveryService } from './sync/delivery.service';
 
 const logStream = bufferedStdout();
 
@@ -37,12 +39,16 @@ async function bootstrap(): Promise<void> {
 
   // Graceful shutdown: delivery attempts stop first (DeliveryService), then stop accepting, let
   // in-flight requests finish, close the pool, then the embedded database (which must outlive the pool).
+  // A second signal does nothing more: `npm start` passes a terminal's Ctrl-C on as a second SIGINT.
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     const logger = new Logger('Bootstrap');
     logger.log(`${signal} received: draining requests and closing the database`, 'Bootstrap');
+    // A drain that never ends (a query on a database gone silent: no answer, no reset) would be
+    // cut by the orchestrator's SIGKILL, its last log lines with it: out first, on our own terms.
+    setTimeout(() => exitUndrained(app, config.shutdownTimeoutSeconds, logger), config.shutdownTimeoutSeconds * 1000).unref();
     void (async () => {
       try {
         await app.close();
@@ -67,6 +73,31 @@ async function bootstrap(): Promise<void> {
     `listening on port ${port} (address ${config.host}), database: ${embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL'}`,
     'Bootstrap',
   );
+}
+
+/**
+ * SHUTDOWN_TIMEOUT_SECONDS passed and the drain has not finished: one line saying so and what is
+ * still open, then exit 1 (process.exit writes the buffered log lines out, as on the normal path).
+ * An embedded database is left running as after a kill; the next start takes it over.
+ */
+function exitUndrained(app: NestFastifyApplication, seconds: number, logger: Logger): void {
+  // Each count is best effort: the line and the exit must happen whatever fails here.
+  const count = <T>(read: () => T): T | 'unknown' => {
+    try {
+      return read();
+    } catch {
+      return 'unknown';
+    }
+  };
+  const attempts = count(() => app.get(DeliveryService, { strict: false }).attemptsRunning);
+  const exit = (connections: number | 'unknown') => {
+    // Once the server stopped accepting (idle keep-alive connections closed), its connections are the requests in flight.
+    const open = `${connections} HTTP connection(s), ${attempts} delivery attempt(s)`;
+    logger.error(`shutdown did not finish within ${seconds} s (SHUTDOWN_TIMEOUT_SECONDS): exiting with code 1; still open: ${open}`, 'Bootstrap');
+    process.exit(1);
+  };
+  const server = app.getHttpServer() as Server;
+  if (count(() => server.getConnections((error, connections) => exit(error ? 'unknown' : connections))) === 'unknown') exit('unknown');
 }
 
 bootstrap().catch((error: unknown) => {

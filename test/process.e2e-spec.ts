@@ -1,11 +1,16 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import { issueToken } from '../src/auth/issue-token';
 import { TokenVerifier } from '../src/auth/token-verifier';
 import { loadAppConfig } from '../src/config/app-config';
-import { freePort, killAllChildren, ROOT, spawnTs, waitForExit, waitForOutput } from './support/child-processes';
+import { freePort, killAllChildren, ROOT, spawnTs, startServiceProcess, waitForExit, waitForOutput, type ServiceProcess } from './support/child-processes';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
+import { TEST_JWT_SECRET } from './support/test-app';
+import { waitFor } from './support/wait';
 
 jest.setTimeout(120_000);
 
@@ -238,4 +243,94 @@ describe('the service process', () => {
     again.kill('SIGTERM');
     expect(await waitForExit(again)).toBe(0);
   });
+});
+
+// The real process on the suite's database through a proxy the spec can cut silently (a partition:
+// no answer, no reset), with a GET whose query waits on a lock held here until the cut.
+describe('the shutdown deadline (SHUTDOWN_TIMEOUT_SECONDS)', () => {
+  let proxy: TcpProxy;
+  let db: Client;
+  let service: ServiceProcess;
+  beforeEach(async () => {
+    const target = new URL(process.env.TEST_DATABASE_URL!);
+    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    db = new Client({ connectionString: target.toString() });
+    await db.connect();
+  });
+  afterEach(async () => {
+    // A process the deadline did not end (or a failed wait) is killed: the run ends either way.
+    killAllChildren();
+    await db.end();
+    await proxy.close();
+  });
+
+  const start = (env: NodeJS.ProcessEnv = {}) => startServiceProcess({ DATABASE_URL: proxy.through(process.env.TEST_DATABASE_URL!), ...env });
+
+  /** A GET …/integrations in flight, its query waiting on integration_configs, locked here until `db` commits; its status (or `cut`) to come. */
+  const getWaitingOnTheDatabase = async () => {
+    const org = randomUUID();
+    const token = await issueToken({ secret: TEST_JWT_SECRET, role: 'org_admin', orgId: org });
+    await db.query('BEGIN');
+    await db.query('LOCK TABLE integration_configs IN ACCESS EXCLUSIVE MODE');
+    // Answered, or cut when the process exits.
+    const answer = fetch(`${service.base}/v1/organizations/${org}/integrations`, { headers: { authorization: `Bearer ${token}` } }).then(
+      (res) => res.status,
+      () => 'cut',
+    );
+    const waiting = await waitFor(
+      // Its query text may not show yet (the lock is taken as the statement is parsed): only that lock can hold a backend here.
+      async () => (await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n as number,
+      (n) => n > 0,
+      30_000,
+    );
+    expect(waiting).toBe(1);
+    // Wrapped: an async function returning the promise itself would wait for it.
+    return { answer };
+  };
+
+  const logLines = () =>
+    service
+      .stdout()
+      .trimEnd()
+      .split('\n')
+      // Every line whole: a cut one would not parse.
+      .map((line) => JSON.parse(line) as { level: number; context?: string; msg: string });
+
+  it('exits 1 after the bound when a request waits on a database gone silent, its last line saying so and its log complete', async () => {
+    service = await start({ SHUTDOWN_TIMEOUT_SECONDS: '3' });
+    const { answer } = await getWaitingOnTheDatabase();
+    proxy.blackhole();
+    // The lock goes; the query's answer is lost in the partition.
+    await db.query('COMMIT');
+
+    service.child.kill('SIGTERM');
+    await waitForOutput(service.child, /SIGTERM received/);
+    // As `npm start` passes a terminal's Ctrl-C on: a second signal changes nothing.
+    service.child.kill('SIGINT');
+    // Generous, the machine is shared: without the deadline the process never exits and this wait fails.
+    expect(await waitForExit(service.child, 30_000)).toBe(1);
+    const lines = logLines();
+    expect(lines.map((line) => line.msg).filter((msg) => msg.includes('received: draining'))).toEqual(['SIGTERM received: draining requests and closing the database']);
+    expect(lines[lines.length - 1]).toEqual(
+      expect.objectContaining({
+        level: 50,
+        context: 'Bootstrap',
+        msg: 'shutdown did not finish within 3 s (SHUTDOWN_TIMEOUT_SECONDS): exiting with code 1; still open: 1 HTTP connection(s), 0 delivery attempt(s)',
+      }),
+    );
+    expect(await answer).toBe('cut');
+  }, 120_000);
+
+  it('still drains normally within the bound: the waiting request is answered, exit 0, `stopped` last', async () => {
+    service = await start();
+    const { answer } = await getWaitingOnTheDatabase();
+    service.child.kill('SIGTERM');
+    await waitForOutput(service.child, /SIGTERM received/);
+    await db.query('COMMIT');
+    expect(await answer).toBe(200);
+    expect(await waitForExit(service.child, 60_000)).toBe(0);
+    const messages = logLines().map((line) => line.msg);
+    expect(messages[messages.length - 1]).toBe('stopped');
+    expect(messages.join('\n')).not.toMatch(/shutdown did not finish/);
+  }, 120_000);
 });

@@ -119,6 +119,11 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
     if (configs.length > 0) this.logger.log({ event: 'delivery_sweep', configs: configs.length });
   }
 
+  /** Attempts under way here (the shutdown deadline's line names what it gave up on). */
+  get attemptsRunning(): number {
+    return this.active.size;
+  }
+
   /** POST …/sync: the config's queued runs, now, whatever its sync_frequency. */
   async syncNow(orgId: string, integrationId: string, actor: Principal): Promise<{ queued_runs: number }> {
     const config = foundOr404(await this.configs.findByOrgAndId(orgId, integrationId), 'Integration config');
