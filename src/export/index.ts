@@ -20,6 +20,7 @@ export {
   jsonBytesWithin,
   MAX_EXPORT_OUTPUT_BYTES,
   MAX_EXPORT_WARNINGS,
+  MAX_WARNING_LENGTH,
   runMapping,
   runMappingTask,
   type ExportResult,

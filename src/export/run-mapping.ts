@@ -5,6 +5,8 @@ import type { CompileContext, CompiledMapping, MappingSpec } from './mapping-spe
 
 /** Per-record warnings beyond this many are summarized: a bad batch must not bloat the answer. */
 export const MAX_EXPORT_WARNINGS = 100;
+/** The longest warning (or skip reason) an answer holds: its schema's maxLength. */
+export const MAX_WARNING_LENGTH = 300;
 /**
  * The most an export or preview may produce, as UTF-8 JSON text (escapes counted: one \u0001
  * character is 6 bytes): a 30 KB body of 10,000 empty records and 20 static mappings made a
@@ -59,8 +61,7 @@ function claimIdOf(record: unknown): string | null {
 export function runMapping(mapping: CompiledMapping, records: unknown[], maxOutputBytes = MAX_EXPORT_OUTPUT_BYTES): MappingOutcome {
   const rows: ExportRow[] = [];
   const skipped: ExportSkip[] = [];
-  const warnings = new Set<string>();
-  let dropped = 0;
+  const warnings = new WarningCap();
   // Each row's `{"index":…,"claim_id":…,"output":…}` frame counted as 64 bytes.
   let bytes = 0;
   for (let index = 0; index < records.length; index++) {
@@ -76,38 +77,41 @@ export function runMapping(mapping: CompiledMapping, records: unknown[], maxOutp
       bytes = jsonBytesWithin(result.output, bytes, maxOutputBytes);
     }
     if (bytes > maxOutputBytes) return { ok: false, reason: 'output_too_large', limit: maxOutputBytes };
-    for (const warning of result.warnings) {
-      if (warnings.size < MAX_EXPORT_WARNINGS) warnings.add(warning);
-      // A repeat of a kept warning is not omitted (cappedWarnings counts alike).
-      else if (!warnings.has(warning)) dropped++;
-    }
+    for (const warning of result.warnings) warnings.add(warning);
   }
-  const list = [...warnings];
-  if (dropped > 0) list.push(`${MORE_WARNINGS_OMITTED}${dropped}`);
-  return { ok: true, result: { rows, skipped, warnings: list } };
+  return { ok: true, result: { rows, skipped, warnings: warnings.list() } };
 }
 
 /** The last warning of a capped list: how many more there were. */
 const MORE_WARNINGS_OMITTED = 'more_warnings_omitted:';
 
 /**
- * Warning lists (capped ones among them) as one list under the same cap: in order, de-duplicated,
- * the first MAX_EXPORT_WARNINGS kept and the rest counted in one `more_warnings_omitted:<n>`,
- * which adds up the counts the lists already carried.
+ * Warnings under the cap, in order and de-duplicated: the first MAX_EXPORT_WARNINGS kept, the rest
+ * counted in one `more_warnings_omitted:<n>` (a repeat of a kept warning is no omission), which
+ * adds up the counts of lists capped before.
  */
-export function cappedWarnings(...lists: readonly string[][]): string[] {
-  const kept = new Set<string>();
-  let omitted = 0;
-  for (const list of lists) {
-    for (const warning of list) {
-      if (warning.startsWith(MORE_WARNINGS_OMITTED)) omitted += Number(warning.slice(MORE_WARNINGS_OMITTED.length)) || 0;
-      else if (kept.size < MAX_EXPORT_WARNINGS) kept.add(warning);
-      else if (!kept.has(warning)) omitted++;
-    }
+class WarningCap {
+  private readonly kept = new Set<string>();
+  private omitted = 0;
+
+  add(warning: string): void {
+    if (warning.startsWith(MORE_WARNINGS_OMITTED)) this.omitted += Number(warning.slice(MORE_WARNINGS_OMITTED.length)) || 0;
+    else if (this.kept.size < MAX_EXPORT_WARNINGS) this.kept.add(warning);
+    else if (!this.kept.has(warning)) this.omitted++;
   }
-  const list = [...kept];
-  if (omitted > 0) list.push(`${MORE_WARNINGS_OMITTED}${omitted}`);
-  return list;
+
+  list(): string[] {
+    const list = [...this.kept];
+    if (this.omitted > 0) list.push(`${MORE_WARNINGS_OMITTED}${this.omitted}`);
+    return list;
+  }
+}
+
+/** Warning lists (capped ones among them) as one list under the same cap (WarningCap). */
+export function cappedWarnings(...lists: readonly string[][]): string[] {
+  const cap = new WarningCap();
+  for (const list of lists) for (const warning of list) cap.add(warning);
+  return cap.list();
 }
 
 /**

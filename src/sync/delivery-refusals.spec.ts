@@ -1,6 +1,6 @@
 import { glImportRefusal } from '../connectors/xledger/xledger-graphql';
-import type { ExportRow } from '../export';
-import { deliveryRefusalWarnings, MAX_WARNING_LENGTH } from './delivery-refusals';
+import { MAX_WARNING_LENGTH, type ExportRow } from '../export';
+import { deliveryRefusalWarnings } from './delivery-refusals';
 
 const row = (index: number, output: Record<string, unknown>): ExportRow => ({ index, claim_id: null, output });
 const valid = { Amount: 120.5, TransactionDate: '20.11.2026', AccountCode: '4001' };

@@ -1,13 +1,11 @@
 // What delivery would refuse of an export's rows, as warnings: a preview shows it before anything
 // is sent. Pure: no Nest imports.
 import { storableText } from '../common/json-body';
-import type { ExportRow } from '../export';
+import { MAX_WARNING_LENGTH, type ExportRow } from '../export';
 import { scrubSyncError } from '../integration-config/sync-error';
 import type { Connector } from './connector';
 
-export const DELIVERY_WOULD_REFUSE = 'delivery_would_refuse';
-/** The longest warning an export result holds (its schema's maxLength). */
-export const MAX_WARNING_LENGTH = 300;
+const DELIVERY_WOULD_REFUSE = 'delivery_would_refuse';
 
 /**
  * `delivery_would_refuse:<index>:<message>` for each row the config's connector would refuse

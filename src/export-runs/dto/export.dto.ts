@@ -6,12 +6,12 @@ import { MAX_SYNC_ERROR_LENGTH } from '../../integration-config/sync-error';
 import { isPlainObject, OptionalButNotNull, ruleDecorator } from '../../common/validators';
 import { EXPORT_RUN_STATUSES, type ExportRunStatus } from '../export-run.entity';
 // De-duplicated warnings kept (coverage, per record, per row delivery would refuse), plus one `more_warnings_omitted:<n>`.
-import { MAX_EXPORT_WARNINGS } from '../../export';
+import { MAX_EXPORT_WARNINGS, MAX_WARNING_LENGTH } from '../../export';
 
 export const MAX_EXPORT_RECORDS = 10_000;
 const WARNINGS = {
   type: 'array',
-  items: { type: 'string', maxLength: 300 },
+  items: { type: 'string', maxLength: MAX_WARNING_LENGTH },
   maxItems: MAX_EXPORT_WARNINGS + 1,
   description:
     '`<rule>:<target>` (`missing_target_field:AccountCode`, `formula_error:Amount`); `delivery_would_refuse:<index>:<message>` for a row the connector would refuse at delivery, in its words; at most 100, then `more_warnings_omitted:<n>`',
@@ -89,7 +89,7 @@ export class ExportRowResponse {
 export class ExportSkipResponse {
   @ApiProperty({ type: 'integer', minimum: 0, maximum: MAX_EXPORT_RECORDS - 1, example: 1 }) index: number;
   @ApiProperty({ ...CLAIM_ID, example: '7d1e5b3a-2c4f-4e8a-b9d0-6f1a2b3c4d5e' }) claim_id: unknown;
-  @ApiProperty({ example: 'missing_required_field:AccountCode', maxLength: 300 }) reason: string;
+  @ApiProperty({ example: 'missing_required_field:AccountCode', maxLength: MAX_WARNING_LENGTH }) reason: string;
 }
 
 export class ExportResultResponse {

@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { CURSOR_SCHEMA } from '../../common/pagination';
 import { SNAKE_CASE } from '../../common/validators';
+import { MAX_WARNING_LENGTH } from '../../export';
 import { TRANSFORM_TYPE_VALUES } from '../field-mapping.entity';
 import { DOT_PATH, TRANSFORM_CONFIG_SCHEMA } from './field-mapping-request.dto';
 
@@ -40,7 +41,7 @@ export class FieldMappingListResponse {
 export class FieldMappingWriteResponse extends FieldMappingResponse {
   @ApiProperty({
     type: 'array',
-    items: { type: 'string', maxLength: 300 },
+    items: { type: 'string', maxLength: MAX_WARNING_LENGTH },
     maxItems: 10,
     example: [],
     description: "accounting_code_mappings_empty:<target_field>: the mapping uses the derived accounting_code while the config's accounting_code_mappings is empty",
@@ -55,7 +56,7 @@ export class FieldMappingWriteListResponse {
 export class CoverageResponse {
   @ApiProperty() complete: boolean;
   @ApiProperty({ type: 'array', items: { type: 'string', maxLength: 255 }, maxItems: 1000, example: ['AccountCode'] }) missing_target_fields: string[];
-  @ApiProperty({ type: 'array', items: { type: 'string', maxLength: 300 }, maxItems: 100, example: [], description: 'e.g. no_active_mappings' }) warnings: string[];
+  @ApiProperty({ type: 'array', items: { type: 'string', maxLength: MAX_WARNING_LENGTH }, maxItems: 100, example: [], description: 'e.g. no_active_mappings' }) warnings: string[];
 }
 
 export class PreviewResponse {
@@ -63,7 +64,13 @@ export class PreviewResponse {
     string,
     unknown
   >;
-  @ApiProperty({ type: String, nullable: true, maxLength: 300, example: null, description: 'missing_required_field:<target_field> when the record would be skipped' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    maxLength: MAX_WARNING_LENGTH,
+    example: null,
+    description: 'missing_required_field:<target_field> when the record would be skipped',
+  })
   skipped_reason: string | null;
-  @ApiProperty({ type: 'array', items: { type: 'string', maxLength: 300 }, maxItems: 101, example: [] }) warnings: string[];
+  @ApiProperty({ type: 'array', items: { type: 'string', maxLength: MAX_WARNING_LENGTH }, maxItems: 101, example: [] }) warnings: string[];
 }
