@@ -41,6 +41,14 @@ export class TokenBucketLimiter {
     return Math.ceil((1 - bucket.tokens) / refillPerSecond);
   }
 
+  /** Returns a token `take` gave for what turned out not to count (never past the capacity). */
+  giveBack(key: string, nowMs = Date.now()): void {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return;
+    bucket.tokens = Math.min(this.options.capacity, this.tokens(key, nowMs) + 1);
+    bucket.updatedMs = nowMs;
+  }
+
   /** Tokens left for `key` (the full capacity for a key never seen or evicted). */
   tokens(key: string, nowMs = Date.now()): number {
     const bucket = this.buckets.get(key);

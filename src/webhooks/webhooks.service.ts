@@ -44,10 +44,8 @@ export class WebhooksService {
    * forger sharing the sender's address can spend them; docs/webhooks.md says so.)
    */
   private readonly deliveries: TokenBucketLimiter;
-  /** Refused deliveries (bad signature, unknown integration) per client address, same sizes: checked before any read. */
+  /** Refused deliveries (bad signature, unknown integration) per client address, same sizes: charged before any read, given back once verified. */
   private readonly refusals: TokenBucketLimiter;
-  /** Deliveries per client address whose config is being read (not yet verified or refused). */
-  private readonly reading = new Map<string, number>();
 
   constructor(
     private readonly configs: IntegrationConfigRepository,
@@ -73,32 +71,24 @@ export class WebhooksService {
     request?: LoggableRequest,
   ): Promise<WebhookReceipt> {
     // An address that has sent too many refused deliveries is not read for until its bucket refills.
-    // Each delivery still being read for holds one of its tokens (it may yet be refused): else
-    // concurrent forgeries would all pass this check before the first of them was refused.
-    const reading = this.reading.get(clientAddress) ?? 0;
-    if (this.refusals.tokens(clientAddress) - reading < 1) {
-      throw tooMany('from this address', this.refusals.tokens(clientAddress) < 1 ? this.refusals.take(clientAddress) : 1, this.refusals);
-    }
+    // Each delivery is charged a refusal before its read and given it back once verified: charged
+    // only once refused, concurrent forgeries would all pass before the first of them was judged.
+    const refusalWait = this.refusals.take(clientAddress);
+    if (refusalWait > 0) throw tooMany('from this address', refusalWait, this.refusals);
     // UUIDs are case-insensitive: one integration however its id is spelled.
     const id = integrationId.toLowerCase();
-    this.reading.set(clientAddress, reading + 1);
     let config: IntegrationConfigEntity | null;
+    let verification: Verification | undefined;
     try {
       config = UUID_PATTERN.test(id) ? await this.configs.findForWebhook(id) : null;
-    } finally {
-      // Released in the tick that judges it: the refusal below is taken before another delivery looks.
-      const left = (this.reading.get(clientAddress) ?? 1) - 1;
-      if (left > 0) this.reading.set(clientAddress, left);
-      else this.reading.delete(clientAddress);
+      verification = config ? this.verify(config, body, headers) : undefined;
+    } catch (error) {
+      // The service failed, not the sender.
+      this.refusals.giveBack(clientAddress);
+      throw error;
     }
-    if (!config) {
-      this.refusals.take(clientAddress);
-      throw RuleViolation.notFound('Integration');
-    }
-
-    const verification = this.verify(config, body, headers);
+    if (!config || !verification) throw RuleViolation.notFound('Integration');
     if (!verification.ok) {
-      this.refusals.take(clientAddress);
       // Nothing is written for a refused delivery; the reason is logged, never the signature.
       this.logger.warn({
         event: 'webhook_refused',
@@ -110,6 +100,7 @@ export class WebhooksService {
       // The check that failed, for the sender's developer: the log line is the operator's only.
       throw RuleViolation.unauthorized(verification.detail);
     }
+    this.refusals.giveBack(clientAddress);
     const wait = this.deliveries.take(config.id);
     if (wait > 0) throw tooMany('for this integration', wait, this.deliveries);
     // Verified first, so an unauthenticated caller learns nothing about the config's state.
