@@ -1,3 +1,4 @@
+import { countOf } from './count-of';
 import type { FieldError } from './problem';
 import { STATUS_OF_CODE, type AnsweredCode } from './rules';
 
@@ -24,7 +25,7 @@ export class RuleViolation extends Error {
   }
 
   static validation(errors: FieldError[], detail?: string): RuleViolation {
-    const summary = detail ?? `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation: ${[...new Set(errors.map((e) => e.field))].join(', ')}`;
+    const summary = detail ?? `${countOf(errors.length, 'field')} failed validation: ${[...new Set(errors.map((e) => e.field))].join(', ')}`;
     return new RuleViolation('validation_failed', summary, errors);
   }
 

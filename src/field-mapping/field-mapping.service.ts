@@ -1,3 +1,4 @@
+import { countOf } from '../common/count-of';
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { changedFieldNames, configResource, mappingResource } from '../audit/audit-actions';
@@ -410,8 +411,7 @@ export class FieldMappingService {
     const seen = new Set<string>();
     const firsts = rows.map((row, i) => ({ row, i })).filter(({ row }) => !seen.has(row.source_field) && seen.add(row.source_field));
     const broken = firsts.flatMap(({ row, i }) => businessRuleErrors(row, type, at(i)));
-    if (broken.length > 0)
-      throw new RuleViolation(broken[0].rule, `${broken.length} mapping rule${broken.length === 1 ? '' : 's'} failed: ${broken.map((e) => e.field).join(', ')}`, broken);
+    if (broken.length > 0) throw new RuleViolation(broken[0].rule, `${countOf(broken.length, 'mapping rule')} failed: ${broken.map((e) => e.field).join(', ')}`, broken);
 
     const others = await this.mappings.in(tx).listCurrentBySources(
       orgId,

@@ -1,3 +1,4 @@
+import { countOf } from '../common/count-of';
 import { isDeepStrictEqual } from 'node:util';
 import { Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AlertType } from '../alerts/alert-event';
@@ -259,7 +260,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
       status: refused === 0 ? 'success' : delivered > 0 ? 'partial' : 'failed',
       delivered,
       refused,
-      error: refused > 0 ? `${refused} row${refused === 1 ? '' : 's'} refused by the external system` : undefined,
+      error: refused > 0 ? `${countOf(refused, 'row')} refused by the external system` : undefined,
       answered: true,
     };
     // The attempt's sync run and the run's new state commit together: a worker lost between them would have its attempt recorded twice.
@@ -267,7 +268,7 @@ export class DeliveryService implements OnApplicationBootstrap, BeforeApplicatio
       await this.record(config, actor, startedAt, outcome, tx);
       const counts = await this.counts(orgId, run.id, tx);
       const status = counts.failed_count === 0 ? 'delivered' : counts.delivered_count > 0 ? 'partially_delivered' : 'failed';
-      const lastError = counts.failed_count > 0 ? `${counts.failed_count} row${counts.failed_count === 1 ? '' : 's'} refused` : null;
+      const lastError = counts.failed_count > 0 ? `${countOf(counts.failed_count, 'row')} refused` : null;
       const alerts: RaisedAlert[] = status === 'failed' ? [['delivery.failed', { attempts, error: lastError ?? undefined }]] : [];
       await this.settleRun(config, run.id, { status, ...counts, last_error: lastError }, alerts, tx);
     });

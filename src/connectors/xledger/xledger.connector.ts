@@ -1,6 +1,7 @@
 // Delivers export rows to Xledger as GL import items (API.md "Delivery to the external systems",
 // shared/CONNECTORS.md "Xledger"). Pure: no Nest imports; a host registers an instance through
 // IntegrationsModule.forRoot({ connectors }).
+import { countOf } from '../../common/count-of';
 import { OutboundError, type Outbound, type OutboundResponse } from '../../egress/outbound-http';
 import { scrubSyncError } from '../../integration-config/sync-error';
 import { DeliveryFailure, DeliveryStopped, requestGate, type Connector, type ConnectorContext, type DeliveryRow, type RowOutcome } from '../../sync/connector';
@@ -104,8 +105,7 @@ export class XledgerConnector implements Connector {
       // Not executed: nothing was created. Without an item to blame, the batch failed as a whole.
       const detail = otherErrors.length > 0 ? otherErrors.join('; ') : 'no items in the answer';
       if (refused.size === 0) throw fail({ kind: 'retryable', message: `Xledger: ${detail}` });
-      if (request >= MAX_REQUESTS_PER_BATCH)
-        throw fail({ kind: 'retryable', message: `Xledger kept refusing items; ${unanswered.length} row${unanswered.length === 1 ? '' : 's'} not sent` });
+      if (request >= MAX_REQUESTS_PER_BATCH) throw fail({ kind: 'retryable', message: `Xledger kept refusing items; ${countOf(unanswered.length, 'row')} not sent` });
       // Xledger refused the request for the items it named: the others go again, without them.
       pending = unanswered;
     }
