@@ -75,9 +75,8 @@ export class AuditService {
       throw RuleViolation.validation([{ field: 'to', rule: 'time_range_must_be_ordered', message: 'to must be later than from' }]);
     }
     const filter = { resourceId: query.resource_id?.toLowerCase(), action: query.action, from, to };
-    // Bound to the filters as applied: `from=2026-12-01T01:00:00+01:00` is the same filter as `…T00:00:00Z`.
-    const bound = { resource_id: filter.resourceId, action: filter.action, from, to };
-    const page = await this.cursors.page(orgId, 'audit_events', bound, query, (keyset) => this.events.listPage(orgId, filter, keyset));
+    // The cursor is bound to the filter as applied: `from=2026-12-01T01:00:00+01:00` is the same filter as `…T00:00:00Z`.
+    const page = await this.cursors.page(orgId, 'audit_events', filter, query, (keyset) => this.events.listPage(orgId, filter, keyset));
     return mapPage(page, toAuditEventResponse);
   }
 }

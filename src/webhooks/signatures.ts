@@ -23,8 +23,8 @@ const STANDARD_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature'
  * sent or expected, an HMAC or the body. A signature that does not match says no more than that.
  */
 export const REFUSAL_DETAILS = {
-  missingStandardHeaders: (names: readonly string[]) => `Missing ${names.length > 1 ? 'headers' : 'header'} of the Standard Webhooks scheme: ${names.join(', ')}.`,
-  missingXledgerHeaders: (names: readonly string[]) => `Missing ${names.length > 1 ? 'headers' : 'header'} of the Xledger scheme: ${names.join(', ')}.`,
+  missingHeaders: (scheme: 'Standard Webhooks' | 'Xledger', names: readonly string[]) =>
+    `Missing ${names.length > 1 ? 'headers' : 'header'} of the ${scheme} scheme: ${names.join(', ')}.`,
   webhookIdTooLong: 'The webhook-id header is longer than 255 characters.',
   timestampNotSeconds: 'The webhook-timestamp header must be a Unix time in whole seconds (10 digits today): a timestamp in milliseconds is the usual mistake.',
   timestampOutOfTolerance: (header: 'webhook-timestamp' | 'Date', tooOld: boolean, tolerance: string) =>
@@ -42,7 +42,7 @@ export const REFUSAL_DETAILS = {
   notSetUp: 'This integration cannot verify deliveries yet: its administrator must finish its inbound webhook setup.',
 } as const;
 
-const refused = (reason: string, detail: string): Refusal => ({ ok: false, reason, detail });
+export const refused = (reason: string, detail: string): Refusal => ({ ok: false, reason, detail });
 
 type Headers = Record<string, string | string[] | undefined>;
 const header = (headers: Headers, name: string): string | undefined => {
@@ -81,7 +81,13 @@ export function verifyStandardWebhook(body: Buffer, headers: Headers, secrets: s
   const timestampText = header(headers, 'webhook-timestamp');
   const signatureHeader = header(headers, 'webhook-signature');
   if (!id || !timestampText || !signatureHeader) {
-    return refused('missing_headers', REFUSAL_DETAILS.missingStandardHeaders(STANDARD_HEADERS.filter((name) => !header(headers, name))));
+    return refused(
+      'missing_headers',
+      REFUSAL_DETAILS.missingHeaders(
+        'Standard Webhooks',
+        STANDARD_HEADERS.filter((name) => !header(headers, name)),
+      ),
+    );
   }
   if (id.length > 255) return refused('invalid_webhook_id', REFUSAL_DETAILS.webhookIdTooLong);
   if (!/^\d{1,12}$/.test(timestampText)) return refused('invalid_timestamp', REFUSAL_DETAILS.timestampNotSeconds);
@@ -149,7 +155,7 @@ export function verifyXledgerWebhook(body: Buffer, headers: Headers, apiToken: s
   const signature = header(headers, 'x-xl-webhook-signature');
   const date = header(headers, 'date');
   if (!signature || !date) {
-    return refused('missing_headers', REFUSAL_DETAILS.missingXledgerHeaders([signature ? '' : 'X-XL-Webhook-Signature', date ? '' : 'Date'].filter(Boolean)));
+    return refused('missing_headers', REFUSAL_DETAILS.missingHeaders('Xledger', [signature ? '' : 'X-XL-Webhook-Signature', date ? '' : 'Date'].filter(Boolean)));
   }
   const dateMs = Date.parse(date);
   if (Number.isNaN(dateMs)) return refused('invalid_date', REFUSAL_DETAILS.dateNotHttpDate);

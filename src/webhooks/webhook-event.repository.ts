@@ -13,7 +13,7 @@ export const WEBHOOK_EVENT_INSERT_SQL = `INSERT INTO webhook_events (organizatio
  * Payload bytes one page of events carries at most (a page always holds at least one event): 200
  * bodies of 1 MiB that are not UTF-8 were a response of ~900 MB (text and base64 of each).
  */
-export const MAX_PAGE_PAYLOAD_BYTES = 4 * 1024 * 1024;
+const MAX_PAGE_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
 export type NewWebhookEvent = Pick<WebhookEventEntity, 'webhook_id' | 'signature_scheme' | 'payload' | 'content_type'>;
 

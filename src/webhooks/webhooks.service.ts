@@ -10,7 +10,7 @@ import { configSecretLocation, IntegrationConfigEntity, type SecretColumn } from
 import { IntegrationConfigRepository } from '../integration-config/integration-config.repository';
 
 import { TokenBucketLimiter } from '../common/rate-limiter';
-import { REFUSAL_DETAILS, verifyStandardWebhook, verifyXledgerWebhook, type Verification } from './signatures';
+import { REFUSAL_DETAILS, refused, verifyStandardWebhook, verifyXledgerWebhook, type Verification } from './signatures';
 import { WebhookEventRepository } from './webhook-event.repository';
 import { requestLogFields, type LoggableRequest } from '../logging/request-log';
 
@@ -134,7 +134,7 @@ export class WebhooksService {
     if (config.integration_type === 'xledger' && headers['x-xl-webhook-signature'] !== undefined) {
       // Only a config set up for inbound webhooks (webhook_url, which the seed's rule pairs with a
       // secret) takes Xledger's scheme: an API key alone is a credential for going out, not in.
-      if (!config.webhook_url) return { ok: false, reason: 'no_webhook_secret', detail: REFUSAL_DETAILS.notSetUp };
+      if (!config.webhook_url) return refused('no_webhook_secret', REFUSAL_DETAILS.notSetUp);
       return verifyXledgerWebhook(body, headers, this.decrypt(config, 'api_key_encrypted'));
     }
     const secrets = [this.decrypt(config, 'webhook_secret_encrypted')];

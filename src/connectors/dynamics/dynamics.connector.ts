@@ -391,7 +391,7 @@ export class DynamicsConnector implements Connector {
  * Why a row is failed without a request, or null: a ContactId that is not a GUID, which Dataverse
  * could only refuse (a lookup binds a contact by its id). Its other values are Dataverse's to judge.
  */
-export function dataverseRowRefusal(output: Record<string, unknown>): string | null {
+function dataverseRowRefusal(output: Record<string, unknown>): string | null {
   const contact = output['ContactId'];
   if (contact === undefined || contact === null || (typeof contact === 'string' && GUID.test(contact))) return null;
   return 'ContactId must be the id (GUID) of a Dataverse contact';
