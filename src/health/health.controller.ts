@@ -5,6 +5,7 @@ import { NotRateLimited, Public } from '../auth/auth.decorators';
 import { RuleViolation } from '../common/rule-violation';
 import { ApiProblemResponses } from '../http/api-problem';
 import { InjectMeanderDataSource } from '../database/database.module';
+import { ReadinessProbe } from '../logging/access-log';
 
 const READY_TIMEOUT_MS = 2000;
 
@@ -36,6 +37,7 @@ export class HealthController implements OnModuleDestroy {
   }
 
   @Get('ready')
+  @ReadinessProbe()
   @ApiOperation({ summary: 'Readiness: the database answers' })
   @ApiOkResponse({ schema: { example: { status: 'ok', database: 'up' } } })
   @ApiProblemResponses({ status: 503, rules: ['service_unavailable'], description: 'The database does not answer within 2 s, or the instance is shutting down (problem+json)' })

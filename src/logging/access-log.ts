@@ -1,3 +1,4 @@
+import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BaseLogger } from 'pino';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
@@ -6,7 +7,9 @@ import { principalLogFields, requestLogFields } from './request-log';
 
 type LoggedRequest = FastifyRequest & AuthenticatedRequest;
 
-const READINESS_ROUTE = '/health/ready';
+const READINESS_PROBE = 'meanderReadinessProbe';
+/** The readiness probe's route: its 503 is the probe doing its job, logged as a warning (useAccessLog). */
+export const ReadinessProbe = () => RouteConfig({ [READINESS_PROBE]: true });
 
 /**
  * The access log as Fastify hooks: one line per request when its answer is sent (or when the
@@ -29,7 +32,7 @@ export function useAccessLog(fastify: FastifyInstance, logger: BaseLogger): void
     };
     // The readiness probe's 503 is the probe doing its job (a drain on every deploy, the database away:
     // that is logged where it is found): a warning, not an error line that pages someone.
-    if (reply.statusCode === 503 && request.routeOptions?.url === READINESS_ROUTE) logger.warn(line, 'not ready');
+    if (reply.statusCode === 503 && (request.routeOptions?.config as unknown as Record<string, unknown> | undefined)?.[READINESS_PROBE] === true) logger.warn(line, 'not ready');
     else if (reply.statusCode >= 500) logger.error(line, 'request errored');
     else logger.info(line, 'request completed');
   });
