@@ -269,10 +269,7 @@ async function rssAfterGcMb(pid: number): Promise<number> {
  * no answer read: a floor, not an engine.
  */
 async function durableLoop(client: Client, run: { orgId: string; id: string }, requests: Captured[], send: (request: Captured) => Promise<void>): Promise<void> {
-  const { rows } = await client.query<{ index: number; output: unknown }>(
-    `SELECT index, output FROM export_run_rows WHERE organization_id = $1 AND export_run_id = $2 AND status = 'pending' ORDER BY index`,
-    [run.orgId, run.id],
-  );
+  const rows = await pendingRows(client, run);
   const perRequest = Math.ceil(rows.length / requests.length);
   for (const [k, request] of requests.entries()) {
     await send(request);
@@ -291,8 +288,17 @@ async function durableLoop(client: Client, run: { orgId: string; id: string }, r
  * them), then send its requests. Nothing written, so nothing would survive a crash.
  */
 async function readFloor(client: Client, run: { orgId: string; id: string }, requests: Captured[], send: (request: Captured) => Promise<void>): Promise<void> {
-  await client.query(`SELECT index, output FROM export_run_rows WHERE organization_id = $1 AND export_run_id = $2 AND status = 'pending' ORDER BY index`, [run.orgId, run.id]);
+  await pendingRows(client, run);
   for (const request of requests) await send(request);
+}
+
+/** A run's pending rows with what is sent of them, in order: what both floors read first. */
+async function pendingRows(client: Client, run: { orgId: string; id: string }): Promise<{ index: number; output: unknown }[]> {
+  const { rows } = await client.query<{ index: number; output: unknown }>(
+    `SELECT index, output FROM export_run_rows WHERE organization_id = $1 AND export_run_id = $2 AND status = 'pending' ORDER BY index`,
+    [run.orgId, run.id],
+  );
+  return rows;
 }
 
 /** One captured request sent again as it was: method, path, headers (less the connection's own), body. */
